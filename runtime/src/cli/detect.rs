@@ -1,0 +1,367 @@
+//! `baton detect`: replays a terminal recording through the prompt detector and reports every
+//! change of its judgement. This is how a terminal recording becomes a bug report.
+//!
+//! Two inputs are understood: an asciinema cast (v2, absolute times; or v3, intervals), whose
+//! output events are fed one by one at their times, and raw bytes (`script` output, a PTY dump),
+//! fed a byte at a time so that every change is placed at its exact offset. Raw bytes carry no
+//! time, so their report has readiness only; a cast's report also says when the agent would be
+//! idle (stability, quiet period), including changes that happen between two events.
+
+use std::fmt::Write as _;
+
+use crate::core::detector::{Detector, Profile, Readiness, TerminalQuery};
+use crate::core::time::Millis;
+
+/// Largest recording `baton detect` reads.
+pub const RECORDING_BYTES_MAX: u64 = 256 * 1024 * 1024;
+
+/// One output event of a recording.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutputEvent {
+    /// When it was written, from the start of the recording.
+    pub at: Millis,
+    /// What was written.
+    pub data: Vec<u8>,
+}
+
+/// A recording, as read from a file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recording {
+    /// Bytes without timing.
+    Raw(Vec<u8>),
+    /// An asciinema cast's output events.
+    Cast {
+        /// The format version (2 or 3).
+        version: u64,
+        /// Output events in order.
+        events: Vec<OutputEvent>,
+    },
+}
+
+/// Why a file that looks like an asciinema cast could not be read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RecordingError {
+    /// The header line is not a JSON object with a numeric `version`.
+    #[error("line 1: not an asciinema header: {0}")]
+    Header(String),
+    /// A version other than 2 or 3.
+    #[error("line 1: asciinema version {0} is not supported (2 and 3 are)")]
+    Version(u64),
+    /// An event line that is not `[time, code, data]`.
+    #[error("line {line}: {reason}")]
+    Event {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// Reads `bytes` as an asciinema cast when its first line is a JSON object, else as raw bytes.
+///
+/// # Errors
+/// A cast whose header or events are malformed; the error names the line.
+pub fn parse_recording(bytes: &[u8]) -> Result<Recording, RecordingError> {
+    if bytes.first() != Some(&b'{') {
+        return Ok(Recording::Raw(bytes.to_vec()));
+    }
+    let text = std::str::from_utf8(bytes)
+        .map_err(|error| RecordingError::Header(format!("the file is not UTF-8 ({error})")))?;
+    let mut lines = text.lines().enumerate();
+    let (_, header) = lines.next().unwrap_or((0, ""));
+    let header: serde_json::Value =
+        serde_json::from_str(header).map_err(|error| RecordingError::Header(error.to_string()))?;
+    let version = header
+        .get("version")
+        .and_then(serde_json::Value::as_u64)
+        .ok_or_else(|| RecordingError::Header("no numeric \"version\" field".to_owned()))?;
+    if version != 2 && version != 3 {
+        return Err(RecordingError::Version(version));
+    }
+    let mut events = Vec::new();
+    let mut clock = 0.0_f64;
+    for (index, line) in lines {
+        let line_number = index + 1;
+        let event_error = |reason: String| RecordingError::Event {
+            line: line_number,
+            reason,
+        };
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let value: serde_json::Value =
+            serde_json::from_str(line).map_err(|error| event_error(error.to_string()))?;
+        let (Some(time), Some(code), Some(data)) = (
+            value.get(0).and_then(serde_json::Value::as_f64),
+            value.get(1).and_then(serde_json::Value::as_str),
+            value.get(2),
+        ) else {
+            return Err(event_error("expected [time, code, data]".to_owned()));
+        };
+        if !time.is_finite() || time < 0.0 {
+            return Err(event_error(format!(
+                "time {time} is not a non-negative number"
+            )));
+        }
+        let at = if version == 2 { time } else { clock + time };
+        if at < clock {
+            return Err(event_error(format!("time {time} goes back before {clock}")));
+        }
+        clock = at;
+        if code == "o" {
+            let data = data
+                .as_str()
+                .ok_or_else(|| event_error("output data is not a string".to_owned()))?;
+            events.push(OutputEvent {
+                at: seconds_to_millis(at),
+                data: data.as_bytes().to_vec(),
+            });
+        }
+    }
+    Ok(Recording::Cast { version, events })
+}
+
+fn seconds_to_millis(seconds: f64) -> Millis {
+    // Finite and non-negative (checked above); `as` saturates at u64::MAX.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let ms = (seconds * 1000.0).round() as u64;
+    Millis(ms)
+}
+
+/// One change in the detector's judgement, or a query the program made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    /// When (casts only).
+    pub at: Option<Millis>,
+    /// Bytes fed so far.
+    pub offset: u64,
+    /// What changed.
+    pub what: ChangeKind,
+}
+
+/// What a [`Change`] reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// The judgement is now this (`idle` is `None` for raw recordings).
+    State {
+        /// What the screen shows.
+        readiness: Readiness,
+        /// Whether a prompt may be typed.
+        idle: Option<bool>,
+    },
+    /// The program asked the terminal this; the PTY host owes the reply.
+    Query(TerminalQuery),
+}
+
+/// Replays `recording` through a fresh detector for `profile` and lists every change.
+#[must_use]
+pub fn replay(recording: &Recording, profile: Profile) -> Vec<Change> {
+    let mut changes = Vec::new();
+    match recording {
+        Recording::Raw(bytes) => {
+            let mut detector = Detector::new(profile, Millis(0));
+            let mut last = None;
+            for (index, byte) in bytes.iter().enumerate() {
+                detector.feed(Millis(0), std::slice::from_ref(byte));
+                let offset = index as u64 + 1;
+                push_queries(&mut detector, None, offset, &mut changes);
+                let readiness = detector.readiness();
+                if last != Some(readiness) {
+                    last = Some(readiness);
+                    changes.push(Change {
+                        at: None,
+                        offset,
+                        what: ChangeKind::State {
+                            readiness,
+                            idle: None,
+                        },
+                    });
+                }
+            }
+        }
+        Recording::Cast { events, .. } => {
+            let start = Millis(0);
+            let mut detector = Detector::new(profile, start);
+            let mut last = None;
+            let mut offset = 0;
+            let mut note =
+                |detector: &Detector, at: Millis, offset: u64, changes: &mut Vec<Change>| {
+                    let assessment = detector.assess(at);
+                    let state = (assessment.readiness, assessment.idle);
+                    if last != Some(state) {
+                        last = Some(state);
+                        let what = ChangeKind::State {
+                            readiness: state.0,
+                            idle: Some(state.1),
+                        };
+                        changes.push(Change {
+                            at: Some(at),
+                            offset,
+                            what,
+                        });
+                    }
+                    assessment.recheck_at
+                };
+            let mut recheck = note(&detector, start, 0, &mut changes);
+            for event in events {
+                while let Some(at) = recheck.filter(|&at| at <= event.at) {
+                    recheck = note(&detector, at, offset, &mut changes).filter(|&next| next > at);
+                }
+                detector.feed(event.at, &event.data);
+                offset += event.data.len() as u64;
+                push_queries(&mut detector, Some(event.at), offset, &mut changes);
+                recheck = note(&detector, event.at, offset, &mut changes);
+            }
+            while let Some(at) = recheck {
+                recheck = note(&detector, at, offset, &mut changes).filter(|&next| next > at);
+            }
+        }
+    }
+    changes
+}
+
+fn push_queries(
+    detector: &mut Detector,
+    at: Option<Millis>,
+    offset: u64,
+    changes: &mut Vec<Change>,
+) {
+    while let Some(query) = detector.poll_query() {
+        changes.push(Change {
+            at,
+            offset,
+            what: ChangeKind::Query(query),
+        });
+    }
+}
+
+/// Renders a replay as the text `baton detect` prints.
+#[must_use]
+pub fn render(recording: &Recording, profile: Profile, changes: &[Change]) -> String {
+    let mut out = String::new();
+    let (kind, bytes, events) = match recording {
+        Recording::Raw(bytes) => ("raw bytes".to_owned(), bytes.len(), None),
+        Recording::Cast { version, events } => (
+            format!("asciinema v{version}"),
+            events.iter().map(|event| event.data.len()).sum(),
+            Some(events.len()),
+        ),
+    };
+    let events = events.map_or(String::new(), |n| format!(", {n} output events"));
+    let _ = writeln!(out, "# profile {profile}, {kind}{events}, {bytes} bytes");
+    let timed = matches!(recording, Recording::Cast { .. });
+    if timed {
+        let _ = writeln!(
+            out,
+            "{:>10}  {:>9}  {:<18}  idle",
+            "time", "offset", "readiness"
+        );
+    } else {
+        let _ = writeln!(out, "{:>9}  readiness", "offset");
+    }
+    for change in changes {
+        if let Some(at) = change.at {
+            let _ = write!(out, "{:>10}  ", at.to_string());
+        }
+        let _ = write!(out, "{:>9}  ", change.offset);
+        match change.what {
+            ChangeKind::State {
+                readiness,
+                idle: Some(idle),
+            } => {
+                let _ = writeln!(
+                    out,
+                    "{:<18}  {}",
+                    readiness.name(),
+                    if idle { "yes" } else { "no" }
+                );
+            }
+            ChangeKind::State {
+                readiness,
+                idle: None,
+            } => {
+                let _ = writeln!(out, "{}", readiness.name());
+            }
+            ChangeKind::Query(query) => {
+                let reply = String::from_utf8_lossy(query.reply()).replace('\u{1b}', "ESC");
+                let _ = writeln!(out, "query {} (reply {reply})", query.name());
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Change, ChangeKind, Recording, RecordingError, parse_recording, replay};
+    use crate::core::detector::{Profile, Readiness};
+    use crate::core::time::Millis;
+
+    #[test]
+    fn bytes_without_a_json_header_are_raw() {
+        assert_eq!(
+            parse_recording(b"\x1b[0m$ "),
+            Ok(Recording::Raw(b"\x1b[0m$ ".to_vec()))
+        );
+    }
+
+    #[test]
+    fn v3_times_are_intervals_and_non_output_events_are_skipped() {
+        let cast =
+            "{\"version\": 3}\n[0.5, \"o\", \"a\"]\n[0.25, \"i\", \"x\"]\n[0.25, \"o\", \"b\"]\n";
+        let Ok(Recording::Cast { events, .. }) = parse_recording(cast.as_bytes()) else {
+            panic!()
+        };
+        let times: Vec<_> = events.iter().map(|event| event.at).collect();
+        assert_eq!(times, [Millis(500), Millis(1_000)]);
+    }
+
+    #[test]
+    fn malformed_casts_name_the_line() {
+        let check = |text: &str, expected: RecordingError| {
+            assert_eq!(parse_recording(text.as_bytes()), Err(expected));
+        };
+        check("{\"version\": 1}\n", RecordingError::Version(1));
+        check(
+            "{\"width\": 80}\n",
+            RecordingError::Header("no numeric \"version\" field".into()),
+        );
+        check(
+            "{\"version\": 2}\n[1, \"o\"]\n",
+            RecordingError::Event {
+                line: 2,
+                reason: "expected [time, code, data]".into(),
+            },
+        );
+        check(
+            "{\"version\": 2}\n[2, \"o\", \"a\"]\n[1, \"o\", \"b\"]\n",
+            RecordingError::Event {
+                line: 3,
+                reason: "time 1 goes back before 2".into(),
+            },
+        );
+    }
+
+    #[test]
+    fn a_cast_reports_idle_once_the_prompt_is_stable_even_between_events() {
+        let cast =
+            "{\"version\": 2}\n[1.0, \"o\", \"working\\r\\n\"]\n[2.0, \"o\", \"\\u276f \"]\n";
+        let recording = parse_recording(cast.as_bytes()).unwrap();
+        let states: Vec<_> = replay(&recording, Profile::Claude)
+            .into_iter()
+            .map(|Change { at, what, .. }| (at, what))
+            .collect();
+        let state = |readiness, idle| ChangeKind::State {
+            readiness,
+            idle: Some(idle),
+        };
+        assert_eq!(
+            states,
+            [
+                (Some(Millis(0)), state(Readiness::NoPrompt, false)),
+                (Some(Millis(2_000)), state(Readiness::Ready, false)),
+                (Some(Millis(2_050)), state(Readiness::Ready, true)),
+            ]
+        );
+    }
+}

@@ -1,0 +1,491 @@
+//! The prompt detector: is the agent in this terminal waiting for a prompt?
+//!
+//! A sans-IO state machine fed with the PTY's output in chunks of any size
+//! ([`Detector::feed`]), with time passed in. It answers three questions:
+//!
+//! - **What does the screen show?** [`Readiness`]: ready, busy, starting up or in a dialog, or no
+//!   prompt, per agent [`Profile`] (see `classify`). This depends only on the bytes so far, never
+//!   on how they were chunked.
+//! - **Is it safe to type now?** [`Assessment::idle`]: the prompt has been on screen for
+//!   [`PROMPT_STABLE_MS`], no earlier prompt can be mistaken for a new one (sending a prompt clears
+//!   the window and raises the echo guard), or, for profiles without a prompt glyph, the terminal
+//!   has been quiet for the profile's quiet period. [`Assessment::recheck_at`] says when the answer
+//!   may change with no new output, so the caller can set one timer instead of polling.
+//! - **Does the program wait for the terminal?** Cursor-position and device-attribute queries are
+//!   queued as [`TerminalQuery`] values ([`Detector::poll_query`]); the PTY host writes
+//!   [`TerminalQuery::reply`] back. Claude Code stalls for about a minute at start-up without it.
+//!
+//! Memory is bounded: the text window ([`TEXT_WINDOW_BYTES`], twice that while compacting), the
+//! query queue ([`QUERIES_PENDING_MAX`]) and the echo text (the last [`TEXT_WINDOW_BYTES`] of the
+//! prompt); the parser keeps a few integers. No input panics.
+//!
+//! Layout: `vt` parses bytes into text events, `window` keeps the recent text, `classify` reads a
+//! frame's readiness from it; this module adds time (stability, echo guard, quiet period).
+
+mod classify;
+mod vt;
+mod window;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::str::FromStr;
+
+use crate::core::time::Millis;
+
+pub use classify::{BLOCKER_CHARS, SHELL_LINE_CHARS, TAIL_CHARS};
+
+/// Bytes of recent screen text kept. Large enough for the bottom of a full-screen frame with
+/// box drawing (three bytes a character) and padding; small enough to keep per agent.
+pub const TEXT_WINDOW_BYTES: usize = 8_192;
+/// How long a prompt must stay on screen before typing into it: a frame drawn half-way shows a
+/// prompt for a moment before the busy line under it.
+pub const PROMPT_STABLE_MS: u64 = 50;
+/// After a prompt is sent, how long its echo is swallowed and a prompt on screen is not trusted
+/// (unless the agent showed it is busy first).
+pub const ECHO_GUARD_MS: u64 = 2_000;
+/// Quiet period after which an agent without a prompt glyph counts as idle.
+pub const QUIET_PERIOD_MS_DEFAULT: u64 = 5_000;
+/// Terminal queries waiting for a reply; more are dropped (and counted) until the host drains.
+pub const QUERIES_PENDING_MAX: usize = 32;
+
+/// What kind of program runs in the terminal: decides which prompt and phrases are recognised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Profile {
+    /// Claude Code: `❯` input line, or vim mode's `-- INSERT --`.
+    Claude,
+    /// Codex CLI: `›` input line.
+    Codex,
+    /// Gemini CLI: `>` input line, or `> Type your message`.
+    Gemini,
+    /// An interactive shell: `$`, `%`, `#`, `❯`, `›` or `[y/n]` at the end of the last line.
+    Shell,
+    /// Any other CLI: no prompt glyph; idle after a quiet period.
+    Generic,
+}
+
+impl Profile {
+    /// Every profile, in a stable order.
+    pub const ALL: [Profile; 5] = [
+        Profile::Claude,
+        Profile::Codex,
+        Profile::Gemini,
+        Profile::Shell,
+        Profile::Generic,
+    ];
+
+    /// The profile's name as users type it.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Profile::Claude => "claude",
+            Profile::Codex => "codex",
+            Profile::Gemini => "gemini",
+            Profile::Shell => "shell",
+            Profile::Generic => "generic",
+        }
+    }
+
+    /// Full-screen agents redraw their input box right after a prompt is submitted, so a prompt
+    /// seen then proves nothing; line-oriented programs print output and a fresh prompt.
+    const fn redraws_input(self) -> bool {
+        matches!(self, Profile::Claude | Profile::Codex | Profile::Gemini)
+    }
+}
+
+impl fmt::Display for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A profile name that is not one of [`Profile::ALL`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown profile {0:?}: expected one of claude, codex, gemini, shell, generic")]
+pub struct UnknownProfile(pub String);
+
+impl FromStr for Profile {
+    type Err = UnknownProfile;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Profile::ALL
+            .into_iter()
+            .find(|profile| profile.name() == name)
+            .ok_or_else(|| UnknownProfile(name.to_owned()))
+    }
+}
+
+/// What the screen shows, judged from the text alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Readiness {
+    /// The profile's prompt is on screen and nothing blocks it.
+    Ready,
+    /// A busy indicator is on screen (it wins over a visible prompt).
+    Busy,
+    /// Start-up (model or MCP servers loading) or a dialog such as a trust question.
+    StartupOrDialog,
+    /// Nothing recognisable.
+    NoPrompt,
+}
+
+impl Readiness {
+    /// The name used in traces and reports.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Readiness::Ready => "ready",
+            Readiness::Busy => "busy",
+            Readiness::StartupOrDialog => "startup_or_dialog",
+            Readiness::NoPrompt => "no_prompt",
+        }
+    }
+}
+
+impl fmt::Display for Readiness {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A question the program asked the terminal; it may block until the reply arrives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TerminalQuery {
+    /// DSR 6 (`ESC[6n`): where is the cursor?
+    CursorPosition,
+    /// DSR 5 (`ESC[5n`): are you well?
+    DeviceStatus,
+    /// DA1 (`ESC[c`): what kind of terminal are you?
+    PrimaryAttributes,
+    /// DA2 (`ESC[>c`): which version?
+    SecondaryAttributes,
+}
+
+impl TerminalQuery {
+    /// The bytes a terminal sends back. The cursor is reported home: the detector does not
+    /// track it, and agents only wait for an answer, not a particular one.
+    #[must_use]
+    pub const fn reply(self) -> &'static [u8] {
+        match self {
+            TerminalQuery::CursorPosition => b"\x1b[1;1R",
+            TerminalQuery::DeviceStatus => b"\x1b[0n",
+            // A VT220 with ANSI colour, as many emulators answer.
+            TerminalQuery::PrimaryAttributes => b"\x1b[?62;22c",
+            TerminalQuery::SecondaryAttributes => b"\x1b[>1;10;0c",
+        }
+    }
+
+    /// The name used in traces and reports.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            TerminalQuery::CursorPosition => "cursor_position",
+            TerminalQuery::DeviceStatus => "device_status",
+            TerminalQuery::PrimaryAttributes => "primary_attributes",
+            TerminalQuery::SecondaryAttributes => "secondary_attributes",
+        }
+    }
+}
+
+/// Tunable settings of one detector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DetectorConfig {
+    /// Which prompt and phrases to recognise.
+    pub profile: Profile,
+    /// Idle after this long without output (echo aside); `None` relies on the prompt alone.
+    pub quiet_period_ms: Option<u64>,
+    /// See [`PROMPT_STABLE_MS`].
+    pub prompt_stable_ms: u64,
+    /// See [`ECHO_GUARD_MS`].
+    pub echo_guard_ms: u64,
+}
+
+impl DetectorConfig {
+    /// The defaults for `profile`: only the generic profile uses a quiet period.
+    #[must_use]
+    pub const fn for_profile(profile: Profile) -> Self {
+        let quiet_period_ms = match profile {
+            Profile::Generic => Some(QUIET_PERIOD_MS_DEFAULT),
+            _ => None,
+        };
+        DetectorConfig {
+            profile,
+            quiet_period_ms,
+            prompt_stable_ms: PROMPT_STABLE_MS,
+            echo_guard_ms: ECHO_GUARD_MS,
+        }
+    }
+}
+
+/// The detector's judgement at one moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Assessment {
+    /// What the screen shows.
+    pub readiness: Readiness,
+    /// Whether a prompt may be typed now.
+    pub idle: bool,
+    /// When `idle` may turn true without new output (stability reached, echo guard over, quiet
+    /// period over); `None` if only new output can change it.
+    pub recheck_at: Option<Millis>,
+}
+
+/// Text events land here: the window, the query queue and the terminal modes.
+#[derive(Clone, Debug, Default)]
+struct Screen {
+    window: window::TextWindow,
+    queries: VecDeque<TerminalQuery>,
+    queries_dropped: u64,
+    bracketed_paste: bool,
+}
+
+impl vt::Sink for Screen {
+    fn text(&mut self, bytes: &[u8]) {
+        self.window.push(bytes);
+    }
+
+    fn space(&mut self) {
+        self.window.space();
+    }
+
+    fn line_break(&mut self) {
+        self.window.line_break();
+    }
+
+    fn backspace(&mut self) {
+        self.window.backspace();
+    }
+
+    fn clear(&mut self) {
+        self.window.clear();
+    }
+
+    fn query(&mut self, query: TerminalQuery) {
+        if self.queries.len() < QUERIES_PENDING_MAX {
+            self.queries.push_back(query);
+        } else {
+            self.queries_dropped += 1;
+        }
+    }
+
+    fn bracketed_paste(&mut self, on: bool) {
+        self.bracketed_paste = on;
+    }
+}
+
+/// The window after a prompt was sent.
+#[derive(Clone, Debug)]
+struct EchoGuard {
+    until: Millis,
+    /// The prompt, normalised (see [`normalise_into`]): at most its last [`TEXT_WINDOW_BYTES`].
+    text: Vec<u8>,
+    /// The agent showed it took the prompt (busy; or any output for line-oriented profiles).
+    lifted: bool,
+}
+
+/// The prompt detector of one terminal. See the module documentation.
+#[derive(Clone, Debug)]
+pub struct Detector {
+    config: DetectorConfig,
+    parser: vt::Parser,
+    screen: Screen,
+    scratch: classify::Scratch,
+    readiness: Readiness,
+    /// When the prompt was first seen in the current unbroken run of ready frames.
+    ready_since: Option<Millis>,
+    guard: Option<EchoGuard>,
+    /// Last output that was not an echo, or the last prompt sent, or the start.
+    last_activity: Millis,
+}
+
+impl Detector {
+    /// A detector with the defaults of `profile`, started at `now`.
+    #[must_use]
+    pub fn new(profile: Profile, now: Millis) -> Self {
+        Detector::with_config(DetectorConfig::for_profile(profile), now)
+    }
+
+    /// A detector with explicit settings, started at `now`.
+    #[must_use]
+    pub fn with_config(config: DetectorConfig, now: Millis) -> Self {
+        Detector {
+            config,
+            parser: vt::Parser::default(),
+            screen: Screen::default(),
+            scratch: classify::Scratch::default(),
+            readiness: Readiness::NoPrompt,
+            ready_since: None,
+            guard: None,
+            last_activity: now,
+        }
+    }
+
+    /// The settings in force.
+    #[must_use]
+    pub const fn config(&self) -> &DetectorConfig {
+        &self.config
+    }
+
+    /// Takes in output that arrived at `now`.
+    pub fn feed(&mut self, now: Millis, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        let mark = self.screen.window.mark();
+        self.parser.advance(bytes, &mut self.screen);
+        let echo = self.swallow_echo(now, mark);
+        if !echo {
+            self.last_activity = now;
+        }
+        self.readiness = classify::classify(
+            self.config.profile,
+            self.screen.window.view(),
+            &mut self.scratch,
+        );
+        if let Some(guard) = &mut self.guard {
+            let reacted = self.readiness == Readiness::Busy
+                || (!echo && !self.config.profile.redraws_input());
+            guard.lifted |= reacted;
+        }
+        if self.readiness == Readiness::Ready {
+            self.ready_since.get_or_insert(now);
+        } else {
+            self.ready_since = None;
+        }
+    }
+
+    /// While the echo guard is up, output whose text is part of the sent prompt is taken back
+    /// out of the window. Returns whether this chunk was such an echo.
+    fn swallow_echo(&mut self, now: Millis, mark: window::Mark) -> bool {
+        let Some(guard) = &self.guard else {
+            return false;
+        };
+        if now >= guard.until || guard.lifted {
+            return false;
+        }
+        let Some(added) = self.screen.window.since(mark) else {
+            return false;
+        };
+        let mut added_text = Vec::new();
+        normalise_into(added, &mut added_text);
+        let echo =
+            !added_text.is_empty() && memchr::memmem::find(&guard.text, &added_text).is_some();
+        if echo {
+            self.screen.window.rewind(mark);
+        }
+        echo
+    }
+
+    /// Records that a prompt was typed at `now`: forgets the screen so far (no earlier prompt
+    /// can be taken for the answer) and raises the echo guard.
+    pub fn prompt_sent(&mut self, now: Millis, prompt: &str) {
+        self.screen.window.clear();
+        self.readiness = Readiness::NoPrompt;
+        self.ready_since = None;
+        let mut text = Vec::new();
+        normalise_into(prompt.as_bytes(), &mut text);
+        self.guard = Some(EchoGuard {
+            until: now.plus(self.config.echo_guard_ms),
+            text,
+            lifted: false,
+        });
+        self.last_activity = now;
+    }
+
+    /// Starts over, as for a respawned process: text, modes, queries and timers are reset.
+    pub fn reset(&mut self, now: Millis) {
+        *self = Detector::with_config(self.config, now);
+    }
+
+    /// What the screen shows now.
+    #[must_use]
+    pub const fn readiness(&self) -> Readiness {
+        self.readiness
+    }
+
+    /// The full judgement at `now`.
+    #[must_use]
+    pub fn assess(&self, now: Millis) -> Assessment {
+        let guard_until = self
+            .guard
+            .as_ref()
+            .filter(|g| !g.lifted && now < g.until)
+            .map(|g| g.until);
+        let mut recheck_at: Option<Millis> = None;
+        let mut idle = false;
+        if let Some(since) = self.ready_since {
+            let stable_at = since.plus(self.config.prompt_stable_ms);
+            let idle_at = guard_until.map_or(stable_at, |until| until.max(stable_at));
+            if now >= idle_at {
+                idle = true;
+            } else {
+                recheck_at = Some(idle_at);
+            }
+        }
+        if let Some(quiet) = self.config.quiet_period_ms {
+            if !idle && !matches!(self.readiness, Readiness::Busy | Readiness::StartupOrDialog) {
+                let quiet_at = self.last_activity.plus(quiet);
+                if now >= quiet_at {
+                    idle = true;
+                    recheck_at = None;
+                } else {
+                    recheck_at = Some(recheck_at.map_or(quiet_at, |at| at.min(quiet_at)));
+                }
+            }
+        }
+        Assessment {
+            readiness: self.readiness,
+            idle,
+            recheck_at,
+        }
+    }
+
+    /// The next query the program is waiting on, oldest first.
+    pub fn poll_query(&mut self) -> Option<TerminalQuery> {
+        self.screen.queries.pop_front()
+    }
+
+    /// Queries dropped because [`QUERIES_PENDING_MAX`] were already waiting.
+    #[must_use]
+    pub const fn queries_dropped(&self) -> u64 {
+        self.screen.queries_dropped
+    }
+
+    /// Whether the program turned on bracketed paste (`ESC[?2004h`): prompts should then be
+    /// wrapped in `ESC[200~` … `ESC[201~`.
+    #[must_use]
+    pub const fn bracketed_paste(&self) -> bool {
+        self.screen.bracketed_paste
+    }
+
+    /// The visible text the detector judges by (for reports and tests).
+    #[must_use]
+    pub fn screen_text(&self) -> String {
+        String::from_utf8_lossy(self.screen.window.view()).into_owned()
+    }
+}
+
+/// Normalises text for echo comparison: terminal controls parsed away, white space (line breaks
+/// included) collapsed to single spaces, trimmed.
+fn normalise_into(bytes: &[u8], out: &mut Vec<u8>) {
+    let mut window = window::TextWindow::default();
+    let mut screen = Screen {
+        window,
+        ..Screen::default()
+    };
+    vt::Parser::default().advance(bytes, &mut screen);
+    window = screen.window;
+    out.clear();
+    for &byte in window.view() {
+        if byte.is_ascii_whitespace() {
+            if !out.is_empty() && out.last() != Some(&b' ') {
+                out.push(b' ');
+            }
+        } else {
+            out.push(byte);
+        }
+    }
+    while out.last() == Some(&b' ') {
+        out.pop();
+    }
+}

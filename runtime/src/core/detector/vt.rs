@@ -1,0 +1,522 @@
+//! Streaming parser of terminal output: bytes in, screen-text events out.
+//!
+//! The parser is a byte-at-a-time state machine in the manner of the DEC ANSI parser (ground,
+//! escape, CSI, OSC and the DCS/SOS/PM/APC string states), with UTF-8 decoding in the ground
+//! state. Its whole memory is a handful of integers, so any input, however hostile, costs
+//! constant memory; a parameter that overflows saturates.
+//!
+//! Invariant: the sequence of [`Sink`] calls depends only on the bytes, never on how they were
+//! split into chunks, except that one run of text may arrive as several `text` calls. Fast paths
+//! (word-at-a-time scans for printable ASCII, bulk UTF-8 validation) must keep that property; the
+//! property test in `detector::tests` checks it.
+//!
+//! What the text model keeps of the terminal's semantics:
+//! - printable characters (invalid UTF-8 becomes U+FFFD, one per maximal invalid subpart);
+//! - CR, LF, VT, FF, NEL, IND and vertical cursor motion (CUU, CUD, CNL, CPL, CUP, VPA, VPR, and
+//!   CHA/HPA to column 1) become line breaks; TAB and forward motion (CUF, HPR, CHA/HPA further
+//!   right) become a space; BS erases the last character of the current line;
+//! - erase display (`CSI 2 J`, `CSI 3 J`), full reset (`ESC c`) and switching to or from the
+//!   alternate screen clear the text;
+//! - DSR, DA1 and DA2 are reported as queries owed a reply; `CSI ? 2004 h/l` sets bracketed paste;
+//! - everything else (SGR, erase line, OSC titles, DCS and other strings, charsets) is dropped.
+
+use super::TerminalQuery;
+
+/// Receiver of the parser's events.
+pub(crate) trait Sink {
+    /// A run of printable text: valid UTF-8, whole characters, no control characters.
+    fn text(&mut self, bytes: &[u8]);
+    /// Horizontal white space (TAB, forward cursor motion).
+    fn space(&mut self);
+    /// The cursor moved to another line.
+    fn line_break(&mut self);
+    /// Backspace: the last character of the current line is gone.
+    fn backspace(&mut self);
+    /// The screen was cleared or swapped: nothing written before is visible.
+    fn clear(&mut self);
+    /// The program asked the terminal something and waits for the reply.
+    fn query(&mut self, query: TerminalQuery);
+    /// Bracketed paste mode was switched on or off.
+    fn bracketed_paste(&mut self, on: bool);
+}
+
+const ESC: u8 = 0x1b;
+const REPLACEMENT: &[u8] = "\u{FFFD}".as_bytes();
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Ground,
+    Escape,
+    EscapeIntermediate,
+    Csi,
+    /// OSC: ends at BEL or ST.
+    Osc,
+    /// DCS, SOS, PM, APC: end at ST only.
+    Str,
+}
+
+/// What a CSI sequence has shown so far. Only what dispatch needs is kept.
+#[derive(Clone, Copy, Debug, Default)]
+struct Csi {
+    /// `<`, `=`, `>` or `?` when it is the first parameter byte, else 0.
+    private: u8,
+    /// Bytes seen after the introducer (saturating): tells a leading private marker apart.
+    len: u8,
+    /// Any intermediate byte (0x20..=0x2F) or a misplaced private marker: dispatch ignores it.
+    unusual: bool,
+    /// Value of the first parameter (saturating; absent means 0).
+    first: u16,
+    /// Index of the parameter being read.
+    index: u16,
+    /// Value of the parameter being read (saturating).
+    value: u16,
+    /// `?2004` appeared among the parameters.
+    paste: bool,
+    /// `?47`, `?1047` or `?1049` appeared among the parameters.
+    alternate_screen: bool,
+}
+
+impl Csi {
+    fn end_parameter(&mut self) {
+        if self.index == 0 {
+            self.first = self.value;
+        }
+        if self.private == b'?' {
+            match self.value {
+                2004 => self.paste = true,
+                47 | 1047 | 1049 => self.alternate_screen = true,
+                _ => {}
+            }
+        }
+        self.index = self.index.saturating_add(1);
+        self.value = 0;
+    }
+}
+
+/// UTF-8 decoder state (WHATWG algorithm): a code point in progress.
+#[derive(Clone, Copy, Debug)]
+struct Utf8 {
+    /// Continuation bytes still needed; 0 when between characters.
+    need: u8,
+    code_point: u32,
+    lower: u8,
+    upper: u8,
+}
+
+impl Default for Utf8 {
+    fn default() -> Self {
+        Utf8 {
+            need: 0,
+            code_point: 0,
+            lower: 0x80,
+            upper: 0xbf,
+        }
+    }
+}
+
+/// The parser. See the module documentation.
+#[derive(Clone, Debug)]
+pub(crate) struct Parser {
+    state: State,
+    utf8: Utf8,
+    csi: Csi,
+    /// In a string state, the previous byte was 0xC2: a following 0x9C is ST (U+009C).
+    string_c2: bool,
+}
+
+impl Default for Parser {
+    fn default() -> Self {
+        Parser {
+            state: State::Ground,
+            utf8: Utf8::default(),
+            csi: Csi::default(),
+            string_c2: false,
+        }
+    }
+}
+
+impl Parser {
+    /// Feeds `bytes` through the state machine, reporting to `sink`.
+    pub(crate) fn advance<S: Sink>(&mut self, bytes: &[u8], sink: &mut S) {
+        let mut i = 0;
+        while i < bytes.len() {
+            i = match self.state {
+                State::Ground => self.ground(bytes, i, sink),
+                State::Escape => self.escape(bytes, i, sink),
+                State::EscapeIntermediate => self.escape_intermediate(bytes, i, sink),
+                State::Csi => self.csi(bytes, i, sink),
+                State::Osc | State::Str => self.string(bytes, i),
+            };
+        }
+    }
+
+    /// Ground state: text, controls, and the start of escape sequences. Returns where it
+    /// stopped: the end of `bytes` or the first byte after the state changed.
+    fn ground<S: Sink>(&mut self, bytes: &[u8], mut i: usize, sink: &mut S) -> usize {
+        let n = bytes.len();
+        while i < n {
+            if self.utf8.need > 0 {
+                // A character begun in an earlier chunk, or left by the fast path.
+                i = self.decode_slow(bytes, i, sink);
+                if self.state != State::Ground {
+                    return i;
+                }
+                continue;
+            }
+            // Fast path: the longest run of non-control bytes, validated as UTF-8 in bulk.
+            let end = find_control(bytes, i);
+            let valid_end = match std::str::from_utf8(&bytes[i..end]) {
+                Ok(_) => end,
+                Err(error) => i + error.valid_up_to(),
+            };
+            i = self.emit_valid(bytes, i, valid_end, sink);
+            if self.state != State::Ground {
+                return i;
+            }
+            if i < valid_end {
+                continue;
+            }
+            if valid_end < end {
+                // An invalid or unfinished sequence: the decoder takes it byte by byte.
+                i = self.decode_slow(bytes, valid_end, sink);
+                if self.state != State::Ground {
+                    return i;
+                }
+                continue;
+            }
+            if end < n {
+                i = end + 1;
+                self.control(bytes[end], sink);
+                if self.state != State::Ground {
+                    return i;
+                }
+            } else {
+                i = end;
+            }
+        }
+        i
+    }
+
+    /// Emits valid UTF-8 text `bytes[from..to]`, stopping after the first C1 control (U+0080 to
+    /// U+009F, encoded C2 80..C2 9F) to act on it. Returns the position reached.
+    fn emit_valid<S: Sink>(&mut self, bytes: &[u8], from: usize, to: usize, sink: &mut S) -> usize {
+        let mut search = from;
+        while let Some(offset) = memchr::memchr(0xc2, &bytes[search..to]) {
+            let at = search + offset;
+            // Valid UTF-8 guarantees a continuation byte follows C2 within `to`.
+            let second = bytes[at + 1];
+            if (0x80..=0x9f).contains(&second) {
+                if at > from {
+                    sink.text(&bytes[from..at]);
+                }
+                self.c1(u32::from(second), sink);
+                return at + 2;
+            }
+            search = at + 2;
+        }
+        if to > from {
+            sink.text(&bytes[from..to]);
+        }
+        to
+    }
+
+    /// Decodes one step of UTF-8 byte by byte (WHATWG): used for characters split across chunks
+    /// and for invalid input. Returns the position after what it consumed.
+    fn decode_slow<S: Sink>(&mut self, bytes: &[u8], mut i: usize, sink: &mut S) -> usize {
+        while i < bytes.len() {
+            let byte = bytes[i];
+            if self.utf8.need == 0 {
+                match byte {
+                    0x00..=0x7f => return i,
+                    0xc2..=0xdf => self.begin(1, u32::from(byte & 0x1f), 0x80, 0xbf),
+                    0xe0 => self.begin(2, u32::from(byte & 0x0f), 0xa0, 0xbf),
+                    0xed => self.begin(2, u32::from(byte & 0x0f), 0x80, 0x9f),
+                    0xe1..=0xef => self.begin(2, u32::from(byte & 0x0f), 0x80, 0xbf),
+                    0xf0 => self.begin(3, u32::from(byte & 0x07), 0x90, 0xbf),
+                    0xf4 => self.begin(3, u32::from(byte & 0x07), 0x80, 0x8f),
+                    0xf1..=0xf3 => self.begin(3, u32::from(byte & 0x07), 0x80, 0xbf),
+                    _ => {
+                        sink.text(REPLACEMENT);
+                        return i + 1;
+                    }
+                }
+                i += 1;
+                continue;
+            }
+            if byte < self.utf8.lower || byte > self.utf8.upper {
+                // The sequence so far is a maximal invalid subpart; `byte` starts afresh.
+                self.utf8 = Utf8::default();
+                sink.text(REPLACEMENT);
+                return i;
+            }
+            self.utf8.code_point = (self.utf8.code_point << 6) | u32::from(byte & 0x3f);
+            self.utf8.need -= 1;
+            self.utf8.lower = 0x80;
+            self.utf8.upper = 0xbf;
+            i += 1;
+            if self.utf8.need == 0 {
+                let code_point = self.utf8.code_point;
+                self.utf8 = Utf8::default();
+                if (0x80..=0x9f).contains(&code_point) {
+                    self.c1(code_point, sink);
+                } else if let Some(c) = char::from_u32(code_point) {
+                    let mut buffer = [0; 4];
+                    sink.text(c.encode_utf8(&mut buffer).as_bytes());
+                }
+                return i;
+            }
+        }
+        i
+    }
+
+    fn begin(&mut self, need: u8, code_point: u32, lower: u8, upper: u8) {
+        self.utf8 = Utf8 {
+            need,
+            code_point,
+            lower,
+            upper,
+        };
+    }
+
+    /// A C0 control or DEL, in ground or inside an escape sequence (where it is executed too).
+    fn control<S: Sink>(&mut self, byte: u8, sink: &mut S) {
+        match byte {
+            ESC => self.state = State::Escape,
+            b'\n' | b'\r' | 0x0b | 0x0c => sink.line_break(),
+            b'\t' => sink.space(),
+            0x08 => sink.backspace(),
+            0x18 | 0x1a => self.state = State::Ground,
+            // NUL, BEL, SO, SI, DEL and the rest change nothing visible.
+            _ => {}
+        }
+    }
+
+    /// A C1 control reached as a UTF-8 code point.
+    fn c1<S: Sink>(&mut self, code_point: u32, sink: &mut S) {
+        match code_point {
+            0x9b => self.enter_csi(),
+            0x9d => self.state = State::Osc,
+            0x90 | 0x98 | 0x9e | 0x9f => self.state = State::Str,
+            0x84 | 0x85 => sink.line_break(),
+            _ => {}
+        }
+    }
+
+    fn enter_csi(&mut self) {
+        self.state = State::Csi;
+        self.csi = Csi::default();
+    }
+
+    fn enter_string(&mut self, state: State) {
+        self.state = state;
+        self.string_c2 = false;
+    }
+
+    /// After ESC: one byte decides.
+    fn escape<S: Sink>(&mut self, bytes: &[u8], i: usize, sink: &mut S) -> usize {
+        let byte = bytes[i];
+        match byte {
+            b'[' => self.enter_csi(),
+            b']' => self.enter_string(State::Osc),
+            b'P' | b'X' | b'^' | b'_' => self.enter_string(State::Str),
+            b'c' => {
+                sink.clear();
+                self.state = State::Ground;
+            }
+            b'D' | b'E' => {
+                sink.line_break();
+                self.state = State::Ground;
+            }
+            0x20..=0x2f => self.state = State::EscapeIntermediate,
+            0x30..=0x7e => self.state = State::Ground,
+            0x7f => {}
+            0x00..=0x1f => self.control(byte, sink),
+            // Not an escape sequence after all: the byte is text again.
+            0x80..=0xff => {
+                self.state = State::Ground;
+                return i;
+            }
+        }
+        i + 1
+    }
+
+    /// ESC followed by intermediates (charset designations and the like), up to a final byte.
+    fn escape_intermediate<S: Sink>(&mut self, bytes: &[u8], i: usize, sink: &mut S) -> usize {
+        let byte = bytes[i];
+        match byte {
+            0x20..=0x2f | 0x7f => {}
+            0x30..=0x7e => self.state = State::Ground,
+            0x00..=0x1f => self.control(byte, sink),
+            0x80..=0xff => {
+                self.state = State::Ground;
+                return i;
+            }
+        }
+        i + 1
+    }
+
+    /// Inside a CSI sequence: parameters, intermediates, then one final byte.
+    fn csi<S: Sink>(&mut self, bytes: &[u8], mut i: usize, sink: &mut S) -> usize {
+        while i < bytes.len() {
+            let byte = bytes[i];
+            i += 1;
+            match byte {
+                b'0'..=b'9' => {
+                    let digit = u16::from(byte - b'0');
+                    self.csi.value = self.csi.value.saturating_mul(10).saturating_add(digit);
+                }
+                b';' | b':' => self.csi.end_parameter(),
+                b'<'..=b'?' => {
+                    if self.csi.len == 0 {
+                        self.csi.private = byte;
+                    } else {
+                        self.csi.unusual = true;
+                    }
+                }
+                0x20..=0x2f => self.csi.unusual = true,
+                0x40..=0x7e => {
+                    self.csi.end_parameter();
+                    self.state = State::Ground;
+                    self.dispatch_csi(byte, sink);
+                    return i;
+                }
+                0x7f => {}
+                0x00..=0x1f => {
+                    self.control(byte, sink);
+                    if self.state != State::Csi {
+                        return i;
+                    }
+                }
+                0x80..=0xff => {
+                    self.state = State::Ground;
+                    return i - 1;
+                }
+            }
+            self.csi.len = self.csi.len.saturating_add(1);
+        }
+        i
+    }
+
+    fn dispatch_csi<S: Sink>(&mut self, final_byte: u8, sink: &mut S) {
+        let csi = self.csi;
+        if csi.unusual {
+            return;
+        }
+        match (csi.private, final_byte) {
+            (0, b'n') if csi.first == 6 => sink.query(TerminalQuery::CursorPosition),
+            (0, b'n') if csi.first == 5 => sink.query(TerminalQuery::DeviceStatus),
+            (0, b'c') if csi.first == 0 => sink.query(TerminalQuery::PrimaryAttributes),
+            (b'>', b'c') if csi.first == 0 => sink.query(TerminalQuery::SecondaryAttributes),
+            (b'?', b'h' | b'l') => {
+                if csi.paste {
+                    sink.bracketed_paste(final_byte == b'h');
+                }
+                if csi.alternate_screen {
+                    sink.clear();
+                }
+            }
+            (0, b'A' | b'B' | b'E' | b'F' | b'H' | b'f' | b'd' | b'e') => sink.line_break(),
+            (0, b'G' | b'`') if csi.first <= 1 => sink.line_break(),
+            (0, b'C' | b'a' | b'G' | b'`') => sink.space(),
+            (0, b'J') if csi.first == 2 || csi.first == 3 => sink.clear(),
+            _ => {}
+        }
+    }
+
+    /// Inside OSC or a DCS/SOS/PM/APC string: everything is swallowed up to the terminator.
+    fn string(&mut self, bytes: &[u8], mut i: usize) -> usize {
+        while i < bytes.len() {
+            let byte = bytes[i];
+            i += 1;
+            if self.string_c2 {
+                self.string_c2 = false;
+                if byte == 0x9c {
+                    self.state = State::Ground;
+                    return i;
+                }
+            }
+            match byte {
+                0x07 if self.state == State::Osc => {
+                    self.state = State::Ground;
+                    return i;
+                }
+                ESC => {
+                    // ESC \ is ST; any other escape ends the string and starts its own sequence.
+                    self.state = State::Escape;
+                    return i;
+                }
+                0x18 | 0x1a => {
+                    self.state = State::Ground;
+                    return i;
+                }
+                0xc2 => self.string_c2 = true,
+                _ => {}
+            }
+        }
+        i
+    }
+}
+
+/// Index of the first C0 control or DEL in `bytes[from..]`, or `bytes.len()`.
+///
+/// Scans eight bytes per step: the hot path of escape-dense output is short runs of text between
+/// escape sequences, and long runs of plain text in logs.
+fn find_control(bytes: &[u8], from: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut i = from;
+    while i + 8 <= bytes.len() {
+        let mut word = [0; 8];
+        word.copy_from_slice(&bytes[i..i + 8]);
+        let x = u64::from_le_bytes(word);
+        // A byte below 0x20 (exact for the lowest such byte), or equal to 0x7F (x ^ 0x7F.. is 0
+        // there). Bytes >= 0x80 are excluded by `!x`.
+        let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGHS;
+        let y = x ^ (ONES * 0x7f);
+        let is_del = y.wrapping_sub(ONES) & !y & HIGHS;
+        let hits = below_space | is_del;
+        if hits != 0 {
+            return i + (hits.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < bytes.len() {
+        let byte = bytes[i];
+        if byte < 0x20 || byte == 0x7f {
+            return i;
+        }
+        i += 1;
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_control;
+
+    #[test]
+    fn find_control_agrees_with_a_plain_scan_for_every_byte_value_and_position() {
+        for value in 0..=255u8 {
+            for position in 0..20 {
+                let mut bytes = vec![b'a'; 20];
+                bytes[position] = value;
+                let expected = bytes
+                    .iter()
+                    .position(|&b| b < 0x20 || b == 0x7f)
+                    .unwrap_or(20);
+                assert_eq!(
+                    find_control(&bytes, 0),
+                    expected,
+                    "value {value:#x} at {position}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn find_control_handles_high_bytes_next_to_controls() {
+        let bytes = [0xff, 0xfe, 0x80, 0x7e, 0x20, 0xe2, 0x9d, 0x1f, 0x00];
+        assert_eq!(find_control(&bytes, 0), 7);
+        assert_eq!(find_control(&bytes, 8), 8);
+    }
+}

@@ -1,0 +1,8 @@
+//! The pure core: decisions without effects.
+//!
+//! Nothing here performs IO, spawns, sleeps or reads a clock: time (`now`) and randomness come
+//! in as arguments, results go out as values. A test (`tests/core_is_pure.rs`) fails if a file
+//! here names tokio, std::fs, std::net, std::process, portable_pty or git2.
+
+pub mod detector;
+pub mod time;

@@ -1,0 +1,13 @@
+//! Baton's runtime: everything the `baton` binary runs.
+//!
+//! # Layout
+//!
+//! - [`core`]: pure decisions, time and randomness as arguments (the prompt detector lives in
+//!   `core::detector`).
+//! - [`cli`]: the command-line subcommands' logic, over bytes and strings; `main.rs` does the IO.
+//!
+//! Dependencies point one way: `cli` uses `core`; `core` uses nothing of the crate but itself.
+//! See ARCHITECTURE.md at the workspace root for the map and its invariants.
+
+pub mod cli;
+pub mod core;

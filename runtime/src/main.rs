@@ -1,0 +1,77 @@
+//! The `baton` binary: a thin shell over `baton_runtime`. It parses arguments, does the IO and
+//! prints what the library made.
+
+use std::io::{Read as _, Write as _};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use baton_runtime::cli::detect;
+use baton_runtime::core::detector::Profile;
+use clap::{Parser, Subcommand};
+
+/// Baton: run many AI coding agents side by side.
+#[derive(Parser)]
+#[command(name = "baton", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Replay a terminal recording (raw bytes or an asciinema v2/v3 cast) through the prompt
+    /// detector and print every change of its judgement.
+    Detect {
+        /// The recording.
+        file: PathBuf,
+        /// Agent profile: claude, codex, gemini, shell or generic.
+        #[arg(long, default_value = "claude")]
+        profile: Profile,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("baton: {error:#}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Detect { file, profile } => {
+            let bytes = read_bounded(&file, detect::RECORDING_BYTES_MAX)?;
+            let recording = detect::parse_recording(&bytes)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let changes = detect::replay(&recording, profile);
+            let report = detect::render(&recording, profile, &changes);
+            std::io::stdout()
+                .lock()
+                .write_all(report.as_bytes())
+                .context("writing the report")?;
+            Ok(())
+        }
+    }
+}
+
+/// Reads a whole file, refusing one larger than `limit` bytes.
+fn read_bounded(path: &PathBuf, limit: u64) -> anyhow::Result<Vec<u8>> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading {}", path.display()))?;
+    anyhow::ensure!(
+        bytes.len() as u64 <= limit,
+        "{} is larger than the {limit}-byte limit for recordings",
+        path.display()
+    );
+    Ok(bytes)
+}

@@ -1,0 +1,1 @@
+//! Baton's deterministic simulator (grows with the simulator issue).

@@ -1,0 +1,2 @@
+//! `baton-sim`.
+fn main() {}
