@@ -256,6 +256,14 @@ impl vt::Sink for Screen {
         self.window.backspace();
     }
 
+    fn erase_line(&mut self) {
+        self.window.erase_line();
+    }
+
+    fn cursor_up(&mut self) {
+        self.window.cursor_up();
+    }
+
     fn clear(&mut self) {
         self.window.clear();
     }

@@ -171,6 +171,18 @@ fn fixtures() -> Vec<Fixture> {
         ),
         fixture("shell: codex glyph", Shell, "› ", Ready),
         fixture("shell: bash prompt", Shell, "user@host:~ $ ", Ready),
+        fixture(
+            "shell: bash prompt with the dollar after the path",
+            Shell,
+            "dev@box:~/baton$ ",
+            Ready,
+        ),
+        fixture(
+            "shell: a dollar closing a word without a space after it",
+            Shell,
+            "price in US$",
+            NoPrompt,
+        ),
         fixture("shell: zsh prompt", Shell, "user@host % ", Ready),
         fixture("shell: root prompt", Shell, "root@host # ", Ready),
         fixture("shell: yes/no question", Shell, "Continue? [Y/n] ", Ready),

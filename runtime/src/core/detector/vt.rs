@@ -12,9 +12,13 @@
 //!
 //! What the text model keeps of the terminal's semantics:
 //! - printable characters (invalid UTF-8 becomes U+FFFD, one per maximal invalid subpart);
-//! - CR, LF, VT, FF, NEL, IND and vertical cursor motion (CUU, CUD, CNL, CPL, CUP, VPA, VPR, and
-//!   CHA/HPA to column 1) become line breaks; TAB and forward motion (CUF, HPR, CHA/HPA further
-//!   right) become a space; BS erases the last character of the current line;
+//! - CR, LF, VT, FF, NEL, IND and downward or absolute cursor motion (CUD, CNL, CUP, VPA, VPR,
+//!   and CHA/HPA to column 1) become line breaks; TAB and forward motion (CUF, HPR, CHA/HPA
+//!   further right) become a space; BS erases the last character of the current line;
+//! - erase line (`CSI 2 K`) empties the current line, and cursor up (CUU, CPL) from an empty line
+//!   returns to the end of the line above (from a non-empty one it is a line break): together
+//!   they take back the lines that Ink-style renderers (Claude Code, Gemini CLI) erase before
+//!   drawing the next frame, so a frame's stale lines do not linger;
 //! - erase display (`CSI 2 J`, `CSI 3 J`), full reset (`ESC c`) and switching to or from the
 //!   alternate screen clear the text;
 //! - DSR, DA1 and DA2 are reported as queries owed a reply; `CSI ? 2004 h/l` sets bracketed paste;
@@ -32,6 +36,10 @@ pub(crate) trait Sink {
     fn line_break(&mut self);
     /// Backspace: the last character of the current line is gone.
     fn backspace(&mut self);
+    /// Erase in line (entire line): the current line is empty.
+    fn erase_line(&mut self);
+    /// Cursor up: an empty current line rejoins the line above; otherwise a line break.
+    fn cursor_up(&mut self);
     /// The screen was cleared or swapped: nothing written before is visible.
     fn clear(&mut self);
     /// The program asked the terminal something and waits for the reply.
@@ -415,7 +423,9 @@ impl Parser {
                     sink.clear();
                 }
             }
-            (0, b'A' | b'B' | b'E' | b'F' | b'H' | b'f' | b'd' | b'e') => sink.line_break(),
+            (0, b'A' | b'F') => sink.cursor_up(),
+            (0, b'K') if csi.first == 2 => sink.erase_line(),
+            (0, b'B' | b'E' | b'H' | b'f' | b'd' | b'e') => sink.line_break(),
             (0, b'G' | b'`') if csi.first <= 1 => sink.line_break(),
             (0, b'C' | b'a' | b'G' | b'`') => sink.space(),
             (0, b'J') if csi.first == 2 || csi.first == 3 => sink.clear(),

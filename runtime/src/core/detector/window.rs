@@ -104,6 +104,29 @@ impl TextWindow {
         }
     }
 
+    /// Empties the current line (everything after the last line feed).
+    pub(crate) fn erase_line(&mut self) {
+        let visible = &self.buf[self.start..];
+        let keep = memchr::memrchr(b'\n', visible).map_or(0, |at| at + 1);
+        if keep < visible.len() {
+            self.buf.truncate(self.start + keep);
+            self.epoch += 1;
+        }
+    }
+
+    /// Moves up a line: from an empty line (just after a line feed) back to the end of the line
+    /// above; from a non-empty line, a line break (what follows is another line).
+    pub(crate) fn cursor_up(&mut self) {
+        match self.last() {
+            Some(b'\n') => {
+                self.buf.pop();
+                self.epoch += 1;
+            }
+            Some(_) => self.push(b"\n"),
+            None => {}
+        }
+    }
+
     /// Forgets everything.
     pub(crate) fn clear(&mut self) {
         self.buf.clear();
@@ -204,6 +227,34 @@ mod tests {
             window.backspace();
         }
         assert_eq!(window.view().len(), TEXT_WINDOW_BYTES - 5);
+    }
+
+    #[test]
+    fn erasing_lines_and_moving_up_takes_back_a_drawn_frame() {
+        let mut window = TextWindow::default();
+        window.push(b"kept");
+        window.line_break();
+        window.push(b"frame one");
+        window.line_break();
+        window.push(b"footer");
+        window.line_break();
+        // Ink, from the empty line under the frame: erase line, up; erase line.
+        window.erase_line();
+        window.cursor_up();
+        window.erase_line();
+        assert_eq!(text(&window), "kept\nframe one\n");
+        window.cursor_up();
+        window.erase_line();
+        assert_eq!(text(&window), "kept\n");
+    }
+
+    #[test]
+    fn moving_up_from_a_written_line_starts_another_line() {
+        let mut window = TextWindow::default();
+        window.push(b"progress 10%");
+        window.cursor_up();
+        window.push(b"progress 20%");
+        assert_eq!(text(&window), "progress 10%\nprogress 20%");
     }
 
     #[test]

@@ -1,0 +1,48 @@
+//! Every recording in `scenarios/detector/` replayed through `baton detect`'s logic, its report
+//! compared with the snapshot in `snapshots/`. A recording's profile is the part of its file name
+//! before the first `-` (`claude-session.cast` is replayed with the claude profile).
+
+use std::path::Path;
+
+use baton_runtime::cli::detect::{parse_recording, render, replay};
+use baton_runtime::core::detector::Profile;
+
+#[test]
+fn every_recording_replays_to_its_snapshot() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/detector");
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .expect("scenarios/detector exists")
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|ext| ext == "cast" || ext == "raw")
+        })
+        .collect();
+    paths.sort();
+    assert!(
+        paths.len() >= 5,
+        "expected the committed recordings, found {paths:?}"
+    );
+    for path in paths {
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("UTF-8 file name");
+        let profile: Profile = stem
+            .split('-')
+            .next()
+            .unwrap_or_default()
+            .parse()
+            .expect("profile prefix");
+        let bytes = std::fs::read(&path).expect("readable recording");
+        let recording = parse_recording(&bytes).expect("well-formed recording");
+        let report = render(&recording, profile, &replay(&recording, profile));
+        insta::with_settings!({
+            snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/../snapshots"),
+            prepend_module_to_snapshot => false,
+            input_file => &path,
+        }, {
+            insta::assert_snapshot!(format!("detect__{stem}"), report);
+        });
+    }
+}
