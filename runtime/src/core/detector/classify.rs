@@ -20,6 +20,10 @@
 //! `user@host:~/dir$ `) is a prompt whatever stands before the dollar. The generic profile has
 //! no prompt: it reports blockers or no prompt, and relies on the quiet period.
 
+use std::sync::LazyLock;
+
+use aho_corasick::{AhoCorasick, MatchKind};
+
 use super::{Profile, Readiness};
 
 /// Characters of the tail that agent profiles read.
@@ -49,13 +53,11 @@ pub(crate) fn classify(profile: Profile, view: &[u8], scratch: &mut Scratch) -> 
         return Readiness::NoPrompt;
     }
     collect_blocker_region(view, scratch);
-    let region = scratch.lower.as_slice();
-    if BUSY.iter().any(|phrase| phrase.occurs_in(region)) {
+    let found = find_phrases(&scratch.lower);
+    if found.busy {
         return Readiness::Busy;
     }
-    let mcp_starting = STARTING_MCP.iter().any(|p| p.occurs_in(region))
-        && !STARTED_MCP.iter().any(|p| p.occurs_in(region));
-    if mcp_starting || STARTING.iter().any(|phrase| phrase.occurs_in(region)) {
+    if found.starting || (found.mcp_starting && !found.mcp_started) {
         return Readiness::StartupOrDialog;
     }
     let ready = scratch
@@ -65,7 +67,7 @@ pub(crate) fn classify(profile: Profile, view: &[u8], scratch: &mut Scratch) -> 
     if ready {
         return Readiness::Ready;
     }
-    if DIALOG.iter().any(|phrase| phrase.occurs_in(region)) {
+    if found.dialog {
         return Readiness::StartupOrDialog;
     }
     Readiness::NoPrompt
@@ -115,26 +117,37 @@ fn collect_blocker_region(view: &[u8], scratch: &mut Scratch) {
             break;
         }
     }
-    scratch.lower.clear();
+    // One branch-free pass: copy, lower-case ASCII, collapse runs of spaces, join lines with one.
+    let lower = &mut scratch.lower;
+    lower.clear();
+    let total: usize = scratch.lines[..count]
+        .iter()
+        .map(|&(from, to)| to - from + 1)
+        .sum();
+    lower.resize(total, 0);
+    let mut kept = 0;
+    let mut previous = b' ';
     for (index, &(from, to)) in scratch.lines[..count].iter().enumerate().rev() {
         let from = if index + 1 == count {
             first_cut.unwrap_or(from)
         } else {
             from
         };
-        if !scratch.lower.is_empty() {
-            scratch.lower.push(b' ');
-        }
-        for &byte in &view[from..to] {
-            if byte.is_ascii_whitespace() {
-                if scratch.lower.last() != Some(&b' ') {
-                    scratch.lower.push(b' ');
-                }
-            } else {
-                scratch.lower.push(byte.to_ascii_lowercase());
-            }
+        // A line with no printable ASCII (box drawing, rules) cannot hold or join a phrase: one
+        // non-word byte stands for it.
+        let line = if has_ascii_graphic(&view[from..to]) {
+            &view[from..to]
+        } else {
+            b"\x01"
+        };
+        for &byte in line.iter().chain(std::iter::once(&b' ')) {
+            let byte = byte | (u8::from(byte.wrapping_sub(b'A') < 26) << 5);
+            lower[kept] = byte;
+            kept += usize::from(!(byte == b' ' && previous == b' '));
+            previous = byte;
         }
     }
+    lower.truncate(kept);
 }
 
 fn is_prompt_line(profile: Profile, line: &[u8]) -> bool {
@@ -203,36 +216,50 @@ fn is_shell_prompt(line: &[u8]) -> bool {
     }
 }
 
+/// What a phrase on screen means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Meaning {
+    Busy,
+    Starting,
+    McpStarting,
+    McpStarted,
+    Dialog,
+}
+
 /// A phrase: literal parts separated by an optional single space, with optional word
 /// boundaries. Matched against lower-case, collapsed text.
 struct Phrase {
-    parts: &'static [&'static [u8]],
+    first: &'static [u8],
+    rest: &'static [&'static [u8]],
     /// A word boundary is required before the match (leading `q`s excepted, see `skip_q`).
     word_start: bool,
     /// A word boundary is required after the match.
     word_end: bool,
     /// `q` characters right before the match belong to it (Codex's damaged `qqWorking`).
     skip_q: bool,
+    meaning: Meaning,
+}
+
+/// `phrase!(Meaning, "a", "b"; start, end, q)`: a [`Phrase`] with word boundaries and `q`
+/// skipping as given; `phrase!(Meaning, "a b")` is a whole-word phrase.
+macro_rules! phrase {
+    ($meaning:ident, $first:literal $(, $rest:literal)* ; $start:expr, $end:expr, $q:expr) => {
+        Phrase {
+            first: $first,
+            rest: &[$($rest),*],
+            word_start: $start,
+            word_end: $end,
+            skip_q: $q,
+            meaning: Meaning::$meaning,
+        }
+    };
+    ($meaning:ident, $first:literal $(, $rest:literal)*) => {
+        phrase!($meaning, $first $(, $rest)* ; true, true, false)
+    };
 }
 
 impl Phrase {
-    const fn words(parts: &'static [&'static [u8]]) -> Phrase {
-        Phrase {
-            parts,
-            word_start: true,
-            word_end: true,
-            skip_q: false,
-        }
-    }
-
-    fn occurs_in(&self, hay: &[u8]) -> bool {
-        let Some((first, rest)) = self.parts.split_first() else {
-            return false;
-        };
-        memchr::memmem::find_iter(hay, first).any(|at| self.matches_at(hay, at, first.len(), rest))
-    }
-
-    fn matches_at(&self, hay: &[u8], at: usize, first_len: usize, rest: &[&[u8]]) -> bool {
+    fn matches_at(&self, hay: &[u8], at: usize) -> bool {
         if self.word_start {
             let mut before = at;
             if self.skip_q {
@@ -244,8 +271,8 @@ impl Phrase {
                 return false;
             }
         }
-        let mut end = at + first_len;
-        for part in rest {
+        let mut end = at + self.first.len();
+        for part in self.rest {
             if hay.get(end) == Some(&b' ') {
                 end += 1;
             }
@@ -258,53 +285,75 @@ impl Phrase {
     }
 }
 
-static BUSY: [Phrase; 5] = [
-    Phrase {
-        parts: &[b"working", b"("],
-        word_start: true,
-        word_end: false,
-        skip_q: true,
-    },
-    Phrase::words(&[b"background terminal running"]),
-    Phrase::words(&[b"esc to interrupt"]),
-    Phrase::words(&[b"esc to cancel"]),
-    Phrase {
-        parts: &[b"/stop to close"],
-        word_start: false,
-        word_end: true,
-        skip_q: false,
-    },
+/// Every phrase the classifier knows, searched for in one pass. No phrase's first part starts
+/// inside another's, so a leftmost, non-overlapping search misses none.
+static PHRASES: [Phrase; 10] = [
+    phrase!(Busy, b"working", b"("; true, false, true),
+    phrase!(Busy, b"background terminal running"),
+    phrase!(Busy, b"esc to interrupt"),
+    phrase!(Busy, b"esc to cancel"),
+    phrase!(Busy, b"/stop to close"; false, true, false),
+    phrase!(Starting, b"model:", b"loading"),
+    phrase!(Starting, b"booting mcp server"),
+    // `Starting MCP server(s) (` or `Starting MCP server(s) complete`: told apart after the match.
+    phrase!(McpStarting, b"starting mcp server"; true, false, false),
+    phrase!(Dialog, b"do you trust"),
+    phrase!(Dialog, b"press enter to continue"),
 ];
 
-static STARTING: [Phrase; 2] = [
-    Phrase::words(&[b"model:", b"loading"]),
-    Phrase::words(&[b"booting mcp server"]),
-];
+/// One automaton over the first parts of [`PHRASES`], built on first use.
+static SEARCHER: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    AhoCorasick::builder()
+        .match_kind(MatchKind::LeftmostFirst)
+        .build(PHRASES.iter().map(|phrase| phrase.first))
+        .expect("a few short constant patterns always build")
+});
 
-static STARTING_MCP: [Phrase; 2] = [
-    Phrase {
-        parts: &[b"starting mcp server", b"("],
-        word_start: true,
-        word_end: false,
-        skip_q: false,
-    },
-    Phrase {
-        parts: &[b"starting mcp servers", b"("],
-        word_start: true,
-        word_end: false,
-        skip_q: false,
-    },
-];
+/// The meanings of the phrases present in `region`.
+#[derive(Clone, Copy, Debug, Default)]
+struct Found {
+    busy: bool,
+    starting: bool,
+    mcp_starting: bool,
+    mcp_started: bool,
+    dialog: bool,
+}
 
-static STARTED_MCP: [Phrase; 2] = [
-    Phrase::words(&[b"starting mcp server complete"]),
-    Phrase::words(&[b"starting mcp servers complete"]),
-];
+/// After `starting mcp server`: `s`, then `(` (still starting) or `complete` (done), each after
+/// an optional space.
+fn mcp_progress(after: &[u8]) -> Option<Meaning> {
+    let after = after.strip_prefix(b"s").unwrap_or(after);
+    let after = after.strip_prefix(b" ").unwrap_or(after);
+    if after.starts_with(b"(") {
+        Some(Meaning::McpStarting)
+    } else if after.starts_with(b"complete") && after.get(8).is_none_or(|&b| !is_word_byte(b)) {
+        Some(Meaning::McpStarted)
+    } else {
+        None
+    }
+}
 
-static DIALOG: [Phrase; 2] = [
-    Phrase::words(&[b"do you trust"]),
-    Phrase::words(&[b"press enter to continue"]),
-];
+fn find_phrases(region: &[u8]) -> Found {
+    let mut found = Found::default();
+    for hit in SEARCHER.find_iter(region) {
+        let phrase = &PHRASES[hit.pattern().as_usize()];
+        if !phrase.matches_at(region, hit.start()) {
+            continue;
+        }
+        match phrase.meaning {
+            Meaning::Busy => found.busy = true,
+            Meaning::Starting => found.starting = true,
+            Meaning::McpStarting => match mcp_progress(&region[hit.end()..]) {
+                Some(Meaning::McpStarted) => found.mcp_started = true,
+                Some(_) => found.mcp_starting = true,
+                None => {}
+            },
+            Meaning::Dialog => found.dialog = true,
+            Meaning::McpStarted => found.mcp_started = true,
+        }
+    }
+    found
+}
 
 fn is_word_byte(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || byte == b'_'
@@ -319,8 +368,42 @@ fn strip_spaces(bytes: &[u8]) -> &[u8] {
     &bytes[skip..]
 }
 
+/// Whether `bytes` holds a printable ASCII character (0x21..=0x7E or DEL), eight at a time.
+fn has_ascii_graphic(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let mut array = [0; 8];
+        array.copy_from_slice(word);
+        let x = u64::from_le_bytes(array);
+        // Per byte, without carries: ASCII (high bit clear) and above 0x20.
+        let low = x & !HIGHS;
+        if low.wrapping_add(ONES * 0x5f) & !x & HIGHS != 0 {
+            return true;
+        }
+    }
+    words.remainder().iter().any(|&b| b > b' ' && b < 0x80)
+}
+
+/// Characters in UTF-8 `bytes`: bytes that are not continuation bytes (`10xxxxxx`), counted
+/// eight at a time.
 fn char_count(bytes: &[u8]) -> usize {
-    bytes.iter().filter(|&&b| b & 0xc0 != 0x80).count()
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut words = bytes.chunks_exact(8);
+    let mut continuations = 0;
+    for word in &mut words {
+        let mut array = [0; 8];
+        array.copy_from_slice(word);
+        let x = u64::from_le_bytes(array);
+        continuations += (x & HIGHS & !(x << 1)).count_ones() as usize;
+    }
+    continuations += words
+        .remainder()
+        .iter()
+        .filter(|&&b| b & 0xc0 == 0x80)
+        .count();
+    bytes.len() - continuations
 }
 
 /// Length in bytes of the last `chars` characters of `bytes` (all of it if shorter).
@@ -353,17 +436,26 @@ const TRIM_RIGHT: Trim = Trim {
     borders: false,
 };
 
-/// White space that a line is trimmed of besides ASCII: no-break and other Unicode spaces.
-const UNICODE_SPACES: [&str; 16] = [
-    "\u{a0}", "\u{1680}", "\u{2000}", "\u{2001}", "\u{2002}", "\u{2003}", "\u{2004}", "\u{2005}",
-    "\u{2006}", "\u{2007}", "\u{2008}", "\u{2009}", "\u{200a}", "\u{202f}", "\u{3000}", "\u{feff}",
-];
-/// Vertical box-drawing borders around an input box: `│`, `┃`, `║`.
-const BORDERS: [&str; 3] = ["\u{2502}", "\u{2503}", "\u{2551}"];
+/// Whether `c`, one UTF-8 character of two or more bytes, is white space a line is trimmed of
+/// besides ASCII: no-break and other Unicode spaces; and, when `borders`, a vertical box-drawing
+/// border around an input box (`│`, `┃`, `║`).
+fn is_blank(c: &[u8], borders: bool) -> bool {
+    match *c {
+        // U+00A0, U+1680, U+2000..=U+200A, U+202F, U+205F, U+3000, U+FEFF.
+        [0xc2, 0xa0]
+        | [0xe1, 0x9a, 0x80]
+        | [0xe2, 0x80, 0x80..=0x8a | 0xaf]
+        | [0xe2, 0x81, 0x9f]
+        | [0xe3, 0x80, 0x80]
+        | [0xef, 0xbb, 0xbf] => true,
+        // U+2502, U+2503, U+2551.
+        [0xe2, 0x94, 0x82 | 0x83] | [0xe2, 0x95, 0x91] => borders,
+        _ => false,
+    }
+}
 
 /// Trims `view[from..to]` of white space (and, for agent lines, box borders); returns the range.
 fn trim(view: &[u8], mut from: usize, mut to: usize, how: Trim) -> (usize, usize) {
-    let is_blank = |s: &str| UNICODE_SPACES.contains(&s) || (how.borders && BORDERS.contains(&s));
     while from < to {
         let last = view[to - 1];
         if last.is_ascii_whitespace() {
@@ -371,10 +463,10 @@ fn trim(view: &[u8], mut from: usize, mut to: usize, how: Trim) -> (usize, usize
             continue;
         }
         let width = last_char_width(&view[from..to]);
-        match std::str::from_utf8(&view[to - width..to]) {
-            Ok(s) if width > 1 && is_blank(s) => to -= width,
-            _ => break,
+        if last < 0x80 || !is_blank(&view[to - width..to], how.borders) {
+            break;
         }
+        to -= width;
     }
     while how.left && from < to {
         let first = view[from];
@@ -383,10 +475,10 @@ fn trim(view: &[u8], mut from: usize, mut to: usize, how: Trim) -> (usize, usize
             continue;
         }
         let width = first_char_width(first).min(to - from);
-        match std::str::from_utf8(&view[from..from + width]) {
-            Ok(s) if width > 1 && is_blank(s) => from += width,
-            _ => break,
+        if first < 0x80 || !is_blank(&view[from..from + width], how.borders) {
+            break;
         }
+        from += width;
     }
     (from, to)
 }
@@ -412,19 +504,79 @@ fn last_char_width(bytes: &[u8]) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::{Phrase, suffix_bytes};
+    use super::{PHRASES, char_count, find_phrases, suffix_bytes};
 
     #[test]
     fn phrases_respect_word_boundaries_and_optional_spaces() {
-        let working = &super::BUSY[0];
-        assert!(working.occurs_in(b"working (3s"));
-        assert!(working.occurs_in(b"x qqworking("));
-        assert!(!working.occurs_in(b"networking ("));
-        assert!(!working.occurs_in(b"working on it"));
-        let loading = Phrase::words(&[b"model:", b"loading"]);
-        assert!(loading.occurs_in(b"model:loading"));
-        assert!(loading.occurs_in(b"model: loading"));
-        assert!(!loading.occurs_in(b"model: loadings"));
+        let busy = |text: &[u8]| find_phrases(text).busy;
+        assert!(busy(b"working (3s"));
+        assert!(busy(b"x qqworking("));
+        assert!(!busy(b"networking ("));
+        assert!(!busy(b"working on it"));
+        let starting = |text: &[u8]| find_phrases(text).starting;
+        assert!(starting(b"model:loading"));
+        assert!(starting(b"model: loading"));
+        assert!(!starting(b"model: loadings"));
+        let mcp = find_phrases(b"starting mcp servers (1/2) starting mcp servers complete");
+        assert!(mcp.mcp_starting && mcp.mcp_started);
+    }
+
+    #[test]
+    fn every_phrase_is_found_in_its_own_words() {
+        for phrase in &PHRASES {
+            let mut text = phrase.first.to_vec();
+            for part in phrase.rest {
+                text.push(b' ');
+                text.extend_from_slice(part);
+            }
+            if phrase.meaning == super::Meaning::McpStarting {
+                text.extend_from_slice(b"s (0/2)");
+            }
+            let found = find_phrases(&text);
+            let any = found.busy
+                || found.starting
+                || found.mcp_starting
+                || found.mcp_started
+                || found.dialog;
+            assert!(any, "{:?}", String::from_utf8_lossy(&text));
+        }
+    }
+
+    #[test]
+    fn ascii_graphic_detection_agrees_with_a_plain_scan() {
+        for value in 0..=255u8 {
+            for position in 0..12 {
+                let mut bytes = "─ ─ ".as_bytes().to_vec();
+                bytes.insert(position.min(bytes.len()), value);
+                let plain = bytes.iter().any(|&b| b > b' ' && b < 0x80);
+                assert_eq!(
+                    super::has_ascii_graphic(&bytes),
+                    plain,
+                    "{value:#x} at {position}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn trim_removes_unicode_spaces_and_box_borders_only_where_asked() {
+        let line = "\u{a0}│ ❯\u{3000}│\u{feff}".as_bytes();
+        let (from, to) = super::trim(line, 0, line.len(), super::TRIM_AGENT);
+        assert_eq!(&line[from..to], "❯".as_bytes());
+        let (from, to) = super::trim(line, 0, line.len(), super::TRIM_RIGHT);
+        assert_eq!(&line[from..to], "\u{a0}│ ❯\u{3000}│".as_bytes());
+    }
+
+    #[test]
+    fn char_count_skips_continuation_bytes_at_every_alignment() {
+        for prefix in 0..9 {
+            let text = format!("{}❯é日本語🦀 plain ─│", "a".repeat(prefix));
+            assert_eq!(
+                char_count(text.as_bytes()),
+                text.chars().count(),
+                "prefix {prefix}"
+            );
+        }
     }
 
     #[test]

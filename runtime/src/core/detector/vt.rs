@@ -84,6 +84,16 @@ struct Csi {
     alternate_screen: bool,
 }
 
+/// Adds a decimal digit to a parameter value. Values of five digits or more all become 9999:
+/// none of the values dispatch looks at is that large, and the arithmetic cannot overflow.
+fn push_digit(value: u16, byte: u8) -> u16 {
+    if value < 1_000 {
+        value * 10 + u16::from(byte - b'0')
+    } else {
+        9_999
+    }
+}
+
 impl Csi {
     fn end_parameter(&mut self) {
         if self.index == 0 {
@@ -171,13 +181,26 @@ impl Parser {
                 }
                 continue;
             }
-            // Fast path: the longest run of non-control bytes, validated as UTF-8 in bulk.
-            let end = find_control(bytes, i);
-            let valid_end = match std::str::from_utf8(&bytes[i..end]) {
-                Ok(_) => end,
-                Err(error) => i + error.valid_up_to(),
+            // Fast path: the longest run of non-control bytes, validated as UTF-8 in bulk
+            // (unless it is all ASCII) and searched for C1 controls (only if it has a C2 byte).
+            let run = scan_text(bytes, i);
+            let end = run.end;
+            let valid_end = if !run.non_ascii {
+                end
+            } else {
+                match simdutf8::compat::from_utf8(&bytes[i..end]) {
+                    Ok(_) => end,
+                    Err(error) => i + error.valid_up_to(),
+                }
             };
-            i = self.emit_valid(bytes, i, valid_end, sink);
+            i = if run.maybe_c1 {
+                self.emit_valid(bytes, i, valid_end, sink)
+            } else {
+                if valid_end > i {
+                    sink.text(&bytes[i..valid_end]);
+                }
+                valid_end
+            };
             if self.state != State::Ground {
                 return i;
             }
@@ -193,8 +216,15 @@ impl Parser {
                 continue;
             }
             if end < n {
+                let byte = bytes[end];
+                if byte == ESC {
+                    if let Some(next) = self.fast_escape(bytes, end, sink) {
+                        i = next;
+                        continue;
+                    }
+                }
                 i = end + 1;
-                self.control(bytes[end], sink);
+                self.control(byte, sink);
                 if self.state != State::Ground {
                     return i;
                 }
@@ -203,6 +233,70 @@ impl Parser {
             }
         }
         i
+    }
+
+    /// Acts on a whole escape sequence at `bytes[at]` (an ESC) without entering the byte-wise
+    /// states, when it lies entirely within `bytes` and is of a common kind: a CSI made of an
+    /// optional private marker, digits and separators, and a final byte; or a single-character
+    /// escape. The events are exactly those the byte-wise states would give. Returns the position
+    /// after the sequence, or `None` to leave it to the byte-wise states.
+    fn fast_escape<S: Sink>(&mut self, bytes: &[u8], at: usize, sink: &mut S) -> Option<usize> {
+        match *bytes.get(at + 1)? {
+            b'[' => self.fast_csi(bytes, at + 2, sink),
+            b']' | b'P' | b'X' | b'^' | b'_' | b'c' | b'D' | b'E' => None,
+            0x30..=0x7e => Some(at + 2),
+            _ => None,
+        }
+    }
+
+    fn fast_csi<S: Sink>(&mut self, bytes: &[u8], from: usize, sink: &mut S) -> Option<usize> {
+        let mut csi = Csi::default();
+        let mut j = from;
+        let first = *bytes.get(j)?;
+        if (b'<'..=b'?').contains(&first) {
+            csi.private = first;
+            j += 1;
+        }
+        // Only the first parameter's value matters, except for `?` modes, which are checked one
+        // by one: the rest (SGR colours, mostly) is skipped without arithmetic.
+        while let Some(&byte) = bytes.get(j).filter(|b| b.is_ascii_digit()) {
+            csi.value = push_digit(csi.value, byte);
+            j += 1;
+        }
+        if csi.private == b'?' {
+            loop {
+                let byte = *bytes.get(j)?;
+                j += 1;
+                match byte {
+                    b'0'..=b'9' => csi.value = push_digit(csi.value, byte),
+                    b';' | b':' => csi.end_parameter(),
+                    _ => return self.fast_csi_final(csi, byte, j, sink),
+                }
+            }
+        }
+        csi.end_parameter();
+        j = skip_parameters(bytes, j);
+        let byte = *bytes.get(j)?;
+        self.fast_csi_final(csi, byte, j + 1, sink)
+    }
+
+    /// The byte after a fast-path CSI's parameters: a final byte dispatches; anything else
+    /// (intermediates, misplaced markers, controls) goes back to the byte-wise states.
+    fn fast_csi_final<S: Sink>(
+        &mut self,
+        mut csi: Csi,
+        byte: u8,
+        next: usize,
+        sink: &mut S,
+    ) -> Option<usize> {
+        if !(0x40..=0x7e).contains(&byte) {
+            return None;
+        }
+        if csi.private == b'?' {
+            csi.end_parameter();
+        }
+        dispatch_csi(csi, byte, sink);
+        Some(next)
     }
 
     /// Emits valid UTF-8 text `bytes[from..to]`, stopping after the first C1 control (U+0080 to
@@ -369,10 +463,7 @@ impl Parser {
             let byte = bytes[i];
             i += 1;
             match byte {
-                b'0'..=b'9' => {
-                    let digit = u16::from(byte - b'0');
-                    self.csi.value = self.csi.value.saturating_mul(10).saturating_add(digit);
-                }
+                b'0'..=b'9' => self.csi.value = push_digit(self.csi.value, byte),
                 b';' | b':' => self.csi.end_parameter(),
                 b'<'..=b'?' => {
                     if self.csi.len == 0 {
@@ -385,7 +476,7 @@ impl Parser {
                 0x40..=0x7e => {
                     self.csi.end_parameter();
                     self.state = State::Ground;
-                    self.dispatch_csi(byte, sink);
+                    dispatch_csi(self.csi, byte, sink);
                     return i;
                 }
                 0x7f => {}
@@ -403,34 +494,6 @@ impl Parser {
             self.csi.len = self.csi.len.saturating_add(1);
         }
         i
-    }
-
-    fn dispatch_csi<S: Sink>(&mut self, final_byte: u8, sink: &mut S) {
-        let csi = self.csi;
-        if csi.unusual {
-            return;
-        }
-        match (csi.private, final_byte) {
-            (0, b'n') if csi.first == 6 => sink.query(TerminalQuery::CursorPosition),
-            (0, b'n') if csi.first == 5 => sink.query(TerminalQuery::DeviceStatus),
-            (0, b'c') if csi.first == 0 => sink.query(TerminalQuery::PrimaryAttributes),
-            (b'>', b'c') if csi.first == 0 => sink.query(TerminalQuery::SecondaryAttributes),
-            (b'?', b'h' | b'l') => {
-                if csi.paste {
-                    sink.bracketed_paste(final_byte == b'h');
-                }
-                if csi.alternate_screen {
-                    sink.clear();
-                }
-            }
-            (0, b'A' | b'F') => sink.cursor_up(),
-            (0, b'K') if csi.first == 2 => sink.erase_line(),
-            (0, b'B' | b'E' | b'H' | b'f' | b'd' | b'e') => sink.line_break(),
-            (0, b'G' | b'`') if csi.first <= 1 => sink.line_break(),
-            (0, b'C' | b'a' | b'G' | b'`') => sink.space(),
-            (0, b'J') if csi.first == 2 || csi.first == 3 => sink.clear(),
-            _ => {}
-        }
     }
 
     /// Inside OSC or a DCS/SOS/PM/APC string: everything is swallowed up to the terminator.
@@ -467,66 +530,201 @@ impl Parser {
     }
 }
 
-/// Index of the first C0 control or DEL in `bytes[from..]`, or `bytes.len()`.
-///
-/// Scans eight bytes per step: the hot path of escape-dense output is short runs of text between
-/// escape sequences, and long runs of plain text in logs.
-fn find_control(bytes: &[u8], from: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
+/// Acts on a complete CSI sequence.
+#[inline]
+fn dispatch_csi<S: Sink>(csi: Csi, final_byte: u8, sink: &mut S) {
+    // SGR (colours, attributes) is most of all sequences, and changes no text.
+    if final_byte == b'm' || csi.unusual {
+        return;
+    }
+    match (csi.private, final_byte) {
+        (0, b'n') if csi.first == 6 => sink.query(TerminalQuery::CursorPosition),
+        (0, b'n') if csi.first == 5 => sink.query(TerminalQuery::DeviceStatus),
+        (0, b'c') if csi.first == 0 => sink.query(TerminalQuery::PrimaryAttributes),
+        (b'>', b'c') if csi.first == 0 => sink.query(TerminalQuery::SecondaryAttributes),
+        (b'?', b'h' | b'l') => {
+            if csi.paste {
+                sink.bracketed_paste(final_byte == b'h');
+            }
+            if csi.alternate_screen {
+                sink.clear();
+            }
+        }
+        (0, b'A' | b'F') => sink.cursor_up(),
+        (0, b'K') if csi.first == 2 => sink.erase_line(),
+        (0, b'B' | b'E' | b'H' | b'f' | b'd' | b'e') => sink.line_break(),
+        (0, b'G' | b'`') if csi.first <= 1 => sink.line_break(),
+        (0, b'C' | b'a' | b'G' | b'`') => sink.space(),
+        (0, b'J') if csi.first == 2 || csi.first == 3 => sink.clear(),
+        _ => {}
+    }
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Index of the first byte at or after `from` that is not a CSI parameter byte (`0`-`9`, `:`,
+/// `;`), or the end: SGR colours carry a dozen of them. Eight bytes per step.
+fn skip_parameters(bytes: &[u8], from: usize) -> usize {
     let mut i = from;
     while i + 8 <= bytes.len() {
         let mut word = [0; 8];
         word.copy_from_slice(&bytes[i..i + 8]);
         let x = u64::from_le_bytes(word);
-        // A byte below 0x20 (exact for the lowest such byte), or equal to 0x7F (x ^ 0x7F.. is 0
-        // there). Bytes >= 0x80 are excluded by `!x`.
-        let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGHS;
-        let y = x ^ (ONES * 0x7f);
-        let is_del = y.wrapping_sub(ONES) & !y & HIGHS;
-        let hits = below_space | is_del;
+        // Below 0x30 (exact for the lowest such byte), or above 0x3B (0x3C + 0x44 sets the
+        // high bit; bytes >= 0x80 have it already).
+        let below = x.wrapping_sub(ONES * 0x30) & !x & HIGHS;
+        let above = (x.wrapping_add(ONES * (0x7f - 0x3b)) | x) & HIGHS;
+        let hits = below | above;
         if hits != 0 {
             return i + (hits.trailing_zeros() / 8) as usize;
         }
         i += 8;
     }
-    while i < bytes.len() {
-        let byte = bytes[i];
-        if byte < 0x20 || byte == 0x7f {
-            return i;
-        }
+    while bytes
+        .get(i)
+        .is_some_and(|&b| b.wrapping_sub(b'0') <= b';' - b'0')
+    {
         i += 1;
     }
     i
 }
 
+/// A run of text found by [`scan_text`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct TextRun {
+    /// Index of the first C0 control or DEL, or the end of the input.
+    end: usize,
+    /// The run has a byte of 0x80 or more: it needs UTF-8 validation.
+    non_ascii: bool,
+    /// The run has a 0xC2 byte: it may hold a C1 control (C2 80..C2 9F).
+    maybe_c1: bool,
+}
+
+/// Scans `bytes[from..]` up to the first C0 control or DEL, noting what the run needs.
+///
+/// Eight bytes per step: the hot path of escape-dense output is short runs of text between
+/// escape sequences, and long runs of plain text in logs.
+fn scan_text(bytes: &[u8], from: usize) -> TextRun {
+    /// Bytes of `x` that are zero, as their high bit (exact for the lowest such byte).
+    fn zero_bytes(x: u64) -> u64 {
+        x.wrapping_sub(ONES) & !x & HIGHS
+    }
+    let mut i = from;
+    let mut high = 0;
+    let mut c2 = 0;
+    let mut end = None;
+    while i + 8 <= bytes.len() {
+        let mut word = [0; 8];
+        word.copy_from_slice(&bytes[i..i + 8]);
+        let x = u64::from_le_bytes(word);
+        // A byte below 0x20 (bytes >= 0x80 are excluded by `!x`), or equal to 0x7F.
+        let hits = (x.wrapping_sub(ONES * 0x20) & !x & HIGHS) | zero_bytes(x ^ (ONES * 0x7f));
+        if hits != 0 {
+            let stop = (hits.trailing_zeros() / 8) as usize;
+            // Only the bytes before the stop belong to the run.
+            let mask = if stop == 0 {
+                0
+            } else {
+                u64::MAX >> (64 - 8 * stop)
+            };
+            high |= x & mask & HIGHS;
+            c2 |= zero_bytes((x ^ (ONES * 0xc2)) | !mask);
+            end = Some(i + stop);
+            break;
+        }
+        high |= x & HIGHS;
+        c2 |= zero_bytes(x ^ (ONES * 0xc2));
+        i += 8;
+    }
+    let end = end.unwrap_or_else(|| {
+        let rest = &bytes[i..];
+        let stop = rest
+            .iter()
+            .position(|&b| b < 0x20 || b == 0x7f)
+            .unwrap_or(rest.len());
+        let run = &rest[..stop];
+        high |= u64::from(run.iter().any(|&b| b >= 0x80));
+        c2 |= u64::from(run.contains(&0xc2));
+        i + stop
+    });
+    TextRun {
+        end,
+        non_ascii: high != 0,
+        maybe_c1: c2 != 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::find_control;
+    use super::{TextRun, scan_text, skip_parameters};
 
     #[test]
-    fn find_control_agrees_with_a_plain_scan_for_every_byte_value_and_position() {
+    fn skip_parameters_agrees_with_a_plain_scan_for_every_byte_value_and_position() {
         for value in 0..=255u8 {
             for position in 0..20 {
-                let mut bytes = vec![b'a'; 20];
+                let mut bytes = b"38;2;255;100;0:1;2;".to_vec();
+                bytes.push(b'9');
                 bytes[position] = value;
-                let expected = bytes
-                    .iter()
-                    .position(|&b| b < 0x20 || b == 0x7f)
-                    .unwrap_or(20);
-                assert_eq!(
-                    find_control(&bytes, 0),
-                    expected,
-                    "value {value:#x} at {position}"
-                );
+                for from in [0, 3, 9] {
+                    let plain = (from..bytes.len())
+                        .find(|&i| !(b'0'..=b';').contains(&bytes[i]))
+                        .unwrap_or(bytes.len());
+                    assert_eq!(
+                        skip_parameters(&bytes, from),
+                        plain,
+                        "{value:#x} at {position}"
+                    );
+                }
+            }
+        }
+    }
+
+    fn plain_scan(bytes: &[u8], from: usize) -> TextRun {
+        let rest = &bytes[from..];
+        let stop = rest
+            .iter()
+            .position(|&b| b < 0x20 || b == 0x7f)
+            .unwrap_or(rest.len());
+        let run = &rest[..stop];
+        TextRun {
+            end: from + stop,
+            non_ascii: run.iter().any(|&b| b >= 0x80),
+            maybe_c1: run.contains(&0xc2),
+        }
+    }
+
+    #[test]
+    fn scan_text_agrees_with_a_plain_scan_for_every_byte_value_position_and_start() {
+        for value in 0..=255u8 {
+            for position in 0..20 {
+                for marker in [b'a', 0xc2, 0xe2, 0x1b] {
+                    let mut bytes = vec![b'a'; 20];
+                    bytes[(position + 7) % 20] = marker;
+                    bytes[position] = value;
+                    for from in [0, 1, 5, 13] {
+                        assert_eq!(
+                            scan_text(&bytes, from),
+                            plain_scan(&bytes, from),
+                            "value {value:#x} at {position}, marker {marker:#x}, from {from}"
+                        );
+                    }
+                }
             }
         }
     }
 
     #[test]
-    fn find_control_handles_high_bytes_next_to_controls() {
+    fn scan_text_handles_high_bytes_next_to_controls() {
         let bytes = [0xff, 0xfe, 0x80, 0x7e, 0x20, 0xe2, 0x9d, 0x1f, 0x00];
-        assert_eq!(find_control(&bytes, 0), 7);
-        assert_eq!(find_control(&bytes, 8), 8);
+        assert_eq!(
+            scan_text(&bytes, 0),
+            TextRun {
+                end: 7,
+                non_ascii: true,
+                maybe_c1: false
+            }
+        );
+        assert_eq!(scan_text(&bytes, 8).end, 8);
     }
 }
