@@ -37,10 +37,68 @@ pub const SHELL_LINE_CHARS: usize = 200;
 /// Buffers reused from one classification to the next (the hot path allocates nothing).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Scratch {
-    /// Byte ranges of the tail's lines in the view, newest first.
-    lines: Vec<(usize, usize)>,
     /// The blocker region, lower-cased and collapsed.
     lower: Vec<u8>,
+}
+
+/// A non-empty trimmed line of the tail: its bytes in the view, cut to fit the tail.
+#[derive(Clone, Copy, Debug)]
+struct TailLine {
+    from: usize,
+    to: usize,
+    chars: usize,
+}
+
+/// The tail's lines, newest first: the last [`TAIL_CHARS`] characters of the view's non-empty
+/// trimmed lines, each line costing its characters plus one for the line feed joining it; the
+/// oldest line is cut to what is left. Walked lazily: most frames decide within the last lines.
+struct TailWalk<'a> {
+    view: &'a [u8],
+    /// End of the next line to look at; `None` once the view or the budget is spent.
+    end: Option<usize>,
+    budget: usize,
+}
+
+impl<'a> TailWalk<'a> {
+    fn new(view: &'a [u8]) -> Self {
+        TailWalk {
+            view,
+            end: Some(view.len()),
+            budget: TAIL_CHARS,
+        }
+    }
+}
+
+impl Iterator for TailWalk<'_> {
+    type Item = TailLine;
+
+    fn next(&mut self) -> Option<TailLine> {
+        while let Some(end) = self.end {
+            let start = memchr::memrchr(b'\n', &self.view[..end]).map_or(0, |at| at + 1);
+            self.end = start.checked_sub(1);
+            let (from, to) = trim(self.view, start, end, TRIM_AGENT);
+            if from == to {
+                continue;
+            }
+            let line = &self.view[from..to];
+            let chars = char_count(line);
+            if chars >= self.budget {
+                let line = TailLine {
+                    from: to - suffix_bytes(line, self.budget),
+                    to,
+                    chars: self.budget,
+                };
+                self.end = None;
+                return Some(line);
+            }
+            self.budget -= chars + 1;
+            if self.budget == 0 {
+                self.end = None;
+            }
+            return Some(TailLine { from, to, chars });
+        }
+        None
+    }
 }
 
 /// Classifies the visible text `view` for `profile`.
@@ -48,23 +106,51 @@ pub(crate) fn classify(profile: Profile, view: &[u8], scratch: &mut Scratch) -> 
     if profile == Profile::Shell {
         return classify_shell(view);
     }
-    collect_tail(view, scratch);
-    if scratch.lines.is_empty() {
+    let mut walk = TailWalk::new(view);
+    let lower = &mut scratch.lower;
+    lower.clear();
+    // The blocker region is the tail's last BLOCKER_CHARS; prompt lines met on the way count.
+    let mut prompt = false;
+    let mut budget = BLOCKER_CHARS;
+    let mut any_line = false;
+    while budget > 0 {
+        let Some(line) = walk.next() else { break };
+        any_line = true;
+        prompt = prompt || is_prompt_line(profile, &view[line.from..line.to]);
+        let from = if line.chars >= budget {
+            line.to - suffix_bytes(&view[line.from..line.to], budget)
+        } else {
+            line.from
+        };
+        budget = budget.saturating_sub(line.chars + 1);
+        // Newest first: the region is built backwards, line by line, and turned round below.
+        let text = &view[from..line.to];
+        // A line with no printable ASCII (box drawing, rules) cannot hold or join a phrase: one
+        // non-word byte stands for it.
+        let text: &[u8] = if has_ascii_graphic(text) {
+            text
+        } else {
+            b"\x01"
+        };
+        lower.push(b' ');
+        lower.extend(text.iter().rev());
+    }
+    if !any_line {
         return Readiness::NoPrompt;
     }
-    collect_blocker_region(view, scratch);
-    let found = find_phrases(&scratch.lower);
+    lower.reverse();
+    lower.make_ascii_lowercase();
+    if let Some(first) = memchr::memmem::find(lower, b"  ") {
+        collapse_spaces(lower, first);
+    }
+    let found = find_phrases(lower);
     if found.busy {
         return Readiness::Busy;
     }
     if found.starting || (found.mcp_starting && !found.mcp_started) {
         return Readiness::StartupOrDialog;
     }
-    let ready = scratch
-        .lines
-        .iter()
-        .any(|&(from, to)| is_prompt_line(profile, &view[from..to]));
-    if ready {
+    if prompt || walk.any(|line| is_prompt_line(profile, &view[line.from..line.to])) {
         return Readiness::Ready;
     }
     if found.dialog {
@@ -73,81 +159,31 @@ pub(crate) fn classify(profile: Profile, view: &[u8], scratch: &mut Scratch) -> 
     Readiness::NoPrompt
 }
 
-/// Fills `scratch.lines` with the tail's lines, newest first; the oldest may be cut to fit.
-fn collect_tail(view: &[u8], scratch: &mut Scratch) {
-    scratch.lines.clear();
-    let mut budget = TAIL_CHARS;
-    let mut end = view.len();
-    while budget > 0 {
-        let start = memchr::memrchr(b'\n', &view[..end]).map_or(0, |at| at + 1);
-        let (from, to) = trim(view, start, end, TRIM_AGENT);
-        if from < to {
-            let line = &view[from..to];
-            let chars = char_count(line);
-            if chars >= budget {
-                scratch.lines.push((to - suffix_bytes(line, budget), to));
-                break;
-            }
-            scratch.lines.push((from, to));
-            budget -= chars + 1;
-        }
-        if start == 0 {
-            break;
-        }
-        end = start - 1;
+/// Collapses every run of spaces in `text` into one; `first` is where the first run of two or
+/// more starts. Moves the text between runs in bulk.
+fn collapse_spaces(text: &mut Vec<u8>, first: usize) {
+    let len = text.len();
+    let mut read = first;
+    let mut write = first;
+    while read < len {
+        // `read` starts a run of spaces: keep one.
+        text[write] = b' ';
+        write += 1;
+        read += text[read..].iter().take_while(|&&b| b == b' ').count();
+        let next = memchr::memmem::find(&text[read..], b"  ").map_or(len, |at| read + at);
+        text.copy_within(read..next, write);
+        write += next - read;
+        read = next;
     }
+    text.truncate(write);
 }
 
-/// Fills `scratch.lower` with the last [`BLOCKER_CHARS`] of the tail, lower-cased, white space
-/// collapsed, lines joined by one space.
-fn collect_blocker_region(view: &[u8], scratch: &mut Scratch) {
-    let mut budget = BLOCKER_CHARS;
-    let mut count = 0;
-    let mut first_cut = None;
-    for &(from, to) in &scratch.lines {
-        let line = &view[from..to];
-        count += 1;
-        let chars = char_count(line);
-        if chars >= budget {
-            first_cut = Some(to - suffix_bytes(line, budget));
-            break;
-        }
-        budget -= chars + 1;
-        if budget == 0 {
-            break;
-        }
-    }
-    // One branch-free pass: copy, lower-case ASCII, collapse runs of spaces, join lines with one.
-    let lower = &mut scratch.lower;
-    lower.clear();
-    let total: usize = scratch.lines[..count]
-        .iter()
-        .map(|&(from, to)| to - from + 1)
-        .sum();
-    lower.resize(total, 0);
-    let mut kept = 0;
-    let mut previous = b' ';
-    for (index, &(from, to)) in scratch.lines[..count].iter().enumerate().rev() {
-        let from = if index + 1 == count {
-            first_cut.unwrap_or(from)
-        } else {
-            from
-        };
-        // A line with no printable ASCII (box drawing, rules) cannot hold or join a phrase: one
-        // non-word byte stands for it.
-        let line = if has_ascii_graphic(&view[from..to]) {
-            &view[from..to]
-        } else {
-            b"\x01"
-        };
-        for &byte in line.iter().chain(std::iter::once(&b' ')) {
-            let byte = byte | (u8::from(byte.wrapping_sub(b'A') < 26) << 5);
-            lower[kept] = byte;
-            kept += usize::from(!(byte == b' ' && previous == b' '));
-            previous = byte;
-        }
-    }
-    lower.truncate(kept);
+#[cfg(test)]
+#[test]
+fn collapse_spaces_keeps_one_space_of_every_run() {
+    let mut text = b"a  b c   d    ".to_vec();
+    collapse_spaces(&mut text, 1);
+    assert_eq!(text, b"a b c d ");
 }
 
 fn is_prompt_line(profile: Profile, line: &[u8]) -> bool {

@@ -187,6 +187,8 @@ impl Parser {
             let end = run.end;
             let valid_end = if !run.non_ascii {
                 end
+            } else if end - i <= SHORT_RUN_BYTES {
+                i + valid_prefix(&bytes[i..end])
             } else {
                 match simdutf8::compat::from_utf8(&bytes[i..end]) {
                     Ok(_) => end,
@@ -242,7 +244,15 @@ impl Parser {
     /// after the sequence, or `None` to leave it to the byte-wise states.
     fn fast_escape<S: Sink>(&mut self, bytes: &[u8], at: usize, sink: &mut S) -> Option<usize> {
         match *bytes.get(at + 1)? {
-            b'[' => self.fast_csi(bytes, at + 2, sink),
+            b'[' => {
+                // SGR (two thirds of all sequences in agent output) needs no parameter values.
+                let end = skip_parameters(bytes, at + 2);
+                match bytes.get(end) {
+                    Some(b'm') => Some(end + 1),
+                    Some(_) => self.fast_csi(bytes, at + 2, sink),
+                    None => None,
+                }
+            }
             b']' | b'P' | b'X' | b'^' | b'_' | b'c' | b'D' | b'E' => None,
             0x30..=0x7e => Some(at + 2),
             _ => None,
@@ -328,20 +338,19 @@ impl Parser {
         while i < bytes.len() {
             let byte = bytes[i];
             if self.utf8.need == 0 {
-                match byte {
-                    0x00..=0x7f => return i,
-                    0xc2..=0xdf => self.begin(1, u32::from(byte & 0x1f), 0x80, 0xbf),
-                    0xe0 => self.begin(2, u32::from(byte & 0x0f), 0xa0, 0xbf),
-                    0xed => self.begin(2, u32::from(byte & 0x0f), 0x80, 0x9f),
-                    0xe1..=0xef => self.begin(2, u32::from(byte & 0x0f), 0x80, 0xbf),
-                    0xf0 => self.begin(3, u32::from(byte & 0x07), 0x90, 0xbf),
-                    0xf4 => self.begin(3, u32::from(byte & 0x07), 0x80, 0x8f),
-                    0xf1..=0xf3 => self.begin(3, u32::from(byte & 0x07), 0x80, 0xbf),
-                    _ => {
-                        sink.text(REPLACEMENT);
-                        return i + 1;
-                    }
+                if byte < 0x80 {
+                    return i;
                 }
+                let Some((need, lower, upper)) = lead(byte) else {
+                    sink.text(REPLACEMENT);
+                    return i + 1;
+                };
+                self.utf8 = Utf8 {
+                    need,
+                    code_point: u32::from(byte & (0x7f >> (need + 1))),
+                    lower,
+                    upper,
+                };
                 i += 1;
                 continue;
             }
@@ -369,15 +378,6 @@ impl Parser {
             }
         }
         i
-    }
-
-    fn begin(&mut self, need: u8, code_point: u32, lower: u8, upper: u8) {
-        self.utf8 = Utf8 {
-            need,
-            code_point,
-            lower,
-            upper,
-        };
     }
 
     /// A C0 control or DEL, in ground or inside an escape sequence (where it is executed too).
@@ -560,6 +560,50 @@ fn dispatch_csi<S: Sink>(csi: Csi, final_byte: u8, sink: &mut S) {
     }
 }
 
+/// Text runs up to this long are validated inline; longer ones by the SIMD validator, whose call
+/// costs more than a short run's check.
+const SHORT_RUN_BYTES: usize = 16;
+
+/// For a UTF-8 lead byte: how many continuation bytes follow, and the range allowed for the first
+/// of them (which excludes overlong forms, surrogates and code points past U+10FFFF).
+fn lead(byte: u8) -> Option<(u8, u8, u8)> {
+    match byte {
+        0xc2..=0xdf => Some((1, 0x80, 0xbf)),
+        0xe0 => Some((2, 0xa0, 0xbf)),
+        0xed => Some((2, 0x80, 0x9f)),
+        0xe1..=0xef => Some((2, 0x80, 0xbf)),
+        0xf0 => Some((3, 0x90, 0xbf)),
+        0xf4 => Some((3, 0x80, 0x8f)),
+        0xf1..=0xf3 => Some((3, 0x80, 0xbf)),
+        _ => None,
+    }
+}
+
+/// Length of the longest prefix of `bytes` made of whole, valid UTF-8 characters: what
+/// `Utf8Error::valid_up_to` reports, for runs too short to be worth a call to the validator.
+fn valid_prefix(bytes: &[u8]) -> usize {
+    let mut i = 0;
+    while i < bytes.len() {
+        let byte = bytes[i];
+        if byte < 0x80 {
+            i += 1;
+            continue;
+        }
+        let Some((need, lower, upper)) = lead(byte) else {
+            return i;
+        };
+        let need = usize::from(need);
+        let Some(tail) = bytes.get(i + 1..=i + need) else {
+            return i;
+        };
+        if !(lower..=upper).contains(&tail[0]) || tail[1..].iter().any(|&b| b & 0xc0 != 0x80) {
+            return i;
+        }
+        i += need + 1;
+    }
+    i
+}
+
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
@@ -657,7 +701,21 @@ fn scan_text(bytes: &[u8], from: usize) -> TextRun {
 
 #[cfg(test)]
 mod tests {
-    use super::{TextRun, scan_text, skip_parameters};
+    use super::{TextRun, scan_text, skip_parameters, valid_prefix};
+
+    proptest::proptest! {
+        #[test]
+        fn valid_prefix_agrees_with_the_standard_library(bytes in proptest::collection::vec(
+            proptest::sample::select(vec![
+                0x41u8, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0,
+                0xe1, 0xec, 0xed, 0xee, 0xef, 0xf0, 0xf1, 0xf3, 0xf4, 0xf5, 0xff,
+            ]),
+            0..12,
+        )) {
+            let expected = std::str::from_utf8(&bytes).map_or_else(|e| e.valid_up_to(), |_| bytes.len());
+            proptest::prop_assert_eq!(valid_prefix(&bytes), expected);
+        }
+    }
 
     #[test]
     fn skip_parameters_agrees_with_a_plain_scan_for_every_byte_value_and_position() {
