@@ -37,6 +37,9 @@ pub const SHELL_LINE_CHARS: usize = 200;
 /// Buffers reused from one classification to the next (the hot path allocates nothing).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Scratch {
+    /// The blocker region's pieces: byte ranges of the view, newest first, and whether each has
+    /// printable ASCII.
+    pieces: Vec<(usize, usize, bool)>,
     /// The blocker region, lower-cased and collapsed.
     lower: Vec<u8>,
 }
@@ -47,6 +50,8 @@ struct TailLine {
     from: usize,
     to: usize,
     chars: usize,
+    /// The line has printable ASCII (see [`has_ascii_graphic`]).
+    graphic: bool,
 }
 
 /// The tail's lines, newest first: the last [`TAIL_CHARS`] characters of the view's non-empty
@@ -81,12 +86,14 @@ impl Iterator for TailWalk<'_> {
                 continue;
             }
             let line = &self.view[from..to];
-            let chars = char_count(line);
+            let (chars, graphic) = measure(line);
             if chars >= self.budget {
+                let from = to - suffix_bytes(line, self.budget);
                 let line = TailLine {
-                    from: to - suffix_bytes(line, self.budget),
+                    from,
                     to,
                     chars: self.budget,
+                    graphic: has_ascii_graphic(&self.view[from..to]),
                 };
                 self.end = None;
                 return Some(line);
@@ -95,7 +102,12 @@ impl Iterator for TailWalk<'_> {
             if self.budget == 0 {
                 self.end = None;
             }
-            return Some(TailLine { from, to, chars });
+            return Some(TailLine {
+                from,
+                to,
+                chars,
+                graphic,
+            });
         }
         None
     }
@@ -107,38 +119,33 @@ pub(crate) fn classify(profile: Profile, view: &[u8], scratch: &mut Scratch) -> 
         return classify_shell(view);
     }
     let mut walk = TailWalk::new(view);
-    let lower = &mut scratch.lower;
-    lower.clear();
+    let pieces = &mut scratch.pieces;
+    pieces.clear();
     // The blocker region is the tail's last BLOCKER_CHARS; prompt lines met on the way count.
     let mut prompt = false;
     let mut budget = BLOCKER_CHARS;
-    let mut any_line = false;
     while budget > 0 {
         let Some(line) = walk.next() else { break };
-        any_line = true;
         prompt = prompt || is_prompt_line(profile, &view[line.from..line.to]);
-        let from = if line.chars >= budget {
-            line.to - suffix_bytes(&view[line.from..line.to], budget)
+        if line.chars >= budget {
+            let from = line.to - suffix_bytes(&view[line.from..line.to], budget);
+            pieces.push((from, line.to, has_ascii_graphic(&view[from..line.to])));
         } else {
-            line.from
-        };
+            pieces.push((line.from, line.to, line.graphic));
+        }
         budget = budget.saturating_sub(line.chars + 1);
-        // Newest first: the region is built backwards, line by line, and turned round below.
-        let text = &view[from..line.to];
-        // A line with no printable ASCII (box drawing, rules) cannot hold or join a phrase: one
-        // non-word byte stands for it.
-        let text: &[u8] = if has_ascii_graphic(text) {
-            text
-        } else {
-            b"\x01"
-        };
-        lower.push(b' ');
-        lower.extend(text.iter().rev());
     }
-    if !any_line {
+    if pieces.is_empty() {
         return Readiness::NoPrompt;
     }
-    lower.reverse();
+    let lower = &mut scratch.lower;
+    lower.clear();
+    for &(from, to, graphic) in pieces.iter().rev() {
+        // A line with no printable ASCII (box drawing, rules) cannot hold or join a phrase: one
+        // non-word byte stands for it.
+        lower.extend_from_slice(if graphic { &view[from..to] } else { b"\x01" });
+        lower.push(b' ');
+    }
     lower.make_ascii_lowercase();
     if let Some(first) = memchr::memmem::find(lower, b"  ") {
         collapse_spaces(lower, first);
@@ -422,8 +429,29 @@ fn has_ascii_graphic(bytes: &[u8]) -> bool {
     words.remainder().iter().any(|&b| b > b' ' && b < 0x80)
 }
 
+/// What one pass over a line tells: its characters, and whether it has printable ASCII.
+fn measure(bytes: &[u8]) -> (usize, bool) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut words = bytes.chunks_exact(8);
+    let mut continuations = 0;
+    let mut graphic = 0;
+    for word in &mut words {
+        let mut array = [0; 8];
+        array.copy_from_slice(word);
+        let x = u64::from_le_bytes(array);
+        continuations += (x & HIGHS & !(x << 1)).count_ones() as usize;
+        graphic |= (x & !HIGHS).wrapping_add(ONES * 0x5f) & !x & HIGHS;
+    }
+    let rest = words.remainder();
+    continuations += rest.iter().filter(|&&b| b & 0xc0 == 0x80).count();
+    let graphic = graphic != 0 || rest.iter().any(|&b| b > b' ' && b < 0x80);
+    (bytes.len() - continuations, graphic)
+}
+
 /// Characters in UTF-8 `bytes`: bytes that are not continuation bytes (`10xxxxxx`), counted
 /// eight at a time.
+#[cfg(test)]
 fn char_count(bytes: &[u8]) -> usize {
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let mut words = bytes.chunks_exact(8);

@@ -240,6 +240,7 @@ struct Screen {
 }
 
 impl vt::Sink for Screen {
+    #[inline]
     fn text(&mut self, bytes: &[u8]) {
         self.window.push(bytes);
     }

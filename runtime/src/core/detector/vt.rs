@@ -195,7 +195,14 @@ impl Parser {
                     Err(error) => i + error.valid_up_to(),
                 }
             };
-            i = if run.maybe_c1 {
+            // A C1 control is encoded C2 80..C2 9F: only a run with a C2 byte may hold one.
+            let maybe_c1 = run.non_ascii
+                && if end - i <= SHORT_RUN_BYTES {
+                    bytes[i..end].contains(&0xc2)
+                } else {
+                    memchr::memchr(0xc2, &bytes[i..end]).is_some()
+                };
+            i = if maybe_c1 {
                 self.emit_valid(bytes, i, valid_end, sink)
             } else {
                 if valid_end > i {
@@ -639,63 +646,47 @@ fn skip_parameters(bytes: &[u8], from: usize) -> usize {
 struct TextRun {
     /// Index of the first C0 control or DEL, or the end of the input.
     end: usize,
-    /// The run has a byte of 0x80 or more: it needs UTF-8 validation.
+    /// The run has a byte of 0x80 or more: it needs UTF-8 validation and may hold a C1 control.
     non_ascii: bool,
-    /// The run has a 0xC2 byte: it may hold a C1 control (C2 80..C2 9F).
-    maybe_c1: bool,
 }
 
-/// Scans `bytes[from..]` up to the first C0 control or DEL, noting what the run needs.
+/// Scans `bytes[from..]` up to the first C0 control or DEL, noting whether the run is ASCII.
 ///
 /// Eight bytes per step: the hot path of escape-dense output is short runs of text between
 /// escape sequences, and long runs of plain text in logs.
 fn scan_text(bytes: &[u8], from: usize) -> TextRun {
-    /// Bytes of `x` that are zero, as their high bit (exact for the lowest such byte).
-    fn zero_bytes(x: u64) -> u64 {
-        x.wrapping_sub(ONES) & !x & HIGHS
-    }
     let mut i = from;
     let mut high = 0;
-    let mut c2 = 0;
-    let mut end = None;
     while i + 8 <= bytes.len() {
         let mut word = [0; 8];
         word.copy_from_slice(&bytes[i..i + 8]);
         let x = u64::from_le_bytes(word);
-        // A byte below 0x20 (bytes >= 0x80 are excluded by `!x`), or equal to 0x7F.
-        let hits = (x.wrapping_sub(ONES * 0x20) & !x & HIGHS) | zero_bytes(x ^ (ONES * 0x7f));
+        // A byte below 0x20 (bytes >= 0x80 are excluded by `!x`; exact for the lowest such
+        // byte), or equal to 0x7F (a zero byte of `y`).
+        let y = x ^ (ONES * 0x7f);
+        let hits = (x.wrapping_sub(ONES * 0x20) & !x & HIGHS) | (y.wrapping_sub(ONES) & !y & HIGHS);
         if hits != 0 {
             let stop = (hits.trailing_zeros() / 8) as usize;
             // Only the bytes before the stop belong to the run.
-            let mask = if stop == 0 {
-                0
-            } else {
-                u64::MAX >> (64 - 8 * stop)
+            let before = (1u64 << (8 * stop)).wrapping_sub(1);
+            high |= x & before & HIGHS;
+            return TextRun {
+                end: i + stop,
+                non_ascii: high != 0,
             };
-            high |= x & mask & HIGHS;
-            c2 |= zero_bytes((x ^ (ONES * 0xc2)) | !mask);
-            end = Some(i + stop);
-            break;
         }
         high |= x & HIGHS;
-        c2 |= zero_bytes(x ^ (ONES * 0xc2));
         i += 8;
     }
-    let end = end.unwrap_or_else(|| {
-        let rest = &bytes[i..];
-        let stop = rest
-            .iter()
-            .position(|&b| b < 0x20 || b == 0x7f)
-            .unwrap_or(rest.len());
-        let run = &rest[..stop];
-        high |= u64::from(run.iter().any(|&b| b >= 0x80));
-        c2 |= u64::from(run.contains(&0xc2));
-        i + stop
-    });
+    let rest = &bytes[i..];
+    let stop = rest
+        .iter()
+        .position(|&b| b < 0x20 || b == 0x7f)
+        .unwrap_or(rest.len());
+    let tail_high = rest[..stop].iter().any(|&b| b >= 0x80);
     TextRun {
-        end,
-        non_ascii: high != 0,
-        maybe_c1: c2 != 0,
+        end: i + stop,
+        non_ascii: high != 0 || tail_high,
     }
 }
 
@@ -748,7 +739,6 @@ mod tests {
         TextRun {
             end: from + stop,
             non_ascii: run.iter().any(|&b| b >= 0x80),
-            maybe_c1: run.contains(&0xc2),
         }
     }
 
@@ -779,8 +769,7 @@ mod tests {
             scan_text(&bytes, 0),
             TextRun {
                 end: 7,
-                non_ascii: true,
-                maybe_c1: false
+                non_ascii: true
             }
         );
         assert_eq!(scan_text(&bytes, 8).end, 8);

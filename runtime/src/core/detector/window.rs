@@ -46,6 +46,7 @@ impl TextWindow {
     }
 
     /// Appends printable text.
+    #[inline]
     pub(crate) fn push(&mut self, bytes: &[u8]) {
         if bytes.len() >= TEXT_WINDOW_BYTES {
             self.buf.clear();
@@ -77,6 +78,7 @@ impl TextWindow {
     }
 
     /// Appends one space unless the text is empty or already ends in white space.
+    #[inline]
     pub(crate) fn space(&mut self) {
         if matches!(self.last(), Some(b) if b != b' ' && b != b'\n') {
             self.push(b" ");
@@ -84,6 +86,7 @@ impl TextWindow {
     }
 
     /// Appends one line feed unless the text is empty or already ends in one.
+    #[inline]
     pub(crate) fn line_break(&mut self) {
         if matches!(self.last(), Some(b) if b != b'\n') {
             self.push(b"\n");
@@ -91,6 +94,7 @@ impl TextWindow {
     }
 
     /// Removes the last character of the current line, if any.
+    #[inline]
     pub(crate) fn backspace(&mut self) {
         if matches!(self.last(), None | Some(b'\n')) {
             return;
@@ -105,6 +109,7 @@ impl TextWindow {
     }
 
     /// Empties the current line (everything after the last line feed).
+    #[inline]
     pub(crate) fn erase_line(&mut self) {
         let visible = &self.buf[self.start..];
         let keep = memchr::memrchr(b'\n', visible).map_or(0, |at| at + 1);
@@ -116,6 +121,7 @@ impl TextWindow {
 
     /// Moves up a line: from an empty line (just after a line feed) back to the end of the line
     /// above; from a non-empty line, a line break (what follows is another line).
+    #[inline]
     pub(crate) fn cursor_up(&mut self) {
         match self.last() {
             Some(b'\n') => {
