@@ -127,10 +127,11 @@ pub(crate) fn classify(profile: Profile, view: &[u8], scratch: &mut Scratch) -> 
     while budget > 0 {
         let Some(line) = walk.next() else { break };
         prompt = prompt || is_prompt_line(profile, &view[line.from..line.to]);
-        if line.chars >= budget {
+        if line.chars >= budget && line.graphic {
             let from = line.to - suffix_bytes(&view[line.from..line.to], budget);
             pieces.push((from, line.to, has_ascii_graphic(&view[from..line.to])));
         } else {
+            // Whole, or without printable ASCII: then any part of it stands as one marker.
             pieces.push((line.from, line.to, line.graphic));
         }
         budget = budget.saturating_sub(line.chars + 1);
@@ -147,7 +148,7 @@ pub(crate) fn classify(profile: Profile, view: &[u8], scratch: &mut Scratch) -> 
         lower.push(b' ');
     }
     lower.make_ascii_lowercase();
-    if let Some(first) = memchr::memmem::find(lower, b"  ") {
+    if let Some(first) = DOUBLE_SPACE.find(lower) {
         collapse_spaces(lower, first);
     }
     let found = find_phrases(lower);
@@ -166,6 +167,10 @@ pub(crate) fn classify(profile: Profile, view: &[u8], scratch: &mut Scratch) -> 
     Readiness::NoPrompt
 }
 
+/// Two spaces: where collapsing starts. Built once.
+static DOUBLE_SPACE: LazyLock<memchr::memmem::Finder<'static>> =
+    LazyLock::new(|| memchr::memmem::Finder::new(b"  "));
+
 /// Collapses every run of spaces in `text` into one; `first` is where the first run of two or
 /// more starts. Moves the text between runs in bulk.
 fn collapse_spaces(text: &mut Vec<u8>, first: usize) {
@@ -177,7 +182,7 @@ fn collapse_spaces(text: &mut Vec<u8>, first: usize) {
         text[write] = b' ';
         write += 1;
         read += text[read..].iter().take_while(|&&b| b == b' ').count();
-        let next = memchr::memmem::find(&text[read..], b"  ").map_or(len, |at| read + at);
+        let next = DOUBLE_SPACE.find(&text[read..]).map_or(len, |at| read + at);
         text.copy_within(read..next, write);
         write += next - read;
         read = next;
@@ -430,19 +435,33 @@ fn has_ascii_graphic(bytes: &[u8]) -> bool {
 }
 
 /// What one pass over a line tells: its characters, and whether it has printable ASCII.
+///
+/// Eight bytes per step; continuation bytes are summed in byte lanes (no popcount: the
+/// baseline x86-64 target has none), folded every 31 words, while the eight lanes' sum still fits
+/// in the byte the fold leaves it in.
 fn measure(bytes: &[u8]) -> (usize, bool) {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let mut words = bytes.chunks_exact(8);
     let mut continuations = 0;
     let mut graphic = 0;
+    let mut lanes = 0u64;
+    let mut pending = 0;
     for word in &mut words {
         let mut array = [0; 8];
         array.copy_from_slice(word);
         let x = u64::from_le_bytes(array);
-        continuations += (x & HIGHS & !(x << 1)).count_ones() as usize;
+        // 10xxxxxx: high bit set, next bit clear; one per lane.
+        lanes += (x & HIGHS & !(x << 1)) >> 7;
         graphic |= (x & !HIGHS).wrapping_add(ONES * 0x5f) & !x & HIGHS;
+        pending += 1;
+        if pending == 31 {
+            continuations += (lanes.wrapping_mul(ONES) >> 56) as usize;
+            lanes = 0;
+            pending = 0;
+        }
     }
+    continuations += (lanes.wrapping_mul(ONES) >> 56) as usize;
     let rest = words.remainder();
     continuations += rest.iter().filter(|&&b| b & 0xc0 == 0x80).count();
     let graphic = graphic != 0 || rest.iter().any(|&b| b > b' ' && b < 0x80);
@@ -629,6 +648,19 @@ mod tests {
         assert_eq!(&line[from..to], "❯".as_bytes());
         let (from, to) = super::trim(line, 0, line.len(), super::TRIM_RIGHT);
         assert_eq!(&line[from..to], "\u{a0}│ ❯\u{3000}│".as_bytes());
+    }
+
+    #[test]
+    fn measure_counts_characters_of_long_lines_exactly() {
+        for repeat in [1, 254, 255, 256, 700] {
+            let text = format!("{}x", "─日a".repeat(repeat));
+            assert_eq!(
+                super::measure(text.as_bytes()),
+                (text.chars().count(), true),
+                "{repeat}"
+            );
+        }
+        assert_eq!(super::measure("── ─".as_bytes()), (4, false));
     }
 
     #[test]

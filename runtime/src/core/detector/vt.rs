@@ -185,23 +185,22 @@ impl Parser {
             // (unless it is all ASCII) and searched for C1 controls (only if it has a C2 byte).
             let run = scan_text(bytes, i);
             let end = run.end;
-            let valid_end = if !run.non_ascii {
-                end
+            // A C1 control is encoded C2 80..C2 9F: only a non-ASCII run may hold one.
+            let (valid_end, maybe_c1) = if !run.non_ascii {
+                (end, false)
             } else if end - i <= SHORT_RUN_BYTES {
-                i + valid_prefix(&bytes[i..end])
+                let (valid, c1) = valid_prefix(&bytes[i..end]);
+                (i + valid, c1)
             } else {
-                match simdutf8::compat::from_utf8(&bytes[i..end]) {
+                let valid_end = match simdutf8::compat::from_utf8(&bytes[i..end]) {
                     Ok(_) => end,
                     Err(error) => i + error.valid_up_to(),
-                }
-            };
-            // A C1 control is encoded C2 80..C2 9F: only a run with a C2 byte may hold one.
-            let maybe_c1 = run.non_ascii
-                && if end - i <= SHORT_RUN_BYTES {
-                    bytes[i..end].contains(&0xc2)
-                } else {
-                    memchr::memchr(0xc2, &bytes[i..end]).is_some()
                 };
+                (
+                    valid_end,
+                    memchr::memchr(0xc2, &bytes[i..valid_end]).is_some(),
+                )
+            };
             i = if maybe_c1 {
                 self.emit_valid(bytes, i, valid_end, sink)
             } else {
@@ -538,7 +537,7 @@ impl Parser {
 }
 
 /// Acts on a complete CSI sequence.
-#[inline]
+#[inline(always)]
 fn dispatch_csi<S: Sink>(csi: Csi, final_byte: u8, sink: &mut S) {
     // SGR (colours, attributes) is most of all sequences, and changes no text.
     if final_byte == b'm' || csi.unusual {
@@ -586,10 +585,12 @@ fn lead(byte: u8) -> Option<(u8, u8, u8)> {
     }
 }
 
-/// Length of the longest prefix of `bytes` made of whole, valid UTF-8 characters: what
-/// `Utf8Error::valid_up_to` reports, for runs too short to be worth a call to the validator.
-fn valid_prefix(bytes: &[u8]) -> usize {
+/// Length of the longest prefix of `bytes` made of whole, valid UTF-8 characters (what
+/// `Utf8Error::valid_up_to` reports), and whether that prefix holds a C1 control: for runs too
+/// short to be worth a call to the validator.
+fn valid_prefix(bytes: &[u8]) -> (usize, bool) {
     let mut i = 0;
+    let mut c1 = false;
     while i < bytes.len() {
         let byte = bytes[i];
         if byte < 0x80 {
@@ -597,18 +598,19 @@ fn valid_prefix(bytes: &[u8]) -> usize {
             continue;
         }
         let Some((need, lower, upper)) = lead(byte) else {
-            return i;
+            return (i, c1);
         };
         let need = usize::from(need);
         let Some(tail) = bytes.get(i + 1..=i + need) else {
-            return i;
+            return (i, c1);
         };
         if !(lower..=upper).contains(&tail[0]) || tail[1..].iter().any(|&b| b & 0xc0 != 0x80) {
-            return i;
+            return (i, c1);
         }
+        c1 |= byte == 0xc2 && tail[0] <= 0x9f;
         i += need + 1;
     }
-    i
+    (i, c1)
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
@@ -704,7 +706,9 @@ mod tests {
             0..12,
         )) {
             let expected = std::str::from_utf8(&bytes).map_or_else(|e| e.valid_up_to(), |_| bytes.len());
-            proptest::prop_assert_eq!(valid_prefix(&bytes), expected);
+            let c1 = std::str::from_utf8(&bytes[..expected])
+                .is_ok_and(|text| text.chars().any(|c| ('\u{80}'..='\u{9f}').contains(&c)));
+            proptest::prop_assert_eq!(valid_prefix(&bytes), (expected, c1));
         }
     }
 
