@@ -135,6 +135,13 @@ pub(crate) fn classify(profile: Profile, view: &[u8], scratch: &mut Scratch) -> 
             pieces.push((line.from, line.to, line.graphic));
         }
         budget = budget.saturating_sub(line.chars + 1);
+        // A busy indicator wins over everything: one in its usual spelling, within a single
+        // line, settles the verdict without building the region (it would be found there too).
+        if let Some(&(from, to, true)) = pieces.last() {
+            if busy_as_usually_spelled(&view[from..to]) {
+                return Readiness::Busy;
+            }
+        }
     }
     if pieces.is_empty() {
         return Readiness::NoPrompt;
@@ -356,6 +363,42 @@ static SEARCHER: LazyLock<AhoCorasick> = LazyLock::new(|| {
         .build(PHRASES.iter().map(|phrase| phrase.first))
         .expect("a few short constant patterns always build")
 });
+
+/// The busy phrases in the spelling agents print them, searched for in one raw line: a fast
+/// path for the most common verdict while output streams. Each maps to its entry of
+/// [`PHRASES`], whose boundaries and remaining parts are checked as usual.
+static BUSY_USUAL: LazyLock<(AhoCorasick, [usize; 5])> = LazyLock::new(|| {
+    let spellings: [(&[u8], usize); 5] = [
+        (b"Working", 0),
+        (b"background terminal running", 1),
+        (b"esc to interrupt", 2),
+        (b"esc to cancel", 3),
+        (b"/stop to close", 4),
+    ];
+    let searcher = AhoCorasick::builder()
+        .match_kind(MatchKind::LeftmostFirst)
+        .build(spellings.iter().map(|(spelling, _)| spelling))
+        .expect("a few short constant patterns always build");
+    (searcher, spellings.map(|(_, phrase)| phrase))
+});
+
+/// Whether `line`, as it stands, holds a busy phrase in its usual spelling. Never true where
+/// the region search would not find busy; may be false where it would (other case, doubled
+/// spaces, a phrase across lines).
+fn busy_as_usually_spelled(line: &[u8]) -> bool {
+    let (searcher, phrases) = &*BUSY_USUAL;
+    searcher.find_iter(line).any(|hit| {
+        let phrase = &PHRASES[phrases[hit.pattern().as_usize()]];
+        // The phrase tables are lower case; only `Working` differs, in its first letter.
+        let mut lowered = [0u8; 32];
+        let part = &line[hit.start()..hit.end()];
+        lowered[..part.len()].copy_from_slice(part);
+        lowered[..part.len()].make_ascii_lowercase();
+        phrase.meaning == Meaning::Busy
+            && &lowered[..part.len()] == phrase.first
+            && phrase.matches_at(line, hit.start())
+    })
+}
 
 /// The meanings of the phrases present in `region`.
 #[derive(Clone, Copy, Debug, Default)]
@@ -603,6 +646,25 @@ mod tests {
         assert!(!starting(b"model: loadings"));
         let mcp = find_phrases(b"starting mcp servers (1/2) starting mcp servers complete");
         assert!(mcp.mcp_starting && mcp.mcp_started);
+    }
+
+    #[test]
+    fn busy_phrases_in_their_usual_spelling_are_found_in_one_line() {
+        assert!(super::busy_as_usually_spelled(
+            b"* Working (3s . esc to interrupt)"
+        ));
+        assert!(super::busy_as_usually_spelled(
+            "✻ Thinking… (12s · esc to interrupt)".as_bytes()
+        ));
+        assert!(super::busy_as_usually_spelled(
+            b"1 background terminal running"
+        ));
+        assert!(!super::busy_as_usually_spelled(b"Networking (ok)"));
+        assert!(!super::busy_as_usually_spelled(b"Working on it"));
+        assert!(
+            !super::busy_as_usually_spelled(b"ESC to interrupt"),
+            "left to the region search"
+        );
     }
 
     #[test]

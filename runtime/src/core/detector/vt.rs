@@ -265,6 +265,7 @@ impl Parser {
         }
     }
 
+    #[inline(never)]
     fn fast_csi<S: Sink>(&mut self, bytes: &[u8], from: usize, sink: &mut S) -> Option<usize> {
         let mut csi = Csi::default();
         let mut j = from;
@@ -317,6 +318,8 @@ impl Parser {
 
     /// Emits valid UTF-8 text `bytes[from..to]`, stopping after the first C1 control (U+0080 to
     /// U+009F, encoded C2 80..C2 9F) to act on it. Returns the position reached.
+    #[cold]
+    #[inline(never)]
     fn emit_valid<S: Sink>(&mut self, bytes: &[u8], from: usize, to: usize, sink: &mut S) -> usize {
         let mut search = from;
         while let Some(offset) = memchr::memchr(0xc2, &bytes[search..to]) {
@@ -340,6 +343,8 @@ impl Parser {
 
     /// Decodes one step of UTF-8 byte by byte (WHATWG): used for characters split across chunks
     /// and for invalid input. Returns the position after what it consumed.
+    #[cold]
+    #[inline(never)]
     fn decode_slow<S: Sink>(&mut self, bytes: &[u8], mut i: usize, sink: &mut S) -> usize {
         while i < bytes.len() {
             let byte = bytes[i];
