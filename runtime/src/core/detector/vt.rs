@@ -265,7 +265,6 @@ impl Parser {
         }
     }
 
-    #[inline(never)]
     fn fast_csi<S: Sink>(&mut self, bytes: &[u8], from: usize, sink: &mut S) -> Option<usize> {
         let mut csi = Csi::default();
         let mut j = from;
