@@ -181,6 +181,13 @@ impl Parser {
                 }
                 continue;
             }
+            // Escape sequences often follow each other with no text between.
+            if bytes[i] == ESC {
+                if let Some(next) = self.fast_escape(bytes, i, sink) {
+                    i = next;
+                    continue;
+                }
+            }
             // Fast path: the longest run of non-control bytes, validated as UTF-8 in bulk
             // (unless it is all ASCII) and searched for C1 controls (only if it has a C2 byte).
             let run = scan_text(bytes, i);
