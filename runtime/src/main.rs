@@ -28,6 +28,9 @@ enum Command {
         /// Agent profile: claude, codex, gemini, shell or generic.
         #[arg(long, default_value = "claude")]
         profile: Profile,
+        /// How to read FILE: auto (a cast if it starts with `{`), cast or raw.
+        #[arg(long, default_value = "auto")]
+        format: detect::Format,
     },
 }
 
@@ -46,9 +49,13 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Detect { file, profile } => {
+        Command::Detect {
+            file,
+            profile,
+            format,
+        } => {
             let bytes = read_bounded(&file, detect::RECORDING_BYTES_MAX)?;
-            let recording = detect::parse_recording(&bytes)
+            let recording = detect::parse_recording(&bytes, format)
                 .with_context(|| format!("reading {}", file.display()))?;
             let changes = detect::replay(&recording, profile);
             let report = detect::render(&recording, profile, &changes);

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use baton_runtime::cli::detect::{parse_recording, render, replay};
+use baton_runtime::cli::detect::{Format, parse_recording, render, replay};
 use baton_runtime::core::detector::Profile;
 
 #[test]
@@ -35,7 +35,7 @@ fn every_recording_replays_to_its_snapshot() {
             .parse()
             .expect("profile prefix");
         let bytes = std::fs::read(&path).expect("readable recording");
-        let recording = parse_recording(&bytes).expect("well-formed recording");
+        let recording = parse_recording(&bytes, Format::Auto).expect("well-formed recording");
         let report = render(&recording, profile, &replay(&recording, profile));
         insta::with_settings!({
             snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/../snapshots"),

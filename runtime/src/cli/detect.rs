@@ -3,7 +3,9 @@
 //!
 //! Two inputs are understood: an asciinema cast (v2, absolute times; or v3, intervals), whose
 //! output events are fed one by one at their times, and raw bytes (`script` output, a PTY dump),
-//! fed a byte at a time so that every change is placed at its exact offset. Raw bytes carry no
+//! fed a byte at a time so that every change is placed at its exact offset. [`Format::Auto`]
+//! reads a file that starts with `{` as a cast and anything else as raw bytes; a raw recording
+//! that happens to start with `{` is read with [`Format::Raw`]. Raw bytes carry no
 //! time, so their report has readiness only; a cast's report also says when the agent would be
 //! idle (stability, quiet period), including changes that happen between two events.
 
@@ -57,18 +59,65 @@ pub enum RecordingError {
     },
 }
 
-/// Reads `bytes` as an asciinema cast when its first line is a JSON object, else as raw bytes.
+/// How to read a recording.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    /// A cast if the first byte is `{`, else raw bytes.
+    #[default]
+    Auto,
+    /// An asciinema cast, v2 or v3.
+    Cast,
+    /// Raw terminal output.
+    Raw,
+}
+
+/// A format name that is not `auto`, `cast` or `raw`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown format {0:?}: expected auto, cast or raw")]
+pub struct UnknownFormat(pub String);
+
+impl std::str::FromStr for Format {
+    type Err = UnknownFormat;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name {
+            "auto" => Ok(Format::Auto),
+            "cast" => Ok(Format::Cast),
+            "raw" => Ok(Format::Raw),
+            _ => Err(UnknownFormat(name.to_owned())),
+        }
+    }
+}
+
+/// Reads `bytes` in `format` (see [`Format::Auto`] for the guess).
 ///
 /// # Errors
 /// A cast whose header or events are malformed; the error names the line.
-pub fn parse_recording(bytes: &[u8]) -> Result<Recording, RecordingError> {
-    if bytes.first() != Some(&b'{') {
+pub fn parse_recording(bytes: &[u8], format: Format) -> Result<Recording, RecordingError> {
+    let cast = match format {
+        Format::Auto => bytes.first() == Some(&b'{'),
+        Format::Cast => true,
+        Format::Raw => false,
+    };
+    if !cast {
         return Ok(Recording::Raw(bytes.to_vec()));
     }
-    let text = std::str::from_utf8(bytes)
-        .map_err(|error| RecordingError::Header(format!("the file is not UTF-8 ({error})")))?;
-    let mut lines = text.lines().enumerate();
-    let (_, header) = lines.next().unwrap_or((0, ""));
+    let mut lines = bytes
+        .split(|&byte| byte == b'\n')
+        .enumerate()
+        .map(|(index, line)| {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            std::str::from_utf8(line)
+                .map(|text| (index, text))
+                .map_err(|error| (index, error))
+        });
+    let header = match lines.next() {
+        Some(Ok((_, header))) => header,
+        Some(Err((_, error))) => {
+            return Err(RecordingError::Header(format!("not UTF-8 ({error})")));
+        }
+        None => "",
+    };
     let header: serde_json::Value =
         serde_json::from_str(header).map_err(|error| RecordingError::Header(error.to_string()))?;
     let version = header
@@ -80,7 +129,16 @@ pub fn parse_recording(bytes: &[u8]) -> Result<Recording, RecordingError> {
     }
     let mut events = Vec::new();
     let mut clock = 0.0_f64;
-    for (index, line) in lines {
+    for line in lines {
+        let (index, line) = match line {
+            Ok(line) => line,
+            Err((index, error)) => {
+                return Err(RecordingError::Event {
+                    line: index + 1,
+                    reason: format!("not UTF-8 ({error})"),
+                });
+            }
+        };
         let line_number = index + 1;
         let event_error = |reason: String| RecordingError::Event {
             line: line_number,
@@ -293,7 +351,37 @@ pub fn render(recording: &Recording, profile: Profile, changes: &[Change]) -> St
 
 #[cfg(test)]
 mod tests {
-    use super::{Change, ChangeKind, Recording, RecordingError, parse_recording, replay};
+    use super::{Change, ChangeKind, Format, Recording, RecordingError, replay};
+
+    fn parse_recording(bytes: &[u8]) -> Result<Recording, RecordingError> {
+        super::parse_recording(bytes, Format::Auto)
+    }
+
+    #[test]
+    fn the_format_can_be_forced_either_way() {
+        let json_output = b"{\"status\": \"ok\"}\n$ ";
+        assert!(parse_recording(json_output).is_err(), "guessed a cast");
+        assert_eq!(
+            super::parse_recording(json_output, Format::Raw),
+            Ok(Recording::Raw(json_output.to_vec()))
+        );
+        assert_eq!(
+            super::parse_recording(b"$ ", Format::Cast),
+            Err(RecordingError::Header(
+                "expected value at line 1 column 1".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_in_a_cast_names_its_line() {
+        let cast = b"{\"version\": 2}\n[0.1, \"o\", \"a\"]\n[0.2, \"o\", \"\xff\"]\n";
+        let error = parse_recording(cast).unwrap_err();
+        assert!(
+            matches!(&error, RecordingError::Event { line: 3, reason } if reason.starts_with("not UTF-8")),
+            "{error:?}"
+        );
+    }
     use crate::core::detector::{Profile, Readiness};
     use crate::core::time::Millis;
 

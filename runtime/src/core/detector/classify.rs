@@ -7,8 +7,8 @@
 //!
 //! 1. busy: `Working (`, `background terminal running`, `esc to interrupt`, `esc to cancel`,
 //!    `/stop to close`;
-//! 2. starting: `model: loading`, `Booting MCP server`, `Starting MCP servers (` without
-//!    `Starting MCP servers complete`;
+//! 2. starting: `model: loading`, `Booting MCP server`, `Starting MCP server(s) (` without
+//!    `Starting MCP server(s) complete`;
 //! 3. ready: a whole line is the profile's prompt (Claude `❯` or `-- INSERT --`, Codex `›`,
 //!    Gemini `>` or `> Type your message`);
 //! 4. dialog: `Do you trust`, `Press enter to continue`;
@@ -31,7 +31,8 @@ pub const TAIL_CHARS: usize = 1_000;
 /// Characters at the end of the tail searched for busy, start-up and dialog phrases: a phrase
 /// further up belongs to an earlier frame.
 pub const BLOCKER_CHARS: usize = 500;
-/// Characters of the last line that the shell profile reads.
+/// Characters at the end of the last line that the shell profile reads: its patterns look at
+/// the line's end, so this bounds the work, not the verdict.
 pub const SHELL_LINE_CHARS: usize = 200;
 
 /// Buffers reused from one classification to the next (the hot path allocates nothing).

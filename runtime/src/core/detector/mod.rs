@@ -60,7 +60,8 @@ pub enum Profile {
     Codex,
     /// Gemini CLI: `>` input line, or `> Type your message`.
     Gemini,
-    /// An interactive shell: `$`, `%`, `#`, `❯`, `›` or `[y/n]` at the end of the last line.
+    /// An interactive shell: the last line ends in `❯`, `›` or `[y/n]`, in `$ `, or in `$`, `%`
+    /// or `#` alone or after white space.
     Shell,
     /// Any other CLI: no prompt glyph; idle after a quiet period.
     Generic,
@@ -288,7 +289,8 @@ struct EchoGuard {
     until: Millis,
     /// The prompt, normalised (see [`normalise_into`]): at most its last [`TEXT_WINDOW_BYTES`].
     text: Vec<u8>,
-    /// The agent showed it took the prompt (busy; or any output for line-oriented profiles).
+    /// The agent showed it took the prompt: a busy frame; for line-oriented profiles (shell,
+    /// generic), also any chunk that is not an echo of the prompt, visible text or not.
     lifted: bool,
 }
 
@@ -305,6 +307,8 @@ pub struct Detector {
     guard: Option<EchoGuard>,
     /// Last output that was not an echo, or the last prompt sent, or the start.
     last_activity: Millis,
+    /// A chunk's new text, normalised, while the echo guard is up (reused, not reallocated).
+    echo_scratch: Vec<u8>,
 }
 
 impl Detector {
@@ -326,6 +330,7 @@ impl Detector {
             ready_since: None,
             guard: None,
             last_activity: now,
+            echo_scratch: Vec::new(),
         }
     }
 
@@ -375,10 +380,10 @@ impl Detector {
         let Some(added) = self.screen.window.since(mark) else {
             return false;
         };
-        let mut added_text = Vec::new();
-        normalise_into(added, &mut added_text);
+        let added_text = &mut self.echo_scratch;
+        normalise_into(added, added_text);
         let echo =
-            !added_text.is_empty() && memchr::memmem::find(&guard.text, &added_text).is_some();
+            !added_text.is_empty() && memchr::memmem::find(&guard.text, added_text).is_some();
         if echo {
             self.screen.window.rewind(mark);
         }
@@ -433,7 +438,11 @@ impl Detector {
         }
         if let Some(quiet) = self.config.quiet_period_ms {
             if !idle && !matches!(self.readiness, Readiness::Busy | Readiness::StartupOrDialog) {
-                let quiet_at = self.last_activity.plus(quiet);
+                // Quiet, and past the echo guard: silence right after a prompt proves nothing.
+                let quiet_at = self
+                    .last_activity
+                    .plus(quiet)
+                    .max(guard_until.unwrap_or_default());
                 if now >= quiet_at {
                     idle = true;
                     recheck_at = None;
@@ -475,26 +484,70 @@ impl Detector {
 }
 
 /// Normalises text for echo comparison: terminal controls parsed away, white space (line breaks
-/// included) collapsed to single spaces, trimmed.
+/// included) collapsed to single spaces, trimmed. At most [`TEXT_WINDOW_BYTES`] are kept (the
+/// last ones), as in the window the echo is compared with.
 fn normalise_into(bytes: &[u8], out: &mut Vec<u8>) {
-    let mut window = window::TextWindow::default();
-    let mut screen = Screen {
-        window,
-        ..Screen::default()
-    };
-    vt::Parser::default().advance(bytes, &mut screen);
-    window = screen.window;
     out.clear();
-    for &byte in window.view() {
-        if byte.is_ascii_whitespace() {
-            if !out.is_empty() && out.last() != Some(&b' ') {
-                out.push(b' ');
-            }
-        } else {
-            out.push(byte);
-        }
-    }
+    vt::Parser::default().advance(bytes, &mut Normaliser { out });
     while out.last() == Some(&b' ') {
         out.pop();
     }
+    if out.len() > TEXT_WINDOW_BYTES {
+        out.drain(..out.len() - TEXT_WINDOW_BYTES);
+    }
+}
+
+/// The parser's events as normalised text (see [`normalise_into`]).
+struct Normaliser<'a> {
+    out: &'a mut Vec<u8>,
+}
+
+impl Normaliser<'_> {
+    fn blank(&mut self) {
+        if !self.out.is_empty() && self.out.last() != Some(&b' ') {
+            self.out.push(b' ');
+        }
+    }
+}
+
+impl vt::Sink for Normaliser<'_> {
+    fn text(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            if byte == b' ' {
+                self.blank();
+            } else {
+                self.out.push(byte);
+            }
+        }
+    }
+
+    fn space(&mut self) {
+        self.blank();
+    }
+
+    fn line_break(&mut self) {
+        self.blank();
+    }
+
+    fn backspace(&mut self) {
+        while let Some(byte) = self.out.pop() {
+            if byte & 0xc0 != 0x80 {
+                break;
+            }
+        }
+    }
+
+    fn erase_line(&mut self) {}
+
+    fn cursor_up(&mut self) {
+        self.blank();
+    }
+
+    fn clear(&mut self) {
+        self.out.clear();
+    }
+
+    fn query(&mut self, _: TerminalQuery) {}
+
+    fn bracketed_paste(&mut self, _: bool) {}
 }

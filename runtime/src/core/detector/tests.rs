@@ -672,6 +672,31 @@ fn echo_does_not_count_as_activity_for_the_quiet_period() {
 }
 
 #[test]
+fn a_short_quiet_period_still_waits_for_the_echo_guard() {
+    let config = DetectorConfig {
+        quiet_period_ms: Some(100),
+        ..DetectorConfig::for_profile(Profile::Claude)
+    };
+    let mut detector = Detector::with_config(config, Millis(0));
+    detector.prompt_sent(Millis(0), "fix the bug");
+    assert_eq!(
+        assess(&detector, 100).recheck_at,
+        Some(Millis(ECHO_GUARD_MS))
+    );
+    assert!(!assess(&detector, ECHO_GUARD_MS - 1).idle);
+    assert!(assess(&detector, ECHO_GUARD_MS).idle);
+}
+
+#[test]
+fn a_long_prompt_is_still_recognised_in_its_echo() {
+    let prompt = "word ".repeat(4_000);
+    let mut detector = Detector::new(Profile::Shell, Millis(0));
+    detector.prompt_sent(Millis(0), &prompt);
+    detector.feed(Millis(10), b"word word word\r\n");
+    assert_eq!(detector.screen_text(), "", "swallowed as echo");
+}
+
+#[test]
 fn a_generic_agent_is_idle_after_the_quiet_period() {
     let mut detector = Detector::new(Profile::Generic, Millis(0));
     let quiet = detector.config().quiet_period_ms.unwrap_or_default();

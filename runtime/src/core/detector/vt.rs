@@ -12,8 +12,8 @@
 //!
 //! What the text model keeps of the terminal's semantics:
 //! - printable characters (invalid UTF-8 becomes U+FFFD, one per maximal invalid subpart);
-//! - CR, LF, VT, FF, NEL, IND and downward or absolute cursor motion (CUD, CNL, CUP, VPA, VPR,
-//!   and CHA/HPA to column 1) become line breaks; TAB and forward motion (CUF, HPR, CHA/HPA
+//! - CR, LF, VT, FF, NEL, IND and downward or absolute cursor motion (CUD, CNL, CUP, HVP, VPA,
+//!   VPR, and CHA/HPA to column 1) become line breaks; TAB and forward motion (CUF, HPR, CHA/HPA
 //!   further right) become a space; BS erases the last character of the current line;
 //! - erase line (`CSI 2 K`) empties the current line, and cursor up (CUU, CPL) from an empty line
 //!   returns to the end of the line above (from a non-empty one it is a line break): together
