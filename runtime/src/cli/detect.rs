@@ -46,9 +46,9 @@ pub enum RecordingError {
     /// The header line is not a JSON object with a numeric `version`.
     #[error("line 1: not an asciinema header: {0}")]
     Header(String),
-    /// A version other than 2 or 3.
+    /// A version other than 2 or 3 (as written).
     #[error("line 1: asciinema version {0} is not supported (2 and 3 are)")]
-    Version(u64),
+    Version(String),
     /// An event line that is not `[time, code, data]`.
     #[error("line {line}: {reason}")]
     Event {
@@ -122,11 +122,13 @@ pub fn parse_recording(bytes: &[u8], format: Format) -> Result<Recording, Record
         serde_json::from_str(header).map_err(|error| RecordingError::Header(error.to_string()))?;
     let version = header
         .get("version")
-        .and_then(serde_json::Value::as_u64)
+        .and_then(serde_json::Value::as_f64)
         .ok_or_else(|| RecordingError::Header("no numeric \"version\" field".to_owned()))?;
-    if version != 2 && version != 3 {
-        return Err(RecordingError::Version(version));
-    }
+    let version = match version {
+        2.0 => 2,
+        3.0 => 3,
+        other => return Err(RecordingError::Version(other.to_string())),
+    };
     let mut events = Vec::new();
     let mut clock = 0.0_f64;
     for line in lines {
@@ -409,7 +411,12 @@ mod tests {
         let check = |text: &str, expected: RecordingError| {
             assert_eq!(parse_recording(text.as_bytes()), Err(expected));
         };
-        check("{\"version\": 1}\n", RecordingError::Version(1));
+        check("{\"version\": 1}\n", RecordingError::Version("1".into()));
+        check(
+            "{\"version\": 2.5}\n",
+            RecordingError::Version("2.5".into()),
+        );
+        assert!(parse_recording(b"{\"version\": 2.0}\n").is_ok(), "2.0 is 2");
         check(
             "{\"width\": 80}\n",
             RecordingError::Header("no numeric \"version\" field".into()),

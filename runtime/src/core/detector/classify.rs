@@ -16,9 +16,9 @@
 //!
 //! The shell profile reads the last non-empty line (at most [`SHELL_LINE_CHARS`] characters),
 //! right-trimmed: it is ready when the line ends in `❯`, `›`, `[y/n]` (any case), or in `$`, `%`
-//! or `#` standing alone or after white space. A line ending in `$ ` (dollar, space: bash's
-//! `user@host:~/dir$ `) is a prompt whatever stands before the dollar. The generic profile has
-//! no prompt: it reports blockers or no prompt, and relies on the quiet period.
+//! or `#` standing alone or after white space. A `$` followed by white space (bash's
+//! `user@host:~/dir$ `) is a prompt whatever stands before it. The generic profile has no
+//! prompt: it reports blockers or no prompt, and relies on the quiet period.
 
 use std::sync::LazyLock;
 
@@ -244,7 +244,8 @@ fn classify_shell(view: &[u8]) -> Readiness {
         let (from, to) = trim(view, start, end, TRIM_RIGHT);
         if from < to {
             let line = &view[to - suffix_bytes(&view[from..to], SHELL_LINE_CHARS)..to];
-            let dollar_space = view[from..end].ends_with(b"$ ");
+            // `$` followed by trimmed white space: bash's `user@host:~/dir$ `.
+            let dollar_space = to < end && view[to - 1] == b'$';
             return if dollar_space || is_shell_prompt(line) {
                 Readiness::Ready
             } else {

@@ -60,8 +60,8 @@ pub enum Profile {
     Codex,
     /// Gemini CLI: `>` input line, or `> Type your message`.
     Gemini,
-    /// An interactive shell: the last line ends in `❯`, `›` or `[y/n]`, in `$ `, or in `$`, `%`
-    /// or `#` alone or after white space.
+    /// An interactive shell: the last line ends in `❯`, `›` or `[y/n]`, in `$` and white space,
+    /// or in `$`, `%` or `#` alone or after white space.
     Shell,
     /// Any other CLI: no prompt glyph; idle after a quiet period.
     Generic,
@@ -283,6 +283,19 @@ impl vt::Sink for Screen {
     }
 }
 
+/// What a chunk was, seen from the echo guard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Echo {
+    /// No guard is up (none, expired or lifted).
+    Unguarded,
+    /// Its new text is part of the sent prompt: taken back out of the window.
+    Swallowed,
+    /// It added no visible text (line breaks, modes, colours): neither echo nor reaction.
+    Blank,
+    /// Anything else: the program's own output.
+    Other,
+}
+
 /// The window after a prompt was sent.
 #[derive(Clone, Debug)]
 struct EchoGuard {
@@ -290,7 +303,7 @@ struct EchoGuard {
     /// The prompt, normalised (see [`normalise_into`]): at most its last [`TEXT_WINDOW_BYTES`].
     text: Vec<u8>,
     /// The agent showed it took the prompt: a busy frame; for line-oriented profiles (shell,
-    /// generic), also any chunk that is not an echo of the prompt, visible text or not.
+    /// generic), also visible output that is not an echo of the prompt.
     lifted: bool,
 }
 
@@ -305,7 +318,8 @@ pub struct Detector {
     /// When the prompt was first seen in the current unbroken run of ready frames.
     ready_since: Option<Millis>,
     guard: Option<EchoGuard>,
-    /// Last output that was not an echo, or the last prompt sent, or the start.
+    /// Last change of the screen text that was not an echo, or the last prompt sent, or the
+    /// start.
     last_activity: Millis,
     /// A chunk's new text, normalised, while the echo guard is up (reused, not reallocated).
     echo_scratch: Vec<u8>,
@@ -347,8 +361,11 @@ impl Detector {
         }
         let mark = self.screen.window.mark();
         self.parser.advance(bytes, &mut self.screen);
+        // Activity is a change of the screen text, not any byte: a program toggling its cursor
+        // or colours is as quiet as one that prints nothing.
+        let changed = self.screen.window.changed_since(mark);
         let echo = self.swallow_echo(now, mark);
-        if !echo {
+        if changed && echo != Echo::Swallowed {
             self.last_activity = now;
         }
         self.readiness = classify::classify(
@@ -358,7 +375,7 @@ impl Detector {
         );
         if let Some(guard) = &mut self.guard {
             let reacted = self.readiness == Readiness::Busy
-                || (!echo && !self.config.profile.redraws_input());
+                || (echo == Echo::Other && !self.config.profile.redraws_input());
             guard.lifted |= reacted;
         }
         if self.readiness == Readiness::Ready {
@@ -369,25 +386,28 @@ impl Detector {
     }
 
     /// While the echo guard is up, output whose text is part of the sent prompt is taken back
-    /// out of the window. Returns whether this chunk was such an echo.
-    fn swallow_echo(&mut self, now: Millis, mark: window::Mark) -> bool {
+    /// out of the window. Says what this chunk was, for the guard.
+    fn swallow_echo(&mut self, now: Millis, mark: window::Mark) -> Echo {
         let Some(guard) = &self.guard else {
-            return false;
+            return Echo::Unguarded;
         };
         if now >= guard.until || guard.lifted {
-            return false;
+            return Echo::Unguarded;
         }
         let Some(added) = self.screen.window.since(mark) else {
-            return false;
+            // Text was erased or rewritten: not an echo of typing.
+            return Echo::Other;
         };
         let added_text = &mut self.echo_scratch;
         normalise_into(added, added_text);
-        let echo =
-            !added_text.is_empty() && memchr::memmem::find(&guard.text, added_text).is_some();
-        if echo {
-            self.screen.window.rewind(mark);
+        if added_text.is_empty() {
+            return Echo::Blank;
         }
-        echo
+        if memchr::memmem::find(&guard.text, added_text).is_none() {
+            return Echo::Other;
+        }
+        self.screen.window.rewind(mark);
+        Echo::Swallowed
     }
 
     /// Records that a prompt was typed at `now`: forgets the screen so far (no earlier prompt

@@ -183,6 +183,12 @@ fn fixtures() -> Vec<Fixture> {
             "price in US$",
             NoPrompt,
         ),
+        fixture(
+            "shell: bash prompt followed by padding",
+            Shell,
+            "dev@box:~/baton$ \u{a0} ",
+            Ready,
+        ),
         fixture("shell: zsh prompt", Shell, "user@host % ", Ready),
         fixture("shell: root prompt", Shell, "root@host # ", Ready),
         fixture("shell: yes/no question", Shell, "Continue? [Y/n] ", Ready),
@@ -647,6 +653,41 @@ fn the_echo_of_a_sent_prompt_is_swallowed() {
     assert!(
         assess(&detector, 170).idle,
         "a shell's output lifts the guard"
+    );
+}
+
+#[test]
+fn blank_output_does_not_lift_the_echo_guard() {
+    let config = DetectorConfig {
+        quiet_period_ms: Some(100),
+        ..DetectorConfig::for_profile(Profile::Generic)
+    };
+    let mut detector = Detector::with_config(config, Millis(0));
+    detector.prompt_sent(Millis(0), "make");
+    detector.feed(Millis(10), b"make");
+    detector.feed(Millis(20), b"\r\n\x1b[?2004l");
+    assert!(
+        !assess(&detector, 500).idle,
+        "only the echo, a line break and a mode so far"
+    );
+    assert!(assess(&detector, ECHO_GUARD_MS).idle);
+    detector.prompt_sent(Millis(3_000), "make");
+    detector.feed(Millis(3_010), b"cc -c main.c\r\n");
+    assert!(
+        assess(&detector, 3_110).idle,
+        "visible output of its own lifts it"
+    );
+}
+
+#[test]
+fn cursor_and_colour_changes_are_not_activity_for_the_quiet_period() {
+    let mut detector = Detector::new(Profile::Generic, Millis(0));
+    let quiet = detector.config().quiet_period_ms.unwrap_or_default();
+    detector.feed(Millis(0), b"done\r\n");
+    detector.feed(Millis(quiet - 1), b"\x1b[?25l\x1b[1m\x1b[?25h\x1b[0m");
+    assert!(
+        assess(&detector, quiet).idle,
+        "a blinking cursor is not output"
     );
 }
 

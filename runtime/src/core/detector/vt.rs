@@ -22,7 +22,8 @@
 //! - erase display (`CSI 2 J`, `CSI 3 J`), full reset (`ESC c`) and switching to or from the
 //!   alternate screen clear the text;
 //! - DSR, DA1 and DA2 are reported as queries owed a reply; `CSI ? 2004 h/l` sets bracketed paste;
-//! - everything else (SGR, erase line, OSC titles, DCS and other strings, charsets) is dropped.
+//! - everything else (SGR, erasing part of a line or of the display, OSC titles, DCS and other
+//!   strings, charsets) is dropped.
 
 use super::TerminalQuery;
 

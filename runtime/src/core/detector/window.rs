@@ -149,6 +149,11 @@ impl TextWindow {
         }
     }
 
+    /// Whether the text changed since `mark` (appended, erased or cleared).
+    pub(crate) fn changed_since(&self, mark: Mark) -> bool {
+        mark.epoch != self.epoch || mark.len != self.buf.len()
+    }
+
     /// The text appended since `mark`, if nothing written before it was removed since.
     pub(crate) fn since(&self, mark: Mark) -> Option<&[u8]> {
         (mark.epoch == self.epoch).then(|| &self.buf[mark.len..])
