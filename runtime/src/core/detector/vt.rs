@@ -258,6 +258,7 @@ impl Parser {
     /// optional private marker, digits and separators, and a final byte; or a single-character
     /// escape. The events are exactly those the byte-wise states would give. Returns the position
     /// after the sequence, or `None` to leave it to the byte-wise states.
+    #[inline(always)]
     fn fast_escape<S: Sink>(&mut self, bytes: &[u8], at: usize, sink: &mut S) -> Option<usize> {
         match *bytes.get(at + 1)? {
             b'[' => {
@@ -275,6 +276,7 @@ impl Parser {
         }
     }
 
+    #[inline(always)]
     fn fast_csi<S: Sink>(&mut self, bytes: &[u8], from: usize, sink: &mut S) -> Option<usize> {
         let mut csi = Csi::default();
         let mut j = from;
@@ -308,6 +310,7 @@ impl Parser {
 
     /// The byte after a fast-path CSI's parameters: a final byte dispatches; anything else
     /// (intermediates, misplaced markers, controls) goes back to the byte-wise states.
+    #[inline(always)]
     fn fast_csi_final<S: Sink>(
         &mut self,
         mut csi: Csi,
@@ -602,6 +605,7 @@ fn lead(byte: u8) -> Option<(u8, u8, u8)> {
 /// Length of the longest prefix of `bytes` made of whole, valid UTF-8 characters (what
 /// `Utf8Error::valid_up_to` reports), and whether that prefix holds a C1 control: for runs too
 /// short to be worth a call to the validator.
+#[inline(always)]
 fn valid_prefix(bytes: &[u8]) -> (usize, bool) {
     let mut i = 0;
     let mut c1 = false;
@@ -632,6 +636,7 @@ const HIGHS: u64 = 0x8080_8080_8080_8080;
 
 /// Index of the first byte at or after `from` that is not a CSI parameter byte (`0`-`9`, `:`,
 /// `;`), or the end: SGR colours carry a dozen of them. Eight bytes per step.
+#[inline(always)]
 fn skip_parameters(bytes: &[u8], from: usize) -> usize {
     let mut i = from;
     while i + 8 <= bytes.len() {
@@ -670,6 +675,7 @@ struct TextRun {
 ///
 /// Eight bytes per step: the hot path of escape-dense output is short runs of text between
 /// escape sequences, and long runs of plain text in logs.
+#[inline(always)]
 fn scan_text(bytes: &[u8], from: usize) -> TextRun {
     let mut i = from;
     let mut high = 0;
