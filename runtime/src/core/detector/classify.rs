@@ -78,6 +78,7 @@ impl<'a> TailWalk<'a> {
 impl Iterator for TailWalk<'_> {
     type Item = TailLine;
 
+    #[inline(always)]
     fn next(&mut self) -> Option<TailLine> {
         while let Some(end) = self.end {
             let start = memchr::memrchr(b'\n', &self.view[..end]).map_or(0, |at| at + 1);
@@ -483,6 +484,7 @@ fn has_ascii_graphic(bytes: &[u8]) -> bool {
 ///
 /// Thirty-two bytes per step: continuation bytes are summed in byte lanes and folded with one
 /// multiplication (no popcount: the baseline x86-64 target has none).
+#[inline(always)]
 fn measure(bytes: &[u8]) -> (usize, bool) {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
