@@ -24,6 +24,7 @@ use std::sync::LazyLock;
 
 use aho_corasick::{AhoCorasick, MatchKind};
 
+use super::vt::{HIGHS, ONES};
 use super::{Profile, Readiness};
 
 /// Characters of the tail that agent profiles read.
@@ -464,8 +465,6 @@ fn strip_spaces(bytes: &[u8]) -> &[u8] {
 
 /// Whether `bytes` holds a printable ASCII character (0x21..=0x7E or DEL), eight at a time.
 fn has_ascii_graphic(bytes: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
     let mut words = bytes.chunks_exact(8);
     for word in &mut words {
         let mut array = [0; 8];
@@ -486,8 +485,6 @@ fn has_ascii_graphic(bytes: &[u8]) -> bool {
 /// multiplication (no popcount: the baseline x86-64 target has none).
 #[inline(always)]
 fn measure(bytes: &[u8]) -> (usize, bool) {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
     let word = |chunk: &[u8]| {
         let mut array = [0; 8];
         array.copy_from_slice(chunk);
@@ -514,27 +511,6 @@ fn measure(bytes: &[u8]) -> (usize, bool) {
     continuations += rest.iter().filter(|&&b| b & 0xc0 == 0x80).count();
     let printable = printable != 0 || rest.iter().any(|&b| b > b' ' && b < 0x80);
     (bytes.len() - continuations, printable)
-}
-
-/// Characters in UTF-8 `bytes`: bytes that are not continuation bytes (`10xxxxxx`), counted
-/// eight at a time.
-#[cfg(test)]
-fn char_count(bytes: &[u8]) -> usize {
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let mut words = bytes.chunks_exact(8);
-    let mut continuations = 0;
-    for word in &mut words {
-        let mut array = [0; 8];
-        array.copy_from_slice(word);
-        let x = u64::from_le_bytes(array);
-        continuations += (x & HIGHS & !(x << 1)).count_ones() as usize;
-    }
-    continuations += words
-        .remainder()
-        .iter()
-        .filter(|&&b| b & 0xc0 == 0x80)
-        .count();
-    bytes.len() - continuations
 }
 
 /// Length in bytes of the last `chars` characters of `bytes` (all of it if shorter).
@@ -635,7 +611,7 @@ fn last_char_width(bytes: &[u8]) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::{PHRASES, char_count, find_phrases, suffix_bytes};
+    use super::{PHRASES, find_phrases, suffix_bytes};
 
     #[test]
     fn phrases_respect_word_boundaries_and_optional_spaces() {
@@ -731,11 +707,11 @@ mod tests {
     }
 
     #[test]
-    fn char_count_skips_continuation_bytes_at_every_alignment() {
-        for prefix in 0..9 {
+    fn measure_counts_characters_at_every_alignment() {
+        for prefix in 0..40 {
             let text = format!("{}❯é日本語🦀 plain ─│", "a".repeat(prefix));
             assert_eq!(
-                char_count(text.as_bytes()),
+                super::measure(text.as_bytes()).0,
                 text.chars().count(),
                 "prefix {prefix}"
             );

@@ -631,8 +631,11 @@ fn valid_prefix(bytes: &[u8]) -> (usize, bool) {
     (i, c1)
 }
 
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGHS: u64 = 0x8080_8080_8080_8080;
+/// 0x01 in every byte of a word: with [`HIGHS`], the constants of the word-at-a-time scans here
+/// and in `classify`.
+pub(crate) const ONES: u64 = 0x0101_0101_0101_0101;
+/// 0x80 in every byte of a word.
+pub(crate) const HIGHS: u64 = 0x8080_8080_8080_8080;
 
 /// Index of the first byte at or after `from` that is not a CSI parameter byte (`0`-`9`, `:`,
 /// `;`), or the end: SGR colours carry a dozen of them. Eight bytes per step.
