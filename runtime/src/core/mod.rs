@@ -4,5 +4,7 @@
 //! in as arguments, results go out as values. A test (`tests/core_is_pure.rs`) fails if a file
 //! here names tokio, std::fs, std::net, std::process, portable_pty or git2.
 
+pub mod branch;
 pub mod detector;
+pub mod ids;
 pub mod time;
