@@ -7,4 +7,5 @@
 pub mod branch;
 pub mod detector;
 pub mod ids;
+pub mod replay;
 pub mod time;
