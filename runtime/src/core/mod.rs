@@ -7,5 +7,6 @@
 pub mod branch;
 pub mod detector;
 pub mod ids;
+pub mod notify;
 pub mod replay;
 pub mod time;
