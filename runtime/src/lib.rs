@@ -4,10 +4,14 @@
 //!
 //! - [`core`]: pure decisions, time and randomness as arguments (the prompt detector lives in
 //!   `core::detector`).
+//! - [`ports`]: the traits the engine needs from the world (clock, entropy, PTYs, git, files),
+//!   with in-memory fakes behind the `fakes` feature.
 //! - [`cli`]: the command-line subcommands' logic, over bytes and strings; `main.rs` does the IO.
 //!
-//! Dependencies point one way: `cli` uses `core`; `core` uses nothing of the crate but itself.
+//! Dependencies point one way: `cli` and `ports` use `core`; `core` uses nothing of the crate
+//! but itself.
 //! See ARCHITECTURE.md at the workspace root for the map and its invariants.
 
 pub mod cli;
 pub mod core;
+pub mod ports;

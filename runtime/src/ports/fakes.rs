@@ -1,0 +1,733 @@
+//! In-memory ports with real behaviour, for engine tests and the simulator.
+//!
+//! Each fake keeps the state its production counterpart would (files with their modes, PTY
+//! sessions with their input and a bounded output channel, a repository's branches and
+//! worktrees) and can be told to fail the way the real thing fails (a full disk, a spawn that
+//! cannot start, a conflicting merge, a worktree that will not go). Locks guard plain data and
+//! are never held across an await.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use tokio::sync::mpsc;
+
+use super::{
+    BoxFuture, ChangedFile, Clock, Diff, Entropy, ExitStatus, FileMode, Files, FilesError,
+    MergeOutcome, MergeRequest, PtyError, PtyEvent, PtyHost, PtySession, Repo, RepoError,
+    SpawnSpec, WorktreeRequest,
+};
+use crate::core::ids::AgentId;
+use crate::core::time::Millis;
+
+/// Events a fake PTY session holds before the reader must catch up.
+pub const FAKE_PTY_EVENTS_MAX: usize = 64;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these locks is a bug in a test; the data is still usable.
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Wall time that follows tokio time from a fixed start: virtual when tokio time is paused.
+#[derive(Debug)]
+pub struct FakeClock {
+    start: Millis,
+    origin: tokio::time::Instant,
+}
+
+impl FakeClock {
+    /// A clock reading `start` now.
+    #[must_use]
+    pub fn starting_at(start: Millis) -> Self {
+        FakeClock {
+            start,
+            origin: tokio::time::Instant::now(),
+        }
+    }
+}
+
+impl Clock for FakeClock {
+    fn now(&self) -> Millis {
+        let elapsed = u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.start.plus(elapsed)
+    }
+}
+
+/// Deterministic randomness from a seed (SplitMix64): the same seed, the same ids.
+#[derive(Debug)]
+pub struct SeededEntropy {
+    state: Mutex<u64>,
+}
+
+impl SeededEntropy {
+    /// A generator starting from `seed`.
+    #[must_use]
+    pub fn new(seed: u64) -> Self {
+        SeededEntropy {
+            state: Mutex::new(seed),
+        }
+    }
+}
+
+impl Entropy for SeededEntropy {
+    fn fill(&self, bytes: &mut [u8]) {
+        let mut state = lock(&self.state);
+        for chunk in bytes.chunks_mut(8) {
+            *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = *state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^= z >> 31;
+            chunk.copy_from_slice(&z.to_le_bytes()[..chunk.len()]);
+        }
+    }
+}
+
+/// A file held by [`FakeFiles`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FakeFile {
+    /// Content.
+    pub bytes: Vec<u8>,
+    /// Mode it was written with.
+    pub mode: FileMode,
+}
+
+#[derive(Debug, Default)]
+struct FilesState {
+    files: BTreeMap<PathBuf, FakeFile>,
+    /// Writes that will fail with "no space left on device", counted down.
+    failing_writes: usize,
+}
+
+/// A file system in memory.
+#[derive(Debug, Default)]
+pub struct FakeFiles {
+    state: Mutex<FilesState>,
+}
+
+impl FakeFiles {
+    /// The file at `path`, if any.
+    #[must_use]
+    pub fn get(&self, path: &Path) -> Option<FakeFile> {
+        lock(&self.state).files.get(path).cloned()
+    }
+
+    /// Puts a file in place, as a user would have.
+    pub fn put(&self, path: &Path, bytes: &[u8]) {
+        let file = FakeFile {
+            bytes: bytes.to_vec(),
+            mode: FileMode::Default,
+        };
+        lock(&self.state).files.insert(path.to_owned(), file);
+    }
+
+    /// Every path held, in order.
+    #[must_use]
+    pub fn paths(&self) -> Vec<PathBuf> {
+        lock(&self.state).files.keys().cloned().collect()
+    }
+
+    /// Makes the next `count` writes fail as on a full disk (leaving the files as they were).
+    pub fn fail_writes(&self, count: usize) {
+        lock(&self.state).failing_writes = count;
+    }
+}
+
+impl Files for FakeFiles {
+    fn read<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, Result<Option<Vec<u8>>, FilesError>> {
+        let file = lock(&self.state)
+            .files
+            .get(path)
+            .map(|file| file.bytes.clone());
+        Box::pin(async move { Ok(file) })
+    }
+
+    fn write_atomic<'a>(
+        &'a self,
+        path: &'a Path,
+        bytes: &'a [u8],
+        mode: FileMode,
+    ) -> BoxFuture<'a, Result<(), FilesError>> {
+        let result = {
+            let mut state = lock(&self.state);
+            if state.failing_writes > 0 {
+                state.failing_writes -= 1;
+                Err(FilesError::new(
+                    "write",
+                    path,
+                    io::Error::other("no space left on device"),
+                ))
+            } else {
+                state.files.insert(
+                    path.to_owned(),
+                    FakeFile {
+                        bytes: bytes.to_vec(),
+                        mode,
+                    },
+                );
+                Ok(())
+            }
+        };
+        Box::pin(async move { result })
+    }
+
+    fn remove<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, Result<bool, FilesError>> {
+        let removed = lock(&self.state).files.remove(path).is_some();
+        Box::pin(async move { Ok(removed) })
+    }
+}
+
+#[derive(Debug)]
+struct FakeSession {
+    events: mpsc::Sender<PtyEvent>,
+    input: Vec<u8>,
+    size: (u16, u16),
+    alive: bool,
+}
+
+#[derive(Debug, Default)]
+struct PtyState {
+    sessions: BTreeMap<AgentId, FakeSession>,
+    spawned: Vec<SpawnSpec>,
+    failing_spawns: Vec<String>,
+}
+
+/// Terminals in memory: a test plays the agents, writing their output and reading what the
+/// engine typed.
+#[derive(Debug, Default)]
+pub struct FakePty {
+    state: Mutex<PtyState>,
+}
+
+impl FakePty {
+    /// Every spawn request so far, in order.
+    #[must_use]
+    pub fn spawned(&self) -> Vec<SpawnSpec> {
+        lock(&self.state).spawned.clone()
+    }
+
+    /// Everything written to the session's input.
+    #[must_use]
+    pub fn input(&self, agent: AgentId) -> Vec<u8> {
+        lock(&self.state)
+            .sessions
+            .get(&agent)
+            .map(|s| s.input.clone())
+            .unwrap_or_default()
+    }
+
+    /// The session's terminal size.
+    #[must_use]
+    pub fn size(&self, agent: AgentId) -> Option<(u16, u16)> {
+        lock(&self.state).sessions.get(&agent).map(|s| s.size)
+    }
+
+    /// Whether the session's process runs.
+    #[must_use]
+    pub fn is_alive(&self, agent: AgentId) -> bool {
+        lock(&self.state)
+            .sessions
+            .get(&agent)
+            .is_some_and(|s| s.alive)
+    }
+
+    /// Makes the next spawn fail with `reason`.
+    pub fn fail_next_spawn(&self, reason: &str) {
+        lock(&self.state).failing_spawns.push(reason.to_owned());
+    }
+
+    /// The agent prints `bytes`. Waits while the session's channel is full.
+    ///
+    /// # Errors
+    /// No live session with this id.
+    pub async fn print(&self, agent: AgentId, bytes: &[u8]) -> Result<(), PtyError> {
+        let sender = self.live_sender(agent)?;
+        sender
+            .send(PtyEvent::Output(bytes.to_vec()))
+            .await
+            .map_err(|_| PtyError::NotFound(agent))
+    }
+
+    /// The agent's process ends with `status`.
+    ///
+    /// # Errors
+    /// No live session with this id.
+    pub async fn exit(&self, agent: AgentId, status: ExitStatus) -> Result<(), PtyError> {
+        let sender = self.live_sender(agent)?;
+        if let Some(session) = lock(&self.state).sessions.get_mut(&agent) {
+            session.alive = false;
+        }
+        sender
+            .send(PtyEvent::Exited(status))
+            .await
+            .map_err(|_| PtyError::NotFound(agent))
+    }
+
+    fn live_sender(&self, agent: AgentId) -> Result<mpsc::Sender<PtyEvent>, PtyError> {
+        let state = lock(&self.state);
+        match state.sessions.get(&agent) {
+            Some(session) if session.alive => Ok(session.events.clone()),
+            _ => Err(PtyError::NotFound(agent)),
+        }
+    }
+}
+
+impl PtyHost for FakePty {
+    fn spawn(&self, spec: SpawnSpec) -> BoxFuture<'_, Result<PtySession, PtyError>> {
+        let result = {
+            let mut state = lock(&self.state);
+            state.spawned.push(spec.clone());
+            if state.failing_spawns.is_empty() {
+                let (events, receiver) = mpsc::channel(FAKE_PTY_EVENTS_MAX);
+                let size = (spec.cols, spec.rows);
+                let agent = spec.agent;
+                state.sessions.insert(
+                    agent,
+                    FakeSession {
+                        events,
+                        input: Vec::new(),
+                        size,
+                        alive: true,
+                    },
+                );
+                Ok(PtySession { events: receiver })
+            } else {
+                let reason = state.failing_spawns.remove(0);
+                let program = spec.argv.first().cloned().unwrap_or_default();
+                Err(PtyError::Spawn { program, reason })
+            }
+        };
+        Box::pin(async move { result })
+    }
+
+    fn write<'a>(&'a self, agent: AgentId, bytes: &'a [u8]) -> BoxFuture<'a, Result<(), PtyError>> {
+        let result = match lock(&self.state).sessions.get_mut(&agent) {
+            Some(session) if session.alive => {
+                session.input.extend_from_slice(bytes);
+                Ok(())
+            }
+            _ => Err(PtyError::NotFound(agent)),
+        };
+        Box::pin(async move { result })
+    }
+
+    fn resize(&self, agent: AgentId, cols: u16, rows: u16) -> BoxFuture<'_, Result<(), PtyError>> {
+        let result = match lock(&self.state).sessions.get_mut(&agent) {
+            Some(session) if session.alive => {
+                session.size = (cols, rows);
+                Ok(())
+            }
+            _ => Err(PtyError::NotFound(agent)),
+        };
+        Box::pin(async move { result })
+    }
+
+    fn kill(&self, agent: AgentId) -> BoxFuture<'_, Result<(), PtyError>> {
+        let sender = {
+            let mut state = lock(&self.state);
+            match state.sessions.get_mut(&agent) {
+                Some(session) if session.alive => {
+                    session.alive = false;
+                    Ok(session.events.clone())
+                }
+                _ => Err(PtyError::NotFound(agent)),
+            }
+        };
+        Box::pin(async move {
+            let sender = sender?;
+            let killed = ExitStatus {
+                code: None,
+                signal: Some(9),
+            };
+            // The reader may be gone already; the process is dead either way.
+            let _ = sender.send(PtyEvent::Exited(killed)).await;
+            Ok(())
+        })
+    }
+}
+
+#[derive(Debug)]
+struct FakeRepository {
+    main: String,
+    has_commits: bool,
+    branches: BTreeSet<String>,
+    /// Worktree path → its branch.
+    worktrees: BTreeMap<PathBuf, String>,
+}
+
+#[derive(Debug, Default)]
+struct RepoState {
+    repos: BTreeMap<PathBuf, FakeRepository>,
+    /// Diffs a branch shows (set by the test playing the agent's edits).
+    diffs: BTreeMap<String, Diff>,
+    /// Worktrees with uncommitted work, committed by `commit_all`.
+    dirty: BTreeSet<PathBuf>,
+    /// Branches whose merge conflicts, with the conflicting paths.
+    conflicts: BTreeMap<String, Vec<String>>,
+    /// Worktrees whose removal fails.
+    stuck: BTreeSet<PathBuf>,
+    merged: Vec<MergeRequest>,
+}
+
+/// Repositories in memory: branches, worktrees, the diffs a test declares, merges.
+#[derive(Debug, Default)]
+pub struct FakeRepo {
+    state: Mutex<RepoState>,
+}
+
+impl FakeRepo {
+    /// A repository at `root` whose main branch is `main`, with one commit.
+    pub fn add_repo(&self, root: &Path, main: &str) {
+        let branches = BTreeSet::from([main.to_owned()]);
+        let repo = FakeRepository {
+            main: main.to_owned(),
+            has_commits: true,
+            branches,
+            worktrees: BTreeMap::new(),
+        };
+        lock(&self.state).repos.insert(root.to_owned(), repo);
+    }
+
+    /// A repository at `root` without any commit.
+    pub fn add_empty_repo(&self, root: &Path) {
+        let repo = FakeRepository {
+            main: "main".to_owned(),
+            has_commits: false,
+            branches: BTreeSet::new(),
+            worktrees: BTreeMap::new(),
+        };
+        lock(&self.state).repos.insert(root.to_owned(), repo);
+    }
+
+    /// Declares what `branch` changed (the agent's work).
+    pub fn set_diff(&self, branch: &str, files: Vec<ChangedFile>, text: &str) {
+        lock(&self.state).diffs.insert(
+            branch.to_owned(),
+            Diff {
+                files,
+                text: text.to_owned(),
+            },
+        );
+    }
+
+    /// Marks the worktree as holding uncommitted work.
+    pub fn make_dirty(&self, worktree: &Path) {
+        lock(&self.state).dirty.insert(worktree.to_owned());
+    }
+
+    /// Makes merging `branch` conflict on `paths`.
+    pub fn conflict_on(&self, branch: &str, paths: &[&str]) {
+        lock(&self.state).conflicts.insert(
+            branch.to_owned(),
+            paths.iter().map(|p| (*p).to_owned()).collect(),
+        );
+    }
+
+    /// Makes removing the worktree at `path` fail.
+    pub fn make_stuck(&self, path: &Path) {
+        lock(&self.state).stuck.insert(path.to_owned());
+    }
+
+    /// Branches of the repository at `root`.
+    #[must_use]
+    pub fn branches(&self, root: &Path) -> Vec<String> {
+        lock(&self.state)
+            .repos
+            .get(root)
+            .map(|r| r.branches.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Worktrees of the repository at `root`, with their branches.
+    #[must_use]
+    pub fn worktrees(&self, root: &Path) -> Vec<(PathBuf, String)> {
+        lock(&self.state)
+            .repos
+            .get(root)
+            .map(|r| {
+                r.worktrees
+                    .iter()
+                    .map(|(p, b)| (p.clone(), b.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Merges done so far.
+    #[must_use]
+    pub fn merged(&self) -> Vec<MergeRequest> {
+        lock(&self.state).merged.clone()
+    }
+}
+
+fn no_repo(root: &Path) -> RepoError {
+    RepoError::Git(format!("not a git repository: {}", root.display()))
+}
+
+impl Repo for FakeRepo {
+    fn main_branch(&self, root: PathBuf) -> BoxFuture<'_, Result<String, RepoError>> {
+        let result = lock(&self.state)
+            .repos
+            .get(&root)
+            .map(|r| r.main.clone())
+            .ok_or_else(|| no_repo(&root));
+        Box::pin(async move { result })
+    }
+
+    fn create_worktree(&self, request: WorktreeRequest) -> BoxFuture<'_, Result<(), RepoError>> {
+        let result = (|| {
+            let mut state = lock(&self.state);
+            let repo = state
+                .repos
+                .get_mut(&request.root)
+                .ok_or_else(|| no_repo(&request.root))?;
+            if !repo.has_commits {
+                return Err(RepoError::NoCommits);
+            }
+            if let Some(base) = &request.base {
+                if !repo.branches.contains(base) {
+                    return Err(RepoError::NoSuchBranch(base.clone()));
+                }
+            }
+            if repo.branches.contains(&request.branch) {
+                return Err(RepoError::Git(format!(
+                    "a branch named '{}' already exists",
+                    request.branch
+                )));
+            }
+            if repo.worktrees.contains_key(&request.path) {
+                return Err(RepoError::Git(format!(
+                    "'{}' already exists",
+                    request.path.display()
+                )));
+            }
+            repo.branches.insert(request.branch.clone());
+            repo.worktrees.insert(request.path, request.branch);
+            Ok(())
+        })();
+        Box::pin(async move { result })
+    }
+
+    fn diff(&self, worktree: PathBuf, _base: String) -> BoxFuture<'_, Result<Diff, RepoError>> {
+        let result = {
+            let state = lock(&self.state);
+            let branch = state
+                .repos
+                .values()
+                .find_map(|r| r.worktrees.get(&worktree).cloned());
+            match branch {
+                Some(branch) => Ok(state.diffs.get(&branch).cloned().unwrap_or_default()),
+                None => Err(RepoError::Git(format!(
+                    "not a worktree: {}",
+                    worktree.display()
+                ))),
+            }
+        };
+        Box::pin(async move { result })
+    }
+
+    fn commit_all(
+        &self,
+        worktree: PathBuf,
+        _message: String,
+    ) -> BoxFuture<'_, Result<bool, RepoError>> {
+        let committed = lock(&self.state).dirty.remove(&worktree);
+        Box::pin(async move { Ok(committed) })
+    }
+
+    fn merge(&self, request: MergeRequest) -> BoxFuture<'_, Result<MergeOutcome, RepoError>> {
+        let result = {
+            let mut state = lock(&self.state);
+            if !state
+                .repos
+                .get(&request.root)
+                .is_some_and(|r| r.branches.contains(&request.branch))
+            {
+                Err(RepoError::Git(format!(
+                    "merge: {} - not something we can merge",
+                    request.branch
+                )))
+            } else if let Some(paths) = state.conflicts.get(&request.branch) {
+                Err(RepoError::Conflict(paths.clone()))
+            } else {
+                let files = state
+                    .diffs
+                    .get(&request.branch)
+                    .map(|d| d.files.clone())
+                    .unwrap_or_default();
+                let outcome = MergeOutcome {
+                    target: request.target.clone(),
+                    added: files.iter().map(|f| f.added).sum(),
+                    removed: files.iter().map(|f| f.removed).sum(),
+                };
+                state.merged.push(request);
+                Ok(outcome)
+            }
+        };
+        Box::pin(async move { result })
+    }
+
+    fn remove_worktree(
+        &self,
+        root: PathBuf,
+        path: PathBuf,
+        branch: String,
+    ) -> BoxFuture<'_, Result<(), RepoError>> {
+        let result = (|| {
+            let mut state = lock(&self.state);
+            if state.stuck.contains(&path) {
+                return Err(RepoError::Git(format!(
+                    "could not remove {}: device or resource busy",
+                    path.display()
+                )));
+            }
+            let repo = state.repos.get_mut(&root).ok_or_else(|| no_repo(&root))?;
+            repo.worktrees.remove(&path);
+            repo.branches.remove(&branch);
+            Ok(())
+        })();
+        Box::pin(async move { result })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::{FakeFiles, FakePty, FakeRepo, SeededEntropy};
+    use crate::core::ids::AgentId;
+    use crate::ports::{
+        Entropy, ExitStatus, FileMode, Files, PtyError, PtyEvent, PtyHost, Repo, RepoError,
+        SpawnSpec, WorktreeRequest,
+    };
+
+    fn spec(agent: AgentId) -> SpawnSpec {
+        SpawnSpec {
+            agent,
+            argv: vec!["claude".into()],
+            env: Vec::new(),
+            cwd: "/w".into(),
+            cols: 120,
+            rows: 40,
+        }
+    }
+
+    #[test]
+    fn seeded_entropy_repeats_for_the_same_seed_only() {
+        let (a, b, c) = (
+            SeededEntropy::new(7),
+            SeededEntropy::new(7),
+            SeededEntropy::new(8),
+        );
+        let draw = |e: &SeededEntropy| {
+            let mut bytes = [0; 20];
+            e.fill(&mut bytes);
+            bytes
+        };
+        assert_eq!(draw(&a), draw(&b));
+        assert_ne!(draw(&a), draw(&c));
+        assert_ne!(draw(&a), draw(&b), "a generator moves on");
+    }
+
+    #[tokio::test]
+    async fn fake_files_keep_modes_and_fail_like_a_full_disk() {
+        let files = FakeFiles::default();
+        let path = Path::new("/tmp/config.json");
+        files
+            .write_atomic(path, b"{}", FileMode::OwnerOnly)
+            .await
+            .unwrap();
+        assert_eq!(files.get(path).unwrap().mode, FileMode::OwnerOnly);
+        files.fail_writes(1);
+        let error = files
+            .write_atomic(path, b"new", FileMode::OwnerOnly)
+            .await
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("no space left on device"),
+            "{error}"
+        );
+        assert_eq!(
+            files.read(path).await.unwrap(),
+            Some(b"{}".to_vec()),
+            "left as it was"
+        );
+        assert!(files.remove(path).await.unwrap());
+        assert!(!files.remove(path).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn fake_pty_sessions_carry_output_input_and_exit() {
+        let pty = FakePty::default();
+        let agent = AgentId::from_random([1; 16]);
+        let mut session = pty.spawn(spec(agent)).await.unwrap();
+        pty.print(agent, b"hello").await.unwrap();
+        pty.write(agent, b"typed").await.unwrap();
+        assert_eq!(pty.input(agent), b"typed");
+        pty.kill(agent).await.unwrap();
+        assert_eq!(
+            session.events.recv().await,
+            Some(PtyEvent::Output(b"hello".to_vec()))
+        );
+        let killed = ExitStatus {
+            code: None,
+            signal: Some(9),
+        };
+        assert_eq!(session.events.recv().await, Some(PtyEvent::Exited(killed)));
+        assert_eq!(
+            pty.write(agent, b"late").await,
+            Err(PtyError::NotFound(agent))
+        );
+        pty.fail_next_spawn("no such file");
+        assert!(matches!(
+            pty.spawn(spec(AgentId::from_random([2; 16]))).await,
+            Err(PtyError::Spawn { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn fake_repo_refuses_what_git_refuses() {
+        let repo = FakeRepo::default();
+        let root = Path::new("/repo");
+        repo.add_repo(root, "main");
+        let request = |branch: &str, base: Option<&str>| WorktreeRequest {
+            root: root.into(),
+            branch: branch.into(),
+            path: Path::new("/repo/.worktrees").join(branch),
+            base: base.map(Into::into),
+        };
+        repo.create_worktree(request("task/a-123456", None))
+            .await
+            .unwrap();
+        assert!(
+            repo.create_worktree(request("task/a-123456", None))
+                .await
+                .is_err(),
+            "branch exists"
+        );
+        assert_eq!(
+            repo.create_worktree(request("task/b", Some("nope"))).await,
+            Err(RepoError::NoSuchBranch("nope".into()))
+        );
+        repo.add_empty_repo(Path::new("/empty"));
+        let empty = WorktreeRequest {
+            root: "/empty".into(),
+            branch: "x".into(),
+            path: "/empty/x".into(),
+            base: None,
+        };
+        assert_eq!(repo.create_worktree(empty).await, Err(RepoError::NoCommits));
+        repo.remove_worktree(
+            root.into(),
+            "/repo/.worktrees/task/a-123456".into(),
+            "task/a-123456".into(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(repo.branches(root), ["main"]);
+        assert!(repo.worktrees(root).is_empty());
+    }
+}

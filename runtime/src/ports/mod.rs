@@ -1,0 +1,31 @@
+//! The ports: what the engine needs from the world, as small traits named after a capability.
+//!
+//! Production implementations live in `adapters/` (portable-pty, git, std fs, the system clock
+//! and OS entropy); stateful in-memory fakes with real behaviour live in [`fakes`] (feature
+//! `fakes`, also used by the simulator). The engine holds them as `Arc<dyn Trait>`.
+//!
+//! Asynchronous operations return a [`BoxFuture`] so the traits stay object-safe. Sleeping is not
+//! a port: the engine uses tokio time, which tests pause and the simulator virtualises.
+
+use std::future::Future;
+use std::pin::Pin;
+
+mod clock;
+mod entropy;
+mod files;
+mod pty;
+mod repo;
+
+#[cfg(any(test, feature = "fakes"))]
+pub mod fakes;
+
+pub use clock::Clock;
+pub use entropy::Entropy;
+pub use files::{FileMode, Files, FilesError};
+pub use pty::{ExitStatus, PtyError, PtyEvent, PtyHost, PtySession, SpawnSpec};
+pub use repo::{
+    ChangedFile, Diff, FileChange, MergeOutcome, MergeRequest, Repo, RepoError, WorktreeRequest,
+};
+
+/// A boxed future that can move between threads: what an object-safe async port method returns.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

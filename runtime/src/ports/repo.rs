@@ -1,0 +1,137 @@
+//! Git: worktrees and branches for sub-tasks, their diffs, and merging them back.
+
+use std::path::PathBuf;
+
+use super::BoxFuture;
+
+/// A new worktree on a new branch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorktreeRequest {
+    /// The repository's main checkout.
+    pub root: PathBuf,
+    /// Branch to create.
+    pub branch: String,
+    /// Directory of the new worktree.
+    pub path: PathBuf,
+    /// Branch to start from; `None` for the current `HEAD`.
+    pub base: Option<String>,
+}
+
+/// How a file changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileChange {
+    /// New (`A`).
+    Added,
+    /// Modified (`M`).
+    Modified,
+    /// Deleted (`D`).
+    Deleted,
+    /// Not tracked yet (`?`).
+    Untracked,
+}
+
+/// One changed file of a diff.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangedFile {
+    /// Path relative to the worktree.
+    pub path: String,
+    /// How it changed.
+    pub change: FileChange,
+    /// Lines added.
+    pub added: u64,
+    /// Lines removed.
+    pub removed: u64,
+    /// Whether the change is committed (else it is only in the working tree).
+    pub committed: bool,
+}
+
+/// A worktree's changes against the branch it forked from, committed or not.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Diff {
+    /// Changed files, committed first, then by path.
+    pub files: Vec<ChangedFile>,
+    /// The unified diff.
+    pub text: String,
+}
+
+/// Merging a task branch into its target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MergeRequest {
+    /// The repository's main checkout.
+    pub root: PathBuf,
+    /// Where to merge: the coordinator's worktree, or `root`.
+    pub dir: PathBuf,
+    /// The task's branch.
+    pub branch: String,
+    /// The branch merged into.
+    pub target: String,
+    /// One commit with all changes instead of a merge commit.
+    pub squash: bool,
+    /// Commit message (squash merges).
+    pub message: Option<String>,
+}
+
+/// A merge that went through.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MergeOutcome {
+    /// The branch merged into.
+    pub target: String,
+    /// Lines added by the merge.
+    pub added: u64,
+    /// Lines removed by the merge.
+    pub removed: u64,
+}
+
+/// A git operation that failed; the message is shown to the coordinator.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RepoError {
+    /// The repository has no commit to branch from.
+    #[error(
+        "Cannot create a worktree in a repository with no commits. Please make an initial commit first."
+    )]
+    NoCommits,
+    /// The base branch does not exist.
+    #[error(
+        "Branch \"{0}\" does not exist. Please select a valid base branch or create the branch first."
+    )]
+    NoSuchBranch(String),
+    /// The merge conflicted and was aborted.
+    #[error("Merge failed: conflicts in {}", .0.join(", "))]
+    Conflict(Vec<String>),
+    /// The merge directory has uncommitted changes.
+    #[error("Working tree has uncommitted changes. Please commit or stash them before merging.")]
+    Dirty,
+    /// Anything else git reported.
+    #[error("{0}")]
+    Git(String),
+}
+
+/// The repository operations the engine needs.
+pub trait Repo: Send + Sync {
+    /// The branch to merge into when a task names none (`main`, `master`, or the remote's HEAD).
+    fn main_branch(&self, root: PathBuf) -> BoxFuture<'_, Result<String, RepoError>>;
+
+    /// Creates a branch and its worktree.
+    fn create_worktree(&self, request: WorktreeRequest) -> BoxFuture<'_, Result<(), RepoError>>;
+
+    /// The worktree's changes against `base` (merge base with it), uncommitted ones included.
+    fn diff(&self, worktree: PathBuf, base: String) -> BoxFuture<'_, Result<Diff, RepoError>>;
+
+    /// Commits everything in the worktree (`git add -A`); `Ok(false)` if there was nothing.
+    fn commit_all(
+        &self,
+        worktree: PathBuf,
+        message: String,
+    ) -> BoxFuture<'_, Result<bool, RepoError>>;
+
+    /// Merges a task branch into its target.
+    fn merge(&self, request: MergeRequest) -> BoxFuture<'_, Result<MergeOutcome, RepoError>>;
+
+    /// Removes a worktree and deletes its branch; a branch already gone is not an error.
+    fn remove_worktree(
+        &self,
+        root: PathBuf,
+        path: PathBuf,
+        branch: String,
+    ) -> BoxFuture<'_, Result<(), RepoError>>;
+}
