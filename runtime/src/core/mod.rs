@@ -5,6 +5,7 @@
 //! here names tokio, std::fs, std::net, std::process, portable_pty or git2.
 
 pub mod branch;
+pub mod coordinator;
 pub mod detector;
 pub mod ids;
 pub mod notify;

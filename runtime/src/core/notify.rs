@@ -147,6 +147,19 @@ impl Notifications {
         self.delay_ms = clamp_delay(delay_ms);
     }
 
+    /// The delay in force.
+    #[must_use]
+    pub const fn delay_ms(&self) -> u64 {
+        self.delay_ms
+    }
+
+    /// Lets `task` be reported again (a silence that turned out premature).
+    pub fn unsilence(&mut self, task: TaskId) {
+        if !self.pending.iter().any(|p| p.finished.task == task) {
+            self.flagged.remove(&task);
+        }
+    }
+
     /// The notifications waiting to be acknowledged, oldest first.
     #[must_use]
     pub fn pending(&self) -> &[Pending] {

@@ -66,6 +66,12 @@ pub struct ReplayCache<V> {
     order: VecDeque<(Key, Millis)>,
 }
 
+impl<V> std::fmt::Debug for ReplayCache<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ReplayCache({} entries)", self.entries.len())
+    }
+}
+
 impl<V> Default for ReplayCache<V> {
     fn default() -> Self {
         ReplayCache {
@@ -120,6 +126,11 @@ impl<V> ReplayCache<V> {
         while self.order.len() > 2 * REPLAY_ENTRIES_MAX {
             self.pop_oldest();
         }
+    }
+
+    /// Forgets the result of one request (it turned out undeliverable and was taken back).
+    pub fn remove(&mut self, coordinator: CoordinatorId, request: &RequestId) {
+        self.entries.remove(&(coordinator, request.clone()));
     }
 
     /// Forgets every result of `coordinator` (it was deregistered).

@@ -1,0 +1,899 @@
+//! One coordinator and its sub-tasks: the engine's decisions, without effects.
+//!
+//! [`Coordinator`] owns the state of one coordinator: its tasks (in creation order), their
+//! idle and signal waiters, the replay cache of its signal waits, and its notifications. Every
+//! method takes `now` (wall time from the `Clock` port) and, where something new may be named,
+//! [`Fresh`] ids; it returns [`Effect`]s for the engine to carry out: resolve a waiter, tell the
+//! app, answer a terminal. The engine runs one of these per coordinator in its own actor and
+//! sleeps until [`Coordinator::next_deadline`], then calls [`Coordinator::tick`].
+//!
+//! Invariants:
+//! - A signal is returned by at most one wait. A waiter removed before its answer (timed out, or
+//!   its client went away) consumes nothing; an answer the engine could not deliver is taken
+//!   back ([`Coordinator::signal_undelivered`]) and offered again.
+//! - Waiters are served first come, first served, one event each.
+//! - Every collection is bounded: tasks by [`TASKS_PER_COORDINATOR_MAX`], waiters by
+//!   [`SIGNAL_WAITERS_MAX`] and [`IDLE_WAITERS_PER_TASK_MAX`], the replay cache and the
+//!   notifications by their own bounds.
+
+mod task;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+
+pub use task::{Control, SCROLLBACK_BYTES_MAX, Signal, Status, Task};
+
+use super::detector::{Detector, Profile, Readiness};
+use super::ids::{AgentId, CoordinatorId, DoneToken, TaskId};
+use super::notify::{
+    Completion, Finished, Fresh, Notice, Notifications, SIGNAL_DONE_DELAY_MS, describe,
+};
+use super::replay::{ReplayCache, RequestId};
+use super::time::Millis;
+
+/// Sub-tasks one coordinator may have at once: enough for any batch a coordinator can review,
+/// few enough that a runaway coordinator cannot exhaust the machine.
+pub const TASKS_PER_COORDINATOR_MAX: usize = 64;
+/// `wait_for_signal_done` calls blocked at once for one coordinator.
+pub const SIGNAL_WAITERS_MAX: usize = 16;
+/// `wait_for_idle` calls blocked at once for one task.
+pub const IDLE_WAITERS_PER_TASK_MAX: usize = 16;
+/// Wait used when a caller gives no timeout.
+pub const WAIT_TIMEOUT_MS_DEFAULT: u64 = 300_000;
+/// Longest wait a caller may ask for; longer requests are clamped to it.
+pub const WAIT_TIMEOUT_MS_MAX: u64 = 3_600_000;
+
+/// Identifies one blocked wait within its coordinator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct WaiterId(pub u64);
+
+/// How a `wait_for_idle` ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdleOutcome {
+    /// The agent waits at its prompt.
+    Idle,
+    /// The agent's process ended (or the task was closed, or its coordinator left).
+    Exited,
+    /// A human holds the task's terminal.
+    HumanControl,
+    /// The app removed the task.
+    Removed,
+    /// Nothing happened within the timeout.
+    TimedOut,
+}
+
+/// How a `wait_for_signal_done` ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SignalOutcome {
+    /// A task signalled done, or exited (then `status` is exited and `at` the exit time).
+    Task {
+        /// The task.
+        task: TaskId,
+        /// Its name.
+        name: String,
+        /// Its status when returned.
+        status: Status,
+        /// When it signalled (or exited).
+        at: Millis,
+        /// Tasks of the coordinator still to report.
+        remaining: usize,
+    },
+    /// Nothing within the timeout.
+    TimedOut {
+        /// Tasks of the coordinator still to report.
+        remaining: usize,
+    },
+    /// The coordinator was deregistered while waiting.
+    CoordinatorGone {
+        /// When.
+        at: Millis,
+    },
+}
+
+/// The start of a wait: answered at once, or blocked until a deadline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Wait<T> {
+    /// The answer.
+    Ready(T),
+    /// Blocked; the answer will come as an [`Effect`] for this waiter, by the deadline at the
+    /// latest.
+    Blocked {
+        /// The waiter.
+        waiter: WaiterId,
+        /// When it times out.
+        deadline: Millis,
+    },
+}
+
+/// A change of a task's state the app shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StateChange {
+    /// The task signalled done; `consumed` if a wait returned it already.
+    SignalReceived {
+        /// When it signalled.
+        at: Millis,
+        /// Whether a wait returned it.
+        consumed: bool,
+    },
+    /// A wait returned the task's earlier signal.
+    SignalConsumed,
+    /// The task needs a human's review (its notification could not be delivered).
+    NeedsReview,
+}
+
+/// What the engine must do after a decision.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Tell the app about the coordinator's notifications.
+    Notice(Notice),
+    /// Tell the app about a task.
+    State(TaskId, StateChange),
+    /// A task of a deregistered coordinator finished: the app shows it for review.
+    Orphaned {
+        /// The task.
+        task: TaskId,
+        /// One line describing how it finished.
+        text: String,
+    },
+    /// Answer a blocked `wait_for_idle`.
+    Idle {
+        /// The waiter.
+        waiter: WaiterId,
+        /// Its answer.
+        outcome: IdleOutcome,
+    },
+    /// Answer a blocked `wait_for_signal_done`; if it cannot be delivered, call
+    /// [`Coordinator::signal_undelivered`].
+    Signal {
+        /// The waiter.
+        waiter: WaiterId,
+        /// Its answer.
+        outcome: SignalOutcome,
+    },
+    /// Write to an agent's terminal (a reply to its terminal query).
+    Write {
+        /// The agent.
+        agent: AgentId,
+        /// What to write.
+        bytes: &'static [u8],
+    },
+}
+
+/// Why a request was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CoreError {
+    /// No such task under this coordinator.
+    #[error("Task not found: {0}")]
+    TaskNotFound(TaskId),
+    /// The coordinator was deregistered.
+    #[error("Coordinator not found: {0}")]
+    CoordinatorNotFound(CoordinatorId),
+    /// [`TASKS_PER_COORDINATOR_MAX`] tasks exist already.
+    #[error(
+        "Too many sub-tasks: a coordinator may have {TASKS_PER_COORDINATOR_MAX} at once; close some first"
+    )]
+    TooManyTasks,
+    /// Too many waits are blocked already.
+    #[error("Too many concurrent waits ({0} at most)")]
+    TooManyWaiters(usize),
+}
+
+/// A task to add, once its worktree exists and its agent was spawned.
+#[derive(Debug)]
+pub struct NewTask {
+    /// Its id.
+    pub id: TaskId,
+    /// Display name.
+    pub name: String,
+    /// Its branch.
+    pub branch: String,
+    /// The branch it forked from, if the caller named one.
+    pub base_branch: Option<String>,
+    /// Its worktree.
+    pub worktree: PathBuf,
+    /// Its agent's session.
+    pub agent: AgentId,
+    /// Which prompt the agent shows.
+    pub profile: Profile,
+    /// Secret for `signal_done`.
+    pub done_token: Option<DoneToken>,
+    /// Its MCP config file.
+    pub mcp_config: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug)]
+struct SignalWaiter {
+    id: WaiterId,
+    deadline: Millis,
+    request: Option<RequestId>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct IdleWaiter {
+    id: WaiterId,
+    task: TaskId,
+    deadline: Millis,
+}
+
+/// One coordinator's state. See the module documentation.
+#[derive(Debug)]
+pub struct Coordinator {
+    id: CoordinatorId,
+    registered: bool,
+    tasks: Vec<Task>,
+    notifications: Notifications,
+    signal_waiters: VecDeque<SignalWaiter>,
+    idle_waiters: Vec<IdleWaiter>,
+    replay: ReplayCache<SignalOutcome>,
+    next_waiter: u64,
+}
+
+impl Coordinator {
+    /// A registered coordinator without tasks; notifications wait `notification_delay_ms`.
+    #[must_use]
+    pub fn new(id: CoordinatorId, notification_delay_ms: u64) -> Self {
+        Coordinator {
+            id,
+            registered: true,
+            tasks: Vec::new(),
+            notifications: Notifications::new(notification_delay_ms),
+            signal_waiters: VecDeque::new(),
+            idle_waiters: Vec::new(),
+            replay: ReplayCache::default(),
+            next_waiter: 0,
+        }
+    }
+
+    /// Its id.
+    #[must_use]
+    pub const fn id(&self) -> CoordinatorId {
+        self.id
+    }
+
+    /// Its tasks, oldest first.
+    pub fn tasks(&self) -> impl Iterator<Item = &Task> {
+        self.tasks.iter()
+    }
+
+    /// One of its tasks.
+    #[must_use]
+    pub fn task(&self, id: TaskId) -> Option<&Task> {
+        self.tasks.iter().find(|task| task.id == id)
+    }
+
+    /// Its notifications.
+    #[must_use]
+    pub const fn notifications(&self) -> &Notifications {
+        &self.notifications
+    }
+
+    fn task_mut(&mut self, id: TaskId) -> Result<&mut Task, CoreError> {
+        self.tasks
+            .iter_mut()
+            .find(|task| task.id == id)
+            .ok_or(CoreError::TaskNotFound(id))
+    }
+
+    /// Adds a task whose agent runs: its status is `running` from now on.
+    ///
+    /// # Errors
+    /// The coordinator was deregistered, or has [`TASKS_PER_COORDINATOR_MAX`] tasks already.
+    pub fn add_task(&mut self, now: Millis, new: NewTask) -> Result<(), CoreError> {
+        if !self.registered {
+            return Err(CoreError::CoordinatorNotFound(self.id));
+        }
+        if self.tasks.len() >= TASKS_PER_COORDINATOR_MAX {
+            return Err(CoreError::TooManyTasks);
+        }
+        self.tasks.push(Task {
+            id: new.id,
+            name: new.name,
+            branch: new.branch,
+            base_branch: new.base_branch,
+            worktree: new.worktree,
+            agent: new.agent,
+            status: Status::Running,
+            exit_code: None,
+            control: Control::Coordinator,
+            signal: None,
+            assignment_delivered: false,
+            done_token: new.done_token,
+            mcp_config: new.mcp_config,
+            detector: Detector::new(new.profile, now),
+            scrollback: task::Scrollback::default(),
+        });
+        Ok(())
+    }
+
+    /// Records that a task's assignment reached its agent (idle notifications may follow).
+    ///
+    /// # Errors
+    /// No such task.
+    pub fn assignment_delivered(
+        &mut self,
+        now: Millis,
+        task: TaskId,
+        prompt: &str,
+    ) -> Result<(), CoreError> {
+        let task = self.task_mut(task)?;
+        task.assignment_delivered = true;
+        task.detector.prompt_sent(now, prompt);
+        if task.status == Status::Idle {
+            task.status = Status::Running;
+        }
+        Ok(())
+    }
+
+    /// Tasks still to report to `wait_for_signal_done`: all but those whose signal a wait
+    /// returned and those that exited without signalling.
+    #[must_use]
+    pub fn remaining(&self) -> usize {
+        self.tasks
+            .iter()
+            .filter(|task| match task.signal {
+                Some(signal) => !signal.consumed,
+                None => task.status != Status::Exited,
+            })
+            .count()
+    }
+
+    /// Output of a task's agent arrived.
+    pub fn on_output(
+        &mut self,
+        now: Millis,
+        fresh: Fresh,
+        task: TaskId,
+        bytes: &[u8],
+    ) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        let Ok(entry) = self.task_mut(task) else {
+            return effects;
+        };
+        entry.scrollback.push(bytes);
+        entry.detector.feed(now, bytes);
+        while let Some(query) = entry.detector.poll_query() {
+            effects.push(Effect::Write {
+                agent: entry.agent,
+                bytes: query.reply(),
+            });
+        }
+        self.assess(now, fresh, task, &mut effects);
+        effects
+    }
+
+    /// Applies the detector's judgement of a task at `now`.
+    fn assess(&mut self, now: Millis, fresh: Fresh, task: TaskId, effects: &mut Vec<Effect>) {
+        let Ok(entry) = self.task_mut(task) else {
+            return;
+        };
+        if matches!(entry.status, Status::Exited | Status::Creating) {
+            return;
+        }
+        let assessment = entry.detector.assess(now);
+        if assessment.idle {
+            let became_idle = entry.status == Status::Running;
+            entry.status = Status::Idle;
+            self.resolve_idle_waiters(task, IdleOutcome::Idle, effects);
+            if became_idle {
+                self.report(now, fresh, task, Completion::Idle, None, effects);
+            }
+        } else if assessment.readiness != Readiness::Ready && entry.status == Status::Idle {
+            entry.status = Status::Running;
+        }
+    }
+
+    /// A task's agent exited.
+    pub fn on_exit(
+        &mut self,
+        now: Millis,
+        fresh: Fresh,
+        task: TaskId,
+        code: Option<i32>,
+    ) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        let Ok(entry) = self.task_mut(task) else {
+            return effects;
+        };
+        entry.status = Status::Exited;
+        entry.exit_code = code;
+        let name = entry.name.clone();
+        self.resolve_idle_waiters(task, IdleOutcome::Exited, &mut effects);
+        if !self.signal_waiters.is_empty() {
+            if let Some(notice) = self.notifications.suppress(now, fresh, task) {
+                effects.push(Effect::Notice(notice));
+            }
+            self.notifications.silence(task);
+            let remaining = self.remaining();
+            let outcome = SignalOutcome::Task {
+                task,
+                name,
+                status: Status::Exited,
+                at: now,
+                remaining,
+            };
+            self.answer_first_signal_waiter(now, fresh, outcome, &mut effects);
+            return effects;
+        }
+        self.report(
+            now,
+            fresh,
+            task,
+            Completion::Exited(code),
+            None,
+            &mut effects,
+        );
+        effects
+    }
+
+    /// A task's agent called `signal_done`.
+    ///
+    /// # Errors
+    /// No such task.
+    pub fn signal_done(
+        &mut self,
+        now: Millis,
+        fresh: Fresh,
+        task: TaskId,
+    ) -> Result<Vec<Effect>, CoreError> {
+        let mut effects = Vec::new();
+        let entry = self.task_mut(task)?;
+        entry.assignment_delivered = true;
+        entry.signal = Some(Signal {
+            at: now,
+            consumed: false,
+        });
+        let (name, status, exit_code) = (entry.name.clone(), entry.status, entry.exit_code);
+        if self.signal_waiters.is_empty() {
+            effects.push(Effect::State(
+                task,
+                StateChange::SignalReceived {
+                    at: now,
+                    consumed: false,
+                },
+            ));
+            if status != Status::Creating {
+                let completion = if status == Status::Exited {
+                    Completion::Exited(exit_code)
+                } else {
+                    Completion::Idle
+                };
+                self.report(
+                    now,
+                    fresh,
+                    task,
+                    completion,
+                    Some(SIGNAL_DONE_DELAY_MS),
+                    &mut effects,
+                );
+            }
+            return Ok(effects);
+        }
+        self.consume_signal(now, fresh, task, &mut effects);
+        effects.push(Effect::State(
+            task,
+            StateChange::SignalReceived {
+                at: now,
+                consumed: true,
+            },
+        ));
+        let remaining = self.remaining();
+        let outcome = SignalOutcome::Task {
+            task,
+            name,
+            status,
+            at: now,
+            remaining,
+        };
+        self.answer_first_signal_waiter(now, fresh, outcome, &mut effects);
+        Ok(effects)
+    }
+
+    /// Marks a task's signal returned by a wait: its pending notification is withdrawn and no
+    /// other is made for it.
+    fn consume_signal(
+        &mut self,
+        now: Millis,
+        fresh: Fresh,
+        task: TaskId,
+        effects: &mut Vec<Effect>,
+    ) {
+        if let Ok(entry) = self.task_mut(task) {
+            if let Some(signal) = &mut entry.signal {
+                signal.consumed = true;
+            }
+        }
+        if let Some(notice) = self.notifications.suppress(now, fresh, task) {
+            effects.push(Effect::Notice(notice));
+        }
+        self.notifications.silence(task);
+    }
+
+    /// Starts a `wait_for_signal_done`: a replayed answer for a known request id, an unconsumed
+    /// signal, or a blocked waiter. `timeout_ms` is clamped to [`WAIT_TIMEOUT_MS_MAX`].
+    ///
+    /// # Errors
+    /// The coordinator was deregistered, or [`SIGNAL_WAITERS_MAX`] waits are blocked already.
+    pub fn wait_for_signal(
+        &mut self,
+        now: Millis,
+        fresh: Fresh,
+        request: Option<RequestId>,
+        timeout_ms: Option<u64>,
+    ) -> Result<(Wait<SignalOutcome>, Vec<Effect>), CoreError> {
+        if !self.registered {
+            return Err(CoreError::CoordinatorNotFound(self.id));
+        }
+        let mut effects = Vec::new();
+        if let Some(request) = &request {
+            if let Some(answer) = self.replay.get(now, self.id, request) {
+                return Ok((Wait::Ready(answer.clone()), effects));
+            }
+        }
+        let unconsumed = self
+            .tasks
+            .iter()
+            .find(|task| task.signal.is_some_and(|s| !s.consumed));
+        if let Some(task) = unconsumed {
+            let (id, name, status) = (task.id, task.name.clone(), task.status);
+            let at = task.signal.map_or(now, |signal| signal.at);
+            self.consume_signal(now, fresh, id, &mut effects);
+            effects.push(Effect::State(id, StateChange::SignalConsumed));
+            let outcome = SignalOutcome::Task {
+                task: id,
+                name,
+                status,
+                at,
+                remaining: self.remaining(),
+            };
+            if let Some(request) = request {
+                self.replay.insert(now, self.id, request, outcome.clone());
+            }
+            return Ok((Wait::Ready(outcome), effects));
+        }
+        if self.signal_waiters.len() >= SIGNAL_WAITERS_MAX {
+            return Err(CoreError::TooManyWaiters(SIGNAL_WAITERS_MAX));
+        }
+        if let Some(notice) = self.notifications.begin_signal_wait() {
+            effects.push(Effect::Notice(notice));
+        }
+        let waiter = self.new_waiter();
+        let deadline = now.plus(clamp_timeout(timeout_ms));
+        self.signal_waiters.push_back(SignalWaiter {
+            id: waiter,
+            deadline,
+            request,
+        });
+        Ok((Wait::Blocked { waiter, deadline }, effects))
+    }
+
+    /// Gives `outcome` to the first blocked signal waiter (remembering it for replay) and lets
+    /// notifications resume if it was the last.
+    fn answer_first_signal_waiter(
+        &mut self,
+        now: Millis,
+        fresh: Fresh,
+        outcome: SignalOutcome,
+        effects: &mut Vec<Effect>,
+    ) {
+        let Some(waiter) = self.signal_waiters.pop_front() else {
+            return;
+        };
+        if let Some(request) = waiter.request {
+            self.replay.insert(now, self.id, request, outcome.clone());
+        }
+        effects.push(Effect::Signal {
+            waiter: waiter.id,
+            outcome,
+        });
+        if let Some(notice) = self.notifications.finish_signal_wait(now, fresh) {
+            effects.push(Effect::Notice(notice));
+        }
+    }
+
+    /// A blocked signal wait's client went away before any answer: it consumes nothing.
+    pub fn cancel_signal_wait(
+        &mut self,
+        now: Millis,
+        fresh: Fresh,
+        waiter: WaiterId,
+    ) -> Vec<Effect> {
+        let before = self.signal_waiters.len();
+        self.signal_waiters.retain(|w| w.id != waiter);
+        if self.signal_waiters.len() == before {
+            return Vec::new();
+        }
+        self.notifications
+            .finish_signal_wait(now, fresh)
+            .map(Effect::Notice)
+            .into_iter()
+            .collect()
+    }
+
+    /// The engine could not deliver a signal wait's answer (its client went away in the
+    /// meantime). A task's signal is taken back, unconsumed, and offered to the next waiter; or,
+    /// with none, reported as a notification. Its replay entry is dropped.
+    pub fn signal_undelivered(
+        &mut self,
+        now: Millis,
+        fresh: Fresh,
+        outcome: SignalOutcome,
+        request: Option<&RequestId>,
+    ) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        if let Some(request) = request {
+            self.replay.remove(self.id, request);
+        }
+        let SignalOutcome::Task { task, status, .. } = outcome else {
+            return effects;
+        };
+        let Ok(entry) = self.task_mut(task) else {
+            return effects;
+        };
+        let signalled = entry.signal.is_some_and(|s| s.consumed);
+        if let Some(signal) = &mut entry.signal {
+            signal.consumed = false;
+        }
+        let (name, exit_code, current) = (entry.name.clone(), entry.exit_code, entry.status);
+        self.notifications.unsilence(task);
+        if !self.signal_waiters.is_empty() {
+            self.consume_signal(now, fresh, task, &mut effects);
+            let at = self.task(task).and_then(|t| t.signal).map_or(now, |s| s.at);
+            let remaining = self.remaining();
+            let outcome = SignalOutcome::Task {
+                task,
+                name,
+                status: current,
+                at,
+                remaining,
+            };
+            self.answer_first_signal_waiter(now, fresh, outcome, &mut effects);
+            return effects;
+        }
+        if signalled {
+            effects.push(Effect::State(
+                task,
+                StateChange::SignalReceived {
+                    at: now,
+                    consumed: false,
+                },
+            ));
+        }
+        let completion = if status == Status::Exited {
+            Completion::Exited(exit_code)
+        } else {
+            Completion::Idle
+        };
+        self.report(
+            now,
+            fresh,
+            task,
+            completion,
+            Some(SIGNAL_DONE_DELAY_MS),
+            &mut effects,
+        );
+        effects
+    }
+
+    /// Starts a `wait_for_idle` on a task. `timeout_ms` is clamped to [`WAIT_TIMEOUT_MS_MAX`].
+    ///
+    /// # Errors
+    /// No such task, or [`IDLE_WAITERS_PER_TASK_MAX`] waits on it are blocked already.
+    pub fn wait_for_idle(
+        &mut self,
+        now: Millis,
+        task: TaskId,
+        timeout_ms: Option<u64>,
+    ) -> Result<Wait<IdleOutcome>, CoreError> {
+        let entry = self.task_mut(task)?;
+        let ready = match (entry.control, entry.status) {
+            (Control::Human, _) => Some(IdleOutcome::HumanControl),
+            (_, Status::Exited) => Some(IdleOutcome::Exited),
+            (_, Status::Idle) => Some(IdleOutcome::Idle),
+            _ => None,
+        };
+        if let Some(outcome) = ready {
+            return Ok(Wait::Ready(outcome));
+        }
+        if self.idle_waiters.iter().filter(|w| w.task == task).count() >= IDLE_WAITERS_PER_TASK_MAX
+        {
+            return Err(CoreError::TooManyWaiters(IDLE_WAITERS_PER_TASK_MAX));
+        }
+        let waiter = self.new_waiter();
+        let deadline = now.plus(clamp_timeout(timeout_ms));
+        self.idle_waiters.push(IdleWaiter {
+            id: waiter,
+            task,
+            deadline,
+        });
+        Ok(Wait::Blocked { waiter, deadline })
+    }
+
+    /// A blocked idle wait's client went away.
+    pub fn cancel_idle_wait(&mut self, waiter: WaiterId) {
+        self.idle_waiters.retain(|w| w.id != waiter);
+    }
+
+    /// Hands a task to a human or back to the coordinator. Taking it answers its idle waits with
+    /// `human_control`; giving it back answers them with `idle` only if it is idle.
+    ///
+    /// # Errors
+    /// No such task.
+    pub fn set_control(
+        &mut self,
+        task: TaskId,
+        control: Control,
+    ) -> Result<Vec<Effect>, CoreError> {
+        let entry = self.task_mut(task)?;
+        entry.control = control;
+        let status = entry.status;
+        let mut effects = Vec::new();
+        match control {
+            Control::Human => {
+                self.resolve_idle_waiters(task, IdleOutcome::HumanControl, &mut effects)
+            }
+            Control::Coordinator if status == Status::Idle => {
+                self.resolve_idle_waiters(task, IdleOutcome::Idle, &mut effects);
+            }
+            Control::Coordinator => {}
+        }
+        Ok(effects)
+    }
+
+    /// When [`tick`](Self::tick) next has something to do: a wait's deadline, a task whose
+    /// prompt becomes stable, or a batch to stage again.
+    #[must_use]
+    pub fn next_deadline(&self, now: Millis) -> Option<Millis> {
+        let waits = self
+            .signal_waiters
+            .iter()
+            .map(|w| w.deadline)
+            .chain(self.idle_waiters.iter().map(|w| w.deadline));
+        let rechecks = self
+            .tasks
+            .iter()
+            .filter(|task| matches!(task.status, Status::Running | Status::Idle))
+            .filter_map(|task| task.detector.assess(now).recheck_at);
+        waits
+            .chain(rechecks)
+            .chain(self.notifications.restage_at())
+            .min()
+    }
+
+    /// Does what is due at `now`: times out waits, re-assesses tasks whose prompt became stable,
+    /// stages unacknowledged notifications again.
+    pub fn tick(&mut self, now: Millis, fresh: Fresh) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        while let Some(index) = self.signal_waiters.iter().position(|w| w.deadline <= now) {
+            if let Some(waiter) = self.signal_waiters.remove(index) {
+                let outcome = SignalOutcome::TimedOut {
+                    remaining: self.remaining(),
+                };
+                if let Some(request) = waiter.request {
+                    self.replay.insert(now, self.id, request, outcome.clone());
+                }
+                effects.push(Effect::Signal {
+                    waiter: waiter.id,
+                    outcome,
+                });
+                if let Some(notice) = self.notifications.finish_signal_wait(now, fresh) {
+                    effects.push(Effect::Notice(notice));
+                }
+            }
+        }
+        let (due, kept): (Vec<IdleWaiter>, Vec<IdleWaiter>) =
+            self.idle_waiters.iter().partition(|w| w.deadline <= now);
+        self.idle_waiters = kept;
+        effects.extend(due.into_iter().map(|w| Effect::Idle {
+            waiter: w.id,
+            outcome: IdleOutcome::TimedOut,
+        }));
+        let ids: Vec<TaskId> = self.tasks.iter().map(|task| task.id).collect();
+        for task in ids {
+            self.assess(now, fresh, task, &mut effects);
+        }
+        if let Some(notice) = self.notifications.restage_due(now, fresh) {
+            effects.push(Effect::Notice(notice));
+        }
+        effects
+    }
+
+    /// The coordinator was deregistered: every signal wait ends, every task's idle waits end,
+    /// its tasks stay as orphans under human control, and those never given their assignment
+    /// are silenced.
+    pub fn deregister(&mut self, now: Millis) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        self.registered = false;
+        for waiter in std::mem::take(&mut self.signal_waiters) {
+            effects.push(Effect::Signal {
+                waiter: waiter.id,
+                outcome: SignalOutcome::CoordinatorGone { at: now },
+            });
+        }
+        for waiter in std::mem::take(&mut self.idle_waiters) {
+            effects.push(Effect::Idle {
+                waiter: waiter.id,
+                outcome: IdleOutcome::Exited,
+            });
+        }
+        if !self.notifications.pending().is_empty() || self.notifications.staged().is_some() {
+            effects.push(Effect::Notice(Notice::Cleared));
+        }
+        self.notifications = Notifications::new(self.notifications.delay_ms());
+        self.replay.forget(self.id);
+        for task in &mut self.tasks {
+            task.control = Control::Human;
+            if !task.assignment_delivered {
+                self.notifications.silence(task.id);
+            }
+        }
+        effects
+    }
+
+    /// Reports a finished task: a notification for a registered coordinator, an orphaned
+    /// notice otherwise. Idle before the assignment was delivered is not news.
+    fn report(
+        &mut self,
+        now: Millis,
+        fresh: Fresh,
+        task: TaskId,
+        completion: Completion,
+        delay_ms: Option<u64>,
+        effects: &mut Vec<Effect>,
+    ) {
+        let Some(entry) = self.task(task) else { return };
+        if completion == Completion::Idle && !entry.assignment_delivered {
+            return;
+        }
+        let finished = Finished {
+            task,
+            name: entry.name.clone(),
+            branch: entry.branch.clone(),
+            completion,
+        };
+        if !self.registered {
+            if !self.notifications.is_flagged(task) {
+                self.notifications.silence(task);
+                effects.push(Effect::Orphaned {
+                    task,
+                    text: describe(&finished),
+                });
+            }
+            return;
+        }
+        if let Some(notice) = self.notifications.report(now, fresh, finished, delay_ms) {
+            effects.push(Effect::Notice(notice));
+        }
+    }
+
+    fn resolve_idle_waiters(
+        &mut self,
+        task: TaskId,
+        outcome: IdleOutcome,
+        effects: &mut Vec<Effect>,
+    ) {
+        self.idle_waiters.retain(|waiter| {
+            let due = waiter.task == task;
+            if due {
+                effects.push(Effect::Idle {
+                    waiter: waiter.id,
+                    outcome,
+                });
+            }
+            !due
+        });
+    }
+
+    fn new_waiter(&mut self) -> WaiterId {
+        self.next_waiter += 1;
+        WaiterId(self.next_waiter)
+    }
+}
+
+fn clamp_timeout(timeout_ms: Option<u64>) -> u64 {
+    timeout_ms
+        .unwrap_or(WAIT_TIMEOUT_MS_DEFAULT)
+        .min(WAIT_TIMEOUT_MS_MAX)
+}

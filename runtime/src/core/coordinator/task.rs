@@ -1,0 +1,136 @@
+//! One sub-task as its coordinator sees it: status, control, signal, waiters, terminal.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+
+use crate::core::detector::Detector;
+use crate::core::ids::{AgentId, DoneToken, TaskId};
+use crate::core::time::Millis;
+
+/// Bytes of an agent's recent output kept for `get_task_output`.
+pub const SCROLLBACK_BYTES_MAX: usize = 65_536;
+
+/// Where a task is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Its worktree exists; its agent is being started.
+    Creating,
+    /// Its agent works (or was just prompted).
+    Running,
+    /// Its agent waits at its prompt.
+    Idle,
+    /// Its agent's process ended.
+    Exited,
+}
+
+impl Status {
+    /// The name used in API results.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Status::Creating => "creating",
+            Status::Running => "running",
+            Status::Idle => "idle",
+            Status::Exited => "exited",
+        }
+    }
+}
+
+/// Who may type into the task's terminal.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Control {
+    /// The coordinator drives it (the default).
+    #[default]
+    Coordinator,
+    /// A human took over: the coordinator's prompts wait.
+    Human,
+}
+
+/// A `signal_done` from the task's agent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Signal {
+    /// When it arrived (wall time).
+    pub at: Millis,
+    /// Whether a `wait_for_signal_done` returned it.
+    pub consumed: bool,
+}
+
+/// Bounded ring of an agent's most recent output bytes.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Scrollback {
+    bytes: VecDeque<u8>,
+}
+
+impl Scrollback {
+    /// Appends output, dropping the oldest bytes past [`SCROLLBACK_BYTES_MAX`].
+    pub(crate) fn push(&mut self, chunk: &[u8]) {
+        let chunk = &chunk[chunk.len().saturating_sub(SCROLLBACK_BYTES_MAX)..];
+        let overflow = (self.bytes.len() + chunk.len()).saturating_sub(SCROLLBACK_BYTES_MAX);
+        self.bytes.drain(..overflow);
+        self.bytes.extend(chunk);
+    }
+
+    /// The bytes held, oldest first.
+    #[must_use]
+    pub(crate) fn to_vec(&self) -> Vec<u8> {
+        self.bytes.iter().copied().collect()
+    }
+}
+
+/// A sub-task. Fields are read by the engine and the API; the coordinator core changes them.
+#[derive(Debug)]
+pub struct Task {
+    /// Its id.
+    pub id: TaskId,
+    /// Display name.
+    pub name: String,
+    /// Its branch.
+    pub branch: String,
+    /// The branch it forked from and merges into, if the caller named one.
+    pub base_branch: Option<String>,
+    /// Its worktree.
+    pub worktree: PathBuf,
+    /// Its agent's PTY session.
+    pub agent: AgentId,
+    /// Where it is in its life.
+    pub status: Status,
+    /// The last exit code of its agent.
+    pub exit_code: Option<i32>,
+    /// Who drives it.
+    pub control: Control,
+    /// Its latest `signal_done`.
+    pub signal: Option<Signal>,
+    /// Whether its assignment reached the agent (idle notifications wait for it).
+    pub assignment_delivered: bool,
+    /// Secret its agent presents with `signal_done`.
+    pub done_token: Option<DoneToken>,
+    /// Its MCP config file, removed when the task goes.
+    pub mcp_config: Option<PathBuf>,
+    pub(crate) detector: Detector,
+    pub(crate) scrollback: Scrollback,
+}
+
+impl Task {
+    /// Recent output of its agent.
+    #[must_use]
+    pub fn scrollback(&self) -> Vec<u8> {
+        self.scrollback.to_vec()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{SCROLLBACK_BYTES_MAX, Scrollback};
+
+    #[test]
+    fn scrollback_keeps_the_most_recent_bytes() {
+        let mut ring = Scrollback::default();
+        ring.push(&vec![b'a'; SCROLLBACK_BYTES_MAX - 2]);
+        ring.push(b"bcde");
+        let held = ring.to_vec();
+        assert_eq!(held.len(), SCROLLBACK_BYTES_MAX);
+        assert!(held.ends_with(b"bcde"));
+        ring.push(&vec![b'z'; SCROLLBACK_BYTES_MAX + 10]);
+        assert_eq!(ring.to_vec(), vec![b'z'; SCROLLBACK_BYTES_MAX]);
+    }
+}

@@ -1,0 +1,597 @@
+//! The coordinator core, scenario by scenario (reference catalogue §9, groups C, G and R, and
+//! Baton's decisions: cancel-safe waits, replayed timeouts, bounded everything).
+
+use std::cell::Cell;
+
+use super::{
+    Control, Coordinator, CoreError, Effect, IdleOutcome, NewTask, SIGNAL_WAITERS_MAX,
+    SignalOutcome, StateChange, Status, TASKS_PER_COORDINATOR_MAX, WAIT_TIMEOUT_MS_MAX, Wait,
+    WaiterId,
+};
+use crate::core::detector::Profile;
+use crate::core::ids::{AgentId, BatchId, CoordinatorId, NotificationId, TaskId};
+use crate::core::notify::{Fresh, Notice};
+use crate::core::replay::RequestId;
+use crate::core::time::Millis;
+
+thread_local! {
+    static NEXT: Cell<u8> = const { Cell::new(100) };
+}
+
+fn fresh() -> Fresh {
+    let n = NEXT.with(|next| {
+        let n = next.get();
+        next.set(n.wrapping_add(1));
+        n
+    });
+    Fresh {
+        batch: BatchId::from_random([n; 16]),
+        notification: NotificationId::from_random([n; 16]),
+    }
+}
+
+fn task_id(n: u8) -> TaskId {
+    TaskId::from_random([n; 16])
+}
+
+fn agent(n: u8) -> AgentId {
+    AgentId::from_random([n; 16])
+}
+
+/// A coordinator with tasks `task-a`, `task-b`, … (ids 1, 2, …), all running.
+fn coordinator(tasks: u8) -> Coordinator {
+    let mut coordinator = Coordinator::new(CoordinatorId::from_random([9; 16]), 30_000);
+    for n in 1..=tasks {
+        let new = NewTask {
+            id: task_id(n),
+            name: format!("task-{}", (b'a' + n - 1) as char),
+            branch: format!("task/t{n}-abcdef"),
+            base_branch: None,
+            worktree: format!("/repo/.worktrees/t{n}").into(),
+            agent: agent(n),
+            profile: Profile::Claude,
+            done_token: None,
+            mcp_config: None,
+        };
+        coordinator.add_task(Millis(0), new).unwrap();
+    }
+    coordinator
+}
+
+fn blocked<T: std::fmt::Debug>(wait: Wait<T>) -> WaiterId {
+    match wait {
+        Wait::Blocked { waiter, .. } => waiter,
+        Wait::Ready(answer) => panic!("expected a blocked wait, got {answer:?}"),
+    }
+}
+
+fn signal_answers(effects: &[Effect]) -> Vec<(WaiterId, SignalOutcome)> {
+    effects
+        .iter()
+        .filter_map(|effect| match effect {
+            Effect::Signal { waiter, outcome } => Some((*waiter, outcome.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn staged_texts(effects: &[Effect]) -> Vec<String> {
+    effects
+        .iter()
+        .filter_map(|effect| match effect {
+            Effect::Notice(Notice::Staged(staged)) => Some(staged.text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn returned_task(outcome: &SignalOutcome) -> (TaskId, &str, usize) {
+    match outcome {
+        SignalOutcome::Task {
+            task,
+            name,
+            remaining,
+            ..
+        } => (*task, name.as_str(), *remaining),
+        other => panic!("expected a task, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_signal_given_before_the_wait_is_returned_at_once() {
+    let mut c = coordinator(1);
+    c.signal_done(Millis(1_000), fresh(), task_id(1)).unwrap();
+    let (wait, effects) = c
+        .wait_for_signal(Millis(2_000), fresh(), None, None)
+        .unwrap();
+    let Wait::Ready(outcome) = wait else {
+        panic!("{wait:?}")
+    };
+    assert_eq!(
+        outcome,
+        SignalOutcome::Task {
+            task: task_id(1),
+            name: "task-a".into(),
+            status: Status::Running,
+            at: Millis(1_000),
+            remaining: 0
+        }
+    );
+    assert!(effects.contains(&Effect::State(task_id(1), StateChange::SignalConsumed)));
+}
+
+#[test]
+fn a_signal_given_during_the_wait_answers_it_with_what_remains() {
+    let mut c = coordinator(2);
+    let waiter = blocked(c.wait_for_signal(Millis(0), fresh(), None, None).unwrap().0);
+    let effects = c.signal_done(Millis(500), fresh(), task_id(1)).unwrap();
+    let answers = signal_answers(&effects);
+    assert_eq!(answers.len(), 1);
+    assert_eq!(answers[0].0, waiter);
+    assert_eq!(returned_task(&answers[0].1), (task_id(1), "task-a", 1));
+    assert!(effects.contains(&Effect::State(
+        task_id(1),
+        StateChange::SignalReceived {
+            at: Millis(500),
+            consumed: true
+        }
+    )));
+    assert!(
+        staged_texts(&effects).is_empty(),
+        "the wait told the coordinator; no notification"
+    );
+}
+
+#[test]
+fn a_wait_with_no_signal_times_out_with_what_remains() {
+    let mut c = coordinator(1);
+    let (wait, _) = c
+        .wait_for_signal(Millis(0), fresh(), None, Some(1_000))
+        .unwrap();
+    assert_eq!(
+        wait,
+        Wait::Blocked {
+            waiter: WaiterId(1),
+            deadline: Millis(1_000)
+        }
+    );
+    assert_eq!(c.next_deadline(Millis(0)), Some(Millis(1_000)));
+    assert!(signal_answers(&c.tick(Millis(999), fresh())).is_empty());
+    let answers = signal_answers(&c.tick(Millis(1_000), fresh()));
+    assert_eq!(
+        answers,
+        [(WaiterId(1), SignalOutcome::TimedOut { remaining: 1 })]
+    );
+    let waiter = blocked(
+        c.wait_for_signal(Millis(1_001), fresh(), None, Some(500))
+            .unwrap()
+            .0,
+    );
+    let effects = c.signal_done(Millis(1_200), fresh(), task_id(1)).unwrap();
+    assert_eq!(
+        signal_answers(&effects)[0].0,
+        waiter,
+        "a timed-out wait does not take a later signal"
+    );
+}
+
+#[test]
+fn wait_timeouts_are_clamped_to_the_maximum_decision_bounded_waits() {
+    let mut c = coordinator(1);
+    let (wait, _) = c
+        .wait_for_signal(Millis(0), fresh(), None, Some(u64::MAX))
+        .unwrap();
+    assert_eq!(
+        wait,
+        Wait::Blocked {
+            waiter: WaiterId(1),
+            deadline: Millis(WAIT_TIMEOUT_MS_MAX)
+        }
+    );
+    let wait = c
+        .wait_for_idle(Millis(0), task_id(1), Some(u64::MAX))
+        .unwrap();
+    assert_eq!(
+        wait,
+        Wait::Blocked {
+            waiter: WaiterId(2),
+            deadline: Millis(WAIT_TIMEOUT_MS_MAX)
+        }
+    );
+}
+
+#[test]
+fn an_idle_task_during_a_wait_is_held_back_and_staged_when_the_wait_ends() {
+    let mut c = coordinator(2);
+    c.assignment_delivered(Millis(0), task_id(2), "do b")
+        .unwrap();
+    blocked(c.wait_for_signal(Millis(0), fresh(), None, None).unwrap().0);
+    let mut effects = c.on_output(
+        Millis(100),
+        fresh(),
+        task_id(2),
+        "✻ Working (esc to interrupt)\r\n".as_bytes(),
+    );
+    effects.extend(c.on_output(
+        Millis(2_100),
+        fresh(),
+        task_id(2),
+        "\x1b[2J\x1b[HDone\r\n❯ ".as_bytes(),
+    ));
+    effects.extend(c.tick(Millis(2_150), fresh()));
+    assert_eq!(c.task(task_id(2)).unwrap().status, Status::Idle);
+    assert!(
+        staged_texts(&effects).is_empty(),
+        "nothing staged while the wait blocks"
+    );
+    let effects = c.signal_done(Millis(3_000), fresh(), task_id(1)).unwrap();
+    assert_eq!(returned_task(&signal_answers(&effects)[0].1).0, task_id(1));
+    let texts = staged_texts(&effects);
+    assert_eq!(texts.len(), 1);
+    assert!(
+        texts[0].contains("\"task-b\" ready for review"),
+        "{}",
+        texts[0]
+    );
+}
+
+#[test]
+fn a_wait_withdraws_a_staged_batch_and_the_signalled_task_is_not_told_twice() {
+    let mut c = coordinator(1);
+    c.assignment_delivered(Millis(0), task_id(1), "do a")
+        .unwrap();
+    c.on_output(
+        Millis(2_100),
+        fresh(),
+        task_id(1),
+        "✻ Working (esc to interrupt)\r\n".as_bytes(),
+    );
+    c.on_output(
+        Millis(2_200),
+        fresh(),
+        task_id(1),
+        "\x1b[2J\x1b[H❯ ".as_bytes(),
+    );
+    assert_eq!(staged_texts(&c.tick(Millis(2_250), fresh())).len(), 1);
+    let (_, effects) = c
+        .wait_for_signal(Millis(3_000), fresh(), None, None)
+        .unwrap();
+    assert_eq!(effects, [Effect::Notice(Notice::Cleared)]);
+    let effects = c.signal_done(Millis(4_000), fresh(), task_id(1)).unwrap();
+    assert_eq!(signal_answers(&effects).len(), 1);
+    assert!(
+        effects.contains(&Effect::Notice(Notice::Cleared)),
+        "its idle notification is withdrawn"
+    );
+    assert!(staged_texts(&effects).is_empty());
+}
+
+#[test]
+fn the_same_request_id_replays_the_same_answer_and_a_new_one_waits() {
+    let mut c = coordinator(1);
+    c.signal_done(Millis(0), fresh(), task_id(1)).unwrap();
+    let id = RequestId::new("replay-test-id-1").unwrap();
+    let (first, _) = c
+        .wait_for_signal(Millis(10), fresh(), Some(id.clone()), Some(500))
+        .unwrap();
+    let (again, effects) = c
+        .wait_for_signal(Millis(20), fresh(), Some(id), Some(100))
+        .unwrap();
+    assert_eq!(first, again);
+    assert!(effects.is_empty(), "a replay changes nothing");
+    let other = RequestId::new("id-B").unwrap();
+    let (wait, _) = c
+        .wait_for_signal(Millis(30), fresh(), Some(other), Some(50))
+        .unwrap();
+    assert!(
+        matches!(wait, Wait::Blocked { .. }),
+        "the signal was consumed by the first request"
+    );
+}
+
+#[test]
+fn a_timed_out_wait_is_replayed_too_decision_timeouts_are_cached() {
+    let mut c = coordinator(1);
+    let id = RequestId::new("retry-me").unwrap();
+    blocked(
+        c.wait_for_signal(Millis(0), fresh(), Some(id.clone()), Some(100))
+            .unwrap()
+            .0,
+    );
+    c.tick(Millis(100), fresh());
+    c.signal_done(Millis(150), fresh(), task_id(1)).unwrap();
+    let (retry, _) = c
+        .wait_for_signal(Millis(200), fresh(), Some(id), Some(100))
+        .unwrap();
+    assert_eq!(retry, Wait::Ready(SignalOutcome::TimedOut { remaining: 1 }));
+    assert!(
+        !c.task(task_id(1)).unwrap().signal.unwrap().consumed,
+        "the retry took nothing"
+    );
+}
+
+#[test]
+fn a_wait_whose_client_went_away_consumes_nothing_decision_cancel_safe_waits() {
+    let mut c = coordinator(1);
+    let waiter = blocked(c.wait_for_signal(Millis(0), fresh(), None, None).unwrap().0);
+    c.cancel_signal_wait(Millis(10), fresh(), waiter);
+    let effects = c.signal_done(Millis(20), fresh(), task_id(1)).unwrap();
+    assert!(signal_answers(&effects).is_empty());
+    let (wait, _) = c.wait_for_signal(Millis(30), fresh(), None, None).unwrap();
+    assert_eq!(
+        returned_task(&match wait {
+            Wait::Ready(outcome) => outcome,
+            other => panic!("{other:?}"),
+        })
+        .0,
+        task_id(1)
+    );
+}
+
+#[test]
+fn an_answer_that_could_not_be_delivered_is_taken_back_and_offered_again() {
+    let mut c = coordinator(1);
+    let id = RequestId::new("lost").unwrap();
+    blocked(
+        c.wait_for_signal(Millis(0), fresh(), Some(id.clone()), None)
+            .unwrap()
+            .0,
+    );
+    let second = blocked(c.wait_for_signal(Millis(1), fresh(), None, None).unwrap().0);
+    let effects = c.signal_done(Millis(10), fresh(), task_id(1)).unwrap();
+    let (_, lost) = signal_answers(&effects).remove(0);
+    let effects = c.signal_undelivered(Millis(11), fresh(), lost, Some(&id));
+    let answers = signal_answers(&effects);
+    assert_eq!(answers.len(), 1);
+    assert_eq!(answers[0].0, second, "the next waiter gets it");
+    let (wait, _) = c
+        .wait_for_signal(Millis(12), fresh(), Some(id), Some(10))
+        .unwrap();
+    assert!(
+        matches!(wait, Wait::Blocked { .. }),
+        "the lost answer is not replayed"
+    );
+}
+
+#[test]
+fn an_undelivered_answer_with_nobody_waiting_becomes_a_notification() {
+    let mut c = coordinator(1);
+    blocked(c.wait_for_signal(Millis(0), fresh(), None, None).unwrap().0);
+    let effects = c.signal_done(Millis(10), fresh(), task_id(1)).unwrap();
+    let (_, lost) = signal_answers(&effects).remove(0);
+    let effects = c.signal_undelivered(Millis(11), fresh(), lost, None);
+    assert_eq!(staged_texts(&effects).len(), 1);
+    assert!(!c.task(task_id(1)).unwrap().signal.unwrap().consumed);
+    assert_eq!(c.remaining(), 1);
+}
+
+#[test]
+fn an_exit_during_a_wait_answers_it_and_is_not_notified_again() {
+    let mut c = coordinator(2);
+    let waiter = blocked(c.wait_for_signal(Millis(0), fresh(), None, None).unwrap().0);
+    let effects = c.on_exit(Millis(70), fresh(), task_id(2), Some(1));
+    assert_eq!(
+        signal_answers(&effects),
+        [(
+            waiter,
+            SignalOutcome::Task {
+                task: task_id(2),
+                name: "task-b".into(),
+                status: Status::Exited,
+                at: Millis(70),
+                remaining: 1
+            }
+        )]
+    );
+    assert!(staged_texts(&effects).is_empty());
+    assert!(c.notifications().is_flagged(task_id(2)));
+}
+
+#[test]
+fn remaining_leaves_out_consumed_signals_and_silent_exits() {
+    let mut c = coordinator(3);
+    assert_eq!(c.remaining(), 3);
+    c.signal_done(Millis(0), fresh(), task_id(1)).unwrap();
+    c.wait_for_signal(Millis(1), fresh(), None, None).unwrap();
+    assert_eq!(c.remaining(), 2, "task-a consumed");
+    c.on_exit(Millis(2), fresh(), task_id(2), Some(0));
+    assert_eq!(c.remaining(), 1, "task-b exited without a signal");
+}
+
+#[test]
+fn wait_for_idle_answers_at_once_for_idle_exited_and_human_controlled_tasks() {
+    let mut c = coordinator(3);
+    c.on_output(Millis(0), fresh(), task_id(1), "❯ ".as_bytes());
+    c.tick(Millis(50), fresh());
+    c.on_exit(Millis(50), fresh(), task_id(2), Some(0));
+    c.set_control(task_id(3), Control::Human).unwrap();
+    assert_eq!(
+        c.wait_for_idle(Millis(60), task_id(1), None),
+        Ok(Wait::Ready(IdleOutcome::Idle))
+    );
+    assert_eq!(
+        c.wait_for_idle(Millis(60), task_id(2), None),
+        Ok(Wait::Ready(IdleOutcome::Exited))
+    );
+    assert_eq!(
+        c.wait_for_idle(Millis(60), task_id(3), None),
+        Ok(Wait::Ready(IdleOutcome::HumanControl))
+    );
+    assert_eq!(
+        c.wait_for_idle(Millis(60), task_id(9), None),
+        Err(CoreError::TaskNotFound(task_id(9)))
+    );
+}
+
+#[test]
+fn a_blocked_idle_wait_ends_once_the_prompt_is_stable() {
+    let mut c = coordinator(1);
+    let waiter = blocked(
+        c.wait_for_idle(Millis(0), task_id(1), Some(10_000))
+            .unwrap(),
+    );
+    let effects = c.on_output(Millis(100), fresh(), task_id(1), "done\r\n❯ ".as_bytes());
+    assert!(
+        !effects.iter().any(|e| matches!(e, Effect::Idle { .. })),
+        "not stable yet"
+    );
+    assert_eq!(c.next_deadline(Millis(100)), Some(Millis(150)));
+    let effects = c.tick(Millis(150), fresh());
+    assert!(effects.contains(&Effect::Idle {
+        waiter,
+        outcome: IdleOutcome::Idle
+    }));
+    assert!(
+        staged_texts(&effects).is_empty(),
+        "idle before the assignment is not news"
+    );
+}
+
+#[test]
+fn taking_control_answers_idle_waits_and_giving_it_back_answers_only_if_idle() {
+    let mut c = coordinator(1);
+    let first = blocked(c.wait_for_idle(Millis(0), task_id(1), None).unwrap());
+    let effects = c.set_control(task_id(1), Control::Human).unwrap();
+    assert_eq!(
+        effects,
+        [Effect::Idle {
+            waiter: first,
+            outcome: IdleOutcome::HumanControl
+        }]
+    );
+    c.set_control(task_id(1), Control::Coordinator).unwrap();
+    let second = blocked(c.wait_for_idle(Millis(10), task_id(1), None).unwrap());
+    assert_eq!(
+        c.set_control(task_id(1), Control::Coordinator).unwrap(),
+        [],
+        "still working: keep waiting"
+    );
+    c.cancel_idle_wait(second);
+    assert_eq!(c.next_deadline(Millis(10)), None);
+}
+
+#[test]
+fn idle_waits_time_out() {
+    let mut c = coordinator(1);
+    let waiter = blocked(c.wait_for_idle(Millis(0), task_id(1), Some(1_000)).unwrap());
+    assert_eq!(
+        c.tick(Millis(1_000), fresh()),
+        [Effect::Idle {
+            waiter,
+            outcome: IdleOutcome::TimedOut
+        }]
+    );
+}
+
+#[test]
+fn terminal_queries_are_answered() {
+    let mut c = coordinator(1);
+    let effects = c.on_output(Millis(0), fresh(), task_id(1), b"\x1b[6n");
+    assert_eq!(
+        effects,
+        [Effect::Write {
+            agent: agent(1),
+            bytes: b"\x1b[1;1R"
+        }]
+    );
+}
+
+#[test]
+fn an_exit_is_reported_even_before_the_assignment_was_delivered() {
+    let mut c = coordinator(1);
+    let effects = c.on_exit(Millis(0), fresh(), task_id(1), Some(2));
+    let texts = staged_texts(&effects);
+    assert!(
+        texts[0].contains("\"task-a\" terminated (exit 2)"),
+        "{}",
+        texts[0]
+    );
+}
+
+#[test]
+fn a_signal_with_nobody_waiting_is_notified_after_the_short_delay() {
+    let mut c = coordinator(1);
+    let effects = c.signal_done(Millis(1_000), fresh(), task_id(1)).unwrap();
+    let auto_fire = effects.iter().find_map(|e| match e {
+        Effect::Notice(Notice::Staged(staged)) => Some(staged.auto_fire_at),
+        _ => None,
+    });
+    assert_eq!(auto_fire, Some(Millis(6_000)));
+    assert!(effects.contains(&Effect::State(
+        task_id(1),
+        StateChange::SignalReceived {
+            at: Millis(1_000),
+            consumed: false
+        }
+    )));
+    assert_eq!(
+        c.signal_done(Millis(0), fresh(), task_id(7)),
+        Err(CoreError::TaskNotFound(task_id(7)))
+    );
+}
+
+#[test]
+fn deregistering_ends_every_wait_and_leaves_orphans_under_human_control() {
+    let mut c = coordinator(2);
+    c.assignment_delivered(Millis(0), task_id(1), "do a")
+        .unwrap();
+    let signal_waiter = blocked(c.wait_for_signal(Millis(0), fresh(), None, None).unwrap().0);
+    let idle_waiter = blocked(c.wait_for_idle(Millis(0), task_id(1), None).unwrap());
+    let effects = c.deregister(Millis(500));
+    assert!(effects.contains(&Effect::Signal {
+        waiter: signal_waiter,
+        outcome: SignalOutcome::CoordinatorGone { at: Millis(500) }
+    }));
+    assert!(effects.contains(&Effect::Idle {
+        waiter: idle_waiter,
+        outcome: IdleOutcome::Exited
+    }));
+    assert!(c.tasks().all(|task| task.control == Control::Human));
+    let effects = c.on_exit(Millis(600), fresh(), task_id(1), Some(0));
+    assert_eq!(
+        effects,
+        [Effect::Orphaned {
+            task: task_id(1),
+            text: "- \"task-a\" terminated (exit 0) — branch: task/t1-abcdef".into()
+        }]
+    );
+    assert_eq!(
+        c.on_exit(Millis(600), fresh(), task_id(2), Some(0)),
+        [],
+        "never assigned: silenced"
+    );
+    assert_eq!(
+        c.wait_for_signal(Millis(700), fresh(), None, None)
+            .unwrap_err(),
+        CoreError::CoordinatorNotFound(c.id())
+    );
+}
+
+#[test]
+fn tasks_and_waits_are_bounded() {
+    let mut c = coordinator(1);
+    for _ in 0..SIGNAL_WAITERS_MAX {
+        blocked(c.wait_for_signal(Millis(0), fresh(), None, None).unwrap().0);
+    }
+    assert_eq!(
+        c.wait_for_signal(Millis(0), fresh(), None, None)
+            .unwrap_err(),
+        CoreError::TooManyWaiters(SIGNAL_WAITERS_MAX)
+    );
+    let mut full = coordinator(TASKS_PER_COORDINATOR_MAX as u8);
+    let extra = NewTask {
+        id: task_id(250),
+        name: "one too many".into(),
+        branch: "task/x".into(),
+        base_branch: None,
+        worktree: "/w".into(),
+        agent: agent(250),
+        profile: Profile::Claude,
+        done_token: None,
+        mcp_config: None,
+    };
+    assert_eq!(
+        full.add_task(Millis(0), extra),
+        Err(CoreError::TooManyTasks)
+    );
+}
