@@ -6,6 +6,7 @@
 //!   `core::detector`).
 //! - [`ports`]: the traits the engine needs from the world (clock, entropy, PTYs, git, files),
 //!   with in-memory fakes behind the `fakes` feature.
+//! - [`engine`]: one actor per coordinator, driving the core with the ports.
 //! - [`cli`]: the command-line subcommands' logic, over bytes and strings; `main.rs` does the IO.
 //!
 //! Dependencies point one way: `cli` and `ports` use `core`; `core` uses nothing of the crate
@@ -14,4 +15,5 @@
 
 pub mod cli;
 pub mod core;
+pub mod engine;
 pub mod ports;

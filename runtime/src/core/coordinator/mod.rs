@@ -21,7 +21,7 @@ mod task;
 #[cfg(test)]
 mod tests;
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 
 pub use task::{Control, SCROLLBACK_BYTES_MAX, Signal, Status, Task};
@@ -122,6 +122,8 @@ pub enum StateChange {
     SignalConsumed,
     /// The task needs a human's review (its notification could not be delivered).
     NeedsReview,
+    /// A new prompt went to the task: its earlier signal no longer counts.
+    SignalReset,
 }
 
 /// What the engine must do after a decision.
@@ -229,6 +231,8 @@ pub struct Coordinator {
     idle_waiters: Vec<IdleWaiter>,
     replay: ReplayCache<SignalOutcome>,
     next_waiter: u64,
+    /// Tasks being closed, with whether they had been reported before the close began.
+    closing: BTreeMap<TaskId, bool>,
 }
 
 impl Coordinator {
@@ -244,6 +248,7 @@ impl Coordinator {
             idle_waiters: Vec::new(),
             replay: ReplayCache::default(),
             next_waiter: 0,
+            closing: BTreeMap::new(),
         }
     }
 
@@ -308,7 +313,92 @@ impl Coordinator {
         Ok(())
     }
 
-    /// Records that a task's assignment reached its agent (idle notifications may follow).
+    /// Records that a prompt was typed into a task's agent: it works again, its earlier signal
+    /// no longer counts (a re-prompted task is waited for again; the reference kept it out of
+    /// `remaining` until it signalled again), and its screen so far proves nothing.
+    ///
+    /// # Errors
+    /// No such task.
+    pub fn prompt_sent(
+        &mut self,
+        now: Millis,
+        task: TaskId,
+        prompt: &str,
+    ) -> Result<Vec<Effect>, CoreError> {
+        let entry = self.task_mut(task)?;
+        entry.detector.prompt_sent(now, prompt);
+        if entry.status != Status::Exited {
+            entry.status = Status::Running;
+        }
+        let had_signal = entry.signal.take().is_some();
+        Ok(if had_signal {
+            vec![Effect::State(task, StateChange::SignalReset)]
+        } else {
+            Vec::new()
+        })
+    }
+
+    /// Starts closing a task: its pending notification is withdrawn and nothing more is
+    /// reported for it; the engine then kills its agent and removes its worktree, and calls
+    /// [`finish_close`](Self::finish_close) or [`close_failed`](Self::close_failed).
+    ///
+    /// # Errors
+    /// No such task.
+    pub fn begin_close(
+        &mut self,
+        now: Millis,
+        fresh: Fresh,
+        task: TaskId,
+    ) -> Result<Vec<Effect>, CoreError> {
+        self.task_mut(task)?;
+        let mut effects = Vec::new();
+        let reported = self.notifications.is_flagged(task);
+        if let Some(notice) = self.notifications.suppress(now, fresh, task) {
+            effects.push(Effect::Notice(notice));
+        }
+        self.notifications.silence(task);
+        self.closing.insert(task, reported);
+        Ok(effects)
+    }
+
+    /// Closing a task failed half-way: it stays, and may be closed again.
+    pub fn close_failed(&mut self, task: TaskId) {
+        if let Some(reported) = self.closing.remove(&task) {
+            if !reported {
+                self.notifications.unsilence(task);
+            }
+        }
+    }
+
+    /// A task's worktree and branch are gone: its waits end, a blocked signal wait learns it
+    /// ended (unless it was reported already), and the task is forgotten.
+    pub fn finish_close(&mut self, now: Millis, fresh: Fresh, task: TaskId) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        let Some(entry) = self.task(task) else {
+            return effects;
+        };
+        let name = entry.name.clone();
+        let reported = self.closing.remove(&task).unwrap_or(false);
+        self.resolve_idle_waiters(task, IdleOutcome::Exited, &mut effects);
+        if !reported && !self.signal_waiters.is_empty() {
+            self.tasks.retain(|t| t.id != task);
+            let remaining = self.remaining();
+            let outcome = SignalOutcome::Task {
+                task,
+                name,
+                status: Status::Exited,
+                at: now,
+                remaining,
+            };
+            self.answer_first_signal_waiter(now, fresh, outcome, &mut effects);
+        } else {
+            self.tasks.retain(|t| t.id != task);
+        }
+        self.notifications.unsilence(task);
+        effects
+    }
+
+    /// Records that a task's agent has the assignment (idle notifications may follow).
     ///
     /// # Errors
     /// No such task.
@@ -401,6 +491,10 @@ impl Coordinator {
         entry.exit_code = code;
         let name = entry.name.clone();
         self.resolve_idle_waiters(task, IdleOutcome::Exited, &mut effects);
+        if self.closing.contains_key(&task) {
+            // Killed by its close: the close reports it, once.
+            return effects;
+        }
         if !self.signal_waiters.is_empty() {
             if let Some(notice) = self.notifications.suppress(now, fresh, task) {
                 effects.push(Effect::Notice(notice));

@@ -111,6 +111,12 @@ pub struct Task {
 }
 
 impl Task {
+    /// Whether its agent turned on bracketed paste (prompts are then wrapped for it).
+    #[must_use]
+    pub fn bracketed_paste(&self) -> bool {
+        self.detector.bracketed_paste()
+    }
+
     /// Recent output of its agent.
     #[must_use]
     pub fn scrollback(&self) -> Vec<u8> {

@@ -1,0 +1,697 @@
+//! The actor of one coordinator: the loop, the commands, and the jobs that do slow IO.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::{
+    AGENT_COLS, AGENT_ROWS, AppEvent, COMMANDS_PENDING_MAX, Command, CoordinatorHandle,
+    CoordinatorSettings, CreateTask, EngineError, INTERNAL_EVENTS_MAX, PROMPT_BYTES_MAX,
+    PROMPT_ENTER_DELAY_MS, Ports, Reply, TASK_NAME_CHARS_MAX, TaskView,
+};
+use crate::core::branch::{task_branch, validate_branch_name};
+use crate::core::coordinator::{
+    Control, Coordinator, CoreError, Effect, IdleOutcome, NewTask, SignalOutcome,
+    TASKS_PER_COORDINATOR_MAX, Task, Wait, WaiterId,
+};
+use crate::core::ids::{AgentId, CoordinatorId, DoneToken, TaskId};
+use crate::core::notify::Fresh;
+use crate::core::replay::RequestId;
+use crate::ports::{FileMode, PtyEvent, PtySession, SpawnSpec, WorktreeRequest};
+
+/// Starts the actor of coordinator `id`; app events go to `events`.
+#[must_use]
+pub fn spawn_coordinator(
+    ports: Ports,
+    id: CoordinatorId,
+    settings: CoordinatorSettings,
+    events: mpsc::Sender<AppEvent>,
+) -> CoordinatorHandle {
+    let (commands, inbox) = mpsc::channel(COMMANDS_PENDING_MAX);
+    let (internal, internal_inbox) = mpsc::channel(INTERNAL_EVENTS_MAX);
+    let actor = Actor {
+        core: Coordinator::new(id, settings.notification_delay_ms),
+        ports,
+        settings,
+        events,
+        internal,
+        idle_replies: BTreeMap::new(),
+        signal_replies: BTreeMap::new(),
+        creating: 0,
+        closing: BTreeSet::new(),
+        assignments: BTreeMap::new(),
+    };
+    tokio::spawn(actor.run(inbox, internal_inbox));
+    CoordinatorHandle { id, commands }
+}
+
+/// What jobs and pumps report to the actor.
+enum Internal {
+    Pty(TaskId, PtyEvent),
+    Created(Box<Created>, Reply<TaskView>),
+    CreateFailed(EngineError, Reply<TaskView>),
+    Closed(TaskId, Result<(), String>, Reply<()>),
+}
+
+/// A task whose worktree, config and agent exist, to be added.
+struct Created {
+    new: NewTask,
+    session: PtySession,
+    prompt: Option<String>,
+}
+
+struct Actor {
+    core: Coordinator,
+    ports: Ports,
+    settings: CoordinatorSettings,
+    events: mpsc::Sender<AppEvent>,
+    internal: mpsc::Sender<Internal>,
+    idle_replies: BTreeMap<WaiterId, Reply<IdleOutcome>>,
+    signal_replies: BTreeMap<WaiterId, (Reply<SignalOutcome>, Option<RequestId>)>,
+    /// Tasks being created (not yet in the core), counted against the task bound.
+    creating: usize,
+    closing: BTreeSet<TaskId>,
+    /// Assignments waiting for their agent's first prompt.
+    assignments: BTreeMap<TaskId, String>,
+}
+
+impl Actor {
+    async fn run(
+        mut self,
+        mut inbox: mpsc::Receiver<Command>,
+        mut internal: mpsc::Receiver<Internal>,
+    ) {
+        loop {
+            self.prune_cancelled_waits().await;
+            let now = self.ports.clock.now();
+            let sleep = self
+                .core
+                .next_deadline(now)
+                .map(|at| Duration::from_millis(at.since(now)));
+            tokio::select! {
+                command = inbox.recv() => match command {
+                    Some(command) => self.command(command).await,
+                    None => break,
+                },
+                Some(event) = internal.recv() => self.internal_event(event).await,
+                () = sleep_for(sleep) => {
+                    let now = self.ports.clock.now();
+                    let effects = self.core.tick(now, self.fresh());
+                    self.apply(effects).await;
+                    self.deliver_assignments();
+                }
+            }
+        }
+    }
+
+    fn fresh(&self) -> Fresh {
+        let entropy = &*self.ports.entropy;
+        Fresh {
+            batch: crate::core::ids::BatchId(entropy.uuid()),
+            notification: crate::core::ids::NotificationId(entropy.uuid()),
+        }
+    }
+
+    /// Waits whose caller went away are withdrawn before anything could answer them, so they
+    /// consume nothing.
+    async fn prune_cancelled_waits(&mut self) {
+        self.idle_replies.retain(|_, reply| !reply.is_closed());
+        let gone: Vec<WaiterId> = self
+            .signal_replies
+            .iter()
+            .filter(|(_, (reply, _))| reply.is_closed())
+            .map(|(id, _)| *id)
+            .collect();
+        for waiter in gone {
+            self.signal_replies.remove(&waiter);
+            let now = self.ports.clock.now();
+            let effects = self.core.cancel_signal_wait(now, self.fresh(), waiter);
+            self.apply(effects).await;
+        }
+    }
+
+    async fn command(&mut self, command: Command) {
+        let now = self.ports.clock.now();
+        match command {
+            Command::Create(request, reply) => self.create(request, reply),
+            Command::List(reply) => {
+                let _ = reply.send(self.core.tasks().map(view).collect());
+            }
+            Command::Status(task, reply) => {
+                let _ = reply.send(
+                    self.core
+                        .task(task)
+                        .map(view)
+                        .ok_or(CoreError::TaskNotFound(task).into()),
+                );
+            }
+            Command::Output(task, reply) => {
+                let _ = reply.send(
+                    self.core
+                        .task(task)
+                        .map(Task::scrollback)
+                        .ok_or(CoreError::TaskNotFound(task).into()),
+                );
+            }
+            Command::SendPrompt(task, prompt, reply) => self.send_prompt(task, prompt, reply).await,
+            Command::WaitIdle(task, timeout, reply) => {
+                match self.core.wait_for_idle(now, task, timeout) {
+                    Ok(Wait::Ready(outcome)) => {
+                        let _ = reply.send(Ok(outcome));
+                    }
+                    Ok(Wait::Blocked { waiter, .. }) => {
+                        self.idle_replies.insert(waiter, reply);
+                    }
+                    Err(error) => {
+                        let _ = reply.send(Err(error.into()));
+                    }
+                }
+            }
+            Command::WaitSignal(request, timeout, reply) => {
+                match self
+                    .core
+                    .wait_for_signal(now, self.fresh(), request.clone(), timeout)
+                {
+                    Ok((wait, effects)) => {
+                        match wait {
+                            Wait::Ready(outcome) => {
+                                self.answer_signal(reply, request, outcome).await
+                            }
+                            Wait::Blocked { waiter, .. } => {
+                                self.signal_replies.insert(waiter, (reply, request));
+                            }
+                        }
+                        self.apply(effects).await;
+                    }
+                    Err(error) => {
+                        let _ = reply.send(Err(error.into()));
+                    }
+                }
+            }
+            Command::SignalDone(task, token, reply) => {
+                let owns = self
+                    .core
+                    .task(task)
+                    .map(|t| t.done_token.as_ref().is_some_and(|d| d.matches(&token)));
+                let result = match owns {
+                    None => Err(CoreError::TaskNotFound(task).into()),
+                    Some(false) => Err(EngineError::Forbidden),
+                    Some(true) => match self.core.signal_done(now, self.fresh(), task) {
+                        Ok(effects) => {
+                            self.apply(effects).await;
+                            Ok(())
+                        }
+                        Err(error) => Err(error.into()),
+                    },
+                };
+                let _ = reply.send(result);
+            }
+            Command::SetControl(task, control, reply) => {
+                let result = self.core.set_control(task, control);
+                let result = match result {
+                    Ok(effects) => {
+                        self.apply(effects).await;
+                        Ok(())
+                    }
+                    Err(error) => Err(error.into()),
+                };
+                let _ = reply.send(result);
+            }
+            Command::Close(task, reply) => self.close(task, reply).await,
+            Command::Deregister(reply) => {
+                let effects = self.core.deregister(now);
+                self.apply(effects).await;
+                self.assignments.clear();
+                let _ = reply.send(());
+            }
+        }
+    }
+
+    /// Answers a wait that did not block; an answer its caller can no longer take is given back.
+    async fn answer_signal(
+        &mut self,
+        reply: Reply<SignalOutcome>,
+        request: Option<RequestId>,
+        outcome: SignalOutcome,
+    ) {
+        if let Err(Ok(outcome)) = reply.send(Ok(outcome)) {
+            let now = self.ports.clock.now();
+            let effects =
+                self.core
+                    .signal_undelivered(now, self.fresh(), outcome, request.as_ref());
+            self.apply(effects).await;
+        }
+    }
+
+    fn create(&mut self, request: CreateTask, reply: Reply<TaskView>) {
+        let name: String = request
+            .name
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        let name = name.trim().to_owned();
+        let invalid = |message: &str| Err(EngineError::Invalid(message.to_owned()));
+        let checked = if request.name.chars().count() > TASK_NAME_CHARS_MAX {
+            invalid("name must be 200 characters or fewer")
+        } else if name.is_empty() {
+            invalid("name must be a non-empty string")
+        } else if request
+            .prompt
+            .as_ref()
+            .is_some_and(|p| p.len() > PROMPT_BYTES_MAX)
+        {
+            invalid("prompt must be 65536 bytes or fewer")
+        } else if let Some(Err(error)) = request
+            .base_branch
+            .as_deref()
+            .map(|b| validate_branch_name(b, "baseBranch"))
+        {
+            Err(EngineError::Invalid(error.to_string()))
+        } else if self.core.tasks().count() + self.creating >= TASKS_PER_COORDINATOR_MAX {
+            Err(CoreError::TooManyTasks.into())
+        } else {
+            Ok(())
+        };
+        if let Err(error) = checked {
+            let _ = reply.send(Err(error));
+            return;
+        }
+        self.creating += 1;
+        let entropy = &*self.ports.entropy;
+        let id = TaskId(entropy.uuid());
+        let agent = AgentId(entropy.uuid());
+        let done_token = entropy.done_token();
+        let branch = task_branch(&name, id);
+        let job = CreateJob {
+            ports: self.ports.clone(),
+            settings: self.settings.clone(),
+            coordinator: self.core.id(),
+            id,
+            agent,
+            name,
+            branch,
+            base_branch: request.base_branch,
+            prompt: request.prompt.filter(|p| !p.trim().is_empty()),
+            done_token,
+        };
+        let internal = self.internal.clone();
+        tokio::spawn(async move {
+            let event = match job.run().await {
+                Ok(created) => Internal::Created(Box::new(created), reply),
+                Err(error) => Internal::CreateFailed(error, reply),
+            };
+            let _ = internal.send(event).await;
+        });
+    }
+
+    async fn internal_event(&mut self, event: Internal) {
+        let now = self.ports.clock.now();
+        match event {
+            Internal::Pty(task, PtyEvent::Output(bytes)) => {
+                let effects = self.core.on_output(now, self.fresh(), task, &bytes);
+                self.apply(effects).await;
+                self.deliver_assignments();
+            }
+            Internal::Pty(task, PtyEvent::Exited(status)) => {
+                self.assignments.remove(&task);
+                let effects = self.core.on_exit(now, self.fresh(), task, status.code);
+                self.apply(effects).await;
+            }
+            Internal::CreateFailed(error, reply) => {
+                self.creating -= 1;
+                let _ = reply.send(Err(error));
+            }
+            Internal::Created(created, reply) => {
+                self.creating -= 1;
+                let Created {
+                    new,
+                    session,
+                    prompt,
+                } = *created;
+                let (id, agent, worktree, branch, config) = (
+                    new.id,
+                    new.agent,
+                    new.worktree.clone(),
+                    new.branch.clone(),
+                    new.mcp_config.clone(),
+                );
+                if let Err(error) = self.core.add_task(now, new) {
+                    // The coordinator left (or filled up) while the task was being made.
+                    let ports = self.ports.clone();
+                    let root = self.settings.project_root.clone();
+                    tokio::spawn(async move {
+                        let _ = ports.pty.kill(agent).await;
+                        remove_leftovers(&ports, root, worktree, branch, config).await;
+                    });
+                    let _ = reply.send(Err(error.into()));
+                    return;
+                }
+                self.pump(id, session);
+                if let Some(prompt) = prompt {
+                    self.assignments.insert(id, prompt);
+                }
+                if let Some(task) = self.core.task(id).map(view) {
+                    let _ = self
+                        .events
+                        .send(AppEvent::TaskCreated {
+                            coordinator: self.core.id(),
+                            task: task.clone(),
+                        })
+                        .await;
+                    let _ = reply.send(Ok(task));
+                }
+            }
+            Internal::Closed(task, result, reply) => {
+                self.closing.remove(&task);
+                match result {
+                    Ok(()) => {
+                        let effects = self.core.finish_close(now, self.fresh(), task);
+                        self.apply(effects).await;
+                        let _ = self.events.send(AppEvent::TaskClosed(task)).await;
+                        let _ = reply.send(Ok(()));
+                    }
+                    Err(error) => {
+                        self.core.close_failed(task);
+                        let _ = self
+                            .events
+                            .send(AppEvent::CleanupFailed {
+                                task,
+                                error: error.clone(),
+                            })
+                            .await;
+                        let _ =
+                            reply.send(Err(EngineError::Io(format!("cleanup failed: {error}"))));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Forwards a session's events to the actor, in order, until it ends.
+    fn pump(&self, task: TaskId, mut session: PtySession) {
+        let internal = self.internal.clone();
+        tokio::spawn(async move {
+            while let Some(event) = session.events.recv().await {
+                if internal.send(Internal::Pty(task, event)).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+
+    /// Types each waiting assignment whose agent is now at its prompt.
+    fn deliver_assignments(&mut self) {
+        let ready: Vec<TaskId> = self
+            .assignments
+            .keys()
+            .copied()
+            .filter(|task| {
+                self.core
+                    .task(*task)
+                    .is_some_and(|t| t.status == crate::core::coordinator::Status::Idle)
+            })
+            .collect();
+        for task in ready {
+            if let Some(prompt) = self.assignments.remove(&task) {
+                let now = self.ports.clock.now();
+                let _ = self.core.assignment_delivered(now, task, &prompt);
+                self.type_prompt(task, prompt, None);
+            }
+        }
+    }
+
+    async fn send_prompt(&mut self, task: TaskId, prompt: String, reply: Reply<()>) {
+        let refused = match self.core.task(task) {
+            None => Some(CoreError::TaskNotFound(task).into()),
+            Some(_) if prompt.trim().is_empty() => Some(EngineError::Invalid("prompt must be a non-empty string".into())),
+            Some(_) if prompt.len() > PROMPT_BYTES_MAX => {
+                Some(EngineError::Invalid(format!("Prompt exceeds {PROMPT_BYTES_MAX} byte limit")))
+            }
+            Some(t) if t.control == Control::Human => Some(EngineError::Invalid(
+                "Task is under human control. Return control to coordinator before sending prompts.".into(),
+            )),
+            Some(_) => None,
+        };
+        if let Some(error) = refused {
+            let _ = reply.send(Err(error));
+            return;
+        }
+        let now = self.ports.clock.now();
+        if let Ok(effects) = self.core.prompt_sent(now, task, &prompt) {
+            self.apply(effects).await;
+        }
+        self.type_prompt(task, prompt, Some(reply));
+    }
+
+    /// Types `prompt` (wrapped for bracketed paste if the agent asked for it), waits, presses
+    /// Enter: in a job, so the actor goes on meanwhile.
+    fn type_prompt(&self, task: TaskId, prompt: String, reply: Option<Reply<()>>) {
+        let Some(entry) = self.core.task(task) else {
+            return;
+        };
+        let (agent, paste) = (entry.agent, entry.bracketed_paste());
+        let pty = self.ports.pty.clone();
+        tokio::spawn(async move {
+            let body = if paste {
+                format!("\x1b[200~{prompt}\x1b[201~")
+            } else {
+                prompt
+            };
+            let result = async {
+                pty.write(agent, body.as_bytes()).await?;
+                tokio::time::sleep(Duration::from_millis(PROMPT_ENTER_DELAY_MS)).await;
+                pty.write(agent, b"\r").await
+            }
+            .await
+            .map_err(|error| EngineError::Io(error.to_string()));
+            if let Some(reply) = reply {
+                let _ = reply.send(result);
+            }
+        });
+    }
+
+    async fn close(&mut self, task: TaskId, reply: Reply<()>) {
+        let Some(entry) = self.core.task(task) else {
+            let _ = reply.send(Err(CoreError::TaskNotFound(task).into()));
+            return;
+        };
+        if self.closing.contains(&task) {
+            let _ = reply.send(Err(EngineError::Invalid(format!(
+                "Task {task} is already closing"
+            ))));
+            return;
+        }
+        let (agent, worktree, branch, config) = (
+            entry.agent,
+            entry.worktree.clone(),
+            entry.branch.clone(),
+            entry.mcp_config.clone(),
+        );
+        let now = self.ports.clock.now();
+        if let Ok(effects) = self.core.begin_close(now, self.fresh(), task) {
+            self.apply(effects).await;
+        }
+        self.closing.insert(task);
+        self.assignments.remove(&task);
+        let ports = self.ports.clone();
+        let root = self.settings.project_root.clone();
+        let internal = self.internal.clone();
+        tokio::spawn(async move {
+            // Ordered: the agent first (it must not write into a worktree being removed), then
+            // the worktree and branch, then the config holding its token.
+            let _ = ports.pty.kill(agent).await;
+            let result = async {
+                ports
+                    .repo
+                    .remove_worktree(root, worktree, branch)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if let Some(config) = config {
+                    ports
+                        .files
+                        .remove(&config)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+                Ok(())
+            }
+            .await;
+            let _ = internal.send(Internal::Closed(task, result, reply)).await;
+        });
+    }
+
+    /// Carries out the core's effects, in order.
+    async fn apply(&mut self, effects: Vec<Effect>) {
+        let mut queue: VecDeque<Effect> = effects.into();
+        while let Some(effect) = queue.pop_front() {
+            let coordinator = self.core.id();
+            match effect {
+                Effect::Notice(notice) => {
+                    let _ = self
+                        .events
+                        .send(AppEvent::Notice(coordinator, notice))
+                        .await;
+                }
+                Effect::State(task, change) => {
+                    let _ = self.events.send(AppEvent::State(task, change)).await;
+                }
+                Effect::Orphaned { task, text } => {
+                    let _ = self.events.send(AppEvent::Orphaned { task, text }).await;
+                }
+                Effect::Idle { waiter, outcome } => {
+                    if let Some(reply) = self.idle_replies.remove(&waiter) {
+                        let _ = reply.send(Ok(outcome));
+                    }
+                }
+                Effect::Signal { waiter, outcome } => {
+                    if let Some((reply, request)) = self.signal_replies.remove(&waiter) {
+                        if let Err(Ok(outcome)) = reply.send(Ok(outcome)) {
+                            let now = self.ports.clock.now();
+                            queue.extend(self.core.signal_undelivered(
+                                now,
+                                self.fresh(),
+                                outcome,
+                                request.as_ref(),
+                            ));
+                        }
+                    }
+                }
+                Effect::Write { agent, bytes } => {
+                    let pty = self.ports.pty.clone();
+                    tokio::spawn(async move {
+                        let _ = pty.write(agent, bytes).await;
+                    });
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_for(duration: Option<Duration>) {
+    match duration {
+        Some(duration) => tokio::time::sleep(duration).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn view(task: &Task) -> TaskView {
+    TaskView {
+        id: task.id,
+        name: task.name.clone(),
+        branch: task.branch.clone(),
+        worktree: task.worktree.clone(),
+        status: task.status,
+        exit_code: task.exit_code,
+        signalled_at: task.signal.map(|s| s.at),
+    }
+}
+
+/// Making a task: worktree, config, agent; each step undone if a later one fails.
+struct CreateJob {
+    ports: Ports,
+    settings: CoordinatorSettings,
+    coordinator: CoordinatorId,
+    id: TaskId,
+    agent: AgentId,
+    name: String,
+    branch: String,
+    base_branch: Option<String>,
+    prompt: Option<String>,
+    done_token: DoneToken,
+}
+
+impl CreateJob {
+    async fn run(self) -> Result<Created, EngineError> {
+        let root = self.settings.project_root.clone();
+        let worktree = root.join(".worktrees").join(&self.branch);
+        let request = WorktreeRequest {
+            root: root.clone(),
+            branch: self.branch.clone(),
+            path: worktree.clone(),
+            base: self.base_branch.clone(),
+        };
+        self.ports
+            .repo
+            .create_worktree(request)
+            .await
+            .map_err(|e| EngineError::Io(e.to_string()))?;
+        let config = self
+            .settings
+            .config_dir
+            .join(format!("baton-subtask-{}.json", self.id));
+        let written = self
+            .ports
+            .files
+            .write_atomic(&config, self.mcp_config().as_bytes(), FileMode::OwnerOnly)
+            .await;
+        if let Err(error) = written {
+            remove_leftovers(&self.ports, root, worktree, self.branch, None).await;
+            return Err(EngineError::Io(error.to_string()));
+        }
+        let mut argv = self.settings.agent_argv.clone();
+        argv.extend(["--mcp-config".to_owned(), config.display().to_string()]);
+        let spec = SpawnSpec {
+            agent: self.agent,
+            argv,
+            env: Vec::new(),
+            cwd: worktree.clone(),
+            cols: AGENT_COLS,
+            rows: AGENT_ROWS,
+        };
+        let session = match self.ports.pty.spawn(spec).await {
+            Ok(session) => session,
+            Err(error) => {
+                remove_leftovers(&self.ports, root, worktree, self.branch, Some(config)).await;
+                return Err(EngineError::Io(error.to_string()));
+            }
+        };
+        let new = NewTask {
+            id: self.id,
+            name: self.name,
+            branch: self.branch,
+            base_branch: self.base_branch,
+            worktree,
+            agent: self.agent,
+            profile: self.settings.profile,
+            done_token: Some(self.done_token),
+            mcp_config: Some(config),
+        };
+        Ok(Created {
+            new,
+            session,
+            prompt: self.prompt,
+        })
+    }
+
+    /// The sub-task's MCP config: how its agent reaches Baton, and the secrets to do so (in the
+    /// environment of the MCP process, never in an argv). Completed by the MCP issue.
+    fn mcp_config(&self) -> String {
+        let config = serde_json::json!({
+            "mcpServers": {
+                "baton": {
+                    "type": "stdio",
+                    "command": "baton",
+                    "args": ["mcp", "--task-id", self.id.to_string(), "--coordinator-id", self.coordinator.to_string()],
+                    "env": { "BATON_DONE_TOKEN": self.done_token.expose() },
+                }
+            }
+        });
+        serde_json::to_string_pretty(&config).unwrap_or_default()
+    }
+}
+
+/// Removes what a half-made or closed task left: worktree and branch, config file.
+async fn remove_leftovers(
+    ports: &super::Ports,
+    root: PathBuf,
+    worktree: PathBuf,
+    branch: String,
+    config: Option<PathBuf>,
+) {
+    let _ = ports.repo.remove_worktree(root, worktree, branch).await;
+    if let Some(config) = config {
+        let _ = ports.files.remove(&config).await;
+    }
+}

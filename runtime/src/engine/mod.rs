@@ -1,0 +1,316 @@
+//! The coordinator runtime: drives the pure [`Coordinator`](crate::core::coordinator::Coordinator)
+//! with the ports.
+//!
+//! Each coordinator runs as one actor ([`spawn_coordinator`]) that owns its core state alone; the
+//! world reaches it through a [`CoordinatorHandle`] (a bounded command channel) and every answer
+//! comes back on a oneshot. IO that takes time (git, files, spawning) runs in jobs off the actor,
+//! which report back on the actor's own bounded channel, so no state is held across an await and
+//! a slow merge never delays a `signal_done`. Each agent's PTY events are forwarded to the actor
+//! by a pump task.
+//!
+//! Layout: `actor` (the loop and the jobs), this module (the handle, the commands, the errors
+//! and the events the app receives).
+
+mod actor;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::core::coordinator::{Control, CoreError, IdleOutcome, SignalOutcome, Status};
+use crate::core::detector::Profile;
+use crate::core::ids::{CoordinatorId, TaskId};
+use crate::core::notify::Notice;
+use crate::core::replay::RequestId;
+use crate::core::time::Millis;
+use crate::ports::{Clock, Entropy, Files, PtyHost, Repo};
+
+pub use actor::spawn_coordinator;
+
+/// Commands waiting for a coordinator's actor: callers wait (backpressure) beyond this.
+pub const COMMANDS_PENDING_MAX: usize = 64;
+/// Events (PTY output, finished jobs) waiting for a coordinator's actor.
+pub const INTERNAL_EVENTS_MAX: usize = 256;
+/// Events for the app waiting to be read; the actor waits beyond this.
+pub const APP_EVENTS_MAX: usize = 1_024;
+/// Longest task name, in characters (checked before control characters are replaced).
+pub const TASK_NAME_CHARS_MAX: usize = 200;
+/// Longest prompt the engine types, in bytes.
+pub const PROMPT_BYTES_MAX: usize = 65_536;
+/// Pause between typing a prompt and pressing Enter, so the agent takes the text as typed, not
+/// as a pasted line it may not submit.
+pub const PROMPT_ENTER_DELAY_MS: u64 = 50;
+/// Terminal size of a sub-task's agent.
+pub const AGENT_COLS: u16 = 120;
+/// Terminal rows of a sub-task's agent.
+pub const AGENT_ROWS: u16 = 40;
+
+/// The ports an engine uses.
+#[derive(Clone)]
+pub struct Ports {
+    /// Wall time.
+    pub clock: Arc<dyn Clock>,
+    /// Randomness.
+    pub entropy: Arc<dyn Entropy>,
+    /// Terminals.
+    pub pty: Arc<dyn PtyHost>,
+    /// Git.
+    pub repo: Arc<dyn Repo>,
+    /// Files.
+    pub files: Arc<dyn Files>,
+}
+
+/// What a coordinator is set up with.
+#[derive(Clone, Debug)]
+pub struct CoordinatorSettings {
+    /// The repository its sub-tasks branch from.
+    pub project_root: PathBuf,
+    /// Program and arguments of sub-task agents.
+    pub agent_argv: Vec<String>,
+    /// Which prompt those agents show.
+    pub profile: Profile,
+    /// Wait between staging a notification batch and typing it.
+    pub notification_delay_ms: u64,
+    /// Directory for per-task MCP config files.
+    pub config_dir: PathBuf,
+}
+
+/// A request to create a sub-task.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreateTask {
+    /// Display name.
+    pub name: String,
+    /// Assignment typed once the agent is ready.
+    pub prompt: Option<String>,
+    /// Branch to fork from and merge into.
+    pub base_branch: Option<String>,
+}
+
+/// A task as callers see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskView {
+    /// Its id.
+    pub id: TaskId,
+    /// Display name.
+    pub name: String,
+    /// Its branch.
+    pub branch: String,
+    /// Its worktree.
+    pub worktree: PathBuf,
+    /// Its status.
+    pub status: Status,
+    /// Its agent's last exit code.
+    pub exit_code: Option<i32>,
+    /// When it signalled done, if it did since its last prompt.
+    pub signalled_at: Option<Millis>,
+}
+
+/// What the app is told.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AppEvent {
+    /// A sub-task was created.
+    TaskCreated {
+        /// Its coordinator.
+        coordinator: CoordinatorId,
+        /// The task.
+        task: TaskView,
+    },
+    /// A sub-task was closed: its worktree and branch are gone.
+    TaskClosed(TaskId),
+    /// Closing a sub-task failed half-way; it is still listed so the close can be retried.
+    CleanupFailed {
+        /// The task.
+        task: TaskId,
+        /// What failed.
+        error: String,
+    },
+    /// The coordinator's notifications changed.
+    Notice(CoordinatorId, Notice),
+    /// A task's state changed (see [`crate::core::coordinator::StateChange`]).
+    State(TaskId, crate::core::coordinator::StateChange),
+    /// A task of a deregistered coordinator finished.
+    Orphaned {
+        /// The task.
+        task: TaskId,
+        /// How it finished.
+        text: String,
+    },
+}
+
+/// Why an engine request failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// Refused by the coordinator's rules.
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    /// The request is malformed.
+    #[error("{0}")]
+    Invalid(String),
+    /// The done token does not match the task's.
+    #[error("forbidden")]
+    Forbidden,
+    /// An operation on the outside world failed.
+    #[error("{0}")]
+    Io(String),
+    /// The coordinator's actor is gone.
+    #[error("coordinator not available")]
+    Unavailable,
+}
+
+pub(crate) type Reply<T> = oneshot::Sender<Result<T, EngineError>>;
+
+/// A request to a coordinator's actor.
+pub(crate) enum Command {
+    Create(CreateTask, Reply<TaskView>),
+    List(oneshot::Sender<Vec<TaskView>>),
+    Status(TaskId, Reply<TaskView>),
+    Output(TaskId, Reply<Vec<u8>>),
+    SendPrompt(TaskId, String, Reply<()>),
+    WaitIdle(TaskId, Option<u64>, Reply<IdleOutcome>),
+    WaitSignal(Option<RequestId>, Option<u64>, Reply<SignalOutcome>),
+    SignalDone(TaskId, String, Reply<()>),
+    SetControl(TaskId, Control, Reply<()>),
+    Close(TaskId, Reply<()>),
+    Deregister(oneshot::Sender<()>),
+}
+
+/// The way to a coordinator's actor. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct CoordinatorHandle {
+    id: CoordinatorId,
+    commands: mpsc::Sender<Command>,
+}
+
+impl CoordinatorHandle {
+    /// The coordinator's id.
+    #[must_use]
+    pub const fn id(&self) -> CoordinatorId {
+        self.id
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, EngineError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(make(reply))
+            .await
+            .map_err(|_| EngineError::Unavailable)?;
+        answer.await.map_err(|_| EngineError::Unavailable)?
+    }
+
+    /// Creates a sub-task: worktree and branch, MCP config, agent. Rolled back on failure.
+    ///
+    /// # Errors
+    /// Invalid name or base branch, too many tasks, or a failed step (after rollback).
+    pub async fn create_task(&self, request: CreateTask) -> Result<TaskView, EngineError> {
+        self.ask(|reply| Command::Create(request, reply)).await
+    }
+
+    /// The coordinator's tasks, oldest first.
+    ///
+    /// # Errors
+    /// The actor is gone.
+    pub async fn list_tasks(&self) -> Result<Vec<TaskView>, EngineError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::List(reply))
+            .await
+            .map_err(|_| EngineError::Unavailable)?;
+        answer.await.map_err(|_| EngineError::Unavailable)
+    }
+
+    /// One task.
+    ///
+    /// # Errors
+    /// No such task.
+    pub async fn task_status(&self, task: TaskId) -> Result<TaskView, EngineError> {
+        self.ask(|reply| Command::Status(task, reply)).await
+    }
+
+    /// A task's recent terminal output.
+    ///
+    /// # Errors
+    /// No such task.
+    pub async fn task_output(&self, task: TaskId) -> Result<Vec<u8>, EngineError> {
+        self.ask(|reply| Command::Output(task, reply)).await
+    }
+
+    /// Types a prompt into a task's agent and presses Enter.
+    ///
+    /// # Errors
+    /// No such task, an empty or oversized prompt, human control, or a PTY failure.
+    pub async fn send_prompt(&self, task: TaskId, prompt: String) -> Result<(), EngineError> {
+        self.ask(|reply| Command::SendPrompt(task, prompt, reply))
+            .await
+    }
+
+    /// Waits until a task is idle (or exited, or taken over by a human), at most `timeout_ms`.
+    /// Dropping the future cancels the wait.
+    ///
+    /// # Errors
+    /// No such task, or too many waits.
+    pub async fn wait_for_idle(
+        &self,
+        task: TaskId,
+        timeout_ms: Option<u64>,
+    ) -> Result<IdleOutcome, EngineError> {
+        self.ask(|reply| Command::WaitIdle(task, timeout_ms, reply))
+            .await
+    }
+
+    /// Waits for a sub-task to signal done (or exit), at most `timeout_ms`. Dropping the future
+    /// before its answer consumes no signal; the same `request` id replays a delivered answer.
+    ///
+    /// # Errors
+    /// The coordinator was deregistered, or too many waits.
+    pub async fn wait_for_signal(
+        &self,
+        request: Option<RequestId>,
+        timeout_ms: Option<u64>,
+    ) -> Result<SignalOutcome, EngineError> {
+        self.ask(|reply| Command::WaitSignal(request, timeout_ms, reply))
+            .await
+    }
+
+    /// A sub-task's agent reports it is done, proving it with its done token.
+    ///
+    /// # Errors
+    /// No such task, or the wrong token.
+    pub async fn signal_done(&self, task: TaskId, done_token: String) -> Result<(), EngineError> {
+        self.ask(|reply| Command::SignalDone(task, done_token, reply))
+            .await
+    }
+
+    /// Hands a task to a human or back to the coordinator.
+    ///
+    /// # Errors
+    /// No such task.
+    pub async fn set_control(&self, task: TaskId, control: Control) -> Result<(), EngineError> {
+        self.ask(|reply| Command::SetControl(task, control, reply))
+            .await
+    }
+
+    /// Closes a task: kills its agent, removes its worktree and branch and its config file.
+    ///
+    /// # Errors
+    /// No such task, or a cleanup step failed (the task stays listed for a retry).
+    pub async fn close_task(&self, task: TaskId) -> Result<(), EngineError> {
+        self.ask(|reply| Command::Close(task, reply)).await
+    }
+
+    /// Deregisters the coordinator: waits end, tasks stay as orphans.
+    ///
+    /// # Errors
+    /// The actor is gone.
+    pub async fn deregister(&self) -> Result<(), EngineError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Deregister(reply))
+            .await
+            .map_err(|_| EngineError::Unavailable)?;
+        answer.await.map_err(|_| EngineError::Unavailable)
+    }
+}

@@ -1,0 +1,381 @@
+//! The engine on fake ports with tokio's paused clock: sub-tasks made, prompted, waited for,
+//! signalled and closed, with failures on the way. No real time passes.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::{
+    AppEvent, CoordinatorHandle, CoordinatorSettings, CreateTask, EngineError, Ports,
+    spawn_coordinator,
+};
+use crate::core::coordinator::{IdleOutcome, SignalOutcome, Status};
+use crate::core::detector::Profile;
+use crate::core::ids::{AgentId, CoordinatorId};
+use crate::core::replay::RequestId;
+use crate::core::time::Millis;
+use crate::ports::fakes::{FakeClock, FakeFiles, FakePty, FakeRepo, SeededEntropy};
+use crate::ports::{ExitStatus, FileMode};
+
+struct World {
+    pty: Arc<FakePty>,
+    repo: Arc<FakeRepo>,
+    files: Arc<FakeFiles>,
+    coordinator: CoordinatorHandle,
+    events: mpsc::Receiver<AppEvent>,
+}
+
+fn world() -> World {
+    let pty = Arc::new(FakePty::default());
+    let repo = Arc::new(FakeRepo::default());
+    let files = Arc::new(FakeFiles::default());
+    repo.add_repo(Path::new("/repo"), "main");
+    let ports = Ports {
+        clock: Arc::new(FakeClock::starting_at(Millis(1_700_000_000_000))),
+        entropy: Arc::new(SeededEntropy::new(1)),
+        pty: pty.clone(),
+        repo: repo.clone(),
+        files: files.clone(),
+    };
+    let settings = CoordinatorSettings {
+        project_root: "/repo".into(),
+        agent_argv: vec!["claude".into()],
+        profile: Profile::Claude,
+        notification_delay_ms: 30_000,
+        config_dir: "/tmp/baton".into(),
+    };
+    let (events_tx, events) = mpsc::channel(super::APP_EVENTS_MAX);
+    let coordinator = spawn_coordinator(
+        ports,
+        CoordinatorId::from_random([7; 16]),
+        settings,
+        events_tx,
+    );
+    World {
+        pty,
+        repo,
+        files,
+        coordinator,
+        events,
+    }
+}
+
+fn request(name: &str, prompt: Option<&str>) -> CreateTask {
+    CreateTask {
+        name: name.into(),
+        prompt: prompt.map(Into::into),
+        base_branch: None,
+    }
+}
+
+async fn pause(ms: u64) {
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+fn token_of(files: &FakeFiles, path: &Path) -> String {
+    let config: serde_json::Value =
+        serde_json::from_slice(&files.get(path).unwrap().bytes).unwrap();
+    config["mcpServers"]["baton"]["env"]["BATON_DONE_TOKEN"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(start_paused = true)]
+async fn creating_a_task_makes_its_worktree_config_and_agent() {
+    let mut w = world();
+    let task = w
+        .coordinator
+        .create_task(request("Fix the login bug", None))
+        .await
+        .unwrap();
+    assert_eq!(task.status, Status::Running);
+    assert!(task.branch.starts_with("task/fix-the-login-bug-"));
+    assert_eq!(
+        w.repo.worktrees(Path::new("/repo")),
+        [(task.worktree.clone(), task.branch.clone())]
+    );
+    let spawned = w.pty.spawned();
+    assert_eq!(spawned.len(), 1);
+    assert_eq!(spawned[0].cwd, task.worktree);
+    let config = Path::new("/tmp/baton").join(format!("baton-subtask-{}.json", task.id));
+    assert_eq!(
+        spawned[0].argv,
+        ["claude", "--mcp-config", config.to_str().unwrap()]
+    );
+    let file = w.files.get(&config).unwrap();
+    assert_eq!(file.mode, FileMode::OwnerOnly);
+    let token = token_of(&w.files, &config);
+    assert_eq!(token.len(), 32);
+    assert!(
+        !spawned[0].argv.iter().any(|arg| arg.contains(&token)),
+        "no secret in an argv"
+    );
+    assert!(matches!(
+        w.events.recv().await,
+        Some(AppEvent::TaskCreated { .. })
+    ));
+    assert_eq!(w.coordinator.list_tasks().await.unwrap(), [task]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_create_leaves_nothing_behind() {
+    let w = world();
+    w.pty.fail_next_spawn("claude: command not found");
+    let error = w
+        .coordinator
+        .create_task(request("doomed", None))
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("command not found"), "{error}");
+    assert!(w.repo.worktrees(Path::new("/repo")).is_empty());
+    assert_eq!(w.repo.branches(Path::new("/repo")), ["main"]);
+    assert!(w.files.paths().is_empty());
+    assert!(w.coordinator.list_tasks().await.unwrap().is_empty());
+    w.files.fail_writes(1);
+    let error = w
+        .coordinator
+        .create_task(request("no space", None))
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("no space left on device"),
+        "{error}"
+    );
+    assert_eq!(
+        w.repo.branches(Path::new("/repo")),
+        ["main"],
+        "the worktree was rolled back"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn bad_requests_are_refused_before_anything_is_made() {
+    let w = world();
+    let refused = |name: &str, base: Option<&str>| {
+        let handle = w.coordinator.clone();
+        let request = CreateTask {
+            name: name.into(),
+            prompt: None,
+            base_branch: base.map(Into::into),
+        };
+        async move { handle.create_task(request).await.unwrap_err() }
+    };
+    assert_eq!(
+        refused(" \x07 ", None).await,
+        EngineError::Invalid("name must be a non-empty string".into())
+    );
+    assert_eq!(
+        refused(&"x".repeat(201), None).await,
+        EngineError::Invalid("name must be 200 characters or fewer".into())
+    );
+    assert_eq!(
+        refused("ok", Some("HEAD")).await,
+        EngineError::Invalid("baseBranch must not be \"HEAD\"".into())
+    );
+    assert!(w.pty.spawned().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_assignment_is_typed_once_the_agent_shows_its_prompt() {
+    let w = world();
+    w.coordinator
+        .create_task(request("feature", Some("Add a --verbose flag")))
+        .await
+        .unwrap();
+    let agent = w.pty.spawned()[0].agent;
+    w.pty
+        .print(
+            agent,
+            "\x1b[?2004hStarting MCP servers (0/1)\r\n".as_bytes(),
+        )
+        .await
+        .unwrap();
+    pause(500).await;
+    assert!(w.pty.input(agent).is_empty(), "not while starting");
+    w.pty
+        .print(agent, "\x1b[2K\x1b[1A\x1b[2K\x1b[G❯ ".as_bytes())
+        .await
+        .unwrap();
+    pause(200).await;
+    assert_eq!(
+        w.pty.input(agent),
+        "\x1b[200~Add a --verbose flag\x1b[201~\r".as_bytes()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn wait_for_idle_returns_when_the_prompt_settles() {
+    let w = world();
+    let task = w.coordinator.create_task(request("t", None)).await.unwrap();
+    let agent = w.pty.spawned()[0].agent;
+    let waiting = tokio::spawn({
+        let coordinator = w.coordinator.clone();
+        async move { coordinator.wait_for_idle(task.id, Some(10_000)).await }
+    });
+    pause(100).await;
+    w.pty.print(agent, "done\r\n❯ ".as_bytes()).await.unwrap();
+    assert_eq!(waiting.await.unwrap(), Ok(IdleOutcome::Idle));
+    assert_eq!(
+        w.coordinator.task_status(task.id).await.unwrap().status,
+        Status::Idle
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn signal_done_needs_the_tasks_own_token_and_answers_the_wait() {
+    let w = world();
+    let task = w.coordinator.create_task(request("t", None)).await.unwrap();
+    let config = Path::new("/tmp/baton").join(format!("baton-subtask-{}.json", task.id));
+    let token = token_of(&w.files, &config);
+    assert_eq!(
+        w.coordinator.signal_done(task.id, "guess".into()).await,
+        Err(EngineError::Forbidden)
+    );
+    let waiting = tokio::spawn({
+        let coordinator = w.coordinator.clone();
+        async move { coordinator.wait_for_signal(None, Some(60_000)).await }
+    });
+    pause(10).await;
+    w.coordinator.signal_done(task.id, token).await.unwrap();
+    let outcome = waiting.await.unwrap().unwrap();
+    assert!(
+        matches!(outcome, SignalOutcome::Task { task: id, remaining: 0, .. } if id == task.id),
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dropped_wait_consumes_no_signal_decision_cancel_safe_waits() {
+    let w = world();
+    let task = w.coordinator.create_task(request("t", None)).await.unwrap();
+    let config = Path::new("/tmp/baton").join(format!("baton-subtask-{}.json", task.id));
+    let token = token_of(&w.files, &config);
+    let abandoned = tokio::spawn({
+        let coordinator = w.coordinator.clone();
+        async move { coordinator.wait_for_signal(None, Some(60_000)).await }
+    });
+    pause(10).await;
+    abandoned.abort();
+    pause(10).await;
+    w.coordinator.signal_done(task.id, token).await.unwrap();
+    let id = RequestId::new("second").unwrap();
+    let outcome = w
+        .coordinator
+        .wait_for_signal(Some(id), Some(100))
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, SignalOutcome::Task { task: got, .. } if got == task.id),
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_signal_wait_times_out_in_virtual_time() {
+    let w = world();
+    w.coordinator.create_task(request("t", None)).await.unwrap();
+    let outcome = w
+        .coordinator
+        .wait_for_signal(None, Some(1_000))
+        .await
+        .unwrap();
+    assert_eq!(outcome, SignalOutcome::TimedOut { remaining: 1 });
+}
+
+#[tokio::test(start_paused = true)]
+async fn terminal_queries_are_answered_at_once() {
+    let w = world();
+    w.coordinator.create_task(request("t", None)).await.unwrap();
+    let agent = w.pty.spawned()[0].agent;
+    w.pty.print(agent, b"\x1b[6n").await.unwrap();
+    pause(1).await;
+    assert_eq!(w.pty.input(agent), b"\x1b[1;1R");
+}
+
+#[tokio::test(start_paused = true)]
+async fn send_prompt_types_the_text_then_enter_and_refuses_under_human_control() {
+    let w = world();
+    let task = w.coordinator.create_task(request("t", None)).await.unwrap();
+    let agent: AgentId = w.pty.spawned()[0].agent;
+    w.coordinator
+        .send_prompt(task.id, "run the tests".into())
+        .await
+        .unwrap();
+    assert_eq!(w.pty.input(agent), b"run the tests\r");
+    w.coordinator
+        .set_control(task.id, crate::core::coordinator::Control::Human)
+        .await
+        .unwrap();
+    let error = w
+        .coordinator
+        .send_prompt(task.id, "more".into())
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("human control"), "{error}");
+    assert_eq!(
+        w.coordinator.send_prompt(task.id, "  ".into()).await,
+        Err(EngineError::Invalid(
+            "prompt must be a non-empty string".into()
+        ))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn closing_a_task_kills_its_agent_and_removes_everything() {
+    let mut w = world();
+    let task = w.coordinator.create_task(request("t", None)).await.unwrap();
+    let agent = w.pty.spawned()[0].agent;
+    let _ = w.events.recv().await;
+    w.coordinator.close_task(task.id).await.unwrap();
+    assert!(!w.pty.is_alive(agent));
+    assert!(w.repo.worktrees(Path::new("/repo")).is_empty());
+    assert_eq!(w.repo.branches(Path::new("/repo")), ["main"]);
+    assert!(w.files.paths().is_empty());
+    assert!(w.coordinator.list_tasks().await.unwrap().is_empty());
+    assert_eq!(w.events.recv().await, Some(AppEvent::TaskClosed(task.id)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_close_is_reported_as_a_failure_and_can_be_retried() {
+    let mut w = world();
+    let task = w.coordinator.create_task(request("t", None)).await.unwrap();
+    let _ = w.events.recv().await;
+    w.repo.make_stuck(&task.worktree);
+    let error = w.coordinator.close_task(task.id).await.unwrap_err();
+    assert!(error.to_string().starts_with("cleanup failed:"), "{error}");
+    assert!(
+        matches!(w.events.recv().await, Some(AppEvent::CleanupFailed { task: id, .. }) if id == task.id)
+    );
+    assert_eq!(
+        w.coordinator.list_tasks().await.unwrap().len(),
+        1,
+        "still listed for a retry"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_agent_exit_is_seen_by_waits() {
+    let w = world();
+    let task = w.coordinator.create_task(request("t", None)).await.unwrap();
+    let agent = w.pty.spawned()[0].agent;
+    w.pty
+        .exit(
+            agent,
+            ExitStatus {
+                code: Some(3),
+                signal: None,
+            },
+        )
+        .await
+        .unwrap();
+    pause(1).await;
+    assert_eq!(
+        w.coordinator.wait_for_idle(task.id, None).await,
+        Ok(IdleOutcome::Exited)
+    );
+    let status = w.coordinator.task_status(task.id).await.unwrap();
+    assert_eq!((status.status, status.exit_code), (Status::Exited, Some(3)));
+}
