@@ -7,6 +7,7 @@
 pub mod branch;
 pub mod coordinator;
 pub mod detector;
+pub mod diff;
 pub mod ids;
 pub mod notify;
 pub mod replay;

@@ -4,22 +4,23 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::{
     AGENT_COLS, AGENT_ROWS, AppEvent, COMMANDS_PENDING_MAX, Command, CoordinatorHandle,
-    CoordinatorSettings, CreateTask, EngineError, INTERNAL_EVENTS_MAX, PROMPT_BYTES_MAX,
-    PROMPT_ENTER_DELAY_MS, Ports, Reply, TASK_NAME_CHARS_MAX, TaskView,
+    CoordinatorSettings, CreateTask, DiffView, EngineError, INTERNAL_EVENTS_MAX, MergeOptions,
+    MergeResult, Ports, Reply, TASK_NAME_CHARS_MAX, TaskView,
 };
 use crate::core::branch::{task_branch, validate_branch_name};
 use crate::core::coordinator::{
-    Control, Coordinator, CoreError, Effect, IdleOutcome, NewTask, SignalOutcome,
+    Coordinator, CoreError, Effect, IdleOutcome, NewTask, PROMPT_BYTES_MAX, Sent, SignalOutcome,
     TASKS_PER_COORDINATOR_MAX, Task, Wait, WaiterId,
 };
-use crate::core::ids::{AgentId, CoordinatorId, DoneToken, TaskId};
+use crate::core::diff::truncate_diff;
+use crate::core::ids::{AgentId, BatchId, CoordinatorId, DoneToken, NotificationId, TaskId};
 use crate::core::notify::Fresh;
 use crate::core::replay::RequestId;
-use crate::ports::{FileMode, PtyEvent, PtySession, SpawnSpec, WorktreeRequest};
+use crate::ports::{FileMode, MergeRequest, PtyEvent, PtySession, SpawnSpec, WorktreeRequest};
 
 /// Starts the actor of coordinator `id`; app events go to `events`.
 #[must_use]
@@ -41,7 +42,7 @@ pub fn spawn_coordinator(
         signal_replies: BTreeMap::new(),
         creating: 0,
         closing: BTreeSet::new(),
-        assignments: BTreeMap::new(),
+        typed_reply: None,
     };
     tokio::spawn(actor.run(inbox, internal_inbox));
     CoordinatorHandle { id, commands }
@@ -53,13 +54,18 @@ enum Internal {
     Created(Box<Created>, Reply<TaskView>),
     CreateFailed(EngineError, Reply<TaskView>),
     Closed(TaskId, Result<(), String>, Reply<()>),
+    Merged(
+        TaskId,
+        Result<MergeResult, EngineError>,
+        bool,
+        Reply<MergeResult>,
+    ),
 }
 
 /// A task whose worktree, config and agent exist, to be added.
 struct Created {
     new: NewTask,
     session: PtySession,
-    prompt: Option<String>,
 }
 
 struct Actor {
@@ -73,8 +79,8 @@ struct Actor {
     /// Tasks being created (not yet in the core), counted against the task bound.
     creating: usize,
     closing: BTreeSet<TaskId>,
-    /// Assignments waiting for their agent's first prompt.
-    assignments: BTreeMap<TaskId, String>,
+    /// The caller of a `send_prompt` typed at once, answered when its prompt is typed.
+    typed_reply: Option<(TaskId, Reply<Sent>)>,
 }
 
 impl Actor {
@@ -100,7 +106,6 @@ impl Actor {
                     let now = self.ports.clock.now();
                     let effects = self.core.tick(now, self.fresh());
                     self.apply(effects).await;
-                    self.deliver_assignments();
                 }
             }
         }
@@ -109,8 +114,8 @@ impl Actor {
     fn fresh(&self) -> Fresh {
         let entropy = &*self.ports.entropy;
         Fresh {
-            batch: crate::core::ids::BatchId(entropy.uuid()),
-            notification: crate::core::ids::NotificationId(entropy.uuid()),
+            batch: BatchId(entropy.uuid()),
+            notification: NotificationId(entropy.uuid()),
         }
     }
 
@@ -148,12 +153,12 @@ impl Actor {
                 );
             }
             Command::Output(task, reply) => {
-                let _ = reply.send(
-                    self.core
-                        .task(task)
-                        .map(Task::scrollback)
-                        .ok_or(CoreError::TaskNotFound(task).into()),
-                );
+                let output = self
+                    .core
+                    .task(task)
+                    .map(Task::scrollback)
+                    .ok_or(CoreError::TaskNotFound(task).into());
+                let _ = reply.send(output);
             }
             Command::SendPrompt(task, prompt, reply) => self.send_prompt(task, prompt, reply).await,
             Command::WaitIdle(task, timeout, reply) => {
@@ -209,8 +214,7 @@ impl Actor {
                 let _ = reply.send(result);
             }
             Command::SetControl(task, control, reply) => {
-                let result = self.core.set_control(task, control);
-                let result = match result {
+                let result = match self.core.set_control(now, task, control) {
                     Ok(effects) => {
                         self.apply(effects).await;
                         Ok(())
@@ -220,10 +224,17 @@ impl Actor {
                 let _ = reply.send(result);
             }
             Command::Close(task, reply) => self.close(task, reply).await,
+            Command::Diff(task, reply) => self.diff(task, reply),
+            Command::Merge(task, options, reply) => self.merge(task, options, reply),
+            Command::AckNotification(batch) => self.core.ack_notification(batch),
+            Command::DropNotification(batch) => {
+                let effects = self.core.drop_notification(batch);
+                self.apply(effects).await;
+            }
+            Command::RescheduleNotifications => self.core.reschedule_notifications(now),
             Command::Deregister(reply) => {
                 let effects = self.core.deregister(now);
                 self.apply(effects).await;
-                self.assignments.clear();
                 let _ = reply.send(());
             }
         }
@@ -252,23 +263,25 @@ impl Actor {
             .map(|c| if c.is_control() { ' ' } else { c })
             .collect();
         let name = name.trim().to_owned();
-        let invalid = |message: &str| Err(EngineError::Invalid(message.to_owned()));
+        let invalid = |message: String| Err(EngineError::Invalid(message));
         let checked = if request.name.chars().count() > TASK_NAME_CHARS_MAX {
-            invalid("name must be 200 characters or fewer")
+            invalid(format!(
+                "name must be {TASK_NAME_CHARS_MAX} characters or fewer"
+            ))
         } else if name.is_empty() {
-            invalid("name must be a non-empty string")
+            invalid("name must be a non-empty string".to_owned())
         } else if request
             .prompt
             .as_ref()
             .is_some_and(|p| p.len() > PROMPT_BYTES_MAX)
         {
-            invalid("prompt must be 65536 bytes or fewer")
+            invalid(format!("prompt must be {PROMPT_BYTES_MAX} bytes or fewer"))
         } else if let Some(Err(error)) = request
             .base_branch
             .as_deref()
             .map(|b| validate_branch_name(b, "baseBranch"))
         {
-            Err(EngineError::Invalid(error.to_string()))
+            invalid(error.to_string())
         } else if self.core.tasks().count() + self.creating >= TASKS_PER_COORDINATOR_MAX {
             Err(CoreError::TooManyTasks.into())
         } else {
@@ -281,20 +294,17 @@ impl Actor {
         self.creating += 1;
         let entropy = &*self.ports.entropy;
         let id = TaskId(entropy.uuid());
-        let agent = AgentId(entropy.uuid());
-        let done_token = entropy.done_token();
-        let branch = task_branch(&name, id);
         let job = CreateJob {
             ports: self.ports.clone(),
             settings: self.settings.clone(),
             coordinator: self.core.id(),
             id,
-            agent,
+            agent: AgentId(entropy.uuid()),
+            branch: task_branch(&name, id),
             name,
-            branch,
             base_branch: request.base_branch,
-            prompt: request.prompt.filter(|p| !p.trim().is_empty()),
-            done_token,
+            prompt: request.prompt,
+            done_token: entropy.done_token(),
         };
         let internal = self.internal.clone();
         tokio::spawn(async move {
@@ -312,10 +322,8 @@ impl Actor {
             Internal::Pty(task, PtyEvent::Output(bytes)) => {
                 let effects = self.core.on_output(now, self.fresh(), task, &bytes);
                 self.apply(effects).await;
-                self.deliver_assignments();
             }
             Internal::Pty(task, PtyEvent::Exited(status)) => {
-                self.assignments.remove(&task);
                 let effects = self.core.on_exit(now, self.fresh(), task, status.code);
                 self.apply(effects).await;
             }
@@ -325,14 +333,9 @@ impl Actor {
             }
             Internal::Created(created, reply) => {
                 self.creating -= 1;
-                let Created {
-                    new,
-                    session,
-                    prompt,
-                } = *created;
-                let (id, agent, worktree, branch, config) = (
-                    new.id,
-                    new.agent,
+                let Created { new, session } = *created;
+                let (id, agent) = (new.id, new.agent);
+                let leftovers = (
                     new.worktree.clone(),
                     new.branch.clone(),
                     new.mcp_config.clone(),
@@ -343,20 +346,19 @@ impl Actor {
                     let root = self.settings.project_root.clone();
                     tokio::spawn(async move {
                         let _ = ports.pty.kill(agent).await;
+                        let (worktree, branch, config) = leftovers;
                         remove_leftovers(&ports, root, worktree, branch, config).await;
                     });
                     let _ = reply.send(Err(error.into()));
                     return;
                 }
                 self.pump(id, session);
-                if let Some(prompt) = prompt {
-                    self.assignments.insert(id, prompt);
-                }
                 if let Some(task) = self.core.task(id).map(view) {
+                    let coordinator = self.core.id();
                     let _ = self
                         .events
                         .send(AppEvent::TaskCreated {
-                            coordinator: self.core.id(),
+                            coordinator,
                             task: task.clone(),
                         })
                         .await;
@@ -386,6 +388,21 @@ impl Actor {
                     }
                 }
             }
+            Internal::Merged(task, Ok(merged), true, reply) => {
+                let (closed, done) = oneshot::channel();
+                self.close(task, closed).await;
+                tokio::spawn(async move {
+                    let result = match done.await {
+                        Ok(Ok(())) => Ok(merged),
+                        Ok(Err(error)) => Err(EngineError::Io(format!("merged, but {error}"))),
+                        Err(_) => Err(EngineError::Unavailable),
+                    };
+                    let _ = reply.send(result);
+                });
+            }
+            Internal::Merged(_, result, _, reply) => {
+                let _ = reply.send(result);
+            }
         }
     }
 
@@ -401,74 +418,132 @@ impl Actor {
         });
     }
 
-    /// Types each waiting assignment whose agent is now at its prompt.
-    fn deliver_assignments(&mut self) {
-        let ready: Vec<TaskId> = self
-            .assignments
-            .keys()
-            .copied()
-            .filter(|task| {
-                self.core
-                    .task(*task)
-                    .is_some_and(|t| t.status == crate::core::coordinator::Status::Idle)
-            })
-            .collect();
-        for task in ready {
-            if let Some(prompt) = self.assignments.remove(&task) {
-                let now = self.ports.clock.now();
-                let _ = self.core.assignment_delivered(now, task, &prompt);
-                self.type_prompt(task, prompt, None);
-            }
-        }
-    }
-
-    async fn send_prompt(&mut self, task: TaskId, prompt: String, reply: Reply<()>) {
-        let refused = match self.core.task(task) {
-            None => Some(CoreError::TaskNotFound(task).into()),
-            Some(_) if prompt.trim().is_empty() => Some(EngineError::Invalid("prompt must be a non-empty string".into())),
-            Some(_) if prompt.len() > PROMPT_BYTES_MAX => {
-                Some(EngineError::Invalid(format!("Prompt exceeds {PROMPT_BYTES_MAX} byte limit")))
-            }
-            Some(t) if t.control == Control::Human => Some(EngineError::Invalid(
-                "Task is under human control. Return control to coordinator before sending prompts.".into(),
-            )),
-            Some(_) => None,
-        };
-        if let Some(error) = refused {
-            let _ = reply.send(Err(error));
-            return;
-        }
+    async fn send_prompt(&mut self, task: TaskId, prompt: String, reply: Reply<Sent>) {
         let now = self.ports.clock.now();
-        if let Ok(effects) = self.core.prompt_sent(now, task, &prompt) {
-            self.apply(effects).await;
+        match self.core.send_prompt(now, task, prompt) {
+            Ok((Sent::Queued, effects)) => {
+                self.apply(effects).await;
+                let _ = reply.send(Ok(Sent::Queued));
+            }
+            Ok((Sent::Typed, effects)) => {
+                // The caller hears once the prompt is typed (or that typing failed).
+                self.typed_reply = Some((task, reply));
+                self.apply(effects).await;
+            }
+            Err(error) => {
+                let _ = reply.send(Err(error.into()));
+            }
         }
-        self.type_prompt(task, prompt, Some(reply));
     }
 
-    /// Types `prompt` (wrapped for bracketed paste if the agent asked for it), waits, presses
-    /// Enter: in a job, so the actor goes on meanwhile.
-    fn type_prompt(&self, task: TaskId, prompt: String, reply: Option<Reply<()>>) {
-        let Some(entry) = self.core.task(task) else {
-            return;
-        };
-        let (agent, paste) = (entry.agent, entry.bracketed_paste());
+    /// Types `text` (wrapped for bracketed paste if asked), waits, presses Enter: in a job, so
+    /// the actor goes on meanwhile.
+    fn type_prompt(
+        &self,
+        agent: AgentId,
+        text: String,
+        bracketed: bool,
+        reply: Option<Reply<Sent>>,
+    ) {
         let pty = self.ports.pty.clone();
         tokio::spawn(async move {
-            let body = if paste {
-                format!("\x1b[200~{prompt}\x1b[201~")
+            let body = if bracketed {
+                format!("\x1b[200~{text}\x1b[201~")
             } else {
-                prompt
+                text
             };
             let result = async {
                 pty.write(agent, body.as_bytes()).await?;
-                tokio::time::sleep(Duration::from_millis(PROMPT_ENTER_DELAY_MS)).await;
+                tokio::time::sleep(Duration::from_millis(super::PROMPT_ENTER_DELAY_MS)).await;
                 pty.write(agent, b"\r").await
             }
             .await
+            .map(|()| Sent::Typed)
             .map_err(|error| EngineError::Io(error.to_string()));
             if let Some(reply) = reply {
                 let _ = reply.send(result);
             }
+        });
+    }
+
+    fn diff(&self, task: TaskId, reply: Reply<DiffView>) {
+        let Some(entry) = self.core.task(task) else {
+            let _ = reply.send(Err(CoreError::TaskNotFound(task).into()));
+            return;
+        };
+        let (worktree, base) = (entry.worktree.clone(), entry.base_branch.clone());
+        let ports = self.ports.clone();
+        let root = self.settings.project_root.clone();
+        tokio::spawn(async move {
+            let result = async {
+                let base = match base {
+                    Some(base) => base,
+                    None => ports.repo.main_branch(root).await?,
+                };
+                ports.repo.diff(worktree, base).await
+            }
+            .await
+            .map(|diff| {
+                let cut = truncate_diff(&diff.text);
+                DiffView {
+                    files: diff.files,
+                    text: cut.text,
+                    truncated: cut.truncated,
+                    original_bytes: cut.original_bytes,
+                }
+            })
+            .map_err(|error| EngineError::Io(error.to_string()));
+            let _ = reply.send(result);
+        });
+    }
+
+    fn merge(&self, task: TaskId, options: MergeOptions, reply: Reply<MergeResult>) {
+        if let Err(error) = self.core.check_merge(task) {
+            let _ = reply.send(Err(error.into()));
+            return;
+        }
+        let Some(entry) = self.core.task(task) else {
+            return;
+        };
+        let (worktree, branch, base) = (
+            entry.worktree.clone(),
+            entry.branch.clone(),
+            entry.base_branch.clone(),
+        );
+        let ports = self.ports.clone();
+        let root = self.settings.project_root.clone();
+        let internal = self.internal.clone();
+        tokio::spawn(async move {
+            let cleanup = options.cleanup;
+            let result = async {
+                ports
+                    .repo
+                    .commit_all(worktree, "WIP: auto-commit before merge".into())
+                    .await?;
+                let target = match base {
+                    Some(base) => base,
+                    None => ports.repo.main_branch(root.clone()).await?,
+                };
+                let request = MergeRequest {
+                    root: root.clone(),
+                    dir: root,
+                    branch,
+                    target,
+                    squash: options.squash,
+                    message: options.message,
+                };
+                ports.repo.merge(request).await
+            }
+            .await
+            .map(|outcome| MergeResult {
+                target: outcome.target,
+                added: outcome.added,
+                removed: outcome.removed,
+            })
+            .map_err(|error| EngineError::Io(error.to_string()));
+            let _ = internal
+                .send(Internal::Merged(task, result, cleanup, reply))
+                .await;
         });
     }
 
@@ -494,7 +569,6 @@ impl Actor {
             self.apply(effects).await;
         }
         self.closing.insert(task);
-        self.assignments.remove(&task);
         let ports = self.ports.clone();
         let root = self.settings.project_root.clone();
         let internal = self.internal.clone();
@@ -557,6 +631,21 @@ impl Actor {
                             ));
                         }
                     }
+                }
+                Effect::Type {
+                    task,
+                    agent,
+                    text,
+                    bracketed,
+                } => {
+                    let reply = match self.typed_reply.take() {
+                        Some((for_task, reply)) if for_task == task => Some(reply),
+                        other => {
+                            self.typed_reply = other;
+                            None
+                        }
+                    };
+                    self.type_prompt(agent, text, bracketed, reply);
                 }
                 Effect::Write { agent, bytes } => {
                     let pty = self.ports.pty.clone();
@@ -657,12 +746,9 @@ impl CreateJob {
             profile: self.settings.profile,
             done_token: Some(self.done_token),
             mcp_config: Some(config),
+            assignment: self.prompt,
         };
-        Ok(Created {
-            new,
-            session,
-            prompt: self.prompt,
-        })
+        Ok(Created { new, session })
     }
 
     /// The sub-task's MCP config: how its agent reaches Baton, and the secrets to do so (in the
@@ -682,9 +768,9 @@ impl CreateJob {
     }
 }
 
-/// Removes what a half-made or closed task left: worktree and branch, config file.
+/// Removes what a half-made task left: worktree and branch, config file.
 async fn remove_leftovers(
-    ports: &super::Ports,
+    ports: &Ports,
     root: PathBuf,
     worktree: PathBuf,
     branch: String,

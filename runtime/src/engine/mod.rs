@@ -21,13 +21,13 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::core::coordinator::{Control, CoreError, IdleOutcome, SignalOutcome, Status};
+use crate::core::coordinator::{Control, CoreError, IdleOutcome, Sent, SignalOutcome, Status};
 use crate::core::detector::Profile;
-use crate::core::ids::{CoordinatorId, TaskId};
+use crate::core::ids::{BatchId, CoordinatorId, TaskId};
 use crate::core::notify::Notice;
 use crate::core::replay::RequestId;
 use crate::core::time::Millis;
-use crate::ports::{Clock, Entropy, Files, PtyHost, Repo};
+use crate::ports::{ChangedFile, Clock, Entropy, Files, PtyHost, Repo};
 
 pub use actor::spawn_coordinator;
 
@@ -39,8 +39,6 @@ pub const INTERNAL_EVENTS_MAX: usize = 256;
 pub const APP_EVENTS_MAX: usize = 1_024;
 /// Longest task name, in characters (checked before control characters are replaced).
 pub const TASK_NAME_CHARS_MAX: usize = 200;
-/// Longest prompt the engine types, in bytes.
-pub const PROMPT_BYTES_MAX: usize = 65_536;
 /// Pause between typing a prompt and pressing Enter, so the agent takes the text as typed, not
 /// as a pasted line it may not submit.
 pub const PROMPT_ENTER_DELAY_MS: u64 = 50;
@@ -109,6 +107,41 @@ pub struct TaskView {
     pub signalled_at: Option<Millis>,
 }
 
+/// A task's changes, as the coordinator reads them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiffView {
+    /// Changed files.
+    pub files: Vec<ChangedFile>,
+    /// The unified diff, cut at [`crate::core::diff::DIFF_CHARS_MAX`] characters.
+    pub text: String,
+    /// Whether it was cut.
+    pub truncated: bool,
+    /// Size of the whole diff in bytes.
+    pub original_bytes: usize,
+}
+
+/// How to merge a task.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MergeOptions {
+    /// One commit instead of a merge commit.
+    pub squash: bool,
+    /// Commit message of a squash merge.
+    pub message: Option<String>,
+    /// Close the task after a successful merge.
+    pub cleanup: bool,
+}
+
+/// A merge that went through.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MergeResult {
+    /// The branch merged into.
+    pub target: String,
+    /// Lines added.
+    pub added: u64,
+    /// Lines removed.
+    pub removed: u64,
+}
+
 /// What the app is told.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AppEvent {
@@ -169,7 +202,12 @@ pub(crate) enum Command {
     List(oneshot::Sender<Vec<TaskView>>),
     Status(TaskId, Reply<TaskView>),
     Output(TaskId, Reply<Vec<u8>>),
-    SendPrompt(TaskId, String, Reply<()>),
+    SendPrompt(TaskId, String, Reply<Sent>),
+    Diff(TaskId, Reply<DiffView>),
+    Merge(TaskId, MergeOptions, Reply<MergeResult>),
+    AckNotification(BatchId),
+    DropNotification(BatchId),
+    RescheduleNotifications,
     WaitIdle(TaskId, Option<u64>, Reply<IdleOutcome>),
     WaitSignal(Option<RequestId>, Option<u64>, Reply<SignalOutcome>),
     SignalDone(TaskId, String, Reply<()>),
@@ -238,13 +276,68 @@ impl CoordinatorHandle {
         self.ask(|reply| Command::Output(task, reply)).await
     }
 
-    /// Types a prompt into a task's agent and presses Enter.
+    /// Types a prompt into a task's agent and presses Enter, or queues it behind the task's
+    /// assignment, a human's hold or earlier prompts.
     ///
     /// # Errors
-    /// No such task, an empty or oversized prompt, human control, or a PTY failure.
-    pub async fn send_prompt(&self, task: TaskId, prompt: String) -> Result<(), EngineError> {
+    /// No such task, an empty or oversized prompt, a full queue, or a PTY failure.
+    pub async fn send_prompt(&self, task: TaskId, prompt: String) -> Result<Sent, EngineError> {
         self.ask(|reply| Command::SendPrompt(task, prompt, reply))
             .await
+    }
+
+    /// A task's changes against the branch it forked from.
+    ///
+    /// # Errors
+    /// No such task, or git failed.
+    pub async fn task_diff(&self, task: TaskId) -> Result<DiffView, EngineError> {
+        self.ask(|reply| Command::Diff(task, reply)).await
+    }
+
+    /// Commits what the task left uncommitted and merges its branch.
+    ///
+    /// # Errors
+    /// No such task, a task still working, a conflict (the merge is aborted), or a failed
+    /// cleanup.
+    pub async fn merge_task(
+        &self,
+        task: TaskId,
+        options: MergeOptions,
+    ) -> Result<MergeResult, EngineError> {
+        self.ask(|reply| Command::Merge(task, options, reply)).await
+    }
+
+    /// The app typed a staged notification batch into the coordinator.
+    ///
+    /// # Errors
+    /// The actor is gone.
+    pub async fn ack_notification(&self, batch: BatchId) -> Result<(), EngineError> {
+        self.commands
+            .send(Command::AckNotification(batch))
+            .await
+            .map_err(|_| EngineError::Unavailable)
+    }
+
+    /// The app gave up typing a batch: its tasks need a human's review.
+    ///
+    /// # Errors
+    /// The actor is gone.
+    pub async fn drop_notification(&self, batch: BatchId) -> Result<(), EngineError> {
+        self.commands
+            .send(Command::DropNotification(batch))
+            .await
+            .map_err(|_| EngineError::Unavailable)
+    }
+
+    /// The user typed into the coordinator while a batch was staged: stage it again later.
+    ///
+    /// # Errors
+    /// The actor is gone.
+    pub async fn reschedule_notifications(&self) -> Result<(), EngineError> {
+        self.commands
+            .send(Command::RescheduleNotifications)
+            .await
+            .map_err(|_| EngineError::Unavailable)
     }
 
     /// Waits until a task is idle (or exited, or taken over by a human), at most `timeout_ms`.

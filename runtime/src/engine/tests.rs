@@ -8,16 +8,17 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::{
-    AppEvent, CoordinatorHandle, CoordinatorSettings, CreateTask, EngineError, Ports,
-    spawn_coordinator,
+    AppEvent, CoordinatorHandle, CoordinatorSettings, CreateTask, EngineError, MergeOptions,
+    MergeResult, Ports, spawn_coordinator,
 };
-use crate::core::coordinator::{IdleOutcome, SignalOutcome, Status};
+use crate::core::coordinator::{Control, CoreError, IdleOutcome, Sent, SignalOutcome, Status};
 use crate::core::detector::Profile;
+use crate::core::diff::DIFF_TRUNCATED_NOTE;
 use crate::core::ids::{AgentId, CoordinatorId};
 use crate::core::replay::RequestId;
 use crate::core::time::Millis;
 use crate::ports::fakes::{FakeClock, FakeFiles, FakePty, FakeRepo, SeededEntropy};
-use crate::ports::{ExitStatus, FileMode};
+use crate::ports::{ChangedFile, ExitStatus, FileChange, FileMode};
 
 struct World {
     pty: Arc<FakePty>,
@@ -296,31 +297,126 @@ async fn terminal_queries_are_answered_at_once() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn send_prompt_types_the_text_then_enter_and_refuses_under_human_control() {
+async fn send_prompt_types_the_text_then_enter_and_holds_it_under_human_control() {
     let w = world();
     let task = w.coordinator.create_task(request("t", None)).await.unwrap();
     let agent: AgentId = w.pty.spawned()[0].agent;
-    w.coordinator
-        .send_prompt(task.id, "run the tests".into())
-        .await
-        .unwrap();
+    assert_eq!(
+        w.coordinator
+            .send_prompt(task.id, "run the tests".into())
+            .await,
+        Ok(Sent::Typed)
+    );
     assert_eq!(w.pty.input(agent), b"run the tests\r");
     w.coordinator
-        .set_control(task.id, crate::core::coordinator::Control::Human)
+        .set_control(task.id, Control::Human)
         .await
         .unwrap();
-    let error = w
-        .coordinator
-        .send_prompt(task.id, "more".into())
+    assert_eq!(
+        w.coordinator.send_prompt(task.id, "then lint".into()).await,
+        Ok(Sent::Queued)
+    );
+    pause(3_000).await;
+    w.pty.print(agent, "❯ ".as_bytes()).await.unwrap();
+    pause(100).await;
+    assert_eq!(
+        w.pty.input(agent),
+        b"run the tests\r",
+        "held while a human has the terminal"
+    );
+    w.coordinator
+        .set_control(task.id, Control::Coordinator)
         .await
-        .unwrap_err();
-    assert!(error.to_string().contains("human control"), "{error}");
+        .unwrap();
+    pause(100).await;
+    assert_eq!(w.pty.input(agent), b"run the tests\rthen lint\r");
     assert_eq!(
         w.coordinator.send_prompt(task.id, "  ".into()).await,
-        Err(EngineError::Invalid(
+        Err(EngineError::Core(CoreError::InvalidPrompt(
             "prompt must be a non-empty string".into()
+        )))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn diffs_are_cut_at_the_limit_and_merges_need_a_finished_task() {
+    let w = world();
+    let task = w.coordinator.create_task(request("t", None)).await.unwrap();
+    let agent = w.pty.spawned()[0].agent;
+    let file = ChangedFile {
+        path: "src/lib.rs".into(),
+        change: FileChange::Modified,
+        added: 3,
+        removed: 1,
+        committed: true,
+    };
+    w.repo
+        .set_diff(&task.branch, vec![file], &"+x\n".repeat(30_000));
+    let diff = w.coordinator.task_diff(task.id).await.unwrap();
+    assert!(diff.truncated);
+    assert!(diff.text.ends_with(DIFF_TRUNCATED_NOTE));
+    assert_eq!(diff.original_bytes, 90_000);
+    let refused = w
+        .coordinator
+        .merge_task(task.id, MergeOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("is still running"),
+        "{refused}"
+    );
+    w.pty.print(agent, "❯ ".as_bytes()).await.unwrap();
+    pause(100).await;
+    let merged = w
+        .coordinator
+        .merge_task(
+            task.id,
+            MergeOptions {
+                cleanup: true,
+                ..MergeOptions::default()
+            },
+        )
+        .await;
+    assert_eq!(
+        merged,
+        Ok(MergeResult {
+            target: "main".into(),
+            added: 3,
+            removed: 1
+        })
+    );
+    assert_eq!(w.repo.merged().len(), 1);
+    assert!(
+        w.coordinator.list_tasks().await.unwrap().is_empty(),
+        "cleaned up after the merge"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_conflicting_merge_is_an_error_and_keeps_the_task() {
+    let w = world();
+    let task = w.coordinator.create_task(request("t", None)).await.unwrap();
+    let agent = w.pty.spawned()[0].agent;
+    w.pty.print(agent, "❯ ".as_bytes()).await.unwrap();
+    pause(100).await;
+    w.repo.conflict_on(&task.branch, &["src/main.rs"]);
+    let error = w
+        .coordinator
+        .merge_task(
+            task.id,
+            MergeOptions {
+                cleanup: true,
+                ..MergeOptions::default()
+            },
+        )
+        .await;
+    assert_eq!(
+        error,
+        Err(EngineError::Io(
+            "Merge failed: conflicts in src/main.rs".into()
         ))
     );
+    assert_eq!(w.coordinator.list_tasks().await.unwrap().len(), 1);
 }
 
 #[tokio::test(start_paused = true)]

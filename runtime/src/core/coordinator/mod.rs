@@ -41,6 +41,10 @@ pub const TASKS_PER_COORDINATOR_MAX: usize = 64;
 pub const SIGNAL_WAITERS_MAX: usize = 16;
 /// `wait_for_idle` calls blocked at once for one task.
 pub const IDLE_WAITERS_PER_TASK_MAX: usize = 16;
+/// Longest prompt typed into an agent, in bytes.
+pub const PROMPT_BYTES_MAX: usize = 65_536;
+/// Prompts waiting for one task (behind its assignment, a human's hold, or earlier prompts).
+pub const PROMPT_QUEUE_MAX: usize = 32;
 /// Wait used when a caller gives no timeout.
 pub const WAIT_TIMEOUT_MS_DEFAULT: u64 = 300_000;
 /// Longest wait a caller may ask for; longer requests are clamped to it.
@@ -155,6 +159,17 @@ pub enum Effect {
         /// Its answer.
         outcome: SignalOutcome,
     },
+    /// Type a prompt into a task's agent and press Enter (the core already counts it as sent).
+    Type {
+        /// The task.
+        task: TaskId,
+        /// Its agent.
+        agent: AgentId,
+        /// The prompt.
+        text: String,
+        /// Wrap it for bracketed paste: the agent asked for it.
+        bracketed: bool,
+    },
     /// Write to an agent's terminal (a reply to its terminal query).
     Write {
         /// The agent.
@@ -173,6 +188,15 @@ pub enum CoreError {
     /// The coordinator was deregistered.
     #[error("Coordinator not found: {0}")]
     CoordinatorNotFound(CoordinatorId),
+    /// A prompt that is empty or too long.
+    #[error("{0}")]
+    InvalidPrompt(String),
+    /// [`PROMPT_QUEUE_MAX`] prompts wait already.
+    #[error("Prompt queue full ({PROMPT_QUEUE_MAX} pending)")]
+    QueueFull,
+    /// The task cannot be merged in its state.
+    #[error("{0}")]
+    NotMergeable(String),
     /// [`TASKS_PER_COORDINATOR_MAX`] tasks exist already.
     #[error(
         "Too many sub-tasks: a coordinator may have {TASKS_PER_COORDINATOR_MAX} at once; close some first"
@@ -204,6 +228,17 @@ pub struct NewTask {
     pub done_token: Option<DoneToken>,
     /// Its MCP config file.
     pub mcp_config: Option<PathBuf>,
+    /// Its assignment, typed when its agent first shows its prompt.
+    pub assignment: Option<String>,
+}
+
+/// What became of a prompt sent to a task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sent {
+    /// Typed now (an [`Effect::Type`] follows).
+    Typed,
+    /// Queued behind the assignment, a human's hold, or earlier prompts.
+    Queued,
 }
 
 #[derive(Clone, Debug)]
@@ -305,6 +340,8 @@ impl Coordinator {
             control: Control::Coordinator,
             signal: None,
             assignment_delivered: false,
+            assignment: new.assignment.filter(|a| !a.trim().is_empty()),
+            queued: VecDeque::new(),
             done_token: new.done_token,
             mcp_config: new.mcp_config,
             detector: Detector::new(new.profile, now),
@@ -398,6 +435,130 @@ impl Coordinator {
         effects
     }
 
+    /// A prompt for a task: typed at once, or queued behind its assignment, a human's hold or
+    /// earlier prompts (typed, in order, when its agent next shows its prompt).
+    ///
+    /// # Errors
+    /// No such task; an empty prompt or one over [`PROMPT_BYTES_MAX`]; a full queue. Nothing
+    /// changes then.
+    pub fn send_prompt(
+        &mut self,
+        now: Millis,
+        task: TaskId,
+        prompt: String,
+    ) -> Result<(Sent, Vec<Effect>), CoreError> {
+        let entry = self.task_mut(task)?;
+        if prompt.trim().is_empty() {
+            return Err(CoreError::InvalidPrompt(
+                "prompt must be a non-empty string".into(),
+            ));
+        }
+        if prompt.len() > PROMPT_BYTES_MAX {
+            return Err(CoreError::InvalidPrompt(format!(
+                "Prompt exceeds {PROMPT_BYTES_MAX} byte limit"
+            )));
+        }
+        let must_wait = entry.assignment.is_some()
+            || !entry.queued.is_empty()
+            || entry.control == Control::Human;
+        if must_wait {
+            if entry.queued.len() >= PROMPT_QUEUE_MAX {
+                return Err(CoreError::QueueFull);
+            }
+            entry.queued.push_back(prompt);
+            return Ok((Sent::Queued, Vec::new()));
+        }
+        let mut effects = Vec::new();
+        self.type_prompt(now, task, prompt, &mut effects);
+        Ok((Sent::Typed, effects))
+    }
+
+    /// Types the task's assignment or its oldest queued prompt, if the coordinator drives it.
+    /// Returns whether it typed something.
+    fn flush_prompt(&mut self, now: Millis, task: TaskId, effects: &mut Vec<Effect>) -> bool {
+        let Ok(entry) = self.task_mut(task) else {
+            return false;
+        };
+        if entry.control == Control::Human {
+            return false;
+        }
+        let next = match entry.assignment.take() {
+            Some(assignment) => {
+                entry.assignment_delivered = true;
+                Some(assignment)
+            }
+            None => entry.queued.pop_front(),
+        };
+        match next {
+            Some(prompt) => {
+                self.type_prompt(now, task, prompt, effects);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Counts `prompt` as sent (see [`prompt_sent`](Self::prompt_sent)) and asks the engine to
+    /// type it.
+    fn type_prompt(
+        &mut self,
+        now: Millis,
+        task: TaskId,
+        prompt: String,
+        effects: &mut Vec<Effect>,
+    ) {
+        if let Ok(changes) = self.prompt_sent(now, task, &prompt) {
+            effects.extend(changes);
+        }
+        if let Some(entry) = self.task(task) {
+            let (agent, bracketed) = (entry.agent, entry.bracketed_paste());
+            effects.push(Effect::Type {
+                task,
+                agent,
+                text: prompt,
+                bracketed,
+            });
+        }
+    }
+
+    /// Whether a task may be merged: not while it is starting, nor while it still works
+    /// without having signalled done.
+    ///
+    /// # Errors
+    /// No such task, or [`CoreError::NotMergeable`] saying why.
+    pub fn check_merge(&self, task: TaskId) -> Result<(), CoreError> {
+        let entry = self.task(task).ok_or(CoreError::TaskNotFound(task))?;
+        match entry.status {
+            Status::Creating => Err(CoreError::NotMergeable(format!(
+                "Task {task} is still starting and cannot be merged yet."
+            ))),
+            Status::Running if entry.signal.is_none() => Err(CoreError::NotMergeable(format!(
+                "Task {task} is still running. Use send_prompt for follow-up, or wait until it \
+                 signals done or goes idle before calling merge_task."
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// The app typed a notification batch into the coordinator.
+    pub fn ack_notification(&mut self, batch: crate::core::ids::BatchId) {
+        self.notifications.ack(batch);
+    }
+
+    /// The app gave up typing a notification batch: its tasks need a human's review.
+    pub fn drop_notification(&mut self, batch: crate::core::ids::BatchId) -> Vec<Effect> {
+        let tasks = self.notifications.drop_batch(batch);
+        tasks
+            .into_iter()
+            .map(|task| Effect::State(task, StateChange::NeedsReview))
+            .collect()
+    }
+
+    /// The user typed into the coordinator while a batch was staged: stage it again later.
+    pub fn reschedule_notifications(&mut self, now: Millis) {
+        self.notifications.reschedule_restage(now);
+    }
+
     /// Records that a task's agent has the assignment (idle notifications may follow).
     ///
     /// # Errors
@@ -463,6 +624,12 @@ impl Coordinator {
             return;
         }
         let assessment = entry.detector.assess(now);
+        if assessment.idle && self.flush_prompt(now, task, effects) {
+            return;
+        }
+        let Ok(entry) = self.task_mut(task) else {
+            return;
+        };
         if assessment.idle {
             let became_idle = entry.status == Status::Running;
             entry.status = Status::Idle;
@@ -817,6 +984,7 @@ impl Coordinator {
     /// No such task.
     pub fn set_control(
         &mut self,
+        now: Millis,
         task: TaskId,
         control: Control,
     ) -> Result<Vec<Effect>, CoreError> {
@@ -829,7 +997,9 @@ impl Coordinator {
                 self.resolve_idle_waiters(task, IdleOutcome::HumanControl, &mut effects)
             }
             Control::Coordinator if status == Status::Idle => {
-                self.resolve_idle_waiters(task, IdleOutcome::Idle, &mut effects);
+                if !self.flush_prompt(now, task, &mut effects) {
+                    self.resolve_idle_waiters(task, IdleOutcome::Idle, &mut effects);
+                }
             }
             Control::Coordinator => {}
         }

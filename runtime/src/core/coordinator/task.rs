@@ -102,6 +102,10 @@ pub struct Task {
     pub signal: Option<Signal>,
     /// Whether its assignment reached the agent (idle notifications wait for it).
     pub assignment_delivered: bool,
+    /// Its assignment, until its agent first shows its prompt.
+    pub assignment: Option<String>,
+    /// Prompts waiting to be typed, oldest first (at most `PROMPT_QUEUE_MAX`).
+    pub queued: VecDeque<String>,
     /// Secret its agent presents with `signal_done`.
     pub done_token: Option<DoneToken>,
     /// Its MCP config file, removed when the task goes.

@@ -4,9 +4,9 @@
 use std::cell::Cell;
 
 use super::{
-    Control, Coordinator, CoreError, Effect, IdleOutcome, NewTask, SIGNAL_WAITERS_MAX,
-    SignalOutcome, StateChange, Status, TASKS_PER_COORDINATOR_MAX, WAIT_TIMEOUT_MS_MAX, Wait,
-    WaiterId,
+    Control, Coordinator, CoreError, Effect, IdleOutcome, NewTask, PROMPT_BYTES_MAX,
+    PROMPT_QUEUE_MAX, SIGNAL_WAITERS_MAX, Sent, SignalOutcome, StateChange, Status,
+    TASKS_PER_COORDINATOR_MAX, WAIT_TIMEOUT_MS_MAX, Wait, WaiterId,
 };
 use crate::core::detector::Profile;
 use crate::core::ids::{AgentId, BatchId, CoordinatorId, NotificationId, TaskId};
@@ -52,6 +52,7 @@ fn coordinator(tasks: u8) -> Coordinator {
             profile: Profile::Claude,
             done_token: None,
             mcp_config: None,
+            assignment: None,
         };
         coordinator.add_task(Millis(0), new).unwrap();
     }
@@ -404,7 +405,8 @@ fn wait_for_idle_answers_at_once_for_idle_exited_and_human_controlled_tasks() {
     c.on_output(Millis(0), fresh(), task_id(1), "❯ ".as_bytes());
     c.tick(Millis(50), fresh());
     c.on_exit(Millis(50), fresh(), task_id(2), Some(0));
-    c.set_control(task_id(3), Control::Human).unwrap();
+    c.set_control(Millis(0), task_id(3), Control::Human)
+        .unwrap();
     assert_eq!(
         c.wait_for_idle(Millis(60), task_id(1), None),
         Ok(Wait::Ready(IdleOutcome::Idle))
@@ -451,7 +453,9 @@ fn a_blocked_idle_wait_ends_once_the_prompt_is_stable() {
 fn taking_control_answers_idle_waits_and_giving_it_back_answers_only_if_idle() {
     let mut c = coordinator(1);
     let first = blocked(c.wait_for_idle(Millis(0), task_id(1), None).unwrap());
-    let effects = c.set_control(task_id(1), Control::Human).unwrap();
+    let effects = c
+        .set_control(Millis(0), task_id(1), Control::Human)
+        .unwrap();
     assert_eq!(
         effects,
         [Effect::Idle {
@@ -459,10 +463,12 @@ fn taking_control_answers_idle_waits_and_giving_it_back_answers_only_if_idle() {
             outcome: IdleOutcome::HumanControl
         }]
     );
-    c.set_control(task_id(1), Control::Coordinator).unwrap();
+    c.set_control(Millis(0), task_id(1), Control::Coordinator)
+        .unwrap();
     let second = blocked(c.wait_for_idle(Millis(10), task_id(1), None).unwrap());
     assert_eq!(
-        c.set_control(task_id(1), Control::Coordinator).unwrap(),
+        c.set_control(Millis(0), task_id(1), Control::Coordinator)
+            .unwrap(),
         [],
         "still working: keep waiting"
     );
@@ -589,9 +595,101 @@ fn tasks_and_waits_are_bounded() {
         profile: Profile::Claude,
         done_token: None,
         mcp_config: None,
+        assignment: None,
     };
     assert_eq!(
         full.add_task(Millis(0), extra),
         Err(CoreError::TooManyTasks)
+    );
+}
+
+#[test]
+fn prompts_queue_behind_the_assignment_and_go_out_one_per_prompt_in_order() {
+    let mut c = coordinator(0);
+    let new = NewTask {
+        id: task_id(1),
+        name: "task-a".into(),
+        branch: "task/a".into(),
+        base_branch: None,
+        worktree: "/w".into(),
+        agent: agent(1),
+        profile: Profile::Claude,
+        done_token: None,
+        mcp_config: None,
+        assignment: Some("assignment".into()),
+    };
+    c.add_task(Millis(0), new).unwrap();
+    assert_eq!(
+        c.send_prompt(Millis(0), task_id(1), "second".into())
+            .unwrap()
+            .0,
+        Sent::Queued
+    );
+    let typed = |effects: &[Effect]| -> Vec<String> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Type { text, .. } => Some(text.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    c.on_output(Millis(100), fresh(), task_id(1), "❯ ".as_bytes());
+    assert_eq!(typed(&c.tick(Millis(150), fresh())), ["assignment"]);
+    assert!(c.task(task_id(1)).unwrap().assignment_delivered);
+    c.on_output(
+        Millis(300),
+        fresh(),
+        task_id(1),
+        "esc to interrupt".as_bytes(),
+    );
+    c.on_output(Millis(400), fresh(), task_id(1), "\x1b[2J❯ ".as_bytes());
+    assert_eq!(typed(&c.tick(Millis(450), fresh())), ["second"]);
+    assert_eq!(
+        c.send_prompt(Millis(500), task_id(1), "third".into())
+            .unwrap()
+            .0,
+        Sent::Typed
+    );
+}
+
+#[test]
+fn the_prompt_queue_is_bounded_and_bad_prompts_change_nothing() {
+    let mut c = coordinator(1);
+    c.set_control(Millis(0), task_id(1), Control::Human)
+        .unwrap();
+    for n in 0..PROMPT_QUEUE_MAX {
+        assert_eq!(
+            c.send_prompt(Millis(0), task_id(1), format!("p{n}"))
+                .unwrap()
+                .0,
+            Sent::Queued
+        );
+    }
+    assert_eq!(
+        c.send_prompt(Millis(0), task_id(1), "one more".into()),
+        Err(CoreError::QueueFull)
+    );
+    assert_eq!(
+        c.send_prompt(Millis(0), task_id(1), "x".repeat(PROMPT_BYTES_MAX + 1)),
+        Err(CoreError::InvalidPrompt(format!(
+            "Prompt exceeds {PROMPT_BYTES_MAX} byte limit"
+        )))
+    );
+    assert_eq!(c.task(task_id(1)).unwrap().queued.len(), PROMPT_QUEUE_MAX);
+}
+
+#[test]
+fn a_task_still_working_cannot_be_merged() {
+    let mut c = coordinator(1);
+    assert!(matches!(
+        c.check_merge(task_id(1)),
+        Err(CoreError::NotMergeable(_))
+    ));
+    c.signal_done(Millis(0), fresh(), task_id(1)).unwrap();
+    assert_eq!(c.check_merge(task_id(1)), Ok(()), "it signalled done");
+    assert_eq!(
+        c.check_merge(task_id(5)),
+        Err(CoreError::TaskNotFound(task_id(5)))
     );
 }
