@@ -232,6 +232,16 @@ impl Actor {
                 self.apply(effects).await;
             }
             Command::RescheduleNotifications => self.core.reschedule_notifications(now),
+            Command::McpConnected(task, reply) => {
+                let result = match self.core.mcp_connected(now, self.fresh(), task) {
+                    Ok(effects) => {
+                        self.apply(effects).await;
+                        Ok(())
+                    }
+                    Err(error) => Err(error.into()),
+                };
+                let _ = reply.send(result);
+            }
             Command::Deregister(reply) => {
                 let effects = self.core.deregister(now);
                 self.apply(effects).await;

@@ -208,6 +208,7 @@ pub(crate) enum Command {
     AckNotification(BatchId),
     DropNotification(BatchId),
     RescheduleNotifications,
+    McpConnected(TaskId, Reply<()>),
     WaitIdle(TaskId, Option<u64>, Reply<IdleOutcome>),
     WaitSignal(Option<RequestId>, Option<u64>, Reply<SignalOutcome>),
     SignalDone(TaskId, String, Reply<()>),
@@ -305,6 +306,15 @@ impl CoordinatorHandle {
         options: MergeOptions,
     ) -> Result<MergeResult, EngineError> {
         self.ask(|reply| Command::Merge(task, options, reply)).await
+    }
+
+    /// A task's MCP server connected (its `baton mcp` process reached the daemon): its
+    /// assignment may go out.
+    ///
+    /// # Errors
+    /// No such task.
+    pub async fn mcp_connected(&self, task: TaskId) -> Result<(), EngineError> {
+        self.ask(|reply| Command::McpConnected(task, reply)).await
     }
 
     /// The app typed a staged notification batch into the coordinator.

@@ -11,7 +11,10 @@ use super::{
     AppEvent, CoordinatorHandle, CoordinatorSettings, CreateTask, EngineError, MergeOptions,
     MergeResult, Ports, spawn_coordinator,
 };
-use crate::core::coordinator::{Control, CoreError, IdleOutcome, Sent, SignalOutcome, Status};
+use crate::core::coordinator::{
+    Control, CoreError, IdleOutcome, MCP_CONNECT_TIMEOUT_MS, Sent, SignalOutcome, StateChange,
+    Status,
+};
 use crate::core::detector::Profile;
 use crate::core::diff::DIFF_TRUNCATED_NOTE;
 use crate::core::ids::{AgentId, CoordinatorId};
@@ -180,9 +183,11 @@ async fn bad_requests_are_refused_before_anything_is_made() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn the_assignment_is_typed_once_the_agent_shows_its_prompt() {
+async fn the_assignment_waits_for_the_prompt_and_the_mcp_server_decision_first_prompt_waits_for_tools()
+ {
     let w = world();
-    w.coordinator
+    let task = w
+        .coordinator
         .create_task(request("feature", Some("Add a --verbose flag")))
         .await
         .unwrap();
@@ -201,9 +206,44 @@ async fn the_assignment_is_typed_once_the_agent_shows_its_prompt() {
         .await
         .unwrap();
     pause(200).await;
+    assert!(
+        w.pty.input(agent).is_empty(),
+        "the prompt shows, but its MCP server has not connected"
+    );
+    assert_eq!(
+        w.coordinator.wait_for_idle(task.id, Some(100)).await,
+        Ok(IdleOutcome::TimedOut),
+        "a task with its assignment pending is not idle"
+    );
+    w.coordinator.mcp_connected(task.id).await.unwrap();
+    pause(100).await;
     assert_eq!(
         w.pty.input(agent),
         "\x1b[200~Add a --verbose flag\x1b[201~\r".as_bytes()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_mcp_server_that_never_connects_delays_the_assignment_by_the_timeout_only() {
+    let mut w = world();
+    let task = w
+        .coordinator
+        .create_task(request("feature", Some("go")))
+        .await
+        .unwrap();
+    let agent = w.pty.spawned()[0].agent;
+    w.pty.print(agent, "❯ ".as_bytes()).await.unwrap();
+    pause(MCP_CONNECT_TIMEOUT_MS - 1_000).await;
+    assert!(w.pty.input(agent).is_empty());
+    pause(2_000).await;
+    assert_eq!(w.pty.input(agent), b"go\r");
+    let mut events = Vec::new();
+    while let Ok(event) = w.events.try_recv() {
+        events.push(event);
+    }
+    assert!(
+        events.contains(&AppEvent::State(task.id, StateChange::McpStartupTimedOut)),
+        "{events:?}"
     );
 }
 

@@ -24,7 +24,7 @@ mod tests;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 
-pub use task::{Control, SCROLLBACK_BYTES_MAX, Signal, Status, Task};
+pub use task::{Control, McpState, SCROLLBACK_BYTES_MAX, Signal, Status, Task};
 
 use super::detector::{Detector, Profile, Readiness};
 use super::ids::{AgentId, CoordinatorId, DoneToken, TaskId};
@@ -45,6 +45,9 @@ pub const IDLE_WAITERS_PER_TASK_MAX: usize = 16;
 pub const PROMPT_BYTES_MAX: usize = 65_536;
 /// Prompts waiting for one task (behind its assignment, a human's hold, or earlier prompts).
 pub const PROMPT_QUEUE_MAX: usize = 32;
+/// How long a task's assignment waits for its MCP server to connect before it goes out anyway
+/// (agents start MCP servers in the background; most connect within seconds).
+pub const MCP_CONNECT_TIMEOUT_MS: u64 = 30_000;
 /// Wait used when a caller gives no timeout.
 pub const WAIT_TIMEOUT_MS_DEFAULT: u64 = 300_000;
 /// Longest wait a caller may ask for; longer requests are clamped to it.
@@ -128,6 +131,9 @@ pub enum StateChange {
     NeedsReview,
     /// A new prompt went to the task: its earlier signal no longer counts.
     SignalReset,
+    /// The task's MCP server did not connect within [`MCP_CONNECT_TIMEOUT_MS`]; its assignment
+    /// went out anyway (the agent may lack `signal_done`).
+    McpStartupTimedOut,
 }
 
 /// What the engine must do after a decision.
@@ -342,6 +348,9 @@ impl Coordinator {
             assignment_delivered: false,
             assignment: new.assignment.filter(|a| !a.trim().is_empty()),
             queued: VecDeque::new(),
+            mcp: McpState::Waiting {
+                until: now.plus(MCP_CONNECT_TIMEOUT_MS),
+            },
             done_token: new.done_token,
             mcp_config: new.mcp_config,
             detector: Detector::new(new.profile, now),
@@ -473,9 +482,26 @@ impl Coordinator {
         Ok((Sent::Typed, effects))
     }
 
-    /// Types the task's assignment or its oldest queued prompt, if the coordinator drives it.
-    /// Returns whether it typed something.
+    /// Types the task's assignment or its oldest queued prompt, if the coordinator drives it
+    /// (the assignment only once its MCP server connected, or gave up). Returns whether work
+    /// is typed or still waiting for the task (then it does not count as idle).
     fn flush_prompt(&mut self, now: Millis, task: TaskId, effects: &mut Vec<Effect>) -> bool {
+        let Ok(entry) = self.task_mut(task) else {
+            return false;
+        };
+        if entry.assignment.is_some() {
+            if entry.control == Control::Human {
+                return true;
+            }
+            match entry.mcp {
+                McpState::Waiting { until } if now < until => return true,
+                McpState::Waiting { .. } => {
+                    entry.mcp = McpState::GaveUp;
+                    effects.push(Effect::State(task, StateChange::McpStartupTimedOut));
+                }
+                McpState::Connected | McpState::GaveUp => {}
+            }
+        }
         let Ok(entry) = self.task_mut(task) else {
             return false;
         };
@@ -496,6 +522,22 @@ impl Coordinator {
             }
             None => false,
         }
+    }
+
+    /// A task's MCP server connected: its assignment may go out (at once if its agent waits).
+    ///
+    /// # Errors
+    /// No such task.
+    pub fn mcp_connected(
+        &mut self,
+        now: Millis,
+        fresh: Fresh,
+        task: TaskId,
+    ) -> Result<Vec<Effect>, CoreError> {
+        self.task_mut(task)?.mcp = McpState::Connected;
+        let mut effects = Vec::new();
+        self.assess(now, fresh, task, &mut effects);
+        Ok(effects)
     }
 
     /// Counts `prompt` as sent (see [`prompt_sent`](Self::prompt_sent)) and asks the engine to
@@ -1020,8 +1062,17 @@ impl Coordinator {
             .iter()
             .filter(|task| matches!(task.status, Status::Running | Status::Idle))
             .filter_map(|task| task.detector.assess(now).recheck_at);
+        let mcp_timeouts = self
+            .tasks
+            .iter()
+            .filter(|task| task.assignment.is_some())
+            .filter_map(|task| match task.mcp {
+                McpState::Waiting { until } => Some(until),
+                McpState::Connected | McpState::GaveUp => None,
+            });
         waits
             .chain(rechecks)
+            .chain(mcp_timeouts)
             .chain(self.notifications.restage_at())
             .min()
     }

@@ -46,6 +46,22 @@ pub enum Control {
     Human,
 }
 
+/// Whether the task's MCP server (the `baton mcp` process its agent launched) has connected.
+/// Agents start their MCP servers in the background, so a prompt typed at the first prompt
+/// glyph could reach the model before `signal_done` exists: the assignment waits for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum McpState {
+    /// Not yet; the assignment waits until this time at the latest.
+    Waiting {
+        /// When to stop waiting.
+        until: Millis,
+    },
+    /// It connected.
+    Connected,
+    /// It did not connect in time; the assignment went out without it.
+    GaveUp,
+}
+
 /// A `signal_done` from the task's agent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Signal {
@@ -106,6 +122,8 @@ pub struct Task {
     pub assignment: Option<String>,
     /// Prompts waiting to be typed, oldest first (at most `PROMPT_QUEUE_MAX`).
     pub queued: VecDeque<String>,
+    /// Whether its MCP server connected.
+    pub mcp: McpState,
     /// Secret its agent presents with `signal_done`.
     pub done_token: Option<DoneToken>,
     /// Its MCP config file, removed when the task goes.

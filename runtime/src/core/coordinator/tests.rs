@@ -635,7 +635,20 @@ fn prompts_queue_behind_the_assignment_and_go_out_one_per_prompt_in_order() {
             .collect()
     };
     c.on_output(Millis(100), fresh(), task_id(1), "❯ ".as_bytes());
-    assert_eq!(typed(&c.tick(Millis(150), fresh())), ["assignment"]);
+    assert_eq!(
+        typed(&c.tick(Millis(150), fresh())),
+        Vec::<String>::new(),
+        "its MCP server is not up"
+    );
+    assert_eq!(
+        c.task(task_id(1)).unwrap().status,
+        Status::Running,
+        "not idle with work pending"
+    );
+    assert_eq!(
+        typed(&c.mcp_connected(Millis(160), fresh(), task_id(1)).unwrap()),
+        ["assignment"]
+    );
     assert!(c.task(task_id(1)).unwrap().assignment_delivered);
     c.on_output(
         Millis(300),
