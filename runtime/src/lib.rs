@@ -6,6 +6,7 @@
 //!   `core::detector`).
 //! - [`ports`]: the traits the engine needs from the world (clock, entropy, PTYs, git, files),
 //!   with in-memory fakes behind the `fakes` feature.
+//! - [`agents`]: agent kinds: launch arguments, skip-permission flags, detector profile.
 //! - [`engine`]: one actor per coordinator, driving the core with the ports.
 //! - [`cli`]: the command-line subcommands' logic, over bytes and strings; `main.rs` does the IO.
 //!
@@ -13,6 +14,7 @@
 //! but itself.
 //! See ARCHITECTURE.md at the workspace root for the map and its invariants.
 
+pub mod agents;
 pub mod cli;
 pub mod core;
 pub mod engine;

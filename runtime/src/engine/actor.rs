@@ -315,6 +315,12 @@ impl Actor {
             base_branch: request.base_branch,
             prompt: request.prompt,
             done_token: entropy.done_token(),
+            command: request
+                .agent_command
+                .unwrap_or_else(|| self.settings.spawn.command.clone()),
+            args: request
+                .agent_args
+                .unwrap_or_else(|| self.settings.spawn.args.clone()),
         };
         let internal = self.internal.clone();
         tokio::spawn(async move {
@@ -699,6 +705,8 @@ struct CreateJob {
     base_branch: Option<String>,
     prompt: Option<String>,
     done_token: DoneToken,
+    command: String,
+    args: Vec<String>,
 }
 
 impl CreateJob {
@@ -729,11 +737,15 @@ impl CreateJob {
             remove_leftovers(&self.ports, root, worktree, self.branch, None).await;
             return Err(EngineError::Io(error.to_string()));
         }
-        let mut argv = self.settings.agent_argv.clone();
-        argv.extend(["--mcp-config".to_owned(), config.display().to_string()]);
+        let launch = crate::agents::launch(
+            &self.command,
+            &self.args,
+            self.settings.skip_permissions,
+            &config,
+        );
         let spec = SpawnSpec {
             agent: self.agent,
-            argv,
+            argv: launch.argv,
             env: Vec::new(),
             cwd: worktree.clone(),
             cols: AGENT_COLS,
@@ -753,7 +765,7 @@ impl CreateJob {
             base_branch: self.base_branch,
             worktree,
             agent: self.agent,
-            profile: self.settings.profile,
+            profile: launch.profile,
             done_token: Some(self.done_token),
             mcp_config: Some(config),
             assignment: self.prompt,

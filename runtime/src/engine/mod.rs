@@ -22,7 +22,6 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::core::coordinator::{Control, CoreError, IdleOutcome, Sent, SignalOutcome, Status};
-use crate::core::detector::Profile;
 use crate::core::ids::{BatchId, CoordinatorId, TaskId};
 use crate::core::notify::Notice;
 use crate::core::replay::RequestId;
@@ -62,15 +61,24 @@ pub struct Ports {
     pub files: Arc<dyn Files>,
 }
 
+/// The agent a coordinator's sub-tasks run unless a request names another.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpawnDefaults {
+    /// Program.
+    pub command: String,
+    /// Arguments.
+    pub args: Vec<String>,
+}
+
 /// What a coordinator is set up with.
 #[derive(Clone, Debug)]
 pub struct CoordinatorSettings {
     /// The repository its sub-tasks branch from.
     pub project_root: PathBuf,
-    /// Program and arguments of sub-task agents.
-    pub agent_argv: Vec<String>,
-    /// Which prompt those agents show.
-    pub profile: Profile,
+    /// The agent its sub-tasks run.
+    pub spawn: SpawnDefaults,
+    /// Whether sub-task agents get their skip-permission flags (the coordinator runs that way).
+    pub skip_permissions: bool,
     /// Wait between staging a notification batch and typing it.
     pub notification_delay_ms: u64,
     /// Directory for per-task MCP config files.
@@ -86,6 +94,10 @@ pub struct CreateTask {
     pub prompt: Option<String>,
     /// Branch to fork from and merge into.
     pub base_branch: Option<String>,
+    /// Agent program instead of the coordinator's default.
+    pub agent_command: Option<String>,
+    /// Agent arguments instead of the coordinator's default.
+    pub agent_args: Option<Vec<String>>,
 }
 
 /// A task as callers see it.

@@ -9,13 +9,12 @@ use tokio::sync::mpsc;
 
 use super::{
     AppEvent, CoordinatorHandle, CoordinatorSettings, CreateTask, EngineError, MergeOptions,
-    MergeResult, Ports, spawn_coordinator,
+    MergeResult, Ports, SpawnDefaults, spawn_coordinator,
 };
 use crate::core::coordinator::{
     Control, CoreError, IdleOutcome, MCP_CONNECT_TIMEOUT_MS, Sent, SignalOutcome, StateChange,
     Status,
 };
-use crate::core::detector::Profile;
 use crate::core::diff::DIFF_TRUNCATED_NOTE;
 use crate::core::ids::{AgentId, CoordinatorId};
 use crate::core::replay::RequestId;
@@ -45,8 +44,11 @@ fn world() -> World {
     };
     let settings = CoordinatorSettings {
         project_root: "/repo".into(),
-        agent_argv: vec!["claude".into()],
-        profile: Profile::Claude,
+        spawn: SpawnDefaults {
+            command: "claude".into(),
+            args: Vec::new(),
+        },
+        skip_permissions: false,
         notification_delay_ms: 30_000,
         config_dir: "/tmp/baton".into(),
     };
@@ -71,6 +73,8 @@ fn request(name: &str, prompt: Option<&str>) -> CreateTask {
         name: name.into(),
         prompt: prompt.map(Into::into),
         base_branch: None,
+        agent_command: None,
+        agent_args: None,
     }
 }
 
@@ -125,6 +129,28 @@ async fn creating_a_task_makes_its_worktree_config_and_agent() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_request_may_name_its_own_agent() {
+    let w = world();
+    let custom = CreateTask {
+        agent_command: Some("codex".into()),
+        agent_args: Some(vec!["--model".into(), "o3".into()]),
+        ..request("t", None)
+    };
+    let task = w.coordinator.create_task(custom).await.unwrap();
+    let config = Path::new("/tmp/baton").join(format!("baton-subtask-{}.json", task.id));
+    assert_eq!(
+        w.pty.spawned()[0].argv,
+        [
+            "codex",
+            "--model",
+            "o3",
+            "--mcp-config",
+            config.to_str().unwrap()
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_failed_create_leaves_nothing_behind() {
     let w = world();
     w.pty.fail_next_spawn("claude: command not found");
@@ -161,9 +187,8 @@ async fn bad_requests_are_refused_before_anything_is_made() {
     let refused = |name: &str, base: Option<&str>| {
         let handle = w.coordinator.clone();
         let request = CreateTask {
-            name: name.into(),
-            prompt: None,
             base_branch: base.map(Into::into),
+            ..request(name, None)
         };
         async move { handle.create_task(request).await.unwrap_err() }
     };
