@@ -14,7 +14,7 @@ use super::{
 use crate::core::branch::{task_branch, validate_branch_name};
 use crate::core::coordinator::{
     Coordinator, CoreError, Effect, IdleOutcome, NewTask, PROMPT_BYTES_MAX, Sent, SignalOutcome,
-    TASKS_PER_COORDINATOR_MAX, Task, Wait, WaiterId,
+    TASKS_PER_COORDINATOR_MAX, Task, TaskRecord, Wait, WaiterId,
 };
 use crate::core::diff::truncate_diff;
 use crate::core::ids::{AgentId, BatchId, CoordinatorId, DoneToken, NotificationId, TaskId};
@@ -30,10 +30,39 @@ pub fn spawn_coordinator(
     settings: CoordinatorSettings,
     events: mpsc::Sender<AppEvent>,
 ) -> CoordinatorHandle {
+    let core = Coordinator::new(id, settings.notification_delay_ms);
+    start(ports, core, settings, events)
+}
+
+/// Starts the actor of coordinator `id` restored from `records` after a restart.
+#[must_use]
+pub fn restore_coordinator(
+    ports: Ports,
+    id: CoordinatorId,
+    settings: CoordinatorSettings,
+    events: mpsc::Sender<AppEvent>,
+    records: Vec<TaskRecord>,
+) -> CoordinatorHandle {
+    let core = Coordinator::restore(
+        id,
+        settings.notification_delay_ms,
+        ports.clock.now(),
+        records,
+    );
+    start(ports, core, settings, events)
+}
+
+fn start(
+    ports: Ports,
+    core: Coordinator,
+    settings: CoordinatorSettings,
+    events: mpsc::Sender<AppEvent>,
+) -> CoordinatorHandle {
+    let id = core.id();
     let (commands, inbox) = mpsc::channel(COMMANDS_PENDING_MAX);
     let (internal, internal_inbox) = mpsc::channel(INTERNAL_EVENTS_MAX);
     let actor = Actor {
-        core: Coordinator::new(id, settings.notification_delay_ms),
+        core,
         ports,
         settings,
         events,
@@ -232,6 +261,9 @@ impl Actor {
                 self.apply(effects).await;
             }
             Command::RescheduleNotifications => self.core.reschedule_notifications(now),
+            Command::Records(reply) => {
+                let _ = reply.send(self.core.records());
+            }
             Command::McpConnected(task, reply) => {
                 let result = match self.core.mcp_connected(now, self.fresh(), task) {
                     Ok(effects) => {
@@ -292,6 +324,8 @@ impl Actor {
             .map(|b| validate_branch_name(b, "baseBranch"))
         {
             invalid(error.to_string())
+        } else if !self.core.is_registered() {
+            Err(CoreError::CoordinatorNotFound(self.core.id()).into())
         } else if self.core.tasks().count() + self.creating >= TASKS_PER_COORDINATOR_MAX {
             Err(CoreError::TooManyTasks.into())
         } else {

@@ -21,14 +21,16 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::core::coordinator::{Control, CoreError, IdleOutcome, Sent, SignalOutcome, Status};
+use crate::core::coordinator::{
+    Control, CoreError, IdleOutcome, Sent, SignalOutcome, Status, TaskRecord,
+};
 use crate::core::ids::{BatchId, CoordinatorId, TaskId};
 use crate::core::notify::Notice;
 use crate::core::replay::RequestId;
 use crate::core::time::Millis;
 use crate::ports::{ChangedFile, Clock, Entropy, Files, PtyHost, Repo};
 
-pub use actor::spawn_coordinator;
+pub use actor::{restore_coordinator, spawn_coordinator};
 
 /// Commands waiting for a coordinator's actor: callers wait (backpressure) beyond this.
 pub const COMMANDS_PENDING_MAX: usize = 64;
@@ -221,6 +223,7 @@ pub(crate) enum Command {
     DropNotification(BatchId),
     RescheduleNotifications,
     McpConnected(TaskId, Reply<()>),
+    Records(oneshot::Sender<Vec<TaskRecord>>),
     WaitIdle(TaskId, Option<u64>, Reply<IdleOutcome>),
     WaitSignal(Option<RequestId>, Option<u64>, Reply<SignalOutcome>),
     SignalDone(TaskId, String, Reply<()>),
@@ -416,6 +419,19 @@ impl CoordinatorHandle {
         self.ask(|reply| Command::Close(task, reply)).await
     }
 
+    /// What to persist of the coordinator's tasks.
+    ///
+    /// # Errors
+    /// The actor is gone.
+    pub async fn records(&self) -> Result<Vec<TaskRecord>, EngineError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Records(reply))
+            .await
+            .map_err(|_| EngineError::Unavailable)?;
+        answer.await.map_err(|_| EngineError::Unavailable)
+    }
+
     /// Deregisters the coordinator: waits end, tasks stay as orphans.
     ///
     /// # Errors
@@ -427,5 +443,74 @@ impl CoordinatorHandle {
             .await
             .map_err(|_| EngineError::Unavailable)?;
         answer.await.map_err(|_| EngineError::Unavailable)
+    }
+}
+
+/// The registered coordinators of one daemon, each with its actor.
+///
+/// Registration is idempotent (the first registration's settings win); a deregistered
+/// coordinator's actor stays while its orphaned tasks exist, so the app can still see and close
+/// them.
+pub struct Engine {
+    ports: Ports,
+    events: mpsc::Sender<AppEvent>,
+    coordinators: std::collections::BTreeMap<CoordinatorId, CoordinatorHandle>,
+}
+
+impl Engine {
+    /// An engine without coordinators; app events go to `events`.
+    #[must_use]
+    pub fn new(ports: Ports, events: mpsc::Sender<AppEvent>) -> Self {
+        Engine {
+            ports,
+            events,
+            coordinators: std::collections::BTreeMap::new(),
+        }
+    }
+
+    /// Registers a coordinator, or returns the one already registered under `id`.
+    pub fn register(
+        &mut self,
+        id: CoordinatorId,
+        settings: CoordinatorSettings,
+    ) -> CoordinatorHandle {
+        let (ports, events) = (&self.ports, &self.events);
+        self.coordinators
+            .entry(id)
+            .or_insert_with(|| spawn_coordinator(ports.clone(), id, settings, events.clone()))
+            .clone()
+    }
+
+    /// Registers a coordinator restored from `records` after a restart.
+    pub fn restore(
+        &mut self,
+        id: CoordinatorId,
+        settings: CoordinatorSettings,
+        records: Vec<TaskRecord>,
+    ) -> CoordinatorHandle {
+        let (ports, events) = (&self.ports, &self.events);
+        self.coordinators
+            .entry(id)
+            .or_insert_with(|| {
+                restore_coordinator(ports.clone(), id, settings, events.clone(), records)
+            })
+            .clone()
+    }
+
+    /// The coordinator registered under `id`.
+    #[must_use]
+    pub fn coordinator(&self, id: CoordinatorId) -> Option<&CoordinatorHandle> {
+        self.coordinators.get(&id)
+    }
+
+    /// Deregisters a coordinator (its tasks stay as orphans). Unknown ids are a no-op.
+    ///
+    /// # Errors
+    /// Its actor is gone.
+    pub async fn deregister(&mut self, id: CoordinatorId) -> Result<(), EngineError> {
+        match self.coordinators.get(&id) {
+            Some(handle) => handle.deregister().await,
+            None => Ok(()),
+        }
     }
 }

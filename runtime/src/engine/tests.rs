@@ -8,8 +8,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::{
-    AppEvent, CoordinatorHandle, CoordinatorSettings, CreateTask, EngineError, MergeOptions,
-    MergeResult, Ports, SpawnDefaults, spawn_coordinator,
+    AppEvent, CoordinatorHandle, CoordinatorSettings, CreateTask, Engine, EngineError,
+    MergeOptions, MergeResult, Ports, SpawnDefaults, spawn_coordinator,
 };
 use crate::core::coordinator::{
     Control, CoreError, IdleOutcome, MCP_CONNECT_TIMEOUT_MS, Sent, SignalOutcome, StateChange,
@@ -23,6 +23,7 @@ use crate::ports::fakes::{FakeClock, FakeFiles, FakePty, FakeRepo, SeededEntropy
 use crate::ports::{ChangedFile, ExitStatus, FileChange, FileMode};
 
 struct World {
+    ports: Ports,
     pty: Arc<FakePty>,
     repo: Arc<FakeRepo>,
     files: Arc<FakeFiles>,
@@ -42,7 +43,30 @@ fn world() -> World {
         repo: repo.clone(),
         files: files.clone(),
     };
-    let settings = CoordinatorSettings {
+    let coordinator_settings = settings();
+    let (events_tx, events) = mpsc::channel(super::APP_EVENTS_MAX);
+    let coordinator = spawn_coordinator(
+        ports.clone(),
+        CoordinatorId::from_random([7; 16]),
+        coordinator_settings,
+        events_tx,
+    );
+    World {
+        ports,
+        pty,
+        repo,
+        files,
+        coordinator,
+        events,
+    }
+}
+
+fn ports_of(world: &World) -> Ports {
+    world.ports.clone()
+}
+
+fn settings() -> CoordinatorSettings {
+    CoordinatorSettings {
         project_root: "/repo".into(),
         spawn: SpawnDefaults {
             command: "claude".into(),
@@ -51,20 +75,6 @@ fn world() -> World {
         skip_permissions: false,
         notification_delay_ms: 30_000,
         config_dir: "/tmp/baton".into(),
-    };
-    let (events_tx, events) = mpsc::channel(super::APP_EVENTS_MAX);
-    let coordinator = spawn_coordinator(
-        ports,
-        CoordinatorId::from_random([7; 16]),
-        settings,
-        events_tx,
-    );
-    World {
-        pty,
-        repo,
-        files,
-        coordinator,
-        events,
     }
 }
 
@@ -539,4 +549,66 @@ async fn an_agent_exit_is_seen_by_waits() {
     );
     let status = w.coordinator.task_status(task.id).await.unwrap();
     assert_eq!((status.status, status.exit_code), (Status::Exited, Some(3)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restored_coordinator_answers_with_its_old_tasks_and_tokens() {
+    let w = world();
+    let task = w.coordinator.create_task(request("t", None)).await.unwrap();
+    let config = Path::new("/tmp/baton").join(format!("baton-subtask-{}.json", task.id));
+    let token = token_of(&w.files, &config);
+    w.coordinator
+        .signal_done(task.id, token.clone())
+        .await
+        .unwrap();
+    let records = w.coordinator.records().await.unwrap();
+    let (events, _events) = mpsc::channel(super::APP_EVENTS_MAX);
+    let mut engine = Engine::new(ports_of(&w), events);
+    let restored = engine.restore(CoordinatorId::from_random([7; 16]), settings(), records);
+    let listed = restored.list_tasks().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        listed[0].status,
+        Status::Exited,
+        "its process died with the old daemon"
+    );
+    let outcome = restored.wait_for_signal(None, Some(10)).await.unwrap();
+    assert!(matches!(outcome, SignalOutcome::Task { task: got, .. } if got == task.id));
+    assert_eq!(
+        restored.signal_done(task.id, token).await,
+        Ok(()),
+        "the done token still works"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn registering_twice_returns_the_first_coordinator_and_deregistering_keeps_orphans() {
+    let w = world();
+    let (events, _events) = mpsc::channel(super::APP_EVENTS_MAX);
+    let mut engine = Engine::new(ports_of(&w), events);
+    let id = CoordinatorId::from_random([3; 16]);
+    let first = engine.register(id, settings());
+    first.create_task(request("t", None)).await.unwrap();
+    let again = engine.register(id, settings());
+    assert_eq!(
+        again.list_tasks().await.unwrap().len(),
+        1,
+        "the same coordinator"
+    );
+    engine.deregister(id).await.unwrap();
+    assert_eq!(
+        again.list_tasks().await.unwrap().len(),
+        1,
+        "its task stays as an orphan"
+    );
+    let refused = again.create_task(request("late", None)).await.unwrap_err();
+    assert_eq!(
+        refused,
+        EngineError::Core(CoreError::CoordinatorNotFound(id))
+    );
+    assert_eq!(
+        w.pty.spawned().len(),
+        1,
+        "nothing was made for the refused request"
+    );
 }

@@ -238,6 +238,38 @@ pub struct NewTask {
     pub assignment: Option<String>,
 }
 
+/// What survives a restart of a task: enough to list it, merge or close it, take its signal,
+/// and respawn its agent in its worktree. Its process is gone; a restored task is `exited`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskRecord {
+    /// Its id.
+    pub id: TaskId,
+    /// Display name.
+    pub name: String,
+    /// Its branch.
+    pub branch: String,
+    /// The branch it forked from.
+    pub base_branch: Option<String>,
+    /// Its worktree.
+    pub worktree: PathBuf,
+    /// Its agent's session id (kept for a respawn).
+    pub agent: AgentId,
+    /// Its detector profile.
+    pub profile: Profile,
+    /// Its done token: still valid after the restart.
+    pub done_token: Option<DoneToken>,
+    /// Its MCP config file.
+    pub mcp_config: Option<PathBuf>,
+    /// Its latest signal.
+    pub signal: Option<Signal>,
+    /// Whether its assignment was delivered.
+    pub assignment_delivered: bool,
+    /// Who drives it.
+    pub control: Control,
+    /// Its agent's last exit code.
+    pub exit_code: Option<i32>,
+}
+
 /// What became of a prompt sent to a task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Sent {
@@ -293,10 +325,74 @@ impl Coordinator {
         }
     }
 
+    /// A registered coordinator restored from `records` after a restart: every task is
+    /// `exited` (its process died with the old daemon) and keeps its done token and signal.
+    #[must_use]
+    pub fn restore(
+        id: CoordinatorId,
+        notification_delay_ms: u64,
+        now: Millis,
+        records: Vec<TaskRecord>,
+    ) -> Self {
+        let mut coordinator = Coordinator::new(id, notification_delay_ms);
+        for record in records.into_iter().take(TASKS_PER_COORDINATOR_MAX) {
+            coordinator.tasks.push(Task {
+                id: record.id,
+                name: record.name,
+                branch: record.branch,
+                base_branch: record.base_branch,
+                worktree: record.worktree,
+                agent: record.agent,
+                status: Status::Exited,
+                exit_code: record.exit_code,
+                control: record.control,
+                signal: record.signal,
+                assignment_delivered: record.assignment_delivered,
+                assignment: None,
+                queued: VecDeque::new(),
+                mcp: McpState::GaveUp,
+                done_token: record.done_token,
+                mcp_config: record.mcp_config,
+                detector: Detector::new(record.profile, now),
+                scrollback: task::Scrollback::default(),
+            });
+        }
+        coordinator
+    }
+
+    /// What to persist of its tasks.
+    #[must_use]
+    pub fn records(&self) -> Vec<TaskRecord> {
+        self.tasks
+            .iter()
+            .map(|task| TaskRecord {
+                id: task.id,
+                name: task.name.clone(),
+                branch: task.branch.clone(),
+                base_branch: task.base_branch.clone(),
+                worktree: task.worktree.clone(),
+                agent: task.agent,
+                profile: task.detector.config().profile,
+                done_token: task.done_token.clone(),
+                mcp_config: task.mcp_config.clone(),
+                signal: task.signal,
+                assignment_delivered: task.assignment_delivered,
+                control: task.control,
+                exit_code: task.exit_code,
+            })
+            .collect()
+    }
+
     /// Its id.
     #[must_use]
     pub const fn id(&self) -> CoordinatorId {
         self.id
+    }
+
+    /// Whether it is registered (not yet deregistered).
+    #[must_use]
+    pub const fn is_registered(&self) -> bool {
+        self.registered
     }
 
     /// Its tasks, oldest first.

@@ -706,3 +706,32 @@ fn a_task_still_working_cannot_be_merged() {
         Err(CoreError::TaskNotFound(task_id(5)))
     );
 }
+
+#[test]
+fn a_restored_coordinator_keeps_its_tasks_signals_and_tokens_but_not_their_processes() {
+    let mut c = coordinator(2);
+    c.signal_done(Millis(10), fresh(), task_id(1)).unwrap();
+    c.set_control(Millis(10), task_id(2), Control::Human)
+        .unwrap();
+    let records = c.records();
+    let mut restored = Coordinator::restore(c.id(), 30_000, Millis(1_000), records.clone());
+    assert_eq!(restored.records().len(), 2);
+    assert!(restored.tasks().all(|task| task.status == Status::Exited));
+    assert_eq!(restored.task(task_id(2)).unwrap().control, Control::Human);
+    let (wait, _) = restored
+        .wait_for_signal(Millis(1_100), fresh(), None, Some(10))
+        .unwrap();
+    assert!(
+        matches!(wait, Wait::Ready(SignalOutcome::Task { task, at: Millis(10), .. }) if task == task_id(1))
+    );
+    let mut unchanged = records;
+    for record in &mut unchanged {
+        record.signal = restored.task(record.id).unwrap().signal;
+        record.exit_code = None;
+    }
+    assert_eq!(
+        restored.records(),
+        unchanged,
+        "a round trip keeps everything but what happened since"
+    );
+}
