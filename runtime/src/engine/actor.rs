@@ -261,6 +261,23 @@ impl Actor {
                 self.apply(effects).await;
             }
             Command::RescheduleNotifications => self.core.reschedule_notifications(now),
+            Command::Remove(task, reply) => {
+                let config = self.core.task(task).and_then(|t| t.mcp_config.clone());
+                let result = match self.core.remove_task(now, self.fresh(), task) {
+                    Ok(effects) => {
+                        self.apply(effects).await;
+                        if let Some(config) = config {
+                            let files = self.ports.files.clone();
+                            tokio::spawn(async move {
+                                let _ = files.remove(&config).await;
+                            });
+                        }
+                        Ok(())
+                    }
+                    Err(error) => Err(error.into()),
+                };
+                let _ = reply.send(result);
+            }
             Command::Records(reply) => {
                 let _ = reply.send(self.core.records());
             }

@@ -224,6 +224,7 @@ pub(crate) enum Command {
     RescheduleNotifications,
     McpConnected(TaskId, Reply<()>),
     Records(oneshot::Sender<Vec<TaskRecord>>),
+    Remove(TaskId, Reply<()>),
     WaitIdle(TaskId, Option<u64>, Reply<IdleOutcome>),
     WaitSignal(Option<RequestId>, Option<u64>, Reply<SignalOutcome>),
     SignalDone(TaskId, String, Reply<()>),
@@ -417,6 +418,15 @@ impl CoordinatorHandle {
     /// No such task, or a cleanup step failed (the task stays listed for a retry).
     pub async fn close_task(&self, task: TaskId) -> Result<(), EngineError> {
         self.ask(|reply| Command::Close(task, reply)).await
+    }
+
+    /// The app removed a task on its own: its waits end with `removed`, its config file goes,
+    /// and the engine forgets it (its agent and worktree are left to the app).
+    ///
+    /// # Errors
+    /// No such task.
+    pub async fn remove_task(&self, task: TaskId) -> Result<(), EngineError> {
+        self.ask(|reply| Command::Remove(task, reply)).await
     }
 
     /// What to persist of the coordinator's tasks.

@@ -612,3 +612,104 @@ async fn registering_twice_returns_the_first_coordinator_and_deregistering_keeps
         "nothing was made for the refused request"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_sub_task_from_creation_to_merge_and_close() {
+    let mut w = world();
+    let task = w
+        .coordinator
+        .create_task(request("feat-x", Some("Implement feat-x")))
+        .await
+        .unwrap();
+    let agent = w.pty.spawned()[0].agent;
+    let config = Path::new("/tmp/baton").join(format!("baton-subtask-{}.json", task.id));
+    let token = token_of(&w.files, &config);
+    w.coordinator.mcp_connected(task.id).await.unwrap();
+    w.pty.print(agent, "❯ ".as_bytes()).await.unwrap();
+    pause(200).await;
+    assert_eq!(
+        w.pty.input(agent),
+        b"Implement feat-x\r",
+        "the assignment went out"
+    );
+    w.pty
+        .print(agent, "✻ Working… (esc to interrupt)\r\n".as_bytes())
+        .await
+        .unwrap();
+    pause(60_000).await;
+    let file = ChangedFile {
+        path: "src/x.rs".into(),
+        change: FileChange::Added,
+        added: 10,
+        removed: 0,
+        committed: true,
+    };
+    w.repo.set_diff(&task.branch, vec![file], "+fn x() {}\n");
+    w.pty
+        .print(agent, "\x1b[2K\x1b[1A\x1b[2KDone.\r\n❯ ".as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(
+        w.coordinator.wait_for_idle(task.id, Some(1_000)).await,
+        Ok(IdleOutcome::Idle)
+    );
+    w.coordinator.signal_done(task.id, token).await.unwrap();
+    let outcome = w
+        .coordinator
+        .wait_for_signal(None, Some(1_000))
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, SignalOutcome::Task { remaining: 0, .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        w.coordinator.task_diff(task.id).await.unwrap().files.len(),
+        1
+    );
+    let merged = w
+        .coordinator
+        .merge_task(
+            task.id,
+            MergeOptions {
+                cleanup: true,
+                ..MergeOptions::default()
+            },
+        )
+        .await;
+    assert_eq!(
+        merged,
+        Ok(MergeResult {
+            target: "main".into(),
+            added: 10,
+            removed: 0
+        })
+    );
+    assert!(w.coordinator.list_tasks().await.unwrap().is_empty());
+    assert!(w.files.paths().is_empty());
+    let mut seen = Vec::new();
+    while let Ok(event) = w.events.try_recv() {
+        seen.push(event);
+    }
+    assert!(
+        matches!(seen.first(), Some(AppEvent::TaskCreated { .. })),
+        "{seen:?}"
+    );
+    assert_eq!(seen.last(), Some(&AppEvent::TaskClosed(task.id)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_removed_by_the_app_ends_its_waits_and_loses_its_config() {
+    let w = world();
+    let task = w.coordinator.create_task(request("t", None)).await.unwrap();
+    let waiting = tokio::spawn({
+        let coordinator = w.coordinator.clone();
+        async move { coordinator.wait_for_idle(task.id, None).await }
+    });
+    pause(10).await;
+    w.coordinator.remove_task(task.id).await.unwrap();
+    assert_eq!(waiting.await.unwrap(), Ok(IdleOutcome::Removed));
+    pause(10).await;
+    assert!(w.files.paths().is_empty());
+    assert!(w.coordinator.list_tasks().await.unwrap().is_empty());
+}

@@ -131,6 +131,12 @@ pub enum StateChange {
     NeedsReview,
     /// A new prompt went to the task: its earlier signal no longer counts.
     SignalReset,
+    /// The task's coordinator was deregistered: a human drives it now; `needs_review` if it had
+    /// its assignment (its work may be ready).
+    Orphaned {
+        /// Whether a human should look at its work.
+        needs_review: bool,
+    },
     /// The task's MCP server did not connect within [`MCP_CONNECT_TIMEOUT_MS`]; its assignment
     /// went out anyway (the agent may lack `signal_done`).
     McpStartupTimedOut,
@@ -500,6 +506,29 @@ impl Coordinator {
         }
         self.notifications.silence(task);
         self.closing.insert(task, reported);
+        Ok(effects)
+    }
+
+    /// The app removed a task on its own (its agent and worktree are the app's business now):
+    /// its waits end with `removed` and it is forgotten.
+    ///
+    /// # Errors
+    /// No such task.
+    pub fn remove_task(
+        &mut self,
+        now: Millis,
+        fresh: Fresh,
+        task: TaskId,
+    ) -> Result<Vec<Effect>, CoreError> {
+        self.task_mut(task)?;
+        let mut effects = Vec::new();
+        if let Some(notice) = self.notifications.suppress(now, fresh, task) {
+            effects.push(Effect::Notice(notice));
+        }
+        self.resolve_idle_waiters(task, IdleOutcome::Removed, &mut effects);
+        self.tasks.retain(|t| t.id != task);
+        self.notifications.unsilence(task);
+        self.closing.remove(&task);
         Ok(effects)
     }
 
@@ -1236,9 +1265,16 @@ impl Coordinator {
         self.replay.forget(self.id);
         for task in &mut self.tasks {
             task.control = Control::Human;
+            task.assignment = None;
+            task.queued.clear();
             if !task.assignment_delivered {
                 self.notifications.silence(task.id);
             }
+            let needs_review = task.assignment_delivered;
+            effects.push(Effect::State(
+                task.id,
+                StateChange::Orphaned { needs_review },
+            ));
         }
         effects
     }

@@ -553,6 +553,16 @@ fn deregistering_ends_every_wait_and_leaves_orphans_under_human_control() {
         outcome: IdleOutcome::Exited
     }));
     assert!(c.tasks().all(|task| task.control == Control::Human));
+    assert!(effects.contains(&Effect::State(
+        task_id(1),
+        StateChange::Orphaned { needs_review: true }
+    )));
+    assert!(effects.contains(&Effect::State(
+        task_id(2),
+        StateChange::Orphaned {
+            needs_review: false
+        }
+    )));
     let effects = c.on_exit(Millis(600), fresh(), task_id(1), Some(0));
     assert_eq!(
         effects,
@@ -733,5 +743,24 @@ fn a_restored_coordinator_keeps_its_tasks_signals_and_tokens_but_not_their_proce
         restored.records(),
         unchanged,
         "a round trip keeps everything but what happened since"
+    );
+}
+
+#[test]
+fn a_task_removed_by_the_app_ends_its_waits_and_is_forgotten() {
+    let mut c = coordinator(1);
+    let waiter = blocked(c.wait_for_idle(Millis(0), task_id(1), None).unwrap());
+    let effects = c.remove_task(Millis(1), fresh(), task_id(1)).unwrap();
+    assert_eq!(
+        effects,
+        [Effect::Idle {
+            waiter,
+            outcome: IdleOutcome::Removed
+        }]
+    );
+    assert!(c.task(task_id(1)).is_none());
+    assert_eq!(
+        c.remove_task(Millis(2), fresh(), task_id(1)),
+        Err(CoreError::TaskNotFound(task_id(1)))
     );
 }
