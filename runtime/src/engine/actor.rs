@@ -185,7 +185,7 @@ impl Actor {
                 let output = self
                     .core
                     .task(task)
-                    .map(Task::scrollback)
+                    .map(|task| crate::core::detector::plain_text(&task.scrollback()))
                     .ok_or(CoreError::TaskNotFound(task).into());
                 let _ = reply.send(output);
             }

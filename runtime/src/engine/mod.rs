@@ -215,7 +215,7 @@ pub(crate) enum Command {
     Create(CreateTask, Reply<TaskView>),
     List(oneshot::Sender<Vec<TaskView>>),
     Status(TaskId, Reply<TaskView>),
-    Output(TaskId, Reply<Vec<u8>>),
+    Output(TaskId, Reply<String>),
     SendPrompt(TaskId, String, Reply<Sent>),
     Diff(TaskId, Reply<DiffView>),
     Merge(TaskId, MergeOptions, Reply<MergeResult>),
@@ -285,11 +285,12 @@ impl CoordinatorHandle {
         self.ask(|reply| Command::Status(task, reply)).await
     }
 
-    /// A task's recent terminal output.
+    /// A task's recent terminal output (the last [`crate::core::coordinator::SCROLLBACK_BYTES_MAX`]
+    /// bytes) as plain text.
     ///
     /// # Errors
     /// No such task.
-    pub async fn task_output(&self, task: TaskId) -> Result<Vec<u8>, EngineError> {
+    pub async fn task_output(&self, task: TaskId) -> Result<String, EngineError> {
         self.ask(|reply| Command::Output(task, reply)).await
     }
 

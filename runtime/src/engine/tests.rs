@@ -713,3 +713,22 @@ async fn a_task_removed_by_the_app_ends_its_waits_and_loses_its_config() {
     assert!(w.files.paths().is_empty());
     assert!(w.coordinator.list_tasks().await.unwrap().is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn task_output_is_the_agents_recent_output_as_plain_text() {
+    let w = world();
+    let task = w.coordinator.create_task(request("t", None)).await.unwrap();
+    let agent = w.pty.spawned()[0].agent;
+    w.pty
+        .print(
+            agent,
+            "\x1b[1mcargo test\x1b[0m\r\n\x1b[32mok\x1b[0m: 48 passed\r\n".as_bytes(),
+        )
+        .await
+        .unwrap();
+    pause(1).await;
+    assert_eq!(
+        w.coordinator.task_output(task.id).await.unwrap(),
+        "cargo test\nok: 48 passed\n"
+    );
+}

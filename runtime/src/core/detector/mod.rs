@@ -503,6 +503,65 @@ impl Detector {
     }
 }
 
+/// The text of terminal output as a reader would want it: escape sequences parsed away, line
+/// breaks where the cursor moved to another line, erased lines and backspaced characters taken
+/// back (the detector's text model, without its window bound: the caller bounds the input).
+#[must_use]
+pub fn plain_text(bytes: &[u8]) -> String {
+    let mut text = PlainText::default();
+    vt::Parser::default().advance(bytes, &mut text);
+    text.0
+}
+
+/// Text events as a plain string (see [`plain_text`]).
+#[derive(Default)]
+struct PlainText(String);
+
+impl vt::Sink for PlainText {
+    fn text(&mut self, bytes: &[u8]) {
+        self.0.push_str(&String::from_utf8_lossy(bytes));
+    }
+
+    fn space(&mut self) {
+        if !self.0.is_empty() && !self.0.ends_with([' ', '\n']) {
+            self.0.push(' ');
+        }
+    }
+
+    fn line_break(&mut self) {
+        if !self.0.is_empty() && !self.0.ends_with('\n') {
+            self.0.push('\n');
+        }
+    }
+
+    fn backspace(&mut self) {
+        if !self.0.ends_with('\n') {
+            self.0.pop();
+        }
+    }
+
+    fn erase_line(&mut self) {
+        let keep = self.0.rfind('\n').map_or(0, |at| at + 1);
+        self.0.truncate(keep);
+    }
+
+    fn cursor_up(&mut self) {
+        if self.0.ends_with('\n') {
+            self.0.pop();
+        } else {
+            self.line_break();
+        }
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    fn query(&mut self, _: TerminalQuery) {}
+
+    fn bracketed_paste(&mut self, _: bool) {}
+}
+
 /// Normalises text for echo comparison: terminal controls parsed away, white space (line breaks
 /// included) collapsed to single spaces, trimmed. At most [`TEXT_WINDOW_BYTES`] are kept (the
 /// last ones), as in the window the echo is compared with.

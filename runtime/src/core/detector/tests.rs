@@ -1061,3 +1061,14 @@ fn a_long_stream_keeps_the_window_within_its_bound() {
     }
     assert_eq!(detector.readiness(), Readiness::Ready);
 }
+
+#[test]
+fn plain_text_keeps_lines_and_drops_escapes_and_erased_lines() {
+    let output =
+        "\x1b[1mBuilding\x1b[0m\r\n\x1b[32m✓\x1b[0m 12 tests\r\nspinner\x1b[2K\x1b[Gdone\x08E\r\n";
+    assert_eq!(
+        super::plain_text(output.as_bytes()),
+        "Building\n✓ 12 tests\ndonE\n"
+    );
+    assert_eq!(super::plain_text(b"old\x1b[2Jnew"), "new");
+}
