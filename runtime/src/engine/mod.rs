@@ -334,6 +334,31 @@ impl CoordinatorHandle {
         self.ask(|reply| Command::McpConnected(task, reply)).await
     }
 
+    /// The diff of a task (taken before merging), then its merge with cleanup: the deprecated
+    /// one-call review of the reference, kept for coordinators that use it.
+    ///
+    /// # Errors
+    /// As [`task_diff`](Self::task_diff) and [`merge_task`](Self::merge_task).
+    pub async fn review_and_merge(
+        &self,
+        task: TaskId,
+        squash: bool,
+        message: Option<String>,
+    ) -> Result<(DiffView, MergeResult), EngineError> {
+        let diff = self.task_diff(task).await?;
+        let merged = self
+            .merge_task(
+                task,
+                MergeOptions {
+                    squash,
+                    message,
+                    cleanup: true,
+                },
+            )
+            .await?;
+        Ok((diff, merged))
+    }
+
     /// The app typed a staged notification batch into the coordinator.
     ///
     /// # Errors

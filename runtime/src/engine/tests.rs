@@ -732,3 +732,22 @@ async fn task_output_is_the_agents_recent_output_as_plain_text() {
         "cargo test\nok: 48 passed\n"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn review_and_merge_returns_the_diff_taken_before_the_merge() {
+    let w = world();
+    let task = w.coordinator.create_task(request("t", None)).await.unwrap();
+    let agent = w.pty.spawned()[0].agent;
+    w.repo.set_diff(&task.branch, Vec::new(), "+line\n");
+    w.pty.print(agent, "❯ ".as_bytes()).await.unwrap();
+    pause(100).await;
+    let (diff, merged) = w
+        .coordinator
+        .review_and_merge(task.id, true, Some("feat: t".into()))
+        .await
+        .unwrap();
+    assert_eq!(diff.text, "+line\n");
+    assert_eq!(merged.target, "main");
+    assert!(w.repo.merged()[0].squash);
+    assert!(w.coordinator.list_tasks().await.unwrap().is_empty());
+}

@@ -174,6 +174,11 @@ impl Files for FakeFiles {
         Box::pin(async move { result })
     }
 
+    fn exists<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, Result<bool, FilesError>> {
+        let exists = lock(&self.state).files.contains_key(path);
+        Box::pin(async move { Ok(exists) })
+    }
+
     fn remove<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, Result<bool, FilesError>> {
         let removed = lock(&self.state).files.remove(path).is_some();
         Box::pin(async move { Ok(removed) })
@@ -655,8 +660,10 @@ mod tests {
             Some(b"{}".to_vec()),
             "left as it was"
         );
+        assert!(files.exists(path).await.unwrap());
         assert!(files.remove(path).await.unwrap());
         assert!(!files.remove(path).await.unwrap());
+        assert!(!files.exists(path).await.unwrap());
     }
 
     #[tokio::test]

@@ -54,6 +54,9 @@ pub trait Files: Send + Sync {
         mode: FileMode,
     ) -> BoxFuture<'a, Result<(), FilesError>>;
 
+    /// Whether a file is at `path`.
+    fn exists<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, Result<bool, FilesError>>;
+
     /// Removes the file at `path`; `Ok(false)` if there was none.
     fn remove<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, Result<bool, FilesError>>;
 }

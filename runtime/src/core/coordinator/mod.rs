@@ -131,6 +131,8 @@ pub enum StateChange {
     NeedsReview,
     /// A new prompt went to the task: its earlier signal no longer counts.
     SignalReset,
+    /// Who drives the task changed.
+    ControlChanged(Control),
     /// The task's coordinator was deregistered: a human drives it now; `needs_review` if it had
     /// its assignment (its work may be ready).
     Orphaned {
@@ -1156,9 +1158,13 @@ impl Coordinator {
         control: Control,
     ) -> Result<Vec<Effect>, CoreError> {
         let entry = self.task_mut(task)?;
+        let changed = entry.control != control;
         entry.control = control;
         let status = entry.status;
         let mut effects = Vec::new();
+        if changed {
+            effects.push(Effect::State(task, StateChange::ControlChanged(control)));
+        }
         match control {
             Control::Human => {
                 self.resolve_idle_waiters(task, IdleOutcome::HumanControl, &mut effects)

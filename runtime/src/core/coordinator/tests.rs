@@ -458,10 +458,13 @@ fn taking_control_answers_idle_waits_and_giving_it_back_answers_only_if_idle() {
         .unwrap();
     assert_eq!(
         effects,
-        [Effect::Idle {
-            waiter: first,
-            outcome: IdleOutcome::HumanControl
-        }]
+        [
+            Effect::State(task_id(1), StateChange::ControlChanged(Control::Human)),
+            Effect::Idle {
+                waiter: first,
+                outcome: IdleOutcome::HumanControl
+            }
+        ]
     );
     c.set_control(Millis(0), task_id(1), Control::Coordinator)
         .unwrap();
@@ -470,7 +473,7 @@ fn taking_control_answers_idle_waits_and_giving_it_back_answers_only_if_idle() {
         c.set_control(Millis(0), task_id(1), Control::Coordinator)
             .unwrap(),
         [],
-        "still working: keep waiting"
+        "unchanged and still working: nothing to tell, keep waiting"
     );
     c.cancel_idle_wait(second);
     assert_eq!(c.next_deadline(Millis(10)), None);
