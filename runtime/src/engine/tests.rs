@@ -751,3 +751,32 @@ async fn review_and_merge_returns_the_diff_taken_before_the_merge() {
     assert!(w.repo.merged()[0].squash);
     assert!(w.coordinator.list_tasks().await.unwrap().is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_coordinator_deregistered_while_a_task_is_being_made_leaves_nothing_behind() {
+    let w = world();
+    w.repo.slow_worktrees(Duration::from_millis(1_000));
+    let creating = tokio::spawn({
+        let coordinator = w.coordinator.clone();
+        async move { coordinator.create_task(request("raced", None)).await }
+    });
+    pause(10).await;
+    w.coordinator.deregister().await.unwrap();
+    let error = creating.await.unwrap().unwrap_err();
+    assert_eq!(
+        error,
+        EngineError::Core(CoreError::CoordinatorNotFound(CoordinatorId::from_random(
+            [7; 16]
+        )))
+    );
+    pause(10).await;
+    assert!(w.coordinator.list_tasks().await.unwrap().is_empty());
+    assert!(
+        w.repo.worktrees(Path::new("/repo")).is_empty(),
+        "rolled back"
+    );
+    assert_eq!(w.repo.branches(Path::new("/repo")), ["main"]);
+    assert!(w.files.paths().is_empty());
+    let agent = w.pty.spawned()[0].agent;
+    assert!(!w.pty.is_alive(agent), "its agent was killed");
+}

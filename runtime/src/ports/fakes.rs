@@ -375,6 +375,8 @@ struct RepoState {
     /// Worktrees whose removal fails.
     stuck: BTreeSet<PathBuf>,
     merged: Vec<MergeRequest>,
+    /// How long creating a worktree takes (tokio time), as on a large repository.
+    create_latency: std::time::Duration,
 }
 
 /// Repositories in memory: branches, worktrees, the diffs a test declares, merges.
@@ -431,6 +433,11 @@ impl FakeRepo {
         );
     }
 
+    /// Makes creating a worktree take `latency` (tokio time, virtual in tests).
+    pub fn slow_worktrees(&self, latency: std::time::Duration) {
+        lock(&self.state).create_latency = latency;
+    }
+
     /// Makes removing the worktree at `path` fail.
     pub fn make_stuck(&self, path: &Path) {
         lock(&self.state).stuck.insert(path.to_owned());
@@ -483,7 +490,11 @@ impl Repo for FakeRepo {
     }
 
     fn create_worktree(&self, request: WorktreeRequest) -> BoxFuture<'_, Result<(), RepoError>> {
-        let result = (|| {
+        Box::pin(async move {
+            let latency = lock(&self.state).create_latency;
+            if !latency.is_zero() {
+                tokio::time::sleep(latency).await;
+            }
             let mut state = lock(&self.state);
             let repo = state
                 .repos
@@ -512,8 +523,7 @@ impl Repo for FakeRepo {
             repo.branches.insert(request.branch.clone());
             repo.worktrees.insert(request.path, request.branch);
             Ok(())
-        })();
-        Box::pin(async move { result })
+        })
     }
 
     fn diff(&self, worktree: PathBuf, _base: String) -> BoxFuture<'_, Result<Diff, RepoError>> {

@@ -767,3 +767,137 @@ fn a_task_removed_by_the_app_ends_its_waits_and_is_forgotten() {
         Err(CoreError::TaskNotFound(task_id(1)))
     );
 }
+
+/// Reference catalogue §9.1 B: notifications as the coordinator sees them.
+mod catalogue_b_notifications {
+    use super::{Coordinator, Effect, Millis, Status, coordinator, fresh, staged_texts, task_id};
+    use crate::core::notify::{FAILURE_DELAY_MS_MIN, Notice, RESTAGE_MS, Staged};
+
+    fn delivered() -> Coordinator {
+        let mut c = coordinator(1);
+        c.assignment_delivered(Millis(0), task_id(1), "do").unwrap();
+        c
+    }
+
+    fn staged(effects: &[Effect]) -> Vec<Staged> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Notice(Notice::Staged(staged)) => Some(staged.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Feeds `text` at `at` and lets the prompt settle.
+    fn out(c: &mut Coordinator, at: u64, text: &str) -> Vec<Effect> {
+        let mut effects = c.on_output(Millis(at), fresh(), task_id(1), text.as_bytes());
+        effects.extend(c.tick(Millis(at + 50), fresh()));
+        effects
+    }
+
+    #[test]
+    fn b6_a_delivered_task_at_its_prompt_is_staged() {
+        let mut c = delivered();
+        let batches = staged(&out(&mut c, 3_000, "Working...\r\n❯ "));
+        assert_eq!(batches.len(), 1);
+        assert_eq!(batches[0].notifications.len(), 1);
+    }
+
+    #[test]
+    fn b7_idle_busy_idle_again_keeps_one_notification() {
+        let mut c = delivered();
+        out(&mut c, 3_000, "Done\r\n❯ ");
+        out(&mut c, 3_100, "\x1b[2JStill here (esc to interrupt)");
+        assert_eq!(c.task(task_id(1)).unwrap().status, Status::Running);
+        out(&mut c, 3_200, "\x1b[2JIdle again\r\n❯ ");
+        assert_eq!(c.notifications().pending().len(), 1, "reported once");
+    }
+
+    #[test]
+    fn b8_an_exit_after_idle_upgrades_the_notification() {
+        let mut c = delivered();
+        out(&mut c, 3_000, "Done\r\n❯ ");
+        let batches = staged(&c.on_exit(Millis(3_500), fresh(), task_id(1), Some(0)));
+        assert_eq!(batches.len(), 1);
+        assert_eq!(batches[0].notifications.len(), 1);
+        assert!(
+            batches[0].text.contains("terminated (exit 0)"),
+            "{}",
+            batches[0].text
+        );
+    }
+
+    #[test]
+    fn b11_a_failed_exit_is_told_after_the_failure_delay() {
+        let mut c = delivered();
+        let batches = staged(&c.on_exit(Millis(1_000), fresh(), task_id(1), Some(1)));
+        assert_eq!(
+            batches[0].auto_fire_at,
+            Millis(1_000 + FAILURE_DELAY_MS_MIN)
+        );
+    }
+
+    #[test]
+    fn b13_closing_withdraws_the_notification_and_nothing_is_restaged() {
+        let mut c = delivered();
+        assert_eq!(staged(&out(&mut c, 3_000, "Done\r\n❯ ")).len(), 1);
+        let effects = c.begin_close(Millis(4_000), fresh(), task_id(1)).unwrap();
+        assert_eq!(effects, [Effect::Notice(Notice::Cleared)]);
+        assert!(staged_texts(&c.tick(Millis(4_000 + RESTAGE_MS), fresh())).is_empty());
+        assert!(
+            staged_texts(&c.on_exit(Millis(4_001), fresh(), task_id(1), None)).is_empty(),
+            "killed by the close"
+        );
+    }
+}
+
+/// Reference catalogue §9.1 C and G: signals with and without a wait.
+mod catalogue_c_g_signals {
+    use super::{Millis, SignalOutcome, Wait, coordinator, fresh, signal_answers, task_id};
+    use crate::core::ids::TaskId;
+
+    #[test]
+    fn c17_a_signal_for_an_unknown_task_changes_nothing() {
+        let mut c = coordinator(1);
+        let unknown = TaskId::from_random([77; 16]);
+        assert!(c.signal_done(Millis(0), fresh(), unknown).is_err());
+        assert!(c.notifications().pending().is_empty());
+    }
+
+    #[test]
+    fn g60_after_a_timeout_a_new_wait_takes_the_next_signal() {
+        let mut c = coordinator(1);
+        c.wait_for_signal(Millis(0), fresh(), None, Some(500))
+            .unwrap();
+        c.tick(Millis(500), fresh());
+        let (wait, _) = c
+            .wait_for_signal(Millis(600), fresh(), None, Some(500))
+            .unwrap();
+        let Wait::Blocked { waiter, .. } = wait else {
+            panic!("{wait:?}")
+        };
+        let effects = c.signal_done(Millis(700), fresh(), task_id(1)).unwrap();
+        assert_eq!(signal_answers(&effects)[0].0, waiter);
+    }
+
+    #[test]
+    fn two_waits_are_served_first_come_first_served_one_signal_each() {
+        let mut c = coordinator(2);
+        let (first, _) = c.wait_for_signal(Millis(0), fresh(), None, None).unwrap();
+        let (second, _) = c.wait_for_signal(Millis(1), fresh(), None, None).unwrap();
+        let (Wait::Blocked { waiter: first, .. }, Wait::Blocked { waiter: second, .. }) =
+            (first, second)
+        else {
+            panic!("both block");
+        };
+        let a = signal_answers(&c.signal_done(Millis(10), fresh(), task_id(2)).unwrap());
+        let b = signal_answers(&c.signal_done(Millis(20), fresh(), task_id(1)).unwrap());
+        assert_eq!((a[0].0, b[0].0), (first, second));
+        assert!(matches!(&b[0].1, SignalOutcome::Task { remaining: 0, .. }));
+        assert!(
+            c.notifications().pending().is_empty(),
+            "both told through their waits"
+        );
+    }
+}
