@@ -153,6 +153,12 @@ impl Notifications {
         self.delay_ms
     }
 
+    /// Whether `task` has a notification waiting to be acknowledged.
+    #[must_use]
+    pub fn has_pending(&self, task: TaskId) -> bool {
+        self.pending.iter().any(|p| p.finished.task == task)
+    }
+
     /// Lets `task` be reported again (a silence that turned out premature).
     pub fn unsilence(&mut self, task: TaskId) {
         if !self.pending.iter().any(|p| p.finished.task == task) {

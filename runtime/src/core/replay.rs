@@ -16,8 +16,8 @@ use super::time::Millis;
 /// How long a delivered result can be replayed: longer than the MCP client's retry budget
 /// between two attempts, short enough that the cache stays small.
 pub const REPLAY_TTL_MS: u64 = 120_000;
-/// Results kept at most, over all coordinators: a bound even against a client that sends a fresh
-/// request id every few milliseconds.
+/// Results kept at most by one coordinator's cache: a bound even against a client that sends a
+/// fresh request id every few milliseconds.
 pub const REPLAY_ENTRIES_MAX: usize = 4_096;
 /// Longest request id accepted, in bytes: request ids are UUIDs in practice.
 pub const REQUEST_ID_BYTES_MAX: usize = 128;

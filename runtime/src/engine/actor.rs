@@ -89,6 +89,8 @@ enum Internal {
         bool,
         Reply<MergeResult>,
     ),
+    /// A prompt was typed (or its write failed).
+    Typed(TaskId, bool),
 }
 
 /// A task whose worktree, config and agent exist, to be added.
@@ -151,7 +153,16 @@ impl Actor {
     /// Waits whose caller went away are withdrawn before anything could answer them, so they
     /// consume nothing.
     async fn prune_cancelled_waits(&mut self) {
-        self.idle_replies.retain(|_, reply| !reply.is_closed());
+        let gone: Vec<WaiterId> = self
+            .idle_replies
+            .iter()
+            .filter(|(_, reply)| reply.is_closed())
+            .map(|(id, _)| *id)
+            .collect();
+        for waiter in gone {
+            self.idle_replies.remove(&waiter);
+            self.core.cancel_idle_wait(waiter);
+        }
         let gone: Vec<WaiterId> = self
             .signal_replies
             .iter()
@@ -470,6 +481,10 @@ impl Actor {
             Internal::Merged(_, result, _, reply) => {
                 let _ = reply.send(result);
             }
+            Internal::Typed(task, typed) => {
+                let effects = self.core.prompt_typed(now, self.fresh(), task, typed);
+                self.apply(effects).await;
+            }
         }
     }
 
@@ -507,12 +522,14 @@ impl Actor {
     /// the actor goes on meanwhile.
     fn type_prompt(
         &self,
+        task: TaskId,
         agent: AgentId,
         text: String,
         bracketed: bool,
         reply: Option<Reply<Sent>>,
     ) {
         let pty = self.ports.pty.clone();
+        let internal = self.internal.clone();
         tokio::spawn(async move {
             let body = if bracketed {
                 format!("\x1b[200~{text}\x1b[201~")
@@ -524,11 +541,14 @@ impl Actor {
                 tokio::time::sleep(Duration::from_millis(super::PROMPT_ENTER_DELAY_MS)).await;
                 pty.write(agent, b"\r").await
             }
-            .await
-            .map(|()| Sent::Typed)
-            .map_err(|error| EngineError::Io(error.to_string()));
+            .await;
+            let _ = internal.send(Internal::Typed(task, result.is_ok())).await;
             if let Some(reply) = reply {
-                let _ = reply.send(result);
+                let _ = reply.send(
+                    result
+                        .map(|()| Sent::Typed)
+                        .map_err(|error| EngineError::Io(error.to_string())),
+                );
             }
         });
     }
@@ -712,7 +732,7 @@ impl Actor {
                             None
                         }
                     };
-                    self.type_prompt(agent, text, bracketed, reply);
+                    self.type_prompt(task, agent, text, bracketed, reply);
                 }
                 Effect::Write { agent, bytes } => {
                     let pty = self.ports.pty.clone();

@@ -482,15 +482,16 @@ impl CoordinatorHandle {
     }
 }
 
-/// The registered coordinators of one daemon, each with its actor.
+/// The coordinators of one daemon, each with its actor.
 ///
-/// Registration is idempotent (the first registration's settings win); a deregistered
-/// coordinator's actor stays while its orphaned tasks exist, so the app can still see and close
-/// them.
+/// Registration is idempotent while a coordinator is registered (the first registration's
+/// settings win). A deregistered coordinator's actor moves to the orphans, where the app still
+/// sees and closes its tasks; registering its id again starts a fresh actor.
 pub struct Engine {
     ports: Ports,
     events: mpsc::Sender<AppEvent>,
     coordinators: std::collections::BTreeMap<CoordinatorId, CoordinatorHandle>,
+    orphans: Vec<CoordinatorHandle>,
 }
 
 impl Engine {
@@ -501,10 +502,11 @@ impl Engine {
             ports,
             events,
             coordinators: std::collections::BTreeMap::new(),
+            orphans: Vec::new(),
         }
     }
 
-    /// Registers a coordinator, or returns the one already registered under `id`.
+    /// Registers a coordinator, or returns the one registered under `id`.
     pub fn register(
         &mut self,
         id: CoordinatorId,
@@ -539,14 +541,22 @@ impl Engine {
         self.coordinators.get(&id)
     }
 
+    /// Deregistered coordinators whose orphaned tasks the app may still see and close.
+    #[must_use]
+    pub fn orphans(&self) -> &[CoordinatorHandle] {
+        &self.orphans
+    }
+
     /// Deregisters a coordinator (its tasks stay as orphans). Unknown ids are a no-op.
     ///
     /// # Errors
     /// Its actor is gone.
     pub async fn deregister(&mut self, id: CoordinatorId) -> Result<(), EngineError> {
-        match self.coordinators.get(&id) {
-            Some(handle) => handle.deregister().await,
-            None => Ok(()),
-        }
+        let Some(handle) = self.coordinators.remove(&id) else {
+            return Ok(());
+        };
+        let result = handle.deregister().await;
+        self.orphans.push(handle);
+        result
     }
 }

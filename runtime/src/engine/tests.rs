@@ -611,6 +611,13 @@ async fn registering_twice_returns_the_first_coordinator_and_deregistering_keeps
         1,
         "nothing was made for the refused request"
     );
+    assert_eq!(engine.orphans().len(), 1);
+    let fresh = engine.register(id, settings());
+    assert!(
+        fresh.list_tasks().await.unwrap().is_empty(),
+        "a new actor for the id"
+    );
+    fresh.create_task(request("anew", None)).await.unwrap();
 }
 
 #[tokio::test(start_paused = true)]

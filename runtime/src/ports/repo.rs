@@ -111,7 +111,7 @@ pub trait Repo: Send + Sync {
     /// The branch to merge into when a task names none (`main`, `master`, or the remote's HEAD).
     fn main_branch(&self, root: PathBuf) -> BoxFuture<'_, Result<String, RepoError>>;
 
-    /// Creates a branch and its worktree.
+    /// Creates a branch and its worktree; on failure, neither is left behind.
     fn create_worktree(&self, request: WorktreeRequest) -> BoxFuture<'_, Result<(), RepoError>>;
 
     /// The worktree's changes against `base` (merge base with it), uncommitted ones included.
@@ -127,7 +127,8 @@ pub trait Repo: Send + Sync {
     /// Merges a task branch into its target.
     fn merge(&self, request: MergeRequest) -> BoxFuture<'_, Result<MergeOutcome, RepoError>>;
 
-    /// Removes a worktree and deletes its branch; a branch already gone is not an error.
+    /// Removes a worktree and deletes its branch; a worktree or branch already gone is not an
+    /// error (a retried close finds what an earlier attempt left).
     fn remove_worktree(
         &self,
         root: PathBuf,

@@ -343,7 +343,9 @@ impl Coordinator {
         records: Vec<TaskRecord>,
     ) -> Self {
         let mut coordinator = Coordinator::new(id, notification_delay_ms);
-        for record in records.into_iter().take(TASKS_PER_COORDINATOR_MAX) {
+        // Every record is kept, even past the bound: those tasks exist on disk and must stay
+        // reachable to be closed. The bound stops new ones.
+        for record in records {
             coordinator.tasks.push(Task {
                 id: record.id,
                 name: record.name,
@@ -359,6 +361,7 @@ impl Coordinator {
                 assignment: None,
                 queued: VecDeque::new(),
                 mcp: McpState::GaveUp,
+                typing: false,
                 done_token: record.done_token,
                 mcp_config: record.mcp_config,
                 detector: Detector::new(record.profile, now),
@@ -455,6 +458,7 @@ impl Coordinator {
             mcp: McpState::Waiting {
                 until: now.plus(MCP_CONNECT_TIMEOUT_MS),
             },
+            typing: false,
             done_token: new.done_token,
             mcp_config: new.mcp_config,
             detector: Detector::new(new.profile, now),
@@ -463,29 +467,44 @@ impl Coordinator {
         Ok(())
     }
 
-    /// Records that a prompt was typed into a task's agent: it works again, its earlier signal
-    /// no longer counts (a re-prompted task is waited for again; the reference kept it out of
-    /// `remaining` until it signalled again), and its screen so far proves nothing.
-    ///
-    /// # Errors
-    /// No such task.
-    pub fn prompt_sent(
-        &mut self,
-        now: Millis,
-        task: TaskId,
-        prompt: &str,
-    ) -> Result<Vec<Effect>, CoreError> {
-        let entry = self.task_mut(task)?;
+    /// A prompt starts being typed into a task's agent: the task works again (it is its
+    /// assignment if it had none), and its screen so far proves nothing.
+    fn start_typing(&mut self, now: Millis, task: TaskId, prompt: &str) {
+        let Ok(entry) = self.task_mut(task) else {
+            return;
+        };
         entry.detector.prompt_sent(now, prompt);
+        entry.typing = true;
+        entry.assignment_delivered = true;
         if entry.status != Status::Exited {
             entry.status = Status::Running;
         }
-        let had_signal = entry.signal.take().is_some();
-        Ok(if had_signal {
-            vec![Effect::State(task, StateChange::SignalReset)]
-        } else {
-            Vec::new()
-        })
+    }
+
+    /// The engine finished typing a prompt (`typed`: it reached the agent; else the write
+    /// failed). A typed prompt starts a new round: the task's earlier signal no longer counts
+    /// (it is waited for again; the reference kept it out of `remaining` until it signalled
+    /// again) and its completions are reported again. The next queued prompt may follow.
+    pub fn prompt_typed(
+        &mut self,
+        now: Millis,
+        fresh: Fresh,
+        task: TaskId,
+        typed: bool,
+    ) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        let Ok(entry) = self.task_mut(task) else {
+            return effects;
+        };
+        entry.typing = false;
+        if typed {
+            if entry.signal.take().is_some() {
+                effects.push(Effect::State(task, StateChange::SignalReset));
+            }
+            self.notifications.unsilence(task);
+        }
+        self.assess(now, fresh, task, &mut effects);
+        effects
     }
 
     /// Starts closing a task: its pending notification is withdrawn and nothing more is
@@ -502,7 +521,9 @@ impl Coordinator {
     ) -> Result<Vec<Effect>, CoreError> {
         self.task_mut(task)?;
         let mut effects = Vec::new();
-        let reported = self.notifications.is_flagged(task);
+        // Told already: a wait returned it (silenced, nothing pending). A notification still
+        // pending is withdrawn below, so the close itself must tell a blocked wait.
+        let reported = self.notifications.is_flagged(task) && !self.notifications.has_pending(task);
         if let Some(notice) = self.notifications.suppress(now, fresh, task) {
             effects.push(Effect::Notice(notice));
         }
@@ -596,6 +617,7 @@ impl Coordinator {
         }
         let must_wait = entry.assignment.is_some()
             || !entry.queued.is_empty()
+            || entry.typing
             || entry.control == Control::Human;
         if must_wait {
             if entry.queued.len() >= PROMPT_QUEUE_MAX {
@@ -616,6 +638,9 @@ impl Coordinator {
         let Ok(entry) = self.task_mut(task) else {
             return false;
         };
+        if entry.typing {
+            return true;
+        }
         if entry.assignment.is_some() {
             if entry.control == Control::Human {
                 return true;
@@ -676,9 +701,7 @@ impl Coordinator {
         prompt: String,
         effects: &mut Vec<Effect>,
     ) {
-        if let Ok(changes) = self.prompt_sent(now, task, &prompt) {
-            effects.extend(changes);
-        }
+        self.start_typing(now, task, &prompt);
         if let Some(entry) = self.task(task) {
             let (agent, bracketed) = (entry.agent, entry.bracketed_paste());
             effects.push(Effect::Type {
@@ -698,9 +721,6 @@ impl Coordinator {
     pub fn check_merge(&self, task: TaskId) -> Result<(), CoreError> {
         let entry = self.task(task).ok_or(CoreError::TaskNotFound(task))?;
         match entry.status {
-            Status::Creating => Err(CoreError::NotMergeable(format!(
-                "Task {task} is still starting and cannot be merged yet."
-            ))),
             Status::Running if entry.signal.is_none() => Err(CoreError::NotMergeable(format!(
                 "Task {task} is still running. Use send_prompt for follow-up, or wait until it \
                  signals done or goes idle before calling merge_task."
@@ -789,7 +809,7 @@ impl Coordinator {
         let Ok(entry) = self.task_mut(task) else {
             return;
         };
-        if matches!(entry.status, Status::Exited | Status::Creating) {
+        if entry.status == Status::Exited {
             return;
         }
         let assessment = entry.detector.assess(now);
@@ -884,21 +904,19 @@ impl Coordinator {
                     consumed: false,
                 },
             ));
-            if status != Status::Creating {
-                let completion = if status == Status::Exited {
-                    Completion::Exited(exit_code)
-                } else {
-                    Completion::Idle
-                };
-                self.report(
-                    now,
-                    fresh,
-                    task,
-                    completion,
-                    Some(SIGNAL_DONE_DELAY_MS),
-                    &mut effects,
-                );
-            }
+            let completion = if status == Status::Exited {
+                Completion::Exited(exit_code)
+            } else {
+                Completion::Idle
+            };
+            self.report(
+                now,
+                fresh,
+                task,
+                completion,
+                Some(SIGNAL_DONE_DELAY_MS),
+                &mut effects,
+            );
             return Ok(effects);
         }
         self.consume_signal(now, fresh, task, &mut effects);
@@ -1062,7 +1080,7 @@ impl Coordinator {
         let Ok(entry) = self.task_mut(task) else {
             return effects;
         };
-        let signalled = entry.signal.is_some_and(|s| s.consumed);
+        let signalled_at = entry.signal.filter(|s| s.consumed).map(|s| s.at);
         if let Some(signal) = &mut entry.signal {
             signal.consumed = false;
         }
@@ -1082,11 +1100,11 @@ impl Coordinator {
             self.answer_first_signal_waiter(now, fresh, outcome, &mut effects);
             return effects;
         }
-        if signalled {
+        if let Some(at) = signalled_at {
             effects.push(Effect::State(
                 task,
                 StateChange::SignalReceived {
-                    at: now,
+                    at,
                     consumed: false,
                 },
             ));
@@ -1157,6 +1175,10 @@ impl Coordinator {
         task: TaskId,
         control: Control,
     ) -> Result<Vec<Effect>, CoreError> {
+        self.task_mut(task)?;
+        if control == Control::Coordinator && !self.registered {
+            return Err(CoreError::CoordinatorNotFound(self.id));
+        }
         let entry = self.task_mut(task)?;
         let changed = entry.control != control;
         entry.control = control;
@@ -1196,10 +1218,12 @@ impl Coordinator {
         let mcp_timeouts = self
             .tasks
             .iter()
-            .filter(|task| task.assignment.is_some())
+            .filter(|task| task.assignment.is_some() && task.status != Status::Exited)
             .filter_map(|task| match task.mcp {
-                McpState::Waiting { until } => Some(until),
-                McpState::Connected | McpState::GaveUp => None,
+                // A past deadline is acted on at the agent's next prompt; waking for it again
+                // would spin.
+                McpState::Waiting { until } if until > now => Some(until),
+                McpState::Waiting { .. } | McpState::Connected | McpState::GaveUp => None,
             });
         waits
             .chain(rechecks)

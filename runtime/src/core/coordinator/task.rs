@@ -13,8 +13,6 @@ pub const SCROLLBACK_BYTES_MAX: usize = 65_536;
 /// Where a task is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
-    /// Its worktree exists; its agent is being started.
-    Creating,
     /// Its agent works (or was just prompted).
     Running,
     /// Its agent waits at its prompt.
@@ -28,7 +26,6 @@ impl Status {
     #[must_use]
     pub const fn name(self) -> &'static str {
         match self {
-            Status::Creating => "creating",
             Status::Running => "running",
             Status::Idle => "idle",
             Status::Exited => "exited",
@@ -124,6 +121,8 @@ pub struct Task {
     pub queued: VecDeque<String>,
     /// Whether its MCP server connected.
     pub mcp: McpState,
+    /// A prompt is being typed into its agent (the next waits until it is done).
+    pub typing: bool,
     /// Secret its agent presents with `signal_done`.
     pub done_token: Option<DoneToken>,
     /// Its MCP config file, removed when the task goes.

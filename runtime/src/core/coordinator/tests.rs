@@ -4,9 +4,9 @@
 use std::cell::Cell;
 
 use super::{
-    Control, Coordinator, CoreError, Effect, IdleOutcome, NewTask, PROMPT_BYTES_MAX,
-    PROMPT_QUEUE_MAX, SIGNAL_WAITERS_MAX, Sent, SignalOutcome, StateChange, Status,
-    TASKS_PER_COORDINATOR_MAX, WAIT_TIMEOUT_MS_MAX, Wait, WaiterId,
+    Control, Coordinator, CoreError, Effect, IdleOutcome, MCP_CONNECT_TIMEOUT_MS, NewTask,
+    PROMPT_BYTES_MAX, PROMPT_QUEUE_MAX, SIGNAL_WAITERS_MAX, Sent, SignalOutcome, StateChange,
+    Status, TASKS_PER_COORDINATOR_MAX, WAIT_TIMEOUT_MS_MAX, Wait, WaiterId,
 };
 use crate::core::detector::Profile;
 use crate::core::ids::{AgentId, BatchId, CoordinatorId, NotificationId, TaskId};
@@ -663,6 +663,7 @@ fn prompts_queue_behind_the_assignment_and_go_out_one_per_prompt_in_order() {
         ["assignment"]
     );
     assert!(c.task(task_id(1)).unwrap().assignment_delivered);
+    c.prompt_typed(Millis(210), fresh(), task_id(1), true);
     c.on_output(
         Millis(300),
         fresh(),
@@ -672,10 +673,121 @@ fn prompts_queue_behind_the_assignment_and_go_out_one_per_prompt_in_order() {
     c.on_output(Millis(400), fresh(), task_id(1), "\x1b[2J❯ ".as_bytes());
     assert_eq!(typed(&c.tick(Millis(450), fresh())), ["second"]);
     assert_eq!(
-        c.send_prompt(Millis(500), task_id(1), "third".into())
+        c.send_prompt(Millis(455), task_id(1), "third".into())
             .unwrap()
             .0,
-        Sent::Typed
+        Sent::Queued,
+        "not typed into the middle of the second"
+    );
+    c.prompt_typed(Millis(500), fresh(), task_id(1), true);
+    assert_eq!(
+        c.send_prompt(Millis(510), task_id(1), "fourth".into())
+            .unwrap()
+            .0,
+        Sent::Queued,
+        "behind the third"
+    );
+}
+
+#[test]
+fn a_typed_prompt_resets_the_signal_and_lets_the_task_be_reported_again() {
+    let mut c = coordinator(1);
+    c.signal_done(Millis(0), fresh(), task_id(1)).unwrap();
+    c.wait_for_signal(Millis(1), fresh(), None, None).unwrap();
+    assert!(
+        c.notifications().is_flagged(task_id(1)),
+        "consumed: silenced"
+    );
+    let (sent, _) = c
+        .send_prompt(Millis(2), task_id(1), "more work".into())
+        .unwrap();
+    assert_eq!(sent, Sent::Typed);
+    assert!(
+        c.task(task_id(1)).unwrap().signal.is_some(),
+        "kept until the prompt is typed"
+    );
+    let effects = c.prompt_typed(Millis(60), fresh(), task_id(1), true);
+    assert!(effects.contains(&Effect::State(task_id(1), StateChange::SignalReset)));
+    assert_eq!(c.remaining(), 1, "waited for again");
+    let effects = c.on_exit(Millis(100), fresh(), task_id(1), Some(0));
+    assert_eq!(
+        staged_texts(&effects).len(),
+        1,
+        "its exit is reported again"
+    );
+}
+
+#[test]
+fn a_prompt_that_could_not_be_typed_keeps_the_signal() {
+    let mut c = coordinator(1);
+    c.signal_done(Millis(0), fresh(), task_id(1)).unwrap();
+    c.send_prompt(Millis(2), task_id(1), "more".into()).unwrap();
+    assert_eq!(c.prompt_typed(Millis(60), fresh(), task_id(1), false), []);
+    assert!(c.task(task_id(1)).unwrap().signal.is_some());
+}
+
+#[test]
+fn a_task_first_prompted_by_send_prompt_is_reported_when_idle() {
+    let mut c = coordinator(1);
+    c.send_prompt(Millis(0), task_id(1), "work".into()).unwrap();
+    c.prompt_typed(Millis(60), fresh(), task_id(1), true);
+    c.on_output(Millis(2_100), fresh(), task_id(1), "\x1b[2J❯ ".as_bytes());
+    assert_eq!(staged_texts(&c.tick(Millis(2_150), fresh())).len(), 1);
+}
+
+#[test]
+fn an_mcp_timeout_in_the_past_is_no_deadline_decision_no_spin() {
+    let mut c = coordinator(0);
+    let new = NewTask {
+        id: task_id(1),
+        name: "t".into(),
+        branch: "task/t".into(),
+        base_branch: None,
+        worktree: "/w".into(),
+        agent: agent(1),
+        profile: Profile::Claude,
+        done_token: None,
+        mcp_config: None,
+        assignment: Some("go".into()),
+    };
+    c.add_task(Millis(0), new).unwrap();
+    assert_eq!(
+        c.next_deadline(Millis(0)),
+        Some(Millis(MCP_CONNECT_TIMEOUT_MS))
+    );
+    c.on_exit(Millis(10), fresh(), task_id(1), Some(1));
+    let later = Millis(MCP_CONNECT_TIMEOUT_MS + 1);
+    assert!(
+        c.next_deadline(later).is_none_or(|at| at > later),
+        "no deadline in the past: the actor would spin"
+    );
+}
+
+#[test]
+fn an_orphan_cannot_be_handed_back_to_its_gone_coordinator() {
+    let mut c = coordinator(1);
+    c.deregister(Millis(0));
+    assert_eq!(
+        c.set_control(Millis(1), task_id(1), Control::Coordinator),
+        Err(CoreError::CoordinatorNotFound(c.id()))
+    );
+}
+
+#[test]
+fn closing_a_task_whose_notification_was_pending_answers_a_blocked_wait() {
+    let mut c = coordinator(1);
+    c.on_exit(Millis(0), fresh(), task_id(1), Some(0));
+    assert!(c.notifications().has_pending(task_id(1)));
+    let (wait, _) = c.wait_for_signal(Millis(1), fresh(), None, None).unwrap();
+    let Wait::Blocked { waiter, .. } = wait else {
+        panic!("{wait:?}")
+    };
+    c.begin_close(Millis(2), fresh(), task_id(1)).unwrap();
+    let effects = c.finish_close(Millis(3), fresh(), task_id(1));
+    assert_eq!(
+        signal_answers(&effects)[0].0,
+        waiter,
+        "the withdrawn notification is told by the wait"
     );
 }
 
