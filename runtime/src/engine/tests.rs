@@ -787,3 +787,280 @@ async fn a_coordinator_deregistered_while_a_task_is_being_made_leaves_nothing_be
     let agent = w.pty.spawned()[0].agent;
     assert!(!w.pty.is_alive(agent), "its agent was killed");
 }
+
+/// Reference catalogue §9.1 through the engine: F (wait_for_idle), H and Q (send_prompt and
+/// control, with Baton's queueing), I and R (deregistration, signal waits vs notifications), S, Z
+/// and AE (cleanup).
+mod catalogue {
+    use std::path::Path;
+
+    use super::{
+        AppEvent, CoreError, EngineError, IdleOutcome, Sent, pause, request, token_of, world,
+    };
+    use crate::core::coordinator::{Control, SignalOutcome, StateChange};
+    use crate::core::ids::TaskId;
+    use crate::core::notify::Notice;
+
+    fn drain(w: &mut super::World) -> Vec<AppEvent> {
+        std::iter::from_fn(|| w.events.try_recv().ok()).collect()
+    }
+
+    fn staged_count(events: &[AppEvent]) -> usize {
+        events
+            .iter()
+            .filter(|e| matches!(e, AppEvent::Notice(_, Notice::Staged(_))))
+            .count()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn f33_f38_f39_idle_waits_for_unknown_exited_and_returned_tasks() {
+        let w = world();
+        let unknown = TaskId::from_random([66; 16]);
+        assert_eq!(
+            w.coordinator.wait_for_idle(unknown, None).await,
+            Err(EngineError::Core(CoreError::TaskNotFound(unknown)))
+        );
+        let task = w.coordinator.create_task(request("t", None)).await.unwrap();
+        let agent = w.pty.spawned()[0].agent;
+        let waiting = tokio::spawn({
+            let c = w.coordinator.clone();
+            async move { c.wait_for_idle(task.id, None).await }
+        });
+        pause(10).await;
+        w.pty
+            .exit(
+                agent,
+                crate::ports::ExitStatus {
+                    code: Some(0),
+                    signal: None,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(waiting.await.unwrap(), Ok(IdleOutcome::Exited));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn h47_h51_sending_resets_the_signal_once_typed() {
+        let mut w = world();
+        let unknown = TaskId::from_random([66; 16]);
+        assert_eq!(
+            w.coordinator.send_prompt(unknown, "x".into()).await,
+            Err(EngineError::Core(CoreError::TaskNotFound(unknown)))
+        );
+        let task = w.coordinator.create_task(request("t", None)).await.unwrap();
+        let config = Path::new("/tmp/baton").join(format!("baton-subtask-{}.json", task.id));
+        w.coordinator
+            .signal_done(task.id, token_of(&w.files, &config))
+            .await
+            .unwrap();
+        drain(&mut w);
+        assert_eq!(
+            w.coordinator.send_prompt(task.id, "new work".into()).await,
+            Ok(Sent::Typed)
+        );
+        pause(10).await;
+        let events = drain(&mut w);
+        assert!(
+            events.contains(&AppEvent::State(task.id, StateChange::SignalReset)),
+            "{events:?}"
+        );
+        assert_eq!(
+            w.coordinator
+                .task_status(task.id)
+                .await
+                .unwrap()
+                .signalled_at,
+            None
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn q79_q80_human_control_answers_waits_and_holds_prompts_until_release() {
+        let w = world();
+        let task = w.coordinator.create_task(request("t", None)).await.unwrap();
+        w.coordinator
+            .set_control(task.id, Control::Human)
+            .await
+            .unwrap();
+        assert_eq!(
+            w.coordinator.wait_for_idle(task.id, None).await,
+            Ok(IdleOutcome::HumanControl)
+        );
+        assert_eq!(
+            w.coordinator.send_prompt(task.id, "held".into()).await,
+            Ok(Sent::Queued)
+        );
+        w.coordinator
+            .set_control(task.id, Control::Coordinator)
+            .await
+            .unwrap();
+        assert_eq!(
+            w.coordinator.send_prompt(task.id, "after".into()).await,
+            Ok(Sent::Queued),
+            "behind the held one"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn i54_deregistering_clears_staged_notifications_and_r85_orphans_are_reported() {
+        let mut w = world();
+        let task = w
+            .coordinator
+            .create_task(request("t", Some("go")))
+            .await
+            .unwrap();
+        let agent = w.pty.spawned()[0].agent;
+        w.coordinator.mcp_connected(task.id).await.unwrap();
+        w.pty.print(agent, "❯ ".as_bytes()).await.unwrap();
+        pause(200).await;
+        w.pty
+            .print(agent, "\x1b[2J✻ Working (esc to interrupt)".as_bytes())
+            .await
+            .unwrap();
+        pause(2_500).await;
+        w.pty
+            .print(agent, "\x1b[2JDone\r\n❯ ".as_bytes())
+            .await
+            .unwrap();
+        pause(100).await;
+        assert_eq!(staged_count(&drain(&mut w)), 1);
+        w.coordinator.deregister().await.unwrap();
+        let events = drain(&mut w);
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, AppEvent::Notice(_, Notice::Cleared))),
+            "{events:?}"
+        );
+        assert!(events.contains(&AppEvent::State(
+            task.id,
+            StateChange::Orphaned { needs_review: true }
+        )));
+        w.pty
+            .exit(
+                agent,
+                crate::ports::ExitStatus {
+                    code: Some(0),
+                    signal: None,
+                },
+            )
+            .await
+            .unwrap();
+        pause(10).await;
+        let events = drain(&mut w);
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, AppEvent::Orphaned { task: t, .. } if *t == task.id)),
+            "{events:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn r83_an_exit_during_a_signal_wait_is_told_by_the_wait_only() {
+        let mut w = world();
+        let task = w.coordinator.create_task(request("t", None)).await.unwrap();
+        let agent = w.pty.spawned()[0].agent;
+        drain(&mut w);
+        let waiting = tokio::spawn({
+            let c = w.coordinator.clone();
+            async move { c.wait_for_signal(None, Some(5_000)).await }
+        });
+        pause(10).await;
+        w.pty
+            .exit(
+                agent,
+                crate::ports::ExitStatus {
+                    code: Some(0),
+                    signal: None,
+                },
+            )
+            .await
+            .unwrap();
+        let outcome = waiting.await.unwrap().unwrap();
+        assert!(
+            matches!(outcome, SignalOutcome::Task { task: t, .. } if t == task.id),
+            "{outcome:?}"
+        );
+        pause(10).await;
+        assert_eq!(staged_count(&drain(&mut w)), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn r84_a_timed_out_wait_lets_the_held_notification_be_staged_once() {
+        let mut w = world();
+        let task = w.coordinator.create_task(request("t", None)).await.unwrap();
+        let agent = w.pty.spawned()[0].agent;
+        w.coordinator
+            .send_prompt(task.id, "go".into())
+            .await
+            .unwrap();
+        pause(10).await;
+        let waiting = tokio::spawn({
+            let c = w.coordinator.clone();
+            async move { c.wait_for_signal(None, Some(3_000)).await }
+        });
+        pause(10).await;
+        w.pty
+            .print(agent, "\x1b[2J✻ Working (esc to interrupt)".as_bytes())
+            .await
+            .unwrap();
+        pause(100).await;
+        w.pty
+            .print(agent, "\x1b[2JDone\r\n❯ ".as_bytes())
+            .await
+            .unwrap();
+        pause(100).await;
+        assert_eq!(
+            staged_count(&drain(&mut w)),
+            0,
+            "held while the wait blocks"
+        );
+        assert!(matches!(
+            waiting.await.unwrap(),
+            Ok(SignalOutcome::TimedOut { .. })
+        ));
+        pause(10).await;
+        assert_eq!(
+            staged_count(&drain(&mut w)),
+            1,
+            "staged once the wait ended"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ae128_closing_one_task_touches_only_its_own_files() {
+        let w = world();
+        let first = w
+            .coordinator
+            .create_task(request("one", None))
+            .await
+            .unwrap();
+        let second = w
+            .coordinator
+            .create_task(request("two", None))
+            .await
+            .unwrap();
+        w.coordinator.close_task(first.id).await.unwrap();
+        let second_config =
+            Path::new("/tmp/baton").join(format!("baton-subtask-{}.json", second.id));
+        assert_eq!(w.files.paths(), [second_config]);
+        let listed = w.coordinator.list_tasks().await.unwrap();
+        assert_eq!(listed.iter().map(|t| t.id).collect::<Vec<_>>(), [second.id]);
+        let agents: Vec<_> = w.pty.spawned().iter().map(|s| s.agent).collect();
+        assert!(!w.pty.is_alive(agents[0]) && w.pty.is_alive(agents[1]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn s86_a_failed_cleanup_can_be_retried_once_the_cause_is_gone() {
+        let w = world();
+        let task = w.coordinator.create_task(request("t", None)).await.unwrap();
+        w.repo.make_stuck(&task.worktree);
+        assert!(w.coordinator.close_task(task.id).await.is_err());
+        w.repo.unstick(&task.worktree);
+        w.coordinator.close_task(task.id).await.unwrap();
+        assert!(w.coordinator.list_tasks().await.unwrap().is_empty());
+        assert!(w.files.paths().is_empty());
+    }
+}

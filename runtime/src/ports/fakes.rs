@@ -438,6 +438,11 @@ impl FakeRepo {
         lock(&self.state).create_latency = latency;
     }
 
+    /// Lets removing the worktree at `path` succeed again.
+    pub fn unstick(&self, path: &Path) {
+        lock(&self.state).stuck.remove(path);
+    }
+
     /// Makes removing the worktree at `path` fail.
     pub fn make_stuck(&self, path: &Path) {
         lock(&self.state).stuck.insert(path.to_owned());
