@@ -1064,3 +1064,96 @@ mod catalogue {
         assert!(w.files.paths().is_empty());
     }
 }
+
+/// Reference catalogue §9.2: short sequences through the engine.
+mod sequences {
+    use super::{EngineError, IdleOutcome, MergeOptions, Sent, pause, request, world};
+    use crate::core::coordinator::Status;
+
+    #[tokio::test(start_paused = true)]
+    async fn s3_idle_then_prompted_then_idle_again() {
+        let w = world();
+        let task = w.coordinator.create_task(request("t", None)).await.unwrap();
+        let agent = w.pty.spawned()[0].agent;
+        w.pty.print(agent, "Done\r\n❯ ".as_bytes()).await.unwrap();
+        assert_eq!(
+            w.coordinator.wait_for_idle(task.id, Some(1_000)).await,
+            Ok(IdleOutcome::Idle)
+        );
+        assert_eq!(
+            w.coordinator.send_prompt(task.id, "next step".into()).await,
+            Ok(Sent::Typed)
+        );
+        assert_eq!(
+            w.coordinator.task_status(task.id).await.unwrap().status,
+            Status::Running
+        );
+        w.pty
+            .print(agent, "\x1b[2J✻ Working (esc to interrupt)".as_bytes())
+            .await
+            .unwrap();
+        pause(100).await;
+        w.pty
+            .print(agent, "\x1b[2JReady\r\n❯ ".as_bytes())
+            .await
+            .unwrap();
+        assert_eq!(
+            w.coordinator.wait_for_idle(task.id, Some(1_000)).await,
+            Ok(IdleOutcome::Idle)
+        );
+        assert_eq!(
+            w.coordinator.task_status(task.id).await.unwrap().status,
+            Status::Idle
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn s4_merging_an_idle_task_calls_the_repository() {
+        let w = world();
+        let task = w.coordinator.create_task(request("t", None)).await.unwrap();
+        let agent = w.pty.spawned()[0].agent;
+        w.pty.print(agent, "❯ ".as_bytes()).await.unwrap();
+        pause(100).await;
+        w.coordinator
+            .merge_task(task.id, MergeOptions::default())
+            .await
+            .unwrap();
+        let merged = w.repo.merged();
+        assert_eq!(
+            (
+                merged.len(),
+                merged[0].branch.as_str(),
+                merged[0].target.as_str()
+            ),
+            (1, task.branch.as_str(), "main")
+        );
+        assert_eq!(
+            w.coordinator.list_tasks().await.unwrap().len(),
+            1,
+            "no cleanup asked"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn s6_s7_unknown_tasks_and_gone_coordinators_are_refused() {
+        let w = world();
+        let unknown = crate::core::ids::TaskId::from_random([1; 16]);
+        let error = w
+            .coordinator
+            .send_prompt(unknown, "x".into())
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("not found"), "{error}");
+        w.coordinator.deregister().await.unwrap();
+        let error = w
+            .coordinator
+            .wait_for_signal(None, Some(100))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, EngineError::Core(_))
+                && error.to_string().starts_with("Coordinator not found"),
+            "{error}"
+        );
+    }
+}
