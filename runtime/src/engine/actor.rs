@@ -14,7 +14,7 @@ use super::{
 use crate::core::branch::{task_branch, validate_branch_name};
 use crate::core::coordinator::{
     Coordinator, CoreError, Effect, IdleOutcome, NewTask, PROMPT_BYTES_MAX, Sent, SignalOutcome,
-    TASKS_PER_COORDINATOR_MAX, Task, TaskRecord, Wait, WaiterId,
+    TASKS_PER_COORDINATOR_MAX, Task, TaskRecord, Typed, Wait, WaiterId,
 };
 use crate::core::diff::truncate_diff;
 use crate::core::ids::{AgentId, BatchId, CoordinatorId, DoneToken, NotificationId, TaskId};
@@ -89,8 +89,8 @@ enum Internal {
         bool,
         Reply<MergeResult>,
     ),
-    /// A prompt was typed (or its write failed).
-    Typed(TaskId, bool),
+    /// A prompt was typed (or a write failed).
+    Typed(TaskId, Typed),
 }
 
 /// A task whose worktree, config and agent exist, to be added.
@@ -254,7 +254,7 @@ impl Actor {
                 let _ = reply.send(result);
             }
             Command::SetControl(task, control, reply) => {
-                let result = match self.core.set_control(now, task, control) {
+                let result = match self.core.set_control(now, self.fresh(), task, control) {
                     Ok(effects) => {
                         self.apply(effects).await;
                         Ok(())
@@ -534,15 +534,19 @@ impl Actor {
             let body = if bracketed {
                 format!("\x1b[200~{text}\x1b[201~")
             } else {
-                text
+                text.clone()
             };
-            let result = async {
-                pty.write(agent, body.as_bytes()).await?;
-                tokio::time::sleep(Duration::from_millis(super::PROMPT_ENTER_DELAY_MS)).await;
-                pty.write(agent, b"\r").await
-            }
-            .await;
-            let _ = internal.send(Internal::Typed(task, result.is_ok())).await;
+            let (outcome, result) = match pty.write(agent, body.as_bytes()).await {
+                Err(error) => (Typed::TextFailed(text), Err(error)),
+                Ok(()) => {
+                    tokio::time::sleep(Duration::from_millis(super::PROMPT_ENTER_DELAY_MS)).await;
+                    match pty.write(agent, b"\r").await {
+                        Ok(()) => (Typed::Done, Ok(())),
+                        Err(error) => (Typed::EnterFailed, Err(error)),
+                    }
+                }
+            };
+            let _ = internal.send(Internal::Typed(task, outcome)).await;
             if let Some(reply) = reply {
                 let _ = reply.send(
                     result

@@ -1157,3 +1157,129 @@ mod sequences {
         );
     }
 }
+
+/// Reference catalogue §9.3 (variant F) through the engine, where it matches our decisions:
+/// engine-owned delivery of assignments and queued prompts.
+mod variant_f {
+    use super::{AppEvent, pause, request, world};
+    use crate::core::coordinator::Control;
+    use crate::core::notify::Notice;
+
+    /// Creates a task with `prompt` whose MCP server connected; returns it and its agent.
+    async fn assigned(
+        w: &super::World,
+        prompt: &str,
+    ) -> (crate::core::ids::TaskId, crate::core::ids::AgentId) {
+        let task = w
+            .coordinator
+            .create_task(request("t", Some(prompt)))
+            .await
+            .unwrap();
+        let agent = w.pty.spawned().last().unwrap().agent;
+        w.coordinator.mcp_connected(task.id).await.unwrap();
+        (task.id, agent)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn f3_an_assignment_whose_text_could_not_be_written_is_typed_at_the_next_prompt() {
+        let w = world();
+        let (_, agent) = assigned(&w, "do one").await;
+        w.pty.script_writes(&[true]);
+        w.pty.print(agent, "❯ ".as_bytes()).await.unwrap();
+        pause(200).await;
+        assert!(w.pty.input(agent).is_empty(), "the first write failed");
+        // The failed attempt raised the echo guard: the next prompt counts once it is over.
+        pause(2_000).await;
+        w.pty.print(agent, "\x1b[2J❯ ".as_bytes()).await.unwrap();
+        pause(200).await;
+        assert_eq!(
+            w.pty.input(agent),
+            b"do one\r",
+            "typed once, whole, at the next prompt"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn f4_a_failed_enter_is_not_followed_by_the_text_again() {
+        let w = world();
+        let (_, agent) = assigned(&w, "do one").await;
+        w.pty.script_writes(&[false, true]);
+        w.pty.print(agent, "❯ ".as_bytes()).await.unwrap();
+        pause(200).await;
+        w.pty.print(agent, "\x1b[2J❯ ".as_bytes()).await.unwrap();
+        pause(3_000).await;
+        assert_eq!(
+            w.pty.input(agent),
+            b"do one",
+            "the body once; the Enter that failed is not retried with it"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn f5_each_of_three_tasks_gets_its_own_assignment() {
+        let w = world();
+        let mut agents = Vec::new();
+        for prompt in ["one", "two", "three"] {
+            agents.push((assigned(&w, prompt).await.1, prompt));
+        }
+        for (agent, _) in &agents {
+            w.pty.print(*agent, "❯ ".as_bytes()).await.unwrap();
+        }
+        pause(200).await;
+        for (agent, prompt) in agents {
+            assert_eq!(w.pty.input(agent), format!("{prompt}\r").as_bytes());
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn f21_human_control_before_delivery_holds_the_assignment_decision_humans_first() {
+        let w = world();
+        let (task, agent) = assigned(&w, "do one").await;
+        w.coordinator
+            .set_control(task, Control::Human)
+            .await
+            .unwrap();
+        w.pty.print(agent, "❯ ".as_bytes()).await.unwrap();
+        pause(5_000).await;
+        assert!(w.pty.input(agent).is_empty(), "the human has the terminal");
+        w.coordinator
+            .set_control(task, Control::Coordinator)
+            .await
+            .unwrap();
+        pause(200).await;
+        assert_eq!(w.pty.input(agent), b"do one\r");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn f23_the_echo_and_the_redrawn_prompt_right_after_delivery_are_not_idle() {
+        let mut w = world();
+        let (_, agent) = assigned(&w, "do one").await;
+        w.pty.print(agent, "❯ ".as_bytes()).await.unwrap();
+        pause(200).await;
+        w.pty
+            .print(agent, "\x1b[2J[SUB-TASK MODE] do one\r\n❯ ".as_bytes())
+            .await
+            .unwrap();
+        pause(1_000).await;
+        let staged = |events: &[AppEvent]| {
+            events
+                .iter()
+                .any(|e| matches!(e, AppEvent::Notice(_, Notice::Staged(_))))
+        };
+        let events: Vec<_> = std::iter::from_fn(|| w.events.try_recv().ok()).collect();
+        assert!(!staged(&events), "{events:?}");
+        pause(1_100).await;
+        w.pty
+            .print(agent, "\x1b[2JWorking... (esc to interrupt)\r\n".as_bytes())
+            .await
+            .unwrap();
+        pause(100).await;
+        w.pty
+            .print(agent, "\x1b[2JDone ❯\r\n❯ ".as_bytes())
+            .await
+            .unwrap();
+        pause(100).await;
+        let events: Vec<_> = std::iter::from_fn(|| w.events.try_recv().ok()).collect();
+        assert!(staged(&events), "{events:?}");
+    }
+}

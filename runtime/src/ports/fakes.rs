@@ -198,6 +198,8 @@ struct PtyState {
     sessions: BTreeMap<AgentId, FakeSession>,
     spawned: Vec<SpawnSpec>,
     failing_spawns: Vec<String>,
+    /// Writes to come that fail (`true`) or go through (`false`), in order; then all go through.
+    write_script: std::collections::VecDeque<bool>,
 }
 
 /// Terminals in memory: a test plays the agents, writing their output and reading what the
@@ -237,6 +239,11 @@ impl FakePty {
             .sessions
             .get(&agent)
             .is_some_and(|s| s.alive)
+    }
+
+    /// Scripts the outcome of the next writes: `true` fails one, `false` lets one through.
+    pub fn script_writes(&self, outcomes: &[bool]) {
+        lock(&self.state).write_script.extend(outcomes);
     }
 
     /// Makes the next spawn fail with `reason`.
@@ -309,12 +316,20 @@ impl PtyHost for FakePty {
     }
 
     fn write<'a>(&'a self, agent: AgentId, bytes: &'a [u8]) -> BoxFuture<'a, Result<(), PtyError>> {
-        let result = match lock(&self.state).sessions.get_mut(&agent) {
-            Some(session) if session.alive => {
-                session.input.extend_from_slice(bytes);
-                Ok(())
+        let result = {
+            let mut state = lock(&self.state);
+            let fail = state.write_script.pop_front().unwrap_or(false);
+            match state.sessions.get_mut(&agent) {
+                Some(_) if fail => Err(PtyError::Io {
+                    agent,
+                    reason: "write failed: broken pipe".into(),
+                }),
+                Some(session) if session.alive => {
+                    session.input.extend_from_slice(bytes);
+                    Ok(())
+                }
+                _ => Err(PtyError::NotFound(agent)),
             }
-            _ => Err(PtyError::NotFound(agent)),
         };
         Box::pin(async move { result })
     }

@@ -278,6 +278,17 @@ pub struct TaskRecord {
     pub exit_code: Option<i32>,
 }
 
+/// How typing a prompt ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Typed {
+    /// Text and Enter reached the agent.
+    Done,
+    /// The text could not be written; here it is, to be typed again.
+    TextFailed(String),
+    /// The text was written but Enter failed.
+    EnterFailed,
+}
+
 /// What became of a prompt sent to a task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Sent {
@@ -481,27 +492,33 @@ impl Coordinator {
         }
     }
 
-    /// The engine finished typing a prompt (`typed`: it reached the agent; else the write
-    /// failed). A typed prompt starts a new round: the task's earlier signal no longer counts
-    /// (it is waited for again; the reference kept it out of `remaining` until it signalled
-    /// again) and its completions are reported again. The next queued prompt may follow.
+    /// The engine finished typing a prompt. A typed prompt starts a new round: the task's
+    /// earlier signal no longer counts (it is waited for again; the reference kept it out of
+    /// `remaining` until it signalled again) and its completions are reported again. A prompt
+    /// whose text could not be written goes back to the head of the queue, to be typed at the
+    /// agent's next prompt; one whose Enter failed is not typed again (its text is in the
+    /// agent's input already). The next queued prompt may follow.
     pub fn prompt_typed(
         &mut self,
         now: Millis,
         fresh: Fresh,
         task: TaskId,
-        typed: bool,
+        outcome: Typed,
     ) -> Vec<Effect> {
         let mut effects = Vec::new();
         let Ok(entry) = self.task_mut(task) else {
             return effects;
         };
         entry.typing = false;
-        if typed {
-            if entry.signal.take().is_some() {
-                effects.push(Effect::State(task, StateChange::SignalReset));
+        match outcome {
+            Typed::Done => {
+                if entry.signal.take().is_some() {
+                    effects.push(Effect::State(task, StateChange::SignalReset));
+                }
+                self.notifications.unsilence(task);
             }
-            self.notifications.unsilence(task);
+            Typed::TextFailed(text) => entry.queued.push_front(text),
+            Typed::EnterFailed => {}
         }
         self.assess(now, fresh, task, &mut effects);
         effects
@@ -1172,6 +1189,7 @@ impl Coordinator {
     pub fn set_control(
         &mut self,
         now: Millis,
+        fresh: Fresh,
         task: TaskId,
         control: Control,
     ) -> Result<Vec<Effect>, CoreError> {
@@ -1196,7 +1214,8 @@ impl Coordinator {
                     self.resolve_idle_waiters(task, IdleOutcome::Idle, &mut effects);
                 }
             }
-            Control::Coordinator => {}
+            // Work held for the human (the assignment, queued prompts) may go out now.
+            Control::Coordinator => self.assess(now, fresh, task, &mut effects),
         }
         Ok(effects)
     }

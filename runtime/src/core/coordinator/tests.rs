@@ -6,7 +6,7 @@ use std::cell::Cell;
 use super::{
     Control, Coordinator, CoreError, Effect, IdleOutcome, MCP_CONNECT_TIMEOUT_MS, NewTask,
     PROMPT_BYTES_MAX, PROMPT_QUEUE_MAX, SIGNAL_WAITERS_MAX, Sent, SignalOutcome, StateChange,
-    Status, TASKS_PER_COORDINATOR_MAX, WAIT_TIMEOUT_MS_MAX, Wait, WaiterId,
+    Status, TASKS_PER_COORDINATOR_MAX, Typed, WAIT_TIMEOUT_MS_MAX, Wait, WaiterId,
 };
 use crate::core::detector::Profile;
 use crate::core::ids::{AgentId, BatchId, CoordinatorId, NotificationId, TaskId};
@@ -405,7 +405,7 @@ fn wait_for_idle_answers_at_once_for_idle_exited_and_human_controlled_tasks() {
     c.on_output(Millis(0), fresh(), task_id(1), "❯ ".as_bytes());
     c.tick(Millis(50), fresh());
     c.on_exit(Millis(50), fresh(), task_id(2), Some(0));
-    c.set_control(Millis(0), task_id(3), Control::Human)
+    c.set_control(Millis(0), fresh(), task_id(3), Control::Human)
         .unwrap();
     assert_eq!(
         c.wait_for_idle(Millis(60), task_id(1), None),
@@ -454,7 +454,7 @@ fn taking_control_answers_idle_waits_and_giving_it_back_answers_only_if_idle() {
     let mut c = coordinator(1);
     let first = blocked(c.wait_for_idle(Millis(0), task_id(1), None).unwrap());
     let effects = c
-        .set_control(Millis(0), task_id(1), Control::Human)
+        .set_control(Millis(0), fresh(), task_id(1), Control::Human)
         .unwrap();
     assert_eq!(
         effects,
@@ -466,11 +466,11 @@ fn taking_control_answers_idle_waits_and_giving_it_back_answers_only_if_idle() {
             }
         ]
     );
-    c.set_control(Millis(0), task_id(1), Control::Coordinator)
+    c.set_control(Millis(0), fresh(), task_id(1), Control::Coordinator)
         .unwrap();
     let second = blocked(c.wait_for_idle(Millis(10), task_id(1), None).unwrap());
     assert_eq!(
-        c.set_control(Millis(0), task_id(1), Control::Coordinator)
+        c.set_control(Millis(0), fresh(), task_id(1), Control::Coordinator)
             .unwrap(),
         [],
         "unchanged and still working: nothing to tell, keep waiting"
@@ -663,7 +663,7 @@ fn prompts_queue_behind_the_assignment_and_go_out_one_per_prompt_in_order() {
         ["assignment"]
     );
     assert!(c.task(task_id(1)).unwrap().assignment_delivered);
-    c.prompt_typed(Millis(210), fresh(), task_id(1), true);
+    c.prompt_typed(Millis(210), fresh(), task_id(1), Typed::Done);
     c.on_output(
         Millis(300),
         fresh(),
@@ -679,7 +679,7 @@ fn prompts_queue_behind_the_assignment_and_go_out_one_per_prompt_in_order() {
         Sent::Queued,
         "not typed into the middle of the second"
     );
-    c.prompt_typed(Millis(500), fresh(), task_id(1), true);
+    c.prompt_typed(Millis(500), fresh(), task_id(1), Typed::Done);
     assert_eq!(
         c.send_prompt(Millis(510), task_id(1), "fourth".into())
             .unwrap()
@@ -706,7 +706,7 @@ fn a_typed_prompt_resets_the_signal_and_lets_the_task_be_reported_again() {
         c.task(task_id(1)).unwrap().signal.is_some(),
         "kept until the prompt is typed"
     );
-    let effects = c.prompt_typed(Millis(60), fresh(), task_id(1), true);
+    let effects = c.prompt_typed(Millis(60), fresh(), task_id(1), Typed::Done);
     assert!(effects.contains(&Effect::State(task_id(1), StateChange::SignalReset)));
     assert_eq!(c.remaining(), 1, "waited for again");
     let effects = c.on_exit(Millis(100), fresh(), task_id(1), Some(0));
@@ -722,7 +722,10 @@ fn a_prompt_that_could_not_be_typed_keeps_the_signal() {
     let mut c = coordinator(1);
     c.signal_done(Millis(0), fresh(), task_id(1)).unwrap();
     c.send_prompt(Millis(2), task_id(1), "more".into()).unwrap();
-    assert_eq!(c.prompt_typed(Millis(60), fresh(), task_id(1), false), []);
+    assert_eq!(
+        c.prompt_typed(Millis(60), fresh(), task_id(1), Typed::EnterFailed),
+        []
+    );
     assert!(c.task(task_id(1)).unwrap().signal.is_some());
 }
 
@@ -730,7 +733,7 @@ fn a_prompt_that_could_not_be_typed_keeps_the_signal() {
 fn a_task_first_prompted_by_send_prompt_is_reported_when_idle() {
     let mut c = coordinator(1);
     c.send_prompt(Millis(0), task_id(1), "work".into()).unwrap();
-    c.prompt_typed(Millis(60), fresh(), task_id(1), true);
+    c.prompt_typed(Millis(60), fresh(), task_id(1), Typed::Done);
     c.on_output(Millis(2_100), fresh(), task_id(1), "\x1b[2J❯ ".as_bytes());
     assert_eq!(staged_texts(&c.tick(Millis(2_150), fresh())).len(), 1);
 }
@@ -768,7 +771,7 @@ fn an_orphan_cannot_be_handed_back_to_its_gone_coordinator() {
     let mut c = coordinator(1);
     c.deregister(Millis(0));
     assert_eq!(
-        c.set_control(Millis(1), task_id(1), Control::Coordinator),
+        c.set_control(Millis(1), fresh(), task_id(1), Control::Coordinator),
         Err(CoreError::CoordinatorNotFound(c.id()))
     );
 }
@@ -794,7 +797,7 @@ fn closing_a_task_whose_notification_was_pending_answers_a_blocked_wait() {
 #[test]
 fn the_prompt_queue_is_bounded_and_bad_prompts_change_nothing() {
     let mut c = coordinator(1);
-    c.set_control(Millis(0), task_id(1), Control::Human)
+    c.set_control(Millis(0), fresh(), task_id(1), Control::Human)
         .unwrap();
     for n in 0..PROMPT_QUEUE_MAX {
         assert_eq!(
@@ -836,7 +839,7 @@ fn a_task_still_working_cannot_be_merged() {
 fn a_restored_coordinator_keeps_its_tasks_signals_and_tokens_but_not_their_processes() {
     let mut c = coordinator(2);
     c.signal_done(Millis(10), fresh(), task_id(1)).unwrap();
-    c.set_control(Millis(10), task_id(2), Control::Human)
+    c.set_control(Millis(10), fresh(), task_id(2), Control::Human)
         .unwrap();
     let records = c.records();
     let mut restored = Coordinator::restore(c.id(), 30_000, Millis(1_000), records.clone());
