@@ -122,9 +122,15 @@ impl<V> ReplayCache<V> {
                 self.pop_oldest();
             }
         }
-        // Stale order items (overwritten keys) are bounded too: at most one per live entry more.
-        while self.order.len() > 2 * REPLAY_ENTRIES_MAX {
-            self.pop_oldest();
+        // Stale order items (left by overwritten keys) are dropped once they are as many as the
+        // live ones could be, so the queue stays bounded without evicting a live entry.
+        if self.order.len() > 2 * REPLAY_ENTRIES_MAX {
+            let entries = &self.entries;
+            self.order.retain(|(key, expires_at)| {
+                entries
+                    .get(key)
+                    .is_some_and(|e| e.expires_at == *expires_at)
+            });
         }
     }
 
@@ -271,6 +277,23 @@ mod tests {
         assert_eq!(
             cache.get(Millis(last as u64), coordinator(1), &request("hot")),
             Some(&last)
+        );
+    }
+
+    #[test]
+    fn a_hot_key_never_evicts_live_entries() {
+        let mut cache = ReplayCache::default();
+        for n in 0..100 {
+            cache.insert(Millis(0), coordinator(1), request(&format!("live{n}")), n);
+        }
+        for n in 0..3 * REPLAY_ENTRIES_MAX {
+            cache.insert(Millis(n as u64), coordinator(1), request("hot"), n);
+        }
+        let now = Millis(3 * REPLAY_ENTRIES_MAX as u64);
+        assert_eq!(cache.get(now, coordinator(1), &request("live0")), Some(&0));
+        assert_eq!(
+            cache.get(now, coordinator(1), &request("live99")),
+            Some(&99)
         );
     }
 

@@ -453,7 +453,8 @@ impl Actor {
                         let _ = reply.send(Ok(()));
                     }
                     Err(error) => {
-                        self.core.close_failed(task);
+                        let effects = self.core.close_failed(now, self.fresh(), task);
+                        self.apply(effects).await;
                         let _ = self
                             .events
                             .send(AppEvent::CleanupFailed {

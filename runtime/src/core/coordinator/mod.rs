@@ -12,7 +12,8 @@
 //!   its client went away) consumes nothing; an answer the engine could not deliver is taken
 //!   back ([`Coordinator::signal_undelivered`]) and offered again.
 //! - Waiters are served first come, first served, one event each.
-//! - Every collection is bounded: tasks by [`TASKS_PER_COORDINATOR_MAX`], waiters by
+//! - Every collection is bounded: new tasks by [`TASKS_PER_COORDINATOR_MAX`] (a restore keeps
+//!   every task it is given), waiters by
 //!   [`SIGNAL_WAITERS_MAX`] and [`IDLE_WAITERS_PER_TASK_MAX`], the replay cache and the
 //!   notifications by their own bounds.
 
@@ -173,7 +174,8 @@ pub enum Effect {
         /// Its answer.
         outcome: SignalOutcome,
     },
-    /// Type a prompt into a task's agent and press Enter (the core already counts it as sent).
+    /// Type a prompt into a task's agent and press Enter (the core already counts it as being
+    /// typed), then report how it went with [`Coordinator::prompt_typed`].
     Type {
         /// The task.
         task: TaskId,
@@ -372,7 +374,7 @@ impl Coordinator {
                 assignment: None,
                 queued: VecDeque::new(),
                 mcp: McpState::GaveUp,
-                typing: false,
+                typing: None,
                 done_token: record.done_token,
                 mcp_config: record.mcp_config,
                 detector: Detector::new(record.profile, now),
@@ -469,7 +471,7 @@ impl Coordinator {
             mcp: McpState::Waiting {
                 until: now.plus(MCP_CONNECT_TIMEOUT_MS),
             },
-            typing: false,
+            typing: None,
             done_token: new.done_token,
             mcp_config: new.mcp_config,
             detector: Detector::new(new.profile, now),
@@ -485,7 +487,7 @@ impl Coordinator {
             return;
         };
         entry.detector.prompt_sent(now, prompt);
-        entry.typing = true;
+        entry.typing = Some(now);
         entry.assignment_delivered = true;
         if entry.status != Status::Exited {
             entry.status = Status::Running;
@@ -509,13 +511,18 @@ impl Coordinator {
         let Ok(entry) = self.task_mut(task) else {
             return effects;
         };
-        entry.typing = false;
+        let started = entry.typing.take().unwrap_or(now);
         match outcome {
             Typed::Done => {
-                if entry.signal.take().is_some() {
+                // Only a signal from before the prompt (or its first millisecond) is reset: one
+                // given while it was typed stays.
+                if entry.signal.is_some_and(|signal| signal.at <= started) {
+                    entry.signal = None;
                     effects.push(Effect::State(task, StateChange::SignalReset));
                 }
-                self.notifications.unsilence(task);
+                if !self.closing.contains_key(&task) {
+                    self.notifications.unsilence(task);
+                }
             }
             Typed::TextFailed(text) => entry.queued.push_front(text),
             Typed::EnterFailed => {}
@@ -573,12 +580,23 @@ impl Coordinator {
     }
 
     /// Closing a task failed half-way: it stays, and may be closed again.
-    pub fn close_failed(&mut self, task: TaskId) {
-        if let Some(reported) = self.closing.remove(&task) {
-            if !reported {
-                self.notifications.unsilence(task);
-            }
+    pub fn close_failed(&mut self, now: Millis, fresh: Fresh, task: TaskId) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        let Some(reported) = self.closing.remove(&task) else {
+            return effects;
+        };
+        if reported {
+            return effects;
         }
+        // The close withdrew its notification: the task is still here, so tell it again.
+        self.notifications.unsilence(task);
+        let completion = match self.task(task).map(|t| (t.status, t.exit_code)) {
+            Some((Status::Exited, code)) => Completion::Exited(code),
+            Some((Status::Idle, _)) => Completion::Idle,
+            _ => return effects,
+        };
+        self.report(now, fresh, task, completion, None, &mut effects);
+        effects
     }
 
     /// A task's worktree and branch are gone: its waits end, a blocked signal wait learns it
@@ -609,8 +627,9 @@ impl Coordinator {
         effects
     }
 
-    /// A prompt for a task: typed at once, or queued behind its assignment, a human's hold or
-    /// earlier prompts (typed, in order, when its agent next shows its prompt).
+    /// A prompt for a task: typed at once, or queued behind its assignment, a human's hold, a
+    /// prompt being typed or earlier prompts (typed, in order, when its agent next shows its
+    /// prompt).
     ///
     /// # Errors
     /// No such task; an empty prompt or one over [`PROMPT_BYTES_MAX`]; a full queue. Nothing
@@ -621,6 +640,9 @@ impl Coordinator {
         task: TaskId,
         prompt: String,
     ) -> Result<(Sent, Vec<Effect>), CoreError> {
+        if self.closing.contains_key(&task) {
+            return Err(CoreError::InvalidPrompt(format!("Task {task} is closing")));
+        }
         let entry = self.task_mut(task)?;
         if prompt.trim().is_empty() {
             return Err(CoreError::InvalidPrompt(
@@ -634,7 +656,7 @@ impl Coordinator {
         }
         let must_wait = entry.assignment.is_some()
             || !entry.queued.is_empty()
-            || entry.typing
+            || entry.typing.is_some()
             || entry.control == Control::Human;
         if must_wait {
             if entry.queued.len() >= PROMPT_QUEUE_MAX {
@@ -655,7 +677,7 @@ impl Coordinator {
         let Ok(entry) = self.task_mut(task) else {
             return false;
         };
-        if entry.typing {
+        if entry.typing.is_some() {
             return true;
         }
         if entry.assignment.is_some() {
@@ -709,7 +731,7 @@ impl Coordinator {
         Ok(effects)
     }
 
-    /// Counts `prompt` as sent (see [`prompt_sent`](Self::prompt_sent)) and asks the engine to
+    /// Starts typing `prompt` (see [`start_typing`](Self::start_typing)) and asks the engine to
     /// type it.
     fn type_prompt(
         &mut self,
@@ -730,8 +752,7 @@ impl Coordinator {
         }
     }
 
-    /// Whether a task may be merged: not while it is starting, nor while it still works
-    /// without having signalled done.
+    /// Whether a task may be merged: not while it still works without having signalled done.
     ///
     /// # Errors
     /// No such task, or [`CoreError::NotMergeable`] saying why.
@@ -1294,6 +1315,9 @@ impl Coordinator {
     /// are silenced.
     pub fn deregister(&mut self, now: Millis) -> Vec<Effect> {
         let mut effects = Vec::new();
+        if !self.registered {
+            return effects;
+        }
         self.registered = false;
         for waiter in std::mem::take(&mut self.signal_waiters) {
             effects.push(Effect::Signal {

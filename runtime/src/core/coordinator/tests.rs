@@ -584,6 +584,7 @@ fn deregistering_ends_every_wait_and_leaves_orphans_under_human_control() {
             .unwrap_err(),
         CoreError::CoordinatorNotFound(c.id())
     );
+    assert_eq!(c.deregister(Millis(800)), [], "already deregistered");
 }
 
 #[test]
@@ -1015,4 +1016,78 @@ mod catalogue_c_g_signals {
             "both told through their waits"
         );
     }
+}
+
+#[test]
+fn a_failed_close_tells_again_what_it_withdrew() {
+    let mut c = coordinator(1);
+    c.on_exit(Millis(0), fresh(), task_id(1), Some(3));
+    c.begin_close(Millis(1), fresh(), task_id(1)).unwrap();
+    assert!(!c.notifications().has_pending(task_id(1)));
+    assert_eq!(
+        c.send_prompt(Millis(1), task_id(1), "late".into()),
+        Err(CoreError::InvalidPrompt(format!(
+            "Task {} is closing",
+            task_id(1)
+        )))
+    );
+    let texts = staged_texts(&c.close_failed(Millis(2), fresh(), task_id(1)));
+    assert!(texts[0].contains("terminated (exit 3)"), "{texts:?}");
+}
+
+#[test]
+fn a_signal_given_while_a_prompt_is_typed_is_kept() {
+    let mut c = coordinator(1);
+    c.send_prompt(Millis(0), task_id(1), "go".into()).unwrap();
+    c.signal_done(Millis(20), fresh(), task_id(1)).unwrap();
+    let effects = c.prompt_typed(Millis(60), fresh(), task_id(1), Typed::Done);
+    assert!(!effects.contains(&Effect::State(task_id(1), StateChange::SignalReset)));
+    assert!(c.task(task_id(1)).unwrap().signal.is_some());
+}
+
+#[test]
+fn a_past_mcp_timeout_is_no_deadline_for_a_busy_task_either() {
+    let mut c = coordinator(0);
+    let new = NewTask {
+        id: task_id(1),
+        name: "t".into(),
+        branch: "task/t".into(),
+        base_branch: None,
+        worktree: "/w".into(),
+        agent: agent(1),
+        profile: Profile::Claude,
+        done_token: None,
+        mcp_config: None,
+        assignment: Some("go".into()),
+    };
+    c.add_task(Millis(0), new).unwrap();
+    c.on_output(
+        Millis(10),
+        fresh(),
+        task_id(1),
+        "✻ Loading (esc to interrupt)".as_bytes(),
+    );
+    let later = Millis(MCP_CONNECT_TIMEOUT_MS + 5);
+    assert!(c.next_deadline(later).is_none_or(|at| at > later));
+}
+
+#[test]
+fn text_that_could_not_be_written_waits_for_the_next_prompt() {
+    let mut c = coordinator(1);
+    c.send_prompt(Millis(0), task_id(1), "first".into())
+        .unwrap();
+    let effects = c.prompt_typed(
+        Millis(60),
+        fresh(),
+        task_id(1),
+        Typed::TextFailed("first".into()),
+    );
+    assert_eq!(
+        effects,
+        [],
+        "not typed again before the agent's next prompt"
+    );
+    let task = c.task(task_id(1)).unwrap();
+    assert_eq!(task.queued.front().map(String::as_str), Some("first"));
+    assert!(task.typing.is_none());
 }
