@@ -548,6 +548,7 @@ impl Engine {
     }
 
     /// Deregisters a coordinator (its tasks stay as orphans). Unknown ids are a no-op.
+    /// Orphaned coordinators with no task left are let go first.
     ///
     /// # Errors
     /// Its actor is gone.
@@ -555,8 +556,26 @@ impl Engine {
         let Some(handle) = self.coordinators.remove(&id) else {
             return Ok(());
         };
+        self.prune_orphans().await;
         let result = handle.deregister().await;
         self.orphans.push(handle);
         result
+    }
+
+    /// Lets go of orphaned coordinators with no task left (all closed or removed), and of those
+    /// whose actor is gone; their actors end. Returns how many were let go.
+    pub async fn prune_orphans(&mut self) -> usize {
+        let orphans = std::mem::take(&mut self.orphans);
+        let total = orphans.len();
+        for handle in orphans {
+            if handle
+                .list_tasks()
+                .await
+                .is_ok_and(|tasks| !tasks.is_empty())
+            {
+                self.orphans.push(handle);
+            }
+        }
+        total - self.orphans.len()
     }
 }

@@ -618,6 +618,16 @@ async fn registering_twice_returns_the_first_coordinator_and_deregistering_keeps
         "a new actor for the id"
     );
     fresh.create_task(request("anew", None)).await.unwrap();
+    assert_eq!(
+        engine.prune_orphans().await,
+        0,
+        "the orphan still has its task"
+    );
+    let orphan = engine.orphans()[0].clone();
+    let task = orphan.list_tasks().await.unwrap()[0].id;
+    orphan.close_task(task).await.unwrap();
+    assert_eq!(engine.prune_orphans().await, 1, "nothing left to see");
+    assert!(engine.orphans().is_empty());
 }
 
 #[tokio::test(start_paused = true)]

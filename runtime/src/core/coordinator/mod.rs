@@ -1112,7 +1112,13 @@ impl Coordinator {
         if let Some(request) = request {
             self.replay.remove(self.id, request);
         }
-        let SignalOutcome::Task { task, status, .. } = outcome else {
+        let SignalOutcome::Task {
+            task,
+            status,
+            at: told_at,
+            ..
+        } = outcome
+        else {
             return effects;
         };
         let Ok(entry) = self.task_mut(task) else {
@@ -1126,7 +1132,11 @@ impl Coordinator {
         self.notifications.unsilence(task);
         if !self.signal_waiters.is_empty() {
             self.consume_signal(now, fresh, task, &mut effects);
-            let at = self.task(task).and_then(|t| t.signal).map_or(now, |s| s.at);
+            // An exit keeps the time it was first told with, not the time it is passed on.
+            let at = self
+                .task(task)
+                .and_then(|t| t.signal)
+                .map_or(told_at, |s| s.at);
             let remaining = self.remaining();
             let outcome = SignalOutcome::Task {
                 task,

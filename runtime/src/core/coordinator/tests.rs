@@ -1091,3 +1091,21 @@ fn text_that_could_not_be_written_waits_for_the_next_prompt() {
     assert_eq!(task.queued.front().map(String::as_str), Some("first"));
     assert!(task.typing.is_none());
 }
+
+#[test]
+fn an_undelivered_exit_keeps_the_time_of_the_exit() {
+    let mut c = coordinator(1);
+    blocked(c.wait_for_signal(Millis(0), fresh(), None, None).unwrap().0);
+    let second = blocked(c.wait_for_signal(Millis(1), fresh(), None, None).unwrap().0);
+    let effects = c.on_exit(Millis(70), fresh(), task_id(1), Some(1));
+    let (_, lost) = signal_answers(&effects).remove(0);
+    let effects = c.signal_undelivered(Millis(90), fresh(), lost, None);
+    let answers = signal_answers(&effects);
+    assert_eq!(answers.len(), 1);
+    assert_eq!(answers[0].0, second);
+    assert!(
+        matches!(answers[0].1, SignalOutcome::Task { at: Millis(70), .. }),
+        "{:?}",
+        answers[0].1
+    );
+}
