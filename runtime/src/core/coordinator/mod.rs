@@ -674,6 +674,10 @@ impl Coordinator {
     /// (the assignment only once its MCP server connected, or gave up). Returns whether work
     /// is typed or still waiting for the task (then it does not count as idle).
     fn flush_prompt(&mut self, now: Millis, task: TaskId, effects: &mut Vec<Effect>) -> bool {
+        // Nothing is typed into a task being closed; a failed close lets its queue go on.
+        if self.closing.contains_key(&task) {
+            return false;
+        }
         let Ok(entry) = self.task_mut(task) else {
             return false;
         };

@@ -1109,3 +1109,66 @@ fn an_undelivered_exit_keeps_the_time_of_the_exit() {
         answers[0].1
     );
 }
+
+fn typed_texts(effects: &[Effect]) -> Vec<String> {
+    effects
+        .iter()
+        .filter_map(|effect| match effect {
+            Effect::Type { text, .. } => Some(text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A coordinator whose `task-a` waits to be given `assignment`, its MCP server connected.
+fn coordinator_with_assignment() -> Coordinator {
+    let mut c = coordinator(0);
+    let new = NewTask {
+        id: task_id(1),
+        name: "task-a".into(),
+        branch: "task/t1-abcdef".into(),
+        base_branch: None,
+        worktree: "/w".into(),
+        agent: agent(1),
+        profile: Profile::Claude,
+        done_token: None,
+        mcp_config: None,
+        assignment: Some("assignment".into()),
+    };
+    c.add_task(Millis(0), new).unwrap();
+    assert_eq!(
+        typed_texts(&c.mcp_connected(Millis(1), fresh(), task_id(1)).unwrap()),
+        Vec::<String>::new(),
+        "its agent has shown no prompt yet"
+    );
+    c
+}
+
+#[test]
+fn nothing_is_typed_into_a_task_being_closed_until_its_close_fails() {
+    let mut c = coordinator_with_assignment();
+    c.begin_close(Millis(10), fresh(), task_id(1)).unwrap();
+    let mut effects = c.on_output(Millis(100), fresh(), task_id(1), "❯ ".as_bytes());
+    effects.extend(c.tick(Millis(3_200), fresh()));
+    assert_eq!(typed_texts(&effects), Vec::<String>::new());
+    c.close_failed(Millis(3_300), fresh(), task_id(1));
+    let effects = c.tick(Millis(3_400), fresh());
+    assert_eq!(
+        typed_texts(&effects),
+        ["assignment"],
+        "the close failed: on"
+    );
+}
+
+#[test]
+fn a_deregistered_coordinator_types_nothing_it_had_held() {
+    let mut c = coordinator_with_assignment();
+    c.send_prompt(Millis(2), task_id(1), "queued".into())
+        .unwrap();
+    c.deregister(Millis(10));
+    let mut effects = c.on_output(Millis(100), fresh(), task_id(1), "❯ ".as_bytes());
+    effects.extend(c.tick(Millis(3_200), fresh()));
+    assert_eq!(typed_texts(&effects), Vec::<String>::new());
+    let task = c.task(task_id(1)).unwrap();
+    assert!(task.assignment.is_none() && task.queued.is_empty());
+}
