@@ -732,6 +732,130 @@ async fn a_task_removed_by_the_app_ends_its_waits_and_loses_its_config() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn removal_leaves_the_agent_and_worktree_to_the_app_and_closes_nothing() {
+    let mut w = world();
+    let task = w.coordinator.create_task(request("t", None)).await.unwrap();
+    let agent = w.pty.spawned()[0].agent;
+    w.coordinator.remove_task(task.id).await.unwrap();
+    pause(10).await;
+    assert!(w.pty.is_alive(agent));
+    assert_eq!(
+        w.repo.worktrees(Path::new("/repo")),
+        [(task.worktree.clone(), task.branch.clone())]
+    );
+    let events: Vec<_> = std::iter::from_fn(|| w.events.try_recv().ok()).collect();
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, AppEvent::TaskClosed(_) | AppEvent::CleanupFailed { .. })),
+        "{events:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_config_that_cannot_be_removed_fails_the_close_and_a_retry_finishes_it() {
+    let mut w = world();
+    let task = w.coordinator.create_task(request("t", None)).await.unwrap();
+    let _ = w.events.recv().await;
+    w.files.fail_removes(1);
+    let error = w.coordinator.close_task(task.id).await.unwrap_err();
+    assert!(error.to_string().starts_with("cleanup failed:"), "{error}");
+    assert!(error.to_string().contains("permission denied"), "{error}");
+    assert!(
+        matches!(w.events.recv().await, Some(AppEvent::CleanupFailed { task: id, .. }) if id == task.id)
+    );
+    assert_eq!(w.coordinator.list_tasks().await.unwrap().len(), 1);
+    assert!(w.repo.worktrees(Path::new("/repo")).is_empty());
+    assert_eq!(w.files.paths().len(), 1, "the config is still there");
+    w.coordinator.close_task(task.id).await.unwrap();
+    assert!(w.files.paths().is_empty());
+    assert!(w.coordinator.list_tasks().await.unwrap().is_empty());
+    assert_eq!(w.events.recv().await, Some(AppEvent::TaskClosed(task.id)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restored_task_refuses_prompts_answers_idle_waits_and_closes() {
+    let w = world();
+    let task = w.coordinator.create_task(request("t", None)).await.unwrap();
+    let records = w.coordinator.records().await.unwrap();
+    let (events, _events) = mpsc::channel(super::APP_EVENTS_MAX);
+    let mut engine = Engine::new(ports_of(&w), events);
+    let restored = engine.restore(CoordinatorId::from_random([8; 16]), settings(), records);
+    assert_eq!(
+        restored
+            .send_prompt(task.id, "more".into())
+            .await
+            .unwrap_err()
+            .to_string(),
+        format!("Task {} has exited", task.id)
+    );
+    assert_eq!(
+        restored.wait_for_idle(task.id, None).await,
+        Ok(IdleOutcome::Exited)
+    );
+    restored.close_task(task.id).await.unwrap();
+    assert!(w.repo.worktrees(Path::new("/repo")).is_empty());
+    assert_eq!(w.repo.branches(Path::new("/repo")), ["main"]);
+    assert!(w.files.paths().is_empty());
+    assert!(restored.list_tasks().await.unwrap().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_first_settings_win_and_a_restored_coordinator_creates_tasks() {
+    let w = world();
+    let (events, mut events_rx) = mpsc::channel(super::APP_EVENTS_MAX);
+    let mut engine = Engine::new(ports_of(&w), events);
+    let unknown = CoordinatorId::from_random([4; 16]);
+    assert_eq!(engine.deregister(unknown).await, Ok(()));
+    assert!(engine.orphans().is_empty());
+    let id = CoordinatorId::from_random([5; 16]);
+    engine.restore(id, settings(), Vec::new());
+    let other = CoordinatorSettings {
+        project_root: "/elsewhere".into(),
+        ..settings()
+    };
+    let handle = engine.register(id, other);
+    let task = handle.create_task(request("t", None)).await.unwrap();
+    assert!(task.worktree.starts_with("/repo"), "{:?}", task.worktree);
+    assert!(matches!(
+        events_rx.recv().await,
+        Some(AppEvent::TaskCreated { task: created, .. }) if created.name == "t"
+    ));
+    engine.deregister(id).await.unwrap();
+    assert!(engine.coordinator(id).is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn spawn_defaults_and_skip_permissions_reach_the_agent() {
+    let w = world();
+    let (events, _events) = mpsc::channel(super::APP_EVENTS_MAX);
+    let coordinator = spawn_coordinator(
+        ports_of(&w),
+        CoordinatorId::from_random([6; 16]),
+        CoordinatorSettings {
+            spawn: SpawnDefaults {
+                command: "/usr/local/bin/claude".into(),
+                args: vec!["--model".into(), "claude-opus-4-7".into()],
+            },
+            skip_permissions: true,
+            ..settings()
+        },
+        events,
+    );
+    coordinator.create_task(request("t", None)).await.unwrap();
+    let argv = &w.pty.spawned()[0].argv;
+    assert_eq!(argv[0], "/usr/local/bin/claude");
+    assert!(
+        argv.windows(2).any(|w| w == ["--model", "claude-opus-4-7"]),
+        "{argv:?}"
+    );
+    assert!(
+        argv.iter().any(|a| a == "--dangerously-skip-permissions"),
+        "{argv:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn task_output_is_the_agents_recent_output_as_plain_text() {
     let w = world();
     let task = w.coordinator.create_task(request("t", None)).await.unwrap();

@@ -100,6 +100,8 @@ struct FilesState {
     files: BTreeMap<PathBuf, FakeFile>,
     /// Writes that will fail with "no space left on device", counted down.
     failing_writes: usize,
+    /// Removals that will fail with "permission denied", counted down.
+    failing_removes: usize,
 }
 
 /// A file system in memory.
@@ -133,6 +135,11 @@ impl FakeFiles {
     /// Makes the next `count` writes fail as on a full disk (leaving the files as they were).
     pub fn fail_writes(&self, count: usize) {
         lock(&self.state).failing_writes = count;
+    }
+
+    /// Makes the next `count` removals fail as without permission (leaving the files in place).
+    pub fn fail_removes(&self, count: usize) {
+        lock(&self.state).failing_removes = count;
     }
 }
 
@@ -180,8 +187,20 @@ impl Files for FakeFiles {
     }
 
     fn remove<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, Result<bool, FilesError>> {
-        let removed = lock(&self.state).files.remove(path).is_some();
-        Box::pin(async move { Ok(removed) })
+        let result = {
+            let mut state = lock(&self.state);
+            if state.failing_removes > 0 {
+                state.failing_removes -= 1;
+                Err(FilesError::new(
+                    "remove",
+                    path,
+                    io::Error::other("permission denied"),
+                ))
+            } else {
+                Ok(state.files.remove(path).is_some())
+            }
+        };
+        Box::pin(async move { result })
     }
 }
 

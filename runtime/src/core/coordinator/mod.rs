@@ -325,8 +325,17 @@ pub struct Coordinator {
     idle_waiters: Vec<IdleWaiter>,
     replay: ReplayCache<SignalOutcome>,
     next_waiter: u64,
-    /// Tasks being closed, with whether they had been reported before the close began.
-    closing: BTreeMap<TaskId, bool>,
+    /// Tasks being closed.
+    closing: BTreeMap<TaskId, Closing>,
+}
+
+/// What a close found when it began.
+#[derive(Clone, Copy, Debug)]
+struct Closing {
+    /// A wait had returned the task's signal or exit (it was told, nothing pending).
+    reported: bool,
+    /// A notification of the task was pending and the close withdrew it.
+    withdrew: bool,
 }
 
 impl Coordinator {
@@ -548,11 +557,12 @@ impl Coordinator {
         // Told already: a wait returned it (silenced, nothing pending). A notification still
         // pending is withdrawn below, so the close itself must tell a blocked wait.
         let reported = self.notifications.is_flagged(task) && !self.notifications.has_pending(task);
+        let withdrew = self.notifications.has_pending(task);
         if let Some(notice) = self.notifications.suppress(now, fresh, task) {
             effects.push(Effect::Notice(notice));
         }
         self.notifications.silence(task);
-        self.closing.insert(task, reported);
+        self.closing.insert(task, Closing { reported, withdrew });
         Ok(effects)
     }
 
@@ -582,10 +592,12 @@ impl Coordinator {
     /// Closing a task failed half-way: it stays, and may be closed again.
     pub fn close_failed(&mut self, now: Millis, fresh: Fresh, task: TaskId) -> Vec<Effect> {
         let mut effects = Vec::new();
-        let Some(reported) = self.closing.remove(&task) else {
+        let Some(closing) = self.closing.remove(&task) else {
             return effects;
         };
-        if reported {
+        if !closing.withdrew {
+            // Nothing was withdrawn. The task stays silenced: its agent was (most likely) killed
+            // by the close, whose own error tells of it, and that exit may still be on its way.
             return effects;
         }
         // The close withdrew its notification: the task is still here, so tell it again.
@@ -607,7 +619,7 @@ impl Coordinator {
             return effects;
         };
         let name = entry.name.clone();
-        let reported = self.closing.remove(&task).unwrap_or(false);
+        let reported = self.closing.remove(&task).is_some_and(|c| c.reported);
         self.resolve_idle_waiters(task, IdleOutcome::Exited, &mut effects);
         if !reported && !self.signal_waiters.is_empty() {
             self.tasks.retain(|t| t.id != task);
@@ -644,6 +656,10 @@ impl Coordinator {
             return Err(CoreError::InvalidPrompt(format!("Task {task} is closing")));
         }
         let entry = self.task_mut(task)?;
+        if entry.status == Status::Exited {
+            // Its agent is gone and is never respawned: nothing would read the prompt.
+            return Err(CoreError::InvalidPrompt(format!("Task {task} has exited")));
+        }
         if prompt.trim().is_empty() {
             return Err(CoreError::InvalidPrompt(
                 "prompt must be a non-empty string".into(),

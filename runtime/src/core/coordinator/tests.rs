@@ -1172,3 +1172,13 @@ fn a_deregistered_coordinator_types_nothing_it_had_held() {
     let task = c.task(task_id(1)).unwrap();
     assert!(task.assignment.is_none() && task.queued.is_empty());
 }
+
+#[test]
+fn the_exit_a_failed_close_caused_is_not_reported_even_when_it_comes_late() {
+    let mut c = coordinator(1);
+    c.assignment_delivered(Millis(0), task_id(1), "do a")
+        .unwrap();
+    c.begin_close(Millis(1), fresh(), task_id(1)).unwrap();
+    assert_eq!(c.close_failed(Millis(2), fresh(), task_id(1)), []);
+    assert_eq!(c.on_exit(Millis(3), fresh(), task_id(1), None), []);
+}
