@@ -4,9 +4,10 @@
 use std::cell::Cell;
 
 use super::{
-    Control, Coordinator, CoreError, Effect, IdleOutcome, MCP_CONNECT_TIMEOUT_MS, NewTask,
-    PROMPT_BYTES_MAX, PROMPT_QUEUE_MAX, SIGNAL_WAITERS_MAX, Sent, SignalOutcome, StateChange,
-    Status, TASKS_PER_COORDINATOR_MAX, Typed, WAIT_TIMEOUT_MS_MAX, Wait, WaiterId,
+    Control, Coordinator, CoreError, Effect, IDLE_WAITERS_PER_TASK_MAX, IdleOutcome,
+    MCP_CONNECT_TIMEOUT_MS, NewTask, PROMPT_BYTES_MAX, PROMPT_QUEUE_MAX, SIGNAL_WAITERS_MAX, Sent,
+    SignalOutcome, StateChange, Status, TASKS_PER_COORDINATOR_MAX, Typed, WAIT_TIMEOUT_MS_DEFAULT,
+    WAIT_TIMEOUT_MS_MAX, Wait, WaiterId,
 };
 use crate::core::detector::Profile;
 use crate::core::ids::{AgentId, BatchId, CoordinatorId, NotificationId, TaskId};
@@ -1181,4 +1182,87 @@ fn the_exit_a_failed_close_caused_is_not_reported_even_when_it_comes_late() {
     c.begin_close(Millis(1), fresh(), task_id(1)).unwrap();
     assert_eq!(c.close_failed(Millis(2), fresh(), task_id(1)), []);
     assert_eq!(c.on_exit(Millis(3), fresh(), task_id(1), None), []);
+}
+
+#[test]
+fn idle_waits_are_bounded_per_task_and_a_withdrawn_one_frees_its_place() {
+    let mut c = coordinator(2);
+    let first = blocked(c.wait_for_idle(Millis(0), task_id(1), None).unwrap());
+    for _ in 1..IDLE_WAITERS_PER_TASK_MAX {
+        blocked(c.wait_for_idle(Millis(0), task_id(1), None).unwrap());
+    }
+    assert_eq!(
+        c.wait_for_idle(Millis(0), task_id(1), None).unwrap_err(),
+        CoreError::TooManyWaiters(IDLE_WAITERS_PER_TASK_MAX)
+    );
+    assert!(
+        matches!(
+            c.wait_for_idle(Millis(0), task_id(2), None).unwrap(),
+            Wait::Blocked { .. }
+        ),
+        "the bound is per task"
+    );
+    c.cancel_idle_wait(first);
+    match c.wait_for_idle(Millis(5), task_id(1), None).unwrap() {
+        Wait::Blocked { deadline, .. } => {
+            assert_eq!(deadline, Millis(5 + WAIT_TIMEOUT_MS_DEFAULT), "the default");
+        }
+        Wait::Ready(outcome) => panic!("{outcome:?}"),
+    }
+}
+
+#[test]
+fn a_new_idle_wait_after_one_timed_out_is_answered() {
+    let mut c = coordinator(1);
+    let old = blocked(c.wait_for_idle(Millis(0), task_id(1), Some(500)).unwrap());
+    assert!(c.tick(Millis(500), fresh()).contains(&Effect::Idle {
+        waiter: old,
+        outcome: IdleOutcome::TimedOut
+    }));
+    let new = blocked(c.wait_for_idle(Millis(600), task_id(1), Some(500)).unwrap());
+    let mut effects = c.on_output(Millis(700), fresh(), task_id(1), "❯ ".as_bytes());
+    effects.extend(c.tick(Millis(750), fresh()));
+    assert!(
+        effects.contains(&Effect::Idle {
+            waiter: new,
+            outcome: IdleOutcome::Idle
+        }),
+        "{effects:?}"
+    );
+    assert!(
+        !effects
+            .iter()
+            .any(|e| matches!(e, Effect::Idle { waiter, .. } if *waiter == old))
+    );
+}
+
+#[test]
+fn control_and_mcp_reports_refuse_unknown_tasks() {
+    let mut c = coordinator(1);
+    assert_eq!(
+        c.set_control(Millis(0), fresh(), task_id(9), Control::Human)
+            .unwrap_err(),
+        CoreError::TaskNotFound(task_id(9))
+    );
+    assert_eq!(
+        c.mcp_connected(Millis(0), fresh(), task_id(9)).unwrap_err(),
+        CoreError::TaskNotFound(task_id(9))
+    );
+}
+
+#[test]
+fn control_returned_with_nothing_held_only_says_so() {
+    let mut c = coordinator(1);
+    c.assignment_delivered(Millis(0), task_id(1), "do a")
+        .unwrap();
+    c.set_control(Millis(1), fresh(), task_id(1), Control::Human)
+        .unwrap();
+    assert_eq!(
+        c.set_control(Millis(2), fresh(), task_id(1), Control::Coordinator)
+            .unwrap(),
+        [Effect::State(
+            task_id(1),
+            StateChange::ControlChanged(Control::Coordinator)
+        )]
+    );
 }
