@@ -856,6 +856,84 @@ async fn spawn_defaults_and_skip_permissions_reach_the_agent() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_base_branch_is_forked_from_and_merged_into() {
+    let w = world();
+    let base = w
+        .coordinator
+        .create_task(request("base", None))
+        .await
+        .unwrap();
+    let child = w
+        .coordinator
+        .create_task(CreateTask {
+            base_branch: Some(base.branch.clone()),
+            ..request("child", None)
+        })
+        .await
+        .unwrap();
+    let agent = w.pty.spawned()[1].agent;
+    w.pty.print(agent, "❯ ".as_bytes()).await.unwrap();
+    pause(3_000).await;
+    let merged = w
+        .coordinator
+        .merge_task(child.id, MergeOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(merged.target, base.branch);
+    assert_eq!(w.repo.merged()[0].target, base.branch);
+    assert_eq!(w.repo.merged()[0].branch, child.branch);
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_config_names_its_own_task_and_coordinator() {
+    let w = world();
+    let a = w.coordinator.create_task(request("a", None)).await.unwrap();
+    let b = w.coordinator.create_task(request("b", None)).await.unwrap();
+    let coordinator = CoordinatorId::from_random([7; 16]).to_string();
+    for task in [&a, &b] {
+        let path = Path::new("/tmp/baton").join(format!("baton-subtask-{}.json", task.id));
+        let config: serde_json::Value =
+            serde_json::from_slice(&w.files.get(&path).unwrap().bytes).unwrap();
+        let args: Vec<&str> = config["mcpServers"]["baton"]["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|arg| arg.as_str().unwrap())
+            .collect();
+        let id = task.id.to_string();
+        assert!(
+            args.windows(2)
+                .any(|pair| pair == ["--task-id", id.as_str()]),
+            "{args:?}"
+        );
+        assert!(
+            args.windows(2)
+                .any(|pair| pair == ["--coordinator-id", coordinator.as_str()]),
+            "{args:?}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_prompt_whose_text_could_not_be_written_fails_and_is_typed_at_the_next_prompt() {
+    let w = world();
+    let task = w.coordinator.create_task(request("t", None)).await.unwrap();
+    let agent = w.pty.spawned()[0].agent;
+    w.pty.script_writes(&[true]);
+    let error = w
+        .coordinator
+        .send_prompt(task.id, "again".into())
+        .await
+        .unwrap_err();
+    assert!(matches!(error, EngineError::Io(_)), "{error:?}");
+    assert!(w.pty.input(agent).is_empty());
+    pause(2_000).await;
+    w.pty.print(agent, "\x1b[2J❯ ".as_bytes()).await.unwrap();
+    pause(3_000).await;
+    assert_eq!(w.pty.input(agent), b"again\r");
+}
+
+#[tokio::test(start_paused = true)]
 async fn task_output_is_the_agents_recent_output_as_plain_text() {
     let w = world();
     let task = w.coordinator.create_task(request("t", None)).await.unwrap();
@@ -1312,6 +1390,25 @@ mod variant_f {
         let agent = w.pty.spawned().last().unwrap().agent;
         w.coordinator.mcp_connected(task.id).await.unwrap();
         (task.id, agent)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn f24_control_flipped_twice_before_readiness_types_the_assignment_once() {
+        let w = world();
+        let (task, agent) = assigned(&w, "do one").await;
+        for control in [
+            Control::Human,
+            Control::Coordinator,
+            Control::Human,
+            Control::Coordinator,
+        ] {
+            w.coordinator.set_control(task, control).await.unwrap();
+        }
+        w.pty.print(agent, "❯ ".as_bytes()).await.unwrap();
+        pause(200).await;
+        w.pty.print(agent, "\x1b[2J❯ ".as_bytes()).await.unwrap();
+        pause(3_000).await;
+        assert_eq!(w.pty.input(agent), b"do one\r");
     }
 
     #[tokio::test(start_paused = true)]
