@@ -856,6 +856,28 @@ async fn spawn_defaults_and_skip_permissions_reach_the_agent() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_task_being_closed_cannot_be_closed_again() {
+    let w = world();
+    let task = w.coordinator.create_task(request("t", None)).await.unwrap();
+    w.repo.slow_removals(Duration::from_millis(1_000));
+    let first = tokio::spawn({
+        let coordinator = w.coordinator.clone();
+        async move { coordinator.close_task(task.id).await }
+    });
+    pause(10).await;
+    assert_eq!(
+        w.coordinator
+            .close_task(task.id)
+            .await
+            .unwrap_err()
+            .to_string(),
+        format!("Task {} is already closing", task.id)
+    );
+    assert_eq!(first.await.unwrap(), Ok(()));
+    assert!(w.coordinator.list_tasks().await.unwrap().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_base_branch_is_forked_from_and_merged_into() {
     let w = world();
     let base = w
@@ -1011,7 +1033,8 @@ mod catalogue {
     };
     use crate::core::coordinator::{Control, SignalOutcome, StateChange};
     use crate::core::ids::TaskId;
-    use crate::core::notify::Notice;
+    use crate::core::notify::{Notice, RESTAGE_MS};
+    use crate::ports::ExitStatus;
 
     fn drain(w: &mut super::World) -> Vec<AppEvent> {
         std::iter::from_fn(|| w.events.try_recv().ok()).collect()
@@ -1022,6 +1045,48 @@ mod catalogue {
             .iter()
             .filter(|e| matches!(e, AppEvent::Notice(_, Notice::Staged(_))))
             .count()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn b9_an_acked_batch_is_not_staged_again_and_a_dropped_one_needs_review() {
+        let mut w = world();
+        let a = w.coordinator.create_task(request("a", None)).await.unwrap();
+        let b = w.coordinator.create_task(request("b", None)).await.unwrap();
+        let agents: Vec<_> = w.pty.spawned().iter().map(|s| s.agent).collect();
+        drain(&mut w);
+        let exited = ExitStatus {
+            code: Some(0),
+            signal: None,
+        };
+        w.pty.exit(agents[0], exited).await.unwrap();
+        pause(10).await;
+        let batch = drain(&mut w)
+            .into_iter()
+            .find_map(|e| match e {
+                AppEvent::Notice(_, Notice::Staged(staged)) => Some(staged.batch),
+                _ => None,
+            })
+            .expect("a's exit is staged");
+        w.coordinator.ack_notification(batch).await.unwrap();
+        pause(RESTAGE_MS + 1_000).await;
+        assert_eq!(staged_count(&drain(&mut w)), 0, "acknowledged: not again");
+        w.pty.exit(agents[1], exited).await.unwrap();
+        pause(10).await;
+        let batch = drain(&mut w)
+            .into_iter()
+            .find_map(|e| match e {
+                AppEvent::Notice(_, Notice::Staged(staged)) => Some(staged.batch),
+                _ => None,
+            })
+            .expect("b's exit is staged");
+        w.coordinator.drop_notification(batch).await.unwrap();
+        pause(10).await;
+        let events = drain(&mut w);
+        assert!(
+            events.contains(&AppEvent::State(b.id, StateChange::NeedsReview)),
+            "{events:?}"
+        );
+        assert!(!events.contains(&AppEvent::State(a.id, StateChange::NeedsReview)));
     }
 
     #[tokio::test(start_paused = true)]

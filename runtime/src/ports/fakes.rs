@@ -411,6 +411,8 @@ struct RepoState {
     merged: Vec<MergeRequest>,
     /// How long creating a worktree takes (tokio time), as on a large repository.
     create_latency: std::time::Duration,
+    /// How long removing a worktree takes (tokio time).
+    remove_latency: std::time::Duration,
 }
 
 /// Repositories in memory: branches, worktrees, the diffs a test declares, merges.
@@ -470,6 +472,11 @@ impl FakeRepo {
     /// Makes creating a worktree take `latency` (tokio time, virtual in tests).
     pub fn slow_worktrees(&self, latency: std::time::Duration) {
         lock(&self.state).create_latency = latency;
+    }
+
+    /// Makes removing a worktree take `latency` (tokio time, virtual in tests).
+    pub fn slow_removals(&self, latency: std::time::Duration) {
+        lock(&self.state).remove_latency = latency;
     }
 
     /// Lets removing the worktree at `path` succeed again.
@@ -630,7 +637,7 @@ impl Repo for FakeRepo {
         path: PathBuf,
         branch: String,
     ) -> BoxFuture<'_, Result<(), RepoError>> {
-        let result = (|| {
+        let remove = move || {
             let mut state = lock(&self.state);
             if state.stuck.contains(&path) {
                 return Err(RepoError::Git(format!(
@@ -642,8 +649,14 @@ impl Repo for FakeRepo {
             repo.worktrees.remove(&path);
             repo.branches.remove(&branch);
             Ok(())
-        })();
-        Box::pin(async move { result })
+        };
+        let latency = lock(&self.state).remove_latency;
+        Box::pin(async move {
+            if !latency.is_zero() {
+                tokio::time::sleep(latency).await;
+            }
+            remove()
+        })
     }
 }
 

@@ -1266,3 +1266,30 @@ fn control_returned_with_nothing_held_only_says_so() {
         )]
     );
 }
+
+#[test]
+fn records_past_the_bound_are_restored_but_no_task_is_added() {
+    let full = coordinator(TASKS_PER_COORDINATOR_MAX as u8);
+    let mut records = full.records();
+    let mut extra = records[0].clone();
+    extra.id = task_id(200);
+    records.push(extra);
+    let mut restored = Coordinator::restore(full.id(), 30_000, Millis(0), records);
+    assert_eq!(restored.tasks().count(), TASKS_PER_COORDINATOR_MAX + 1);
+    let new = NewTask {
+        id: task_id(201),
+        name: "one more".into(),
+        branch: "task/one-more".into(),
+        base_branch: None,
+        worktree: "/w".into(),
+        agent: agent(201),
+        profile: Profile::Claude,
+        done_token: None,
+        mcp_config: None,
+        assignment: None,
+    };
+    assert_eq!(
+        restored.add_task(Millis(1), new).unwrap_err(),
+        CoreError::TooManyTasks
+    );
+}
