@@ -541,6 +541,12 @@ impl Engine {
         self.coordinators.get(&id)
     }
 
+    /// The ids of the registered coordinators, in order (the reference's "active coordinator"
+    /// question is whether this is empty).
+    pub fn registered(&self) -> impl Iterator<Item = CoordinatorId> + '_ {
+        self.coordinators.keys().copied()
+    }
+
     /// Deregistered coordinators whose orphaned tasks the app may still see and close.
     #[must_use]
     pub fn orphans(&self) -> &[CoordinatorHandle] {

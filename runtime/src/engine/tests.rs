@@ -821,8 +821,10 @@ async fn the_first_settings_win_and_a_restored_coordinator_creates_tasks() {
         events_rx.recv().await,
         Some(AppEvent::TaskCreated { task: created, .. }) if created.name == "t"
     ));
+    assert_eq!(engine.registered().collect::<Vec<_>>(), [id]);
     engine.deregister(id).await.unwrap();
     assert!(engine.coordinator(id).is_none());
+    assert_eq!(engine.registered().count(), 0, "no coordinator is active");
 }
 
 #[tokio::test(start_paused = true)]
