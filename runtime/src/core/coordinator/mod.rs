@@ -383,7 +383,7 @@ impl Coordinator {
                 assignment: None,
                 queued: VecDeque::new(),
                 mcp: McpState::GaveUp,
-                typing: None,
+                typing: false,
                 done_token: record.done_token,
                 mcp_config: record.mcp_config,
                 detector: Detector::new(record.profile, now),
@@ -480,7 +480,7 @@ impl Coordinator {
             mcp: McpState::Waiting {
                 until: now.plus(MCP_CONNECT_TIMEOUT_MS),
             },
-            typing: None,
+            typing: false,
             done_token: new.done_token,
             mcp_config: new.mcp_config,
             detector: Detector::new(new.profile, now),
@@ -496,7 +496,7 @@ impl Coordinator {
             return;
         };
         entry.detector.prompt_sent(now, prompt);
-        entry.typing = Some(now);
+        entry.typing = true;
         entry.assignment_delivered = true;
         if entry.status != Status::Exited {
             entry.status = Status::Running;
@@ -520,12 +520,12 @@ impl Coordinator {
         let Ok(entry) = self.task_mut(task) else {
             return effects;
         };
-        let started = entry.typing.take().unwrap_or(now);
+        entry.typing = false;
         match outcome {
             Typed::Done => {
-                // Only a signal from before the prompt (or its first millisecond) is reset: one
-                // given while it was typed stays.
-                if entry.signal.is_some_and(|signal| signal.at <= started) {
+                // Every signal until the Enter belongs to the round before: the agent could not
+                // have read the new prompt before it was submitted.
+                if entry.signal.is_some() {
                     entry.signal = None;
                     effects.push(Effect::State(task, StateChange::SignalReset));
                 }
@@ -672,7 +672,7 @@ impl Coordinator {
         }
         let must_wait = entry.assignment.is_some()
             || !entry.queued.is_empty()
-            || entry.typing.is_some()
+            || entry.typing
             || entry.control == Control::Human;
         if must_wait {
             if entry.queued.len() >= PROMPT_QUEUE_MAX {
@@ -697,7 +697,7 @@ impl Coordinator {
         let Ok(entry) = self.task_mut(task) else {
             return false;
         };
-        if entry.typing.is_some() {
+        if entry.typing {
             return true;
         }
         if entry.assignment.is_some() {

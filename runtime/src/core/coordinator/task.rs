@@ -121,8 +121,8 @@ pub struct Task {
     pub queued: VecDeque<String>,
     /// Whether its MCP server connected.
     pub mcp: McpState,
-    /// Since when a prompt is being typed into its agent (the next waits until it is done).
-    pub typing: Option<Millis>,
+    /// Whether a prompt is being typed into its agent (the next waits until it is done).
+    pub typing: bool,
     /// Secret its agent presents with `signal_done`.
     pub done_token: Option<DoneToken>,
     /// Its MCP config file, removed when the task goes.

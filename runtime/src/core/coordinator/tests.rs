@@ -1037,13 +1037,17 @@ fn a_failed_close_tells_again_what_it_withdrew() {
 }
 
 #[test]
-fn a_signal_given_while_a_prompt_is_typed_is_kept() {
+fn a_signal_given_before_the_enter_belongs_to_the_round_before() {
     let mut c = coordinator(1);
     c.send_prompt(Millis(0), task_id(1), "go".into()).unwrap();
     c.signal_done(Millis(20), fresh(), task_id(1)).unwrap();
+    assert!(
+        c.task(task_id(1)).unwrap().signal.is_some(),
+        "counts while typed"
+    );
     let effects = c.prompt_typed(Millis(60), fresh(), task_id(1), Typed::Done);
-    assert!(!effects.contains(&Effect::State(task_id(1), StateChange::SignalReset)));
-    assert!(c.task(task_id(1)).unwrap().signal.is_some());
+    assert!(effects.contains(&Effect::State(task_id(1), StateChange::SignalReset)));
+    assert!(c.task(task_id(1)).unwrap().signal.is_none());
 }
 
 #[test]
@@ -1090,7 +1094,7 @@ fn text_that_could_not_be_written_waits_for_the_next_prompt() {
     );
     let task = c.task(task_id(1)).unwrap();
     assert_eq!(task.queued.front().map(String::as_str), Some("first"));
-    assert!(task.typing.is_none());
+    assert!(!task.typing);
 }
 
 #[test]
