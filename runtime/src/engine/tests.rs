@@ -770,7 +770,11 @@ async fn a_config_that_cannot_be_removed_fails_the_close_and_a_retry_finishes_it
     w.coordinator.close_task(task.id).await.unwrap();
     assert!(w.files.paths().is_empty());
     assert!(w.coordinator.list_tasks().await.unwrap().is_empty());
-    assert_eq!(w.events.recv().await, Some(AppEvent::TaskClosed(task.id)));
+    let events: Vec<_> = std::iter::from_fn(|| w.events.try_recv().ok()).collect();
+    assert!(
+        events.contains(&AppEvent::TaskClosed(task.id)),
+        "{events:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -876,6 +880,29 @@ async fn a_task_being_closed_cannot_be_closed_again() {
         format!("Task {} is already closing", task.id)
     );
     assert_eq!(first.await.unwrap(), Ok(()));
+    assert!(w.coordinator.list_tasks().await.unwrap().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_blocked_wait_learns_of_the_exit_a_failed_slow_close_caused() {
+    let w = world();
+    let task = w.coordinator.create_task(request("t", None)).await.unwrap();
+    let waiting = tokio::spawn({
+        let coordinator = w.coordinator.clone();
+        async move { coordinator.wait_for_signal(None, None).await }
+    });
+    pause(10).await;
+    w.repo.slow_removals(Duration::from_millis(1_000));
+    w.repo.make_stuck(&task.worktree);
+    let error = w.coordinator.close_task(task.id).await.unwrap_err();
+    assert!(error.to_string().starts_with("cleanup failed:"), "{error}");
+    let outcome = waiting.await.unwrap().unwrap();
+    assert!(
+        matches!(outcome, SignalOutcome::Task { task: got, status: Status::Exited, .. } if got == task.id),
+        "{outcome:?}"
+    );
+    w.repo.unstick(&task.worktree);
+    w.coordinator.close_task(task.id).await.unwrap();
     assert!(w.coordinator.list_tasks().await.unwrap().is_empty());
 }
 

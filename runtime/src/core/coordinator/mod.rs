@@ -329,13 +329,18 @@ pub struct Coordinator {
     closing: BTreeMap<TaskId, Closing>,
 }
 
-/// What a close found when it began.
+/// What a close found when it began, and what it held back since.
 #[derive(Clone, Copy, Debug)]
 struct Closing {
-    /// A wait had returned the task's signal or exit (it was told, nothing pending).
+    /// A wait returned the task's signal or exit (it was told, nothing pending), before the
+    /// close or during it.
     reported: bool,
     /// A notification of the task was pending and the close withdrew it.
     withdrew: bool,
+    /// The agent's exit (with its code) that came while closing, not reported yet.
+    exit: Option<Option<i32>>,
+    /// A `signal_done` with nobody waiting came while closing, not reported yet.
+    signalled: bool,
 }
 
 impl Coordinator {
@@ -562,7 +567,13 @@ impl Coordinator {
             effects.push(Effect::Notice(notice));
         }
         self.notifications.silence(task);
-        self.closing.insert(task, Closing { reported, withdrew });
+        let closing = Closing {
+            reported,
+            withdrew,
+            exit: None,
+            signalled: false,
+        };
+        self.closing.insert(task, closing);
         Ok(effects)
     }
 
@@ -589,25 +600,33 @@ impl Coordinator {
         Ok(effects)
     }
 
-    /// Closing a task failed half-way: it stays, and may be closed again.
+    /// Closing a task failed half-way: it stays, and may be closed again. It is left as if the
+    /// close had not begun, with what happened meanwhile told now: its silence is restored, a
+    /// notification the close withdrew is reported again, an exit or a signal held back during
+    /// the close is reported (or answers a blocked wait), and held prompts may go out.
     pub fn close_failed(&mut self, now: Millis, fresh: Fresh, task: TaskId) -> Vec<Effect> {
         let mut effects = Vec::new();
         let Some(closing) = self.closing.remove(&task) else {
             return effects;
         };
-        if !closing.withdrew {
-            // Nothing was withdrawn. The task stays silenced: its agent was (most likely) killed
-            // by the close, whose own error tells of it, and that exit may still be on its way.
-            return effects;
+        if !closing.reported {
+            self.notifications.unsilence(task);
         }
-        // The close withdrew its notification: the task is still here, so tell it again.
-        self.notifications.unsilence(task);
-        let completion = match self.task(task).map(|t| (t.status, t.exit_code)) {
-            Some((Status::Exited, code)) => Completion::Exited(code),
-            Some((Status::Idle, _)) => Completion::Idle,
-            _ => return effects,
-        };
-        self.report(now, fresh, task, completion, None, &mut effects);
+        if let Some(code) = closing.exit {
+            effects.extend(self.on_exit(now, fresh, task, code));
+        } else if closing.withdrew || closing.signalled {
+            let completion = match self.task(task).map(|t| (t.status, t.exit_code)) {
+                Some((Status::Exited, code)) => Some(Completion::Exited(code)),
+                Some((Status::Idle, _)) => Some(Completion::Idle),
+                _ if closing.signalled => Some(Completion::Idle),
+                _ => None,
+            };
+            if let Some(completion) = completion {
+                let delay = closing.signalled.then_some(SIGNAL_DONE_DELAY_MS);
+                self.report(now, fresh, task, completion, delay, &mut effects);
+            }
+        }
+        self.assess(now, fresh, task, &mut effects);
         effects
     }
 
@@ -905,8 +924,9 @@ impl Coordinator {
         entry.exit_code = code;
         let name = entry.name.clone();
         self.resolve_idle_waiters(task, IdleOutcome::Exited, &mut effects);
-        if self.closing.contains_key(&task) {
-            // Killed by its close: the close reports it, once.
+        if let Some(closing) = self.closing.get_mut(&task) {
+            // Most likely killed by its close: told when the close ends, once.
+            closing.exit = Some(code);
             return effects;
         }
         if !self.signal_waiters.is_empty() {
@@ -955,6 +975,9 @@ impl Coordinator {
         });
         let (name, status, exit_code) = (entry.name.clone(), entry.status, entry.exit_code);
         if self.signal_waiters.is_empty() {
+            if let Some(closing) = self.closing.get_mut(&task) {
+                closing.signalled = true;
+            }
             effects.push(Effect::State(
                 task,
                 StateChange::SignalReceived {
@@ -1010,6 +1033,9 @@ impl Coordinator {
             if let Some(signal) = &mut entry.signal {
                 signal.consumed = true;
             }
+        }
+        if let Some(closing) = self.closing.get_mut(&task) {
+            closing.reported = true;
         }
         if let Some(notice) = self.notifications.suppress(now, fresh, task) {
             effects.push(Effect::Notice(notice));

@@ -1156,12 +1156,11 @@ fn nothing_is_typed_into_a_task_being_closed_until_its_close_fails() {
     let mut effects = c.on_output(Millis(100), fresh(), task_id(1), "❯ ".as_bytes());
     effects.extend(c.tick(Millis(3_200), fresh()));
     assert_eq!(typed_texts(&effects), Vec::<String>::new());
-    c.close_failed(Millis(3_300), fresh(), task_id(1));
-    let effects = c.tick(Millis(3_400), fresh());
+    let effects = c.close_failed(Millis(3_300), fresh(), task_id(1));
     assert_eq!(
         typed_texts(&effects),
         ["assignment"],
-        "the close failed: on"
+        "the close failed: on at once"
     );
 }
 
@@ -1179,13 +1178,52 @@ fn a_deregistered_coordinator_types_nothing_it_had_held() {
 }
 
 #[test]
-fn the_exit_a_failed_close_caused_is_not_reported_even_when_it_comes_late() {
+fn the_exit_during_a_failed_close_is_told_once_whichever_comes_first() {
+    for exit_first in [true, false] {
+        let mut c = coordinator(1);
+        c.assignment_delivered(Millis(0), task_id(1), "do a")
+            .unwrap();
+        let waiter = blocked(c.wait_for_signal(Millis(0), fresh(), None, None).unwrap().0);
+        let second = blocked(c.wait_for_signal(Millis(0), fresh(), None, None).unwrap().0);
+        c.begin_close(Millis(1), fresh(), task_id(1)).unwrap();
+        let mut effects = Vec::new();
+        if exit_first {
+            assert_eq!(c.on_exit(Millis(2), fresh(), task_id(1), None), []);
+            effects.extend(c.close_failed(Millis(3), fresh(), task_id(1)));
+        } else {
+            effects.extend(c.close_failed(Millis(2), fresh(), task_id(1)));
+            effects.extend(c.on_exit(Millis(3), fresh(), task_id(1), None));
+        }
+        let answers = signal_answers(&effects);
+        assert_eq!(answers.len(), 1, "exit first: {exit_first}");
+        assert_eq!(answers[0].0, waiter);
+        c.begin_close(Millis(4), fresh(), task_id(1)).unwrap();
+        let effects = c.finish_close(Millis(5), fresh(), task_id(1));
+        assert!(
+            signal_answers(&effects).is_empty(),
+            "told once: {second:?} is not answered"
+        );
+    }
+}
+
+#[test]
+fn a_signal_a_wait_got_during_the_close_is_not_told_again_by_it() {
     let mut c = coordinator(1);
-    c.assignment_delivered(Millis(0), task_id(1), "do a")
-        .unwrap();
+    let first = blocked(c.wait_for_signal(Millis(0), fresh(), None, None).unwrap().0);
+    blocked(c.wait_for_signal(Millis(0), fresh(), None, None).unwrap().0);
     c.begin_close(Millis(1), fresh(), task_id(1)).unwrap();
-    assert_eq!(c.close_failed(Millis(2), fresh(), task_id(1)), []);
-    assert_eq!(c.on_exit(Millis(3), fresh(), task_id(1), None), []);
+    let effects = c.signal_done(Millis(2), fresh(), task_id(1)).unwrap();
+    assert_eq!(signal_answers(&effects)[0].0, first);
+    assert!(signal_answers(&c.finish_close(Millis(3), fresh(), task_id(1))).is_empty());
+}
+
+#[test]
+fn a_signal_held_back_by_a_failed_close_is_reported() {
+    let mut c = coordinator(1);
+    c.begin_close(Millis(1), fresh(), task_id(1)).unwrap();
+    c.signal_done(Millis(2), fresh(), task_id(1)).unwrap();
+    let texts = staged_texts(&c.close_failed(Millis(3), fresh(), task_id(1)));
+    assert_eq!(texts.len(), 1, "{texts:?}");
 }
 
 #[test]
