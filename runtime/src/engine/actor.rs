@@ -120,7 +120,12 @@ impl Actor {
         mut inbox: mpsc::Receiver<Command>,
         mut internal: mpsc::Receiver<Internal>,
     ) {
+        let mut inbox_open = true;
         loop {
+            if !inbox_open && self.creating == 0 && self.closing.is_empty() {
+                // Every handle is gone and no job of ours is under way: nobody can ask again.
+                break;
+            }
             self.prune_cancelled_waits().await;
             let now = self.ports.clock.now();
             let sleep = self
@@ -128,9 +133,10 @@ impl Actor {
                 .next_deadline(now)
                 .map(|at| Duration::from_millis(at.since(now)));
             tokio::select! {
-                command = inbox.recv() => match command {
+                command = inbox.recv(), if inbox_open => match command {
                     Some(command) => self.command(command).await,
-                    None => break,
+                    // A task still being made must be added or rolled back by this actor.
+                    None => inbox_open = false,
                 },
                 Some(event) = internal.recv() => self.internal_event(event).await,
                 () = sleep_for(sleep) => {

@@ -907,6 +907,26 @@ async fn a_blocked_wait_learns_of_the_exit_a_failed_slow_close_caused() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_orphan_let_go_while_a_task_is_made_still_rolls_it_back() {
+    let w = world();
+    let (events, _events) = mpsc::channel(super::APP_EVENTS_MAX);
+    let mut engine = Engine::new(ports_of(&w), events);
+    let id = CoordinatorId::from_random([12; 16]);
+    let handle = engine.register(id, settings());
+    w.repo.slow_worktrees(Duration::from_millis(1_000));
+    let creating = tokio::spawn(async move { handle.create_task(request("t", None)).await });
+    pause(10).await;
+    creating.abort();
+    engine.deregister(id).await.unwrap();
+    assert_eq!(engine.prune_orphans().await, 1, "no task listed yet");
+    pause(2_000).await;
+    assert!(w.repo.worktrees(Path::new("/repo")).is_empty());
+    assert_eq!(w.repo.branches(Path::new("/repo")), ["main"]);
+    assert!(w.files.paths().is_empty());
+    assert!(w.pty.spawned().iter().all(|s| !w.pty.is_alive(s.agent)));
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_base_branch_is_forked_from_and_merged_into() {
     let w = world();
     let base = w
