@@ -56,14 +56,20 @@ type Key = (CoordinatorId, RequestId);
 struct Entry<V> {
     value: V,
     expires_at: Millis,
+    /// Which insertion made it: the order item with this number is its own.
+    seq: u64,
 }
+
+/// An order item: a key, the insertion it records, and when that insertion expires.
+type OrderItem = (Key, u64, Millis);
 
 /// Results by coordinator and request id. See the module documentation.
 pub struct ReplayCache<V> {
     entries: BTreeMap<Key, Entry<V>>,
-    /// Keys in insertion order with the expiry they were inserted with; an item whose expiry no
-    /// longer matches its entry was overwritten and is skipped.
-    order: VecDeque<(Key, Millis)>,
+    /// Keys in insertion order; an item whose insertion number no longer matches its entry's
+    /// was overwritten and is skipped.
+    order: VecDeque<OrderItem>,
+    next_seq: u64,
 }
 
 impl<V> std::fmt::Debug for ReplayCache<V> {
@@ -77,6 +83,7 @@ impl<V> Default for ReplayCache<V> {
         ReplayCache {
             entries: BTreeMap::new(),
             order: VecDeque::new(),
+            next_seq: 0,
         }
     }
 }
@@ -112,11 +119,15 @@ impl<V> ReplayCache<V> {
         self.evict_expired(now);
         let key = (coordinator, request);
         let expires_at = now.plus(REPLAY_TTL_MS);
-        let replaced = self
-            .entries
-            .insert(key.clone(), Entry { value, expires_at })
-            .is_some();
-        self.order.push_back((key, expires_at));
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let entry = Entry {
+            value,
+            expires_at,
+            seq,
+        };
+        let replaced = self.entries.insert(key.clone(), entry).is_some();
+        self.order.push_back((key, seq, expires_at));
         if !replaced {
             while self.entries.len() > REPLAY_ENTRIES_MAX {
                 self.pop_oldest();
@@ -126,11 +137,8 @@ impl<V> ReplayCache<V> {
         // live ones could be, so the queue stays bounded without evicting a live entry.
         if self.order.len() > 2 * REPLAY_ENTRIES_MAX {
             let entries = &self.entries;
-            self.order.retain(|(key, expires_at)| {
-                entries
-                    .get(key)
-                    .is_some_and(|e| e.expires_at == *expires_at)
-            });
+            self.order
+                .retain(|(key, seq, _)| entries.get(key).is_some_and(|e| e.seq == *seq));
         }
     }
 
@@ -142,7 +150,8 @@ impl<V> ReplayCache<V> {
     /// Forgets every result of `coordinator` (it was deregistered).
     pub fn forget(&mut self, coordinator: CoordinatorId) {
         self.entries.retain(|(owner, _), _| *owner != coordinator);
-        self.order.retain(|((owner, _), _)| *owner != coordinator);
+        self.order
+            .retain(|((owner, _), _, _)| *owner != coordinator);
     }
 
     /// Results held.
@@ -161,7 +170,7 @@ impl<V> ReplayCache<V> {
         while self
             .order
             .front()
-            .is_some_and(|(_, expires_at)| *expires_at <= now)
+            .is_some_and(|(_, _, expires_at)| *expires_at <= now)
         {
             self.pop_oldest();
         }
@@ -169,12 +178,8 @@ impl<V> ReplayCache<V> {
 
     /// Drops the oldest order item, and its entry if the item is still that entry's.
     fn pop_oldest(&mut self) {
-        if let Some((key, expires_at)) = self.order.pop_front() {
-            if self
-                .entries
-                .get(&key)
-                .is_some_and(|entry| entry.expires_at == expires_at)
-            {
+        if let Some((key, seq, _)) = self.order.pop_front() {
+            if self.entries.get(&key).is_some_and(|entry| entry.seq == seq) {
                 self.entries.remove(&key);
             }
         }
@@ -277,6 +282,21 @@ mod tests {
         assert_eq!(
             cache.get(Millis(last as u64), coordinator(1), &request("hot")),
             Some(&last)
+        );
+    }
+
+    #[test]
+    fn a_hot_key_answered_within_one_millisecond_stays_bounded() {
+        let mut cache = ReplayCache::default();
+        cache.insert(Millis(0), coordinator(1), request("live"), 0);
+        for n in 0..3 * REPLAY_ENTRIES_MAX {
+            cache.insert(Millis(0), coordinator(1), request("hot"), n);
+            assert!(cache.order.len() <= 2 * REPLAY_ENTRIES_MAX + 1);
+        }
+        assert_eq!(cache.len(), 2);
+        assert_eq!(
+            cache.get(Millis(1), coordinator(1), &request("live")),
+            Some(&0)
         );
     }
 
