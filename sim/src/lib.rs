@@ -2,6 +2,9 @@
 //! PTYs with scripted agents, repos and files, replaying multi-agent scenarios bit for bit from a
 //! seed or a scenario file.
 //!
-//! Not built yet: it arrives with its own issue, once the coordinator engine and its ports exist
-//! to be simulated. Until then this crate only reserves its place in the workspace, so that the
-//! layout in ARCHITECTURE.md is the layout on disk.
+//! Built so far: the [`world`] — a turmoil simulation whose daemon host runs the real engine on
+//! the runtime's stateful fakes, driven on simulated time, with a [`trace::Trace`] of what
+//! happened. Scenario files, scripted agents, faults and the `baton-sim` runner grow on it.
+
+pub mod trace;
+pub mod world;

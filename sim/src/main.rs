@@ -1,4 +1,5 @@
-//! `baton-sim`: runs scenario files in the deterministic simulator (not built yet).
+//! `baton-sim`: runs scenario files in the deterministic simulator (the runner is not built yet;
+//! the simulated world is, see the library).
 
 use std::process::ExitCode;
 
@@ -6,8 +7,8 @@ fn main() -> ExitCode {
     #[allow(clippy::print_stderr)]
     {
         eprintln!(
-            "baton-sim: the simulator is not built yet; today `cargo test` replays the detector \
-             recordings in scenarios/detector (see scenarios/README.md)"
+            "baton-sim: the scenario runner is not built yet; today `cargo test` replays the \
+             detector recordings in scenarios/detector and the engine sequences in sim/tests"
         );
     }
     ExitCode::from(2)
