@@ -1,0 +1,343 @@
+//! Scenario files, format 1 (TOML): what a scenario says, read and checked before anything runs.
+//!
+//! Reading is strict: an unknown field, a second format, a time that does not parse, an actor
+//! nobody declared or a binding used before it is made is an error naming where it is, so a typo
+//! never passes silently. See `scenarios/README.md` for the format as users write it (documented
+//! there once the runner executes it) and `openspec/changes/add-simulator/design.md`.
+
+use std::collections::BTreeSet;
+
+use serde::Deserialize;
+
+/// The only format this simulator reads.
+pub const FORMAT: u32 = 1;
+/// A scenario file larger than this (1 MiB) is refused before it is parsed.
+pub const SCENARIO_BYTES_MAX: usize = 1 << 20;
+/// At most this many steps, faults or agent script items in one scenario.
+pub const SCENARIO_ITEMS_MAX: usize = 10_000;
+/// Actors that are not coordinators: the desktop app (or a human at it).
+pub const APP_ACTOR: &str = "app";
+
+/// A scenario as written.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Must be [`FORMAT`].
+    pub format: u32,
+    /// What it shows, in a line.
+    pub name: String,
+    /// More words, if any.
+    #[serde(default)]
+    pub description: String,
+    /// The seed to run with when none is given on the command line.
+    #[serde(default)]
+    pub seed: u64,
+    /// The repository and files the world starts with.
+    #[serde(default)]
+    pub world: World,
+    /// The coordinators, each an actor named by its `name`.
+    #[serde(default, rename = "coordinator")]
+    pub coordinators: Vec<CoordinatorDef>,
+    /// Scripted sub-task agents, matched to tasks by name.
+    #[serde(default, rename = "agent")]
+    pub agents: Vec<AgentDef>,
+    /// What the actors do, in order.
+    #[serde(default, rename = "step")]
+    pub steps: Vec<Step>,
+    /// What goes wrong, and when.
+    #[serde(default, rename = "fault")]
+    pub faults: Vec<Fault>,
+    /// What must hold at the end.
+    #[serde(default)]
+    pub end: End,
+}
+
+/// The world a scenario starts in.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct World {
+    /// The project's repository.
+    #[serde(default)]
+    pub repo: RepoDef,
+}
+
+/// The project's repository.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepoDef {
+    /// Its main branch.
+    #[serde(default = "main_branch")]
+    pub main: String,
+    /// User files by path, checked byte-identical at the end.
+    #[serde(default)]
+    pub files: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for RepoDef {
+    fn default() -> Self {
+        RepoDef {
+            main: main_branch(),
+            files: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+fn main_branch() -> String {
+    "main".to_owned()
+}
+
+/// A coordinator agent and how it runs its sub-tasks.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoordinatorDef {
+    /// Its actor name in steps (its id comes from the seed).
+    pub name: String,
+    /// The sub-tasks' agent command (`claude`, `codex`, `gemini`, or any other).
+    #[serde(default = "claude")]
+    pub agent: String,
+    /// Whether it runs with skip-permissions (propagated to its sub-tasks).
+    #[serde(default)]
+    pub skip_permissions: bool,
+    /// Notification batch delay in milliseconds.
+    #[serde(default = "notification_delay_ms")]
+    pub notification_delay_ms: u64,
+}
+
+fn claude() -> String {
+    "claude".to_owned()
+}
+
+const fn notification_delay_ms() -> u64 {
+    30_000
+}
+
+/// A scripted sub-task agent.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentDef {
+    /// The name of the task it runs for.
+    pub task: String,
+    /// What it does, in order.
+    #[serde(default)]
+    pub script: Vec<toml::Table>,
+}
+
+/// One thing an actor does.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// When: `0ms`, `5s`, `2m` from the start, or `+500ms` after the previous step.
+    #[serde(default = "right_after")]
+    pub at: String,
+    /// Who: a coordinator's name or [`APP_ACTOR`].
+    pub actor: String,
+    /// The MCP tool a coordinator calls, or the app's action.
+    pub call: String,
+    /// Its arguments; `${name}` stands for a bound value.
+    #[serde(default)]
+    pub args: toml::Table,
+    /// Values of the answer to keep for later steps: binding name → field of the answer.
+    #[serde(default)]
+    pub bind: std::collections::BTreeMap<String, String>,
+    /// Fields the answer must have (`error` for an expected error text).
+    #[serde(default)]
+    pub expect: toml::Table,
+}
+
+fn right_after() -> String {
+    "+0ms".to_owned()
+}
+
+/// Something that goes wrong.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    /// When, as a step's `at`.
+    pub at: String,
+    /// `partition`, `delay`, `drop_response`, `crash_daemon`, `disk_full` or `kill_agent`.
+    pub kind: String,
+    /// The hosts or actors it applies to.
+    #[serde(default)]
+    pub between: Vec<String>,
+    /// How long it lasts, in milliseconds.
+    #[serde(default)]
+    pub for_ms: Option<u64>,
+}
+
+/// What must hold at the end.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct End {
+    /// `all` (the default) or the names of the invariants to check.
+    #[serde(default)]
+    pub invariants: Option<toml::Value>,
+}
+
+/// When a step happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum At {
+    /// Milliseconds from the start of the world.
+    Absolute(u64),
+    /// Milliseconds after the previous step.
+    After(u64),
+}
+
+/// Why a scenario cannot run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScenarioError {
+    /// The file is larger than [`SCENARIO_BYTES_MAX`].
+    #[error("scenario is {0} bytes; at most {SCENARIO_BYTES_MAX} are read")]
+    TooLarge(usize),
+    /// Not TOML, or not the shape of a scenario (the message names the line).
+    #[error("{0}")]
+    Syntax(String),
+    /// A format this simulator does not read.
+    #[error("format {0} is not supported: this simulator reads format {FORMAT}")]
+    Format(u32),
+    /// Something is wrong with one item (the message names it).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Reads and checks a scenario.
+///
+/// # Errors
+/// See [`ScenarioError`]: the first problem found, naming where it is.
+pub fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+    if text.len() > SCENARIO_BYTES_MAX {
+        return Err(ScenarioError::TooLarge(text.len()));
+    }
+    let scenario: Scenario =
+        toml::from_str(text).map_err(|error| ScenarioError::Syntax(error.to_string()))?;
+    if scenario.format != FORMAT {
+        return Err(ScenarioError::Format(scenario.format));
+    }
+    check(&scenario)?;
+    Ok(scenario)
+}
+
+/// Parses a step time: `0ms`, `5s`, `2m`, or with a leading `+`, relative to the step before.
+///
+/// # Errors
+/// The text is none of those.
+pub fn parse_at(text: &str) -> Result<At, String> {
+    let (relative, rest) = match text.strip_prefix('+') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (digits, unit_ms) = if let Some(digits) = rest.strip_suffix("ms") {
+        (digits, 1)
+    } else if let Some(digits) = rest.strip_suffix('s') {
+        (digits, 1_000)
+    } else if let Some(digits) = rest.strip_suffix('m') {
+        (digits, 60_000)
+    } else {
+        return Err(format!(
+            "time {text:?} needs a unit: ms, s or m (for example 500ms, +2s)"
+        ));
+    };
+    let digits = digits.replace('_', "");
+    let value: u64 = digits
+        .parse()
+        .ok()
+        .filter(|_| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| format!("time {text:?} is not a whole number with a unit"))?;
+    let ms = value
+        .checked_mul(unit_ms)
+        .ok_or_else(|| format!("time {text:?} is too large"))?;
+    Ok(if relative {
+        At::After(ms)
+    } else {
+        At::Absolute(ms)
+    })
+}
+
+fn check(scenario: &Scenario) -> Result<(), ScenarioError> {
+    let invalid = ScenarioError::Invalid;
+    if scenario.name.trim().is_empty() {
+        return Err(invalid("name must not be empty".into()));
+    }
+    let items = scenario.steps.len()
+        + scenario.faults.len()
+        + scenario
+            .agents
+            .iter()
+            .map(|a| a.script.len())
+            .sum::<usize>();
+    if items > SCENARIO_ITEMS_MAX {
+        return Err(invalid(format!(
+            "{items} steps, faults and script items; at most {SCENARIO_ITEMS_MAX}"
+        )));
+    }
+    let mut actors = BTreeSet::from([APP_ACTOR.to_owned()]);
+    for (index, coordinator) in scenario.coordinators.iter().enumerate() {
+        if !actors.insert(coordinator.name.clone()) {
+            return Err(invalid(format!(
+                "coordinator {} is named {:?}, a name already taken",
+                index + 1,
+                coordinator.name
+            )));
+        }
+    }
+    let mut bound = BTreeSet::new();
+    let mut last = 0u64;
+    for (index, step) in scenario.steps.iter().enumerate() {
+        let here = |what: String| invalid(format!("step {} ({}): {what}", index + 1, step.call));
+        if !actors.contains(&step.actor) {
+            return Err(here(format!(
+                "actor {:?} is neither a coordinator nor {APP_ACTOR:?}",
+                step.actor
+            )));
+        }
+        let at = match parse_at(&step.at).map_err(&here)? {
+            At::Absolute(ms) => ms,
+            At::After(ms) => last.saturating_add(ms),
+        };
+        if at < last {
+            return Err(here(format!(
+                "at {:?} is {at} ms, before the step before it ({last} ms)",
+                step.at
+            )));
+        }
+        last = at;
+        for name in placeholders(&toml::Value::Table(step.args.clone()))
+            .into_iter()
+            .chain(placeholders(&toml::Value::Table(step.expect.clone())))
+        {
+            if !bound.contains(&name) {
+                return Err(here(format!("${{{name}}} is used before a step binds it")));
+            }
+        }
+        bound.extend(step.bind.keys().cloned());
+    }
+    for (index, fault) in scenario.faults.iter().enumerate() {
+        parse_at(&fault.at).map_err(|e| invalid(format!("fault {}: {e}", index + 1)))?;
+    }
+    Ok(())
+}
+
+/// The binding names used as `${name}` in the strings of `value`.
+fn placeholders(value: &toml::Value) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut stack = vec![value];
+    while let Some(value) = stack.pop() {
+        match value {
+            toml::Value::String(text) => {
+                let mut rest = text.as_str();
+                while let Some(start) = rest.find("${") {
+                    let after = &rest[start + 2..];
+                    let Some(end) = after.find('}') else { break };
+                    names.push(after[..end].to_owned());
+                    rest = &after[end + 1..];
+                }
+            }
+            toml::Value::Array(items) => stack.extend(items),
+            toml::Value::Table(table) => stack.extend(table.values()),
+            _ => {}
+        }
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests;
