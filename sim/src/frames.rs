@@ -1,0 +1,115 @@
+//! Screens that scripted agents print: for each agent kind, a start-up screen, a trust dialog, a
+//! busy frame and the ready prompt, each a whole frame (it clears the screen first), so that a
+//! script says `print = "busy"` instead of spelling out escape sequences. The test below holds
+//! each frame to the verdict the prompt detector gives it, so scenarios and detector agree.
+
+use baton_runtime::core::detector::Profile;
+
+/// A named frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Frame {
+    /// The agent is starting (its model or MCP servers are loading).
+    Startup,
+    /// The agent asks whether to trust the folder.
+    TrustDialog,
+    /// The agent is working.
+    Busy,
+    /// The agent waits at its prompt.
+    Ready,
+}
+
+impl Frame {
+    /// Every frame.
+    pub const ALL: [Frame; 4] = [
+        Frame::Startup,
+        Frame::TrustDialog,
+        Frame::Busy,
+        Frame::Ready,
+    ];
+
+    /// The frame called `name` in a script (`startup`, `trust_dialog`, `busy`, `ready`).
+    #[must_use]
+    pub fn named(name: &str) -> Option<Frame> {
+        Frame::ALL.into_iter().find(|frame| frame.name() == name)
+    }
+
+    /// Its name in scripts.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Frame::Startup => "startup",
+            Frame::TrustDialog => "trust_dialog",
+            Frame::Busy => "busy",
+            Frame::Ready => "ready",
+        }
+    }
+}
+
+/// Clears the screen and homes the cursor: what follows is a new frame.
+const NEW_FRAME: &str = "\x1b[2J\x1b[H";
+
+/// The bytes an agent of `profile` prints for `frame` (the generic and shell profiles print the
+/// Claude-style frames).
+#[must_use]
+pub fn bytes(profile: Profile, frame: Frame) -> Vec<u8> {
+    let body = match (profile, frame) {
+        (Profile::Codex, Frame::Startup) => "  Booting MCP server: baton\r\n",
+        (Profile::Codex, Frame::TrustDialog) => {
+            "  Do you trust the contents of this directory?\r\n  › 1. Yes, continue\r\n    2. No, quit\r\n"
+        }
+        (Profile::Codex, Frame::Busy) => "• Working (4s • esc to interrupt)\r\n",
+        (Profile::Codex, Frame::Ready) => "• Done: the change is committed.\r\n\r\n› ",
+        (Profile::Gemini, Frame::Startup) => "  model: loading\r\n",
+        (Profile::Gemini, Frame::TrustDialog) => {
+            "  Do you trust this folder?\r\n  ● 1. Trust folder\r\n    2. Don't trust\r\n"
+        }
+        (Profile::Gemini, Frame::Busy) => "⠋ Thinking (esc to cancel, 4s)\r\n",
+        (Profile::Gemini, Frame::Ready) => "✦ Done: the change is committed.\r\n\r\n> ",
+        (_, Frame::Startup) => "✻ Welcome\r\n\r\n  Starting MCP servers (0/1)\r\n",
+        (_, Frame::TrustDialog) => {
+            "  Do you trust the files in this folder?\r\n  ❯ 1. Yes, proceed\r\n    2. No, exit\r\n"
+        }
+        (_, Frame::Busy) => "✻ Working… (4s · esc to interrupt)\r\n",
+        (_, Frame::Ready) => "⏺ Done: the change is committed.\r\n\r\n❯ ",
+    };
+    format!("{NEW_FRAME}{body}").into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use baton_runtime::core::detector::{Detector, Profile, Readiness};
+    use baton_runtime::core::time::Millis;
+
+    use super::{Frame, bytes};
+
+    #[test]
+    fn every_frame_reads_as_its_name_says_for_every_agent() {
+        for profile in [Profile::Claude, Profile::Codex, Profile::Gemini] {
+            for frame in Frame::ALL {
+                let mut detector = Detector::new(profile, Millis(0));
+                detector.feed(Millis(0), &bytes(profile, Frame::Busy));
+                detector.feed(Millis(10), &bytes(profile, frame));
+                let expected = match frame {
+                    Frame::Startup | Frame::TrustDialog => Readiness::StartupOrDialog,
+                    Frame::Busy => Readiness::Busy,
+                    Frame::Ready => Readiness::Ready,
+                };
+                let assessment = detector.assess(Millis(5_000));
+                assert_eq!(assessment.readiness, expected, "{profile:?} {frame:?}");
+                assert_eq!(
+                    assessment.idle,
+                    frame == Frame::Ready,
+                    "{profile:?} {frame:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn frames_are_found_by_name() {
+        for frame in Frame::ALL {
+            assert_eq!(Frame::named(frame.name()), Some(frame));
+        }
+        assert_eq!(Frame::named("idle"), None);
+    }
+}
