@@ -6,6 +6,7 @@
 //! the runtime's stateful fakes, driven on simulated time, with a [`trace::Trace`] of what
 //! happened. Scenario files, scripted agents, faults and the `baton-sim` runner grow on it.
 
+pub mod agent;
 pub mod frames;
 pub mod scenario;
 pub mod trace;

@@ -1,6 +1,7 @@
 //! The human-readable trace of a simulation: one line per event, stamped with simulated time.
 
 use std::fmt::Display;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// At most this many lines are kept; a trace that would grow past it ends with a note instead.
 pub const TRACE_LINES_MAX: usize = 100_000;
@@ -37,6 +38,54 @@ impl Trace {
             text.push_str(&format!("(trace cut at {TRACE_LINES_MAX} lines)\n"));
         }
         text
+    }
+}
+
+/// A handle that several actors of one world record through, stamping simulated time.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    trace: Arc<Mutex<Trace>>,
+    start: tokio::time::Instant,
+}
+
+impl Recorder {
+    /// A recorder whose time zero is now (call it on the simulation's host).
+    #[must_use]
+    pub fn new() -> Self {
+        Recorder {
+            trace: Arc::default(),
+            start: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Simulated milliseconds since time zero.
+    #[must_use]
+    pub fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Records an event of `actor` now.
+    pub fn record(&self, actor: &str, what: impl Display) {
+        let at = self.elapsed_ms();
+        self.trace
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record(at, actor, what);
+    }
+
+    /// The trace so far.
+    #[must_use]
+    pub fn snapshot(&self) -> Trace {
+        self.trace
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Recorder::new()
     }
 }
 

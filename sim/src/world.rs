@@ -24,7 +24,7 @@ use baton_runtime::engine::{AppEvent, CoordinatorSettings, Engine, Ports, SpawnD
 use baton_runtime::ports::fakes::{FakeClock, FakeFiles, FakePty, FakeRepo, SeededEntropy};
 use tokio::sync::mpsc;
 
-use crate::trace::Trace;
+use crate::trace::{Recorder, Trace};
 
 /// The daemon's host name in the simulation.
 pub const DAEMON_HOST: &str = "daemon";
@@ -51,9 +51,7 @@ pub struct Daemon {
     pub files: Arc<FakeFiles>,
     /// The engine under test.
     pub engine: Engine,
-    events: mpsc::Receiver<AppEvent>,
-    start: tokio::time::Instant,
-    trace: Trace,
+    recorder: Recorder,
 }
 
 impl Daemon {
@@ -70,15 +68,21 @@ impl Daemon {
             repo: repo.clone(),
             files: files.clone(),
         };
-        let (events_tx, events) = mpsc::channel(APP_EVENTS_MAX);
+        let (events_tx, mut events) = mpsc::channel(APP_EVENTS_MAX);
+        let recorder = Recorder::new();
+        // The app: every event it is told goes into the trace when it arrives.
+        let app = recorder.clone();
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                app.record("app", describe(&event));
+            }
+        });
         Daemon {
             pty,
             repo,
             files,
             engine: Engine::new(ports, events_tx),
-            events,
-            start: tokio::time::Instant::now(),
-            trace: Trace::default(),
+            recorder,
         }
     }
 
@@ -100,22 +104,18 @@ impl Daemon {
     /// Simulated milliseconds since the world started.
     #[must_use]
     pub fn elapsed_ms(&self) -> u64 {
-        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+        self.recorder.elapsed_ms()
     }
 
-    /// Records an event of `actor` at the current simulated time, after the app events so far.
-    pub fn record(&mut self, actor: &str, what: impl std::fmt::Display) {
-        self.record_app_events();
-        let at = self.elapsed_ms();
-        self.trace.record(at, actor, what);
+    /// The recorder other actors of this world (scripted agents) write the trace through.
+    #[must_use]
+    pub fn recorder(&self) -> Recorder {
+        self.recorder.clone()
     }
 
-    /// Records the app events received since the last look.
-    pub fn record_app_events(&mut self) {
-        let at = self.elapsed_ms();
-        while let Ok(event) = self.events.try_recv() {
-            self.trace.record(at, "app", describe(&event));
-        }
+    /// Records an event of `actor` at the current simulated time.
+    pub fn record(&self, actor: &str, what: impl std::fmt::Display) {
+        self.recorder.record(actor, what);
     }
 
     /// The done token in a task's MCP config, as its agent's MCP server would read it.
@@ -165,9 +165,10 @@ where
     let out: Rc<RefCell<Option<Trace>>> = Rc::default();
     let slot = out.clone();
     sim.client(DAEMON_HOST, async move {
-        let mut daemon = body(Daemon::new(seed)).await.map_err(|e| e.to_string())?;
-        daemon.record_app_events();
-        *slot.borrow_mut() = Some(daemon.trace);
+        let daemon = body(Daemon::new(seed)).await.map_err(|e| e.to_string())?;
+        // One more millisecond, so the app has taken in the last events.
+        daemon.pause(TICK_MS).await;
+        *slot.borrow_mut() = Some(daemon.recorder.snapshot());
         Ok(())
     });
     sim.run()
