@@ -39,23 +39,28 @@ fn agent(n: u8) -> AgentId {
     AgentId::from_random([n; 16])
 }
 
+/// Task `n`: `task-a` for 1, `task-b` for 2, …, on branch `task/t<n>-abcdef`, with an
+/// assignment waiting if one is given.
+fn new_task(n: u8, assignment: Option<&str>) -> NewTask {
+    NewTask {
+        id: task_id(n),
+        name: format!("task-{}", char::from(b'a'.wrapping_add(n).wrapping_sub(1))),
+        branch: format!("task/t{n}-abcdef"),
+        base_branch: None,
+        worktree: format!("/repo/.worktrees/t{n}").into(),
+        agent: agent(n),
+        profile: Profile::Claude,
+        done_token: None,
+        mcp_config: None,
+        assignment: assignment.map(Into::into),
+    }
+}
+
 /// A coordinator with tasks `task-a`, `task-b`, … (ids 1, 2, …), all running.
 fn coordinator(tasks: u8) -> Coordinator {
     let mut coordinator = Coordinator::new(CoordinatorId::from_random([9; 16]), 30_000);
     for n in 1..=tasks {
-        let new = NewTask {
-            id: task_id(n),
-            name: format!("task-{}", (b'a' + n - 1) as char),
-            branch: format!("task/t{n}-abcdef"),
-            base_branch: None,
-            worktree: format!("/repo/.worktrees/t{n}").into(),
-            agent: agent(n),
-            profile: Profile::Claude,
-            done_token: None,
-            mcp_config: None,
-            assignment: None,
-        };
-        coordinator.add_task(Millis(0), new).unwrap();
+        coordinator.add_task(Millis(0), new_task(n, None)).unwrap();
     }
     coordinator
 }
@@ -600,18 +605,7 @@ fn tasks_and_waits_are_bounded() {
         CoreError::TooManyWaiters(SIGNAL_WAITERS_MAX)
     );
     let mut full = coordinator(TASKS_PER_COORDINATOR_MAX as u8);
-    let extra = NewTask {
-        id: task_id(250),
-        name: "one too many".into(),
-        branch: "task/x".into(),
-        base_branch: None,
-        worktree: "/w".into(),
-        agent: agent(250),
-        profile: Profile::Claude,
-        done_token: None,
-        mcp_config: None,
-        assignment: None,
-    };
+    let extra = new_task(250, None);
     assert_eq!(
         full.add_task(Millis(0), extra),
         Err(CoreError::TooManyTasks)
@@ -621,18 +615,7 @@ fn tasks_and_waits_are_bounded() {
 #[test]
 fn prompts_queue_behind_the_assignment_and_go_out_one_per_prompt_in_order() {
     let mut c = coordinator(0);
-    let new = NewTask {
-        id: task_id(1),
-        name: "task-a".into(),
-        branch: "task/a".into(),
-        base_branch: None,
-        worktree: "/w".into(),
-        agent: agent(1),
-        profile: Profile::Claude,
-        done_token: None,
-        mcp_config: None,
-        assignment: Some("assignment".into()),
-    };
+    let new = new_task(1, Some("assignment"));
     c.add_task(Millis(0), new).unwrap();
     assert_eq!(
         c.send_prompt(Millis(0), task_id(1), "second".into())
@@ -743,18 +726,7 @@ fn a_task_first_prompted_by_send_prompt_is_reported_when_idle() {
 #[test]
 fn an_mcp_timeout_in_the_past_is_no_deadline_decision_no_spin() {
     let mut c = coordinator(0);
-    let new = NewTask {
-        id: task_id(1),
-        name: "t".into(),
-        branch: "task/t".into(),
-        base_branch: None,
-        worktree: "/w".into(),
-        agent: agent(1),
-        profile: Profile::Claude,
-        done_token: None,
-        mcp_config: None,
-        assignment: Some("go".into()),
-    };
+    let new = new_task(1, Some("go"));
     c.add_task(Millis(0), new).unwrap();
     assert_eq!(
         c.next_deadline(Millis(0)),
@@ -1053,18 +1025,7 @@ fn a_signal_given_before_the_enter_belongs_to_the_round_before() {
 #[test]
 fn a_past_mcp_timeout_is_no_deadline_for_a_busy_task_either() {
     let mut c = coordinator(0);
-    let new = NewTask {
-        id: task_id(1),
-        name: "t".into(),
-        branch: "task/t".into(),
-        base_branch: None,
-        worktree: "/w".into(),
-        agent: agent(1),
-        profile: Profile::Claude,
-        done_token: None,
-        mcp_config: None,
-        assignment: Some("go".into()),
-    };
+    let new = new_task(1, Some("go"));
     c.add_task(Millis(0), new).unwrap();
     c.on_output(
         Millis(10),
@@ -1128,18 +1089,7 @@ fn typed_texts(effects: &[Effect]) -> Vec<String> {
 /// A coordinator whose `task-a` waits to be given `assignment`, its MCP server connected.
 fn coordinator_with_assignment() -> Coordinator {
     let mut c = coordinator(0);
-    let new = NewTask {
-        id: task_id(1),
-        name: "task-a".into(),
-        branch: "task/t1-abcdef".into(),
-        base_branch: None,
-        worktree: "/w".into(),
-        agent: agent(1),
-        profile: Profile::Claude,
-        done_token: None,
-        mcp_config: None,
-        assignment: Some("assignment".into()),
-    };
+    let new = new_task(1, Some("assignment"));
     c.add_task(Millis(0), new).unwrap();
     assert_eq!(
         typed_texts(&c.mcp_connected(Millis(1), fresh(), task_id(1)).unwrap()),
@@ -1318,18 +1268,7 @@ fn records_past_the_bound_are_restored_but_no_task_is_added() {
     records.push(extra);
     let mut restored = Coordinator::restore(full.id(), 30_000, Millis(0), records);
     assert_eq!(restored.tasks().count(), TASKS_PER_COORDINATOR_MAX + 1);
-    let new = NewTask {
-        id: task_id(201),
-        name: "one more".into(),
-        branch: "task/one-more".into(),
-        base_branch: None,
-        worktree: "/w".into(),
-        agent: agent(201),
-        profile: Profile::Claude,
-        done_token: None,
-        mcp_config: None,
-        assignment: None,
-    };
+    let new = new_task(201, None);
     assert_eq!(
         restored.add_task(Millis(1), new).unwrap_err(),
         CoreError::TooManyTasks
