@@ -14,7 +14,7 @@ use super::{
 use crate::core::branch::{task_branch, validate_branch_name};
 use crate::core::coordinator::{
     Coordinator, CoreError, Effect, IdleOutcome, NewTask, PROMPT_BYTES_MAX, Sent, SignalOutcome,
-    TASKS_PER_COORDINATOR_MAX, Task, TaskRecord, Typed, Wait, WaiterId,
+    TASKS_PER_COORDINATOR_MAX, Task, TaskRecord, TaskSpec, Typed, Wait, WaiterId,
 };
 use crate::core::diff::truncate_diff;
 use crate::core::ids::{AgentId, BatchId, CoordinatorId, DoneToken, NotificationId, TaskId};
@@ -418,11 +418,11 @@ impl Actor {
             Internal::Created(created, reply) => {
                 self.creating -= 1;
                 let Created { new, session } = *created;
-                let (id, agent) = (new.id, new.agent);
+                let (id, agent) = (new.spec.id, new.spec.agent);
                 let leftovers = (
-                    new.worktree.clone(),
-                    new.branch.clone(),
-                    new.mcp_config.clone(),
+                    new.spec.worktree.clone(),
+                    new.spec.branch.clone(),
+                    new.spec.mcp_config.clone(),
                 );
                 if let Err(error) = self.core.add_task(now, new) {
                     // The coordinator left (or filled up) while the task was being made.
@@ -841,15 +841,17 @@ impl CreateJob {
             }
         };
         let new = NewTask {
-            id: self.id,
-            name: self.name,
-            branch: self.branch,
-            base_branch: self.base_branch,
-            worktree,
-            agent: self.agent,
-            profile: launch.profile,
-            done_token: Some(self.done_token),
-            mcp_config: Some(config),
+            spec: TaskSpec {
+                id: self.id,
+                name: self.name,
+                branch: self.branch,
+                base_branch: self.base_branch,
+                worktree,
+                agent: self.agent,
+                profile: launch.profile,
+                done_token: Some(self.done_token),
+                mcp_config: Some(config),
+            },
             assignment: self.prompt,
         };
         Ok(Created { new, session })

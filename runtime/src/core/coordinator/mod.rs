@@ -27,7 +27,7 @@ use std::path::PathBuf;
 
 pub use task::{Control, McpState, SCROLLBACK_BYTES_MAX, Signal, Status, Task};
 
-use super::detector::{Detector, Profile, Readiness};
+use super::detector::{Profile, Readiness};
 use super::ids::{AgentId, CoordinatorId, DoneToken, TaskId};
 use super::notify::{
     Completion, Finished, Fresh, Notice, Notifications, SIGNAL_DONE_DELAY_MS, describe,
@@ -223,9 +223,10 @@ pub enum CoreError {
     TooManyWaiters(usize),
 }
 
-/// A task to add, once its worktree exists and its agent was spawned.
-#[derive(Debug)]
-pub struct NewTask {
+/// What a task is, from its creation to its close: the same for a new task, a running one and
+/// one restored after a restart.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskSpec {
     /// Its id.
     pub id: TaskId,
     /// Display name.
@@ -244,6 +245,13 @@ pub struct NewTask {
     pub done_token: Option<DoneToken>,
     /// Its MCP config file.
     pub mcp_config: Option<PathBuf>,
+}
+
+/// A task to add, once its worktree exists and its agent was spawned.
+#[derive(Debug)]
+pub struct NewTask {
+    /// What it is.
+    pub spec: TaskSpec,
     /// Its assignment, typed when its agent first shows its prompt.
     pub assignment: Option<String>,
 }
@@ -252,24 +260,8 @@ pub struct NewTask {
 /// and respawn its agent in its worktree. Its process is gone; a restored task is `exited`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TaskRecord {
-    /// Its id.
-    pub id: TaskId,
-    /// Display name.
-    pub name: String,
-    /// Its branch.
-    pub branch: String,
-    /// The branch it forked from.
-    pub base_branch: Option<String>,
-    /// Its worktree.
-    pub worktree: PathBuf,
-    /// Its agent's session id (kept for a respawn).
-    pub agent: AgentId,
-    /// Its detector profile.
-    pub profile: Profile,
-    /// Its done token: still valid after the restart.
-    pub done_token: Option<DoneToken>,
-    /// Its MCP config file.
-    pub mcp_config: Option<PathBuf>,
+    /// What it is (its done token stays valid after the restart).
+    pub spec: TaskSpec,
     /// Its latest signal.
     pub signal: Option<Signal>,
     /// Whether its assignment was delivered.
@@ -373,27 +365,14 @@ impl Coordinator {
         // Every record is kept, even past the bound: those tasks exist on disk and must stay
         // reachable to be closed. The bound stops new ones.
         for record in records {
-            coordinator.tasks.push(Task {
-                id: record.id,
-                name: record.name,
-                branch: record.branch,
-                base_branch: record.base_branch,
-                worktree: record.worktree,
-                agent: record.agent,
-                status: Status::Exited,
-                exit_code: record.exit_code,
-                control: record.control,
-                signal: record.signal,
-                assignment_delivered: record.assignment_delivered,
-                assignment: None,
-                queued: VecDeque::new(),
-                mcp: McpState::GaveUp,
-                typing: false,
-                done_token: record.done_token,
-                mcp_config: record.mcp_config,
-                detector: Detector::new(record.profile, now),
-                scrollback: task::Scrollback::default(),
-            });
+            let mut task = Task::new(record.spec, now);
+            task.status = Status::Exited;
+            task.exit_code = record.exit_code;
+            task.control = record.control;
+            task.signal = record.signal;
+            task.assignment_delivered = record.assignment_delivered;
+            task.mcp = McpState::GaveUp;
+            coordinator.tasks.push(task);
         }
         coordinator
     }
@@ -404,15 +383,7 @@ impl Coordinator {
         self.tasks
             .iter()
             .map(|task| TaskRecord {
-                id: task.id,
-                name: task.name.clone(),
-                branch: task.branch.clone(),
-                base_branch: task.base_branch.clone(),
-                worktree: task.worktree.clone(),
-                agent: task.agent,
-                profile: task.detector.config().profile,
-                done_token: task.done_token.clone(),
-                mcp_config: task.mcp_config.clone(),
+                spec: task.spec(),
                 signal: task.signal,
                 assignment_delivered: task.assignment_delivered,
                 control: task.control,
@@ -468,29 +439,9 @@ impl Coordinator {
         if self.tasks.len() >= TASKS_PER_COORDINATOR_MAX {
             return Err(CoreError::TooManyTasks);
         }
-        self.tasks.push(Task {
-            id: new.id,
-            name: new.name,
-            branch: new.branch,
-            base_branch: new.base_branch,
-            worktree: new.worktree,
-            agent: new.agent,
-            status: Status::Running,
-            exit_code: None,
-            control: Control::Coordinator,
-            signal: None,
-            assignment_delivered: false,
-            assignment: new.assignment.filter(|a| !a.trim().is_empty()),
-            queued: VecDeque::new(),
-            mcp: McpState::Waiting {
-                until: now.plus(MCP_CONNECT_TIMEOUT_MS),
-            },
-            typing: false,
-            done_token: new.done_token,
-            mcp_config: new.mcp_config,
-            detector: Detector::new(new.profile, now),
-            scrollback: task::Scrollback::default(),
-        });
+        let mut task = Task::new(new.spec, now);
+        task.assignment = new.assignment.filter(|a| !a.trim().is_empty());
+        self.tasks.push(task);
         Ok(())
     }
 

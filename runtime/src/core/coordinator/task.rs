@@ -7,6 +7,8 @@ use crate::core::detector::Detector;
 use crate::core::ids::{AgentId, DoneToken, TaskId};
 use crate::core::time::Millis;
 
+use super::{MCP_CONNECT_TIMEOUT_MS, TaskSpec};
+
 /// Bytes of an agent's recent output kept for `get_task_output`.
 pub const SCROLLBACK_BYTES_MAX: usize = 65_536;
 
@@ -132,6 +134,50 @@ pub struct Task {
 }
 
 impl Task {
+    /// A task that was just made: running, under the coordinator's control, no signal, no
+    /// assignment, its MCP server awaited for [`MCP_CONNECT_TIMEOUT_MS`].
+    pub(crate) fn new(spec: TaskSpec, now: Millis) -> Self {
+        Task {
+            id: spec.id,
+            name: spec.name,
+            branch: spec.branch,
+            base_branch: spec.base_branch,
+            worktree: spec.worktree,
+            agent: spec.agent,
+            status: Status::Running,
+            exit_code: None,
+            control: Control::Coordinator,
+            signal: None,
+            assignment_delivered: false,
+            assignment: None,
+            queued: VecDeque::new(),
+            mcp: McpState::Waiting {
+                until: now.plus(MCP_CONNECT_TIMEOUT_MS),
+            },
+            typing: false,
+            done_token: spec.done_token,
+            mcp_config: spec.mcp_config,
+            detector: Detector::new(spec.profile, now),
+            scrollback: Scrollback::default(),
+        }
+    }
+
+    /// What it is, as it was made.
+    #[must_use]
+    pub fn spec(&self) -> TaskSpec {
+        TaskSpec {
+            id: self.id,
+            name: self.name.clone(),
+            branch: self.branch.clone(),
+            base_branch: self.base_branch.clone(),
+            worktree: self.worktree.clone(),
+            agent: self.agent,
+            profile: self.detector.config().profile,
+            done_token: self.done_token.clone(),
+            mcp_config: self.mcp_config.clone(),
+        }
+    }
+
     /// Whether its agent turned on bracketed paste (prompts are then wrapped for it).
     #[must_use]
     pub fn bracketed_paste(&self) -> bool {

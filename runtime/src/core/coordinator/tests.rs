@@ -6,8 +6,8 @@ use std::cell::Cell;
 use super::{
     Control, Coordinator, CoreError, Effect, IDLE_WAITERS_PER_TASK_MAX, IdleOutcome,
     MCP_CONNECT_TIMEOUT_MS, NewTask, PROMPT_BYTES_MAX, PROMPT_QUEUE_MAX, SIGNAL_WAITERS_MAX, Sent,
-    SignalOutcome, StateChange, Status, TASKS_PER_COORDINATOR_MAX, Typed, WAIT_TIMEOUT_MS_DEFAULT,
-    WAIT_TIMEOUT_MS_MAX, Wait, WaiterId,
+    SignalOutcome, StateChange, Status, TASKS_PER_COORDINATOR_MAX, TaskSpec, Typed,
+    WAIT_TIMEOUT_MS_DEFAULT, WAIT_TIMEOUT_MS_MAX, Wait, WaiterId,
 };
 use crate::core::detector::Profile;
 use crate::core::ids::{AgentId, BatchId, CoordinatorId, NotificationId, TaskId};
@@ -43,15 +43,17 @@ fn agent(n: u8) -> AgentId {
 /// assignment waiting if one is given.
 fn new_task(n: u8, assignment: Option<&str>) -> NewTask {
     NewTask {
-        id: task_id(n),
-        name: format!("task-{}", char::from(b'a'.wrapping_add(n).wrapping_sub(1))),
-        branch: format!("task/t{n}-abcdef"),
-        base_branch: None,
-        worktree: format!("/repo/.worktrees/t{n}").into(),
-        agent: agent(n),
-        profile: Profile::Claude,
-        done_token: None,
-        mcp_config: None,
+        spec: TaskSpec {
+            id: task_id(n),
+            name: format!("task-{}", char::from(b'a'.wrapping_add(n).wrapping_sub(1))),
+            branch: format!("task/t{n}-abcdef"),
+            base_branch: None,
+            worktree: format!("/repo/.worktrees/t{n}").into(),
+            agent: agent(n),
+            profile: Profile::Claude,
+            done_token: None,
+            mcp_config: None,
+        },
         assignment: assignment.map(Into::into),
     }
 }
@@ -828,7 +830,7 @@ fn a_restored_coordinator_keeps_its_tasks_signals_and_tokens_but_not_their_proce
     );
     let mut unchanged = records;
     for record in &mut unchanged {
-        record.signal = restored.task(record.id).unwrap().signal;
+        record.signal = restored.task(record.spec.id).unwrap().signal;
         record.exit_code = None;
     }
     assert_eq!(
@@ -1264,7 +1266,7 @@ fn records_past_the_bound_are_restored_but_no_task_is_added() {
     let full = coordinator(TASKS_PER_COORDINATOR_MAX as u8);
     let mut records = full.records();
     let mut extra = records[0].clone();
-    extra.id = task_id(200);
+    extra.spec.id = task_id(200);
     records.push(extra);
     let mut restored = Coordinator::restore(full.id(), 30_000, Millis(0), records);
     assert_eq!(restored.tasks().count(), TASKS_PER_COORDINATOR_MAX + 1);
