@@ -565,16 +565,16 @@ impl Coordinator {
         }
         if let Some(code) = closing.exit {
             effects.extend(self.on_exit(now, fresh, task, code));
-        } else if closing.withdrew || closing.signalled {
+        } else if closing.signalled {
+            self.report_signal(now, fresh, task, &mut effects);
+        } else if closing.withdrew {
             let completion = match self.task(task).map(|t| (t.status, t.exit_code)) {
                 Some((Status::Exited, code)) => Some(Completion::Exited(code)),
                 Some((Status::Idle, _)) => Some(Completion::Idle),
-                _ if closing.signalled => Some(Completion::Idle),
                 _ => None,
             };
             if let Some(completion) = completion {
-                let delay = closing.signalled.then_some(SIGNAL_DONE_DELAY_MS);
-                self.report(now, fresh, task, completion, delay, &mut effects);
+                self.report(now, fresh, task, completion, None, &mut effects);
             }
         }
         self.assess(now, fresh, task, &mut effects);
@@ -924,7 +924,7 @@ impl Coordinator {
             at: now,
             consumed: false,
         });
-        let (name, status, exit_code) = (entry.name.clone(), entry.status, entry.exit_code);
+        let (name, status) = (entry.name.clone(), entry.status);
         if self.signal_waiters.is_empty() {
             if let Some(closing) = self.closing.get_mut(&task) {
                 closing.signalled = true;
@@ -936,19 +936,7 @@ impl Coordinator {
                     consumed: false,
                 },
             ));
-            let completion = if status == Status::Exited {
-                Completion::Exited(exit_code)
-            } else {
-                Completion::Idle
-            };
-            self.report(
-                now,
-                fresh,
-                task,
-                completion,
-                Some(SIGNAL_DONE_DELAY_MS),
-                &mut effects,
-            );
+            self.report_signal(now, fresh, task, &mut effects);
             return Ok(effects);
         }
         self.consume_signal(now, fresh, task, &mut effects);
@@ -1110,10 +1098,7 @@ impl Coordinator {
             self.replay.remove(self.id, request);
         }
         let SignalOutcome::Task {
-            task,
-            status,
-            at: told_at,
-            ..
+            task, at: told_at, ..
         } = outcome
         else {
             return effects;
@@ -1125,7 +1110,7 @@ impl Coordinator {
         if let Some(signal) = &mut entry.signal {
             signal.consumed = false;
         }
-        let (name, exit_code, current) = (entry.name.clone(), entry.exit_code, entry.status);
+        let (name, current) = (entry.name.clone(), entry.status);
         self.notifications.unsilence(task);
         if !self.signal_waiters.is_empty() {
             self.consume_signal(now, fresh, task, &mut effects);
@@ -1154,19 +1139,7 @@ impl Coordinator {
                 },
             ));
         }
-        let completion = if status == Status::Exited {
-            Completion::Exited(exit_code)
-        } else {
-            Completion::Idle
-        };
-        self.report(
-            now,
-            fresh,
-            task,
-            completion,
-            Some(SIGNAL_DONE_DELAY_MS),
-            &mut effects,
-        );
+        self.report_signal(now, fresh, task, &mut effects);
         effects
     }
 
@@ -1357,6 +1330,30 @@ impl Coordinator {
             ));
         }
         effects
+    }
+
+    /// A task signalled with nobody waiting: it is reported finished (idle, or its exit) after
+    /// [`SIGNAL_DONE_DELAY_MS`].
+    fn report_signal(
+        &mut self,
+        now: Millis,
+        fresh: Fresh,
+        task: TaskId,
+        effects: &mut Vec<Effect>,
+    ) {
+        let completion = match self.task(task).map(|t| (t.status, t.exit_code)) {
+            Some((Status::Exited, code)) => Completion::Exited(code),
+            Some(_) => Completion::Idle,
+            None => return,
+        };
+        self.report(
+            now,
+            fresh,
+            task,
+            completion,
+            Some(SIGNAL_DONE_DELAY_MS),
+            effects,
+        );
     }
 
     /// Reports a finished task: a notification for a registered coordinator, an orphaned
