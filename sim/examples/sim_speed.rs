@@ -43,8 +43,12 @@ fn main() -> anyhow::Result<()> {
                 pty: daemon.pty.clone(),
                 agent: daemon.pty.spawned()[n].agent,
                 profile: Profile::Claude,
-                task: task.id,
-                coordinator: coordinator.clone(),
+                typed: None,
+                repo: None,
+                mcp: std::sync::Arc::new(baton_sim::agent::DirectMcp {
+                    coordinator: coordinator.clone(),
+                    task: task.id,
+                }),
                 done_token: daemon.done_token(task.id).unwrap_or_default(),
                 recorder: daemon.recorder(),
                 name: format!("agent task-{n}"),
@@ -56,7 +60,7 @@ fn main() -> anyhow::Result<()> {
                     Action::WaitForPrompt,
                     Action::Print(Frame::Busy),
                     Action::Pause(5_000 + 1_000 * ((n + round) % 7) as u64),
-                    Action::SignalDone,
+                    Action::SignalDone(None),
                 ]);
             }
             agents.push(tokio::spawn(

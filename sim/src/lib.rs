@@ -2,12 +2,29 @@
 //! PTYs with scripted agents, repos and files, replaying multi-agent scenarios bit for bit from a
 //! seed or a scenario file.
 //!
-//! Built so far: the [`world`] — a turmoil simulation whose daemon host runs the real engine on
-//! the runtime's stateful fakes, driven on simulated time, with a [`trace::Trace`] of what
-//! happened. Scenario files, scripted agents, faults and the `baton-sim` runner grow on it.
+//! # Layout
+//!
+//! - [`scenario`]: scenario files, format 1 (TOML), read strictly.
+//! - [`runner`]: runs a scenario: its world, its actors' lanes, its faults, its checks.
+//! - [`daemon`]: the daemon host (the real engine on simulated ports, restartable) and what
+//!   outlives its crashes.
+//! - [`calls`]: the coordinator tools and app actions a step calls, with REST-shaped answers.
+//! - [`link`]: each actor's link to the daemon, and its faults (partition, delay, lost answers).
+//! - [`invariants`]: what must hold after every step and at the end.
+//! - [`agent`], [`frames`], [`pty`]: scripted agents, the screens they print, their terminals.
+//! - [`repo`]: SimRepo, git with content (worktrees, commits, diffs, three-way merges).
+//! - [`trace`]: the human-readable trace.
+//! - [`world`]: a bare world whose daemon host runs a Rust body (sequences written in code).
 
 pub mod agent;
+pub mod calls;
+pub mod daemon;
 pub mod frames;
+pub mod invariants;
+pub mod link;
+pub mod pty;
+pub mod repo;
+pub mod runner;
 pub mod scenario;
 pub mod trace;
 pub mod world;

@@ -59,6 +59,10 @@ pub struct World {
     /// The project's repository.
     #[serde(default)]
     pub repo: RepoDef,
+    /// The user's own files outside git (`CLAUDE.md`, `.mcp.json`, …) by path relative to the
+    /// project root: they must be byte-identical at the end.
+    #[serde(default)]
+    pub files: std::collections::BTreeMap<String, String>,
 }
 
 /// The project's repository.
@@ -68,7 +72,7 @@ pub struct RepoDef {
     /// Its main branch.
     #[serde(default = "main_branch")]
     pub main: String,
-    /// User files by path, checked byte-identical at the end.
+    /// The files of the main branch's first commit, by path.
     #[serde(default)]
     pub files: std::collections::BTreeMap<String, String>,
 }
@@ -117,9 +121,26 @@ const fn notification_delay_ms() -> u64 {
 pub struct AgentDef {
     /// The name of the task it runs for.
     pub task: String,
-    /// What it does, in order.
+    /// What it does, in order, once.
     #[serde(default)]
     pub script: Vec<toml::Table>,
+    /// What it does after its script, again and again (`loops` times, or until it is killed).
+    #[serde(default, rename = "loop")]
+    pub repeat: Vec<toml::Table>,
+    /// How many times `loop` runs; unbounded when absent.
+    #[serde(default)]
+    pub loops: Option<u64>,
+    /// When its MCP server connects to the daemon after it starts, in milliseconds (default
+    /// 200).
+    #[serde(default)]
+    pub mcp_connect_ms: Option<u64>,
+    /// Whether its MCP server connects at all (default true).
+    #[serde(default = "yes")]
+    pub mcp_connects: bool,
+}
+
+const fn yes() -> bool {
+    true
 }
 
 /// One thing an actor does.
@@ -152,26 +173,74 @@ fn right_after() -> String {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Fault {
-    /// When, as a step's `at`.
+    /// When: `5s` from the start (faults are not relative to steps).
     pub at: String,
-    /// `partition`, `delay`, `drop_response`, `crash_daemon`, `disk_full` or `kill_agent`.
+    /// One of [`FAULT_KINDS`].
     pub kind: String,
-    /// The hosts or actors it applies to.
+    /// For link faults: the actor and `daemon`, the two ends of the link.
     #[serde(default)]
     pub between: Vec<String>,
-    /// How long it lasts, in milliseconds.
+    /// For `kill_agent` and `worktree_stuck`: the task, by name.
+    #[serde(default)]
+    pub task: Option<String>,
+    /// How long it lasts, in milliseconds (a partition, a delay, a daemon's down time, a stuck
+    /// worktree); until the end when absent.
     #[serde(default)]
     pub for_ms: Option<u64>,
+    /// For `delay`: the latency added each way, in milliseconds.
+    #[serde(default)]
+    pub ms: Option<u64>,
+    /// For `drop_response`, `disk_full` and `remove_fails`: how many (default 1).
+    #[serde(default)]
+    pub count: Option<usize>,
 }
+
+/// The kinds of fault a scenario may inject.
+pub const FAULT_KINDS: [&str; 8] = [
+    "partition",
+    "delay",
+    "drop_response",
+    "crash_daemon",
+    "disk_full",
+    "remove_fails",
+    "kill_agent",
+    "worktree_stuck",
+];
+
+/// The host every link fault has at one end.
+pub const DAEMON: &str = "daemon";
 
 /// What must hold at the end.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct End {
-    /// `all` (the default) or the names of the invariants to check.
+    /// `"all"` (the default) or the names of the invariants to check.
     #[serde(default)]
     pub invariants: Option<toml::Value>,
+    /// Simulated time allowed after the last step starts for every step to be answered (default
+    /// [`DRAIN_MS_DEFAULT`]); a step still unanswered then is a failure.
+    #[serde(default)]
+    pub within: Option<String>,
+    /// Simulated time the world runs on after the last answer, so late events show (default
+    /// [`SETTLE_MS_DEFAULT`]).
+    #[serde(default)]
+    pub settle: Option<String>,
 }
+
+/// Default of `[end] within`: ten simulated minutes.
+pub const DRAIN_MS_DEFAULT: u64 = 600_000;
+/// Default of `[end] settle`: one simulated second.
+pub const SETTLE_MS_DEFAULT: u64 = 1_000;
+
+/// The invariants checked after every step and at the end (see `crate::invariants`).
+pub const INVARIANTS: [&str; 6] = [
+    "signals",
+    "isolation",
+    "cleanup",
+    "user_files",
+    "bounds",
+    "no_panic",
+];
 
 /// When a step happens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -311,9 +380,123 @@ fn check(scenario: &Scenario) -> Result<(), ScenarioError> {
         bound.extend(step.bind.keys().cloned());
     }
     for (index, fault) in scenario.faults.iter().enumerate() {
-        parse_at(&fault.at).map_err(|e| invalid(format!("fault {}: {e}", index + 1)))?;
+        check_fault(fault, &actors)
+            .map_err(|e| invalid(format!("fault {} ({}): {e}", index + 1, fault.kind)))?;
+    }
+    for (index, agent) in scenario.agents.iter().enumerate() {
+        if scenario.agents[..index]
+            .iter()
+            .any(|a| a.task == agent.task)
+        {
+            return Err(invalid(format!(
+                "agent {}: task {:?} has a script already",
+                index + 1,
+                agent.task
+            )));
+        }
+    }
+    invariant_names(scenario).map_err(invalid)?;
+    for (field, value) in [
+        ("within", &scenario.end.within),
+        ("settle", &scenario.end.settle),
+    ] {
+        if let Some(text) = value {
+            match parse_at(text).map_err(|e| invalid(format!("end {field}: {e}")))? {
+                At::Absolute(_) => {}
+                At::After(_) => {
+                    return Err(invalid(format!(
+                        "end {field}: {text:?} is a duration, write it without +"
+                    )));
+                }
+            }
+        }
     }
     Ok(())
+}
+
+fn check_fault(fault: &Fault, actors: &BTreeSet<String>) -> Result<(), String> {
+    if let At::After(_) = parse_at(&fault.at)? {
+        return Err(format!(
+            "at {:?}: faults happen at a time from the start, not after a step",
+            fault.at
+        ));
+    }
+    if !FAULT_KINDS.contains(&fault.kind.as_str()) {
+        return Err(format!(
+            "unknown kind; the kinds are {}",
+            FAULT_KINDS.join(", ")
+        ));
+    }
+    let link = matches!(fault.kind.as_str(), "partition" | "delay" | "drop_response");
+    if link {
+        let ends: BTreeSet<&str> = fault.between.iter().map(String::as_str).collect();
+        let other: Vec<&&str> = ends.iter().filter(|end| **end != DAEMON).collect();
+        let known =
+            other.len() == 1 && (actors.contains(*other[0]) || other[0].starts_with("agent "));
+        if ends.len() != 2 || !ends.contains(DAEMON) || !known {
+            return Err(format!(
+                "between must name an actor (a coordinator, {APP_ACTOR:?}, or \"agent <task>\") and {DAEMON:?}, not {:?}",
+                fault.between
+            ));
+        }
+    } else if !fault.between.is_empty() {
+        return Err("between is only for link faults (partition, delay, drop_response)".into());
+    }
+    let needs_task = matches!(fault.kind.as_str(), "kill_agent" | "worktree_stuck");
+    if needs_task != fault.task.is_some() {
+        return Err(if needs_task {
+            "needs the task's name: task = \"...\"".into()
+        } else {
+            "task is only for kill_agent and worktree_stuck".into()
+        });
+    }
+    if (fault.kind == "delay") != fault.ms.is_some() {
+        return Err("ms (the latency each way) is for delay, and delay needs it".into());
+    }
+    if fault.count.is_some()
+        && !matches!(
+            fault.kind.as_str(),
+            "drop_response" | "disk_full" | "remove_fails"
+        )
+    {
+        return Err("count is only for drop_response, disk_full and remove_fails".into());
+    }
+    Ok(())
+}
+
+/// The invariants a scenario asks for, in [`INVARIANTS`] order.
+///
+/// # Errors
+/// `[end] invariants` is neither `"all"` nor a list of known names.
+pub fn invariant_names(scenario: &Scenario) -> Result<Vec<&'static str>, String> {
+    match &scenario.end.invariants {
+        None => Ok(INVARIANTS.to_vec()),
+        Some(toml::Value::String(all)) if all == "all" => Ok(INVARIANTS.to_vec()),
+        Some(toml::Value::Array(names)) => {
+            let mut chosen = BTreeSet::new();
+            for name in names {
+                let name = name.as_str().unwrap_or_default();
+                let known = INVARIANTS
+                    .iter()
+                    .find(|known| **known == name)
+                    .ok_or_else(|| {
+                        format!(
+                            "end invariants: {name:?} is not one of {}",
+                            INVARIANTS.join(", ")
+                        )
+                    })?;
+                chosen.insert(*known);
+            }
+            Ok(INVARIANTS
+                .iter()
+                .copied()
+                .filter(|n| chosen.contains(n))
+                .collect())
+        }
+        Some(other) => Err(format!(
+            "end invariants: {other:?} is neither \"all\" nor a list of names"
+        )),
+    }
 }
 
 /// The binding names used as `${name}` in the strings of `value`.

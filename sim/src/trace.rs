@@ -1,6 +1,7 @@
 //! The human-readable trace of a simulation: one line per event, stamped with simulated time.
 
 use std::fmt::Display;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// At most this many lines are kept; a trace that would grow past it ends with a note instead.
@@ -41,27 +42,34 @@ impl Trace {
     }
 }
 
-/// A handle that several actors of one world record through, stamping simulated time.
-#[derive(Debug, Clone)]
+/// A handle that several actors of one world record through, stamping simulated time: the
+/// simulation's own clock inside any of its hosts (so lines from every host agree), and the
+/// time the driving loop last set outside them.
+#[derive(Debug, Clone, Default)]
 pub struct Recorder {
     trace: Arc<Mutex<Trace>>,
-    start: tokio::time::Instant,
+    outside_ms: Arc<AtomicU64>,
 }
 
 impl Recorder {
-    /// A recorder whose time zero is now (call it on the simulation's host).
+    /// A recorder with an empty trace; time zero is the simulation's start.
     #[must_use]
     pub fn new() -> Self {
-        Recorder {
-            trace: Arc::default(),
-            start: tokio::time::Instant::now(),
-        }
+        Recorder::default()
     }
 
-    /// Simulated milliseconds since time zero.
+    /// Simulated milliseconds since the simulation started.
     #[must_use]
     pub fn elapsed_ms(&self) -> u64 {
-        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+        turmoil::sim_elapsed().map_or_else(
+            || self.outside_ms.load(Ordering::Relaxed),
+            |elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        )
+    }
+
+    /// Sets the time of lines recorded outside the simulation's hosts (by its driving loop).
+    pub fn set_outside_ms(&self, ms: u64) {
+        self.outside_ms.store(ms, Ordering::Relaxed);
     }
 
     /// Records an event of `actor` now.
@@ -80,12 +88,6 @@ impl Recorder {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
-    }
-}
-
-impl Default for Recorder {
-    fn default() -> Self {
-        Recorder::new()
     }
 }
 

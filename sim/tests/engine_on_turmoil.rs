@@ -98,8 +98,12 @@ fn scripted_agent_signals(seed: u64) -> Trace {
             pty: daemon.pty.clone(),
             agent: daemon.pty.spawned()[0].agent,
             profile: Profile::Claude,
-            task: task.id,
-            coordinator: coordinator.clone(),
+            typed: None,
+            repo: None,
+            mcp: std::sync::Arc::new(baton_sim::agent::DirectMcp {
+                coordinator: coordinator.clone(),
+                task: task.id,
+            }),
             done_token: daemon.done_token(task.id).unwrap_or_default(),
             recorder: daemon.recorder(),
             name: "agent fix-login".into(),
@@ -111,7 +115,7 @@ fn scripted_agent_signals(seed: u64) -> Trace {
             Action::WaitForPrompt,
             Action::Print(Frame::Busy),
             Action::Pause(2_000),
-            Action::SignalDone,
+            Action::SignalDone(None),
             Action::Print(Frame::Ready),
         ];
         let agent_run = tokio::spawn(async move { agent::run(&seat, &script).await });

@@ -24,6 +24,34 @@ impl Millis {
     }
 }
 
+impl Millis {
+    /// This point as an ISO-8601 UTC timestamp with milliseconds (`2023-11-14T22:13:20.000Z`),
+    /// taking it as milliseconds since the Unix epoch (the `Clock` port's origin).
+    #[must_use]
+    pub fn iso8601(self) -> String {
+        let (days, ms_of_day) = (self.0 / 86_400_000, self.0 % 86_400_000);
+        // Civil date from days since 1970-01-01 (the proleptic Gregorian calendar, in 400-year
+        // eras of 146,097 days).
+        let z = days + 719_468;
+        let era = z / 146_097;
+        let day_of_era = z % 146_097;
+        let year_of_era =
+            (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+        let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+        let mp = (5 * day_of_year + 2) / 153;
+        let day = day_of_year - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = year_of_era + era * 400 + u64::from(month <= 2);
+        let (h, m, s, ms) = (
+            ms_of_day / 3_600_000,
+            ms_of_day / 60_000 % 60,
+            ms_of_day / 1_000 % 60,
+            ms_of_day % 1_000,
+        );
+        format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{ms:03}Z")
+    }
+}
+
 impl fmt::Display for Millis {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{:03}s", self.0 / 1000, self.0 % 1000)
@@ -39,6 +67,23 @@ mod tests {
         assert_eq!(Millis(u64::MAX - 1).plus(5), Millis(u64::MAX));
         assert_eq!(Millis(3).since(Millis(10)), 0);
         assert_eq!(Millis(10).since(Millis(3)), 7);
+    }
+
+    #[test]
+    fn iso8601_gives_the_utc_calendar_time() {
+        assert_eq!(Millis(0).iso8601(), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            Millis(1_700_000_000_123).iso8601(),
+            "2023-11-14T22:13:20.123Z"
+        );
+        assert_eq!(
+            Millis(951_782_400_000).iso8601(),
+            "2000-02-29T00:00:00.000Z"
+        );
+        assert_eq!(
+            Millis(4_107_542_399_999).iso8601(),
+            "2100-02-28T23:59:59.999Z"
+        );
     }
 
     #[test]

@@ -33,7 +33,7 @@ expect = { taskId = "${task}", remaining = 0 }
 [[fault]]
 at = "5s"
 kind = "kill_agent"
-between = ["feat-x"]
+task = "feat-x"
 "#;
 
 #[test]

@@ -1,0 +1,593 @@
+//! The daemon host of a scenario: the real engine on simulated ports, restartable.
+//!
+//! [`Shared`] is what outlives a daemon crash: the disk (files and repositories), what the
+//! daemon persisted, the links, the trace and what the invariant checker saw. [`serve`] is the
+//! daemon host's software; turmoil runs it again after a crash, and it restores every persisted
+//! coordinator with its tasks (their processes died with the daemon, so they come back exited).
+//!
+//! Persistence stands in for the daemon's own (issue 7): after every app event the daemon
+//! stores each registered coordinator's `records()` in [`Shared`]; the daemon issue replaces
+//! this with the atomic state file written through the `Files` port.
+//!
+//! Inside the host: one loop owns the [`Engine`] and answers [`AppRequest`]s (the app channel);
+//! one task records the engine's app events; one persists; each spawned agent runs its script.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use baton_runtime::agents::AgentKind;
+use baton_runtime::core::branch::task_branch;
+use baton_runtime::core::coordinator::TaskRecord;
+use baton_runtime::core::ids::{CoordinatorId, TaskId};
+use baton_runtime::core::time::Millis;
+use baton_runtime::engine::{
+    AppEvent, CoordinatorHandle, CoordinatorSettings, Engine, EngineError, Ports,
+};
+use baton_runtime::ports::fakes::{FakeClock, FakeFiles, SeededEntropy};
+use baton_runtime::ports::{BoxFuture, SpawnSpec};
+use tokio::sync::{Notify, mpsc, oneshot};
+
+use crate::agent::{self, Action, Seat, SubTaskMcp};
+use crate::invariants::Observed;
+use crate::link::Links;
+use crate::pty::SimPty;
+use crate::repo::SimRepo;
+use crate::trace::Recorder;
+use crate::world::{APP_EVENTS_MAX, EPOCH_MS};
+
+/// App requests waiting for the daemon's loop.
+pub const APP_REQUESTS_MAX: usize = 64;
+/// Where the project's repository is checked out.
+pub const PROJECT_ROOT: &str = crate::world::PROJECT_ROOT;
+/// Where sub-tasks' MCP configs are written.
+pub const CONFIG_DIR: &str = crate::world::CONFIG_DIR;
+/// A scripted agent's MCP server connects this long after the agent starts, unless its script
+/// says otherwise.
+pub const MCP_CONNECT_MS_DEFAULT: u64 = 200;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A scripted agent, ready to run.
+#[derive(Debug, Clone, Default)]
+pub struct Script {
+    /// Run once.
+    pub once: Vec<Action>,
+    /// Then run again and again.
+    pub repeat: Vec<Action>,
+    /// How many times `repeat` runs (`None`: until the agent is killed).
+    pub loops: Option<u64>,
+    /// When its MCP server connects after the agent starts (`None`: never).
+    pub mcp_connect_ms: Option<u64>,
+}
+
+impl Script {
+    /// What an agent does when a scenario gives it no script: it starts, shows its prompt,
+    /// and answers every prompt by working for a second and showing its prompt again.
+    #[must_use]
+    pub fn default_agent() -> Self {
+        use crate::frames::Frame;
+        Script {
+            once: vec![
+                Action::Print(Frame::Startup),
+                Action::Pause(300),
+                Action::Print(Frame::Ready),
+            ],
+            repeat: vec![
+                Action::WaitForPrompt,
+                Action::Print(Frame::Busy),
+                Action::Pause(1_000),
+                Action::Print(Frame::Ready),
+            ],
+            loops: None,
+            mcp_connect_ms: Some(MCP_CONNECT_MS_DEFAULT),
+        }
+    }
+}
+
+/// A coordinator as the scenario declared it.
+#[derive(Debug, Clone)]
+pub struct Declared {
+    /// Its actor name.
+    pub name: String,
+    /// Its id (from the seed).
+    pub id: CoordinatorId,
+    /// Its settings.
+    pub settings: CoordinatorSettings,
+}
+
+/// What the daemon persisted of one coordinator.
+#[derive(Debug, Clone)]
+struct Persisted {
+    settings: CoordinatorSettings,
+    records: Vec<TaskRecord>,
+}
+
+/// A request on the app channel.
+pub enum AppRequest {
+    /// Registers a coordinator (or returns the registered one).
+    Register(
+        CoordinatorId,
+        CoordinatorSettings,
+        oneshot::Sender<CoordinatorHandle>,
+    ),
+    /// Deregisters a coordinator.
+    Deregister(CoordinatorId, oneshot::Sender<Result<(), EngineError>>),
+    /// Every coordinator's handle: the registered ones by id, then the orphaned ones.
+    Handles(oneshot::Sender<Handles>),
+}
+
+/// The engine's coordinators, as the app sees them.
+#[derive(Clone, Debug, Default)]
+pub struct Handles {
+    /// Registered coordinators.
+    pub registered: BTreeMap<CoordinatorId, CoordinatorHandle>,
+    /// Deregistered coordinators whose tasks remain.
+    pub orphans: Vec<CoordinatorHandle>,
+}
+
+/// The way into a running daemon.
+#[derive(Clone)]
+pub struct Door {
+    /// The app channel.
+    pub app: mpsc::Sender<AppRequest>,
+    /// Its terminals.
+    pub pty: Arc<SimPty>,
+}
+
+/// What outlives a daemon crash. See the module documentation.
+pub struct Shared {
+    /// The scenario's seed.
+    pub seed: u64,
+    /// The trace.
+    pub recorder: Recorder,
+    /// The disk's files.
+    pub files: Arc<FakeFiles>,
+    /// The disk's repositories.
+    pub repo: Arc<SimRepo>,
+    /// Scripts by task name.
+    pub scripts: BTreeMap<String, Script>,
+    /// The declared coordinators.
+    pub declared: Vec<Declared>,
+    /// Links between actors and the daemon.
+    pub links: Links,
+    /// What the invariant checker saw.
+    pub observed: Mutex<Observed>,
+    persisted: Mutex<BTreeMap<CoordinatorId, Persisted>>,
+    door: Mutex<Option<Door>>,
+    incarnation: AtomicU64,
+}
+
+impl Shared {
+    /// The world before the daemon first starts.
+    #[must_use]
+    pub fn new(
+        seed: u64,
+        files: Arc<FakeFiles>,
+        repo: Arc<SimRepo>,
+        scripts: BTreeMap<String, Script>,
+        declared: Vec<Declared>,
+    ) -> Self {
+        Shared {
+            seed,
+            recorder: Recorder::new(),
+            files,
+            repo,
+            scripts,
+            declared,
+            links: Links::new(seed),
+            observed: Mutex::default(),
+            persisted: Mutex::default(),
+            door: Mutex::default(),
+            incarnation: AtomicU64::new(0),
+        }
+    }
+
+    /// The running daemon's door, if it runs.
+    #[must_use]
+    pub fn door(&self) -> Option<Door> {
+        lock(&self.door).clone()
+    }
+
+    /// The daemon crashed: its door is gone.
+    pub fn daemon_crashed(&self) {
+        *lock(&self.door) = None;
+    }
+
+    /// A coordinator's actor name.
+    #[must_use]
+    pub fn coordinator_name(&self, id: CoordinatorId) -> String {
+        self.declared
+            .iter()
+            .find(|d| d.id == id)
+            .map_or_else(|| id.to_string(), |d| d.name.clone())
+    }
+
+    /// Every coordinator's handle, from the running daemon.
+    ///
+    /// # Errors
+    /// The daemon is down.
+    pub async fn handles(&self) -> Result<Handles, String> {
+        let door = self.door().ok_or(DAEMON_DOWN)?;
+        let (reply, answer) = oneshot::channel();
+        door.app
+            .send(AppRequest::Handles(reply))
+            .await
+            .map_err(|_| DAEMON_DOWN)?;
+        answer.await.map_err(|_| DAEMON_DOWN.to_owned())
+    }
+
+    /// The registered coordinator `id`, from the running daemon.
+    ///
+    /// # Errors
+    /// The daemon is down, or the coordinator is not registered.
+    pub async fn coordinator(&self, id: CoordinatorId) -> Result<CoordinatorHandle, String> {
+        self.handles()
+            .await?
+            .registered
+            .remove(&id)
+            .ok_or_else(|| format!("Coordinator not found: {id}"))
+    }
+}
+
+/// The error of a call to a daemon that does not run.
+pub const DAEMON_DOWN: &str = "daemon unavailable: connection refused";
+
+/// The daemon host's software. See the module documentation.
+///
+/// # Errors
+/// Never: the daemon runs until the simulation ends or crashes it.
+pub async fn serve(shared: Arc<Shared>) -> turmoil::Result {
+    let incarnation = shared.incarnation.fetch_add(1, Ordering::Relaxed);
+    let now_ms = shared.recorder.elapsed_ms();
+    let inner = Arc::new(baton_runtime::ports::fakes::FakePty::default());
+    let typed = Arc::new(Notify::new());
+    let pty = Arc::new(SimPty::new(
+        inner.clone(),
+        typed.clone(),
+        on_spawn(&shared, inner, typed),
+    ));
+    let ports = Ports {
+        clock: Arc::new(FakeClock::starting_at(Millis(EPOCH_MS + now_ms))),
+        // A restarted daemon draws new ids: the same seed, moved on by its incarnation.
+        entropy: Arc::new(SeededEntropy::new(
+            shared.seed ^ incarnation.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        )),
+        pty: pty.clone(),
+        repo: shared.repo.clone(),
+        files: shared.files.clone(),
+    };
+    let (events_tx, events) = mpsc::channel(APP_EVENTS_MAX);
+    let mut engine = Engine::new(ports, events_tx);
+    let restored: Vec<(CoordinatorId, Persisted)> = lock(&shared.persisted)
+        .iter()
+        .map(|(id, p)| (*id, p.clone()))
+        .collect();
+    for (id, persisted) in restored {
+        let tasks = persisted.records.len();
+        engine.restore(id, persisted.settings, persisted.records);
+        let name = shared.coordinator_name(id);
+        shared
+            .recorder
+            .record("daemon", format!("restored {name} with {tasks} task(s)"));
+    }
+    let (app_tx, mut app) = mpsc::channel(APP_REQUESTS_MAX);
+    let persist = Arc::new(Notify::new());
+    tokio::spawn(watch_events(shared.clone(), events, persist.clone()));
+    tokio::spawn(persister(shared.clone(), persist.clone()));
+    *lock(&shared.door) = Some(Door { app: app_tx, pty });
+    if incarnation > 0 {
+        shared.recorder.record("daemon", "up again");
+    }
+    while let Some(request) = app.recv().await {
+        match request {
+            AppRequest::Register(id, settings, reply) => {
+                let _ = reply.send(engine.register(id, settings));
+                persist.notify_one();
+            }
+            AppRequest::Deregister(id, reply) => {
+                let _ = reply.send(engine.deregister(id).await);
+                lock(&shared.persisted).remove(&id);
+                persist.notify_one();
+            }
+            AppRequest::Handles(reply) => {
+                let registered = engine
+                    .registered()
+                    .filter_map(|id| engine.coordinator(id).map(|h| (id, h.clone())))
+                    .collect();
+                let _ = reply.send(Handles {
+                    registered,
+                    orphans: engine.orphans().to_vec(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Records every app event and tells the checker and the persister.
+async fn watch_events(
+    shared: Arc<Shared>,
+    mut events: mpsc::Receiver<AppEvent>,
+    persist: Arc<Notify>,
+) {
+    while let Some(event) = events.recv().await {
+        let line = describe(&shared, &event);
+        shared.recorder.record("app", line);
+        lock(&shared.observed).event(&event, shared.recorder.elapsed_ms());
+        persist.notify_one();
+    }
+}
+
+/// Stores every registered coordinator's records whenever something changed.
+async fn persister(shared: Arc<Shared>, persist: Arc<Notify>) {
+    loop {
+        persist.notified().await;
+        let Ok(handles) = shared.handles().await else {
+            continue;
+        };
+        for (id, handle) in handles.registered {
+            let Ok(records) = handle.records().await else {
+                continue;
+            };
+            let settings = shared
+                .declared
+                .iter()
+                .find(|d| d.id == id)
+                .map(|d| d.settings.clone());
+            if let Some(settings) = settings {
+                lock(&shared.persisted).insert(id, Persisted { settings, records });
+            }
+        }
+    }
+}
+
+/// Simulated milliseconds of a wall time of the engine's clock.
+#[must_use]
+pub fn sim_ms(at: Millis) -> u64 {
+    at.0.saturating_sub(EPOCH_MS)
+}
+
+/// One line for an app event: names instead of ids where the trace knows them, times in
+/// simulated milliseconds.
+fn describe(shared: &Shared, event: &AppEvent) -> String {
+    use baton_runtime::core::coordinator::StateChange;
+    use baton_runtime::core::notify::Notice;
+    let task_name = |task: TaskId| lock(&shared.observed).task_name(task);
+    match event {
+        AppEvent::TaskCreated { coordinator, task } => format!(
+            "event task_created {} {} for {} on {}",
+            task.name,
+            task.id,
+            shared.coordinator_name(*coordinator),
+            task.branch
+        ),
+        AppEvent::TaskClosed(task) => format!("event task_closed {}", task_name(*task)),
+        AppEvent::CleanupFailed { task, error } => {
+            format!("event cleanup_failed {}: {error}", task_name(*task))
+        }
+        AppEvent::Notice(coordinator, Notice::Staged(staged)) => {
+            let first = staged.text.lines().nth(2).unwrap_or_default();
+            format!(
+                "event staged for {} ({} notification(s), fires at t={}): {first:?}",
+                shared.coordinator_name(*coordinator),
+                staged.notifications.len(),
+                sim_ms(staged.auto_fire_at)
+            )
+        }
+        AppEvent::Notice(coordinator, Notice::Cleared) => {
+            format!(
+                "event cleared for {}",
+                shared.coordinator_name(*coordinator)
+            )
+        }
+        AppEvent::State(task, change) => {
+            let what = match change {
+                StateChange::SignalReceived { at, consumed } => format!(
+                    "signal received at t={}{}",
+                    sim_ms(*at),
+                    if *consumed { ", consumed" } else { "" }
+                ),
+                StateChange::SignalConsumed => "signal consumed".to_owned(),
+                StateChange::NeedsReview => "needs review".to_owned(),
+                StateChange::SignalReset => "signal reset".to_owned(),
+                StateChange::ControlChanged(control) => {
+                    format!("control {control:?}").to_lowercase()
+                }
+                StateChange::Orphaned { needs_review } => {
+                    format!(
+                        "orphaned{}",
+                        if *needs_review { ", needs review" } else { "" }
+                    )
+                }
+                StateChange::McpStartupTimedOut => "mcp startup timed out".to_owned(),
+            };
+            format!("event {} {what}", task_name(*task))
+        }
+        AppEvent::Orphaned { task, text } => {
+            format!("event orphaned {}: {text:?}", task_name(*task))
+        }
+    }
+}
+
+/// What the simulated `baton mcp` of a sub-task reads from the config the engine wrote.
+struct McpConfig {
+    task: TaskId,
+    coordinator: CoordinatorId,
+    done_token: String,
+}
+
+fn read_config(files: &FakeFiles, argv: &[String]) -> Option<McpConfig> {
+    let at = argv.iter().position(|a| a == "--mcp-config")?;
+    let file = files.get(Path::new(argv.get(at + 1)?))?;
+    let config: serde_json::Value = serde_json::from_slice(&file.bytes).ok()?;
+    let server = &config["mcpServers"]["baton"];
+    let args: Vec<&str> = server["args"]
+        .as_array()?
+        .iter()
+        .filter_map(serde_json::Value::as_str)
+        .collect();
+    let after = |flag: &str| {
+        let at = args.iter().position(|a| *a == flag)?;
+        args.get(at + 1).copied()
+    };
+    Some(McpConfig {
+        task: after("--task-id")?.parse().ok()?,
+        coordinator: after("--coordinator-id")?.parse().ok()?,
+        done_token: server["env"]["BATON_DONE_TOKEN"].as_str()?.to_owned(),
+    })
+}
+
+/// Starts the scripted agent of each program the engine spawns.
+fn on_spawn(
+    shared: &Arc<Shared>,
+    inner: Arc<baton_runtime::ports::fakes::FakePty>,
+    typed: Arc<Notify>,
+) -> crate::pty::OnSpawn {
+    let shared = Arc::downgrade(shared);
+    Box::new(move |spec: &SpawnSpec| {
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let Some(config) = read_config(&shared.files, &spec.argv) else {
+            shared
+                .recorder
+                .record("daemon", "spawned a program without a readable MCP config");
+            return;
+        };
+        let branch_of = |name: &str| task_branch(name, config.task);
+        let (name, script) = shared
+            .scripts
+            .iter()
+            .find(|(name, _)| spec.cwd.ends_with(branch_of(name)))
+            .map_or_else(
+                || (slug_of(&spec.cwd), Script::default_agent()),
+                |(name, script)| (name.clone(), script.clone()),
+            );
+        let program = spec.argv.first().cloned().unwrap_or_default();
+        let actor = format!("agent {name}");
+        let mcp = Arc::new(LinkedMcp {
+            shared: shared.clone(),
+            actor: actor.clone(),
+            coordinator: config.coordinator,
+            task: config.task,
+        });
+        let seat = Seat {
+            pty: inner.clone(),
+            typed: Some(typed.clone()),
+            agent: spec.agent,
+            profile: AgentKind::from_command(&program).profile(),
+            repo: Some((shared.repo.clone(), spec.cwd.clone())),
+            mcp: mcp.clone(),
+            done_token: config.done_token,
+            recorder: shared.recorder.clone(),
+            name: actor.clone(),
+        };
+        shared
+            .recorder
+            .record(&actor, format!("starts {}", spec.argv.join(" ")));
+        if let Some(ms) = script.mcp_connect_ms {
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                mcp.connected().await;
+            });
+        }
+        tokio::spawn(async move {
+            if let Err(error) = play(&seat, &script).await {
+                seat.recorder.record(&seat.name, format!("stops: {error}"));
+            }
+        });
+    })
+}
+
+async fn play(seat: &Seat, script: &Script) -> Result<(), String> {
+    if !agent::run(seat, &script.once).await? || script.repeat.is_empty() {
+        return Ok(());
+    }
+    let mut round = 0;
+    while script.loops.is_none_or(|loops| round < loops) {
+        if !agent::run(seat, &script.repeat).await? {
+            return Ok(());
+        }
+        round += 1;
+    }
+    Ok(())
+}
+
+/// The task's name as its branch spells it (for agents no script names).
+fn slug_of(worktree: &Path) -> String {
+    let branch = worktree
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    branch
+        .rsplit_once('-')
+        .map_or(branch, |(slug, _)| slug)
+        .to_owned()
+}
+
+/// A sub-task's `baton mcp`: reaches the daemon over its link.
+struct LinkedMcp {
+    shared: Arc<Shared>,
+    actor: String,
+    coordinator: CoordinatorId,
+    task: TaskId,
+}
+
+impl LinkedMcp {
+    /// Tells the daemon the MCP server started for this task.
+    async fn connected(&self) {
+        let answer = self
+            .shared
+            .links
+            .call(&self.actor, "mcp_connected", async {
+                let handle = self.shared.coordinator(self.coordinator).await?;
+                handle
+                    .mcp_connected(self.task)
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+            .await;
+        let line = match answer {
+            Ok(Ok(())) => "mcp connected".to_owned(),
+            Ok(Err(error)) => format!("mcp connect -> error: {error}"),
+            Err(error) => format!("mcp connect -> {error}"),
+        };
+        self.shared.recorder.record(&self.actor, line);
+    }
+}
+
+impl SubTaskMcp for LinkedMcp {
+    fn signal_done(&self, token: String) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let sent = self.shared.recorder.elapsed_ms();
+            lock(&self.shared.observed).signal_sent(self.task, sent);
+            let answer = self
+                .shared
+                .links
+                .call(&self.actor, "signal_done", async {
+                    let handle = self.shared.coordinator(self.coordinator).await?;
+                    handle
+                        .signal_done(self.task, token)
+                        .await
+                        .map_err(|e| e.to_string())
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            if answer.is_ok() {
+                lock(&self.shared.observed).signal_given(self.task, sent);
+            }
+            answer
+        })
+    }
+}
+
+/// The config path the engine writes for a task.
+#[must_use]
+pub fn config_path(task: TaskId) -> PathBuf {
+    PathBuf::from(CONFIG_DIR).join(format!("baton-subtask-{task}.json"))
+}

@@ -1,0 +1,425 @@
+//! The invariants every scenario is held to, checked after every step and at the end:
+//!
+//! - `signals`: no signal is delivered twice (two answers, not replays of one request, carrying
+//!   the same signal), none is lost (every `signal_done` an agent was told succeeded reaches a
+//!   wait, is overtaken by a later signal or prompt, or its task is gone), none is invented;
+//! - `isolation`: a coordinator lists, and gets answers about, only the tasks it created;
+//! - `cleanup`: a closed task's worktree, branch and MCP config are gone; at the end every
+//!   worktree belongs to a task the engine still has;
+//! - `user_files`: the user's own files are byte-identical at the end, and the user's checkout
+//!   holds no half-done merge;
+//! - `bounds`: no coordinator holds more than `TASKS_PER_COORDINATOR_MAX` tasks;
+//! - `no_panic`: nothing panicked.
+//!
+//! [`Observed`] is what the checker learns as the world runs (from app events, from the answers
+//! actors got, from the agents' MCP servers); the checks compare it with the engine and the disk.
+
+use std::cell::Cell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use baton_runtime::core::coordinator::{StateChange, TASKS_PER_COORDINATOR_MAX};
+use baton_runtime::core::ids::{BatchId, CoordinatorId, TaskId};
+use baton_runtime::core::notify::Notice;
+use baton_runtime::engine::AppEvent;
+
+use crate::daemon::{Shared, config_path};
+
+/// What the checker knows of one task.
+#[derive(Debug, Clone)]
+struct TaskFacts {
+    name: String,
+    coordinator: CoordinatorId,
+    worktree: PathBuf,
+    branch: String,
+    gone: bool,
+}
+
+/// An answer a wait for a signal delivered to its caller.
+#[derive(Debug, Clone)]
+struct Delivery {
+    task: TaskId,
+    at_ms: u64,
+    request: Option<String>,
+}
+
+/// What the checker learned while the world ran. See the module documentation.
+#[derive(Debug, Default)]
+pub struct Observed {
+    tasks: BTreeMap<TaskId, TaskFacts>,
+    /// When each accepted `signal_done` was sent, per task.
+    given: BTreeMap<TaskId, Vec<u64>>,
+    /// When each `signal_done` was sent, accepted or not (its answer may still be on its way
+    /// when a wait delivers it).
+    sent: BTreeMap<TaskId, Vec<u64>>,
+    /// When each task's signal was last reset by a prompt.
+    resets: BTreeMap<TaskId, u64>,
+    delivered: Vec<Delivery>,
+    staged: BTreeMap<CoordinatorId, BatchId>,
+    deregistered: BTreeMap<CoordinatorId, u64>,
+    violations: Vec<String>,
+}
+
+impl Observed {
+    /// Takes in an app event seen at `now_ms`.
+    pub fn event(&mut self, event: &AppEvent, now_ms: u64) {
+        match event {
+            AppEvent::TaskCreated { coordinator, task } => {
+                self.tasks.insert(
+                    task.id,
+                    TaskFacts {
+                        name: task.name.clone(),
+                        coordinator: *coordinator,
+                        worktree: task.worktree.clone(),
+                        branch: task.branch.clone(),
+                        gone: false,
+                    },
+                );
+            }
+            AppEvent::TaskClosed(task) => self.gone(*task),
+            AppEvent::State(task, StateChange::SignalReset) => {
+                self.resets.insert(*task, now_ms);
+            }
+            AppEvent::Notice(coordinator, Notice::Staged(staged)) => {
+                self.staged.insert(*coordinator, staged.batch);
+            }
+            AppEvent::Notice(coordinator, Notice::Cleared) => {
+                self.staged.remove(coordinator);
+            }
+            _ => {}
+        }
+    }
+
+    /// A task's name, or its id if the checker never saw it created.
+    #[must_use]
+    pub fn task_name(&self, task: TaskId) -> String {
+        self.tasks
+            .get(&task)
+            .map_or_else(|| task.to_string(), |t| t.name.clone())
+    }
+
+    /// The task named `name` (the newest of that name).
+    #[must_use]
+    pub fn task_named(&self, name: &str) -> Option<(TaskId, PathBuf)> {
+        self.tasks
+            .iter()
+            .filter(|(_, t)| t.name == name)
+            .map(|(id, t)| (*id, t.worktree.clone()))
+            .next_back()
+    }
+
+    /// The coordinator that created `task`.
+    #[must_use]
+    pub fn owner(&self, task: TaskId) -> Option<CoordinatorId> {
+        self.tasks.get(&task).map(|t| t.coordinator)
+    }
+
+    /// The batch last staged for `coordinator`, still staged.
+    #[must_use]
+    pub fn staged(&self, coordinator: CoordinatorId) -> Option<BatchId> {
+        self.staged.get(&coordinator).copied()
+    }
+
+    /// The task is gone from the engine (closed or removed).
+    pub fn gone(&mut self, task: TaskId) {
+        if let Some(facts) = self.tasks.get_mut(&task) {
+            facts.gone = true;
+        }
+    }
+
+    /// A coordinator was deregistered at `now_ms`: its signals may stay undelivered.
+    pub fn deregistered(&mut self, coordinator: CoordinatorId, now_ms: u64) {
+        self.deregistered.insert(coordinator, now_ms);
+    }
+
+    /// An agent sends `signal_done` now, at `sent_ms`.
+    pub fn signal_sent(&mut self, task: TaskId, sent_ms: u64) {
+        self.sent.entry(task).or_default().push(sent_ms);
+    }
+
+    /// An agent's `signal_done`, sent at `sent_ms`, was accepted.
+    pub fn signal_given(&mut self, task: TaskId, sent_ms: u64) {
+        self.given.entry(task).or_default().push(sent_ms);
+    }
+
+    /// A wait answered its caller with `task`'s signal of `at_ms` (not an exit).
+    pub fn signal_delivered(&mut self, task: TaskId, at_ms: u64, request: Option<String>) {
+        let twice = self.delivered.iter().any(|d| {
+            d.task == task && d.at_ms == at_ms && (d.request.is_none() || d.request != request)
+        });
+        if twice {
+            self.violations.push(format!(
+                "signals: the signal {} gave at t={at_ms} was delivered twice",
+                self.task_name(task)
+            ));
+        }
+        let given = self
+            .sent
+            .get(&task)
+            .is_some_and(|sent| sent.iter().any(|s| *s <= at_ms));
+        if !given {
+            self.violations.push(format!(
+                "signals: a wait returned a signal of {} at t={at_ms} that no agent gave",
+                self.task_name(task)
+            ));
+        }
+        self.delivered.push(Delivery {
+            task,
+            at_ms,
+            request,
+        });
+    }
+
+    /// Signals given and never delivered, overtaken or excused.
+    fn lost(&self) -> Vec<String> {
+        let mut lost = Vec::new();
+        for (task, sent) in &self.given {
+            let facts = self.tasks.get(task);
+            if facts.is_none_or(|f| f.gone) {
+                continue;
+            }
+            let Some(&last) = sent.iter().max() else {
+                continue;
+            };
+            let excused_after = |at: u64| at >= last;
+            let delivered = self
+                .delivered
+                .iter()
+                .any(|d| d.task == *task && d.at_ms >= last);
+            let reset = self.resets.get(task).is_some_and(|at| excused_after(*at));
+            let left = facts.is_some_and(|f| {
+                self.deregistered
+                    .get(&f.coordinator)
+                    .is_some_and(|at| excused_after(*at))
+            });
+            if !(delivered || reset || left) {
+                lost.push(format!(
+                    "signals: the signal {} gave at t={last} was never delivered",
+                    self.task_name(*task)
+                ));
+            }
+        }
+        lost
+    }
+}
+
+thread_local! {
+    static PANICS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Panics on this thread so far (a simulation runs on one thread). Counting starts with the
+/// first call.
+#[must_use]
+pub fn panics() -> u64 {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            PANICS.with(|count| count.set(count.get() + 1));
+            previous(info);
+        }));
+    });
+    PANICS.with(Cell::get)
+}
+
+/// What the world started with, for the end checks.
+#[derive(Debug, Clone, Default)]
+pub struct Baseline {
+    /// The user's files outside git, with their bytes.
+    pub user_files: BTreeMap<PathBuf, Vec<u8>>,
+    /// The project's root checkout.
+    pub root: PathBuf,
+    /// Panics counted before the run.
+    pub panics: u64,
+}
+
+/// Checks the invariants in `names` now; `at_end` adds the checks that only hold once
+/// everything settled. Returns each violation found.
+pub async fn check(
+    shared: &Shared,
+    baseline: &Baseline,
+    names: &[&str],
+    at_end: bool,
+    checkout_dirtied: bool,
+) -> Vec<String> {
+    let on = |name: &str| names.contains(&name);
+    let mut found = Vec::new();
+    let observed_violations = std::mem::take(&mut lock(shared).violations);
+    found.extend(
+        observed_violations
+            .into_iter()
+            .filter(|v| on(v.split(':').next().unwrap_or_default())),
+    );
+    // The engine's view, if the daemon runs (a crashed daemon has nothing to compare).
+    let handles = shared.handles().await.ok();
+    let mut listed: BTreeSet<TaskId> = BTreeSet::new();
+    if let Some(handles) = &handles {
+        for (id, handle) in &handles.registered {
+            let Ok(tasks) = handle.list_tasks().await else {
+                continue;
+            };
+            if on("bounds") && tasks.len() > TASKS_PER_COORDINATOR_MAX {
+                found.push(format!(
+                    "bounds: {} holds {} tasks, more than {TASKS_PER_COORDINATOR_MAX}",
+                    shared.coordinator_name(*id),
+                    tasks.len()
+                ));
+            }
+            for task in &tasks {
+                listed.insert(task.id);
+                let owner = lock(shared).owner(task.id);
+                if on("isolation") && owner.is_some_and(|owner| owner != *id) {
+                    found.push(format!(
+                        "isolation: {} lists {}, a task of {}",
+                        shared.coordinator_name(*id),
+                        task.name,
+                        owner
+                            .map(|o| shared.coordinator_name(o))
+                            .unwrap_or_default()
+                    ));
+                }
+            }
+        }
+        for handle in &handles.orphans {
+            if let Ok(tasks) = handle.list_tasks().await {
+                listed.extend(tasks.iter().map(|t| t.id));
+            }
+        }
+    }
+    if on("cleanup") {
+        let closed: Vec<(TaskId, TaskFacts)> = lock(shared)
+            .tasks
+            .iter()
+            .filter(|(_, t)| t.gone)
+            .map(|(id, t)| (*id, t.clone()))
+            .collect();
+        let worktrees = shared.repo.worktrees(&baseline.root);
+        let branches = shared.repo.branches(&baseline.root);
+        for (id, facts) in &closed {
+            if worktrees.iter().any(|(dir, _)| *dir == facts.worktree) {
+                found.push(format!(
+                    "cleanup: closed task {}'s worktree remains",
+                    facts.name
+                ));
+            }
+            if branches.contains(&facts.branch) {
+                found.push(format!(
+                    "cleanup: closed task {}'s branch remains",
+                    facts.name
+                ));
+            }
+            if shared.files.get(&config_path(*id)).is_some() {
+                found.push(format!(
+                    "cleanup: closed task {}'s MCP config remains",
+                    facts.name
+                ));
+            }
+        }
+        if at_end && handles.is_some() {
+            let known: BTreeMap<PathBuf, TaskId> = lock(shared)
+                .tasks
+                .iter()
+                .map(|(id, t)| (t.worktree.clone(), *id))
+                .collect();
+            for (dir, branch) in worktrees {
+                let owned = known.get(&dir).is_some_and(|id| listed.contains(id));
+                if !owned {
+                    found.push(format!(
+                        "cleanup: worktree {} ({branch}) belongs to no task",
+                        dir.display()
+                    ));
+                }
+            }
+        }
+    }
+    if at_end && on("user_files") {
+        for (path, bytes) in &baseline.user_files {
+            let now = shared.files.get(path).map(|f| f.bytes);
+            if now.as_ref() != Some(bytes) {
+                found.push(format!(
+                    "user_files: {} changed (or went missing)",
+                    relative(path, &baseline.root)
+                ));
+            }
+        }
+        if !checkout_dirtied && shared.repo.is_dirty(&baseline.root) {
+            found.push("user_files: the user's checkout holds uncommitted changes".to_owned());
+        }
+    }
+    if at_end && on("signals") {
+        found.extend(lock(shared).lost());
+    }
+    if on("no_panic") {
+        let panics = panics() - baseline.panics;
+        if panics > 0 {
+            found.push(format!("no_panic: {panics} panic(s)"));
+        }
+    }
+    found
+}
+
+fn relative(path: &Path, root: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Observed> {
+    shared
+        .observed
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Observed;
+    use baton_runtime::core::ids::TaskId;
+
+    #[test]
+    fn one_signal_delivered_twice_is_caught_but_a_replay_is_not() {
+        let task = TaskId::from_random([1; 16]);
+        let mut observed = Observed::default();
+        observed.signal_sent(task, 10);
+        observed.signal_delivered(task, 12, Some("r1".into()));
+        observed.signal_delivered(task, 12, Some("r1".into()));
+        assert!(observed.violations.is_empty(), "{:?}", observed.violations);
+        observed.signal_delivered(task, 12, Some("r2".into()));
+        assert_eq!(observed.violations.len(), 1);
+        assert!(observed.violations[0].contains("delivered twice"));
+    }
+
+    #[test]
+    fn a_signal_nobody_received_is_lost_unless_overtaken() {
+        let task = TaskId::from_random([2; 16]);
+        let mut observed = Observed::default();
+        observed.signal_given(task, 10);
+        assert_eq!(
+            observed.lost().len(),
+            0,
+            "a task the checker never saw is excused"
+        );
+        observed.tasks.insert(
+            task,
+            super::TaskFacts {
+                name: "t".into(),
+                coordinator: baton_runtime::core::ids::CoordinatorId::from_random([3; 16]),
+                worktree: "/w".into(),
+                branch: "b".into(),
+                gone: false,
+            },
+        );
+        assert_eq!(observed.lost().len(), 1);
+        observed.resets.insert(task, 11);
+        assert!(observed.lost().is_empty(), "a prompt after it resets it");
+    }
+
+    #[test]
+    fn a_signal_nobody_gave_is_caught() {
+        let mut observed = Observed::default();
+        observed.signal_delivered(TaskId::from_random([4; 16]), 5, None);
+        assert!(observed.violations[0].contains("no agent gave"));
+    }
+}

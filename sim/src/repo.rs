@@ -1,0 +1,686 @@
+//! SimRepo: git as the engine sees it, with content. Repositories hold commits (whole trees of
+//! text files), branches pointing at commits, and worktrees with their own working files, so a
+//! scripted agent's edits and commits show up in the task's diff, merges are three-way per file
+//! (both sides changing one file differently is a conflict, reported and aborted with the user's
+//! checkout untouched), and closing a task really removes its worktree and branch.
+//!
+//! Not modelled: renames, binary files, hunks (a file is the unit of conflict), remotes. Faults
+//! a scenario can inject: a worktree that will not be removed, slow worktree creation.
+//!
+//! Locks guard plain data and are never held across an await.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use baton_runtime::ports::{
+    BoxFuture, ChangedFile, Diff, FileChange, MergeOutcome, MergeRequest, Repo, RepoError,
+    WorktreeRequest,
+};
+
+/// A tree: path → content.
+pub type Tree = BTreeMap<String, String>;
+
+/// At most this many commits in one simulated repository (a runaway script stops there).
+pub const COMMITS_MAX: usize = 100_000;
+
+#[derive(Debug, Clone)]
+struct Commit {
+    parents: Vec<usize>,
+    tree: Tree,
+}
+
+#[derive(Debug, Clone)]
+struct Checkout {
+    branch: String,
+    files: Tree,
+}
+
+#[derive(Debug)]
+struct Repository {
+    main: String,
+    commits: Vec<Commit>,
+    branches: BTreeMap<String, usize>,
+    /// The user's own checkout (at the root) and every worktree, by directory.
+    checkouts: BTreeMap<PathBuf, Checkout>,
+}
+
+impl Repository {
+    fn head(&self, branch: &str) -> Option<usize> {
+        self.branches.get(branch).copied()
+    }
+
+    fn ancestors(&self, commit: usize) -> BTreeSet<usize> {
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![commit];
+        while let Some(c) = stack.pop() {
+            if seen.insert(c) {
+                stack.extend(&self.commits[c].parents);
+            }
+        }
+        seen
+    }
+
+    /// The newest common ancestor (commits are numbered in creation order).
+    fn merge_base(&self, a: usize, b: usize) -> usize {
+        let of_a = self.ancestors(a);
+        self.ancestors(b)
+            .into_iter()
+            .filter(|c| of_a.contains(c))
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn commit(&mut self, parents: Vec<usize>, tree: Tree) -> Result<usize, RepoError> {
+        if self.commits.len() >= COMMITS_MAX {
+            return Err(RepoError::Git(format!(
+                "simulated repository is full ({COMMITS_MAX} commits)"
+            )));
+        }
+        self.commits.push(Commit { parents, tree });
+        Ok(self.commits.len() - 1)
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    repos: BTreeMap<PathBuf, Repository>,
+    stuck: BTreeSet<PathBuf>,
+    create_latency: Duration,
+}
+
+impl State {
+    /// The repository holding the checkout at `dir`, and its root.
+    fn holding(&mut self, dir: &Path) -> Option<&mut Repository> {
+        self.repos
+            .values_mut()
+            .find(|repo| repo.checkouts.contains_key(dir))
+    }
+}
+
+/// Repositories in memory, with content. See the module documentation.
+#[derive(Debug, Default)]
+pub struct SimRepo {
+    state: Mutex<State>,
+}
+
+fn lock(mutex: &Mutex<State>) -> MutexGuard<'_, State> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn no_repo(root: &Path) -> RepoError {
+    RepoError::Git(format!("not a git repository: {}", root.display()))
+}
+
+fn not_a_checkout(dir: &Path) -> RepoError {
+    RepoError::Git(format!("not a worktree: {}", dir.display()))
+}
+
+impl SimRepo {
+    /// A repository at `root` whose branch `main` holds `files` in one commit, checked out at
+    /// `root`.
+    pub fn add_repo(&self, root: &Path, main: &str, files: Tree) {
+        let repo = Repository {
+            main: main.to_owned(),
+            commits: vec![Commit {
+                parents: Vec::new(),
+                tree: files.clone(),
+            }],
+            branches: BTreeMap::from([(main.to_owned(), 0)]),
+            checkouts: BTreeMap::from([(
+                root.to_owned(),
+                Checkout {
+                    branch: main.to_owned(),
+                    files,
+                },
+            )]),
+        };
+        lock(&self.state).repos.insert(root.to_owned(), repo);
+    }
+
+    /// Writes a file into the checkout at `dir` (uncommitted until [`SimRepo::commit`]).
+    ///
+    /// # Errors
+    /// No checkout at `dir`.
+    pub fn edit(&self, dir: &Path, path: &str, content: &str) -> Result<(), RepoError> {
+        let mut state = lock(&self.state);
+        let repo = state.holding(dir).ok_or_else(|| not_a_checkout(dir))?;
+        let checkout = repo
+            .checkouts
+            .get_mut(dir)
+            .ok_or_else(|| not_a_checkout(dir))?;
+        checkout.files.insert(path.to_owned(), content.to_owned());
+        Ok(())
+    }
+
+    /// Deletes a file from the checkout at `dir`.
+    ///
+    /// # Errors
+    /// No checkout at `dir`.
+    pub fn delete(&self, dir: &Path, path: &str) -> Result<(), RepoError> {
+        let mut state = lock(&self.state);
+        let repo = state.holding(dir).ok_or_else(|| not_a_checkout(dir))?;
+        let checkout = repo
+            .checkouts
+            .get_mut(dir)
+            .ok_or_else(|| not_a_checkout(dir))?;
+        checkout.files.remove(path);
+        Ok(())
+    }
+
+    /// Commits everything in the checkout at `dir`; `Ok(false)` if nothing changed.
+    ///
+    /// # Errors
+    /// No checkout at `dir`.
+    pub fn commit(&self, dir: &Path) -> Result<bool, RepoError> {
+        let mut state = lock(&self.state);
+        let repo = state.holding(dir).ok_or_else(|| not_a_checkout(dir))?;
+        let checkout = repo.checkouts[dir].clone();
+        let head = repo
+            .head(&checkout.branch)
+            .ok_or_else(|| RepoError::Git(format!("branch {} is gone", checkout.branch)))?;
+        if repo.commits[head].tree == checkout.files {
+            return Ok(false);
+        }
+        let commit = repo.commit(vec![head], checkout.files)?;
+        repo.branches.insert(checkout.branch, commit);
+        Ok(true)
+    }
+
+    /// The working files of the checkout at `dir`.
+    #[must_use]
+    pub fn files(&self, dir: &Path) -> Option<Tree> {
+        let mut state = lock(&self.state);
+        let repo = state.holding(dir)?;
+        repo.checkouts.get(dir).map(|c| c.files.clone())
+    }
+
+    /// Whether the checkout at `dir` holds uncommitted changes.
+    #[must_use]
+    pub fn is_dirty(&self, dir: &Path) -> bool {
+        let mut state = lock(&self.state);
+        let Some(repo) = state.holding(dir) else {
+            return false;
+        };
+        let checkout = &repo.checkouts[dir];
+        repo.head(&checkout.branch)
+            .is_none_or(|head| repo.commits[head].tree != checkout.files)
+    }
+
+    /// The tree at the tip of `branch` of the repository at `root`.
+    #[must_use]
+    pub fn tree(&self, root: &Path, branch: &str) -> Option<Tree> {
+        let state = lock(&self.state);
+        let repo = state.repos.get(root)?;
+        repo.head(branch).map(|c| repo.commits[c].tree.clone())
+    }
+
+    /// Branches of the repository at `root`.
+    #[must_use]
+    pub fn branches(&self, root: &Path) -> Vec<String> {
+        lock(&self.state)
+            .repos
+            .get(root)
+            .map(|r| r.branches.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Worktrees (not the root checkout) of the repository at `root`, with their branches.
+    #[must_use]
+    pub fn worktrees(&self, root: &Path) -> Vec<(PathBuf, String)> {
+        lock(&self.state)
+            .repos
+            .get(root)
+            .map(|r| {
+                r.checkouts
+                    .iter()
+                    .filter(|(dir, _)| dir.as_path() != root)
+                    .map(|(dir, c)| (dir.clone(), c.branch.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Makes removing the worktree at `dir` fail until [`SimRepo::unstick`].
+    pub fn make_stuck(&self, dir: &Path) {
+        lock(&self.state).stuck.insert(dir.to_owned());
+    }
+
+    /// Lets removing the worktree at `dir` succeed again.
+    pub fn unstick(&self, dir: &Path) {
+        lock(&self.state).stuck.remove(dir);
+    }
+
+    /// Makes creating a worktree take `latency` of (simulated) time.
+    pub fn slow_worktrees(&self, latency: Duration) {
+        lock(&self.state).create_latency = latency;
+    }
+}
+
+/// How `path` changed from `before` to `after`, if it did.
+fn change(before: Option<&String>, after: Option<&String>) -> Option<FileChange> {
+    match (before, after) {
+        (None, Some(_)) => Some(FileChange::Added),
+        (Some(_), None) => Some(FileChange::Deleted),
+        (Some(a), Some(b)) if a != b => Some(FileChange::Modified),
+        _ => None,
+    }
+}
+
+/// Lines of `text` (a final newline ends the last line, it does not start another).
+fn lines(text: &str) -> Vec<&str> {
+    text.lines().collect()
+}
+
+/// The edit script from `a` to `b` by longest common subsequence: `(' ' | '-' | '+', line)`.
+fn line_diff<'t>(a: &[&'t str], b: &[&'t str]) -> Vec<(char, &'t str)> {
+    let (n, m) = (a.len(), b.len());
+    let mut common = vec![vec![0u32; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            common[i][j] = if a[i] == b[j] {
+                common[i + 1][j + 1] + 1
+            } else {
+                common[i + 1][j].max(common[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < n || j < m {
+        if i < n && j < m && a[i] == b[j] {
+            out.push((' ', a[i]));
+            i += 1;
+            j += 1;
+        } else if i < n && (j == m || common[i + 1][j] >= common[i][j + 1]) {
+            out.push(('-', a[i]));
+            i += 1;
+        } else {
+            out.push(('+', b[j]));
+            j += 1;
+        }
+    }
+    out
+}
+
+/// One file's unified diff (one hunk spanning the file) and its added and removed line counts.
+fn file_diff(path: &str, before: Option<&String>, after: Option<&String>) -> (String, u64, u64) {
+    let (a, b) = (
+        before.map(|t| lines(t)).unwrap_or_default(),
+        after.map(|t| lines(t)).unwrap_or_default(),
+    );
+    let script = line_diff(&a, &b);
+    let added = script.iter().filter(|(op, _)| *op == '+').count() as u64;
+    let removed = script.iter().filter(|(op, _)| *op == '-').count() as u64;
+    let old = if before.is_some() {
+        format!("a/{path}")
+    } else {
+        "/dev/null".to_owned()
+    };
+    let new = if after.is_some() {
+        format!("b/{path}")
+    } else {
+        "/dev/null".to_owned()
+    };
+    let mut text = format!(
+        "diff --git a/{path} b/{path}\n--- {old}\n+++ {new}\n@@ -1,{} +1,{} @@\n",
+        a.len(),
+        b.len()
+    );
+    for (op, line) in script {
+        text.push(op);
+        text.push_str(line);
+        text.push('\n');
+    }
+    (text, added, removed)
+}
+
+/// Three-way merge of trees, file by file: the merged tree, or the conflicting paths.
+fn merge_trees(base: &Tree, ours: &Tree, theirs: &Tree) -> Result<Tree, Vec<String>> {
+    let paths: BTreeSet<&String> = base
+        .keys()
+        .chain(ours.keys())
+        .chain(theirs.keys())
+        .collect();
+    let (mut merged, mut conflicts) = (Tree::new(), Vec::new());
+    for path in paths {
+        let (b, o, t) = (base.get(path), ours.get(path), theirs.get(path));
+        let pick = if o == t || t == b {
+            o
+        } else if o == b {
+            t
+        } else {
+            conflicts.push(path.clone());
+            continue;
+        };
+        if let Some(content) = pick {
+            merged.insert(path.clone(), content.clone());
+        }
+    }
+    if conflicts.is_empty() {
+        Ok(merged)
+    } else {
+        Err(conflicts)
+    }
+}
+
+impl Repo for SimRepo {
+    fn main_branch(&self, root: PathBuf) -> BoxFuture<'_, Result<String, RepoError>> {
+        let result = lock(&self.state)
+            .repos
+            .get(&root)
+            .map(|r| r.main.clone())
+            .ok_or_else(|| no_repo(&root));
+        Box::pin(async move { result })
+    }
+
+    fn create_worktree(&self, request: WorktreeRequest) -> BoxFuture<'_, Result<(), RepoError>> {
+        Box::pin(async move {
+            let latency = lock(&self.state).create_latency;
+            if !latency.is_zero() {
+                tokio::time::sleep(latency).await;
+            }
+            let mut state = lock(&self.state);
+            let repo = state
+                .repos
+                .get_mut(&request.root)
+                .ok_or_else(|| no_repo(&request.root))?;
+            let from = match &request.base {
+                Some(base) => repo
+                    .head(base)
+                    .ok_or_else(|| RepoError::NoSuchBranch(base.clone()))?,
+                None => {
+                    let branch = repo.checkouts[&request.root].branch.clone();
+                    repo.head(&branch).ok_or(RepoError::NoCommits)?
+                }
+            };
+            if repo.branches.contains_key(&request.branch) {
+                return Err(RepoError::Git(format!(
+                    "a branch named '{}' already exists",
+                    request.branch
+                )));
+            }
+            if repo.checkouts.contains_key(&request.path) {
+                return Err(RepoError::Git(format!(
+                    "'{}' already exists",
+                    request.path.display()
+                )));
+            }
+            let files = repo.commits[from].tree.clone();
+            repo.branches.insert(request.branch.clone(), from);
+            repo.checkouts.insert(
+                request.path,
+                Checkout {
+                    branch: request.branch,
+                    files,
+                },
+            );
+            Ok(())
+        })
+    }
+
+    fn diff(&self, worktree: PathBuf, base: String) -> BoxFuture<'_, Result<Diff, RepoError>> {
+        let result = (|| {
+            let mut state = lock(&self.state);
+            let repo = state
+                .holding(&worktree)
+                .ok_or_else(|| not_a_checkout(&worktree))?;
+            let checkout = &repo.checkouts[&worktree];
+            let head = repo
+                .head(&checkout.branch)
+                .ok_or_else(|| RepoError::Git(format!("branch {} is gone", checkout.branch)))?;
+            let base_head = repo
+                .head(&base)
+                .ok_or_else(|| RepoError::NoSuchBranch(base.clone()))?;
+            let fork = &repo.commits[repo.merge_base(head, base_head)].tree;
+            let committed = &repo.commits[head].tree;
+            let working = &checkout.files;
+            let paths: BTreeSet<&String> = fork.keys().chain(working.keys()).collect();
+            let mut files = Vec::new();
+            let mut text = String::new();
+            for path in paths {
+                let Some(kind) = change(fork.get(path), working.get(path)) else {
+                    continue;
+                };
+                let (hunk, added, removed) = file_diff(path, fork.get(path), working.get(path));
+                let is_committed = committed.get(path) == working.get(path);
+                let change = if !is_committed
+                    && kind == FileChange::Added
+                    && committed.get(path).is_none()
+                {
+                    FileChange::Untracked
+                } else {
+                    kind
+                };
+                files.push(ChangedFile {
+                    path: path.clone(),
+                    change,
+                    added,
+                    removed,
+                    committed: is_committed,
+                });
+                text.push_str(&hunk);
+            }
+            // Committed first, then by path (the order `Diff::files` promises).
+            files.sort_by(|a, b| b.committed.cmp(&a.committed).then(a.path.cmp(&b.path)));
+            Ok(Diff { files, text })
+        })();
+        Box::pin(async move { result })
+    }
+
+    fn commit_all(
+        &self,
+        worktree: PathBuf,
+        _message: String,
+    ) -> BoxFuture<'_, Result<bool, RepoError>> {
+        let result = self.commit(&worktree);
+        Box::pin(async move { result })
+    }
+
+    fn merge(&self, request: MergeRequest) -> BoxFuture<'_, Result<MergeOutcome, RepoError>> {
+        let result = (|| {
+            let mut state = lock(&self.state);
+            let repo = state
+                .repos
+                .get_mut(&request.root)
+                .ok_or_else(|| no_repo(&request.root))?;
+            let theirs = repo.head(&request.branch).ok_or_else(|| {
+                RepoError::Git(format!(
+                    "merge: {} - not something we can merge",
+                    request.branch
+                ))
+            })?;
+            let ours = repo
+                .head(&request.target)
+                .ok_or_else(|| RepoError::NoSuchBranch(request.target.clone()))?;
+            let checkout = repo
+                .checkouts
+                .get(&request.dir)
+                .ok_or_else(|| not_a_checkout(&request.dir))?;
+            let target_checked_out = checkout.branch == request.target;
+            if target_checked_out && checkout.files != repo.commits[ours].tree {
+                return Err(RepoError::Dirty);
+            }
+            let base = repo.merge_base(ours, theirs);
+            let merged = merge_trees(
+                &repo.commits[base].tree,
+                &repo.commits[ours].tree,
+                &repo.commits[theirs].tree,
+            )
+            .map_err(RepoError::Conflict)?;
+            let before = repo.commits[ours].tree.clone();
+            let (mut added, mut removed) = (0, 0);
+            let paths: BTreeSet<&String> = before.keys().chain(merged.keys()).collect();
+            for path in paths {
+                if change(before.get(path), merged.get(path)).is_some() {
+                    let (_, a, r) = file_diff(path, before.get(path), merged.get(path));
+                    added += a;
+                    removed += r;
+                }
+            }
+            if merged != before || !request.squash {
+                let parents = if request.squash {
+                    vec![ours]
+                } else {
+                    vec![ours, theirs]
+                };
+                let commit = repo.commit(parents, merged.clone())?;
+                repo.branches.insert(request.target.clone(), commit);
+            }
+            if target_checked_out {
+                if let Some(checkout) = repo.checkouts.get_mut(&request.dir) {
+                    checkout.files = merged;
+                }
+            }
+            Ok(MergeOutcome {
+                target: request.target,
+                added,
+                removed,
+            })
+        })();
+        Box::pin(async move { result })
+    }
+
+    fn remove_worktree(
+        &self,
+        root: PathBuf,
+        path: PathBuf,
+        branch: String,
+    ) -> BoxFuture<'_, Result<(), RepoError>> {
+        let result = (|| {
+            let mut state = lock(&self.state);
+            if state.stuck.contains(&path) {
+                return Err(RepoError::Git(format!(
+                    "could not remove {}: device or resource busy",
+                    path.display()
+                )));
+            }
+            let repo = state.repos.get_mut(&root).ok_or_else(|| no_repo(&root))?;
+            if path != root {
+                repo.checkouts.remove(&path);
+            }
+            if branch != repo.main && !repo.checkouts.values().any(|c| c.branch == branch) {
+                repo.branches.remove(&branch);
+            }
+            Ok(())
+        })();
+        Box::pin(async move { result })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use baton_runtime::ports::{FileChange, MergeRequest, Repo, RepoError, WorktreeRequest};
+
+    use super::{SimRepo, Tree};
+
+    fn tree(files: &[(&str, &str)]) -> Tree {
+        files
+            .iter()
+            .map(|(p, c)| ((*p).to_owned(), (*c).to_owned()))
+            .collect()
+    }
+
+    async fn repo_with_worktree() -> SimRepo {
+        let repo = SimRepo::default();
+        repo.add_repo(Path::new("/r"), "main", tree(&[("a.txt", "one\ntwo\n")]));
+        repo.create_worktree(WorktreeRequest {
+            root: "/r".into(),
+            branch: "task/x".into(),
+            path: "/r/.worktrees/x".into(),
+            base: None,
+        })
+        .await
+        .unwrap();
+        repo
+    }
+
+    fn merge(squash: bool) -> MergeRequest {
+        MergeRequest {
+            root: "/r".into(),
+            dir: "/r".into(),
+            branch: "task/x".into(),
+            target: "main".into(),
+            squash,
+            message: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn edits_show_in_the_diff_committed_or_not() {
+        let repo = repo_with_worktree().await;
+        let wt = Path::new("/r/.worktrees/x");
+        repo.edit(wt, "a.txt", "one\n2\n").unwrap();
+        repo.commit(wt).unwrap();
+        repo.edit(wt, "b.txt", "new\n").unwrap();
+        let diff = repo.diff(wt.into(), "main".into()).await.unwrap();
+        let summary: Vec<_> = diff
+            .files
+            .iter()
+            .map(|f| (f.path.as_str(), f.change, f.added, f.removed, f.committed))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("a.txt", FileChange::Modified, 1, 1, true),
+                ("b.txt", FileChange::Untracked, 1, 0, false)
+            ]
+        );
+        assert!(diff.text.contains("-two\n+2\n"), "{}", diff.text);
+    }
+
+    #[tokio::test]
+    async fn a_merge_brings_the_branch_into_the_users_checkout() {
+        let repo = repo_with_worktree().await;
+        let wt = Path::new("/r/.worktrees/x");
+        repo.edit(wt, "b.txt", "new\n").unwrap();
+        repo.commit(wt).unwrap();
+        let outcome = repo.merge(merge(true)).await.unwrap();
+        assert_eq!((outcome.added, outcome.removed), (1, 0));
+        assert_eq!(repo.files(Path::new("/r")).unwrap()["b.txt"], "new\n");
+        assert!(!repo.is_dirty(Path::new("/r")));
+    }
+
+    #[tokio::test]
+    async fn both_sides_changing_a_file_conflict_and_change_nothing() {
+        let repo = repo_with_worktree().await;
+        let (wt, root) = (Path::new("/r/.worktrees/x"), Path::new("/r"));
+        repo.edit(wt, "a.txt", "theirs\n").unwrap();
+        repo.commit(wt).unwrap();
+        repo.edit(root, "a.txt", "ours\n").unwrap();
+        repo.commit(root).unwrap();
+        assert_eq!(
+            repo.merge(merge(false)).await,
+            Err(RepoError::Conflict(vec!["a.txt".into()]))
+        );
+        assert_eq!(repo.files(root).unwrap()["a.txt"], "ours\n");
+        assert_eq!(repo.tree(root, "main").unwrap()["a.txt"], "ours\n");
+    }
+
+    #[tokio::test]
+    async fn a_dirty_checkout_is_not_merged_into() {
+        let repo = repo_with_worktree().await;
+        repo.edit(Path::new("/r"), "scratch", "mine\n").unwrap();
+        assert_eq!(repo.merge(merge(false)).await, Err(RepoError::Dirty));
+    }
+
+    #[tokio::test]
+    async fn removal_takes_the_worktree_and_its_branch_unless_stuck() {
+        let repo = repo_with_worktree().await;
+        let wt = Path::new("/r/.worktrees/x");
+        repo.make_stuck(wt);
+        assert!(
+            repo.remove_worktree("/r".into(), wt.into(), "task/x".into())
+                .await
+                .is_err()
+        );
+        repo.unstick(wt);
+        repo.remove_worktree("/r".into(), wt.into(), "task/x".into())
+            .await
+            .unwrap();
+        assert!(repo.worktrees(Path::new("/r")).is_empty());
+        assert_eq!(repo.branches(Path::new("/r")), ["main"]);
+    }
+}

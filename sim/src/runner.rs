@@ -1,0 +1,985 @@
+//! Runs a scenario: builds its world, plays its steps and faults on simulated time, checks its
+//! expectations and the invariants, and returns its trace and every failure.
+//!
+//! Hosts: `daemon` runs [`daemon::serve`] (restarted by turmoil after a `crash_daemon` fault);
+//! `scenario` plays the actors. Each actor is a lane: its steps run one after another, each at
+//! its time or as soon as the actor's previous step was answered, whichever is later; lanes run
+//! side by side. A step whose `${binding}` another lane has not bound yet waits for it.
+//!
+//! Crashes are applied between turmoil steps by the loop that drives the simulation (turmoil
+//! crashes and restarts a host only from outside it); every other fault is played inside.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use baton_runtime::core::coordinator::SignalOutcome;
+use baton_runtime::engine::{CoordinatorSettings, SpawnDefaults};
+use baton_runtime::ports::Entropy;
+use baton_runtime::ports::fakes::{FakeFiles, SeededEntropy};
+use serde_json::Value;
+use tokio::sync::Notify;
+
+use crate::agent::{self, Action};
+use crate::calls::{self, APP_CALLS, COORDINATOR_CALLS};
+use crate::daemon::{self, CONFIG_DIR, Declared, PROJECT_ROOT, Script, Shared};
+use crate::invariants::{self, Baseline};
+use crate::repo::SimRepo;
+use crate::scenario::{
+    APP_ACTOR, At, DRAIN_MS_DEFAULT, Fault, SETTLE_MS_DEFAULT, Scenario, Step, invariant_names,
+    parse_at,
+};
+use crate::trace::Trace;
+use crate::world::{DAEMON_HOST, EPOCH_MS, SIMULATION_MS_MAX, TICK_MS};
+
+/// The host that plays a scenario's actors.
+pub const SCENARIO_HOST: &str = "scenario";
+/// Longest answer shown in a trace line, in characters (the rest is cut with a count).
+pub const ANSWER_TRACE_CHARS_MAX: usize = 400;
+/// Waits for a signal the end check makes per coordinator to collect what is still pending.
+pub const PROBE_WAITS_MAX: usize = crate::scenario::SCENARIO_ITEMS_MAX;
+
+/// What a run gave.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The seed it ran with.
+    pub seed: u64,
+    /// What happened.
+    pub trace: Trace,
+    /// Every failed expectation and broken invariant, in order; empty when the scenario
+    /// passed.
+    pub failures: Vec<String>,
+    /// Simulated time the run took, in milliseconds.
+    pub simulated_ms: u64,
+}
+
+/// Reads and runs the scenario file at `path`, with `seed` instead of the file's when given.
+///
+/// # Errors
+/// The file cannot be read or is not a valid scenario, or the simulation could not run.
+pub fn run_file(path: &Path, seed: Option<u64>) -> anyhow::Result<Outcome> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let scenario =
+        crate::scenario::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    run(&scenario, dir, seed).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// A step, with its time resolved.
+#[derive(Debug, Clone)]
+struct Planned {
+    index: usize,
+    at_ms: u64,
+    step: Step,
+}
+
+/// A fault, with its time resolved.
+#[derive(Debug, Clone)]
+struct PlannedFault {
+    at_ms: u64,
+    fault: Fault,
+}
+
+/// Everything a run needs, prepared before the simulation starts.
+struct Plan {
+    steps: Vec<Planned>,
+    faults: Vec<PlannedFault>,
+    crashes: Vec<(u64, u64)>,
+    invariants: Vec<&'static str>,
+    deadline_ms: u64,
+    settle_ms: u64,
+}
+
+fn plan(scenario: &Scenario) -> anyhow::Result<Plan> {
+    let mut steps = Vec::new();
+    let mut last = 0;
+    for (index, step) in scenario.steps.iter().enumerate() {
+        let at_ms = match parse_at(&step.at).map_err(anyhow::Error::msg)? {
+            At::Absolute(ms) => ms,
+            At::After(ms) => last + ms,
+        };
+        last = at_ms;
+        steps.push(Planned {
+            index,
+            at_ms,
+            step: step.clone(),
+        });
+    }
+    let mut faults = Vec::new();
+    let mut crashes = Vec::new();
+    for fault in &scenario.faults {
+        let at_ms = match parse_at(&fault.at).map_err(anyhow::Error::msg)? {
+            At::Absolute(ms) | At::After(ms) => ms,
+        };
+        if fault.kind == "crash_daemon" {
+            crashes.push((at_ms, fault.for_ms.unwrap_or(TICK_MS).max(TICK_MS)));
+        } else {
+            faults.push(PlannedFault {
+                at_ms,
+                fault: fault.clone(),
+            });
+        }
+    }
+    crashes.sort_unstable();
+    for pair in crashes.windows(2) {
+        if pair[0].0 + pair[0].1 > pair[1].0 {
+            anyhow::bail!(
+                "the daemon crash at {} ms comes while it is still down from the one at {} ms",
+                pair[1].0,
+                pair[0].0
+            );
+        }
+    }
+    let duration = |text: &Option<String>, default: u64| -> anyhow::Result<u64> {
+        text.as_deref().map_or(Ok(default), |t| match parse_at(t) {
+            Ok(At::Absolute(ms)) => Ok(ms),
+            Ok(At::After(_)) => anyhow::bail!("{t:?} is a duration, write it without +"),
+            Err(e) => Err(anyhow::Error::msg(e)),
+        })
+    };
+    let horizon = steps
+        .iter()
+        .map(|s| s.at_ms)
+        .chain(faults.iter().map(|f| f.at_ms + f.fault.for_ms.unwrap_or(0)))
+        .chain(crashes.iter().map(|(at, down)| at + down))
+        .max()
+        .unwrap_or(0);
+    let deadline_ms = horizon + duration(&scenario.end.within, DRAIN_MS_DEFAULT)?;
+    let settle_ms = duration(&scenario.end.settle, SETTLE_MS_DEFAULT)?;
+    if deadline_ms + settle_ms >= SIMULATION_MS_MAX {
+        anyhow::bail!("the scenario would run past {SIMULATION_MS_MAX} simulated ms (six hours)");
+    }
+    Ok(Plan {
+        steps,
+        faults,
+        crashes,
+        invariants: invariant_names(scenario).map_err(anyhow::Error::msg)?,
+        deadline_ms,
+        settle_ms,
+    })
+}
+
+fn scripts(scenario: &Scenario, dir: &Path) -> anyhow::Result<BTreeMap<String, Script>> {
+    let load = agent::loader(dir);
+    let mut scripts = BTreeMap::new();
+    for def in &scenario.agents {
+        let read = |items: &[toml::Table]| -> anyhow::Result<Vec<Action>> {
+            let mut actions = Vec::new();
+            for (n, item) in items.iter().enumerate() {
+                actions.extend(agent::parse_action(item, &load).map_err(|e| {
+                    anyhow::anyhow!("agent {:?}, script item {}: {e}", def.task, n + 1)
+                })?);
+            }
+            Ok(actions)
+        };
+        let script = Script {
+            once: read(&def.script)?,
+            repeat: read(&def.repeat)?,
+            loops: def.loops,
+            mcp_connect_ms: def
+                .mcp_connects
+                .then(|| def.mcp_connect_ms.unwrap_or(daemon::MCP_CONNECT_MS_DEFAULT)),
+        };
+        scripts.insert(def.task.clone(), script);
+    }
+    Ok(scripts)
+}
+
+/// Runs `scenario` (its files, such as casts, relative to `dir`) with `seed`, or the seed the
+/// scenario names.
+///
+/// # Errors
+/// The scenario cannot be prepared (a script names a cast that cannot be read, crashes
+/// overlap), or the simulation failed to run (not a failed expectation: those are in
+/// [`Outcome::failures`]).
+pub fn run(scenario: &Scenario, dir: &Path, seed: Option<u64>) -> anyhow::Result<Outcome> {
+    let seed = seed.unwrap_or(scenario.seed);
+    let plan = Rc::new(plan(scenario)?);
+    let scripts = scripts(scenario, dir)?;
+    let ids = SeededEntropy::new(seed ^ 0x636f_6f72_6469_6e61);
+    let declared: Vec<Declared> = scenario
+        .coordinators
+        .iter()
+        .map(|def| {
+            let mut bytes = [0; 16];
+            ids.fill(&mut bytes);
+            Declared {
+                name: def.name.clone(),
+                id: baton_runtime::core::ids::CoordinatorId::from_random(bytes),
+                settings: CoordinatorSettings {
+                    project_root: PROJECT_ROOT.into(),
+                    spawn: SpawnDefaults {
+                        command: def.agent.clone(),
+                        args: Vec::new(),
+                    },
+                    skip_permissions: def.skip_permissions,
+                    notification_delay_ms: def.notification_delay_ms,
+                    config_dir: CONFIG_DIR.into(),
+                },
+            }
+        })
+        .collect();
+    let root = PathBuf::from(PROJECT_ROOT);
+    let files = Arc::new(FakeFiles::default());
+    let mut user_files = BTreeMap::new();
+    for (path, content) in &scenario.world.files {
+        let path = root.join(path);
+        files.put(&path, content.as_bytes());
+        user_files.insert(path, content.clone().into_bytes());
+    }
+    let repo = Arc::new(SimRepo::default());
+    repo.add_repo(
+        &root,
+        &scenario.world.repo.main,
+        scenario.world.repo.files.clone(),
+    );
+    let baseline = Baseline {
+        user_files,
+        root,
+        panics: invariants::panics(),
+    };
+    let shared = Arc::new(Shared::new(seed, files, repo, scripts, declared));
+
+    let mut sim = turmoil::Builder::new()
+        .rng_seed(seed)
+        .tick_duration(Duration::from_millis(TICK_MS))
+        .simulation_duration(Duration::from_millis(SIMULATION_MS_MAX))
+        .epoch(UNIX_EPOCH + Duration::from_millis(EPOCH_MS))
+        .build();
+    let daemon_shared = shared.clone();
+    sim.host(DAEMON_HOST, move || daemon::serve(daemon_shared.clone()));
+    let failures: Rc<RefCell<Vec<String>>> = Rc::default();
+    sim.client(
+        SCENARIO_HOST,
+        play(shared.clone(), plan.clone(), baseline, failures.clone()),
+    );
+
+    let mut crashes = plan.crashes.clone().into_iter().peekable();
+    let mut restart_at: Option<u64> = None;
+    let stepped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        loop {
+            let now = u64::try_from(sim.elapsed().as_millis()).unwrap_or(u64::MAX);
+            shared.recorder.set_outside_ms(now);
+            if restart_at.is_some_and(|at| at <= now) {
+                restart_at = None;
+                shared.recorder.record("fault", "the daemon restarts");
+                sim.bounce(DAEMON_HOST);
+            }
+            if let Some(&(at, down)) = crashes.peek() {
+                if at <= now {
+                    crashes.next();
+                    shared.daemon_crashed();
+                    sim.crash(DAEMON_HOST);
+                    shared
+                        .recorder
+                        .record("fault", format!("the daemon crashes (down {down} ms)"));
+                    restart_at = Some(now + down);
+                }
+            }
+            match sim.step() {
+                Ok(true) => break Ok(()),
+                Ok(false) => {}
+                Err(error) => break Err(error.to_string()),
+            }
+        }
+    }));
+    let simulated_ms = u64::try_from(sim.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let mut failures = failures.take();
+    match stepped {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => failures.push(format!("the simulation failed: {error}")),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_default();
+            failures.push(format!("no_panic: the simulation panicked: {message}"));
+        }
+    }
+    Ok(Outcome {
+        seed,
+        trace: shared.recorder.snapshot(),
+        failures,
+        simulated_ms,
+    })
+}
+
+/// What the lanes share.
+#[derive(Default)]
+struct Board {
+    bindings: RefCell<BTreeMap<String, Value>>,
+    /// Bindings whose step failed: they will never come.
+    missing: RefCell<BTreeMap<String, usize>>,
+    bound: Notify,
+    answered: RefCell<BTreeSet<usize>>,
+    failures: RefCell<Vec<String>>,
+    reported: RefCell<BTreeSet<String>>,
+    checkout_dirtied: Cell<bool>,
+}
+
+impl Board {
+    fn fail(&self, shared: &Shared, line: String) {
+        shared.recorder.record("check", format!("!! {line}"));
+        self.failures.borrow_mut().push(line);
+    }
+
+    /// Reports each violation the first time it is seen.
+    fn violations(&self, shared: &Shared, found: Vec<String>, after: &str) {
+        for violation in found {
+            if self.reported.borrow_mut().insert(violation.clone()) {
+                self.fail(shared, format!("invariant {violation} ({after})"));
+            }
+        }
+    }
+}
+
+/// The scenario host's software.
+async fn play(
+    shared: Arc<Shared>,
+    plan: Rc<Plan>,
+    baseline: Baseline,
+    out: Rc<RefCell<Vec<String>>>,
+) -> turmoil::Result {
+    let start = tokio::time::Instant::now();
+    while shared.door().is_none() {
+        tokio::time::sleep(Duration::from_millis(TICK_MS)).await;
+    }
+    let board = Rc::new(Board::default());
+    for declared in &shared.declared {
+        let args = serde_json::json!({ "coordinator": declared.name });
+        let mut dirtied = false;
+        let answer = calls::app_call(&shared, "register", &args, &mut dirtied).await;
+        shared.recorder.record(
+            APP_ACTOR,
+            format!("register {} -> {}", declared.name, render(&answer)),
+        );
+    }
+    for fault in plan.faults.clone() {
+        tokio::task::spawn_local(inject(shared.clone(), start, fault));
+    }
+    let mut lanes: BTreeMap<String, Vec<Planned>> = BTreeMap::new();
+    for planned in &plan.steps {
+        lanes
+            .entry(planned.step.actor.clone())
+            .or_default()
+            .push(planned.clone());
+    }
+    let mut running = Vec::new();
+    for (_, steps) in lanes {
+        let (shared, board, plan, baseline) = (
+            shared.clone(),
+            board.clone(),
+            plan.clone(),
+            baseline.clone(),
+        );
+        running.push(tokio::task::spawn_local(async move {
+            for planned in steps {
+                run_step(&shared, &board, &plan, &baseline, start, planned).await;
+            }
+        }));
+    }
+    let deadline = start + Duration::from_millis(plan.deadline_ms);
+    for lane in &mut running {
+        if tokio::time::timeout_at(deadline, lane).await.is_err() {
+            break;
+        }
+    }
+    for lane in &running {
+        lane.abort();
+    }
+    for planned in &plan.steps {
+        if !board.answered.borrow().contains(&planned.index) {
+            board.fail(
+                &shared,
+                format!(
+                    "step {} ({} by {}) was not answered by t={}",
+                    planned.index + 1,
+                    planned.step.call,
+                    planned.step.actor,
+                    plan.deadline_ms
+                ),
+            );
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(plan.settle_ms)).await;
+    probe(&shared).await;
+    let found = invariants::check(
+        &shared,
+        &baseline,
+        &plan.invariants,
+        true,
+        board.checkout_dirtied.get(),
+    )
+    .await;
+    board.violations(&shared, found, "at the end");
+    let failures = board.failures.borrow().clone();
+    shared.recorder.record(
+        "check",
+        if failures.is_empty() {
+            "end: every expectation and invariant held".to_owned()
+        } else {
+            format!("end: {} failure(s)", failures.len())
+        },
+    );
+    *out.borrow_mut() = failures;
+    Ok(())
+}
+
+/// Collects the signals still waiting at the end, so the checker sees them as delivered.
+async fn probe(shared: &Shared) {
+    let Ok(handles) = shared.handles().await else {
+        return;
+    };
+    for handle in handles.registered.values() {
+        for _ in 0..PROBE_WAITS_MAX {
+            match handle.wait_for_signal(None, Some(0)).await {
+                Ok(SignalOutcome::Task {
+                    task, status, at, ..
+                }) => {
+                    let name = shared
+                        .observed
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .task_name(task);
+                    shared.recorder.record(
+                        "check",
+                        format!(
+                            "still pending: {name} ({}) at t={}",
+                            status.name(),
+                            daemon::sim_ms(at)
+                        ),
+                    );
+                    if status != baton_runtime::core::coordinator::Status::Exited {
+                        shared
+                            .observed
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .signal_delivered(task, daemon::sim_ms(at), None);
+                    }
+                }
+                _ => break,
+            }
+        }
+    }
+}
+
+/// Plays one fault inside the simulation.
+async fn inject(shared: Arc<Shared>, start: tokio::time::Instant, planned: PlannedFault) {
+    let PlannedFault { at_ms, fault } = planned;
+    tokio::time::sleep_until(start + Duration::from_millis(at_ms)).await;
+    let actor = fault
+        .between
+        .iter()
+        .find(|end| end.as_str() != crate::scenario::DAEMON)
+        .cloned()
+        .unwrap_or_default();
+    let lasting = fault
+        .for_ms
+        .map_or_else(String::new, |ms| format!(" for {ms} ms"));
+    let count = fault.count.unwrap_or(1);
+    let record = |what: String| shared.recorder.record("fault", what);
+    let task = fault.task.as_deref().map(|name| {
+        (
+            name.to_owned(),
+            shared
+                .observed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .task_named(name),
+        )
+    });
+    match fault.kind.as_str() {
+        "partition" => {
+            shared.links.partition(&actor, true);
+            record(format!("partition {actor} <-> daemon{lasting}"));
+        }
+        "delay" => {
+            let ms = fault.ms.unwrap_or(0);
+            shared.links.delay(&actor, ms);
+            record(format!(
+                "delay {actor} <-> daemon by {ms} ms each way{lasting}"
+            ));
+        }
+        "drop_response" => {
+            shared.links.drop_responses(&actor, count);
+            record(format!(
+                "the next {count} answer(s) to {actor} will be lost"
+            ));
+        }
+        "disk_full" => {
+            shared.files.fail_writes(count);
+            record(format!("the disk is full for the next {count} write(s)"));
+        }
+        "remove_fails" => {
+            shared.files.fail_removes(count);
+            record(format!("the next {count} file removal(s) will fail"));
+        }
+        "kill_agent" | "worktree_stuck" => {
+            let Some((name, found)) = task.clone() else {
+                return;
+            };
+            let Some((_, worktree)) = found else {
+                record(format!(
+                    "{}: no task named {name:?} was created",
+                    fault.kind
+                ));
+                return;
+            };
+            if fault.kind == "worktree_stuck" {
+                shared.repo.make_stuck(&worktree);
+                record(format!("{name}'s worktree cannot be removed{lasting}"));
+            } else {
+                let agent = shared.door().and_then(|door| {
+                    door.pty
+                        .inner
+                        .spawned()
+                        .into_iter()
+                        .rev()
+                        .find(|spec| spec.cwd == worktree)
+                        .map(|spec| (door.pty.clone(), spec.agent))
+                });
+                match agent {
+                    Some((pty, agent)) => {
+                        record(format!("kill {name}'s agent"));
+                        let _ = baton_runtime::ports::PtyHost::kill(&*pty, agent).await;
+                    }
+                    None => record(format!("kill_agent: {name} has no running agent")),
+                }
+            }
+        }
+        _ => {}
+    }
+    let Some(ms) = fault.for_ms else { return };
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    match fault.kind.as_str() {
+        "partition" => {
+            shared.links.partition(&actor, false);
+            record(format!("partition {actor} <-> daemon healed"));
+        }
+        "delay" => {
+            shared.links.delay(&actor, 0);
+            record(format!("delay {actor} <-> daemon over"));
+        }
+        "worktree_stuck" => {
+            if let Some((name, Some((_, worktree)))) = task {
+                shared.repo.unstick(&worktree);
+                record(format!("{name}'s worktree can be removed again"));
+            }
+        }
+        _ => {}
+    }
+}
+
+async fn run_step(
+    shared: &Arc<Shared>,
+    board: &Board,
+    plan: &Plan,
+    baseline: &Baseline,
+    start: tokio::time::Instant,
+    planned: Planned,
+) {
+    let Planned { index, at_ms, step } = planned;
+    tokio::time::sleep_until(start + Duration::from_millis(at_ms)).await;
+    let label = format!("step {} ({})", index + 1, step.call);
+    let (args, expect) = match (
+        substitute(board, &toml_to_json(&toml::Value::Table(step.args.clone()))).await,
+        substitute(
+            board,
+            &toml_to_json(&toml::Value::Table(step.expect.clone())),
+        )
+        .await,
+    ) {
+        (Ok(args), Ok(expect)) => (args, expect),
+        (Err(e), _) | (_, Err(e)) => {
+            board.answered.borrow_mut().insert(index);
+            board.fail(shared, format!("{label}: {e}"));
+            forget_bindings(board, &step, index);
+            return;
+        }
+    };
+    shared
+        .recorder
+        .record(&step.actor, format!("{} {}", step.call, compact(&args)));
+    let (answer, signal) = call(shared, board, &step, &args).await;
+    if let Some(signal) = &signal {
+        shared
+            .observed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .signal_delivered(signal.task, signal.at_ms, signal.request.clone());
+    }
+    if step.actor != APP_ACTOR && answer.is_ok() {
+        if let Some(violation) = foreign_answer(shared, &step.actor, &args) {
+            board.violations(shared, vec![violation], &label);
+        }
+    }
+    shared
+        .recorder
+        .record(&step.actor, format!("{} -> {}", step.call, render(&answer)));
+    for problem in expectations(&expect, &answer) {
+        board.fail(
+            shared,
+            format!("{label} at t={}: {problem}", shared.recorder.elapsed_ms()),
+        );
+    }
+    match &answer {
+        Ok(value) => {
+            for (name, path) in &step.bind {
+                match lookup(value, path) {
+                    Some(found) => {
+                        board
+                            .bindings
+                            .borrow_mut()
+                            .insert(name.clone(), found.clone());
+                    }
+                    None => {
+                        board.fail(
+                            shared,
+                            format!("{label}: bind {name}: the answer has no {path:?}"),
+                        );
+                        board.missing.borrow_mut().insert(name.clone(), index);
+                    }
+                }
+            }
+        }
+        Err(_) => forget_bindings(board, &step, index),
+    }
+    board.bound.notify_waiters();
+    board.answered.borrow_mut().insert(index);
+    let found = invariants::check(
+        shared,
+        baseline,
+        &plan.invariants,
+        false,
+        board.checkout_dirtied.get(),
+    )
+    .await;
+    board.violations(shared, found, &format!("after {label}"));
+}
+
+fn forget_bindings(board: &Board, step: &Step, index: usize) {
+    for name in step.bind.keys() {
+        board.missing.borrow_mut().insert(name.clone(), index);
+    }
+    board.bound.notify_waiters();
+}
+
+/// An answer a coordinator got about a task it did not create.
+fn foreign_answer(shared: &Shared, actor: &str, args: &Value) -> Option<String> {
+    let task = calls::task_arg(args).ok()?;
+    let caller = shared.declared.iter().find(|d| d.name == actor)?.id;
+    let observed = shared
+        .observed
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let owner = observed.owner(task)?;
+    (owner != caller).then(|| {
+        format!(
+            "isolation: {actor} got an answer about {}, a task of {}",
+            observed.task_name(task),
+            shared.coordinator_name(owner)
+        )
+    })
+}
+
+/// Makes a step's call through its actor's link.
+async fn call(
+    shared: &Arc<Shared>,
+    board: &Board,
+    step: &Step,
+    args: &Value,
+) -> (calls::Answer, Option<calls::Signal>) {
+    let actor = step.actor.as_str();
+    if actor == APP_ACTOR {
+        if !APP_CALLS.contains(&step.call.as_str()) {
+            return (
+                Err(format!(
+                    "unknown app call {:?}; the app's calls are {}",
+                    step.call,
+                    APP_CALLS.join(", ")
+                )),
+                None,
+            );
+        }
+        let mut dirtied = board.checkout_dirtied.get();
+        let answer = shared
+            .links
+            .call(
+                actor,
+                &step.call,
+                calls::app_call(shared, &step.call, args, &mut dirtied),
+            )
+            .await;
+        board.checkout_dirtied.set(dirtied);
+        return (answer.unwrap_or_else(|e| Err(e.to_string())), None);
+    }
+    if !COORDINATOR_CALLS.contains(&step.call.as_str()) {
+        return (
+            Err(format!(
+                "unknown coordinator call {:?}; the tools are {}",
+                step.call,
+                COORDINATOR_CALLS.join(", ")
+            )),
+            None,
+        );
+    }
+    let Some(id) = shared
+        .declared
+        .iter()
+        .find(|d| d.name == actor)
+        .map(|d| d.id)
+    else {
+        return (Err(format!("no coordinator named {actor:?}")), None);
+    };
+    let request = async {
+        match shared.coordinator(id).await {
+            Ok(handle) => calls::coordinator_call(&handle, &step.call, args).await,
+            Err(error) => (Err(error), None),
+        }
+    };
+    match shared.links.call(actor, &step.call, request).await {
+        Ok(answer) => answer,
+        Err(error) => (Err(error.to_string()), None),
+    }
+}
+
+/// A TOML value as JSON.
+fn toml_to_json(value: &toml::Value) -> Value {
+    match value {
+        toml::Value::String(s) => Value::String(s.clone()),
+        toml::Value::Integer(i) => Value::from(*i),
+        toml::Value::Float(f) => {
+            serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number)
+        }
+        toml::Value::Boolean(b) => Value::Bool(*b),
+        toml::Value::Datetime(d) => Value::String(d.to_string()),
+        toml::Value::Array(items) => Value::Array(items.iter().map(toml_to_json).collect()),
+        toml::Value::Table(table) => Value::Object(
+            table
+                .iter()
+                .map(|(k, v)| (k.clone(), toml_to_json(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// `value` with every `${name}` replaced by its binding (waiting for bindings other lanes have
+/// yet to make). A string that is exactly `${name}` takes the bound value as it is.
+async fn substitute(board: &Board, value: &Value) -> Result<Value, String> {
+    let mut names = Vec::new();
+    collect_placeholders(value, &mut names);
+    for name in &names {
+        loop {
+            let notified = board.bound.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if board.bindings.borrow().contains_key(name) {
+                break;
+            }
+            if let Some(step) = board.missing.borrow().get(name) {
+                return Err(format!(
+                    "${{{name}}} was never bound: step {} did not give it",
+                    step + 1
+                ));
+            }
+            notified.await;
+        }
+    }
+    let bindings = board.bindings.borrow();
+    Ok(replace(value, &bindings))
+}
+
+fn collect_placeholders(value: &Value, names: &mut Vec<String>) {
+    match value {
+        Value::String(text) => {
+            let mut rest = text.as_str();
+            while let Some(start) = rest.find("${") {
+                let after = &rest[start + 2..];
+                let Some(end) = after.find('}') else { break };
+                names.push(after[..end].to_owned());
+                rest = &after[end + 1..];
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_placeholders(v, names)),
+        Value::Object(map) => map.values().for_each(|v| collect_placeholders(v, names)),
+        _ => {}
+    }
+}
+
+fn replace(value: &Value, bindings: &BTreeMap<String, Value>) -> Value {
+    match value {
+        Value::String(text) => {
+            if let Some(name) = text.strip_prefix("${").and_then(|t| t.strip_suffix('}')) {
+                if let Some(bound) = bindings.get(name) {
+                    return bound.clone();
+                }
+            }
+            let mut out = text.clone();
+            for (name, bound) in bindings {
+                let shown = match bound {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                out = out.replace(&format!("${{{name}}}"), &shown);
+            }
+            Value::String(out)
+        }
+        Value::Array(items) => Value::Array(items.iter().map(|v| replace(v, bindings)).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), replace(v, bindings)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// The value at a dotted path (`id`, `tasks.0.id`, `merge.linesAdded`).
+fn lookup<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
+    path.split('.').try_fold(value, |value, key| match value {
+        Value::Array(items) => items.get(key.parse::<usize>().ok()?),
+        Value::Object(map) => map.get(key),
+        _ => None,
+    })
+}
+
+/// Compact JSON for a trace line.
+fn compact(value: &Value) -> String {
+    let text = value.to_string();
+    let chars = text.chars().count();
+    if chars <= ANSWER_TRACE_CHARS_MAX {
+        return text;
+    }
+    let cut: String = text.chars().take(ANSWER_TRACE_CHARS_MAX).collect();
+    format!(
+        "{cut}… ({} more characters)",
+        chars - ANSWER_TRACE_CHARS_MAX
+    )
+}
+
+fn render(answer: &calls::Answer) -> String {
+    match answer {
+        Ok(value) => format!("ok {}", compact(value)),
+        Err(error) => format!("error: {error}"),
+    }
+}
+
+/// What is wrong with `answer` against `expect` (empty when it matches).
+fn expectations(expect: &Value, answer: &calls::Answer) -> Vec<String> {
+    let mut problems = Vec::new();
+    let wanted_error = expect.get("error");
+    match (answer, wanted_error) {
+        (Err(error), Some(Value::String(wanted))) => {
+            if !error.contains(wanted.as_str()) {
+                problems.push(format!(
+                    "expected an error containing {wanted:?}\n  got the error: {error}"
+                ));
+            }
+        }
+        (Err(error), _) => problems.push(format!("expected success\n  got the error: {error}")),
+        (Ok(value), Some(wanted)) => problems.push(format!(
+            "expected an error containing {wanted}\n  got success: {}",
+            compact(value)
+        )),
+        (Ok(value), None) => {
+            compare("", expect, Some(value), &mut problems);
+            if !problems.is_empty() {
+                problems.push(format!("  the whole answer: {}", compact(value)));
+            }
+        }
+    }
+    problems
+}
+
+fn field<'v>(value: &'v Value, key: &str) -> Option<&'v Value> {
+    match value {
+        Value::Array(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
+        Value::Object(map) => map.get(key),
+        _ => None,
+    }
+}
+
+/// Compares a wanted value with what the answer holds at `path` (tables are matched field by
+/// field, so an expectation names only what it cares about; `len` is an array's length).
+fn compare(path: &str, wanted: &Value, got: Option<&Value>, problems: &mut Vec<String>) {
+    match (wanted, got) {
+        (Value::Object(fields), Some(got @ (Value::Object(_) | Value::Array(_)))) => {
+            for (key, wanted) in fields {
+                if let (true, Value::Array(items)) = (key == "len", got) {
+                    if !same(wanted, &Value::from(items.len())) {
+                        problems.push(format!(
+                            "{path}.len: expected {wanted} items, got {}",
+                            items.len()
+                        ));
+                    }
+                    continue;
+                }
+                compare(&format!("{path}.{key}"), wanted, field(got, key), problems);
+            }
+        }
+        (wanted, Some(got)) if same(wanted, got) => {}
+        (wanted, Some(got)) => {
+            problems.push(format!("{path}: expected {wanted}, got {}", compact(got)));
+        }
+        (wanted, None) => problems.push(format!("{path}: expected {wanted}, got nothing")),
+    }
+}
+
+fn same(wanted: &Value, got: &Value) -> bool {
+    match (wanted, got) {
+        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
+        (Value::Array(a), Value::Array(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(a, b)| same(a, b))
+        }
+        _ => wanted == got,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::{expectations, lookup};
+
+    #[test]
+    fn expectations_name_only_the_fields_they_care_about() {
+        let answer = Ok(json!({ "status": "idle", "id": "x", "exitCode": null }));
+        assert!(expectations(&json!({ "status": "idle" }), &answer).is_empty());
+        let problems = expectations(&json!({ "status": "running" }), &answer);
+        assert!(
+            problems[0].contains(".status: expected \"running\", got \"idle\""),
+            "{problems:?}"
+        );
+        assert!(expectations(&json!({ "exitCode": null }), &answer).is_empty());
+    }
+
+    #[test]
+    fn arrays_are_matched_by_index_and_length() {
+        let answer = Ok(json!([{ "name": "a" }, { "name": "b" }]));
+        assert!(expectations(&json!({ "len": 2, "1": { "name": "b" } }), &answer).is_empty());
+        assert!(!expectations(&json!({ "len": 3 }), &answer).is_empty());
+    }
+
+    #[test]
+    fn an_expected_error_is_matched_by_its_text() {
+        let failed: Result<serde_json::Value, String> = Err("Task not found: x".into());
+        assert!(expectations(&json!({ "error": "not found" }), &failed).is_empty());
+        assert!(
+            !expectations(&json!({}), &failed).is_empty(),
+            "success was expected"
+        );
+        assert!(!expectations(&json!({ "error": "x" }), &Ok(json!({}))).is_empty());
+    }
+
+    #[test]
+    fn paths_reach_into_objects_and_arrays() {
+        let value = json!({ "tasks": [{ "id": "t1" }] });
+        assert_eq!(lookup(&value, "tasks.0.id"), Some(&json!("t1")));
+        assert_eq!(lookup(&value, "tasks.1.id"), None);
+    }
+}

@@ -1,0 +1,77 @@
+//! Every scenario file under `scenarios/` (its `*.toml`), replayed in the simulator: each must
+//! pass its expectations and invariants, and its trace must match its snapshot in
+//! `snapshots/scenario__<folder>__<name>.snap`. One test per folder, so folders run side by
+//! side; a folder's test reports every failing file, not just the first.
+
+use std::path::{Path, PathBuf};
+
+use baton_sim::runner;
+
+fn scenario_files(folder: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios")
+        .join(folder);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.expect("a directory entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn check(folder: &str) {
+    let files = scenario_files(folder);
+    assert!(!files.is_empty(), "no scenario in scenarios/{folder}");
+    let mut failed = Vec::new();
+    for file in &files {
+        let stem = file
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
+        let outcome = match runner::run_file(file, None) {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                failed.push(format!("{stem}: {error:#}"));
+                continue;
+            }
+        };
+        if !outcome.failures.is_empty() {
+            failed.push(format!(
+                "{stem} (seed {}):\n  {}\n--- trace ---\n{}",
+                outcome.seed,
+                outcome.failures.join("\n  "),
+                outcome.trace.render()
+            ));
+            continue;
+        }
+        let name = format!("scenario__{folder}__{stem}");
+        let matched = std::panic::catch_unwind(|| {
+            insta::with_settings!({
+                snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/../snapshots"),
+                prepend_module_to_snapshot => false,
+                omit_expression => true,
+                description => format!("scenarios/{folder}/{stem}.toml"),
+            }, {
+                insta::assert_snapshot!(name.clone(), outcome.trace.render());
+            });
+        });
+        if matched.is_err() {
+            failed.push(format!(
+                "{stem}: its trace differs from snapshots/{name}.snap"
+            ));
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of {} scenarios failed:\n\n{}",
+        failed.len(),
+        files.len(),
+        failed.join("\n\n")
+    );
+}
+
+#[test]
+fn coordinator_scenarios_hold() {
+    check("coordinator");
+}
