@@ -13,6 +13,7 @@
 //! - [`invariants`]: what must hold after every step and at the end.
 //! - [`agent`], [`frames`], [`pty`]: scripted agents, the screens they print, their terminals.
 //! - [`repo`]: SimRepo, git with content (worktrees, commits, diffs, three-way merges).
+//! - [`sweep`]: what `baton-sim run` does: runs, seed sweeps, writing a failing seed down.
 //! - [`trace`]: the human-readable trace.
 //! - [`world`]: a bare world whose daemon host runs a Rust body (sequences written in code).
 
@@ -26,5 +27,6 @@ pub mod pty;
 pub mod repo;
 pub mod runner;
 pub mod scenario;
+pub mod sweep;
 pub mod trace;
 pub mod world;
