@@ -14,7 +14,7 @@ use baton_runtime::core::replay::RequestId;
 use baton_runtime::engine::{
     CoordinatorHandle, CreateTask, DiffView, EngineError, MergeOptions, MergeResult, TaskView,
 };
-use baton_runtime::ports::{FileChange, PtyHost};
+use baton_runtime::ports::{FileChange, PtyHost, Repo};
 use serde_json::{Value, json};
 
 use crate::daemon::{DAEMON_DOWN, Shared, sim_ms};
@@ -35,7 +35,7 @@ pub const COORDINATOR_CALLS: [&str; 11] = [
 ];
 
 /// The app's actions a step may call.
-pub const APP_CALLS: [&str; 14] = [
+pub const APP_CALLS: [&str; 15] = [
     "register",
     "deregister",
     "list_tasks",
@@ -50,6 +50,7 @@ pub const APP_CALLS: [&str; 14] = [
     "commit_on_main",
     "edit_checkout",
     "task_output",
+    "read_file",
 ];
 
 /// A call's answer: a result, or the error text the caller saw.
@@ -519,6 +520,26 @@ pub async fn app_call(
                 *checkout_dirtied = true;
             }
             Ok(json!({ "ok": true }))
+        }
+        "read_file" => {
+            let path = required(args, "path")?;
+            let root = Path::new(crate::daemon::PROJECT_ROOT);
+            let branch = match text(args, "branch")? {
+                Some(branch) => branch.to_owned(),
+                None => shared
+                    .repo
+                    .main_branch(root.to_owned())
+                    .await
+                    .map_err(|e| e.to_string())?,
+            };
+            let committed = shared
+                .repo
+                .tree(root, &branch)
+                .ok_or_else(|| format!("no branch {branch:?}"))?
+                .get(path)
+                .cloned();
+            let checkout = shared.repo.files(root).and_then(|f| f.get(path).cloned());
+            Ok(json!({ "branch": branch, "committed": committed, "checkout": checkout }))
         }
         other => Err(format!("unknown app call {other:?}")),
     }

@@ -139,6 +139,13 @@ impl SimRepo {
         lock(&self.state).repos.insert(root.to_owned(), repo);
     }
 
+    /// Adds `branch` to the repository at `root`, at its first commit.
+    pub fn add_branch(&self, root: &Path, branch: &str) {
+        if let Some(repo) = lock(&self.state).repos.get_mut(root) {
+            repo.branches.entry(branch.to_owned()).or_insert(0);
+        }
+    }
+
     /// Writes a file into the checkout at `dir` (uncommitted until [`SimRepo::commit`]).
     ///
     /// # Errors

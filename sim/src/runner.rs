@@ -35,6 +35,13 @@ use crate::scenario::{
 use crate::trace::Trace;
 use crate::world::{DAEMON_HOST, EPOCH_MS, SIMULATION_MS_MAX, TICK_MS};
 
+/// An expected value meaning "this field is null" (TOML has no null).
+pub const EXPECT_NULL: &str = "@null";
+/// An expected value meaning "this field is there, whatever its value".
+pub const EXPECT_ANY: &str = "@any";
+/// An expected value meaning "this field is not there".
+pub const EXPECT_ABSENT: &str = "@absent";
+
 /// The host that plays a scenario's actors.
 pub const SCENARIO_HOST: &str = "scenario";
 /// Longest answer shown in a trace line, in characters (the rest is cut with a count).
@@ -73,8 +80,25 @@ pub fn run_file(path: &Path, seed: Option<u64>) -> anyhow::Result<Outcome> {
 #[derive(Debug, Clone)]
 struct Planned {
     index: usize,
+    /// The earliest it may start (the plan's times, ignoring waits for answers).
     at_ms: u64,
+    when: When,
+    /// The step before it in the file.
+    prev: Option<usize>,
+    /// The step before it in its lane (its actor's, or the lane it names).
+    lane_prev: Option<usize>,
     step: Step,
+}
+
+/// When a step starts.
+#[derive(Debug, Clone, Copy)]
+enum When {
+    /// At this time from the start of the world.
+    At(u64),
+    /// This long after the step before it started.
+    AfterStart(u64),
+    /// As soon as the step before it was answered.
+    AfterAnswer,
 }
 
 /// A fault, with its time resolved.
@@ -95,17 +119,29 @@ struct Plan {
 }
 
 fn plan(scenario: &Scenario) -> anyhow::Result<Plan> {
-    let mut steps = Vec::new();
+    let mut steps: Vec<Planned> = Vec::new();
     let mut last = 0;
+    let mut lanes: BTreeMap<(String, Option<String>), usize> = BTreeMap::new();
     for (index, step) in scenario.steps.iter().enumerate() {
-        let at_ms = match parse_at(&step.at).map_err(anyhow::Error::msg)? {
-            At::Absolute(ms) => ms,
-            At::After(ms) => last + ms,
+        let when = match step.at.as_deref().map(parse_at).transpose() {
+            Err(e) => anyhow::bail!("step {}: {e}", index + 1),
+            Ok(None) => When::AfterAnswer,
+            Ok(Some(At::Absolute(ms))) => When::At(ms),
+            Ok(Some(At::After(ms))) => When::AfterStart(ms),
+        };
+        let at_ms = match when {
+            When::At(ms) => ms,
+            When::AfterStart(ms) => last + ms,
+            When::AfterAnswer => last,
         };
         last = at_ms;
+        let lane = (step.actor.clone(), step.lane.clone());
         steps.push(Planned {
             index,
             at_ms,
+            when,
+            prev: index.checked_sub(1),
+            lane_prev: lanes.insert(lane, index),
             step: step.clone(),
         });
     }
@@ -237,6 +273,9 @@ pub fn run(scenario: &Scenario, dir: &Path, seed: Option<u64>) -> anyhow::Result
         &scenario.world.repo.main,
         scenario.world.repo.files.clone(),
     );
+    for branch in &scenario.world.repo.branches {
+        repo.add_branch(&root, branch);
+    }
     let baseline = Baseline {
         user_files,
         root,
@@ -317,6 +356,9 @@ struct Board {
     missing: RefCell<BTreeMap<String, usize>>,
     bound: Notify,
     answered: RefCell<BTreeSet<usize>>,
+    started: RefCell<BTreeMap<usize, tokio::time::Instant>>,
+    /// Told whenever a step starts or is answered.
+    progress: Notify,
     failures: RefCell<Vec<String>>,
     reported: RefCell<BTreeSet<String>>,
     checkout_dirtied: Cell<bool>,
@@ -362,15 +404,8 @@ async fn play(
     for fault in plan.faults.clone() {
         tokio::task::spawn_local(inject(shared.clone(), start, fault));
     }
-    let mut lanes: BTreeMap<String, Vec<Planned>> = BTreeMap::new();
-    for planned in &plan.steps {
-        lanes
-            .entry(planned.step.actor.clone())
-            .or_default()
-            .push(planned.clone());
-    }
     let mut running = Vec::new();
-    for (_, steps) in lanes {
+    for planned in plan.steps.clone() {
         let (shared, board, plan, baseline) = (
             shared.clone(),
             board.clone(),
@@ -378,19 +413,17 @@ async fn play(
             baseline.clone(),
         );
         running.push(tokio::task::spawn_local(async move {
-            for planned in steps {
-                run_step(&shared, &board, &plan, &baseline, start, planned).await;
-            }
+            run_step(&shared, &board, &plan, &baseline, start, planned).await;
         }));
     }
     let deadline = start + Duration::from_millis(plan.deadline_ms);
-    for lane in &mut running {
-        if tokio::time::timeout_at(deadline, lane).await.is_err() {
+    for step in &mut running {
+        if tokio::time::timeout_at(deadline, step).await.is_err() {
             break;
         }
     }
-    for lane in &running {
-        lane.abort();
+    for step in &running {
+        step.abort();
     }
     for planned in &plan.steps {
         if !board.answered.borrow().contains(&planned.index) {
@@ -435,6 +468,10 @@ async fn probe(shared: &Shared) {
     let Ok(handles) = shared.handles().await else {
         return;
     };
+    shared.recorder.record(
+        "check",
+        "end: each coordinator waits for signals with no timeout, to collect what is pending",
+    );
     for handle in handles.registered.values() {
         for _ in 0..PROBE_WAITS_MAX {
             match handle.wait_for_signal(None, Some(0)).await {
@@ -583,29 +620,93 @@ async fn run_step(
     start: tokio::time::Instant,
     planned: Planned,
 ) {
-    let Planned { index, at_ms, step } = planned;
-    tokio::time::sleep_until(start + Duration::from_millis(at_ms)).await;
-    let label = format!("step {} ({})", index + 1, step.call);
+    let Planned {
+        index,
+        when,
+        prev,
+        lane_prev,
+        step,
+        ..
+    } = planned;
+    let answered = |i: Option<usize>| i.is_none_or(|i| board.answered.borrow().contains(&i));
+    let started = |i: Option<usize>| i.and_then(|i| board.started.borrow().get(&i).copied());
+    // Its turn: after the step before it in its lane was answered, and at its time.
+    loop {
+        let progress = board.progress.notified();
+        tokio::pin!(progress);
+        progress.as_mut().enable();
+        let ready = answered(lane_prev)
+            && match when {
+                When::At(_) => true,
+                When::AfterStart(_) => prev.is_none() || started(prev).is_some(),
+                When::AfterAnswer => answered(prev),
+            };
+        if ready {
+            break;
+        }
+        progress.await;
+    }
+    let at = match when {
+        When::At(ms) => Some(start + Duration::from_millis(ms)),
+        When::AfterStart(ms) => {
+            Some(started(prev).unwrap_or(start) + Duration::from_millis(ms))
+        }
+        When::AfterAnswer => None,
+    };
+    if let Some(at) = at {
+        tokio::time::sleep_until(at).await;
+    }
+    board
+        .started
+        .borrow_mut()
+        .insert(index, tokio::time::Instant::now());
+    board.progress.notify_waiters();
+    let rounds = step.repeat.unwrap_or(1);
+    for round in 0..rounds {
+        let label = if step.repeat.is_some() {
+            format!("step {} ({}, round {round})", index + 1, step.call)
+        } else {
+            format!("step {} ({})", index + 1, step.call)
+        };
+        let round = step.repeat.map(|_| Value::from(round));
+        let go_on = run_round(shared, board, plan, baseline, &step, index, &label, round).await;
+        if !go_on {
+            break;
+        }
+    }
+    board.answered.borrow_mut().insert(index);
+    board.progress.notify_waiters();
+}
+
+/// One round of a step; `false` if the step cannot go on (a binding it needs never came).
+#[allow(clippy::too_many_arguments)]
+async fn run_round(
+    shared: &Arc<Shared>,
+    board: &Board,
+    plan: &Plan,
+    baseline: &Baseline,
+    step: &Step,
+    index: usize,
+    label: &str,
+    round: Option<Value>,
+) -> bool {
+    let args = toml_to_json(&toml::Value::Table(step.args.clone()));
+    let expect = toml_to_json(&toml::Value::Table(step.expect.clone()));
     let (args, expect) = match (
-        substitute(board, &toml_to_json(&toml::Value::Table(step.args.clone()))).await,
-        substitute(
-            board,
-            &toml_to_json(&toml::Value::Table(step.expect.clone())),
-        )
-        .await,
+        substitute(board, &args, round.as_ref()).await,
+        substitute(board, &expect, round.as_ref()).await,
     ) {
         (Ok(args), Ok(expect)) => (args, expect),
         (Err(e), _) | (_, Err(e)) => {
-            board.answered.borrow_mut().insert(index);
             board.fail(shared, format!("{label}: {e}"));
-            forget_bindings(board, &step, index);
-            return;
+            forget_bindings(board, step, index);
+            return false;
         }
     };
     shared
         .recorder
         .record(&step.actor, format!("{} {}", step.call, compact(&args)));
-    let (answer, signal) = call(shared, board, &step, &args).await;
+    let (answer, signal) = call(shared, board, step, &args).await;
     if let Some(signal) = &signal {
         shared
             .observed
@@ -615,7 +716,7 @@ async fn run_step(
     }
     if step.actor != APP_ACTOR && answer.is_ok() {
         if let Some(violation) = foreign_answer(shared, &step.actor, &args) {
-            board.violations(shared, vec![violation], &label);
+            board.violations(shared, vec![violation], label);
         }
     }
     shared
@@ -647,10 +748,9 @@ async fn run_step(
                 }
             }
         }
-        Err(_) => forget_bindings(board, &step, index),
+        Err(_) => forget_bindings(board, step, index),
     }
     board.bound.notify_waiters();
-    board.answered.borrow_mut().insert(index);
     let found = invariants::check(
         shared,
         baseline,
@@ -660,6 +760,7 @@ async fn run_step(
     )
     .await;
     board.violations(shared, found, &format!("after {label}"));
+    true
 }
 
 fn forget_bindings(board: &Board, step: &Step, index: usize) {
@@ -770,9 +871,15 @@ fn toml_to_json(value: &toml::Value) -> Value {
 
 /// `value` with every `${name}` replaced by its binding (waiting for bindings other lanes have
 /// yet to make). A string that is exactly `${name}` takes the bound value as it is.
-async fn substitute(board: &Board, value: &Value) -> Result<Value, String> {
+async fn substitute(board: &Board, value: &Value, round: Option<&Value>) -> Result<Value, String> {
     let mut names = Vec::new();
     collect_placeholders(value, &mut names);
+    if let Some(round) = round {
+        board
+            .bindings
+            .borrow_mut()
+            .insert(crate::scenario::ROUND_BINDING.to_owned(), round.clone());
+    }
     for name in &names {
         loop {
             let notified = board.bound.notified();
@@ -922,6 +1029,17 @@ fn compare(path: &str, wanted: &Value, got: Option<&Value>, problems: &mut Vec<S
                 compare(&format!("{path}.{key}"), wanted, field(got, key), problems);
             }
         }
+        (Value::String(w), got) if w == EXPECT_ABSENT => {
+            if let Some(got) = got {
+                problems.push(format!("{path}: expected nothing, got {}", compact(got)));
+            }
+        }
+        (Value::String(w), Some(_)) if w == EXPECT_ANY => {}
+        (Value::String(w), Some(got)) if w == EXPECT_NULL => {
+            if !got.is_null() {
+                problems.push(format!("{path}: expected null, got {}", compact(got)));
+            }
+        }
         (wanted, Some(got)) if same(wanted, got) => {}
         (wanted, Some(got)) => {
             problems.push(format!("{path}: expected {wanted}, got {}", compact(got)));
@@ -955,7 +1073,11 @@ mod tests {
             problems[0].contains(".status: expected \"running\", got \"idle\""),
             "{problems:?}"
         );
-        assert!(expectations(&json!({ "exitCode": null }), &answer).is_empty());
+        assert!(expectations(&json!({ "exitCode": "@null" }), &answer).is_empty());
+        assert!(!expectations(&json!({ "status": "@null" }), &answer).is_empty());
+        assert!(expectations(&json!({ "id": "@any", "gone": "@absent" }), &answer).is_empty());
+        assert!(!expectations(&json!({ "id": "@absent" }), &answer).is_empty());
+        assert!(!expectations(&json!({ "gone": "@any" }), &answer).is_empty());
     }
 
     #[test]

@@ -72,6 +72,9 @@ pub struct RepoDef {
     /// Its main branch.
     #[serde(default = "main_branch")]
     pub main: String,
+    /// Other branches, made from the main branch's first commit.
+    #[serde(default)]
+    pub branches: Vec<String>,
     /// The files of the main branch's first commit, by path.
     #[serde(default)]
     pub files: std::collections::BTreeMap<String, String>,
@@ -81,6 +84,7 @@ impl Default for RepoDef {
     fn default() -> Self {
         RepoDef {
             main: main_branch(),
+            branches: Vec::new(),
             files: std::collections::BTreeMap::new(),
         }
     }
@@ -147,9 +151,10 @@ const fn yes() -> bool {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
-    /// When: `0ms`, `5s`, `2m` from the start, or `+500ms` after the previous step.
-    #[serde(default = "right_after")]
-    pub at: String,
+    /// When: `5s` or `2m` from the start of the world, or `+500ms` after the step before it
+    /// started; without it, as soon as the step before it was answered.
+    #[serde(default)]
+    pub at: Option<String>,
     /// Who: a coordinator's name or [`APP_ACTOR`].
     pub actor: String,
     /// The MCP tool a coordinator calls, or the app's action.
@@ -163,11 +168,19 @@ pub struct Step {
     /// Fields the answer must have (`error` for an expected error text).
     #[serde(default)]
     pub expect: toml::Table,
+    /// Steps of one actor run one after another in its lane; a step naming another lane runs
+    /// beside them (a second wait of the same coordinator, say).
+    #[serde(default)]
+    pub lane: Option<String>,
+    /// Makes the call this many times in a row (default 1); `${i}` is the round, from 0.
+    #[serde(default)]
+    pub repeat: Option<u32>,
 }
 
-fn right_after() -> String {
-    "+0ms".to_owned()
-}
+/// The binding a repeated step's round is known by.
+pub const ROUND_BINDING: &str = "i";
+/// Most rounds one step may repeat.
+pub const REPEAT_MAX: u32 = 10_000;
 
 /// Something that goes wrong.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -358,22 +371,27 @@ fn check(scenario: &Scenario) -> Result<(), ScenarioError> {
                 step.actor
             )));
         }
-        let at = match parse_at(&step.at).map_err(&here)? {
-            At::Absolute(ms) => ms,
-            At::After(ms) => last.saturating_add(ms),
+        let at = match step.at.as_deref().map(parse_at).transpose().map_err(&here)? {
+            None => last,
+            Some(At::Absolute(ms)) => ms,
+            Some(At::After(ms)) => last.saturating_add(ms),
         };
         if at < last {
             return Err(here(format!(
                 "at {:?} is {at} ms, before the step before it ({last} ms)",
-                step.at
+                step.at.as_deref().unwrap_or_default()
             )));
         }
         last = at;
+        if step.repeat.is_some_and(|n| n == 0 || n > REPEAT_MAX) {
+            return Err(here(format!("repeat must be 1 to {REPEAT_MAX}")));
+        }
+        let round = step.repeat.map(|_| ROUND_BINDING.to_owned());
         for name in placeholders(&toml::Value::Table(step.args.clone()))
             .into_iter()
             .chain(placeholders(&toml::Value::Table(step.expect.clone())))
         {
-            if !bound.contains(&name) {
+            if !bound.contains(&name) && round.as_ref() != Some(&name) {
                 return Err(here(format!("${{{name}}} is used before a step binds it")));
             }
         }
