@@ -470,7 +470,7 @@ async fn probe(shared: &Shared) {
     };
     shared.recorder.record(
         "check",
-        "end: each coordinator waits for signals with no timeout, to collect what is pending",
+        "end: collecting the signals still pending (one zero-timeout wait after another)",
     );
     for handle in handles.registered.values() {
         for _ in 0..PROBE_WAITS_MAX {
