@@ -48,6 +48,9 @@ pub enum Action {
     /// Waits until one more prompt was submitted to it (its input gained a carriage return),
     /// then echoes it.
     WaitForPrompt,
+    /// Waits until the terminal answered a query it printed (a cursor position report
+    /// `ESC [ row ; col R`, or device attributes `ESC [ ? … c`), as Claude Code does at start.
+    WaitForReply,
     /// Calls `signal_done` through its MCP server, with its own done token or the one given.
     SignalDone(Option<String>),
     /// Writes a file in its worktree.
@@ -75,7 +78,8 @@ pub enum Action {
 pub type Loader<'a> = &'a dyn Fn(&str) -> Result<Vec<u8>, String>;
 
 /// Reads one script item: a table with one action key, plus that action's own fields
-/// (`content` for `edit`, `token` for `call`, and `pause_ms` after any other action).
+/// (`content` for `edit`, `token` for `call`); `pause_ms` is an action on its own or a pause
+/// after any other.
 ///
 /// # Errors
 /// The item names no action, several, an unknown one, or a field its action does not take.
@@ -99,6 +103,7 @@ pub fn parse_action(item: &toml::Table, load: Loader<'_>) -> Result<Vec<Action>,
             ("raw", toml::Value::String(text)) => Action::Raw(text.clone()),
             ("pause_ms", _) => continue,
             ("wait_for", toml::Value::String(what)) if what == "prompt" => Action::WaitForPrompt,
+            ("wait_for", toml::Value::String(what)) if what == "reply" => Action::WaitForReply,
             ("call", toml::Value::String(tool)) if tool == "signal_done" => {
                 extra.push("token");
                 Action::SignalDone(text("token")?)
@@ -123,7 +128,7 @@ pub fn parse_action(item: &toml::Table, load: Loader<'_>) -> Result<Vec<Action>,
         };
         actions.push(action);
     }
-    if actions.is_empty() {
+    if actions.is_empty() && !item.contains_key("pause_ms") {
         return Err("a script item names no action".into());
     }
     if actions.len() > 1 {
@@ -229,6 +234,10 @@ pub async fn run(seat: &Seat, actions: &[Action]) -> Result<bool, String> {
     };
     let mut seen = seat.pty.input(seat.agent).len();
     for action in actions {
+        // A killed agent does nothing more.
+        if !seat.pty.is_alive(seat.agent) {
+            return Ok(false);
+        }
         match action {
             Action::Print(frame) => {
                 print(frames::bytes(seat.profile, *frame)).await?;
@@ -239,8 +248,16 @@ pub async fn run(seat: &Seat, actions: &[Action]) -> Result<bool, String> {
                 done(format!("prints {text:?}"));
             }
             Action::Pause(ms) => tokio::time::sleep(Duration::from_millis(*ms)).await,
+            Action::WaitForReply => {
+                let reply = wait_for_input(seat, seen, terminal_reply).await?;
+                seen += reply.len();
+                done(format!(
+                    "got the terminal's reply {:?}",
+                    String::from_utf8_lossy(&reply)
+                ));
+            }
             Action::WaitForPrompt => {
-                let typed = wait_for_prompt(seat, seen).await?;
+                let typed = wait_for_input(seat, seen, submitted_line).await?;
                 seen = seat.pty.input(seat.agent).len();
                 let text = visible(&typed);
                 let mut echo = text.clone().into_bytes();
@@ -320,8 +337,27 @@ pub async fn run(seat: &Seat, actions: &[Action]) -> Result<bool, String> {
     Ok(true)
 }
 
-/// Waits until the input after `seen` holds a carriage return; returns the input up to it.
-async fn wait_for_prompt(seat: &Seat, seen: usize) -> Result<Vec<u8>, String> {
+/// The input up to its first carriage return, if it holds one.
+fn submitted_line(fresh: &[u8]) -> Option<usize> {
+    fresh.iter().position(|&b| b == b'\r')
+}
+
+/// The length of the input up to the end of its first reply to a terminal query, if any.
+fn terminal_reply(fresh: &[u8]) -> Option<usize> {
+    let start = fresh.windows(2).position(|w| w == b"\x1b[")?;
+    let end = fresh[start + 2..]
+        .iter()
+        .position(|&b| b == b'R' || b == b'c')?;
+    Some(start + 2 + end + 1)
+}
+
+/// Waits until `found` finds what it looks for in the input after `seen`; returns the input
+/// up to where it ends.
+async fn wait_for_input(
+    seat: &Seat,
+    seen: usize,
+    found: fn(&[u8]) -> Option<usize>,
+) -> Result<Vec<u8>, String> {
     let deadline = tokio::time::Instant::now() + Duration::from_millis(AGENT_WAIT_MS_MAX);
     loop {
         let notified = seat.typed.as_ref().map(|typed| typed.notified());
@@ -331,12 +367,12 @@ async fn wait_for_prompt(seat: &Seat, seen: usize) -> Result<Vec<u8>, String> {
         }
         let input = seat.pty.input(seat.agent);
         let fresh = input.get(seen..).unwrap_or_default();
-        if let Some(end) = fresh.iter().position(|&b| b == b'\r') {
+        if let Some(end) = found(fresh) {
             return Ok(fresh[..end].to_vec());
         }
         let now = tokio::time::Instant::now();
         if now >= deadline {
-            return Err(format!("no prompt came within {AGENT_WAIT_MS_MAX} ms"));
+            return Err(format!("nothing came within {AGENT_WAIT_MS_MAX} ms"));
         }
         match notified.as_pin_mut() {
             Some(notified) => {
@@ -433,6 +469,7 @@ mod tests {
         assert_eq!(parse("hang = true"), Ok(vec![Action::Hang]));
         assert_eq!(parse("crash = true"), Ok(vec![Action::Crash]));
         assert_eq!(parse("exit = 3"), Ok(vec![Action::Exit(3)]));
+        assert_eq!(parse("pause_ms = 5"), Ok(vec![Action::Pause(5)]));
     }
 
     #[test]
@@ -442,10 +479,16 @@ mod tests {
         assert!(error("fly = true").contains("unknown"));
         assert!(error("print = \"busy\"\npause_ms = -1").contains("negative"));
         assert!(error("").contains("no action"));
-        assert!(error("pause_ms = 5").contains("no action"));
         assert!(error("print = \"busy\"\nexit = 0").contains("one thing"));
         assert!(error("edit = \"a\"").contains("needs content"));
         assert!(error("commit = \"m\"\ncontent = \"x\"").contains("another action"));
+    }
+
+    #[test]
+    fn replies_to_terminal_queries_are_found_in_the_input() {
+        assert_eq!(super::terminal_reply(b"x\x1b[12;1Ry"), Some(8));
+        assert_eq!(super::terminal_reply(b"\x1b[?62;22c"), Some(9));
+        assert_eq!(super::terminal_reply(b"typed text\r"), None);
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub const COORDINATOR_CALLS: [&str; 11] = [
 ];
 
 /// The app's actions a step may call.
-pub const APP_CALLS: [&str; 15] = [
+pub const APP_CALLS: [&str; 16] = [
     "register",
     "deregister",
     "list_tasks",
@@ -51,12 +51,13 @@ pub const APP_CALLS: [&str; 15] = [
     "edit_checkout",
     "task_output",
     "read_file",
+    "staged",
 ];
 
 /// A call's answer: a result, or the error text the caller saw.
 pub type Answer = Result<Value, String>;
 
-/// What the caller of a wait for a signal got, for the checker.
+/// What the caller of a wait for a signal got (a task's signal or exit), for the checker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signal {
     /// The task.
@@ -65,6 +66,8 @@ pub struct Signal {
     pub at_ms: u64,
     /// The request id it was asked with.
     pub request: Option<String>,
+    /// Whether the task had exited (the answer may report its exit rather than a signal).
+    pub exited: bool,
 }
 
 fn text<'a>(args: &'a Value, field: &str) -> Result<Option<&'a str>, String> {
@@ -188,7 +191,7 @@ fn merge_json(merge: &MergeResult) -> Value {
     })
 }
 
-fn signal_json(outcome: &SignalOutcome) -> Value {
+fn signal_json(outcome: &SignalOutcome, coordinator: CoordinatorId) -> Value {
     match outcome {
         SignalOutcome::Task {
             task,
@@ -207,6 +210,7 @@ fn signal_json(outcome: &SignalOutcome) -> Value {
             json!({ "remaining": remaining, "timedOut": true })
         }
         SignalOutcome::CoordinatorGone { at } => json!({
+            "taskId": coordinator.to_string(),
             "name": "",
             "status": "exited",
             "signalDoneAt": iso(*at),
@@ -315,16 +319,16 @@ pub async fn coordinator_call(
             }
             "wait_for_signal_done" => {
                 let request = text(args, "requestId")?.map(str::to_owned);
-                let id = request
+                let request_id = request
                     .as_deref()
                     .map(RequestId::new)
                     .transpose()
                     .map_err(|e| e.to_string())?;
                 let outcome = handle
-                    .wait_for_signal(id, timeout(args)?)
+                    .wait_for_signal(request_id, timeout(args)?)
                     .await
                     .map_err(engine_error)?;
-                return Ok((signal_json(&outcome), delivered(&outcome, request)));
+                return Ok((signal_json(&outcome, id), delivered(&outcome, request)));
             }
             other => return Err(format!("unknown coordinator call {other:?}")),
         };
@@ -341,10 +345,11 @@ fn delivered(outcome: &SignalOutcome, request: Option<String>) -> Option<Signal>
     match outcome {
         SignalOutcome::Task {
             task, status, at, ..
-        } if *status != Status::Exited => Some(Signal {
+        } => Some(Signal {
             task: *task,
             at_ms: sim_ms(*at),
             request,
+            exited: *status == Status::Exited,
         }),
         _ => None,
     }
@@ -496,14 +501,15 @@ pub async fn app_call(
                 return Ok(json!({ "ok": true }));
             }
             let batch = lock(shared)
-                .staged(id)
-                .ok_or("no notification batch is staged for this coordinator")?;
+                .last_batch(id)
+                .ok_or("no notification batch was staged for this coordinator")?;
             if call == "ack_notification" {
                 handle.ack_notification(batch).await
             } else {
                 handle.drop_notification(batch).await
             }
             .map_err(engine_error)?;
+            lock(shared).unstage(id, batch);
             Ok(json!({ "ok": true }))
         }
         "commit_on_main" | "edit_checkout" => {
@@ -520,6 +526,17 @@ pub async fn app_call(
                 *checkout_dirtied = true;
             }
             Ok(json!({ "ok": true }))
+        }
+        "staged" => {
+            let id = coordinator_arg(shared, args)?;
+            Ok(match lock(shared).staged(id) {
+                Some(batch) => json!({
+                    "staged": true,
+                    "count": batch.count,
+                    "firesAt": batch.fires_at_ms,
+                }),
+                None => json!({ "staged": false }),
+            })
         }
         "read_file" => {
             let path = required(args, "path")?;

@@ -498,7 +498,10 @@ fn on_spawn(
         }
         tokio::spawn(async move {
             if let Err(error) = play(&seat, &script).await {
-                seat.recorder.record(&seat.name, format!("stops: {error}"));
+                // An agent whose terminal went away while it acted was killed: it stops.
+                if seat.pty.is_alive(seat.agent) {
+                    seat.recorder.record(&seat.name, format!("stops: {error}"));
+                }
             }
         });
     })

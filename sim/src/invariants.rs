@@ -5,7 +5,7 @@
 //!   wait, is overtaken by a later signal or prompt, or its task is gone), none is invented;
 //! - `isolation`: a coordinator lists, and gets answers about, only the tasks it created;
 //! - `cleanup`: a closed task's worktree, branch and MCP config are gone; at the end every
-//!   worktree belongs to a task the engine still has;
+//!   worktree, and every agent still running, belongs to a task the engine still has;
 //! - `user_files`: the user's own files are byte-identical at the end, and the user's checkout
 //!   holds no half-done merge;
 //! - `bounds`: no coordinator holds more than `TASKS_PER_COORDINATOR_MAX` tasks;
@@ -44,6 +44,17 @@ struct Delivery {
     request: Option<String>,
 }
 
+/// A notification batch staged for a coordinator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batch {
+    /// Its id.
+    pub id: BatchId,
+    /// How many notifications it carries.
+    pub count: usize,
+    /// When it fires, in simulated milliseconds.
+    pub fires_at_ms: u64,
+}
+
 /// What the checker learned while the world ran. See the module documentation.
 #[derive(Debug, Default)]
 pub struct Observed {
@@ -56,7 +67,9 @@ pub struct Observed {
     /// When each task's signal was last reset by a prompt.
     resets: BTreeMap<TaskId, u64>,
     delivered: Vec<Delivery>,
-    staged: BTreeMap<CoordinatorId, BatchId>,
+    staged: BTreeMap<CoordinatorId, Batch>,
+    /// The batch last staged for each coordinator, staged still or not.
+    last_batch: BTreeMap<CoordinatorId, BatchId>,
     deregistered: BTreeMap<CoordinatorId, u64>,
     violations: Vec<String>,
 }
@@ -82,7 +95,13 @@ impl Observed {
                 self.resets.insert(*task, now_ms);
             }
             AppEvent::Notice(coordinator, Notice::Staged(staged)) => {
-                self.staged.insert(*coordinator, staged.batch);
+                let batch = Batch {
+                    id: staged.batch,
+                    count: staged.notifications.len(),
+                    fires_at_ms: crate::daemon::sim_ms(staged.auto_fire_at),
+                };
+                self.staged.insert(*coordinator, batch);
+                self.last_batch.insert(*coordinator, staged.batch);
             }
             AppEvent::Notice(coordinator, Notice::Cleared) => {
                 self.staged.remove(coordinator);
@@ -117,8 +136,21 @@ impl Observed {
 
     /// The batch last staged for `coordinator`, still staged.
     #[must_use]
-    pub fn staged(&self, coordinator: CoordinatorId) -> Option<BatchId> {
+    pub fn staged(&self, coordinator: CoordinatorId) -> Option<Batch> {
         self.staged.get(&coordinator).copied()
+    }
+
+    /// The batch last staged for `coordinator`, staged still or not.
+    #[must_use]
+    pub fn last_batch(&self, coordinator: CoordinatorId) -> Option<BatchId> {
+        self.last_batch.get(&coordinator).copied()
+    }
+
+    /// The app took the batch `batch` of `coordinator` (typed or dropped it).
+    pub fn unstage(&mut self, coordinator: CoordinatorId, batch: BatchId) {
+        if self.staged.get(&coordinator).is_some_and(|b| b.id == batch) {
+            self.staged.remove(&coordinator);
+        }
     }
 
     /// The task is gone from the engine (closed or removed).
@@ -143,14 +175,21 @@ impl Observed {
         self.given.entry(task).or_default().push(sent_ms);
     }
 
-    /// A wait answered its caller with `task`'s signal of `at_ms` (not an exit).
-    pub fn signal_delivered(&mut self, task: TaskId, at_ms: u64, request: Option<String>) {
+    /// A wait answered its caller with `task` at `at_ms`: its signal, or, when `exited`, its
+    /// exit or the signal it gave before it exited.
+    pub fn signal_delivered(
+        &mut self,
+        task: TaskId,
+        at_ms: u64,
+        request: Option<String>,
+        exited: bool,
+    ) {
         let twice = self.delivered.iter().any(|d| {
             d.task == task && d.at_ms == at_ms && (d.request.is_none() || d.request != request)
         });
         if twice {
             self.violations.push(format!(
-                "signals: the signal {} gave at t={at_ms} was delivered twice",
+                "signals: what {} reported at t={at_ms} was delivered twice",
                 self.task_name(task)
             ));
         }
@@ -158,7 +197,7 @@ impl Observed {
             .sent
             .get(&task)
             .is_some_and(|sent| sent.iter().any(|s| *s <= at_ms));
-        if !given {
+        if !given && !exited {
             self.violations.push(format!(
                 "signals: a wait returned a signal of {} at t={at_ms} that no agent gave",
                 self.task_name(task)
@@ -299,19 +338,19 @@ pub async fn check(
         for (id, facts) in &closed {
             if worktrees.iter().any(|(dir, _)| *dir == facts.worktree) {
                 found.push(format!(
-                    "cleanup: closed task {}'s worktree remains",
+                    "cleanup: {} is gone, its worktree remains",
                     facts.name
                 ));
             }
             if branches.contains(&facts.branch) {
                 found.push(format!(
-                    "cleanup: closed task {}'s branch remains",
+                    "cleanup: {} is gone, its branch remains",
                     facts.name
                 ));
             }
             if shared.files.get(&config_path(*id)).is_some() {
                 found.push(format!(
-                    "cleanup: closed task {}'s MCP config remains",
+                    "cleanup: {} is gone, its MCP config remains",
                     facts.name
                 ));
             }
@@ -322,6 +361,21 @@ pub async fn check(
                 .iter()
                 .map(|(id, t)| (t.worktree.clone(), *id))
                 .collect();
+            let live_worktrees: BTreeSet<PathBuf> = known
+                .iter()
+                .filter(|(_, id)| listed.contains(id))
+                .map(|(dir, _)| dir.clone())
+                .collect();
+            if let Some(door) = shared.door() {
+                for spec in door.pty.inner.spawned() {
+                    if door.pty.inner.is_alive(spec.agent) && !live_worktrees.contains(&spec.cwd) {
+                        found.push(format!(
+                            "cleanup: an agent still runs in {}, which no task holds",
+                            spec.cwd.display()
+                        ));
+                    }
+                }
+            }
             for (dir, branch) in worktrees {
                 let owned = known.get(&dir).is_some_and(|id| listed.contains(id));
                 if !owned {
@@ -383,10 +437,10 @@ mod tests {
         let task = TaskId::from_random([1; 16]);
         let mut observed = Observed::default();
         observed.signal_sent(task, 10);
-        observed.signal_delivered(task, 12, Some("r1".into()));
-        observed.signal_delivered(task, 12, Some("r1".into()));
+        observed.signal_delivered(task, 12, Some("r1".into()), false);
+        observed.signal_delivered(task, 12, Some("r1".into()), false);
         assert!(observed.violations.is_empty(), "{:?}", observed.violations);
-        observed.signal_delivered(task, 12, Some("r2".into()));
+        observed.signal_delivered(task, 12, Some("r2".into()), false);
         assert_eq!(observed.violations.len(), 1);
         assert!(observed.violations[0].contains("delivered twice"));
     }
@@ -419,7 +473,10 @@ mod tests {
     #[test]
     fn a_signal_nobody_gave_is_caught() {
         let mut observed = Observed::default();
-        observed.signal_delivered(TaskId::from_random([4; 16]), 5, None);
+        observed.signal_delivered(TaskId::from_random([4; 16]), 5, None, false);
+        assert_eq!(observed.violations.len(), 1);
+        observed.signal_delivered(TaskId::from_random([5; 16]), 5, None, true);
+        assert_eq!(observed.violations.len(), 1, "an exit needs no signal");
         assert!(observed.violations[0].contains("no agent gave"));
     }
 }

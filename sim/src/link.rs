@@ -140,6 +140,7 @@ impl Links {
                 return Err(LinkError::Reset(actor.to_owned()));
             }
             tokio::select! {
+                biased;
                 answer = &mut trip => break answer,
                 () = &mut broken => {}
             }

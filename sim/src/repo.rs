@@ -5,7 +5,8 @@
 //! checkout untouched), and closing a task really removes its worktree and branch.
 //!
 //! Not modelled: renames, binary files, hunks (a file is the unit of conflict), remotes. Faults
-//! a scenario can inject: a worktree that will not be removed, slow worktree creation.
+//! a scenario can inject: a worktree that will not be removed, slow worktree creation and
+//! removal.
 //!
 //! Locks guard plain data and are never held across an await.
 
@@ -87,7 +88,7 @@ impl Repository {
 struct State {
     repos: BTreeMap<PathBuf, Repository>,
     stuck: BTreeSet<PathBuf>,
-    create_latency: Duration,
+    latency: Duration,
 }
 
 impl State {
@@ -259,9 +260,10 @@ impl SimRepo {
         lock(&self.state).stuck.remove(dir);
     }
 
-    /// Makes creating a worktree take `latency` of (simulated) time.
+    /// Makes creating and removing a worktree take `latency` of (simulated) time, as on a
+    /// large repository.
     pub fn slow_worktrees(&self, latency: Duration) {
-        lock(&self.state).create_latency = latency;
+        lock(&self.state).latency = latency;
     }
 }
 
@@ -383,7 +385,7 @@ impl Repo for SimRepo {
 
     fn create_worktree(&self, request: WorktreeRequest) -> BoxFuture<'_, Result<(), RepoError>> {
         Box::pin(async move {
-            let latency = lock(&self.state).create_latency;
+            let latency = lock(&self.state).latency;
             if !latency.is_zero() {
                 tokio::time::sleep(latency).await;
             }
@@ -554,7 +556,11 @@ impl Repo for SimRepo {
         path: PathBuf,
         branch: String,
     ) -> BoxFuture<'_, Result<(), RepoError>> {
-        let result = (|| {
+        Box::pin(async move {
+            let latency = lock(&self.state).latency;
+            if !latency.is_zero() {
+                tokio::time::sleep(latency).await;
+            }
             let mut state = lock(&self.state);
             if state.stuck.contains(&path) {
                 return Err(RepoError::Git(format!(
@@ -570,8 +576,7 @@ impl Repo for SimRepo {
                 repo.branches.remove(&branch);
             }
             Ok(())
-        })();
-        Box::pin(async move { result })
+        })
     }
 }
 

@@ -313,9 +313,10 @@ pub fn run(scenario: &Scenario, dir: &Path, seed: Option<u64>) -> anyhow::Result
                     crashes.next();
                     shared.daemon_crashed();
                     sim.crash(DAEMON_HOST);
-                    shared
-                        .recorder
-                        .record("fault", format!("the daemon crashes (down {down} ms)"));
+                    shared.recorder.record(
+                        "fault",
+                        format!("the daemon crashes, its agents with it (down {down} ms)"),
+                    );
                     restart_at = Some(now + down);
                 }
             }
@@ -491,13 +492,12 @@ async fn probe(shared: &Shared) {
                             daemon::sim_ms(at)
                         ),
                     );
-                    if status != baton_runtime::core::coordinator::Status::Exited {
-                        shared
-                            .observed
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .signal_delivered(task, daemon::sim_ms(at), None);
-                    }
+                    let exited = status == baton_runtime::core::coordinator::Status::Exited;
+                    shared
+                        .observed
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .signal_delivered(task, daemon::sim_ms(at), None, exited);
                 }
                 _ => break,
             }
@@ -546,6 +546,13 @@ async fn inject(shared: Arc<Shared>, start: tokio::time::Instant, planned: Plann
             shared.links.drop_responses(&actor, count);
             record(format!(
                 "the next {count} answer(s) to {actor} will be lost"
+            ));
+        }
+        "slow_worktrees" => {
+            let ms = fault.ms.unwrap_or(0);
+            shared.repo.slow_worktrees(Duration::from_millis(ms));
+            record(format!(
+                "creating or removing a worktree takes {ms} ms{lasting}"
             ));
         }
         "disk_full" => {
@@ -602,6 +609,10 @@ async fn inject(shared: Arc<Shared>, start: tokio::time::Instant, planned: Plann
             shared.links.delay(&actor, 0);
             record(format!("delay {actor} <-> daemon over"));
         }
+        "slow_worktrees" => {
+            shared.repo.slow_worktrees(Duration::ZERO);
+            record("worktrees are quick again".to_owned());
+        }
         "worktree_stuck" => {
             if let Some((name, Some((_, worktree)))) = task {
                 shared.repo.unstick(&worktree);
@@ -648,9 +659,7 @@ async fn run_step(
     }
     let at = match when {
         When::At(ms) => Some(start + Duration::from_millis(ms)),
-        When::AfterStart(ms) => {
-            Some(started(prev).unwrap_or(start) + Duration::from_millis(ms))
-        }
+        When::AfterStart(ms) => Some(started(prev).unwrap_or(start) + Duration::from_millis(ms)),
         When::AfterAnswer => None,
     };
     if let Some(at) = at {
@@ -712,7 +721,12 @@ async fn run_round(
             .observed
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .signal_delivered(signal.task, signal.at_ms, signal.request.clone());
+            .signal_delivered(
+                signal.task,
+                signal.at_ms,
+                signal.request.clone(),
+                signal.exited,
+            );
     }
     if step.actor != APP_ACTOR && answer.is_ok() {
         if let Some(violation) = foreign_answer(shared, &step.actor, &args) {

@@ -200,7 +200,8 @@ pub struct Fault {
     /// worktree); until the end when absent.
     #[serde(default)]
     pub for_ms: Option<u64>,
-    /// For `delay`: the latency added each way, in milliseconds.
+    /// For `delay`: the latency added each way; for `slow_worktrees`: how long creating a
+    /// worktree takes; in milliseconds.
     #[serde(default)]
     pub ms: Option<u64>,
     /// For `drop_response`, `disk_full` and `remove_fails`: how many (default 1).
@@ -209,7 +210,7 @@ pub struct Fault {
 }
 
 /// The kinds of fault a scenario may inject.
-pub const FAULT_KINDS: [&str; 8] = [
+pub const FAULT_KINDS: [&str; 9] = [
     "partition",
     "delay",
     "drop_response",
@@ -218,6 +219,7 @@ pub const FAULT_KINDS: [&str; 8] = [
     "remove_fails",
     "kill_agent",
     "worktree_stuck",
+    "slow_worktrees",
 ];
 
 /// The host every link fault has at one end.
@@ -371,7 +373,13 @@ fn check(scenario: &Scenario) -> Result<(), ScenarioError> {
                 step.actor
             )));
         }
-        let at = match step.at.as_deref().map(parse_at).transpose().map_err(&here)? {
+        let at = match step
+            .at
+            .as_deref()
+            .map(parse_at)
+            .transpose()
+            .map_err(&here)?
+        {
             None => last,
             Some(At::Absolute(ms)) => ms,
             Some(At::After(ms)) => last.saturating_add(ms),
@@ -468,8 +476,9 @@ fn check_fault(fault: &Fault, actors: &BTreeSet<String>) -> Result<(), String> {
             "task is only for kill_agent and worktree_stuck".into()
         });
     }
-    if (fault.kind == "delay") != fault.ms.is_some() {
-        return Err("ms (the latency each way) is for delay, and delay needs it".into());
+    let takes_ms = matches!(fault.kind.as_str(), "delay" | "slow_worktrees");
+    if takes_ms != fault.ms.is_some() {
+        return Err("ms is for delay and slow_worktrees, and they need it".into());
     }
     if fault.count.is_some()
         && !matches!(

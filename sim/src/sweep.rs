@@ -203,7 +203,11 @@ pub fn with_seed(text: &str, outcome: &Outcome) -> String {
             }
             in_root = false;
         }
-        if in_root && !placed && trimmed.starts_with("seed") && trimmed[4..].trim_start().starts_with('=') {
+        if in_root
+            && !placed
+            && trimmed.starts_with("seed")
+            && trimmed[4..].trim_start().starts_with('=')
+        {
             lines.push(format!("seed = {}", outcome.seed));
             placed = true;
             continue;
@@ -243,7 +247,10 @@ mod tests {
         assert!(written.contains("#   invariant signals: lost\n"));
         assert!(written.contains("\nseed = 42\n"));
         assert!(!written.contains("seed = 7"));
-        assert!(written.contains("[[step]]\nseed = 3"), "only the top-level seed changes");
+        assert!(
+            written.contains("[[step]]\nseed = 3"),
+            "only the top-level seed changes"
+        );
         let unseeded = with_seed("format = 1\nname = \"x\"\n[end]\n", &outcome);
         assert!(unseeded.contains("name = \"x\"\nseed = 42\n[end]"));
         assert!(crate::scenario::parse(&with_seed("format = 1\nname = \"x\"\n", &outcome)).is_ok());

@@ -75,3 +75,58 @@ fn check(folder: &str) {
 fn coordinator_scenarios_hold() {
     check("coordinator");
 }
+
+#[test]
+fn signals_scenarios_hold() {
+    check("signals");
+}
+
+#[test]
+fn control_scenarios_hold() {
+    check("control");
+}
+
+#[test]
+fn notifications_scenarios_hold() {
+    check("notifications");
+}
+
+#[test]
+fn detector_scenarios_hold() {
+    check("detector");
+}
+
+#[test]
+fn faults_scenarios_hold() {
+    check("faults");
+}
+
+#[test]
+fn bugs_scenarios_hold() {
+    check("bugs");
+}
+
+/// The same file and seed, run twice in one process, give byte-identical traces; another seed
+/// gives other ids.
+#[test]
+fn the_same_seed_replays_bit_for_bit() {
+    for (folder, name) in [
+        ("coordinator", "many-tasks-in-parallel"),
+        ("faults", "daemon-restart-restores-tasks"),
+        ("faults", "partition-during-a-wait-consumes-nothing"),
+    ] {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../scenarios")
+            .join(folder)
+            .join(format!("{name}.toml"));
+        let first = runner::run_file(&file, Some(11)).expect("runs");
+        let again = runner::run_file(&file, Some(11)).expect("runs");
+        assert_eq!(first.trace.render(), again.trace.render(), "{name}");
+        let other = runner::run_file(&file, Some(12)).expect("runs");
+        assert_ne!(
+            first.trace.render(),
+            other.trace.render(),
+            "{name}: the seed matters"
+        );
+    }
+}

@@ -121,6 +121,7 @@ impl Actor {
         mut internal: mpsc::Receiver<Internal>,
     ) {
         let mut inbox_open = true;
+        let mut turn = false;
         loop {
             if !inbox_open && self.creating == 0 && self.closing.is_empty() {
                 // Every handle is gone and no job of ours is under way: nobody can ask again.
@@ -132,14 +133,30 @@ impl Actor {
                 .core
                 .next_deadline(now)
                 .map(|at| Duration::from_millis(at.since(now)));
-            tokio::select! {
-                command = inbox.recv(), if inbox_open => match command {
-                    Some(command) => self.command(command).await,
-                    // A task still being made must be added or rolled back by this actor.
-                    None => inbox_open = false,
-                },
-                Some(event) = internal.recv() => self.internal_event(event).await,
-                () = sleep_for(sleep) => {
+            // Commands and internal events take turns at going first, so neither starves the
+            // other; the order is fixed by the turn, never random, so a simulation replays.
+            turn = !turn;
+            let next = if turn {
+                tokio::select! {
+                    biased;
+                    command = inbox.recv(), if inbox_open => Next::Command(command),
+                    Some(event) = internal.recv() => Next::Internal(event),
+                    () = sleep_for(sleep) => Next::Tick,
+                }
+            } else {
+                tokio::select! {
+                    biased;
+                    Some(event) = internal.recv() => Next::Internal(event),
+                    command = inbox.recv(), if inbox_open => Next::Command(command),
+                    () = sleep_for(sleep) => Next::Tick,
+                }
+            };
+            match next {
+                Next::Command(Some(command)) => self.command(command).await,
+                // A task still being made must be added or rolled back by this actor.
+                Next::Command(None) => inbox_open = false,
+                Next::Internal(event) => self.internal_event(event).await,
+                Next::Tick => {
                     let now = self.ports.clock.now();
                     let effects = self.core.tick(now, self.fresh());
                     self.apply(effects).await;
@@ -754,6 +771,16 @@ impl Actor {
             }
         }
     }
+}
+
+/// What the actor's loop takes next.
+enum Next {
+    /// A command, or `None` once every handle is gone.
+    Command(Option<Command>),
+    /// A job's result or an agent's PTY event.
+    Internal(Internal),
+    /// The core's next deadline came.
+    Tick,
 }
 
 async fn sleep_for(duration: Option<Duration>) {
