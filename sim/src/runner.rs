@@ -678,7 +678,15 @@ async fn run_step(
             format!("step {} ({})", index + 1, step.call)
         };
         let round = step.repeat.map(|_| Value::from(round));
-        let go_on = run_round(shared, board, plan, baseline, &step, index, &label, round).await;
+        let mut go_on = run_round(shared, board, plan, baseline, &step, index, &label, round.clone()).await;
+        for then in &step.then {
+            if !go_on {
+                break;
+            }
+            let part = then.as_step(&step);
+            let label = format!("{label}, then {}", part.call);
+            go_on = run_round(shared, board, plan, baseline, &part, index, &label, round.clone()).await;
+        }
         if !go_on {
             break;
         }

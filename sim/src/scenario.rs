@@ -175,6 +175,45 @@ pub struct Step {
     /// Makes the call this many times in a row (default 1); `${i}` is the round, from 0.
     #[serde(default)]
     pub repeat: Option<u32>,
+    /// Calls the same actor makes right after this one's answer, in every round (they may use
+    /// what this step binds).
+    #[serde(default)]
+    pub then: Vec<Then>,
+}
+
+/// A call made right after a step's own, by the same actor.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Then {
+    /// The call.
+    pub call: String,
+    /// Its arguments.
+    #[serde(default)]
+    pub args: toml::Table,
+    /// Values of its answer to keep.
+    #[serde(default)]
+    pub bind: std::collections::BTreeMap<String, String>,
+    /// Fields its answer must have.
+    #[serde(default)]
+    pub expect: toml::Table,
+}
+
+impl Then {
+    /// This call as a step of `step`'s actor and lane, right after it.
+    #[must_use]
+    pub fn as_step(&self, step: &Step) -> Step {
+        Step {
+            at: None,
+            actor: step.actor.clone(),
+            call: self.call.clone(),
+            args: self.args.clone(),
+            bind: self.bind.clone(),
+            expect: self.expect.clone(),
+            lane: step.lane.clone(),
+            repeat: None,
+            then: Vec::new(),
+        }
+    }
 }
 
 /// The binding a repeated step's round is known by.
@@ -394,16 +433,21 @@ fn check(scenario: &Scenario) -> Result<(), ScenarioError> {
         if step.repeat.is_some_and(|n| n == 0 || n > REPEAT_MAX) {
             return Err(here(format!("repeat must be 1 to {REPEAT_MAX}")));
         }
-        let round = step.repeat.map(|_| ROUND_BINDING.to_owned());
-        for name in placeholders(&toml::Value::Table(step.args.clone()))
-            .into_iter()
-            .chain(placeholders(&toml::Value::Table(step.expect.clone())))
-        {
-            if !bound.contains(&name) && round.as_ref() != Some(&name) {
-                return Err(here(format!("${{{name}}} is used before a step binds it")));
-            }
+        if let Some(round) = step.repeat.map(|_| ROUND_BINDING.to_owned()) {
+            bound.insert(round);
         }
-        bound.extend(step.bind.keys().cloned());
+        let parts = std::iter::once(step.clone()).chain(step.then.iter().map(|t| t.as_step(step)));
+        for part in parts {
+            for name in placeholders(&toml::Value::Table(part.args.clone()))
+                .into_iter()
+                .chain(placeholders(&toml::Value::Table(part.expect.clone())))
+            {
+                if !bound.contains(&name) {
+                    return Err(here(format!("${{{name}}} is used before a step binds it")));
+                }
+            }
+            bound.extend(part.bind.keys().cloned());
+        }
     }
     for (index, fault) in scenario.faults.iter().enumerate() {
         check_fault(fault, &actors)

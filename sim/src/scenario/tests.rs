@@ -142,3 +142,13 @@ fn names_are_unique_and_the_file_is_bounded() {
         ScenarioError::TooLarge(SCENARIO_BYTES_MAX + 1)
     );
 }
+
+#[test]
+fn the_worked_example_in_the_format_guide_reads() {
+    let guide = include_str!("../../../scenarios/README.md");
+    let start = guide.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let end = start + guide[start..].find("```").expect("its end");
+    let scenario = parse(&guide[start..end]).expect("the guide's example is a valid scenario");
+    assert_eq!(scenario.steps.len(), 3);
+    assert_eq!(scenario.faults[0].kind, "partition");
+}
