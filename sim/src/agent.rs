@@ -13,8 +13,7 @@ use std::time::Duration;
 
 use baton_runtime::cli::detect::{Format, Recording, parse_recording};
 use baton_runtime::core::detector::Profile;
-use baton_runtime::core::ids::{AgentId, TaskId};
-use baton_runtime::engine::CoordinatorHandle;
+use baton_runtime::core::ids::AgentId;
 use baton_runtime::ports::fakes::FakePty;
 use baton_runtime::ports::{BoxFuture, ExitStatus};
 use tokio::sync::Notify;
@@ -26,9 +25,6 @@ use crate::trace::Recorder;
 /// An agent gives up waiting for a prompt after this much simulated time (six hours, the
 /// longest a simulation runs).
 pub const AGENT_WAIT_MS_MAX: u64 = crate::world::SIMULATION_MS_MAX;
-/// How often a waiting agent looks at its input when nothing tells it of new input, in
-/// simulated milliseconds.
-pub const AGENT_POLL_MS: u64 = 1;
 /// Longest echo of a prompt shown in the trace, in characters.
 pub const ECHO_TRACE_CHARS_MAX: usize = 80;
 /// Largest cast a script may replay (16 MiB).
@@ -175,34 +171,13 @@ pub trait SubTaskMcp: Send + Sync {
     fn signal_done(&self, token: String) -> BoxFuture<'_, Result<(), String>>;
 }
 
-/// An MCP server that reaches the coordinator's actor directly (no network), for sequences
-/// written in Rust.
-pub struct DirectMcp {
-    /// The coordinator.
-    pub coordinator: CoordinatorHandle,
-    /// The task.
-    pub task: TaskId,
-}
-
-impl SubTaskMcp for DirectMcp {
-    fn signal_done(&self, token: String) -> BoxFuture<'_, Result<(), String>> {
-        Box::pin(async move {
-            self.coordinator
-                .signal_done(self.task, token)
-                .await
-                .map_err(|e| e.to_string())
-        })
-    }
-}
-
 /// Where a scripted agent runs.
 #[derive(Clone)]
 pub struct Seat {
     /// The terminals.
     pub pty: Arc<FakePty>,
-    /// Told when something is typed into any terminal; `None` to look every
-    /// [`AGENT_POLL_MS`].
-    pub typed: Option<Arc<Notify>>,
+    /// Told when something is typed into any terminal.
+    pub typed: Arc<Notify>,
     /// Its session.
     pub agent: AgentId,
     /// Its kind of screen.
@@ -360,11 +335,9 @@ async fn wait_for_input(
 ) -> Result<Vec<u8>, String> {
     let deadline = tokio::time::Instant::now() + Duration::from_millis(AGENT_WAIT_MS_MAX);
     loop {
-        let notified = seat.typed.as_ref().map(|typed| typed.notified());
+        let notified = seat.typed.notified();
         tokio::pin!(notified);
-        if let Some(notified) = notified.as_mut().as_pin_mut() {
-            notified.enable();
-        }
+        notified.as_mut().enable();
         let input = seat.pty.input(seat.agent);
         let fresh = input.get(seen..).unwrap_or_default();
         if let Some(end) = found(fresh) {
@@ -374,12 +347,7 @@ async fn wait_for_input(
         if now >= deadline {
             return Err(format!("nothing came within {AGENT_WAIT_MS_MAX} ms"));
         }
-        match notified.as_pin_mut() {
-            Some(notified) => {
-                let _ = tokio::time::timeout_at(deadline, notified).await;
-            }
-            None => tokio::time::sleep(Duration::from_millis(AGENT_POLL_MS)).await,
-        }
+        let _ = tokio::time::timeout_at(deadline, notified).await;
     }
 }
 

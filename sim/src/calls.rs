@@ -515,7 +515,7 @@ pub async fn app_call(
         "commit_on_main" | "edit_checkout" => {
             let path = required(args, "path")?;
             let content = required(args, "content")?;
-            let root = Path::new(crate::daemon::PROJECT_ROOT);
+            let root = Path::new(crate::world::PROJECT_ROOT);
             shared
                 .repo
                 .edit(root, path, content)
@@ -540,7 +540,7 @@ pub async fn app_call(
         }
         "read_file" => {
             let path = required(args, "path")?;
-            let root = Path::new(crate::daemon::PROJECT_ROOT);
+            let root = Path::new(crate::world::PROJECT_ROOT);
             let branch = match text(args, "branch")? {
                 Some(branch) => branch.to_owned(),
                 None => shared

@@ -36,14 +36,10 @@ use crate::link::Links;
 use crate::pty::SimPty;
 use crate::repo::SimRepo;
 use crate::trace::Recorder;
-use crate::world::{APP_EVENTS_MAX, EPOCH_MS};
+use crate::world::{APP_EVENTS_MAX, CONFIG_DIR, EPOCH_MS};
 
 /// App requests waiting for the daemon's loop.
 pub const APP_REQUESTS_MAX: usize = 64;
-/// Where the project's repository is checked out.
-pub const PROJECT_ROOT: &str = crate::world::PROJECT_ROOT;
-/// Where sub-tasks' MCP configs are written.
-pub const CONFIG_DIR: &str = crate::world::CONFIG_DIR;
 /// A scripted agent's MCP server connects this long after the agent starts, unless its script
 /// says otherwise.
 pub const MCP_CONNECT_MS_DEFAULT: u64 = 200;
@@ -478,7 +474,7 @@ fn on_spawn(
         });
         let seat = Seat {
             pty: inner.clone(),
-            typed: Some(typed.clone()),
+            typed: typed.clone(),
             agent: spec.agent,
             profile: AgentKind::from_command(&program).profile(),
             repo: Some((shared.repo.clone(), spec.cwd.clone())),

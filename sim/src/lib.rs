@@ -15,7 +15,7 @@
 //! - [`repo`]: SimRepo, git with content (worktrees, commits, diffs, three-way merges).
 //! - [`sweep`]: what `baton-sim run` does: runs, seed sweeps, writing a failing seed down.
 //! - [`trace`]: the human-readable trace.
-//! - [`world`]: a bare world whose daemon host runs a Rust body (sequences written in code).
+//! - [`world`]: the world's constants: hosts, tick, epoch, paths.
 
 pub mod agent;
 pub mod calls;

@@ -25,7 +25,7 @@ use tokio::sync::Notify;
 
 use crate::agent::{self, Action};
 use crate::calls::{self, APP_CALLS, COORDINATOR_CALLS};
-use crate::daemon::{self, CONFIG_DIR, Declared, PROJECT_ROOT, Script, Shared};
+use crate::daemon::{self, Declared, Script, Shared};
 use crate::invariants::{self, Baseline};
 use crate::repo::SimRepo;
 use crate::scenario::{
@@ -33,7 +33,7 @@ use crate::scenario::{
     parse_at,
 };
 use crate::trace::Trace;
-use crate::world::{DAEMON_HOST, EPOCH_MS, SIMULATION_MS_MAX, TICK_MS};
+use crate::world::{CONFIG_DIR, DAEMON_HOST, EPOCH_MS, PROJECT_ROOT, SIMULATION_MS_MAX, TICK_MS};
 
 /// An expected value meaning "this field is null" (TOML has no null).
 pub const EXPECT_NULL: &str = "@null";
@@ -678,14 +678,34 @@ async fn run_step(
             format!("step {} ({})", index + 1, step.call)
         };
         let round = step.repeat.map(|_| Value::from(round));
-        let mut go_on = run_round(shared, board, plan, baseline, &step, index, &label, round.clone()).await;
+        let mut go_on = run_round(
+            shared,
+            board,
+            plan,
+            baseline,
+            &step,
+            index,
+            &label,
+            round.clone(),
+        )
+        .await;
         for then in &step.then {
             if !go_on {
                 break;
             }
             let part = then.as_step(&step);
             let label = format!("{label}, then {}", part.call);
-            go_on = run_round(shared, board, plan, baseline, &part, index, &label, round.clone()).await;
+            go_on = run_round(
+                shared,
+                board,
+                plan,
+                baseline,
+                &part,
+                index,
+                &label,
+                round.clone(),
+            )
+            .await;
         }
         if !go_on {
             break;
