@@ -534,6 +534,7 @@ pub async fn app_call(
                     "staged": true,
                     "count": batch.count,
                     "firesAt": batch.fires_at_ms,
+                    "delayMs": batch.fires_at_ms.saturating_sub(batch.staged_at_ms),
                 }),
                 None => json!({ "staged": false }),
             })

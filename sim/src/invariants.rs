@@ -53,6 +53,8 @@ pub struct Batch {
     pub count: usize,
     /// When it fires, in simulated milliseconds.
     pub fires_at_ms: u64,
+    /// When it was staged, in simulated milliseconds.
+    pub staged_at_ms: u64,
 }
 
 /// What the checker learned while the world ran. See the module documentation.
@@ -99,6 +101,7 @@ impl Observed {
                     id: staged.batch,
                     count: staged.notifications.len(),
                     fires_at_ms: crate::daemon::sim_ms(staged.auto_fire_at),
+                    staged_at_ms: now_ms,
                 };
                 self.staged.insert(*coordinator, batch);
                 self.last_batch.insert(*coordinator, staged.batch);

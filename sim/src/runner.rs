@@ -42,6 +42,9 @@ pub const EXPECT_ANY: &str = "@any";
 /// An expected value meaning "this field is not there".
 pub const EXPECT_ABSENT: &str = "@absent";
 
+/// An expected value `@starts:text` means "a string starting with `text`".
+pub const EXPECT_STARTS: &str = "@starts:";
+
 /// The host that plays a scenario's actors.
 pub const SCENARIO_HOST: &str = "scenario";
 /// Longest answer shown in a trace line, in characters (the rest is cut with a count).
@@ -1077,6 +1080,15 @@ fn compare(path: &str, wanted: &Value, got: Option<&Value>, problems: &mut Vec<S
             }
         }
         (Value::String(w), Some(_)) if w == EXPECT_ANY => {}
+        (Value::String(w), Some(got)) if w.starts_with(EXPECT_STARTS) => {
+            let prefix = &w[EXPECT_STARTS.len()..];
+            if !got.as_str().is_some_and(|g| g.starts_with(prefix)) {
+                problems.push(format!(
+                    "{path}: expected text starting with {prefix:?}, got {}",
+                    compact(got)
+                ));
+            }
+        }
         (Value::String(w), Some(got)) if w == EXPECT_NULL => {
             if !got.is_null() {
                 problems.push(format!("{path}: expected null, got {}", compact(got)));
@@ -1120,6 +1132,8 @@ mod tests {
         assert!(expectations(&json!({ "id": "@any", "gone": "@absent" }), &answer).is_empty());
         assert!(!expectations(&json!({ "id": "@absent" }), &answer).is_empty());
         assert!(!expectations(&json!({ "gone": "@any" }), &answer).is_empty());
+        assert!(expectations(&json!({ "status": "@starts:id" }), &answer).is_empty());
+        assert!(!expectations(&json!({ "status": "@starts:run" }), &answer).is_empty());
     }
 
     #[test]
