@@ -8,7 +8,8 @@
 //!   worktree, and every agent still running, belongs to a task the engine still has;
 //! - `user_files`: the user's own files are byte-identical at the end, and the user's checkout
 //!   holds no half-done merge;
-//! - `bounds`: no coordinator holds more than `TASKS_PER_COORDINATOR_MAX` tasks;
+//! - `bounds`: no coordinator holds more than `TASKS_PER_COORDINATOR_MAX` tasks, and no task's
+//!   output more than `SCROLLBACK_BYTES_MAX` bytes;
 //! - `no_panic`: nothing panicked.
 //!
 //! [`Observed`] is what the checker learns as the world runs (from app events, from the answers
@@ -19,7 +20,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
-use baton_runtime::core::coordinator::{StateChange, TASKS_PER_COORDINATOR_MAX};
+use baton_runtime::core::coordinator::{
+    SCROLLBACK_BYTES_MAX, StateChange, TASKS_PER_COORDINATOR_MAX,
+};
 use baton_runtime::core::ids::{BatchId, CoordinatorId, TaskId};
 use baton_runtime::core::notify::Notice;
 use baton_runtime::engine::AppEvent;
@@ -310,6 +313,16 @@ pub async fn check(
             }
             for task in &tasks {
                 listed.insert(task.id);
+                if on("bounds") {
+                    let output = handle.task_output(task.id).await.unwrap_or_default();
+                    if output.len() > SCROLLBACK_BYTES_MAX {
+                        found.push(format!(
+                            "bounds: {}'s output holds {} bytes, more than {SCROLLBACK_BYTES_MAX}",
+                            task.name,
+                            output.len()
+                        ));
+                    }
+                }
                 let owner = lock(shared).owner(task.id);
                 if on("isolation") && owner.is_some_and(|owner| owner != *id) {
                     found.push(format!(

@@ -19,7 +19,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use baton_runtime::core::coordinator::SignalOutcome;
 use baton_runtime::engine::{CoordinatorSettings, SpawnDefaults};
 use baton_runtime::ports::Entropy;
-use baton_runtime::ports::fakes::{FakeFiles, SeededEntropy};
+use baton_runtime::ports::fakes::{FakeFiles, SeededEntropy, WriteFailure};
 use serde_json::Value;
 use tokio::sync::Notify;
 
@@ -126,6 +126,14 @@ fn plan(scenario: &Scenario) -> anyhow::Result<Plan> {
     let mut last = 0;
     let mut lanes: BTreeMap<(String, Option<String>), usize> = BTreeMap::new();
     for (index, step) in scenario.steps.iter().enumerate() {
+        if step.actor == crate::scenario::ATTACKER_ACTOR {
+            anyhow::bail!(
+                "step {} ({}): the attacker's raw HTTP and WebSocket traffic needs the REST API on \
+                 the simulated network, which this simulator does not serve yet",
+                index + 1,
+                step.call
+            );
+        }
         let when = match step.at.as_deref().map(parse_at).transpose() {
             Err(e) => anyhow::bail!("step {}: {e}", index + 1),
             Ok(None) => When::AfterAnswer,
@@ -361,6 +369,8 @@ struct Board {
     bound: Notify,
     answered: RefCell<BTreeSet<usize>>,
     started: RefCell<BTreeMap<usize, tokio::time::Instant>>,
+    /// Invariant checks still running (one per answered round at most).
+    checks: RefCell<Vec<tokio::task::JoinHandle<()>>>,
     /// Told whenever a step starts or is answered.
     progress: Notify,
     failures: RefCell<Vec<String>>,
@@ -442,6 +452,10 @@ async fn play(
                 ),
             );
         }
+    }
+    let checks = board.checks.take();
+    for check in checks {
+        let _ = check.await;
     }
     tokio::time::sleep(Duration::from_millis(plan.settle_ms)).await;
     probe(&shared).await;
@@ -562,6 +576,10 @@ async fn inject(shared: Arc<Shared>, start: tokio::time::Instant, planned: Plann
             shared.files.fail_writes(count);
             record(format!("the disk is full for the next {count} write(s)"));
         }
+        "rename_fails" => {
+            shared.files.fail_writes_with(count, WriteFailure::Rename);
+            record(format!("the next {count} write(s) will fail at the rename"));
+        }
         "remove_fails" => {
             shared.files.fail_removes(count);
             record(format!("the next {count} file removal(s) will fail"));
@@ -628,7 +646,7 @@ async fn inject(shared: Arc<Shared>, start: tokio::time::Instant, planned: Plann
 
 async fn run_step(
     shared: &Arc<Shared>,
-    board: &Board,
+    board: &Rc<Board>,
     plan: &Plan,
     baseline: &Baseline,
     start: tokio::time::Instant,
@@ -722,7 +740,7 @@ async fn run_step(
 #[allow(clippy::too_many_arguments)]
 async fn run_round(
     shared: &Arc<Shared>,
-    board: &Board,
+    board: &Rc<Board>,
     plan: &Plan,
     baseline: &Baseline,
     step: &Step,
@@ -796,15 +814,20 @@ async fn run_round(
         Err(_) => forget_bindings(board, step, index),
     }
     board.bound.notify_waiters();
-    let found = invariants::check(
-        shared,
-        baseline,
-        &plan.invariants,
-        false,
+    // The check runs beside the next steps, so what it asks the engine takes no time from them.
+    let (shared, checked, baseline) = (shared.clone(), board.clone(), baseline.clone());
+    let (names, dirtied, after) = (
+        plan.invariants.clone(),
         board.checkout_dirtied.get(),
-    )
-    .await;
-    board.violations(shared, found, &format!("after {label}"));
+        format!("after {label}"),
+    );
+    let check = tokio::task::spawn_local(async move {
+        let found = invariants::check(&shared, &baseline, &names, false, dirtied).await;
+        checked.violations(&shared, found, &after);
+    });
+    let mut checks = board.checks.borrow_mut();
+    checks.retain(|check| !check.is_finished());
+    checks.push(check);
     true
 }
 

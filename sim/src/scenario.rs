@@ -17,6 +17,11 @@ pub const SCENARIO_BYTES_MAX: usize = 1 << 20;
 pub const SCENARIO_ITEMS_MAX: usize = 10_000;
 /// Actors that are not coordinators: the desktop app (or a human at it).
 pub const APP_ACTOR: &str = "app";
+/// The actor that sends raw HTTP and WebSocket traffic with any token. Reserved: the runner
+/// plays it once the REST API serves the engine over the simulated network.
+pub const ATTACKER_ACTOR: &str = "attacker";
+/// What the attacker may send.
+pub const ATTACKER_CALLS: [&str; 2] = ["http", "websocket"];
 
 /// A scenario as written.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -249,12 +254,13 @@ pub struct Fault {
 }
 
 /// The kinds of fault a scenario may inject.
-pub const FAULT_KINDS: [&str; 9] = [
+pub const FAULT_KINDS: [&str; 10] = [
     "partition",
     "delay",
     "drop_response",
     "crash_daemon",
     "disk_full",
+    "rename_fails",
     "remove_fails",
     "kill_agent",
     "worktree_stuck",
@@ -392,7 +398,7 @@ fn check(scenario: &Scenario) -> Result<(), ScenarioError> {
             "{items} steps, faults and script items; at most {SCENARIO_ITEMS_MAX}"
         )));
     }
-    let mut actors = BTreeSet::from([APP_ACTOR.to_owned()]);
+    let mut actors = BTreeSet::from([APP_ACTOR.to_owned(), ATTACKER_ACTOR.to_owned()]);
     for (index, coordinator) in scenario.coordinators.iter().enumerate() {
         if !actors.insert(coordinator.name.clone()) {
             return Err(invalid(format!(
@@ -408,8 +414,14 @@ fn check(scenario: &Scenario) -> Result<(), ScenarioError> {
         let here = |what: String| invalid(format!("step {} ({}): {what}", index + 1, step.call));
         if !actors.contains(&step.actor) {
             return Err(here(format!(
-                "actor {:?} is neither a coordinator nor {APP_ACTOR:?}",
+                "actor {:?} is neither a coordinator, {APP_ACTOR:?} nor {ATTACKER_ACTOR:?}",
                 step.actor
+            )));
+        }
+        if (step.actor == ATTACKER_ACTOR) != ATTACKER_CALLS.contains(&step.call.as_str()) {
+            return Err(here(format!(
+                "only {ATTACKER_ACTOR:?} sends raw traffic, and it sends only {}",
+                ATTACKER_CALLS.join(" or ")
             )));
         }
         let at = match step
@@ -527,10 +539,12 @@ fn check_fault(fault: &Fault, actors: &BTreeSet<String>) -> Result<(), String> {
     if fault.count.is_some()
         && !matches!(
             fault.kind.as_str(),
-            "drop_response" | "disk_full" | "remove_fails"
+            "drop_response" | "disk_full" | "rename_fails" | "remove_fails"
         )
     {
-        return Err("count is only for drop_response, disk_full and remove_fails".into());
+        return Err(
+            "count is only for drop_response, disk_full, rename_fails and remove_fails".into(),
+        );
     }
     Ok(())
 }

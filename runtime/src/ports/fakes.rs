@@ -86,6 +86,16 @@ impl Entropy for SeededEntropy {
     }
 }
 
+/// Where a failing write of [`FakeFiles`] fails.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WriteFailure {
+    /// Writing the temporary file: no space left on device.
+    #[default]
+    DiskFull,
+    /// Renaming it over the old file: operation not permitted.
+    Rename,
+}
+
 /// A file held by [`FakeFiles`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FakeFile {
@@ -98,8 +108,9 @@ pub struct FakeFile {
 #[derive(Debug, Default)]
 struct FilesState {
     files: BTreeMap<PathBuf, FakeFile>,
-    /// Writes that will fail with "no space left on device", counted down.
+    /// Writes that will fail, counted down, and how they fail.
     failing_writes: usize,
+    write_failure: WriteFailure,
     /// Removals that will fail with "permission denied", counted down.
     failing_removes: usize,
 }
@@ -134,7 +145,15 @@ impl FakeFiles {
 
     /// Makes the next `count` writes fail as on a full disk (leaving the files as they were).
     pub fn fail_writes(&self, count: usize) {
-        lock(&self.state).failing_writes = count;
+        self.fail_writes_with(count, WriteFailure::DiskFull);
+    }
+
+    /// Makes the next `count` writes fail at `failure` (leaving the files as they were: an
+    /// atomic write that fails at any step leaves the old file).
+    pub fn fail_writes_with(&self, count: usize, failure: WriteFailure) {
+        let mut state = lock(&self.state);
+        state.failing_writes = count;
+        state.write_failure = failure;
     }
 
     /// Makes the next `count` removals fail as without permission (leaving the files in place).
@@ -162,11 +181,11 @@ impl Files for FakeFiles {
             let mut state = lock(&self.state);
             if state.failing_writes > 0 {
                 state.failing_writes -= 1;
-                Err(FilesError::new(
-                    "write",
-                    path,
-                    io::Error::other("no space left on device"),
-                ))
+                let (operation, reason) = match state.write_failure {
+                    WriteFailure::DiskFull => ("write", "no space left on device"),
+                    WriteFailure::Rename => ("rename", "operation not permitted"),
+                };
+                Err(FilesError::new(operation, path, io::Error::other(reason)))
             } else {
                 state.files.insert(
                     path.to_owned(),

@@ -104,7 +104,7 @@ fn steps_must_name_known_actors_and_go_forward_in_time() {
     );
     assert_eq!(
         unknown,
-        "step 1 (list_tasks): actor \"coord-9\" is neither a coordinator nor \"app\""
+        "step 1 (list_tasks): actor \"coord-9\" is neither a coordinator, \"app\" nor \"attacker\""
     );
     let backwards = error_of(
         "format = 1\nname = \"x\"\n[[step]]\nat = \"2s\"\nactor = \"app\"\ncall = \"a\"\n\
@@ -151,4 +151,32 @@ fn the_worked_example_in_the_format_guide_reads() {
     let scenario = parse(&guide[start..end]).expect("the guide's example is a valid scenario");
     assert_eq!(scenario.steps.len(), 3);
     assert_eq!(scenario.faults[0].kind, "partition");
+}
+
+#[test]
+fn the_attacker_sends_only_raw_traffic() {
+    let error = error_of(
+        r#"format = 1
+name = "x"
+
+[[step]]
+actor = "attacker"
+call = "create_task"
+"#,
+    );
+    assert!(
+        error.contains("only \"attacker\" sends raw traffic"),
+        "{error}"
+    );
+    let raw = parse(
+        r#"format = 1
+name = "x"
+
+[[step]]
+actor = "attacker"
+call = "http"
+args = { method = "GET", path = "/api/tasks" }
+"#,
+    );
+    assert!(raw.is_ok(), "the format has it, {raw:?}");
 }
