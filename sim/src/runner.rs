@@ -972,13 +972,7 @@ async fn substitute(board: &Board, value: &Value, round: Option<&Value>) -> Resu
 fn collect_placeholders(value: &Value, names: &mut Vec<String>) {
     match value {
         Value::String(text) => {
-            let mut rest = text.as_str();
-            while let Some(start) = rest.find("${") {
-                let after = &rest[start + 2..];
-                let Some(end) = after.find('}') else { break };
-                names.push(after[..end].to_owned());
-                rest = &after[end + 1..];
-            }
+            names.extend(crate::scenario::placeholder_names(text).map(str::to_owned));
         }
         Value::Array(items) => items.iter().for_each(|v| collect_placeholders(v, names)),
         Value::Object(map) => map.values().for_each(|v| collect_placeholders(v, names)),

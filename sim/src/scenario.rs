@@ -584,21 +584,25 @@ pub fn invariant_names(scenario: &Scenario) -> Result<Vec<&'static str>, String>
     }
 }
 
+/// The binding names `text` uses as `${name}`, in order.
+pub fn placeholder_names(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        let start = rest.find("${")?;
+        let after = &rest[start + 2..];
+        let end = after.find('}')?;
+        rest = &after[end + 1..];
+        Some(&after[..end])
+    })
+}
+
 /// The binding names used as `${name}` in the strings of `value`.
 fn placeholders(value: &toml::Value) -> Vec<String> {
     let mut names = Vec::new();
     let mut stack = vec![value];
     while let Some(value) = stack.pop() {
         match value {
-            toml::Value::String(text) => {
-                let mut rest = text.as_str();
-                while let Some(start) = rest.find("${") {
-                    let after = &rest[start + 2..];
-                    let Some(end) = after.find('}') else { break };
-                    names.push(after[..end].to_owned());
-                    rest = &after[end + 1..];
-                }
-            }
+            toml::Value::String(text) => names.extend(placeholder_names(text).map(str::to_owned)),
             toml::Value::Array(items) => stack.extend(items),
             toml::Value::Table(table) => stack.extend(table.values()),
             _ => {}
