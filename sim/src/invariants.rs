@@ -29,6 +29,10 @@ use baton_runtime::engine::AppEvent;
 
 use crate::daemon::{Shared, config_path};
 
+/// Signals sent, given and delivered the checker keeps, in all; past it, it stops checking
+/// signals and says so (a bounded run makes far fewer: at most 10,000 steps of 10,000 rounds).
+pub const OBSERVED_SIGNALS_MAX: usize = 1_000_000;
+
 /// What the checker knows of one task.
 #[derive(Debug, Clone)]
 struct TaskFacts {
@@ -76,6 +80,8 @@ pub struct Observed {
     /// The batch last staged for each coordinator, staged still or not.
     last_batch: BTreeMap<CoordinatorId, BatchId>,
     deregistered: BTreeMap<CoordinatorId, u64>,
+    /// Signals recorded so far, against [`OBSERVED_SIGNALS_MAX`].
+    signals_seen: usize,
     violations: Vec<String>,
 }
 
@@ -171,14 +177,30 @@ impl Observed {
         self.deregistered.insert(coordinator, now_ms);
     }
 
+    /// Counts one more signal observation; `false` once past [`OBSERVED_SIGNALS_MAX`] (the
+    /// first time, a violation says the checker stopped).
+    fn room_for_a_signal(&mut self) -> bool {
+        self.signals_seen += 1;
+        if self.signals_seen == OBSERVED_SIGNALS_MAX + 1 {
+            self.violations.push(format!(
+                "bounds: the checker saw more than {OBSERVED_SIGNALS_MAX} signals and stopped checking them"
+            ));
+        }
+        self.signals_seen <= OBSERVED_SIGNALS_MAX
+    }
+
     /// An agent sends `signal_done` now, at `sent_ms`.
     pub fn signal_sent(&mut self, task: TaskId, sent_ms: u64) {
-        self.sent.entry(task).or_default().push(sent_ms);
+        if self.room_for_a_signal() {
+            self.sent.entry(task).or_default().push(sent_ms);
+        }
     }
 
     /// An agent's `signal_done`, sent at `sent_ms`, was accepted.
     pub fn signal_given(&mut self, task: TaskId, sent_ms: u64) {
-        self.given.entry(task).or_default().push(sent_ms);
+        if self.room_for_a_signal() {
+            self.given.entry(task).or_default().push(sent_ms);
+        }
     }
 
     /// A wait answered its caller with `task` at `at_ms`: its signal, or, when `exited`, its
@@ -190,6 +212,9 @@ impl Observed {
         request: Option<String>,
         exited: bool,
     ) {
+        if !self.room_for_a_signal() {
+            return;
+        }
         let twice = self.delivered.iter().any(|d| {
             d.task == task && d.at_ms == at_ms && (d.request.is_none() || d.request != request)
         });

@@ -20,6 +20,47 @@ fn scenario_files(folder: &str) -> Vec<PathBuf> {
     files
 }
 
+/// The folders `cargo test` replays, one test each.
+const FOLDERS: [&str; 7] = [
+    "coordinator",
+    "signals",
+    "control",
+    "notifications",
+    "detector",
+    "faults",
+    "bugs",
+];
+
+/// No scenario file sits where no test would replay it (a new folder, a file at the top).
+#[test]
+fn every_scenario_file_is_in_a_replayed_folder() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let mut stray = Vec::new();
+    let mut dirs = vec![root.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("scenarios/ is readable") {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "toml") {
+                let folder = path
+                    .parent()
+                    .and_then(|p| p.strip_prefix(&root).ok())
+                    .and_then(|p| p.to_str())
+                    .unwrap_or_default()
+                    .to_owned();
+                if !FOLDERS.contains(&folder.as_str()) {
+                    stray.push(path.display().to_string());
+                }
+            }
+        }
+    }
+    assert!(
+        stray.is_empty(),
+        "scenario files outside {FOLDERS:?} would never be replayed: {stray:?}"
+    );
+}
+
 fn check(folder: &str) {
     let files = scenario_files(folder);
     assert!(!files.is_empty(), "no scenario in scenarios/{folder}");
