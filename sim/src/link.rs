@@ -23,8 +23,9 @@ use baton_runtime::ports::Entropy;
 use baton_runtime::ports::fakes::SeededEntropy;
 use tokio::sync::Notify;
 
-/// Largest seeded latency added to a call each way, in simulated milliseconds.
-pub const LINK_JITTER_MS_MAX: u64 = 2;
+/// Largest seeded latency added to a call each way, in simulated milliseconds: a step, so a
+/// seed decides on which step of the other host a call lands.
+pub const LINK_JITTER_MS_MAX: u64 = crate::world::TICK_MS;
 
 /// Why a call did not get its answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -124,6 +125,8 @@ impl Links {
             tokio::time::sleep(self.latency(actor)).await;
             let answer = request.await;
             answered.store(true, Ordering::Relaxed);
+            // The answer came from the daemon's host, possibly later in this step than now.
+            crate::world::next_step().await;
             tokio::time::sleep(self.latency(actor)).await;
             answer
         };

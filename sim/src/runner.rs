@@ -492,7 +492,9 @@ async fn probe(shared: &Shared) {
     );
     for handle in handles.registered.values() {
         for _ in 0..PROBE_WAITS_MAX {
-            match handle.wait_for_signal(None, Some(0)).await {
+            let outcome = handle.wait_for_signal(None, Some(0)).await;
+            crate::world::next_step().await;
+            match outcome {
                 Ok(SignalOutcome::Task {
                     task, status, at, ..
                 }) => {

@@ -8,9 +8,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 pub const TRACE_LINES_MAX: usize = 100_000;
 
 /// What happened, in order: `[t=<ms>] <actor>: <what>`, time counted from the world's start.
+///
+/// Lines are kept in the order of their times, and in the order they were recorded within one
+/// millisecond: hosts run one after another within a simulation step, so a host may record a
+/// line stamped earlier than one another host recorded before it in the same step.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Trace {
-    lines: Vec<String>,
+    lines: Vec<(u64, String)>,
     truncated: bool,
 }
 
@@ -21,19 +25,33 @@ impl Trace {
             self.truncated = true;
             return;
         }
-        self.lines.push(format!("[t={elapsed_ms}] {actor}: {what}"));
+        let line = format!("[t={elapsed_ms}] {actor}: {what}");
+        // Usually the last; a line of another host's earlier millisecond goes before later ones.
+        let at = self.lines.partition_point(|(t, _)| *t <= elapsed_ms);
+        self.lines.insert(at, (elapsed_ms, line));
     }
 
-    /// The lines recorded.
+    /// The lines recorded, in time order.
+    pub fn lines(&self) -> impl Iterator<Item = &str> {
+        self.lines.iter().map(|(_, line)| line.as_str())
+    }
+
+    /// How many lines were recorded.
     #[must_use]
-    pub fn lines(&self) -> &[String] {
-        &self.lines
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// Whether nothing was recorded.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
     }
 
     /// The whole trace, one event per line.
     #[must_use]
     pub fn render(&self) -> String {
-        let mut text = self.lines.join("\n");
+        let mut text = self.lines().collect::<Vec<_>>().join("\n");
         text.push('\n');
         if self.truncated {
             text.push_str(&format!("(trace cut at {TRACE_LINES_MAX} lines)\n"));
@@ -96,6 +114,19 @@ mod tests {
     use super::{TRACE_LINES_MAX, Trace};
 
     #[test]
+    fn a_line_stamped_earlier_goes_before_later_ones() {
+        let mut trace = Trace::default();
+        trace.record(5, "daemon", "a");
+        trace.record(9, "daemon", "b");
+        trace.record(7, "scenario", "c");
+        trace.record(9, "scenario", "d");
+        assert_eq!(
+            trace.render(),
+            "[t=5] daemon: a\n[t=7] scenario: c\n[t=9] daemon: b\n[t=9] scenario: d\n"
+        );
+    }
+
+    #[test]
     fn lines_are_stamped_and_bounded() {
         let mut trace = Trace::default();
         trace.record(5, "app", "hello");
@@ -103,7 +134,7 @@ mod tests {
         for _ in 0..TRACE_LINES_MAX {
             trace.record(6, "app", "more");
         }
-        assert_eq!(trace.lines().len(), TRACE_LINES_MAX);
+        assert_eq!(trace.len(), TRACE_LINES_MAX);
         assert!(trace.render().ends_with("(trace cut at 100000 lines)\n"));
     }
 }
