@@ -171,3 +171,12 @@ fn the_same_seed_replays_bit_for_bit() {
         );
     }
 }
+
+/// The speed scenario (outside the suite: it runs ten simulated minutes) stays a valid scenario.
+#[test]
+fn the_speed_scenario_reads() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("speed/five-agents-ten-minutes.toml");
+    let text = std::fs::read_to_string(&file).expect("the speed scenario exists");
+    let scenario = baton_sim::scenario::parse(&text).expect("it reads");
+    assert_eq!(scenario.agents.len(), 5);
+}
