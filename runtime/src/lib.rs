@@ -8,6 +8,7 @@
 //!   with in-memory fakes behind the `fakes` feature.
 //! - [`agents`]: agent kinds: launch arguments, skip-permission flags, detector profile.
 //! - [`engine`]: one actor per coordinator, driving the core with the ports.
+//! - [`api`]: the REST API (axum) over any listener; its gates are pure, in `core::auth`.
 //! - [`cli`]: the command-line subcommands' logic, over bytes and strings; `main.rs` does the IO.
 //!
 //! Dependencies point one way: `cli` and `ports` use `core`; `core` uses nothing of the crate
@@ -15,6 +16,7 @@
 //! See ARCHITECTURE.md at the workspace root for the map and its invariants.
 
 pub mod agents;
+pub mod api;
 pub mod cli;
 pub mod core;
 pub mod engine;

@@ -8,13 +8,12 @@
 
 use std::path::Path;
 
+use baton_runtime::api::dto;
 use baton_runtime::core::coordinator::{Control, IdleOutcome, SignalOutcome, Status};
 use baton_runtime::core::ids::{CoordinatorId, TaskId};
 use baton_runtime::core::replay::RequestId;
-use baton_runtime::engine::{
-    CoordinatorHandle, CreateTask, DiffView, EngineError, MergeOptions, MergeResult, TaskView,
-};
-use baton_runtime::ports::{FileChange, PtyHost, Repo};
+use baton_runtime::engine::{CoordinatorHandle, CreateTask, EngineError, MergeOptions};
+use baton_runtime::ports::{PtyHost, Repo};
 use serde_json::{Value, json};
 
 use crate::daemon::{DAEMON_DOWN, Shared, sim_ms};
@@ -119,106 +118,6 @@ fn engine_error(error: EngineError) -> String {
     }
 }
 
-fn iso(at: baton_runtime::core::time::Millis) -> String {
-    at.iso8601()
-}
-
-/// A task as `ApiTaskDetail`.
-fn detail(task: &TaskView, coordinator: CoordinatorId) -> Value {
-    let mut value = json!({
-        "id": task.id.to_string(),
-        "name": task.name,
-        "branchName": task.branch,
-        "status": task.status.name(),
-        "coordinatorTaskId": coordinator.to_string(),
-        "worktreePath": task.worktree.display().to_string(),
-        "exitCode": task.exit_code,
-    });
-    if let Some(at) = task.signalled_at {
-        value["signalDoneAt"] = Value::String(iso(at));
-    }
-    value
-}
-
-/// A task as `ApiTaskSummary`.
-fn summary(task: &TaskView, coordinator: CoordinatorId) -> Value {
-    let mut value = json!({
-        "id": task.id.to_string(),
-        "name": task.name,
-        "branchName": task.branch,
-        "status": task.status.name(),
-        "coordinatorTaskId": coordinator.to_string(),
-    });
-    if let Some(at) = task.signalled_at {
-        value["signalDoneAt"] = Value::String(iso(at));
-    }
-    value
-}
-
-fn diff_json(diff: &DiffView) -> Value {
-    let files: Vec<Value> = diff
-        .files
-        .iter()
-        .map(|f| {
-            let status = match f.change {
-                FileChange::Added => "A",
-                FileChange::Modified => "M",
-                FileChange::Deleted => "D",
-                FileChange::Untracked => "?",
-            };
-            json!({
-                "path": f.path,
-                "lines_added": f.added,
-                "lines_removed": f.removed,
-                "status": status,
-                "committed": f.committed,
-            })
-        })
-        .collect();
-    let mut value = json!({ "files": files, "diff": diff.text });
-    if diff.truncated {
-        value["truncated"] = Value::Bool(true);
-        value["originalSizeBytes"] = json!(diff.original_bytes);
-    }
-    value
-}
-
-fn merge_json(merge: &MergeResult) -> Value {
-    json!({
-        "mainBranch": merge.target,
-        "linesAdded": merge.added,
-        "linesRemoved": merge.removed,
-    })
-}
-
-fn signal_json(outcome: &SignalOutcome, coordinator: CoordinatorId) -> Value {
-    match outcome {
-        SignalOutcome::Task {
-            task,
-            name,
-            status,
-            at,
-            remaining,
-        } => json!({
-            "taskId": task.to_string(),
-            "name": name,
-            "status": status.name(),
-            "signalDoneAt": iso(*at),
-            "remaining": remaining,
-        }),
-        SignalOutcome::TimedOut { remaining } => {
-            json!({ "remaining": remaining, "timedOut": true })
-        }
-        SignalOutcome::CoordinatorGone { at } => json!({
-            "taskId": coordinator.to_string(),
-            "name": "",
-            "status": "exited",
-            "signalDoneAt": iso(*at),
-            "remaining": 0,
-        }),
-    }
-}
-
 /// Runs a coordinator's tool call on its actor. A wait for a signal that delivered a task's
 /// signal also returns it, for the checker.
 pub async fn coordinator_call(
@@ -237,7 +136,7 @@ pub async fn coordinator_call(
                     agent_command: text(args, "agentCommand")?.map(str::to_owned),
                     agent_args: None,
                 };
-                detail(&handle.create_task(request).await.map_err(engine_error)?, id)
+                dto::detail(&handle.create_task(request).await.map_err(engine_error)?, id)
             }
             "list_tasks" => Value::Array(
                 handle
@@ -245,10 +144,10 @@ pub async fn coordinator_call(
                     .await
                     .map_err(engine_error)?
                     .iter()
-                    .map(|t| summary(t, id))
+                    .map(|t| dto::summary(t, id))
                     .collect(),
             ),
-            "get_task_status" => detail(
+            "get_task_status" => dto::detail(
                 &handle
                     .task_status(task_arg(args)?)
                     .await
@@ -285,7 +184,7 @@ pub async fn coordinator_call(
                     .map_or("unknown", |t| t.status.name());
                 json!({ "status": status, "reason": reason })
             }
-            "get_task_diff" => diff_json(
+            "get_task_diff" => dto::diff(
                 &handle
                     .task_diff(task_arg(args)?)
                     .await
@@ -298,7 +197,7 @@ pub async fn coordinator_call(
                     message: text(args, "message")?.map(str::to_owned),
                     cleanup: flag(args, "cleanup")?.unwrap_or(false),
                 };
-                merge_json(&handle.merge_task(task, options).await.map_err(engine_error)?)
+                dto::merge(&handle.merge_task(task, options).await.map_err(engine_error)?)
             }
             "review_and_merge_task" => {
                 let task = task_arg(args)?;
@@ -308,7 +207,7 @@ pub async fn coordinator_call(
                     .review_and_merge(task, squash, message)
                     .await
                     .map_err(engine_error)?;
-                json!({ "diff": diff_json(&diff), "merge": merge_json(&merge) })
+                json!({ "diff": dto::diff(&diff), "merge": dto::merge(&merge) })
             }
             "close_task" => {
                 handle
@@ -328,7 +227,7 @@ pub async fn coordinator_call(
                     .wait_for_signal(request_id, timeout(args)?)
                     .await
                     .map_err(engine_error)?;
-                return Ok((signal_json(&outcome, id), delivered(&outcome, request)));
+                return Ok((dto::signal(&outcome, id), delivered(&outcome, request)));
             }
             other => return Err(format!("unknown coordinator call {other:?}")),
         };
@@ -424,7 +323,9 @@ pub async fn app_call(
             let id = coordinator_arg(shared, args)?;
             let handle = shared.coordinator(id).await?;
             let tasks = handle.list_tasks().await.map_err(engine_error)?;
-            Ok(Value::Array(tasks.iter().map(|t| summary(t, id)).collect()))
+            Ok(Value::Array(
+                tasks.iter().map(|t| dto::summary(t, id)).collect(),
+            ))
         }
         "take_control" | "release_control" => {
             let task = task_arg(args)?;

@@ -259,10 +259,11 @@ impl Actor {
                 }
             }
             Command::SignalDone(task, token, reply) => {
-                let owns = self
-                    .core
-                    .task(task)
-                    .map(|t| t.done_token.as_ref().is_some_and(|d| d.matches(&token)));
+                // Without a token the coordinator itself reports its own task done.
+                let owns = self.core.task(task).map(|t| match &token {
+                    Some(token) => t.done_token.as_ref().is_some_and(|d| d.matches(token)),
+                    None => true,
+                });
                 let result = match owns {
                     None => Err(CoreError::TaskNotFound(task).into()),
                     Some(false) => Err(EngineError::Forbidden),

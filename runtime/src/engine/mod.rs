@@ -227,7 +227,8 @@ pub(crate) enum Command {
     Remove(TaskId, Reply<()>),
     WaitIdle(TaskId, Option<u64>, Reply<IdleOutcome>),
     WaitSignal(Option<RequestId>, Option<u64>, Reply<SignalOutcome>),
-    SignalDone(TaskId, String, Reply<()>),
+    /// A task's `signal_done`: with its done token, or (`None`) from its coordinator.
+    SignalDone(TaskId, Option<String>, Reply<()>),
     SetControl(TaskId, Control, Reply<()>),
     Close(TaskId, Reply<()>),
     Deregister(oneshot::Sender<()>),
@@ -425,7 +426,17 @@ impl CoordinatorHandle {
     /// # Errors
     /// No such task, or the wrong token.
     pub async fn signal_done(&self, task: TaskId, done_token: String) -> Result<(), EngineError> {
-        self.ask(|reply| Command::SignalDone(task, done_token, reply))
+        self.ask(|reply| Command::SignalDone(task, Some(done_token), reply))
+            .await
+    }
+
+    /// The coordinator reports one of its own tasks done (the REST API lets a coordinator's
+    /// credential do so without the task's done token).
+    ///
+    /// # Errors
+    /// No such task.
+    pub async fn signal_done_as_coordinator(&self, task: TaskId) -> Result<(), EngineError> {
+        self.ask(|reply| Command::SignalDone(task, None, reply))
             .await
     }
 

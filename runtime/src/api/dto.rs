@@ -1,0 +1,115 @@
+//! The REST API's JSON shapes (the REST spec's appendix A), made from the engine's views. The
+//! simulator's calls answer in the same shapes, so a scenario's expectations hold over HTTP.
+//! Optional fields are left out when unset, never `null` (`exitCode` is always there).
+
+use serde_json::{Value, json};
+
+use crate::core::coordinator::SignalOutcome;
+use crate::core::ids::CoordinatorId;
+use crate::engine::{DiffView, MergeResult, TaskView};
+use crate::ports::FileChange;
+
+/// A task as `ApiTaskDetail`.
+#[must_use]
+pub fn detail(task: &TaskView, coordinator: CoordinatorId) -> Value {
+    let mut value = json!({
+        "id": task.id.to_string(),
+        "name": task.name,
+        "branchName": task.branch,
+        "status": task.status.name(),
+        "coordinatorTaskId": coordinator.to_string(),
+        "worktreePath": task.worktree.display().to_string(),
+        "exitCode": task.exit_code,
+    });
+    if let Some(at) = task.signalled_at {
+        value["signalDoneAt"] = Value::String(at.iso8601());
+    }
+    value
+}
+
+/// A task as `ApiTaskSummary`.
+#[must_use]
+pub fn summary(task: &TaskView, coordinator: CoordinatorId) -> Value {
+    let mut value = json!({
+        "id": task.id.to_string(),
+        "name": task.name,
+        "branchName": task.branch,
+        "status": task.status.name(),
+        "coordinatorTaskId": coordinator.to_string(),
+    });
+    if let Some(at) = task.signalled_at {
+        value["signalDoneAt"] = Value::String(at.iso8601());
+    }
+    value
+}
+
+/// A diff as `ApiDiffResult`.
+#[must_use]
+pub fn diff(diff: &DiffView) -> Value {
+    let files: Vec<Value> = diff
+        .files
+        .iter()
+        .map(|f| {
+            let status = match f.change {
+                FileChange::Added => "A",
+                FileChange::Modified => "M",
+                FileChange::Deleted => "D",
+                FileChange::Untracked => "?",
+            };
+            json!({
+                "path": f.path,
+                "lines_added": f.added,
+                "lines_removed": f.removed,
+                "status": status,
+                "committed": f.committed,
+            })
+        })
+        .collect();
+    let mut value = json!({ "files": files, "diff": diff.text });
+    if diff.truncated {
+        value["truncated"] = Value::Bool(true);
+        value["originalSizeBytes"] = json!(diff.original_bytes);
+    }
+    value
+}
+
+/// A merge as `ApiMergeResult`.
+#[must_use]
+pub fn merge(merge: &MergeResult) -> Value {
+    json!({
+        "mainBranch": merge.target,
+        "linesAdded": merge.added,
+        "linesRemoved": merge.removed,
+    })
+}
+
+/// A wait's answer as `WaitForSignalDoneResult` (a deregistered coordinator's wait names the
+/// coordinator as its `taskId`, as the reference does).
+#[must_use]
+pub fn signal(outcome: &SignalOutcome, coordinator: CoordinatorId) -> Value {
+    match outcome {
+        SignalOutcome::Task {
+            task,
+            name,
+            status,
+            at,
+            remaining,
+        } => json!({
+            "taskId": task.to_string(),
+            "name": name,
+            "status": status.name(),
+            "signalDoneAt": at.iso8601(),
+            "remaining": remaining,
+        }),
+        SignalOutcome::TimedOut { remaining } => {
+            json!({ "remaining": remaining, "timedOut": true })
+        }
+        SignalOutcome::CoordinatorGone { at } => json!({
+            "taskId": coordinator.to_string(),
+            "name": "",
+            "status": "exited",
+            "signalDoneAt": at.iso8601(),
+            "remaining": 0,
+        }),
+    }
+}

@@ -1,0 +1,103 @@
+//! Every failure of a request, as a status and a `{"error": "…"}` body: the one place errors
+//! become responses. Nothing here has a side effect.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::core::auth::Refusal;
+use crate::core::coordinator::CoreError;
+use crate::engine::EngineError;
+
+/// A request that failed: what the caller is told.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{status}: {message}")]
+pub struct ApiError {
+    /// The status.
+    pub status: StatusCode,
+    /// The error text.
+    pub message: String,
+}
+
+impl ApiError {
+    /// A failure with this status and text.
+    #[must_use]
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    /// 400 with this text.
+    #[must_use]
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// 404 `task not found`.
+    #[must_use]
+    pub fn task_not_found() -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, "task not found")
+    }
+
+    /// 403 `forbidden`.
+    #[must_use]
+    pub fn forbidden() -> Self {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden")
+    }
+
+    /// 401 `unauthorized`.
+    #[must_use]
+    pub fn unauthorized() -> Self {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized")
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        let status = StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::BAD_REQUEST);
+        ApiError::new(status, refusal.to_string())
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(error: EngineError) -> Self {
+        let status = match &error {
+            EngineError::Core(CoreError::TaskNotFound(_)) => {
+                return ApiError::task_not_found();
+            }
+            EngineError::Core(CoreError::InvalidPrompt(_)) | EngineError::Invalid(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            EngineError::Core(
+                CoreError::QueueFull | CoreError::TooManyTasks | CoreError::TooManyWaiters(_),
+            ) => StatusCode::TOO_MANY_REQUESTS,
+            EngineError::Core(CoreError::NotMergeable(_)) => StatusCode::CONFLICT,
+            EngineError::Forbidden => return ApiError::forbidden(),
+            EngineError::Unavailable => {
+                return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "coordinator not available");
+            }
+            EngineError::Core(CoreError::CoordinatorNotFound(_)) | EngineError::Io(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        ApiError::new(status, error.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        json_response(self.status, &json!({ "error": self.message }))
+    }
+}
+
+/// A JSON response.
+pub(crate) fn json_response(status: StatusCode, value: &serde_json::Value) -> Response {
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        value.to_string(),
+    )
+        .into_response()
+}

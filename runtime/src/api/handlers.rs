@@ -1,0 +1,321 @@
+//! The routes: the gates first (`core::auth`), then the route's body checks, then the owning
+//! coordinator's actor. Body-type errors (400) come before existence (404) and ownership (403),
+//! as in the reference.
+
+use std::sync::Arc;
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use super::error::json_response;
+use super::{ApiError, ApiState, BODY_BYTES_MAX, Directory, dto};
+use crate::core::auth::{self, Access, CoordinatorHeader, Route, TaskOp, TaskRef};
+use crate::core::coordinator::{IdleOutcome, Sent};
+use crate::core::ids::{CoordinatorId, TaskId};
+use crate::core::replay::RequestId;
+use crate::engine::{CoordinatorHandle, CreateTask, MergeOptions};
+
+type Fields = Map<String, Value>;
+
+/// Every request comes here: gates, then the route.
+pub(super) async fn dispatch(State(state): State<ApiState>, request: Request) -> Response {
+    match handle(&state, request).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn handle(state: &ApiState, request: Request) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let route = auth::route(parts.method.as_str(), parts.uri.path())?;
+    let authorization = parts.headers.get("authorization").map(|v| v.as_bytes());
+    let presented = auth::presented(authorization, parts.uri.query());
+    let directory = state.directory();
+    let header = coordinator_header(&parts.headers);
+    let access = directory
+        .credentials
+        .authorize(route, presented.as_deref(), header)?;
+    match access {
+        Access::Static => Err(ApiError::new(StatusCode::NOT_FOUND, "not found")),
+        Access::Read(_) => Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "the agent routes and the OpenAPI document are not served yet",
+        )),
+        Access::SubTaskDone { task, token } => {
+            let token = done_token(&parts.headers).unwrap_or(token);
+            sub_task_done(&directory, &task, &token).await
+        }
+        Access::Coordinator(id, route) => {
+            let handle = directory.coordinators.get(&id).cloned().ok_or_else(|| {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "coordinator not available")
+            })?;
+            let fields = read_fields(body).await?;
+            coordinator(&directory, id, &handle, route, &fields).await
+        }
+    }
+}
+
+fn coordinator_header(headers: &HeaderMap) -> CoordinatorHeader<'_> {
+    let mut values = headers.get_all("x-coordinator-id").iter();
+    match (values.next(), values.next()) {
+        (None, _) => CoordinatorHeader::Absent,
+        (Some(value), None) => CoordinatorHeader::One(value.as_bytes()),
+        (Some(_), Some(_)) => CoordinatorHeader::Many,
+    }
+}
+
+/// The `X-Done-Token` header the reference's MCP server sends, if once and not empty.
+fn done_token(headers: &HeaderMap) -> Option<Vec<u8>> {
+    let mut values = headers.get_all("x-done-token").iter();
+    match (values.next(), values.next()) {
+        (Some(value), None) if !value.is_empty() => Some(value.as_bytes().to_vec()),
+        _ => None,
+    }
+}
+
+/// The request's JSON object: `{}` when empty; 413 past [`BODY_BYTES_MAX`]; 400 when it is not
+/// JSON or not an object.
+async fn read_fields(body: Body) -> Result<Fields, ApiError> {
+    let bytes = to_bytes(body, BODY_BYTES_MAX)
+        .await
+        .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"))?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Fields::new());
+    }
+    match serde_json::from_slice(&bytes) {
+        Ok(Value::Object(fields)) => Ok(fields),
+        _ => Err(ApiError::bad_request("invalid JSON body")),
+    }
+}
+
+fn text<'a>(fields: &'a Fields, name: &str) -> Result<Option<&'a str>, ApiError> {
+    match fields.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(ApiError::bad_request(format!("{name} must be a string"))),
+    }
+}
+
+fn flag(fields: &Fields, name: &str) -> Result<Option<bool>, ApiError> {
+    match fields.get(name) {
+        None => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(ApiError::bad_request(format!("{name} must be a boolean"))),
+    }
+}
+
+/// `timeoutMs`: a finite, non-negative number (fractions round down); absent is the default.
+fn timeout(fields: &Fields) -> Result<Option<u64>, ApiError> {
+    match fields.get("timeoutMs") {
+        None => Ok(None),
+        Some(Value::Number(n)) => match (n.as_u64(), n.as_f64()) {
+            (Some(ms), _) => Ok(Some(ms)),
+            (None, Some(f)) if f.is_finite() => Ok(Some(if f <= 0.0 { 0 } else { f as u64 })),
+            _ => Err(ApiError::bad_request("timeoutMs must be a finite number")),
+        },
+        Some(_) => Err(ApiError::bad_request("timeoutMs must be a finite number")),
+    }
+}
+
+/// A prompt: a string with something besides white space in it.
+fn prompt(fields: &Fields) -> Result<Option<String>, ApiError> {
+    match fields.get("prompt") {
+        None => Ok(None),
+        Some(Value::String(p)) if !p.trim().is_empty() => Ok(Some(p.clone())),
+        Some(_) => Err(ApiError::bad_request("prompt must be a non-empty string")),
+    }
+}
+
+fn ok(value: &Value) -> Response {
+    json_response(StatusCode::OK, value)
+}
+
+/// The coordinator that holds `task`, among all: the caller's own handle if it does; else 403
+/// when another holds it, 404 when none does.
+async fn owned(
+    directory: &Directory,
+    caller: &CoordinatorHandle,
+    task: &TaskRef,
+) -> Result<TaskId, ApiError> {
+    let TaskRef::Id(id) = task else {
+        return Err(ApiError::task_not_found());
+    };
+    if caller.task_status(*id).await.is_ok() {
+        return Ok(*id);
+    }
+    for other in directory.coordinators.values() {
+        if other.id() != caller.id() && other.task_status(*id).await.is_ok() {
+            return Err(ApiError::forbidden());
+        }
+    }
+    Err(ApiError::task_not_found())
+}
+
+async fn coordinator(
+    directory: &Directory,
+    id: CoordinatorId,
+    handle: &CoordinatorHandle,
+    route: Route,
+    fields: &Fields,
+) -> Result<Response, ApiError> {
+    match route {
+        Route::CreateTask => create(id, handle, fields).await,
+        Route::ListTasks => {
+            let tasks = handle.list_tasks().await?;
+            Ok(ok(&Value::Array(
+                tasks.iter().map(|t| dto::summary(t, id)).collect(),
+            )))
+        }
+        Route::WaitSignal => {
+            let request = match fields.get("requestId") {
+                Some(Value::String(r)) => {
+                    Some(RequestId::new(r).map_err(|e| ApiError::bad_request(e.to_string()))?)
+                }
+                _ => None,
+            };
+            let outcome = handle.wait_for_signal(request, timeout(fields)?).await?;
+            Ok(ok(&dto::signal(&outcome, id)))
+        }
+        Route::Task(task, op) => task_route(directory, id, handle, &task, op, fields).await,
+        Route::Static | Route::Agents | Route::Agent(_) | Route::OpenApi | Route::Unknown => {
+            Err(ApiError::new(StatusCode::NOT_FOUND, "not found"))
+        }
+    }
+}
+
+async fn create(
+    id: CoordinatorId,
+    handle: &CoordinatorHandle,
+    fields: &Fields,
+) -> Result<Response, ApiError> {
+    let name = match fields.get("name") {
+        Some(Value::String(name)) => name.clone(),
+        _ => return Err(ApiError::bad_request("name must be a non-empty string")),
+    };
+    let request = CreateTask {
+        name,
+        prompt: text(fields, "prompt")?.map(str::to_owned),
+        base_branch: text(fields, "baseBranch")?.map(str::to_owned),
+        agent_command: None,
+        agent_args: None,
+    };
+    if fields.contains_key("gitIsolation") {
+        return Err(ApiError::bad_request(
+            "gitIsolation is not supported; only worktree isolation is implemented",
+        ));
+    }
+    if let Some(Value::String(named)) = fields.get("coordinatorTaskId") {
+        if *named != id.to_string() {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "coordinatorTaskId in body does not match X-Coordinator-Id header",
+            ));
+        }
+    }
+    let task = handle.create_task(request).await?;
+    Ok(json_response(StatusCode::CREATED, &dto::detail(&task, id)))
+}
+
+async fn task_route(
+    directory: &Directory,
+    id: CoordinatorId,
+    handle: &CoordinatorHandle,
+    task: &TaskRef,
+    op: TaskOp,
+    fields: &Fields,
+) -> Result<Response, ApiError> {
+    match op {
+        TaskOp::Get => {
+            let task = owned(directory, handle, task).await?;
+            Ok(ok(&dto::detail(&handle.task_status(task).await?, id)))
+        }
+        TaskOp::Close => {
+            let task = owned(directory, handle, task).await?;
+            handle.close_task(task).await?;
+            Ok(ok(&json!({ "ok": true })))
+        }
+        TaskOp::Prompt => {
+            let text = prompt(fields)?
+                .ok_or_else(|| ApiError::bad_request("prompt must be a non-empty string"))?;
+            let task = owned(directory, handle, task).await?;
+            let sent = handle.send_prompt(task, text).await?;
+            Ok(ok(&json!({ "ok": true, "queued": sent == Sent::Queued })))
+        }
+        TaskOp::Wait => {
+            let wait = timeout(fields)?;
+            let task = owned(directory, handle, task).await?;
+            let reason = match handle.wait_for_idle(task, wait).await? {
+                IdleOutcome::Idle => "idle",
+                IdleOutcome::Exited => "exited",
+                IdleOutcome::HumanControl => "human_control",
+                IdleOutcome::Removed => "removed",
+                IdleOutcome::TimedOut => {
+                    return Err(ApiError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        format!("Timed out waiting for task {task} to become idle"),
+                    ));
+                }
+            };
+            let status = handle
+                .task_status(task)
+                .await
+                .map_or("unknown", |t| t.status.name());
+            Ok(ok(&json!({ "status": status, "reason": reason })))
+        }
+        TaskOp::Diff => {
+            let task = owned(directory, handle, task).await?;
+            Ok(ok(&dto::diff(&handle.task_diff(task).await?)))
+        }
+        TaskOp::Output => {
+            let task = owned(directory, handle, task).await?;
+            Ok(ok(&json!({ "output": handle.task_output(task).await? })))
+        }
+        TaskOp::Merge | TaskOp::ReviewMerge => {
+            let squash = flag(fields, "squash")?.unwrap_or(false);
+            let message = text(fields, "message")?.map(str::to_owned);
+            let cleanup = flag(fields, "cleanup")?.unwrap_or(false);
+            let task = owned(directory, handle, task).await?;
+            if op == TaskOp::Merge {
+                let options = MergeOptions {
+                    squash,
+                    message,
+                    cleanup,
+                };
+                Ok(ok(&dto::merge(&handle.merge_task(task, options).await?)))
+            } else {
+                let (diff, merge) = handle.review_and_merge(task, squash, message).await?;
+                Ok(ok(
+                    &json!({ "diff": dto::diff(&diff), "merge": dto::merge(&merge) }),
+                ))
+            }
+        }
+        TaskOp::Done => {
+            let task = owned(directory, handle, task).await?;
+            handle.signal_done_as_coordinator(task).await?;
+            Ok(ok(&json!({ "ok": true })))
+        }
+    }
+}
+
+/// A sub-task's `done`: its credential is its task's done token. Anything else (another
+/// task's token, a task that does not exist) is 401, saying nothing of which.
+async fn sub_task_done(
+    directory: &Arc<Directory>,
+    task: &TaskRef,
+    token: &[u8],
+) -> Result<Response, ApiError> {
+    let (TaskRef::Id(task), Ok(token)) = (task, std::str::from_utf8(token)) else {
+        return Err(ApiError::unauthorized());
+    };
+    for handle in directory.coordinators.values() {
+        match handle.signal_done(*task, token.to_owned()).await {
+            Ok(()) => return Ok(ok(&json!({ "ok": true }))),
+            Err(crate::engine::EngineError::Forbidden) => return Err(ApiError::unauthorized()),
+            Err(_) => {}
+        }
+    }
+    Err(ApiError::unauthorized())
+}

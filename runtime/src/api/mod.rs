@@ -1,0 +1,127 @@
+//! The REST API (axum) over any listener: the coordinators' and sub-tasks' MCP processes and
+//! the phone reach the engine through it.
+//!
+//! Layout: this module (the state, [`app`], [`serve`], the security headers), `dto` (the JSON
+//! shapes), `handlers` (one function per route), `error` (every failure to a status and a
+//! `{"error": …}` body, in one place). The gates are pure decisions in `core::auth`; a single
+//! fallback handler reads the method, the raw path and the credential headers, asks them, and
+//! dispatches, so the gate order is exactly the one `core::auth` states, for every path.
+//!
+//! State: the daemon publishes a [`Directory`] (the credentials it issued and the coordinators'
+//! handles) on a `watch` channel whenever a coordinator is registered or leaves; a request reads
+//! the latest one, and no lock is held across an await.
+
+pub mod dto;
+mod error;
+mod handlers;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use tokio::sync::watch;
+
+pub use error::ApiError;
+
+use crate::core::auth::Credentials;
+use crate::core::ids::CoordinatorId;
+use crate::engine::CoordinatorHandle;
+
+/// Largest request body read, in bytes; a larger one is refused with 413.
+pub const BODY_BYTES_MAX: usize = 1_000_000;
+/// How long a graceful shutdown lets requests in flight finish before they are dropped (long
+/// polls among them: dropping a wait cancels it, and it consumes nothing).
+pub const SHUTDOWN_GRACE_MS: u64 = 5_000;
+
+/// What the API serves from: the credentials issued, and the registered coordinators.
+#[derive(Clone, Debug, Default)]
+pub struct Directory {
+    /// Bearer tokens.
+    pub credentials: Credentials,
+    /// Registered coordinators.
+    pub coordinators: BTreeMap<CoordinatorId, CoordinatorHandle>,
+}
+
+/// The API's state: the latest [`Directory`] the daemon published.
+#[derive(Clone, Debug)]
+pub struct ApiState {
+    directory: watch::Receiver<Arc<Directory>>,
+}
+
+impl ApiState {
+    /// State that follows what the daemon publishes on `directory`.
+    #[must_use]
+    pub fn new(directory: watch::Receiver<Arc<Directory>>) -> Self {
+        ApiState { directory }
+    }
+
+    fn directory(&self) -> Arc<Directory> {
+        self.directory.borrow().clone()
+    }
+}
+
+/// The router: every path goes through the gates, then to its route.
+pub fn app(state: ApiState) -> Router {
+    Router::new()
+        .fallback(handlers::dispatch)
+        .layer(middleware::from_fn(security_headers))
+        .with_state(state)
+}
+
+/// Headers every response carries.
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CACHE_CONTROL, "no-store"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves; then requests in flight get
+/// [`SHUTDOWN_GRACE_MS`] to finish before they are dropped.
+///
+/// # Errors
+/// The listener failed.
+pub async fn serve<L>(
+    listener: L,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    let (stopping_tx, stopping) = tokio::sync::oneshot::channel::<()>();
+    let graceful = async move {
+        shutdown.await;
+        let _ = stopping_tx.send(());
+    };
+    let server = axum::serve(listener, router).with_graceful_shutdown(graceful);
+    let deadline = async move {
+        if stopping.await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(SHUTDOWN_GRACE_MS)).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        biased;
+        served = server.into_future() => served,
+        () = deadline => Ok(()),
+    }
+}

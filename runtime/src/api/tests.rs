@@ -1,0 +1,604 @@
+//! The router through `tower::ServiceExt::oneshot`, over a real engine on fake ports with
+//! tokio's paused clock: every gate, the task routes, bodies, and what the reference's scoping
+//! catalogue (REST spec §6.1.A) asks, adapted to per-coordinator tokens.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::body::{Body, to_bytes};
+use axum::http::{Request, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, watch};
+use tower::ServiceExt;
+
+use super::{ApiState, BODY_BYTES_MAX, Directory, app};
+use crate::core::auth::{Credentials, Secret, TOKEN_BYTES};
+use crate::core::ids::{CoordinatorId, TaskId};
+use crate::core::time::Millis;
+use crate::engine::{CoordinatorSettings, CreateTask, Engine, Ports, SpawnDefaults};
+use crate::ports::fakes::{FakeClock, FakeFiles, FakePty, FakeRepo, SeededEntropy};
+
+/// Coordinators A and B with a task each, the phone's token, and the router over them.
+struct World {
+    router: axum::Router,
+    files: Arc<FakeFiles>,
+    a: CoordinatorId,
+    b: CoordinatorId,
+    task_a: TaskId,
+    task_b: TaskId,
+    _engine: Engine,
+}
+
+const A: u8 = 1;
+const B: u8 = 2;
+const PHONE: u8 = 9;
+const STRANGER: u8 = 5;
+
+fn token(who: u8) -> String {
+    Secret::from_random([who; TOKEN_BYTES]).expose().to_owned()
+}
+
+fn settings() -> CoordinatorSettings {
+    CoordinatorSettings {
+        project_root: "/repo".into(),
+        spawn: SpawnDefaults {
+            command: "claude".into(),
+            args: Vec::new(),
+        },
+        skip_permissions: false,
+        notification_delay_ms: 30_000,
+        config_dir: "/tmp/baton".into(),
+    }
+}
+
+async fn world() -> World {
+    let repo = Arc::new(FakeRepo::default());
+    let files = Arc::new(FakeFiles::default());
+    repo.add_repo(Path::new("/repo"), "main");
+    let ports = Ports {
+        clock: Arc::new(FakeClock::starting_at(Millis(1_700_000_000_000))),
+        entropy: Arc::new(SeededEntropy::new(3)),
+        pty: Arc::new(FakePty::default()),
+        repo,
+        files: files.clone(),
+    };
+    let (events, mut received) = mpsc::channel(crate::engine::APP_EVENTS_MAX);
+    tokio::spawn(async move { while received.recv().await.is_some() {} });
+    let mut engine = Engine::new(ports, events);
+    let (a, b) = (
+        CoordinatorId::from_random([A; 16]),
+        CoordinatorId::from_random([B; 16]),
+    );
+    let mut directory = Directory {
+        credentials: Credentials::new(),
+        ..Directory::default()
+    };
+    let mut tasks = Vec::new();
+    for (id, who) in [(a, A), (b, B)] {
+        let handle = engine.register(id, settings());
+        let request = CreateTask {
+            name: format!("task-{who}"),
+            prompt: None,
+            base_branch: None,
+            agent_command: None,
+            agent_args: None,
+        };
+        tasks.push(handle.create_task(request).await.expect("created").id);
+        directory
+            .credentials
+            .register(id, Secret::from_random([who; TOKEN_BYTES]));
+        directory.coordinators.insert(id, handle);
+    }
+    directory
+        .credentials
+        .set_mobile(Some(Secret::from_random([PHONE; TOKEN_BYTES])));
+    let (_publish, latest) = watch::channel(Arc::new(directory));
+    // The sender may go: the receiver keeps the last value published.
+    World {
+        router: app(ApiState::new(latest)),
+        files,
+        a,
+        b,
+        task_a: tasks[0],
+        task_b: tasks[1],
+        _engine: engine,
+    }
+}
+
+/// A request: `method path`, the token of `who` (0: none), extra headers, a raw body.
+async fn send(
+    world: &World,
+    method: &str,
+    path: &str,
+    who: u8,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (StatusCode, Value) {
+    let mut request = Request::builder().method(method).uri(path);
+    if who != 0 {
+        request = request.header("authorization", format!("Bearer {}", token(who)));
+    }
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = world
+        .router
+        .clone()
+        .oneshot(
+            request
+                .body(Body::from(body.to_owned()))
+                .expect("a request"),
+        )
+        .await
+        .expect("the router answers");
+    let status = response.status();
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+    ] {
+        assert_eq!(response.headers()[name], value, "{method} {path}: {name}");
+    }
+    let bytes = to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("a body");
+    let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, value)
+}
+
+fn error(text: &str) -> Value {
+    json!({ "error": text })
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_token_or_a_strangers_token_is_401() {
+    let w = world().await;
+    for who in [0, STRANGER] {
+        for (method, path) in [
+            ("GET", "/api/tasks"),
+            ("POST", "/api/tasks"),
+            ("GET", "/api/x"),
+        ] {
+            assert_eq!(
+                send(&w, method, path, who, &[], "").await,
+                (StatusCode::UNAUTHORIZED, error("unauthorized")),
+                "{method} {path} as {who}"
+            );
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_coordinator_lists_only_its_own_tasks() {
+    let w = world().await;
+    let (status, tasks) = send(&w, "GET", "/api/tasks", A, &[], "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(tasks.as_array().map(Vec::len), Some(1));
+    assert_eq!(tasks[0]["id"], w.task_a.to_string());
+    assert_eq!(tasks[0]["coordinatorTaskId"], w.a.to_string());
+    let (_, tasks) = send(&w, "GET", "/api/tasks", B, &[], "").await;
+    assert_eq!(tasks[0]["id"], w.task_b.to_string());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_header_naming_another_coordinator_is_403() {
+    let w = world().await;
+    let b = w.b.to_string();
+    let a = w.a.to_string();
+    assert_eq!(
+        send(&w, "GET", "/api/tasks", A, &[("x-coordinator-id", &b)], "").await,
+        (StatusCode::FORBIDDEN, error("forbidden"))
+    );
+    assert_eq!(
+        send(&w, "GET", "/api/tasks", A, &[("x-coordinator-id", &a)], "")
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(
+            &w,
+            "GET",
+            "/api/tasks",
+            A,
+            &[("x-coordinator-id", &a), ("x-coordinator-id", &a)],
+            ""
+        )
+        .await,
+        (StatusCode::FORBIDDEN, error("forbidden")),
+        "a header sent twice is never honoured"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn another_coordinators_task_is_403_and_a_missing_one_404_on_every_task_route() {
+    let w = world().await;
+    let theirs = w.task_b;
+    let missing = TaskId::from_random([0x42; 16]);
+    for (method, tail, body) in [
+        ("GET", "", ""),
+        ("DELETE", "", ""),
+        ("POST", "/prompt", r#"{"prompt":"hello"}"#),
+        ("POST", "/wait", r#"{"timeoutMs":10}"#),
+        ("GET", "/diff", ""),
+        ("GET", "/output", ""),
+        ("POST", "/merge", "{}"),
+        ("POST", "/review-merge", "{}"),
+        ("POST", "/done", ""),
+    ] {
+        assert_eq!(
+            send(
+                &w,
+                method,
+                &format!("/api/tasks/{theirs}{tail}"),
+                A,
+                &[],
+                body
+            )
+            .await,
+            (StatusCode::FORBIDDEN, error("forbidden")),
+            "{method} {tail}"
+        );
+        assert_eq!(
+            send(
+                &w,
+                method,
+                &format!("/api/tasks/{missing}{tail}"),
+                A,
+                &[],
+                body
+            )
+            .await,
+            (StatusCode::NOT_FOUND, error("task not found")),
+            "{method} {tail}"
+        );
+    }
+    assert_eq!(
+        send(&w, "GET", "/api/tasks/..%2F..%2Fetc%2Fpasswd", A, &[], "").await,
+        (StatusCode::NOT_FOUND, error("task not found"))
+    );
+    assert_eq!(
+        send(&w, "GET", "/api/tasks/%zz", A, &[], "").await.0,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_phone_may_not_write() {
+    let w = world().await;
+    let task = w.task_a;
+    for (method, path) in [
+        ("GET", "/api/tasks".to_owned()),
+        ("POST", "/api/tasks".to_owned()),
+        ("POST", "/api/wait-signal".to_owned()),
+        ("DELETE", format!("/api/tasks/{task}")),
+        ("POST", format!("/api/tasks/{task}/prompt")),
+        ("POST", format!("/api/tasks/{task}/merge")),
+        ("POST", format!("/api/tasks/{task}/done")),
+    ] {
+        assert_eq!(
+            send(
+                &w,
+                method,
+                &path,
+                PHONE,
+                &[],
+                r#"{"name":"x","prompt":"y"}"#
+            )
+            .await,
+            (StatusCode::FORBIDDEN, error("forbidden")),
+            "{method} {path}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_is_created_under_the_tokens_coordinator() {
+    let w = world().await;
+    let (status, task) = send(
+        &w,
+        "POST",
+        "/api/tasks",
+        A,
+        &[],
+        r#"{"name":"new task","prompt":"do the work"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(task["name"], "new task");
+    assert_eq!(task["coordinatorTaskId"], w.a.to_string());
+    assert_eq!(task["status"], "running");
+    let named_b = format!(r#"{{"name":"x","coordinatorTaskId":"{}"}}"#, w.b);
+    let (status, body) = send(&w, "POST", "/api/tasks", A, &[], &named_b).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("coordinatorTaskId"))
+    );
+    let named_a = format!(r#"{{"name":"x2","coordinatorTaskId":"{}"}}"#, w.a);
+    assert_eq!(
+        send(&w, "POST", "/api/tasks", A, &[], &named_a).await.0,
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn bad_bodies_are_400_and_change_nothing() {
+    let w = world().await;
+    let task = w.task_a;
+    for (path, body, text) in [
+        ("/api/tasks".to_owned(), "{", "invalid JSON body"),
+        ("/api/tasks".to_owned(), "null", "invalid JSON body"),
+        ("/api/tasks".to_owned(), "[1]", "invalid JSON body"),
+        (
+            "/api/tasks".to_owned(),
+            r#"{"name":7}"#,
+            "name must be a non-empty string",
+        ),
+        (
+            "/api/tasks".to_owned(),
+            r#"{"name":"   "}"#,
+            "name must be a non-empty string",
+        ),
+        (
+            "/api/tasks".to_owned(),
+            r#"{"name":"x","prompt":123}"#,
+            "prompt must be a string",
+        ),
+        (
+            "/api/tasks".to_owned(),
+            r#"{"name":"x","gitIsolation":"none"}"#,
+            "gitIsolation is not supported; only worktree isolation is implemented",
+        ),
+        (
+            "/api/tasks".to_owned(),
+            r#"{"name":"x","baseBranch":"/feat"}"#,
+            "baseBranch must not start with \"/\"",
+        ),
+        (
+            format!("/api/tasks/{task}/prompt"),
+            "{}",
+            "prompt must be a non-empty string",
+        ),
+        (
+            format!("/api/tasks/{task}/prompt"),
+            r#"{"prompt":"  "}"#,
+            "prompt must be a non-empty string",
+        ),
+        (
+            format!("/api/tasks/{task}/wait"),
+            r#"{"timeoutMs":"soon"}"#,
+            "timeoutMs must be a finite number",
+        ),
+        (
+            format!("/api/tasks/{task}/merge"),
+            r#"{"squash":"yes"}"#,
+            "squash must be a boolean",
+        ),
+        (
+            format!("/api/tasks/{task}/merge"),
+            r#"{"message":1}"#,
+            "message must be a string",
+        ),
+        (
+            format!("/api/tasks/{task}/merge"),
+            r#"{"cleanup":0}"#,
+            "cleanup must be a boolean",
+        ),
+        (
+            "/api/wait-signal".to_owned(),
+            r#"{"timeoutMs":null}"#,
+            "timeoutMs must be a finite number",
+        ),
+        (
+            "/api/wait-signal".to_owned(),
+            r#"{"requestId":""}"#,
+            "requestId must be 1 to 128 printable ASCII characters",
+        ),
+    ] {
+        assert_eq!(
+            send(&w, "POST", &path, A, &[], body).await,
+            (StatusCode::BAD_REQUEST, error(text)),
+            "{path} {body}"
+        );
+    }
+    let (_, tasks) = send(&w, "GET", "/api/tasks", A, &[], "").await;
+    assert_eq!(
+        tasks.as_array().map(Vec::len),
+        Some(1),
+        "nothing was created"
+    );
+    let huge = format!(r#"{{"name":"{}"}}"#, "x".repeat(BODY_BYTES_MAX));
+    assert_eq!(
+        send(&w, "POST", "/api/tasks", A, &[], &huge).await,
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            error("Request body too large")
+        )
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sub_task_signals_with_its_own_done_token_only() {
+    let w = world().await;
+    let config = |task: TaskId| {
+        let file = w
+            .files
+            .get(&Path::new("/tmp/baton").join(format!("baton-subtask-{task}.json")))
+            .expect("the task's config");
+        let value: Value = serde_json::from_slice(&file.bytes).expect("json");
+        value["mcpServers"]["baton"]["env"]["BATON_DONE_TOKEN"]
+            .as_str()
+            .expect("a done token")
+            .to_owned()
+    };
+    let (own, other) = (config(w.task_a), config(w.task_b));
+    let done = format!("/api/tasks/{}/done", w.task_a);
+    let request = |token: &str, headers: Vec<(String, String)>| {
+        let mut request = Request::builder().method("POST").uri(&done);
+        if !token.is_empty() {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        request.body(Body::empty()).expect("a request")
+    };
+    let status = |request: Request<Body>| async {
+        w.router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("answers")
+            .status()
+    };
+    assert_eq!(
+        status(request(&other, vec![])).await,
+        StatusCode::UNAUTHORIZED,
+        "another task's token"
+    );
+    assert_eq!(
+        status(request("", vec![])).await,
+        StatusCode::UNAUTHORIZED,
+        "no token"
+    );
+    assert_eq!(
+        status(request("garbage", vec![])).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        status(request(&token(PHONE), vec![])).await,
+        StatusCode::FORBIDDEN,
+        "the phone"
+    );
+    assert_eq!(
+        status(request(
+            "legacy-shared-token",
+            vec![("x-done-token".into(), own.clone())]
+        ))
+        .await,
+        StatusCode::OK,
+        "the reference's X-Done-Token header"
+    );
+    assert_eq!(status(request(&own, vec![])).await, StatusCode::OK);
+    let (status, signal) = send(&w, "POST", "/api/wait-signal", A, &[], r#"{"timeoutMs":0}"#).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(signal["taskId"], w.task_a.to_string());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_coordinator_may_signal_its_own_task_without_a_done_token() {
+    let w = world().await;
+    let done = format!("/api/tasks/{}/done", w.task_a);
+    assert_eq!(
+        send(&w, "POST", &done, A, &[], "").await,
+        (StatusCode::OK, json!({ "ok": true }))
+    );
+    let (_, signal) = send(
+        &w,
+        "POST",
+        "/api/wait-signal",
+        A,
+        &[],
+        r#"{"timeoutMs":0,"requestId":"r1"}"#,
+    )
+    .await;
+    assert_eq!(signal["name"], "task-1");
+    assert_eq!(signal["remaining"], 0);
+    let (_, again) = send(
+        &w,
+        "POST",
+        "/api/wait-signal",
+        A,
+        &[],
+        r#"{"timeoutMs":0,"requestId":"r1"}"#,
+    )
+    .await;
+    assert_eq!(again, signal, "the same requestId replays the answer");
+    let (_, none) = send(
+        &w,
+        "POST",
+        "/api/wait-signal",
+        B,
+        &[],
+        r#"{"timeoutMs":0,"requestId":"r1"}"#,
+    )
+    .await;
+    assert_eq!(
+        none,
+        json!({ "remaining": 1, "timedOut": true }),
+        "B's wait sees nothing of A's"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn task_routes_answer_in_the_rest_shapes() {
+    let w = world().await;
+    let task = w.task_a;
+    let (status, detail) = send(&w, "GET", &format!("/api/tasks/{task}"), A, &[], "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(detail["name"], "task-1");
+    assert!(detail["exitCode"].is_null());
+    assert!(detail.get("signalDoneAt").is_none());
+    let (status, sent) = send(
+        &w,
+        "POST",
+        &format!("/api/tasks/{task}/prompt"),
+        A,
+        &[],
+        r#"{"prompt":"hello"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(sent["ok"], true);
+    assert_eq!(
+        send(&w, "GET", &format!("/api/tasks/{task}/output"), A, &[], "")
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let (status, diff) = send(&w, "GET", &format!("/api/tasks/{task}/diff"), A, &[], "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(diff["files"], json!([]));
+    let (status, timed_out) = send(
+        &w,
+        "POST",
+        &format!("/api/tasks/{task}/wait"),
+        A,
+        &[],
+        r#"{"timeoutMs":10}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        timed_out["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("Timed out waiting for task"))
+    );
+    assert_eq!(
+        send(&w, "DELETE", &format!("/api/tasks/{task}"), A, &[], "").await,
+        (StatusCode::OK, json!({ "ok": true }))
+    );
+    assert_eq!(
+        send(&w, "GET", &format!("/api/tasks/{task}"), A, &[], "").await,
+        (StatusCode::NOT_FOUND, error("task not found"))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn static_paths_and_unknown_api_paths() {
+    let w = world().await;
+    assert_eq!(
+        send(&w, "GET", "/", 0, &[], "").await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        send(&w, "GET", "/api/nothing", A, &[], "").await,
+        (StatusCode::NOT_FOUND, error("not found"))
+    );
+    assert_eq!(
+        send(&w, "GET", "/api/nothing", PHONE, &[], "").await,
+        (StatusCode::FORBIDDEN, error("forbidden"))
+    );
+}
