@@ -9,14 +9,13 @@
 use std::path::Path;
 
 use baton_runtime::api::dto;
-use baton_runtime::core::coordinator::{Control, IdleOutcome, SignalOutcome, Status};
+use baton_runtime::core::coordinator::Control;
 use baton_runtime::core::ids::{CoordinatorId, TaskId};
-use baton_runtime::core::replay::RequestId;
-use baton_runtime::engine::{CoordinatorHandle, CreateTask, EngineError, MergeOptions};
+use baton_runtime::engine::{CoordinatorHandle, EngineError};
 use baton_runtime::ports::{PtyHost, Repo};
 use serde_json::{Value, json};
 
-use crate::daemon::{DAEMON_DOWN, Shared, sim_ms};
+use crate::daemon::{DAEMON_DOWN, Shared};
 
 /// The coordinator tools a step may call, in the MCP server's order.
 pub const COORDINATOR_CALLS: [&str; 11] = [
@@ -81,26 +80,6 @@ fn required<'a>(args: &'a Value, field: &str) -> Result<&'a str, String> {
     text(args, field)?.ok_or_else(|| format!("{field} must be a non-empty string"))
 }
 
-fn flag(args: &Value, field: &str) -> Result<Option<bool>, String> {
-    match args.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(_) => Err(format!("{field} must be a boolean")),
-    }
-}
-
-fn timeout(args: &Value) -> Result<Option<u64>, String> {
-    match args.get("timeoutMs") {
-        None => Ok(None),
-        Some(Value::Number(n)) => Ok(Some(
-            n.as_u64()
-                .or_else(|| n.as_f64().map(|f| f.max(0.0) as u64))
-                .unwrap_or(0),
-        )),
-        Some(_) => Err("timeoutMs must be a finite number".to_owned()),
-    }
-}
-
 /// The task named by `taskId`.
 ///
 /// # Errors
@@ -118,140 +97,141 @@ fn engine_error(error: EngineError) -> String {
     }
 }
 
-/// Runs a coordinator's tool call on its actor. A wait for a signal that delivered a task's
-/// signal also returns it, for the checker.
-pub async fn coordinator_call(
-    handle: &CoordinatorHandle,
-    call: &str,
-    args: &Value,
-) -> (Answer, Option<Signal>) {
-    let id = handle.id();
-    let answer = async {
-        let result = match call {
-            "create_task" => {
-                let request = CreateTask {
-                    name: required(args, "name")?.to_owned(),
-                    prompt: text(args, "prompt")?.map(str::to_owned),
-                    base_branch: text(args, "baseBranch")?.map(str::to_owned),
-                    agent_command: text(args, "agentCommand")?.map(str::to_owned),
-                    agent_args: None,
-                };
-                dto::detail(&handle.create_task(request).await.map_err(engine_error)?, id)
-            }
-            "list_tasks" => Value::Array(
-                handle
-                    .list_tasks()
-                    .await
-                    .map_err(engine_error)?
-                    .iter()
-                    .map(|t| dto::summary(t, id))
-                    .collect(),
-            ),
-            "get_task_status" => dto::detail(
-                &handle
-                    .task_status(task_arg(args)?)
-                    .await
-                    .map_err(engine_error)?,
-                id,
-            ),
-            "get_task_output" => json!({
-                "output": handle.task_output(task_arg(args)?).await.map_err(engine_error)?
-            }),
-            "send_prompt" => {
-                let task = task_arg(args)?;
-                let prompt = required(args, "prompt")?.to_owned();
-                let sent = handle.send_prompt(task, prompt).await.map_err(engine_error)?;
-                json!({ "ok": true, "queued": sent == baton_runtime::core::coordinator::Sent::Queued })
-            }
-            "wait_for_idle" => {
-                let task = task_arg(args)?;
-                let outcome = handle
-                    .wait_for_idle(task, timeout(args)?)
-                    .await
-                    .map_err(engine_error)?;
-                let reason = match outcome {
-                    IdleOutcome::Idle => "idle",
-                    IdleOutcome::Exited => "exited",
-                    IdleOutcome::HumanControl => "human_control",
-                    IdleOutcome::Removed => "removed",
-                    IdleOutcome::TimedOut => {
-                        return Err(format!("Timed out waiting for task {task} to become idle"));
-                    }
-                };
-                let status = handle
-                    .task_status(task)
-                    .await
-                    .map_or("unknown", |t| t.status.name());
-                json!({ "status": status, "reason": reason })
-            }
-            "get_task_diff" => dto::diff(
-                &handle
-                    .task_diff(task_arg(args)?)
-                    .await
-                    .map_err(engine_error)?,
-            ),
-            "merge_task" => {
-                let task = task_arg(args)?;
-                let options = MergeOptions {
-                    squash: flag(args, "squash")?.unwrap_or(false),
-                    message: text(args, "message")?.map(str::to_owned),
-                    cleanup: flag(args, "cleanup")?.unwrap_or(false),
-                };
-                dto::merge(&handle.merge_task(task, options).await.map_err(engine_error)?)
-            }
-            "review_and_merge_task" => {
-                let task = task_arg(args)?;
-                let squash = flag(args, "squash")?.unwrap_or(false);
-                let message = text(args, "message")?.map(str::to_owned);
-                let (diff, merge) = handle
-                    .review_and_merge(task, squash, message)
-                    .await
-                    .map_err(engine_error)?;
-                json!({ "diff": dto::diff(&diff), "merge": dto::merge(&merge) })
-            }
-            "close_task" => {
-                handle
-                    .close_task(task_arg(args)?)
-                    .await
-                    .map_err(engine_error)?;
-                json!({ "ok": true })
-            }
-            "wait_for_signal_done" => {
-                let request = text(args, "requestId")?.map(str::to_owned);
-                let request_id = request
-                    .as_deref()
-                    .map(RequestId::new)
-                    .transpose()
-                    .map_err(|e| e.to_string())?;
-                let outcome = handle
-                    .wait_for_signal(request_id, timeout(args)?)
-                    .await
-                    .map_err(engine_error)?;
-                return Ok((dto::signal(&outcome, id), delivered(&outcome, request)));
-            }
-            other => return Err(format!("unknown coordinator call {other:?}")),
-        };
-        Ok((result, None))
+/// How a coordinator's MCP tool travels: its REST method, its path, and whether the step's
+/// arguments (less `taskId`) are the body.
+fn rest_route(call: &str, task: Option<&str>) -> Option<(&'static str, String, bool)> {
+    let on = |tail: &str| task.map(|t| format!("/api/tasks/{}{tail}", percent_encode(t)));
+    Some(match call {
+        "create_task" => ("POST", "/api/tasks".to_owned(), true),
+        "list_tasks" => ("GET", "/api/tasks".to_owned(), false),
+        "wait_for_signal_done" => ("POST", "/api/wait-signal".to_owned(), true),
+        "get_task_status" => ("GET", on("")?, false),
+        "close_task" => ("DELETE", on("")?, false),
+        "send_prompt" => ("POST", on("/prompt")?, true),
+        "wait_for_idle" => ("POST", on("/wait")?, true),
+        "get_task_diff" => ("GET", on("/diff")?, false),
+        "get_task_output" => ("GET", on("/output")?, false),
+        "merge_task" => ("POST", on("/merge")?, true),
+        "review_and_merge_task" => ("POST", on("/review-merge")?, true),
+        _ => return None,
+    })
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986), as the MCP client does.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::new();
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
     }
-    .await;
-    match answer {
-        Ok((value, signal)) => (Ok(value), signal),
-        Err(error) => (Err(error), None),
+    out
+}
+
+/// Sends a request to the daemon's REST API with `token` as the bearer; a 2xx answer's JSON,
+/// or the error as `<status> <text>`.
+pub async fn rest(
+    api: &axum::Router,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Answer {
+    use tower::ServiceExt;
+    let request = axum::http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(
+            body.map(Value::to_string).unwrap_or_default(),
+        ))
+        .map_err(|e| e.to_string())?;
+    let response = api
+        .clone()
+        .oneshot(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .map_err(|e| e.to_string())?;
+    let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    if status.is_success() {
+        Ok(value)
+    } else {
+        let text = value["error"].as_str().unwrap_or_default();
+        Err(format!("{} {text}", status.as_u16()))
     }
 }
 
-fn delivered(outcome: &SignalOutcome, request: Option<String>) -> Option<Signal> {
-    match outcome {
-        SignalOutcome::Task {
-            task, status, at, ..
-        } => Some(Signal {
-            task: *task,
-            at_ms: sim_ms(*at),
-            request,
-            exited: *status == Status::Exited,
-        }),
+/// Makes a coordinator's tool call through the daemon's REST API, as its MCP server would. A
+/// wait for a signal that returned a task also returns it, for the checker.
+pub async fn coordinator_call(
+    api: &axum::Router,
+    token: &str,
+    call: &str,
+    args: &Value,
+) -> (Answer, Option<Signal>) {
+    let task = match args.get("taskId") {
+        None => None,
+        Some(_) => match task_arg(args) {
+            Ok(_) => args["taskId"].as_str(),
+            Err(error) => return (Err(error), None),
+        },
+    };
+    let Some((method, path, with_body)) = rest_route(call, task) else {
+        return (Err(format!("unknown coordinator call {call:?}")), None);
+    };
+    let body = with_body.then(|| {
+        let mut fields = args.clone();
+        if let Some(fields) = fields.as_object_mut() {
+            fields.remove("taskId");
+        }
+        fields
+    });
+    let answer = rest(api, token, method, &path, body.as_ref()).await;
+    let signal = match (&answer, call) {
+        (Ok(value), "wait_for_signal_done") => delivered(value, args),
         _ => None,
-    }
+    };
+    (answer, signal)
+}
+
+/// The signal a wait's answer carries, if it names a task.
+fn delivered(answer: &Value, args: &Value) -> Option<Signal> {
+    let task = answer["taskId"].as_str()?.parse().ok()?;
+    let at_ms = iso_ms(answer["signalDoneAt"].as_str()?)?.saturating_sub(crate::world::EPOCH_MS);
+    Some(Signal {
+        task,
+        at_ms,
+        request: args["requestId"].as_str().map(str::to_owned),
+        exited: answer["status"] == "exited",
+    })
+}
+
+/// Milliseconds since the Unix epoch of an ISO-8601 UTC timestamp as the API writes it
+/// (`2023-11-14T22:13:20.123Z`).
+fn iso_ms(text: &str) -> Option<u64> {
+    let number = |range: std::ops::Range<usize>| text.get(range)?.parse::<u64>().ok();
+    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    let (h, m, s, ms) = (
+        number(11..13)?,
+        number(14..16)?,
+        number(17..19)?,
+        number(20..23)?,
+    );
+    // Days from 1970-01-01 to the civil date (the inverse of `Millis::iso8601`).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y / 400;
+    let year_of_era = y - era * 400;
+    let mp = if month > 2 { month - 3 } else { month + 9 };
+    let day_of_year = (153 * mp + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = (era * 146_097 + day_of_era).checked_sub(719_468)?;
+    Some(((days * 24 + h) * 60 + m) * 60_000 + s * 1_000 + ms)
 }
 
 /// The coordinator (registered or orphaned) holding `task`.
@@ -469,4 +449,25 @@ fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, crate::invariants::Observe
         .observed
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use baton_runtime::core::time::Millis;
+
+    use super::{iso_ms, percent_encode};
+
+    #[test]
+    fn iso_timestamps_read_back_to_their_milliseconds() {
+        for ms in [0, 1_700_000_000_123, 951_782_400_000, 4_107_542_399_999] {
+            assert_eq!(iso_ms(&Millis(ms).iso8601()), Some(ms));
+        }
+        assert_eq!(iso_ms("yesterday"), None);
+    }
+
+    #[test]
+    fn task_ids_are_percent_encoded_in_paths() {
+        assert_eq!(percent_encode("../a b"), "..%2Fa%20b");
+        assert_eq!(percent_encode("550e8400-e29b"), "550e8400-e29b");
+    }
 }

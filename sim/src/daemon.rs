@@ -19,6 +19,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use baton_runtime::agents::AgentKind;
+use baton_runtime::api::{ApiState, Directory};
+use baton_runtime::core::auth::Secret;
 use baton_runtime::core::branch::task_branch;
 use baton_runtime::core::coordinator::TaskRecord;
 use baton_runtime::core::ids::{CoordinatorId, TaskId};
@@ -28,7 +30,7 @@ use baton_runtime::engine::{
 };
 use baton_runtime::ports::fakes::{FakeClock, FakeFiles, SeededEntropy};
 use baton_runtime::ports::{BoxFuture, SpawnSpec};
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use crate::agent::{self, Action, Seat, SubTaskMcp};
 use crate::invariants::Observed;
@@ -94,6 +96,9 @@ pub struct Declared {
     pub id: CoordinatorId,
     /// Its settings.
     pub settings: CoordinatorSettings,
+    /// Its bearer token (from the seed), as its MCP process holds it; the daemon issues it again
+    /// after a restart.
+    pub token: Secret,
 }
 
 /// What the daemon persisted of one coordinator.
@@ -133,6 +138,9 @@ pub struct Door {
     pub app: mpsc::Sender<AppRequest>,
     /// Its terminals.
     pub pty: Arc<SimPty>,
+    /// Its REST API (the real router; requests reach it in process until it serves on
+    /// turmoil's network).
+    pub api: axum::Router,
 }
 
 /// What outlives a daemon crash. See the module documentation.
@@ -263,9 +271,11 @@ pub async fn serve(shared: Arc<Shared>) -> turmoil::Result {
         .iter()
         .map(|(id, p)| (*id, p.clone()))
         .collect();
+    let mut directory = Directory::default();
     for (id, persisted) in restored {
         let tasks = persisted.records.len();
-        engine.restore(id, persisted.settings, persisted.records);
+        let handle = engine.restore(id, persisted.settings, persisted.records);
+        publish_coordinator(&shared, &mut directory, id, handle);
         let name = shared.coordinator_name(id);
         shared
             .recorder
@@ -275,17 +285,29 @@ pub async fn serve(shared: Arc<Shared>) -> turmoil::Result {
     let persist = Arc::new(Notify::new());
     tokio::spawn(watch_events(shared.clone(), events, persist.clone()));
     tokio::spawn(persister(shared.clone(), persist.clone()));
-    *lock(&shared.door) = Some(Door { app: app_tx, pty });
+    let (directory_tx, directory_rx) = watch::channel(Arc::new(directory.clone()));
+    let api = baton_runtime::api::app(ApiState::new(directory_rx));
+    *lock(&shared.door) = Some(Door {
+        app: app_tx,
+        pty,
+        api,
+    });
     if incarnation > 0 {
         shared.recorder.record("daemon", "up again");
     }
     while let Some(request) = app.recv().await {
         match request {
             AppRequest::Register(id, settings, reply) => {
-                let _ = reply.send(engine.register(id, settings));
+                let handle = engine.register(id, settings);
+                publish_coordinator(&shared, &mut directory, id, handle.clone());
+                directory_tx.send_replace(Arc::new(directory.clone()));
+                let _ = reply.send(handle);
                 persist.notify_one();
             }
             AppRequest::Deregister(id, reply) => {
+                directory.credentials.deregister(id);
+                directory.coordinators.remove(&id);
+                directory_tx.send_replace(Arc::new(directory.clone()));
                 let _ = reply.send(engine.deregister(id).await);
                 lock(&shared.persisted).remove(&id);
                 persist.notify_one();
@@ -303,6 +325,19 @@ pub async fn serve(shared: Arc<Shared>) -> turmoil::Result {
         }
     }
     Ok(())
+}
+
+/// Issues the declared coordinator's token to it and lists its handle for the API.
+fn publish_coordinator(
+    shared: &Shared,
+    directory: &mut Directory,
+    id: CoordinatorId,
+    handle: CoordinatorHandle,
+) {
+    if let Some(declared) = shared.declared.iter().find(|d| d.id == id) {
+        directory.credentials.register(id, declared.token.clone());
+    }
+    directory.coordinators.insert(id, handle);
 }
 
 /// Records every app event and tells the checker and the persister.
@@ -413,7 +448,6 @@ fn describe(shared: &Shared, event: &AppEvent) -> String {
 /// What the simulated `baton mcp` of a sub-task reads from the config the engine wrote.
 struct McpConfig {
     task: TaskId,
-    coordinator: CoordinatorId,
     done_token: String,
 }
 
@@ -433,7 +467,6 @@ fn read_config(files: &FakeFiles, argv: &[String]) -> Option<McpConfig> {
     };
     Some(McpConfig {
         task: after("--task-id")?.parse().ok()?,
-        coordinator: after("--coordinator-id")?.parse().ok()?,
         done_token: server["env"]["BATON_DONE_TOKEN"].as_str()?.to_owned(),
     })
 }
@@ -469,8 +502,8 @@ fn on_spawn(
         let mcp = Arc::new(LinkedMcp {
             shared: shared.clone(),
             actor: actor.clone(),
-            coordinator: config.coordinator,
             task: config.task,
+            done_token: config.done_token.clone(),
         });
         let seat = Seat {
             pty: inner.clone(),
@@ -529,12 +562,13 @@ fn slug_of(worktree: &Path) -> String {
         .to_owned()
 }
 
-/// A sub-task's `baton mcp`: reaches the daemon over its link.
+/// A sub-task's `baton mcp`: reaches the daemon's REST API over its link, with its done token.
 struct LinkedMcp {
     shared: Arc<Shared>,
     actor: String,
-    coordinator: CoordinatorId,
     task: TaskId,
+    /// Its credential, from its config.
+    done_token: String,
 }
 
 impl LinkedMcp {
@@ -543,20 +577,25 @@ impl LinkedMcp {
         let answer = self
             .shared
             .links
-            .call(&self.actor, "mcp_connected", async {
-                let handle = self.shared.coordinator(self.coordinator).await?;
-                handle
-                    .mcp_connected(self.task)
-                    .await
-                    .map_err(|e| e.to_string())
-            })
+            .call(
+                &self.actor,
+                "mcp_connected",
+                self.post("mcp-connected", &self.done_token),
+            )
             .await;
         let line = match answer {
-            Ok(Ok(())) => "mcp connected".to_owned(),
+            Ok(Ok(_)) => "mcp connected".to_owned(),
             Ok(Err(error)) => format!("mcp connect -> error: {error}"),
             Err(error) => format!("mcp connect -> {error}"),
         };
         self.shared.recorder.record(&self.actor, line);
+    }
+
+    /// `POST /api/tasks/<task>/<route>` with `token` as the bearer.
+    async fn post(&self, route: &str, token: &str) -> crate::calls::Answer {
+        let door = self.shared.door().ok_or(DAEMON_DOWN)?;
+        let path = format!("/api/tasks/{}/{route}", self.task);
+        crate::calls::rest(&door.api, token, "POST", &path, None).await
     }
 }
 
@@ -568,19 +607,13 @@ impl SubTaskMcp for LinkedMcp {
             let answer = self
                 .shared
                 .links
-                .call(&self.actor, "signal_done", async {
-                    let handle = self.shared.coordinator(self.coordinator).await?;
-                    handle
-                        .signal_done(self.task, token)
-                        .await
-                        .map_err(|e| e.to_string())
-                })
+                .call(&self.actor, "signal_done", self.post("done", &token))
                 .await
                 .map_err(|e| e.to_string())?;
             if answer.is_ok() {
                 lock(&self.shared.observed).signal_given(self.task, sent);
             }
-            answer
+            answer.map(|_| ())
         })
     }
 }

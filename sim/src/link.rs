@@ -1,8 +1,9 @@
 //! The links between each actor and the daemon, and the faults a scenario puts on them.
 //!
-//! Until the REST layer serves the engine over turmoil's network, a call from an actor (a
-//! coordinator's MCP process, the app, a sub-task's MCP process) reaches the daemon through
-//! [`Links::call`], which plays what a TCP connection would do under the same faults:
+//! Until the REST router serves on turmoil's network, a call from an actor (a coordinator's MCP
+//! process, the app, a sub-task's MCP process) reaches the daemon (its router in process, or its
+//! app channel) through [`Links::call`], which plays what a TCP connection would do under the
+//! same faults:
 //! - a **partition** refuses new calls at once, and breaks calls in flight: the client goes
 //!   away (its future is dropped, so the daemon sees a cancelled request), or, if the daemon
 //!   answered already, the answer is lost on its way back;

@@ -254,9 +254,12 @@ pub fn run(scenario: &Scenario, dir: &Path, seed: Option<u64>) -> anyhow::Result
         .map(|def| {
             let mut bytes = [0; 16];
             ids.fill(&mut bytes);
+            let mut secret = [0; baton_runtime::core::auth::TOKEN_BYTES];
+            ids.fill(&mut secret);
             Declared {
                 name: def.name.clone(),
                 id: baton_runtime::core::ids::CoordinatorId::from_random(bytes),
+                token: baton_runtime::core::auth::Secret::from_random(secret),
                 settings: CoordinatorSettings {
                     project_root: PROJECT_ROOT.into(),
                     spawn: SpawnDefaults {
@@ -899,18 +902,18 @@ async fn call(
             None,
         );
     }
-    let Some(id) = shared
+    let Some(token) = shared
         .declared
         .iter()
         .find(|d| d.name == actor)
-        .map(|d| d.id)
+        .map(|d| d.token.expose().to_owned())
     else {
         return (Err(format!("no coordinator named {actor:?}")), None);
     };
     let request = async {
-        match shared.coordinator(id).await {
-            Ok(handle) => calls::coordinator_call(&handle, &step.call, args).await,
-            Err(error) => (Err(error), None),
+        match shared.door() {
+            Some(door) => calls::coordinator_call(&door.api, &token, &step.call, args).await,
+            None => (Err(crate::daemon::DAEMON_DOWN.to_owned()), None),
         }
     };
     match shared.links.call(actor, &step.call, request).await {

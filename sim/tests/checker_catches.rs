@@ -99,7 +99,7 @@ expect = { status = "idle", name = "t" }
     assert_eq!(outcome.failures.len(), 2, "{:?}", outcome.failures);
     assert_eq!(
         outcome.failures[0],
-        "step 1 (create_task) at t=24: .status: expected \"idle\", got \"running\""
+        "step 1 (create_task) at t=19: .status: expected \"idle\", got \"running\""
     );
     assert!(outcome.failures[1].contains("the whole answer: {"));
     assert!(

@@ -44,9 +44,9 @@ async fn handle(state: &ApiState, request: Request) -> Result<Response, ApiError
             StatusCode::NOT_IMPLEMENTED,
             "the agent routes and the OpenAPI document are not served yet",
         )),
-        Access::SubTaskDone { task, token } => {
+        Access::SubTask { task, op, token } => {
             let token = done_token(&parts.headers).unwrap_or(token);
-            sub_task_done(&directory, &task, &token).await
+            sub_task(&directory, &task, op, &token).await
         }
         Access::Coordinator(id, route) => {
             let handle = directory.coordinators.get(&id).cloned().ok_or_else(|| {
@@ -297,21 +297,31 @@ async fn task_route(
             handle.signal_done_as_coordinator(task).await?;
             Ok(ok(&json!({ "ok": true })))
         }
+        TaskOp::McpConnected => {
+            let task = owned(directory, handle, task).await?;
+            handle.mcp_connected(task).await?;
+            Ok(ok(&json!({ "ok": true })))
+        }
     }
 }
 
-/// A sub-task's `done`: its credential is its task's done token. Anything else (another
+/// A sub-task's own route: its credential is its task's done token. Anything else (another
 /// task's token, a task that does not exist) is 401, saying nothing of which.
-async fn sub_task_done(
+async fn sub_task(
     directory: &Arc<Directory>,
     task: &TaskRef,
+    op: TaskOp,
     token: &[u8],
 ) -> Result<Response, ApiError> {
     let (TaskRef::Id(task), Ok(token)) = (task, std::str::from_utf8(token)) else {
         return Err(ApiError::unauthorized());
     };
     for handle in directory.coordinators.values() {
-        match handle.signal_done(*task, token.to_owned()).await {
+        let answer = match op {
+            TaskOp::McpConnected => handle.mcp_connected_with(*task, token.to_owned()).await,
+            _ => handle.signal_done(*task, token.to_owned()).await,
+        };
+        match answer {
             Ok(()) => return Ok(ok(&json!({ "ok": true }))),
             Err(crate::engine::EngineError::Forbidden) => return Err(ApiError::unauthorized()),
             Err(_) => {}

@@ -9,7 +9,9 @@
 //! - each registered coordinator has its own bearer token, which names it; `X-Coordinator-Id` is
 //!   still accepted, and must name the same coordinator;
 //! - a sub-task's credential is its task's own done token, presented as the bearer (or in
-//!   `X-Done-Token`, as the reference's MCP server sends it) on `POST /api/tasks/:id/done` only;
+//!   `X-Done-Token`, as the reference's MCP server sends it) on its two routes only:
+//!   `POST /api/tasks/:id/done` and `POST /api/tasks/:id/mcp-connected` (its MCP server tells the
+//!   daemon it started, so the task's first prompt may go out);
 //!   the done route's handler checks it against that task, so a token of another task opens
 //!   nothing;
 //! - the phone's token reads the agent routes only.
@@ -141,6 +143,8 @@ pub enum TaskOp {
     ReviewMerge,
     /// `POST /api/tasks/:id/done`
     Done,
+    /// `POST /api/tasks/:id/mcp-connected`: the task's MCP server started.
+    McpConnected,
 }
 
 /// A route of the API, from its method and raw path.
@@ -215,10 +219,13 @@ pub enum Access {
     Read(Route),
     /// A coordinator's call: the route, on its own tasks.
     Coordinator(CoordinatorId, Route),
-    /// A sub-task's `done`: the handler checks `token` against `task`'s done token.
-    SubTaskDone {
+    /// A sub-task's own route (`done`, `mcp-connected`): the handler checks `token` against
+    /// `task`'s done token.
+    SubTask {
         /// The task.
         task: TaskRef,
+        /// The route.
+        op: TaskOp,
         /// The done token presented.
         token: Vec<u8>,
     },
@@ -252,6 +259,7 @@ pub fn route(method: &str, raw_path: &str) -> Result<Route, Refusal> {
                 ("POST", ["merge"]) => TaskOp::Merge,
                 ("POST", ["review-merge"]) => TaskOp::ReviewMerge,
                 ("POST", ["done"]) => TaskOp::Done,
+                ("POST", ["mcp-connected"]) => TaskOp::McpConnected,
                 _ => return Ok(Route::Unknown),
             };
             Route::Task(task_ref(id)?, op)
@@ -352,13 +360,16 @@ impl Credentials {
         }
         let holder = presented.and_then(|p| self.holder(p));
         match (holder, route) {
-            (None, Route::Task(task, TaskOp::Done)) => match presented {
-                Some(token) => Ok(Access::SubTaskDone {
-                    task,
-                    token: token.to_vec(),
-                }),
-                None => Err(Refusal::Unauthorized),
-            },
+            (None, Route::Task(task, op @ (TaskOp::Done | TaskOp::McpConnected))) => {
+                match presented {
+                    Some(token) => Ok(Access::SubTask {
+                        task,
+                        op,
+                        token: token.to_vec(),
+                    }),
+                    None => Err(Refusal::Unauthorized),
+                }
+            }
             (None, _) => Err(Refusal::Unauthorized),
             (Some(Holder::Mobile), route @ (Route::Agents | Route::Agent(_) | Route::OpenApi)) => {
                 Ok(Access::Read(route))

@@ -316,13 +316,21 @@ impl Actor {
             Command::Records(reply) => {
                 let _ = reply.send(self.core.records());
             }
-            Command::McpConnected(task, reply) => {
-                let result = match self.core.mcp_connected(now, self.fresh(), task) {
-                    Ok(effects) => {
-                        self.apply(effects).await;
-                        Ok(())
-                    }
-                    Err(error) => Err(error.into()),
+            Command::McpConnected(task, token, reply) => {
+                let proven = self.core.task(task).map(|t| match &token {
+                    Some(token) => t.done_token.as_ref().is_some_and(|d| d.matches(token)),
+                    None => true,
+                });
+                let result = match proven {
+                    None => Err(CoreError::TaskNotFound(task).into()),
+                    Some(false) => Err(EngineError::Forbidden),
+                    Some(true) => match self.core.mcp_connected(now, self.fresh(), task) {
+                        Ok(effects) => {
+                            self.apply(effects).await;
+                            Ok(())
+                        }
+                        Err(error) => Err(error.into()),
+                    },
                 };
                 let _ = reply.send(result);
             }

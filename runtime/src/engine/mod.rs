@@ -222,7 +222,8 @@ pub(crate) enum Command {
     AckNotification(BatchId),
     DropNotification(BatchId),
     RescheduleNotifications,
-    McpConnected(TaskId, Reply<()>),
+    /// A task's MCP server started: proven with its done token, or (`None`) told by the app.
+    McpConnected(TaskId, Option<String>, Reply<()>),
     Records(oneshot::Sender<Vec<TaskRecord>>),
     Remove(TaskId, Reply<()>),
     WaitIdle(TaskId, Option<u64>, Reply<IdleOutcome>),
@@ -332,7 +333,21 @@ impl CoordinatorHandle {
     /// # Errors
     /// No such task.
     pub async fn mcp_connected(&self, task: TaskId) -> Result<(), EngineError> {
-        self.ask(|reply| Command::McpConnected(task, reply)).await
+        self.ask(|reply| Command::McpConnected(task, None, reply))
+            .await
+    }
+
+    /// A task's MCP server says it started, proving it is that task's with its done token.
+    ///
+    /// # Errors
+    /// No such task, or the wrong token.
+    pub async fn mcp_connected_with(
+        &self,
+        task: TaskId,
+        done_token: String,
+    ) -> Result<(), EngineError> {
+        self.ask(|reply| Command::McpConnected(task, Some(done_token), reply))
+            .await
     }
 
     /// The diff of a task (taken before merging), then its merge with cleanup: the deprecated

@@ -138,8 +138,9 @@ fn no_token_or_a_wrong_one_is_401_everywhere_but_the_done_route() {
     );
     assert_eq!(
         check("POST", &done, 5, CoordinatorHeader::Absent),
-        Ok(Access::SubTaskDone {
+        Ok(Access::SubTask {
             task: TaskRef::Id(task()),
+            op: TaskOp::Done,
             token: secret(5).expose().as_bytes().to_vec()
         }),
         "an unknown token on the done route may be the task's done token: its handler decides"
@@ -253,6 +254,7 @@ fn routes_are_read_off_method_and_raw_path() {
         ("POST", "/merge", TaskOp::Merge),
         ("POST", "/review-merge", TaskOp::ReviewMerge),
         ("POST", "/done", TaskOp::Done),
+        ("POST", "/mcp-connected", TaskOp::McpConnected),
     ] {
         assert_eq!(
             route(method, &format!("/api/tasks/{id}{tail}")),
