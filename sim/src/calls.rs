@@ -167,6 +167,92 @@ pub async fn rest(
     }
 }
 
+/// The attacker's raw request: `method`, `path` (sent as written), `auth` (whose credential:
+/// a coordinator's name, `phone`, `done:<task name>`, `raw:<any text>`, or none), `headers`, and
+/// a `body` (a string sent as it is, or a table sent as JSON). The answer is always data:
+/// `{status, body}`, the body as JSON when it is JSON.
+pub async fn attacker_http(shared: &Shared, args: &Value) -> Answer {
+    use tower::ServiceExt;
+    let door = shared.door().ok_or(DAEMON_DOWN)?;
+    let method = text(args, "method")?.unwrap_or("GET");
+    let path = required(args, "path")?;
+    let mut request = axum::http::Request::builder().method(method).uri(path);
+    let credential = match text(args, "auth")? {
+        None | Some("none") => None,
+        Some("phone") => Some(shared.phone.expose().to_owned()),
+        Some(raw) if raw.starts_with("raw:") => Some(raw["raw:".len()..].to_owned()),
+        Some(task) if task.starts_with("done:") => {
+            let name = &task["done:".len()..];
+            let (id, _) = lock(shared)
+                .task_named(name)
+                .ok_or_else(|| format!("auth {task:?}: no task named {name:?} was created"))?;
+            let config = shared
+                .files
+                .get(&crate::daemon::config_path(id))
+                .ok_or_else(|| format!("auth {task:?}: its config is gone"))?;
+            let value: Value = serde_json::from_slice(&config.bytes).map_err(|e| e.to_string())?;
+            value["mcpServers"]["baton"]["env"]["BATON_DONE_TOKEN"]
+                .as_str()
+                .map(str::to_owned)
+        }
+        Some(name) => Some(
+            shared
+                .declared
+                .iter()
+                .find(|d| d.name == name)
+                .map(|d| d.token.expose().to_owned())
+                .ok_or_else(|| {
+                    format!("auth {name:?}: no such coordinator, and not phone, done:… or raw:…")
+                })?,
+        ),
+    };
+    if let Some(credential) = credential {
+        request = request.header("authorization", format!("Bearer {credential}"));
+    }
+    if let Some(Value::Object(headers)) = args.get("headers") {
+        for (name, value) in headers {
+            let value = value
+                .as_str()
+                .map_or_else(|| value.to_string(), str::to_owned);
+            request = request.header(name.as_str(), value);
+        }
+    }
+    let body = match args.get("body") {
+        None => String::new(),
+        Some(Value::String(raw)) => raw.clone(),
+        Some(other) => other.to_string(),
+    };
+    let request = request
+        .body(axum::body::Body::from(body))
+        .map_err(|e| format!("not a request: {e}"))?;
+    // A done call that goes through is a signal given, whoever sent it: the checker counts it.
+    let signalled: Option<TaskId> = path
+        .strip_prefix("/api/tasks/")
+        .and_then(|rest| rest.strip_suffix("/done"))
+        .and_then(|id| id.parse().ok())
+        .filter(|_| method == "POST");
+    let sent = shared.recorder.elapsed_ms();
+    if let Some(task) = signalled {
+        lock(shared).signal_sent(task, sent);
+    }
+    let response = door
+        .api
+        .clone()
+        .oneshot(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    if let (Some(task), true) = (signalled, response.status().is_success()) {
+        lock(shared).signal_given(task, sent);
+    }
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .map_err(|e| e.to_string())?;
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    Ok(json!({ "status": status, "body": body }))
+}
+
 /// Makes a coordinator's tool call through the daemon's REST API, as its MCP server would. A
 /// wait for a signal that returned a task also returns it, for the checker.
 pub async fn coordinator_call(

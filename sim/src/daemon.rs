@@ -29,7 +29,7 @@ use baton_runtime::engine::{
     AppEvent, CoordinatorHandle, CoordinatorSettings, Engine, EngineError, Ports,
 };
 use baton_runtime::ports::fakes::{FakeClock, FakeFiles, SeededEntropy};
-use baton_runtime::ports::{BoxFuture, SpawnSpec};
+use baton_runtime::ports::{BoxFuture, Entropy, SpawnSpec};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use crate::agent::{self, Action, Seat, SubTaskMcp};
@@ -159,6 +159,8 @@ pub struct Shared {
     pub declared: Vec<Declared>,
     /// Links between actors and the daemon.
     pub links: Links,
+    /// The phone's token (phone access is on in every simulated daemon).
+    pub phone: Secret,
     /// What the invariant checker saw.
     pub observed: Mutex<Observed>,
     persisted: Mutex<BTreeMap<CoordinatorId, Persisted>>,
@@ -184,6 +186,11 @@ impl Shared {
             scripts,
             declared,
             links: Links::new(seed),
+            phone: {
+                let mut bytes = [0; baton_runtime::core::auth::TOKEN_BYTES];
+                SeededEntropy::new(seed ^ 0x0070_686f_6e65).fill(&mut bytes);
+                Secret::from_random(bytes)
+            },
             observed: Mutex::default(),
             persisted: Mutex::default(),
             door: Mutex::default(),
@@ -272,6 +279,7 @@ pub async fn serve(shared: Arc<Shared>) -> turmoil::Result {
         .map(|(id, p)| (*id, p.clone()))
         .collect();
     let mut directory = Directory::default();
+    directory.credentials.set_mobile(Some(shared.phone.clone()));
     for (id, persisted) in restored {
         let tasks = persisted.records.len();
         let handle = engine.restore(id, persisted.settings, persisted.records);

@@ -126,12 +126,11 @@ fn plan(scenario: &Scenario) -> anyhow::Result<Plan> {
     let mut last = 0;
     let mut lanes: BTreeMap<(String, Option<String>), usize> = BTreeMap::new();
     for (index, step) in scenario.steps.iter().enumerate() {
-        if step.actor == crate::scenario::ATTACKER_ACTOR {
+        if step.actor == crate::scenario::ATTACKER_ACTOR && step.call == "websocket" {
             anyhow::bail!(
-                "step {} ({}): the attacker's raw HTTP and WebSocket traffic needs the REST API on \
-                 the simulated network, which this simulator does not serve yet",
-                index + 1,
-                step.call
+                "step {} (websocket): the attacker's WebSocket traffic needs the API's WebSocket \
+                 protocol, which the daemon does not serve yet",
+                index + 1
             );
         }
         let when = match step.at.as_deref().map(parse_at).transpose() {
@@ -409,6 +408,12 @@ async fn play(
         tokio::time::sleep(Duration::from_millis(TICK_MS)).await;
     }
     let board = Rc::new(Board::default());
+    for declared in &shared.declared {
+        board.bindings.borrow_mut().insert(
+            format!("{}{}", crate::scenario::ID_BINDING_PREFIX, declared.name),
+            Value::String(declared.id.to_string()),
+        );
+    }
     for declared in &shared.declared {
         let args = serde_json::json!({ "coordinator": declared.name });
         let mut dirtied = false;
@@ -869,6 +874,13 @@ async fn call(
     args: &Value,
 ) -> (calls::Answer, Option<calls::Signal>) {
     let actor = step.actor.as_str();
+    if actor == crate::scenario::ATTACKER_ACTOR {
+        let answer = shared
+            .links
+            .call(actor, &step.call, calls::attacker_http(shared, args))
+            .await;
+        return (answer.unwrap_or_else(|e| Err(e.to_string())), None);
+    }
     if actor == APP_ACTOR {
         if !APP_CALLS.contains(&step.call.as_str()) {
             return (

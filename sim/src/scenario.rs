@@ -17,9 +17,11 @@ pub const SCENARIO_BYTES_MAX: usize = 1 << 20;
 pub const SCENARIO_ITEMS_MAX: usize = 10_000;
 /// Actors that are not coordinators: the desktop app (or a human at it).
 pub const APP_ACTOR: &str = "app";
-/// The actor that sends raw HTTP and WebSocket traffic with any token. Reserved: the runner
-/// plays it once the REST API serves the engine over the simulated network.
+/// The actor that sends raw HTTP (and, once the WebSocket protocol exists, WebSocket) traffic
+/// with any credential.
 pub const ATTACKER_ACTOR: &str = "attacker";
+/// The binding prefix that names a declared coordinator's id: `${id:coord-1}`.
+pub const ID_BINDING_PREFIX: &str = "id:";
 /// What the attacker may send.
 pub const ATTACKER_CALLS: [&str; 2] = ["http", "websocket"];
 
@@ -408,7 +410,11 @@ fn check(scenario: &Scenario) -> Result<(), ScenarioError> {
             )));
         }
     }
-    let mut bound = BTreeSet::new();
+    let mut bound: BTreeSet<String> = scenario
+        .coordinators
+        .iter()
+        .map(|c| format!("{ID_BINDING_PREFIX}{}", c.name))
+        .collect();
     let mut last = 0u64;
     for (index, step) in scenario.steps.iter().enumerate() {
         let here = |what: String| invalid(format!("step {} ({}): {what}", index + 1, step.call));

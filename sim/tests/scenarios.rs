@@ -21,7 +21,8 @@ fn scenario_files(folder: &str) -> Vec<PathBuf> {
 }
 
 /// The folders `cargo test` replays, one test each.
-const FOLDERS: [&str; 7] = [
+const FOLDERS: [&str; 8] = [
+    "attacks",
     "coordinator",
     "signals",
     "control",
@@ -110,6 +111,11 @@ fn check(folder: &str) {
         files.len(),
         failed.join("\n\n")
     );
+}
+
+#[test]
+fn attacks_scenarios_hold() {
+    check("attacks");
 }
 
 #[test]
