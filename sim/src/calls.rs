@@ -130,40 +130,24 @@ fn percent_encode(text: &str) -> String {
     out
 }
 
-/// Sends a request to the daemon's REST API with `token` as the bearer; a 2xx answer's JSON,
-/// or the error as `<status> <text>`.
-pub async fn rest(
-    api: &axum::Router,
-    token: &str,
-    method: &str,
-    path: &str,
-    body: Option<&Value>,
-) -> Answer {
-    use tower::ServiceExt;
-    let request = axum::http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("authorization", format!("Bearer {token}"))
-        .header("content-type", "application/json")
-        .body(axum::body::Body::from(
-            body.map(Value::to_string).unwrap_or_default(),
-        ))
-        .map_err(|e| e.to_string())?;
-    let response = api
-        .clone()
-        .oneshot(request)
-        .await
-        .map_err(|e| e.to_string())?;
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+/// Sends a request to the daemon's REST API over the simulated network with `token` as the
+/// bearer; a 2xx answer's JSON, or the error as `<status> <text>`.
+pub async fn rest(token: &str, method: &str, path: &str, body: Option<&Value>) -> Answer {
+    let headers = [
+        ("authorization".to_owned(), format!("Bearer {token}")),
+        ("content-type".to_owned(), "application/json".to_owned()),
+    ];
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let request = crate::net::encode(method, path, &headers, body.as_bytes());
+    let (status, bytes) = crate::net::send(crate::world::DAEMON_HOST, &request)
         .await
         .map_err(|e| e.to_string())?;
     let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    if status.is_success() {
+    if (200..300).contains(&status) {
         Ok(value)
     } else {
         let text = value["error"].as_str().unwrap_or_default();
-        Err(format!("{} {text}", status.as_u16()))
+        Err(format!("{status} {text}"))
     }
 }
 
@@ -172,11 +156,9 @@ pub async fn rest(
 /// a `body` (a string sent as it is, or a table sent as JSON). The answer is always data:
 /// `{status, body}`, the body as JSON when it is JSON.
 pub async fn attacker_http(shared: &Shared, args: &Value) -> Answer {
-    use tower::ServiceExt;
-    let door = shared.door().ok_or(DAEMON_DOWN)?;
     let method = text(args, "method")?.unwrap_or("GET");
     let path = required(args, "path")?;
-    let mut request = axum::http::Request::builder().method(method).uri(path);
+    let mut headers = Vec::new();
     let credential = match text(args, "auth")? {
         None | Some("none") => None,
         Some("phone") => Some(shared.phone.expose().to_owned()),
@@ -207,14 +189,14 @@ pub async fn attacker_http(shared: &Shared, args: &Value) -> Answer {
         ),
     };
     if let Some(credential) = credential {
-        request = request.header("authorization", format!("Bearer {credential}"));
+        headers.push(("authorization".to_owned(), format!("Bearer {credential}")));
     }
-    if let Some(Value::Object(headers)) = args.get("headers") {
-        for (name, value) in headers {
+    if let Some(Value::Object(extra)) = args.get("headers") {
+        for (name, value) in extra {
             let value = value
                 .as_str()
                 .map_or_else(|| value.to_string(), str::to_owned);
-            request = request.header(name.as_str(), value);
+            headers.push((name.clone(), value));
         }
     }
     let body = match args.get("body") {
@@ -222,9 +204,7 @@ pub async fn attacker_http(shared: &Shared, args: &Value) -> Answer {
         Some(Value::String(raw)) => raw.clone(),
         Some(other) => other.to_string(),
     };
-    let request = request
-        .body(axum::body::Body::from(body))
-        .map_err(|e| format!("not a request: {e}"))?;
+    let request = crate::net::encode(method, path, &headers, body.as_bytes());
     // A done call that goes through is a signal given, whoever sent it: the checker counts it.
     let signalled: Option<TaskId> = path
         .strip_prefix("/api/tasks/")
@@ -235,19 +215,12 @@ pub async fn attacker_http(shared: &Shared, args: &Value) -> Answer {
     if let Some(task) = signalled {
         lock(shared).signal_sent(task, sent);
     }
-    let response = door
-        .api
-        .clone()
-        .oneshot(request)
+    let (status, bytes) = crate::net::send(crate::world::DAEMON_HOST, &request)
         .await
         .map_err(|e| e.to_string())?;
-    let status = response.status().as_u16();
-    if let (Some(task), true) = (signalled, response.status().is_success()) {
+    if let (Some(task), true) = (signalled, (200..300).contains(&status)) {
         lock(shared).signal_given(task, sent);
     }
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .map_err(|e| e.to_string())?;
     let body = serde_json::from_slice(&bytes)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
     Ok(json!({ "status": status, "body": body }))
@@ -255,12 +228,7 @@ pub async fn attacker_http(shared: &Shared, args: &Value) -> Answer {
 
 /// Makes a coordinator's tool call through the daemon's REST API, as its MCP server would. A
 /// wait for a signal that returned a task also returns it, for the checker.
-pub async fn coordinator_call(
-    api: &axum::Router,
-    token: &str,
-    call: &str,
-    args: &Value,
-) -> (Answer, Option<Signal>) {
+pub async fn coordinator_call(token: &str, call: &str, args: &Value) -> (Answer, Option<Signal>) {
     let task = match args.get("taskId") {
         None => None,
         Some(_) => match task_arg(args) {
@@ -278,7 +246,7 @@ pub async fn coordinator_call(
         }
         fields
     });
-    let answer = rest(api, token, method, &path, body.as_ref()).await;
+    let answer = rest(token, method, &path, body.as_ref()).await;
     let signal = match (&answer, call) {
         (Ok(value), "wait_for_signal_done") => delivered(value, args),
         _ => None,

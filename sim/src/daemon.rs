@@ -295,6 +295,12 @@ pub async fn serve(shared: Arc<Shared>) -> turmoil::Result {
     tokio::spawn(persister(shared.clone(), persist.clone()));
     let (directory_tx, directory_rx) = watch::channel(Arc::new(directory.clone()));
     let api = baton_runtime::api::app(ApiState::new(directory_rx));
+    let listener = crate::net::SimListener::bind().await?;
+    tokio::spawn(baton_runtime::api::serve(
+        listener,
+        api.clone(),
+        std::future::pending(),
+    ));
     *lock(&shared.door) = Some(Door {
         app: app_tx,
         pty,
@@ -601,9 +607,8 @@ impl LinkedMcp {
 
     /// `POST /api/tasks/<task>/<route>` with `token` as the bearer.
     async fn post(&self, route: &str, token: &str) -> crate::calls::Answer {
-        let door = self.shared.door().ok_or(DAEMON_DOWN)?;
         let path = format!("/api/tasks/{}/{route}", self.task);
-        crate::calls::rest(&door.api, token, "POST", &path, None).await
+        crate::calls::rest(token, "POST", &path, None).await
     }
 }
 

@@ -10,6 +10,7 @@
 //!   outlives its crashes.
 //! - [`calls`]: the coordinator tools and app actions a step calls, with REST-shaped answers.
 //! - [`link`]: each actor's link to the daemon, and its faults (partition, delay, lost answers).
+//! - [`net`]: the REST API on turmoil's network: the listener, and the actors' HTTP client.
 //! - [`invariants`]: what must hold after every step and at the end.
 //! - [`agent`], [`frames`], [`pty`]: scripted agents, the screens they print, their terminals.
 //! - [`repo`]: SimRepo, git with content (worktrees, commits, diffs, three-way merges).
@@ -23,6 +24,7 @@ pub mod daemon;
 pub mod frames;
 pub mod invariants;
 pub mod link;
+pub mod net;
 pub mod pty;
 pub mod repo;
 pub mod runner;

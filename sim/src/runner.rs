@@ -301,6 +301,9 @@ pub fn run(scenario: &Scenario, dir: &Path, seed: Option<u64>) -> anyhow::Result
         .tick_duration(Duration::from_millis(TICK_MS))
         .simulation_duration(Duration::from_millis(SIMULATION_MS_MAX))
         .epoch(UNIX_EPOCH + Duration::from_millis(EPOCH_MS))
+        // A message crosses turmoil's network within one step (seeded), not in up to 100 ms.
+        .min_message_latency(Duration::ZERO)
+        .max_message_latency(Duration::from_millis(crate::net::MESSAGE_LATENCY_MS_MAX))
         .build();
     let daemon_shared = shared.clone();
     sim.host(DAEMON_HOST, move || daemon::serve(daemon_shared.clone()));
@@ -922,12 +925,7 @@ async fn call(
     else {
         return (Err(format!("no coordinator named {actor:?}")), None);
     };
-    let request = async {
-        match shared.door() {
-            Some(door) => calls::coordinator_call(&door.api, &token, &step.call, args).await,
-            None => (Err(crate::daemon::DAEMON_DOWN.to_owned()), None),
-        }
-    };
+    let request = calls::coordinator_call(&token, &step.call, args);
     match shared.links.call(actor, &step.call, request).await {
         Ok(answer) => answer,
         Err(error) => (Err(error.to_string()), None),
