@@ -161,6 +161,8 @@ pub struct Shared {
     pub links: Links,
     /// The phone's token (phone access is on in every simulated daemon).
     pub phone: Secret,
+    /// Told when the daemon is to stop gracefully (`stop_daemon`).
+    pub stopping: Notify,
     /// What the invariant checker saw.
     pub observed: Mutex<Observed>,
     persisted: Mutex<BTreeMap<CoordinatorId, Persisted>>,
@@ -186,6 +188,7 @@ impl Shared {
             scripts,
             declared,
             links: Links::new(seed),
+            stopping: Notify::new(),
             phone: {
                 let mut bytes = [0; baton_runtime::core::auth::TOKEN_BYTES];
                 SeededEntropy::new(seed ^ 0x0070_686f_6e65).fill(&mut bytes);
@@ -294,13 +297,17 @@ pub async fn serve(shared: Arc<Shared>) -> turmoil::Result {
     tokio::spawn(watch_events(shared.clone(), events, persist.clone()));
     tokio::spawn(persister(shared.clone(), persist.clone()));
     let (directory_tx, directory_rx) = watch::channel(Arc::new(directory.clone()));
-    let api = baton_runtime::api::app(ApiState::new(directory_rx));
+    let api_state = ApiState::new(directory_rx);
+    let api = baton_runtime::api::app(api_state.clone());
     let listener = crate::net::SimListener::bind().await?;
-    tokio::spawn(baton_runtime::api::serve(
-        listener,
-        api.clone(),
-        std::future::pending(),
-    ));
+    let (stopping, serving, state) = (shared.clone(), shared.clone(), api_state.clone());
+    tokio::spawn(async move {
+        let stop = async move { stopping.stopping.notified().await };
+        let _ = baton_runtime::api::serve(listener, state, stop).await;
+        // Served to the end: the daemon is gone until it is started again.
+        serving.daemon_crashed();
+        serving.recorder.record("daemon", "stopped serving");
+    });
     *lock(&shared.door) = Some(Door {
         app: app_tx,
         pty,

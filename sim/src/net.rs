@@ -14,6 +14,9 @@ pub const API_PORT: u16 = 7777;
 /// Largest latency of a message on turmoil's network, in simulated milliseconds (seeded between
 /// zero and this): a step.
 pub const MESSAGE_LATENCY_MS_MAX: u64 = crate::world::TICK_MS;
+/// Messages a simulated TCP socket buffers (turmoil panics past it rather than refusing): room
+/// for a thousand connections opened at once.
+pub const TCP_BUFFER_MAX: usize = 4_096;
 /// Largest response a client reads (16 MiB); a longer one is an error.
 pub const RESPONSE_BYTES_MAX: usize = 16 << 20;
 

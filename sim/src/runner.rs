@@ -115,7 +115,8 @@ struct PlannedFault {
 struct Plan {
     steps: Vec<Planned>,
     faults: Vec<PlannedFault>,
-    crashes: Vec<(u64, u64)>,
+    /// Daemon stops: when, how long it stays down, whether gracefully.
+    crashes: Vec<(u64, u64, bool)>,
     invariants: Vec<&'static str>,
     deadline_ms: u64,
     settle_ms: u64,
@@ -161,8 +162,9 @@ fn plan(scenario: &Scenario) -> anyhow::Result<Plan> {
         let at_ms = match parse_at(&fault.at).map_err(anyhow::Error::msg)? {
             At::Absolute(ms) | At::After(ms) => ms,
         };
-        if fault.kind == "crash_daemon" {
-            crashes.push((at_ms, fault.for_ms.unwrap_or(TICK_MS).max(TICK_MS)));
+        if fault.kind == "crash_daemon" || fault.kind == "stop_daemon" {
+            let down = fault.for_ms.unwrap_or(TICK_MS).max(TICK_MS);
+            crashes.push((at_ms, down, fault.kind == "stop_daemon"));
         } else {
             faults.push(PlannedFault {
                 at_ms,
@@ -191,7 +193,7 @@ fn plan(scenario: &Scenario) -> anyhow::Result<Plan> {
         .iter()
         .map(|s| s.at_ms)
         .chain(faults.iter().map(|f| f.at_ms + f.fault.for_ms.unwrap_or(0)))
-        .chain(crashes.iter().map(|(at, down)| at + down))
+        .chain(crashes.iter().map(|(at, down, _)| at + down))
         .max()
         .unwrap_or(0);
     let deadline_ms = horizon + duration(&scenario.end.within, DRAIN_MS_DEFAULT)?;
@@ -304,6 +306,7 @@ pub fn run(scenario: &Scenario, dir: &Path, seed: Option<u64>) -> anyhow::Result
         // A message crosses turmoil's network within one step (seeded), not in up to 100 ms.
         .min_message_latency(Duration::ZERO)
         .max_message_latency(Duration::from_millis(crate::net::MESSAGE_LATENCY_MS_MAX))
+        .tcp_capacity(crate::net::TCP_BUFFER_MAX)
         .build();
     let daemon_shared = shared.clone();
     sim.host(DAEMON_HOST, move || daemon::serve(daemon_shared.clone()));
@@ -324,15 +327,26 @@ pub fn run(scenario: &Scenario, dir: &Path, seed: Option<u64>) -> anyhow::Result
                 shared.recorder.record("fault", "the daemon restarts");
                 sim.bounce(DAEMON_HOST);
             }
-            if let Some(&(at, down)) = crashes.peek() {
+            if let Some(&(at, down, graceful)) = crashes.peek() {
                 if at <= now {
                     crashes.next();
-                    shared.daemon_crashed();
-                    sim.crash(DAEMON_HOST);
-                    shared.recorder.record(
-                        "fault",
-                        format!("the daemon crashes, its agents with it (down {down} ms)"),
-                    );
+                    if graceful {
+                        // The daemon stops serving on its own; the restart replaces what is left.
+                        shared.recorder.record(
+                            "fault",
+                            format!(
+                                "the daemon is told to stop (graceful; restarted after {down} ms)"
+                            ),
+                        );
+                        shared.stopping.notify_waiters();
+                    } else {
+                        shared.daemon_crashed();
+                        sim.crash(DAEMON_HOST);
+                        shared.recorder.record(
+                            "fault",
+                            format!("the daemon crashes, its agents with it (down {down} ms)"),
+                        );
+                    }
                     restart_at = Some(now + down);
                 }
             }
@@ -704,6 +718,29 @@ async fn run_step(
         .borrow_mut()
         .insert(index, tokio::time::Instant::now());
     board.progress.notify_waiters();
+    if let Some(copies) = step.parallel {
+        let calls = (0..copies).map(|copy| {
+            let label = format!("step {} ({}, copy {copy})", index + 1, step.call);
+            let step = &step;
+            async move {
+                run_round(
+                    shared,
+                    board,
+                    plan,
+                    baseline,
+                    step,
+                    index,
+                    &label,
+                    Some(Value::from(copy)),
+                )
+                .await
+            }
+        });
+        join_all(calls.collect()).await;
+        board.answered.borrow_mut().insert(index);
+        board.progress.notify_waiters();
+        return;
+    }
     let rounds = step.repeat.unwrap_or(1);
     for round in 0..rounds {
         let label = if step.repeat.is_some() {
@@ -932,6 +969,30 @@ async fn call(
     }
 }
 
+/// Runs every future to its end, side by side on this task; their outputs in order.
+async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *output = Some(value),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
+}
+
 /// A TOML value as JSON.
 fn toml_to_json(value: &toml::Value) -> Value {
     match value {
@@ -957,13 +1018,11 @@ fn toml_to_json(value: &toml::Value) -> Value {
 async fn substitute(board: &Board, value: &Value, round: Option<&Value>) -> Result<Value, String> {
     let mut names = Vec::new();
     collect_placeholders(value, &mut names);
-    if let Some(round) = round {
-        board
-            .bindings
-            .borrow_mut()
-            .insert(crate::scenario::ROUND_BINDING.to_owned(), round.clone());
-    }
+    let round_name = crate::scenario::ROUND_BINDING;
     for name in &names {
+        if round.is_some() && name == round_name {
+            continue;
+        }
         loop {
             let notified = board.bound.notified();
             tokio::pin!(notified);
@@ -980,7 +1039,11 @@ async fn substitute(board: &Board, value: &Value, round: Option<&Value>) -> Resu
             notified.await;
         }
     }
-    let bindings = board.bindings.borrow();
+    // This round's `${i}` is this call's own, whatever other calls of the step are at.
+    let mut bindings = board.bindings.borrow().clone();
+    if let Some(round) = round {
+        bindings.insert(round_name.to_owned(), round.clone());
+    }
     Ok(replace(value, &bindings))
 }
 

@@ -182,6 +182,10 @@ pub struct Step {
     /// Makes the call this many times in a row (default 1); `${i}` is the round, from 0.
     #[serde(default)]
     pub repeat: Option<u32>,
+    /// Makes this many copies of the call at once (at most [`PARALLEL_MAX`]); `${i}` is the
+    /// copy, from 0. Not with `repeat`.
+    #[serde(default)]
+    pub parallel: Option<u32>,
     /// Calls the same actor makes right after this one's answer, in every round (they may use
     /// what this step binds).
     #[serde(default)]
@@ -218,6 +222,7 @@ impl Then {
             expect: self.expect.clone(),
             lane: step.lane.clone(),
             repeat: None,
+            parallel: None,
             then: Vec::new(),
         }
     }
@@ -227,6 +232,8 @@ impl Then {
 pub const ROUND_BINDING: &str = "i";
 /// Most rounds one step may repeat.
 pub const REPEAT_MAX: u32 = 10_000;
+/// Most copies of a call one step may make at once.
+pub const PARALLEL_MAX: u32 = 1_000;
 
 /// Something that goes wrong.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -256,11 +263,12 @@ pub struct Fault {
 }
 
 /// The kinds of fault a scenario may inject.
-pub const FAULT_KINDS: [&str; 10] = [
+pub const FAULT_KINDS: [&str; 11] = [
     "partition",
     "delay",
     "drop_response",
     "crash_daemon",
+    "stop_daemon",
     "disk_full",
     "rename_fails",
     "remove_fails",
@@ -451,8 +459,16 @@ fn check(scenario: &Scenario) -> Result<(), ScenarioError> {
         if step.repeat.is_some_and(|n| n == 0 || n > REPEAT_MAX) {
             return Err(here(format!("repeat must be 1 to {REPEAT_MAX}")));
         }
-        if let Some(round) = step.repeat.map(|_| ROUND_BINDING.to_owned()) {
-            bound.insert(round);
+        if step.parallel.is_some_and(|n| n == 0 || n > PARALLEL_MAX) {
+            return Err(here(format!("parallel must be 1 to {PARALLEL_MAX}")));
+        }
+        if step.parallel.is_some() && (step.repeat.is_some() || !step.then.is_empty()) {
+            return Err(here("parallel goes with neither repeat nor then".into()));
+        }
+        // `${i}` is the step's own round: bound within it only.
+        let rounds = step.repeat.or(step.parallel).is_some();
+        if rounds {
+            bound.insert(ROUND_BINDING.to_owned());
         }
         let parts = std::iter::once(step.clone()).chain(step.then.iter().map(|t| t.as_step(step)));
         for part in parts {
@@ -465,6 +481,9 @@ fn check(scenario: &Scenario) -> Result<(), ScenarioError> {
                 }
             }
             bound.extend(part.bind.keys().cloned());
+        }
+        if rounds && !step.bind.contains_key(ROUND_BINDING) {
+            bound.remove(ROUND_BINDING);
         }
     }
     for (index, fault) in scenario.faults.iter().enumerate() {

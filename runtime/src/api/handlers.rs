@@ -22,7 +22,15 @@ type Fields = Map<String, Value>;
 
 /// Every request comes here: gates, then the route.
 pub(super) async fn dispatch(State(state): State<ApiState>, request: Request) -> Response {
-    match handle(&state, request).await {
+    let answer = tokio::select! {
+        biased;
+        answer = handle(&state, request) => answer,
+        () = state.aborted() => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the daemon is shutting down",
+        )),
+    };
+    match answer {
         Ok(response) => response,
         Err(error) => error.into_response(),
     }

@@ -51,21 +51,38 @@ pub struct Directory {
     pub coordinators: BTreeMap<CoordinatorId, CoordinatorHandle>,
 }
 
-/// The API's state: the latest [`Directory`] the daemon published.
+/// The API's state: the latest [`Directory`] the daemon published, and the signal that ends
+/// every request still running when a shutdown's grace is over.
 #[derive(Clone, Debug)]
 pub struct ApiState {
     directory: watch::Receiver<Arc<Directory>>,
+    aborted: Arc<watch::Sender<bool>>,
 }
 
 impl ApiState {
     /// State that follows what the daemon publishes on `directory`.
     #[must_use]
     pub fn new(directory: watch::Receiver<Arc<Directory>>) -> Self {
-        ApiState { directory }
+        ApiState {
+            directory,
+            aborted: Arc::new(watch::channel(false).0),
+        }
     }
 
     fn directory(&self) -> Arc<Directory> {
         self.directory.borrow().clone()
+    }
+
+    /// Ends every request still running with 503: their waits are dropped, so they consume
+    /// nothing.
+    pub fn abort_requests(&self) {
+        self.aborted.send_replace(true);
+    }
+
+    /// Resolves once requests are aborted.
+    async fn aborted(&self) {
+        let mut aborted = self.aborted.subscribe();
+        let _ = aborted.wait_for(|aborted| *aborted).await;
     }
 }
 
@@ -92,36 +109,31 @@ async fn security_headers(request: Request, next: Next) -> Response {
     response
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves; then requests in flight get
-/// [`SHUTDOWN_GRACE_MS`] to finish before they are dropped.
+/// Serves the API of `state` on `listener` until `shutdown` resolves: then it accepts no more
+/// connections, lets requests in flight [`SHUTDOWN_GRACE_MS`] to finish, ends the ones still
+/// running (long polls) with 503, and returns once every connection is closed.
 ///
 /// # Errors
 /// The listener failed.
 pub async fn serve<L>(
     listener: L,
-    router: Router,
+    state: ApiState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()>
 where
     L: axum::serve::Listener,
     L::Addr: std::fmt::Debug,
 {
-    let (stopping_tx, stopping) = tokio::sync::oneshot::channel::<()>();
+    let router = app(state.clone());
+    let aborter = state.clone();
     let graceful = async move {
         shutdown.await;
-        let _ = stopping_tx.send(());
-    };
-    let server = axum::serve(listener, router).with_graceful_shutdown(graceful);
-    let deadline = async move {
-        if stopping.await.is_ok() {
+        tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(SHUTDOWN_GRACE_MS)).await;
-        } else {
-            std::future::pending::<()>().await;
-        }
+            aborter.abort_requests();
+        });
     };
-    tokio::select! {
-        biased;
-        served = server.into_future() => served,
-        () = deadline => Ok(()),
-    }
+    axum::serve(listener, router)
+        .with_graceful_shutdown(graceful)
+        .await
 }
