@@ -21,6 +21,7 @@ use crate::ports::fakes::{FakeClock, FakeFiles, FakePty, FakeRepo, SeededEntropy
 /// Coordinators A and B with a task each, the phone's token, and the router over them.
 struct World {
     router: axum::Router,
+    state: ApiState,
     files: Arc<FakeFiles>,
     a: CoordinatorId,
     b: CoordinatorId,
@@ -94,8 +95,10 @@ async fn world() -> World {
         .set_mobile(Some(Secret::from_random([PHONE; TOKEN_BYTES])));
     let (_publish, latest) = watch::channel(Arc::new(directory));
     // The sender may go: the receiver keeps the last value published.
+    let state = ApiState::new(latest);
     World {
-        router: app(ApiState::new(latest)),
+        router: app(state.clone()),
+        state,
         files,
         a,
         b,
@@ -600,5 +603,29 @@ async fn static_paths_and_unknown_api_paths() {
     assert_eq!(
         send(&w, "GET", "/api/nothing", PHONE, &[], "").await,
         (StatusCode::FORBIDDEN, error("forbidden"))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn aborting_ends_a_long_poll_with_503() {
+    let w = world().await;
+    let request = Request::builder()
+        .method("POST")
+        .uri("/api/wait-signal")
+        .header("authorization", format!("Bearer {}", token(A)))
+        .body(Body::from(r#"{"timeoutMs":600000}"#))
+        .expect("a request");
+    let waiting = tokio::spawn(w.router.clone().oneshot(request));
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(!waiting.is_finished(), "the wait is pending");
+    w.state.abort_requests();
+    let response = waiting.await.expect("joined").expect("answered");
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let bytes = to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("a body");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&bytes).expect("json"),
+        error("the daemon is shutting down")
     );
 }
