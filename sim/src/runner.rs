@@ -426,9 +426,14 @@ async fn play(
     }
     let board = Rc::new(Board::default());
     for declared in &shared.declared {
-        board.bindings.borrow_mut().insert(
+        let mut bindings = board.bindings.borrow_mut();
+        bindings.insert(
             format!("{}{}", crate::scenario::ID_BINDING_PREFIX, declared.name),
             Value::String(declared.id.to_string()),
+        );
+        bindings.insert(
+            format!("{}{}", crate::scenario::TOKEN_BINDING_PREFIX, declared.name),
+            Value::String(declared.token.expose().to_owned()),
         );
     }
     for declared in &shared.declared {

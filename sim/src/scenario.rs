@@ -22,6 +22,8 @@ pub const APP_ACTOR: &str = "app";
 pub const ATTACKER_ACTOR: &str = "attacker";
 /// The binding prefix that names a declared coordinator's id: `${id:coord-1}`.
 pub const ID_BINDING_PREFIX: &str = "id:";
+/// The binding prefix that names a declared coordinator's bearer token: `${token:coord-1}`.
+pub const TOKEN_BINDING_PREFIX: &str = "token:";
 /// What the attacker may send.
 pub const ATTACKER_CALLS: [&str; 2] = ["http", "websocket"];
 
@@ -421,7 +423,12 @@ fn check(scenario: &Scenario) -> Result<(), ScenarioError> {
     let mut bound: BTreeSet<String> = scenario
         .coordinators
         .iter()
-        .map(|c| format!("{ID_BINDING_PREFIX}{}", c.name))
+        .flat_map(|c| {
+            [
+                format!("{ID_BINDING_PREFIX}{}", c.name),
+                format!("{TOKEN_BINDING_PREFIX}{}", c.name),
+            ]
+        })
         .collect();
     let mut last = 0u64;
     for (index, step) in scenario.steps.iter().enumerate() {
