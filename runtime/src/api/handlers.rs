@@ -48,9 +48,15 @@ async fn handle(state: &ApiState, request: Request) -> Result<Response, ApiError
         .authorize(route, presented.as_deref(), header)?;
     match access {
         Access::Static => Err(ApiError::new(StatusCode::NOT_FOUND, "not found")),
+        Access::Read(Route::OpenApi) => Ok((
+            StatusCode::OK,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            super::OPENAPI,
+        )
+            .into_response()),
         Access::Read(_) => Err(ApiError::new(
             StatusCode::NOT_IMPLEMENTED,
-            "the agent routes and the OpenAPI document are not served yet",
+            "the agent routes are not served yet",
         )),
         Access::SubTask { task, op, token } => {
             let token = done_token(&parts.headers).unwrap_or(token);

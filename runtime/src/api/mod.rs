@@ -36,6 +36,10 @@ use crate::core::auth::Credentials;
 use crate::core::ids::CoordinatorId;
 use crate::engine::CoordinatorHandle;
 
+/// The OpenAPI 3.1 document of the routes served (`runtime/openapi.json`), served at
+/// `GET /api/openapi.json`.
+pub const OPENAPI: &str = include_str!("../../openapi.json");
+
 /// Largest request body read, in bytes; a larger one is refused with 413.
 pub const BODY_BYTES_MAX: usize = 1_000_000;
 /// How long a graceful shutdown lets requests in flight finish before they are dropped (long

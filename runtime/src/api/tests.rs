@@ -629,3 +629,60 @@ async fn aborting_ends_a_long_poll_with_503() {
         error("the daemon is shutting down")
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_openapi_document_is_served_to_any_credential_holder() {
+    let w = world().await;
+    for who in [A, PHONE] {
+        let (status, document) = send(&w, "GET", "/api/openapi.json", who, &[], "").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(document["openapi"], "3.1.0");
+    }
+    assert_eq!(
+        send(&w, "GET", "/api/openapi.json", 0, &[], "").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+/// The document describes exactly the routes the gates know (the agent routes join it when
+/// they are served).
+#[test]
+fn the_openapi_document_names_every_route_served_and_no_other() {
+    use crate::core::auth::{Route, route};
+    let document: Value = serde_json::from_str(super::OPENAPI).expect("the document is JSON");
+    let task = TaskId::from_random([1; 16]);
+    let mut documented = Vec::new();
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for method in ["get", "post", "delete", "put", "patch"] {
+            if item.get(method).is_some() {
+                let concrete = path.replace("{id}", &task.to_string());
+                let routed = route(&method.to_uppercase(), &concrete).expect("routes");
+                assert_ne!(
+                    routed,
+                    Route::Unknown,
+                    "{method} {path} is documented but not served"
+                );
+                documented.push(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+    }
+    documented.sort();
+    let mut served = vec![
+        "GET /api/openapi.json",
+        "GET /api/tasks",
+        "POST /api/tasks",
+        "POST /api/wait-signal",
+        "GET /api/tasks/{id}",
+        "DELETE /api/tasks/{id}",
+        "POST /api/tasks/{id}/prompt",
+        "POST /api/tasks/{id}/wait",
+        "GET /api/tasks/{id}/diff",
+        "GET /api/tasks/{id}/output",
+        "POST /api/tasks/{id}/merge",
+        "POST /api/tasks/{id}/review-merge",
+        "POST /api/tasks/{id}/done",
+        "POST /api/tasks/{id}/mcp-connected",
+    ];
+    served.sort_unstable();
+    assert_eq!(documented, served);
+}
