@@ -74,6 +74,7 @@ impl From<EngineError> for ApiError {
                 CoreError::QueueFull | CoreError::TooManyTasks | CoreError::TooManyWaiters(_),
             ) => StatusCode::TOO_MANY_REQUESTS,
             EngineError::Core(CoreError::NotMergeable(_)) => StatusCode::CONFLICT,
+            EngineError::Missing(_) => StatusCode::NOT_FOUND,
             EngineError::Forbidden => return ApiError::forbidden(),
             EngineError::Unavailable => {
                 return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "coordinator not available");

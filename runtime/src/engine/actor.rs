@@ -20,7 +20,9 @@ use crate::core::diff::truncate_diff;
 use crate::core::ids::{AgentId, BatchId, CoordinatorId, DoneToken, NotificationId, TaskId};
 use crate::core::notify::Fresh;
 use crate::core::replay::RequestId;
-use crate::ports::{FileMode, MergeRequest, PtyEvent, PtySession, SpawnSpec, WorktreeRequest};
+use crate::ports::{
+    FileMode, MergeRequest, PtyEvent, PtySession, RepoError, SpawnSpec, WorktreeRequest,
+};
 
 /// Starts the actor of coordinator `id`; app events go to `events`.
 #[must_use]
@@ -841,7 +843,11 @@ impl CreateJob {
             .repo
             .create_worktree(request)
             .await
-            .map_err(|e| EngineError::Io(e.to_string()))?;
+            .map_err(|e| match e {
+                // The caller named a branch that is not there: its request is wrong.
+                RepoError::NoSuchBranch(_) => EngineError::Missing(e.to_string()),
+                other => EngineError::Io(other.to_string()),
+            })?;
         let config = self
             .settings
             .config_dir

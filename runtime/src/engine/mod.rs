@@ -197,6 +197,9 @@ pub enum EngineError {
     /// The request is malformed.
     #[error("{0}")]
     Invalid(String),
+    /// Something the request names is not there (a base branch).
+    #[error("{0}")]
+    Missing(String),
     /// The done token does not match the task's.
     #[error("forbidden")]
     Forbidden,
