@@ -27,6 +27,20 @@ pub fn detail(task: &TaskView, coordinator: CoordinatorId) -> Value {
     value
 }
 
+/// A task's agent as `RemoteAgent` (the phone's list): `lastLine` is the last line of its
+/// output that is not blank.
+#[must_use]
+pub fn agent(task: &TaskView, output: &str) -> Value {
+    json!({
+        "agentId": task.agent.to_string(),
+        "taskId": task.id.to_string(),
+        "taskName": task.name,
+        "status": if task.status == crate::core::coordinator::Status::Exited { "exited" } else { "running" },
+        "exitCode": task.exit_code,
+        "lastLine": output.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default(),
+    })
+}
+
 /// A task as `ApiTaskSummary`.
 #[must_use]
 pub fn summary(task: &TaskView, coordinator: CoordinatorId) -> Value {

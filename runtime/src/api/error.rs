@@ -17,6 +17,8 @@ pub struct ApiError {
     pub status: StatusCode,
     /// The error text.
     pub message: String,
+    /// For 405: the methods the path takes (the `Allow` header).
+    pub allow: Option<&'static str>,
 }
 
 impl ApiError {
@@ -26,6 +28,7 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            allow: None,
         }
     }
 
@@ -57,7 +60,11 @@ impl ApiError {
 impl From<Refusal> for ApiError {
     fn from(refusal: Refusal) -> Self {
         let status = StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::BAD_REQUEST);
-        ApiError::new(status, refusal.to_string())
+        let mut error = ApiError::new(status, refusal.to_string());
+        if let Refusal::MethodNotAllowed(allow) = refusal {
+            error.allow = Some(allow);
+        }
+        error
     }
 }
 
@@ -89,7 +96,14 @@ impl From<EngineError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        json_response(self.status, &json!({ "error": self.message }))
+        let mut response = json_response(self.status, &json!({ "error": self.message }));
+        if let Some(allow) = self.allow {
+            response.headers_mut().insert(
+                axum::http::header::ALLOW,
+                axum::http::HeaderValue::from_static(allow),
+            );
+        }
+        response
     }
 }
 

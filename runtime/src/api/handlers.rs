@@ -54,10 +54,31 @@ async fn handle(state: &ApiState, request: Request) -> Result<Response, ApiError
             super::OPENAPI,
         )
             .into_response()),
-        Access::Read(_) => Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "the agent routes are not served yet",
-        )),
+        Access::Read(Route::Agents) => {
+            let mut agents = Vec::new();
+            for handle in directory.coordinators.values() {
+                for task in handle.list_tasks().await? {
+                    let output = handle.task_output(task.id).await.unwrap_or_default();
+                    agents.push(dto::agent(&task, &output));
+                }
+            }
+            Ok(ok(&Value::Array(agents)))
+        }
+        Access::Read(Route::Agent(raw)) => {
+            for handle in directory.coordinators.values() {
+                for task in handle.list_tasks().await? {
+                    if task.agent.to_string() == raw {
+                        let output = handle.task_output(task.id).await.unwrap_or_default();
+                        let mut agent = dto::agent(&task, &output);
+                        agent["scrollback"] =
+                            Value::String(crate::core::ids::base64(output.as_bytes()));
+                        return Ok(ok(&agent));
+                    }
+                }
+            }
+            Err(ApiError::new(StatusCode::NOT_FOUND, "agent not found"))
+        }
+        Access::Read(_) => Err(ApiError::new(StatusCode::NOT_FOUND, "not found")),
         Access::SubTask { task, op, token } => {
             let token = done_token(&parts.headers).unwrap_or(token);
             sub_task(&directory, &task, op, &token).await
@@ -194,9 +215,12 @@ async fn coordinator(
             Ok(ok(&dto::signal(&outcome, id)))
         }
         Route::Task(task, op) => task_route(directory, id, handle, &task, op, fields).await,
-        Route::Static | Route::Agents | Route::Agent(_) | Route::OpenApi | Route::Unknown => {
-            Err(ApiError::new(StatusCode::NOT_FOUND, "not found"))
-        }
+        Route::Static
+        | Route::Agents
+        | Route::Agent(_)
+        | Route::OpenApi
+        | Route::WrongMethod(_)
+        | Route::Unknown => Err(ApiError::new(StatusCode::NOT_FOUND, "not found")),
     }
 }
 

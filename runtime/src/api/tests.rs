@@ -644,8 +644,7 @@ async fn the_openapi_document_is_served_to_any_credential_holder() {
     );
 }
 
-/// The document describes exactly the routes the gates know (the agent routes join it when
-/// they are served).
+/// The document describes exactly the routes the gates know.
 #[test]
 fn the_openapi_document_names_every_route_served_and_no_other() {
     use crate::core::auth::{Route, route};
@@ -655,7 +654,9 @@ fn the_openapi_document_names_every_route_served_and_no_other() {
     for (path, item) in document["paths"].as_object().expect("paths") {
         for method in ["get", "post", "delete", "put", "patch"] {
             if item.get(method).is_some() {
-                let concrete = path.replace("{id}", &task.to_string());
+                let concrete = path
+                    .replace("{id}", &task.to_string())
+                    .replace("{agentId}", "a");
                 let routed = route(&method.to_uppercase(), &concrete).expect("routes");
                 assert_ne!(
                     routed,
@@ -668,6 +669,8 @@ fn the_openapi_document_names_every_route_served_and_no_other() {
     }
     documented.sort();
     let mut served = vec![
+        "GET /api/agents",
+        "GET /api/agents/{agentId}",
         "GET /api/openapi.json",
         "GET /api/tasks",
         "POST /api/tasks",
@@ -685,4 +688,29 @@ fn the_openapi_document_names_every_route_served_and_no_other() {
     ];
     served.sort_unstable();
     assert_eq!(documented, served);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_phone_and_the_coordinators_read_every_agent() {
+    let w = world().await;
+    let (status, agents) = send(&w, "GET", "/api/agents", PHONE, &[], "").await;
+    assert_eq!(status, StatusCode::OK);
+    let agents = agents.as_array().cloned().unwrap_or_default();
+    assert_eq!(agents.len(), 2, "not scoped by coordinator: {agents:?}");
+    assert_eq!(agents[0]["taskName"], "task-1");
+    assert_eq!(agents[0]["status"], "running");
+    assert!(agents[0]["exitCode"].is_null());
+    let id = agents[1]["agentId"].as_str().unwrap_or_default().to_owned();
+    let (status, agent) = send(&w, "GET", &format!("/api/agents/{id}"), A, &[], "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(agent["taskId"], w.task_b.to_string());
+    assert!(agent["scrollback"].is_string());
+    assert_eq!(
+        send(&w, "GET", "/api/agents/nobody", PHONE, &[], "").await,
+        (StatusCode::NOT_FOUND, error("agent not found"))
+    );
+    assert_eq!(
+        send(&w, "GET", "/api/agents", 0, &[], "").await.0,
+        StatusCode::UNAUTHORIZED
+    );
 }

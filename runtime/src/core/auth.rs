@@ -166,6 +166,8 @@ pub enum Route {
     WaitSignal,
     /// A route of one task.
     Task(TaskRef, TaskOp),
+    /// A path the API has, with a method it does not take; the methods it takes.
+    WrongMethod(&'static str),
     /// An `/api/` path no route has.
     Unknown,
 }
@@ -195,6 +197,9 @@ pub enum Refusal {
     /// 404: nothing here.
     #[error("{0}")]
     NotFound(&'static str),
+    /// 405: the path takes other methods (these).
+    #[error("method not allowed")]
+    MethodNotAllowed(&'static str),
 }
 
 impl Refusal {
@@ -206,6 +211,7 @@ impl Refusal {
             Refusal::Unauthorized => 401,
             Refusal::Forbidden => 403,
             Refusal::NotFound(_) => 404,
+            Refusal::MethodNotAllowed(_) => 405,
         }
     }
 }
@@ -260,12 +266,26 @@ pub fn route(method: &str, raw_path: &str) -> Result<Route, Refusal> {
                 ("POST", ["review-merge"]) => TaskOp::ReviewMerge,
                 ("POST", ["done"]) => TaskOp::Done,
                 ("POST", ["mcp-connected"]) => TaskOp::McpConnected,
-                _ => return Ok(Route::Unknown),
+                (_, tail) => return Ok(allowed(tail).map_or(Route::Unknown, Route::WrongMethod)),
             };
             Route::Task(task_ref(id)?, op)
         }
+        (_, ["agents"] | ["openapi.json"]) => Route::WrongMethod("GET"),
+        (_, ["agents", id]) if !id.is_empty() => Route::WrongMethod("GET"),
+        (_, ["tasks"]) => Route::WrongMethod("GET, POST"),
+        (_, ["wait-signal"]) => Route::WrongMethod("POST"),
         _ => Route::Unknown,
     })
+}
+
+/// The methods a task path takes, by what follows the task id; `None` for no route.
+fn allowed(tail: &[&str]) -> Option<&'static str> {
+    match tail {
+        [] => Some("GET, DELETE"),
+        ["diff" | "output"] => Some("GET"),
+        ["prompt" | "wait" | "merge" | "review-merge" | "done" | "mcp-connected"] => Some("POST"),
+        _ => None,
+    }
 }
 
 fn task_ref(raw: &str) -> Result<TaskRef, Refusal> {
@@ -388,6 +408,7 @@ impl Credentials {
                 }
                 match route {
                     Route::Unknown => Err(Refusal::NotFound("not found")),
+                    Route::WrongMethod(allow) => Err(Refusal::MethodNotAllowed(allow)),
                     route @ (Route::Agents | Route::Agent(_) | Route::OpenApi) => {
                         Ok(Access::Read(route))
                     }

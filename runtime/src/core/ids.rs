@@ -198,7 +198,24 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// RFC 4648 base64url without padding.
 #[must_use]
 pub fn base64url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    encode(
+        bytes,
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
+        false,
+    )
+}
+
+/// RFC 4648 base64, with padding.
+#[must_use]
+pub fn base64(bytes: &[u8]) -> String {
+    encode(
+        bytes,
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+        true,
+    )
+}
+
+fn encode(bytes: &[u8], alphabet: &[u8; 64], pad: bool) -> String {
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for group in bytes.chunks(3) {
         let n = group
@@ -206,7 +223,12 @@ pub fn base64url(bytes: &[u8]) -> String {
             .enumerate()
             .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
         for k in 0..=group.len() {
-            out.push(ALPHABET[(n >> (18 - 6 * k) & 0x3f) as usize] as char);
+            out.push(alphabet[(n >> (18 - 6 * k) & 0x3f) as usize] as char);
+        }
+        if pad {
+            for _ in group.len()..3 {
+                out.push('=');
+            }
         }
     }
     out
@@ -214,7 +236,16 @@ pub fn base64url(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{DoneToken, InvalidUuid, TaskId, Uuid, base64url, constant_time_eq};
+    use super::{DoneToken, InvalidUuid, TaskId, Uuid, base64, base64url, constant_time_eq};
+
+    #[test]
+    fn base64_pads_and_base64url_does_not() {
+        assert_eq!(base64(b"hi"), "aGk=");
+        assert_eq!(base64(b"h"), "aA==");
+        assert_eq!(base64(b"\xfb\xff"), "+/8=");
+        assert_eq!(base64url(b"\xfb\xff"), "-_8");
+        assert_eq!(base64(b""), "");
+    }
 
     #[test]
     fn uuids_from_random_bytes_are_version_4_and_round_trip() {

@@ -807,6 +807,7 @@ fn view(task: &Task) -> TaskView {
         name: task.name.clone(),
         branch: task.branch.clone(),
         worktree: task.worktree.clone(),
+        agent: task.agent,
         status: task.status,
         exit_code: task.exit_code,
         signalled_at: task.signal.map(|s| s.at),

@@ -113,6 +113,8 @@ pub struct TaskView {
     pub branch: String,
     /// Its worktree.
     pub worktree: PathBuf,
+    /// Its agent's terminal session.
+    pub agent: crate::core::ids::AgentId,
     /// Its status.
     pub status: Status,
     /// Its agent's last exit code.
