@@ -4,7 +4,10 @@
 //! `cargo run -p baton-runtime --features fakes --example api_on_fakes`
 //!
 //! Prints one line, `<base url> <coordinator token>`, then serves until killed. Two coordinators
-//! are registered, with a task each; the token printed is the first one's.
+//! are registered, with a task each, or `TASKS` tasks each (the first argument, at most 64: for
+//! load measurements); the token printed is the first one's.
+//!
+//! Load: `wrk -t1 -c16 -d10s --latency -H "Authorization: Bearer <token>" <url>/api/tasks`
 
 use std::path::Path;
 use std::sync::Arc;
@@ -36,6 +39,14 @@ async fn main() -> anyhow::Result<()> {
     let mut engine = Engine::new(ports, events);
     let mut directory = Directory::default();
     let mut first_token = None;
+    let tasks: usize = std::env::args()
+        .nth(1)
+        .map_or(Ok(1), |n| n.parse())
+        .map_err(|_| anyhow::anyhow!("the argument is how many tasks each coordinator gets"))?;
+    let tasks = tasks.clamp(
+        1,
+        baton_runtime::core::coordinator::TASKS_PER_COORDINATOR_MAX,
+    );
     for n in 1..=2u8 {
         let id = CoordinatorId::from_random([n; 16]);
         let settings = CoordinatorSettings {
@@ -49,14 +60,20 @@ async fn main() -> anyhow::Result<()> {
             config_dir: "/tmp/baton-api-on-fakes".into(),
         };
         let handle = engine.register(id, settings);
-        let request = CreateTask {
-            name: format!("task-{n}"),
-            prompt: None,
-            base_branch: None,
-            agent_command: None,
-            agent_args: None,
-        };
-        handle.create_task(request).await?;
+        for k in 0..tasks {
+            let request = CreateTask {
+                name: if tasks == 1 {
+                    format!("task-{n}")
+                } else {
+                    format!("task-{n}-{k}")
+                },
+                prompt: None,
+                base_branch: None,
+                agent_command: None,
+                agent_args: None,
+            };
+            handle.create_task(request).await?;
+        }
         let mut bytes = [0; TOKEN_BYTES];
         entropy.fill(&mut bytes);
         let token = Secret::from_random(bytes);
