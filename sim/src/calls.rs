@@ -165,7 +165,8 @@ pub async fn attacker_http(shared: &Shared, args: &Value) -> Answer {
         Some(raw) if raw.starts_with("raw:") => Some(raw["raw:".len()..].to_owned()),
         Some(task) if task.starts_with("done:") => {
             let name = &task["done:".len()..];
-            let (id, _) = lock(shared)
+            let (id, _) = shared
+                .observed()
                 .task_named(name)
                 .ok_or_else(|| format!("auth {task:?}: no task named {name:?} was created"))?;
             let config = shared
@@ -213,13 +214,13 @@ pub async fn attacker_http(shared: &Shared, args: &Value) -> Answer {
         .filter(|_| method == "POST");
     let sent = shared.recorder.elapsed_ms();
     if let Some(task) = signalled {
-        lock(shared).signal_sent(task, sent);
+        shared.observed().signal_sent(task, sent);
     }
     let (status, bytes) = crate::net::send(crate::world::DAEMON_HOST, &request)
         .await
         .map_err(|e| e.to_string())?;
     if let (Some(task), true) = (signalled, (200..300).contains(&status)) {
-        lock(shared).signal_given(task, sent);
+        shared.observed().signal_given(task, sent);
     }
     let body = serde_json::from_slice(&bytes)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
@@ -350,7 +351,7 @@ pub async fn app_call(
                 .map_err(|_| DAEMON_DOWN)?
                 .map_err(engine_error)?;
             let now = shared.recorder.elapsed_ms();
-            lock(shared).deregistered(id, now);
+            shared.observed().deregistered(id, now);
             Ok(json!({ "ok": true }))
         }
         "list_tasks" => {
@@ -413,7 +414,7 @@ pub async fn app_call(
                 .remove_task(task)
                 .await
                 .map_err(engine_error)?;
-            lock(shared).gone(task);
+            shared.observed().gone(task);
             Ok(json!({ "ok": true }))
         }
         "task_output" => {
@@ -435,7 +436,8 @@ pub async fn app_call(
                     .map_err(engine_error)?;
                 return Ok(json!({ "ok": true }));
             }
-            let batch = lock(shared)
+            let batch = shared
+                .observed()
                 .last_batch(id)
                 .ok_or("no notification batch was staged for this coordinator")?;
             if call == "ack_notification" {
@@ -444,7 +446,7 @@ pub async fn app_call(
                 handle.drop_notification(batch).await
             }
             .map_err(engine_error)?;
-            lock(shared).unstage(id, batch);
+            shared.observed().unstage(id, batch);
             Ok(json!({ "ok": true }))
         }
         "commit_on_main" | "edit_checkout" => {
@@ -464,7 +466,7 @@ pub async fn app_call(
         }
         "staged" => {
             let id = coordinator_arg(shared, args)?;
-            Ok(match lock(shared).staged(id) {
+            Ok(match shared.observed().staged(id) {
                 Some(batch) => json!({
                     "staged": true,
                     "count": batch.count,
@@ -496,13 +498,6 @@ pub async fn app_call(
         }
         other => Err(format!("unknown app call {other:?}")),
     }
-}
-
-fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, crate::invariants::Observed> {
-    shared
-        .observed
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

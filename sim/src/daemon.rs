@@ -201,6 +201,12 @@ impl Shared {
         }
     }
 
+    /// What the invariant checker observed so far (a lock held only briefly, never across an
+    /// await).
+    pub fn observed(&self) -> MutexGuard<'_, Observed> {
+        lock(&self.observed)
+    }
+
     /// The running daemon's door, if it runs.
     #[must_use]
     pub fn door(&self) -> Option<Door> {
@@ -370,7 +376,9 @@ async fn watch_events(
     while let Some(event) = events.recv().await {
         let line = describe(&shared, &event);
         shared.recorder.record("app", line);
-        lock(&shared.observed).event(&event, shared.recorder.elapsed_ms());
+        shared
+            .observed()
+            .event(&event, shared.recorder.elapsed_ms());
         persist.notify_one();
     }
 }
@@ -409,7 +417,7 @@ pub fn sim_ms(at: Millis) -> u64 {
 fn describe(shared: &Shared, event: &AppEvent) -> String {
     use baton_runtime::core::coordinator::StateChange;
     use baton_runtime::core::notify::Notice;
-    let task_name = |task: TaskId| lock(&shared.observed).task_name(task);
+    let task_name = |task: TaskId| shared.observed().task_name(task);
     match event {
         AppEvent::TaskCreated { coordinator, task } => format!(
             "event task_created {} {} for {} on {}",
@@ -623,7 +631,7 @@ impl SubTaskMcp for LinkedMcp {
     fn signal_done(&self, token: String) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
             let sent = self.shared.recorder.elapsed_ms();
-            lock(&self.shared.observed).signal_sent(self.task, sent);
+            self.shared.observed().signal_sent(self.task, sent);
             let answer = self
                 .shared
                 .links
@@ -631,7 +639,7 @@ impl SubTaskMcp for LinkedMcp {
                 .await
                 .map_err(|e| e.to_string())?;
             if answer.is_ok() {
-                lock(&self.shared.observed).signal_given(self.task, sent);
+                self.shared.observed().signal_given(self.task, sent);
             }
             answer.map(|_| ())
         })

@@ -315,7 +315,7 @@ pub async fn check(
 ) -> Vec<String> {
     let on = |name: &str| names.contains(&name);
     let mut found = Vec::new();
-    let observed_violations = std::mem::take(&mut lock(shared).violations);
+    let observed_violations = std::mem::take(&mut shared.observed().violations);
     found.extend(
         observed_violations
             .into_iter()
@@ -348,7 +348,7 @@ pub async fn check(
                         ));
                     }
                 }
-                let owner = lock(shared).owner(task.id);
+                let owner = shared.observed().owner(task.id);
                 if on("isolation") && owner.is_some_and(|owner| owner != *id) {
                     found.push(format!(
                         "isolation: {} lists {}, a task of {}",
@@ -368,7 +368,8 @@ pub async fn check(
         }
     }
     if on("cleanup") {
-        let closed: Vec<(TaskId, TaskFacts)> = lock(shared)
+        let closed: Vec<(TaskId, TaskFacts)> = shared
+            .observed()
             .tasks
             .iter()
             .filter(|(_, t)| t.gone)
@@ -397,7 +398,8 @@ pub async fn check(
             }
         }
         if at_end && handles.is_some() {
-            let known: BTreeMap<PathBuf, TaskId> = lock(shared)
+            let known: BTreeMap<PathBuf, TaskId> = shared
+                .observed()
                 .tasks
                 .iter()
                 .map(|(id, t)| (t.worktree.clone(), *id))
@@ -443,7 +445,7 @@ pub async fn check(
         }
     }
     if at_end && on("signals") {
-        found.extend(lock(shared).lost());
+        found.extend(shared.observed().lost());
     }
     if on("no_panic") {
         let panics = panics() - baseline.panics;
@@ -459,13 +461,6 @@ fn relative(path: &Path, root: &Path) -> String {
         .unwrap_or(path)
         .display()
         .to_string()
-}
-
-fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Observed> {
-    shared
-        .observed
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -528,11 +528,7 @@ async fn probe(shared: &Shared) {
                 Ok(SignalOutcome::Task {
                     task, status, at, ..
                 }) => {
-                    let name = shared
-                        .observed
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .task_name(task);
+                    let name = shared.observed().task_name(task);
                     shared.recorder.record(
                         "check",
                         format!(
@@ -543,9 +539,7 @@ async fn probe(shared: &Shared) {
                     );
                     let exited = status == baton_runtime::core::coordinator::Status::Exited;
                     shared
-                        .observed
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .observed()
                         .signal_delivered(task, daemon::sim_ms(at), None, exited);
                 }
                 _ => break,
@@ -569,16 +563,10 @@ async fn inject(shared: Arc<Shared>, start: tokio::time::Instant, planned: Plann
         .map_or_else(String::new, |ms| format!(" for {ms} ms"));
     let count = fault.count.unwrap_or(1);
     let record = |what: String| shared.recorder.record("fault", what);
-    let task = fault.task.as_deref().map(|name| {
-        (
-            name.to_owned(),
-            shared
-                .observed
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .task_named(name),
-        )
-    });
+    let task = fault
+        .task
+        .as_deref()
+        .map(|name| (name.to_owned(), shared.observed().task_named(name)));
     match fault.kind.as_str() {
         "partition" => {
             shared.links.partition(&actor, true);
@@ -821,16 +809,12 @@ async fn run_round(
         .record(&step.actor, format!("{} {}", step.call, compact(&args)));
     let (answer, signal) = call(shared, board, step, &args).await;
     if let Some(signal) = &signal {
-        shared
-            .observed
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .signal_delivered(
-                signal.task,
-                signal.at_ms,
-                signal.request.clone(),
-                signal.exited,
-            );
+        shared.observed().signal_delivered(
+            signal.task,
+            signal.at_ms,
+            signal.request.clone(),
+            signal.exited,
+        );
     }
     if step.actor != APP_ACTOR && answer.is_ok() {
         if let Some(violation) = foreign_answer(shared, &step.actor, &args) {
@@ -897,10 +881,7 @@ fn forget_bindings(board: &Board, step: &Step, index: usize) {
 fn foreign_answer(shared: &Shared, actor: &str, args: &Value) -> Option<String> {
     let task = calls::task_arg(args).ok()?;
     let caller = shared.declared.iter().find(|d| d.name == actor)?.id;
-    let observed = shared
-        .observed
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let observed = shared.observed();
     let owner = observed.owner(task)?;
     (owner != caller).then(|| {
         format!(

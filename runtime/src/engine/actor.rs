@@ -167,6 +167,18 @@ impl Actor {
         }
     }
 
+    /// Whether a call about `task` is its own: it presents the task's done token, or (`None`)
+    /// it comes from the coordinator itself.
+    fn proven(&self, task: TaskId, token: Option<&str>) -> Result<(), EngineError> {
+        let entry = self.core.task(task).ok_or(CoreError::TaskNotFound(task))?;
+        match token {
+            Some(token) if !entry.done_token.as_ref().is_some_and(|d| d.matches(token)) => {
+                Err(EngineError::Forbidden)
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn fresh(&self) -> Fresh {
         let entropy = &*self.ports.entropy;
         Fresh {
@@ -261,21 +273,15 @@ impl Actor {
                 }
             }
             Command::SignalDone(task, token, reply) => {
-                // Without a token the coordinator itself reports its own task done.
-                let owns = self.core.task(task).map(|t| match &token {
-                    Some(token) => t.done_token.as_ref().is_some_and(|d| d.matches(token)),
-                    None => true,
-                });
-                let result = match owns {
-                    None => Err(CoreError::TaskNotFound(task).into()),
-                    Some(false) => Err(EngineError::Forbidden),
-                    Some(true) => match self.core.signal_done(now, self.fresh(), task) {
+                let result = match self.proven(task, token.as_deref()) {
+                    Ok(()) => match self.core.signal_done(now, self.fresh(), task) {
                         Ok(effects) => {
                             self.apply(effects).await;
                             Ok(())
                         }
                         Err(error) => Err(error.into()),
                     },
+                    Err(error) => Err(error),
                 };
                 let _ = reply.send(result);
             }
@@ -319,20 +325,15 @@ impl Actor {
                 let _ = reply.send(self.core.records());
             }
             Command::McpConnected(task, token, reply) => {
-                let proven = self.core.task(task).map(|t| match &token {
-                    Some(token) => t.done_token.as_ref().is_some_and(|d| d.matches(token)),
-                    None => true,
-                });
-                let result = match proven {
-                    None => Err(CoreError::TaskNotFound(task).into()),
-                    Some(false) => Err(EngineError::Forbidden),
-                    Some(true) => match self.core.mcp_connected(now, self.fresh(), task) {
+                let result = match self.proven(task, token.as_deref()) {
+                    Ok(()) => match self.core.mcp_connected(now, self.fresh(), task) {
                         Ok(effects) => {
                             self.apply(effects).await;
                             Ok(())
                         }
                         Err(error) => Err(error.into()),
                     },
+                    Err(error) => Err(error),
                 };
                 let _ = reply.send(result);
             }
