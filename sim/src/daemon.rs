@@ -138,9 +138,6 @@ pub struct Door {
     pub app: mpsc::Sender<AppRequest>,
     /// Its terminals.
     pub pty: Arc<SimPty>,
-    /// Its REST API (the real router; requests reach it in process until it serves on
-    /// turmoil's network).
-    pub api: axum::Router,
 }
 
 /// What outlives a daemon crash. See the module documentation.
@@ -304,7 +301,6 @@ pub async fn serve(shared: Arc<Shared>) -> turmoil::Result {
     tokio::spawn(persister(shared.clone(), persist.clone()));
     let (directory_tx, directory_rx) = watch::channel(Arc::new(directory.clone()));
     let api_state = ApiState::new(directory_rx);
-    let api = baton_runtime::api::app(api_state.clone());
     let listener = crate::net::SimListener::bind().await?;
     let (stopping, serving, state) = (shared.clone(), shared.clone(), api_state.clone());
     tokio::spawn(async move {
@@ -314,11 +310,7 @@ pub async fn serve(shared: Arc<Shared>) -> turmoil::Result {
         serving.daemon_crashed();
         serving.recorder.record("daemon", "stopped serving");
     });
-    *lock(&shared.door) = Some(Door {
-        app: app_tx,
-        pty,
-        api,
-    });
+    *lock(&shared.door) = Some(Door { app: app_tx, pty });
     if incarnation > 0 {
         shared.recorder.record("daemon", "up again");
     }
