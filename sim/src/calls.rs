@@ -17,41 +17,6 @@ use serde_json::{Value, json};
 
 use crate::daemon::{DAEMON_DOWN, Shared};
 
-/// The coordinator tools a step may call, in the MCP server's order.
-pub const COORDINATOR_CALLS: [&str; 11] = [
-    "create_task",
-    "list_tasks",
-    "get_task_status",
-    "send_prompt",
-    "wait_for_idle",
-    "get_task_diff",
-    "get_task_output",
-    "merge_task",
-    "close_task",
-    "wait_for_signal_done",
-    "review_and_merge_task",
-];
-
-/// The app's actions a step may call.
-pub const APP_CALLS: [&str; 16] = [
-    "register",
-    "deregister",
-    "list_tasks",
-    "take_control",
-    "release_control",
-    "type",
-    "close_task",
-    "remove_task",
-    "ack_notification",
-    "drop_notification",
-    "reschedule_notifications",
-    "commit_on_main",
-    "edit_checkout",
-    "task_output",
-    "read_file",
-    "staged",
-];
-
 /// A call's answer: a result, or the error text the caller saw.
 pub type Answer = Result<Value, String>;
 
@@ -504,7 +469,16 @@ pub async fn app_call(
 mod tests {
     use baton_runtime::core::time::Millis;
 
-    use super::{iso_ms, percent_encode};
+    use super::{iso_ms, percent_encode, rest_route};
+    use crate::scenario::COORDINATOR_CALLS;
+
+    #[test]
+    fn every_coordinator_tool_has_its_rest_route() {
+        for call in COORDINATOR_CALLS {
+            assert!(rest_route(call, Some("t")).is_some(), "{call}");
+        }
+        assert_eq!(rest_route("fly", Some("t")), None);
+    }
 
     #[test]
     fn iso_timestamps_read_back_to_their_milliseconds() {

@@ -27,6 +27,41 @@ pub const TOKEN_BINDING_PREFIX: &str = "token:";
 /// What the attacker may send.
 pub const ATTACKER_CALLS: [&str; 2] = ["http", "websocket"];
 
+/// The coordinator tools a step may call, in the MCP server's order.
+pub const COORDINATOR_CALLS: [&str; 11] = [
+    "create_task",
+    "list_tasks",
+    "get_task_status",
+    "send_prompt",
+    "wait_for_idle",
+    "get_task_diff",
+    "get_task_output",
+    "merge_task",
+    "close_task",
+    "wait_for_signal_done",
+    "review_and_merge_task",
+];
+
+/// The app's actions a step may call.
+pub const APP_CALLS: [&str; 16] = [
+    "register",
+    "deregister",
+    "list_tasks",
+    "take_control",
+    "release_control",
+    "type",
+    "close_task",
+    "remove_task",
+    "ack_notification",
+    "drop_notification",
+    "reschedule_notifications",
+    "commit_on_main",
+    "edit_checkout",
+    "task_output",
+    "read_file",
+    "staged",
+];
+
 /// A scenario as written.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -443,6 +478,18 @@ fn check(scenario: &Scenario) -> Result<(), ScenarioError> {
             return Err(here(format!(
                 "only {ATTACKER_ACTOR:?} sends raw traffic, and it sends only {}",
                 ATTACKER_CALLS.join(" or ")
+            )));
+        }
+        let (who, known): (&str, &[&str]) = match step.actor.as_str() {
+            APP_ACTOR => ("the app", &APP_CALLS),
+            ATTACKER_ACTOR => ("the attacker", &ATTACKER_CALLS),
+            _ => ("a coordinator", &COORDINATOR_CALLS),
+        };
+        let calls = std::iter::once(&step.call).chain(step.then.iter().map(|t| &t.call));
+        if let Some(unknown) = calls.into_iter().find(|c| !known.contains(&c.as_str())) {
+            return Err(here(format!(
+                "{who} has no call {unknown:?}; its calls are {}",
+                known.join(", ")
             )));
         }
         let at = match step

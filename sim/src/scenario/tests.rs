@@ -107,12 +107,32 @@ fn steps_must_name_known_actors_and_go_forward_in_time() {
         "step 1 (list_tasks): actor \"coord-9\" is neither a coordinator, \"app\" nor \"attacker\""
     );
     let backwards = error_of(
-        "format = 1\nname = \"x\"\n[[step]]\nat = \"2s\"\nactor = \"app\"\ncall = \"a\"\n\
-         [[step]]\nat = \"1s\"\nactor = \"app\"\ncall = \"b\"\n",
+        "format = 1\nname = \"x\"\n[[step]]\nat = \"2s\"\nactor = \"app\"\ncall = \"staged\"\n\
+         [[step]]\nat = \"1s\"\nactor = \"app\"\ncall = \"read_file\"\n",
     );
     assert_eq!(
         backwards,
-        "step 2 (b): at \"1s\" is 1000 ms, before the step before it (2000 ms)"
+        "step 2 (read_file): at \"1s\" is 1000 ms, before the step before it (2000 ms)"
+    );
+}
+
+#[test]
+fn a_misspelt_call_is_refused_with_the_calls_there_are() {
+    let coordinator = error_of(
+        "format = 1\nname = \"x\"\n[[coordinator]]\nname = \"c\"\n\
+         [[step]]\nactor = \"c\"\ncall = \"creat_task\"\n",
+    );
+    assert!(
+        coordinator.starts_with("step 1 (creat_task): a coordinator has no call \"creat_task\"; its calls are create_task, "),
+        "{coordinator}"
+    );
+    let then = error_of(
+        "format = 1\nname = \"x\"\n[[step]]\nactor = \"app\"\ncall = \"staged\"\n\
+         then = [{ call = \"merge_task\" }]\n",
+    );
+    assert!(
+        then.contains("the app has no call \"merge_task\""),
+        "{then}"
     );
 }
 
