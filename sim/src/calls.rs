@@ -11,7 +11,7 @@ use std::path::Path;
 use baton_runtime::api::dto;
 use baton_runtime::core::coordinator::Control;
 use baton_runtime::core::ids::{CoordinatorId, TaskId};
-use baton_runtime::engine::{CoordinatorHandle, EngineError};
+use baton_runtime::engine::EngineError;
 use baton_runtime::ports::{PtyHost, Repo};
 use serde_json::{Value, json};
 
@@ -95,19 +95,52 @@ fn percent_encode(text: &str) -> String {
     out
 }
 
-/// Sends a request to the daemon's REST API over the simulated network with `token` as the
-/// bearer; a 2xx answer's JSON, or the error as `<status> <text>`.
-pub async fn rest(token: &str, method: &str, path: &str, body: Option<&Value>) -> Answer {
+/// Sends a request to the daemon's REST API over the simulated network: its status, and its
+/// body (as JSON when it is JSON). A `done` that goes through is a signal given, whoever sent
+/// it: the checker is told here, for every sender.
+async fn exchange(
+    shared: &Shared,
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Result<(u16, Value), String> {
+    let signalled: Option<TaskId> = path
+        .strip_prefix("/api/tasks/")
+        .and_then(|rest| rest.strip_suffix("/done"))
+        .and_then(|id| id.parse().ok())
+        .filter(|_| method == "POST");
+    let sent = shared.recorder.elapsed_ms();
+    if let Some(task) = signalled {
+        shared.observed().signal_sent(task, sent);
+    }
+    let request = crate::net::encode(method, path, headers, body);
+    let (status, bytes) = crate::net::send(crate::world::DAEMON_HOST, &request)
+        .await
+        .map_err(|e| e.to_string())?;
+    if let (Some(task), true) = (signalled, (200..300).contains(&status)) {
+        shared.observed().signal_given(task, sent);
+    }
+    let value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    Ok((status, value))
+}
+
+/// A request to the daemon's REST API with `token` as the bearer; a 2xx answer's JSON, or the
+/// error as `<status> <text>`.
+pub async fn rest(
+    shared: &Shared,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Answer {
     let headers = [
         ("authorization".to_owned(), format!("Bearer {token}")),
         ("content-type".to_owned(), "application/json".to_owned()),
     ];
     let body = body.map(Value::to_string).unwrap_or_default();
-    let request = crate::net::encode(method, path, &headers, body.as_bytes());
-    let (status, bytes) = crate::net::send(crate::world::DAEMON_HOST, &request)
-        .await
-        .map_err(|e| e.to_string())?;
-    let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let (status, value) = exchange(shared, method, path, &headers, body.as_bytes()).await?;
     if (200..300).contains(&status) {
         Ok(value)
     } else {
@@ -130,18 +163,15 @@ pub async fn attacker_http(shared: &Shared, args: &Value) -> Answer {
         Some(raw) if raw.starts_with("raw:") => Some(raw["raw:".len()..].to_owned()),
         Some(task) if task.starts_with("done:") => {
             let name = &task["done:".len()..];
-            let (id, _) = shared
+            let named = shared
                 .observed()
                 .task_named(name)
                 .ok_or_else(|| format!("auth {task:?}: no task named {name:?} was created"))?;
-            let config = shared
-                .files
-                .get(&crate::daemon::config_path(id))
-                .ok_or_else(|| format!("auth {task:?}: its config is gone"))?;
-            let value: Value = serde_json::from_slice(&config.bytes).map_err(|e| e.to_string())?;
-            value["mcpServers"]["baton"]["env"]["BATON_DONE_TOKEN"]
-                .as_str()
-                .map(str::to_owned)
+            Some(
+                shared
+                    .done_token(named.id)
+                    .ok_or_else(|| format!("auth {task:?}: its config is gone"))?,
+            )
         }
         Some(name) => Some(
             shared
@@ -170,31 +200,18 @@ pub async fn attacker_http(shared: &Shared, args: &Value) -> Answer {
         Some(Value::String(raw)) => raw.clone(),
         Some(other) => other.to_string(),
     };
-    let request = crate::net::encode(method, path, &headers, body.as_bytes());
-    // A done call that goes through is a signal given, whoever sent it: the checker counts it.
-    let signalled: Option<TaskId> = path
-        .strip_prefix("/api/tasks/")
-        .and_then(|rest| rest.strip_suffix("/done"))
-        .and_then(|id| id.parse().ok())
-        .filter(|_| method == "POST");
-    let sent = shared.recorder.elapsed_ms();
-    if let Some(task) = signalled {
-        shared.observed().signal_sent(task, sent);
-    }
-    let (status, bytes) = crate::net::send(crate::world::DAEMON_HOST, &request)
-        .await
-        .map_err(|e| e.to_string())?;
-    if let (Some(task), true) = (signalled, (200..300).contains(&status)) {
-        shared.observed().signal_given(task, sent);
-    }
-    let body = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    let (status, body) = exchange(shared, method, path, &headers, body.as_bytes()).await?;
     Ok(json!({ "status": status, "body": body }))
 }
 
 /// Makes a coordinator's tool call through the daemon's REST API, as its MCP server would. A
 /// wait for a signal that returned a task also returns it, for the checker.
-pub async fn coordinator_call(token: &str, call: &str, args: &Value) -> (Answer, Option<Signal>) {
+pub async fn coordinator_call(
+    shared: &Shared,
+    token: &str,
+    call: &str,
+    args: &Value,
+) -> (Answer, Option<Signal>) {
     let task = match args.get("taskId") {
         None => None,
         Some(_) => match task_arg(args) {
@@ -212,7 +229,7 @@ pub async fn coordinator_call(token: &str, call: &str, args: &Value) -> (Answer,
         }
         fields
     });
-    let answer = rest(token, method, &path, body.as_ref()).await;
+    let answer = rest(shared, token, method, &path, body.as_ref()).await;
     let signal = match (&answer, call) {
         (Ok(value), "wait_for_signal_done") => delivered(value, args),
         _ => None,
@@ -252,17 +269,6 @@ fn iso_ms(text: &str) -> Option<u64> {
     let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
     let days = (era * 146_097 + day_of_era).checked_sub(719_468)?;
     Some(((days * 24 + h) * 60 + m) * 60_000 + s * 1_000 + ms)
-}
-
-/// The coordinator (registered or orphaned) holding `task`.
-async fn owner_of(shared: &Shared, task: TaskId) -> Result<CoordinatorHandle, String> {
-    let handles = shared.handles().await?;
-    for handle in handles.registered.values().chain(&handles.orphans) {
-        if handle.task_status(task).await.is_ok() {
-            return Ok(handle.clone());
-        }
-    }
-    Err(format!("Task not found: {task}"))
 }
 
 fn coordinator_arg(shared: &Shared, args: &Value) -> Result<CoordinatorId, String> {
@@ -334,7 +340,8 @@ pub async fn app_call(
             } else {
                 Control::Coordinator
             };
-            owner_of(shared, task)
+            shared
+                .owner(task)
                 .await?
                 .set_control(task, control)
                 .await
@@ -344,20 +351,14 @@ pub async fn app_call(
         "type" => {
             let task = task_arg(args)?;
             let typed = required(args, "text")?;
-            let view = owner_of(shared, task)
+            let view = shared
+                .owner(task)
                 .await?
                 .task_status(task)
                 .await
                 .map_err(engine_error)?;
             let pty = door()?.pty;
-            let agent = pty
-                .inner
-                .spawned()
-                .into_iter()
-                .rev()
-                .find(|spec| spec.cwd == view.worktree)
-                .map(|spec| spec.agent)
-                .ok_or("no terminal for this task")?;
+            let agent = view.agent;
             let mut bytes = typed.as_bytes().to_vec();
             bytes.push(b'\r');
             pty.write(agent, &bytes).await.map_err(|e| e.to_string())?;
@@ -365,7 +366,8 @@ pub async fn app_call(
         }
         "close_task" => {
             let task = task_arg(args)?;
-            owner_of(shared, task)
+            shared
+                .owner(task)
                 .await?
                 .close_task(task)
                 .await
@@ -374,7 +376,8 @@ pub async fn app_call(
         }
         "remove_task" => {
             let task = task_arg(args)?;
-            owner_of(shared, task)
+            shared
+                .owner(task)
                 .await?
                 .remove_task(task)
                 .await
@@ -384,7 +387,8 @@ pub async fn app_call(
         }
         "task_output" => {
             let task = task_arg(args)?;
-            let output = owner_of(shared, task)
+            let output = shared
+                .owner(task)
                 .await?
                 .task_output(task)
                 .await

@@ -238,6 +238,26 @@ impl Shared {
         answer.await.map_err(|_| DAEMON_DOWN.to_owned())
     }
 
+    /// The done token in a task's MCP config, while the config is there.
+    #[must_use]
+    pub fn done_token(&self, task: TaskId) -> Option<String> {
+        read_config_at(&self.files, &config_path(task)).map(|c| c.done_token)
+    }
+
+    /// The coordinator (registered or orphaned) holding `task`.
+    ///
+    /// # Errors
+    /// The daemon is down, or no coordinator holds the task.
+    pub async fn owner(&self, task: TaskId) -> Result<CoordinatorHandle, String> {
+        let handles = self.handles().await?;
+        for handle in handles.registered.values().chain(&handles.orphans) {
+            if handle.task_status(task).await.is_ok() {
+                return Ok(handle.clone());
+            }
+        }
+        Err(format!("Task not found: {task}"))
+    }
+
     /// The registered coordinator `id`, from the running daemon.
     ///
     /// # Errors
@@ -251,7 +271,8 @@ impl Shared {
     }
 }
 
-/// The error of a call to a daemon that does not run.
+/// The error of a call to a daemon that does not run (what the network says when nobody
+/// listens, `crate::net::SendError::Refused`).
 pub const DAEMON_DOWN: &str = "daemon unavailable: connection refused";
 
 /// The daemon host's software. See the module documentation.
@@ -472,9 +493,14 @@ struct McpConfig {
     done_token: String,
 }
 
+/// The config a spawned program was given (`--mcp-config PATH`), as its `baton mcp` reads it.
 fn read_config(files: &FakeFiles, argv: &[String]) -> Option<McpConfig> {
     let at = argv.iter().position(|a| a == "--mcp-config")?;
-    let file = files.get(Path::new(argv.get(at + 1)?))?;
+    read_config_at(files, Path::new(argv.get(at + 1)?))
+}
+
+fn read_config_at(files: &FakeFiles, path: &Path) -> Option<McpConfig> {
+    let file = files.get(path)?;
     let config: serde_json::Value = serde_json::from_slice(&file.bytes).ok()?;
     let server = &config["mcpServers"]["baton"];
     let args: Vec<&str> = server["args"]
@@ -615,25 +641,19 @@ impl LinkedMcp {
     /// `POST /api/tasks/<task>/<route>` with `token` as the bearer.
     async fn post(&self, route: &str, token: &str) -> crate::calls::Answer {
         let path = format!("/api/tasks/{}/{route}", self.task);
-        crate::calls::rest(token, "POST", &path, None).await
+        crate::calls::rest(&self.shared, token, "POST", &path, None).await
     }
 }
 
 impl SubTaskMcp for LinkedMcp {
     fn signal_done(&self, token: String) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
-            let sent = self.shared.recorder.elapsed_ms();
-            self.shared.observed().signal_sent(self.task, sent);
-            let answer = self
-                .shared
+            self.shared
                 .links
                 .call(&self.actor, "signal_done", self.post("done", &token))
                 .await
-                .map_err(|e| e.to_string())?;
-            if answer.is_ok() {
-                self.shared.observed().signal_given(self.task, sent);
-            }
-            answer.map(|_| ())
+                .map_err(|e| e.to_string())?
+                .map(|_| ())
         })
     }
 }

@@ -23,7 +23,7 @@ use std::sync::Once;
 use baton_runtime::core::coordinator::{
     SCROLLBACK_BYTES_MAX, StateChange, TASKS_PER_COORDINATOR_MAX,
 };
-use baton_runtime::core::ids::{BatchId, CoordinatorId, TaskId};
+use baton_runtime::core::ids::{AgentId, BatchId, CoordinatorId, TaskId};
 use baton_runtime::core::notify::Notice;
 use baton_runtime::engine::AppEvent;
 
@@ -40,7 +40,21 @@ struct TaskFacts {
     coordinator: CoordinatorId,
     worktree: PathBuf,
     branch: String,
+    agent: AgentId,
+    /// Its place in the order tasks were created.
+    created: usize,
     gone: bool,
+}
+
+/// A task found by its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedTask {
+    /// Its id.
+    pub id: TaskId,
+    /// Its worktree.
+    pub worktree: PathBuf,
+    /// Its agent's session.
+    pub agent: AgentId,
 }
 
 /// An answer a wait for a signal delivered to its caller.
@@ -97,6 +111,8 @@ impl Observed {
                         coordinator: *coordinator,
                         worktree: task.worktree.clone(),
                         branch: task.branch.clone(),
+                        agent: task.agent,
+                        created: self.tasks.len(),
                         gone: false,
                     },
                 );
@@ -132,12 +148,16 @@ impl Observed {
 
     /// The task named `name` (the newest of that name).
     #[must_use]
-    pub fn task_named(&self, name: &str) -> Option<(TaskId, PathBuf)> {
+    pub fn task_named(&self, name: &str) -> Option<NamedTask> {
         self.tasks
             .iter()
             .filter(|(_, t)| t.name == name)
-            .map(|(id, t)| (*id, t.worktree.clone()))
-            .next_back()
+            .max_by_key(|(_, t)| t.created)
+            .map(|(id, t)| NamedTask {
+                id: *id,
+                worktree: t.worktree.clone(),
+                agent: t.agent,
+            })
     }
 
     /// The coordinator that created `task`.
@@ -466,7 +486,7 @@ fn relative(path: &Path, root: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::Observed;
-    use baton_runtime::core::ids::TaskId;
+    use baton_runtime::core::ids::{AgentId, TaskId};
 
     #[test]
     fn one_signal_delivered_twice_is_caught_but_a_replay_is_not() {
@@ -498,6 +518,8 @@ mod tests {
                 coordinator: baton_runtime::core::ids::CoordinatorId::from_random([3; 16]),
                 worktree: "/w".into(),
                 branch: "b".into(),
+                agent: AgentId::from_random([5; 16]),
+                created: 0,
                 gone: false,
             },
         );

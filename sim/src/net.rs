@@ -67,7 +67,7 @@ pub fn encode(method: &str, path: &str, headers: &[(String, String)], body: &[u8
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
     /// Nobody listens (the daemon is down).
-    #[error("daemon unavailable: connection refused")]
+    #[error("{}", crate::daemon::DAEMON_DOWN)]
     Refused,
     /// The connection broke before the whole answer came (the daemon crashed).
     #[error("daemon unavailable: connection reset")]

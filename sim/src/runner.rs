@@ -608,7 +608,7 @@ async fn inject(shared: Arc<Shared>, start: tokio::time::Instant, planned: Plann
             let Some((name, found)) = task.clone() else {
                 return;
             };
-            let Some((_, worktree)) = found else {
+            let Some(named) = found else {
                 record(format!(
                     "{}: no task named {name:?} was created",
                     fault.kind
@@ -616,24 +616,15 @@ async fn inject(shared: Arc<Shared>, start: tokio::time::Instant, planned: Plann
                 return;
             };
             if fault.kind == "worktree_stuck" {
-                shared.repo.make_stuck(&worktree);
+                shared.repo.make_stuck(&named.worktree);
                 record(format!("{name}'s worktree cannot be removed{lasting}"));
             } else {
-                let agent = shared.door().and_then(|door| {
-                    door.pty
-                        .inner
-                        .spawned()
-                        .into_iter()
-                        .rev()
-                        .find(|spec| spec.cwd == worktree)
-                        .map(|spec| (door.pty.clone(), spec.agent))
-                });
-                match agent {
-                    Some((pty, agent)) => {
+                match shared.door() {
+                    Some(door) if door.pty.inner.is_alive(named.agent) => {
                         record(format!("kill {name}'s agent"));
-                        let _ = baton_runtime::ports::PtyHost::kill(&*pty, agent).await;
+                        let _ = baton_runtime::ports::PtyHost::kill(&*door.pty, named.agent).await;
                     }
-                    None => record(format!("kill_agent: {name} has no running agent")),
+                    _ => record(format!("kill_agent: {name} has no running agent")),
                 }
             }
         }
@@ -655,8 +646,8 @@ async fn inject(shared: Arc<Shared>, start: tokio::time::Instant, planned: Plann
             record("worktrees are quick again".to_owned());
         }
         "worktree_stuck" => {
-            if let Some((name, Some((_, worktree)))) = task {
-                shared.repo.unstick(&worktree);
+            if let Some((name, Some(named))) = task {
+                shared.repo.unstick(&named.worktree);
                 record(format!("{name}'s worktree can be removed again"));
             }
         }
@@ -928,7 +919,7 @@ async fn call(
     else {
         return (Err(format!("no coordinator named {actor:?}")), None);
     };
-    let request = calls::coordinator_call(&token, &step.call, args);
+    let request = calls::coordinator_call(shared, &token, &step.call, args);
     match shared.links.call(actor, &step.call, request).await {
         Ok(answer) => answer,
         Err(error) => (Err(error.to_string()), None),
