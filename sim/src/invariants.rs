@@ -529,6 +529,30 @@ mod tests {
     }
 
     #[test]
+    fn a_name_finds_the_newest_task_of_that_name() {
+        use baton_runtime::engine::{AppEvent, TaskView};
+        let mut observed = Observed::default();
+        let coordinator = baton_runtime::core::ids::CoordinatorId::from_random([1; 16]);
+        // The second task's id sorts first: creation order, not id order, decides.
+        for (n, id) in [(1u8, [0xee; 16]), (2, [0x11; 16])] {
+            let task = TaskView {
+                id: TaskId::from_random(id),
+                name: "same".into(),
+                branch: format!("task/same-{n}"),
+                worktree: format!("/w{n}").into(),
+                agent: AgentId::from_random([n; 16]),
+                status: baton_runtime::core::coordinator::Status::Running,
+                exit_code: None,
+                signalled_at: None,
+            };
+            observed.event(&AppEvent::TaskCreated { coordinator, task }, 0);
+        }
+        let found = observed.task_named("same").expect("found");
+        assert_eq!(found.id, TaskId::from_random([0x11; 16]));
+        assert_eq!(found.agent, AgentId::from_random([2; 16]));
+    }
+
+    #[test]
     fn a_signal_nobody_gave_is_caught() {
         let mut observed = Observed::default();
         observed.signal_delivered(TaskId::from_random([4; 16]), 5, None, false);
