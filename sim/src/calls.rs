@@ -1,7 +1,8 @@
 //! What a step's `call` does: a coordinator's MCP tools, and the app's (or the human's)
 //! actions, with their results as JSON in the shapes of the REST API (`ApiTaskDetail`,
-//! `WaitForSignalDoneResult`, …; see the REST spec's appendix A), so a scenario's
-//! expectations stay the same when the calls travel over HTTP.
+//! `WaitForSignalDoneResult`, …; see the REST spec's appendix A): a coordinator's tools and the
+//! attacker's requests are HTTP requests to the daemon's real API, the app's actions go through
+//! its app channel.
 //!
 //! Arguments are read leniently, as the MCP server reads them: a missing optional field is
 //! absent, a field of the wrong type is an error naming it.

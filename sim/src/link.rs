@@ -1,9 +1,9 @@
 //! The links between each actor and the daemon, and the faults a scenario puts on them.
 //!
-//! Until the REST router serves on turmoil's network, a call from an actor (a coordinator's MCP
-//! process, the app, a sub-task's MCP process) reaches the daemon (its router in process, or its
-//! app channel) through [`Links::call`], which plays what a TCP connection would do under the
-//! same faults:
+//! Every call from an actor (a coordinator's MCP process, a sub-task's, the attacker over
+//! turmoil's network; the app over its in-process channel) goes through [`Links::call`], which
+//! plays on the client's side what the link's faults do to a connection, since all these
+//! actors share one turmoil host and turmoil partitions hosts, not actors:
 //! - a **partition** refuses new calls at once, and breaks calls in flight: the client goes
 //!   away (its future is dropped, so the daemon sees a cancelled request), or, if the daemon
 //!   answered already, the answer is lost on its way back;
@@ -12,7 +12,8 @@
 //! - every call also takes a seeded jitter of up to [`LINK_JITTER_MS_MAX`] each way, so that
 //!   different seeds interleave concurrent calls differently.
 //!
-//! The same faults, in the same words, move onto turmoil's links when the network layer lands.
+//! The same faults, in the same words, move onto turmoil's own partitions when each MCP process
+//! becomes its own host.
 
 use std::collections::BTreeMap;
 use std::future::Future;

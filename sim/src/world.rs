@@ -14,8 +14,8 @@
 //! at 1 ms at about 500x. Cross-host calls taking up to 5 ms is a realistic network.
 //!
 //! Hosts: the daemon is the host [`DAEMON_HOST`] (see `crate::daemon`); a scenario's actors run
-//! on `crate::runner::SCENARIO_HOST`. When the REST layer exists, each coordinator's and each
-//! sub-task's MCP process becomes its own host calling the daemon over turmoil's network.
+//! on `crate::runner::SCENARIO_HOST` and call the daemon's REST API over turmoil's network
+//! (`crate::net`). Next, each coordinator's and each sub-task's MCP process becomes its own host.
 
 /// The daemon's host name in the simulation.
 pub const DAEMON_HOST: &str = "daemon";
