@@ -16,7 +16,7 @@ use baton_runtime::api::{self, ApiState, Directory};
 use baton_runtime::core::auth::{Secret, TOKEN_BYTES};
 use baton_runtime::core::ids::CoordinatorId;
 use baton_runtime::core::time::Millis;
-use baton_runtime::engine::{CoordinatorSettings, CreateTask, Engine, Ports, SpawnDefaults};
+use baton_runtime::engine::{CoordinatorSettings, CreateTask, Engine, Ports};
 use baton_runtime::ports::Entropy;
 use baton_runtime::ports::fakes::{FakeClock, FakeFiles, FakePty, FakeRepo, SeededEntropy};
 use tokio::sync::{mpsc, watch};
@@ -49,16 +49,7 @@ async fn main() -> anyhow::Result<()> {
     );
     for n in 1..=2u8 {
         let id = CoordinatorId::from_random([n; 16]);
-        let settings = CoordinatorSettings {
-            project_root: "/repo".into(),
-            spawn: SpawnDefaults {
-                command: "claude".into(),
-                args: Vec::new(),
-            },
-            skip_permissions: false,
-            notification_delay_ms: 30_000,
-            config_dir: "/tmp/baton-api-on-fakes".into(),
-        };
+        let settings = CoordinatorSettings::new("/repo", "claude", "/tmp/baton-api-on-fakes");
         let handle = engine.register(id, settings);
         for k in 0..tasks {
             let request = CreateTask {

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use baton_runtime::core::coordinator::SignalOutcome;
-use baton_runtime::engine::{CoordinatorSettings, SpawnDefaults};
+use baton_runtime::engine::CoordinatorSettings;
 use baton_runtime::ports::Entropy;
 use baton_runtime::ports::fakes::{FakeFiles, SeededEntropy, WriteFailure};
 use serde_json::Value;
@@ -262,14 +262,9 @@ pub fn run(scenario: &Scenario, dir: &Path, seed: Option<u64>) -> anyhow::Result
                 id: baton_runtime::core::ids::CoordinatorId::from_random(bytes),
                 token: baton_runtime::core::auth::Secret::from_random(secret),
                 settings: CoordinatorSettings {
-                    project_root: PROJECT_ROOT.into(),
-                    spawn: SpawnDefaults {
-                        command: def.agent.clone(),
-                        args: Vec::new(),
-                    },
                     skip_permissions: def.skip_permissions,
                     notification_delay_ms: def.notification_delay_ms,
-                    config_dir: CONFIG_DIR.into(),
+                    ..CoordinatorSettings::new(PROJECT_ROOT, def.agent.clone(), CONFIG_DIR)
                 },
             }
         })

@@ -14,9 +14,9 @@ use super::error::json_response;
 use super::{ApiError, ApiState, BODY_BYTES_MAX, Directory, dto};
 use crate::core::auth::{self, Access, CoordinatorHeader, Route, TaskOp, TaskRef};
 use crate::core::coordinator::{IdleOutcome, Sent};
-use crate::core::ids::{CoordinatorId, TaskId};
+use crate::core::ids::CoordinatorId;
 use crate::core::replay::RequestId;
-use crate::engine::{CoordinatorHandle, CreateTask, MergeOptions};
+use crate::engine::{CoordinatorHandle, CreateTask, MergeOptions, TaskView};
 
 type Fields = Map<String, Value>;
 
@@ -168,18 +168,18 @@ fn ok(value: &Value) -> Response {
     json_response(StatusCode::OK, value)
 }
 
-/// The coordinator that holds `task`, among all: the caller's own handle if it does; else 403
-/// when another holds it, 404 when none does.
+/// `task` as the caller sees it, when the caller holds it; else 403 when another coordinator
+/// holds it, 404 when none does.
 async fn owned(
     directory: &Directory,
     caller: &CoordinatorHandle,
     task: &TaskRef,
-) -> Result<TaskId, ApiError> {
+) -> Result<TaskView, ApiError> {
     let TaskRef::Id(id) = task else {
         return Err(ApiError::task_not_found());
     };
-    if caller.task_status(*id).await.is_ok() {
-        return Ok(*id);
+    if let Ok(view) = caller.task_status(*id).await {
+        return Ok(view);
     }
     for other in directory.coordinators.values() {
         if other.id() != caller.id() && other.task_status(*id).await.is_ok() {
@@ -267,24 +267,24 @@ async fn task_route(
 ) -> Result<Response, ApiError> {
     match op {
         TaskOp::Get => {
-            let task = owned(directory, handle, task).await?;
-            Ok(ok(&dto::detail(&handle.task_status(task).await?, id)))
+            let view = owned(directory, handle, task).await?;
+            Ok(ok(&dto::detail(&view, id)))
         }
         TaskOp::Close => {
-            let task = owned(directory, handle, task).await?;
+            let task = owned(directory, handle, task).await?.id;
             handle.close_task(task).await?;
             Ok(ok(&json!({ "ok": true })))
         }
         TaskOp::Prompt => {
             let text = prompt(fields)?
                 .ok_or_else(|| ApiError::bad_request("prompt must be a non-empty string"))?;
-            let task = owned(directory, handle, task).await?;
+            let task = owned(directory, handle, task).await?.id;
             let sent = handle.send_prompt(task, text).await?;
             Ok(ok(&json!({ "ok": true, "queued": sent == Sent::Queued })))
         }
         TaskOp::Wait => {
             let wait = timeout(fields)?;
-            let task = owned(directory, handle, task).await?;
+            let task = owned(directory, handle, task).await?.id;
             let reason = match handle.wait_for_idle(task, wait).await? {
                 IdleOutcome::Idle => "idle",
                 IdleOutcome::Exited => "exited",
@@ -304,18 +304,18 @@ async fn task_route(
             Ok(ok(&json!({ "status": status, "reason": reason })))
         }
         TaskOp::Diff => {
-            let task = owned(directory, handle, task).await?;
+            let task = owned(directory, handle, task).await?.id;
             Ok(ok(&dto::diff(&handle.task_diff(task).await?)))
         }
         TaskOp::Output => {
-            let task = owned(directory, handle, task).await?;
+            let task = owned(directory, handle, task).await?.id;
             Ok(ok(&json!({ "output": handle.task_output(task).await? })))
         }
         TaskOp::Merge | TaskOp::ReviewMerge => {
             let squash = flag(fields, "squash")?.unwrap_or(false);
             let message = text(fields, "message")?.map(str::to_owned);
             let cleanup = flag(fields, "cleanup")?.unwrap_or(false);
-            let task = owned(directory, handle, task).await?;
+            let task = owned(directory, handle, task).await?.id;
             if op == TaskOp::Merge {
                 let options = MergeOptions {
                     squash,
@@ -331,12 +331,12 @@ async fn task_route(
             }
         }
         TaskOp::Done => {
-            let task = owned(directory, handle, task).await?;
+            let task = owned(directory, handle, task).await?.id;
             handle.signal_done_as_coordinator(task).await?;
             Ok(ok(&json!({ "ok": true })))
         }
         TaskOp::McpConnected => {
-            let task = owned(directory, handle, task).await?;
+            let task = owned(directory, handle, task).await?.id;
             handle.mcp_connected(task).await?;
             Ok(ok(&json!({ "ok": true })))
         }

@@ -15,7 +15,7 @@ use super::{ApiState, BODY_BYTES_MAX, Directory, app};
 use crate::core::auth::{Credentials, Secret, TOKEN_BYTES};
 use crate::core::ids::{CoordinatorId, TaskId};
 use crate::core::time::Millis;
-use crate::engine::{CoordinatorSettings, CreateTask, Engine, Ports, SpawnDefaults};
+use crate::engine::{CoordinatorSettings, CreateTask, Engine, Ports};
 use crate::ports::fakes::{FakeClock, FakeFiles, FakePty, FakeRepo, SeededEntropy};
 
 /// Coordinators A and B with a task each, the phone's token, and the router over them.
@@ -40,16 +40,7 @@ fn token(who: u8) -> String {
 }
 
 fn settings() -> CoordinatorSettings {
-    CoordinatorSettings {
-        project_root: "/repo".into(),
-        spawn: SpawnDefaults {
-            command: "claude".into(),
-            args: Vec::new(),
-        },
-        skip_permissions: false,
-        notification_delay_ms: 30_000,
-        config_dir: "/tmp/baton".into(),
-    }
+    CoordinatorSettings::new("/repo", "claude", "/tmp/baton")
 }
 
 async fn world() -> World {

@@ -87,6 +87,29 @@ pub struct CoordinatorSettings {
     pub config_dir: PathBuf,
 }
 
+impl CoordinatorSettings {
+    /// A coordinator on `project_root` whose sub-tasks run `command` with no arguments, without
+    /// skip-permission flags, with the default notification delay, and MCP configs in
+    /// `config_dir`.
+    #[must_use]
+    pub fn new(
+        project_root: impl Into<PathBuf>,
+        command: impl Into<String>,
+        config_dir: impl Into<PathBuf>,
+    ) -> Self {
+        Self {
+            project_root: project_root.into(),
+            spawn: SpawnDefaults {
+                command: command.into(),
+                args: Vec::new(),
+            },
+            skip_permissions: false,
+            notification_delay_ms: crate::core::notify::NOTIFICATION_DELAY_MS_DEFAULT,
+            config_dir: config_dir.into(),
+        }
+    }
+}
+
 /// A request to create a sub-task.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CreateTask {

@@ -66,16 +66,7 @@ fn ports_of(world: &World) -> Ports {
 }
 
 fn settings() -> CoordinatorSettings {
-    CoordinatorSettings {
-        project_root: "/repo".into(),
-        spawn: SpawnDefaults {
-            command: "claude".into(),
-            args: Vec::new(),
-        },
-        skip_permissions: false,
-        notification_delay_ms: 30_000,
-        config_dir: "/tmp/baton".into(),
-    }
+    CoordinatorSettings::new("/repo", "claude", "/tmp/baton")
 }
 
 fn request(name: &str, prompt: Option<&str>) -> CreateTask {
