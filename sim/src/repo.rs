@@ -92,11 +92,19 @@ struct State {
 }
 
 impl State {
-    /// The repository holding the checkout at `dir`, and its root.
+    /// The repository holding the checkout at `dir`.
     fn holding(&mut self, dir: &Path) -> Option<&mut Repository> {
         self.repos
             .values_mut()
             .find(|repo| repo.checkouts.contains_key(dir))
+    }
+
+    /// The working files of the checkout at `dir`.
+    fn files_at(&mut self, dir: &Path) -> Result<&mut Tree, RepoError> {
+        self.holding(dir)
+            .and_then(|repo| repo.checkouts.get_mut(dir))
+            .map(|checkout| &mut checkout.files)
+            .ok_or_else(|| not_a_checkout(dir))
     }
 }
 
@@ -152,13 +160,9 @@ impl SimRepo {
     /// # Errors
     /// No checkout at `dir`.
     pub fn edit(&self, dir: &Path, path: &str, content: &str) -> Result<(), RepoError> {
-        let mut state = lock(&self.state);
-        let repo = state.holding(dir).ok_or_else(|| not_a_checkout(dir))?;
-        let checkout = repo
-            .checkouts
-            .get_mut(dir)
-            .ok_or_else(|| not_a_checkout(dir))?;
-        checkout.files.insert(path.to_owned(), content.to_owned());
+        lock(&self.state)
+            .files_at(dir)?
+            .insert(path.to_owned(), content.to_owned());
         Ok(())
     }
 
@@ -167,13 +171,7 @@ impl SimRepo {
     /// # Errors
     /// No checkout at `dir`.
     pub fn delete(&self, dir: &Path, path: &str) -> Result<(), RepoError> {
-        let mut state = lock(&self.state);
-        let repo = state.holding(dir).ok_or_else(|| not_a_checkout(dir))?;
-        let checkout = repo
-            .checkouts
-            .get_mut(dir)
-            .ok_or_else(|| not_a_checkout(dir))?;
-        checkout.files.remove(path);
+        lock(&self.state).files_at(dir)?.remove(path);
         Ok(())
     }
 
