@@ -76,6 +76,7 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
     println!("http://{address} {}", first_token.unwrap_or_default());
-    api::serve(listener, ApiState::new(latest), std::future::pending()).await?;
+    let state = ApiState::new(latest, engine.agent_feed());
+    api::serve(listener, state, std::future::pending()).await?;
     Ok(())
 }

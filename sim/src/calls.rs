@@ -34,7 +34,7 @@ pub struct Signal {
     pub exited: bool,
 }
 
-fn text<'a>(args: &'a Value, field: &str) -> Result<Option<&'a str>, String> {
+pub(crate) fn text<'a>(args: &'a Value, field: &str) -> Result<Option<&'a str>, String> {
     match args.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -158,7 +158,34 @@ pub async fn attacker_http(shared: &Shared, args: &Value) -> Answer {
     let method = text(args, "method")?.unwrap_or("GET");
     let path = required(args, "path")?;
     let mut headers = Vec::new();
-    let credential = match text(args, "auth")? {
+    let credential = credential(shared, text(args, "auth")?)?;
+    if let Some(credential) = credential {
+        headers.push(("authorization".to_owned(), format!("Bearer {credential}")));
+    }
+    if let Some(Value::Object(extra)) = args.get("headers") {
+        for (name, value) in extra {
+            let value = value
+                .as_str()
+                .map_or_else(|| value.to_string(), str::to_owned);
+            headers.push((name.clone(), value));
+        }
+    }
+    let body = match args.get("body") {
+        None => String::new(),
+        Some(Value::String(raw)) => raw.clone(),
+        Some(other) => other.to_string(),
+    };
+    let (status, body) = exchange(shared, method, path, &headers, body.as_bytes()).await?;
+    Ok(json!({ "status": status, "body": body }))
+}
+
+/// The credential an attacker's `auth` names: a coordinator's name, `phone`, `done:<task
+/// name>` (that task's done token), `raw:<any text>`, or none (`None` or `"none"`).
+///
+/// # Errors
+/// A name that is none of those, or a task that was never created.
+pub fn credential(shared: &Shared, auth: Option<&str>) -> Result<Option<String>, String> {
+    Ok(match auth {
         None | Some("none") => None,
         Some("phone") => Some(shared.phone.expose().to_owned()),
         Some(raw) if raw.starts_with("raw:") => Some(raw["raw:".len()..].to_owned()),
@@ -184,25 +211,7 @@ pub async fn attacker_http(shared: &Shared, args: &Value) -> Answer {
                     format!("auth {name:?}: no such coordinator, and not phone, done:… or raw:…")
                 })?,
         ),
-    };
-    if let Some(credential) = credential {
-        headers.push(("authorization".to_owned(), format!("Bearer {credential}")));
-    }
-    if let Some(Value::Object(extra)) = args.get("headers") {
-        for (name, value) in extra {
-            let value = value
-                .as_str()
-                .map_or_else(|| value.to_string(), str::to_owned);
-            headers.push((name.clone(), value));
-        }
-    }
-    let body = match args.get("body") {
-        None => String::new(),
-        Some(Value::String(raw)) => raw.clone(),
-        Some(other) => other.to_string(),
-    };
-    let (status, body) = exchange(shared, method, path, &headers, body.as_bytes()).await?;
-    Ok(json!({ "status": status, "body": body }))
+    })
 }
 
 /// Makes a coordinator's tool call through the daemon's REST API, as its MCP server would. A

@@ -321,7 +321,7 @@ pub async fn serve(shared: Arc<Shared>) -> turmoil::Result {
     tokio::spawn(watch_events(shared.clone(), events, persist.clone()));
     tokio::spawn(persister(shared.clone(), persist.clone()));
     let (directory_tx, directory_rx) = watch::channel(Arc::new(directory.clone()));
-    let api_state = ApiState::new(directory_rx);
+    let api_state = ApiState::new(directory_rx, engine.agent_feed());
     let listener = crate::net::SimListener::bind().await?;
     let (stopping, serving, state) = (shared.clone(), shared.clone(), api_state.clone());
     tokio::spawn(async move {

@@ -17,6 +17,7 @@
 //! - [`sweep`]: what `baton-sim run` does: runs, seed sweeps, writing a failing seed down.
 //! - [`trace`]: the human-readable trace.
 //! - [`world`]: the world's constants: hosts, tick, epoch, paths.
+//! - [`ws`]: the attacker's WebSocket client.
 
 pub mod agent;
 pub mod calls;
@@ -32,3 +33,4 @@ pub mod scenario;
 pub mod sweep;
 pub mod trace;
 pub mod world;
+pub mod ws;

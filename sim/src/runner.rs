@@ -127,13 +127,6 @@ fn plan(scenario: &Scenario) -> anyhow::Result<Plan> {
     let mut last = 0;
     let mut lanes: BTreeMap<(String, Option<String>), usize> = BTreeMap::new();
     for (index, step) in scenario.steps.iter().enumerate() {
-        if step.actor == crate::scenario::ATTACKER_ACTOR && step.call == "websocket" {
-            anyhow::bail!(
-                "step {} (websocket): the attacker's WebSocket traffic needs the API's WebSocket \
-                 protocol, which the daemon does not serve yet",
-                index + 1
-            );
-        }
         let when = match step.at.as_deref().map(parse_at).transpose() {
             Err(e) => anyhow::bail!("step {}: {e}", index + 1),
             Ok(None) => When::AfterAnswer,
@@ -887,10 +880,13 @@ async fn call(
 ) -> (calls::Answer, Option<calls::Signal>) {
     let actor = step.actor.as_str();
     if actor == crate::scenario::ATTACKER_ACTOR {
-        let answer = shared
-            .links
-            .call(actor, &step.call, calls::attacker_http(shared, args))
-            .await;
+        let answer = if step.call == "websocket" {
+            let traffic = crate::ws::attacker_websocket(shared, args);
+            shared.links.call(actor, &step.call, traffic).await
+        } else {
+            let traffic = calls::attacker_http(shared, args);
+            shared.links.call(actor, &step.call, traffic).await
+        };
         return (answer.unwrap_or_else(|e| Err(e.to_string())), None);
     }
     if actor == APP_ACTOR {
@@ -1048,7 +1044,7 @@ fn lookup<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
 }
 
 /// Compact JSON for a trace line.
-fn compact(value: &Value) -> String {
+pub(crate) fn compact(value: &Value) -> String {
     let text = value.to_string();
     let chars = text.chars().count();
     if chars <= ANSWER_TRACE_CHARS_MAX {
@@ -1088,7 +1084,7 @@ fn expectations(expect: &Value, answer: &calls::Answer) -> Vec<String> {
         (Ok(value), None) => {
             compare("", expect, Some(value), &mut problems);
             if !problems.is_empty() {
-                problems.push(format!("  the whole answer: {}", compact(value)));
+                problems.push(format!("  the whole answer: {value}"));
             }
         }
     }

@@ -38,6 +38,9 @@ pub(super) async fn dispatch(State(state): State<ApiState>, request: Request) ->
 
 async fn handle(state: &ApiState, request: Request) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
+    if super::ws::is_upgrade(&parts) {
+        return Ok(super::ws::upgrade(state.clone(), parts).await);
+    }
     let route = auth::route(parts.method.as_str(), parts.uri.path())?;
     let authorization = parts.headers.get("authorization").map(|v| v.as_bytes());
     let presented = auth::presented(authorization, parts.uri.query());
@@ -54,16 +57,7 @@ async fn handle(state: &ApiState, request: Request) -> Result<Response, ApiError
             super::OPENAPI,
         )
             .into_response()),
-        Access::Read(Route::Agents) => {
-            let mut agents = Vec::new();
-            for handle in directory.coordinators.values() {
-                for task in handle.list_tasks().await? {
-                    let output = handle.task_output(task.id).await.unwrap_or_default();
-                    agents.push(dto::agent(&task, &output));
-                }
-            }
-            Ok(ok(&Value::Array(agents)))
-        }
+        Access::Read(Route::Agents) => Ok(ok(&Value::Array(agent_list(&directory).await?))),
         Access::Read(Route::Agent(raw)) => {
             for handle in directory.coordinators.values() {
                 for task in handle.list_tasks().await? {
@@ -91,6 +85,19 @@ async fn handle(state: &ApiState, request: Request) -> Result<Response, ApiError
             coordinator(&directory, id, &handle, route, &fields).await
         }
     }
+}
+
+/// Every registered coordinator's agents as `RemoteAgent`s (`GET /api/agents`, and the
+/// WebSocket's `agents` message).
+pub(super) async fn agent_list(directory: &Directory) -> Result<Vec<Value>, ApiError> {
+    let mut agents = Vec::new();
+    for handle in directory.coordinators.values() {
+        for task in handle.list_tasks().await? {
+            let output = handle.task_output(task.id).await.unwrap_or_default();
+            agents.push(dto::agent(&task, &output));
+        }
+    }
+    Ok(agents)
 }
 
 fn coordinator_header(headers: &HeaderMap) -> CoordinatorHeader<'_> {

@@ -14,6 +14,7 @@
 pub mod dto;
 mod error;
 mod handlers;
+pub mod ws;
 
 #[cfg(test)]
 mod tests;
@@ -21,6 +22,7 @@ mod tests;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -28,13 +30,13 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 pub use error::ApiError;
 
 use crate::core::auth::Credentials;
 use crate::core::ids::CoordinatorId;
-use crate::engine::CoordinatorHandle;
+use crate::engine::{AgentFeed, CoordinatorHandle};
 
 /// The OpenAPI 3.1 document of the routes served (`runtime/openapi.json`), served at
 /// `GET /api/openapi.json`.
@@ -55,26 +57,58 @@ pub struct Directory {
     pub coordinators: BTreeMap<CoordinatorId, CoordinatorHandle>,
 }
 
-/// The API's state: the latest [`Directory`] the daemon published, and the signal that ends
-/// every request still running when a shutdown's grace is over.
+/// The API's state: the latest [`Directory`] the daemon published, the engine's agent feed
+/// (for the WebSocket), the open WebSocket connections, and the signals of a shutdown: one when
+/// it starts (WebSockets close), one when its grace is over (requests still running end).
 #[derive(Clone, Debug)]
 pub struct ApiState {
     directory: watch::Receiver<Arc<Directory>>,
+    feed: AgentFeed,
+    /// One permit per WebSocket connection that may open.
+    sockets: Arc<Semaphore>,
+    /// WebSocket connections authenticated now.
+    authenticated: Arc<AtomicUsize>,
+    /// Ids for WebSocket viewers.
+    viewers: Arc<AtomicU64>,
+    closing: Arc<watch::Sender<bool>>,
     aborted: Arc<watch::Sender<bool>>,
 }
 
 impl ApiState {
-    /// State that follows what the daemon publishes on `directory`.
+    /// State that follows what the daemon publishes on `directory`, with the agent events of
+    /// `feed` (the engine's [`crate::engine::Engine::agent_feed`]).
     #[must_use]
-    pub fn new(directory: watch::Receiver<Arc<Directory>>) -> Self {
+    pub fn new(directory: watch::Receiver<Arc<Directory>>, feed: AgentFeed) -> Self {
         ApiState {
             directory,
+            feed,
+            sockets: Arc::new(Semaphore::new(crate::core::ws::WS_CONNECTIONS_MAX)),
+            authenticated: Arc::new(AtomicUsize::new(0)),
+            viewers: Arc::new(AtomicU64::new(0)),
+            closing: Arc::new(watch::channel(false).0),
             aborted: Arc::new(watch::channel(false).0),
         }
     }
 
     fn directory(&self) -> Arc<Directory> {
         self.directory.borrow().clone()
+    }
+
+    /// WebSocket clients authenticated now (the app's "connected clients").
+    #[must_use]
+    pub fn connected_clients(&self) -> usize {
+        self.authenticated.load(Ordering::Relaxed)
+    }
+
+    /// Closes every WebSocket connection (1001) and refuses none yet: the start of a shutdown.
+    pub fn close_sockets(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Resolves once WebSockets are to close.
+    async fn closing(&self) {
+        let mut closing = self.closing.subscribe();
+        let _ = closing.wait_for(|closing| *closing).await;
     }
 
     /// Ends every request still running with 503: their waits are dropped, so they consume
@@ -114,8 +148,9 @@ async fn security_headers(request: Request, next: Next) -> Response {
 }
 
 /// Serves the API of `state` on `listener` until `shutdown` resolves: then it accepts no more
-/// connections, lets requests in flight [`SHUTDOWN_GRACE_MS`] to finish, ends the ones still
-/// running (long polls) with 503, and returns once every connection is closed.
+/// connections, closes every WebSocket (1001), lets requests in flight [`SHUTDOWN_GRACE_MS`] to
+/// finish, ends the ones still running (long polls) with 503, and returns once every connection
+/// is closed.
 ///
 /// # Errors
 /// The listener failed.
@@ -132,6 +167,7 @@ where
     let aborter = state.clone();
     let graceful = async move {
         shutdown.await;
+        aborter.close_sockets();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(SHUTDOWN_GRACE_MS)).await;
             aborter.abort_requests();

@@ -86,7 +86,7 @@ async fn world() -> World {
         .set_mobile(Some(Secret::from_random([PHONE; TOKEN_BYTES])));
     let (_publish, latest) = watch::channel(Arc::new(directory));
     // The sender may go: the receiver keeps the last value published.
-    let state = ApiState::new(latest);
+    let state = ApiState::new(latest, engine.agent_feed());
     World {
         router: app(state.clone()),
         state,

@@ -215,6 +215,39 @@ pub fn base64(bytes: &[u8]) -> String {
     )
 }
 
+/// The bytes of RFC 4648 base64 text (padded, as [`base64`] writes it); `None` if it is not.
+#[must_use]
+pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let text = text.as_bytes();
+    if text.len() % 4 != 0 {
+        return None;
+    }
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(u32::from(c - b'A')),
+        b'a'..=b'z' => Some(u32::from(c - b'a') + 26),
+        b'0'..=b'9' => Some(u32::from(c - b'0') + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    let groups = text.len() / 4;
+    for (index, group) in text.chunks(4).enumerate() {
+        let padding = group.iter().rev().take_while(|&&c| c == b'=').count();
+        if padding > 2 || (padding > 0 && index + 1 != groups) {
+            return None;
+        }
+        let mut n = 0u32;
+        for &c in &group[..4 - padding] {
+            n = n << 6 | value(c)?;
+        }
+        n <<= 6 * padding;
+        let bytes = n.to_be_bytes();
+        out.extend_from_slice(&bytes[1..4 - padding]);
+    }
+    Some(out)
+}
+
 fn encode(bytes: &[u8], alphabet: &[u8; 64], pad: bool) -> String {
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for group in bytes.chunks(3) {
@@ -236,7 +269,20 @@ fn encode(bytes: &[u8], alphabet: &[u8; 64], pad: bool) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{DoneToken, InvalidUuid, TaskId, Uuid, base64, base64url, constant_time_eq};
+    use super::{
+        DoneToken, InvalidUuid, TaskId, Uuid, base64, base64_decode, base64url, constant_time_eq,
+    };
+
+    #[test]
+    fn base64_reads_back_what_it_wrote_and_refuses_anything_else() {
+        for length in 0..64usize {
+            let bytes: Vec<u8> = (0..length).map(|i| (i * 37 % 256) as u8).collect();
+            assert_eq!(base64_decode(&base64(&bytes)), Some(bytes));
+        }
+        for bad in ["a", "ab=c", "a===", "ab==cdef", "ab-_", "ab\ncd"] {
+            assert_eq!(base64_decode(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn base64_pads_and_base64url_does_not() {

@@ -13,3 +13,4 @@ pub mod ids;
 pub mod notify;
 pub mod replay;
 pub mod time;
+pub mod ws;

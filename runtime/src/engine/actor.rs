@@ -7,14 +7,15 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    AGENT_COLS, AGENT_ROWS, AppEvent, COMMANDS_PENDING_MAX, Command, CoordinatorHandle,
-    CoordinatorSettings, CreateTask, DiffView, EngineError, INTERNAL_EVENTS_MAX, MergeOptions,
-    MergeResult, Ports, Reply, TASK_NAME_CHARS_MAX, TaskView,
+    AGENT_COLS, AGENT_ROWS, AgentEvent, AgentFeed, AppEvent, COMMANDS_PENDING_MAX, Command,
+    CoordinatorHandle, CoordinatorSettings, CreateTask, DiffView, EngineError, INTERNAL_EVENTS_MAX,
+    MergeOptions, MergeResult, Ports, Reply, TASK_NAME_CHARS_MAX, TaskView, TerminalInput, Viewer,
+    Watched, Watching,
 };
 use crate::core::branch::{task_branch, validate_branch_name};
 use crate::core::coordinator::{
     Coordinator, CoreError, Effect, IdleOutcome, NewTask, PROMPT_BYTES_MAX, Sent, SignalOutcome,
-    TASKS_PER_COORDINATOR_MAX, Task, TaskRecord, TaskSpec, Typed, Wait, WaiterId,
+    Status, TASKS_PER_COORDINATOR_MAX, Task, TaskRecord, TaskSpec, Typed, Wait, WaiterId,
 };
 use crate::core::diff::truncate_diff;
 use crate::core::ids::{AgentId, BatchId, CoordinatorId, DoneToken, NotificationId, TaskId};
@@ -24,16 +25,17 @@ use crate::ports::{
     FileMode, MergeRequest, PtyEvent, PtySession, RepoError, SpawnSpec, WorktreeRequest,
 };
 
-/// Starts the actor of coordinator `id`; app events go to `events`.
+/// Starts the actor of coordinator `id`; app events go to `events`, agent events to `feed`.
 #[must_use]
 pub fn spawn_coordinator(
     ports: Ports,
     id: CoordinatorId,
     settings: CoordinatorSettings,
     events: mpsc::Sender<AppEvent>,
+    feed: AgentFeed,
 ) -> CoordinatorHandle {
     let core = Coordinator::new(id, settings.notification_delay_ms);
-    start(ports, core, settings, events)
+    start(ports, core, settings, events, feed)
 }
 
 /// Starts the actor of coordinator `id` restored from `records` after a restart.
@@ -43,6 +45,7 @@ pub fn restore_coordinator(
     id: CoordinatorId,
     settings: CoordinatorSettings,
     events: mpsc::Sender<AppEvent>,
+    feed: AgentFeed,
     records: Vec<TaskRecord>,
 ) -> CoordinatorHandle {
     let core = Coordinator::restore(
@@ -51,7 +54,7 @@ pub fn restore_coordinator(
         ports.clock.now(),
         records,
     );
-    start(ports, core, settings, events)
+    start(ports, core, settings, events, feed)
 }
 
 fn start(
@@ -59,6 +62,7 @@ fn start(
     core: Coordinator,
     settings: CoordinatorSettings,
     events: mpsc::Sender<AppEvent>,
+    feed: AgentFeed,
 ) -> CoordinatorHandle {
     let id = core.id();
     let (commands, inbox) = mpsc::channel(COMMANDS_PENDING_MAX);
@@ -74,6 +78,10 @@ fn start(
         creating: 0,
         closing: BTreeSet::new(),
         typed_reply: None,
+        feed,
+        viewers: BTreeMap::new(),
+        cols: BTreeMap::new(),
+        listed: Vec::new(),
     };
     tokio::spawn(actor.run(inbox, internal_inbox));
     CoordinatorHandle { id, commands }
@@ -114,6 +122,14 @@ struct Actor {
     closing: BTreeSet<TaskId>,
     /// The caller of a `send_prompt` typed at once, answered when its prompt is typed.
     typed_reply: Option<(TaskId, Reply<Sent>)>,
+    /// Where agent events go.
+    feed: AgentFeed,
+    /// Who watches each task's terminal.
+    viewers: BTreeMap<TaskId, Vec<Viewer>>,
+    /// Terminal widths changed from [`AGENT_COLS`] by a resize.
+    cols: BTreeMap<TaskId, u16>,
+    /// The tasks, statuses and exit codes last told to the feed.
+    listed: Vec<(TaskId, Status, Option<i32>)>,
 }
 
 impl Actor {
@@ -164,7 +180,85 @@ impl Actor {
                     self.apply(effects).await;
                 }
             }
+            self.tell_list_changes();
         }
+    }
+
+    /// Tells the feed when the list of agents changed: a task came or went, or its status or
+    /// exit code changed (whatever made it so).
+    fn tell_list_changes(&mut self) {
+        let mut now = self.core.tasks().map(|t| (t.id, t.status, t.exit_code));
+        let same = self.listed.iter().copied().eq(now.by_ref());
+        if !same {
+            self.listed = self
+                .core
+                .tasks()
+                .map(|t| (t.id, t.status, t.exit_code))
+                .collect();
+            // Viewers of a task that is gone watch nothing more.
+            let core = &self.core;
+            self.viewers.retain(|task, _| core.task(*task).is_some());
+            self.cols.retain(|task, _| core.task(*task).is_some());
+            self.feed.send(AgentEvent::ListChanged);
+        }
+    }
+
+    /// The task whose agent is `agent`.
+    fn task_of(&self, agent: AgentId) -> Result<&Task, EngineError> {
+        self.core
+            .tasks()
+            .find(|t| t.agent == agent)
+            .ok_or_else(|| EngineError::Missing(format!("agent not found: {agent}")))
+    }
+
+    /// Hands output (or the exit) to the task's viewers without waiting: a viewer whose queue
+    /// is full is dropped and told so.
+    fn fan_out(&mut self, task: TaskId, watched: &Watched) {
+        let Some(viewers) = self.viewers.get_mut(&task) else {
+            return;
+        };
+        let mut overflowed = Vec::new();
+        viewers.retain(|viewer| match viewer.queue.try_send(watched.clone()) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                viewer.overflowed.notify_one();
+                overflowed.push(viewer.id);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        });
+        if viewers.is_empty() {
+            self.viewers.remove(&task);
+        }
+        for id in overflowed {
+            for viewers in self.viewers.values_mut() {
+                viewers.retain(|viewer| viewer.id != id);
+            }
+            self.viewers.retain(|_, viewers| !viewers.is_empty());
+        }
+    }
+
+    /// Carries out a viewer's terminal input in a job, answering once the PTY did it.
+    fn terminal(&mut self, agent: AgentId, input: TerminalInput, reply: Reply<()>) {
+        let task = match self.task_of(agent) {
+            Ok(task) => task.id,
+            Err(error) => {
+                let _ = reply.send(Err(error));
+                return;
+            }
+        };
+        if let TerminalInput::Resize { cols, .. } = input {
+            self.cols.insert(task, cols);
+        }
+        let pty = self.ports.pty.clone();
+        tokio::spawn(async move {
+            let result = match input {
+                TerminalInput::Write(bytes) => pty.write(agent, &bytes).await,
+                TerminalInput::Resize { cols, rows } => pty.resize(agent, cols, rows).await,
+                TerminalInput::Kill => pty.kill(agent).await,
+            };
+            let _ = reply.send(result.map_err(|error| EngineError::Io(error.to_string())));
+        });
     }
 
     /// Whether a call about `task` is its own: it presents the task's done token, or (`None`)
@@ -342,6 +436,27 @@ impl Actor {
                 self.apply(effects).await;
                 let _ = reply.send(());
             }
+            Command::Watch(agent, viewer, reply) => {
+                let watching = self.task_of(agent).map(|task| (task.id, task.scrollback()));
+                let _ = reply.send(watching.map(|(task, scrollback)| {
+                    let viewers = self.viewers.entry(task).or_default();
+                    viewers.retain(|v| v.id != viewer.id);
+                    viewers.push(viewer);
+                    Watching {
+                        scrollback,
+                        cols: self.cols.get(&task).copied().unwrap_or(AGENT_COLS),
+                    }
+                }));
+            }
+            Command::Unwatch(agent, viewer) => {
+                if let Ok(task) = self.task_of(agent).map(|t| t.id) {
+                    if let Some(viewers) = self.viewers.get_mut(&task) {
+                        viewers.retain(|v| v.id != viewer);
+                    }
+                    self.viewers.retain(|_, viewers| !viewers.is_empty());
+                }
+            }
+            Command::Terminal(agent, input, reply) => self.terminal(agent, input, reply),
         }
     }
 
@@ -434,10 +549,21 @@ impl Actor {
         match event {
             Internal::Pty(task, PtyEvent::Output(bytes)) => {
                 let effects = self.core.on_output(now, self.fresh(), task, &bytes);
+                if let Some(agent) = self.core.task(task).map(|t| t.agent) {
+                    self.fan_out(task, &Watched::Output(agent, bytes.into()));
+                }
                 self.apply(effects).await;
             }
             Internal::Pty(task, PtyEvent::Exited(status)) => {
                 let effects = self.core.on_exit(now, self.fresh(), task, status.code);
+                if let Some(agent) = self.core.task(task).map(|t| t.agent) {
+                    self.fan_out(task, &Watched::Exited(agent, status.code));
+                    self.viewers.remove(&task);
+                    self.feed.send(AgentEvent::Exited {
+                        agent,
+                        code: status.code,
+                    });
+                }
                 self.apply(effects).await;
             }
             Internal::CreateFailed(error, reply) => {

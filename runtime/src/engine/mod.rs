@@ -19,12 +19,12 @@ mod tests;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, broadcast, mpsc, oneshot};
 
 use crate::core::coordinator::{
     Control, CoreError, IdleOutcome, Sent, SignalOutcome, Status, TaskRecord,
 };
-use crate::core::ids::{BatchId, CoordinatorId, TaskId};
+use crate::core::ids::{AgentId, BatchId, CoordinatorId, TaskId};
 use crate::core::notify::Notice;
 use crate::core::replay::RequestId;
 use crate::core::time::Millis;
@@ -47,6 +47,9 @@ pub const PROMPT_ENTER_DELAY_MS: u64 = 50;
 pub const AGENT_COLS: u16 = 120;
 /// Terminal rows of a sub-task's agent.
 pub const AGENT_ROWS: u16 = 40;
+/// Agent events kept for live viewers ([`AgentFeed`]); a viewer further behind has missed some
+/// and reads the list of agents again.
+pub const AGENT_EVENTS_MAX: usize = 256;
 
 /// The ports an engine uses.
 #[derive(Clone)]
@@ -213,6 +216,99 @@ pub enum AppEvent {
     },
 }
 
+/// What live viewers of the agents (the WebSocket) are told, by every coordinator's actor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AgentEvent {
+    /// The list of agents changed: one was spawned or closed, or its status or exit code changed.
+    ListChanged,
+    /// An agent's process ended (a [`AgentEvent::ListChanged`] follows).
+    Exited {
+        /// The agent.
+        agent: AgentId,
+        /// Its exit code, if it exited normally.
+        code: Option<i32>,
+    },
+}
+
+/// The engine's broadcast of [`AgentEvent`]s, holding the last [`AGENT_EVENTS_MAX`]. Cheap to
+/// clone.
+#[derive(Clone, Debug)]
+pub struct AgentFeed(broadcast::Sender<AgentEvent>);
+
+impl AgentFeed {
+    /// A feed nobody listens to yet.
+    #[must_use]
+    pub fn new() -> Self {
+        AgentFeed(broadcast::channel(AGENT_EVENTS_MAX).0)
+    }
+
+    /// Starts listening: events from now on.
+    #[must_use]
+    pub fn subscribe(&self) -> broadcast::Receiver<AgentEvent> {
+        self.0.subscribe()
+    }
+
+    pub(crate) fn send(&self, event: AgentEvent) {
+        // Nobody listening is not a failure.
+        let _ = self.0.send(event);
+    }
+}
+
+impl Default for AgentFeed {
+    fn default() -> Self {
+        AgentFeed::new()
+    }
+}
+
+/// What a viewer of an agent's terminal receives, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Watched {
+    /// Bytes the agent wrote, as they came.
+    Output(AgentId, Arc<[u8]>),
+    /// The agent's process ended; nothing more comes for it.
+    Exited(AgentId, Option<i32>),
+}
+
+/// A viewer of agents' terminals (one WebSocket connection). The actor puts what it watches
+/// on `queue` without waiting; when the queue is full the viewer is dropped from every agent
+/// of that coordinator and `overflowed` is notified, so a slow viewer costs a bounded queue,
+/// never the agents' speed.
+#[derive(Clone, Debug)]
+pub struct Viewer {
+    /// Tells the viewer's subscriptions apart (unique per viewer).
+    pub id: u64,
+    /// Where its output goes (bounded by its maker).
+    pub queue: mpsc::Sender<Watched>,
+    /// Notified when the queue overflowed.
+    pub overflowed: Arc<Notify>,
+}
+
+/// A watch that started: the agent's recent output, taken in the same step that registered the
+/// viewer, so nothing is lost or repeated between the two.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Watching {
+    /// The scrollback ring, oldest byte first.
+    pub scrollback: Vec<u8>,
+    /// The terminal's width.
+    pub cols: u16,
+}
+
+/// Direct input to an agent's terminal, from a viewer that may write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TerminalInput {
+    /// Keystrokes.
+    Write(Vec<u8>),
+    /// A new terminal size.
+    Resize {
+        /// Columns.
+        cols: u16,
+        /// Rows.
+        rows: u16,
+    },
+    /// End the agent's process.
+    Kill,
+}
+
 /// Why an engine request failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum EngineError {
@@ -261,6 +357,9 @@ pub(crate) enum Command {
     SetControl(TaskId, Control, Reply<()>),
     Close(TaskId, Reply<()>),
     Deregister(oneshot::Sender<()>),
+    Watch(AgentId, Viewer, Reply<Watching>),
+    Unwatch(AgentId, u64),
+    Terminal(AgentId, TerminalInput, Reply<()>),
 }
 
 /// The way to a coordinator's actor. Cheap to clone.
@@ -522,6 +621,34 @@ impl CoordinatorHandle {
         answer.await.map_err(|_| EngineError::Unavailable)
     }
 
+    /// Starts sending `agent`'s output to `viewer`, with the output so far.
+    ///
+    /// # Errors
+    /// `agent` is none of this coordinator's ([`EngineError::Missing`]).
+    pub async fn watch(&self, agent: AgentId, viewer: Viewer) -> Result<Watching, EngineError> {
+        self.ask(|reply| Command::Watch(agent, viewer, reply)).await
+    }
+
+    /// Stops sending `agent`'s output to the viewer `viewer` (a no-op if it was not watching).
+    ///
+    /// # Errors
+    /// The actor is gone.
+    pub async fn unwatch(&self, agent: AgentId, viewer: u64) -> Result<(), EngineError> {
+        self.commands
+            .send(Command::Unwatch(agent, viewer))
+            .await
+            .map_err(|_| EngineError::Unavailable)
+    }
+
+    /// Writes to, resizes or kills `agent`'s terminal; answered once the PTY did it.
+    ///
+    /// # Errors
+    /// `agent` is none of this coordinator's ([`EngineError::Missing`]), or the PTY failed.
+    pub async fn terminal(&self, agent: AgentId, input: TerminalInput) -> Result<(), EngineError> {
+        self.ask(|reply| Command::Terminal(agent, input, reply))
+            .await
+    }
+
     /// Deregisters the coordinator: waits end, tasks stay as orphans.
     ///
     /// # Errors
@@ -544,6 +671,7 @@ impl CoordinatorHandle {
 pub struct Engine {
     ports: Ports,
     events: mpsc::Sender<AppEvent>,
+    feed: AgentFeed,
     coordinators: std::collections::BTreeMap<CoordinatorId, CoordinatorHandle>,
     orphans: Vec<CoordinatorHandle>,
 }
@@ -555,6 +683,7 @@ impl Engine {
         Engine {
             ports,
             events,
+            feed: AgentFeed::new(),
             coordinators: std::collections::BTreeMap::new(),
             orphans: Vec::new(),
         }
@@ -566,11 +695,19 @@ impl Engine {
         id: CoordinatorId,
         settings: CoordinatorSettings,
     ) -> CoordinatorHandle {
-        let (ports, events) = (&self.ports, &self.events);
+        let (ports, events, feed) = (&self.ports, &self.events, &self.feed);
         self.coordinators
             .entry(id)
-            .or_insert_with(|| spawn_coordinator(ports.clone(), id, settings, events.clone()))
+            .or_insert_with(|| {
+                spawn_coordinator(ports.clone(), id, settings, events.clone(), feed.clone())
+            })
             .clone()
+    }
+
+    /// The feed of agent events of every coordinator of this engine, for live viewers.
+    #[must_use]
+    pub fn agent_feed(&self) -> AgentFeed {
+        self.feed.clone()
     }
 
     /// Registers a coordinator restored from `records` after a restart.
@@ -580,11 +717,12 @@ impl Engine {
         settings: CoordinatorSettings,
         records: Vec<TaskRecord>,
     ) -> CoordinatorHandle {
-        let (ports, events) = (&self.ports, &self.events);
+        let (ports, events, feed) = (&self.ports, &self.events, &self.feed);
         self.coordinators
             .entry(id)
             .or_insert_with(|| {
-                restore_coordinator(ports.clone(), id, settings, events.clone(), records)
+                let (events, feed) = (events.clone(), feed.clone());
+                restore_coordinator(ports.clone(), id, settings, events, feed, records)
             })
             .clone()
     }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::{
-    AppEvent, CoordinatorHandle, CoordinatorSettings, CreateTask, Engine, EngineError,
-    MergeOptions, MergeResult, Ports, SpawnDefaults, spawn_coordinator,
+    AgentEvent, AgentFeed, AppEvent, CoordinatorHandle, CoordinatorSettings, CreateTask, Engine,
+    EngineError, MergeOptions, MergeResult, Ports, SpawnDefaults, spawn_coordinator,
 };
 use crate::core::coordinator::{
     Control, CoreError, IdleOutcome, MCP_CONNECT_TIMEOUT_MS, Sent, SignalOutcome, StateChange,
@@ -29,6 +29,7 @@ struct World {
     files: Arc<FakeFiles>,
     coordinator: CoordinatorHandle,
     events: mpsc::Receiver<AppEvent>,
+    feed: AgentFeed,
 }
 
 fn world() -> World {
@@ -45,11 +46,13 @@ fn world() -> World {
     };
     let coordinator_settings = settings();
     let (events_tx, events) = mpsc::channel(super::APP_EVENTS_MAX);
+    let feed = AgentFeed::new();
     let coordinator = spawn_coordinator(
         ports.clone(),
         CoordinatorId::from_random([7; 16]),
         coordinator_settings,
         events_tx,
+        feed.clone(),
     );
     World {
         ports,
@@ -58,6 +61,7 @@ fn world() -> World {
         files,
         coordinator,
         events,
+        feed,
     }
 }
 
@@ -838,6 +842,7 @@ async fn spawn_defaults_and_skip_permissions_reach_the_agent() {
             ..settings()
         },
         events,
+        AgentFeed::new(),
     );
     coordinator.create_task(request("t", None)).await.unwrap();
     let argv = &w.pty.spawned()[0].argv;
@@ -1617,5 +1622,161 @@ mod variant_f {
         pause(100).await;
         let events: Vec<_> = std::iter::from_fn(|| w.events.try_recv().ok()).collect();
         assert!(staged(&events), "{events:?}");
+    }
+}
+
+mod viewers {
+    //! Live viewers of agents' terminals: the scrollback and the registration in one step,
+    //! output fanned out without waiting, a slow viewer dropped, terminal input scoped to the
+    //! coordinator's own agents, and the feed told what changed.
+
+    use std::sync::Arc;
+
+    use tokio::sync::{Notify, mpsc};
+
+    use super::{AgentEvent, EngineError, Status, pause, request, world};
+    use crate::core::ids::AgentId;
+    use crate::engine::{AGENT_COLS, TerminalInput, Viewer, Watched};
+    use crate::ports::ExitStatus;
+
+    fn viewer(id: u64, queue: usize) -> (Viewer, mpsc::Receiver<Watched>) {
+        let (tx, rx) = mpsc::channel(queue);
+        let viewer = Viewer {
+            id,
+            queue: tx,
+            overflowed: Arc::new(Notify::new()),
+        };
+        (viewer, rx)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_viewer_gets_the_scrollback_then_every_later_byte_once() {
+        let w = world();
+        let task = w.coordinator.create_task(request("a", None)).await.unwrap();
+        w.pty.print(task.agent, b"before ").await.unwrap();
+        pause(10).await;
+        let (viewer, mut rx) = viewer(1, 8);
+        let watching = w.coordinator.watch(task.agent, viewer).await.unwrap();
+        assert_eq!(watching.scrollback, b"before ");
+        assert_eq!(watching.cols, AGENT_COLS);
+        w.pty.print(task.agent, b"after").await.unwrap();
+        pause(10).await;
+        assert_eq!(
+            rx.try_recv().unwrap(),
+            Watched::Output(task.agent, Arc::from(&b"after"[..]))
+        );
+        assert!(rx.try_recv().is_err());
+        w.coordinator.unwatch(task.agent, 1).await.unwrap();
+        w.pty.print(task.agent, b"unseen").await.unwrap();
+        pause(10).await;
+        assert!(rx.try_recv().is_err(), "nothing after unwatch");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_exit_ends_the_watch_and_is_told_to_viewer_and_feed() {
+        let w = world();
+        let mut feed = w.feed.subscribe();
+        let task = w.coordinator.create_task(request("a", None)).await.unwrap();
+        let (viewer, mut rx) = viewer(1, 8);
+        w.coordinator.watch(task.agent, viewer).await.unwrap();
+        w.pty
+            .exit(
+                task.agent,
+                ExitStatus {
+                    code: Some(3),
+                    signal: None,
+                },
+            )
+            .await
+            .unwrap();
+        pause(10).await;
+        assert_eq!(rx.try_recv().unwrap(), Watched::Exited(task.agent, Some(3)));
+        assert!(rx.recv().await.is_none(), "the actor let go of the viewer");
+        let mut seen = Vec::new();
+        while let Ok(event) = feed.try_recv() {
+            seen.push(event);
+        }
+        assert_eq!(
+            seen,
+            [
+                AgentEvent::ListChanged,
+                AgentEvent::Exited {
+                    agent: task.agent,
+                    code: Some(3)
+                },
+                AgentEvent::ListChanged,
+            ],
+            "spawned, exited, then the list with its new status"
+        );
+        let listed = w.coordinator.task_status(task.id).await.unwrap();
+        assert_eq!(listed.status, Status::Exited);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_viewer_that_falls_behind_is_dropped_and_told_while_others_go_on() {
+        let w = world();
+        let task = w.coordinator.create_task(request("a", None)).await.unwrap();
+        let (slow, mut slow_rx) = viewer(1, 2);
+        let overflowed = slow.overflowed.clone();
+        let (quick, mut quick_rx) = viewer(2, 64);
+        w.coordinator.watch(task.agent, slow).await.unwrap();
+        w.coordinator.watch(task.agent, quick).await.unwrap();
+        for round in 0..5u8 {
+            w.pty.print(task.agent, &[b'0' + round]).await.unwrap();
+            pause(5).await;
+        }
+        tokio::time::timeout(std::time::Duration::from_millis(1), overflowed.notified())
+            .await
+            .expect("the slow viewer was told");
+        let mut slow_got = Vec::new();
+        while let Some(watched) = slow_rx.recv().await {
+            slow_got.push(watched);
+        }
+        assert_eq!(slow_got.len(), 2, "its queue held two; then it was let go");
+        let mut quick_got = 0;
+        while quick_rx.try_recv().is_ok() {
+            quick_got += 1;
+        }
+        assert_eq!(quick_got, 5, "the other viewer got every chunk");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn terminal_input_reaches_only_the_coordinators_own_agents() {
+        let w = world();
+        let task = w.coordinator.create_task(request("a", None)).await.unwrap();
+        w.coordinator
+            .terminal(task.agent, TerminalInput::Write(b"ls\r".to_vec()))
+            .await
+            .unwrap();
+        assert!(w.pty.input(task.agent).ends_with(b"ls\r"));
+        w.coordinator
+            .terminal(task.agent, TerminalInput::Resize { cols: 90, rows: 30 })
+            .await
+            .unwrap();
+        assert_eq!(w.pty.size(task.agent), Some((90, 30)));
+        let (first, _rx) = viewer(1, 8);
+        assert_eq!(
+            w.coordinator.watch(task.agent, first).await.unwrap().cols,
+            90,
+            "a later watch learns the new width"
+        );
+        let stranger = AgentId(crate::core::ids::Uuid::from_random([9; 16]));
+        let refused = w
+            .coordinator
+            .terminal(stranger, TerminalInput::Kill)
+            .await
+            .unwrap_err();
+        assert!(matches!(refused, EngineError::Missing(_)), "{refused:?}");
+        w.coordinator
+            .terminal(task.agent, TerminalInput::Kill)
+            .await
+            .unwrap();
+        pause(10).await;
+        assert!(!w.pty.is_alive(task.agent));
+        let (second, _rx) = viewer(2, 8);
+        assert!(matches!(
+            w.coordinator.watch(stranger, second).await,
+            Err(EngineError::Missing(_))
+        ));
     }
 }

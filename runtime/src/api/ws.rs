@@ -1,0 +1,343 @@
+//! The WebSocket endpoint: an upgrade on any path of the API's listener, carrying out the
+//! decisions of `core::ws` (REST spec §3).
+//!
+//! One task per connection runs a loop over: the client's frames, the agent output it
+//! subscribed to (a bounded queue the coordinators' actors fill without waiting), the engine's
+//! agent feed (list changes and exits, for every authenticated client), the published
+//! directory (a coordinator came or left, a token was revoked), the auth window, and the
+//! daemon's shutdown. Nothing in the loop waits without a bound: a send that takes longer than
+//! [`WS_SEND_TIMEOUT_MS`] ends the connection, a viewer queue that overflows closes it with
+//! 1013, and a terminal request gives up after [`WS_TERMINAL_TIMEOUT_MS`].
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::extract::FromRequestParts;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tokio::sync::{Notify, OwnedSemaphorePermit, broadcast, mpsc};
+
+use super::{ApiError, ApiState, Directory, handlers};
+use crate::core::auth::{self, Holder};
+use crate::core::ids::{AgentId, base64};
+use crate::core::ws::{Close, Decision, Request, Session, WS_AUTH_WINDOW_MS, WS_MESSAGE_BYTES_MAX};
+use crate::engine::{AgentEvent, CoordinatorHandle, TerminalInput, Viewer, Watched};
+
+/// Output messages queued for one connection; past this the connection is closed (1013)
+/// rather than let the agents wait or memory grow.
+pub const WS_VIEWER_QUEUE_MAX: usize = 256;
+/// Longest a message may take to go out to a client; a client that stopped reading is then
+/// dropped.
+pub const WS_SEND_TIMEOUT_MS: u64 = 5_000;
+/// Longest a terminal request (`input`, `resize`, `kill`) is waited for.
+pub const WS_TERMINAL_TIMEOUT_MS: u64 = 5_000;
+
+/// Whether `parts` asks for a WebSocket upgrade.
+pub(super) fn is_upgrade(parts: &Parts) -> bool {
+    parts
+        .headers
+        .get(axum::http::header::UPGRADE)
+        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"websocket"))
+}
+
+/// Answers an upgrade request: 429 past [`crate::core::ws::WS_CONNECTIONS_MAX`] open
+/// connections, 400 for a malformed handshake, else 101 and the connection's task.
+pub(super) async fn upgrade(state: ApiState, mut parts: Parts) -> Response {
+    let Ok(permit) = state.sockets.clone().try_acquire_owned() else {
+        return ApiError::new(StatusCode::TOO_MANY_REQUESTS, "Too many connections")
+            .into_response();
+    };
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => {
+            return ApiError::new(rejection.status(), rejection.body_text()).into_response();
+        }
+    };
+    let authorization = parts.headers.get("authorization").map(|v| v.as_bytes());
+    let presented = auth::presented(authorization, parts.uri.query());
+    let session = Session::upgraded(presented.as_deref(), &state.directory().credentials);
+    upgrade
+        .max_message_size(WS_MESSAGE_BYTES_MAX)
+        .max_frame_size(WS_MESSAGE_BYTES_MAX)
+        .on_upgrade(move |socket| run(socket, state, session, permit))
+}
+
+/// The subscriptions of one connection: each agent with the coordinator that owns it.
+type Subscriptions = BTreeMap<AgentId, CoordinatorHandle>;
+
+struct Connection {
+    socket: WebSocket,
+    state: ApiState,
+    session: Session,
+    viewer: Viewer,
+    subscribed: Subscriptions,
+    /// Whether it is counted among the authenticated clients.
+    counted: bool,
+    _permit: OwnedSemaphorePermit,
+}
+
+/// Why the loop ended: a close to send, or the client is gone (nothing to send).
+enum End {
+    Close(Close),
+    Gone,
+}
+
+async fn run(socket: WebSocket, state: ApiState, session: Session, permit: OwnedSemaphorePermit) {
+    let (queue, watched) = mpsc::channel(WS_VIEWER_QUEUE_MAX);
+    let viewer = Viewer {
+        id: state.viewers.fetch_add(1, Ordering::Relaxed),
+        queue,
+        overflowed: Arc::new(Notify::new()),
+    };
+    let connection = Connection {
+        socket,
+        state,
+        session,
+        viewer,
+        subscribed: Subscriptions::new(),
+        counted: false,
+        _permit: permit,
+    };
+    connection.run(watched).await;
+}
+
+impl Connection {
+    async fn run(mut self, mut watched: mpsc::Receiver<Watched>) {
+        let mut feed = self.state.feed.subscribe();
+        let mut directory = self.state.directory.clone();
+        directory.mark_unchanged();
+        let overflowed = self.viewer.overflowed.clone();
+        let auth_deadline = tokio::time::Instant::now() + Duration::from_millis(WS_AUTH_WINDOW_MS);
+        let mut end = if self.session.holder().is_some() {
+            self.welcome().await.err()
+        } else {
+            None
+        };
+        while end.is_none() {
+            let authenticated = self.session.holder().is_some();
+            let step = tokio::select! {
+                biased;
+                () = self.state.closing() => Err(End::Close(Close::GoingAway)),
+                () = overflowed.notified() => Err(End::Close(Close::TooSlow)),
+                () = tokio::time::sleep_until(auth_deadline), if !authenticated => {
+                    Err(End::Close(Close::AuthTimeout))
+                }
+                frame = self.socket.recv() => self.frame(frame).await,
+                Some(watched) = watched.recv() => self.watched(watched).await,
+                event = feed.recv(), if authenticated => self.feed(event, &mut feed).await,
+                Ok(()) = directory.changed(), if authenticated => self.directory_changed().await,
+            };
+            end = step.err();
+        }
+        for (agent, handle) in std::mem::take(&mut self.subscribed) {
+            let _ = handle.unwatch(agent, self.viewer.id).await;
+        }
+        if self.counted {
+            self.state.authenticated.fetch_sub(1, Ordering::Relaxed);
+        }
+        if let Some(End::Close(close)) = end {
+            let frame = CloseFrame {
+                code: close.code(),
+                reason: close.reason().into(),
+            };
+            let _ = self.send(Message::Close(Some(frame))).await;
+        }
+    }
+
+    /// Sends a message, giving up after [`WS_SEND_TIMEOUT_MS`].
+    async fn send(&mut self, message: Message) -> Result<(), End> {
+        let sent = tokio::time::timeout(
+            Duration::from_millis(WS_SEND_TIMEOUT_MS),
+            self.socket.send(message),
+        )
+        .await;
+        match sent {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(End::Gone),
+        }
+    }
+
+    async fn send_json(&mut self, value: &Value) -> Result<(), End> {
+        self.send(Message::Text(value.to_string().into())).await
+    }
+
+    /// The client is authenticated (again): it is counted, and gets the list of agents.
+    async fn welcome(&mut self) -> Result<(), End> {
+        if !self.counted {
+            self.counted = true;
+            self.state.authenticated.fetch_add(1, Ordering::Relaxed);
+        }
+        self.send_agents().await
+    }
+
+    async fn send_agents(&mut self) -> Result<(), End> {
+        let directory = self.state.directory();
+        let list = handlers::agent_list(&directory).await.unwrap_or_default();
+        self.send_json(&json!({ "type": "agents", "list": list }))
+            .await
+    }
+
+    async fn frame(&mut self, frame: Option<Result<Message, axum::Error>>) -> Result<(), End> {
+        let bytes = match frame {
+            None | Some(Ok(Message::Close(_))) => return Err(End::Gone),
+            Some(Err(error)) => {
+                let too_big = error
+                    .into_inner()
+                    .downcast_ref::<tungstenite::Error>()
+                    .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)));
+                return Err(if too_big {
+                    End::Close(Close::TooBig)
+                } else {
+                    End::Gone
+                });
+            }
+            Some(Ok(Message::Text(text))) => text.as_bytes().to_vec(),
+            Some(Ok(Message::Binary(bytes))) => bytes.to_vec(),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => return Ok(()),
+        };
+        let credentials = self.state.directory().credentials.clone();
+        match self.session.on_frame(&bytes, &credentials) {
+            Decision::Ignore => Ok(()),
+            Decision::Welcome => self.welcome().await,
+            Decision::Close(close) => Err(End::Close(close)),
+            Decision::Carry(holder, request) => self.carry(holder, request).await,
+        }
+    }
+
+    async fn carry(&mut self, holder: Holder, request: Request) -> Result<(), End> {
+        let directory = self.state.directory();
+        let (agent, input) = match request {
+            Request::Subscribe { agent } => return self.subscribe(&directory, &agent).await,
+            Request::Unsubscribe { agent } => {
+                if let Some((agent, handle)) = agent
+                    .parse()
+                    .ok()
+                    .and_then(|agent| self.subscribed.remove_entry(&agent))
+                {
+                    let _ = handle.unwatch(agent, self.viewer.id).await;
+                }
+                return Ok(());
+            }
+            Request::Input { agent, data } => (agent, TerminalInput::Write(data.into_bytes())),
+            Request::Resize { agent, cols, rows } => (agent, TerminalInput::Resize { cols, rows }),
+            Request::Kill { agent } => (agent, TerminalInput::Kill),
+        };
+        // A coordinator writes to its own agents only; anything else is ignored like an
+        // unknown agent.
+        let (Holder::Coordinator(id), Ok(agent)) = (holder, agent.parse::<AgentId>()) else {
+            return Ok(());
+        };
+        if let Some(handle) = directory.coordinators.get(&id) {
+            let _ = tokio::time::timeout(
+                Duration::from_millis(WS_TERMINAL_TIMEOUT_MS),
+                handle.terminal(agent, input),
+            )
+            .await;
+        }
+        Ok(())
+    }
+
+    /// Subscribes to an agent of any coordinator: its scrollback (when there is any), then its
+    /// output. Unknown agents, and agents already subscribed to, are ignored.
+    async fn subscribe(&mut self, directory: &Directory, agent: &str) -> Result<(), End> {
+        let Ok(agent) = agent.parse::<AgentId>() else {
+            return Ok(());
+        };
+        if self.subscribed.contains_key(&agent) {
+            return Ok(());
+        }
+        for handle in directory.coordinators.values() {
+            if let Ok(watching) = handle.watch(agent, self.viewer.clone()).await {
+                self.subscribed.insert(agent, handle.clone());
+                if watching.scrollback.is_empty() {
+                    return Ok(());
+                }
+                return self
+                    .send_json(&json!({
+                        "type": "scrollback",
+                        "agentId": agent.to_string(),
+                        "data": base64(&watching.scrollback),
+                        "cols": watching.cols,
+                    }))
+                    .await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn watched(&mut self, watched: Watched) -> Result<(), End> {
+        match watched {
+            Watched::Output(agent, bytes) => {
+                self.send_json(&json!({
+                    "type": "output",
+                    "agentId": agent.to_string(),
+                    "data": base64(&bytes),
+                }))
+                .await
+            }
+            // The feed tells every client of the exit; this viewer only stops watching.
+            Watched::Exited(agent, _) => {
+                self.subscribed.remove(&agent);
+                Ok(())
+            }
+        }
+    }
+
+    /// An agent event: an exit is told at once, and every list change pending is told with
+    /// one `agents`. A subscriber hears of the exit after the agent's last output: the actor
+    /// queues the output before it tells the feed, and the loop drains the queue first.
+    async fn feed(
+        &mut self,
+        event: Result<AgentEvent, broadcast::error::RecvError>,
+        feed: &mut broadcast::Receiver<AgentEvent>,
+    ) -> Result<(), End> {
+        let mut next = Some(event);
+        let mut list_changed = false;
+        while let Some(event) = next.take() {
+            match event {
+                Ok(AgentEvent::Exited { agent, code }) => {
+                    self.send_json(&status(agent, code)).await?;
+                }
+                // Missed events are in the list.
+                Ok(AgentEvent::ListChanged) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                    list_changed = true;
+                }
+                Err(broadcast::error::RecvError::Closed) => return Err(End::Gone),
+            }
+            next = match feed.try_recv() {
+                Ok(event) => Some(Ok(event)),
+                Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                    Some(Err(broadcast::error::RecvError::Lagged(n)))
+                }
+                Err(_) => None,
+            };
+        }
+        if list_changed {
+            self.send_agents().await?;
+        }
+        Ok(())
+    }
+
+    /// The daemon published a new directory: a revoked token closes the connection, else the
+    /// list of agents may have changed.
+    async fn directory_changed(&mut self) -> Result<(), End> {
+        if self.session.revoked(&self.state.directory().credentials) {
+            return Err(End::Close(Close::Unauthorized));
+        }
+        self.send_agents().await
+    }
+}
+
+fn status(agent: AgentId, code: Option<i32>) -> Value {
+    json!({
+        "type": "status",
+        "agentId": agent.to_string(),
+        "status": "exited",
+        "exitCode": code,
+    })
+}
