@@ -19,7 +19,7 @@ use baton_runtime::core::time::Millis;
 use baton_runtime::engine::{CoordinatorSettings, CreateTask, Engine, Ports};
 use baton_runtime::ports::Entropy;
 use baton_runtime::ports::fakes::{FakeClock, FakeFiles, FakePty, FakeRepo, SeededEntropy};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 #[allow(clippy::print_stdout)]
 #[tokio::main(flavor = "current_thread")]
@@ -72,7 +72,7 @@ async fn main() -> anyhow::Result<()> {
         directory.credentials.register(id, token);
         directory.coordinators.insert(id, handle);
     }
-    let (_publish, latest) = watch::channel(Arc::new(directory));
+    let (_publish, latest) = baton_runtime::api::latest::channel(directory);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
     println!("http://{address} {}", first_token.unwrap_or_default());

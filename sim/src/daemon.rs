@@ -30,7 +30,7 @@ use baton_runtime::engine::{
 };
 use baton_runtime::ports::fakes::{FakeClock, FakeFiles, SeededEntropy};
 use baton_runtime::ports::{BoxFuture, Entropy, SpawnSpec};
-use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::agent::{self, Action, Seat, SubTaskMcp};
 use crate::invariants::Observed;
@@ -165,6 +165,8 @@ pub struct Shared {
     persisted: Mutex<BTreeMap<CoordinatorId, Persisted>>,
     door: Mutex<Option<Door>>,
     incarnation: AtomicU64,
+    /// WebSocket connections the attacker opened, to tell them apart in the trace.
+    pub websockets: AtomicU64,
 }
 
 impl Shared {
@@ -195,6 +197,7 @@ impl Shared {
             persisted: Mutex::default(),
             door: Mutex::default(),
             incarnation: AtomicU64::new(0),
+            websockets: AtomicU64::new(0),
         }
     }
 
@@ -320,7 +323,7 @@ pub async fn serve(shared: Arc<Shared>) -> turmoil::Result {
     let persist = Arc::new(Notify::new());
     tokio::spawn(watch_events(shared.clone(), events, persist.clone()));
     tokio::spawn(persister(shared.clone(), persist.clone()));
-    let (directory_tx, directory_rx) = watch::channel(Arc::new(directory.clone()));
+    let (directory_tx, directory_rx) = baton_runtime::api::latest::channel(directory.clone());
     let api_state = ApiState::new(directory_rx, engine.agent_feed());
     let listener = crate::net::SimListener::bind().await?;
     let (stopping, serving, state) = (shared.clone(), shared.clone(), api_state.clone());
@@ -340,14 +343,14 @@ pub async fn serve(shared: Arc<Shared>) -> turmoil::Result {
             AppRequest::Register(id, settings, reply) => {
                 let handle = engine.register(id, settings);
                 publish_coordinator(&shared, &mut directory, id, handle.clone());
-                directory_tx.send_replace(Arc::new(directory.clone()));
+                directory_tx.publish(directory.clone());
                 let _ = reply.send(handle);
                 persist.notify_one();
             }
             AppRequest::Deregister(id, reply) => {
                 directory.credentials.deregister(id);
                 directory.coordinators.remove(&id);
-                directory_tx.send_replace(Arc::new(directory.clone()));
+                directory_tx.publish(directory.clone());
                 let _ = reply.send(engine.deregister(id).await);
                 lock(&shared.persisted).remove(&id);
                 persist.notify_one();

@@ -413,6 +413,10 @@ async fn play(
         tokio::time::sleep(Duration::from_millis(TICK_MS)).await;
     }
     let board = Rc::new(Board::default());
+    board.bindings.borrow_mut().insert(
+        format!("{}phone", crate::scenario::TOKEN_BINDING_PREFIX),
+        Value::String(shared.phone.expose().to_owned()),
+    );
     for declared in &shared.declared {
         let mut bindings = board.bindings.borrow_mut();
         bindings.insert(
@@ -1034,10 +1038,17 @@ fn replace(value: &Value, bindings: &BTreeMap<String, Value>) -> Value {
     }
 }
 
-/// The value at a dotted path (`id`, `tasks.0.id`, `merge.linesAdded`).
+/// The value at a dotted path (`id`, `tasks.0.id`, `merge.linesAdded`); in an array, a step
+/// `field=value` takes the first item whose `field` is the string `value`
+/// (`body.taskName=b-work.agentId`).
 fn lookup<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
     path.split('.').try_fold(value, |value, key| match value {
-        Value::Array(items) => items.get(key.parse::<usize>().ok()?),
+        Value::Array(items) => match key.split_once('=') {
+            Some((field, wanted)) => items
+                .iter()
+                .find(|item| item.get(field).and_then(Value::as_str) == Some(wanted)),
+            None => items.get(key.parse::<usize>().ok()?),
+        },
         Value::Object(map) => map.get(key),
         _ => None,
     })
@@ -1100,7 +1111,8 @@ fn field<'v>(value: &'v Value, key: &str) -> Option<&'v Value> {
 }
 
 /// Compares a wanted value with what the answer holds at `path` (tables are matched field by
-/// field, so an expectation names only what it cares about; `len` is an array's length).
+/// field, so an expectation names only what it cares about; on an array, `len` is its length
+/// and `any`, `none`, `seq` search it, see [`search`]).
 fn compare(path: &str, wanted: &Value, got: Option<&Value>, problems: &mut Vec<String>) {
     match (wanted, got) {
         (Value::Object(fields), Some(got @ (Value::Object(_) | Value::Array(_)))) => {
@@ -1113,6 +1125,15 @@ fn compare(path: &str, wanted: &Value, got: Option<&Value>, problems: &mut Vec<S
                         ));
                     }
                     continue;
+                }
+                if let Value::Array(items) = got {
+                    if let Some(problem) = search(key, wanted, items) {
+                        problems.push(format!("{path}.{key}: {problem}"));
+                        continue;
+                    }
+                    if ["any", "none", "seq"].contains(&key.as_str()) {
+                        continue;
+                    }
                 }
                 compare(&format!("{path}.{key}"), wanted, field(got, key), problems);
             }
@@ -1142,6 +1163,42 @@ fn compare(path: &str, wanted: &Value, got: Option<&Value>, problems: &mut Vec<S
             problems.push(format!("{path}: expected {wanted}, got {}", compact(got)));
         }
         (wanted, None) => problems.push(format!("{path}: expected {wanted}, got nothing")),
+    }
+}
+
+/// Whether `item` holds what `wanted` asks for (as [`compare`] matches it).
+fn matches(wanted: &Value, item: &Value) -> bool {
+    let mut problems = Vec::new();
+    compare("", wanted, Some(item), &mut problems);
+    problems.is_empty()
+}
+
+/// An array expectation that searches: `any` (some item matches), `none` (no item does), `seq`
+/// (these match items in this order, others between them allowed). What is wrong, if anything;
+/// `None` too for any other key.
+fn search(key: &str, wanted: &Value, items: &[Value]) -> Option<String> {
+    match key {
+        "any" => (!items.iter().any(|item| matches(wanted, item)))
+            .then(|| format!("expected an item holding {wanted}, none does")),
+        "none" => items
+            .iter()
+            .position(|item| matches(wanted, item))
+            .map(|at| format!("expected no item holding {wanted}, item {at} does")),
+        "seq" => {
+            let Value::Array(sequence) = wanted else {
+                return Some(format!("seq must be an array, got {wanted}"));
+            };
+            let mut rest = items.iter().enumerate();
+            for (k, wanted) in sequence.iter().enumerate() {
+                if !rest.any(|(_, item)| matches(wanted, item)) {
+                    return Some(format!(
+                        "expected {wanted} (seq item {k}) after the ones before it, not found"
+                    ));
+                }
+            }
+            None
+        }
+        _ => None,
     }
 }
 
@@ -1198,9 +1255,37 @@ mod tests {
     }
 
     #[test]
+    fn arrays_are_searched_for_any_none_and_an_ordered_sequence() {
+        let answer = Ok(json!({ "m": [{ "t": "a" }, { "t": "b", "x": 1 }, { "t": "c" }] }));
+        let holds = |expect: serde_json::Value| expectations(&expect, &answer).is_empty();
+        assert!(holds(json!({ "m": { "any": { "t": "b" } } })));
+        assert!(!holds(json!({ "m": { "any": { "t": "d" } } })));
+        assert!(holds(json!({ "m": { "none": { "t": "d" } } })));
+        assert!(!holds(json!({ "m": { "none": { "x": 1 } } })));
+        assert!(holds(
+            json!({ "m": { "seq": [{ "t": "a" }, { "t": "c" }] } })
+        ));
+        assert!(!holds(
+            json!({ "m": { "seq": [{ "t": "c" }, { "t": "a" }] } })
+        ));
+        assert!(!holds(
+            json!({ "m": { "seq": [{ "t": "b" }, { "t": "b" }] } })
+        ));
+        assert!(holds(json!({ "m": { "seq": [], "len": 3 } })));
+    }
+
+    #[test]
     fn paths_reach_into_objects_and_arrays() {
         let value = json!({ "tasks": [{ "id": "t1" }] });
         assert_eq!(lookup(&value, "tasks.0.id"), Some(&json!("t1")));
         assert_eq!(lookup(&value, "tasks.1.id"), None);
+        let value = json!({ "body": [{ "name": "a", "id": 1 }, { "name": "b", "id": 2 }] });
+        assert_eq!(lookup(&value, "body.name=b.id"), Some(&json!(2)));
+        assert_eq!(lookup(&value, "body.name=c.id"), None);
+        assert_eq!(
+            lookup(&value, "body.id=1.name"),
+            None,
+            "only strings are matched"
+        );
     }
 }

@@ -445,7 +445,12 @@ fn check(scenario: &Scenario) -> Result<(), ScenarioError> {
             "{items} steps, faults and script items; at most {SCENARIO_ITEMS_MAX}"
         )));
     }
-    let mut actors = BTreeSet::from([APP_ACTOR.to_owned(), ATTACKER_ACTOR.to_owned()]);
+    // `phone` names the phone's credential (`auth = "phone"`, `${token:phone}`).
+    let mut actors = BTreeSet::from([
+        APP_ACTOR.to_owned(),
+        ATTACKER_ACTOR.to_owned(),
+        "phone".to_owned(),
+    ]);
     for (index, coordinator) in scenario.coordinators.iter().enumerate() {
         if !actors.insert(coordinator.name.clone()) {
             return Err(invalid(format!(
@@ -464,6 +469,7 @@ fn check(scenario: &Scenario) -> Result<(), ScenarioError> {
                 format!("{TOKEN_BINDING_PREFIX}{}", c.name),
             ]
         })
+        .chain([format!("{TOKEN_BINDING_PREFIX}phone")])
         .collect();
     let mut last = 0u64;
     for (index, step) in scenario.steps.iter().enumerate() {

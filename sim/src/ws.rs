@@ -11,12 +11,16 @@
 //! too); `{ filler = N }` a text frame of N bytes; `{ pause = "200ms" }` waits; `{ close = true }`
 //! sends a close frame.
 //!
+//! Each connection is numbered in the trace (`websocket #2 <- …`, `websocket #2 closed …`), in
+//! the order they were upgraded.
+//!
 //! The answer: `{status, messages, closed}` after an upgrade (`closed` is `{code, reason}` if
 //! the server closed the connection, absent if it was still open), `{status, body}` when the
 //! upgrade was refused. In `output` and `scrollback` messages the base64 `data` is shown as
 //! `text` (the bytes as UTF-8, lossy), so expectations read what the agent printed.
 
 use std::cell::RefCell;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -99,8 +103,12 @@ pub async fn attacker_websocket(shared: &Shared, args: &Value) -> Answer {
     let (mut sink, mut stream) = socket.split();
     let messages = RefCell::new(Vec::new());
     let closed = RefCell::new(None);
+    let number = shared.websockets.fetch_add(1, Ordering::Relaxed) + 1;
     let record = |what: &str, value: &Value| {
-        let line = format!("websocket {what} {}", crate::runner::compact(value));
+        let line = format!(
+            "websocket #{number} {what} {}",
+            crate::runner::compact(value)
+        );
         shared.recorder.record(ATTACKER_ACTOR, line);
     };
     let read = async {

@@ -28,7 +28,8 @@ pub fn detail(task: &TaskView, coordinator: CoordinatorId) -> Value {
 }
 
 /// A task's agent as `RemoteAgent` (the phone's list): `lastLine` is the last line of its
-/// output that is not blank.
+/// output that is not blank; `taskStatus` (beyond the reference) is the task's own status, so a
+/// list sent because a task went idle shows why.
 #[must_use]
 pub fn agent(task: &TaskView, output: &str) -> Value {
     json!({
@@ -36,6 +37,7 @@ pub fn agent(task: &TaskView, output: &str) -> Value {
         "taskId": task.id.to_string(),
         "taskName": task.name,
         "status": if task.status == crate::core::coordinator::Status::Exited { "exited" } else { "running" },
+        "taskStatus": task.status.name(),
         "exitCode": task.exit_code,
         "lastLine": output.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default(),
     })

@@ -8,12 +8,13 @@
 //! dispatches, so the gate order is exactly the one `core::auth` states, for every path.
 //!
 //! State: the daemon publishes a [`Directory`] (the credentials it issued and the coordinators'
-//! handles) on a `watch` channel whenever a coordinator is registered or leaves; a request reads
+//! handles) on a [`Publisher`] whenever a coordinator is registered or leaves; a request reads
 //! the latest one, and no lock is held across an await.
 
 pub mod dto;
 mod error;
 mod handlers;
+pub mod latest;
 pub mod ws;
 
 #[cfg(test)]
@@ -30,9 +31,10 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::Semaphore;
 
 pub use error::ApiError;
+pub use latest::{Latest, Publisher};
 
 use crate::core::auth::Credentials;
 use crate::core::ids::CoordinatorId;
@@ -62,7 +64,7 @@ pub struct Directory {
 /// it starts (WebSockets close), one when its grace is over (requests still running end).
 #[derive(Clone, Debug)]
 pub struct ApiState {
-    directory: watch::Receiver<Arc<Directory>>,
+    directory: Latest<Directory>,
     feed: AgentFeed,
     /// One permit per WebSocket connection that may open.
     sockets: Arc<Semaphore>,
@@ -70,28 +72,28 @@ pub struct ApiState {
     authenticated: Arc<AtomicUsize>,
     /// Ids for WebSocket viewers.
     viewers: Arc<AtomicU64>,
-    closing: Arc<watch::Sender<bool>>,
-    aborted: Arc<watch::Sender<bool>>,
+    closing: Publisher<bool>,
+    aborted: Publisher<bool>,
 }
 
 impl ApiState {
     /// State that follows what the daemon publishes on `directory`, with the agent events of
     /// `feed` (the engine's [`crate::engine::Engine::agent_feed`]).
     #[must_use]
-    pub fn new(directory: watch::Receiver<Arc<Directory>>, feed: AgentFeed) -> Self {
+    pub fn new(directory: Latest<Directory>, feed: AgentFeed) -> Self {
         ApiState {
             directory,
             feed,
             sockets: Arc::new(Semaphore::new(crate::core::ws::WS_CONNECTIONS_MAX)),
             authenticated: Arc::new(AtomicUsize::new(0)),
             viewers: Arc::new(AtomicU64::new(0)),
-            closing: Arc::new(watch::channel(false).0),
-            aborted: Arc::new(watch::channel(false).0),
+            closing: latest::channel(false).0,
+            aborted: latest::channel(false).0,
         }
     }
 
     fn directory(&self) -> Arc<Directory> {
-        self.directory.borrow().clone()
+        self.directory.get()
     }
 
     /// WebSocket clients authenticated now (the app's "connected clients").
@@ -102,25 +104,23 @@ impl ApiState {
 
     /// Closes every WebSocket connection (1001) and refuses none yet: the start of a shutdown.
     pub fn close_sockets(&self) {
-        self.closing.send_replace(true);
+        self.closing.publish(true);
     }
 
     /// Resolves once WebSockets are to close.
     async fn closing(&self) {
-        let mut closing = self.closing.subscribe();
-        let _ = closing.wait_for(|closing| *closing).await;
+        self.closing.subscribe().wait_for(|closing| *closing).await;
     }
 
     /// Ends every request still running with 503: their waits are dropped, so they consume
     /// nothing.
     pub fn abort_requests(&self) {
-        self.aborted.send_replace(true);
+        self.aborted.publish(true);
     }
 
     /// Resolves once requests are aborted.
     async fn aborted(&self) {
-        let mut aborted = self.aborted.subscribe();
-        let _ = aborted.wait_for(|aborted| *aborted).await;
+        self.aborted.subscribe().wait_for(|aborted| *aborted).await;
     }
 }
 

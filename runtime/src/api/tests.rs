@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::body::{Body, to_bytes};
 use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tower::ServiceExt;
 
 use super::{ApiState, BODY_BYTES_MAX, Directory, app};
@@ -84,7 +84,7 @@ async fn world() -> World {
     directory
         .credentials
         .set_mobile(Some(Secret::from_random([PHONE; TOKEN_BYTES])));
-    let (_publish, latest) = watch::channel(Arc::new(directory));
+    let (_publish, latest) = crate::api::latest::channel(directory);
     // The sender may go: the receiver keeps the last value published.
     let state = ApiState::new(latest, engine.agent_feed());
     World {

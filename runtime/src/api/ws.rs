@@ -110,7 +110,7 @@ impl Connection {
     async fn run(mut self, mut watched: mpsc::Receiver<Watched>) {
         let mut feed = self.state.feed.subscribe();
         let mut directory = self.state.directory.clone();
-        directory.mark_unchanged();
+        directory.mark_seen();
         let overflowed = self.viewer.overflowed.clone();
         let auth_deadline = tokio::time::Instant::now() + Duration::from_millis(WS_AUTH_WINDOW_MS);
         let mut end = if self.session.holder().is_some() {
@@ -130,7 +130,7 @@ impl Connection {
                 frame = self.socket.recv() => self.frame(frame).await,
                 Some(watched) = watched.recv() => self.watched(watched).await,
                 event = feed.recv(), if authenticated => self.feed(event, &mut feed).await,
-                Ok(()) = directory.changed(), if authenticated => self.directory_changed().await,
+                _ = directory.changed(), if authenticated => self.directory_changed().await,
             };
             end = step.err();
         }
@@ -175,8 +175,13 @@ impl Connection {
         self.send_agents().await
     }
 
+    /// Sends the list of agents, unless the token the client authenticated with was revoked
+    /// meanwhile (then it is closed instead, having learnt nothing more).
     async fn send_agents(&mut self) -> Result<(), End> {
         let directory = self.state.directory();
+        if self.session.revoked(&directory.credentials) {
+            return Err(End::Close(Close::Unauthorized));
+        }
         let list = handlers::agent_list(&directory).await.unwrap_or_default();
         self.send_json(&json!({ "type": "agents", "list": list }))
             .await
@@ -323,12 +328,9 @@ impl Connection {
         Ok(())
     }
 
-    /// The daemon published a new directory: a revoked token closes the connection, else the
-    /// list of agents may have changed.
+    /// The daemon published a new directory: the list of agents may have changed, or the
+    /// client's token was revoked.
     async fn directory_changed(&mut self) -> Result<(), End> {
-        if self.session.revoked(&self.state.directory().credentials) {
-            return Err(End::Close(Close::Unauthorized));
-        }
         self.send_agents().await
     }
 }
