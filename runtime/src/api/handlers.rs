@@ -292,23 +292,24 @@ async fn task_route(
         TaskOp::Wait => {
             let wait = timeout(fields)?;
             let task = owned(directory, handle, task).await?.id;
-            let reason = match handle.wait_for_idle(task, wait).await? {
+            let outcome = handle.wait_for_idle(task, wait).await?;
+            let reason = match outcome {
                 IdleOutcome::Idle => "idle",
                 IdleOutcome::Exited => "exited",
                 IdleOutcome::HumanControl => "human_control",
                 IdleOutcome::Removed => "removed",
-                IdleOutcome::TimedOut => {
-                    return Err(ApiError::new(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        format!("Timed out waiting for task {task} to become idle"),
-                    ));
-                }
+                IdleOutcome::TimedOut => "timeout",
             };
             let status = handle
                 .task_status(task)
                 .await
                 .map_or("unknown", |t| t.status.name());
-            Ok(ok(&json!({ "status": status, "reason": reason })))
+            let mut answer = json!({ "status": status, "reason": reason });
+            // A timeout is an answer, as for `wait-signal` (the reference made it a 500).
+            if outcome == IdleOutcome::TimedOut {
+                answer["timedOut"] = Value::Bool(true);
+            }
+            Ok(ok(&answer))
         }
         TaskOp::Diff => {
             let task = owned(directory, handle, task).await?.id;

@@ -15,6 +15,7 @@ pub mod dto;
 mod error;
 mod handlers;
 pub mod latest;
+pub mod listen;
 pub mod ws;
 
 #[cfg(test)]

@@ -564,11 +564,14 @@ async fn task_routes_answer_in_the_rest_shapes() {
         r#"{"timeoutMs":10}"#,
     )
     .await;
-    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert!(
-        timed_out["error"]
-            .as_str()
-            .is_some_and(|e| e.starts_with("Timed out waiting for task"))
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a timeout is an answer, not a server error"
+    );
+    assert_eq!(
+        timed_out,
+        json!({ "status": "running", "reason": "timeout", "timedOut": true })
     );
     assert_eq!(
         send(&w, "DELETE", &format!("/api/tasks/{task}"), A, &[], "").await,
