@@ -793,7 +793,12 @@ impl Actor {
                 added: outcome.added,
                 removed: outcome.removed,
             })
-            .map_err(|error| EngineError::Io(error.to_string()));
+            .map_err(|error| match error {
+                RepoError::Conflict(_) | RepoError::Dirty => {
+                    EngineError::Conflict(error.to_string())
+                }
+                other => EngineError::Io(other.to_string()),
+            });
             let _ = internal
                 .send(Internal::Merged(task, result, cleanup, reply))
                 .await;

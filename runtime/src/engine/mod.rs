@@ -321,6 +321,10 @@ pub enum EngineError {
     /// Something the request names is not there (a base branch).
     #[error("{0}")]
     Missing(String),
+    /// The repository's state does not allow it now: the merge conflicted (and was aborted), or
+    /// the checkout it merges into has uncommitted changes. Nothing was changed.
+    #[error("{0}")]
+    Conflict(String),
     /// The done token does not match the task's.
     #[error("forbidden")]
     Forbidden,

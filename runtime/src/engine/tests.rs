@@ -482,7 +482,7 @@ async fn a_conflicting_merge_is_an_error_and_keeps_the_task() {
         .await;
     assert_eq!(
         error,
-        Err(EngineError::Io(
+        Err(EngineError::Conflict(
             "Merge failed: conflicts in src/main.rs".into()
         ))
     );
