@@ -63,9 +63,13 @@ async fn handle(state: &ApiState, request: Request) -> Result<Response, ApiError
                 for task in handle.list_tasks().await? {
                     if task.agent.to_string() == raw {
                         let output = handle.task_output(task.id).await.unwrap_or_default();
+                        let ring = handle
+                            .agent_scrollback(task.agent)
+                            .await
+                            .unwrap_or_default();
                         let mut agent = dto::agent(&task, &output);
-                        agent["scrollback"] =
-                            Value::String(crate::core::ids::base64(output.as_bytes()));
+                        // The ring's raw bytes, as the WebSocket's `scrollback` sends them.
+                        agent["scrollback"] = Value::String(crate::core::ids::base64(&ring));
                         return Ok(ok(&agent));
                     }
                 }
@@ -73,15 +77,34 @@ async fn handle(state: &ApiState, request: Request) -> Result<Response, ApiError
             Err(ApiError::new(StatusCode::NOT_FOUND, "agent not found"))
         }
         Access::Read(_) => Err(ApiError::new(StatusCode::NOT_FOUND, "not found")),
-        Access::SubTask { task, op, token } => {
+        Access::SubTask {
+            task,
+            op,
+            token,
+            named,
+        } => {
             let token = done_token(&parts.headers).unwrap_or(token);
-            sub_task(&directory, &task, op, &token).await
+            sub_task(&directory, &task, op, &token, named).await
         }
         Access::Coordinator(id, route) => {
             let handle = directory.coordinators.get(&id).cloned().ok_or_else(|| {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "coordinator not available")
             })?;
-            let fields = read_fields(body).await?;
+            // Only the routes that take a body read one (REST spec §2.1).
+            let takes_body = matches!(
+                route,
+                Route::CreateTask
+                    | Route::WaitSignal
+                    | Route::Task(
+                        _,
+                        TaskOp::Prompt | TaskOp::Wait | TaskOp::Merge | TaskOp::ReviewMerge
+                    )
+            );
+            let fields = if takes_body {
+                read_fields(body).await?
+            } else {
+                Fields::new()
+            };
             coordinator(&directory, id, &handle, route, &fields).await
         }
     }
@@ -247,6 +270,8 @@ async fn create(
         agent_command: None,
         agent_args: None,
     };
+    // Accepted for compatibility and ignored: a coordinator's tasks are in its own project.
+    text(fields, "projectId")?;
     if fields.contains_key("gitIsolation") {
         return Err(ApiError::bad_request(
             "gitIsolation is not supported; only worktree isolation is implemented",
@@ -353,16 +378,26 @@ async fn task_route(
 
 /// A sub-task's own route: its credential is its task's done token. Anything else (another
 /// task's token, a task that does not exist) is 401, saying nothing of which.
+/// A sub-task's `done` or `mcp-connected` with its done token: 401 unless `token` is the
+/// task's; with `named` (a valid `X-Coordinator-Id`), 403 unless the task is that
+/// coordinator's.
 async fn sub_task(
     directory: &Arc<Directory>,
     task: &TaskRef,
     op: TaskOp,
     token: &[u8],
+    named: Option<CoordinatorId>,
 ) -> Result<Response, ApiError> {
     let (TaskRef::Id(task), Ok(token)) = (task, std::str::from_utf8(token)) else {
-        return Err(ApiError::unauthorized());
+        return Err(match named {
+            Some(_) => ApiError::forbidden(),
+            None => ApiError::unauthorized(),
+        });
     };
-    for handle in directory.coordinators.values() {
+    for (id, handle) in &directory.coordinators {
+        if named.is_some_and(|named| named != *id) {
+            continue;
+        }
         let answer = match op {
             TaskOp::McpConnected => handle.mcp_connected_with(*task, token.to_owned()).await,
             _ => handle.signal_done(*task, token.to_owned()).await,
@@ -373,5 +408,9 @@ async fn sub_task(
             Err(_) => {}
         }
     }
-    Err(ApiError::unauthorized())
+    // Not the named coordinator's task: ownership, as for a coordinator's call.
+    Err(match named {
+        Some(_) => ApiError::forbidden(),
+        None => ApiError::unauthorized(),
+    })
 }

@@ -13,7 +13,7 @@
 //!   `POST /api/tasks/:id/done` and `POST /api/tasks/:id/mcp-connected` (its MCP server tells the
 //!   daemon it started, so the task's first prompt may go out);
 //!   the done route's handler checks it against that task, so a token of another task opens
-//!   nothing;
+//!   nothing; an `X-Coordinator-Id` sent with it must name the task's coordinator (else 403);
 //! - the phone's token reads the agent routes only.
 //!
 //! Gate order: a path outside `/api/` is static (no token needed); no credential, or one that
@@ -234,6 +234,9 @@ pub enum Access {
         op: TaskOp,
         /// The done token presented.
         token: Vec<u8>,
+        /// The registered coordinator `X-Coordinator-Id` named, if it was sent: the task must
+        /// be that coordinator's (else 403).
+        named: Option<CoordinatorId>,
     },
 }
 
@@ -352,6 +355,15 @@ impl Credentials {
         self.mobile = secret;
     }
 
+    /// The registered coordinator a header value names.
+    fn registered(&self, value: &[u8]) -> Result<CoordinatorId, Refusal> {
+        std::str::from_utf8(value)
+            .ok()
+            .and_then(|text| text.parse::<CoordinatorId>().ok())
+            .filter(|id| self.coordinators.contains_key(id))
+            .ok_or(Refusal::Forbidden)
+    }
+
     /// Whose credential `presented` is, comparing it with every token issued.
     #[must_use]
     pub fn holder(&self, presented: &[u8]) -> Option<Holder> {
@@ -381,14 +393,21 @@ impl Credentials {
         let holder = presented.and_then(|p| self.holder(p));
         match (holder, route) {
             (None, Route::Task(task, op @ (TaskOp::Done | TaskOp::McpConnected))) => {
-                match presented {
-                    Some(token) => Ok(Access::SubTask {
-                        task,
-                        op,
-                        token: token.to_vec(),
-                    }),
-                    None => Err(Refusal::Unauthorized),
-                }
+                let Some(token) = presented else {
+                    return Err(Refusal::Unauthorized);
+                };
+                // A header, when sent, must name one registered coordinator: the task's.
+                let named = match header {
+                    CoordinatorHeader::Absent => None,
+                    CoordinatorHeader::One(value) => Some(self.registered(value)?),
+                    CoordinatorHeader::Many => return Err(Refusal::Forbidden),
+                };
+                Ok(Access::SubTask {
+                    task,
+                    op,
+                    token: token.to_vec(),
+                    named,
+                })
             }
             (None, _) => Err(Refusal::Unauthorized),
             (Some(Holder::Mobile), route @ (Route::Agents | Route::Agent(_) | Route::OpenApi)) => {

@@ -16,6 +16,7 @@ use crate::core::branch::{task_branch, validate_branch_name};
 use crate::core::coordinator::{
     Coordinator, CoreError, Effect, IdleOutcome, NewTask, PROMPT_BYTES_MAX, Sent, SignalOutcome,
     Status, TASKS_PER_COORDINATOR_MAX, Task, TaskRecord, TaskSpec, Typed, Wait, WaiterId,
+    sanitize_prompt,
 };
 use crate::core::diff::truncate_diff;
 use crate::core::ids::{AgentId, BatchId, CoordinatorId, DoneToken, NotificationId, TaskId};
@@ -327,7 +328,7 @@ impl Actor {
                 let output = self
                     .core
                     .task(task)
-                    .map(|task| crate::core::detector::plain_text(&task.scrollback()))
+                    .map(Task::output_text)
                     .ok_or(CoreError::TaskNotFound(task).into());
                 let _ = reply.send(output);
             }
@@ -436,6 +437,9 @@ impl Actor {
                 self.apply(effects).await;
                 let _ = reply.send(());
             }
+            Command::Scrollback(agent, reply) => {
+                let _ = reply.send(self.task_of(agent).map(Task::scrollback));
+            }
             Command::Watch(agent, viewer, reply) => {
                 let watching = self.task_of(agent).map(|task| (task.id, task.scrollback()));
                 let _ = reply.send(watching.map(|(task, scrollback)| {
@@ -483,6 +487,7 @@ impl Actor {
             .map(|c| if c.is_control() { ' ' } else { c })
             .collect();
         let name = name.trim().to_owned();
+        let prompt = request.prompt.as_deref().map(sanitize_prompt);
         let invalid = |message: String| Err(EngineError::Invalid(message));
         let checked = if request.name.chars().count() > TASK_NAME_CHARS_MAX {
             invalid(format!(
@@ -490,12 +495,10 @@ impl Actor {
             ))
         } else if name.is_empty() {
             invalid("name must be a non-empty string".to_owned())
-        } else if request
-            .prompt
-            .as_ref()
-            .is_some_and(|p| p.len() > PROMPT_BYTES_MAX)
-        {
+        } else if prompt.as_ref().is_some_and(|p| p.len() > PROMPT_BYTES_MAX) {
             invalid(format!("prompt must be {PROMPT_BYTES_MAX} bytes or fewer"))
+        } else if prompt.as_ref().is_some_and(|p| p.trim().is_empty()) {
+            invalid("prompt must be a non-empty string".to_owned())
         } else if let Some(Err(error)) = request
             .base_branch
             .as_deref()
@@ -525,7 +528,7 @@ impl Actor {
             branch: task_branch(&name, id),
             name,
             base_branch: request.base_branch,
-            prompt: request.prompt,
+            prompt,
             done_token: entropy.done_token(),
             command: request
                 .agent_command

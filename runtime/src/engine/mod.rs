@@ -361,6 +361,7 @@ pub(crate) enum Command {
     SetControl(TaskId, Control, Reply<()>),
     Close(TaskId, Reply<()>),
     Deregister(oneshot::Sender<()>),
+    Scrollback(AgentId, Reply<Vec<u8>>),
     Watch(AgentId, Viewer, Reply<Watching>),
     Unwatch(AgentId, u64),
     Terminal(AgentId, TerminalInput, Reply<()>),
@@ -623,6 +624,14 @@ impl CoordinatorHandle {
             .await
             .map_err(|_| EngineError::Unavailable)?;
         answer.await.map_err(|_| EngineError::Unavailable)
+    }
+
+    /// `agent`'s recent output, raw (the scrollback ring, oldest byte first).
+    ///
+    /// # Errors
+    /// `agent` is none of this coordinator's ([`EngineError::Missing`]).
+    pub async fn agent_scrollback(&self, agent: AgentId) -> Result<Vec<u8>, EngineError> {
+        self.ask(|reply| Command::Scrollback(agent, reply)).await
     }
 
     /// Starts sending `agent`'s output to `viewer`, with the output so far.

@@ -141,10 +141,32 @@ fn no_token_or_a_wrong_one_is_401_everywhere_but_the_done_route() {
         Ok(Access::SubTask {
             task: TaskRef::Id(task()),
             op: TaskOp::Done,
-            token: secret(5).expose().as_bytes().to_vec()
+            token: secret(5).expose().as_bytes().to_vec(),
+            named: None,
         }),
         "an unknown token on the done route may be the task's done token: its handler decides"
     );
+    let b = coordinator(2).to_string();
+    assert!(
+        matches!(
+            check("POST", &done, 5, CoordinatorHeader::One(b.as_bytes())),
+            Ok(Access::SubTask { named: Some(named), .. }) if named == coordinator(2)
+        ),
+        "a header naming a registered coordinator goes to the handler, which checks the task is its"
+    );
+    let stranger = coordinator(3).to_string();
+    for header in [
+        CoordinatorHeader::One(stranger.as_bytes()),
+        CoordinatorHeader::One(b"not-an-id"),
+        CoordinatorHeader::One(b""),
+        CoordinatorHeader::Many,
+    ] {
+        assert_eq!(
+            check("POST", &done, 5, header),
+            Err(Refusal::Forbidden),
+            "{header:?}: a header with a done token must name a registered coordinator (§6.2 case 142)"
+        );
+    }
 }
 
 #[test]

@@ -44,6 +44,16 @@ pub const SIGNAL_WAITERS_MAX: usize = 16;
 pub const IDLE_WAITERS_PER_TASK_MAX: usize = 16;
 /// Longest prompt typed into an agent, in bytes.
 pub const PROMPT_BYTES_MAX: usize = 65_536;
+
+/// A prompt as it may be typed into a terminal: every control character but the newline (the
+/// escape that could end a bracketed paste early, a carriage return that would submit half a
+/// prompt, Ctrl-C) becomes a space. Typed as the user wrote it otherwise.
+#[must_use]
+pub fn sanitize_prompt(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() && c != '\n' { ' ' } else { c })
+        .collect()
+}
 /// Prompts waiting for one task (behind its assignment, a human's hold, or earlier prompts).
 pub const PROMPT_QUEUE_MAX: usize = 32;
 /// How long a task's assignment waits for its MCP server to connect before it goes out anyway
@@ -622,6 +632,7 @@ impl Coordinator {
         task: TaskId,
         prompt: String,
     ) -> Result<(Sent, Vec<Effect>), CoreError> {
+        let prompt = sanitize_prompt(&prompt);
         if self.closing.contains_key(&task) {
             return Err(CoreError::InvalidPrompt(format!("Task {task} is closing")));
         }
@@ -730,13 +741,21 @@ impl Coordinator {
         prompt: String,
         effects: &mut Vec<Effect>,
     ) {
-        self.start_typing(now, task, &prompt);
+        let Some(bracketed) = self.task(task).map(Task::bracketed_paste) else {
+            return;
+        };
+        // Without bracketed paste a newline would submit the prompt early: it becomes a space.
+        let text = if bracketed {
+            prompt
+        } else {
+            prompt.replace('\n', " ")
+        };
+        self.start_typing(now, task, &text);
         if let Some(entry) = self.task(task) {
-            let (agent, bracketed) = (entry.agent, entry.bracketed_paste());
             effects.push(Effect::Type {
                 task,
-                agent,
-                text: prompt,
+                agent: entry.agent,
+                text,
                 bracketed,
             });
         }

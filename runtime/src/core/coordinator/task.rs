@@ -77,12 +77,23 @@ pub(crate) struct Scrollback {
 }
 
 impl Scrollback {
-    /// Appends output, dropping the oldest bytes past [`SCROLLBACK_BYTES_MAX`].
+    /// Appends output, dropping the oldest bytes past [`SCROLLBACK_BYTES_MAX`]; a character
+    /// cut in two by the drop goes whole (at most three UTF-8 continuation bytes), so the ring
+    /// starts where a character does.
     pub(crate) fn push(&mut self, chunk: &[u8]) {
         let chunk = &chunk[chunk.len().saturating_sub(SCROLLBACK_BYTES_MAX)..];
         let overflow = (self.bytes.len() + chunk.len()).saturating_sub(SCROLLBACK_BYTES_MAX);
         self.bytes.drain(..overflow);
         self.bytes.extend(chunk);
+        if overflow > 0 {
+            let cut = self
+                .bytes
+                .iter()
+                .take(3)
+                .take_while(|b| (0x80..=0xbf).contains(*b))
+                .count();
+            self.bytes.drain(..cut);
+        }
     }
 
     /// The bytes held, oldest first.
@@ -189,6 +200,19 @@ impl Task {
     pub fn scrollback(&self) -> Vec<u8> {
         self.scrollback.to_vec()
     }
+
+    /// Recent output of its agent as plain text (escape sequences gone), at most
+    /// [`SCROLLBACK_BYTES_MAX`] bytes: bytes that are no UTF-8 each become a replacement
+    /// character, and past the bound the oldest characters go.
+    #[must_use]
+    pub fn output_text(&self) -> String {
+        let text = crate::core::detector::plain_text(&self.scrollback());
+        let mut start = text.len().saturating_sub(SCROLLBACK_BYTES_MAX);
+        while !text.is_char_boundary(start) {
+            start += 1;
+        }
+        text[start..].to_owned()
+    }
 }
 
 #[cfg(test)]
@@ -205,5 +229,28 @@ mod tests {
         assert!(held.ends_with(b"bcde"));
         ring.push(&vec![b'z'; SCROLLBACK_BYTES_MAX + 10]);
         assert_eq!(ring.to_vec(), vec![b'z'; SCROLLBACK_BYTES_MAX]);
+    }
+
+    #[test]
+    fn a_character_cut_by_the_ring_goes_whole() {
+        let mut ring = Scrollback::default();
+        // 16,400 four-byte characters: the oldest kept would start mid-character.
+        ring.push("😀".repeat(16_400).as_bytes());
+        let held = ring.to_vec();
+        assert_eq!(
+            held.len(),
+            SCROLLBACK_BYTES_MAX,
+            "65,536 is a multiple of four"
+        );
+        ring.push(b"x");
+        let held = ring.to_vec();
+        assert!(std::str::from_utf8(&held).is_ok(), "starts on a character");
+        assert_eq!(held.len(), SCROLLBACK_BYTES_MAX - 3);
+        assert!(held.ends_with("😀x".as_bytes()));
+        // Bytes that are no UTF-8 at all are kept as they came.
+        let mut binary = Scrollback::default();
+        binary.push(&vec![0x80; SCROLLBACK_BYTES_MAX + 5]);
+        binary.push(&[0x80; 2]);
+        assert_eq!(binary.to_vec().len(), SCROLLBACK_BYTES_MAX - 3);
     }
 }

@@ -1276,3 +1276,14 @@ fn records_past_the_bound_are_restored_but_no_task_is_added() {
         CoreError::TooManyTasks
     );
 }
+
+#[test]
+fn prompts_lose_their_control_characters_but_keep_their_lines() {
+    use super::sanitize_prompt;
+    assert_eq!(sanitize_prompt("hi\u{3}\rthere"), "hi  there");
+    assert_eq!(sanitize_prompt("do\u{1b}[201~it"), "do [201~it");
+    assert_eq!(sanitize_prompt("one\ntwo\tthree"), "one\ntwo three");
+    assert_eq!(sanitize_prompt("\u{9b}x\u{7f}"), " x ");
+    assert_eq!(sanitize_prompt("火 😀"), "火 😀");
+    assert!(sanitize_prompt("\u{3}\r\n").trim().is_empty());
+}
