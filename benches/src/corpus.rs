@@ -520,7 +520,7 @@ impl ClaudeScreen {
                 elapsed_ms += TICK_MS;
                 tokens += self.rng.range(0, 40);
                 self.tick += 1;
-                if self.spinner_shown && self.tick % Self::TICKS_PER_REDRAW != 0 {
+                if self.spinner_shown && !self.tick.is_multiple_of(Self::TICKS_PER_REDRAW) {
                     self.spinner_tick(verb, elapsed_ms, tokens);
                 } else {
                     self.frame(&Status::Busy {
@@ -925,7 +925,7 @@ impl CodexPane {
                 self.out.sgr("22");
             }
         }
-        if elapsed_ms % 1000 == 0 {
+        if elapsed_ms.is_multiple_of(1000) {
             self.out.cup(Self::STATUS_ROW, 11);
             self.out.sgr("2");
             self.out

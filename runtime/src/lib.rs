@@ -8,16 +8,21 @@
 //!   with in-memory fakes behind the `fakes` feature.
 //! - [`agents`]: agent kinds: launch arguments, skip-permission flags, detector profile.
 //! - [`engine`]: one actor per coordinator, driving the core with the ports.
-//! - [`api`]: the REST API (axum) over any listener; its gates are pure, in `core::auth`.
+//! - [`api`]: the REST and WebSocket API (axum) over any listener; its gates are pure, in
+//!   `core::auth` and `core::ws`.
+//! - [`mcp`]: `baton mcp`, the MCP stdio server agents launch; a REST client of the API.
+//! - [`adapters`]: the production ports (so far the OS's randomness).
 //! - [`cli`]: the command-line subcommands' logic, over bytes and strings; `main.rs` does the IO.
 //!
 //! Dependencies point one way: `cli` and `ports` use `core`; `core` uses nothing of the crate
 //! but itself.
 //! See ARCHITECTURE.md at the workspace root for the map and its invariants.
 
+pub mod adapters;
 pub mod agents;
 pub mod api;
 pub mod cli;
 pub mod core;
 pub mod engine;
+pub mod mcp;
 pub mod ports;

@@ -32,6 +32,13 @@ enum Command {
         #[arg(long, default_value = "auto")]
         format: detect::Format,
     },
+    /// The MCP stdio server an agent launches: `--url <api> [--coordinator-id ID] [--task-id
+    /// ID]`; the token comes from BATON_MCP_TOKEN, a sub-task's done token from BATON_DONE_TOKEN.
+    Mcp {
+        /// Read as the reference's MCP process read them: unknown arguments are ignored.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -49,6 +56,15 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Mcp { args } => {
+            let args =
+                baton_runtime::mcp::args::McpArgs::parse(&args, |name| std::env::var(name).ok())?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            runtime.block_on(baton_runtime::mcp::serve_stdio(args))
+        }
         Command::Detect {
             file,
             profile,

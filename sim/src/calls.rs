@@ -241,11 +241,11 @@ pub async fn coordinator_call(
     });
     let mut answer = rest(shared, token, method, &path, body.as_ref()).await;
     // The wait_for_idle tool reports a timeout as its error, as the MCP server does.
-    if let (Ok(value), "wait_for_idle") = (&answer, call) {
-        if value["timedOut"] == true {
-            let task = args["taskId"].as_str().unwrap_or_default();
-            answer = Err(format!("Timed out waiting for task {task} to become idle"));
-        }
+    if let (Ok(value), "wait_for_idle") = (&answer, call)
+        && value["timedOut"] == true
+    {
+        let task = args["taskId"].as_str().unwrap_or_default();
+        answer = Err(format!("Timed out waiting for task {task} to become idle"));
     }
     let signal = match (&answer, call) {
         (Ok(value), "wait_for_signal_done") => delivered(value, args),

@@ -534,10 +534,8 @@ impl Repo for SimRepo {
                 let commit = repo.commit(parents, merged.clone())?;
                 repo.branches.insert(request.target.clone(), commit);
             }
-            if target_checked_out {
-                if let Some(checkout) = repo.checkouts.get_mut(&request.dir) {
-                    checkout.files = merged;
-                }
+            if target_checked_out && let Some(checkout) = repo.checkouts.get_mut(&request.dir) {
+                checkout.files = merged;
             }
             Ok(MergeOutcome {
                 target: request.target,

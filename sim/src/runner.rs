@@ -315,28 +315,26 @@ pub fn run(scenario: &Scenario, dir: &Path, seed: Option<u64>) -> anyhow::Result
                 shared.recorder.record("fault", "the daemon restarts");
                 sim.bounce(DAEMON_HOST);
             }
-            if let Some(&(at, down, graceful)) = crashes.peek() {
-                if at <= now {
-                    crashes.next();
-                    if graceful {
-                        // The daemon stops serving on its own; the restart replaces what is left.
-                        shared.recorder.record(
-                            "fault",
-                            format!(
-                                "the daemon is told to stop (graceful; restarted after {down} ms)"
-                            ),
-                        );
-                        shared.stopping.notify_waiters();
-                    } else {
-                        shared.daemon_crashed();
-                        sim.crash(DAEMON_HOST);
-                        shared.recorder.record(
-                            "fault",
-                            format!("the daemon crashes, its agents with it (down {down} ms)"),
-                        );
-                    }
-                    restart_at = Some(now + down);
+            if let Some(&(at, down, graceful)) = crashes.peek()
+                && at <= now
+            {
+                crashes.next();
+                if graceful {
+                    // The daemon stops serving on its own; the restart replaces what is left.
+                    shared.recorder.record(
+                        "fault",
+                        format!("the daemon is told to stop (graceful; restarted after {down} ms)"),
+                    );
+                    shared.stopping.notify_waiters();
+                } else {
+                    shared.daemon_crashed();
+                    sim.crash(DAEMON_HOST);
+                    shared.recorder.record(
+                        "fault",
+                        format!("the daemon crashes, its agents with it (down {down} ms)"),
+                    );
                 }
+                restart_at = Some(now + down);
             }
             match sim.step() {
                 Ok(true) => break Ok(()),
@@ -799,10 +797,11 @@ async fn run_round(
             signal.exited,
         );
     }
-    if step.actor != APP_ACTOR && answer.is_ok() {
-        if let Some(violation) = foreign_answer(shared, &step.actor, &args) {
-            board.violations(shared, vec![violation], label);
-        }
+    if step.actor != APP_ACTOR
+        && answer.is_ok()
+        && let Some(violation) = foreign_answer(shared, &step.actor, &args)
+    {
+        board.violations(shared, vec![violation], label);
     }
     shared
         .recorder
@@ -1013,10 +1012,10 @@ fn collect_placeholders(value: &Value, names: &mut Vec<String>) {
 fn replace(value: &Value, bindings: &BTreeMap<String, Value>) -> Value {
     match value {
         Value::String(text) => {
-            if let Some(name) = text.strip_prefix("${").and_then(|t| t.strip_suffix('}')) {
-                if let Some(bound) = bindings.get(name) {
-                    return bound.clone();
-                }
+            if let Some(name) = text.strip_prefix("${").and_then(|t| t.strip_suffix('}'))
+                && let Some(bound) = bindings.get(name)
+            {
+                return bound.clone();
             }
             let mut out = text.clone();
             for (name, bound) in bindings {

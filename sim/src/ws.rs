@@ -166,12 +166,12 @@ fn shown(bytes: &[u8]) -> Value {
     let Ok(mut value) = serde_json::from_slice::<Value>(bytes) else {
         return Value::String(String::from_utf8_lossy(bytes).into_owned());
     };
-    if let Some(data) = value.get("data").and_then(Value::as_str) {
-        if let Some(decoded) = baton_runtime::core::ids::base64_decode(data) {
-            value["text"] = Value::String(String::from_utf8_lossy(&decoded).into_owned());
-            if let Some(map) = value.as_object_mut() {
-                map.remove("data");
-            }
+    if let Some(data) = value.get("data").and_then(Value::as_str)
+        && let Some(decoded) = baton_runtime::core::ids::base64_decode(data)
+    {
+        value["text"] = Value::String(String::from_utf8_lossy(&decoded).into_owned());
+        if let Some(map) = value.as_object_mut() {
+            map.remove("data");
         }
     }
     value

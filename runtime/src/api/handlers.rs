@@ -277,13 +277,13 @@ async fn create(
             "gitIsolation is not supported; only worktree isolation is implemented",
         ));
     }
-    if let Some(Value::String(named)) = fields.get("coordinatorTaskId") {
-        if *named != id.to_string() {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "coordinatorTaskId in body does not match X-Coordinator-Id header",
-            ));
-        }
+    if let Some(Value::String(named)) = fields.get("coordinatorTaskId")
+        && *named != id.to_string()
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "coordinatorTaskId in body does not match X-Coordinator-Id header",
+        ));
     }
     let task = handle.create_task(request).await?;
     Ok(json_response(StatusCode::CREATED, &dto::detail(&task, id)))

@@ -219,7 +219,7 @@ pub fn base64(bytes: &[u8]) -> String {
 #[must_use]
 pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
     let text = text.as_bytes();
-    if text.len() % 4 != 0 {
+    if !text.len().is_multiple_of(4) {
         return None;
     }
     let value = |c: u8| match c {

@@ -178,10 +178,10 @@ impl<V> ReplayCache<V> {
 
     /// Drops the oldest order item, and its entry if the item is still that entry's.
     fn pop_oldest(&mut self) {
-        if let Some((key, seq, _)) = self.order.pop_front() {
-            if self.entries.get(&key).is_some_and(|entry| entry.seq == seq) {
-                self.entries.remove(&key);
-            }
+        if let Some((key, seq, _)) = self.order.pop_front()
+            && self.entries.get(&key).is_some_and(|entry| entry.seq == seq)
+        {
+            self.entries.remove(&key);
         }
     }
 }

@@ -881,16 +881,16 @@ impl Actor {
                     }
                 }
                 Effect::Signal { waiter, outcome } => {
-                    if let Some((reply, request)) = self.signal_replies.remove(&waiter) {
-                        if let Err(Ok(outcome)) = reply.send(Ok(outcome)) {
-                            let now = self.ports.clock.now();
-                            queue.extend(self.core.signal_undelivered(
-                                now,
-                                self.fresh(),
-                                outcome,
-                                request.as_ref(),
-                            ));
-                        }
+                    if let Some((reply, request)) = self.signal_replies.remove(&waiter)
+                        && let Err(Ok(outcome)) = reply.send(Ok(outcome))
+                    {
+                        let now = self.ports.clock.now();
+                        queue.extend(self.core.signal_undelivered(
+                            now,
+                            self.fresh(),
+                            outcome,
+                            request.as_ref(),
+                        ));
                     }
                 }
                 Effect::Type {

@@ -568,10 +568,10 @@ impl Repo for FakeRepo {
             if !repo.has_commits {
                 return Err(RepoError::NoCommits);
             }
-            if let Some(base) = &request.base {
-                if !repo.branches.contains(base) {
-                    return Err(RepoError::NoSuchBranch(base.clone()));
-                }
+            if let Some(base) = &request.base
+                && !repo.branches.contains(base)
+            {
+                return Err(RepoError::NoSuchBranch(base.clone()));
             }
             if repo.branches.contains(&request.branch) {
                 return Err(RepoError::Git(format!(

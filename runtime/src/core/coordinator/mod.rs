@@ -987,10 +987,10 @@ impl Coordinator {
         task: TaskId,
         effects: &mut Vec<Effect>,
     ) {
-        if let Ok(entry) = self.task_mut(task) {
-            if let Some(signal) = &mut entry.signal {
-                signal.consumed = true;
-            }
+        if let Ok(entry) = self.task_mut(task)
+            && let Some(signal) = &mut entry.signal
+        {
+            signal.consumed = true;
         }
         if let Some(closing) = self.closing.get_mut(&task) {
             closing.reported = true;
@@ -1017,10 +1017,10 @@ impl Coordinator {
             return Err(CoreError::CoordinatorNotFound(self.id));
         }
         let mut effects = Vec::new();
-        if let Some(request) = &request {
-            if let Some(answer) = self.replay.get(now, self.id, request) {
-                return Ok((Wait::Ready(answer.clone()), effects));
-            }
+        if let Some(request) = &request
+            && let Some(answer) = self.replay.get(now, self.id, request)
+        {
+            return Ok((Wait::Ready(answer.clone()), effects));
         }
         let unconsumed = self
             .tasks

@@ -140,10 +140,10 @@ pub(crate) fn classify(profile: Profile, view: &[u8], scratch: &mut Scratch) -> 
         budget = budget.saturating_sub(line.chars + 1);
         // A busy indicator wins over everything: one in its usual spelling, within a single
         // line, settles the verdict without building the region (it would be found there too).
-        if let Some(&(from, to, true)) = pieces.last() {
-            if busy_as_usually_spelled(&view[from..to]) {
-                return Readiness::Busy;
-            }
+        if let Some(&(from, to, true)) = pieces.last()
+            && busy_as_usually_spelled(&view[from..to])
+        {
+            return Readiness::Busy;
         }
     }
     if pieces.is_empty() {

@@ -456,19 +456,20 @@ impl Detector {
                 recheck_at = Some(idle_at);
             }
         }
-        if let Some(quiet) = self.config.quiet_period_ms {
-            if !idle && !matches!(self.readiness, Readiness::Busy | Readiness::StartupOrDialog) {
-                // Quiet, and past the echo guard: silence right after a prompt proves nothing.
-                let quiet_at = self
-                    .last_activity
-                    .plus(quiet)
-                    .max(guard_until.unwrap_or_default());
-                if now >= quiet_at {
-                    idle = true;
-                    recheck_at = None;
-                } else {
-                    recheck_at = Some(recheck_at.map_or(quiet_at, |at| at.min(quiet_at)));
-                }
+        if let Some(quiet) = self.config.quiet_period_ms
+            && !idle
+            && !matches!(self.readiness, Readiness::Busy | Readiness::StartupOrDialog)
+        {
+            // Quiet, and past the echo guard: silence right after a prompt proves nothing.
+            let quiet_at = self
+                .last_activity
+                .plus(quiet)
+                .max(guard_until.unwrap_or_default());
+            if now >= quiet_at {
+                idle = true;
+                recheck_at = None;
+            } else {
+                recheck_at = Some(recheck_at.map_or(quiet_at, |at| at.min(quiet_at)));
             }
         }
         Assessment {

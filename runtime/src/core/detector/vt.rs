@@ -183,11 +183,11 @@ impl Parser {
                 continue;
             }
             // Escape sequences often follow each other with no text between: no scan for text.
-            if bytes[i] == ESC {
-                if let Some(next) = self.fast_escape(bytes, i, sink) {
-                    i = next;
-                    continue;
-                }
+            if bytes[i] == ESC
+                && let Some(next) = self.fast_escape(bytes, i, sink)
+            {
+                i = next;
+                continue;
             }
             // Fast path: the longest run of non-control bytes, validated as UTF-8 in bulk
             // (unless it is all ASCII) and searched for C1 controls (only if it has a C2 byte).
@@ -235,11 +235,11 @@ impl Parser {
                 let byte = bytes[end];
                 // Tried here rather than at the top of the loop: measurably faster on
                 // escape-dense output than going round once more.
-                if byte == ESC {
-                    if let Some(next) = self.fast_escape(bytes, end, sink) {
-                        i = next;
-                        continue;
-                    }
+                if byte == ESC
+                    && let Some(next) = self.fast_escape(bytes, end, sink)
+                {
+                    i = next;
+                    continue;
                 }
                 i = end + 1;
                 self.control(byte, sink);

@@ -1,0 +1,274 @@
+//! `baton mcp`'s command line and environment, read as the reference's MCP process reads them
+//! (MCP spec §1.2), and the role they give it (§1.3).
+//!
+//! Flags: `--url <base>` (required), `--coordinator-id <id>`, `--task-id <id>`. A flag takes the
+//! next argument when there is one and it is not empty (taken as it is, even if it starts with
+//! `--`); the last of a repeated flag wins; anything else is ignored (agents' launchers append
+//! flags of their own). Credentials come from the environment only, never argv (visible in
+//! `ps`): the bearer token from [`TOKEN_VARS`], the sub-task's done token from
+//! [`DONE_TOKEN_VARS`], Baton's name first, the reference's still read. A sub-task's done token
+//! is its credential (DESIGN): with no bearer token, it is the bearer.
+
+use std::fmt;
+
+/// Environment variables holding the bearer token, the first one set and not empty wins.
+pub const TOKEN_VARS: [&str; 2] = ["BATON_MCP_TOKEN", "PARALLEL_CODE_MCP_TOKEN"];
+/// Environment variables holding a sub-task's done token.
+pub const DONE_TOKEN_VARS: [&str; 2] = ["BATON_DONE_TOKEN", "PARALLEL_CODE_MCP_DONE_TOKEN"];
+
+/// What the process serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// A coordinator (or a plain agent): every tool but `signal_done`.
+    Coordinator,
+    /// A sub-task: `signal_done` only.
+    SubTask,
+}
+
+/// A secret read from the environment; its `Debug` form hides it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EnvSecret(String);
+
+impl EnvSecret {
+    /// The secret, for a request header.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for EnvSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("EnvSecret(…)")
+    }
+}
+
+/// A valid configuration of the process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct McpArgs {
+    /// The API's base URL, e.g. `http://127.0.0.1:7777`.
+    pub url: String,
+    /// `--coordinator-id`, if given.
+    pub coordinator: Option<String>,
+    /// `--task-id`, if given.
+    pub task: Option<String>,
+    /// The bearer token.
+    pub token: EnvSecret,
+    /// The sub-task's done token, if given.
+    pub done_token: Option<EnvSecret>,
+}
+
+/// Why the process cannot start: printed on stderr, exit status 1.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ArgsError {
+    /// No URL, or no credential.
+    #[error(
+        "usage: baton mcp --url <api base url> [--coordinator-id <id>] [--task-id <id>]\n\
+         The bearer token comes from BATON_MCP_TOKEN (or PARALLEL_CODE_MCP_TOKEN), a sub-task's \
+         done token from BATON_DONE_TOKEN (or PARALLEL_CODE_MCP_DONE_TOKEN)."
+    )]
+    Usage,
+    /// An id that could not be sent in an HTTP header.
+    #[error("Invalid --{flag}: it must not contain control characters")]
+    InvalidId {
+        /// `coordinator-id` or `task-id`.
+        flag: &'static str,
+    },
+}
+
+impl McpArgs {
+    /// Reads the arguments after `mcp` and the environment (`env` answers a variable's value).
+    ///
+    /// # Errors
+    /// No URL or no credential ([`ArgsError::Usage`]); an id with a control character, which
+    /// would break (or inject) a header ([`ArgsError::InvalidId`]; the reference checked CR and
+    /// LF only).
+    pub fn parse(argv: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Self, ArgsError> {
+        let (mut url, mut coordinator, mut task) = (None, None, None);
+        let mut rest = argv.iter().peekable();
+        while let Some(argument) = rest.next() {
+            let slot = match argument.as_str() {
+                "--url" => &mut url,
+                "--coordinator-id" => &mut coordinator,
+                "--task-id" => &mut task,
+                _ => continue,
+            };
+            if let Some(value) = rest.next_if(|value| !value.is_empty()) {
+                *slot = Some(value.clone());
+            }
+        }
+        let read = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|name| env(name).filter(|value| !value.is_empty()))
+                .map(EnvSecret)
+        };
+        let done_token = read(&DONE_TOKEN_VARS);
+        let token = read(&TOKEN_VARS).or_else(|| done_token.clone().filter(|_| task.is_some()));
+        let (Some(url), Some(token)) = (url, token) else {
+            return Err(ArgsError::Usage);
+        };
+        for (flag, id) in [("coordinator-id", &coordinator), ("task-id", &task)] {
+            if id
+                .as_deref()
+                .is_some_and(|id| id.chars().any(char::is_control))
+            {
+                return Err(ArgsError::InvalidId { flag });
+            }
+        }
+        Ok(McpArgs {
+            url,
+            coordinator,
+            task,
+            token,
+            done_token,
+        })
+    }
+
+    /// The role: a sub-task when it has a task id and no coordinator id.
+    #[must_use]
+    pub const fn role(&self) -> Role {
+        match (&self.task, &self.coordinator) {
+            (Some(_), None) => Role::SubTask,
+            _ => Role::Coordinator,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ArgsError, McpArgs, Role};
+
+    fn args(argv: &[&str], env: &[(&str, &str)]) -> Result<McpArgs, ArgsError> {
+        let argv: Vec<String> = argv.iter().map(|a| (*a).to_owned()).collect();
+        McpArgs::parse(&argv, |name| {
+            env.iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        })
+    }
+
+    const TOKEN: (&str, &str) = ("BATON_MCP_TOKEN", "t0k3n");
+
+    #[test]
+    fn flags_take_the_next_argument_and_the_last_one_wins() {
+        let parsed = args(
+            &[
+                "--url",
+                "http://a",
+                "--skip-permissions",
+                "--url",
+                "http://b",
+                "--coordinator-id",
+                "c",
+            ],
+            &[TOKEN],
+        )
+        .unwrap();
+        assert_eq!(parsed.url, "http://b");
+        assert_eq!(parsed.coordinator.as_deref(), Some("c"));
+        assert_eq!(parsed.role(), Role::Coordinator);
+        let verbatim = args(&["--url", "--task-id"], &[TOKEN]).unwrap();
+        assert_eq!(
+            verbatim.url, "--task-id",
+            "a value is taken even if it starts with --"
+        );
+        let empty = args(
+            &["--url", "http://a", "--task-id", "", "--task-id"],
+            &[TOKEN],
+        )
+        .unwrap();
+        assert_eq!(
+            empty.task, None,
+            "an empty value, or none, leaves the flag unset"
+        );
+    }
+
+    #[test]
+    fn roles_follow_the_ids() {
+        let role = |argv: &[&str]| args(argv, &[TOKEN]).unwrap().role();
+        assert_eq!(role(&["--url", "u", "--task-id", "t"]), Role::SubTask);
+        assert_eq!(
+            role(&["--url", "u", "--task-id", "t", "--coordinator-id", "c"]),
+            Role::Coordinator
+        );
+        assert_eq!(role(&["--url", "u"]), Role::Coordinator, "a plain agent");
+    }
+
+    #[test]
+    fn credentials_come_from_the_environment_in_order() {
+        let both = args(
+            &["--url", "u"],
+            &[
+                ("PARALLEL_CODE_MCP_TOKEN", "old"),
+                ("BATON_MCP_TOKEN", "new"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(both.token.expose(), "new");
+        let reference = args(&["--url", "u"], &[("PARALLEL_CODE_MCP_TOKEN", "old")]).unwrap();
+        assert_eq!(
+            reference.token.expose(),
+            "old",
+            "the reference's name still works"
+        );
+        let empty = args(
+            &["--url", "u"],
+            &[("BATON_MCP_TOKEN", ""), ("PARALLEL_CODE_MCP_TOKEN", "x")],
+        );
+        assert_eq!(
+            empty.unwrap().token.expose(),
+            "x",
+            "an empty variable counts as unset"
+        );
+        let sub_task = args(
+            &["--url", "u", "--task-id", "t"],
+            &[("BATON_DONE_TOKEN", "d")],
+        )
+        .unwrap();
+        assert_eq!(
+            sub_task.token.expose(),
+            "d",
+            "a sub-task's done token is its bearer"
+        );
+        assert_eq!(sub_task.done_token.as_ref().map(|d| d.expose()), Some("d"));
+        assert_eq!(
+            args(&["--url", "u"], &[("BATON_DONE_TOKEN", "d")]),
+            Err(ArgsError::Usage),
+            "without a task id a done token is no credential"
+        );
+        assert!(
+            !format!("{sub_task:?}").contains("\"d\""),
+            "secrets hide in Debug"
+        );
+    }
+
+    #[test]
+    fn missing_or_unsafe_input_is_refused() {
+        assert_eq!(args(&[], &[TOKEN]), Err(ArgsError::Usage));
+        assert_eq!(args(&["--url", "u"], &[]), Err(ArgsError::Usage));
+        assert_eq!(
+            args(
+                &["--url", "u", "--coordinator-id", "a\r\nX-Evil: 1"],
+                &[TOKEN]
+            ),
+            Err(ArgsError::InvalidId {
+                flag: "coordinator-id"
+            })
+        );
+        assert_eq!(
+            args(&["--url", "u", "--task-id", "t\u{7}"], &[TOKEN]),
+            Err(ArgsError::InvalidId { flag: "task-id" })
+        );
+        let usage = ArgsError::Usage.to_string();
+        for mentioned in [
+            "--url",
+            "--task-id",
+            "--coordinator-id",
+            "BATON_MCP_TOKEN",
+            "PARALLEL_CODE_MCP_TOKEN",
+        ] {
+            assert!(usage.contains(mentioned), "{mentioned}");
+        }
+    }
+}

@@ -1,0 +1,306 @@
+//! The MCP server (rmcp, over stdio in production): lists the tools of its role and carries out
+//! each call as REST requests to the daemon ([`Backend`]), answering every failure as an error
+//! result (`isError`), never a protocol error.
+//!
+//! Waits never outlast their bound: a long poll's client gives the server its wait plus
+//! [`LONG_POLL_GRACE_MS`] (the server clamps a wait to `WAIT_TIMEOUT_MS_MAX`), any other call
+//! [`REQUEST_TIMEOUT_MS`]. `wait_for_signal_done` sends one request id with every try of a call
+//! and tries again, with backoff, only when the transport failed (spec §1.7): the daemon's replay
+//! cache then answers a retry whose first answer was lost with that answer, and a wait whose
+//! client went away consumed nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::{NotificationContext, RequestContext, RoleServer};
+use rmcp::{ErrorData, ServerHandler};
+use serde_json::{Map, Value, json};
+
+use super::args::{McpArgs, Role};
+use super::http::{self, BaseUrl, Connect, HttpError, InvalidUrl};
+use super::tools::{self, Caller, Plan};
+use crate::core::coordinator::WAIT_TIMEOUT_MS_MAX;
+use crate::ports::Entropy;
+
+/// How much longer than the server's wait a long poll's client waits for the answer.
+pub const LONG_POLL_GRACE_MS: u64 = 30_000;
+/// How long any other request may take (a merge runs git and can be slow).
+pub const REQUEST_TIMEOUT_MS: u64 = 600_000;
+/// Retries of one `wait_for_signal_done` call after transport errors (so at most 11 tries).
+pub const WAIT_RETRIES_MAX: u32 = 10;
+/// The first pause before a retry; each next one doubles.
+pub const BACKOFF_BASE_MS: u64 = 1_000;
+/// The longest pause before a retry.
+pub const BACKOFF_MAX_MS: u64 = 30_000;
+
+/// What a request ended with, short of an answer to show.
+enum Failure {
+    /// The transport failed (or the answer did not come in time): a retry may get through.
+    Transport(String),
+    /// The server answered, and it is a failure to report.
+    Answer(String),
+}
+
+/// The REST side of the MCP process.
+pub struct Backend<C> {
+    args: McpArgs,
+    base: BaseUrl,
+    connector: C,
+    entropy: Arc<dyn Entropy>,
+}
+
+impl<C: Connect> Backend<C> {
+    /// A backend for `args` that reaches the API through `connector` and draws request ids
+    /// from `entropy`.
+    ///
+    /// # Errors
+    /// The URL is not `http://host:port`.
+    pub fn new(args: McpArgs, connector: C, entropy: Arc<dyn Entropy>) -> Result<Self, InvalidUrl> {
+        let base = BaseUrl::parse(&args.url)?;
+        Ok(Backend {
+            args,
+            base,
+            connector,
+            entropy,
+        })
+    }
+
+    /// The role it serves.
+    #[must_use]
+    pub const fn role(&self) -> Role {
+        self.args.role()
+    }
+
+    /// Carries out a tool call: the text of its result, or of its error.
+    ///
+    /// # Errors
+    /// The call failed; the text says why (`Error: …`, or `Unknown tool: …`).
+    pub async fn call(&self, tool: &str, arguments: &Map<String, Value>) -> Result<String, String> {
+        let caller = Caller {
+            role: self.args.role(),
+            coordinator: self.args.coordinator.as_deref(),
+            task: self.args.task.as_deref(),
+        };
+        let task = arguments.get("taskId").and_then(Value::as_str);
+        let answer = match tools::plan(caller, tool, arguments)? {
+            Plan::Call {
+                method,
+                path,
+                body,
+                wait_ms,
+            } => {
+                let limit = wait_ms.map_or(REQUEST_TIMEOUT_MS, |ms| {
+                    ms.min(WAIT_TIMEOUT_MS_MAX) + LONG_POLL_GRACE_MS
+                });
+                self.json(method, &path, body.as_ref(), true, limit).await
+            }
+            Plan::WaitSignal { timeout_ms } => self.wait_signal(timeout_ms).await,
+            Plan::SignalDone { path } => self
+                .json("POST", &path, Some(&json!({})), false, REQUEST_TIMEOUT_MS)
+                .await
+                .map_err(|failure| match failure {
+                    // The reference printed no id here.
+                    Failure::Answer(text) => {
+                        Failure::Answer(text.replacen(&path, "/api/tasks/.../done", 1))
+                    }
+                    other => other,
+                }),
+        };
+        match answer {
+            Ok(value) => tools::render(tool, task, &value),
+            Err(Failure::Transport(text) | Failure::Answer(text)) => Err(format!("Error: {text}")),
+        }
+    }
+
+    /// A sub-task's MCP server tells the daemon it is up, so the task's assignment may go out
+    /// (DESIGN: the first prompt waits for the agent's tools). Nothing for other roles.
+    ///
+    /// # Errors
+    /// The daemon could not be told (the text says why); the agent still gets its tools.
+    pub async fn announce(&self) -> Result<(), String> {
+        let Some(task) = self
+            .args
+            .task
+            .as_deref()
+            .filter(|_| self.role() == Role::SubTask)
+        else {
+            return Ok(());
+        };
+        let path = format!("/api/tasks/{}/mcp-connected", tools::encode_component(task));
+        self.json("POST", &path, Some(&json!({})), false, REQUEST_TIMEOUT_MS)
+            .await
+            .map(drop)
+            .map_err(|(Failure::Transport(text) | Failure::Answer(text))| text)
+    }
+
+    /// `wait_for_signal_done`: one request id for every try; transport errors tried again with
+    /// backoff while time remains. A `timeoutMs` of zero or less still asks once (the reference
+    /// failed it without asking).
+    async fn wait_signal(&self, timeout_ms: Option<f64>) -> Result<Value, Failure> {
+        let request = self.entropy.uuid().to_string();
+        let started = tokio::time::Instant::now();
+        let remaining = |now: tokio::time::Instant| {
+            timeout_ms.map(|ms| ms - now.duration_since(started).as_secs_f64() * 1_000.0)
+        };
+        let mut attempt = 0;
+        loop {
+            let left = remaining(tokio::time::Instant::now());
+            if attempt > 0 && left.is_some_and(|ms| ms <= 0.0) {
+                return Err(Failure::Transport(
+                    "wait_for_signal_done: timed out retrying after repeated network errors"
+                        .to_owned(),
+                ));
+            }
+            let mut body = json!({ "requestId": request });
+            if let Some(coordinator) = &self.args.coordinator {
+                body["coordinatorTaskId"] = Value::String(coordinator.clone());
+            }
+            if let Some(ms) = left {
+                body["timeoutMs"] = json!(ms.max(0.0).floor());
+            }
+            let wait = tools::wait_of(body.get("timeoutMs"));
+            let limit = wait.min(WAIT_TIMEOUT_MS_MAX) + LONG_POLL_GRACE_MS;
+            match self
+                .json("POST", "/api/wait-signal", Some(&body), true, limit)
+                .await
+            {
+                Err(Failure::Transport(_)) if attempt < WAIT_RETRIES_MAX => {
+                    let pause = (BACKOFF_BASE_MS << attempt).min(BACKOFF_MAX_MS);
+                    let pause = match remaining(tokio::time::Instant::now()) {
+                        // No time left: no pause; the next turn says so.
+                        Some(left) if left <= 0.0 => 0,
+                        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                        Some(left) => pause.min(left as u64),
+                        None => pause,
+                    };
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// One request; the answer's JSON when it is 2xx.
+    async fn json(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        as_coordinator: bool,
+        limit_ms: u64,
+    ) -> Result<Value, Failure> {
+        let mut headers = vec![
+            (
+                "authorization".to_owned(),
+                format!("Bearer {}", self.args.token.expose()),
+            ),
+            ("content-type".to_owned(), "application/json".to_owned()),
+        ];
+        match (&self.args.coordinator, as_coordinator) {
+            (Some(coordinator), true) => {
+                headers.push(("x-coordinator-id".to_owned(), coordinator.clone()));
+            }
+            _ => {
+                if let Some(done) = &self.args.done_token {
+                    headers.push(("x-done-token".to_owned(), done.expose().to_owned()));
+                }
+            }
+        }
+        let body = body.map(Value::to_string).unwrap_or_default();
+        let request = http::encode(&self.base.host, method, path, &headers, body.as_bytes());
+        let sent = tokio::time::timeout(
+            Duration::from_millis(limit_ms),
+            http::send(&self.connector, &self.base, &request),
+        )
+        .await;
+        let response = match sent {
+            Err(_) => {
+                return Err(Failure::Transport(format!(
+                    "no answer from the daemon within {limit_ms} ms"
+                )));
+            }
+            Ok(Err(error @ (HttpError::Connect(_) | HttpError::Broken(_)))) => {
+                return Err(Failure::Transport(error.to_string()));
+            }
+            Ok(Err(error)) => return Err(Failure::Answer(error.to_string())),
+            Ok(Ok(response)) => response,
+        };
+        if !(200..300).contains(&response.status) {
+            return Err(Failure::Answer(format!(
+                "API {method} {path} failed ({}): {}",
+                response.status,
+                String::from_utf8_lossy(&response.body)
+            )));
+        }
+        if response.body.is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&response.body)
+            .map_err(|error| Failure::Answer(format!("the daemon's answer is not JSON: {error}")))
+    }
+}
+
+/// The rmcp handler over a [`Backend`].
+pub struct McpServer<C>(Arc<Backend<C>>);
+
+impl<C> McpServer<C> {
+    /// Serves `backend`.
+    #[must_use]
+    pub fn new(backend: Backend<C>) -> Self {
+        McpServer(Arc::new(backend))
+    }
+}
+
+fn text_result(result: Result<String, String>) -> CallToolResult {
+    match result {
+        Ok(text) => CallToolResult::success(vec![ContentBlock::text(text)]),
+        Err(text) => CallToolResult::error(vec![ContentBlock::text(text)]),
+    }
+}
+
+impl<C: Connect + 'static> ServerHandler for McpServer<C> {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("baton", env!("CARGO_PKG_VERSION")))
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let tools = tools::catalogue(self.0.role())
+            .into_iter()
+            .map(|tool| {
+                let schema = match tool.schema {
+                    Value::Object(schema) => schema,
+                    _ => Map::new(),
+                };
+                Tool::new(tool.name, tool.description, Arc::new(schema))
+            })
+            .collect();
+        Ok(ListToolsResult::with_all_items(tools))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let arguments = request.arguments.unwrap_or_default();
+        Ok(text_result(self.0.call(&request.name, &arguments).await).into())
+    }
+
+    async fn on_initialized(&self, _context: NotificationContext<RoleServer>) {
+        // Told in the background: the agent has its tools whether or not the daemon heard.
+        let backend = self.0.clone();
+        tokio::spawn(async move {
+            let _ = backend.announce().await;
+        });
+    }
+}
