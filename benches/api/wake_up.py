@@ -2,7 +2,7 @@
 `POST /api/wait-signal` that was waiting, over loopback. Run the API first (see ../../README.md,
 Benchmarks) and pass its printed line: `python3 benches/api/wake_up.py "$(cat api.out)"`."""
 import json, sys, threading, time, http.client, urllib.parse
-url, token = sys.argv[1].split()
+url, token = sys.argv[1].split()[:2]
 host = urllib.parse.urlparse(url)
 def call(method, path, body=None):
     c = http.client.HTTPConnection(host.hostname, host.port)

@@ -3,9 +3,9 @@
 //!
 //! `cargo run -p baton-runtime --features fakes --example api_on_fakes`
 //!
-//! Prints one line, `<base url> <coordinator token>`, then serves until killed. Two coordinators
-//! are registered, with a task each, or `TASKS` tasks each (the first argument, at most 64: for
-//! load measurements); the token printed is the first one's.
+//! Prints one line, `<base url> <coordinator token> <coordinator id>`, then serves until killed.
+//! Two coordinators are registered, with a task each, or `TASKS` tasks each (the first argument,
+//! at most 64: for load measurements); the token and id printed are the first one's.
 //!
 //! Load: `wrk -t1 -c16 -d10s --latency -H "Authorization: Bearer <token>" <url>/api/tasks`
 
@@ -68,14 +68,15 @@ async fn main() -> anyhow::Result<()> {
         let mut bytes = [0; TOKEN_BYTES];
         entropy.fill(&mut bytes);
         let token = Secret::from_random(bytes);
-        first_token.get_or_insert_with(|| token.expose().to_owned());
+        first_token.get_or_insert_with(|| (token.expose().to_owned(), id));
         directory.credentials.register(id, token);
         directory.coordinators.insert(id, handle);
     }
     let (_publish, latest) = baton_runtime::api::latest::channel(directory);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
-    println!("http://{address} {}", first_token.unwrap_or_default());
+    let (token, id) = first_token.ok_or_else(|| anyhow::anyhow!("no coordinator registered"))?;
+    println!("http://{address} {token} {id}");
     let state = ApiState::new(latest, engine.agent_feed());
     api::serve(listener, state, std::future::pending()).await?;
     Ok(())

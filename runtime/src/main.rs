@@ -57,8 +57,25 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Mcp { args } => {
-            let args =
-                baton_runtime::mcp::args::McpArgs::parse(&args, |name| std::env::var(name).ok())?;
+            use baton_runtime::mcp::args as mcp_args;
+            let from_file = match mcp_args::flag(&args, mcp_args::CREDENTIALS_FILE_FLAG) {
+                None => Vec::new(),
+                Some(path) => {
+                    let path = PathBuf::from(path);
+                    let limit = mcp_args::CREDENTIALS_FILE_BYTES_MAX as u64;
+                    let bytes = read_bounded(&path, limit)?;
+                    mcp_args::credentials_in(&bytes).map_err(|error| {
+                        anyhow::anyhow!("credentials file {}: {error}", path.display())
+                    })?
+                }
+            };
+            let args = mcp_args::McpArgs::parse(&args, |name| {
+                from_file
+                    .iter()
+                    .find(|(key, _)| key == name)
+                    .map(|(_, value)| value.clone())
+                    .or_else(|| std::env::var(name).ok())
+            })?;
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()

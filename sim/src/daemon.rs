@@ -496,10 +496,20 @@ struct McpConfig {
     done_token: String,
 }
 
-/// The config a spawned program was given (`--mcp-config PATH`), as its `baton mcp` reads it.
+/// The config a spawned program was given, as its `baton mcp` reads it: `--mcp-config PATH`,
+/// or (Codex) the `--credentials-file PATH` inside its `--config` override.
 fn read_config(files: &FakeFiles, argv: &[String]) -> Option<McpConfig> {
-    let at = argv.iter().position(|a| a == "--mcp-config")?;
-    read_config_at(files, Path::new(argv.get(at + 1)?))
+    if let Some(at) = argv.iter().position(|a| a == "--mcp-config") {
+        return read_config_at(files, Path::new(argv.get(at + 1)?));
+    }
+    const MARK: &str = "\"--credentials-file\", ";
+    let override_arg = argv.iter().find(|a| a.contains(MARK))?;
+    let rest = &override_arg[override_arg.find(MARK)? + MARK.len()..];
+    let path: String = serde_json::Deserializer::from_str(rest)
+        .into_iter::<String>()
+        .next()?
+        .ok()?;
+    read_config_at(files, Path::new(&path))
 }
 
 fn read_config_at(files: &FakeFiles, path: &Path) -> Option<McpConfig> {

@@ -257,6 +257,15 @@ pub fn run(scenario: &Scenario, dir: &Path, seed: Option<u64>) -> anyhow::Result
                 settings: CoordinatorSettings {
                     skip_permissions: def.skip_permissions,
                     notification_delay_ms: def.notification_delay_ms,
+                    // The simulated `baton mcp` reaches the daemon host over turmoil.
+                    mcp: baton_runtime::engine::McpLaunch {
+                        command: "baton".to_owned(),
+                        url: format!(
+                            "http://{}:{}",
+                            crate::world::DAEMON_HOST,
+                            crate::net::API_PORT
+                        ),
+                    },
                     ..CoordinatorSettings::new(PROJECT_ROOT, def.agent.clone(), CONFIG_DIR)
                 },
             }

@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use crate::core::detector::Profile;
+use crate::core::ids::TaskId;
 
 /// A known agent CLI, recognised from its command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +70,74 @@ impl AgentKind {
     }
 }
 
+/// The name Baton's server has in every MCP config it writes.
+pub const SERVER_NAME: &str = "baton";
+
+/// Baton's MCP server as an agent starts it: the program, its arguments (no secret: argv is
+/// visible in `ps`) and its environment (the secrets).
+#[derive(Clone, PartialEq, Eq)]
+pub struct McpServer {
+    /// The `baton` program.
+    pub command: String,
+    /// `mcp --url … --task-id …`.
+    pub args: Vec<String>,
+    /// Variables set for it: the done token.
+    pub env: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for McpServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpServer")
+            .field("command", &self.command)
+            .field("args", &self.args)
+            .field("env", &self.env.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl McpServer {
+    /// A sub-task's server: the sub-task role (`--task-id` only), its done token as its
+    /// credential.
+    #[must_use]
+    pub fn sub_task(launch: &crate::engine::McpLaunch, task: TaskId, done_token: &str) -> Self {
+        McpServer {
+            command: launch.command.clone(),
+            args: vec![
+                "mcp".to_owned(),
+                "--url".to_owned(),
+                launch.url.clone(),
+                "--task-id".to_owned(),
+                task.to_string(),
+            ],
+            env: vec![(
+                crate::mcp::args::DONE_TOKEN_VARS[0].to_owned(),
+                done_token.to_owned(),
+            )],
+        }
+    }
+
+    /// The MCP config file naming it (`{"mcpServers": {"baton": …}}`), as Claude Code's
+    /// `--mcp-config` and `baton mcp --credentials-file` read it.
+    #[must_use]
+    pub fn config(&self) -> serde_json::Value {
+        let env: serde_json::Map<String, serde_json::Value> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect();
+        serde_json::json!({
+            "mcpServers": {
+                SERVER_NAME: {
+                    "type": "stdio",
+                    "command": self.command,
+                    "args": self.args,
+                    "env": env,
+                }
+            }
+        })
+    }
+}
+
 /// How to start a sub-task's agent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Launch {
@@ -78,9 +147,19 @@ pub struct Launch {
     pub profile: Profile,
 }
 
-/// The launch of `command` with `args`: skip-permission flags when asked, then the MCP config.
+/// The launch of `command` with `args`: skip-permission flags when asked, then how it finds
+/// Baton's MCP server, whose config (with the secrets) is the 0600 file at `config`:
+/// `--mcp-config <config>` for most agents; for Codex, whose MCP servers come from a `--config`
+/// override on its command line, an override that names no secret: the server is started with
+/// `--credentials-file <config>` and reads its credentials from that file.
 #[must_use]
-pub fn launch(command: &str, args: &[String], skip_permissions: bool, mcp_config: &Path) -> Launch {
+pub fn launch(
+    command: &str,
+    args: &[String],
+    skip_permissions: bool,
+    server: &McpServer,
+    config: &Path,
+) -> Launch {
     let kind = AgentKind::from_command(command);
     let mut argv = vec![command.to_owned()];
     argv.extend(args.iter().cloned());
@@ -91,19 +170,38 @@ pub fn launch(command: &str, args: &[String], skip_permissions: bool, mcp_config
                 .map(|flag| (*flag).to_owned()),
         );
     }
-    argv.extend(["--mcp-config".to_owned(), mcp_config.display().to_string()]);
+    if kind == AgentKind::Codex {
+        argv.extend(["--config".to_owned(), codex_override(server, config)]);
+    } else {
+        argv.extend(["--mcp-config".to_owned(), config.display().to_string()]);
+    }
     Launch {
         argv,
         profile: kind.profile(),
     }
 }
 
+/// `mcp_servers.baton={ command = "…", args = ["…", …] }`: TOML, every string a JSON string
+/// literal (a TOML basic string), the credentials file in place of the environment.
+fn codex_override(server: &McpServer, config: &Path) -> String {
+    let quote = |text: &str| serde_json::Value::String(text.to_owned()).to_string();
+    let mut args: Vec<String> = server.args.iter().map(|a| quote(a)).collect();
+    args.push(quote("--credentials-file"));
+    args.push(quote(&config.display().to_string()));
+    format!(
+        "mcp_servers.{SERVER_NAME}={{ command = {}, args = [{}] }}",
+        quote(&server.command),
+        args.join(", ")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
 
-    use super::{AgentKind, launch};
+    use super::{AgentKind, McpServer, launch};
     use crate::core::detector::Profile;
+    use crate::core::ids::TaskId;
 
     #[test]
     fn kinds_come_from_the_command_file_name() {
@@ -120,12 +218,23 @@ mod tests {
         );
     }
 
+    fn server() -> McpServer {
+        McpServer::sub_task(
+            &crate::engine::McpLaunch {
+                command: "/opt/baton/bin/baton".into(),
+                url: "http://127.0.0.1:7778".into(),
+            },
+            TaskId::from_random([3; 16]),
+            "secret-done-token",
+        )
+    }
+
     #[test]
     fn skip_permission_flags_are_added_only_when_asked() {
         let config = Path::new("/tmp/c.json");
         let args = vec!["--model".to_owned(), "opus".to_owned()];
         assert_eq!(
-            launch("claude", &args, true, config).argv,
+            launch("claude", &args, true, &server(), config).argv,
             [
                 "claude",
                 "--model",
@@ -136,11 +245,57 @@ mod tests {
             ]
         );
         assert_eq!(
-            launch("claude", &[], false, config).argv,
+            launch("claude", &[], false, &server(), config).argv,
             ["claude", "--mcp-config", "/tmp/c.json"]
         );
-        let aider = launch("aider", &[], true, config);
+        let aider = launch("aider", &[], true, &server(), config);
         assert_eq!(aider.argv, ["aider", "--mcp-config", "/tmp/c.json"]);
         assert_eq!(aider.profile, Profile::Generic);
+    }
+
+    #[test]
+    fn a_sub_tasks_server_has_its_role_and_keeps_its_secret_in_the_environment() {
+        let server = server();
+        let task = TaskId::from_random([3; 16]).to_string();
+        assert_eq!(
+            server.args,
+            [
+                "mcp",
+                "--url",
+                "http://127.0.0.1:7778",
+                "--task-id",
+                task.as_str()
+            ]
+        );
+        let config = server.config();
+        let entry = &config["mcpServers"]["baton"];
+        assert_eq!(entry["command"], "/opt/baton/bin/baton");
+        assert_eq!(entry["env"]["BATON_DONE_TOKEN"], "secret-done-token");
+        assert!(!format!("{server:?}").contains("secret-done-token"));
+    }
+
+    #[test]
+    fn codex_gets_an_override_without_any_secret() {
+        let launched = launch(
+            "/usr/bin/codex",
+            &[],
+            false,
+            &server(),
+            Path::new("/tmp/c \"x\".json"),
+        );
+        assert_eq!(launched.argv[1], "--config");
+        let task = TaskId::from_random([3; 16]);
+        assert_eq!(
+            launched.argv[2],
+            format!(
+                r#"mcp_servers.baton={{ command = "/opt/baton/bin/baton", args = ["mcp", "--url", "http://127.0.0.1:7778", "--task-id", "{task}", "--credentials-file", "/tmp/c \"x\".json"] }}"#
+            )
+        );
+        assert!(
+            launched
+                .argv
+                .iter()
+                .all(|a| !a.contains("secret-done-token"))
+        );
     }
 }

@@ -522,7 +522,6 @@ impl Actor {
         let job = CreateJob {
             ports: self.ports.clone(),
             settings: self.settings.clone(),
-            coordinator: self.core.id(),
             id,
             agent: AgentId(entropy.uuid()),
             branch: task_branch(&name, id),
@@ -953,7 +952,6 @@ fn view(task: &Task) -> TaskView {
 struct CreateJob {
     ports: Ports,
     settings: CoordinatorSettings,
-    coordinator: CoordinatorId,
     id: TaskId,
     agent: AgentId,
     name: String,
@@ -988,10 +986,16 @@ impl CreateJob {
             .settings
             .config_dir
             .join(format!("baton-subtask-{}.json", self.id));
+        let server = crate::agents::McpServer::sub_task(
+            &self.settings.mcp,
+            self.id,
+            self.done_token.expose(),
+        );
+        let contents = serde_json::to_string_pretty(&server.config()).unwrap_or_default();
         let written = self
             .ports
             .files
-            .write_atomic(&config, self.mcp_config().as_bytes(), FileMode::OwnerOnly)
+            .write_atomic(&config, contents.as_bytes(), FileMode::OwnerOnly)
             .await;
         if let Err(error) = written {
             remove_leftovers(&self.ports, root, worktree, self.branch, None).await;
@@ -1001,6 +1005,7 @@ impl CreateJob {
             &self.command,
             &self.args,
             self.settings.skip_permissions,
+            &server,
             &config,
         );
         let spec = SpawnSpec {
@@ -1033,22 +1038,6 @@ impl CreateJob {
             assignment: self.prompt,
         };
         Ok(Created { new, session })
-    }
-
-    /// The sub-task's MCP config: how its agent reaches Baton, and the secrets to do so (in the
-    /// environment of the MCP process, never in an argv). Completed by the MCP issue.
-    fn mcp_config(&self) -> String {
-        let config = serde_json::json!({
-            "mcpServers": {
-                "baton": {
-                    "type": "stdio",
-                    "command": "baton",
-                    "args": ["mcp", "--task-id", self.id.to_string(), "--coordinator-id", self.coordinator.to_string()],
-                    "env": { "BATON_DONE_TOKEN": self.done_token.expose() },
-                }
-            }
-        });
-        serde_json::to_string_pretty(&config).unwrap_or_default()
     }
 }
 

@@ -88,12 +88,33 @@ pub struct CoordinatorSettings {
     pub notification_delay_ms: u64,
     /// Directory for per-task MCP config files.
     pub config_dir: PathBuf,
+    /// How sub-tasks' agents start Baton's MCP server.
+    pub mcp: McpLaunch,
+}
+
+/// How an agent starts Baton's MCP server (`baton mcp`) and where it reaches the API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct McpLaunch {
+    /// The `baton` program (the daemon's own executable in production).
+    pub command: String,
+    /// The API's base URL, built from the port the daemon bound.
+    pub url: String,
+}
+
+impl Default for McpLaunch {
+    /// `baton` on the PATH, the API on its default port on loopback.
+    fn default() -> Self {
+        McpLaunch {
+            command: "baton".to_owned(),
+            url: format!("http://127.0.0.1:{}", crate::api::listen::PORT_DEFAULT),
+        }
+    }
 }
 
 impl CoordinatorSettings {
     /// A coordinator on `project_root` whose sub-tasks run `command` with no arguments, without
-    /// skip-permission flags, with the default notification delay, and MCP configs in
-    /// `config_dir`.
+    /// skip-permission flags, with the default notification delay, MCP configs in `config_dir`
+    /// and the default [`McpLaunch`].
     #[must_use]
     pub fn new(
         project_root: impl Into<PathBuf>,
@@ -109,6 +130,7 @@ impl CoordinatorSettings {
             skip_permissions: false,
             notification_delay_ms: crate::core::notify::NOTIFICATION_DELAY_MS_DEFAULT,
             config_dir: config_dir.into(),
+            mcp: McpLaunch::default(),
         }
     }
 }

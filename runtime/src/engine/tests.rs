@@ -143,15 +143,17 @@ async fn a_request_may_name_its_own_agent() {
     };
     let task = w.coordinator.create_task(custom).await.unwrap();
     let config = Path::new("/tmp/baton").join(format!("baton-subtask-{}.json", task.id));
-    assert_eq!(
-        w.pty.spawned()[0].argv,
-        [
-            "codex",
-            "--model",
-            "o3",
-            "--mcp-config",
-            config.to_str().unwrap()
-        ]
+    let argv = &w.pty.spawned()[0].argv;
+    assert_eq!(argv[..4], ["codex", "--model", "o3", "--config"]);
+    assert!(
+        argv[4].contains(&format!(r#""--credentials-file", "{}""#, config.display())),
+        "Codex finds its server's credentials in the 0600 config file: {}",
+        argv[4]
+    );
+    let token = token_of(&w.files, &config);
+    assert!(
+        argv.iter().all(|arg| !arg.contains(&token)),
+        "no secret in argv"
     );
 }
 
@@ -952,7 +954,7 @@ async fn a_base_branch_is_forked_from_and_merged_into() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn each_config_names_its_own_task_and_coordinator() {
+async fn each_config_names_its_own_task_and_the_sub_task_role() {
     let w = world();
     let a = w.coordinator.create_task(request("a", None)).await.unwrap();
     let b = w.coordinator.create_task(request("b", None)).await.unwrap();
@@ -974,8 +976,12 @@ async fn each_config_names_its_own_task_and_coordinator() {
             "{args:?}"
         );
         assert!(
+            !args.contains(&"--coordinator-id") && !args.contains(&coordinator.as_str()),
+            "a sub-task's server has the sub-task role: {args:?}"
+        );
+        assert!(
             args.windows(2)
-                .any(|pair| pair == ["--coordinator-id", coordinator.as_str()]),
+                .any(|pair| pair == ["--url", "http://127.0.0.1:7777"]),
             "{args:?}"
         );
     }

@@ -6,8 +6,10 @@
 //! `--`); the last of a repeated flag wins; anything else is ignored (agents' launchers append
 //! flags of their own). Credentials come from the environment only, never argv (visible in
 //! `ps`): the bearer token from [`TOKEN_VARS`], the sub-task's done token from
-//! [`DONE_TOKEN_VARS`], Baton's name first, the reference's still read. A sub-task's done token
-//! is its credential (DESIGN): with no bearer token, it is the bearer.
+//! [`DONE_TOKEN_VARS`], Baton's name first, the reference's still read; or, with
+//! `--credentials-file <config>`, from that MCP config file's `env` (see
+//! [`CREDENTIALS_FILE_FLAG`]). A sub-task's done token is its credential (DESIGN): with no
+//! bearer token, it is the bearer.
 
 use std::fmt;
 
@@ -76,6 +78,52 @@ pub enum ArgsError {
     },
 }
 
+/// The value of `name` in `argv`, read by the rules of the module documentation: the next
+/// argument when there is one and it is not empty; the last such flag wins.
+#[must_use]
+pub fn flag(argv: &[String], name: &str) -> Option<String> {
+    let mut found = None;
+    let mut rest = argv.iter().peekable();
+    while let Some(argument) = rest.next() {
+        if argument == name {
+            if let Some(value) = rest.next_if(|value| !value.is_empty()) {
+                found = Some(value.clone());
+            }
+        } else if matches!(
+            argument.as_str(),
+            "--url" | "--coordinator-id" | "--task-id" | CREDENTIALS_FILE_FLAG
+        ) {
+            // Another flag's value is not looked at as a flag.
+            let _ = rest.next_if(|value| !value.is_empty());
+        }
+    }
+    found
+}
+
+/// Names the agent's MCP config file, from which the credentials are read instead of the
+/// environment (an agent that can give its MCP servers no environment, such as Codex with a
+/// `--config` override, passes the file's path instead: it is no secret).
+pub const CREDENTIALS_FILE_FLAG: &str = "--credentials-file";
+
+/// Largest credentials file read, in bytes.
+pub const CREDENTIALS_FILE_BYTES_MAX: usize = 64 << 10;
+
+/// The variables an MCP config file gives Baton's server (`mcpServers.baton.env`).
+///
+/// # Errors
+/// The file is not such a config.
+pub fn credentials_in(config: &[u8]) -> Result<Vec<(String, String)>, String> {
+    let config: serde_json::Value =
+        serde_json::from_slice(config).map_err(|e| format!("not JSON: {e}"))?;
+    let env = config["mcpServers"][crate::agents::SERVER_NAME]["env"]
+        .as_object()
+        .ok_or("it names no mcpServers.baton.env")?;
+    Ok(env
+        .iter()
+        .filter_map(|(name, value)| Some((name.clone(), value.as_str()?.to_owned())))
+        .collect())
+}
+
 impl McpArgs {
     /// Reads the arguments after `mcp` and the environment (`env` answers a variable's value).
     ///
@@ -84,19 +132,9 @@ impl McpArgs {
     /// would break (or inject) a header ([`ArgsError::InvalidId`]; the reference checked CR and
     /// LF only).
     pub fn parse(argv: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Self, ArgsError> {
-        let (mut url, mut coordinator, mut task) = (None, None, None);
-        let mut rest = argv.iter().peekable();
-        while let Some(argument) = rest.next() {
-            let slot = match argument.as_str() {
-                "--url" => &mut url,
-                "--coordinator-id" => &mut coordinator,
-                "--task-id" => &mut task,
-                _ => continue,
-            };
-            if let Some(value) = rest.next_if(|value| !value.is_empty()) {
-                *slot = Some(value.clone());
-            }
-        }
+        let url = flag(argv, "--url");
+        let coordinator = flag(argv, "--coordinator-id");
+        let task = flag(argv, "--task-id");
         let read = |names: &[&str]| {
             names
                 .iter()
@@ -241,6 +279,28 @@ mod tests {
             !format!("{sub_task:?}").contains("\"d\""),
             "secrets hide in Debug"
         );
+    }
+
+    #[test]
+    fn a_flags_value_is_not_taken_for_a_flag() {
+        let argv: Vec<String> = ["--url", "--task-id", "--task-id", "t"]
+            .iter()
+            .map(|a| (*a).to_owned())
+            .collect();
+        assert_eq!(super::flag(&argv, "--task-id").as_deref(), Some("t"));
+        assert_eq!(super::flag(&argv, "--url").as_deref(), Some("--task-id"));
+    }
+
+    #[test]
+    fn a_credentials_file_gives_the_servers_environment() {
+        let config =
+            br#"{"mcpServers":{"baton":{"env":{"BATON_DONE_TOKEN":"d","N":5}},"other":{}}}"#;
+        assert_eq!(
+            super::credentials_in(config),
+            Ok(vec![("BATON_DONE_TOKEN".to_owned(), "d".to_owned())])
+        );
+        assert!(super::credentials_in(b"{}").is_err());
+        assert!(super::credentials_in(b"garbage").is_err());
     }
 
     #[test]
