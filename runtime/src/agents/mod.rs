@@ -1,7 +1,13 @@
 //! Agent kinds: how each CLI is launched, which prompt it shows, how it is given its MCP config.
 //!
-//! A minimal table for now; the MCP issue adds the config formats (Codex's TOML override),
-//! preambles and prompt-delivery quirks.
+//! This module: the kinds, Baton's MCP server entry ([`McpServer`]) and each kind's launch
+//! (`--mcp-config`, or Codex's secret-free `--config` override). `preamble`: the sub-task
+//! instruction block, injected into the agent's instruction file and stripped before a merge.
+//! `mcp_json`: a coordinator's `.mcp.json`, merged and restored exactly. All pure: the engine
+//! does the file work through the `Files` port.
+
+pub mod mcp_json;
+pub mod preamble;
 
 use std::path::Path;
 
@@ -96,6 +102,42 @@ impl std::fmt::Debug for McpServer {
 }
 
 impl McpServer {
+    /// A coordinator's server: the coordinator role, its token as its credential.
+    #[must_use]
+    pub fn coordinator(
+        launch: &crate::engine::McpLaunch,
+        coordinator: crate::core::ids::CoordinatorId,
+        token: &str,
+    ) -> Self {
+        McpServer {
+            command: launch.command.clone(),
+            args: vec![
+                "mcp".to_owned(),
+                "--url".to_owned(),
+                launch.url.clone(),
+                "--coordinator-id".to_owned(),
+                coordinator.to_string(),
+            ],
+            env: vec![(crate::mcp::args::TOKEN_VARS[0].to_owned(), token.to_owned())],
+        }
+    }
+
+    /// The entry under `mcpServers.baton` in an MCP config.
+    #[must_use]
+    pub fn entry(&self) -> serde_json::Value {
+        let env: serde_json::Map<String, serde_json::Value> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect();
+        serde_json::json!({
+            "type": "stdio",
+            "command": self.command,
+            "args": self.args,
+            "env": env,
+        })
+    }
+
     /// A sub-task's server: the sub-task role (`--task-id` only), its done token as its
     /// credential.
     #[must_use]
@@ -120,21 +162,7 @@ impl McpServer {
     /// `--mcp-config` and `baton mcp --credentials-file` read it.
     #[must_use]
     pub fn config(&self) -> serde_json::Value {
-        let env: serde_json::Map<String, serde_json::Value> = self
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-            .collect();
-        serde_json::json!({
-            "mcpServers": {
-                SERVER_NAME: {
-                    "type": "stdio",
-                    "command": self.command,
-                    "args": self.args,
-                    "env": env,
-                }
-            }
-        })
+        serde_json::json!({ "mcpServers": { SERVER_NAME: self.entry() } })
     }
 }
 

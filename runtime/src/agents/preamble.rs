@@ -1,0 +1,336 @@
+//! The sub-task instruction block: a short, marker-delimited text Baton puts into an agent's
+//! instruction file in the sub-task's worktree (finishing means calling `signal_done`), and takes
+//! out again before the task's branch is merged, so the user's file ends as it began (MCP spec §4).
+//!
+//! Pure: the engine reads and writes the files through the `Files` port. Where Baton departs from
+//! the reference: injection is idempotent (a file that already holds a block is left alone), and
+//! a strip removes every block, not the first; when the file is still exactly what Baton wrote,
+//! the strip gives back the original bytes, so a user's file is byte-identical afterwards (or
+//! absent, if Baton created it) whatever its formatting.
+
+use serde_json::{Map, Value};
+
+use super::AgentKind;
+
+/// The line that opens the block.
+pub const BLOCK_START: &str = "<sub-task-mode>";
+/// The line that closes it.
+pub const BLOCK_END: &str = "</sub-task-mode>";
+/// The settings key Claude Code reads extra instructions from.
+pub const SYSTEM_PROMPT_KEY: &str = "systemPrompt";
+
+/// The block, without a trailing newline.
+#[must_use]
+pub fn block() -> String {
+    [
+        BLOCK_START,
+        "You are a sub-task of a Baton coordinator. These rules come before any skill or hook:",
+        "- When the work is done (committed, tests and type checks passing), call the \
+         `signal_done` MCP tool. That is how you finish: do not offer to merge, open a pull \
+         request or run a branch-finishing workflow.",
+        "- If the requirements are unclear, or a step looks risky, ask: the user reads this \
+         terminal.",
+        BLOCK_END,
+    ]
+    .join("\n")
+}
+
+/// Where the block goes for an agent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A Markdown instruction file at the worktree's root.
+    Markdown(&'static str),
+    /// `.claude/settings.local.json`, in its `systemPrompt` (Claude Code; `CLAUDE.md` is the
+    /// user's and never written).
+    ClaudeSettings,
+}
+
+/// The settings file of [`Target::ClaudeSettings`], relative to the worktree.
+pub const CLAUDE_SETTINGS: &str = ".claude/settings.local.json";
+
+impl Target {
+    /// The target of an agent kind.
+    #[must_use]
+    pub const fn of(kind: AgentKind) -> Self {
+        match kind {
+            AgentKind::Codex | AgentKind::OpenCode => Target::Markdown("AGENTS.md"),
+            AgentKind::Gemini => Target::Markdown("GEMINI.md"),
+            AgentKind::Copilot => Target::Markdown(".agent.md"),
+            AgentKind::Claude | AgentKind::Other => Target::ClaudeSettings,
+        }
+    }
+
+    /// The file, relative to the worktree.
+    #[must_use]
+    pub const fn path(self) -> &'static str {
+        match self {
+            Target::Markdown(path) => path,
+            Target::ClaudeSettings => CLAUDE_SETTINGS,
+        }
+    }
+
+    /// The file with the block in it, from what is there now (`None`: no file); `None` when
+    /// the file already holds a block (injection is idempotent).
+    #[must_use]
+    pub fn inject(self, original: Option<&[u8]>) -> Option<Vec<u8>> {
+        if original.is_some_and(|bytes| contains(bytes, BLOCK_START)) {
+            return None;
+        }
+        Some(match self {
+            Target::Markdown(_) => {
+                let original = original.map(String::from_utf8_lossy).unwrap_or_default();
+                if original.is_empty() {
+                    block().into_bytes()
+                } else {
+                    format!("{original}\n\n{}", block()).into_bytes()
+                }
+            }
+            Target::ClaudeSettings => {
+                // Anything but a JSON object (absent, garbled, null, an array) is taken as {}.
+                let mut settings = original
+                    .and_then(|bytes| serde_json::from_slice::<Value>(bytes).ok())
+                    .and_then(|value| match value {
+                        Value::Object(map) => Some(map),
+                        _ => None,
+                    })
+                    .unwrap_or_default();
+                let prompt = match settings.get(SYSTEM_PROMPT_KEY) {
+                    Some(Value::String(existing)) if !existing.is_empty() => {
+                        format!("{existing}\n\n{}", block())
+                    }
+                    _ => block(),
+                };
+                settings.insert(SYSTEM_PROMPT_KEY.to_owned(), Value::String(prompt));
+                pretty(&settings)
+            }
+        })
+    }
+
+    /// What to do with the file before the branch is merged, given what it holds now, what
+    /// Baton wrote into it, and what was there before (`None`: no file).
+    #[must_use]
+    pub fn strip(self, current: &[u8], written: &[u8], original: Option<&[u8]>) -> Strip {
+        if current == written {
+            // Untouched since the injection: the original, byte for byte.
+            return match original {
+                Some(original) => Strip::Write(original.to_vec()),
+                None => Strip::Remove,
+            };
+        }
+        if !contains(current, BLOCK_START) {
+            return Strip::Keep;
+        }
+        match self {
+            Target::Markdown(_) => {
+                let stripped = remove_blocks(&String::from_utf8_lossy(current));
+                if stripped.trim().is_empty() && original.is_none() {
+                    Strip::Remove
+                } else {
+                    Strip::Write(stripped.into_bytes())
+                }
+            }
+            Target::ClaudeSettings => {
+                let Ok(Value::Object(mut settings)) = serde_json::from_slice::<Value>(current)
+                else {
+                    return Strip::Keep;
+                };
+                if let Some(Value::String(prompt)) = settings.get(SYSTEM_PROMPT_KEY) {
+                    let stripped = remove_blocks(prompt);
+                    if stripped.trim().is_empty() {
+                        settings.remove(SYSTEM_PROMPT_KEY);
+                    } else {
+                        settings.insert(SYSTEM_PROMPT_KEY.to_owned(), Value::String(stripped));
+                    }
+                }
+                if settings.is_empty() && original.is_none() {
+                    Strip::Remove
+                } else {
+                    Strip::Write(pretty(&settings))
+                }
+            }
+        }
+    }
+}
+
+/// What a strip does to the file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Strip {
+    /// Nothing: there is no block in it.
+    Keep,
+    /// Replace it with these bytes.
+    Write(Vec<u8>),
+    /// Remove it: Baton created it and nothing else is in it.
+    Remove,
+}
+
+fn contains(bytes: &[u8], needle: &str) -> bool {
+    bytes
+        .windows(needle.len())
+        .any(|window| window == needle.as_bytes())
+}
+
+fn pretty(settings: &Map<String, Value>) -> Vec<u8> {
+    serde_json::to_vec_pretty(settings).unwrap_or_default()
+}
+
+/// `text` with every block taken out, and the blank lines the injection put around it: the
+/// inverse of injecting into `text` (`X` → `X\n\n<block>` → `X`). A block with no end marker is
+/// cut to the end of the text, so its instructions can never be committed.
+#[must_use]
+pub fn remove_blocks(text: &str) -> String {
+    let mut text = text.to_owned();
+    while let Some(start) = text.find(BLOCK_START) {
+        text = remove_one(&text, start);
+    }
+    text
+}
+
+fn remove_one(text: &str, start: usize) -> String {
+    let before = text[..start].strip_suffix("\n\n").unwrap_or(&text[..start]);
+    let Some(end) = text[start..].find(BLOCK_END).map(|at| start + at) else {
+        return before.to_owned();
+    };
+    let rest = &text[end + BLOCK_END.len()..];
+    let after = rest.strip_prefix("\n\n").unwrap_or(rest);
+    match (before.is_empty(), after.is_empty()) {
+        (true, true) => String::new(),
+        (true, false) => after.strip_prefix('\n').unwrap_or(after).to_owned(),
+        (false, true) => before.to_owned(),
+        (false, false) => format!("{before}\n\n{after}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::{BLOCK_END, BLOCK_START, Strip, Target, block, remove_blocks};
+    use crate::agents::AgentKind;
+
+    #[test]
+    fn each_agent_has_its_file_and_claude_md_is_never_one() {
+        let path = |kind| Target::of(kind).path();
+        assert_eq!(path(AgentKind::Codex), "AGENTS.md");
+        assert_eq!(path(AgentKind::OpenCode), "AGENTS.md");
+        assert_eq!(path(AgentKind::Gemini), "GEMINI.md");
+        assert_eq!(path(AgentKind::Copilot), ".agent.md");
+        assert_eq!(path(AgentKind::Claude), ".claude/settings.local.json");
+        assert_eq!(path(AgentKind::Other), ".claude/settings.local.json");
+        let text = block();
+        assert!(text.starts_with(BLOCK_START) && text.ends_with(BLOCK_END));
+        assert!(text.contains("signal_done"));
+    }
+
+    #[test]
+    fn removal_undoes_the_spacing_the_injection_added() {
+        let b = block();
+        for (text, removed) in [
+            (
+                format!("existing content\n\n{b}"),
+                "existing content".to_owned(),
+            ),
+            (
+                format!("before\n\n{b}\n\nafter"),
+                "before\n\nafter".to_owned(),
+            ),
+            (format!("{b}\n\nafter"), "after".to_owned()),
+            (b.clone(), String::new()),
+            (
+                format!("before\n\n{BLOCK_START}\norphaned start"),
+                "before".to_owned(),
+            ),
+            ("no block here".to_owned(), "no block here".to_owned()),
+            (format!("one\n\n{b}\n\ntwo\n\n{b}"), "one\n\ntwo".to_owned()),
+        ] {
+            assert_eq!(remove_blocks(&text), removed, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn injection_is_idempotent() {
+        let target = Target::Markdown("AGENTS.md");
+        let once = target.inject(Some(b"# Rules\n")).unwrap();
+        assert_eq!(
+            target.inject(Some(&once)),
+            None,
+            "a file with a block is left alone"
+        );
+        assert_eq!(target.inject(None).unwrap(), block().into_bytes());
+        assert_eq!(target.inject(Some(b"")).unwrap(), block().into_bytes());
+    }
+
+    #[test]
+    fn an_untouched_file_gets_its_original_bytes_back() {
+        let target = Target::ClaudeSettings;
+        let original =
+            b"{\"permissions\":{\"allow\":[\"Bash\"]},   \"systemPrompt\": \"be kind\"}\n";
+        let written = target.inject(Some(original)).unwrap();
+        let settings: serde_json::Value = serde_json::from_slice(&written).unwrap();
+        assert_eq!(settings["permissions"]["allow"][0], "Bash");
+        assert!(
+            settings["systemPrompt"]
+                .as_str()
+                .unwrap()
+                .starts_with("be kind\n\n<sub-task-mode>")
+        );
+        assert_eq!(
+            target.strip(&written, &written, Some(original)),
+            Strip::Write(original.to_vec())
+        );
+        assert_eq!(
+            target.strip(&written, &written, None),
+            Strip::Remove,
+            "Baton made it: it goes"
+        );
+    }
+
+    #[test]
+    fn a_file_the_agent_changed_too_loses_only_the_block() {
+        let target = Target::Markdown("AGENTS.md");
+        let written = target.inject(Some(b"# Rules")).unwrap();
+        let mut changed = written.clone();
+        changed.extend_from_slice(b"\n\nA rule the agent added.");
+        assert_eq!(
+            target.strip(&changed, &written, Some(b"# Rules")),
+            Strip::Write(b"# Rules\n\nA rule the agent added.".to_vec())
+        );
+        assert_eq!(
+            target.strip(b"# The agent rewrote it", &written, Some(b"# Rules")),
+            Strip::Keep
+        );
+        let settings = Target::ClaudeSettings;
+        let written = settings.inject(None).unwrap();
+        let mut value: serde_json::Value = serde_json::from_slice(&written).unwrap();
+        value["model"] = "opus".into();
+        let changed = serde_json::to_vec(&value).unwrap();
+        assert_eq!(
+            settings.strip(&changed, &written, None),
+            Strip::Write(b"{\n  \"model\": \"opus\"\n}".to_vec()),
+            "the key goes, the agent's setting stays"
+        );
+    }
+
+    #[test]
+    fn settings_that_are_no_object_are_taken_as_empty() {
+        for garbled in [&b"null"[..], b"[1]", b"{garbled", b"\"x\""] {
+            let written = Target::ClaudeSettings.inject(Some(garbled)).unwrap();
+            let value: serde_json::Value = serde_json::from_slice(&written).unwrap();
+            assert_eq!(value.as_object().map(|m| m.len()), Some(1), "{garbled:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_markdown_file_comes_back_byte_identical(original in "\\PC{0,200}") {
+            prop_assume!(!original.contains(BLOCK_START));
+            let target = Target::Markdown("AGENTS.md");
+            let written = target.inject(Some(original.as_bytes())).unwrap();
+            prop_assert_eq!(
+                target.strip(&written, &written, Some(original.as_bytes())),
+                Strip::Write(original.as_bytes().to_vec())
+            );
+            // And the algorithm alone, as when the file changed since: the same text.
+            prop_assert_eq!(remove_blocks(&String::from_utf8_lossy(&written)), original);
+        }
+    }
+}
