@@ -300,7 +300,10 @@ pub async fn serve(shared: Arc<Shared>) -> turmoil::Result {
         )),
         pty: pty.clone(),
         repo: shared.repo.clone(),
-        files: shared.files.clone(),
+        files: Arc::new(crate::disk::SimDisk::new(
+            shared.files.clone(),
+            shared.repo.clone(),
+        )),
     };
     let (events_tx, events) = mpsc::channel(APP_EVENTS_MAX);
     let mut engine = Engine::new(ports, events_tx);

@@ -14,6 +14,7 @@
 //! - [`invariants`]: what must hold after every step and at the end.
 //! - [`agent`], [`frames`], [`pty`]: scripted agents, the screens they print, their terminals.
 //! - [`repo`]: SimRepo, git with content (worktrees, commits, diffs, three-way merges).
+//! - [`disk`]: the `Files` port over SimRepo's checkouts and FakeFiles: one disk.
 //! - [`sweep`]: what `baton-sim run` does: runs, seed sweeps, writing a failing seed down.
 //! - [`trace`]: the human-readable trace.
 //! - [`world`]: the world's constants: hosts, tick, epoch, paths.
@@ -22,6 +23,7 @@
 pub mod agent;
 pub mod calls;
 pub mod daemon;
+pub mod disk;
 pub mod frames;
 pub mod invariants;
 pub mod link;

@@ -194,6 +194,22 @@ impl SimRepo {
         Ok(true)
     }
 
+    /// The checkout a path lies in (the innermost, as worktrees live under the main checkout),
+    /// and the path relative to it.
+    #[must_use]
+    pub fn checkout_of(&self, path: &Path) -> Option<(PathBuf, String)> {
+        let state = lock(&self.state);
+        state
+            .repos
+            .values()
+            .flat_map(|repo| repo.checkouts.keys())
+            .filter_map(|dir| {
+                let rel = path.strip_prefix(dir).ok()?.to_str()?.to_owned();
+                (!rel.is_empty()).then(|| (dir.clone(), rel))
+            })
+            .max_by_key(|(dir, _)| dir.components().count())
+    }
+
     /// The working files of the checkout at `dir`.
     #[must_use]
     pub fn files(&self, dir: &Path) -> Option<Tree> {
@@ -426,7 +442,12 @@ impl Repo for SimRepo {
         })
     }
 
-    fn diff(&self, worktree: PathBuf, base: String) -> BoxFuture<'_, Result<Diff, RepoError>> {
+    fn diff(
+        &self,
+        worktree: PathBuf,
+        base: String,
+        overlay: baton_runtime::ports::Overlay,
+    ) -> BoxFuture<'_, Result<Diff, RepoError>> {
         let result = (|| {
             let mut state = lock(&self.state);
             let repo = state
@@ -441,7 +462,16 @@ impl Repo for SimRepo {
                 .ok_or_else(|| RepoError::NoSuchBranch(base.clone()))?;
             let fork = &repo.commits[repo.merge_base(head, base_head)].tree;
             let committed = &repo.commits[head].tree;
-            let working = &checkout.files;
+            let mut working = checkout.files.clone();
+            for (path, content) in overlay {
+                match content {
+                    Some(bytes) => {
+                        working.insert(path, String::from_utf8_lossy(&bytes).into_owned())
+                    }
+                    None => working.remove(&path),
+                };
+            }
+            let working = &working;
             let paths: BTreeSet<&String> = fork.keys().chain(working.keys()).collect();
             let mut files = Vec::new();
             let mut text = String::new();
@@ -623,7 +653,10 @@ mod tests {
         repo.edit(wt, "a.txt", "one\n2\n").unwrap();
         repo.commit(wt).unwrap();
         repo.edit(wt, "b.txt", "new\n").unwrap();
-        let diff = repo.diff(wt.into(), "main".into()).await.unwrap();
+        let diff = repo
+            .diff(wt.into(), "main".into(), Vec::new())
+            .await
+            .unwrap();
         let summary: Vec<_> = diff
             .files
             .iter()

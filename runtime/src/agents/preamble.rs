@@ -110,6 +110,20 @@ impl Target {
     /// Baton wrote into it, and what was there before (`None`: no file).
     #[must_use]
     pub fn strip(self, current: &[u8], written: &[u8], original: Option<&[u8]>) -> Strip {
+        strip_file(self == Target::ClaudeSettings, current, written, original)
+    }
+}
+
+/// [`Target::strip`] for a file known by its kind: Claude Code's settings (`settings`), else
+/// Markdown.
+#[must_use]
+pub fn strip_file(
+    settings: bool,
+    current: &[u8],
+    written: &[u8],
+    original: Option<&[u8]>,
+) -> Strip {
+    {
         if current == written {
             // Untouched since the injection: the original, byte for byte.
             return match original {
@@ -120,8 +134,8 @@ impl Target {
         if !contains(current, BLOCK_START) {
             return Strip::Keep;
         }
-        match self {
-            Target::Markdown(_) => {
+        match settings {
+            false => {
                 let stripped = remove_blocks(&String::from_utf8_lossy(current));
                 if stripped.trim().is_empty() && original.is_none() {
                     Strip::Remove
@@ -129,7 +143,7 @@ impl Target {
                     Strip::Write(stripped.into_bytes())
                 }
             }
-            Target::ClaudeSettings => {
+            true => {
                 let Ok(Value::Object(mut settings)) = serde_json::from_slice::<Value>(current)
                 else {
                     return Strip::Keep;

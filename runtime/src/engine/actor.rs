@@ -14,9 +14,9 @@ use super::{
 };
 use crate::core::branch::{task_branch, validate_branch_name};
 use crate::core::coordinator::{
-    Coordinator, CoreError, Effect, IdleOutcome, NewTask, PROMPT_BYTES_MAX, Sent, SignalOutcome,
-    Status, TASKS_PER_COORDINATOR_MAX, Task, TaskRecord, TaskSpec, Typed, Wait, WaiterId,
-    sanitize_prompt,
+    Coordinator, CoreError, Effect, IdleOutcome, NewTask, PROMPT_BYTES_MAX, PreambleFile, Sent,
+    SignalOutcome, Status, TASKS_PER_COORDINATOR_MAX, Task, TaskRecord, TaskSpec, Typed, Wait,
+    WaiterId, sanitize_prompt,
 };
 use crate::core::diff::truncate_diff;
 use crate::core::ids::{AgentId, BatchId, CoordinatorId, DoneToken, NotificationId, TaskId};
@@ -400,16 +400,23 @@ impl Actor {
             }
             Command::RescheduleNotifications => self.core.reschedule_notifications(now),
             Command::Remove(task, reply) => {
-                let config = self.core.task(task).and_then(|t| t.mcp_config.clone());
+                let entry = self.core.task(task);
+                let config = entry.and_then(|t| t.mcp_config.clone());
+                let preamble =
+                    entry.and_then(|t| t.preamble.clone().map(|p| (p, t.worktree.clone())));
                 let result = match self.core.remove_task(now, self.fresh(), task) {
                     Ok(effects) => {
                         self.apply(effects).await;
-                        if let Some(config) = config {
-                            let files = self.ports.files.clone();
-                            tokio::spawn(async move {
-                                let _ = files.remove(&config).await;
-                            });
-                        }
+                        // The worktree is left to the app, without what Baton put in it.
+                        let ports = self.ports.clone();
+                        tokio::spawn(async move {
+                            if let Some(config) = config {
+                                let _ = ports.files.remove(&config).await;
+                            }
+                            if let Some((preamble, worktree)) = preamble {
+                                let _ = strip_preamble(&ports, &preamble, &worktree).await;
+                            }
+                        });
                         Ok(())
                     }
                     Err(error) => Err(error.into()),
@@ -727,15 +734,25 @@ impl Actor {
             return;
         };
         let (worktree, base) = (entry.worktree.clone(), entry.base_branch.clone());
+        let preamble = entry.preamble.clone();
         let ports = self.ports.clone();
         let root = self.settings.project_root.clone();
         tokio::spawn(async move {
+            // The coordinator never sees the instruction block: the diff is of the worktree as
+            // it will be merged, with the block taken out.
+            let overlay = match &preamble {
+                Some(preamble) => stripped(&ports, preamble, &worktree)
+                    .await
+                    .into_iter()
+                    .collect(),
+                None => Vec::new(),
+            };
             let result = async {
                 let base = match base {
                     Some(base) => base,
                     None => ports.repo.main_branch(root).await?,
                 };
-                ports.repo.diff(worktree, base).await
+                ports.repo.diff(worktree, base, overlay).await
             }
             .await
             .map(|diff| {
@@ -765,11 +782,20 @@ impl Actor {
             entry.branch.clone(),
             entry.base_branch.clone(),
         );
+        let preamble = entry.preamble.clone();
         let ports = self.ports.clone();
         let root = self.settings.project_root.clone();
         let internal = self.internal.clone();
         tokio::spawn(async move {
             let cleanup = options.cleanup;
+            // The instruction block goes before the auto-commit, so the merge never carries it.
+            if let Some(preamble) = &preamble
+                && let Err(error) = strip_preamble(&ports, preamble, &worktree).await
+            {
+                let failed = Internal::Merged(task, Err(error), cleanup, reply);
+                let _ = internal.send(failed).await;
+                return;
+            }
             let result = async {
                 ports
                     .repo
@@ -982,6 +1008,13 @@ impl CreateJob {
                 RepoError::NoSuchBranch(_) => EngineError::Missing(e.to_string()),
                 other => EngineError::Io(other.to_string()),
             })?;
+        let preamble = match inject_preamble(&self.ports, &self.command, &worktree).await {
+            Ok(preamble) => preamble,
+            Err(error) => {
+                remove_leftovers(&self.ports, root, worktree, self.branch, None).await;
+                return Err(error);
+            }
+        };
         let config = self
             .settings
             .config_dir
@@ -1034,10 +1067,90 @@ impl CreateJob {
                 profile: launch.profile,
                 done_token: Some(self.done_token),
                 mcp_config: Some(config),
+                preamble,
             },
             assignment: self.prompt,
         };
         Ok(Created { new, session })
+    }
+}
+
+/// Puts the sub-task instruction block into the instruction file of `command`'s agent in
+/// `worktree`: `None` when the file already holds a block (from its branch), else what to take
+/// out before a merge.
+async fn inject_preamble(
+    ports: &Ports,
+    command: &str,
+    worktree: &std::path::Path,
+) -> Result<Option<PreambleFile>, EngineError> {
+    use crate::agents::preamble::Target;
+    let target = Target::of(crate::agents::AgentKind::from_command(command));
+    let path = worktree.join(target.path());
+    let io = |error: crate::ports::FilesError| EngineError::Io(error.to_string());
+    let original = ports.files.read(&path).await.map_err(io)?;
+    let Some(written) = target.inject(original.as_deref()) else {
+        return Ok(None);
+    };
+    ports
+        .files
+        .write_atomic(&path, &written, FileMode::Default)
+        .await
+        .map_err(io)?;
+    Ok(Some(PreambleFile {
+        path,
+        original,
+        written,
+        settings: target == Target::ClaudeSettings,
+    }))
+}
+
+/// The instruction block's file as a merge would take it, relative to `worktree`, with its
+/// content then (`None`: no file); `None` when the strip would leave the file as it is.
+async fn stripped(
+    ports: &Ports,
+    preamble: &PreambleFile,
+    worktree: &std::path::Path,
+) -> Option<(String, Option<Vec<u8>>)> {
+    use crate::agents::preamble::{Strip, strip_file};
+    let current = ports.files.read(&preamble.path).await.ok()??;
+    let rel = preamble
+        .path
+        .strip_prefix(worktree)
+        .ok()?
+        .to_str()?
+        .to_owned();
+    match strip_file(
+        preamble.settings,
+        &current,
+        &preamble.written,
+        preamble.original.as_deref(),
+    ) {
+        Strip::Keep => None,
+        Strip::Write(bytes) => Some((rel, Some(bytes))),
+        Strip::Remove => Some((rel, None)),
+    }
+}
+
+/// Takes the instruction block out of `worktree` (before its branch is merged).
+async fn strip_preamble(
+    ports: &Ports,
+    preamble: &PreambleFile,
+    worktree: &std::path::Path,
+) -> Result<(), EngineError> {
+    let io = |error: crate::ports::FilesError| EngineError::Io(error.to_string());
+    match stripped(ports, preamble, worktree).await {
+        None => Ok(()),
+        Some((_, Some(bytes))) => ports
+            .files
+            .write_atomic(&preamble.path, &bytes, FileMode::Default)
+            .await
+            .map_err(io),
+        Some((_, None)) => ports
+            .files
+            .remove(&preamble.path)
+            .await
+            .map(drop)
+            .map_err(io),
     }
 }
 

@@ -37,6 +37,7 @@ fn world() -> World {
     let repo = Arc::new(FakeRepo::default());
     let files = Arc::new(FakeFiles::default());
     repo.add_repo(Path::new("/repo"), "main");
+    repo.attach_files(files.clone());
     let ports = Ports {
         clock: Arc::new(FakeClock::starting_at(Millis(1_700_000_000_000))),
         entropy: Arc::new(SeededEntropy::new(1)),
@@ -154,6 +155,60 @@ async fn a_request_may_name_its_own_agent() {
     assert!(
         argv.iter().all(|arg| !arg.contains(&token)),
         "no secret in argv"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_config_that_cannot_be_written_after_the_preamble_rolls_both_back() {
+    let w = world();
+    // The instruction block goes in; the MCP config after it fails.
+    w.files.fail_writes_after(1, 1);
+    let error = w
+        .coordinator
+        .create_task(request("half-made", None))
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("baton-subtask-"), "{error}");
+    assert!(w.repo.worktrees(Path::new("/repo")).is_empty());
+    assert!(w.files.paths().is_empty(), "{:?}", w.files.paths());
+    assert!(w.coordinator.list_tasks().await.unwrap().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_preamble_goes_into_the_agents_file_and_out_before_a_merge() {
+    let w = world();
+    let codex = CreateTask {
+        agent_command: Some("codex".into()),
+        ..request("c", None)
+    };
+    // What the worktree holds of the user's AGENTS.md (the fake repo keeps no content).
+    let task = w.coordinator.create_task(codex).await.unwrap();
+    let agents_md = task.worktree.join("AGENTS.md");
+    let written = w.files.get(&agents_md).unwrap().bytes;
+    assert!(String::from_utf8_lossy(&written).starts_with("<sub-task-mode>"));
+    let claude = w.coordinator.create_task(request("k", None)).await.unwrap();
+    let settings = claude.worktree.join(".claude/settings.local.json");
+    let value: serde_json::Value =
+        serde_json::from_slice(&w.files.get(&settings).unwrap().bytes).unwrap();
+    assert!(
+        value["systemPrompt"]
+            .as_str()
+            .unwrap()
+            .contains("signal_done")
+    );
+    assert!(!w.files.paths().iter().any(|p| p.ends_with("CLAUDE.md")));
+    w.coordinator
+        .signal_done_as_coordinator(task.id)
+        .await
+        .unwrap();
+    w.coordinator
+        .merge_task(task.id, MergeOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        w.files.get(&agents_md),
+        None,
+        "Baton made it: gone before the merge"
     );
 }
 
@@ -713,7 +768,7 @@ async fn a_sub_task_from_creation_to_merge_and_close() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_task_removed_by_the_app_ends_its_waits_and_loses_its_config() {
+async fn a_task_removed_by_the_app_ends_its_waits_and_loses_its_config_and_preamble() {
     let w = world();
     let task = w.coordinator.create_task(request("t", None)).await.unwrap();
     let waiting = tokio::spawn({
@@ -1373,7 +1428,8 @@ mod catalogue {
         w.coordinator.close_task(first.id).await.unwrap();
         let second_config =
             Path::new("/tmp/baton").join(format!("baton-subtask-{}.json", second.id));
-        assert_eq!(w.files.paths(), [second_config]);
+        let second_preamble = second.worktree.join(".claude/settings.local.json");
+        assert_eq!(w.files.paths(), [second_preamble, second_config]);
         let listed = w.coordinator.list_tasks().await.unwrap();
         assert_eq!(listed.iter().map(|t| t.id).collect::<Vec<_>>(), [second.id]);
         let agents: Vec<_> = w.pty.spawned().iter().map(|s| s.agent).collect();

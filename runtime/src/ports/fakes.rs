@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::mpsc;
 
@@ -108,6 +108,8 @@ pub struct FakeFile {
 #[derive(Debug, Default)]
 struct FilesState {
     files: BTreeMap<PathBuf, FakeFile>,
+    /// Writes that go through before the failing ones begin, counted down.
+    passing_writes: usize,
     /// Writes that will fail, counted down, and how they fail.
     failing_writes: usize,
     write_failure: WriteFailure,
@@ -156,9 +158,53 @@ impl FakeFiles {
         state.write_failure = failure;
     }
 
+    /// Lets the next `pass` writes through, then fails `count` as on a full disk: a failure
+    /// half-way through a sequence of writes.
+    pub fn fail_writes_after(&self, pass: usize, count: usize) {
+        let mut state = lock(&self.state);
+        state.passing_writes = pass;
+        state.failing_writes = count;
+        state.write_failure = WriteFailure::DiskFull;
+    }
+
     /// Makes the next `count` removals fail as without permission (leaving the files in place).
     pub fn fail_removes(&self, count: usize) {
         lock(&self.state).failing_removes = count;
+    }
+
+    /// The failure of the next write to `path`, if writes are set to fail (counting it down):
+    /// for a file system that keeps some files elsewhere but shares these faults.
+    #[must_use]
+    pub fn take_write_fault(&self, path: &Path) -> Option<FilesError> {
+        let mut state = lock(&self.state);
+        if state.failing_writes == 0 {
+            return None;
+        }
+        if state.passing_writes > 0 {
+            state.passing_writes -= 1;
+            return None;
+        }
+        state.failing_writes -= 1;
+        let (operation, reason) = match state.write_failure {
+            WriteFailure::DiskFull => ("write", "no space left on device"),
+            WriteFailure::Rename => ("rename", "operation not permitted"),
+        };
+        Some(FilesError::new(operation, path, io::Error::other(reason)))
+    }
+
+    /// The failure of the next removal of `path`, if removals are set to fail.
+    #[must_use]
+    pub fn take_remove_fault(&self, path: &Path) -> Option<FilesError> {
+        let mut state = lock(&self.state);
+        if state.failing_removes == 0 {
+            return None;
+        }
+        state.failing_removes -= 1;
+        Some(FilesError::new(
+            "remove",
+            path,
+            io::Error::other("permission denied"),
+        ))
     }
 }
 
@@ -177,17 +223,10 @@ impl Files for FakeFiles {
         bytes: &'a [u8],
         mode: FileMode,
     ) -> BoxFuture<'a, Result<(), FilesError>> {
-        let result = {
-            let mut state = lock(&self.state);
-            if state.failing_writes > 0 {
-                state.failing_writes -= 1;
-                let (operation, reason) = match state.write_failure {
-                    WriteFailure::DiskFull => ("write", "no space left on device"),
-                    WriteFailure::Rename => ("rename", "operation not permitted"),
-                };
-                Err(FilesError::new(operation, path, io::Error::other(reason)))
-            } else {
-                state.files.insert(
+        let result = match self.take_write_fault(path) {
+            Some(fault) => Err(fault),
+            None => {
+                lock(&self.state).files.insert(
                     path.to_owned(),
                     FakeFile {
                         bytes: bytes.to_vec(),
@@ -206,18 +245,9 @@ impl Files for FakeFiles {
     }
 
     fn remove<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, Result<bool, FilesError>> {
-        let result = {
-            let mut state = lock(&self.state);
-            if state.failing_removes > 0 {
-                state.failing_removes -= 1;
-                Err(FilesError::new(
-                    "remove",
-                    path,
-                    io::Error::other("permission denied"),
-                ))
-            } else {
-                Ok(state.files.remove(path).is_some())
-            }
+        let result = match self.take_remove_fault(path) {
+            Some(fault) => Err(fault),
+            None => Ok(lock(&self.state).files.remove(path).is_some()),
         };
         Box::pin(async move { result })
     }
@@ -438,9 +468,28 @@ struct RepoState {
 #[derive(Debug, Default)]
 pub struct FakeRepo {
     state: Mutex<RepoState>,
+    /// The disk whose files under a worktree go with the worktree.
+    disk: Mutex<Option<Arc<FakeFiles>>>,
+}
+
+impl FakeFiles {
+    /// Removes every file under `dir`.
+    pub fn remove_under(&self, dir: &Path) {
+        lock(&self.state)
+            .files
+            .retain(|path, _| !path.starts_with(dir));
+    }
 }
 
 impl FakeRepo {
+    /// Makes `files` the disk the worktrees are on: a removed worktree takes its files along.
+    pub fn attach_files(&self, files: Arc<FakeFiles>) {
+        *self
+            .disk
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(files);
+    }
+
     /// A repository at `root` whose main branch is `main`, with one commit.
     pub fn add_repo(&self, root: &Path, main: &str) {
         let branches = BTreeSet::from([main.to_owned()]);
@@ -591,7 +640,12 @@ impl Repo for FakeRepo {
         })
     }
 
-    fn diff(&self, worktree: PathBuf, _base: String) -> BoxFuture<'_, Result<Diff, RepoError>> {
+    fn diff(
+        &self,
+        worktree: PathBuf,
+        _base: String,
+        _overlay: super::Overlay,
+    ) -> BoxFuture<'_, Result<Diff, RepoError>> {
         let result = {
             let state = lock(&self.state);
             let branch = state
@@ -667,6 +721,14 @@ impl Repo for FakeRepo {
             let repo = state.repos.get_mut(&root).ok_or_else(|| no_repo(&root))?;
             repo.worktrees.remove(&path);
             repo.branches.remove(&branch);
+            drop(state);
+            let disk = self
+                .disk
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(files) = disk.as_ref() {
+                files.remove_under(&path);
+            }
             Ok(())
         };
         let latency = lock(&self.state).remove_latency;

@@ -24,7 +24,8 @@ pub use entropy::Entropy;
 pub use files::{FileMode, Files, FilesError};
 pub use pty::{ExitStatus, PtyError, PtyEvent, PtyHost, PtySession, SpawnSpec};
 pub use repo::{
-    ChangedFile, Diff, FileChange, MergeOutcome, MergeRequest, Repo, RepoError, WorktreeRequest,
+    ChangedFile, Diff, FileChange, MergeOutcome, MergeRequest, Overlay, Repo, RepoError,
+    WorktreeRequest,
 };
 
 /// A boxed future that can move between threads: what an object-safe async port method returns.

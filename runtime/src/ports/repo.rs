@@ -54,6 +54,10 @@ pub struct Diff {
     pub text: String,
 }
 
+/// Files seen with other content than the worktree's: path relative to the worktree, and the
+/// content (`None`: as if absent).
+pub type Overlay = Vec<(String, Option<Vec<u8>>)>;
+
 /// Merging a task branch into its target.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MergeRequest {
@@ -114,8 +118,15 @@ pub trait Repo: Send + Sync {
     /// Creates a branch and its worktree; on failure, neither is left behind.
     fn create_worktree(&self, request: WorktreeRequest) -> BoxFuture<'_, Result<(), RepoError>>;
 
-    /// The worktree's changes against `base` (merge base with it), uncommitted ones included.
-    fn diff(&self, worktree: PathBuf, base: String) -> BoxFuture<'_, Result<Diff, RepoError>>;
+    /// The worktree's changes against `base` (merge base with it), uncommitted ones included,
+    /// as if the files of `overlay` (paths relative to the worktree) held the content given
+    /// (`None`: no file): the engine diffs a worktree without the instruction block it put in.
+    fn diff(
+        &self,
+        worktree: PathBuf,
+        base: String,
+        overlay: Overlay,
+    ) -> BoxFuture<'_, Result<Diff, RepoError>>;
 
     /// Commits everything in the worktree (`git add -A`); `Ok(false)` if there was nothing.
     fn commit_all(

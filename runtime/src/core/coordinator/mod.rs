@@ -255,6 +255,33 @@ pub struct TaskSpec {
     pub done_token: Option<DoneToken>,
     /// Its MCP config file.
     pub mcp_config: Option<PathBuf>,
+    /// The instruction block put into its worktree, to take out before a merge.
+    pub preamble: Option<PreambleFile>,
+}
+
+/// The instruction block Baton put into a task's worktree: the file, what it held before and
+/// what Baton wrote, so that it can be given back exactly.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PreambleFile {
+    /// The file.
+    pub path: PathBuf,
+    /// What it held before (`None`: there was no file).
+    pub original: Option<Vec<u8>>,
+    /// What Baton wrote.
+    pub written: Vec<u8>,
+    /// Whether it is Claude Code's settings (JSON), else a Markdown file.
+    pub settings: bool,
+}
+
+impl std::fmt::Debug for PreambleFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreambleFile")
+            .field("path", &self.path)
+            .field("original_bytes", &self.original.as_ref().map(Vec::len))
+            .field("written_bytes", &self.written.len())
+            .field("settings", &self.settings)
+            .finish()
+    }
 }
 
 /// A task to add, once its worktree exists and its agent was spawned.
