@@ -625,7 +625,9 @@ fn slug_of(worktree: &Path) -> String {
         .to_owned()
 }
 
-/// A sub-task's `baton mcp`: reaches the daemon's REST API over its link, with its done token.
+/// A sub-task's `baton mcp`: the runtime's own MCP client code (`mcp::server::Backend`, the
+/// sub-task role) reaching the daemon's REST API over turmoil's TCP, through its link, with
+/// the done token its config holds.
 struct LinkedMcp {
     shared: Arc<Shared>,
     actor: String,
@@ -634,42 +636,88 @@ struct LinkedMcp {
     done_token: String,
 }
 
+/// Connections over turmoil's simulated TCP, for the runtime's HTTP client.
+pub struct SimTcp;
+
+impl baton_runtime::mcp::http::Connect for SimTcp {
+    type Stream = turmoil::net::TcpStream;
+
+    fn connect<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> BoxFuture<'a, std::io::Result<Self::Stream>> {
+        Box::pin(turmoil::net::TcpStream::connect((host, port)))
+    }
+}
+
 impl LinkedMcp {
-    /// Tells the daemon the MCP server started for this task.
+    /// The MCP server of this task as `baton mcp --url <daemon> --task-id <task>` with `token`
+    /// as its done token (its own, or another one a script sends).
+    fn backend(&self, token: &str) -> Result<baton_runtime::mcp::server::Backend<SimTcp>, String> {
+        use baton_runtime::mcp::args::McpArgs;
+        let argv = [
+            "--url".to_owned(),
+            format!(
+                "http://{}:{}",
+                crate::world::DAEMON_HOST,
+                crate::net::API_PORT
+            ),
+            "--task-id".to_owned(),
+            self.task.to_string(),
+        ];
+        let args = McpArgs::parse(&argv, |name| {
+            (name == baton_runtime::mcp::args::DONE_TOKEN_VARS[0]).then(|| token.to_owned())
+        })
+        .map_err(|e| e.to_string())?;
+        let entropy = Arc::new(SeededEntropy::new(self.shared.seed));
+        baton_runtime::mcp::server::Backend::new(args, SimTcp, entropy).map_err(|e| e.to_string())
+    }
+
+    /// Tells the daemon the MCP server started for this task (as the real one does once its
+    /// client initialized).
     async fn connected(&self) {
+        let announce = async {
+            match self.backend(&self.done_token) {
+                Ok(backend) => backend.announce().await,
+                Err(error) => Err(error),
+            }
+        };
         let answer = self
             .shared
             .links
-            .call(
-                &self.actor,
-                "mcp_connected",
-                self.post("mcp-connected", &self.done_token),
-            )
+            .call(&self.actor, "mcp_connected", announce)
             .await;
         let line = match answer {
-            Ok(Ok(_)) => "mcp connected".to_owned(),
+            Ok(Ok(())) => "mcp connected".to_owned(),
             Ok(Err(error)) => format!("mcp connect -> error: {error}"),
             Err(error) => format!("mcp connect -> {error}"),
         };
         self.shared.recorder.record(&self.actor, line);
-    }
-
-    /// `POST /api/tasks/<task>/<route>` with `token` as the bearer.
-    async fn post(&self, route: &str, token: &str) -> crate::calls::Answer {
-        let path = format!("/api/tasks/{}/{route}", self.task);
-        crate::calls::rest(&self.shared, token, "POST", &path, None).await
     }
 }
 
 impl SubTaskMcp for LinkedMcp {
     fn signal_done(&self, token: String) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
-            self.shared
+            let backend = self.backend(&token)?;
+            // The checker hears of every done that reaches the daemon, whoever sent it.
+            let sent = self.shared.recorder.elapsed_ms();
+            self.shared.observed().signal_sent(self.task, sent);
+            let answer = self
+                .shared
                 .links
-                .call(&self.actor, "signal_done", self.post("done", &token))
+                .call(
+                    &self.actor,
+                    "signal_done",
+                    backend.call("signal_done", &serde_json::Map::new()),
+                )
                 .await
-                .map_err(|e| e.to_string())?
-                .map(|_| ())
+                .map_err(|e| e.to_string())?;
+            if answer.is_ok() {
+                self.shared.observed().signal_given(self.task, sent);
+            }
+            answer.map(drop)
         })
     }
 }
