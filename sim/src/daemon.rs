@@ -515,6 +515,17 @@ fn read_config(files: &FakeFiles, argv: &[String]) -> Option<McpConfig> {
     read_config_at(files, Path::new(&path))
 }
 
+/// The config a Gemini agent finds: its worktree's `.gemini/settings.json` names Baton's server
+/// with `--credentials-file <config>`.
+fn read_gemini_config(shared: &Shared, worktree: &Path) -> Option<McpConfig> {
+    let tree = shared.repo.files(worktree)?;
+    let settings: serde_json::Value =
+        serde_json::from_str(tree.get(baton_runtime::agents::GEMINI_SETTINGS)?).ok()?;
+    let args = settings["mcpServers"]["baton"]["args"].as_array()?;
+    let at = args.iter().position(|a| a == "--credentials-file")?;
+    read_config_at(&shared.files, Path::new(args.get(at + 1)?.as_str()?))
+}
+
 fn read_config_at(files: &FakeFiles, path: &Path) -> Option<McpConfig> {
     let file = files.get(path)?;
     let config: serde_json::Value = serde_json::from_slice(&file.bytes).ok()?;
@@ -545,7 +556,9 @@ fn on_spawn(
         let Some(shared) = shared.upgrade() else {
             return;
         };
-        let Some(config) = read_config(&shared.files, &spec.argv) else {
+        let config = read_config(&shared.files, &spec.argv)
+            .or_else(|| read_gemini_config(&shared, &spec.cwd));
+        let Some(config) = config else {
             shared
                 .recorder
                 .record("daemon", "spawned a program without a readable MCP config");

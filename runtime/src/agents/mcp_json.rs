@@ -123,6 +123,24 @@ pub fn deregister(current: Option<&[u8]>, registration: &Registration) -> Undo {
     }
 }
 
+/// The undo of a registration known only by the file before (`original`) and the file Baton
+/// wrote (`written`): what a task's worktree keeps of an agent's MCP settings.
+#[must_use]
+pub fn deregister_from(current: Option<&[u8]>, original: Option<&[u8]>, written: &[u8]) -> Undo {
+    let server = |bytes: &[u8]| {
+        serde_json::from_slice::<Value>(bytes)
+            .ok()
+            .and_then(|v| v.get("mcpServers")?.get(SERVER_NAME).cloned())
+    };
+    let registration = Registration {
+        original: original.map(<[u8]>::to_vec),
+        written: written.to_vec(),
+        previous: original.and_then(server).filter(|p| !is_batons_own(p)),
+        entry: server(written).unwrap_or(Value::Null),
+    };
+    deregister(current, &registration)
+}
+
 /// Whether an entry is one Baton wrote for a coordinator (left by a daemon that died before it
 /// could undo it): it is not the user's, and is not put back.
 fn is_batons_own(entry: &Value) -> bool {

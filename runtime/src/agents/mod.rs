@@ -179,7 +179,8 @@ pub struct Launch {
 /// Baton's MCP server, whose config (with the secrets) is the 0600 file at `config`:
 /// `--mcp-config <config>` for most agents; for Codex, whose MCP servers come from a `--config`
 /// override on its command line, an override that names no secret: the server is started with
-/// `--credentials-file <config>` and reads its credentials from that file.
+/// `--credentials-file <config>` and reads its credentials from that file; nothing for Gemini,
+/// which reads [`GEMINI_SETTINGS`] in its worktree ([`gemini_settings`]).
 #[must_use]
 pub fn launch(
     command: &str,
@@ -198,15 +199,40 @@ pub fn launch(
                 .map(|flag| (*flag).to_owned()),
         );
     }
-    if kind == AgentKind::Codex {
-        argv.extend(["--config".to_owned(), codex_override(server, config)]);
-    } else {
-        argv.extend(["--mcp-config".to_owned(), config.display().to_string()]);
+    match kind {
+        AgentKind::Codex => argv.extend(["--config".to_owned(), codex_override(server, config)]),
+        // Gemini finds its MCP servers in the worktree's .gemini/settings.json
+        // (`gemini_settings`), not on its command line.
+        AgentKind::Gemini => {}
+        _ => argv.extend(["--mcp-config".to_owned(), config.display().to_string()]),
     }
     Launch {
         argv,
         profile: kind.profile(),
     }
+}
+
+/// Where Gemini CLI reads a project's MCP servers, relative to the worktree.
+pub const GEMINI_SETTINGS: &str = ".gemini/settings.json";
+
+/// The worktree's Gemini settings with Baton's server in them, from what is there now
+/// (`None`: no file). The entry names the credentials file, not the secret: the worktree is
+/// the agent's, and what it commits must hold no token.
+///
+/// # Errors
+/// The settings there are not JSON holding an object (the user must fix them).
+pub fn gemini_settings(
+    existing: Option<&[u8]>,
+    server: &McpServer,
+    config: &Path,
+) -> Result<Vec<u8>, mcp_json::McpJsonError> {
+    let mut args = server.args.clone();
+    args.extend([
+        crate::mcp::args::CREDENTIALS_FILE_FLAG.to_owned(),
+        config.display().to_string(),
+    ]);
+    let entry = serde_json::json!({ "command": server.command, "args": args });
+    mcp_json::register(GEMINI_SETTINGS, existing, entry).map(|(written, _)| written)
 }
 
 /// `mcp_servers.baton={ command = "…", args = ["…", …] }`: TOML, every string a JSON string

@@ -166,6 +166,28 @@ pub fn strip_file(
     }
 }
 
+/// What to do before a merge with a file Baton wrote into a worktree, by its kind.
+#[must_use]
+pub fn strip_worktree_file(
+    kind: crate::core::coordinator::WorktreeFileKind,
+    current: &[u8],
+    written: &[u8],
+    original: Option<&[u8]>,
+) -> Strip {
+    use crate::core::coordinator::WorktreeFileKind;
+    match kind {
+        WorktreeFileKind::Instructions => strip_file(false, current, written, original),
+        WorktreeFileKind::ClaudeSettings => strip_file(true, current, written, original),
+        WorktreeFileKind::McpSettings => {
+            match super::mcp_json::deregister_from(Some(current), original, written) {
+                super::mcp_json::Undo::Write(bytes) => Strip::Write(bytes),
+                super::mcp_json::Undo::Remove => Strip::Remove,
+                super::mcp_json::Undo::Leave => Strip::Keep,
+            }
+        }
+    }
+}
+
 /// What a strip does to the file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Strip {

@@ -14,9 +14,9 @@ use super::{
 };
 use crate::core::branch::{task_branch, validate_branch_name};
 use crate::core::coordinator::{
-    Coordinator, CoreError, Effect, IdleOutcome, NewTask, PROMPT_BYTES_MAX, PreambleFile, Sent,
-    SignalOutcome, Status, TASKS_PER_COORDINATOR_MAX, Task, TaskRecord, TaskSpec, Typed, Wait,
-    WaiterId, sanitize_prompt,
+    Coordinator, CoreError, Effect, IdleOutcome, NewTask, PROMPT_BYTES_MAX, Sent, SignalOutcome,
+    Status, TASKS_PER_COORDINATOR_MAX, Task, TaskRecord, TaskSpec, Typed, Wait, WaiterId,
+    WorktreeFile, WorktreeFileKind, sanitize_prompt,
 };
 use crate::core::diff::truncate_diff;
 use crate::core::ids::{AgentId, BatchId, CoordinatorId, DoneToken, NotificationId, TaskId};
@@ -402,8 +402,7 @@ impl Actor {
             Command::Remove(task, reply) => {
                 let entry = self.core.task(task);
                 let config = entry.and_then(|t| t.mcp_config.clone());
-                let preamble =
-                    entry.and_then(|t| t.preamble.clone().map(|p| (p, t.worktree.clone())));
+                let written = entry.map(|t| (t.worktree_files.clone(), t.worktree.clone()));
                 let result = match self.core.remove_task(now, self.fresh(), task) {
                     Ok(effects) => {
                         self.apply(effects).await;
@@ -413,8 +412,8 @@ impl Actor {
                             if let Some(config) = config {
                                 let _ = ports.files.remove(&config).await;
                             }
-                            if let Some((preamble, worktree)) = preamble {
-                                let _ = strip_preamble(&ports, &preamble, &worktree).await;
+                            if let Some((files, worktree)) = written {
+                                let _ = strip_worktree_files(&ports, &files, &worktree).await;
                             }
                         });
                         Ok(())
@@ -734,19 +733,16 @@ impl Actor {
             return;
         };
         let (worktree, base) = (entry.worktree.clone(), entry.base_branch.clone());
-        let preamble = entry.preamble.clone();
+        let written = entry.worktree_files.clone();
         let ports = self.ports.clone();
         let root = self.settings.project_root.clone();
         tokio::spawn(async move {
-            // The coordinator never sees the instruction block: the diff is of the worktree as
-            // it will be merged, with the block taken out.
-            let overlay = match &preamble {
-                Some(preamble) => stripped(&ports, preamble, &worktree)
-                    .await
-                    .into_iter()
-                    .collect(),
-                None => Vec::new(),
-            };
+            // The coordinator never sees what Baton wrote into the worktree: the diff is of the
+            // worktree as it will be merged, with it taken out.
+            let mut overlay = Vec::new();
+            for file in &written {
+                overlay.extend(stripped(&ports, file, &worktree).await);
+            }
             let result = async {
                 let base = match base {
                     Some(base) => base,
@@ -782,16 +778,14 @@ impl Actor {
             entry.branch.clone(),
             entry.base_branch.clone(),
         );
-        let preamble = entry.preamble.clone();
+        let written = entry.worktree_files.clone();
         let ports = self.ports.clone();
         let root = self.settings.project_root.clone();
         let internal = self.internal.clone();
         tokio::spawn(async move {
             let cleanup = options.cleanup;
-            // The instruction block goes before the auto-commit, so the merge never carries it.
-            if let Some(preamble) = &preamble
-                && let Err(error) = strip_preamble(&ports, preamble, &worktree).await
-            {
+            // What Baton wrote goes before the auto-commit, so the merge never carries it.
+            if let Err(error) = strip_worktree_files(&ports, &written, &worktree).await {
                 let failed = Internal::Merged(task, Err(error), cleanup, reply);
                 let _ = internal.send(failed).await;
                 return;
@@ -1008,13 +1002,14 @@ impl CreateJob {
                 RepoError::NoSuchBranch(_) => EngineError::Missing(e.to_string()),
                 other => EngineError::Io(other.to_string()),
             })?;
-        let preamble = match inject_preamble(&self.ports, &self.command, &worktree).await {
-            Ok(preamble) => preamble,
+        let mut worktree_files = Vec::new();
+        match inject_preamble(&self.ports, &self.command, &worktree).await {
+            Ok(preamble) => worktree_files.extend(preamble),
             Err(error) => {
                 remove_leftovers(&self.ports, root, worktree, self.branch, None).await;
                 return Err(error);
             }
-        };
+        }
         let config = self
             .settings
             .config_dir
@@ -1033,6 +1028,16 @@ impl CreateJob {
         if let Err(error) = written {
             remove_leftovers(&self.ports, root, worktree, self.branch, None).await;
             return Err(EngineError::Io(error.to_string()));
+        }
+        if crate::agents::AgentKind::from_command(&self.command) == crate::agents::AgentKind::Gemini
+        {
+            match write_gemini_settings(&self.ports, &server, &config, &worktree).await {
+                Ok(file) => worktree_files.push(file),
+                Err(error) => {
+                    remove_leftovers(&self.ports, root, worktree, self.branch, Some(config)).await;
+                    return Err(error);
+                }
+            }
         }
         let launch = crate::agents::launch(
             &self.command,
@@ -1067,7 +1072,7 @@ impl CreateJob {
                 profile: launch.profile,
                 done_token: Some(self.done_token),
                 mcp_config: Some(config),
-                preamble,
+                worktree_files,
             },
             assignment: self.prompt,
         };
@@ -1082,7 +1087,7 @@ async fn inject_preamble(
     ports: &Ports,
     command: &str,
     worktree: &std::path::Path,
-) -> Result<Option<PreambleFile>, EngineError> {
+) -> Result<Option<WorktreeFile>, EngineError> {
     use crate::agents::preamble::Target;
     let target = Target::of(crate::agents::AgentKind::from_command(command));
     let path = worktree.join(target.path());
@@ -1096,62 +1101,81 @@ async fn inject_preamble(
         .write_atomic(&path, &written, FileMode::Default)
         .await
         .map_err(io)?;
-    Ok(Some(PreambleFile {
+    Ok(Some(WorktreeFile {
         path,
         original,
         written,
-        settings: target == Target::ClaudeSettings,
+        kind: if target == Target::ClaudeSettings {
+            WorktreeFileKind::ClaudeSettings
+        } else {
+            WorktreeFileKind::Instructions
+        },
     }))
 }
 
-/// The instruction block's file as a merge would take it, relative to `worktree`, with its
-/// content then (`None`: no file); `None` when the strip would leave the file as it is.
+/// Names Baton's server in the worktree's Gemini settings (Gemini reads its MCP servers there).
+async fn write_gemini_settings(
+    ports: &Ports,
+    server: &crate::agents::McpServer,
+    config: &std::path::Path,
+    worktree: &std::path::Path,
+) -> Result<WorktreeFile, EngineError> {
+    let path = worktree.join(crate::agents::GEMINI_SETTINGS);
+    let io = |error: crate::ports::FilesError| EngineError::Io(error.to_string());
+    let original = ports.files.read(&path).await.map_err(io)?;
+    let written = crate::agents::gemini_settings(original.as_deref(), server, config)
+        .map_err(|error| EngineError::Invalid(error.to_string()))?;
+    ports
+        .files
+        .write_atomic(&path, &written, FileMode::Default)
+        .await
+        .map_err(io)?;
+    Ok(WorktreeFile {
+        path,
+        original,
+        written,
+        kind: WorktreeFileKind::McpSettings,
+    })
+}
+
+/// A file Baton wrote into a worktree as a merge would take it, relative to `worktree`, with
+/// its content then (`None`: no file); `None` when the strip would leave the file as it is.
 async fn stripped(
     ports: &Ports,
-    preamble: &PreambleFile,
+    file: &WorktreeFile,
     worktree: &std::path::Path,
 ) -> Option<(String, Option<Vec<u8>>)> {
-    use crate::agents::preamble::{Strip, strip_file};
-    let current = ports.files.read(&preamble.path).await.ok()??;
-    let rel = preamble
-        .path
-        .strip_prefix(worktree)
-        .ok()?
-        .to_str()?
-        .to_owned();
-    match strip_file(
-        preamble.settings,
-        &current,
-        &preamble.written,
-        preamble.original.as_deref(),
-    ) {
+    use crate::agents::preamble::{Strip, strip_worktree_file};
+    let current = ports.files.read(&file.path).await.ok()??;
+    let rel = file.path.strip_prefix(worktree).ok()?.to_str()?.to_owned();
+    match strip_worktree_file(file.kind, &current, &file.written, file.original.as_deref()) {
         Strip::Keep => None,
         Strip::Write(bytes) => Some((rel, Some(bytes))),
         Strip::Remove => Some((rel, None)),
     }
 }
 
-/// Takes the instruction block out of `worktree` (before its branch is merged).
-async fn strip_preamble(
+/// Takes what Baton wrote out of `worktree` (before its branch is merged).
+async fn strip_worktree_files(
     ports: &Ports,
-    preamble: &PreambleFile,
+    files: &[WorktreeFile],
     worktree: &std::path::Path,
 ) -> Result<(), EngineError> {
     let io = |error: crate::ports::FilesError| EngineError::Io(error.to_string());
-    match stripped(ports, preamble, worktree).await {
-        None => Ok(()),
-        Some((_, Some(bytes))) => ports
-            .files
-            .write_atomic(&preamble.path, &bytes, FileMode::Default)
-            .await
-            .map_err(io),
-        Some((_, None)) => ports
-            .files
-            .remove(&preamble.path)
-            .await
-            .map(drop)
-            .map_err(io),
+    for file in files {
+        match stripped(ports, file, worktree).await {
+            None => {}
+            Some((_, Some(bytes))) => ports
+                .files
+                .write_atomic(&file.path, &bytes, FileMode::Default)
+                .await
+                .map_err(io)?,
+            Some((_, None)) => {
+                ports.files.remove(&file.path).await.map_err(io)?;
+            }
+        }
     }
+    Ok(())
 }
 
 /// Removes what a half-made task left: worktree and branch, config file.

@@ -255,31 +255,43 @@ pub struct TaskSpec {
     pub done_token: Option<DoneToken>,
     /// Its MCP config file.
     pub mcp_config: Option<PathBuf>,
-    /// The instruction block put into its worktree, to take out before a merge.
-    pub preamble: Option<PreambleFile>,
+    /// Files Baton wrote into its worktree (the instruction block, an agent's MCP settings), to
+    /// take out before a merge.
+    pub worktree_files: Vec<WorktreeFile>,
 }
 
-/// The instruction block Baton put into a task's worktree: the file, what it held before and
-/// what Baton wrote, so that it can be given back exactly.
+/// A file Baton wrote into a task's worktree: the file, what it held before and what Baton
+/// wrote, so that it can be given back exactly.
 #[derive(Clone, PartialEq, Eq)]
-pub struct PreambleFile {
+pub struct WorktreeFile {
     /// The file.
     pub path: PathBuf,
     /// What it held before (`None`: there was no file).
     pub original: Option<Vec<u8>>,
     /// What Baton wrote.
     pub written: Vec<u8>,
-    /// Whether it is Claude Code's settings (JSON), else a Markdown file.
-    pub settings: bool,
+    /// What it is.
+    pub kind: WorktreeFileKind,
 }
 
-impl std::fmt::Debug for PreambleFile {
+/// What a [`WorktreeFile`] is, which says how to take Baton's part out of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorktreeFileKind {
+    /// A Markdown instruction file holding the sub-task instruction block.
+    Instructions,
+    /// Claude Code's settings, the block in their `systemPrompt`.
+    ClaudeSettings,
+    /// Settings naming MCP servers (Gemini's), Baton's server among them.
+    McpSettings,
+}
+
+impl std::fmt::Debug for WorktreeFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PreambleFile")
+        f.debug_struct("WorktreeFile")
             .field("path", &self.path)
             .field("original_bytes", &self.original.as_ref().map(Vec::len))
             .field("written_bytes", &self.written.len())
-            .field("settings", &self.settings)
+            .field("kind", &self.kind)
             .finish()
     }
 }

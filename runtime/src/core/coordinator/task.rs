@@ -140,8 +140,8 @@ pub struct Task {
     pub done_token: Option<DoneToken>,
     /// Its MCP config file, removed when the task goes.
     pub mcp_config: Option<PathBuf>,
-    /// The instruction block in its worktree, taken out before a merge.
-    pub preamble: Option<super::PreambleFile>,
+    /// Files Baton wrote into its worktree, taken out before a merge.
+    pub worktree_files: Vec<super::WorktreeFile>,
     pub(crate) detector: Detector,
     pub(crate) scrollback: Scrollback,
 }
@@ -170,7 +170,7 @@ impl Task {
             typing: false,
             done_token: spec.done_token,
             mcp_config: spec.mcp_config,
-            preamble: spec.preamble,
+            worktree_files: spec.worktree_files,
             detector: Detector::new(spec.profile, now),
             scrollback: Scrollback::default(),
         }
@@ -189,7 +189,7 @@ impl Task {
             profile: self.detector.config().profile,
             done_token: self.done_token.clone(),
             mcp_config: self.mcp_config.clone(),
-            preamble: self.preamble.clone(),
+            worktree_files: self.worktree_files.clone(),
         }
     }
 

@@ -53,7 +53,7 @@ fn new_task(n: u8, assignment: Option<&str>) -> NewTask {
             profile: Profile::Claude,
             done_token: None,
             mcp_config: None,
-            preamble: None,
+            worktree_files: Vec::new(),
         },
         assignment: assignment.map(Into::into),
     }
