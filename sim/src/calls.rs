@@ -66,7 +66,14 @@ fn engine_error(error: EngineError) -> String {
 /// How a coordinator's MCP tool travels: its REST method, its path, and whether the step's
 /// arguments (less `taskId`) are the body.
 fn rest_route(call: &str, task: Option<&str>) -> Option<(&'static str, String, bool)> {
-    let on = |tail: &str| task.map(|t| format!("/api/tasks/{}{tail}", percent_encode(t)));
+    let on = |tail: &str| {
+        task.map(|t| {
+            format!(
+                "/api/tasks/{}{tail}",
+                baton_runtime::mcp::tools::encode_component(t)
+            )
+        })
+    };
     Some(match call {
         "create_task" => ("POST", "/api/tasks".to_owned(), true),
         "list_tasks" => ("GET", "/api/tasks".to_owned(), false),
@@ -81,19 +88,6 @@ fn rest_route(call: &str, task: Option<&str>) -> Option<(&'static str, String, b
         "review_and_merge_task" => ("POST", on("/review-merge")?, true),
         _ => return None,
     })
-}
-
-/// Percent-encodes everything but unreserved characters (RFC 3986), as the MCP client does.
-fn percent_encode(text: &str) -> String {
-    let mut out = String::new();
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 /// Sends a request to the daemon's REST API over the simulated network: its status, and its
@@ -115,8 +109,7 @@ async fn exchange(
     if let Some(task) = signalled {
         shared.observed().signal_sent(task, sent);
     }
-    let request = crate::net::encode(method, path, headers, body);
-    let (status, bytes) = crate::net::send(crate::world::DAEMON_HOST, &request)
+    let (status, bytes) = crate::net::send(method, path, headers, body)
         .await
         .map_err(|e| e.to_string())?;
     if let (Some(task), true) = (signalled, (200..300).contains(&status)) {
@@ -157,10 +150,25 @@ pub async fn rest(
 pub async fn attacker_http(shared: &Shared, args: &Value) -> Answer {
     let method = text(args, "method")?.unwrap_or("GET");
     let path = required(args, "path")?;
+    let headers = request_headers(shared, args)?;
+    let body = match args.get("body") {
+        None => String::new(),
+        Some(Value::String(raw)) => raw.clone(),
+        Some(other) => other.to_string(),
+    };
+    let (status, body) = exchange(shared, method, path, &headers, body.as_bytes()).await?;
+    Ok(json!({ "status": status, "body": body }))
+}
+
+/// The headers of an attacker's request: `auth`'s credential as the bearer, then `headers` as
+/// given (a value that is not a string as JSON).
+///
+/// # Errors
+/// `auth` names no credential.
+pub fn request_headers(shared: &Shared, args: &Value) -> Result<Vec<(String, String)>, String> {
     let mut headers = Vec::new();
-    let credential = credential(shared, text(args, "auth")?)?;
-    if let Some(credential) = credential {
-        headers.push(("authorization".to_owned(), format!("Bearer {credential}")));
+    if let Some(token) = credential(shared, text(args, "auth")?)? {
+        headers.push(("authorization".to_owned(), format!("Bearer {token}")));
     }
     if let Some(Value::Object(extra)) = args.get("headers") {
         for (name, value) in extra {
@@ -170,13 +178,7 @@ pub async fn attacker_http(shared: &Shared, args: &Value) -> Answer {
             headers.push((name.clone(), value));
         }
     }
-    let body = match args.get("body") {
-        None => String::new(),
-        Some(Value::String(raw)) => raw.clone(),
-        Some(other) => other.to_string(),
-    };
-    let (status, body) = exchange(shared, method, path, &headers, body.as_bytes()).await?;
-    Ok(json!({ "status": status, "body": body }))
+    Ok(headers)
 }
 
 /// The credential an attacker's `auth` names: a coordinator's name, `phone`, `done:<task
@@ -490,12 +492,12 @@ pub async fn app_call(
 mod tests {
     use baton_runtime::core::time::Millis;
 
-    use super::{iso_ms, percent_encode, rest_route};
-    use crate::scenario::COORDINATOR_CALLS;
+    use super::{iso_ms, rest_route};
+    use crate::scenario::coordinator_calls;
 
     #[test]
     fn every_coordinator_tool_has_its_rest_route() {
-        for call in COORDINATOR_CALLS {
+        for call in coordinator_calls() {
             assert!(rest_route(call, Some("t")).is_some(), "{call}");
         }
         assert_eq!(rest_route("fly", Some("t")), None);
@@ -511,7 +513,9 @@ mod tests {
 
     #[test]
     fn task_ids_are_percent_encoded_in_paths() {
-        assert_eq!(percent_encode("../a b"), "..%2Fa%20b");
-        assert_eq!(percent_encode("550e8400-e29b"), "550e8400-e29b");
+        assert_eq!(
+            rest_route("get_task_status", Some("../a b")).map(|r| r.1),
+            Some("/api/tasks/..%2Fa%20b".to_owned())
+        );
     }
 }

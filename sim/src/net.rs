@@ -1,12 +1,12 @@
 //! The daemon's REST API on turmoil's network: the real axum router served on a simulated
-//! listener, and the small HTTP/1.1 client the actors' MCP processes and the attacker use over
-//! simulated TCP. One request per connection (`Connection: close`), so a client that goes away
-//! closes its connection and the server drops the request (a wait consumes nothing).
+//! listener, and the requests the actors send it, through the runtime's own HTTP/1.1 client
+//! (`mcp::http`) over simulated TCP. One request per connection (`Connection: close`), so a
+//! client that goes away closes its connection and the server drops the request (a wait
+//! consumes nothing).
 
 use std::io;
 use std::net::SocketAddr;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use turmoil::net::{TcpListener, TcpStream};
 
 /// The port the daemon's API listens on.
@@ -17,8 +17,8 @@ pub const MESSAGE_LATENCY_MS_MAX: u64 = crate::world::TICK_MS;
 /// Messages a simulated TCP socket buffers (turmoil panics past it rather than refusing): room
 /// for a thousand connections opened at once.
 pub const TCP_BUFFER_MAX: usize = 4_096;
-/// Largest response a client reads (16 MiB); a longer one is an error.
-pub const RESPONSE_BYTES_MAX: usize = 16 << 20;
+/// Largest response a client reads; a longer one is an error.
+pub const RESPONSE_BYTES_MAX: usize = baton_runtime::mcp::http::RESPONSE_BYTES_MAX;
 
 /// A turmoil listener axum can serve on.
 pub struct SimListener(TcpListener);
@@ -50,19 +50,6 @@ impl axum::serve::Listener for SimListener {
     }
 }
 
-/// An HTTP/1.1 request's bytes.
-#[must_use]
-pub fn encode(method: &str, path: &str, headers: &[(String, String)], body: &[u8]) -> Vec<u8> {
-    let mut out = format!("{method} {path} HTTP/1.1\r\nhost: daemon\r\nconnection: close\r\n");
-    for (name, value) in headers {
-        out.push_str(&format!("{name}: {value}\r\n"));
-    }
-    out.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
-    let mut bytes = out.into_bytes();
-    bytes.extend_from_slice(body);
-    bytes
-}
-
 /// Why a request got no answer.
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
@@ -77,107 +64,27 @@ pub enum SendError {
     Garbled(String),
 }
 
-/// Sends `request` to `host`'s API and reads the whole answer: its status and body.
+/// Sends one request to the daemon's API, through the runtime's own HTTP client over turmoil's
+/// TCP, and reads the whole answer: its status and body.
 ///
 /// # Errors
 /// See [`SendError`].
-pub async fn send(host: &str, request: &[u8]) -> Result<(u16, Vec<u8>), SendError> {
-    let mut stream = TcpStream::connect((host, API_PORT))
-        .await
-        .map_err(|_| SendError::Refused)?;
-    exchange(&mut stream, request)
-        .await
-        .map_err(|error| match error.kind() {
-            io::ErrorKind::InvalidData => SendError::Garbled(error.to_string()),
-            _ => SendError::Reset,
-        })
-}
-
-async fn exchange(stream: &mut TcpStream, request: &[u8]) -> io::Result<(u16, Vec<u8>)> {
-    stream.write_all(request).await?;
-    let mut answer = Vec::new();
-    let mut chunk = [0u8; 8 << 10];
-    loop {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            break;
-        }
-        if answer.len() + n > RESPONSE_BYTES_MAX {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "too long"));
-        }
-        answer.extend_from_slice(&chunk[..n]);
-    }
-    if answer.is_empty() {
-        // Closed before a byte of the answer: the server went away.
-        return Err(io::Error::from(io::ErrorKind::ConnectionReset));
-    }
-    parse(&answer).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unreadable"))
-}
-
-/// The status and body of a whole HTTP/1.1 response (`Content-Length` or chunked).
-fn parse(answer: &[u8]) -> Option<(u16, Vec<u8>)> {
-    let end = answer.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = std::str::from_utf8(&answer[..end]).ok()?;
-    let body = &answer[end + 4..];
-    let mut lines = head.split("\r\n");
-    let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
-    let chunked = lines.any(|line| {
-        let line = line.to_ascii_lowercase();
-        line.starts_with("transfer-encoding:") && line.contains("chunked")
-    });
-    Some((
-        status,
-        if chunked {
-            dechunk(body)?
-        } else {
-            body.to_vec()
-        },
-    ))
-}
-
-fn dechunk(mut body: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let line = body.windows(2).position(|w| w == b"\r\n")?;
-        let size =
-            usize::from_str_radix(std::str::from_utf8(&body[..line]).ok()?.trim(), 16).ok()?;
-        body = &body[line + 2..];
-        if size == 0 {
-            return Some(out);
-        }
-        out.extend_from_slice(body.get(..size)?);
-        body = body.get(size + 2..)?;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{encode, parse};
-
-    #[test]
-    fn requests_carry_their_length_and_close() {
-        let bytes = encode(
-            "POST",
-            "/api/tasks",
-            &[("authorization".into(), "Bearer t".into())],
-            b"{}",
-        );
-        let text = String::from_utf8(bytes).unwrap();
-        assert!(text.starts_with("POST /api/tasks HTTP/1.1\r\n"));
-        assert!(text.contains("connection: close\r\n"));
-        assert!(text.ends_with("content-length: 2\r\n\r\n{}"));
-    }
-
-    #[test]
-    fn responses_are_read_with_a_length_or_in_chunks() {
-        assert_eq!(
-            parse(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 2\r\n\r\n{}"),
-            Some((403, b"{}".to_vec()))
-        );
-        assert_eq!(
-            parse(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"),
-            Some((200, b"{}".to_vec()))
-        );
-        assert_eq!(parse(b"garbage"), None);
+pub async fn send(
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Result<(u16, Vec<u8>), SendError> {
+    use baton_runtime::mcp::http::{self, BaseUrl, HttpError};
+    let base = BaseUrl {
+        host: crate::world::DAEMON_HOST.to_owned(),
+        port: API_PORT,
+    };
+    let request = http::encode(&base.host, method, path, headers, body);
+    match http::send(&crate::daemon::SimTcp, &base, &request).await {
+        Ok(response) => Ok((response.status, response.body)),
+        Err(HttpError::Connect(_)) => Err(SendError::Refused),
+        Err(HttpError::Broken(_)) => Err(SendError::Reset),
+        Err(HttpError::Garbled(why)) => Err(SendError::Garbled(why)),
     }
 }

@@ -27,20 +27,14 @@ pub const TOKEN_BINDING_PREFIX: &str = "token:";
 /// What the attacker may send.
 pub const ATTACKER_CALLS: [&str; 2] = ["http", "websocket"];
 
-/// The coordinator tools a step may call, in the MCP server's order.
-pub const COORDINATOR_CALLS: [&str; 11] = [
-    "create_task",
-    "list_tasks",
-    "get_task_status",
-    "send_prompt",
-    "wait_for_idle",
-    "get_task_diff",
-    "get_task_output",
-    "merge_task",
-    "close_task",
-    "wait_for_signal_done",
-    "review_and_merge_task",
-];
+/// The coordinator tools a step may call: the MCP server's, in its order.
+#[must_use]
+pub fn coordinator_calls() -> Vec<&'static str> {
+    baton_runtime::mcp::tools::catalogue(baton_runtime::mcp::args::Role::Coordinator)
+        .iter()
+        .map(|tool| tool.name)
+        .collect()
+}
 
 /// The app's actions a step may call.
 pub const APP_CALLS: [&str; 16] = [
@@ -486,10 +480,11 @@ fn check(scenario: &Scenario) -> Result<(), ScenarioError> {
                 ATTACKER_CALLS.join(" or ")
             )));
         }
+        let coordinator_calls = coordinator_calls();
         let (who, known): (&str, &[&str]) = match step.actor.as_str() {
             APP_ACTOR => ("the app", &APP_CALLS),
             ATTACKER_ACTOR => ("the attacker", &ATTACKER_CALLS),
-            _ => ("a coordinator", &COORDINATOR_CALLS),
+            _ => ("a coordinator", &coordinator_calls),
         };
         let calls = std::iter::once(&step.call).chain(step.then.iter().map(|t| &t.call));
         if let Some(unknown) = calls.into_iter().find(|c| !known.contains(&c.as_str())) {

@@ -65,19 +65,7 @@ pub async fn attacker_websocket(shared: &Shared, args: &Value) -> Answer {
     let mut request = format!("ws://{DAEMON_HOST}:{API_PORT}{path}")
         .into_client_request()
         .map_err(|e| format!("path {path:?}: {e}"))?;
-    let mut headers = Vec::new();
-    if let Some(token) = credential(shared, text(args, "auth")?)? {
-        headers.push(("authorization".to_owned(), format!("Bearer {token}")));
-    }
-    if let Some(Value::Object(extra)) = args.get("headers") {
-        for (name, value) in extra {
-            let value = value
-                .as_str()
-                .map_or_else(|| value.to_string(), str::to_owned);
-            headers.push((name.clone(), value));
-        }
-    }
-    for (name, value) in headers {
+    for (name, value) in crate::calls::request_headers(shared, args)? {
         let name =
             HeaderName::from_bytes(name.as_bytes()).map_err(|e| format!("header {name:?}: {e}"))?;
         let value = HeaderValue::from_str(&value).map_err(|e| format!("header {name}: {e}"))?;

@@ -109,16 +109,38 @@ impl McpServer {
         coordinator: crate::core::ids::CoordinatorId,
         token: &str,
     ) -> Self {
+        let var = crate::mcp::args::TOKEN_VARS[0];
+        Self::serving(
+            launch,
+            ("--coordinator-id", coordinator.to_string()),
+            (var, token),
+        )
+    }
+
+    /// A sub-task's server: the sub-task role (`--task-id` only), its done token as its
+    /// credential.
+    #[must_use]
+    pub fn sub_task(launch: &crate::engine::McpLaunch, task: TaskId, done_token: &str) -> Self {
+        let var = crate::mcp::args::DONE_TOKEN_VARS[0];
+        Self::serving(launch, ("--task-id", task.to_string()), (var, done_token))
+    }
+
+    /// `baton mcp --url <url> <flag> <id>` with `variable=secret` in its environment.
+    fn serving(
+        launch: &crate::engine::McpLaunch,
+        (flag, id): (&str, String),
+        (variable, secret): (&str, &str),
+    ) -> Self {
         McpServer {
             command: launch.command.clone(),
             args: vec![
                 "mcp".to_owned(),
                 "--url".to_owned(),
                 launch.url.clone(),
-                "--coordinator-id".to_owned(),
-                coordinator.to_string(),
+                flag.to_owned(),
+                id,
             ],
-            env: vec![(crate::mcp::args::TOKEN_VARS[0].to_owned(), token.to_owned())],
+            env: vec![(variable.to_owned(), secret.to_owned())],
         }
     }
 
@@ -136,26 +158,6 @@ impl McpServer {
             "args": self.args,
             "env": env,
         })
-    }
-
-    /// A sub-task's server: the sub-task role (`--task-id` only), its done token as its
-    /// credential.
-    #[must_use]
-    pub fn sub_task(launch: &crate::engine::McpLaunch, task: TaskId, done_token: &str) -> Self {
-        McpServer {
-            command: launch.command.clone(),
-            args: vec![
-                "mcp".to_owned(),
-                "--url".to_owned(),
-                launch.url.clone(),
-                "--task-id".to_owned(),
-                task.to_string(),
-            ],
-            env: vec![(
-                crate::mcp::args::DONE_TOKEN_VARS[0].to_owned(),
-                done_token.to_owned(),
-            )],
-        }
     }
 
     /// The MCP config file naming it (`{"mcpServers": {"baton": …}}`), as Claude Code's
