@@ -216,6 +216,57 @@ pub fn credential(shared: &Shared, auth: Option<&str>) -> Result<Option<String>,
     })
 }
 
+/// The prefix of a coordinator call made through the real MCP tool (`mcp.wait_for_signal_done`):
+/// the runtime's `baton mcp` code carries it out, retries and all.
+pub const MCP_CALL_PREFIX: &str = "mcp.";
+
+/// A coordinator's call through the runtime's MCP server code (`mcp::server::Backend`, the
+/// coordinator role) over turmoil's TCP: the tool's text as the answer, as JSON when it is
+/// JSON (`{"text": …}` otherwise), and the signal a wait returned, for the checker.
+pub async fn coordinator_mcp_call(
+    shared: &Shared,
+    declared: &crate::daemon::Declared,
+    tool: &str,
+    args: &Value,
+) -> (Answer, Option<Signal>) {
+    use baton_runtime::mcp::args::{McpArgs, TOKEN_VARS};
+    let argv = [
+        "--url".to_owned(),
+        format!(
+            "http://{}:{}",
+            crate::world::DAEMON_HOST,
+            crate::net::API_PORT
+        ),
+        "--coordinator-id".to_owned(),
+        declared.id.to_string(),
+    ];
+    let token = declared.token.expose().to_owned();
+    let parsed = McpArgs::parse(&argv, |name| (name == TOKEN_VARS[0]).then(|| token.clone()));
+    let backend = match parsed {
+        Ok(args) => baton_runtime::mcp::server::Backend::new(
+            args,
+            crate::daemon::SimTcp,
+            std::sync::Arc::new(baton_runtime::ports::fakes::SeededEntropy::new(shared.seed)),
+        )
+        .map_err(|e| e.to_string()),
+        Err(error) => Err(error.to_string()),
+    };
+    let backend = match backend {
+        Ok(backend) => backend,
+        Err(error) => return (Err(error), None),
+    };
+    let arguments = args.as_object().cloned().unwrap_or_default();
+    let answer = backend
+        .call(tool, &arguments)
+        .await
+        .map(|text| serde_json::from_str(&text).unwrap_or_else(|_| json!({ "text": text })));
+    let signal = match (&answer, tool) {
+        (Ok(value), "wait_for_signal_done") => delivered(value, args),
+        _ => None,
+    };
+    (answer, signal)
+}
+
 /// Makes a coordinator's tool call through the daemon's REST API, as its MCP server would. A
 /// wait for a signal that returned a task also returns it, for the checker.
 pub async fn coordinator_call(

@@ -914,14 +914,17 @@ async fn call(
         board.checkout_dirtied.set(dirtied);
         return (answer.unwrap_or_else(|e| Err(e.to_string())), None);
     }
-    let Some(token) = shared
-        .declared
-        .iter()
-        .find(|d| d.name == actor)
-        .map(|d| d.token.expose().to_owned())
-    else {
+    let Some(declared) = shared.declared.iter().find(|d| d.name == actor) else {
         return (Err(format!("no coordinator named {actor:?}")), None);
     };
+    if let Some(tool) = step.call.strip_prefix(calls::MCP_CALL_PREFIX) {
+        let request = calls::coordinator_mcp_call(shared, declared, tool, args);
+        return match shared.links.call(actor, &step.call, request).await {
+            Ok(answer) => answer,
+            Err(error) => (Err(error.to_string()), None),
+        };
+    }
+    let token = declared.token.expose().to_owned();
     let request = calls::coordinator_call(shared, &token, &step.call, args);
     match shared.links.call(actor, &step.call, request).await {
         Ok(answer) => answer,

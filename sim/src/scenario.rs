@@ -36,6 +36,16 @@ pub fn coordinator_calls() -> Vec<&'static str> {
         .collect()
 }
 
+/// Whether a coordinator may make `call`: a tool of [`coordinator_calls`], or one prefixed
+/// `mcp.` (carried out by the runtime's MCP server code).
+#[must_use]
+pub fn is_coordinator_call(call: &str) -> bool {
+    let tool = call
+        .strip_prefix(crate::calls::MCP_CALL_PREFIX)
+        .unwrap_or(call);
+    coordinator_calls().contains(&tool)
+}
+
 /// The app's actions a step may call.
 pub const APP_CALLS: [&str; 16] = [
     "register",
@@ -486,8 +496,12 @@ fn check(scenario: &Scenario) -> Result<(), ScenarioError> {
             ATTACKER_ACTOR => ("the attacker", &ATTACKER_CALLS),
             _ => ("a coordinator", &coordinator_calls),
         };
+        let allowed = |call: &str| match step.actor.as_str() {
+            APP_ACTOR | ATTACKER_ACTOR => known.contains(&call),
+            _ => is_coordinator_call(call),
+        };
         let calls = std::iter::once(&step.call).chain(step.then.iter().map(|t| &t.call));
-        if let Some(unknown) = calls.into_iter().find(|c| !known.contains(&c.as_str())) {
+        if let Some(unknown) = calls.into_iter().find(|c| !allowed(c.as_str())) {
             return Err(here(format!(
                 "{who} has no call {unknown:?}; its calls are {}",
                 known.join(", ")
