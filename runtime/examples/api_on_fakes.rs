@@ -9,34 +9,18 @@
 //!
 //! Load: `wrk -t1 -c16 -d10s --latency -H "Authorization: Bearer <token>" <url>/api/tasks`
 
-use std::path::Path;
-use std::sync::Arc;
-
 use baton_runtime::api::{self, ApiState, Directory};
 use baton_runtime::core::auth::{Secret, TOKEN_BYTES};
 use baton_runtime::core::ids::CoordinatorId;
-use baton_runtime::core::time::Millis;
-use baton_runtime::engine::{CoordinatorSettings, CreateTask, Engine, Ports};
+use baton_runtime::engine::{CoordinatorSettings, CreateTask};
 use baton_runtime::ports::Entropy;
-use baton_runtime::ports::fakes::{FakeClock, FakeFiles, FakePty, FakeRepo, SeededEntropy};
-use tokio::sync::mpsc;
 
 #[allow(clippy::print_stdout)]
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
-    let repo = Arc::new(FakeRepo::default());
-    repo.add_repo(Path::new("/repo"), "main");
-    let entropy = Arc::new(SeededEntropy::new(2026));
-    let ports = Ports {
-        clock: Arc::new(FakeClock::starting_at(Millis(1_700_000_000_000))),
-        entropy: entropy.clone(),
-        pty: Arc::new(FakePty::default()),
-        repo,
-        files: Arc::new(FakeFiles::default()),
-    };
-    let (events, mut drained) = mpsc::channel(baton_runtime::engine::APP_EVENTS_MAX);
-    tokio::spawn(async move { while drained.recv().await.is_some() {} });
-    let mut engine = Engine::new(ports, events);
+    let fakes = baton_runtime::engine::FakeWorld::new(2026);
+    let entropy = fakes.entropy.clone();
+    let mut engine = fakes.engine();
     let mut directory = Directory::default();
     let mut first_token = None;
     let tasks: usize = std::env::args()

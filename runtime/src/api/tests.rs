@@ -8,15 +8,13 @@ use std::sync::Arc;
 use axum::body::{Body, to_bytes};
 use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 use tower::ServiceExt;
 
 use super::{ApiState, BODY_BYTES_MAX, Directory, app};
 use crate::core::auth::{Credentials, Secret, TOKEN_BYTES};
 use crate::core::ids::{CoordinatorId, TaskId};
-use crate::core::time::Millis;
-use crate::engine::{CoordinatorSettings, CreateTask, Engine, Ports};
-use crate::ports::fakes::{FakeClock, FakeFiles, FakePty, FakeRepo, SeededEntropy};
+use crate::engine::{CoordinatorSettings, CreateTask, Engine};
+use crate::ports::fakes::FakeFiles;
 
 /// Coordinators A and B with a task each, the phone's token, and the router over them.
 struct World {
@@ -44,19 +42,9 @@ fn settings() -> CoordinatorSettings {
 }
 
 async fn world() -> World {
-    let repo = Arc::new(FakeRepo::default());
-    let files = Arc::new(FakeFiles::default());
-    repo.add_repo(Path::new("/repo"), "main");
-    let ports = Ports {
-        clock: Arc::new(FakeClock::starting_at(Millis(1_700_000_000_000))),
-        entropy: Arc::new(SeededEntropy::new(3)),
-        pty: Arc::new(FakePty::default()),
-        repo,
-        files: files.clone(),
-    };
-    let (events, mut received) = mpsc::channel(crate::engine::APP_EVENTS_MAX);
-    tokio::spawn(async move { while received.recv().await.is_some() {} });
-    let mut engine = Engine::new(ports, events);
+    let fakes = crate::engine::FakeWorld::new(3);
+    let files = fakes.files.clone();
+    let mut engine = fakes.engine();
     let (a, b) = (
         CoordinatorId::from_random([A; 16]),
         CoordinatorId::from_random([B; 16]),

@@ -66,6 +66,63 @@ pub struct Ports {
     pub files: Arc<dyn Files>,
 }
 
+/// A world of fake ports (feature `fakes`): a repository at `/repo` on `main` whose worktrees
+/// live on the same in-memory disk, terminals, a clock at a fixed instant, entropy from `seed`.
+/// Tests, examples and load runs build on it.
+#[cfg(any(test, feature = "fakes"))]
+#[derive(Clone)]
+pub struct FakeWorld {
+    /// The ports, for an engine.
+    pub ports: Ports,
+    /// Its terminals.
+    pub pty: Arc<crate::ports::fakes::FakePty>,
+    /// Its repository.
+    pub repo: Arc<crate::ports::fakes::FakeRepo>,
+    /// Its disk.
+    pub files: Arc<crate::ports::fakes::FakeFiles>,
+    /// Its randomness.
+    pub entropy: Arc<crate::ports::fakes::SeededEntropy>,
+}
+
+#[cfg(any(test, feature = "fakes"))]
+impl FakeWorld {
+    /// The world of `seed`.
+    #[must_use]
+    pub fn new(seed: u64) -> Self {
+        use crate::ports::fakes::{FakeClock, FakeFiles, FakePty, FakeRepo, SeededEntropy};
+        let pty = Arc::new(FakePty::default());
+        let repo = Arc::new(FakeRepo::default());
+        let files = Arc::new(FakeFiles::default());
+        let entropy = Arc::new(SeededEntropy::new(seed));
+        repo.add_repo(std::path::Path::new("/repo"), "main");
+        repo.attach_files(files.clone());
+        let ports = Ports {
+            clock: Arc::new(FakeClock::starting_at(crate::core::time::Millis(
+                1_700_000_000_000,
+            ))),
+            entropy: entropy.clone(),
+            pty: pty.clone(),
+            repo: repo.clone(),
+            files: files.clone(),
+        };
+        FakeWorld {
+            ports,
+            pty,
+            repo,
+            files,
+            entropy,
+        }
+    }
+
+    /// An engine on these ports whose app events are read and dropped.
+    #[must_use]
+    pub fn engine(&self) -> Engine {
+        let (events, mut drained) = mpsc::channel(APP_EVENTS_MAX);
+        tokio::spawn(async move { while drained.recv().await.is_some() {} });
+        Engine::new(self.ports.clone(), events)
+    }
+}
+
 /// The agent a coordinator's sub-tasks run unless a request names another.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SpawnDefaults {

@@ -18,8 +18,7 @@ use crate::core::coordinator::{
 use crate::core::diff::DIFF_TRUNCATED_NOTE;
 use crate::core::ids::{AgentId, CoordinatorId};
 use crate::core::replay::RequestId;
-use crate::core::time::Millis;
-use crate::ports::fakes::{FakeClock, FakeFiles, FakePty, FakeRepo, SeededEntropy};
+use crate::ports::fakes::{FakeFiles, FakePty, FakeRepo};
 use crate::ports::{ChangedFile, ExitStatus, FileChange, FileMode};
 
 struct World {
@@ -33,18 +32,13 @@ struct World {
 }
 
 fn world() -> World {
-    let pty = Arc::new(FakePty::default());
-    let repo = Arc::new(FakeRepo::default());
-    let files = Arc::new(FakeFiles::default());
-    repo.add_repo(Path::new("/repo"), "main");
-    repo.attach_files(files.clone());
-    let ports = Ports {
-        clock: Arc::new(FakeClock::starting_at(Millis(1_700_000_000_000))),
-        entropy: Arc::new(SeededEntropy::new(1)),
-        pty: pty.clone(),
-        repo: repo.clone(),
-        files: files.clone(),
-    };
+    let super::FakeWorld {
+        ports,
+        pty,
+        repo,
+        files,
+        ..
+    } = super::FakeWorld::new(1);
     let coordinator_settings = settings();
     let (events_tx, events) = mpsc::channel(super::APP_EVENTS_MAX);
     let feed = AgentFeed::new();

@@ -19,10 +19,9 @@ use super::server::{Backend, McpServer};
 use crate::api::{ApiState, Directory};
 use crate::core::auth::{Secret, TOKEN_BYTES};
 use crate::core::ids::CoordinatorId;
-use crate::core::time::Millis;
-use crate::engine::{CoordinatorSettings, Engine, Ports};
+use crate::engine::{CoordinatorSettings, Engine};
 use crate::ports::BoxFuture;
-use crate::ports::fakes::{FakeClock, FakeFiles, FakePty, FakeRepo, SeededEntropy};
+use crate::ports::fakes::{FakeFiles, SeededEntropy};
 
 /// Connections to an API served in memory: each connect hands the other end to the listener.
 #[derive(Clone)]
@@ -141,19 +140,9 @@ fn token(who: u8) -> String {
 }
 
 async fn daemon() -> Daemon {
-    let repo = Arc::new(FakeRepo::default());
-    repo.add_repo(Path::new("/repo"), "main");
-    let files = Arc::new(FakeFiles::default());
-    let ports = Ports {
-        clock: Arc::new(FakeClock::starting_at(Millis(1_700_000_000_000))),
-        entropy: Arc::new(SeededEntropy::new(11)),
-        pty: Arc::new(FakePty::default()),
-        repo,
-        files: files.clone(),
-    };
-    let (events, mut drained) = mpsc::channel(crate::engine::APP_EVENTS_MAX);
-    tokio::spawn(async move { while drained.recv().await.is_some() {} });
-    let mut engine = Engine::new(ports, events);
+    let fakes = crate::engine::FakeWorld::new(11);
+    let files = fakes.files.clone();
+    let mut engine = fakes.engine();
     let coordinator = CoordinatorId::from_random([A; 16]);
     let handle = engine.register(
         coordinator,
