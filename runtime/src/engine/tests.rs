@@ -1836,3 +1836,37 @@ mod viewers {
         ));
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn no_agent_kind_gets_a_secret_in_its_argv_or_its_worktree() {
+    let w = world();
+    for command in ["claude", "/usr/bin/codex", "gemini", "aider"] {
+        let task = w
+            .coordinator
+            .create_task(CreateTask {
+                agent_command: Some(command.into()),
+                ..request(&format!("t {}", command.len()), None)
+            })
+            .await
+            .unwrap();
+        let config = Path::new("/tmp/baton").join(format!("baton-subtask-{}.json", task.id));
+        let token = token_of(&w.files, &config);
+        let spawned = w.pty.spawned();
+        let argv = &spawned.last().unwrap().argv;
+        assert!(
+            argv.iter().all(|a| !a.contains(&token)),
+            "{command}: {argv:?}"
+        );
+        for path in w.files.paths() {
+            if path.starts_with(&task.worktree) {
+                let bytes = w.files.get(&path).unwrap().bytes;
+                assert!(
+                    !String::from_utf8_lossy(&bytes).contains(&token),
+                    "{command}: {} holds the token",
+                    path.display()
+                );
+            }
+        }
+        assert_eq!(w.files.get(&config).unwrap().mode, FileMode::OwnerOnly);
+    }
+}
