@@ -84,6 +84,8 @@ struct Connection {
 /// Why the loop ended: a close to send, or the client is gone (nothing to send).
 enum End {
     Close(Close),
+    /// The client closed the connection: its close is answered.
+    ClosedByClient,
     Gone,
 }
 
@@ -140,12 +142,22 @@ impl Connection {
         if self.counted {
             self.state.authenticated.fetch_sub(1, Ordering::Relaxed);
         }
-        if let Some(End::Close(close)) = end {
-            let frame = CloseFrame {
-                code: close.code(),
-                reason: close.reason().into(),
-            };
-            let _ = self.send(Message::Close(Some(frame))).await;
+        match end {
+            Some(End::Close(close)) => {
+                let frame = CloseFrame {
+                    code: close.code(),
+                    reason: close.reason().into(),
+                };
+                let _ = self.send(Message::Close(Some(frame))).await;
+            }
+            // The protocol queued its reply to the client's close; reading on sends it and
+            // ends the stream: a clean close, not a dropped one (bounded like a send).
+            Some(End::ClosedByClient) => {
+                let drain = async { while let Some(Ok(_)) = self.socket.recv().await {} };
+                let _ =
+                    tokio::time::timeout(Duration::from_millis(WS_SEND_TIMEOUT_MS), drain).await;
+            }
+            _ => {}
         }
     }
 
@@ -189,7 +201,8 @@ impl Connection {
 
     async fn frame(&mut self, frame: Option<Result<Message, axum::Error>>) -> Result<(), End> {
         let bytes = match frame {
-            None | Some(Ok(Message::Close(_))) => return Err(End::Gone),
+            None => return Err(End::Gone),
+            Some(Ok(Message::Close(_))) => return Err(End::ClosedByClient),
             Some(Err(error)) => {
                 let too_big = error
                     .into_inner()
