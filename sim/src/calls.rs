@@ -229,29 +229,9 @@ pub async fn coordinator_mcp_call(
     tool: &str,
     args: &Value,
 ) -> (Answer, Option<Signal>) {
-    use baton_runtime::mcp::args::{McpArgs, TOKEN_VARS};
-    let argv = [
-        "--url".to_owned(),
-        format!(
-            "http://{}:{}",
-            crate::world::DAEMON_HOST,
-            crate::net::API_PORT
-        ),
-        "--coordinator-id".to_owned(),
-        declared.id.to_string(),
-    ];
-    let token = declared.token.expose().to_owned();
-    let parsed = McpArgs::parse(&argv, |name| (name == TOKEN_VARS[0]).then(|| token.clone()));
-    let backend = match parsed {
-        Ok(args) => baton_runtime::mcp::server::Backend::new(
-            args,
-            crate::daemon::SimTcp,
-            std::sync::Arc::new(baton_runtime::ports::fakes::SeededEntropy::new(shared.seed)),
-        )
-        .map_err(|e| e.to_string()),
-        Err(error) => Err(error.to_string()),
-    };
-    let backend = match backend {
+    let var = baton_runtime::mcp::args::TOKEN_VARS[0];
+    let coordinator = ("--coordinator-id", declared.id.to_string());
+    let backend = match shared.mcp_process(coordinator, (var, declared.token.expose())) {
         Ok(backend) => backend,
         Err(error) => return (Err(error), None),
     };

@@ -167,6 +167,8 @@ pub struct Shared {
     incarnation: AtomicU64,
     /// WebSocket connections the attacker opened, to tell them apart in the trace.
     pub websockets: AtomicU64,
+    /// Simulated `baton mcp` processes started, each drawing its own randomness.
+    mcp_processes: AtomicU64,
 }
 
 impl Shared {
@@ -198,6 +200,7 @@ impl Shared {
             door: Mutex::default(),
             incarnation: AtomicU64::new(0),
             websockets: AtomicU64::new(0),
+            mcp_processes: AtomicU64::new(0),
         }
     }
 
@@ -211,6 +214,33 @@ impl Shared {
     #[must_use]
     pub fn door(&self) -> Option<Door> {
         lock(&self.door).clone()
+    }
+
+    /// A simulated `baton mcp --url <daemon> <flag> <id>` with `variable=secret` in its
+    /// environment: the runtime's own MCP server code over turmoil's TCP. Each one draws
+    /// its own randomness (its request ids), from the seed and how many came before it.
+    ///
+    /// # Errors
+    /// The arguments are refused (the text says why).
+    pub fn mcp_process(
+        &self,
+        (flag, id): (&str, String),
+        (variable, secret): (&str, &str),
+    ) -> Result<baton_runtime::mcp::server::Backend<SimTcp>, String> {
+        use baton_runtime::mcp::args::McpArgs;
+        let argv = [
+            "--url".to_owned(),
+            crate::net::api_url(),
+            flag.to_owned(),
+            id,
+        ];
+        let args = McpArgs::parse(&argv, |name| (name == variable).then(|| secret.to_owned()))
+            .map_err(|e| e.to_string())?;
+        let n = self.mcp_processes.fetch_add(1, Ordering::Relaxed);
+        let entropy = Arc::new(SeededEntropy::new(
+            self.seed ^ (n + 1).wrapping_mul(0xd1b5_4a32_d192_ed03),
+        ));
+        baton_runtime::mcp::server::Backend::new(args, SimTcp, entropy).map_err(|e| e.to_string())
     }
 
     /// The daemon crashed: its door is gone.
@@ -668,23 +698,9 @@ impl LinkedMcp {
     /// The MCP server of this task as `baton mcp --url <daemon> --task-id <task>` with `token`
     /// as its done token (its own, or another one a script sends).
     fn backend(&self, token: &str) -> Result<baton_runtime::mcp::server::Backend<SimTcp>, String> {
-        use baton_runtime::mcp::args::McpArgs;
-        let argv = [
-            "--url".to_owned(),
-            format!(
-                "http://{}:{}",
-                crate::world::DAEMON_HOST,
-                crate::net::API_PORT
-            ),
-            "--task-id".to_owned(),
-            self.task.to_string(),
-        ];
-        let args = McpArgs::parse(&argv, |name| {
-            (name == baton_runtime::mcp::args::DONE_TOKEN_VARS[0]).then(|| token.to_owned())
-        })
-        .map_err(|e| e.to_string())?;
-        let entropy = Arc::new(SeededEntropy::new(self.shared.seed));
-        baton_runtime::mcp::server::Backend::new(args, SimTcp, entropy).map_err(|e| e.to_string())
+        let var = baton_runtime::mcp::args::DONE_TOKEN_VARS[0];
+        self.shared
+            .mcp_process(("--task-id", self.task.to_string()), (var, token))
     }
 
     /// Tells the daemon the MCP server started for this task (as the real one does once its

@@ -20,6 +20,12 @@ pub const TCP_BUFFER_MAX: usize = 4_096;
 /// Largest response a client reads; a longer one is an error.
 pub const RESPONSE_BYTES_MAX: usize = baton_runtime::mcp::http::RESPONSE_BYTES_MAX;
 
+/// The daemon's API as its MCP processes name it: `http://daemon:7777`.
+#[must_use]
+pub fn api_url() -> String {
+    format!("http://{}:{API_PORT}", crate::world::DAEMON_HOST)
+}
+
 /// A turmoil listener axum can serve on.
 pub struct SimListener(TcpListener);
 

@@ -260,11 +260,7 @@ pub fn run(scenario: &Scenario, dir: &Path, seed: Option<u64>) -> anyhow::Result
                     // The simulated `baton mcp` reaches the daemon host over turmoil.
                     mcp: baton_runtime::engine::McpLaunch {
                         command: "baton".to_owned(),
-                        url: format!(
-                            "http://{}:{}",
-                            crate::world::DAEMON_HOST,
-                            crate::net::API_PORT
-                        ),
+                        url: crate::net::api_url(),
                     },
                     ..CoordinatorSettings::new(PROJECT_ROOT, def.agent.clone(), CONFIG_DIR)
                 },
