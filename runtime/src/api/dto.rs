@@ -31,7 +31,7 @@ pub fn detail(task: &TaskView, coordinator: CoordinatorId) -> Value {
 /// output that is not blank; `taskStatus` (beyond the reference) is the task's own status, so a
 /// list sent because a task went idle shows why.
 #[must_use]
-pub fn agent(task: &TaskView, output: &str) -> Value {
+pub fn agent(task: &TaskView, last_line: &str) -> Value {
     json!({
         "agentId": task.agent.to_string(),
         "taskId": task.id.to_string(),
@@ -39,7 +39,7 @@ pub fn agent(task: &TaskView, output: &str) -> Value {
         "status": if task.status == crate::core::coordinator::Status::Exited { "exited" } else { "running" },
         "taskStatus": task.status.name(),
         "exitCode": task.exit_code,
-        "lastLine": output.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default(),
+        "lastLine": last_line,
     })
 }
 

@@ -60,14 +60,13 @@ async fn handle(state: &ApiState, request: Request) -> Result<Response, ApiError
         Access::Read(Route::Agents) => Ok(ok(&Value::Array(agent_list(&directory).await?))),
         Access::Read(Route::Agent(raw)) => {
             for handle in directory.coordinators.values() {
-                for task in handle.list_tasks().await? {
+                for (task, last_line) in handle.agents().await? {
                     if task.agent.to_string() == raw {
-                        let output = handle.task_output(task.id).await.unwrap_or_default();
                         let ring = handle
                             .agent_scrollback(task.agent)
                             .await
                             .unwrap_or_default();
-                        let mut agent = dto::agent(&task, &output);
+                        let mut agent = dto::agent(&task, &last_line);
                         // The ring's raw bytes, as the WebSocket's `scrollback` sends them.
                         agent["scrollback"] = Value::String(crate::core::ids::base64(&ring));
                         return Ok(ok(&agent));
@@ -115,9 +114,8 @@ async fn handle(state: &ApiState, request: Request) -> Result<Response, ApiError
 pub(super) async fn agent_list(directory: &Directory) -> Result<Vec<Value>, ApiError> {
     let mut agents = Vec::new();
     for handle in directory.coordinators.values() {
-        for task in handle.list_tasks().await? {
-            let output = handle.task_output(task.id).await.unwrap_or_default();
-            agents.push(dto::agent(&task, &output));
+        for (task, last_line) in handle.agents().await? {
+            agents.push(dto::agent(&task, &last_line));
         }
     }
     Ok(agents)

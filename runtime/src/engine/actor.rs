@@ -443,6 +443,14 @@ impl Actor {
                 self.apply(effects).await;
                 let _ = reply.send(());
             }
+            Command::Agents(reply) => {
+                let agents = self
+                    .core
+                    .tasks()
+                    .map(|t| (view(t), t.last_line()))
+                    .collect();
+                let _ = reply.send(agents);
+            }
             Command::Scrollback(agent, reply) => {
                 let _ = reply.send(self.task_of(agent).map(Task::scrollback));
             }

@@ -441,6 +441,7 @@ pub(crate) enum Command {
     Close(TaskId, Reply<()>),
     Deregister(oneshot::Sender<()>),
     Scrollback(AgentId, Reply<Vec<u8>>),
+    Agents(oneshot::Sender<Vec<(TaskView, String)>>),
     Watch(AgentId, Viewer, Reply<Watching>),
     Unwatch(AgentId, u64),
     Terminal(AgentId, TerminalInput, Reply<()>),
@@ -700,6 +701,20 @@ impl CoordinatorHandle {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::Records(reply))
+            .await
+            .map_err(|_| EngineError::Unavailable)?;
+        answer.await.map_err(|_| EngineError::Unavailable)
+    }
+
+    /// Every task with the last line of its agent's output that is not blank (the phone's
+    /// list), in one call.
+    ///
+    /// # Errors
+    /// The actor is gone.
+    pub async fn agents(&self) -> Result<Vec<(TaskView, String)>, EngineError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Agents(reply))
             .await
             .map_err(|_| EngineError::Unavailable)?;
         answer.await.map_err(|_| EngineError::Unavailable)

@@ -25,7 +25,9 @@ mod tests;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 
-pub use task::{Control, McpState, SCROLLBACK_BYTES_MAX, Signal, Status, Task};
+pub use task::{
+    Control, LAST_LINE_TAIL_BYTES, McpState, SCROLLBACK_BYTES_MAX, Signal, Status, Task,
+};
 
 use super::detector::{Profile, Readiness};
 use super::ids::{AgentId, CoordinatorId, DoneToken, TaskId};

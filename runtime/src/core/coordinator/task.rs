@@ -70,6 +70,10 @@ pub struct Signal {
     pub consumed: bool,
 }
 
+/// How much of the end of an agent's output its last line is looked for in: the phone's list
+/// needs that line, not the whole ring in plain text.
+pub const LAST_LINE_TAIL_BYTES: usize = 4_096;
+
 /// Bounded ring of an agent's most recent output bytes.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Scrollback {
@@ -94,6 +98,29 @@ impl Scrollback {
                 .count();
             self.bytes.drain(..cut);
         }
+    }
+
+    /// The last line that is not blank, in plain text, read from the last
+    /// [`LAST_LINE_TAIL_BYTES`] bytes (starting where a character does: a UTF-8 continuation
+    /// byte would read as a C1 control and could swallow the text after it).
+    pub(crate) fn last_line(&self) -> String {
+        let tail: Vec<u8> = self
+            .bytes
+            .iter()
+            .skip(self.bytes.len().saturating_sub(LAST_LINE_TAIL_BYTES))
+            .copied()
+            .collect();
+        let start = tail
+            .iter()
+            .take(3)
+            .take_while(|b| (0x80..=0xbf).contains(*b))
+            .count();
+        crate::core::detector::plain_text(&tail[start..])
+            .lines()
+            .rev()
+            .find(|line| !line.trim().is_empty())
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// The bytes held, oldest first.
@@ -205,6 +232,13 @@ impl Task {
         self.scrollback.to_vec()
     }
 
+    /// The last line of its agent's output that is not blank, read from the last
+    /// [`LAST_LINE_TAIL_BYTES`] bytes.
+    #[must_use]
+    pub fn last_line(&self) -> String {
+        self.scrollback.last_line()
+    }
+
     /// Recent output of its agent as plain text (escape sequences gone), at most
     /// [`SCROLLBACK_BYTES_MAX`] bytes: bytes that are no UTF-8 each become a replacement
     /// character, and past the bound the oldest characters go.
@@ -233,6 +267,26 @@ mod tests {
         assert!(held.ends_with(b"bcde"));
         ring.push(&vec![b'z'; SCROLLBACK_BYTES_MAX + 10]);
         assert_eq!(ring.to_vec(), vec![b'z'; SCROLLBACK_BYTES_MAX]);
+    }
+
+    #[test]
+    fn the_last_line_is_read_from_the_tail_only() {
+        let mut ring = Scrollback::default();
+        ring.push(b"\x1b[1mfirst\x1b[0m\r\n");
+        assert_eq!(ring.last_line(), "first");
+        ring.push(&vec![b'x'; super::LAST_LINE_TAIL_BYTES * 2]);
+        ring.push(b"\r\n\x1b[32mlast one\x1b[0m\r\n\r\n   \r\n");
+        assert_eq!(ring.last_line(), "last one");
+        // A tail that starts inside a character: its continuation bytes are not read as C1
+        // controls (0x90 would open a device control string and swallow the rest).
+        let mut cut = Scrollback::default();
+        let mut bytes = "\u{4000}".repeat(super::LAST_LINE_TAIL_BYTES).into_bytes();
+        bytes.extend_from_slice("\r\n❯ ".as_bytes());
+        cut.push(&bytes);
+        let held = cut.to_vec();
+        assert!((0x80..=0xbf).contains(&held[held.len() - super::LAST_LINE_TAIL_BYTES]));
+        assert_eq!(cut.last_line(), "❯ ");
+        assert_eq!(Scrollback::default().last_line(), "");
     }
 
     #[test]
