@@ -9,21 +9,12 @@ use crate::core::ids::CoordinatorId;
 use crate::engine::{DiffView, MergeResult, TaskView};
 use crate::ports::FileChange;
 
-/// A task as `ApiTaskDetail`.
+/// A task as `ApiTaskDetail`: its summary, with its worktree and exit code.
 #[must_use]
 pub fn detail(task: &TaskView, coordinator: CoordinatorId) -> Value {
-    let mut value = json!({
-        "id": task.id.to_string(),
-        "name": task.name,
-        "branchName": task.branch,
-        "status": task.status.name(),
-        "coordinatorTaskId": coordinator.to_string(),
-        "worktreePath": task.worktree.display().to_string(),
-        "exitCode": task.exit_code,
-    });
-    if let Some(at) = task.signalled_at {
-        value["signalDoneAt"] = Value::String(at.iso8601());
-    }
+    let mut value = summary(task, coordinator);
+    value["worktreePath"] = Value::String(task.worktree.display().to_string());
+    value["exitCode"] = json!(task.exit_code);
     value
 }
 

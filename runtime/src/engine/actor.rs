@@ -369,26 +369,17 @@ impl Actor {
             }
             Command::SignalDone(task, token, reply) => {
                 let result = match self.proven(task, token.as_deref()) {
-                    Ok(()) => match self.core.signal_done(now, self.fresh(), task) {
-                        Ok(effects) => {
-                            self.apply(effects).await;
-                            Ok(())
-                        }
-                        Err(error) => Err(error.into()),
-                    },
-                    Err(error) => Err(error),
+                    Ok(()) => {
+                        let outcome = self.core.signal_done(now, self.fresh(), task);
+                        self.applied(outcome).await
+                    }
+                    refused => refused,
                 };
                 let _ = reply.send(result);
             }
             Command::SetControl(task, control, reply) => {
-                let result = match self.core.set_control(now, self.fresh(), task, control) {
-                    Ok(effects) => {
-                        self.apply(effects).await;
-                        Ok(())
-                    }
-                    Err(error) => Err(error.into()),
-                };
-                let _ = reply.send(result);
+                let outcome = self.core.set_control(now, self.fresh(), task, control);
+                let _ = reply.send(self.applied(outcome).await);
             }
             Command::Close(task, reply) => self.close(task, reply).await,
             Command::Diff(task, reply) => self.diff(task, reply),
@@ -403,23 +394,20 @@ impl Actor {
                 let entry = self.core.task(task);
                 let config = entry.and_then(|t| t.mcp_config.clone());
                 let written = entry.map(|t| (t.worktree_files.clone(), t.worktree.clone()));
-                let result = match self.core.remove_task(now, self.fresh(), task) {
-                    Ok(effects) => {
-                        self.apply(effects).await;
-                        // The worktree is left to the app, without what Baton put in it.
-                        let ports = self.ports.clone();
-                        tokio::spawn(async move {
-                            if let Some(config) = config {
-                                let _ = ports.files.remove(&config).await;
-                            }
-                            if let Some((files, worktree)) = written {
-                                let _ = strip_worktree_files(&ports, &files, &worktree).await;
-                            }
-                        });
-                        Ok(())
-                    }
-                    Err(error) => Err(error.into()),
-                };
+                let outcome = self.core.remove_task(now, self.fresh(), task);
+                let result = self.applied(outcome).await;
+                if result.is_ok() {
+                    // The worktree is left to the app, without what Baton put in it.
+                    let ports = self.ports.clone();
+                    tokio::spawn(async move {
+                        if let Some(config) = config {
+                            let _ = ports.files.remove(&config).await;
+                        }
+                        if let Some((files, worktree)) = written {
+                            let _ = strip_worktree_files(&ports, &files, &worktree).await;
+                        }
+                    });
+                }
                 let _ = reply.send(result);
             }
             Command::Records(reply) => {
@@ -427,14 +415,11 @@ impl Actor {
             }
             Command::McpConnected(task, token, reply) => {
                 let result = match self.proven(task, token.as_deref()) {
-                    Ok(()) => match self.core.mcp_connected(now, self.fresh(), task) {
-                        Ok(effects) => {
-                            self.apply(effects).await;
-                            Ok(())
-                        }
-                        Err(error) => Err(error.into()),
-                    },
-                    Err(error) => Err(error),
+                    Ok(()) => {
+                        let outcome = self.core.mcp_connected(now, self.fresh(), task);
+                        self.applied(outcome).await
+                    }
+                    refused => refused,
                 };
                 let _ = reply.send(result);
             }
@@ -882,6 +867,16 @@ impl Actor {
             .await;
             let _ = internal.send(Internal::Closed(task, result, reply)).await;
         });
+    }
+
+    /// Carries out the effects of a core operation that succeeded; its error, for the caller's
+    /// answer, otherwise.
+    async fn applied(
+        &mut self,
+        outcome: Result<Vec<Effect>, CoreError>,
+    ) -> Result<(), EngineError> {
+        self.apply(outcome?).await;
+        Ok(())
     }
 
     /// Carries out the core's effects, in order.

@@ -93,9 +93,7 @@ impl<C: Connect> Backend<C> {
                 body,
                 wait_ms,
             } => {
-                let limit = wait_ms.map_or(REQUEST_TIMEOUT_MS, |ms| {
-                    ms.min(WAIT_TIMEOUT_MS_MAX) + LONG_POLL_GRACE_MS
-                });
+                let limit = wait_ms.map_or(REQUEST_TIMEOUT_MS, long_poll_limit);
                 self.json(method, &path, body.as_ref(), true, limit).await
             }
             Plan::WaitSignal { timeout_ms } => self.wait_signal(timeout_ms).await,
@@ -163,9 +161,14 @@ impl<C: Connect> Backend<C> {
                 body["timeoutMs"] = json!(ms.max(0.0).floor());
             }
             let wait = tools::wait_of(body.get("timeoutMs"));
-            let limit = wait.min(WAIT_TIMEOUT_MS_MAX) + LONG_POLL_GRACE_MS;
             match self
-                .json("POST", "/api/wait-signal", Some(&body), true, limit)
+                .json(
+                    "POST",
+                    "/api/wait-signal",
+                    Some(&body),
+                    true,
+                    long_poll_limit(wait),
+                )
                 .await
             {
                 Err(Failure::Transport(_)) if attempt < WAIT_RETRIES_MAX => {
@@ -243,6 +246,12 @@ impl<C: Connect> Backend<C> {
         serde_json::from_slice(&response.body)
             .map_err(|error| Failure::Answer(format!("the daemon's answer is not JSON: {error}")))
     }
+}
+
+/// How long a long poll asking to wait `wait_ms` may take before it counts as lost: the wait
+/// the server will keep (at most `WAIT_TIMEOUT_MS_MAX`) and [`LONG_POLL_GRACE_MS`].
+fn long_poll_limit(wait_ms: u64) -> u64 {
+    wait_ms.min(WAIT_TIMEOUT_MS_MAX) + LONG_POLL_GRACE_MS
 }
 
 /// The rmcp handler over a [`Backend`].
