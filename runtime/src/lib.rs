@@ -11,7 +11,8 @@
 //! - [`api`]: the REST and WebSocket API (axum) over any listener; its gates are pure, in
 //!   `core::auth` and `core::ws`.
 //! - [`mcp`]: `baton mcp`, the MCP stdio server agents launch; a REST client of the API.
-//! - [`adapters`]: the production ports (so far the OS's randomness).
+//! - [`adapters`]: the production ports: real terminals, git, files, clock, randomness.
+//! - [`daemon`]: `baton daemon`: wiring, persistence and restore, the app channel, shutdown.
 //! - [`cli`]: the command-line subcommands' logic, over bytes and strings; `main.rs` does the IO.
 //!
 //! Dependencies point one way: `cli` and `ports` use `core`; `core` uses nothing of the crate
@@ -23,6 +24,7 @@ pub mod agents;
 pub mod api;
 pub mod cli;
 pub mod core;
+pub mod daemon;
 pub mod engine;
 pub mod mcp;
 pub mod ports;

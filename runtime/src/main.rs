@@ -20,6 +20,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the daemon: agents' terminals and worktrees, the coordinator engine, the REST API on
+    /// loopback and the app channel, with its state in --state-dir (default
+    /// $XDG_STATE_HOME/baton, or ~/.local/state/baton). Stops on SIGINT or SIGTERM.
+    Daemon {
+        /// Where the state, the lock, the app socket and the MCP configs live.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// The REST API's port (default: the first free one of 7777 to 7800; 0: any).
+        #[arg(long)]
+        port: Option<u16>,
+    },
     /// Replay a terminal recording (raw bytes or an asciinema v2/v3 cast) through the prompt
     /// detector and print every change of its judgement.
     Detect {
@@ -56,6 +67,47 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Daemon { state_dir, port } => {
+            use baton_runtime::daemon;
+            init_logging();
+            let state_dir = match state_dir {
+                Some(dir) => std::path::absolute(&dir)
+                    .with_context(|| format!("state directory {}", dir.display()))?,
+                None => daemon::default_state_dir(|name| std::env::var(name).ok())?,
+            };
+            let program = std::env::current_exe()
+                .context("finding the baton executable")?
+                .display()
+                .to_string();
+            let options = daemon::Options {
+                state_dir,
+                port: port.map_or_else(Default::default, baton_runtime::api::listen::Port::Exactly),
+                program,
+                pty: Default::default(),
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            runtime.block_on(async {
+                let shutdown = daemon::shutdown_signal().context("installing signal handlers")?;
+                let daemon = daemon::Daemon::start(options).await?;
+                let line = format!(
+                    "baton daemon: API {} · app channel {} · state {}\n",
+                    daemon.api_url(),
+                    daemon.socket().display(),
+                    daemon.state_dir().display()
+                );
+                let mut out = std::io::stdout().lock();
+                out.write_all(line.as_bytes())
+                    .context("writing to stdout")?;
+                out.flush().context("writing to stdout")?;
+                drop(out);
+                daemon.serve_until(shutdown).await;
+                anyhow::Ok(())
+            })
+        }
         Command::Mcp { args } => {
             use baton_runtime::mcp::args as mcp_args;
             let from_file = match mcp_args::flag(&args, mcp_args::CREDENTIALS_FILE_FLAG) {
@@ -99,6 +151,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Logs to stderr: `BATON_LOG` filters (tracing's env-filter syntax; default `info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BATON_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
 }
 
 /// Reads a whole file, refusing one larger than `limit` bytes.

@@ -5,12 +5,13 @@
 //! daemon host's software; turmoil runs it again after a crash, and it restores every persisted
 //! coordinator with its tasks (their processes died with the daemon, so they come back exited).
 //!
-//! Persistence stands in for the daemon's own (issue 7): after every app event the daemon
-//! stores each registered coordinator's `records()` in [`Shared`]; the daemon issue replaces
-//! this with the atomic state file written through the `Files` port.
+//! Persistence is the engine's own: its actors save their task records to the journal (a
+//! `MemoryJournal` in [`Shared`], where the production daemon writes its state file) and answer
+//! a created, closed or signalled task once the save is kept; [`Shared`] keeps the registered
+//! coordinators' settings.
 //!
 //! Inside the host: one loop owns the [`Engine`] and answers [`AppRequest`]s (the app channel);
-//! one task records the engine's app events; one persists; each spawned agent runs its script.
+//! one task records the engine's app events; each spawned agent runs its script.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,13 +23,12 @@ use baton_runtime::agents::AgentKind;
 use baton_runtime::api::{ApiState, Directory};
 use baton_runtime::core::auth::Secret;
 use baton_runtime::core::branch::task_branch;
-use baton_runtime::core::coordinator::TaskRecord;
 use baton_runtime::core::ids::{CoordinatorId, TaskId};
 use baton_runtime::core::time::Millis;
 use baton_runtime::engine::{
     AppEvent, CoordinatorHandle, CoordinatorSettings, Engine, EngineError, Ports,
 };
-use baton_runtime::ports::fakes::{FakeClock, FakeFiles, SeededEntropy};
+use baton_runtime::ports::fakes::{FakeClock, FakeFiles, MemoryJournal, SeededEntropy};
 use baton_runtime::ports::{BoxFuture, Entropy, SpawnSpec};
 use tokio::sync::{Notify, mpsc, oneshot};
 
@@ -101,13 +101,6 @@ pub struct Declared {
     pub token: Secret,
 }
 
-/// What the daemon persisted of one coordinator.
-#[derive(Debug, Clone)]
-struct Persisted {
-    settings: CoordinatorSettings,
-    records: Vec<TaskRecord>,
-}
-
 /// A request on the app channel.
 pub enum AppRequest {
     /// Registers a coordinator (or returns the registered one).
@@ -162,7 +155,10 @@ pub struct Shared {
     pub stopping: Notify,
     /// What the invariant checker saw.
     pub observed: Mutex<Observed>,
-    persisted: Mutex<BTreeMap<CoordinatorId, Persisted>>,
+    /// The registered coordinators' settings, as the daemon persisted them.
+    persisted: Mutex<BTreeMap<CoordinatorId, CoordinatorSettings>>,
+    /// The task records the engine saved.
+    journal: Arc<MemoryJournal>,
     door: Mutex<Option<Door>>,
     incarnation: AtomicU64,
     /// WebSocket connections the attacker opened, to tell them apart in the trace.
@@ -197,6 +193,7 @@ impl Shared {
             },
             observed: Mutex::default(),
             persisted: Mutex::default(),
+            journal: Arc::default(),
             door: Mutex::default(),
             incarnation: AtomicU64::new(0),
             websockets: AtomicU64::new(0),
@@ -334,18 +331,20 @@ pub async fn serve(shared: Arc<Shared>) -> turmoil::Result {
             shared.files.clone(),
             shared.repo.clone(),
         )),
+        journal: shared.journal.clone(),
     };
     let (events_tx, events) = mpsc::channel(APP_EVENTS_MAX);
     let mut engine = Engine::new(ports, events_tx);
-    let restored: Vec<(CoordinatorId, Persisted)> = lock(&shared.persisted)
+    let restored: Vec<(CoordinatorId, CoordinatorSettings)> = lock(&shared.persisted)
         .iter()
-        .map(|(id, p)| (*id, p.clone()))
+        .map(|(id, settings)| (*id, settings.clone()))
         .collect();
     let mut directory = Directory::default();
     directory.credentials.set_mobile(Some(shared.phone.clone()));
-    for (id, persisted) in restored {
-        let tasks = persisted.records.len();
-        let handle = engine.restore(id, persisted.settings, persisted.records);
+    for (id, settings) in restored {
+        let records = shared.journal.saved(id).unwrap_or_default();
+        let tasks = records.len();
+        let handle = engine.restore(id, settings, records);
         publish_coordinator(&shared, &mut directory, id, handle);
         let name = shared.coordinator_name(id);
         shared
@@ -353,9 +352,7 @@ pub async fn serve(shared: Arc<Shared>) -> turmoil::Result {
             .record("daemon", format!("restored {name} with {tasks} task(s)"));
     }
     let (app_tx, mut app) = mpsc::channel(APP_REQUESTS_MAX);
-    let persist = Arc::new(Notify::new());
-    tokio::spawn(watch_events(shared.clone(), events, persist.clone()));
-    tokio::spawn(persister(shared.clone(), persist.clone()));
+    tokio::spawn(watch_events(shared.clone(), events));
     let (directory_tx, directory_rx) = baton_runtime::api::latest::channel(directory.clone());
     let api_state = ApiState::new(directory_rx, engine.agent_feed());
     let listener = crate::net::SimListener::bind().await?;
@@ -374,11 +371,13 @@ pub async fn serve(shared: Arc<Shared>) -> turmoil::Result {
     while let Some(request) = app.recv().await {
         match request {
             AppRequest::Register(id, settings, reply) => {
+                lock(&shared.persisted)
+                    .entry(id)
+                    .or_insert_with(|| settings.clone());
                 let handle = engine.register(id, settings);
                 publish_coordinator(&shared, &mut directory, id, handle.clone());
                 directory_tx.publish(directory.clone());
                 let _ = reply.send(handle);
-                persist.notify_one();
             }
             AppRequest::Deregister(id, reply) => {
                 directory.credentials.deregister(id);
@@ -386,7 +385,7 @@ pub async fn serve(shared: Arc<Shared>) -> turmoil::Result {
                 directory_tx.publish(directory.clone());
                 let _ = reply.send(engine.deregister(id).await);
                 lock(&shared.persisted).remove(&id);
-                persist.notify_one();
+                shared.journal.forget(id);
             }
             AppRequest::Handles(reply) => {
                 let registered = engine
@@ -416,42 +415,14 @@ fn publish_coordinator(
     directory.coordinators.insert(id, handle);
 }
 
-/// Records every app event and tells the checker and the persister.
-async fn watch_events(
-    shared: Arc<Shared>,
-    mut events: mpsc::Receiver<AppEvent>,
-    persist: Arc<Notify>,
-) {
+/// Records every app event and tells the checker.
+async fn watch_events(shared: Arc<Shared>, mut events: mpsc::Receiver<AppEvent>) {
     while let Some(event) = events.recv().await {
         let line = describe(&shared, &event);
         shared.recorder.record("app", line);
         shared
             .observed()
             .event(&event, shared.recorder.elapsed_ms());
-        persist.notify_one();
-    }
-}
-
-/// Stores every registered coordinator's records whenever something changed.
-async fn persister(shared: Arc<Shared>, persist: Arc<Notify>) {
-    loop {
-        persist.notified().await;
-        let Ok(handles) = shared.handles().await else {
-            continue;
-        };
-        for (id, handle) in handles.registered {
-            let Ok(records) = handle.records().await else {
-                continue;
-            };
-            let settings = shared
-                .declared
-                .iter()
-                .find(|d| d.id == id)
-                .map(|d| d.settings.clone());
-            if let Some(settings) = settings {
-                lock(&shared.persisted).insert(id, Persisted { settings, records });
-            }
-        }
     }
 }
 

@@ -4,7 +4,7 @@
 //! FakeFiles (configs, the user's own files outside git). Write and removal faults (disk_full,
 //! rename_fails, remove_fails) hit both alike.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use baton_runtime::ports::fakes::FakeFiles;
@@ -94,5 +94,19 @@ impl Files for SimDisk {
             }
         };
         Box::pin(async move { result })
+    }
+
+    fn list<'a>(&'a self, dir: &'a Path) -> BoxFuture<'a, Result<Vec<PathBuf>, FilesError>> {
+        let Some((checkout, rel)) = self.repo.checkout_of(&dir.join("_")) else {
+            return self.files.list(dir);
+        };
+        let rel_dir = Path::new(&rel).parent().map(Path::to_path_buf);
+        let files = self.repo.files(&checkout).map_or_else(Vec::new, |tree| {
+            tree.keys()
+                .filter(|path| Path::new(path).parent().map(Path::to_path_buf) == rel_dir)
+                .map(|path| checkout.join(path))
+                .collect()
+        });
+        Box::pin(async move { Ok(files) })
     }
 }

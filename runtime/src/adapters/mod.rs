@@ -1,12 +1,32 @@
 //! Production ports: what the engine and the MCP process use on a real machine. Everything
 //! platform-specific lives here (DESIGN: macOS and Linux, Unix-portable).
 //!
-//! For now: [`OsEntropy`]. The PTY host (portable-pty), the repository (git2 and the git CLI),
-//! files with atomic writes and the clock follow with the daemon.
+//! Layout: [`files`] (std fs with atomic writes), [`git`] (the repository: git2 for reads, the
+//! git CLI for what changes a user's checkout), [`pty`] (portable-pty), and here the system
+//! clock and the OS's randomness.
 
 use std::io::Read as _;
 
-use crate::ports::Entropy;
+use crate::core::time::Millis;
+use crate::ports::{Clock, Entropy};
+
+pub mod files;
+pub mod git;
+pub mod pty;
+
+/// The system's wall clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    #[allow(clippy::disallowed_methods)] // the one production read of the wall clock
+    fn now(&self) -> Millis {
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Millis(u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX))
+    }
+}
 
 /// Randomness from the operating system (`/dev/urandom`, on every Unix).
 #[derive(Clone, Copy, Debug, Default)]

@@ -160,6 +160,19 @@ impl McpServer {
         })
     }
 
+    /// The entry for a config file that may be read or committed by others (a project's
+    /// `.mcp.json`, Gemini's settings): no secret in it, the server reads its credentials from
+    /// the 0600 file at `config` (`--credentials-file`).
+    #[must_use]
+    pub fn entry_reading(&self, config: &Path) -> serde_json::Value {
+        let mut args = self.args.clone();
+        args.extend([
+            crate::mcp::args::CREDENTIALS_FILE_FLAG.to_owned(),
+            config.display().to_string(),
+        ]);
+        serde_json::json!({ "command": self.command, "args": args })
+    }
+
     /// The MCP config file naming it (`{"mcpServers": {"baton": …}}`), as Claude Code's
     /// `--mcp-config` and `baton mcp --credentials-file` read it.
     #[must_use]
@@ -228,13 +241,8 @@ pub fn gemini_settings(
     server: &McpServer,
     config: &Path,
 ) -> Result<Vec<u8>, mcp_json::McpJsonError> {
-    let mut args = server.args.clone();
-    args.extend([
-        crate::mcp::args::CREDENTIALS_FILE_FLAG.to_owned(),
-        config.display().to_string(),
-    ]);
-    let entry = serde_json::json!({ "command": server.command, "args": args });
-    mcp_json::register(GEMINI_SETTINGS, existing, entry).map(|(written, _)| written)
+    mcp_json::register(GEMINI_SETTINGS, existing, server.entry_reading(config))
+        .map(|(written, _)| written)
 }
 
 /// `mcp_servers.baton={ command = "…", args = ["…", …] }`: TOML, every string a JSON string

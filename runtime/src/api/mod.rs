@@ -12,7 +12,7 @@
 //! the latest one, and no lock is held across an await.
 
 pub mod dto;
-mod error;
+pub(crate) mod error;
 mod handlers;
 pub mod latest;
 pub mod listen;

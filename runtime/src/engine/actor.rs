@@ -83,6 +83,8 @@ fn start(
         viewers: BTreeMap::new(),
         cols: BTreeMap::new(),
         listed: Vec::new(),
+        dirty: false,
+        saves: 0,
     };
     tokio::spawn(actor.run(inbox, internal_inbox));
     CoordinatorHandle { id, commands }
@@ -131,6 +133,10 @@ struct Actor {
     cols: BTreeMap<TaskId, u16>,
     /// The tasks, statuses and exit codes last told to the feed.
     listed: Vec<(TaskId, Status, Option<i32>)>,
+    /// Something worth persisting changed since the last save.
+    dirty: bool,
+    /// The sequence number of the last save.
+    saves: u64,
 }
 
 impl Actor {
@@ -182,7 +188,33 @@ impl Actor {
                 }
             }
             self.tell_list_changes();
+            if std::mem::take(&mut self.dirty) {
+                self.save(None);
+            }
         }
+    }
+
+    /// Tells the app; every event but a notification's marks the records to be saved.
+    async fn tell(&mut self, event: AppEvent) {
+        self.dirty |= !matches!(event, AppEvent::Notice(..));
+        let _ = self.events.send(event).await;
+    }
+
+    /// Saves the records as they are now in a job of its own (a slow disk never holds the
+    /// actor), answering `reply` once they are durable (or the save failed: that is logged,
+    /// the caller is not failed for it, the change is made).
+    fn save(&mut self, reply: Option<Reply<()>>) {
+        self.saves += 1;
+        let (journal, id, seq) = (self.ports.journal.clone(), self.core.id(), self.saves);
+        let records = self.core.records();
+        tokio::spawn(async move {
+            if let Err(error) = journal.save(id, seq, records).await {
+                tracing::error!(coordinator = %id, %error, "saving the task records failed");
+            }
+            if let Some(reply) = reply {
+                let _ = reply.send(Ok(()));
+            }
+        });
     }
 
     /// Tells the feed when the list of agents changed: a task came or went, or its status or
@@ -191,6 +223,7 @@ impl Actor {
         let mut now = self.core.tasks().map(|t| (t.id, t.status, t.exit_code));
         let same = self.listed.iter().copied().eq(now.by_ref());
         if !same {
+            self.dirty = true;
             self.listed = self
                 .core
                 .tasks()
@@ -413,6 +446,7 @@ impl Actor {
             Command::Records(reply) => {
                 let _ = reply.send(self.core.records());
             }
+            Command::Flush(reply) => self.save(Some(reply)),
             Command::McpConnected(task, token, reply) => {
                 let result = match self.proven(task, token.as_deref()) {
                     Ok(()) => {
@@ -595,13 +629,11 @@ impl Actor {
                 self.pump(id, session);
                 if let Some(task) = self.core.task(id).map(view) {
                     let coordinator = self.core.id();
-                    let _ = self
-                        .events
-                        .send(AppEvent::TaskCreated {
-                            coordinator,
-                            task: task.clone(),
-                        })
-                        .await;
+                    self.tell(AppEvent::TaskCreated {
+                        coordinator,
+                        task: task.clone(),
+                    })
+                    .await;
                     let _ = reply.send(Ok(task));
                 }
             }
@@ -611,19 +643,17 @@ impl Actor {
                     Ok(()) => {
                         let effects = self.core.finish_close(now, self.fresh(), task);
                         self.apply(effects).await;
-                        let _ = self.events.send(AppEvent::TaskClosed(task)).await;
+                        self.tell(AppEvent::TaskClosed(task)).await;
                         let _ = reply.send(Ok(()));
                     }
                     Err(error) => {
                         let effects = self.core.close_failed(now, self.fresh(), task);
                         self.apply(effects).await;
-                        let _ = self
-                            .events
-                            .send(AppEvent::CleanupFailed {
-                                task,
-                                error: error.clone(),
-                            })
-                            .await;
+                        self.tell(AppEvent::CleanupFailed {
+                            task,
+                            error: error.clone(),
+                        })
+                        .await;
                         let _ =
                             reply.send(Err(EngineError::Io(format!("cleanup failed: {error}"))));
                     }
@@ -886,16 +916,13 @@ impl Actor {
             let coordinator = self.core.id();
             match effect {
                 Effect::Notice(notice) => {
-                    let _ = self
-                        .events
-                        .send(AppEvent::Notice(coordinator, notice))
-                        .await;
+                    self.tell(AppEvent::Notice(coordinator, notice)).await;
                 }
                 Effect::State(task, change) => {
-                    let _ = self.events.send(AppEvent::State(task, change)).await;
+                    self.tell(AppEvent::State(task, change)).await;
                 }
                 Effect::Orphaned { task, text } => {
-                    let _ = self.events.send(AppEvent::Orphaned { task, text }).await;
+                    self.tell(AppEvent::Orphaned { task, text }).await;
                 }
                 Effect::Idle { waiter, outcome } => {
                     if let Some(reply) = self.idle_replies.remove(&waiter) {

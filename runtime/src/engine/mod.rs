@@ -28,7 +28,7 @@ use crate::core::ids::{AgentId, BatchId, CoordinatorId, TaskId};
 use crate::core::notify::Notice;
 use crate::core::replay::RequestId;
 use crate::core::time::Millis;
-use crate::ports::{ChangedFile, Clock, Entropy, Files, PtyHost, Repo};
+use crate::ports::{ChangedFile, Clock, Entropy, Files, Journal, PtyHost, Repo};
 
 pub use actor::{restore_coordinator, spawn_coordinator};
 
@@ -64,6 +64,8 @@ pub struct Ports {
     pub repo: Arc<dyn Repo>,
     /// Files.
     pub files: Arc<dyn Files>,
+    /// Where task records are persisted.
+    pub journal: Arc<dyn Journal>,
 }
 
 /// A world of fake ports (feature `fakes`): a repository at `/repo` on `main` whose worktrees
@@ -82,6 +84,8 @@ pub struct FakeWorld {
     pub files: Arc<crate::ports::fakes::FakeFiles>,
     /// Its randomness.
     pub entropy: Arc<crate::ports::fakes::SeededEntropy>,
+    /// Its journal.
+    pub journal: Arc<crate::ports::fakes::MemoryJournal>,
 }
 
 #[cfg(any(test, feature = "fakes"))]
@@ -89,11 +93,14 @@ impl FakeWorld {
     /// The world of `seed`.
     #[must_use]
     pub fn new(seed: u64) -> Self {
-        use crate::ports::fakes::{FakeClock, FakeFiles, FakePty, FakeRepo, SeededEntropy};
+        use crate::ports::fakes::{
+            FakeClock, FakeFiles, FakePty, FakeRepo, MemoryJournal, SeededEntropy,
+        };
         let pty = Arc::new(FakePty::default());
         let repo = Arc::new(FakeRepo::default());
         let files = Arc::new(FakeFiles::default());
         let entropy = Arc::new(SeededEntropy::new(seed));
+        let journal = Arc::new(MemoryJournal::default());
         repo.add_repo(std::path::Path::new("/repo"), "main");
         repo.attach_files(files.clone());
         let ports = Ports {
@@ -104,6 +111,7 @@ impl FakeWorld {
             pty: pty.clone(),
             repo: repo.clone(),
             files: files.clone(),
+            journal: journal.clone(),
         };
         FakeWorld {
             ports,
@@ -111,6 +119,7 @@ impl FakeWorld {
             repo,
             files,
             entropy,
+            journal,
         }
     }
 
@@ -432,6 +441,8 @@ pub(crate) enum Command {
     /// A task's MCP server started: proven with its done token, or (`None`) told by the app.
     McpConnected(TaskId, Option<String>, Reply<()>),
     Records(oneshot::Sender<Vec<TaskRecord>>),
+    /// Saves the records now; answered once they are durable.
+    Flush(Reply<()>),
     Remove(TaskId, Reply<()>),
     WaitIdle(TaskId, Option<u64>, Reply<IdleOutcome>),
     WaitSignal(Option<RequestId>, Option<u64>, Reply<SignalOutcome>),
@@ -470,12 +481,25 @@ impl CoordinatorHandle {
         answer.await.map_err(|_| EngineError::Unavailable)?
     }
 
+    /// [`Self::ask`], answered once the change it made is persisted (a restart after the
+    /// answer finds it). Not for signal waits: a caller gone while the save runs would lose a
+    /// consumed signal; the actor saves a consumption at the end of the step that made it.
+    async fn ask_durable<T>(
+        &self,
+        make: impl FnOnce(Reply<T>) -> Command,
+    ) -> Result<T, EngineError> {
+        let answer = self.ask(make).await;
+        self.ask(Command::Flush).await?;
+        answer
+    }
+
     /// Creates a sub-task: worktree and branch, MCP config, agent. Rolled back on failure.
     ///
     /// # Errors
     /// Invalid name or base branch, too many tasks, or a failed step (after rollback).
     pub async fn create_task(&self, request: CreateTask) -> Result<TaskView, EngineError> {
-        self.ask(|reply| Command::Create(request, reply)).await
+        self.ask_durable(|reply| Command::Create(request, reply))
+            .await
     }
 
     /// The coordinator's tasks, oldest first.
@@ -536,7 +560,8 @@ impl CoordinatorHandle {
         task: TaskId,
         options: MergeOptions,
     ) -> Result<MergeResult, EngineError> {
-        self.ask(|reply| Command::Merge(task, options, reply)).await
+        self.ask_durable(|reply| Command::Merge(task, options, reply))
+            .await
     }
 
     /// A task's MCP server connected (its `baton mcp` process reached the daemon): its
@@ -653,7 +678,7 @@ impl CoordinatorHandle {
     /// # Errors
     /// No such task, or the wrong token.
     pub async fn signal_done(&self, task: TaskId, done_token: String) -> Result<(), EngineError> {
-        self.ask(|reply| Command::SignalDone(task, Some(done_token), reply))
+        self.ask_durable(|reply| Command::SignalDone(task, Some(done_token), reply))
             .await
     }
 
@@ -663,7 +688,7 @@ impl CoordinatorHandle {
     /// # Errors
     /// No such task.
     pub async fn signal_done_as_coordinator(&self, task: TaskId) -> Result<(), EngineError> {
-        self.ask(|reply| Command::SignalDone(task, None, reply))
+        self.ask_durable(|reply| Command::SignalDone(task, None, reply))
             .await
     }
 
@@ -672,7 +697,7 @@ impl CoordinatorHandle {
     /// # Errors
     /// No such task.
     pub async fn set_control(&self, task: TaskId, control: Control) -> Result<(), EngineError> {
-        self.ask(|reply| Command::SetControl(task, control, reply))
+        self.ask_durable(|reply| Command::SetControl(task, control, reply))
             .await
     }
 
@@ -681,7 +706,7 @@ impl CoordinatorHandle {
     /// # Errors
     /// No such task, or a cleanup step failed (the task stays listed for a retry).
     pub async fn close_task(&self, task: TaskId) -> Result<(), EngineError> {
-        self.ask(|reply| Command::Close(task, reply)).await
+        self.ask_durable(|reply| Command::Close(task, reply)).await
     }
 
     /// The app removed a task on its own: its waits end with `removed`, its config file goes,
@@ -690,7 +715,7 @@ impl CoordinatorHandle {
     /// # Errors
     /// No such task.
     pub async fn remove_task(&self, task: TaskId) -> Result<(), EngineError> {
-        self.ask(|reply| Command::Remove(task, reply)).await
+        self.ask_durable(|reply| Command::Remove(task, reply)).await
     }
 
     /// What to persist of the coordinator's tasks.

@@ -38,6 +38,18 @@ impl Connect for Tcp {
     }
 }
 
+/// Connections to a Unix socket (the daemon's app channel): the host and port are ignored.
+#[derive(Clone, Debug)]
+pub struct UnixSocket(pub std::path::PathBuf);
+
+impl Connect for UnixSocket {
+    type Stream = tokio::net::UnixStream;
+
+    fn connect<'a>(&'a self, _: &'a str, _: u16) -> BoxFuture<'a, io::Result<Self::Stream>> {
+        Box::pin(tokio::net::UnixStream::connect(&self.0))
+    }
+}
+
 /// The API's address, from a base URL `http://host[:port]` (port 80 when absent; a trailing
 /// `/` is dropped).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -14,11 +14,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::mpsc;
 
 use super::{
-    BoxFuture, ChangedFile, Clock, Diff, Entropy, ExitStatus, FileMode, Files, FilesError,
-    MergeOutcome, MergeRequest, PtyError, PtyEvent, PtyHost, PtySession, Repo, RepoError,
-    SpawnSpec, WorktreeRequest,
+    BoxFuture, ChangedFile, Clock, Diff, Entropy, ExitStatus, FileMode, Files, FilesError, Journal,
+    JournalError, MergeOutcome, MergeRequest, PtyError, PtyEvent, PtyHost, PtySession, Repo,
+    RepoError, SpawnSpec, WorktreeRequest,
 };
-use crate::core::ids::AgentId;
+use crate::core::coordinator::TaskRecord;
+use crate::core::ids::{AgentId, CoordinatorId};
 use crate::core::time::Millis;
 
 /// Events a fake PTY session holds before the reader must catch up.
@@ -250,6 +251,61 @@ impl Files for FakeFiles {
             None => Ok(lock(&self.state).files.remove(path).is_some()),
         };
         Box::pin(async move { result })
+    }
+
+    fn list<'a>(&'a self, dir: &'a Path) -> BoxFuture<'a, Result<Vec<PathBuf>, FilesError>> {
+        let files = lock(&self.state)
+            .files
+            .keys()
+            .filter(|path| path.parent() == Some(dir))
+            .cloned()
+            .collect();
+        Box::pin(async move { Ok(files) })
+    }
+}
+
+/// The records each coordinator saved last, in memory (what a restart would find).
+#[derive(Debug, Default)]
+pub struct MemoryJournal {
+    saved: Mutex<BTreeMap<CoordinatorId, (u64, Vec<TaskRecord>)>>,
+}
+
+impl MemoryJournal {
+    /// What `id` saved last.
+    #[must_use]
+    pub fn saved(&self, id: CoordinatorId) -> Option<Vec<TaskRecord>> {
+        lock(&self.saved)
+            .get(&id)
+            .map(|(_, records)| records.clone())
+    }
+
+    /// Forgets `id` (it was deregistered).
+    pub fn forget(&self, id: CoordinatorId) {
+        lock(&self.saved).remove(&id);
+    }
+
+    /// Every coordinator's last records, by id.
+    #[must_use]
+    pub fn all(&self) -> BTreeMap<CoordinatorId, Vec<TaskRecord>> {
+        lock(&self.saved)
+            .iter()
+            .map(|(id, (_, records))| (*id, records.clone()))
+            .collect()
+    }
+}
+
+impl Journal for MemoryJournal {
+    fn save(
+        &self,
+        id: CoordinatorId,
+        seq: u64,
+        records: Vec<TaskRecord>,
+    ) -> BoxFuture<'_, Result<(), JournalError>> {
+        let mut saved = lock(&self.saved);
+        if saved.get(&id).is_none_or(|(kept, _)| *kept < seq) {
+            saved.insert(id, (seq, records));
+        }
+        Box::pin(async { Ok(()) })
     }
 }
 

@@ -59,4 +59,7 @@ pub trait Files: Send + Sync {
 
     /// Removes the file at `path`; `Ok(false)` if there was none.
     fn remove<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, Result<bool, FilesError>>;
+
+    /// The files directly in `dir` (not its subdirectories), sorted; none if `dir` is absent.
+    fn list<'a>(&'a self, dir: &'a Path) -> BoxFuture<'a, Result<Vec<PathBuf>, FilesError>>;
 }

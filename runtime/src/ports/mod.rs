@@ -1,8 +1,9 @@
 //! The ports: what the engine needs from the world, as small traits named after a capability.
 //!
 //! Production implementations live in `adapters/` (portable-pty, git, std fs, the system clock
-//! and OS entropy); stateful in-memory fakes with real behaviour live in [`fakes`] (feature
-//! `fakes`, also used by the simulator). The engine holds them as `Arc<dyn Trait>`.
+//! and OS entropy; the journal is the daemon's state file, `daemon::registry`); stateful
+//! in-memory fakes with real behaviour live in [`fakes`] (feature `fakes`, also used by the
+//! simulator). The engine holds them as `Arc<dyn Trait>`.
 //!
 //! Asynchronous operations return a [`BoxFuture`] so the traits stay object-safe. Sleeping is not
 //! a port: the engine uses tokio time, which tests pause and the simulator virtualises.
@@ -13,6 +14,7 @@ use std::pin::Pin;
 mod clock;
 mod entropy;
 mod files;
+mod journal;
 mod pty;
 mod repo;
 
@@ -22,6 +24,7 @@ pub mod fakes;
 pub use clock::Clock;
 pub use entropy::Entropy;
 pub use files::{FileMode, Files, FilesError};
+pub use journal::{Journal, JournalError};
 pub use pty::{ExitStatus, PtyError, PtyEvent, PtyHost, PtySession, SpawnSpec};
 pub use repo::{
     ChangedFile, Diff, FileChange, MergeOutcome, MergeRequest, Overlay, Repo, RepoError,

@@ -1,0 +1,407 @@
+//! `baton daemon`: the production wiring of the runtime on a user's machine.
+//!
+//! [`Daemon::start`] takes the state directory (0700) and its lock, reads the state file,
+//! binds the REST API on loopback (port selection as the REST spec says) and the app channel
+//! on `app.sock`, builds the engine on the production ports and restores every coordinator
+//! with its tasks ([`registry`]). [`Daemon::serve_until`] serves until its shutdown future
+//! resolves (SIGINT or SIGTERM in the binary, [`shutdown_signal`]), then stops in order: no new
+//! connections, WebSockets closed, long polls answered or cancelled (the API's own grace),
+//! agents' process groups ended, the state persisted, users' `.mcp.json` files given back.
+//!
+//! A second daemon on the same directory finds the lock held and says which process holds it.
+//! A state file this build cannot read stops the start with an error that says what to do:
+//! a corrupt one is first moved aside (never overwritten), a newer one is left in place.
+//!
+//! Layout: `state` (the file's format), `registry` (coordinators, persistence, restore, the
+//! `.mcp.json` entries), `app` (the app channel's routes), this module (paths, lock, wiring,
+//! shutdown).
+
+pub mod app;
+pub mod registry;
+pub mod state;
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read as _, Seek as _, Write as _};
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use crate::adapters::files::{StdFiles, is_leftover};
+use crate::adapters::git::GitRepo;
+use crate::adapters::pty::{NativePty, PtyConfig};
+use crate::adapters::{OsEntropy, SystemClock};
+use crate::api::listen::{self, BindError, Interfaces, Port};
+use crate::api::{ApiState, Directory};
+use crate::engine::{APP_EVENTS_MAX, AppEvent, Engine, McpLaunch, Ports};
+use crate::ports::Files as _;
+use registry::{Layout, Registry, RegistryDoor, Restored};
+
+/// The lock file's name in the state directory.
+pub const LOCK_FILE: &str = "daemon.lock";
+/// The app channel's socket in the state directory.
+pub const APP_SOCKET: &str = "app.sock";
+
+/// How to start.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The state directory.
+    pub state_dir: PathBuf,
+    /// The REST API's port.
+    pub port: Port,
+    /// The `baton` program agents start as their MCP server (this executable).
+    pub program: String,
+    /// The PTY host's settings.
+    pub pty: PtyConfig,
+}
+
+/// Why the daemon could not start or stopped badly; the text says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// No state directory could be found or made.
+    #[error("state directory {}: {reason}", .dir.display())]
+    StateDir {
+        /// The directory.
+        dir: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// Another daemon holds the lock.
+    #[error(
+        "another baton daemon{} is already using {}; stop it first, or give this one another --state-dir",
+        .pid.map(|p| format!(" (pid {p})")).unwrap_or_default(), .dir.display()
+    )]
+    AlreadyRunning {
+        /// The state directory.
+        dir: PathBuf,
+        /// The other daemon's process id, if it wrote one.
+        pid: Option<u32>,
+    },
+    /// The state file is corrupt; it was moved aside.
+    #[error(
+        "{reason}; it was moved to {} so that nothing is lost. Start again to begin with an empty state (or put a good copy back)",
+        .kept.display()
+    )]
+    CorruptState {
+        /// What is wrong.
+        reason: String,
+        /// Where it is now.
+        kept: PathBuf,
+    },
+    /// The state file is from a newer Baton; it was left as it is.
+    #[error(
+        "{} was written by a newer Baton (format {found}; this one reads up to {}). Upgrade Baton, or move the file away to begin with an empty state",
+        .path.display(), state::FORMAT
+    )]
+    FutureState {
+        /// The file.
+        path: PathBuf,
+        /// Its format.
+        found: u32,
+    },
+    /// The REST API could not listen.
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    /// The app channel could not listen.
+    #[error("cannot listen on {}: {reason}", .path.display())]
+    Socket {
+        /// The socket.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The registry failed (the state file could not be written).
+    #[error(transparent)]
+    Registry(#[from] registry::RegistryError),
+}
+
+/// The default state directory: `$XDG_STATE_HOME/baton`, else `~/.local/state/baton`.
+///
+/// # Errors
+/// Neither variable is set to an absolute path.
+pub fn default_state_dir(var: impl Fn(&str) -> Option<String>) -> Result<PathBuf, DaemonError> {
+    let absolute = |name: &str| var(name).map(PathBuf::from).filter(|p| p.is_absolute());
+    if let Some(state) = absolute("XDG_STATE_HOME") {
+        return Ok(state.join("baton"));
+    }
+    absolute("HOME")
+        .map(|home| home.join(".local/state/baton"))
+        .ok_or_else(|| DaemonError::StateDir {
+            dir: PathBuf::from("~/.local/state/baton"),
+            reason: "neither XDG_STATE_HOME nor HOME is set to an absolute path; pass --state-dir"
+                .to_owned(),
+        })
+}
+
+/// A started daemon. See the module documentation.
+pub struct Daemon {
+    api_url: String,
+    socket: PathBuf,
+    state_dir: PathBuf,
+    restored: Restored,
+    registry: RegistryDoor,
+    registry_task: tokio::task::JoinHandle<()>,
+    pty: Arc<NativePty>,
+    stop: crate::api::latest::Publisher<bool>,
+    servers: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
+    /// Held until the daemon is dropped: the lock.
+    _lock: File,
+}
+
+impl Daemon {
+    /// Starts a daemon. See the module documentation.
+    ///
+    /// # Errors
+    /// See [`DaemonError`].
+    pub async fn start(options: Options) -> Result<Self, DaemonError> {
+        Self::start_with_events(options, None).await
+    }
+
+    /// [`Self::start`], passing the engine's app events on to `events` (the app's stream).
+    ///
+    /// # Errors
+    /// See [`DaemonError`].
+    pub async fn start_with_events(
+        options: Options,
+        events: Option<mpsc::Sender<AppEvent>>,
+    ) -> Result<Self, DaemonError> {
+        let dir = options.state_dir.clone();
+        prepare_dir(&dir)?;
+        let lock = take_lock(&dir)?;
+        let layout = Layout::in_dir(&dir);
+        let files = Arc::new(StdFiles::default());
+        let state = read_state(&files, &layout.state_file).await?;
+        sweep_leftovers(&files, &[&dir, &layout.config_dir]).await;
+        let tcp = listen::bind_tcp(Interfaces::Loopback, options.port).await?;
+        let port = tcp.local_addr().map(|a| a.port()).unwrap_or_default();
+        let api_url = format!("http://127.0.0.1:{port}");
+        let socket = dir.join(APP_SOCKET);
+        let unix = listen::bind_unix(&socket).map_err(|e| DaemonError::Socket {
+            path: socket.clone(),
+            reason: e.to_string(),
+        })?;
+        let pty = Arc::new(NativePty::new(options.pty));
+        let (requests_tx, requests) = registry::channel();
+        let ports = Ports {
+            clock: Arc::new(SystemClock),
+            entropy: Arc::new(OsEntropy),
+            pty: pty.clone(),
+            repo: Arc::new(GitRepo::default()),
+            files,
+            journal: Arc::new(registry::RegistryJournal(requests_tx.clone())),
+        };
+        let (events_tx, events_rx) = mpsc::channel(APP_EVENTS_MAX);
+        let engine = Engine::new(ports.clone(), events_tx);
+        let feed = engine.agent_feed();
+        let (publisher, latest) = crate::api::latest::channel(Directory::default());
+        let launch = McpLaunch {
+            command: options.program.clone(),
+            url: api_url.clone(),
+        };
+        let (registry, restored) = Registry::start(
+            ports,
+            layout,
+            launch,
+            state,
+            (engine, Directory::default(), publisher),
+        )
+        .await?;
+        let (door, registry_task) = registry.spawn((requests_tx, requests), events_rx, events);
+        let (stop, stopped) = crate::api::latest::channel(false);
+        let until_stopped = move || {
+            let mut stopped = stopped.clone();
+            async move {
+                stopped.wait_for(|stop| *stop).await;
+            }
+        };
+        let api = ApiState::new(latest, feed);
+        let app = app::router(app::AppState {
+            registry: door.clone(),
+            api_url: api_url.clone(),
+            state_dir: dir.clone(),
+        });
+        let servers = vec![
+            tokio::spawn(crate::api::serve(tcp, api, until_stopped())),
+            tokio::spawn({
+                let stop = until_stopped();
+                async move { axum::serve(unix, app).with_graceful_shutdown(stop).await }
+            }),
+        ];
+        tracing::info!(
+            api = %api_url,
+            socket = %socket.display(),
+            coordinators = restored.coordinators,
+            tasks = restored.tasks,
+            "daemon started"
+        );
+        Ok(Daemon {
+            api_url,
+            socket,
+            state_dir: dir,
+            restored,
+            registry: door,
+            registry_task,
+            pty,
+            stop,
+            servers,
+            _lock: lock,
+        })
+    }
+
+    /// The REST API's base URL (`http://127.0.0.1:<port>`).
+    #[must_use]
+    pub fn api_url(&self) -> &str {
+        &self.api_url
+    }
+
+    /// The app channel's socket.
+    #[must_use]
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// The state directory.
+    #[must_use]
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    /// What the start restored.
+    #[must_use]
+    pub fn restored(&self) -> &Restored {
+        &self.restored
+    }
+
+    /// Serves until `shutdown` resolves, then stops in order (module documentation).
+    pub async fn serve_until(self, shutdown: impl Future<Output = ()>) {
+        shutdown.await;
+        tracing::info!("shutting down");
+        self.stop.publish(true);
+        for server in self.servers {
+            match server.await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::warn!(%error, "a listener failed while stopping"),
+                Err(error) => tracing::warn!(%error, "a server task failed"),
+            }
+        }
+        self.pty.terminate_all().await;
+        self.registry.shutdown().await;
+        let _ = self.registry_task.await;
+        let _ = std::fs::remove_file(&self.socket);
+        tracing::info!("stopped");
+    }
+}
+
+/// Resolves at the first SIGINT or SIGTERM.
+///
+/// # Errors
+/// The signal handlers could not be installed.
+pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            biased;
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    })
+}
+
+fn prepare_dir(dir: &Path) -> Result<(), DaemonError> {
+    let fail = |e: std::io::Error| DaemonError::StateDir {
+        dir: dir.to_owned(),
+        reason: e.to_string(),
+    };
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    // Owner only: the socket, the credentials and the state are the user's alone.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(fail)
+}
+
+fn take_lock(dir: &Path) -> Result<File, DaemonError> {
+    let path = dir.join(LOCK_FILE);
+    let fail = |e: std::io::Error| DaemonError::StateDir {
+        dir: dir.to_owned(),
+        reason: format!("lock file {}: {e}", path.display()),
+    };
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(fail)?;
+    if rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
+        let mut text = String::new();
+        let _ = file.read_to_string(&mut text);
+        return Err(DaemonError::AlreadyRunning {
+            dir: dir.to_owned(),
+            pid: text.trim().parse().ok(),
+        });
+    }
+    file.set_len(0).map_err(fail)?;
+    file.rewind().map_err(fail)?;
+    writeln!(file, "{}", std::process::id()).map_err(fail)?;
+    Ok(file)
+}
+
+async fn read_state(files: &StdFiles, path: &Path) -> Result<state::State, DaemonError> {
+    let bytes = files.read(path).await.map_err(|e| DaemonError::StateDir {
+        dir: path.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let Some(bytes) = bytes else {
+        return Ok(state::State::default());
+    };
+    match state::decode(&bytes) {
+        Ok(state) => Ok(state),
+        Err(state::StateError::FutureFormat { found }) => Err(DaemonError::FutureState {
+            path: path.to_owned(),
+            found,
+        }),
+        Err(error @ state::StateError::Corrupt(_)) => {
+            let kept = aside(path);
+            std::fs::rename(path, &kept).map_err(|e| DaemonError::StateDir {
+                dir: path.to_owned(),
+                reason: format!("{error}, and it could not be moved aside: {e}"),
+            })?;
+            Err(DaemonError::CorruptState {
+                reason: format!("{} is corrupt: {error}", path.display()),
+                kept,
+            })
+        }
+    }
+}
+
+/// A name beside `path` no file has yet: `state.json.corrupt`, then `.corrupt-2`, ….
+fn aside(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    (1..)
+        .map(|n| {
+            let suffix = if n == 1 {
+                ".corrupt".to_owned()
+            } else {
+                format!(".corrupt-{n}")
+            };
+            path.with_file_name(format!("{name}{suffix}"))
+        })
+        .find(|candidate| !candidate.exists())
+        .unwrap_or_else(|| path.with_file_name(format!("{name}.corrupt")))
+}
+
+/// Removes what interrupted atomic writes left in `dirs`.
+async fn sweep_leftovers(files: &StdFiles, dirs: &[&Path]) {
+    for dir in dirs {
+        for path in files.list(dir).await.unwrap_or_default() {
+            if is_leftover(&path) {
+                let _ = files.remove(&path).await;
+            }
+        }
+    }
+}

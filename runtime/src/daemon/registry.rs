@@ -1,0 +1,693 @@
+//! The daemon's coordinators: registration, persistence, restore, deregistration, over the
+//! ports only (the simulator can run it as the daemon does).
+//!
+//! One task owns the [`Engine`], the API's [`Directory`] and what each coordinator did to its
+//! project's `.mcp.json`; the app channel reaches it with [`Request`]s on a bounded channel, and
+//! so do the coordinators' actors, whose saves ([`RegistryJournal`], the engine's `Journal`)
+//! bring their task records. Every change that matters is written to the state file
+//! (atomically, 0600) before it is answered: a registration that cannot be persisted is undone
+//! and refused, and the engine answers a created, closed or signalled task once its save is
+//! durable.
+//!
+//! A coordinator's `.mcp.json` entry is there while the daemon runs: merged at registration and
+//! again at restore (the API's port may have changed), taken out at deregistration and at
+//! shutdown, the user's file given back exactly ([`crate::agents::mcp_json`]). The entry names
+//! no secret: the server reads the coordinator's token from a 0600 credentials file in the
+//! daemon's config directory. A crash leaves the entry in place and its registration in the
+//! state file, so the next start undoes it first.
+
+use std::path::{Path, PathBuf};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::state::{self, CoordinatorState, McpJsonState, State};
+use crate::agents::McpServer;
+use crate::agents::mcp_json::{self, McpJsonError, Undo};
+use crate::api::Directory;
+use crate::api::latest::Publisher;
+use crate::core::auth::Secret;
+use crate::core::coordinator::TaskRecord;
+use crate::core::ids::CoordinatorId;
+use crate::engine::{AppEvent, CoordinatorHandle, CoordinatorSettings, Engine, McpLaunch, Ports};
+use crate::ports::{BoxFuture, FileMode, Journal, JournalError};
+
+/// Requests waiting for the registry (the app channel waits beyond this).
+pub const REQUESTS_MAX: usize = 64;
+/// Name of a project's MCP config, in its root.
+pub const MCP_JSON: &str = ".mcp.json";
+/// Longest agent command or argument accepted at registration, in bytes.
+pub const AGENT_ARG_BYTES_MAX: usize = 4_096;
+/// Most agent arguments accepted at registration.
+pub const AGENT_ARGS_MAX: usize = 64;
+
+/// Where the registry keeps its files.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    /// The state file.
+    pub state_file: PathBuf,
+    /// MCP configs: the coordinators' credentials files and the sub-tasks' configs.
+    pub config_dir: PathBuf,
+}
+
+impl Layout {
+    /// The files of a state directory: `state.json` and `mcp/`.
+    #[must_use]
+    pub fn in_dir(state_dir: &Path) -> Self {
+        Layout {
+            state_file: state_dir.join("state.json"),
+            config_dir: state_dir.join("mcp"),
+        }
+    }
+
+    /// A coordinator's credentials file.
+    #[must_use]
+    pub fn coordinator_config(&self, id: CoordinatorId) -> PathBuf {
+        self.config_dir.join(format!("baton-coordinator-{id}.json"))
+    }
+}
+
+/// A coordinator to register.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegisterRequest {
+    /// The repository its sub-tasks branch from (absolute).
+    pub project_root: PathBuf,
+    /// The agent its sub-tasks run.
+    pub agent: String,
+    /// That agent's arguments.
+    pub args: Vec<String>,
+    /// Whether sub-tasks get their agent's skip-permission flags.
+    pub skip_permissions: bool,
+}
+
+/// A registered coordinator, as the app learns of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CoordinatorInfo {
+    /// Its id.
+    pub id: CoordinatorId,
+    /// Its repository.
+    pub project_root: PathBuf,
+    /// Its sub-tasks' agent.
+    pub agent: String,
+    /// The MCP config its own agent is started with (`--mcp-config`; 0600, holds its token).
+    pub mcp_config: PathBuf,
+    /// The project's `.mcp.json` Baton's entry is in.
+    pub mcp_json: PathBuf,
+    /// How many tasks it has.
+    pub tasks: usize,
+}
+
+/// A registry request that failed; the text is for the user.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The request is malformed.
+    #[error("{0}")]
+    Invalid(String),
+    /// The project root is no git repository Baton can use.
+    #[error("{root} is not a usable git repository: {reason}")]
+    NotARepo {
+        /// The root.
+        root: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The project's `.mcp.json` cannot be merged into.
+    #[error(transparent)]
+    McpJson(#[from] McpJsonError),
+    /// A file could not be read or written.
+    #[error("{0}")]
+    Files(String),
+    /// No such coordinator.
+    #[error("Coordinator not found: {0}")]
+    NotFound(CoordinatorId),
+    /// The registry has stopped (the daemon is shutting down).
+    #[error("the daemon is shutting down")]
+    Stopped,
+}
+
+/// A request to the registry.
+#[derive(Debug)]
+pub enum Request {
+    /// Registers a coordinator.
+    Register(
+        RegisterRequest,
+        oneshot::Sender<Result<CoordinatorInfo, RegistryError>>,
+    ),
+    /// Deregisters one (its tasks stay as orphans until closed).
+    Deregister(CoordinatorId, oneshot::Sender<Result<(), RegistryError>>),
+    /// The registered coordinators.
+    List(oneshot::Sender<Vec<CoordinatorInfo>>),
+    /// Takes every `.mcp.json` entry out, persists, and stops.
+    Shutdown(oneshot::Sender<()>),
+    /// A coordinator's task records (see [`Journal`]).
+    Save {
+        /// The coordinator.
+        id: CoordinatorId,
+        /// The save's sequence number.
+        seq: u64,
+        /// Its records.
+        records: Vec<TaskRecord>,
+        /// Answered once written.
+        reply: oneshot::Sender<Result<(), JournalError>>,
+    },
+}
+
+/// The registry's request channel, made before the engine (whose journal sends on it).
+#[must_use]
+pub fn channel() -> (mpsc::Sender<Request>, mpsc::Receiver<Request>) {
+    mpsc::channel(REQUESTS_MAX)
+}
+
+/// The engine's journal: saves go to the registry, which writes the state file.
+#[derive(Clone, Debug)]
+pub struct RegistryJournal(pub mpsc::Sender<Request>);
+
+impl Journal for RegistryJournal {
+    fn save(
+        &self,
+        id: CoordinatorId,
+        seq: u64,
+        records: Vec<TaskRecord>,
+    ) -> BoxFuture<'_, Result<(), JournalError>> {
+        Box::pin(async move {
+            let (reply, answer) = oneshot::channel();
+            let stopped = || JournalError("the daemon is shutting down".to_owned());
+            self.0
+                .send(Request::Save {
+                    id,
+                    seq,
+                    records,
+                    reply,
+                })
+                .await
+                .map_err(|_| stopped())?;
+            answer.await.map_err(|_| stopped())?
+        })
+    }
+}
+
+/// The way in: requests to the registry's task.
+#[derive(Clone, Debug)]
+pub struct RegistryDoor(mpsc::Sender<Request>);
+
+impl RegistryDoor {
+    async fn ask<T>(
+        &self,
+        request: impl FnOnce(oneshot::Sender<T>) -> Request,
+    ) -> Result<T, RegistryError> {
+        let (reply, answer) = oneshot::channel();
+        self.0
+            .send(request(reply))
+            .await
+            .map_err(|_| RegistryError::Stopped)?;
+        answer.await.map_err(|_| RegistryError::Stopped)
+    }
+
+    /// See [`Request::Register`].
+    ///
+    /// # Errors
+    /// See [`RegistryError`].
+    pub async fn register(
+        &self,
+        request: RegisterRequest,
+    ) -> Result<CoordinatorInfo, RegistryError> {
+        self.ask(|reply| Request::Register(request, reply)).await?
+    }
+
+    /// See [`Request::Deregister`].
+    ///
+    /// # Errors
+    /// See [`RegistryError`].
+    pub async fn deregister(&self, id: CoordinatorId) -> Result<(), RegistryError> {
+        self.ask(|reply| Request::Deregister(id, reply)).await?
+    }
+
+    /// See [`Request::List`].
+    ///
+    /// # Errors
+    /// The registry has stopped.
+    pub async fn list(&self) -> Result<Vec<CoordinatorInfo>, RegistryError> {
+        self.ask(Request::List).await
+    }
+
+    /// See [`Request::Shutdown`]; resolves once it is done.
+    pub async fn shutdown(&self) {
+        let _ = self.ask(Request::Shutdown).await;
+    }
+}
+
+struct Entry {
+    token: Secret,
+    settings: CoordinatorSettings,
+    mcp_json: Option<McpJsonState>,
+    handle: CoordinatorHandle,
+    /// Its records, as last saved.
+    records: Vec<TaskRecord>,
+    /// The sequence number of that save.
+    seq: u64,
+}
+
+/// What a start found and did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Restored {
+    /// Coordinators restored.
+    pub coordinators: usize,
+    /// Their tasks.
+    pub tasks: usize,
+    /// `.mcp.json` files given back to their users (left behind by a crash).
+    pub mcp_json_restored: usize,
+    /// Stale files removed from the config directory.
+    pub stale_configs_removed: usize,
+}
+
+/// The registry's task. See the module documentation.
+pub struct Registry {
+    ports: Ports,
+    layout: Layout,
+    launch: McpLaunch,
+    engine: Engine,
+    directory: Directory,
+    publisher: Publisher<Directory>,
+    /// Registration order.
+    entries: Vec<(CoordinatorId, Entry)>,
+}
+
+impl Registry {
+    /// Restores `state` (undoing what a crash left in users' `.mcp.json` files, removing stale
+    /// configs), persists the result, and returns the registry with what it did. The directory
+    /// is published through `publisher` (which keeps the given one's other credentials).
+    ///
+    /// # Errors
+    /// The state file cannot be written.
+    pub async fn start(
+        ports: Ports,
+        layout: Layout,
+        launch: McpLaunch,
+        state: State,
+        (engine, directory, publisher): (Engine, Directory, Publisher<Directory>),
+    ) -> Result<(Self, Restored), RegistryError> {
+        let mut registry = Registry {
+            ports,
+            layout,
+            launch,
+            engine,
+            directory,
+            publisher,
+            entries: Vec::new(),
+        };
+        let mut restored = Restored::default();
+        for coordinator in state.coordinators {
+            if let Some(left) = &coordinator.mcp_json
+                && registry.undo_mcp_json(left).await
+            {
+                restored.mcp_json_restored += 1;
+            }
+            restored.coordinators += 1;
+            restored.tasks += coordinator.tasks.len();
+            registry.restore(coordinator).await;
+        }
+        restored.stale_configs_removed = registry.sweep_configs().await;
+        registry.publish();
+        registry.write_state().await?;
+        Ok((registry, restored))
+    }
+
+    /// Runs the registry on `requests` (from [`channel`]) until it is shut down or every sender
+    /// is gone. The engine's app events arrive on `events`; they are logged and passed on to
+    /// `forward` (the app's stream).
+    pub fn spawn(
+        self,
+        (door, requests): (mpsc::Sender<Request>, mpsc::Receiver<Request>),
+        mut events: mpsc::Receiver<AppEvent>,
+        forward: Option<mpsc::Sender<AppEvent>>,
+    ) -> (RegistryDoor, tokio::task::JoinHandle<()>) {
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                tracing::info!(event = %describe(&event), "engine event");
+                if let Some(forward) = &forward {
+                    let _ = forward.send(event).await;
+                }
+            }
+        });
+        let task = tokio::spawn(self.run(requests));
+        (RegistryDoor(door), task)
+    }
+
+    async fn run(mut self, mut requests: mpsc::Receiver<Request>) {
+        while let Some(request) = requests.recv().await {
+            if let Request::Shutdown(reply) = request {
+                self.shutdown().await;
+                let _ = reply.send(());
+                return;
+            }
+            self.handle(request).await;
+        }
+    }
+
+    async fn handle(&mut self, request: Request) {
+        match request {
+            Request::Register(request, reply) => {
+                let _ = reply.send(self.register(request).await);
+            }
+            Request::Deregister(id, reply) => {
+                let _ = reply.send(self.deregister(id).await);
+            }
+            Request::List(reply) => {
+                let mut list = Vec::new();
+                for (id, entry) in &self.entries {
+                    let tasks = entry.handle.list_tasks().await.map_or(0, |t| t.len());
+                    list.push(self.info(*id, entry, tasks));
+                }
+                let _ = reply.send(list);
+            }
+            Request::Save {
+                id,
+                seq,
+                records,
+                reply,
+            } => {
+                let entry = self.entries.iter_mut().find(|(known, _)| *known == id);
+                let result = match entry {
+                    // Deregistered meanwhile, or overtaken by a newer save: nothing to keep.
+                    None => Ok(()),
+                    Some((_, entry)) if entry.seq >= seq => Ok(()),
+                    Some((_, entry)) => {
+                        entry.records = records;
+                        entry.seq = seq;
+                        self.write_state()
+                            .await
+                            .map_err(|e| JournalError(e.to_string()))
+                    }
+                };
+                let _ = reply.send(result);
+            }
+            Request::Shutdown(_) => {}
+        }
+    }
+
+    fn info(&self, id: CoordinatorId, entry: &Entry, tasks: usize) -> CoordinatorInfo {
+        CoordinatorInfo {
+            id,
+            project_root: entry.settings.project_root.clone(),
+            agent: entry.settings.spawn.command.clone(),
+            mcp_config: self.layout.coordinator_config(id),
+            mcp_json: entry.settings.project_root.join(MCP_JSON),
+            tasks,
+        }
+    }
+
+    async fn register(
+        &mut self,
+        request: RegisterRequest,
+    ) -> Result<CoordinatorInfo, RegistryError> {
+        validate(&request)?;
+        let root = request.project_root.clone();
+        self.ports
+            .repo
+            .main_branch(root.clone())
+            .await
+            .map_err(|e| RegistryError::NotARepo {
+                root: root.clone(),
+                reason: e.to_string(),
+            })?;
+        let id = CoordinatorId::from_random(self.random());
+        let token = Secret::from_random(self.random());
+        let mut settings = CoordinatorSettings::new(root, request.agent, &self.layout.config_dir);
+        settings.spawn.args = request.args;
+        settings.skip_permissions = request.skip_permissions;
+        settings.mcp = self.launch.clone();
+        let mcp_json = self.wire(id, &token, &settings).await?;
+        let handle = self.engine.register(id, settings.clone());
+        self.entries.push((
+            id,
+            Entry {
+                token,
+                settings,
+                mcp_json: Some(mcp_json),
+                handle,
+                records: Vec::new(),
+                seq: 0,
+            },
+        ));
+        if let Err(error) = self.write_state().await {
+            // Not persisted, not registered: a restart would not know of it.
+            if let Some((_, entry)) = self.entries.pop() {
+                self.unwire(id, &entry).await;
+            }
+            let _ = self.engine.deregister(id).await;
+            self.engine.prune_orphans().await;
+            return Err(error);
+        }
+        self.publish();
+        let (_, entry) = &self.entries[self.entries.len() - 1];
+        tracing::info!(coordinator = %id, project = %entry.settings.project_root.display(), "coordinator registered");
+        Ok(self.info(id, entry, 0))
+    }
+
+    async fn deregister(&mut self, id: CoordinatorId) -> Result<(), RegistryError> {
+        let at = self
+            .entries
+            .iter()
+            .position(|(known, _)| *known == id)
+            .ok_or(RegistryError::NotFound(id))?;
+        let (_, entry) = self.entries.remove(at);
+        self.publish();
+        let _ = self.engine.deregister(id).await;
+        self.unwire(id, &entry).await;
+        self.write_state().await?;
+        tracing::info!(coordinator = %id, "coordinator deregistered");
+        Ok(())
+    }
+
+    /// Takes every `.mcp.json` entry out and persists that (the registrations stay: the next
+    /// start merges the entries again).
+    async fn shutdown(&mut self) {
+        let undone: Vec<McpJsonState> = self
+            .entries
+            .iter_mut()
+            .filter_map(|(_, entry)| entry.mcp_json.take())
+            .collect();
+        for state in &undone {
+            self.undo_mcp_json(state).await;
+        }
+        if let Err(error) = self.write_state().await {
+            tracing::error!(%error, "persisting the state at shutdown failed");
+        }
+    }
+
+    async fn restore(&mut self, coordinator: CoordinatorState) {
+        let CoordinatorState {
+            id,
+            token,
+            mut settings,
+            tasks,
+            ..
+        } = coordinator;
+        settings.mcp = self.launch.clone();
+        let mcp_json = match self.wire(id, &token, &settings).await {
+            Ok(state) => Some(state),
+            Err(error) => {
+                tracing::warn!(coordinator = %id, %error, "the coordinator's MCP entry could not be written again");
+                None
+            }
+        };
+        let handle = self.engine.restore(id, settings.clone(), tasks.clone());
+        self.entries.push((
+            id,
+            Entry {
+                token,
+                settings,
+                mcp_json,
+                handle,
+                records: tasks,
+                seq: 0,
+            },
+        ));
+    }
+
+    /// Writes the coordinator's credentials file and merges its entry into the project's
+    /// `.mcp.json`; on failure nothing of either is left.
+    async fn wire(
+        &self,
+        id: CoordinatorId,
+        token: &Secret,
+        settings: &CoordinatorSettings,
+    ) -> Result<McpJsonState, RegistryError> {
+        let files = &self.ports.files;
+        let config = self.layout.coordinator_config(id);
+        let server = McpServer::coordinator(&settings.mcp, id, token.expose());
+        let path = settings.project_root.join(MCP_JSON);
+        let existing = files.read(&path).await.map_err(files_error)?;
+        let (written, registration) = mcp_json::register(
+            &path.display().to_string(),
+            existing.as_deref(),
+            server.entry_reading(&config),
+        )?;
+        let config_bytes = serde_json::to_vec_pretty(&server.config()).unwrap_or_default();
+        files
+            .write_atomic(&config, &config_bytes, FileMode::OwnerOnly)
+            .await
+            .map_err(files_error)?;
+        if let Err(error) = files.write_atomic(&path, &written, FileMode::Default).await {
+            let _ = files.remove(&config).await;
+            return Err(files_error(error));
+        }
+        Ok(McpJsonState { path, registration })
+    }
+
+    /// Undoes [`Self::wire`].
+    async fn unwire(&self, id: CoordinatorId, entry: &Entry) {
+        if let Some(state) = &entry.mcp_json {
+            self.undo_mcp_json(state).await;
+        }
+        let _ = self
+            .ports
+            .files
+            .remove(&self.layout.coordinator_config(id))
+            .await;
+    }
+
+    /// Gives a user's `.mcp.json` back; whether it changed anything.
+    async fn undo_mcp_json(&self, state: &McpJsonState) -> bool {
+        let files = &self.ports.files;
+        let current = match files.read(&state.path).await {
+            Ok(current) => current,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read a .mcp.json to restore it");
+                return false;
+            }
+        };
+        let result = match mcp_json::deregister(current.as_deref(), &state.registration) {
+            Undo::Leave => return false,
+            Undo::Remove => files.remove(&state.path).await.map(drop),
+            Undo::Write(bytes) => {
+                files
+                    .write_atomic(&state.path, &bytes, FileMode::Default)
+                    .await
+            }
+        };
+        match result {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!(%error, "cannot restore a .mcp.json");
+                false
+            }
+        }
+    }
+
+    /// Removes every file in the config directory no restored coordinator or task uses.
+    async fn sweep_configs(&self) -> usize {
+        let files = &self.ports.files;
+        let Ok(present) = files.list(&self.layout.config_dir).await else {
+            return 0;
+        };
+        let mut used: Vec<PathBuf> = Vec::new();
+        for (id, entry) in &self.entries {
+            used.push(self.layout.coordinator_config(*id));
+            used.extend(
+                entry
+                    .records
+                    .iter()
+                    .filter_map(|r| r.spec.mcp_config.clone()),
+            );
+        }
+        let mut removed = 0;
+        for path in present {
+            if !used.contains(&path) && files.remove(&path).await.unwrap_or(false) {
+                removed += 1;
+            }
+        }
+        removed
+    }
+
+    fn publish(&mut self) {
+        let mut directory = self.directory.clone();
+        directory.coordinators.clear();
+        for (id, entry) in &self.entries {
+            directory.credentials.register(*id, entry.token.clone());
+            directory.coordinators.insert(*id, entry.handle.clone());
+        }
+        self.publisher.publish(directory);
+    }
+
+    async fn write_state(&self) -> Result<(), RegistryError> {
+        let state = State {
+            coordinators: self
+                .entries
+                .iter()
+                .map(|(id, entry)| CoordinatorState {
+                    id: *id,
+                    token: entry.token.clone(),
+                    settings: entry.settings.clone(),
+                    mcp_json: entry.mcp_json.clone(),
+                    tasks: entry.records.clone(),
+                })
+                .collect(),
+        };
+        self.ports
+            .files
+            .write_atomic(
+                &self.layout.state_file,
+                &state::encode(&state),
+                FileMode::OwnerOnly,
+            )
+            .await
+            .map_err(files_error)
+    }
+
+    fn random<const N: usize>(&self) -> [u8; N] {
+        let mut bytes = [0; N];
+        self.ports.entropy.fill(&mut bytes);
+        bytes
+    }
+}
+
+fn files_error(error: crate::ports::FilesError) -> RegistryError {
+    RegistryError::Files(error.to_string())
+}
+
+fn validate(request: &RegisterRequest) -> Result<(), RegistryError> {
+    let invalid = |text: String| Err(RegistryError::Invalid(text));
+    if !request.project_root.is_absolute() {
+        return invalid(format!(
+            "project root {} is not an absolute path",
+            request.project_root.display()
+        ));
+    }
+    if request.agent.trim().is_empty() {
+        return invalid("agent must not be empty".to_owned());
+    }
+    if request.args.len() > AGENT_ARGS_MAX {
+        return invalid(format!("at most {AGENT_ARGS_MAX} agent arguments"));
+    }
+    let all = std::iter::once(&request.agent).chain(&request.args);
+    for text in all {
+        if text.len() > AGENT_ARG_BYTES_MAX {
+            return invalid(format!(
+                "an agent argument is longer than {AGENT_ARG_BYTES_MAX} bytes"
+            ));
+        }
+        if text.chars().any(char::is_control) {
+            return invalid(
+                "agent command and arguments must not hold control characters".to_owned(),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// One log line for an app event: ids and names, never a token.
+fn describe(event: &AppEvent) -> String {
+    match event {
+        AppEvent::TaskCreated { coordinator, task } => {
+            format!(
+                "task {} ({:?}) created by {coordinator}",
+                task.id, task.name
+            )
+        }
+        AppEvent::TaskClosed(task) => format!("task {task} closed"),
+        AppEvent::CleanupFailed { task, error } => format!("task {task} cleanup failed: {error}"),
+        AppEvent::Notice(coordinator, _) => format!("notification for {coordinator}"),
+        AppEvent::State(task, change) => format!("task {task}: {change:?}"),
+        AppEvent::Orphaned { task, .. } => format!("task {task} orphaned"),
+    }
+}

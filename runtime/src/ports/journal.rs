@@ -1,0 +1,24 @@
+//! Persistence of a coordinator's tasks: what a restarted daemon restores.
+
+use super::BoxFuture;
+use crate::core::coordinator::TaskRecord;
+use crate::core::ids::CoordinatorId;
+
+/// A save that did not become durable.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("could not persist: {0}")]
+pub struct JournalError(pub String);
+
+/// Where coordinators' task records are kept.
+///
+/// Saves of one coordinator carry increasing sequence numbers and may arrive out of order
+/// (each runs as its own job): a save older than one already kept is ignored.
+pub trait Journal: Send + Sync {
+    /// Keeps `records` as coordinator `id`'s tasks; resolves once they are durable.
+    fn save(
+        &self,
+        id: CoordinatorId,
+        seq: u64,
+        records: Vec<TaskRecord>,
+    ) -> BoxFuture<'_, Result<(), JournalError>>;
+}

@@ -1,0 +1,426 @@
+//! `baton daemon` as a user runs it: the real binary, real terminals, real git, a temporary
+//! state directory, loopback only. Agents are small shell scripts that tell the test what they
+//! saw through a FIFO (a blocking read, not a poll).
+
+#![allow(clippy::unwrap_used)] // test helpers: a step that fails is the test failing
+
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use baton_runtime::mcp::http::{self, BaseUrl, Connect, Tcp, UnixSocket};
+use serde_json::{Value, json};
+
+const BATON: &str = env!("CARGO_BIN_EXE_baton");
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A repository on `main` with the user's own `.mcp.json` and CLAUDE.md committed.
+fn user_repo(root: &Path) -> PathBuf {
+    let repo = root.join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["config", "user.name", "Test"]);
+    git(&repo, &["config", "user.email", "test@example.com"]);
+    std::fs::write(repo.join(".mcp.json"), USER_MCP_JSON).unwrap();
+    std::fs::write(repo.join("CLAUDE.md"), "# my notes\n").unwrap();
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "init"]);
+    repo
+}
+
+const USER_MCP_JSON: &str = "{ \"mcpServers\": { \"baton\": { \"command\": \"mine\" } } }\n";
+
+fn fifo(path: &Path) {
+    let status = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(status.success());
+}
+
+/// Blocks until an agent writes a line into the FIFO.
+fn read_fifo(path: &Path) -> String {
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    text
+}
+
+struct Daemon {
+    child: Child,
+    api: BaseUrl,
+    socket: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Daemon {
+    /// Starts `baton daemon` on `state` and waits for its ready line.
+    fn start(state: &Path) -> Daemon {
+        let stderr = state.with_extension(format!("stderr-{}", std::process::id()));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&stderr)
+            .unwrap();
+        let mut child = Command::new(BATON)
+            .args(["daemon", "--port", "0", "--state-dir"])
+            .arg(state)
+            .env("BATON_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(
+            line.starts_with("baton daemon: API "),
+            "{line:?}: {}",
+            read(&stderr)
+        );
+        let url = line.split_whitespace().nth(3).unwrap();
+        Daemon {
+            child,
+            api: BaseUrl::parse(url).unwrap(),
+            socket: state.join("app.sock"),
+            stderr,
+        }
+    }
+
+    fn app(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        call(
+            &UnixSocket(self.socket.clone()),
+            &self.api,
+            method,
+            path,
+            None,
+            body,
+        )
+    }
+
+    fn rest(&self, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        call(&Tcp, &self.api, method, path, Some(token), body)
+    }
+
+    fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, and the exit code.
+    fn terminate(mut self) -> Option<i32> {
+        let pid = rustix::process::Pid::from_child(&self.child);
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+        self.child.wait().unwrap().code()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+fn call<C: Connect>(
+    connect: &C,
+    base: &BaseUrl,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
+    if let Some(token) = token {
+        headers.push(("authorization".to_owned(), format!("Bearer {token}")));
+    }
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let request = http::encode(&base.host, method, path, &headers, body.as_bytes());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let response = runtime
+        .block_on(http::send(connect, base, &request))
+        .unwrap();
+    let value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+    (response.status, value)
+}
+
+/// Registers a coordinator whose sub-tasks run `sh -c script`; returns its id and token.
+fn register(daemon: &Daemon, repo: &Path, script: &str) -> (String, String, PathBuf) {
+    let (status, info) = daemon.app(
+        "POST",
+        "/app/coordinators",
+        Some(json!({ "projectRoot": repo, "agent": "sh", "args": ["-c", script, "agent"] })),
+    );
+    assert_eq!(status, 201, "{info}");
+    let config = PathBuf::from(info["mcpConfig"].as_str().unwrap());
+    let credentials: Value = serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    let token = credentials["mcpServers"]["baton"]["env"]["BATON_MCP_TOKEN"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (info["id"].as_str().unwrap().to_owned(), token, config)
+}
+
+fn mode_of(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn a_daemon_killed_mid_flow_restarts_with_its_state_and_leaves_nothing_behind() {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = user_repo(temp.path());
+    let state = temp.path().join("state");
+    let up = temp.path().join("up");
+    fifo(&up);
+    let script = format!("echo agent-up > {}; while read l; do :; done", up.display());
+    let daemon = Daemon::start(&state);
+    let (id, token, coordinator_config) = register(&daemon, &repo, &script);
+    assert_eq!(mode_of(&state), 0o700);
+    assert_eq!(mode_of(&coordinator_config), 0o600);
+    let (status, task) = daemon.rest(
+        &token,
+        "POST",
+        "/api/tasks",
+        Some(json!({ "name": "fix it" })),
+    );
+    assert_eq!(status, 201, "{task}");
+    assert_eq!(read_fifo(&up), "agent-up\n");
+    let task_id = task["id"].as_str().unwrap().to_owned();
+    let worktree = PathBuf::from(task["worktreePath"].as_str().unwrap());
+    let branch = task["branchName"].as_str().unwrap().to_owned();
+    let task_config = state
+        .join("mcp")
+        .join(format!("baton-subtask-{task_id}.json"));
+    let done_token: Value = serde_json::from_slice(&std::fs::read(&task_config).unwrap()).unwrap();
+    let done_token = done_token["mcpServers"]["baton"]["env"]["BATON_DONE_TOKEN"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    daemon.kill9();
+    // What a crash leaves: Baton's entry in the user's .mcp.json, a config no task owns, and a
+    // half-written temporary file.
+    assert_ne!(read(&repo.join(".mcp.json")), USER_MCP_JSON);
+    let stale = state.join("mcp/baton-subtask-00000000-0000-4000-8000-000000000000.json");
+    std::fs::write(&stale, "{}").unwrap();
+    let torn = state.join(".state.json.baton-tmp-1-1");
+    std::fs::write(&torn, "{\"format\": 1, \"coordi").unwrap();
+
+    let daemon = Daemon::start(&state);
+    assert!(!stale.exists() && !torn.exists(), "stale files are swept");
+    let (status, info) = daemon.app("GET", "/app/status", None);
+    assert_eq!(status, 200);
+    assert_eq!(info["coordinators"][0]["id"], id.as_str(), "{info}");
+    assert_eq!(info["coordinators"][0]["tasks"], 1);
+    // The same token works: the coordinator's MCP process needs no new one.
+    let (status, restored) = daemon.rest(&token, "GET", &format!("/api/tasks/{task_id}"), None);
+    assert_eq!(status, 200, "{restored}");
+    assert_eq!(
+        restored["status"], "exited",
+        "its process died with the daemon"
+    );
+    assert!(worktree.is_dir(), "the worktree is kept");
+    assert!(task_config.exists(), "a restored task keeps its config");
+    let entry: Value = serde_json::from_str(&read(&repo.join(".mcp.json"))).unwrap();
+    assert_eq!(
+        entry["mcpServers"]["baton"]["args"][2],
+        format!("http://{}:{}", daemon.api.host, daemon.api.port),
+        "the entry names the new port"
+    );
+
+    let (status, closed) = daemon.rest(&token, "DELETE", &format!("/api/tasks/{task_id}"), None);
+    assert_eq!(status, 200, "{closed}");
+    assert!(!worktree.exists());
+    assert!(!git(&repo, &["branch", "--list"]).contains(&branch));
+    assert!(!task_config.exists());
+    let (status, _) = daemon.app("DELETE", &format!("/app/coordinators/{id}"), None);
+    assert_eq!(status, 204);
+    assert_eq!(
+        read(&repo.join(".mcp.json")),
+        USER_MCP_JSON,
+        "byte for byte"
+    );
+    assert_eq!(read(&repo.join("CLAUDE.md")), "# my notes\n");
+    assert_eq!(git(&repo, &["status", "--porcelain"]), "");
+    assert!(
+        std::fs::read_dir(state.join("mcp"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
+    let log = read(&daemon.stderr);
+    daemon.terminate();
+    assert!(
+        log.contains("coordinator registered") || log.contains("daemon started"),
+        "{log}"
+    );
+    for secret in [&token, &done_token] {
+        assert!(!log.contains(secret.as_str()), "a secret reached the log");
+    }
+}
+
+#[test]
+fn the_engine_answers_an_agents_cursor_position_query() {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = user_repo(temp.path());
+    let state = temp.path().join("state");
+    let seen = temp.path().join("seen");
+    fifo(&seen);
+    // Raw mode, ask where the cursor is, read the six-byte answer.
+    let script = format!(
+        "stty -icanon -echo min 1 time 0; printf 'asking\\033[6n'; \
+         r=$(dd bs=1 count=6 2>/dev/null | od -An -c | tr -d ' \\n'); echo \"reply:$r\" > {}; \
+         while read l; do :; done",
+        seen.display()
+    );
+    let daemon = Daemon::start(&state);
+    let (_, token, _) = register(&daemon, &repo, &script);
+    let (status, _) = daemon.rest(&token, "POST", "/api/tasks", Some(json!({ "name": "ask" })));
+    assert_eq!(status, 201);
+    assert_eq!(read_fifo(&seen), "reply:033[1;1R\n");
+}
+
+#[test]
+fn sigterm_ends_the_agents_and_gives_back_the_users_mcp_json() {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = user_repo(temp.path());
+    let state = temp.path().join("state");
+    let up = temp.path().join("up");
+    fifo(&up);
+    let script = format!("echo $$ > {}; while read l; do :; done", up.display());
+    let daemon = Daemon::start(&state);
+    let (_, token, _) = register(&daemon, &repo, &script);
+    let (status, _) = daemon.rest(&token, "POST", "/api/tasks", Some(json!({ "name": "t" })));
+    assert_eq!(status, 201);
+    let pid: i32 = read_fifo(&up).trim().parse().unwrap();
+    assert_eq!(daemon.terminate(), Some(0));
+    let agent = rustix::process::Pid::from_raw(pid).unwrap();
+    assert!(
+        rustix::process::test_kill_process(agent).is_err(),
+        "the agent is gone"
+    );
+    assert_eq!(read(&repo.join(".mcp.json")), USER_MCP_JSON);
+    assert!(!state.join("app.sock").exists());
+    let persisted: Value =
+        serde_json::from_slice(&std::fs::read(state.join("state.json")).unwrap()).unwrap();
+    assert_eq!(persisted["coordinators"][0]["mcp_json"], Value::Null);
+    assert_eq!(
+        persisted["coordinators"][0]["tasks"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn a_second_daemon_on_the_same_state_dir_refuses_to_start() {
+    let temp = tempfile::tempdir().unwrap();
+    let state = temp.path().join("state");
+    let first = Daemon::start(&state);
+    let second = Command::new(BATON)
+        .args(["daemon", "--port", "0", "--state-dir"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&second.stderr);
+    let pid = first.child.id();
+    assert!(
+        text.contains(&format!("already using {}", state.display())),
+        "{text}"
+    );
+    assert!(text.contains(&format!("pid {pid}")), "{text}");
+    let (status, _) = first.app("GET", "/app/status", None);
+    assert_eq!(status, 200, "the first one still serves");
+}
+
+#[test]
+fn a_corrupt_state_file_is_moved_aside_and_a_newer_one_left_alone() {
+    let temp = tempfile::tempdir().unwrap();
+    let state = temp.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let file = state.join("state.json");
+    let start = || {
+        Command::new(BATON)
+            .args(["daemon", "--port", "0", "--state-dir"])
+            .arg(&state)
+            .output()
+            .unwrap()
+    };
+    std::fs::write(&file, "{\"format\": 1, \"coordinators\": [").unwrap();
+    let out = start();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("is corrupt") && text.contains("moved to"),
+        "{text}"
+    );
+    assert!(!file.exists());
+    assert_eq!(
+        read(&state.join("state.json.corrupt")),
+        "{\"format\": 1, \"coordinators\": ["
+    );
+
+    let newer = "{\"format\": 99, \"coordinators\": []}";
+    std::fs::write(&file, newer).unwrap();
+    let out = start();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("newer Baton (format 99"), "{text}");
+    assert_eq!(read(&file), newer, "left as it was");
+}
+
+#[test]
+fn registering_a_directory_that_is_no_repository_is_refused_and_writes_nothing() {
+    let temp = tempfile::tempdir().unwrap();
+    let plain = temp.path().join("plain");
+    std::fs::create_dir_all(&plain).unwrap();
+    let daemon = Daemon::start(&temp.path().join("state"));
+    let (status, body) = daemon.app(
+        "POST",
+        "/app/coordinators",
+        Some(json!({ "projectRoot": plain, "agent": "sh" })),
+    );
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a usable git repository")
+    );
+    assert!(!plain.join(".mcp.json").exists());
+    let (status, body) = daemon.app(
+        "POST",
+        "/app/coordinators",
+        Some(json!({ "projectRoot": "relative", "agent": "sh" })),
+    );
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = daemon.app("POST", "/app/coordinators", Some(json!({ "agent": 1 })));
+    assert_eq!(status, 400, "{body}");
+    let (_, info) = daemon.app("GET", "/app/status", None);
+    assert_eq!(info["coordinators"], json!([]));
+}
