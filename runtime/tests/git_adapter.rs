@@ -174,7 +174,6 @@ impl World {
     fn merge_request(&self, name: &str, target: &str, squash: bool) -> MergeRequest {
         MergeRequest {
             root: self.root.clone(),
-            dir: self.root.clone(),
             branch: format!("task/{name}"),
             target: target.to_owned(),
             squash,
@@ -317,6 +316,11 @@ async fn the_roots_node_modules_is_linked_and_kept_out_of_diffs_and_commits() {
     assert_eq!(world.diff(&wt).await, Diff::default());
     let committed = world.repo.commit_all(wt.clone(), "nothing".into()).await;
     assert_eq!(committed, Ok(false));
+    // Nor does an agent's own git: the link is in the repository's info/exclude, once.
+    assert_eq!(git(&wt, &["status", "--porcelain"]), "");
+    world.task("y").await;
+    let exclude = std::fs::read_to_string(world.root.join(".git/info/exclude")).unwrap();
+    assert_eq!(exclude.matches("/node_modules").count(), 1, "{exclude}");
 
     world.remove("x").await.unwrap();
     assert!(!wt.exists());
@@ -380,6 +384,22 @@ async fn removal_never_takes_the_root_nor_the_main_branch() {
         .await
         .unwrap();
     assert!(branch_exists(&world.root, "main"));
+}
+
+#[tokio::test]
+async fn a_directory_that_is_no_worktree_is_not_deleted() {
+    let world = World::standard();
+    let elsewhere = world.root.join("src");
+    write(&world.root, "src/mine.txt", "mine\n");
+    let result = world
+        .repo
+        .remove_worktree(world.root.clone(), elsewhere.clone(), "task/x".into())
+        .await;
+    let Err(RepoError::Git(message)) = result else {
+        panic!("expected a refusal, got {result:?}");
+    };
+    assert!(message.contains("is not a worktree"), "{message}");
+    assert_eq!(read(&world.root, "src/mine.txt"), "mine\n");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -798,8 +818,7 @@ async fn a_merge_lands_in_the_worktree_holding_the_target_despite_its_node_modul
     );
     let root_before = state(&world.root);
 
-    let mut request = world.merge_request("x", "coord", true);
-    request.dir = coord.clone();
+    let request = world.merge_request("x", "coord", true);
     world.repo.merge(request).await.unwrap();
     assert_eq!(read(&coord, "c.txt"), "c\n");
     assert_eq!(

@@ -530,12 +530,13 @@ impl Repo for SimRepo {
             let ours = repo
                 .head(&request.target)
                 .ok_or_else(|| RepoError::NoSuchBranch(request.target.clone()))?;
-            let checkout = repo
+            // The checkout that has the target, if one does, gets the merge in its files.
+            let holder = repo
                 .checkouts
-                .get(&request.dir)
-                .ok_or_else(|| not_a_checkout(&request.dir))?;
-            let target_checked_out = checkout.branch == request.target;
-            if target_checked_out && checkout.files != repo.commits[ours].tree {
+                .iter()
+                .find(|(_, c)| c.branch == request.target)
+                .map(|(dir, c)| (dir.clone(), c.files != repo.commits[ours].tree));
+            if let Some((_, true)) = holder {
                 return Err(RepoError::Dirty);
             }
             let base = repo.merge_base(ours, theirs);
@@ -564,7 +565,9 @@ impl Repo for SimRepo {
                 let commit = repo.commit(parents, merged.clone())?;
                 repo.branches.insert(request.target.clone(), commit);
             }
-            if target_checked_out && let Some(checkout) = repo.checkouts.get_mut(&request.dir) {
+            if let Some((dir, _)) = holder
+                && let Some(checkout) = repo.checkouts.get_mut(&dir)
+            {
                 checkout.files = merged;
             }
             Ok(MergeOutcome {
@@ -574,6 +577,11 @@ impl Repo for SimRepo {
             })
         })();
         Box::pin(async move { result })
+    }
+
+    fn exclude(&self, _root: PathBuf, _pattern: String) -> BoxFuture<'_, Result<(), RepoError>> {
+        // No ignore rules in memory: nothing here is listed as untracked but what was written.
+        Box::pin(async { Ok(()) })
     }
 
     fn remove_worktree(
@@ -638,7 +646,6 @@ mod tests {
     fn merge(squash: bool) -> MergeRequest {
         MergeRequest {
             root: "/r".into(),
-            dir: "/r".into(),
             branch: "task/x".into(),
             target: "main".into(),
             squash,

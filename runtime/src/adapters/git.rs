@@ -15,10 +15,10 @@
 //! as it was; merges into one repository run one at a time. A worktree that could not be fully
 //! created is removed with its branch.
 //!
-//! A new worktree gets a symlink to the root's `node_modules` (when the root has one). An
-//! untracked symlink at `<checkout>/node_modules` is Baton's link: the diff, [`Repo::commit_all`]
-//! and the dirty check leave it out (git does not let a `node_modules/` ignore rule match a
-//! symlink). Unix only (the link is a Unix symlink).
+//! A new worktree gets a symlink to the root's `node_modules` (when the root has one), and
+//! `/node_modules` goes into the repository's `info/exclude` (a `node_modules/` rule in
+//! .gitignore matches directories, not a link): no diff, commit or status of Baton's or of the
+//! agent's own git sees the link. Unix only (the link is a Unix symlink).
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -143,6 +143,10 @@ impl Repo for GitRepo {
 
     fn merge(&self, request: MergeRequest) -> BoxFuture<'_, Result<MergeOutcome, RepoError>> {
         Box::pin(self.merge(request))
+    }
+
+    fn exclude(&self, root: PathBuf, pattern: String) -> BoxFuture<'_, Result<(), RepoError>> {
+        Box::pin(blocking(move || exclude_locally(&root, &pattern)))
     }
 
     fn remove_worktree(
@@ -345,35 +349,10 @@ async fn checkouts(root: &Path) -> Result<Vec<Checkout>, RepoError> {
     Ok(list)
 }
 
-/// Pathspecs for "the whole checkout", leaving out Baton's `node_modules` link if `dir` has it
-/// (a symlink git does not track).
-async fn whole_checkout(dir: &Path) -> Result<Vec<&'static OsStr>, RepoError> {
-    let link = dir.join(NODE_MODULES);
-    let is_link = tokio::fs::symlink_metadata(&link)
-        .await
-        .is_ok_and(|m| m.file_type().is_symlink());
-    let mut pathspecs = vec![OsStr::new(":/")];
-    if is_link {
-        let dir = dir.to_owned();
-        let tracked = blocking(move || {
-            let index = open(&dir)?.index().map_err(git2_error("read the index"))?;
-            Ok(index.get_path(Path::new(NODE_MODULES), 0).is_some())
-        })
-        .await?;
-        if !tracked {
-            pathspecs.push(OsStr::new(":(top,exclude)node_modules"));
-        }
-    }
-    Ok(pathspecs)
-}
-
 /// Whether the checkout at `dir` has changes, untracked files included. Takes no lock, so the
 /// checkout's index is not even refreshed.
 async fn is_dirty(dir: &Path) -> Result<bool, RepoError> {
-    let mut args = ["--no-optional-locks", "status", "--porcelain", "--"]
-        .map(OsStr::new)
-        .to_vec();
-    args.extend(whole_checkout(dir).await?);
+    let args = ["--no-optional-locks", "status", "--porcelain"].map(OsStr::new);
     let out = run(dir, &args).await?.ok("git status")?;
     Ok(!out.stdout.is_empty())
 }
@@ -507,7 +486,41 @@ async fn link_node_modules(root: &Path, path: &Path) -> Result<(), RepoError> {
         ))
     };
     let source = tokio::fs::canonicalize(&source).await.map_err(failed)?;
-    tokio::fs::symlink(&source, &link).await.map_err(failed)
+    tokio::fs::symlink(&source, &link).await.map_err(failed)?;
+    // An agent's own `git add -A` must not commit the link either (a `node_modules/` rule in
+    // .gitignore matches directories only).
+    let (root, pattern) = (root.to_owned(), format!("/{NODE_MODULES}"));
+    blocking(move || exclude_locally(&root, &pattern)).await
+}
+
+/// Adds `pattern` to the repository's `info/exclude` (shared by all its checkouts) unless a
+/// line holds it already; the file is replaced atomically.
+fn exclude_locally(root: &Path, pattern: &str) -> Result<(), RepoError> {
+    let repo = open(root)?;
+    let path = repo.commondir().join("info").join("exclude");
+    let failed = |e: std::io::Error| RepoError::Git(format!("{}: {e}", path.display()));
+    let mut text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(failed(e)),
+    };
+    if text.lines().any(|line| line.trim() == pattern) {
+        return Ok(());
+    }
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(pattern);
+    text.push('\n');
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(failed)?;
+    let temp = dir.join(format!(".exclude.baton-tmp-{}", std::process::id()));
+    std::fs::write(&temp, text)
+        .and_then(|()| std::fs::rename(&temp, &path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&temp);
+            failed(e)
+        })
 }
 
 /// Takes back a worktree that was not fully created: its directory, git's record of it, its
@@ -597,6 +610,17 @@ async fn remove_worktree(root: PathBuf, path: PathBuf, branch: String) -> Result
             .into_iter()
             .chain([path.as_os_str()])
             .collect::<Vec<_>>();
+        // A directory git does not know as a worktree is deleted only where Baton makes them
+        // (a retried close may find git's record gone and the directory still there).
+        let known = before.iter().any(|c| c.path == real)
+            || real.starts_with(real_root.join(crate::core::branch::WORKTREES_DIR));
+        if !known && tokio::fs::symlink_metadata(&path).await.is_ok() {
+            return Err(RepoError::Git(format!(
+                "{} is not a worktree of {}; it is left as it is",
+                path.display(),
+                root.display()
+            )));
+        }
         let out = run(&root, &args).await?;
         if out.code != Some(0) && !out.stderr_has("is not a working tree") {
             // Deleting the directory below and pruning do the same; if that fails, it is the
@@ -670,9 +694,6 @@ fn diff_of(worktree: &Path, base: &str, overlay: Overlay) -> Result<Diff, RepoEr
         let Ok(meta) = std::fs::symlink_metadata(workdir.join(path)) else {
             return 0;
         };
-        if path == Path::new(NODE_MODULES) && meta.file_type().is_symlink() && untracked(path) {
-            return 1;
-        }
         if meta.is_file() && meta.len() > UNTRACKED_FILE_BYTES_MAX && untracked(path) {
             large.insert(path.to_string_lossy().into_owned(), meta.len());
             return 1;
@@ -811,8 +832,7 @@ fn entry(path: &str, mode: u32) -> IndexEntry {
 // Commit
 
 async fn commit_all(worktree: PathBuf, message: String) -> Result<bool, RepoError> {
-    let mut add = ["add", "-A", "--"].map(OsStr::new).to_vec();
-    add.extend(whole_checkout(&worktree).await?);
+    let add = ["add", "-A"].map(OsStr::new);
     run(&worktree, &add).await?.ok("git add")?;
     let staged = ["diff", "--cached", "--quiet", "--no-ext-diff"].map(OsStr::new);
     let out = run(&worktree, &staged).await?;

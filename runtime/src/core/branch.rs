@@ -5,6 +5,9 @@ use std::fmt;
 
 use super::ids::TaskId;
 
+/// Where under a repository's root sub-task worktrees go: `<root>/.worktrees/<branch>`.
+pub const WORKTREES_DIR: &str = ".worktrees";
+
 /// Longest slug of a task name inside a branch name.
 pub const BRANCH_SLUG_CHARS_MAX: usize = 72;
 /// Characters of the task id that make a branch name unique.

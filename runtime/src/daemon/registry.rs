@@ -531,6 +531,12 @@ impl Registry {
             let _ = files.remove(&config).await;
             return Err(files_error(error));
         }
+        // Kept out of the user's `git status` and commits, as the reference does.
+        let pattern = format!("/{MCP_JSON}");
+        let root = settings.project_root.clone();
+        if let Err(error) = self.ports.repo.exclude(root, pattern).await {
+            tracing::warn!(%error, "could not add .mcp.json to the repository's info/exclude");
+        }
         Ok(McpJsonState { path, registration })
     }
 

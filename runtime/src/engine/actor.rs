@@ -824,7 +824,6 @@ impl Actor {
                 };
                 let request = MergeRequest {
                     root: root.clone(),
-                    dir: root,
                     branch,
                     target,
                     squash: options.squash,
@@ -1016,7 +1015,9 @@ struct CreateJob {
 impl CreateJob {
     async fn run(self) -> Result<Created, EngineError> {
         let root = self.settings.project_root.clone();
-        let worktree = root.join(".worktrees").join(&self.branch);
+        let worktree = root
+            .join(crate::core::branch::WORKTREES_DIR)
+            .join(&self.branch);
         let request = WorktreeRequest {
             root: root.clone(),
             branch: self.branch.clone(),

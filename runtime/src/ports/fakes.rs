@@ -760,6 +760,11 @@ impl Repo for FakeRepo {
         Box::pin(async move { result })
     }
 
+    fn exclude(&self, _root: PathBuf, _pattern: String) -> BoxFuture<'_, Result<(), RepoError>> {
+        // No ignore rules in memory: nothing here is listed as untracked but what was written.
+        Box::pin(async { Ok(()) })
+    }
+
     fn remove_worktree(
         &self,
         root: PathBuf,

@@ -58,13 +58,13 @@ pub struct Diff {
 /// content (`None`: as if absent).
 pub type Overlay = Vec<(String, Option<Vec<u8>>)>;
 
-/// Merging a task branch into its target.
+/// Merging a task branch into its target. The target moves wherever it is: a checkout that
+/// has it checked out gets the merge in its files (and refuses it with uncommitted changes);
+/// otherwise only the branch moves. No checkout is ever left half-merged.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MergeRequest {
     /// The repository's main checkout.
     pub root: PathBuf,
-    /// Where to merge: the coordinator's worktree, or `root`.
-    pub dir: PathBuf,
     /// The task's branch.
     pub branch: String,
     /// The branch merged into.
@@ -137,6 +137,10 @@ pub trait Repo: Send + Sync {
 
     /// Merges a task branch into its target.
     fn merge(&self, request: MergeRequest) -> BoxFuture<'_, Result<MergeOutcome, RepoError>>;
+
+    /// Makes git ignore `pattern` (gitignore syntax) in every checkout of the repository at
+    /// `root` without changing a tracked file (its `info/exclude`); nothing if it is there.
+    fn exclude(&self, root: PathBuf, pattern: String) -> BoxFuture<'_, Result<(), RepoError>>;
 
     /// Removes a worktree and deletes its branch; a worktree or branch already gone is not an
     /// error (a retried close finds what an earlier attempt left).
