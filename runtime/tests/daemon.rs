@@ -219,6 +219,9 @@ fn a_daemon_killed_mid_flow_restarts_with_its_state_and_leaves_nothing_behind() 
         .as_str()
         .unwrap()
         .to_owned();
+    let done = format!("/api/tasks/{task_id}/done");
+    let (status, body) = daemon.rest(&done_token, "POST", &done, None);
+    assert_eq!(status, 200, "the sub-task signals done: {body}");
 
     daemon.kill9();
     // What a crash leaves: Baton's entry in the user's .mcp.json, a config no task owns, and a
@@ -243,6 +246,16 @@ fn a_daemon_killed_mid_flow_restarts_with_its_state_and_leaves_nothing_behind() 
         "its process died with the daemon"
     );
     assert!(worktree.is_dir(), "the worktree is kept");
+    let wait = Some(json!({ "timeoutMs": 0 }));
+    let (status, signal) = daemon.rest(&token, "POST", "/api/wait-signal", wait.clone());
+    assert_eq!(status, 200, "{signal}");
+    assert_eq!(
+        signal["taskId"],
+        task_id.as_str(),
+        "the signal given before the crash: {signal}"
+    );
+    let (_, again) = daemon.rest(&token, "POST", "/api/wait-signal", wait);
+    assert_ne!(again["taskId"], task_id.as_str(), "delivered once: {again}");
     assert!(task_config.exists(), "a restored task keeps its config");
     let entry: Value = serde_json::from_str(&read(&repo.join(".mcp.json"))).unwrap();
     assert_eq!(
@@ -363,6 +376,8 @@ fn a_corrupt_state_file_is_moved_aside_and_a_newer_one_left_alone() {
     let temp = tempfile::tempdir().unwrap();
     let state = temp.path().join("state");
     std::fs::create_dir_all(&state).unwrap();
+    let private = std::os::unix::fs::PermissionsExt::from_mode(0o700);
+    std::fs::set_permissions(&state, private).unwrap();
     let file = state.join("state.json");
     let start = || {
         Command::new(BATON)
@@ -392,6 +407,28 @@ fn a_corrupt_state_file_is_moved_aside_and_a_newer_one_left_alone() {
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(text.contains("newer Baton (format 99"), "{text}");
     assert_eq!(read(&file), newer, "left as it was");
+}
+
+#[test]
+fn a_state_directory_others_can_reach_is_refused_and_left_as_it_is() {
+    let temp = tempfile::tempdir().unwrap();
+    let shared = temp.path().join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    let open = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+    std::fs::set_permissions(&shared, open).unwrap();
+    let out = Command::new(BATON)
+        .args(["daemon", "--port", "0", "--state-dir"])
+        .arg(&shared)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("other users can reach it (mode 755)"),
+        "{text}"
+    );
+    assert_eq!(mode_of(&shared), 0o755);
+    assert!(std::fs::read_dir(&shared).unwrap().next().is_none());
 }
 
 #[test]

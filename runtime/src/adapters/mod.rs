@@ -28,17 +28,60 @@ impl Clock for SystemClock {
     }
 }
 
-/// Randomness from the operating system (`/dev/urandom`, on every Unix).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct OsEntropy;
+/// Bytes of OS randomness read at once and handed out from memory: the engine draws ids for
+/// every output chunk (32 bytes), which would otherwise be a system call each.
+pub const ENTROPY_POOL_BYTES: usize = 4_096;
+
+/// Randomness from the operating system (`/dev/urandom`, on every Unix), read
+/// [`ENTROPY_POOL_BYTES`] at a time; a byte is handed out once.
+#[derive(Debug, Default)]
+pub struct OsEntropy {
+    pool: std::sync::Mutex<Pool>,
+}
+
+#[derive(Debug)]
+struct Pool {
+    bytes: Box<[u8; ENTROPY_POOL_BYTES]>,
+    /// How many of `bytes` were handed out (all, at first).
+    used: usize,
+}
+
+impl Default for Pool {
+    fn default() -> Self {
+        Pool {
+            bytes: Box::new([0; ENTROPY_POOL_BYTES]),
+            used: ENTROPY_POOL_BYTES,
+        }
+    }
+}
+
+fn urandom(bytes: &mut [u8]) {
+    // The kernel's random device does not run dry; a machine without it cannot run Baton.
+    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(bytes));
+    if let Err(error) = read {
+        panic!("cannot read /dev/urandom: {error}");
+    }
+}
 
 impl Entropy for OsEntropy {
     fn fill(&self, bytes: &mut [u8]) {
-        // The kernel's random device does not run dry; a machine without it cannot run Baton.
-        let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(bytes));
-        if let Err(error) = read {
-            panic!("cannot read /dev/urandom: {error}");
+        if bytes.len() > ENTROPY_POOL_BYTES / 4 {
+            urandom(bytes);
+            return;
         }
+        let mut pool = self
+            .pool
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if ENTROPY_POOL_BYTES - pool.used < bytes.len() {
+            urandom(&mut pool.bytes[..]);
+            pool.used = 0;
+        }
+        let start = pool.used;
+        bytes.copy_from_slice(&pool.bytes[start..start + bytes.len()]);
+        // Handed out once: the pool's copy is wiped.
+        pool.bytes[start..start + bytes.len()].fill(0);
+        pool.used += bytes.len();
     }
 }
 
@@ -48,10 +91,17 @@ mod tests {
     use crate::ports::Entropy;
 
     #[test]
-    fn two_draws_differ() {
-        let (mut a, mut b) = ([0u8; 32], [0u8; 32]);
-        OsEntropy.fill(&mut a);
-        OsEntropy.fill(&mut b);
-        assert_ne!(a, b, "2^-256 odds of a false failure");
+    fn draws_differ_across_refills_and_large_ones() {
+        let entropy = OsEntropy::default();
+        let mut seen = std::collections::BTreeSet::new();
+        // Past two refills of the pool: every 32-byte draw is new.
+        for _ in 0..(2 * super::ENTROPY_POOL_BYTES / 32 + 3) {
+            let mut bytes = [0u8; 32];
+            entropy.fill(&mut bytes);
+            assert!(seen.insert(bytes), "2^-256 odds of a false failure");
+        }
+        let mut large = vec![0u8; super::ENTROPY_POOL_BYTES];
+        entropy.fill(&mut large);
+        assert!(large.iter().any(|b| *b != 0));
     }
 }

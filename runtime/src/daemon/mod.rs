@@ -185,7 +185,7 @@ impl Daemon {
         let (requests_tx, requests) = registry::channel();
         let ports = Ports {
             clock: Arc::new(SystemClock),
-            entropy: Arc::new(OsEntropy),
+            entropy: Arc::new(OsEntropy::default()),
             pty: pty.clone(),
             repo: Arc::new(GitRepo::default()),
             files,
@@ -310,14 +310,27 @@ pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
     })
 }
 
+/// Makes the state directory, owner only; an existing one others can enter is refused rather
+/// than changed (it may be shared, like `/tmp`).
 fn prepare_dir(dir: &Path) -> Result<(), DaemonError> {
-    let fail = |e: std::io::Error| DaemonError::StateDir {
+    let fail = |reason: String| DaemonError::StateDir {
         dir: dir.to_owned(),
-        reason: e.to_string(),
+        reason,
     };
-    std::fs::create_dir_all(dir).map_err(fail)?;
-    // Owner only: the socket, the credentials and the state are the user's alone.
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(fail)
+    match std::fs::metadata(dir) {
+        Ok(meta) if !meta.is_dir() => Err(fail("it is not a directory".to_owned())),
+        Ok(meta) if meta.permissions().mode() & 0o077 != 0 => Err(fail(format!(
+            "other users can reach it (mode {:o}); give a private directory, or `chmod 700` it",
+            meta.permissions().mode() & 0o777
+        ))),
+        Ok(_) => Ok(()),
+        Err(_) => {
+            std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+            // Owner only: the socket, the credentials and the state are the user's alone.
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| fail(e.to_string()))
+        }
+    }
 }
 
 fn take_lock(dir: &Path) -> Result<File, DaemonError> {

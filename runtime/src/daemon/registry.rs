@@ -170,7 +170,7 @@ impl Journal for RegistryJournal {
     ) -> BoxFuture<'_, Result<(), JournalError>> {
         Box::pin(async move {
             let (reply, answer) = oneshot::channel();
-            let stopped = || JournalError("the daemon is shutting down".to_owned());
+            let stopped = || JournalError::Stopped;
             self.0
                 .send(Request::Save {
                     id,
@@ -375,7 +375,7 @@ impl Registry {
                         entry.seq = seq;
                         self.write_state()
                             .await
-                            .map_err(|e| JournalError(e.to_string()))
+                            .map_err(|e| JournalError::Failed(e.to_string()))
                     }
                 };
                 let _ = reply.send(result);
@@ -461,6 +461,13 @@ impl Registry {
     /// Takes every `.mcp.json` entry out and persists that (the registrations stay: the next
     /// start merges the entries again).
     async fn shutdown(&mut self) {
+        // The last word on each coordinator's tasks (their agents' exits among them), from
+        // its actor: saves still on their way would find the registry gone.
+        for (_, entry) in &mut self.entries {
+            if let Ok(records) = entry.handle.records().await {
+                entry.records = records;
+            }
+        }
         let undone: Vec<McpJsonState> = self
             .entries
             .iter_mut()

@@ -9,8 +9,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::{
     AGENT_COLS, AGENT_ROWS, AgentEvent, AgentFeed, AppEvent, COMMANDS_PENDING_MAX, Command,
     CoordinatorHandle, CoordinatorSettings, CreateTask, DiffView, EngineError, INTERNAL_EVENTS_MAX,
-    MergeOptions, MergeResult, Ports, Reply, TASK_NAME_CHARS_MAX, TaskView, TerminalInput, Viewer,
-    Watched, Watching,
+    MergeOptions, MergeResult, OUTPUT_COALESCE_BYTES_MAX, Ports, Reply, TASK_NAME_CHARS_MAX,
+    TaskView, TerminalInput, Viewer, Watched, Watching,
 };
 use crate::core::branch::{task_branch, validate_branch_name};
 use crate::core::coordinator::{
@@ -19,11 +19,12 @@ use crate::core::coordinator::{
     WorktreeFile, WorktreeFileKind, sanitize_prompt,
 };
 use crate::core::diff::truncate_diff;
-use crate::core::ids::{AgentId, BatchId, CoordinatorId, DoneToken, NotificationId, TaskId};
+use crate::core::ids::{AgentId, BatchId, CoordinatorId, DoneToken, NotificationId, TaskId, Uuid};
 use crate::core::notify::Fresh;
 use crate::core::replay::RequestId;
 use crate::ports::{
-    FileMode, MergeRequest, PtyEvent, PtySession, RepoError, SpawnSpec, WorktreeRequest,
+    FileMode, JournalError, MergeRequest, PtyEvent, PtySession, RepoError, SpawnSpec,
+    WorktreeRequest,
 };
 
 /// Starts the actor of coordinator `id`; app events go to `events`, agent events to `feed`.
@@ -208,8 +209,15 @@ impl Actor {
         let (journal, id, seq) = (self.ports.journal.clone(), self.core.id(), self.saves);
         let records = self.core.records();
         tokio::spawn(async move {
-            if let Err(error) = journal.save(id, seq, records).await {
-                tracing::error!(coordinator = %id, %error, "saving the task records failed");
+            match journal.save(id, seq, records).await {
+                Ok(()) => {}
+                // A shutdown's last state is written from the actors' records directly.
+                Err(JournalError::Stopped) => {
+                    tracing::debug!(coordinator = %id, "not saved: stopping")
+                }
+                Err(error) => {
+                    tracing::error!(coordinator = %id, %error, "saving the task records failed");
+                }
             }
             if let Some(reply) = reply {
                 let _ = reply.send(Ok(()));
@@ -308,10 +316,14 @@ impl Actor {
     }
 
     fn fresh(&self) -> Fresh {
-        let entropy = &*self.ports.entropy;
+        // One draw for both (each output chunk asks for them).
+        let mut bytes = [0; 32];
+        self.ports.entropy.fill(&mut bytes);
+        let (batch, notification) = bytes.split_at(16);
+        let uuid = |half: &[u8]| Uuid::from_random(half.try_into().unwrap_or_default());
         Fresh {
-            batch: BatchId(entropy.uuid()),
-            notification: NotificationId(entropy.uuid()),
+            batch: BatchId(uuid(batch)),
+            notification: NotificationId(uuid(notification)),
         }
     }
 
@@ -681,11 +693,40 @@ impl Actor {
         }
     }
 
-    /// Forwards a session's events to the actor, in order, until it ends.
+    /// Forwards a session's events to the actor, in order, until it ends. Output already
+    /// waiting behind the first chunk goes along with it, up to [`OUTPUT_COALESCE_BYTES_MAX`]:
+    /// the actor's work (and its wake-ups) is per event, and a busy agent sends many.
     fn pump(&self, task: TaskId, mut session: PtySession) {
         let internal = self.internal.clone();
         tokio::spawn(async move {
-            while let Some(event) = session.events.recv().await {
+            let mut held: Option<PtyEvent> = None;
+            loop {
+                let event = match held.take() {
+                    Some(event) => event,
+                    None => match session.events.recv().await {
+                        Some(event) => event,
+                        None => break,
+                    },
+                };
+                let event = match event {
+                    PtyEvent::Output(mut bytes) => {
+                        while let Ok(next) = session.events.try_recv() {
+                            match next {
+                                PtyEvent::Output(more)
+                                    if bytes.len() + more.len() <= OUTPUT_COALESCE_BYTES_MAX =>
+                                {
+                                    bytes.extend_from_slice(&more);
+                                }
+                                other => {
+                                    held = Some(other);
+                                    break;
+                                }
+                            }
+                        }
+                        PtyEvent::Output(bytes)
+                    }
+                    exited => exited,
+                };
                 if internal.send(Internal::Pty(task, event)).await.is_err() {
                     break;
                 }

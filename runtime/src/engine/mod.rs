@@ -43,6 +43,9 @@ pub const TASK_NAME_CHARS_MAX: usize = 200;
 /// Pause between typing a prompt and pressing Enter, so the agent takes the text as typed, not
 /// as a pasted line it may not submit.
 pub const PROMPT_ENTER_DELAY_MS: u64 = 50;
+/// Most output bytes one event to a coordinator's actor carries: chunks an agent's terminal
+/// already delivered are joined up to this.
+pub const OUTPUT_COALESCE_BYTES_MAX: usize = 64 * 1024;
 /// Terminal size of a sub-task's agent.
 pub const AGENT_COLS: u16 = 120;
 /// Terminal rows of a sub-task's agent.

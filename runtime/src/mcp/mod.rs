@@ -19,7 +19,11 @@ use std::sync::Arc;
 /// The URL is invalid, or the MCP transport failed to start.
 pub async fn serve_stdio(args: args::McpArgs) -> anyhow::Result<()> {
     use rmcp::ServiceExt as _;
-    let backend = server::Backend::new(args, http::Tcp, Arc::new(crate::adapters::OsEntropy))?;
+    let backend = server::Backend::new(
+        args,
+        http::Tcp,
+        Arc::new(crate::adapters::OsEntropy::default()),
+    )?;
     let running = server::McpServer::new(backend)
         .serve(rmcp::transport::stdio())
         .await

@@ -6,8 +6,14 @@ use crate::core::ids::CoordinatorId;
 
 /// A save that did not become durable.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("could not persist: {0}")]
-pub struct JournalError(pub String);
+pub enum JournalError {
+    /// The journal has stopped (the daemon is shutting down and has saved its last state).
+    #[error("could not persist: the daemon is stopping")]
+    Stopped,
+    /// Writing failed.
+    #[error("could not persist: {0}")]
+    Failed(String),
+}
 
 /// Where coordinators' task records are kept.
 ///
