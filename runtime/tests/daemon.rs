@@ -461,3 +461,49 @@ fn registering_a_directory_that_is_no_repository_is_refused_and_writes_nothing()
     let (_, info) = daemon.app("GET", "/app/status", None);
     assert_eq!(info["coordinators"], json!([]));
 }
+
+#[test]
+fn a_deregistered_coordinators_remaining_task_is_remembered_across_a_restart() {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = user_repo(temp.path());
+    let state = temp.path().join("state");
+    let up = temp.path().join("up");
+    fifo(&up);
+    let script = format!("echo up > {}; while read l; do :; done", up.display());
+    let daemon = Daemon::start(&state);
+    let (id, token, _) = register(&daemon, &repo, &script);
+    let (status, task) = daemon.rest(
+        &token,
+        "POST",
+        "/api/tasks",
+        Some(json!({ "name": "left" })),
+    );
+    assert_eq!(status, 201);
+    read_fifo(&up);
+    let (status, _) = daemon.app("DELETE", &format!("/app/coordinators/{id}"), None);
+    assert_eq!(status, 204);
+    assert_eq!(read(&repo.join(".mcp.json")), USER_MCP_JSON);
+    let (status, _) = daemon.rest(&token, "GET", "/api/tasks", None);
+    assert_eq!(status, 401, "its token is revoked");
+    daemon.kill9();
+
+    let daemon = Daemon::start(&state);
+    let (_, info) = daemon.app("GET", "/app/status", None);
+    assert_eq!(info["coordinators"], json!([]), "not registered again");
+    assert_eq!(
+        read(&repo.join(".mcp.json")),
+        USER_MCP_JSON,
+        "and not wired again"
+    );
+    let persisted: Value = serde_json::from_str(&read(&state.join("state.json"))).unwrap();
+    let orphan = &persisted["coordinators"][0];
+    assert_eq!(orphan["registered"], false, "{persisted}");
+    assert_eq!(orphan["tasks"][0]["id"], task["id"]);
+    let task_config = state.join(format!(
+        "mcp/baton-subtask-{}.json",
+        task["id"].as_str().unwrap()
+    ));
+    assert!(task_config.exists(), "an orphaned task keeps its config");
+    assert!(Path::new(task["worktreePath"].as_str().unwrap()).is_dir());
+    daemon.terminate();
+}

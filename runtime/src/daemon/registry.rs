@@ -236,10 +236,13 @@ impl RegistryDoor {
 }
 
 struct Entry {
+    /// `false` once deregistered: kept (as orphans, without its token) while tasks remain.
+    registered: bool,
     token: Secret,
     settings: CoordinatorSettings,
     mcp_json: Option<McpJsonState>,
-    handle: CoordinatorHandle,
+    /// Its actor, while registered (an orphan's is the engine's).
+    handle: Option<CoordinatorHandle>,
     /// Its records, as last saved.
     records: Vec<TaskRecord>,
     /// The sequence number of that save.
@@ -354,8 +357,10 @@ impl Registry {
             Request::List(reply) => {
                 let mut list = Vec::new();
                 for (id, entry) in &self.entries {
-                    let tasks = entry.handle.list_tasks().await.map_or(0, |t| t.len());
-                    list.push(self.info(*id, entry, tasks));
+                    if let Some(handle) = &entry.handle {
+                        let tasks = handle.list_tasks().await.map_or(0, |t| t.len());
+                        list.push(self.info(*id, entry, tasks));
+                    }
                 }
                 let _ = reply.send(list);
             }
@@ -373,6 +378,9 @@ impl Registry {
                     Some((_, entry)) => {
                         entry.records = records;
                         entry.seq = seq;
+                        // An orphaned coordinator whose last task is gone is let go.
+                        self.entries
+                            .retain(|(_, e)| e.registered || !e.records.is_empty());
                         self.write_state()
                             .await
                             .map_err(|e| JournalError::Failed(e.to_string()))
@@ -416,10 +424,11 @@ impl Registry {
         settings.skip_permissions = request.skip_permissions;
         settings.mcp = self.launch.clone();
         let mcp_json = self.wire(id, &token, &settings).await?;
-        let handle = self.engine.register(id, settings.clone());
+        let handle = Some(self.engine.register(id, settings.clone()));
         self.entries.push((
             id,
             Entry {
+                registered: true,
                 token,
                 settings,
                 mcp_json: Some(mcp_json),
@@ -431,7 +440,14 @@ impl Registry {
         if let Err(error) = self.write_state().await {
             // Not persisted, not registered: a restart would not know of it.
             if let Some((_, entry)) = self.entries.pop() {
-                self.unwire(id, &entry).await;
+                if let Some(state) = &entry.mcp_json {
+                    self.undo_mcp_json(state).await;
+                }
+                let _ = self
+                    .ports
+                    .files
+                    .remove(&self.layout.coordinator_config(id))
+                    .await;
             }
             let _ = self.engine.deregister(id).await;
             self.engine.prune_orphans().await;
@@ -447,12 +463,25 @@ impl Registry {
         let at = self
             .entries
             .iter()
-            .position(|(known, _)| *known == id)
+            .position(|(known, entry)| *known == id && entry.registered)
             .ok_or(RegistryError::NotFound(id))?;
-        let (_, entry) = self.entries.remove(at);
+        let entry = &mut self.entries[at].1;
+        entry.registered = false;
+        entry.handle = None;
+        let mcp_json = entry.mcp_json.take();
         self.publish();
         let _ = self.engine.deregister(id).await;
-        self.unwire(id, &entry).await;
+        if let Some(state) = &mcp_json {
+            self.undo_mcp_json(state).await;
+        }
+        let _ = self
+            .ports
+            .files
+            .remove(&self.layout.coordinator_config(id))
+            .await;
+        // Its tasks stay (orphans) until closed; its saves say when none is left.
+        self.entries
+            .retain(|(_, e)| e.registered || !e.records.is_empty());
         self.write_state().await?;
         tracing::info!(coordinator = %id, "coordinator deregistered");
         Ok(())
@@ -464,7 +493,9 @@ impl Registry {
         // The last word on each coordinator's tasks (their agents' exits among them), from
         // its actor: saves still on their way would find the registry gone.
         for (_, entry) in &mut self.entries {
-            if let Ok(records) = entry.handle.records().await {
+            if let Some(handle) = &entry.handle
+                && let Ok(records) = handle.records().await
+            {
                 entry.records = records;
             }
         }
@@ -485,22 +516,36 @@ impl Registry {
         let CoordinatorState {
             id,
             token,
+            registered,
             mut settings,
             tasks,
             ..
         } = coordinator;
         settings.mcp = self.launch.clone();
-        let mcp_json = match self.wire(id, &token, &settings).await {
-            Ok(state) => Some(state),
-            Err(error) => {
-                tracing::warn!(coordinator = %id, %error, "the coordinator's MCP entry could not be written again");
-                None
+        let (handle, mcp_json) = if registered {
+            let mcp_json = match self.wire(id, &token, &settings).await {
+                Ok(state) => Some(state),
+                Err(error) => {
+                    tracing::warn!(coordinator = %id, %error, "the coordinator's MCP entry could not be written again");
+                    None
+                }
+            };
+            let handle = self.engine.restore(id, settings.clone(), tasks.clone());
+            (Some(handle), mcp_json)
+        } else {
+            if let Err(error) = self
+                .engine
+                .restore_orphan(id, settings.clone(), tasks.clone())
+                .await
+            {
+                tracing::warn!(coordinator = %id, %error, "restoring orphaned tasks failed");
             }
+            (None, None)
         };
-        let handle = self.engine.restore(id, settings.clone(), tasks.clone());
         self.entries.push((
             id,
             Entry {
+                registered,
                 token,
                 settings,
                 mcp_json,
@@ -545,18 +590,6 @@ impl Registry {
             tracing::warn!(%error, "could not add .mcp.json to the repository's info/exclude");
         }
         Ok(McpJsonState { path, registration })
-    }
-
-    /// Undoes [`Self::wire`].
-    async fn unwire(&self, id: CoordinatorId, entry: &Entry) {
-        if let Some(state) = &entry.mcp_json {
-            self.undo_mcp_json(state).await;
-        }
-        let _ = self
-            .ports
-            .files
-            .remove(&self.layout.coordinator_config(id))
-            .await;
     }
 
     /// Gives a user's `.mcp.json` back; whether it changed anything.
@@ -616,8 +649,10 @@ impl Registry {
         let mut directory = self.directory.clone();
         directory.coordinators.clear();
         for (id, entry) in &self.entries {
-            directory.credentials.register(*id, entry.token.clone());
-            directory.coordinators.insert(*id, entry.handle.clone());
+            if let Some(handle) = &entry.handle {
+                directory.credentials.register(*id, entry.token.clone());
+                directory.coordinators.insert(*id, handle.clone());
+            }
         }
         self.publisher.publish(directory);
     }
@@ -630,6 +665,7 @@ impl Registry {
                 .map(|(id, entry)| CoordinatorState {
                     id: *id,
                     token: entry.token.clone(),
+                    registered: entry.registered,
                     settings: entry.settings.clone(),
                     mcp_json: entry.mcp_json.clone(),
                     tasks: entry.records.clone(),

@@ -1,5 +1,5 @@
-//! The daemon's state file: every registered coordinator (its credential, its settings, what it
-//! did to the project's `.mcp.json`) and its tasks, as JSON with a format number.
+//! The daemon's state file: every coordinator (its credential, its settings, what it did to the
+//! project's `.mcp.json`) and its tasks, deregistered ones while tasks of theirs remain, as JSON with a format number.
 //!
 //! Pure: [`encode`] and [`decode`] turn [`State`] into bytes and back; the daemon writes them
 //! atomically through the `Files` port, mode 0600 (the file holds credentials). These DTOs are
@@ -30,7 +30,7 @@ pub const FORMAT: u32 = 1;
 /// Everything the daemon keeps across a restart.
 #[derive(Clone, Debug, Default)]
 pub struct State {
-    /// The registered coordinators, in registration order.
+    /// The coordinators, in registration order.
     pub coordinators: Vec<CoordinatorState>,
 }
 
@@ -41,6 +41,9 @@ pub struct CoordinatorState {
     pub id: CoordinatorId,
     /// Its bearer token (the same after a restart: its MCP process keeps working).
     pub token: Secret,
+    /// Whether it is registered; a deregistered one is kept while tasks of its remain (they
+    /// are restored as orphans).
+    pub registered: bool,
     /// What it was registered with (the MCP launch is the daemon's, not persisted).
     pub settings: CoordinatorSettings,
     /// Baton's entry in the project's `.mcp.json`, to undo it.
@@ -90,6 +93,7 @@ struct FormatOnly {
 struct CoordinatorDto {
     id: String,
     token: String,
+    registered: bool,
     project_root: PathBuf,
     agent_command: String,
     agent_args: Vec<String>,
@@ -189,6 +193,7 @@ fn coordinator_dto(c: &CoordinatorState) -> CoordinatorDto {
     CoordinatorDto {
         id: c.id.to_string(),
         token: c.token.expose().to_owned(),
+        registered: c.registered,
         project_root: c.settings.project_root.clone(),
         agent_command: c.settings.spawn.command.clone(),
         agent_args: c.settings.spawn.args.clone(),
@@ -281,6 +286,7 @@ fn coordinator_from(dto: CoordinatorDto) -> Result<CoordinatorState, String> {
     Ok(CoordinatorState {
         id,
         token: Secret::from_text(&dto.token),
+        registered: dto.registered,
         settings: CoordinatorSettings {
             project_root: dto.project_root,
             spawn: SpawnDefaults {
@@ -405,6 +411,7 @@ mod tests {
             coordinators: vec![CoordinatorState {
                 id: CoordinatorId::from_random([1; 16]),
                 token: Secret::from_text("coordinator-secret"),
+                registered: false,
                 settings,
                 mcp_json: Some(McpJsonState {
                     path: "/repo/.mcp.json".into(),
@@ -428,6 +435,7 @@ mod tests {
         assert_eq!(back.coordinators.len(), 1);
         let (a, b) = (&state.coordinators[0], &back.coordinators[0]);
         assert_eq!((a.id, a.token.expose()), (b.id, b.token.expose()));
+        assert_eq!(a.registered, b.registered);
         assert_eq!(a.mcp_json, b.mcp_json);
         assert_eq!(a.tasks, b.tasks);
         assert_eq!(a.settings.spawn, b.settings.spawn);

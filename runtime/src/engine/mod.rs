@@ -862,6 +862,24 @@ impl Engine {
             .clone()
     }
 
+    /// Restores a deregistered coordinator's remaining tasks after a restart: orphans again,
+    /// under human control, for the app to see and close.
+    ///
+    /// # Errors
+    /// Its actor is gone.
+    pub async fn restore_orphan(
+        &mut self,
+        id: CoordinatorId,
+        settings: CoordinatorSettings,
+        records: Vec<TaskRecord>,
+    ) -> Result<(), EngineError> {
+        let (events, feed) = (self.events.clone(), self.feed.clone());
+        let handle = restore_coordinator(self.ports.clone(), id, settings, events, feed, records);
+        let result = handle.deregister().await;
+        self.orphans.push(handle);
+        result
+    }
+
     /// The coordinator registered under `id`.
     #[must_use]
     pub fn coordinator(&self, id: CoordinatorId) -> Option<&CoordinatorHandle> {
