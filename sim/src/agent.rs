@@ -238,9 +238,15 @@ pub async fn run(seat: &Seat, actions: &[Action]) -> Result<bool, String> {
                 let mut echo = text.clone().into_bytes();
                 echo.extend_from_slice(b"\r\n");
                 print(echo).await?;
-                let shown: String = text.chars().take(ECHO_TRACE_CHARS_MAX).collect();
-                let cut = if shown.len() < text.len() { "…" } else { "" };
-                done(format!("got prompt {shown:?}{cut}"));
+                // The trace shows the task's own words; the preamble before them is Baton's
+                // fixed text (typed whole, and shown whole on the screen above).
+                let (task, after) = match after_preamble(&text) {
+                    Some(task) => (task, " after the sub-task preamble"),
+                    None => (text.as_str(), ""),
+                };
+                let shown: String = task.chars().take(ECHO_TRACE_CHARS_MAX).collect();
+                let cut = if shown.len() < task.len() { "…" } else { "" };
+                done(format!("got prompt {shown:?}{cut}{after}"));
             }
             Action::SignalDone(token) => {
                 let token = token.clone().unwrap_or_else(|| seat.done_token.clone());
@@ -353,6 +359,14 @@ async fn wait_for_input(
 
 /// What a terminal shows of typed bytes: escape sequences (bracketed-paste markers, replies to
 /// terminal queries) and control characters left out.
+/// The prompt after Baton's sub-task preamble, when `text` starts with it exactly (as typed
+/// with bracketed paste, or on one line without).
+fn after_preamble(text: &str) -> Option<&str> {
+    let preamble = baton_runtime::agents::prompts::sub_task("");
+    text.strip_prefix(preamble.as_str())
+        .or_else(|| text.strip_prefix(preamble.replace('\n', " ").as_str()))
+}
+
 fn visible(typed: &[u8]) -> String {
     let text = String::from_utf8_lossy(typed);
     let mut out = String::new();

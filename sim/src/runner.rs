@@ -45,6 +45,9 @@ pub const EXPECT_ABSENT: &str = "@absent";
 /// An expected value `@starts:text` means "a string starting with `text`".
 pub const EXPECT_STARTS: &str = "@starts:";
 
+/// An expected value `@ends:text` means "a string ending with `text`".
+pub const EXPECT_ENDS: &str = "@ends:";
+
 /// The host that plays a scenario's actors.
 pub const SCENARIO_HOST: &str = "scenario";
 /// Longest answer shown in a trace line, in characters (the rest is cut with a count).
@@ -1160,6 +1163,15 @@ fn compare(path: &str, wanted: &Value, got: Option<&Value>, problems: &mut Vec<S
                 ));
             }
         }
+        (Value::String(w), Some(got)) if w.starts_with(EXPECT_ENDS) => {
+            let suffix = &w[EXPECT_ENDS.len()..];
+            if !got.as_str().is_some_and(|g| g.ends_with(suffix)) {
+                problems.push(format!(
+                    "{path}: expected text ending with {suffix:?}, got {}",
+                    compact(got)
+                ));
+            }
+        }
         (Value::String(w), Some(got)) if w == EXPECT_NULL => {
             if !got.is_null() {
                 problems.push(format!("{path}: expected null, got {}", compact(got)));
@@ -1241,6 +1253,8 @@ mod tests {
         assert!(!expectations(&json!({ "gone": "@any" }), &answer).is_empty());
         assert!(expectations(&json!({ "status": "@starts:id" }), &answer).is_empty());
         assert!(!expectations(&json!({ "status": "@starts:run" }), &answer).is_empty());
+        assert!(expectations(&json!({ "status": "@ends:dle" }), &answer).is_empty());
+        assert!(!expectations(&json!({ "status": "@ends:id" }), &answer).is_empty());
     }
 
     #[test]

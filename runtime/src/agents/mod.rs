@@ -8,6 +8,7 @@
 
 pub mod mcp_json;
 pub mod preamble;
+pub mod prompts;
 
 use std::path::Path;
 

@@ -572,7 +572,8 @@ impl Actor {
             branch: task_branch(&name, id),
             name,
             base_branch: request.base_branch,
-            prompt,
+            // The sub-task learns what it is, then what to do.
+            prompt: prompt.as_deref().map(crate::agents::prompts::sub_task),
             done_token: entropy.done_token(),
             command: request
                 .agent_command

@@ -15,6 +15,7 @@ use crate::core::coordinator::{
     Control, CoreError, IdleOutcome, MCP_CONNECT_TIMEOUT_MS, Sent, SignalOutcome, StateChange,
     Status,
 };
+use crate::agents::prompts::sub_task;
 use crate::core::diff::DIFF_TRUNCATED_NOTE;
 use crate::core::ids::{AgentId, CoordinatorId};
 use crate::core::replay::RequestId;
@@ -29,6 +30,12 @@ struct World {
     coordinator: CoordinatorHandle,
     events: mpsc::Receiver<AppEvent>,
     feed: AgentFeed,
+}
+
+/// The bytes a sub-task's agent without bracketed paste receives for the assignment
+/// `prompt`: the preamble and the prompt on one line (a newline would submit early), Enter.
+fn assignment_bytes(prompt: &str) -> Vec<u8> {
+    format!("{}\r", sub_task(prompt).replace('\n', " ")).into_bytes()
 }
 
 fn world() -> World {
@@ -300,7 +307,7 @@ async fn the_assignment_waits_for_the_prompt_and_the_mcp_server_decision_first_p
     pause(100).await;
     assert_eq!(
         w.pty.input(agent),
-        "\x1b[200~Add a --verbose flag\x1b[201~\r".as_bytes()
+        format!("\x1b[200~{}\x1b[201~\r", sub_task("Add a --verbose flag")).as_bytes()
     );
 }
 
@@ -317,7 +324,7 @@ async fn an_mcp_server_that_never_connects_delays_the_assignment_by_the_timeout_
     pause(MCP_CONNECT_TIMEOUT_MS - 1_000).await;
     assert!(w.pty.input(agent).is_empty());
     pause(2_000).await;
-    assert_eq!(w.pty.input(agent), b"go\r");
+    assert_eq!(w.pty.input(agent), assignment_bytes("go"));
     let mut events = Vec::new();
     while let Ok(event) = w.events.try_recv() {
         events.push(event);
@@ -692,7 +699,7 @@ async fn a_sub_task_from_creation_to_merge_and_close() {
     pause(200).await;
     assert_eq!(
         w.pty.input(agent),
-        b"Implement feat-x\r",
+        assignment_bytes("Implement feat-x"),
         "the assignment went out"
     );
     w.pty
@@ -1539,7 +1546,7 @@ mod sequences {
 /// Reference catalogue §9.3 (variant F) through the engine, where it matches our decisions:
 /// engine-owned delivery of assignments and queued prompts.
 mod variant_f {
-    use super::{AppEvent, pause, request, world};
+    use super::{AppEvent, assignment_bytes, pause, request, world};
     use crate::core::coordinator::Control;
     use crate::core::notify::Notice;
 
@@ -1574,7 +1581,7 @@ mod variant_f {
         pause(200).await;
         w.pty.print(agent, "\x1b[2J❯ ".as_bytes()).await.unwrap();
         pause(3_000).await;
-        assert_eq!(w.pty.input(agent), b"do one\r");
+        assert_eq!(w.pty.input(agent), assignment_bytes("do one"));
     }
 
     #[tokio::test(start_paused = true)]
@@ -1591,7 +1598,7 @@ mod variant_f {
         pause(200).await;
         assert_eq!(
             w.pty.input(agent),
-            b"do one\r",
+            assignment_bytes("do one"),
             "typed once, whole, at the next prompt"
         );
     }
@@ -1607,7 +1614,7 @@ mod variant_f {
         pause(3_000).await;
         assert_eq!(
             w.pty.input(agent),
-            b"do one",
+            crate::agents::prompts::sub_task("do one").replace('\n', " ").as_bytes(),
             "the body once; the Enter that failed is not retried with it"
         );
     }
@@ -1624,7 +1631,7 @@ mod variant_f {
         }
         pause(200).await;
         for (agent, prompt) in agents {
-            assert_eq!(w.pty.input(agent), format!("{prompt}\r").as_bytes());
+            assert_eq!(w.pty.input(agent), assignment_bytes(prompt));
         }
     }
 
@@ -1644,7 +1651,7 @@ mod variant_f {
             .await
             .unwrap();
         pause(200).await;
-        assert_eq!(w.pty.input(agent), b"do one\r");
+        assert_eq!(w.pty.input(agent), assignment_bytes("do one"));
     }
 
     #[tokio::test(start_paused = true)]
