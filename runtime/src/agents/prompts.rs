@@ -92,14 +92,19 @@ mod tests {
         assert!(text.starts_with(&format!("{SUB_TASK_MARK}\n")));
         assert!(text.ends_with("\n---\nFix the parser."), "{text}");
         assert!(text.contains("`signal_done`"));
-        assert!(!text.contains('\r'), "Enter is pressed by the engine, not the text");
+        assert!(
+            !text.contains('\r'),
+            "Enter is pressed by the engine, not the text"
+        );
     }
 
     #[test]
     fn a_coordinators_prompt_names_its_limit_branch_and_every_tool_it_uses() {
         let text = coordinator("Do the queue.", "feature/x", 5);
         assert!(text.contains("Keep at most 5 sub-tasks running at a time"));
-        assert!(text.contains("Use `feature/x` as the baseBranch for all sub-tasks.\n\nDo the queue."));
+        assert!(
+            text.contains("Use `feature/x` as the baseBranch for all sub-tasks.\n\nDo the queue.")
+        );
         for tool in [
             "create_task",
             "list_tasks",
@@ -114,7 +119,10 @@ mod tests {
         ] {
             assert!(text.contains(tool), "{tool}");
         }
-        assert!(!text.contains("review_and_merge_task"), "the deprecated tool is not taught");
+        assert!(
+            !text.contains("review_and_merge_task"),
+            "the deprecated tool is not taught"
+        );
         assert!(!text.contains("{n}"), "every placeholder is filled");
     }
 

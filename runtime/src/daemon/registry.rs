@@ -440,14 +440,7 @@ impl Registry {
         if let Err(error) = self.write_state().await {
             // Not persisted, not registered: a restart would not know of it.
             if let Some((_, entry)) = self.entries.pop() {
-                if let Some(state) = &entry.mcp_json {
-                    self.undo_mcp_json(state).await;
-                }
-                let _ = self
-                    .ports
-                    .files
-                    .remove(&self.layout.coordinator_config(id))
-                    .await;
+                self.unwire(id, entry.mcp_json.as_ref()).await;
             }
             let _ = self.engine.deregister(id).await;
             self.engine.prune_orphans().await;
@@ -471,14 +464,7 @@ impl Registry {
         let mcp_json = entry.mcp_json.take();
         self.publish();
         let _ = self.engine.deregister(id).await;
-        if let Some(state) = &mcp_json {
-            self.undo_mcp_json(state).await;
-        }
-        let _ = self
-            .ports
-            .files
-            .remove(&self.layout.coordinator_config(id))
-            .await;
+        self.unwire(id, mcp_json.as_ref()).await;
         // Its tasks stay (orphans) until closed; its saves say when none is left.
         self.entries
             .retain(|(_, e)| e.registered || !e.records.is_empty());
@@ -590,6 +576,15 @@ impl Registry {
             tracing::warn!(%error, "could not add .mcp.json to the repository's info/exclude");
         }
         Ok(McpJsonState { path, registration })
+    }
+
+    /// Undoes [`Self::wire`]: the user's `.mcp.json` back, the credentials file gone.
+    async fn unwire(&self, id: CoordinatorId, mcp_json: Option<&McpJsonState>) {
+        if let Some(state) = mcp_json {
+            self.undo_mcp_json(state).await;
+        }
+        let config = self.layout.coordinator_config(id);
+        let _ = self.ports.files.remove(&config).await;
     }
 
     /// Gives a user's `.mcp.json` back; whether it changed anything.

@@ -11,11 +11,11 @@ use super::{
     AgentEvent, AgentFeed, AppEvent, CoordinatorHandle, CoordinatorSettings, CreateTask, Engine,
     EngineError, MergeOptions, MergeResult, Ports, SpawnDefaults, spawn_coordinator,
 };
+use crate::agents::prompts::sub_task;
 use crate::core::coordinator::{
     Control, CoreError, IdleOutcome, MCP_CONNECT_TIMEOUT_MS, Sent, SignalOutcome, StateChange,
     Status,
 };
-use crate::agents::prompts::sub_task;
 use crate::core::diff::DIFF_TRUNCATED_NOTE;
 use crate::core::ids::{AgentId, CoordinatorId};
 use crate::core::replay::RequestId;
@@ -1614,7 +1614,9 @@ mod variant_f {
         pause(3_000).await;
         assert_eq!(
             w.pty.input(agent),
-            crate::agents::prompts::sub_task("do one").replace('\n', " ").as_bytes(),
+            crate::agents::prompts::sub_task("do one")
+                .replace('\n', " ")
+                .as_bytes(),
             "the body once; the Enter that failed is not retried with it"
         );
     }
@@ -1699,7 +1701,7 @@ mod viewers {
 
     use super::{AgentEvent, EngineError, Status, pause, request, world};
     use crate::core::ids::AgentId;
-    use crate::engine::{AGENT_COLS, TerminalInput, Viewer, Watched};
+    use crate::engine::{AGENT_COLS, OUTPUT_COALESCE_BYTES_MAX, TerminalInput, Viewer, Watched};
     use crate::ports::ExitStatus;
 
     fn viewer(id: u64, queue: usize) -> (Viewer, mpsc::Receiver<Watched>) {
@@ -1733,6 +1735,45 @@ mod viewers {
         w.pty.print(task.agent, b"unseen").await.unwrap();
         pause(10).await;
         assert!(rx.try_recv().is_err(), "nothing after unwatch");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn output_waiting_together_reaches_viewers_joined_up_to_the_bound_then_the_exit() {
+        let w = world();
+        let task = w.coordinator.create_task(request("a", None)).await.unwrap();
+        let (viewer, mut rx) = viewer(1, 16);
+        w.coordinator.watch(task.agent, viewer).await.unwrap();
+        // Forty 4 KiB chunks and the exit, all waiting before the pump runs.
+        let chunk = vec![b'x'; 4 * 1024];
+        for _ in 0..40 {
+            w.pty.print(task.agent, &chunk).await.unwrap();
+        }
+        let exited = ExitStatus {
+            code: Some(0),
+            signal: None,
+        };
+        w.pty.exit(task.agent, exited).await.unwrap();
+        pause(10).await;
+        let mut sizes = Vec::new();
+        loop {
+            match rx.try_recv().unwrap() {
+                Watched::Output(_, bytes) => sizes.push(bytes.len()),
+                Watched::Exited(_, code) => {
+                    assert_eq!(code, Some(0));
+                    break;
+                }
+            }
+        }
+        assert_eq!(
+            sizes.iter().sum::<usize>(),
+            40 * 4 * 1024,
+            "every byte, once"
+        );
+        assert!(
+            sizes.iter().all(|n| *n <= OUTPUT_COALESCE_BYTES_MAX),
+            "{sizes:?}"
+        );
+        assert!(sizes.len() < 40, "joined: {sizes:?}");
     }
 
     #[tokio::test(start_paused = true)]
