@@ -1,6 +1,8 @@
 //! `baton daemon` as a user runs it: the real binary, real terminals, real git, a temporary
 //! state directory, loopback only. Agents are small shell scripts that tell the test what they
-//! saw through a FIFO (a blocking read, not a poll).
+//! saw through a FIFO (a blocking read, not a poll, bounded by `EVENT_WAIT`: a daemon or agent
+//! that never gets there fails the test instead of hanging it). Git's global and system
+//! configuration are kept out (`GIT_CONFIG_GLOBAL`, `GIT_CONFIG_NOSYSTEM`).
 
 #![allow(clippy::unwrap_used)] // test helpers: a step that fails is the test failing
 
@@ -12,9 +14,28 @@ use baton_runtime::mcp::http::{self, BaseUrl, Connect, Tcp, UnixSocket};
 use serde_json::{Value, json};
 
 const BATON: &str = env!("CARGO_BIN_EXE_baton");
+/// The longest a test waits for a daemon's ready line or an agent's word.
+const EVENT_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Git without the machine's configuration (hooks, signing, templates of the developer's).
+fn isolated(command: &mut Command) -> &mut Command {
+    command
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+}
+
+/// `work` on a thread, its answer within `EVENT_WAIT`.
+fn within<T: Send + 'static>(what: &str, work: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(work());
+    });
+    rx.recv_timeout(EVENT_WAIT)
+        .unwrap_or_else(|_| panic!("{what} did not happen within {EVENT_WAIT:?}"))
+}
 
 fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
+    let out = isolated(&mut Command::new("git"))
         .arg("-C")
         .arg(dir)
         .args(args)
@@ -28,17 +49,18 @@ fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// A repository on `main` with the user's own `.mcp.json` and CLAUDE.md committed.
+/// A repository on `main` with the user's CLAUDE.md committed and their own `.mcp.json` (not
+/// committed: a personal one).
 fn user_repo(root: &Path) -> PathBuf {
     let repo = root.join("repo");
     std::fs::create_dir_all(&repo).unwrap();
     git(&repo, &["init", "-q", "-b", "main"]);
     git(&repo, &["config", "user.name", "Test"]);
     git(&repo, &["config", "user.email", "test@example.com"]);
-    std::fs::write(repo.join(".mcp.json"), USER_MCP_JSON).unwrap();
     std::fs::write(repo.join("CLAUDE.md"), "# my notes\n").unwrap();
     git(&repo, &["add", "-A"]);
     git(&repo, &["commit", "-q", "-m", "init"]);
+    std::fs::write(repo.join(".mcp.json"), USER_MCP_JSON).unwrap();
     repo
 }
 
@@ -49,14 +71,17 @@ fn fifo(path: &Path) {
     assert!(status.success());
 }
 
-/// Blocks until an agent writes a line into the FIFO.
+/// Blocks until an agent writes into the FIFO and closes it.
 fn read_fifo(path: &Path) -> String {
-    let mut text = String::new();
-    std::fs::File::open(path)
-        .unwrap()
-        .read_to_string(&mut text)
-        .unwrap();
-    text
+    let path = path.to_owned();
+    within("the agent's word", move || {
+        let mut text = String::new();
+        std::fs::File::open(&path)
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        text
+    })
 }
 
 struct Daemon {
@@ -69,13 +94,16 @@ struct Daemon {
 impl Daemon {
     /// Starts `baton daemon` on `state` and waits for its ready line.
     fn start(state: &Path) -> Daemon {
-        let stderr = state.with_extension(format!("stderr-{}", std::process::id()));
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static STARTS: AtomicU32 = AtomicU32::new(0);
+        let n = STARTS.fetch_add(1, Ordering::Relaxed);
+        let stderr = state.with_extension(format!("stderr-{n}"));
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&stderr)
             .unwrap();
-        let mut child = Command::new(BATON)
+        let mut child = isolated(&mut Command::new(BATON))
             .args(["daemon", "--port", "0", "--state-dir"])
             .arg(state)
             .env("BATON_LOG", "debug")
@@ -84,10 +112,12 @@ impl Daemon {
             .stderr(log)
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let line = within("the daemon's ready line", move || {
+            let mut line = String::new();
+            BufReader::new(stdout).read_line(&mut line).unwrap();
+            line
+        });
         assert!(
             line.starts_with("baton daemon: API "),
             "{line:?}: {}",
@@ -195,7 +225,11 @@ fn a_daemon_killed_mid_flow_restarts_with_its_state_and_leaves_nothing_behind() 
     let state = temp.path().join("state");
     let up = temp.path().join("up");
     fifo(&up);
-    let script = format!("echo agent-up > {}; while read l; do :; done", up.display());
+    let script = format!(
+        "echo work > work.txt && git add work.txt && git commit -qm work && \
+         echo agent-up > {}; while read l; do :; done",
+        up.display()
+    );
     let daemon = Daemon::start(&state);
     let (id, token, coordinator_config) = register(&daemon, &repo, &script);
     assert_eq!(mode_of(&state), 0o700);
@@ -254,8 +288,12 @@ fn a_daemon_killed_mid_flow_restarts_with_its_state_and_leaves_nothing_behind() 
         task_id.as_str(),
         "the signal given before the crash: {signal}"
     );
-    let (_, again) = daemon.rest(&token, "POST", "/api/wait-signal", wait);
-    assert_ne!(again["taskId"], task_id.as_str(), "delivered once: {again}");
+    let (status, again) = daemon.rest(&token, "POST", "/api/wait-signal", wait);
+    assert_eq!(
+        (status, &again["timedOut"]),
+        (200, &json!(true)),
+        "delivered once: {again}"
+    );
     assert!(task_config.exists(), "a restored task keeps its config");
     let entry: Value = serde_json::from_str(&read(&repo.join(".mcp.json"))).unwrap();
     assert_eq!(
@@ -264,6 +302,15 @@ fn a_daemon_killed_mid_flow_restarts_with_its_state_and_leaves_nothing_behind() 
         "the entry names the new port"
     );
 
+    // The agent's commit merges into the user's checkout: Baton's worktrees and its entry in
+    // .mcp.json leave that checkout clean.
+    assert_eq!(git(&repo, &["status", "--porcelain"]), "");
+    let merge = Some(json!({ "squash": true, "message": "the work" }));
+    let path = format!("/api/tasks/{task_id}/merge");
+    let (status, merged) = daemon.rest(&token, "POST", &path, merge);
+    assert_eq!(status, 200, "{merged}");
+    assert_eq!(read(&repo.join("work.txt")), "work\n");
+    assert_eq!(git(&repo, &["log", "-1", "--format=%s"]), "the work\n");
     let (status, closed) = daemon.rest(&token, "DELETE", &format!("/api/tasks/{task_id}"), None);
     assert_eq!(status, 200, "{closed}");
     assert!(!worktree.exists());
@@ -284,12 +331,11 @@ fn a_daemon_killed_mid_flow_restarts_with_its_state_and_leaves_nothing_behind() 
             .next()
             .is_none()
     );
-    let log = read(&daemon.stderr);
-    daemon.terminate();
-    assert!(
-        log.contains("coordinator registered") || log.contains("daemon started"),
-        "{log}"
-    );
+    let stderr = daemon.stderr.clone();
+    assert_eq!(daemon.terminate(), Some(0));
+    let log = read(&stderr);
+    assert!(log.contains("coordinator deregistered"), "{log}");
+    assert!(log.contains("stopped"), "{log}");
     for secret in [&token, &done_token] {
         assert!(!log.contains(secret.as_str()), "a secret reached the log");
     }
@@ -354,7 +400,7 @@ fn a_second_daemon_on_the_same_state_dir_refuses_to_start() {
     let temp = tempfile::tempdir().unwrap();
     let state = temp.path().join("state");
     let first = Daemon::start(&state);
-    let second = Command::new(BATON)
+    let second = isolated(&mut Command::new(BATON))
         .args(["daemon", "--port", "0", "--state-dir"])
         .arg(&state)
         .output()
@@ -380,7 +426,7 @@ fn a_corrupt_state_file_is_moved_aside_and_a_newer_one_left_alone() {
     std::fs::set_permissions(&state, private).unwrap();
     let file = state.join("state.json");
     let start = || {
-        Command::new(BATON)
+        isolated(&mut Command::new(BATON))
             .args(["daemon", "--port", "0", "--state-dir"])
             .arg(&state)
             .output()
@@ -410,13 +456,43 @@ fn a_corrupt_state_file_is_moved_aside_and_a_newer_one_left_alone() {
 }
 
 #[test]
+fn a_tracked_mcp_json_is_left_alone_and_the_config_given_instead() {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = user_repo(temp.path());
+    git(&repo, &["add", ".mcp.json"]);
+    git(&repo, &["commit", "-q", "-m", "shared servers"]);
+    let daemon = Daemon::start(&temp.path().join("state"));
+    let (_, _, config) = register(&daemon, &repo, "exit 0");
+    assert_eq!(read(&repo.join(".mcp.json")), USER_MCP_JSON);
+    assert_eq!(git(&repo, &["status", "--porcelain"]), "");
+    assert!(config.exists(), "the coordinator's agent gets --mcp-config");
+}
+
+#[test]
+fn a_second_coordinator_on_the_same_project_is_refused() {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = user_repo(temp.path());
+    let daemon = Daemon::start(&temp.path().join("state"));
+    register(&daemon, &repo, "exit 0");
+    let body = json!({ "projectRoot": repo, "agent": "sh" });
+    let (status, answer) = daemon.app("POST", "/app/coordinators", Some(body));
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("already registered")
+    );
+}
+
+#[test]
 fn a_state_directory_others_can_reach_is_refused_and_left_as_it_is() {
     let temp = tempfile::tempdir().unwrap();
     let shared = temp.path().join("shared");
     std::fs::create_dir_all(&shared).unwrap();
     let open = std::os::unix::fs::PermissionsExt::from_mode(0o755);
     std::fs::set_permissions(&shared, open).unwrap();
-    let out = Command::new(BATON)
+    let out = isolated(&mut Command::new(BATON))
         .args(["daemon", "--port", "0", "--state-dir"])
         .arg(&shared)
         .output()

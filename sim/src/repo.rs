@@ -579,6 +579,17 @@ impl Repo for SimRepo {
         Box::pin(async move { result })
     }
 
+    fn is_tracked(&self, root: PathBuf, path: String) -> BoxFuture<'_, Result<bool, RepoError>> {
+        let result = (|| {
+            let mut state = lock(&self.state);
+            let repo = state.repos.get_mut(&root).ok_or_else(|| no_repo(&root))?;
+            let branch = &repo.checkouts[&root].branch;
+            let head = repo.head(branch).ok_or(RepoError::NoCommits)?;
+            Ok(repo.commits[head].tree.contains_key(&path))
+        })();
+        Box::pin(async move { result })
+    }
+
     fn exclude(&self, _root: PathBuf, _pattern: String) -> BoxFuture<'_, Result<(), RepoError>> {
         // No ignore rules in memory: nothing here is listed as untracked but what was written.
         Box::pin(async { Ok(()) })

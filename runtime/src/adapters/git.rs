@@ -6,8 +6,10 @@
 //!   remove, commit, merge and fast-forwarding a checkout), and for the dirty check before a
 //!   merge: it honours the user's hooks, filters, sparse checkout, LFS and config exactly as
 //!   their own git does. Requires git 2.38 or newer (`git merge-tree --write-tree`).
-//! - git2 for read-only work: resolving branches and merge bases, line counts, and the diff,
-//!   built in an in-memory index (the worktree's own index file is never written).
+//! - git2 where nothing of the user's changes: resolving branches and merge bases, line
+//!   counts, and the diff, built in an in-memory index (the worktree's own index file is never
+//!   written; the blobs and trees it hashes go into the object store, as `git add` would, for
+//!   git's gc to collect).
 //!
 //! Invariants: a merge is computed without touching any working tree (`merge-tree`, then
 //! `commit-tree`) and only then moves its target, by fast-forwarding the checkout that holds it
@@ -143,6 +145,13 @@ impl Repo for GitRepo {
 
     fn merge(&self, request: MergeRequest) -> BoxFuture<'_, Result<MergeOutcome, RepoError>> {
         Box::pin(self.merge(request))
+    }
+
+    fn is_tracked(&self, root: PathBuf, path: String) -> BoxFuture<'_, Result<bool, RepoError>> {
+        Box::pin(blocking(move || {
+            let index = open(&root)?.index().map_err(git2_error("read the index"))?;
+            Ok(index.get_path(Path::new(&path), 0).is_some())
+        }))
     }
 
     fn exclude(&self, root: PathBuf, pattern: String) -> BoxFuture<'_, Result<(), RepoError>> {
@@ -424,6 +433,14 @@ async fn create_worktree(request: WorktreeRequest) -> Result<(), RepoError> {
         OsStr::new(&start),
     ];
     let made = async {
+        // Worktrees inside the root must not make the user's checkout look dirty (a merge
+        // into it would be refused): `/.worktrees/` goes into info/exclude first.
+        if let Ok(inside) = path.strip_prefix(&root)
+            && let Some(std::path::Component::Normal(top)) = inside.components().next()
+        {
+            let (root, pattern) = (root.clone(), format!("/{}/", top.to_string_lossy()));
+            blocking(move || exclude_locally(&root, &pattern)).await?;
+        }
         run(&root, &add).await?.ok("git worktree add")?;
         link_node_modules(&root, &path).await
     };
@@ -494,8 +511,11 @@ async fn link_node_modules(root: &Path, path: &Path) -> Result<(), RepoError> {
 }
 
 /// Adds `pattern` to the repository's `info/exclude` (shared by all its checkouts) unless a
-/// line holds it already; the file is replaced atomically.
+/// line holds it already; the file is replaced atomically, one change at a time in this
+/// process (two patterns added at once must both stay).
 fn exclude_locally(root: &Path, pattern: &str) -> Result<(), RepoError> {
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
     let repo = open(root)?;
     let path = repo.commondir().join("info").join("exclude");
     let failed = |e: std::io::Error| RepoError::Git(format!("{}: {e}", path.display()));
@@ -515,12 +535,16 @@ fn exclude_locally(root: &Path, pattern: &str) -> Result<(), RepoError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(failed)?;
     let temp = dir.join(format!(".exclude.baton-tmp-{}", std::process::id()));
-    std::fs::write(&temp, text)
-        .and_then(|()| std::fs::rename(&temp, &path))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&temp);
-            failed(e)
-        })
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&temp)?;
+        std::io::Write::write_all(&mut file, text.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&temp, &path)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&temp);
+        failed(e)
+    })
 }
 
 /// Takes back a worktree that was not fully created: its directory, git's record of it, its

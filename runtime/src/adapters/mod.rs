@@ -32,56 +32,69 @@ impl Clock for SystemClock {
 /// every output chunk (32 bytes), which would otherwise be a system call each.
 pub const ENTROPY_POOL_BYTES: usize = 4_096;
 
-/// Randomness from the operating system (`/dev/urandom`, on every Unix), read
+/// Randomness from the operating system (`/dev/urandom`, on every Unix), opened once and read
 /// [`ENTROPY_POOL_BYTES`] at a time; a byte is handed out once.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct OsEntropy {
     pool: std::sync::Mutex<Pool>,
 }
 
 #[derive(Debug)]
 struct Pool {
+    device: std::fs::File,
     bytes: Box<[u8; ENTROPY_POOL_BYTES]>,
     /// How many of `bytes` were handed out (all, at first).
     used: usize,
 }
 
-impl Default for Pool {
-    fn default() -> Self {
-        Pool {
-            bytes: Box::new([0; ENTROPY_POOL_BYTES]),
-            used: ENTROPY_POOL_BYTES,
-        }
-    }
-}
-
-fn urandom(bytes: &mut [u8]) {
-    // The kernel's random device does not run dry; a machine without it cannot run Baton.
-    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(bytes));
-    if let Err(error) = read {
-        panic!("cannot read /dev/urandom: {error}");
+impl OsEntropy {
+    /// Opens the random device (kept open: no file descriptor is needed later, when a busy
+    /// daemon may have none to spare).
+    ///
+    /// # Errors
+    /// `/dev/urandom` cannot be opened.
+    pub fn open() -> std::io::Result<Self> {
+        let device = std::fs::File::open("/dev/urandom")?;
+        Ok(OsEntropy {
+            pool: std::sync::Mutex::new(Pool {
+                device,
+                bytes: Box::new([0; ENTROPY_POOL_BYTES]),
+                used: ENTROPY_POOL_BYTES,
+            }),
+        })
     }
 }
 
 impl Entropy for OsEntropy {
     fn fill(&self, bytes: &mut [u8]) {
-        if bytes.len() > ENTROPY_POOL_BYTES / 4 {
-            urandom(bytes);
-            return;
-        }
         let mut pool = self
             .pool
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if ENTROPY_POOL_BYTES - pool.used < bytes.len() {
-            urandom(&mut pool.bytes[..]);
-            pool.used = 0;
+        let Pool {
+            device,
+            bytes: buffer,
+            used,
+        } = &mut *pool;
+        // The kernel's random device does not run dry, and it is open already.
+        let mut read = |into: &mut [u8]| {
+            if let Err(error) = device.read_exact(into) {
+                panic!("cannot read /dev/urandom: {error}");
+            }
+        };
+        if bytes.len() > ENTROPY_POOL_BYTES / 4 {
+            read(bytes);
+            return;
         }
-        let start = pool.used;
-        bytes.copy_from_slice(&pool.bytes[start..start + bytes.len()]);
+        if ENTROPY_POOL_BYTES - *used < bytes.len() {
+            read(&mut buffer[..]);
+            *used = 0;
+        }
+        let start = *used;
+        bytes.copy_from_slice(&buffer[start..start + bytes.len()]);
         // Handed out once: the pool's copy is wiped.
-        pool.bytes[start..start + bytes.len()].fill(0);
-        pool.used += bytes.len();
+        buffer[start..start + bytes.len()].fill(0);
+        *used += bytes.len();
     }
 }
 
@@ -92,7 +105,7 @@ mod tests {
 
     #[test]
     fn draws_differ_across_refills_and_large_ones() {
-        let entropy = OsEntropy::default();
+        let entropy = OsEntropy::open().unwrap();
         let mut seen = std::collections::BTreeSet::new();
         // Past two refills of the pool: every 32-byte draw is new.
         for _ in 0..(2 * super::ENTROPY_POOL_BYTES / 32 + 3) {

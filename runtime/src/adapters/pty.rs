@@ -6,8 +6,11 @@
 //! session and process group of its own (portable-pty calls `setsid`), so killing it is killing
 //! that group: SIGHUP and SIGTERM first, as a closing terminal does, then SIGKILL after
 //! [`PtyConfig::kill_grace_ms`] for whatever ignored them. When the agent itself has exited,
-//! what it left running in its group is killed too, so the terminal reaches end-of-file and its
-//! exit is reported after its last output, always.
+//! what it left running in its group is killed too (before it is reaped, so its group id
+//! cannot have been reused), the terminal reaches end-of-file and its exit is reported after
+//! its last output. A descendant that left the group (`setsid`, a job-control shell) and keeps
+//! the terminal open delays that report until it closes it; `terminate_all` gives up on it
+//! after its bounds.
 //!
 //! Terminal queries (cursor position, device attributes) are answered by the engine: the
 //! detector reports them and the core writes the replies through [`PtyHost::write`]. A
@@ -22,6 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use portable_pty::{CommandBuilder, MasterPty, PtySize};
+use rustix::process::{WaitId, WaitIdOptions};
 use tokio::sync::mpsc;
 
 use crate::core::ids::AgentId;
@@ -179,17 +183,6 @@ impl NativePty {
         let (events, receiver) = mpsc::channel(PTY_EVENTS_MAX);
         let (reaped, exit) = std::sync::mpsc::sync_channel(1);
         let agent = spec.agent;
-        std::thread::Builder::new()
-            .name(format!("pty-wait-{agent}"))
-            .spawn(move || {
-                let status = wait(&mut *child);
-                // Whatever the agent left in its group would hold the terminal open.
-                if let Some(group) = group {
-                    signal_group(group, rustix::process::Signal::KILL);
-                }
-                let _ = reaped.send(status);
-            })
-            .map_err(|e| spawn_error(format!("thread: {e}")))?;
         let (sessions, ended) = (self.sessions.clone(), self.ended.clone());
         lock(&self.sessions).insert(
             agent,
@@ -199,19 +192,41 @@ impl NativePty {
                 group,
             },
         );
-        let pump = std::thread::Builder::new()
-            .name(format!("pty-read-{agent}"))
+        let waiter_sessions = sessions.clone();
+        let waiter = std::thread::Builder::new()
+            .name(format!("pty-wait-{agent}"))
             .spawn(move || {
-                pump(reader, &events);
-                let status = exit.recv().unwrap_or(ExitStatus {
-                    code: None,
-                    signal: None,
-                });
-                lock(&sessions).remove(&agent);
-                ended.notify_waiters();
-                let _ = events.blocking_send(PtyEvent::Exited(status));
+                if let Some(group) = group {
+                    // Exited but not yet reaped, its id cannot be reused: what it left in its
+                    // group (which would hold the terminal open) is killed now, and nothing
+                    // signals that group once it is reaped.
+                    let options = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT;
+                    let _ = rustix::process::waitid(WaitId::Pid(group), options);
+                    signal_group(group, rustix::process::Signal::KILL);
+                    if let Some(session) = lock(&waiter_sessions).get_mut(&agent) {
+                        session.group = None;
+                    }
+                }
+                let _ = reaped.send(wait(&mut *child));
             });
+        let pump = waiter.and_then(|_| {
+            std::thread::Builder::new()
+                .name(format!("pty-read-{agent}"))
+                .spawn(move || {
+                    pump(reader, &events);
+                    let status = exit.recv().unwrap_or(ExitStatus {
+                        code: None,
+                        signal: None,
+                    });
+                    // The exit is told before the session is gone: whoever waits for every
+                    // session to end has its exit on the channel by then.
+                    let _ = events.blocking_send(PtyEvent::Exited(status));
+                    lock(&sessions).remove(&agent);
+                    ended.notify_waiters();
+                })
+        });
         if let Err(e) = pump {
+            // No thread to serve it (the machine is out of threads): the agent is ended.
             if let Some(session) = lock(&self.sessions).remove(&agent)
                 && let Some(group) = session.group
             {

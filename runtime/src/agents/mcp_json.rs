@@ -2,8 +2,8 @@
 //! server and key kept), and taken out again at deregistration, the user's file restored exactly
 //! (MCP spec §3.2, §3.3).
 //!
-//! Pure: the caller reads and writes the file (atomically, mode 0600: the entry holds a token)
-//! and keeps the [`Registration`] to undo it. When the file is still byte for byte what Baton
+//! Pure: the caller reads and writes the file (atomically; the entry names the coordinator's
+//! 0600 credentials file, never the token) and keeps the [`Registration`] to undo it. When the file is still byte for byte what Baton
 //! wrote, the undo writes back the original bytes (or removes the file Baton created). When
 //! someone edited it meanwhile, only Baton's entry is undone, at the JSON level: the previous
 //! entry put back (or the key removed), the edits kept; and if the edit was to Baton's own entry,

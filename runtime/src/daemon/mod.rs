@@ -25,6 +25,7 @@ use std::io::{Read as _, Seek as _, Write as _};
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
@@ -42,6 +43,9 @@ use registry::{Layout, Registry, RegistryDoor, Restored};
 pub const LOCK_FILE: &str = "daemon.lock";
 /// The app channel's socket in the state directory.
 pub const APP_SOCKET: &str = "app.sock";
+/// How long a shutdown waits for the listeners to close their connections: past the API's
+/// own grace for requests in flight (`api::SHUTDOWN_GRACE_MS`).
+pub const SERVERS_STOP_MS_MAX: u64 = crate::api::SHUTDOWN_GRACE_MS + 2_000;
 
 /// How to start.
 #[derive(Clone, Debug)]
@@ -111,6 +115,9 @@ pub enum DaemonError {
         /// Why.
         reason: String,
     },
+    /// The operating system's random device cannot be opened.
+    #[error("cannot open /dev/urandom: {0}")]
+    Randomness(String),
     /// The registry failed (the state file could not be written).
     #[error(transparent)]
     Registry(#[from] registry::RegistryError),
@@ -185,7 +192,9 @@ impl Daemon {
         let (requests_tx, requests) = registry::channel();
         let ports = Ports {
             clock: Arc::new(SystemClock),
-            entropy: Arc::new(OsEntropy::default()),
+            entropy: Arc::new(
+                OsEntropy::open().map_err(|e| DaemonError::Randomness(e.to_string()))?,
+            ),
             pty: pty.clone(),
             repo: Arc::new(GitRepo::default()),
             files,
@@ -193,6 +202,7 @@ impl Daemon {
         };
         let (events_tx, events_rx) = mpsc::channel(APP_EVENTS_MAX);
         let engine = Engine::new(ports.clone(), events_tx);
+        tokio::spawn(registry::drain_events(events_rx, events));
         let feed = engine.agent_feed();
         let (publisher, latest) = crate::api::latest::channel(Directory::default());
         let launch = McpLaunch {
@@ -207,7 +217,7 @@ impl Daemon {
             (engine, Directory::default(), publisher),
         )
         .await?;
-        let (door, registry_task) = registry.spawn((requests_tx, requests), events_rx, events);
+        let (door, registry_task) = registry.spawn((requests_tx, requests));
         let (stop, stopped) = crate::api::latest::channel(false);
         let until_stopped = move || {
             let mut stopped = stopped.clone();
@@ -278,11 +288,18 @@ impl Daemon {
         shutdown.await;
         tracing::info!("shutting down");
         self.stop.publish(true);
-        for server in self.servers {
-            match server.await {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => tracing::warn!(%error, "a listener failed while stopping"),
-                Err(error) => tracing::warn!(%error, "a server task failed"),
+        for mut server in self.servers {
+            // The API ends what runs past its grace itself; a client of the app channel that
+            // never closes is cut off here.
+            let limit = Duration::from_millis(SERVERS_STOP_MS_MAX);
+            match tokio::time::timeout(limit, &mut server).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(error))) => tracing::warn!(%error, "a listener failed while stopping"),
+                Ok(Err(error)) => tracing::warn!(%error, "a server task failed"),
+                Err(_) => {
+                    tracing::warn!("a server did not stop in time; its connections are cut");
+                    server.abort();
+                }
             }
         }
         self.pty.terminate_all().await;
@@ -293,21 +310,36 @@ impl Daemon {
     }
 }
 
-/// Resolves at the first SIGINT or SIGTERM.
+/// Resolves at the first SIGINT, SIGTERM or SIGHUP (a closed terminal); a second one ends the
+/// process at once (exit status 130), for a shutdown that hangs.
 ///
 /// # Errors
 /// The signal handlers could not be installed.
 pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
+    let mut streams = [
+        signal(SignalKind::interrupt())?,
+        signal(SignalKind::terminate())?,
+        signal(SignalKind::hangup())?,
+    ];
     Ok(async move {
-        tokio::select! {
-            biased;
-            _ = interrupt.recv() => {}
-            _ = terminate.recv() => {}
-        }
+        any_signal(&mut streams).await;
+        tokio::spawn(async move {
+            any_signal(&mut streams).await;
+            tracing::warn!("a second signal: stopping now, without the rest of the shutdown");
+            std::process::exit(130);
+        });
     })
+}
+
+/// Resolves when any of `streams` receives a signal.
+async fn any_signal([interrupt, terminate, hangup]: &mut [tokio::signal::unix::Signal; 3]) {
+    tokio::select! {
+        biased;
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
+        _ = hangup.recv() => {}
+    }
 }
 
 /// Makes the state directory, owner only; an existing one others can enter is refused rather
@@ -347,7 +379,13 @@ fn take_lock(dir: &Path) -> Result<File, DaemonError> {
         .mode(0o600)
         .open(&path)
         .map_err(fail)?;
-    if rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
+    let locked = rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive);
+    if let Err(error) = locked
+        && error != rustix::io::Errno::WOULDBLOCK
+    {
+        return Err(fail(error.into()));
+    }
+    if locked.is_err() {
         let mut text = String::new();
         let _ = file.read_to_string(&mut text);
         return Err(DaemonError::AlreadyRunning {

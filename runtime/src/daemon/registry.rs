@@ -39,6 +39,12 @@ pub const MCP_JSON: &str = ".mcp.json";
 pub const AGENT_ARG_BYTES_MAX: usize = 4_096;
 /// Most agent arguments accepted at registration.
 pub const AGENT_ARGS_MAX: usize = 64;
+/// Most coordinators registered at once (each runs its own agents; past this a machine is
+/// overcommitted long before the daemon is).
+pub const COORDINATORS_MAX: usize = 16;
+/// Largest state file written, in bytes: what the next start can read back
+/// (`adapters::files::FILE_READ_BYTES_MAX`); a change that would pass it is refused.
+pub const STATE_BYTES_MAX: usize = 16 * 1024 * 1024;
 
 /// Where the registry keeps its files.
 #[derive(Clone, Debug)]
@@ -236,7 +242,8 @@ impl RegistryDoor {
 }
 
 struct Entry {
-    /// `false` once deregistered: kept (as orphans, without its token) while tasks remain.
+    /// `false` once deregistered: kept (as orphans; its token no longer accepted) while
+    /// tasks remain.
     registered: bool,
     token: Secret,
     settings: CoordinatorSettings,
@@ -298,39 +305,46 @@ impl Registry {
             entries: Vec::new(),
         };
         let mut restored = Restored::default();
+        let mut wiring = Vec::new();
         for coordinator in state.coordinators {
             if let Some(left) = &coordinator.mcp_json
                 && registry.undo_mcp_json(left).await
             {
                 restored.mcp_json_restored += 1;
             }
+            if !coordinator.registered && coordinator.tasks.is_empty() {
+                continue;
+            }
             restored.coordinators += 1;
             restored.tasks += coordinator.tasks.len();
-            registry.restore(coordinator).await;
+            wiring.extend(registry.restore(coordinator).await);
         }
         restored.stale_configs_removed = registry.sweep_configs().await;
-        registry.publish();
+        // As at registration: the undo is recorded before the change is made.
         registry.write_state().await?;
+        let mut unwired = false;
+        for (id, state, bytes) in wiring {
+            if let Err(error) = registry.apply_wire(&state, &bytes).await {
+                tracing::warn!(coordinator = %id, %error, "the coordinator's MCP entry could not be written again");
+                if let Some((_, entry)) = registry.entries.iter_mut().find(|(k, _)| *k == id) {
+                    entry.mcp_json = None;
+                    unwired = true;
+                }
+            }
+        }
+        if unwired {
+            registry.write_state().await?;
+        }
+        registry.publish();
         Ok((registry, restored))
     }
 
     /// Runs the registry on `requests` (from [`channel`]) until it is shut down or every sender
-    /// is gone. The engine's app events arrive on `events`; they are logged and passed on to
-    /// `forward` (the app's stream).
+    /// is gone.
     pub fn spawn(
         self,
         (door, requests): (mpsc::Sender<Request>, mpsc::Receiver<Request>),
-        mut events: mpsc::Receiver<AppEvent>,
-        forward: Option<mpsc::Sender<AppEvent>>,
     ) -> (RegistryDoor, tokio::task::JoinHandle<()>) {
-        tokio::spawn(async move {
-            while let Some(event) = events.recv().await {
-                tracing::info!(event = %describe(&event), "engine event");
-                if let Some(forward) = &forward {
-                    let _ = forward.send(event).await;
-                }
-            }
-        });
         let task = tokio::spawn(self.run(requests));
         (RegistryDoor(door), task)
     }
@@ -378,12 +392,19 @@ impl Registry {
                     Some((_, entry)) => {
                         entry.records = records;
                         entry.seq = seq;
-                        // An orphaned coordinator whose last task is gone is let go.
-                        self.entries
-                            .retain(|(_, e)| e.registered || !e.records.is_empty());
-                        self.write_state()
+                        let let_go = !entry.registered && entry.records.is_empty();
+                        if let_go {
+                            // An orphaned coordinator whose last task is gone is let go.
+                            self.entries.retain(|(known, _)| *known != id);
+                        }
+                        let written = self
+                            .write_state()
                             .await
-                            .map_err(|e| JournalError::Failed(e.to_string()))
+                            .map_err(|e| JournalError::Failed(e.to_string()));
+                        if let_go {
+                            self.engine.prune_orphans().await;
+                        }
+                        written
                     }
                 };
                 let _ = reply.send(result);
@@ -417,13 +438,28 @@ impl Registry {
                 root: root.clone(),
                 reason: e.to_string(),
             })?;
+        if self
+            .entries
+            .iter()
+            .any(|(_, e)| e.registered && e.settings.project_root == root)
+        {
+            return Err(RegistryError::Invalid(format!(
+                "a coordinator is already registered on {}",
+                root.display()
+            )));
+        }
+        if self.entries.iter().filter(|(_, e)| e.registered).count() >= COORDINATORS_MAX {
+            return Err(RegistryError::Invalid(format!(
+                "at most {COORDINATORS_MAX} coordinators can be registered at once"
+            )));
+        }
         let id = CoordinatorId::from_random(self.random());
         let token = Secret::from_random(self.random());
         let mut settings = CoordinatorSettings::new(root, request.agent, &self.layout.config_dir);
         settings.spawn.args = request.args;
         settings.skip_permissions = request.skip_permissions;
         settings.mcp = self.launch.clone();
-        let mcp_json = self.wire(id, &token, &settings).await?;
+        let plan = self.plan_wire(id, &token, &settings).await?;
         let handle = Some(self.engine.register(id, settings.clone()));
         self.entries.push((
             id,
@@ -431,19 +467,29 @@ impl Registry {
                 registered: true,
                 token,
                 settings,
-                mcp_json: Some(mcp_json),
+                mcp_json: plan.as_ref().map(|(state, _)| state.clone()),
                 handle,
                 records: Vec::new(),
                 seq: 0,
             },
         ));
-        if let Err(error) = self.write_state().await {
-            // Not persisted, not registered: a restart would not know of it.
+        // The state learns how to undo the .mcp.json change before the change is made: a
+        // crash in between leaves nothing the next start cannot undo.
+        let done = match self.write_state().await {
+            Ok(()) => match &plan {
+                Some((state, bytes)) => self.apply_wire(state, bytes).await,
+                None => Ok(()),
+            },
+            Err(error) => Err(error),
+        };
+        if let Err(error) = done {
+            // Not persisted or not wired: not registered.
             if let Some((_, entry)) = self.entries.pop() {
                 self.unwire(id, entry.mcp_json.as_ref()).await;
             }
             let _ = self.engine.deregister(id).await;
             self.engine.prune_orphans().await;
+            let _ = self.write_state().await;
             return Err(error);
         }
         self.publish();
@@ -465,9 +511,8 @@ impl Registry {
         self.publish();
         let _ = self.engine.deregister(id).await;
         self.unwire(id, mcp_json.as_ref()).await;
-        // Its tasks stay (orphans) until closed; its saves say when none is left.
-        self.entries
-            .retain(|(_, e)| e.registered || !e.records.is_empty());
+        // Its tasks stay (orphans) until closed; an empty save lets it go (a task still being
+        // made when it left comes with a save of its own).
         self.write_state().await?;
         tracing::info!(coordinator = %id, "coordinator deregistered");
         Ok(())
@@ -498,7 +543,12 @@ impl Registry {
         }
     }
 
-    async fn restore(&mut self, coordinator: CoordinatorState) {
+    /// Restores one coordinator; a registered one's `.mcp.json` change comes back, to be made
+    /// once the state records it.
+    async fn restore(
+        &mut self,
+        coordinator: CoordinatorState,
+    ) -> Option<(CoordinatorId, McpJsonState, Vec<u8>)> {
         let CoordinatorState {
             id,
             token,
@@ -508,16 +558,16 @@ impl Registry {
             ..
         } = coordinator;
         settings.mcp = self.launch.clone();
-        let (handle, mcp_json) = if registered {
-            let mcp_json = match self.wire(id, &token, &settings).await {
-                Ok(state) => Some(state),
+        let (handle, plan) = if registered {
+            let plan = match self.plan_wire(id, &token, &settings).await {
+                Ok(plan) => plan,
                 Err(error) => {
                     tracing::warn!(coordinator = %id, %error, "the coordinator's MCP entry could not be written again");
                     None
                 }
             };
             let handle = self.engine.restore(id, settings.clone(), tasks.clone());
-            (Some(handle), mcp_json)
+            (Some(handle), plan)
         } else {
             if let Err(error) = self
                 .engine
@@ -534,51 +584,80 @@ impl Registry {
                 registered,
                 token,
                 settings,
-                mcp_json,
+                mcp_json: plan.as_ref().map(|(state, _)| state.clone()),
                 handle,
                 records: tasks,
                 seq: 0,
             },
         ));
+        plan.map(|(state, bytes)| (id, state, bytes))
     }
 
-    /// Writes the coordinator's credentials file and merges its entry into the project's
-    /// `.mcp.json`; on failure nothing of either is left.
-    async fn wire(
+    /// Writes the coordinator's credentials file and works out Baton's entry in the project's
+    /// `.mcp.json`: the undo and the bytes to write ([`Self::apply_wire`]), or `None` when git
+    /// tracks that file (changing it would leave the user's checkout dirty, and merges into it
+    /// refused; the coordinator's agent is started with `--mcp-config` instead).
+    async fn plan_wire(
         &self,
         id: CoordinatorId,
         token: &Secret,
         settings: &CoordinatorSettings,
-    ) -> Result<McpJsonState, RegistryError> {
+    ) -> Result<Option<(McpJsonState, Vec<u8>)>, RegistryError> {
         let files = &self.ports.files;
         let config = self.layout.coordinator_config(id);
         let server = McpServer::coordinator(&settings.mcp, id, token.expose());
-        let path = settings.project_root.join(MCP_JSON);
-        let existing = files.read(&path).await.map_err(files_error)?;
-        let (written, registration) = mcp_json::register(
-            &path.display().to_string(),
-            existing.as_deref(),
-            server.entry_reading(&config),
-        )?;
         let config_bytes = serde_json::to_vec_pretty(&server.config()).unwrap_or_default();
+        let root = settings.project_root.clone();
+        let tracked = self
+            .ports
+            .repo
+            .is_tracked(root.clone(), MCP_JSON.to_owned())
+            .await
+            .map_err(|e| RegistryError::NotARepo {
+                root: root.clone(),
+                reason: e.to_string(),
+            })?;
+        let plan = if tracked {
+            tracing::info!(project = %root.display(), "the project's .mcp.json is tracked by git: left as it is");
+            None
+        } else {
+            let path = root.join(MCP_JSON);
+            let existing = files.read(&path).await.map_err(files_error)?;
+            let (written, registration) = mcp_json::register(
+                &path.display().to_string(),
+                existing.as_deref(),
+                server.entry_reading(&config),
+            )?;
+            Some((McpJsonState { path, registration }, written))
+        };
         files
             .write_atomic(&config, &config_bytes, FileMode::OwnerOnly)
             .await
             .map_err(files_error)?;
-        if let Err(error) = files.write_atomic(&path, &written, FileMode::Default).await {
-            let _ = files.remove(&config).await;
-            return Err(files_error(error));
-        }
-        // Kept out of the user's `git status` and commits, as the reference does.
-        let pattern = format!("/{MCP_JSON}");
-        let root = settings.project_root.clone();
-        if let Err(error) = self.ports.repo.exclude(root, pattern).await {
-            tracing::warn!(%error, "could not add .mcp.json to the repository's info/exclude");
-        }
-        Ok(McpJsonState { path, registration })
+        Ok(plan)
     }
 
-    /// Undoes [`Self::wire`]: the user's `.mcp.json` back, the credentials file gone.
+    /// Makes the `.mcp.json` change [`Self::plan_wire`] worked out, kept out of the user's
+    /// `git status` as the reference does.
+    async fn apply_wire(&self, state: &McpJsonState, bytes: &[u8]) -> Result<(), RegistryError> {
+        self.ports
+            .files
+            .write_atomic(&state.path, bytes, FileMode::Default)
+            .await
+            .map_err(files_error)?;
+        let root = state
+            .path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        if let Err(error) = self.ports.repo.exclude(root, format!("/{MCP_JSON}")).await {
+            tracing::warn!(%error, "could not add .mcp.json to the repository's info/exclude");
+        }
+        Ok(())
+    }
+
+    /// Undoes [`Self::plan_wire`] and [`Self::apply_wire`]: the user's `.mcp.json` back, the
+    /// credentials file gone.
     async fn unwire(&self, id: CoordinatorId, mcp_json: Option<&McpJsonState>) {
         if let Some(state) = mcp_json {
             self.undo_mcp_json(state).await;
@@ -667,13 +746,16 @@ impl Registry {
                 })
                 .collect(),
         };
+        let bytes = state::encode(&state);
+        if bytes.len() > STATE_BYTES_MAX {
+            return Err(RegistryError::Files(format!(
+                "the state would be {} bytes, over the {STATE_BYTES_MAX}-byte limit; close tasks",
+                bytes.len()
+            )));
+        }
         self.ports
             .files
-            .write_atomic(
-                &self.layout.state_file,
-                &state::encode(&state),
-                FileMode::OwnerOnly,
-            )
+            .write_atomic(&self.layout.state_file, &bytes, FileMode::OwnerOnly)
             .await
             .map_err(files_error)
     }
@@ -717,6 +799,20 @@ fn validate(request: &RegisterRequest) -> Result<(), RegistryError> {
         }
     }
     Ok(())
+}
+
+/// Logs the engine's app events and passes them on to `forward` (the app's stream). Runs from
+/// before the restore: a restored actor's events must never wait for a reader.
+pub async fn drain_events(
+    mut events: mpsc::Receiver<AppEvent>,
+    forward: Option<mpsc::Sender<AppEvent>>,
+) {
+    while let Some(event) = events.recv().await {
+        tracing::info!(event = %describe(&event), "engine event");
+        if let Some(forward) = &forward {
+            let _ = forward.send(event).await;
+        }
+    }
 }
 
 /// One log line for an app event: ids and names, never a token.

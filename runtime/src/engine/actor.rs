@@ -86,6 +86,8 @@ fn start(
         listed: Vec::new(),
         dirty: false,
         saves: 0,
+        saving: false,
+        save_waiters: Vec::new(),
     };
     tokio::spawn(actor.run(inbox, internal_inbox));
     CoordinatorHandle { id, commands }
@@ -105,6 +107,8 @@ enum Internal {
     ),
     /// A prompt was typed (or a write failed).
     Typed(TaskId, Typed),
+    /// A save ended; its waiters are to be answered.
+    Saved(Result<(), JournalError>, Vec<Reply<()>>),
 }
 
 /// A task whose worktree, config and agent exist, to be added.
@@ -134,10 +138,14 @@ struct Actor {
     cols: BTreeMap<TaskId, u16>,
     /// The tasks, statuses and exit codes last told to the feed.
     listed: Vec<(TaskId, Status, Option<i32>)>,
-    /// Something worth persisting changed since the last save.
+    /// Something worth persisting changed since the last save began.
     dirty: bool,
     /// The sequence number of the last save.
     saves: u64,
+    /// A save is under way (one at a time: the next one takes whatever changed meanwhile).
+    saving: bool,
+    /// Callers waiting for the next save to be durable.
+    save_waiters: Vec<Reply<()>>,
 }
 
 impl Actor {
@@ -149,7 +157,8 @@ impl Actor {
         let mut inbox_open = true;
         let mut turn = false;
         loop {
-            if !inbox_open && self.creating == 0 && self.closing.is_empty() {
+            let idle = !self.saving && !self.dirty;
+            if !inbox_open && self.creating == 0 && self.closing.is_empty() && idle {
                 // Every handle is gone and no job of ours is under way: nobody can ask again.
                 break;
             }
@@ -189,8 +198,8 @@ impl Actor {
                 }
             }
             self.tell_list_changes();
-            if std::mem::take(&mut self.dirty) {
-                self.save(None);
+            if self.dirty && !self.saving {
+                self.save();
             }
         }
     }
@@ -202,26 +211,28 @@ impl Actor {
     }
 
     /// Saves the records as they are now in a job of its own (a slow disk never holds the
-    /// actor), answering `reply` once they are durable (or the save failed: that is logged,
-    /// the caller is not failed for it, the change is made).
-    fn save(&mut self, reply: Option<Reply<()>>) {
+    /// actor); the callers waiting for it are answered when it is durable, or with its error.
+    fn save(&mut self) {
+        self.dirty = false;
+        self.saving = true;
         self.saves += 1;
         let (journal, id, seq) = (self.ports.journal.clone(), self.core.id(), self.saves);
         let records = self.core.records();
+        let waiters = std::mem::take(&mut self.save_waiters);
+        let internal = self.internal.clone();
         tokio::spawn(async move {
-            match journal.save(id, seq, records).await {
+            let result = journal.save(id, seq, records).await;
+            match &result {
                 Ok(()) => {}
                 // A shutdown's last state is written from the actors' records directly.
                 Err(JournalError::Stopped) => {
-                    tracing::debug!(coordinator = %id, "not saved: stopping")
+                    tracing::debug!(coordinator = %id, "not saved: stopping");
                 }
                 Err(error) => {
                     tracing::error!(coordinator = %id, %error, "saving the task records failed");
                 }
             }
-            if let Some(reply) = reply {
-                let _ = reply.send(Ok(()));
-            }
+            let _ = internal.send(Internal::Saved(result, waiters)).await;
         });
     }
 
@@ -458,7 +469,10 @@ impl Actor {
             Command::Records(reply) => {
                 let _ = reply.send(self.core.records());
             }
-            Command::Flush(reply) => self.save(Some(reply)),
+            Command::Flush(reply) => {
+                self.save_waiters.push(reply);
+                self.dirty = true;
+            }
             Command::McpConnected(task, token, reply) => {
                 let result = match self.proven(task, token.as_deref()) {
                     Ok(()) => {
@@ -686,6 +700,17 @@ impl Actor {
             }
             Internal::Merged(_, result, _, reply) => {
                 let _ = reply.send(result);
+            }
+            Internal::Saved(result, waiters) => {
+                self.saving = false;
+                for waiter in waiters {
+                    let answer = result.clone().map_err(|error| {
+                        EngineError::Io(format!(
+                            "done, but not persisted (a restart would not know of it): {error}"
+                        ))
+                    });
+                    let _ = waiter.send(answer);
+                }
             }
             Internal::Typed(task, typed) => {
                 let effects = self.core.prompt_typed(now, self.fresh(), task, typed);

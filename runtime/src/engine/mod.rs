@@ -485,15 +485,16 @@ impl CoordinatorHandle {
     }
 
     /// [`Self::ask`], answered once the change it made is persisted (a restart after the
-    /// answer finds it). Not for signal waits: a caller gone while the save runs would lose a
+    /// answer finds it), or with the error that kept it from being persisted. Not for signal waits: a caller gone while the save runs would lose a
     /// consumed signal; the actor saves a consumption at the end of the step that made it.
     async fn ask_durable<T>(
         &self,
         make: impl FnOnce(Reply<T>) -> Command,
     ) -> Result<T, EngineError> {
-        let answer = self.ask(make).await;
+        let answer = self.ask(make).await?;
+        // Only a change is saved: a refused call costs no write.
         self.ask(Command::Flush).await?;
-        answer
+        Ok(answer)
     }
 
     /// Creates a sub-task: worktree and branch, MCP config, agent. Rolled back on failure.

@@ -27,6 +27,7 @@ struct World {
     pty: Arc<FakePty>,
     repo: Arc<FakeRepo>,
     files: Arc<FakeFiles>,
+    journal: Arc<crate::ports::fakes::MemoryJournal>,
     coordinator: CoordinatorHandle,
     events: mpsc::Receiver<AppEvent>,
     feed: AgentFeed,
@@ -44,6 +45,7 @@ fn world() -> World {
         pty,
         repo,
         files,
+        journal,
         ..
     } = super::FakeWorld::new(1);
     let coordinator_settings = settings();
@@ -61,6 +63,7 @@ fn world() -> World {
         pty,
         repo,
         files,
+        journal,
         coordinator,
         events,
         feed,
@@ -210,6 +213,38 @@ async fn the_preamble_goes_into_the_agents_file_and_out_before_a_merge() {
         w.files.get(&agents_md),
         None,
         "Baton made it: gone before the merge"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_created_task_is_saved_before_it_is_answered_and_a_failed_save_is_an_error() {
+    let w = world();
+    let task = w
+        .coordinator
+        .create_task(request("kept", None))
+        .await
+        .unwrap();
+    let saved = w.journal.saved(w.coordinator.id()).unwrap_or_default();
+    assert_eq!(
+        saved.iter().map(|r| r.spec.id).collect::<Vec<_>>(),
+        [task.id]
+    );
+    w.journal.fail_saves(true);
+    let error = w
+        .coordinator
+        .create_task(request("lost", None))
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("not persisted"), "{error}");
+    assert!(error.to_string().contains("no space left"), "{error}");
+    let refused = w
+        .coordinator
+        .create_task(request("", None))
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("name"),
+        "a refused call is not saved: {refused}"
     );
 }
 

@@ -22,7 +22,7 @@ pub async fn serve_stdio(args: args::McpArgs) -> anyhow::Result<()> {
     let backend = server::Backend::new(
         args,
         http::Tcp,
-        Arc::new(crate::adapters::OsEntropy::default()),
+        Arc::new(crate::adapters::OsEntropy::open()?),
     )?;
     let running = server::McpServer::new(backend)
         .serve(rmcp::transport::stdio())

@@ -268,6 +268,7 @@ impl Files for FakeFiles {
 #[derive(Debug, Default)]
 pub struct MemoryJournal {
     saved: Mutex<BTreeMap<CoordinatorId, (u64, Vec<TaskRecord>)>>,
+    failing: std::sync::atomic::AtomicBool,
 }
 
 impl MemoryJournal {
@@ -279,18 +280,15 @@ impl MemoryJournal {
             .map(|(_, records)| records.clone())
     }
 
+    /// Makes every save fail (`true`, a full disk) or succeed again.
+    pub fn fail_saves(&self, failing: bool) {
+        self.failing
+            .store(failing, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Forgets `id` (it was deregistered).
     pub fn forget(&self, id: CoordinatorId) {
         lock(&self.saved).remove(&id);
-    }
-
-    /// Every coordinator's last records, by id.
-    #[must_use]
-    pub fn all(&self) -> BTreeMap<CoordinatorId, Vec<TaskRecord>> {
-        lock(&self.saved)
-            .iter()
-            .map(|(id, (_, records))| (*id, records.clone()))
-            .collect()
     }
 }
 
@@ -301,6 +299,10 @@ impl Journal for MemoryJournal {
         seq: u64,
         records: Vec<TaskRecord>,
     ) -> BoxFuture<'_, Result<(), JournalError>> {
+        if self.failing.load(std::sync::atomic::Ordering::Relaxed) {
+            let full = JournalError::Failed("no space left on device".to_owned());
+            return Box::pin(async move { Err(full) });
+        }
         let mut saved = lock(&self.saved);
         if saved.get(&id).is_none_or(|(kept, _)| *kept < seq) {
             saved.insert(id, (seq, records));
@@ -758,6 +760,11 @@ impl Repo for FakeRepo {
             }
         };
         Box::pin(async move { result })
+    }
+
+    fn is_tracked(&self, _root: PathBuf, _path: String) -> BoxFuture<'_, Result<bool, RepoError>> {
+        // The fake repository tracks no file of the user's.
+        Box::pin(async { Ok(false) })
     }
 
     fn exclude(&self, _root: PathBuf, _pattern: String) -> BoxFuture<'_, Result<(), RepoError>> {

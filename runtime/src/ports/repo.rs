@@ -138,6 +138,9 @@ pub trait Repo: Send + Sync {
     /// Merges a task branch into its target.
     fn merge(&self, request: MergeRequest) -> BoxFuture<'_, Result<MergeOutcome, RepoError>>;
 
+    /// Whether git tracks `path` (relative to `root`) in the repository's index at `root`.
+    fn is_tracked(&self, root: PathBuf, path: String) -> BoxFuture<'_, Result<bool, RepoError>>;
+
     /// Makes git ignore `pattern` (gitignore syntax) in every checkout of the repository at
     /// `root` without changing a tracked file (its `info/exclude`); nothing if it is there.
     fn exclude(&self, root: PathBuf, pattern: String) -> BoxFuture<'_, Result<(), RepoError>>;
