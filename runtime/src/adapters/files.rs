@@ -55,11 +55,11 @@ impl Step {
 
 /// A fault a test injects into atomic writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Fault {
-    /// The step that fails.
-    pub at: Step,
-    /// `true`: the process "dies" there (no clean-up runs); `false`: the step reports an error.
-    pub crash: bool,
+pub enum Fault {
+    /// The step reports an error (the write cleans up after itself).
+    Fails(Step),
+    /// The process "dies" at the step: nothing more happens, no clean-up.
+    Dies(Step),
 }
 
 /// Files on the real disk. See the module documentation.
@@ -144,11 +144,10 @@ fn temp_beside(target: &Path) -> PathBuf {
 impl StdFiles {
     fn check(&self, step: Step) -> Result<(), Interrupted> {
         match self.fault {
-            Some(fault) if fault.at == step => Err(if fault.crash {
-                Interrupted::Crash
-            } else {
-                Interrupted::Error(io::Error::other(format!("injected fault at {step:?}")))
-            }),
+            Some(Fault::Dies(at)) if at == step => Err(Interrupted::Crash),
+            Some(Fault::Fails(at)) if at == step => Err(Interrupted::Error(io::Error::other(
+                format!("injected fault at {step:?}"),
+            ))),
             _ => Ok(()),
         }
     }
@@ -378,7 +377,12 @@ mod tests {
                 let dir = tempfile::tempdir().unwrap();
                 let path = dir.path().join("state.json");
                 std::fs::write(&path, &old).unwrap();
-                let result = StdFiles::faulty(Fault { at, crash })
+                let fault = if crash {
+                    Fault::Dies(at)
+                } else {
+                    Fault::Fails(at)
+                };
+                let result = StdFiles::faulty(fault)
                     .write_atomic(&path, &new, FileMode::OwnerOnly)
                     .await;
                 assert!(
@@ -404,10 +408,7 @@ mod tests {
     async fn a_failed_first_write_leaves_no_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("new.json");
-        let fault = Fault {
-            at: Step::SyncFile,
-            crash: false,
-        };
+        let fault = Fault::Fails(Step::SyncFile);
         assert!(
             StdFiles::faulty(fault)
                 .write_atomic(&path, b"x", FileMode::Default)

@@ -35,9 +35,9 @@ use crate::adapters::pty::{NativePty, PtyConfig};
 use crate::adapters::{OsEntropy, SystemClock};
 use crate::api::listen::{self, BindError, Interfaces, Port};
 use crate::api::{ApiState, Directory};
-use crate::engine::{APP_EVENTS_MAX, AppEvent, Engine, McpLaunch, Ports};
+use crate::engine::{APP_EVENTS_MAX, Engine, McpLaunch, Ports};
 use crate::ports::Files as _;
-use registry::{Layout, Registry, RegistryDoor, Restored};
+use registry::{Layout, Registry, RegistryDoor};
 
 /// The lock file's name in the state directory.
 pub const LOCK_FILE: &str = "daemon.lock";
@@ -146,7 +146,6 @@ pub struct Daemon {
     api_url: String,
     socket: PathBuf,
     state_dir: PathBuf,
-    restored: Restored,
     registry: RegistryDoor,
     registry_task: tokio::task::JoinHandle<()>,
     pty: Arc<NativePty>,
@@ -162,17 +161,6 @@ impl Daemon {
     /// # Errors
     /// See [`DaemonError`].
     pub async fn start(options: Options) -> Result<Self, DaemonError> {
-        Self::start_with_events(options, None).await
-    }
-
-    /// [`Self::start`], passing the engine's app events on to `events` (the app's stream).
-    ///
-    /// # Errors
-    /// See [`DaemonError`].
-    pub async fn start_with_events(
-        options: Options,
-        events: Option<mpsc::Sender<AppEvent>>,
-    ) -> Result<Self, DaemonError> {
         let dir = options.state_dir.clone();
         prepare_dir(&dir)?;
         let lock = take_lock(&dir)?;
@@ -202,7 +190,7 @@ impl Daemon {
         };
         let (events_tx, events_rx) = mpsc::channel(APP_EVENTS_MAX);
         let engine = Engine::new(ports.clone(), events_tx);
-        tokio::spawn(registry::drain_events(events_rx, events));
+        tokio::spawn(registry::log_events(events_rx));
         let feed = engine.agent_feed();
         let (publisher, latest) = crate::api::latest::channel(Directory::default());
         let launch = McpLaunch {
@@ -243,13 +231,14 @@ impl Daemon {
             socket = %socket.display(),
             coordinators = restored.coordinators,
             tasks = restored.tasks,
+            mcp_json_restored = restored.mcp_json_restored,
+            stale_configs_removed = restored.stale_configs_removed,
             "daemon started"
         );
         Ok(Daemon {
             api_url,
             socket,
             state_dir: dir,
-            restored,
             registry: door,
             registry_task,
             pty,
@@ -275,12 +264,6 @@ impl Daemon {
     #[must_use]
     pub fn state_dir(&self) -> &Path {
         &self.state_dir
-    }
-
-    /// What the start restored.
-    #[must_use]
-    pub fn restored(&self) -> &Restored {
-        &self.restored
     }
 
     /// Serves until `shutdown` resolves, then stops in order (module documentation).

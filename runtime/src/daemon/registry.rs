@@ -242,18 +242,22 @@ impl RegistryDoor {
 }
 
 struct Entry {
-    /// `false` once deregistered: kept (as orphans; its token no longer accepted) while
-    /// tasks remain.
-    registered: bool,
     token: Secret,
     settings: CoordinatorSettings,
     mcp_json: Option<McpJsonState>,
-    /// Its actor, while registered (an orphan's is the engine's).
+    /// Its actor while registered; `None` once deregistered, when the entry stays (its tasks
+    /// orphans, its token no longer accepted) while tasks remain.
     handle: Option<CoordinatorHandle>,
     /// Its records, as last saved.
     records: Vec<TaskRecord>,
     /// The sequence number of that save.
     seq: u64,
+}
+
+impl Entry {
+    fn is_registered(&self) -> bool {
+        self.handle.is_some()
+    }
 }
 
 /// What a start found and did.
@@ -392,7 +396,7 @@ impl Registry {
                     Some((_, entry)) => {
                         entry.records = records;
                         entry.seq = seq;
-                        let let_go = !entry.registered && entry.records.is_empty();
+                        let let_go = !entry.is_registered() && entry.records.is_empty();
                         if let_go {
                             // An orphaned coordinator whose last task is gone is let go.
                             self.entries.retain(|(known, _)| *known != id);
@@ -441,14 +445,20 @@ impl Registry {
         if self
             .entries
             .iter()
-            .any(|(_, e)| e.registered && e.settings.project_root == root)
+            .any(|(_, e)| e.is_registered() && e.settings.project_root == root)
         {
             return Err(RegistryError::Invalid(format!(
                 "a coordinator is already registered on {}",
                 root.display()
             )));
         }
-        if self.entries.iter().filter(|(_, e)| e.registered).count() >= COORDINATORS_MAX {
+        if self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.is_registered())
+            .count()
+            >= COORDINATORS_MAX
+        {
             return Err(RegistryError::Invalid(format!(
                 "at most {COORDINATORS_MAX} coordinators can be registered at once"
             )));
@@ -464,7 +474,6 @@ impl Registry {
         self.entries.push((
             id,
             Entry {
-                registered: true,
                 token,
                 settings,
                 mcp_json: plan.as_ref().map(|(state, _)| state.clone()),
@@ -502,10 +511,9 @@ impl Registry {
         let at = self
             .entries
             .iter()
-            .position(|(known, entry)| *known == id && entry.registered)
+            .position(|(known, entry)| *known == id && entry.is_registered())
             .ok_or(RegistryError::NotFound(id))?;
         let entry = &mut self.entries[at].1;
-        entry.registered = false;
         entry.handle = None;
         let mcp_json = entry.mcp_json.take();
         self.publish();
@@ -581,7 +589,6 @@ impl Registry {
         self.entries.push((
             id,
             Entry {
-                registered,
                 token,
                 settings,
                 mcp_json: plan.as_ref().map(|(state, _)| state.clone()),
@@ -739,7 +746,7 @@ impl Registry {
                 .map(|(id, entry)| CoordinatorState {
                     id: *id,
                     token: entry.token.clone(),
-                    registered: entry.registered,
+                    registered: entry.is_registered(),
                     settings: entry.settings.clone(),
                     mcp_json: entry.mcp_json.clone(),
                     tasks: entry.records.clone(),
@@ -801,17 +808,12 @@ fn validate(request: &RegisterRequest) -> Result<(), RegistryError> {
     Ok(())
 }
 
-/// Logs the engine's app events and passes them on to `forward` (the app's stream). Runs from
-/// before the restore: a restored actor's events must never wait for a reader.
-pub async fn drain_events(
-    mut events: mpsc::Receiver<AppEvent>,
-    forward: Option<mpsc::Sender<AppEvent>>,
-) {
+/// Logs the engine's app events (the app's event stream comes with the app channel's next
+/// routes). Runs from before the restore: a restored actor's events must never wait for a
+/// reader.
+pub async fn log_events(mut events: mpsc::Receiver<AppEvent>) {
     while let Some(event) = events.recv().await {
         tracing::info!(event = %describe(&event), "engine event");
-        if let Some(forward) = &forward {
-            let _ = forward.send(event).await;
-        }
     }
 }
 

@@ -7,8 +7,9 @@ use tokio::sync::mpsc;
 use super::BoxFuture;
 use crate::core::ids::AgentId;
 
-/// What to run in a new PTY. Secrets go in `env`, never in `argv` (visible in `ps`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What to run in a new PTY. Secrets go in `env`, never in `argv` (visible in `ps`); its
+/// `Debug` names the variables, never their values.
+#[derive(Clone, PartialEq, Eq)]
 pub struct SpawnSpec {
     /// The session's id.
     pub agent: AgentId,
@@ -22,6 +23,19 @@ pub struct SpawnSpec {
     pub cols: u16,
     /// Terminal height in rows.
     pub rows: u16,
+}
+
+impl std::fmt::Debug for SpawnSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpawnSpec")
+            .field("agent", &self.agent)
+            .field("argv", &self.argv)
+            .field("env", &self.env.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .field("cwd", &self.cwd)
+            .field("cols", &self.cols)
+            .field("rows", &self.rows)
+            .finish()
+    }
 }
 
 /// How a process ended.
@@ -87,4 +101,27 @@ pub trait PtyHost: Send + Sync {
 
     /// Ends the session's process (its exit is still reported on its event channel).
     fn kill(&self, agent: AgentId) -> BoxFuture<'_, Result<(), PtyError>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SpawnSpec;
+    use crate::core::ids::AgentId;
+
+    #[test]
+    fn a_spawn_spec_shows_its_variables_not_their_values() {
+        let spec = SpawnSpec {
+            agent: AgentId::from_random([1; 16]),
+            argv: vec!["codex".into()],
+            env: vec![("BATON_DONE_TOKEN".into(), "s3cret".into())],
+            cwd: "/w".into(),
+            cols: 80,
+            rows: 24,
+        };
+        let shown = format!("{spec:?}");
+        assert!(
+            shown.contains("BATON_DONE_TOKEN") && !shown.contains("s3cret"),
+            "{shown}"
+        );
+    }
 }
