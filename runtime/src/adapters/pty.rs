@@ -218,11 +218,11 @@ impl NativePty {
                         code: None,
                         signal: None,
                     });
-                    // The exit is told before the session is gone: whoever waits for every
-                    // session to end has its exit on the channel by then.
-                    let _ = events.blocking_send(PtyEvent::Exited(status));
+                    // Gone before its exit is told: whoever sees the exit finds no session
+                    // (a write after it is `NotFound`, never a write into a dead terminal).
                     lock(&sessions).remove(&agent);
                     ended.notify_waiters();
+                    let _ = events.blocking_send(PtyEvent::Exited(status));
                 })
         });
         if let Err(e) = pump {

@@ -529,8 +529,9 @@ impl Registry {
     /// Takes every `.mcp.json` entry out and persists that (the registrations stay: the next
     /// start merges the entries again).
     async fn shutdown(&mut self) {
-        // The last word on each coordinator's tasks (their agents' exits among them), from
-        // its actor: saves still on their way would find the registry gone.
+        // The last word on each coordinator's tasks, from its actor: saves still on their way
+        // would find the registry gone. An agent's exit its actor has not read yet is missing
+        // (its exit code only: every task comes back exited after a restart anyway).
         for (_, entry) in &mut self.entries {
             if let Some(handle) = &entry.handle
                 && let Ok(records) = handle.records().await
