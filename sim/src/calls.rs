@@ -231,10 +231,11 @@ pub async fn coordinator_mcp_call(
 ) -> (Answer, Option<Signal>) {
     let var = baton_runtime::mcp::args::TOKEN_VARS[0];
     let coordinator = ("--coordinator-id", declared.id.to_string());
-    let backend = match shared.mcp_process(coordinator, (var, declared.token.expose())) {
-        Ok(backend) => backend,
-        Err(error) => return (Err(error), None),
-    };
+    let backend =
+        match shared.mcp_process(&declared.name, coordinator, (var, declared.token.expose())) {
+            Ok(backend) => backend,
+            Err(error) => return (Err(error), None),
+        };
     let arguments = args.as_object().cloned().unwrap_or_default();
     let answer = backend
         .call(tool, &arguments)

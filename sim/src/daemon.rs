@@ -148,7 +148,7 @@ pub struct Shared {
     /// The declared coordinators.
     pub declared: Vec<Declared>,
     /// Links between actors and the daemon.
-    pub links: Links,
+    pub links: Arc<Links>,
     /// The phone's token (phone access is on in every simulated daemon).
     pub phone: Secret,
     /// Told when the daemon is to stop gracefully (`stop_daemon`).
@@ -177,14 +177,15 @@ impl Shared {
         scripts: BTreeMap<String, Script>,
         declared: Vec<Declared>,
     ) -> Self {
+        let recorder = Recorder::new();
         Shared {
             seed,
-            recorder: Recorder::new(),
+            recorder: recorder.clone(),
             files,
             repo,
             scripts,
             declared,
-            links: Links::new(seed),
+            links: Arc::new(Links::new(seed, recorder)),
             stopping: Notify::new(),
             phone: {
                 let mut bytes = [0; baton_runtime::core::auth::TOKEN_BYTES];
@@ -214,13 +215,16 @@ impl Shared {
     }
 
     /// A simulated `baton mcp --url <daemon> <flag> <id>` with `variable=secret` in its
-    /// environment: the runtime's own MCP server code over turmoil's TCP. Each one draws
+    /// environment: the runtime's own MCP server code over turmoil's TCP, each of its
+    /// connections over `actor`'s link (so each request and retry meets the link's faults on
+    /// its own). Each one draws
     /// its own randomness (its request ids), from the seed and how many came before it.
     ///
     /// # Errors
     /// The arguments are refused (the text says why).
     pub fn mcp_process(
         &self,
+        actor: &str,
         (flag, id): (&str, String),
         (variable, secret): (&str, &str),
     ) -> Result<baton_runtime::mcp::server::Backend<SimTcp>, String> {
@@ -237,7 +241,8 @@ impl Shared {
         let entropy = Arc::new(SeededEntropy::new(
             self.seed ^ (n + 1).wrapping_mul(0xd1b5_4a32_d192_ed03),
         ));
-        baton_runtime::mcp::server::Backend::new(args, SimTcp, entropy).map_err(|e| e.to_string())
+        let tcp = SimTcp::linked(self.links.clone(), actor);
+        baton_runtime::mcp::server::Backend::new(args, tcp, entropy).map_err(|e| e.to_string())
     }
 
     /// The daemon crashed: its door is gone.
@@ -650,18 +655,98 @@ struct LinkedMcp {
     done_token: String,
 }
 
-/// Connections over turmoil's simulated TCP, for the runtime's HTTP client.
-pub struct SimTcp;
+/// Connections over turmoil's simulated TCP, for the runtime's HTTP client: straight, or over
+/// an actor's link, meeting its faults one connection at a time (`Links::connect`).
+pub struct SimTcp(Option<(Arc<Links>, String)>);
+
+impl SimTcp {
+    /// Straight connections, with no link faults.
+    #[must_use]
+    pub const fn direct() -> Self {
+        SimTcp(None)
+    }
+
+    /// Connections over `actor`'s link.
+    #[must_use]
+    pub fn linked(links: Arc<Links>, actor: &str) -> Self {
+        SimTcp(Some((links, actor.to_owned())))
+    }
+}
+
+/// A connection [`SimTcp`] opened.
+pub enum SimStream {
+    /// Straight.
+    Direct(turmoil::net::TcpStream),
+    /// Over an actor's link.
+    Linked(crate::link::LinkedStream),
+}
+
+impl tokio::io::AsyncRead for SimStream {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            SimStream::Direct(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+            SimStream::Linked(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for SimStream {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            SimStream::Direct(s) => std::pin::Pin::new(s).poll_write(cx, data),
+            SimStream::Linked(s) => std::pin::Pin::new(s).poll_write(cx, data),
+        }
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            SimStream::Direct(s) => std::pin::Pin::new(s).poll_flush(cx),
+            SimStream::Linked(s) => std::pin::Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            SimStream::Direct(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+            SimStream::Linked(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
 
 impl baton_runtime::mcp::http::Connect for SimTcp {
-    type Stream = turmoil::net::TcpStream;
+    type Stream = SimStream;
 
     fn connect<'a>(
         &'a self,
         host: &'a str,
         port: u16,
     ) -> BoxFuture<'a, std::io::Result<Self::Stream>> {
-        Box::pin(turmoil::net::TcpStream::connect((host, port)))
+        Box::pin(async move {
+            match &self.0 {
+                None => turmoil::net::TcpStream::connect((host, port))
+                    .await
+                    .map(SimStream::Direct),
+                Some((links, actor)) => links
+                    .clone()
+                    .connect(actor.clone(), host, port)
+                    .await
+                    .map(SimStream::Linked),
+            }
+        })
     }
 }
 
@@ -670,28 +755,23 @@ impl LinkedMcp {
     /// as its done token (its own, or another one a script sends).
     fn backend(&self, token: &str) -> Result<baton_runtime::mcp::server::Backend<SimTcp>, String> {
         let var = baton_runtime::mcp::args::DONE_TOKEN_VARS[0];
-        self.shared
-            .mcp_process(("--task-id", self.task.to_string()), (var, token))
+        self.shared.mcp_process(
+            &self.actor,
+            ("--task-id", self.task.to_string()),
+            (var, token),
+        )
     }
 
     /// Tells the daemon the MCP server started for this task (as the real one does once its
     /// client initialized).
     async fn connected(&self) {
-        let announce = async {
-            match self.backend(&self.done_token) {
-                Ok(backend) => backend.announce().await,
-                Err(error) => Err(error),
-            }
+        let answer = match self.backend(&self.done_token) {
+            Ok(backend) => backend.announce().await,
+            Err(error) => Err(error),
         };
-        let answer = self
-            .shared
-            .links
-            .call(&self.actor, "mcp_connected", announce)
-            .await;
         let line = match answer {
-            Ok(Ok(())) => "mcp connected".to_owned(),
-            Ok(Err(error)) => format!("mcp connect -> error: {error}"),
-            Err(error) => format!("mcp connect -> {error}"),
+            Ok(()) => "mcp connected".to_owned(),
+            Err(error) => format!("mcp connect -> error: {error}"),
         };
         self.shared.recorder.record(&self.actor, line);
     }
@@ -704,16 +784,7 @@ impl SubTaskMcp for LinkedMcp {
             // The checker hears of every done that reaches the daemon, whoever sent it.
             let sent = self.shared.recorder.elapsed_ms();
             self.shared.observed().signal_sent(self.task, sent);
-            let answer = self
-                .shared
-                .links
-                .call(
-                    &self.actor,
-                    "signal_done",
-                    backend.call("signal_done", &serde_json::Map::new()),
-                )
-                .await
-                .map_err(|e| e.to_string())?;
+            let answer = backend.call("signal_done", &serde_json::Map::new()).await;
             if answer.is_ok() {
                 self.shared.observed().signal_given(self.task, sent);
             }

@@ -87,7 +87,7 @@ pub async fn send(
         port: API_PORT,
     };
     let request = http::encode(&base.host, method, path, headers, body);
-    match http::send(&crate::daemon::SimTcp, &base, &request).await {
+    match http::send(&crate::daemon::SimTcp::direct(), &base, &request).await {
         Ok(response) => Ok((response.status, response.body)),
         Err(HttpError::Connect(_)) => Err(SendError::Refused),
         Err(HttpError::Broken(_)) => Err(SendError::Reset),

@@ -917,11 +917,8 @@ async fn call(
         return (Err(format!("no coordinator named {actor:?}")), None);
     };
     if let Some(tool) = step.call.strip_prefix(calls::MCP_CALL_PREFIX) {
-        let request = calls::coordinator_mcp_call(shared, declared, tool, args);
-        return match shared.links.call(actor, &step.call, request).await {
-            Ok(answer) => answer,
-            Err(error) => (Err(error.to_string()), None),
-        };
+        // Its MCP process meets the link's faults one connection at a time.
+        return calls::coordinator_mcp_call(shared, declared, tool, args).await;
     }
     let token = declared.token.expose().to_owned();
     let request = calls::coordinator_call(shared, &token, &step.call, args);

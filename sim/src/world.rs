@@ -15,7 +15,8 @@
 //!
 //! Hosts: the daemon is the host [`DAEMON_HOST`] (see `crate::daemon`); a scenario's actors run
 //! on `crate::runner::SCENARIO_HOST` and call the daemon's REST API over turmoil's network
-//! (`crate::net`). Next, each coordinator's and each sub-task's MCP process becomes its own host.
+//! (`crate::net`). An MCP process's connections each meet their actor's link faults on their own
+//! (`crate::link`), so its retries ride them out as they would over a real network.
 
 /// The daemon's host name in the simulation.
 pub const DAEMON_HOST: &str = "daemon";
