@@ -13,6 +13,8 @@
 //! - [`mcp`]: `baton mcp`, the MCP stdio server agents launch; a REST client of the API.
 //! - [`adapters`]: the production ports: real terminals, git, files, clock, randomness.
 //! - [`daemon`]: `baton daemon`: wiring, persistence and restore, the app channel, shutdown.
+//! - [`demo`]: `baton demo-agent`: a scripted stand-in for a coding agent, in a real terminal,
+//!   with a real MCP client.
 //! - [`cli`]: the command-line subcommands' logic, over bytes and strings; `main.rs` does the IO.
 //!
 //! Dependencies point one way: `cli` and `ports` use `core`; `core` uses nothing of the crate
@@ -25,6 +27,7 @@ pub mod api;
 pub mod cli;
 pub mod core;
 pub mod daemon;
+pub mod demo;
 pub mod engine;
 pub mod mcp;
 pub mod ports;

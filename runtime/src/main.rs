@@ -18,8 +18,88 @@ struct Cli {
     command: Command,
 }
 
+/// How a client command finds the daemon.
+#[derive(clap::Args)]
+struct ClientOpts {
+    /// The daemon's state directory (default: as `baton daemon` chooses it).
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    /// Print JSON, for scripts.
+    #[arg(long)]
+    json: bool,
+}
+
+impl ClientOpts {
+    fn client(&self) -> anyhow::Result<baton_runtime::cli::app::AppClient> {
+        let dir = match &self.state_dir {
+            Some(dir) => dir.clone(),
+            None => baton_runtime::daemon::default_state_dir(|name| std::env::var(name).ok())?,
+        };
+        Ok(baton_runtime::cli::app::AppClient::new(&dir))
+    }
+}
+
+#[derive(Subcommand)]
+enum CoordinatorCommand {
+    /// Register a coordinator on a project and start its agent there, with Baton's MCP server.
+    Start {
+        /// The project: a git repository.
+        #[arg(long)]
+        project: PathBuf,
+        /// Its agent: demo, claude, codex, gemini, or a command line (its sub-tasks run the
+        /// same).
+        #[arg(long)]
+        agent: String,
+        /// Its first prompt (the coordinator preamble goes before it).
+        #[arg(long)]
+        prompt: Option<String>,
+        /// Give sub-tasks their agent's skip-permission flags.
+        #[arg(long)]
+        skip_permissions: bool,
+        /// Print what happens until the coordinator is done.
+        #[arg(long)]
+        follow: bool,
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+    /// Deregister a coordinator: its agent ends, its tasks stay until closed.
+    Stop {
+        /// The coordinator's id.
+        id: String,
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// What the daemon runs: its coordinators, their agents and tasks.
+    Status {
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+    /// Start or stop a coordinator.
+    Coordinator {
+        #[command(subcommand)]
+        action: CoordinatorCommand,
+    },
+    /// Every coordinator's sub-tasks.
+    Tasks {
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+    /// Attach to an agent's terminal (a coordinator's id, or a task's); Ctrl-] detaches.
+    Attach {
+        /// The coordinator's or the task's id.
+        id: String,
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+    /// Print the engine's events as they happen.
+    Events {
+        #[command(flatten)]
+        client: ClientOpts,
+    },
     /// Run the daemon: agents' terminals and worktrees, the coordinator engine, the REST API on
     /// loopback and the app channel, with its state in --state-dir (default
     /// $XDG_STATE_HOME/baton, or ~/.local/state/baton). Stops on SIGINT or SIGTERM.
@@ -43,6 +123,25 @@ enum Command {
         #[arg(long, default_value = "auto")]
         format: detect::Format,
     },
+    /// A stand-in for a coding agent, for demos and tests: in a terminal it shows Claude's
+    /// screens, takes prompts, commits in its directory and calls Baton's MCP tools through the
+    /// server its --mcp-config names. It runs a script in the simulator's agent language.
+    DemoAgent {
+        /// The script (TOML: `script = [...]`, `repeat = [...]`); a built-in one by default.
+        #[arg(long)]
+        script: Option<PathBuf>,
+        /// Which built-in script: sub-task or coordinator.
+        #[arg(long, value_enum, default_value = "sub-task")]
+        role: baton_runtime::demo::Role,
+        /// Whose screens to print: claude, codex or gemini.
+        #[arg(long, default_value = "claude")]
+        kind: Profile,
+        /// The MCP config naming Baton's server (as Claude Code's --mcp-config).
+        #[arg(long)]
+        mcp_config: Option<PathBuf>,
+        /// A first prompt, taken instead of the first one typed.
+        prompt: Option<String>,
+    },
     /// The MCP stdio server an agent launches: `--url <api> [--coordinator-id ID] [--task-id
     /// ID]`; the token comes from BATON_MCP_TOKEN, a sub-task's done token from BATON_DONE_TOKEN.
     Mcp {
@@ -65,8 +164,66 @@ fn main() -> ExitCode {
     }
 }
 
+/// Runs a client command on a small runtime of its own.
+fn client_command<F: Future<Output = anyhow::Result<()>>>(command: F) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(command)
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
+    use baton_runtime::cli::app;
     match cli.command {
+        Command::Status { client } => {
+            let c = client.client()?;
+            client_command(app::status(&c, client.json))
+        }
+        Command::Tasks { client } => {
+            let c = client.client()?;
+            client_command(app::tasks(&c, client.json))
+        }
+        Command::Events { client } => {
+            let c = client.client()?;
+            client_command(app::events(&c, client.json))
+        }
+        Command::Attach { id, client } => {
+            let c = client.client()?;
+            client_command(app::attach(&c, &id))
+        }
+        Command::Coordinator {
+            action: CoordinatorCommand::Stop { id, client },
+        } => {
+            let c = client.client()?;
+            client_command(app::stop(&c, &id))
+        }
+        Command::Coordinator {
+            action:
+                CoordinatorCommand::Start {
+                    project,
+                    agent,
+                    prompt,
+                    skip_permissions,
+                    follow,
+                    client,
+                },
+        } => {
+            let c = client.client()?;
+            let program = std::env::current_exe()
+                .context("finding the baton executable")?
+                .display()
+                .to_string();
+            let options = app::StartOptions {
+                project,
+                agent,
+                prompt,
+                skip_permissions,
+                follow,
+                program,
+            };
+            client_command(app::start(&c, options, client.json))
+        }
         Command::Daemon { state_dir, port } => {
             use baton_runtime::daemon;
             init_logging();
@@ -133,6 +290,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .build()
                 .context("starting the async runtime")?;
             runtime.block_on(baton_runtime::mcp::serve_stdio(args))
+        }
+        Command::DemoAgent {
+            script,
+            role,
+            kind,
+            mcp_config,
+            prompt,
+        } => {
+            let args = baton_runtime::demo::DemoArgs {
+                script,
+                role,
+                profile: kind,
+                mcp_config,
+                prompt,
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            let code = runtime.block_on(baton_runtime::demo::run(args))?;
+            // The runtime's reader thread may still block on stdin: leave without waiting.
+            std::process::exit(code);
         }
         Command::Detect {
             file,

@@ -339,6 +339,23 @@ async fn removal_takes_the_worktree_and_its_branch() {
 }
 
 #[tokio::test]
+async fn the_last_removal_leaves_no_worktrees_directory_behind() {
+    let world = World::standard();
+    let (a, b) = (world.task("a").await, world.task("b").await);
+    world.remove("a").await.unwrap();
+    assert!(!a.exists());
+    assert!(
+        b.exists(),
+        "a sibling worktree and the directories holding it stay"
+    );
+    world.remove("b").await.unwrap();
+    assert!(
+        !world.root.join(".worktrees").exists(),
+        "the empty .worktrees directory is gone with the last worktree"
+    );
+}
+
+#[tokio::test]
 async fn removing_a_worktree_twice_is_fine() {
     let world = World::standard();
     world.task("x").await;

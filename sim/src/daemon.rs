@@ -68,7 +68,7 @@ impl Script {
     /// and answers every prompt by working for a second and showing its prompt again.
     #[must_use]
     pub fn default_agent() -> Self {
-        use crate::frames::Frame;
+        use baton_runtime::agents::frames::Frame;
         Script {
             once: vec![
                 Action::Print(Frame::Startup),
@@ -496,6 +496,13 @@ fn describe(shared: &Shared, event: &AppEvent) -> String {
         AppEvent::Orphaned { task, text } => {
             format!("event orphaned {}: {text:?}", task_name(*task))
         }
+        AppEvent::Merged { task, merge } => format!(
+            "event {} merged into {} (+{} -{})",
+            task_name(*task),
+            merge.target,
+            merge.added,
+            merge.removed
+        ),
     }
 }
 

@@ -12,7 +12,8 @@
 //! - [`link`]: each actor's link to the daemon, and its faults (partition, delay, lost answers).
 //! - [`net`]: the REST API on turmoil's network: the listener, and the actors' HTTP client.
 //! - [`invariants`]: what must hold after every step and at the end.
-//! - [`agent`], [`frames`], [`pty`]: scripted agents, the screens they print, their terminals.
+//! - [`agent`], [`pty`]: scripted agents (their language and screens are the runtime's
+//!   `agents::script` and `agents::frames`), their terminals.
 //! - [`repo`]: SimRepo, git with content (worktrees, commits, diffs, three-way merges).
 //! - [`disk`]: the `Files` port over SimRepo's checkouts and FakeFiles: one disk.
 //! - [`sweep`]: what `baton-sim run` does: runs, seed sweeps, writing a failing seed down.
@@ -24,7 +25,6 @@ pub mod agent;
 pub mod calls;
 pub mod daemon;
 pub mod disk;
-pub mod frames;
 pub mod invariants;
 pub mod link;
 pub mod net;

@@ -214,9 +214,18 @@ fn scripts(scenario: &Scenario, dir: &Path) -> anyhow::Result<BTreeMap<String, S
         let read = |items: &[toml::Table]| -> anyhow::Result<Vec<Action>> {
             let mut actions = Vec::new();
             for (n, item) in items.iter().enumerate() {
-                actions.extend(agent::parse_action(item, &load).map_err(|e| {
-                    anyhow::anyhow!("agent {:?}, script item {}: {e}", def.task, n + 1)
-                })?);
+                let fail =
+                    |e: String| anyhow::anyhow!("agent {:?}, script item {}: {e}", def.task, n + 1);
+                let parsed = agent::parse_action(item, &load).map_err(fail)?;
+                if let Some(Action::Tool { name, .. }) =
+                    parsed.iter().find(|a| matches!(a, Action::Tool { .. }))
+                {
+                    return Err(fail(format!(
+                        "call = {name:?}: a scenario's agents are sub-tasks, whose only tool is \
+                         signal_done (coordinators are [[step]]s)"
+                    )));
+                }
+                actions.extend(parsed);
             }
             Ok(actions)
         };

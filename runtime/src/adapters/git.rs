@@ -653,6 +653,16 @@ async fn remove_worktree(root: PathBuf, path: PathBuf, branch: String) -> Result
             tracing::info!(%error, "removing the directory instead");
         }
         remove_dir(&path).await?;
+        // The empty directories Baton made for it go too, up to `.worktrees` itself, so the
+        // user's checkout is left as it was.
+        let top = root.join(crate::core::branch::WORKTREES_DIR);
+        let mut dir = path.parent();
+        while let Some(parent) = dir.filter(|d| d.starts_with(&top)) {
+            if tokio::fs::remove_dir(parent).await.is_err() {
+                break;
+            }
+            dir = parent.parent();
+        }
     }
     run(&root, &["worktree", "prune"].map(OsStr::new))
         .await?

@@ -3,12 +3,15 @@
 //! This module: the kinds, Baton's MCP server entry ([`McpServer`]) and each kind's launch
 //! (`--mcp-config`, or Codex's secret-free `--config` override). `preamble`: the sub-task
 //! instruction block, injected into the agent's instruction file and stripped before a merge.
-//! `mcp_json`: a coordinator's `.mcp.json`, merged and restored exactly. All pure: the engine
-//! does the file work through the `Files` port.
+//! `mcp_json`: a coordinator's `.mcp.json`, merged and restored exactly. `script` and `frames`:
+//! the agent-behaviour language the simulator's agents and `baton demo-agent` run. All pure: the
+//! engine does the file work through the `Files` port.
 
+pub mod frames;
 pub mod mcp_json;
 pub mod preamble;
 pub mod prompts;
+pub mod script;
 
 use std::path::Path;
 
@@ -224,9 +227,29 @@ pub fn launch(
     }
     Launch {
         argv,
-        profile: kind.profile(),
+        profile: demo_profile(args).unwrap_or(kind.profile()),
     }
 }
+
+/// The profile of `baton demo-agent` (whose screens are those of its `--kind`, Claude's by
+/// default), when `args` start it.
+fn demo_profile(args: &[String]) -> Option<Profile> {
+    if args.first().map(String::as_str) != Some(DEMO_AGENT_SUBCOMMAND) {
+        return None;
+    }
+    let kind = args
+        .windows(2)
+        .find(|pair| pair[0] == "--kind")
+        .map_or("claude", |pair| pair[1].as_str());
+    Some(match kind {
+        "codex" => Profile::Codex,
+        "gemini" => Profile::Gemini,
+        _ => Profile::Claude,
+    })
+}
+
+/// The `baton` subcommand of the demo agent.
+pub const DEMO_AGENT_SUBCOMMAND: &str = "demo-agent";
 
 /// Where Gemini CLI reads a project's MCP servers, relative to the worktree.
 pub const GEMINI_SETTINGS: &str = ".gemini/settings.json";
@@ -281,6 +304,35 @@ mod tests {
             AgentKind::Other,
             "the file name decides"
         );
+    }
+
+    #[test]
+    fn the_demo_agent_is_read_with_the_profile_of_its_kind() {
+        let config = Path::new("/tmp/c.json");
+        let argv =
+            |args: &[&str]| -> Vec<String> { args.iter().map(|a| (*a).to_owned()).collect() };
+        let demo = launch(
+            "/bin/baton",
+            &argv(&["demo-agent"]),
+            false,
+            &server(),
+            config,
+        );
+        assert_eq!(demo.profile, Profile::Claude);
+        assert_eq!(
+            demo.argv,
+            argv(&["/bin/baton", "demo-agent", "--mcp-config", "/tmp/c.json"])
+        );
+        let codex = launch(
+            "/bin/baton",
+            &argv(&["demo-agent", "--kind", "codex"]),
+            false,
+            &server(),
+            config,
+        );
+        assert_eq!(codex.profile, Profile::Codex);
+        let other = launch("/bin/baton", &argv(&["mcp"]), false, &server(), config);
+        assert_eq!(other.profile, Profile::Generic);
     }
 
     fn server() -> McpServer {

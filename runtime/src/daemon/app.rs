@@ -2,14 +2,24 @@
 //! directory is 0700, the socket 0600). Only the desktop app and the `baton` CLI, running as the
 //! same user, reach it, so it takes no token.
 //!
-//! Routes (this part of the channel; the app's terminal and event routes follow):
-//! - `GET /app/status`: the daemon (version, API URL, state directory) and its coordinators;
+//! Routes (documented for clients in `docs/app-channel.md`):
+//! - `GET /app/status`: the daemon (version, API URL, state directory) and its coordinators,
+//!   each with its own agent's session;
 //! - `POST /app/coordinators` `{projectRoot, agent, args?, skipPermissions?}`: registers a
 //!   coordinator, 201 with it (its MCP config, for its agent's `--mcp-config`);
-//! - `DELETE /app/coordinators/{id}`: deregisters one, 204.
+//! - `DELETE /app/coordinators/{id}`: deregisters one (its agent ended), 204;
+//! - `POST /app/coordinators/{id}/agent` `{command, args?, prompt?}`: starts the coordinator's
+//!   own agent in its project, 201 `{agentId}`;
+//! - `GET /app/tasks`: every coordinator's sub-tasks;
+//! - `POST /app/tasks/{id}/control` `{controlledBy: "human"|"coordinator"}`: who drives it, 204;
+//! - `POST /app/coordinators/{id}/notifications/{batch}/ack` and `…/drop`: 204;
+//! - `GET /app/attach/{id}` (WebSocket): a terminal, of a coordinator's agent (its id) or of a
+//!   sub-task's (the task's id) — `terminal`;
+//! - `GET /app/events` (WebSocket): the engine's events as JSON — `terminal`.
 //!
-//! Errors are `{"error": "…"}` with 400 (bad input), 404 (unknown route or coordinator), 409
-//! (the project cannot be used), 500 (a file failed), 503 (shutting down).
+//! Errors are `{"error": "…"}` with 400 (bad input), 404 (unknown route, coordinator or task),
+//! 409 (the project cannot be used, the agent runs already), 500 (a file failed), 503 (shutting
+//! down).
 
 use std::path::PathBuf;
 
@@ -22,9 +32,15 @@ use axum::routing::{delete, get, post};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::registry::{CoordinatorInfo, RegisterRequest, RegistryDoor, RegistryError};
+use super::registry::{
+    AgentRequest, CoordinatorInfo, RegisterRequest, RegistryDoor, RegistryError,
+};
+use super::sessions::Sessions;
 use crate::api::error::json_response;
-use crate::core::ids::CoordinatorId;
+use crate::api::{Directory, Latest};
+use crate::core::coordinator::Control;
+use crate::core::ids::{BatchId, CoordinatorId, TaskId};
+use crate::engine::{AppEvent, CoordinatorHandle, EngineError};
 
 /// Largest request body on the app channel, in bytes.
 pub const APP_BODY_BYTES_MAX: usize = 64 * 1024;
@@ -38,6 +54,34 @@ pub struct AppState {
     pub api_url: String,
     /// The state directory.
     pub state_dir: PathBuf,
+    /// The coordinators' own agents.
+    pub sessions: Sessions,
+    /// The registered coordinators' handles, as the registry publishes them.
+    pub directory: Latest<Directory>,
+    /// The engine's events.
+    pub events: tokio::sync::broadcast::Sender<AppEvent>,
+}
+
+impl AppState {
+    /// The registered coordinators' handles, in id order.
+    pub(super) fn handles(&self) -> Vec<CoordinatorHandle> {
+        self.directory
+            .get()
+            .coordinators
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// The handle of the coordinator that has task `task`.
+    pub(super) async fn owner_of(&self, task: TaskId) -> Option<CoordinatorHandle> {
+        for handle in self.handles() {
+            if handle.task_status(task).await.is_ok() {
+                return Some(handle);
+            }
+        }
+        None
+    }
 }
 
 /// The app channel's router.
@@ -46,6 +90,15 @@ pub fn router(state: AppState) -> Router {
         .route("/app/status", get(status))
         .route("/app/coordinators", post(register))
         .route("/app/coordinators/{id}", delete(deregister))
+        .route("/app/coordinators/{id}/agent", post(start_agent))
+        .route(
+            "/app/coordinators/{id}/notifications/{batch}/{verdict}",
+            post(notification),
+        )
+        .route("/app/tasks", get(tasks))
+        .route("/app/tasks/{id}/control", post(control))
+        .route("/app/attach/{id}", get(super::terminal::attach))
+        .route("/app/events", get(super::terminal::events))
         .fallback(|| async { failure(StatusCode::NOT_FOUND, "no such route") })
         .layer(DefaultBodyLimit::max(APP_BODY_BYTES_MAX))
         .with_state(state)
@@ -62,11 +115,31 @@ fn refused(error: &RegistryError) -> Response {
         RegistryError::NotARepo { .. } | RegistryError::McpJson(_) => StatusCode::CONFLICT,
         RegistryError::Files(_) => StatusCode::INTERNAL_SERVER_ERROR,
         RegistryError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
+        RegistryError::Agent(_) => StatusCode::CONFLICT,
     };
     failure(status, &error.to_string())
 }
 
-fn coordinator_json(info: &CoordinatorInfo) -> serde_json::Value {
+fn engine_refused(error: &EngineError) -> Response {
+    let status = match error {
+        EngineError::Missing(_) => StatusCode::NOT_FOUND,
+        EngineError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    failure(status, &error.to_string())
+}
+
+fn coordinator_json(info: &CoordinatorInfo, sessions: &Sessions) -> serde_json::Value {
+    let agent = sessions.info(info.id).map(|session| {
+        json!({
+            "agentId": session.agent.to_string(),
+            "program": session.program,
+            "status": if session.exit.is_some() { "exited" } else { "running" },
+            "readiness": session.readiness.map(|r| format!("{r:?}")),
+            "exitCode": session.exit.and_then(|e| e.code),
+            "lastLine": session.last_line,
+        })
+    });
     json!({
         "id": info.id.to_string(),
         "projectRoot": info.project_root,
@@ -74,6 +147,7 @@ fn coordinator_json(info: &CoordinatorInfo) -> serde_json::Value {
         "mcpConfig": info.mcp_config,
         "mcpJson": info.mcp_json,
         "tasks": info.tasks,
+        "session": agent,
     })
 }
 
@@ -86,9 +160,134 @@ async fn status(State(state): State<AppState>) -> Response {
                 "version": env!("CARGO_PKG_VERSION"),
                 "apiUrl": state.api_url,
                 "stateDir": state.state_dir,
-                "coordinators": list.iter().map(coordinator_json).collect::<Vec<_>>(),
+                "coordinators": list
+                    .iter()
+                    .map(|info| coordinator_json(info, &state.sessions))
+                    .collect::<Vec<_>>(),
             }),
         ),
+    }
+}
+
+/// A request body, or why it is refused (a 400).
+fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|error| format!("invalid body: {error}"))
+}
+
+/// An id in a path, or why it is refused (a 400).
+fn parse_id<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, String> {
+    text.parse().map_err(|_| format!("the {what} id is not a UUID"))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgentBody {
+    command: String,
+    #[serde(default)]
+    args: Vec<String>,
+    #[serde(default)]
+    prompt: Option<String>,
+}
+
+async fn start_agent(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (id, body) = match (
+        parse_id::<CoordinatorId>(&id, "coordinator"),
+        parse_body::<AgentBody>(&body),
+    ) {
+        (Ok(id), Ok(body)) => (id, body),
+        (Err(why), _) | (_, Err(why)) => return failure(StatusCode::BAD_REQUEST, &why),
+    };
+    let request = AgentRequest {
+        command: body.command,
+        args: body.args,
+        prompt: body.prompt,
+    };
+    match state.registry.start_agent(id, request).await {
+        Ok(agent) => json_response(
+            StatusCode::CREATED,
+            &json!({ "agentId": agent.to_string() }),
+        ),
+        Err(error) => refused(&error),
+    }
+}
+
+async fn tasks(State(state): State<AppState>) -> Response {
+    let mut all = Vec::new();
+    for handle in state.handles() {
+        match handle.list_tasks().await {
+            Ok(tasks) => all.extend(
+                tasks
+                    .iter()
+                    .map(|task| crate::api::dto::detail(task, handle.id())),
+            ),
+            Err(error) => return engine_refused(&error),
+        }
+    }
+    json_response(StatusCode::OK, &json!({ "tasks": all }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ControlBody {
+    controlled_by: String,
+}
+
+async fn control(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Response {
+    let (task, body) = match (
+        parse_id::<TaskId>(&id, "task"),
+        parse_body::<ControlBody>(&body),
+    ) {
+        (Ok(task), Ok(body)) => (task, body),
+        (Err(why), _) | (_, Err(why)) => return failure(StatusCode::BAD_REQUEST, &why),
+    };
+    let control = match body.controlled_by.as_str() {
+        "human" => Control::Human,
+        "coordinator" => Control::Coordinator,
+        other => {
+            return failure(
+                StatusCode::BAD_REQUEST,
+                &format!("controlledBy must be \"human\" or \"coordinator\", not {other:?}"),
+            );
+        }
+    };
+    let Some(handle) = state.owner_of(task).await else {
+        return failure(StatusCode::NOT_FOUND, &format!("Task not found: {task}"));
+    };
+    match handle.set_control(task, control).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(error) => engine_refused(&error),
+    }
+}
+
+async fn notification(
+    State(state): State<AppState>,
+    Path((id, batch, verdict)): Path<(String, String, String)>,
+) -> Response {
+    let (id, batch) = match (
+        parse_id::<CoordinatorId>(&id, "coordinator"),
+        parse_id::<BatchId>(&batch, "batch"),
+    ) {
+        (Ok(id), Ok(batch)) => (id, batch),
+        (Err(why), _) | (_, Err(why)) => return failure(StatusCode::BAD_REQUEST, &why),
+    };
+    let Some(handle) = state.directory.get().coordinators.get(&id).cloned() else {
+        return failure(
+            StatusCode::NOT_FOUND,
+            &format!("Coordinator not found: {id}"),
+        );
+    };
+    let done = match verdict.as_str() {
+        "ack" => handle.ack_notification(batch).await,
+        "drop" => handle.drop_notification(batch).await,
+        _ => return failure(StatusCode::NOT_FOUND, "no such route"),
+    };
+    match done {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(error) => engine_refused(&error),
     }
 }
 
@@ -115,7 +314,10 @@ async fn register(State(state): State<AppState>, body: Bytes) -> Response {
         skip_permissions: body.skip_permissions,
     };
     match state.registry.register(request).await {
-        Ok(info) => json_response(StatusCode::CREATED, &coordinator_json(&info)),
+        Ok(info) => json_response(
+            StatusCode::CREATED,
+            &coordinator_json(&info, &state.sessions),
+        ),
         Err(error) => refused(&error),
     }
 }

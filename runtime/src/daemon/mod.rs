@@ -18,7 +18,9 @@
 
 pub mod app;
 pub mod registry;
+pub mod sessions;
 pub mod state;
+pub mod terminal;
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Seek as _, Write as _};
@@ -190,19 +192,22 @@ impl Daemon {
         };
         let (events_tx, events_rx) = mpsc::channel(APP_EVENTS_MAX);
         let engine = Engine::new(ports.clone(), events_tx);
-        tokio::spawn(registry::log_events(events_rx));
+        let (events_feed, _) = tokio::sync::broadcast::channel(terminal::APP_EVENT_FEED_MAX);
+        tokio::spawn(registry::log_events(events_rx, events_feed.clone()));
         let feed = engine.agent_feed();
         let (publisher, latest) = crate::api::latest::channel(Directory::default());
         let launch = McpLaunch {
             command: options.program.clone(),
             url: api_url.clone(),
         };
+        let sessions = sessions::Sessions::new(pty.clone(), ports.clock.clone());
         let (registry, restored) = Registry::start(
             ports,
             layout,
             launch,
             state,
             (engine, Directory::default(), publisher),
+            sessions.clone(),
         )
         .await?;
         let (door, registry_task) = registry.spawn((requests_tx, requests));
@@ -213,12 +218,15 @@ impl Daemon {
                 stopped.wait_for(|stop| *stop).await;
             }
         };
-        let api = ApiState::new(latest, feed);
         let app = app::router(app::AppState {
             registry: door.clone(),
             api_url: api_url.clone(),
             state_dir: dir.clone(),
+            sessions,
+            directory: latest.clone(),
+            events: events_feed,
         });
+        let api = ApiState::new(latest, feed);
         let servers = vec![
             tokio::spawn(crate::api::serve(tcp, api, until_stopped())),
             tokio::spawn({

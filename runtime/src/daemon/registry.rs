@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::sessions::Sessions;
 use super::state::{self, CoordinatorState, McpJsonState, State};
 use crate::agents::McpServer;
 use crate::agents::mcp_json::{self, McpJsonError, Undo};
@@ -27,9 +28,9 @@ use crate::api::Directory;
 use crate::api::latest::Publisher;
 use crate::core::auth::Secret;
 use crate::core::coordinator::TaskRecord;
-use crate::core::ids::CoordinatorId;
+use crate::core::ids::{AgentId, CoordinatorId};
 use crate::engine::{AppEvent, CoordinatorHandle, CoordinatorSettings, Engine, McpLaunch, Ports};
-use crate::ports::{BoxFuture, FileMode, Journal, JournalError};
+use crate::ports::{BoxFuture, FileMode, Journal, JournalError, SpawnSpec};
 
 /// Requests waiting for the registry (the app channel waits beyond this).
 pub const REQUESTS_MAX: usize = 64;
@@ -128,6 +129,29 @@ pub enum RegistryError {
     /// The registry has stopped (the daemon is shutting down).
     #[error("the daemon is shutting down")]
     Stopped,
+    /// The coordinator's own agent could not start, or is running already.
+    #[error("the coordinator's agent: {0}")]
+    Agent(String),
+}
+
+/// How to start a coordinator's own agent, in its project, with its MCP config.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentRequest {
+    /// The program (`claude`, `codex`, `gemini`, the `baton` binary for the demo agent, …).
+    pub command: String,
+    /// Its arguments (Baton adds how it finds its MCP server).
+    pub args: Vec<String>,
+    /// The user's first prompt; the coordinator preamble goes before it.
+    pub prompt: Option<String>,
+}
+
+/// Where a coordinator's agent reads its first prompt: a positional argument for most agents
+/// (`claude "…"`, `codex "…"`, the demo agent), `--prompt-interactive` for Gemini CLI.
+fn prompt_args(command: &str, prompt: String) -> Vec<String> {
+    match crate::agents::AgentKind::from_command(command) {
+        crate::agents::AgentKind::Gemini => vec!["--prompt-interactive".to_owned(), prompt],
+        _ => vec![prompt],
+    }
 }
 
 /// A request to the registry.
@@ -142,6 +166,12 @@ pub enum Request {
     Deregister(CoordinatorId, oneshot::Sender<Result<(), RegistryError>>),
     /// The registered coordinators.
     List(oneshot::Sender<Vec<CoordinatorInfo>>),
+    /// Starts a registered coordinator's own agent.
+    StartAgent(
+        CoordinatorId,
+        AgentRequest,
+        oneshot::Sender<Result<AgentId, RegistryError>>,
+    ),
     /// Takes every `.mcp.json` entry out, persists, and stops.
     Shutdown(oneshot::Sender<()>),
     /// A coordinator's task records (see [`Journal`]).
@@ -235,6 +265,19 @@ impl RegistryDoor {
         self.ask(Request::List).await
     }
 
+    /// See [`Request::StartAgent`].
+    ///
+    /// # Errors
+    /// See [`RegistryError`].
+    pub async fn start_agent(
+        &self,
+        id: CoordinatorId,
+        request: AgentRequest,
+    ) -> Result<AgentId, RegistryError> {
+        self.ask(|reply| Request::StartAgent(id, request, reply))
+            .await?
+    }
+
     /// See [`Request::Shutdown`]; resolves once it is done.
     pub async fn shutdown(&self) {
         let _ = self.ask(Request::Shutdown).await;
@@ -281,6 +324,8 @@ pub struct Registry {
     engine: Engine,
     directory: Directory,
     publisher: Publisher<Directory>,
+    /// The coordinators' own agents.
+    sessions: Sessions,
     /// Registration order.
     entries: Vec<(CoordinatorId, Entry)>,
 }
@@ -298,6 +343,7 @@ impl Registry {
         launch: McpLaunch,
         state: State,
         (engine, directory, publisher): (Engine, Directory, Publisher<Directory>),
+        sessions: Sessions,
     ) -> Result<(Self, Restored), RegistryError> {
         let mut registry = Registry {
             ports,
@@ -306,6 +352,7 @@ impl Registry {
             engine,
             directory,
             publisher,
+            sessions,
             entries: Vec::new(),
         };
         let mut restored = Restored::default();
@@ -381,6 +428,9 @@ impl Registry {
                     }
                 }
                 let _ = reply.send(list);
+            }
+            Request::StartAgent(id, request, reply) => {
+                let _ = reply.send(self.start_agent(id, request).await);
             }
             Request::Save {
                 id,
@@ -507,12 +557,69 @@ impl Registry {
         Ok(self.info(id, entry, 0))
     }
 
+    async fn start_agent(
+        &mut self,
+        id: CoordinatorId,
+        request: AgentRequest,
+    ) -> Result<AgentId, RegistryError> {
+        let entry = self
+            .entries
+            .iter()
+            .find(|(known, entry)| *known == id && entry.is_registered())
+            .map(|(_, entry)| entry)
+            .ok_or(RegistryError::NotFound(id))?;
+        if request.command.trim().is_empty() {
+            return Err(RegistryError::Invalid(
+                "the agent's command is empty".into(),
+            ));
+        }
+        let root = entry.settings.project_root.clone();
+        let server = McpServer::coordinator(&self.launch, id, entry.token.expose());
+        let config = self.layout.coordinator_config(id);
+        let launch =
+            crate::agents::launch(&request.command, &request.args, false, &server, &config);
+        let mut argv = launch.argv;
+        if let Some(prompt) = request.prompt {
+            let base = self
+                .ports
+                .repo
+                .main_branch(root.clone())
+                .await
+                .map_err(|e| RegistryError::NotARepo {
+                    root: root.clone(),
+                    reason: e.to_string(),
+                })?;
+            let first = crate::agents::prompts::coordinator(
+                &prompt,
+                &base,
+                crate::agents::prompts::CONCURRENT_TASKS_MAX,
+            );
+            argv.extend(prompt_args(&request.command, first));
+        }
+        let spec = SpawnSpec {
+            agent: AgentId::from_random(self.random()),
+            argv,
+            env: Vec::new(),
+            cwd: root,
+            cols: crate::engine::AGENT_COLS,
+            rows: crate::engine::AGENT_ROWS,
+        };
+        let agent = self
+            .sessions
+            .start(id, spec, launch.profile)
+            .await
+            .map_err(|e| RegistryError::Agent(e.to_string()))?;
+        tracing::info!(coordinator = %id, %agent, program = %request.command, "coordinator agent started");
+        Ok(agent)
+    }
+
     async fn deregister(&mut self, id: CoordinatorId) -> Result<(), RegistryError> {
         let at = self
             .entries
             .iter()
             .position(|(known, entry)| *known == id && entry.is_registered())
             .ok_or(RegistryError::NotFound(id))?;
+        self.sessions.stop(id).await;
         let entry = &mut self.entries[at].1;
         entry.handle = None;
         let mcp_json = entry.mcp_json.take();
@@ -812,9 +919,14 @@ fn validate(request: &RegisterRequest) -> Result<(), RegistryError> {
 /// Logs the engine's app events (the app's event stream comes with the app channel's next
 /// routes). Runs from before the restore: a restored actor's events must never wait for a
 /// reader.
-pub async fn log_events(mut events: mpsc::Receiver<AppEvent>) {
+pub async fn log_events(
+    mut events: mpsc::Receiver<AppEvent>,
+    feed: tokio::sync::broadcast::Sender<AppEvent>,
+) {
     while let Some(event) = events.recv().await {
         tracing::info!(event = %describe(&event), "engine event");
+        // Nobody listening is not a failure.
+        let _ = feed.send(event);
     }
 }
 
@@ -832,5 +944,6 @@ fn describe(event: &AppEvent) -> String {
         AppEvent::Notice(coordinator, _) => format!("notification for {coordinator}"),
         AppEvent::State(task, change) => format!("task {task}: {change:?}"),
         AppEvent::Orphaned { task, .. } => format!("task {task} orphaned"),
+        AppEvent::Merged { task, merge } => format!("task {task} merged into {}", merge.target),
     }
 }

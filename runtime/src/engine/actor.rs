@@ -687,6 +687,11 @@ impl Actor {
                 }
             }
             Internal::Merged(task, Ok(merged), true, reply) => {
+                self.tell(AppEvent::Merged {
+                    task,
+                    merge: merged.clone(),
+                })
+                .await;
                 let (closed, done) = oneshot::channel();
                 self.close(task, closed).await;
                 tokio::spawn(async move {
@@ -698,7 +703,14 @@ impl Actor {
                     let _ = reply.send(result);
                 });
             }
-            Internal::Merged(_, result, _, reply) => {
+            Internal::Merged(task, result, _, reply) => {
+                if let Ok(merged) = &result {
+                    self.tell(AppEvent::Merged {
+                        task,
+                        merge: merged.clone(),
+                    })
+                    .await;
+                }
                 let _ = reply.send(result);
             }
             Internal::Saved(result, waiters) => {

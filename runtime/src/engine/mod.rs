@@ -285,6 +285,13 @@ pub enum AppEvent {
         /// The task.
         task: TaskView,
     },
+    /// A sub-task's work was merged into its target branch.
+    Merged {
+        /// The task.
+        task: TaskId,
+        /// Where it went, and how much.
+        merge: MergeResult,
+    },
     /// A sub-task was closed: its worktree and branch are gone.
     TaskClosed(TaskId),
     /// Closing a sub-task failed half-way; it is still listed so the close can be retried.

@@ -25,6 +25,7 @@ mod tests;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 
+pub(crate) use task::Scrollback;
 pub use task::{
     Control, LAST_LINE_TAIL_BYTES, McpState, SCROLLBACK_BYTES_MAX, Signal, Status, Task,
 };

@@ -1,9 +1,10 @@
-//! Screens that scripted agents print: for each agent kind, a start-up screen, a trust dialog, a
-//! busy frame and the ready prompt, each a whole frame (it clears the screen first), so that a
-//! script says `print = "busy"` instead of spelling out escape sequences. The test below holds
-//! each frame to the verdict the prompt detector gives it, so scenarios and detector agree.
+//! Screens that scripted agents print (the simulator's, and `baton demo-agent`): for each agent
+//! kind, a start-up screen, a trust dialog, a busy frame and the ready prompt, each a whole frame
+//! (it clears the screen first), so that a script says `print = "busy"` instead of spelling out
+//! escape sequences. The test below holds each frame to the verdict the prompt detector gives it,
+//! so scripts and detector agree.
 
-use baton_runtime::core::detector::Profile;
+use crate::core::detector::Profile;
 
 /// A named frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,8 +78,8 @@ pub fn bytes(profile: Profile, frame: Frame) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
-    use baton_runtime::core::detector::{Detector, Profile, Readiness};
-    use baton_runtime::core::time::Millis;
+    use crate::core::detector::{Detector, Profile, Readiness};
+    use crate::core::time::Millis;
 
     use super::{Frame, bytes};
 

@@ -1,0 +1,664 @@
+//! The `baton` client commands (`status`, `coordinator start|stop`, `tasks`, `attach`,
+//! `events`): requests to the daemon's app channel on its Unix socket, and what they print.
+//!
+//! The requests go through the runtime's own HTTP client (`mcp::http`) over the socket; the
+//! WebSockets through tungstenite over the same socket. What is printed is made by the pure
+//! `render_*` functions below, tested without a daemon.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::mcp::http::{self, BaseUrl, HttpError, UnixSocket};
+
+/// What a client command says when no daemon answers on the socket.
+pub const NOT_RUNNING: &str = "the baton daemon is not running";
+
+/// Why a request to the daemon failed; the text says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Nothing listens on the socket.
+    #[error("{NOT_RUNNING} (no app channel at {}); start it with `baton daemon`", .0.display())]
+    NotRunning(PathBuf),
+    /// The connection broke or the answer is not HTTP.
+    #[error("the daemon's app channel failed: {0}")]
+    Broken(String),
+    /// The daemon refused the request.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// The app channel of the daemon whose state directory is `state_dir`.
+#[derive(Clone, Debug)]
+pub struct AppClient {
+    socket: PathBuf,
+}
+
+impl AppClient {
+    /// A client of the daemon using `state_dir`.
+    #[must_use]
+    pub fn new(state_dir: &Path) -> Self {
+        AppClient {
+            socket: state_dir.join(crate::daemon::APP_SOCKET),
+        }
+    }
+
+    /// The socket it talks to.
+    #[must_use]
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// One request: the answer's JSON (`null` for an empty body) when it is 2xx.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, ClientError> {
+        let base = BaseUrl {
+            host: "localhost".to_owned(),
+            port: 80,
+        };
+        let bytes = body.map(Value::to_string).unwrap_or_default();
+        let headers = [("content-type".to_owned(), "application/json".to_owned())];
+        let request = http::encode(&base.host, method, path, &headers, bytes.as_bytes());
+        let response = http::send(&UnixSocket(self.socket.clone()), &base, &request)
+            .await
+            .map_err(|error| match error {
+                HttpError::Connect(_) => ClientError::NotRunning(self.socket.clone()),
+                other => ClientError::Broken(other.to_string()),
+            })?;
+        let value: Value = if response.body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&response.body)
+                .map_err(|e| ClientError::Broken(format!("an answer that is not JSON: {e}")))?
+        };
+        if (200..300).contains(&response.status) {
+            Ok(value)
+        } else {
+            Err(ClientError::Refused(value["error"].as_str().map_or_else(
+                || format!("HTTP {}", response.status),
+                str::to_owned,
+            )))
+        }
+    }
+
+    /// Opens the WebSocket at `path`.
+    ///
+    /// # Errors
+    /// See [`ClientError`].
+    pub async fn websocket(
+        &self,
+        path: &str,
+    ) -> Result<tokio_tungstenite::WebSocketStream<tokio::net::UnixStream>, ClientError> {
+        let stream = tokio::net::UnixStream::connect(&self.socket)
+            .await
+            .map_err(|_| ClientError::NotRunning(self.socket.clone()))?;
+        let url = format!("ws://localhost{path}");
+        match tokio_tungstenite::client_async(url, stream).await {
+            Ok((socket, _)) => Ok(socket),
+            Err(tungstenite::Error::Http(response)) => {
+                let body = response.body().clone().unwrap_or_default();
+                let text = serde_json::from_slice::<Value>(&body)
+                    .ok()
+                    .and_then(|v| v["error"].as_str().map(str::to_owned))
+                    .unwrap_or_else(|| format!("HTTP {}", response.status()));
+                Err(ClientError::Refused(text))
+            }
+            Err(error) => Err(ClientError::Broken(error.to_string())),
+        }
+    }
+}
+
+/// How `baton coordinator start --agent NAME` runs: the coordinator's own program and
+/// arguments, and its sub-tasks'.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentChoice {
+    /// The coordinator's agent.
+    pub lead: (String, Vec<String>),
+    /// Its sub-tasks' agent.
+    pub sub_tasks: (String, Vec<String>),
+}
+
+/// The agent `name` stands for: `demo` (this `baton` binary's demo agent, `baton` being
+/// `program`), `claude`, `codex`, `gemini`, or any command line (split at spaces).
+///
+/// # Errors
+/// `name` is empty.
+pub fn agent_choice(name: &str, program: &str) -> Result<AgentChoice, String> {
+    let demo = crate::agents::DEMO_AGENT_SUBCOMMAND;
+    if name == "demo" {
+        let args = |role: &str| vec![demo.to_owned(), "--role".to_owned(), role.to_owned()];
+        return Ok(AgentChoice {
+            lead: (program.to_owned(), args("coordinator")),
+            sub_tasks: (program.to_owned(), args("sub-task")),
+        });
+    }
+    let mut words = name.split_whitespace().map(str::to_owned);
+    let command = words.next().ok_or("--agent is empty")?;
+    let args: Vec<String> = words.collect();
+    Ok(AgentChoice {
+        lead: (command.clone(), args.clone()),
+        sub_tasks: (command, args),
+    })
+}
+
+/// `baton status`: the daemon and each coordinator with its agent and tasks.
+#[must_use]
+pub fn render_status(status: &Value) -> String {
+    let mut out = format!(
+        "baton daemon {} · API {} · state {}\n",
+        status["version"].as_str().unwrap_or("?"),
+        status["apiUrl"].as_str().unwrap_or("?"),
+        status["stateDir"].as_str().unwrap_or("?"),
+    );
+    let coordinators = status["coordinators"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if coordinators.is_empty() {
+        out.push_str(
+            "no coordinators (start one: baton coordinator start --project DIR --agent demo)\n",
+        );
+    }
+    for c in &coordinators {
+        let session = &c["session"];
+        let agent = if session.is_null() {
+            "no agent running".to_owned()
+        } else if session["status"] == "exited" {
+            format!(
+                "agent {} exited ({})",
+                session["program"].as_str().unwrap_or("?"),
+                session["exitCode"]
+                    .as_i64()
+                    .map_or_else(|| "killed".to_owned(), |c| format!("code {c}"))
+            )
+        } else {
+            format!(
+                "agent {} {}",
+                session["program"].as_str().unwrap_or("?"),
+                readiness(session["readiness"].as_str().unwrap_or(""))
+            )
+        };
+        out.push_str(&format!(
+            "coordinator {} · {} · {} · {} task(s) · sub-tasks run {}\n",
+            c["id"].as_str().unwrap_or("?"),
+            c["projectRoot"].as_str().unwrap_or("?"),
+            agent,
+            c["tasks"].as_u64().unwrap_or(0),
+            c["agent"].as_str().unwrap_or("?"),
+        ));
+    }
+    out
+}
+
+fn readiness(name: &str) -> &'static str {
+    match name {
+        "Ready" => "at its prompt",
+        "Busy" => "working",
+        "StartupOrDialog" => "starting or asking a question",
+        _ => "running",
+    }
+}
+
+/// `baton tasks`: one line per sub-task.
+#[must_use]
+pub fn render_tasks(tasks: &Value) -> String {
+    let list = tasks["tasks"].as_array().cloned().unwrap_or_default();
+    if list.is_empty() {
+        return "no tasks\n".to_owned();
+    }
+    let mut out = String::new();
+    for t in &list {
+        out.push_str(&format!(
+            "{}  {:<10} {:<20} {}  ({})\n",
+            t["id"].as_str().unwrap_or("?"),
+            t["status"].as_str().unwrap_or("?"),
+            t["name"].as_str().unwrap_or("?"),
+            t["branchName"].as_str().unwrap_or("?"),
+            t["worktreePath"].as_str().unwrap_or("?"),
+        ));
+    }
+    out
+}
+
+/// `baton events`: one readable line for an event of the app channel.
+#[must_use]
+pub fn render_event(event: &Value, names: &std::collections::BTreeMap<String, String>) -> String {
+    let task = |field: &str| {
+        let id = event[field].as_str().unwrap_or("?");
+        names.get(id).cloned().unwrap_or_else(|| id.to_owned())
+    };
+    match event["type"].as_str().unwrap_or("") {
+        "task_created" => format!(
+            "+ task {} created on {} ({})",
+            event["task"]["name"].as_str().unwrap_or("?"),
+            event["task"]["branchName"].as_str().unwrap_or("?"),
+            event["task"]["id"].as_str().unwrap_or("?"),
+        ),
+        "task_merged" => format!(
+            "✓ task {} merged into {} (+{} -{})",
+            task("taskId"),
+            event["merge"]["mainBranch"].as_str().unwrap_or("?"),
+            event["merge"]["linesAdded"].as_u64().unwrap_or(0),
+            event["merge"]["linesRemoved"].as_u64().unwrap_or(0),
+        ),
+        "task_closed" => format!(
+            "- task {} closed (worktree and branch removed)",
+            task("taskId")
+        ),
+        "cleanup_failed" => format!(
+            "! task {}: cleanup failed: {}",
+            task("taskId"),
+            event["error"].as_str().unwrap_or("?")
+        ),
+        "notification_staged" => format!(
+            "… notification for the coordinator: {}",
+            event["text"].as_str().unwrap_or("").replace('\n', " ")
+        ),
+        "notification_cleared" => "… notifications cleared".to_owned(),
+        "task_state" => format!(
+            "· task {}: {}",
+            task("taskId"),
+            event["change"].as_str().unwrap_or("?").replace('_', " ")
+        ),
+        "task_orphaned" => format!(
+            "! task {} orphaned: {}",
+            task("taskId"),
+            event["text"].as_str().unwrap_or("")
+        ),
+        "lagged" => format!(
+            "! {} event(s) missed",
+            event["missed"].as_u64().unwrap_or(0)
+        ),
+        other => format!("? {other}: {event}"),
+    }
+}
+
+/// The body of `POST /app/coordinators` for `baton coordinator start`.
+#[must_use]
+pub fn register_body(project: &Path, choice: &AgentChoice, skip_permissions: bool) -> Value {
+    json!({
+        "projectRoot": project,
+        "agent": choice.sub_tasks.0,
+        "args": choice.sub_tasks.1,
+        "skipPermissions": skip_permissions,
+    })
+}
+
+/// Writes `text` to standard output now.
+fn say(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+fn pretty(value: &Value) -> String {
+    format!(
+        "{}\n",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    )
+}
+
+/// `baton status`.
+///
+/// # Errors
+/// The daemon is not running or failed.
+pub async fn status(client: &AppClient, as_json: bool) -> anyhow::Result<()> {
+    let status = client.request("GET", "/app/status", None).await?;
+    say(&if as_json {
+        pretty(&status)
+    } else {
+        render_status(&status)
+    })
+}
+
+/// `baton tasks`.
+///
+/// # Errors
+/// The daemon is not running or failed.
+pub async fn tasks(client: &AppClient, as_json: bool) -> anyhow::Result<()> {
+    let tasks = client.request("GET", "/app/tasks", None).await?;
+    say(&if as_json {
+        pretty(&tasks)
+    } else {
+        render_tasks(&tasks)
+    })
+}
+
+/// What `baton coordinator start` is given.
+#[derive(Clone, Debug)]
+pub struct StartOptions {
+    /// The project (a git repository).
+    pub project: PathBuf,
+    /// `demo`, `claude`, `codex`, `gemini` or a command line.
+    pub agent: String,
+    /// The coordinator's first prompt.
+    pub prompt: Option<String>,
+    /// Sub-tasks get their agent's skip-permission flags.
+    pub skip_permissions: bool,
+    /// Print events until the coordinator is done.
+    pub follow: bool,
+    /// The `baton` program (for the demo agent).
+    pub program: String,
+}
+
+/// `baton coordinator start`: registers the coordinator, starts its agent (deregistering it
+/// again if the agent cannot start), and with `follow` prints what happens until it is done.
+///
+/// # Errors
+/// The daemon is not running, or refused.
+pub async fn start(client: &AppClient, options: StartOptions, as_json: bool) -> anyhow::Result<()> {
+    let project = std::path::absolute(&options.project)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", options.project.display()))?;
+    let choice = agent_choice(&options.agent, &options.program).map_err(anyhow::Error::msg)?;
+    let body = register_body(&project, &choice, options.skip_permissions);
+    let info = client
+        .request("POST", "/app/coordinators", Some(&body))
+        .await?;
+    let id = info["id"].as_str().unwrap_or_default().to_owned();
+    let agent_body = json!({
+        "command": choice.lead.0,
+        "args": choice.lead.1,
+        "prompt": options.prompt,
+    });
+    let started = client
+        .request(
+            "POST",
+            &format!("/app/coordinators/{id}/agent"),
+            Some(&agent_body),
+        )
+        .await;
+    let agent = match started {
+        Ok(agent) => agent,
+        Err(error) => {
+            // Nothing half-made stays behind.
+            let _ = client
+                .request("DELETE", &format!("/app/coordinators/{id}"), None)
+                .await;
+            return Err(error.into());
+        }
+    };
+    if as_json {
+        let mut info = info;
+        info["agentId"] = agent["agentId"].clone();
+        say(&pretty(&info))?;
+    } else {
+        say(&format!(
+            "coordinator {id} started on {}\n  its agent: {} · its sub-tasks: {}\n  \
+             watch it: baton attach {id}   (Ctrl-] detaches)\n  its tasks: baton tasks · \
+             events: baton events · stop it: baton coordinator stop {id}\n",
+            project.display(),
+            choice.lead.0,
+            choice.sub_tasks.0,
+        ))?;
+    }
+    if options.follow {
+        follow(client, &id, as_json).await?;
+    }
+    Ok(())
+}
+
+/// Longest `follow` waits between looks at the coordinator, in milliseconds.
+pub const FOLLOW_POLL_MS: u64 = 500;
+
+/// Prints events until coordinator `id` is done: it made tasks, none is left, and its agent is
+/// at its prompt (or ended).
+async fn follow(client: &AppClient, id: &str, as_json: bool) -> anyhow::Result<()> {
+    use futures_util::StreamExt as _;
+    let mut socket = client.websocket("/app/events").await?;
+    let mut names = std::collections::BTreeMap::new();
+    let mut made = 0usize;
+    if !as_json {
+        say("following (Ctrl-C stops following; the coordinator keeps running)\n")?;
+    }
+    loop {
+        let tick = tokio::time::sleep(std::time::Duration::from_millis(FOLLOW_POLL_MS));
+        tokio::select! {
+            biased;
+            message = socket.next() => match message {
+                Some(Ok(tungstenite::Message::Text(text))) => {
+                    let event: Value = serde_json::from_str(&text).unwrap_or_default();
+                    if event["type"] == "task_created" {
+                        if event["coordinatorId"] != id {
+                            continue;
+                        }
+                        made += 1;
+                        if let (Some(task), Some(name)) =
+                            (event["task"]["id"].as_str(), event["task"]["name"].as_str())
+                        {
+                            names.insert(task.to_owned(), name.to_owned());
+                        }
+                    }
+                    say(&if as_json { format!("{text}\n") } else { format!("{}\n", render_event(&event, &names)) })?;
+                }
+                Some(Ok(_)) => {}
+                None | Some(Err(_)) => anyhow::bail!("the daemon's event stream ended"),
+            },
+            () = tick => {}
+        }
+        let status = client.request("GET", "/app/status", None).await?;
+        let Some(me) = status["coordinators"]
+            .as_array()
+            .and_then(|list| list.iter().find(|c| c["id"] == id))
+        else {
+            anyhow::bail!("coordinator {id} is gone");
+        };
+        let session = &me["session"];
+        let settled =
+            session.is_null() || session["status"] == "exited" || session["readiness"] == "Ready";
+        if made > 0 && me["tasks"] == 0 && settled {
+            if !as_json {
+                say(&format!(
+                    "done: the coordinator made {made} task(s), and none is left\n"
+                ))?;
+            }
+            return Ok(());
+        }
+    }
+}
+
+/// `baton coordinator stop`.
+///
+/// # Errors
+/// The daemon is not running, or knows no such coordinator.
+pub async fn stop(client: &AppClient, id: &str) -> anyhow::Result<()> {
+    client
+        .request("DELETE", &format!("/app/coordinators/{id}"), None)
+        .await?;
+    say(&format!(
+        "coordinator {id} deregistered; its agent ended, its tasks stay until closed\n"
+    ))
+}
+
+/// `baton events`: the engine's events until the daemon stops.
+///
+/// # Errors
+/// The daemon is not running.
+pub async fn events(client: &AppClient, as_json: bool) -> anyhow::Result<()> {
+    use futures_util::StreamExt as _;
+    let tasks = client.request("GET", "/app/tasks", None).await?;
+    let mut names: std::collections::BTreeMap<String, String> = tasks["tasks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| Some((t["id"].as_str()?.to_owned(), t["name"].as_str()?.to_owned())))
+        .collect();
+    let mut socket = client.websocket("/app/events").await?;
+    while let Some(message) = socket.next().await {
+        let Ok(tungstenite::Message::Text(text)) = message else {
+            continue;
+        };
+        let event: Value = serde_json::from_str(&text).unwrap_or_default();
+        if let (Some(id), Some(name)) =
+            (event["task"]["id"].as_str(), event["task"]["name"].as_str())
+        {
+            names.insert(id.to_owned(), name.to_owned());
+        }
+        say(&if as_json {
+            format!("{text}\n")
+        } else {
+            format!("{}\n", render_event(&event, &names))
+        })?;
+    }
+    say("the daemon stopped\n")
+}
+
+/// The key that detaches `baton attach` (Ctrl-]).
+pub const DETACH_KEY: u8 = 0x1d;
+
+/// `baton attach`: the terminal of a coordinator's agent or a sub-task's, passed through raw
+/// until Ctrl-] detaches or the agent ends.
+///
+/// # Errors
+/// The daemon is not running, or knows no such agent.
+pub async fn attach(client: &AppClient, id: &str) -> anyhow::Result<()> {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use std::io::Write as _;
+    let mut socket = client.websocket(&format!("/app/attach/{id}")).await?;
+    let raw = crate::adapters::tty::RawMode::enter()?;
+    let resize = |(cols, rows): (u16, u16)| {
+        tungstenite::Message::Text(
+            json!({ "type": "resize", "cols": cols, "rows": rows })
+                .to_string()
+                .into(),
+        )
+    };
+    if let Some(size) = crate::adapters::tty::size() {
+        socket.send(resize(size)).await?;
+    }
+    let (keys_tx, mut keys) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
+    std::thread::spawn(move || {
+        use std::io::Read as _;
+        let mut stdin = std::io::stdin();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdin.read(&mut buf) {
+            if n == 0 || keys_tx.blocking_send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut winch = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())?;
+    let ending = loop {
+        tokio::select! {
+            biased;
+            message = socket.next() => match message {
+                Some(Ok(tungstenite::Message::Binary(bytes))) => {
+                    let mut out = std::io::stdout().lock();
+                    out.write_all(&bytes)?;
+                    out.flush()?;
+                }
+                Some(Ok(tungstenite::Message::Text(text))) => {
+                    let note: Value = serde_json::from_str(&text).unwrap_or_default();
+                    match note["type"].as_str() {
+                        Some("exited") => break format!(
+                            "the agent exited ({})",
+                            note["exitCode"].as_i64().map_or_else(|| "killed".to_owned(), |c| format!("code {c}"))
+                        ),
+                        Some("lagged") => break "the terminal fell behind; attach again".to_owned(),
+                        _ => {}
+                    }
+                }
+                Some(Ok(tungstenite::Message::Close(_))) | None | Some(Err(_)) => {
+                    break "the daemon closed the terminal".to_owned();
+                }
+                Some(Ok(_)) => {}
+            },
+            keys = keys.recv() => match keys {
+                Some(bytes) => {
+                    if let Some(at) = bytes.iter().position(|&b| b == DETACH_KEY) {
+                        if at > 0 {
+                            socket.send(tungstenite::Message::Binary(bytes[..at].to_vec().into())).await?;
+                        }
+                        break "detached; the agent keeps running".to_owned();
+                    }
+                    socket.send(tungstenite::Message::Binary(bytes.into())).await?;
+                }
+                None => break "detached".to_owned(),
+            },
+            _ = winch.recv() => {
+                if let Some(size) = crate::adapters::tty::size() {
+                    socket.send(resize(size)).await?;
+                }
+            }
+        }
+    };
+    drop(raw);
+    let _ = socket.close(None).await;
+    say(&format!("\r\n[baton: {ending}]\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde_json::json;
+
+    use super::{agent_choice, render_event, render_status, render_tasks};
+
+    #[test]
+    fn agent_names_choose_the_coordinators_and_sub_tasks_programs() {
+        let demo = agent_choice("demo", "/bin/baton").unwrap();
+        assert_eq!(demo.lead.0, "/bin/baton");
+        assert_eq!(demo.lead.1, ["demo-agent", "--role", "coordinator"]);
+        assert_eq!(demo.sub_tasks.1, ["demo-agent", "--role", "sub-task"]);
+        let claude = agent_choice("claude", "/bin/baton").unwrap();
+        assert_eq!(claude.lead, ("claude".to_owned(), Vec::new()));
+        assert_eq!(claude.sub_tasks, claude.lead);
+        let command = agent_choice("aider --yes", "/bin/baton").unwrap();
+        assert_eq!(command.lead, ("aider".to_owned(), vec!["--yes".to_owned()]));
+        assert!(agent_choice("  ", "/bin/baton").is_err());
+    }
+
+    #[test]
+    fn status_says_what_runs() {
+        let text = render_status(&json!({
+            "version": "0.1.0", "apiUrl": "http://127.0.0.1:7777", "stateDir": "/s",
+            "coordinators": [{
+                "id": "c-1", "projectRoot": "/p", "agent": "claude", "tasks": 2,
+                "session": { "program": "claude", "status": "running", "readiness": "Ready" },
+            }, {
+                "id": "c-2", "projectRoot": "/q", "agent": "codex", "tasks": 0, "session": null,
+            }],
+        }));
+        assert!(text.contains("API http://127.0.0.1:7777"), "{text}");
+        assert!(
+            text.contains("c-1 · /p · agent claude at its prompt · 2 task(s)"),
+            "{text}"
+        );
+        assert!(text.contains("c-2 · /q · no agent running"), "{text}");
+        let empty = render_status(&json!({ "coordinators": [] }));
+        assert!(empty.contains("no coordinators"), "{empty}");
+    }
+
+    #[test]
+    fn tasks_and_events_read_as_lines() {
+        let tasks = render_tasks(&json!({ "tasks": [{
+            "id": "t-1", "status": "idle", "name": "alpha", "branchName": "task/alpha-1",
+            "worktreePath": "/p/.worktrees/task/alpha-1",
+        }]}));
+        assert!(tasks.starts_with("t-1  idle       alpha"), "{tasks}");
+        assert_eq!(render_tasks(&json!({ "tasks": [] })), "no tasks\n");
+        let names = BTreeMap::from([("t-1".to_owned(), "alpha".to_owned())]);
+        let merged = json!({
+            "type": "task_merged", "taskId": "t-1",
+            "merge": { "mainBranch": "main", "linesAdded": 3, "linesRemoved": 0 },
+        });
+        assert_eq!(
+            render_event(&merged, &names),
+            "✓ task alpha merged into main (+3 -0)"
+        );
+        let state = json!({ "type": "task_state", "taskId": "t-1", "change": "signal_received" });
+        assert_eq!(
+            render_event(&state, &names),
+            "· task alpha: signal received"
+        );
+    }
+}
