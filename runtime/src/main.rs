@@ -59,6 +59,9 @@ enum CoordinatorCommand {
         /// Print what happens until the coordinator is done.
         #[arg(long)]
         follow: bool,
+        /// Make --project a new sample git repository first, if it does not exist.
+        #[arg(long)]
+        init: bool,
         #[command(flatten)]
         client: ClientOpts,
     },
@@ -97,6 +100,21 @@ enum Command {
     },
     /// Print the engine's events as they happen.
     Events {
+        #[command(flatten)]
+        client: ClientOpts,
+    },
+    /// Turn phone access on and print its URL and a QR code (read-only: it never types into an
+    /// agent); --stop turns it off.
+    Phone {
+        /// Turn phone access off (its token is revoked).
+        #[arg(long)]
+        stop: bool,
+        /// Listen on loopback only (a browser on this machine), not the LAN.
+        #[arg(long)]
+        loopback: bool,
+        /// The port (default: the first free of 7801 to 7820).
+        #[arg(long)]
+        port: Option<u16>,
         #[command(flatten)]
         client: ClientOpts,
     },
@@ -188,6 +206,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let c = client.client()?;
             client_command(app::events(&c, client.json))
         }
+        Command::Phone {
+            stop,
+            loopback,
+            port,
+            client,
+        } => {
+            let c = client.client()?;
+            client_command(app::phone(&c, stop, loopback, port, client.json))
+        }
         Command::Attach { id, client } => {
             let c = client.client()?;
             client_command(app::attach(&c, &id))
@@ -206,6 +233,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     prompt,
                     skip_permissions,
                     follow,
+                    init,
                     client,
                 },
         } => {
@@ -220,6 +248,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 prompt,
                 skip_permissions,
                 follow,
+                init,
                 program,
             };
             client_command(app::start(&c, options, client.json))

@@ -172,7 +172,7 @@ fn a_demo_coordinator_splits_merges_and_cleans_up_after_itself() {
         "✓ task beta merged into main (+3 -0)",
         "- task alpha closed",
         "- task beta closed",
-        "done: the coordinator made 2 task(s), and none is left",
+        "done: the coordinator made 2 task(s) and merged 2; none is left",
     ] {
         assert!(said.contains(line), "{line:?} missing from:\n{said}");
     }
@@ -280,4 +280,159 @@ fn a_coordinator_whose_agent_cannot_start_is_not_left_registered() {
         USER_MCP_JSON
     );
     daemon.stop();
+}
+
+/// The status of `GET path` on the phone listener at `port`, with `token`; `None` when nothing
+/// listens.
+fn phone_get(port: u16, path: &str, token: &str) -> Option<u16> {
+    use baton_runtime::mcp::http::{self, BaseUrl, Tcp};
+    let base = BaseUrl {
+        host: "127.0.0.1".to_owned(),
+        port,
+    };
+    let headers = [("authorization".to_owned(), format!("Bearer {token}"))];
+    let request = http::encode(&base.host, "GET", path, &headers, b"");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime
+        .block_on(http::send(&Tcp, &base, &request))
+        .ok()
+        .map(|response| response.status)
+}
+
+#[test]
+fn phone_access_opens_a_read_only_url_and_stopping_revokes_it() {
+    let temp = tempfile::tempdir().unwrap();
+    let state = temp.path().join("state");
+    let daemon = Daemon::start(&state);
+    let on = json(&daemon.cli(&["phone", "--loopback", "--port", "0", "--json"]));
+    let url = on["url"].as_str().unwrap().to_owned();
+    let port = u16::try_from(on["port"].as_u64().unwrap()).unwrap();
+    assert!(
+        url.starts_with(&format!("http://127.0.0.1:{port}/?token=")),
+        "{url}"
+    );
+    let token = url.rsplit('=').next().unwrap().to_owned();
+    assert_eq!(phone_get(port, "/api/agents", &token), Some(200));
+    assert_eq!(phone_get(port, "/api/agents", "not-the-token"), Some(401));
+    // Asking again while it is on tells the same URL.
+    let again = json(&daemon.cli(&["phone", "--loopback", "--json"]));
+    assert_eq!(again["url"], on["url"]);
+    // The text form shows the URL under a QR code.
+    let shown = text(&daemon.cli(&["phone", "--loopback"]));
+    assert!(shown.contains(&url) && shown.contains('█'), "{shown}");
+
+    let off = daemon.cli(&["phone", "--stop"]);
+    assert!(
+        text(&off).contains("phone access stopped"),
+        "{}",
+        text(&off)
+    );
+    assert_eq!(
+        phone_get(port, "/api/agents", &token),
+        None,
+        "nothing listens"
+    );
+    let on = json(&daemon.cli(&["phone", "--loopback", "--port", "0", "--json"]));
+    let port = u16::try_from(on["port"].as_u64().unwrap()).unwrap();
+    assert_ne!(on["url"].as_str().unwrap(), url, "a new token each start");
+    assert_eq!(
+        phone_get(port, "/api/agents", &token),
+        Some(401),
+        "the old token is revoked"
+    );
+    daemon.stop();
+}
+
+/// The README's quickstart commands, as written (`cargo run --release --bin baton -- …`), with
+/// the command itself replaced by this build's binary.
+fn quickstart() -> Vec<Vec<String>> {
+    let readme = include_str!("../../README.md");
+    let section = readme
+        .split("## Quickstart")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("the README has a Quickstart section");
+    let prefix = "cargo run --release --bin baton -- ";
+    section
+        .lines()
+        .filter_map(|line| line.strip_prefix(prefix))
+        .map(|args| {
+            // Shell words: quoted strings stay whole.
+            let mut words = Vec::new();
+            let mut rest = args.trim();
+            while !rest.is_empty() {
+                if let Some(quoted) = rest.strip_prefix('"') {
+                    let end = quoted.find('"').unwrap();
+                    words.push(quoted[..end].to_owned());
+                    rest = quoted[end + 1..].trim_start();
+                } else {
+                    let end = rest.find(' ').unwrap_or(rest.len());
+                    words.push(rest[..end].to_owned());
+                    rest = rest[end..].trim_start();
+                }
+            }
+            words
+        })
+        .collect()
+}
+
+#[test]
+fn the_readme_quickstart_works_as_written() {
+    let commands = quickstart();
+    assert_eq!(commands.len(), 2, "{commands:?}");
+    assert_eq!(commands[0], ["daemon"]);
+    let temp = tempfile::tempdir().unwrap();
+    // The default state directory, under a fresh XDG_STATE_HOME: nothing but the README's words.
+    let home = temp.path().join("xdg-state");
+    let log = std::fs::File::create(temp.path().join("daemon.stderr")).unwrap();
+    let mut daemon = isolated(&mut Command::new(BATON))
+        .args(&commands[0])
+        .env("XDG_STATE_HOME", &home)
+        .current_dir(temp.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let stdout = daemon.stdout.take().unwrap();
+    let line = within("the daemon's ready line", move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        line
+    });
+    assert!(line.starts_with("baton daemon: API "), "{line:?}");
+    let second = isolated(&mut Command::new(BATON))
+        .args(&commands[1])
+        .env("XDG_STATE_HOME", &home)
+        .current_dir(temp.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = within("the quickstart's coordinator", move || {
+        second.wait_with_output().unwrap()
+    });
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("made a sample repository at"), "{said}");
+    assert!(
+        said.contains("done: the coordinator made 2 task(s) and merged 2"),
+        "{said}"
+    );
+    let log = git(&temp.path().join("baton-sample"), &["log", "--format=%s"]);
+    assert!(
+        log.contains("demo: alpha") && log.contains("demo: beta"),
+        "{log}"
+    );
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&daemon),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    let status = within("the daemon's exit", move || daemon.wait().unwrap());
+    assert!(status.success(), "{status:?}");
 }

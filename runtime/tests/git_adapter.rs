@@ -608,6 +608,28 @@ async fn an_untracked_file_over_the_limit_is_listed_but_not_read() {
 // Commit
 
 #[tokio::test]
+async fn with_no_identity_configured_commits_and_merges_are_made_as_baton() {
+    let world = World::standard();
+    // An empty identity overrides any the machine has: git alone would refuse to commit.
+    git(&world.root, &["config", "user.name", ""]);
+    git(&world.root, &["config", "user.email", ""]);
+    let wt = world.task("x").await;
+    write(&wt, "new.txt", "new\n");
+    let committed = world.repo.commit_all(wt.clone(), "Task work".into()).await;
+    assert_eq!(committed, Ok(true));
+    assert_eq!(
+        git(&wt, &["log", "-1", "--format=%an <%ae>"]).trim(),
+        "Baton <baton@localhost>"
+    );
+    let merged = world.merge("x", true).await;
+    assert!(merged.is_ok(), "{merged:?}");
+    assert_eq!(
+        git(&world.root, &["log", "-1", "--format=%cn <%ce>", "main"]).trim(),
+        "Baton <baton@localhost>"
+    );
+}
+
+#[tokio::test]
 async fn commit_all_commits_every_change_then_finds_nothing_left() {
     let world = World::standard();
     let wt = world.task("x").await;

@@ -219,11 +219,46 @@ impl Output {
 /// time and output. An error only if git could not run or was stuck; a non-zero exit is
 /// [`Output::code`].
 async fn run(dir: &Path, args: &[&OsStr]) -> Result<Output, RepoError> {
+    run_with(dir, args, &[]).await
+}
+
+/// The name and address commits are made under when the repository's configuration gives
+/// none (a fresh machine): git would refuse to commit at all.
+pub const FALLBACK_IDENTITY: (&str, &str) = ("Baton", "baton@localhost");
+
+/// [`run`] for a command that makes a commit: the user's identity when configured, else
+/// [`FALLBACK_IDENTITY`].
+async fn run_committing(dir: &Path, args: &[&OsStr]) -> Result<Output, RepoError> {
+    // The user's own identity wins: from the configuration, or their environment.
+    let configured = |key: &'static str, var: &'static str| async move {
+        std::env::var_os(var).is_some()
+            || run(dir, &["config", "--get", key].map(OsStr::new))
+                .await
+                .is_ok_and(|out| out.code == Some(0) && !out.stdout.trim_ascii().is_empty())
+    };
+    let mut env = Vec::new();
+    if !configured("user.name", "GIT_AUTHOR_NAME").await {
+        env.extend([
+            ("GIT_AUTHOR_NAME", FALLBACK_IDENTITY.0),
+            ("GIT_COMMITTER_NAME", FALLBACK_IDENTITY.0),
+        ]);
+    }
+    if !configured("user.email", "GIT_AUTHOR_EMAIL").await {
+        env.extend([
+            ("GIT_AUTHOR_EMAIL", FALLBACK_IDENTITY.1),
+            ("GIT_COMMITTER_EMAIL", FALLBACK_IDENTITY.1),
+        ]);
+    }
+    run_with(dir, args, &env).await
+}
+
+async fn run_with(dir: &Path, args: &[&OsStr], env: &[(&str, &str)]) -> Result<Output, RepoError> {
     let mut command = Command::new("git");
     command
         .arg("-C")
         .arg(dir)
         .args(args)
+        .envs(env.iter().copied())
         .env("GIT_TERMINAL_PROMPT", "0")
         .env("LC_ALL", "C")
         .stdin(Stdio::null())
@@ -875,7 +910,7 @@ async fn commit_all(worktree: PathBuf, message: String) -> Result<bool, RepoErro
         Some(1) => {}
         _ => return Err(out.failure("git diff --cached")),
     }
-    run(&worktree, &["commit", "-q", "-m", &message].map(OsStr::new))
+    run_committing(&worktree, &["commit", "-q", "-m", &message].map(OsStr::new))
         .await?
         .ok("git commit")?;
     Ok(true)
@@ -1025,9 +1060,8 @@ async fn merge_once(request: &MergeRequest) -> Result<MergeOutcome, RepoError> {
                 args.extend(["-p", &tips.branch]);
             }
             args.extend(["-m", &message]);
-            let out = run(root, &args.into_iter().map(OsStr::new).collect::<Vec<_>>())
-                .await?
-                .ok("git commit-tree")?;
+            let args: Vec<&OsStr> = args.into_iter().map(OsStr::new).collect();
+            let out = run_committing(root, &args).await?.ok("git commit-tree")?;
             String::from_utf8_lossy(&out.stdout).trim().to_owned()
         }
     };

@@ -346,6 +346,8 @@ pub struct StartOptions {
     pub skip_permissions: bool,
     /// Print events until the coordinator is done.
     pub follow: bool,
+    /// Make `project` a new sample repository first, if it does not exist.
+    pub init: bool,
     /// The `baton` program (for the demo agent).
     pub program: String,
 }
@@ -358,6 +360,15 @@ pub struct StartOptions {
 pub async fn start(client: &AppClient, options: StartOptions, as_json: bool) -> anyhow::Result<()> {
     let project = std::path::absolute(&options.project)
         .map_err(|e| anyhow::anyhow!("{}: {e}", options.project.display()))?;
+    if options.init && !project.exists() {
+        init_sample(&project)?;
+        if !as_json {
+            say(&format!(
+                "made a sample repository at {}\n",
+                project.display()
+            ))?;
+        }
+    }
     let choice = agent_choice(&options.agent, &options.program).map_err(anyhow::Error::msg)?;
     let body = register_body(&project, &choice, options.skip_permissions);
     let info = client
@@ -406,6 +417,46 @@ pub async fn start(client: &AppClient, options: StartOptions, as_json: bool) -> 
     Ok(())
 }
 
+/// What a new sample repository holds.
+pub const SAMPLE_README: &str =
+    "# A sample project\n\nBaton's demo agents write their notes under notes/.\n";
+
+/// Makes `dir` a git repository on `main` with one commit (a README), committed as Baton so
+/// that no git identity needs to be configured.
+fn init_sample(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+    std::fs::write(dir.join("README.md"), SAMPLE_README)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+    for args in [
+        &["init", "-q", "-b", "main"][..],
+        &["add", "README.md"],
+        &[
+            "-c",
+            "user.name=Baton",
+            "-c",
+            "user.email=baton@baton.invalid",
+            "commit",
+            "-q",
+            "-m",
+            "A sample project",
+        ],
+    ] {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .output()
+            .map_err(|e| anyhow::anyhow!("running git: {e}"))?;
+        anyhow::ensure!(
+            out.status.success(),
+            "git {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
 /// Longest `follow` waits between looks at the coordinator, in milliseconds.
 pub const FOLLOW_POLL_MS: u64 = 500;
 
@@ -416,6 +467,7 @@ async fn follow(client: &AppClient, id: &str, as_json: bool) -> anyhow::Result<(
     let mut socket = client.websocket("/app/events").await?;
     let mut names = std::collections::BTreeMap::new();
     let mut made = 0usize;
+    let mut merged = 0usize;
     if !as_json {
         say("following (Ctrl-C stops following; the coordinator keeps running)\n")?;
     }
@@ -426,6 +478,9 @@ async fn follow(client: &AppClient, id: &str, as_json: bool) -> anyhow::Result<(
             message = socket.next() => match message {
                 Some(Ok(tungstenite::Message::Text(text))) => {
                     let event: Value = serde_json::from_str(&text).unwrap_or_default();
+                    if event["type"] == "task_merged" && names.contains_key(event["taskId"].as_str().unwrap_or_default()) {
+                        merged += 1;
+                    }
                     if event["type"] == "task_created" {
                         if event["coordinatorId"] != id {
                             continue;
@@ -457,7 +512,7 @@ async fn follow(client: &AppClient, id: &str, as_json: bool) -> anyhow::Result<(
         if made > 0 && me["tasks"] == 0 && settled {
             if !as_json {
                 say(&format!(
-                    "done: the coordinator made {made} task(s), and none is left\n"
+                    "done: the coordinator made {made} task(s) and merged {merged}; none is left\n"
                 ))?;
             }
             return Ok(());
@@ -509,6 +564,42 @@ pub async fn events(client: &AppClient, as_json: bool) -> anyhow::Result<()> {
         })?;
     }
     say("the daemon stopped\n")
+}
+
+/// `baton phone`: starts phone access (or shows the running one) and prints its URL with a QR
+/// code; with `stop`, stops it.
+///
+/// # Errors
+/// The daemon is not running, or no port could be bound.
+pub async fn phone(
+    client: &AppClient,
+    stop: bool,
+    loopback: bool,
+    port: Option<u16>,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    if stop {
+        let answer = client.request("DELETE", "/app/phone", None).await?;
+        return say(&if as_json {
+            pretty(&answer)
+        } else if answer["stopped"] == true {
+            "phone access stopped; its URL opens nothing any more\n".to_owned()
+        } else {
+            "phone access was off\n".to_owned()
+        });
+    }
+    let body = json!({ "loopback": loopback, "port": port });
+    let answer = client.request("POST", "/app/phone", Some(&body)).await?;
+    if as_json {
+        return say(&pretty(&answer));
+    }
+    let url = answer["url"].as_str().unwrap_or_default();
+    let qr = crate::daemon::phone::qr_text(url).unwrap_or_default();
+    say(&format!(
+        "{qr}\nphone access is on ({}): open this on your phone, on the same network:\n  {url}\n\
+         It shows your agents and never types into them. `baton phone --stop` revokes it.\n",
+        answer["address"].as_str().unwrap_or("?"),
+    ))
 }
 
 /// The key that detaches `baton attach` (Ctrl-]).

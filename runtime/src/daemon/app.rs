@@ -10,6 +10,8 @@
 //! - `DELETE /app/coordinators/{id}`: deregisters one (its agent ended), 204;
 //! - `POST /app/coordinators/{id}/agent` `{command, args?, prompt?}`: starts the coordinator's
 //!   own agent in its project, 201 `{agentId}`;
+//! - `GET /app/phone`, `POST /app/phone` `{loopback?, port?}`, `DELETE /app/phone`: phone access
+//!   (its URL carries a new mobile token each start) — `phone`;
 //! - `GET /app/tasks`: every coordinator's sub-tasks;
 //! - `POST /app/tasks/{id}/control` `{controlledBy: "human"|"coordinator"}`: who drives it, 204;
 //! - `POST /app/coordinators/{id}/notifications/{batch}/ack` and `…/drop`: 204;
@@ -60,6 +62,8 @@ pub struct AppState {
     pub directory: Latest<Directory>,
     /// The engine's events.
     pub events: tokio::sync::broadcast::Sender<AppEvent>,
+    /// Phone access.
+    pub phone: super::phone::Phone,
 }
 
 impl AppState {
@@ -94,6 +98,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/app/coordinators/{id}/notifications/{batch}/{verdict}",
             post(notification),
+        )
+        .route(
+            "/app/phone",
+            get(phone_status).post(phone_start).delete(phone_stop),
         )
         .route("/app/tasks", get(tasks))
         .route("/app/tasks/{id}/control", post(control))
@@ -176,7 +184,8 @@ fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, String>
 
 /// An id in a path, or why it is refused (a 400).
 fn parse_id<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, String> {
-    text.parse().map_err(|_| format!("the {what} id is not a UUID"))
+    text.parse()
+        .map_err(|_| format!("the {what} id is not a UUID"))
 }
 
 #[derive(Deserialize)]
@@ -213,6 +222,61 @@ async fn start_agent(
         ),
         Err(error) => refused(&error),
     }
+}
+
+fn phone_json(info: &super::phone::PhoneInfo, clients: usize) -> serde_json::Value {
+    json!({
+        "enabled": true,
+        "url": info.url,
+        "address": info.address,
+        "port": info.port,
+        "connectedClients": clients,
+    })
+}
+
+async fn phone_status(State(state): State<AppState>) -> Response {
+    let clients = state.phone.connected_clients();
+    let body = match state.phone.status().await {
+        Some(info) => phone_json(&info, clients),
+        None => json!({ "enabled": false, "connectedClients": 0 }),
+    };
+    json_response(StatusCode::OK, &body)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct PhoneBody {
+    #[serde(default)]
+    loopback: bool,
+    #[serde(default)]
+    port: Option<u16>,
+}
+
+async fn phone_start(State(state): State<AppState>, body: Bytes) -> Response {
+    let body: PhoneBody = if body.is_empty() {
+        PhoneBody::default()
+    } else {
+        match parse_body(&body) {
+            Ok(body) => body,
+            Err(why) => return failure(StatusCode::BAD_REQUEST, &why),
+        }
+    };
+    match state.phone.start(body.loopback, body.port).await {
+        Ok(info) => json_response(
+            StatusCode::OK,
+            &phone_json(&info, state.phone.connected_clients()),
+        ),
+        Err(super::phone::PhoneError::Stopped) => failure(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the daemon is shutting down",
+        ),
+        Err(error) => failure(StatusCode::CONFLICT, &error.to_string()),
+    }
+}
+
+async fn phone_stop(State(state): State<AppState>) -> Response {
+    let stopped = state.phone.stop().await;
+    json_response(StatusCode::OK, &json!({ "stopped": stopped }))
 }
 
 async fn tasks(State(state): State<AppState>) -> Response {

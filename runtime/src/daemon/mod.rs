@@ -17,6 +17,7 @@
 //! shutdown).
 
 pub mod app;
+pub mod phone;
 pub mod registry;
 pub mod sessions;
 pub mod state;
@@ -150,6 +151,7 @@ pub struct Daemon {
     state_dir: PathBuf,
     registry: RegistryDoor,
     registry_task: tokio::task::JoinHandle<()>,
+    phone: phone::Phone,
     pty: Arc<NativePty>,
     stop: crate::api::latest::Publisher<bool>,
     servers: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -180,11 +182,11 @@ impl Daemon {
         })?;
         let pty = Arc::new(NativePty::new(options.pty));
         let (requests_tx, requests) = registry::channel();
+        let entropy: Arc<dyn crate::ports::Entropy> =
+            Arc::new(OsEntropy::open().map_err(|e| DaemonError::Randomness(e.to_string()))?);
         let ports = Ports {
             clock: Arc::new(SystemClock),
-            entropy: Arc::new(
-                OsEntropy::open().map_err(|e| DaemonError::Randomness(e.to_string()))?,
-            ),
+            entropy: entropy.clone(),
             pty: pty.clone(),
             repo: Arc::new(GitRepo::default()),
             files,
@@ -218,15 +220,17 @@ impl Daemon {
                 stopped.wait_for(|stop| *stop).await;
             }
         };
+        let api = ApiState::new(latest.clone(), feed);
+        let phone = phone::Phone::new(api.clone(), door.clone(), entropy);
         let app = app::router(app::AppState {
             registry: door.clone(),
             api_url: api_url.clone(),
             state_dir: dir.clone(),
             sessions,
-            directory: latest.clone(),
+            directory: latest,
             events: events_feed,
+            phone: phone.clone(),
         });
-        let api = ApiState::new(latest, feed);
         let servers = vec![
             tokio::spawn(crate::api::serve(tcp, api, until_stopped())),
             tokio::spawn({
@@ -249,6 +253,7 @@ impl Daemon {
             state_dir: dir,
             registry: door,
             registry_task,
+            phone,
             pty,
             stop,
             servers,
@@ -278,6 +283,7 @@ impl Daemon {
     pub async fn serve_until(self, shutdown: impl Future<Output = ()>) {
         shutdown.await;
         tracing::info!("shutting down");
+        self.phone.stop().await;
         self.stop.publish(true);
         for mut server in self.servers {
             // The API ends what runs past its grace itself; a client of the app channel that

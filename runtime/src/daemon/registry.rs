@@ -166,6 +166,8 @@ pub enum Request {
     Deregister(CoordinatorId, oneshot::Sender<Result<(), RegistryError>>),
     /// The registered coordinators.
     List(oneshot::Sender<Vec<CoordinatorInfo>>),
+    /// Turns phone access on with this token, or off (the token then opens nothing).
+    SetMobile(Option<Secret>, oneshot::Sender<()>),
     /// Starts a registered coordinator's own agent.
     StartAgent(
         CoordinatorId,
@@ -263,6 +265,14 @@ impl RegistryDoor {
     /// The registry has stopped.
     pub async fn list(&self) -> Result<Vec<CoordinatorInfo>, RegistryError> {
         self.ask(Request::List).await
+    }
+
+    /// See [`Request::SetMobile`].
+    ///
+    /// # Errors
+    /// The registry has stopped.
+    pub async fn set_mobile(&self, token: Option<Secret>) -> Result<(), RegistryError> {
+        self.ask(|reply| Request::SetMobile(token, reply)).await
     }
 
     /// See [`Request::StartAgent`].
@@ -428,6 +438,11 @@ impl Registry {
                     }
                 }
                 let _ = reply.send(list);
+            }
+            Request::SetMobile(token, reply) => {
+                self.directory.credentials.set_mobile(token);
+                self.publish();
+                let _ = reply.send(());
             }
             Request::StartAgent(id, request, reply) => {
                 let _ = reply.send(self.start_agent(id, request).await);

@@ -1,0 +1,217 @@
+//! Phone access: a second listener for the REST API and WebSocket, reachable from the LAN,
+//! opened only when asked (`baton phone`, the app's "start phone access"), with a mobile token
+//! of its own that reads the agents and writes nothing (REST spec §1.5, §3.6).
+//!
+//! The loopback listener the MCP processes use is separate and stays as it is: starting or
+//! stopping phone access never changes a coordinator's URL or token (the reference rebinds its
+//! one server and so must refuse while a coordinator is active; Baton need not). Stopping
+//! revokes the token first, so every phone connection is refused or closed, then ends the
+//! listener. Each start makes a new token: an old URL opens nothing.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
+
+use super::registry::RegistryDoor;
+use crate::api::ApiState;
+use crate::api::listen::{self, Interfaces, Port};
+use crate::core::auth::Secret;
+use crate::ports::Entropy;
+
+/// The ports phone access tries, in order, when none is asked for: after the API's own range.
+pub const PHONE_PORTS: (u16, u16) = (7801, 7820);
+/// How long stopping phone access lets its requests in flight finish (the API's own grace).
+pub const PHONE_STOP_MS_MAX: u64 = crate::api::SHUTDOWN_GRACE_MS + 2_000;
+
+/// Phone access as the app is told of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PhoneInfo {
+    /// The URL to open on the phone, with its token.
+    pub url: String,
+    /// The address it listens on.
+    pub address: String,
+    /// Its port.
+    pub port: u16,
+}
+
+struct Running {
+    info: PhoneInfo,
+    stop: crate::api::latest::Publisher<bool>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Phone access: off until started. Cheap to clone.
+#[derive(Clone)]
+pub struct Phone {
+    api: ApiState,
+    registry: RegistryDoor,
+    entropy: Arc<dyn Entropy>,
+    running: Arc<Mutex<Option<Running>>>,
+}
+
+impl std::fmt::Debug for Phone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Phone").finish_non_exhaustive()
+    }
+}
+
+/// Why phone access could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum PhoneError {
+    /// No port could be bound.
+    #[error(transparent)]
+    Bind(#[from] listen::BindError),
+    /// The daemon is shutting down.
+    #[error("the daemon is shutting down")]
+    Stopped,
+}
+
+impl Phone {
+    /// Phone access for the API of `api`, its token published through `registry`.
+    #[must_use]
+    pub fn new(api: ApiState, registry: RegistryDoor, entropy: Arc<dyn Entropy>) -> Self {
+        Phone {
+            api,
+            registry,
+            entropy,
+            running: Arc::default(),
+        }
+    }
+
+    /// Starts phone access (or tells the running one's URL again): on every interface, or on
+    /// loopback only when `loopback` (for a browser on this machine, and tests); on `port`, or
+    /// the first free one of [`PHONE_PORTS`].
+    ///
+    /// # Errors
+    /// No port could be bound, or the daemon is stopping. Nothing changed then.
+    pub async fn start(&self, loopback: bool, port: Option<u16>) -> Result<PhoneInfo, PhoneError> {
+        let mut running = self.running.lock().await;
+        if let Some(running) = running.as_ref() {
+            return Ok(running.info.clone());
+        }
+        let interfaces = if loopback {
+            Interfaces::Loopback
+        } else {
+            Interfaces::All
+        };
+        let port = port.map_or(
+            Port::Range {
+                first: PHONE_PORTS.0,
+                last: PHONE_PORTS.1,
+            },
+            Port::Exactly,
+        );
+        let listener = listen::bind_tcp(interfaces, port).await?;
+        let bound = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+        let mut bytes = [0u8; crate::core::auth::TOKEN_BYTES];
+        self.entropy.fill(&mut bytes);
+        let token = Secret::from_random(bytes);
+        let host = if loopback {
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        } else {
+            lan_address()
+        };
+        let info = PhoneInfo {
+            url: format!("http://{host}:{bound}/?token={}", token.expose()),
+            address: format!("{}:{bound}", if loopback { "127.0.0.1" } else { "0.0.0.0" }),
+            port: bound,
+        };
+        self.registry
+            .set_mobile(Some(token))
+            .await
+            .map_err(|_| PhoneError::Stopped)?;
+        let (stop, stopped) = crate::api::latest::channel(false);
+        let until = async move {
+            let mut stopped = stopped;
+            stopped.wait_for(|stop| *stop).await;
+        };
+        let server = tokio::spawn(crate::api::serve(listener, self.api.clone(), until));
+        tracing::info!(address = %info.address, "phone access started");
+        *running = Some(Running {
+            info: info.clone(),
+            stop,
+            server,
+        });
+        Ok(info)
+    }
+
+    /// Stops phone access: the token is revoked, then the listener ends. `false` if it was off.
+    pub async fn stop(&self) -> bool {
+        let Some(running) = self.running.lock().await.take() else {
+            return false;
+        };
+        let _ = self.registry.set_mobile(None).await;
+        running.stop.publish(true);
+        let mut server = running.server;
+        let limit = std::time::Duration::from_millis(PHONE_STOP_MS_MAX);
+        if tokio::time::timeout(limit, &mut server).await.is_err() {
+            server.abort();
+        }
+        tracing::info!("phone access stopped");
+        true
+    }
+
+    /// Phone access now, if it is on.
+    pub async fn status(&self) -> Option<PhoneInfo> {
+        self.running.lock().await.as_ref().map(|r| r.info.clone())
+    }
+
+    /// Authenticated WebSocket clients now (the phone's and the MCP processes' alike).
+    #[must_use]
+    pub fn connected_clients(&self) -> usize {
+        self.api.connected_clients()
+    }
+}
+
+/// This machine's address on its LAN: the one a packet to the outside would leave from (a UDP
+/// socket's connect sends nothing); loopback when there is none.
+fn lan_address() -> IpAddr {
+    let probe = || -> std::io::Result<IpAddr> {
+        let socket = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
+        // TEST-NET-1 (RFC 5737): never routed anywhere real; nothing is sent.
+        socket.connect((Ipv4Addr::new(192, 0, 2, 1), 9))?;
+        Ok(socket.local_addr()?.ip())
+    };
+    probe()
+        .ok()
+        .filter(|ip| !ip.is_unspecified())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+}
+
+/// The phone URL as a QR code a terminal can show: two rows of modules per line, in block
+/// characters, with a quiet zone.
+///
+/// # Errors
+/// The URL is too long for a QR code.
+pub fn qr_text(url: &str) -> Result<String, String> {
+    use qrcode::render::unicode::Dense1x2;
+    let code = qrcode::QrCode::new(url.as_bytes()).map_err(|e| e.to_string())?;
+    Ok(code
+        .render::<Dense1x2>()
+        .dark_color(Dense1x2::Light)
+        .light_color(Dense1x2::Dark)
+        .quiet_zone(true)
+        .build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::qr_text;
+
+    #[test]
+    fn a_url_makes_a_square_qr_code_of_block_characters() {
+        let text =
+            qr_text("http://192.168.1.20:7801/?token=abcdefghijklmnopqrstuvwxyz012345").unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let width = lines[0].chars().count();
+        assert!(width > 20 && lines.iter().all(|l| l.chars().count() == width));
+        // Two rows of modules per line: about half as many lines as columns.
+        assert!(
+            lines.len() * 2 >= width && lines.len() * 2 <= width + 2,
+            "{}",
+            lines.len()
+        );
+        assert!(text.chars().all(|c| " ▀▄█\n".contains(c)), "{text}");
+    }
+}
