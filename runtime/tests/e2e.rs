@@ -6,47 +6,13 @@
 
 #![allow(clippy::unwrap_used)] // test helpers: a step that fails is the test failing
 
+mod common;
+
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-use serde_json::Value;
-
-const BATON: &str = env!("CARGO_BIN_EXE_baton");
-/// The longest a test waits for a daemon's ready line or a command to finish.
-const EVENT_WAIT: std::time::Duration = std::time::Duration::from_secs(90);
-
-fn isolated(command: &mut Command) -> &mut Command {
-    command
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env_remove("XDG_STATE_HOME")
-}
-
-/// `work` on a thread, its answer within `EVENT_WAIT`.
-fn within<T: Send + 'static>(what: &str, work: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(work());
-    });
-    rx.recv_timeout(EVENT_WAIT)
-        .unwrap_or_else(|_| panic!("{what} did not happen within {EVENT_WAIT:?}"))
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = isolated(&mut Command::new("git"))
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use common::{BATON, Daemon, cli, git, isolated, json, text, within};
 
 const USER_CLAUDE_MD: &str = "# my notes\n\nKeep it short.\n";
 const USER_MCP_JSON: &str = "{ \"mcpServers\": { \"mine\": { \"command\": \"my-server\" } } }\n";
@@ -64,84 +30,6 @@ fn user_repo(root: &Path) -> PathBuf {
     git(&repo, &["commit", "-q", "-m", "init"]);
     std::fs::write(repo.join(".mcp.json"), USER_MCP_JSON).unwrap();
     repo
-}
-
-struct Daemon {
-    child: Child,
-    state: PathBuf,
-}
-
-impl Daemon {
-    fn start(state: &Path) -> Daemon {
-        let log = std::fs::File::create(state.with_extension("stderr")).unwrap();
-        let mut child = isolated(&mut Command::new(BATON))
-            .args(["daemon", "--port", "0", "--state-dir"])
-            .arg(state)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let line = within("the daemon's ready line", move || {
-            let mut line = String::new();
-            BufReader::new(stdout).read_line(&mut line).unwrap();
-            line
-        });
-        assert!(line.starts_with("baton daemon: API "), "{line:?}");
-        Daemon {
-            child,
-            state: state.to_owned(),
-        }
-    }
-
-    /// Runs `baton <args> --state-dir <state>` to its end.
-    fn cli(&self, args: &[&str]) -> Output {
-        cli(args, &self.state)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.state.with_extension("stderr")).unwrap_or_default()
-    }
-
-    fn stop(mut self) {
-        rustix::process::kill_process(
-            rustix::process::Pid::from_child(&self.child),
-            rustix::process::Signal::TERM,
-        )
-        .unwrap();
-        let status = within("the daemon's exit", move || self.child.wait().unwrap());
-        assert!(status.success(), "{status:?}");
-    }
-}
-
-fn cli(args: &[&str], state: &Path) -> Output {
-    let mut command = isolated(&mut Command::new(BATON))
-        .args(args)
-        .arg("--state-dir")
-        .arg(state)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let _ = &mut command;
-    within("a baton command", move || {
-        command.wait_with_output().unwrap()
-    })
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn json(out: &Output) -> Value {
-    assert!(out.status.success(), "{}", text(out));
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 #[test]

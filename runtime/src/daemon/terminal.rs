@@ -178,12 +178,16 @@ async fn lead(mut socket: WebSocket, state: AppState, id: CoordinatorId) {
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
             },
-            message = socket.recv() => match message.and_then(Result::ok).and_then(input) {
-                None => {}
-                Some(Ok(input)) => {
-                    let _ = state.sessions.input(id, input).await;
-                }
-                Some(Err(())) => return,
+            message = socket.recv() => match message {
+                // The client went away: a closed socket answers at once, forever.
+                None | Some(Err(_)) => return,
+                Some(Ok(message)) => match input(message) {
+                    None => {}
+                    Some(Ok(input)) => {
+                        let _ = state.sessions.input(id, input).await;
+                    }
+                    Some(Err(())) => return,
+                },
             },
         }
     }
@@ -232,12 +236,16 @@ async fn sub_task(
                     }
                     None => break,
                 },
-                message = socket.recv() => match message.and_then(Result::ok).and_then(input) {
-                    None => {}
-                    Some(Ok(input)) => {
-                        let _ = handle.terminal(agent, input).await;
-                    }
-                    Some(Err(())) => break,
+                message = socket.recv() => match message {
+                    // The client went away: a closed socket answers at once, forever.
+                    None | Some(Err(_)) => break,
+                    Some(Ok(message)) => match input(message) {
+                        None => {}
+                        Some(Ok(input)) => {
+                            let _ = handle.terminal(agent, input).await;
+                        }
+                        Some(Err(())) => break,
+                    },
                 },
             }
         }

@@ -5,13 +5,16 @@
 //! phrases are searched, case-insensitively, in the last [`BLOCKER_CHARS`] of it with white space
 //! collapsed and lines joined by a space. The order of the verdicts is fixed:
 //!
-//! 1. busy: `Working (`, `background terminal running`, `esc to interrupt`, `esc to cancel`,
-//!    `/stop to close`;
+//! 1. busy: `Working (`, `background terminal running`, `esc to interrupt`, `/stop to close`,
+//!    and `esc to cancel` unless beside `Enter to confirm` (a menu's footer: Claude Code's trust
+//!    dialog says `Enter to confirm · Esc to cancel`);
 //! 2. starting: `model: loading`, `Booting MCP server`, `Starting MCP server(s) (` without
 //!    `Starting MCP server(s) complete`;
 //! 3. ready: a whole line is the profile's prompt (Claude `❯` or `-- INSERT --`, Codex `›`,
 //!    Gemini `>` or `> Type your message`);
-//! 4. dialog: `Do you trust`, `Press enter to continue`;
+//! 4. dialog: `Do you trust`, `Press enter to continue`, `Enter to confirm`, and the trust
+//!    menus' own choices, `trust folder` (Gemini CLI) and `trust this folder` (Claude Code),
+//!    which stay in view when the question has scrolled out of the blocker region;
 //! 5. otherwise no prompt.
 //!
 //! The shell profile reads the last non-empty line (at most [`SHELL_LINE_CHARS`] characters),
@@ -162,7 +165,7 @@ pub(crate) fn classify(profile: Profile, view: &[u8], scratch: &mut Scratch) -> 
         collapse_spaces(lower, first);
     }
     let found = find_phrases(lower);
-    if found.busy {
+    if found.busy || (found.cancel && !found.confirm) {
         return Readiness::Busy;
     }
     if found.starting || (found.mcp_starting && !found.mcp_started) {
@@ -171,7 +174,7 @@ pub(crate) fn classify(profile: Profile, view: &[u8], scratch: &mut Scratch) -> 
     if prompt || walk.any(|line| is_prompt_line(profile, &view[line.from..line.to])) {
         return Readiness::Ready;
     }
-    if found.dialog {
+    if found.dialog || found.confirm {
         return Readiness::StartupOrDialog;
     }
     Readiness::NoPrompt
@@ -279,10 +282,14 @@ fn is_shell_prompt(line: &[u8]) -> bool {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Meaning {
     Busy,
+    /// `esc to cancel`: busy, unless a menu's `enter to confirm` stands beside it.
+    Cancel,
     Starting,
     McpStarting,
     McpStarted,
     Dialog,
+    /// `enter to confirm`: a menu waiting for a choice.
+    Confirm,
 }
 
 /// A phrase: literal parts separated by an optional single space, with optional word
@@ -344,13 +351,14 @@ impl Phrase {
     }
 }
 
-/// Every phrase the classifier knows, searched for in one pass. No phrase's first part starts
-/// inside another's, so a leftmost, non-overlapping search misses none.
-static PHRASES: [Phrase; 10] = [
+/// Every phrase the classifier knows, searched for in one pass. Where one phrase's first part
+/// can start inside another's (`do you trust` and `trust folder`), both mean the same, so a
+/// leftmost, non-overlapping search misses no meaning.
+static PHRASES: [Phrase; 13] = [
     phrase!(Busy, b"working", b"("; true, false, true),
     phrase!(Busy, b"background terminal running"),
     phrase!(Busy, b"esc to interrupt"),
-    phrase!(Busy, b"esc to cancel"),
+    phrase!(Cancel, b"esc to cancel"),
     phrase!(Busy, b"/stop to close"; false, true, false),
     phrase!(Starting, b"model:", b"loading"),
     phrase!(Starting, b"booting mcp server"),
@@ -358,6 +366,9 @@ static PHRASES: [Phrase; 10] = [
     phrase!(McpStarting, b"starting mcp server"; true, false, false),
     phrase!(Dialog, b"do you trust"),
     phrase!(Dialog, b"press enter to continue"),
+    phrase!(Confirm, b"enter to confirm"),
+    phrase!(Dialog, b"trust folder"),
+    phrase!(Dialog, b"trust this folder"),
 ];
 
 /// One automaton over the first parts of [`PHRASES`], built on first use.
@@ -371,12 +382,12 @@ static SEARCHER: LazyLock<AhoCorasick> = LazyLock::new(|| {
 /// The busy phrases in the spelling agents print them, searched for in one raw line: a fast
 /// path for the most common verdict while output streams. Each maps to its entry of
 /// [`PHRASES`], whose boundaries and remaining parts are checked as usual.
-static BUSY_USUAL: LazyLock<(AhoCorasick, [usize; 5])> = LazyLock::new(|| {
-    let spellings: [(&[u8], usize); 5] = [
+/// `esc to cancel` is not among them: a menu's footer can hold it beside `enter to confirm`.
+static BUSY_USUAL: LazyLock<(AhoCorasick, [usize; 4])> = LazyLock::new(|| {
+    let spellings: [(&[u8], usize); 4] = [
         (b"Working", 0),
         (b"background terminal running", 1),
         (b"esc to interrupt", 2),
-        (b"esc to cancel", 3),
         (b"/stop to close", 4),
     ];
     let searcher = AhoCorasick::builder()
@@ -408,6 +419,8 @@ fn busy_as_usually_spelled(line: &[u8]) -> bool {
 #[derive(Clone, Copy, Debug, Default)]
 struct Found {
     busy: bool,
+    cancel: bool,
+    confirm: bool,
     starting: bool,
     mcp_starting: bool,
     mcp_started: bool,
@@ -437,6 +450,8 @@ fn find_phrases(region: &[u8]) -> Found {
         }
         match phrase.meaning {
             Meaning::Busy => found.busy = true,
+            Meaning::Cancel => found.cancel = true,
+            Meaning::Confirm => found.confirm = true,
             Meaning::Starting => found.starting = true,
             Meaning::McpStarting => match mcp_progress(&region[hit.end()..]) {
                 Some(Meaning::McpStarted) => found.mcp_started = true,
@@ -663,7 +678,9 @@ mod tests {
                 || found.starting
                 || found.mcp_starting
                 || found.mcp_started
-                || found.dialog;
+                || found.dialog
+                || found.cancel
+                || found.confirm;
             assert!(any, "{:?}", String::from_utf8_lossy(&text));
         }
     }

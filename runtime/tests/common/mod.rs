@@ -1,0 +1,212 @@
+//! What the tests that run the real `baton` binary share: git without the machine's
+//! configuration, waits bounded by [`EVENT_WAIT`], a daemon in a temporary state directory, and
+//! requests to its REST API and app channel.
+
+#![allow(clippy::unwrap_used, dead_code, unreachable_pub)] // test helpers: a step that fails is the test failing
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use baton_runtime::mcp::http::{self, BaseUrl, Connect, Tcp, UnixSocket};
+use serde_json::{Value, json};
+
+pub const BATON: &str = env!("CARGO_BIN_EXE_baton");
+/// The longest a test waits for a daemon's ready line or a command to finish.
+pub const EVENT_WAIT: std::time::Duration = std::time::Duration::from_secs(90);
+
+/// Git (and the daemon, and its agents) without the machine's configuration.
+pub fn isolated(command: &mut Command) -> &mut Command {
+    command
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env_remove("XDG_STATE_HOME")
+}
+
+/// `work` on a thread, its answer within [`EVENT_WAIT`].
+pub fn within<T: Send + 'static>(what: &str, work: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(work());
+    });
+    rx.recv_timeout(EVENT_WAIT)
+        .unwrap_or_else(|_| panic!("{what} did not happen within {EVENT_WAIT:?}"))
+}
+
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = isolated(&mut Command::new("git"))
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A repository at `dir` on `main` with `files` in one commit.
+pub fn repo_with(dir: &Path, files: &[(&str, &str)]) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    git(dir, &["init", "-q", "-b", "main"]);
+    git(dir, &["config", "user.name", "Test"]);
+    git(dir, &["config", "user.email", "test@example.com"]);
+    for (path, content) in files {
+        std::fs::write(dir.join(path), content).unwrap();
+    }
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "--allow-empty", "-m", "init"]);
+    dir.to_owned()
+}
+
+pub struct Daemon {
+    child: Child,
+    pub state: PathBuf,
+    pub api: BaseUrl,
+}
+
+impl Daemon {
+    /// Starts `baton daemon` on `state`, with `env` set for it (and so for its agents), and
+    /// waits for its ready line.
+    pub fn start_with(state: &Path, env: &[(&str, &std::ffi::OsStr)]) -> Daemon {
+        let log = std::fs::File::create(state.with_extension("stderr")).unwrap();
+        let mut command = Command::new(BATON);
+        isolated(&mut command)
+            .args(["daemon", "--port", "0", "--state-dir"])
+            .arg(state)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let line = within("the daemon's ready line", move || {
+            let mut line = String::new();
+            BufReader::new(stdout).read_line(&mut line).unwrap();
+            line
+        });
+        assert!(line.starts_with("baton daemon: API "), "{line:?}");
+        let url = line.split_whitespace().nth(3).unwrap();
+        Daemon {
+            child,
+            state: state.to_owned(),
+            api: BaseUrl::parse(url).unwrap(),
+        }
+    }
+
+    pub fn start(state: &Path) -> Daemon {
+        Daemon::start_with(state, &[])
+    }
+
+    /// Runs `baton <args> --state-dir <state>` to its end.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        cli(args, &self.state)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.state.with_extension("stderr")).unwrap_or_default()
+    }
+
+    pub fn app(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let socket = UnixSocket(self.state.join("app.sock"));
+        call(&socket, &self.api, method, path, None, body)
+    }
+
+    pub fn rest(&self, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        call(&Tcp, &self.api, method, path, Some(token), body)
+    }
+
+    /// Registers a coordinator on `repo` whose sub-tasks run `agent args…`: its id and token.
+    pub fn register(&self, repo: &Path, agent: &str, args: &[&str]) -> (String, String) {
+        let (status, info) = self.app(
+            "POST",
+            "/app/coordinators",
+            Some(json!({ "projectRoot": repo, "agent": agent, "args": args })),
+        );
+        assert_eq!(status, 201, "{info}");
+        let config = PathBuf::from(info["mcpConfig"].as_str().unwrap());
+        let credentials: Value = serde_json::from_slice(&std::fs::read(config).unwrap()).unwrap();
+        let token = credentials["mcpServers"]["baton"]["env"]["BATON_MCP_TOKEN"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        (info["id"].as_str().unwrap().to_owned(), token)
+    }
+
+    /// SIGTERM, and a clean exit.
+    pub fn stop(mut self) {
+        rustix::process::kill_process(
+            rustix::process::Pid::from_child(&self.child),
+            rustix::process::Signal::TERM,
+        )
+        .unwrap();
+        let mut child = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap());
+        let status = within("the daemon's exit", move || child.wait().unwrap());
+        assert!(status.success(), "{status:?}");
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn cli(args: &[&str], state: &Path) -> Output {
+    let command = isolated(&mut Command::new(BATON))
+        .args(args)
+        .arg("--state-dir")
+        .arg(state)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    within("a baton command", move || {
+        command.wait_with_output().unwrap()
+    })
+}
+
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+pub fn json(out: &Output) -> Value {
+    assert!(out.status.success(), "{}", text(out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+pub fn call<C: Connect>(
+    connect: &C,
+    base: &BaseUrl,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
+    if let Some(token) = token {
+        headers.push(("authorization".to_owned(), format!("Bearer {token}")));
+    }
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let request = http::encode(&base.host, method, path, &headers, body.as_bytes());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let response = runtime
+        .block_on(http::send(connect, base, &request))
+        .unwrap();
+    let value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+    (response.status, value)
+}

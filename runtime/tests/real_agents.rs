@@ -1,0 +1,303 @@
+//! The real agent CLIs, from npm, in Baton's terminals: each is started by the daemon as a
+//! sub-task, with the launch arguments and MCP config Baton generates (Claude Code's
+//! `--mcp-config`, Codex's `--config` override, Gemini CLI's `.gemini/settings.json`), in a
+//! fresh home directory on a machine that cannot reach their model services. Each must accept
+//! what Baton gave it (no configuration error: it shows its first real screen and keeps running)
+//! and the prompt detector must read that screen for what it is: a sign-in menu or a trust
+//! dialog with a `❯`/`●` cursor is a dialog, never an agent at its prompt.
+//!
+//! The CLIs are installed by the test itself, at the versions pinned in [`AGENTS`], into
+//! `target/ci/agents` with npm (on every machine here). With `BATON_CAPTURE_FIXTURES=DIR` the
+//! screens captured are written into DIR as detector recordings (`scenarios/detector/` holds
+//! the committed ones).
+
+#![allow(clippy::unwrap_used)] // test helpers: a step that fails is the test failing
+
+mod common;
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use baton_runtime::core::detector::{Detector, Profile, Readiness};
+use baton_runtime::core::time::Millis;
+use common::{Daemon, repo_with};
+use serde_json::{Value, json};
+
+/// The CLIs: their command, npm package and pinned version.
+const AGENTS: [(&str, &str, &str); 3] = [
+    ("claude", "@anthropic-ai/claude-code", "2.1.197"),
+    ("codex", "@openai/codex", "0.171.0"),
+    ("gemini", "@google/gemini-cli", "0.61.0"),
+];
+/// A screen is taken as settled once nothing came for this long.
+const SETTLED: Duration = Duration::from_secs(3);
+/// The longest a CLI may take to show its first screen and settle.
+const SCREEN_WAIT: Duration = Duration::from_secs(30);
+
+/// Where the CLIs are installed, installing them (once per test run) when the pinned versions
+/// are not there.
+fn agents() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/ci/agents");
+        let version_of = |package: &str| -> Option<String> {
+            let manifest = dir.join("node_modules").join(package).join("package.json");
+            let json: Value = serde_json::from_slice(&std::fs::read(manifest).ok()?).ok()?;
+            json["version"].as_str().map(str::to_owned)
+        };
+        if AGENTS
+            .iter()
+            .any(|(_, package, version)| version_of(package).as_deref() != Some(*version))
+        {
+            std::fs::create_dir_all(&dir).unwrap();
+            let specs: Vec<String> = AGENTS
+                .iter()
+                .map(|(_, package, version)| format!("{package}@{version}"))
+                .collect();
+            let out = std::process::Command::new("npm")
+                .args(["install", "--no-fund", "--no-audit", "--prefix"])
+                .arg(&dir)
+                .args(&specs)
+                .output()
+                .unwrap_or_else(|e| {
+                    panic!("npm is needed to install the agent CLIs (apt-get install -y nodejs npm): {e}")
+                });
+            assert!(
+                out.status.success(),
+                "npm install {specs:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        dir
+    })
+}
+
+fn bin(name: &str) -> String {
+    agents()
+        .join("node_modules/.bin")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// What a sub-task's terminal showed until it settled, and how its task stood then.
+struct Screen {
+    bytes: Vec<u8>,
+    task: Value,
+}
+
+impl Screen {
+    /// The screen as text, escape sequences left out.
+    fn text(&self) -> String {
+        let raw = String::from_utf8_lossy(&self.bytes);
+        let mut out = String::new();
+        let mut chars = raw.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                match chars.next() {
+                    Some('[') => {
+                        for c in chars.by_ref() {
+                            if ('@'..='~').contains(&c) {
+                                break;
+                            }
+                        }
+                        // Cursor moves stand for the spaces they skip (Claude Code draws
+                        // them so).
+                        out.push(' ');
+                    }
+                    Some(']') => {
+                        while let Some(c) = chars.next() {
+                            if c == '\u{7}' || (c == '\u{1b}' && chars.next_if_eq(&'\\').is_some())
+                            {
+                                break;
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            } else if !c.is_control() || c == '\n' {
+                out.push(c);
+            } else {
+                out.push(' ');
+            }
+        }
+        // Runs of spaces as one, as a reader sees the words.
+        let mut words = String::with_capacity(out.len());
+        for c in out.chars() {
+            if !(c == ' ' && words.ends_with(' ')) {
+                words.push(c);
+            }
+        }
+        words
+    }
+
+    /// The detector's reading of the whole capture, well after its end.
+    fn reading(&self, profile: Profile) -> (Readiness, bool) {
+        let mut detector = Detector::new(profile, Millis(0));
+        detector.feed(Millis(0), &self.bytes);
+        let assessment = detector.assess(Millis(60_000));
+        (assessment.readiness, assessment.idle)
+    }
+
+    fn capture_as(&self, name: &str) {
+        if let Some(dir) = std::env::var_os("BATON_CAPTURE_FIXTURES") {
+            std::fs::write(Path::new(&dir).join(format!("{name}.raw")), &self.bytes).unwrap();
+        }
+    }
+}
+
+/// Starts `cli` as a sub-task of a coordinator on a fresh repository, under a fresh `home`
+/// (prepared by `seed`), with `env` for the daemon and its agents; what its terminal showed.
+fn first_screen(cli: &str, seed: impl FnOnce(&Path), env: &[(&str, &str)]) -> Screen {
+    let temp = tempfile::tempdir().unwrap();
+    let home = temp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    seed(&home);
+    let repo = repo_with(
+        &temp.path().join("project"),
+        &[("README.md", "# project\n")],
+    );
+    let mut vars: Vec<(&str, &OsStr)> = vec![("HOME", home.as_os_str())];
+    vars.extend(env.iter().map(|(k, v)| (*k, OsStr::new(*v))));
+    let daemon = Daemon::start_with(&temp.path().join("state"), &vars);
+    let (_, token) = daemon.register(&repo, &bin(cli), &[]);
+    let (status, task) = daemon.rest(
+        &token,
+        "POST",
+        "/api/tasks",
+        Some(json!({ "name": "first" })),
+    );
+    assert_eq!(status, 201, "{task}\n{}", daemon.log());
+    let id = task["id"].as_str().unwrap().to_owned();
+    let client = baton_runtime::cli::app::AppClient::new(&daemon.state);
+    let bytes = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(watch(client, id.clone()));
+    let (_, task) = daemon.rest(&token, "GET", &format!("/api/tasks/{id}"), None);
+    daemon.stop();
+    Screen { bytes, task }
+}
+
+/// The task's terminal, from its scrollback, until nothing came for [`SETTLED`], it ended, or
+/// [`SCREEN_WAIT`] is over.
+async fn watch(client: baton_runtime::cli::app::AppClient, task: String) -> Vec<u8> {
+    use futures_util::StreamExt as _;
+    let mut socket = client
+        .websocket(&format!("/app/attach/{task}"))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + SCREEN_WAIT;
+    let mut bytes = Vec::new();
+    // An animated screen (a spinner, a blinking cursor) never goes quiet: it is taken as it
+    // stands at the deadline.
+    while tokio::time::Instant::now() < deadline {
+        let wait = SETTLED.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+        match tokio::time::timeout(wait, socket.next()).await {
+            Ok(Some(Ok(tungstenite::Message::Binary(chunk)))) => bytes.extend_from_slice(&chunk),
+            Ok(Some(Ok(tungstenite::Message::Text(_)))) | Ok(None) | Ok(Some(Err(_))) => break,
+            Ok(Some(Ok(_))) => {}
+            // Quiet for SETTLED with something on screen, or out of time.
+            Err(_) if !bytes.is_empty() || tokio::time::Instant::now() >= deadline => break,
+            Err(_) => {}
+        }
+    }
+    bytes
+}
+
+#[test]
+fn claude_code_takes_its_mcp_config_and_its_trust_dialog_is_a_dialog() {
+    // Onboarding done and a key in the environment, as a user who set Claude Code up: the
+    // first screen is the folder trust question (its footer says `Esc to cancel`).
+    let screen = first_screen(
+        "claude",
+        |home| {
+            std::fs::write(
+                home.join(".claude.json"),
+                "{\"hasCompletedOnboarding\": true, \"theme\": \"dark\"}\n",
+            )
+            .unwrap();
+        },
+        &[(
+            "ANTHROPIC_API_KEY",
+            "sk-ant-api03-offline-test-key-0000000000",
+        )],
+    );
+    screen.capture_as("claude-real-trust-dialog");
+    let text = screen.text();
+    assert!(text.contains("trust this folder"), "{text}");
+    assert!(!text.to_lowercase().contains("invalid"), "{text}");
+    assert_eq!(
+        screen.task["exitCode"],
+        Value::Null,
+        "it keeps running: {}",
+        screen.task
+    );
+    assert_eq!(screen.task["status"], "running", "a dialog is not idle");
+    assert_eq!(
+        screen.reading(Profile::Claude),
+        (Readiness::StartupOrDialog, false)
+    );
+}
+
+#[test]
+fn claude_code_offline_on_a_fresh_home_says_so_and_is_never_ready() {
+    let screen = first_screen("claude", |_| {}, &[]);
+    screen.capture_as("claude-real-offline-first-start");
+    let text = screen.text();
+    assert!(
+        text.contains("Unable to connect to Anthropic services"),
+        "{text}"
+    );
+    let (readiness, idle) = screen.reading(Profile::Claude);
+    assert!(!idle && readiness != Readiness::Ready, "{readiness:?}");
+}
+
+#[test]
+fn codex_takes_its_config_override_and_its_sign_in_menu_is_a_dialog() {
+    let screen = first_screen("codex", |_| {}, &[]);
+    screen.capture_as("codex-real-sign-in-menu");
+    let text = screen.text();
+    assert!(text.contains("Sign in with ChatGPT"), "{text}");
+    assert!(!text.contains("Error loading config"), "{text}");
+    assert_eq!(
+        screen.task["exitCode"],
+        Value::Null,
+        "it keeps running: {}",
+        screen.task
+    );
+    assert_eq!(screen.task["status"], "running", "a menu is not idle");
+    assert_eq!(
+        screen.reading(Profile::Codex),
+        (Readiness::StartupOrDialog, false)
+    );
+}
+
+#[test]
+fn gemini_reads_batons_server_from_its_settings_and_its_trust_dialog_is_a_dialog() {
+    let screen = first_screen("gemini", |_| {}, &[]);
+    screen.capture_as("gemini-real-trust-dialog");
+    let text = screen.text();
+    assert!(
+        text.contains("Do you trust the files in this folder?"),
+        "{text}"
+    );
+    assert!(
+        text.contains("MCP Servers (1)") && text.contains("- baton"),
+        "Gemini found Baton's server in the worktree's settings: {text}"
+    );
+    assert_eq!(
+        screen.task["exitCode"],
+        Value::Null,
+        "it keeps running: {}",
+        screen.task
+    );
+    assert_eq!(screen.task["status"], "running", "a dialog is not idle");
+    assert_eq!(
+        screen.reading(Profile::Gemini),
+        (Readiness::StartupOrDialog, false)
+    );
+}
