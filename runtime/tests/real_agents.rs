@@ -36,6 +36,14 @@ const SETTLED: Duration = Duration::from_secs(3);
 /// The longest a CLI may take to show its first screen and settle.
 const SCREEN_WAIT: Duration = Duration::from_secs(30);
 
+/// One CLI at a time: each is a heavy Node.js or native program, and on a two-core machine
+/// several at once starve each other and the daemon (a test of what they show, not of load).
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Where the CLIs are installed, installing them (once per test run) when the pinned versions
 /// are not there.
 fn agents() -> &'static Path {
@@ -151,6 +159,7 @@ impl Screen {
 /// Starts `cli` as a sub-task of a coordinator on a fresh repository, under a fresh `home`
 /// (prepared by `seed`), with `env` for the daemon and its agents; what its terminal showed.
 fn first_screen(cli: &str, seed: impl FnOnce(&Path), env: &[(&str, &str)]) -> Screen {
+    let _turn = one_at_a_time();
     let temp = tempfile::tempdir().unwrap();
     let home = temp.path().join("home");
     std::fs::create_dir_all(&home).unwrap();
@@ -300,4 +309,201 @@ fn gemini_reads_batons_server_from_its_settings_and_its_trust_dialog_is_a_dialog
         screen.reading(Profile::Gemini),
         (Readiness::StartupOrDialog, false)
     );
+}
+
+/// What the scripted model endpoint was asked.
+#[derive(Default)]
+struct Asked {
+    /// Requests for a model's answer.
+    messages: usize,
+    /// The results of Baton's tools that came back in them.
+    tool_results: Vec<String>,
+}
+
+/// A scripted model endpoint on loopback speaking the Anthropic Messages API (streamed): asked
+/// with Baton's `signal_done` among its tools and no tool result yet, it answers by calling
+/// `signal_done`; otherwise it says `Done.`. Its port, and what it was asked.
+fn scripted_model() -> (u16, std::sync::Arc<std::sync::Mutex<Asked>>) {
+    use axum::body::Bytes;
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Asked::default()));
+    let state = asked.clone();
+    let answer = move |body: Bytes| {
+        let asked = state.clone();
+        async move {
+            let request: Value = serde_json::from_slice(&body).unwrap_or_default();
+            let tools: Vec<&str> = request["tools"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t["name"].as_str())
+                .collect();
+            let last = request["messages"]
+                .as_array()
+                .and_then(|m| m.last())
+                .cloned();
+            let results: Vec<String> = last
+                .as_ref()
+                .and_then(|m| m["content"].as_array())
+                .into_iter()
+                .flatten()
+                .filter(|c| c["type"] == "tool_result")
+                .map(|c| c["content"].to_string())
+                .collect();
+            let call = tools.contains(&"mcp__baton__signal_done") && results.is_empty();
+            {
+                let mut asked = asked.lock().unwrap();
+                asked.messages += 1;
+                asked.tool_results.extend(results);
+            }
+            let block = if call {
+                json!({ "type": "tool_use", "id": "toolu_baton_1", "name": "mcp__baton__signal_done", "input": {} })
+            } else {
+                json!({ "type": "text", "text": "" })
+            };
+            let (delta, stop) = if call {
+                (
+                    json!({ "type": "input_json_delta", "partial_json": "{}" }),
+                    "tool_use",
+                )
+            } else {
+                (json!({ "type": "text_delta", "text": "Done." }), "end_turn")
+            };
+            let model = request["model"].clone();
+            let events = [
+                (
+                    "message_start",
+                    json!({ "type": "message_start", "message": { "id": "msg_1", "type": "message", "role": "assistant", "model": model, "content": [], "stop_reason": null, "stop_sequence": null, "usage": { "input_tokens": 10, "output_tokens": 1 } } }),
+                ),
+                (
+                    "content_block_start",
+                    json!({ "type": "content_block_start", "index": 0, "content_block": block }),
+                ),
+                (
+                    "content_block_delta",
+                    json!({ "type": "content_block_delta", "index": 0, "delta": delta }),
+                ),
+                (
+                    "content_block_stop",
+                    json!({ "type": "content_block_stop", "index": 0 }),
+                ),
+                (
+                    "message_delta",
+                    json!({ "type": "message_delta", "delta": { "stop_reason": stop, "stop_sequence": null }, "usage": { "output_tokens": 5 } }),
+                ),
+                ("message_stop", json!({ "type": "message_stop" })),
+            ];
+            let text: String = events
+                .iter()
+                .map(|(name, data)| format!("event: {name}\ndata: {data}\n\n"))
+                .collect();
+            ([(header::CONTENT_TYPE, "text/event-stream")], text).into_response()
+        }
+    };
+    let app = axum::Router::new()
+        .route("/v1/messages", axum::routing::post(answer))
+        .fallback(|| async { "{}" });
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    (port, asked)
+}
+
+/// A key in the shape of Anthropic's, for the scripted endpoint only.
+const OFFLINE_KEY: &str = "sk-ant-api03-offline-test-key-0000000000";
+
+#[test]
+fn a_whole_turn_of_claude_code_offline_signals_done_through_batons_mcp_server() {
+    let _turn = one_at_a_time();
+    let (port, asked) = scripted_model();
+    let temp = tempfile::tempdir().unwrap();
+    let home = temp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let repo = repo_with(
+        &temp.path().join("project"),
+        &[("README.md", "# project\n")],
+    );
+    // Set up as a user who onboarded, approved this key and trusts the project: no screen but
+    // the prompt stands between Claude Code and its assignment.
+    let seeded = json!({
+        "hasCompletedOnboarding": true,
+        "theme": "dark",
+        "customApiKeyResponses": { "approved": [&OFFLINE_KEY[OFFLINE_KEY.len() - 20..]], "rejected": [] },
+        "projects": { repo.display().to_string(): { "hasTrustDialogAccepted": true } },
+    });
+    std::fs::write(home.join(".claude.json"), seeded.to_string()).unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let vars: Vec<(&str, &OsStr)> = vec![
+        ("HOME", home.as_os_str()),
+        ("ANTHROPIC_BASE_URL", OsStr::new(&base)),
+        ("ANTHROPIC_API_KEY", OsStr::new(OFFLINE_KEY)),
+        ("DISABLE_TELEMETRY", OsStr::new("1")),
+        ("DISABLE_AUTOUPDATER", OsStr::new("1")),
+        ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", OsStr::new("1")),
+    ];
+    let daemon = Daemon::start_with(&temp.path().join("state"), &vars);
+    let (_, token) = daemon.register(&repo, &bin("claude"), &[]);
+    let (status, task) = daemon.rest(
+        &token,
+        "POST",
+        "/api/tasks",
+        Some(json!({ "name": "offline", "prompt": "Finish the task" })),
+    );
+    assert_eq!(status, 201, "{task}\n{}", daemon.log());
+    let id = task["id"].as_str().unwrap().to_owned();
+    let (status, signal) = daemon.rest(
+        &token,
+        "POST",
+        "/api/wait-signal",
+        Some(json!({ "timeoutMs": 60_000 })),
+    );
+    let client = baton_runtime::cli::app::AppClient::new(&daemon.state);
+    let screen = |client: baton_runtime::cli::app::AppClient, id: String| Screen {
+        bytes: tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(watch(client, id)),
+        task: Value::Null,
+    };
+    assert_eq!(
+        (status, signal["taskId"].as_str()),
+        (200, Some(id.as_str())),
+        "{signal}\n{}",
+        screen(client.clone(), id.clone()).text()
+    );
+    // Back at its real prompt after `Done.`: the detector sees it idle.
+    let (status, idle) = daemon.rest(
+        &token,
+        "POST",
+        &format!("/api/tasks/{id}/wait"),
+        Some(json!({ "timeoutMs": 30_000 })),
+    );
+    let shown = screen(client, id);
+    shown.capture_as("claude-real-whole-turn");
+    assert_eq!(status, 200, "{idle}");
+    assert_eq!(idle["status"], "idle", "{idle}\n{}", shown.text());
+    assert_eq!(shown.reading(Profile::Claude), (Readiness::Ready, true));
+    let asked = asked.lock().unwrap();
+    assert!(
+        asked
+            .tool_results
+            .iter()
+            .any(|r| r.contains("Done signal sent")),
+        "the real signal_done's answer went back to the model: {:?}",
+        asked.tool_results
+    );
+    drop(asked);
+    daemon.stop();
 }

@@ -196,7 +196,9 @@ pub struct Launch {
 
 /// The launch of `command` with `args`: skip-permission flags when asked, then how it finds
 /// Baton's MCP server, whose config (with the secrets) is the 0600 file at `config`:
-/// `--mcp-config <config>` for most agents; for Codex, whose MCP servers come from a `--config`
+/// `--mcp-config <config>` for most agents (Claude Code also `--strict-mcp-config`, so no other
+/// MCP config is read, and `--allowedTools mcp__baton`, so Baton's tools need no permission
+/// prompt); for Codex, whose MCP servers come from a `--config`
 /// override on its command line, an override that names no secret: the server is started with
 /// `--credentials-file <config>` and reads its credentials from that file; nothing for Gemini,
 /// which reads [`GEMINI_SETTINGS`] in its worktree ([`gemini_settings`]).
@@ -223,6 +225,18 @@ pub fn launch(
         // Gemini finds its MCP servers in the worktree's .gemini/settings.json
         // (`gemini_settings`), not on its command line.
         AgentKind::Gemini => {}
+        AgentKind::Claude => argv.extend([
+            "--mcp-config".to_owned(),
+            config.display().to_string(),
+            // Only that server: a `.mcp.json` further up (the project's, holding the
+            // coordinator's entry, above a sub-task's worktree) is not the agent's to use, and
+            // would stop it at an approval dialog.
+            "--strict-mcp-config".to_owned(),
+            // Baton's own tools need no one's permission: a sub-task must be able to finish
+            // (`signal_done`) without a human answering a permission prompt.
+            "--allowedTools".to_owned(),
+            CLAUDE_ALLOWED_TOOLS.to_owned(),
+        ]),
         _ => argv.extend(["--mcp-config".to_owned(), config.display().to_string()]),
     }
     Launch {
@@ -250,6 +264,10 @@ fn demo_profile(args: &[String]) -> Option<Profile> {
 
 /// The `baton` subcommand of the demo agent.
 pub const DEMO_AGENT_SUBCOMMAND: &str = "demo-agent";
+
+/// The tools Claude Code may call without asking: every tool of Baton's MCP server (Claude Code
+/// names them `mcp__<server>__<tool>`; the server's name alone allows them all).
+pub const CLAUDE_ALLOWED_TOOLS: &str = "mcp__baton";
 
 /// Where Gemini CLI reads a project's MCP servers, relative to the worktree.
 pub const GEMINI_SETTINGS: &str = ".gemini/settings.json";
@@ -347,6 +365,14 @@ mod tests {
     }
 
     #[test]
+    fn claude_may_call_every_tool_of_batons_server() {
+        assert_eq!(
+            super::CLAUDE_ALLOWED_TOOLS,
+            format!("mcp__{}", super::SERVER_NAME)
+        );
+    }
+
+    #[test]
     fn skip_permission_flags_are_added_only_when_asked() {
         let config = Path::new("/tmp/c.json");
         let args = vec!["--model".to_owned(), "opus".to_owned()];
@@ -358,12 +384,22 @@ mod tests {
                 "opus",
                 "--dangerously-skip-permissions",
                 "--mcp-config",
-                "/tmp/c.json"
+                "/tmp/c.json",
+                "--strict-mcp-config",
+                "--allowedTools",
+                "mcp__baton"
             ]
         );
         assert_eq!(
             launch("claude", &[], false, &server(), config).argv,
-            ["claude", "--mcp-config", "/tmp/c.json"]
+            [
+                "claude",
+                "--mcp-config",
+                "/tmp/c.json",
+                "--strict-mcp-config",
+                "--allowedTools",
+                "mcp__baton"
+            ]
         );
         let aider = launch("aider", &[], true, &server(), config);
         assert_eq!(aider.argv, ["aider", "--mcp-config", "/tmp/c.json"]);

@@ -18,6 +18,11 @@ pub const BLOCK_START: &str = "<sub-task-mode>";
 pub const BLOCK_END: &str = "</sub-task-mode>";
 /// The settings key Claude Code reads extra instructions from.
 pub const SYSTEM_PROMPT_KEY: &str = "systemPrompt";
+/// The settings key naming the project `.mcp.json` servers Claude Code leaves alone. A
+/// sub-task's worktree lies inside the project, whose `.mcp.json` holds the coordinator's
+/// entry: Claude Code would find it there and stop at an approval dialog (and the server is the
+/// coordinator's, not the sub-task's). Baton's entry is listed in it while the block is in.
+pub const DISABLED_MCPJSON_KEY: &str = "disabledMcpjsonServers";
 
 /// The block, without a trailing newline.
 #[must_use]
@@ -101,6 +106,18 @@ impl Target {
                     _ => block(),
                 };
                 settings.insert(SYSTEM_PROMPT_KEY.to_owned(), Value::String(prompt));
+                let server = Value::String(super::SERVER_NAME.to_owned());
+                match settings.get_mut(DISABLED_MCPJSON_KEY) {
+                    Some(Value::Array(names)) => {
+                        if !names.contains(&server) {
+                            names.push(server);
+                        }
+                    }
+                    _ => {
+                        settings
+                            .insert(DISABLED_MCPJSON_KEY.to_owned(), Value::Array(vec![server]));
+                    }
+                }
                 pretty(&settings)
             }
         })
@@ -156,12 +173,35 @@ pub fn strip_file(
                         settings.insert(SYSTEM_PROMPT_KEY.to_owned(), Value::String(stripped));
                     }
                 }
+                unlist_server(&mut settings, original);
                 if settings.is_empty() && original.is_none() {
                     Strip::Remove
                 } else {
                     Strip::Write(pretty(&settings))
                 }
             }
+        }
+    }
+}
+
+/// Takes Baton's entry out of [`DISABLED_MCPJSON_KEY`] again, unless the user's own settings
+/// listed it; the key goes when Baton made it and nothing else is in it.
+fn unlist_server(settings: &mut Map<String, Value>, original: Option<&[u8]>) {
+    let server = Value::String(super::SERVER_NAME.to_owned());
+    let before = original
+        .and_then(|bytes| serde_json::from_slice::<Value>(bytes).ok())
+        .and_then(|value| value.get(DISABLED_MCPJSON_KEY).cloned());
+    if before
+        .as_ref()
+        .and_then(Value::as_array)
+        .is_some_and(|names| names.contains(&server))
+    {
+        return;
+    }
+    if let Some(Value::Array(names)) = settings.get_mut(DISABLED_MCPJSON_KEY) {
+        names.retain(|name| name != &server);
+        if names.is_empty() && before.is_none() {
+            settings.remove(DISABLED_MCPJSON_KEY);
         }
     }
 }
@@ -351,8 +391,46 @@ mod tests {
         for garbled in [&b"null"[..], b"[1]", b"{garbled", b"\"x\""] {
             let written = Target::ClaudeSettings.inject(Some(garbled)).unwrap();
             let value: serde_json::Value = serde_json::from_slice(&written).unwrap();
-            assert_eq!(value.as_object().map(|m| m.len()), Some(1), "{garbled:?}");
+            assert_eq!(value.as_object().map(|m| m.len()), Some(2), "{garbled:?}");
         }
+    }
+
+    #[test]
+    fn the_projects_baton_server_is_disabled_while_the_block_is_in() {
+        let settings = Target::ClaudeSettings;
+        let original = b"{\"disabledMcpjsonServers\": [\"other\"]}";
+        let written = settings.inject(Some(original)).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&written).unwrap();
+        assert_eq!(
+            value["disabledMcpjsonServers"],
+            serde_json::json!(["other", "baton"])
+        );
+        // The agent changed the file too: the list loses only Baton's entry.
+        let mut changed = value.clone();
+        changed["model"] = "opus".into();
+        let changed = serde_json::to_vec(&changed).unwrap();
+        let Strip::Write(stripped) = settings.strip(&changed, &written, Some(original)) else {
+            panic!("a write");
+        };
+        let stripped: serde_json::Value = serde_json::from_slice(&stripped).unwrap();
+        assert_eq!(
+            stripped,
+            serde_json::json!({ "disabledMcpjsonServers": ["other"], "model": "opus" })
+        );
+        // A user who had disabled it keeps it disabled.
+        let theirs = b"{\"disabledMcpjsonServers\": [\"baton\"]}";
+        let written = settings.inject(Some(theirs)).unwrap();
+        let mut changed: serde_json::Value = serde_json::from_slice(&written).unwrap();
+        changed["model"] = "opus".into();
+        let changed = serde_json::to_vec(&changed).unwrap();
+        let Strip::Write(stripped) = settings.strip(&changed, &written, Some(theirs)) else {
+            panic!("a write");
+        };
+        let stripped: serde_json::Value = serde_json::from_slice(&stripped).unwrap();
+        assert_eq!(
+            stripped["disabledMcpjsonServers"],
+            serde_json::json!(["baton"])
+        );
     }
 
     proptest! {

@@ -811,7 +811,8 @@ impl Actor {
             let (outcome, result) = match pty.write(agent, body.as_bytes()).await {
                 Err(error) => (Typed::TextFailed(text), Err(error)),
                 Ok(()) => {
-                    tokio::time::sleep(Duration::from_millis(super::PROMPT_ENTER_DELAY_MS)).await;
+                    let delay = super::enter_delay_ms(&text);
+                    tokio::time::sleep(Duration::from_millis(delay)).await;
                     match pty.write(agent, b"\r").await {
                         Ok(()) => (Typed::Done, Ok(())),
                         Err(error) => (Typed::EnterFailed, Err(error)),

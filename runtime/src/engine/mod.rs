@@ -40,9 +40,24 @@ pub const INTERNAL_EVENTS_MAX: usize = 256;
 pub const APP_EVENTS_MAX: usize = 1_024;
 /// Longest task name, in characters (checked before control characters are replaced).
 pub const TASK_NAME_CHARS_MAX: usize = 200;
-/// Pause between typing a prompt and pressing Enter, so the agent takes the text as typed, not
-/// as a pasted line it may not submit.
+/// Shortest pause between typing a prompt and pressing Enter, so the agent takes the text as
+/// typed, not as a pasted line it may not submit (see [`enter_delay_ms`]).
 pub const PROMPT_ENTER_DELAY_MS: u64 = 50;
+/// The pause grows by this much per line of the prompt: an agent takes longer over a longer
+/// paste, and an Enter that comes while it still takes the paste in is lost (seen with Claude
+/// Code on a loaded machine: the assignment stayed in its input box).
+pub const PROMPT_ENTER_DELAY_PER_LINE_MS: u64 = 15;
+/// Longest pause before Enter.
+pub const PROMPT_ENTER_DELAY_MS_MAX: u64 = 500;
+
+/// The pause before Enter after typing `prompt`: [`PROMPT_ENTER_DELAY_PER_LINE_MS`] per line,
+/// from [`PROMPT_ENTER_DELAY_MS`] to [`PROMPT_ENTER_DELAY_MS_MAX`] (the reference's paste
+/// delay).
+#[must_use]
+pub fn enter_delay_ms(prompt: &str) -> u64 {
+    let lines = prompt.bytes().filter(|&b| b == b'\n').count() as u64 + 1;
+    (lines * PROMPT_ENTER_DELAY_PER_LINE_MS).clamp(PROMPT_ENTER_DELAY_MS, PROMPT_ENTER_DELAY_MS_MAX)
+}
 /// Most output bytes one event to a coordinator's actor carries: chunks an agent's terminal
 /// already delivered are joined up to this.
 pub const OUTPUT_COALESCE_BYTES_MAX: usize = 64 * 1024;

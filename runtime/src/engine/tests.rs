@@ -121,7 +121,14 @@ async fn creating_a_task_makes_its_worktree_config_and_agent() {
     let config = Path::new("/tmp/baton").join(format!("baton-subtask-{}.json", task.id));
     assert_eq!(
         spawned[0].argv,
-        ["claude", "--mcp-config", config.to_str().unwrap()]
+        [
+            "claude",
+            "--mcp-config",
+            config.to_str().unwrap(),
+            "--strict-mcp-config",
+            "--allowedTools",
+            "mcp__baton"
+        ]
     );
     let file = w.files.get(&config).unwrap();
     assert_eq!(file.mode, FileMode::OwnerOnly);
@@ -339,7 +346,7 @@ async fn the_assignment_waits_for_the_prompt_and_the_mcp_server_decision_first_p
         "a task with its assignment pending is not idle"
     );
     w.coordinator.mcp_connected(task.id).await.unwrap();
-    pause(100).await;
+    pause(super::enter_delay_ms(&sub_task("Add a --verbose flag")) + 50).await;
     assert_eq!(
         w.pty.input(agent),
         format!("\x1b[200~{}\x1b[201~\r", sub_task("Add a --verbose flag")).as_bytes()
@@ -1952,4 +1959,20 @@ async fn no_agent_kind_gets_a_secret_in_its_argv_or_its_worktree() {
         }
         assert_eq!(w.files.get(&config).unwrap().mode, FileMode::OwnerOnly);
     }
+}
+
+#[test]
+fn the_pause_before_enter_grows_with_the_prompts_lines_within_its_bounds() {
+    use super::{PROMPT_ENTER_DELAY_MS, PROMPT_ENTER_DELAY_MS_MAX, enter_delay_ms};
+    assert_eq!(enter_delay_ms("one line"), PROMPT_ENTER_DELAY_MS);
+    assert_eq!(enter_delay_ms(&"line\n".repeat(7)), 8 * 15);
+    assert_eq!(
+        enter_delay_ms(&"line\n".repeat(100)),
+        PROMPT_ENTER_DELAY_MS_MAX
+    );
+    let assignment = crate::agents::prompts::sub_task("Fix the login bug");
+    assert!(
+        enter_delay_ms(&assignment) > PROMPT_ENTER_DELAY_MS,
+        "{assignment}"
+    );
 }

@@ -239,6 +239,12 @@ fn fixtures() -> Vec<Fixture> {
             StartupOrDialog,
         ),
         fixture(
+            "claude: a finished turn's timer is no spinner",
+            Claude,
+            "● Done.\r\n\r\n✻ Worked for 3s\r\n\r\n──────────\r\n❯ \r\n──────────\r\n  ? for shortcuts",
+            Ready,
+        ),
+        fixture(
             "gemini: esc to cancel alone is still busy",
             Gemini,
             "⠋ Refining the plan (esc to cancel, 12s)",
