@@ -318,12 +318,73 @@ struct Asked {
     messages: usize,
     /// The results of Baton's tools that came back in them.
     tool_results: Vec<String>,
+    /// Told of each result as it comes.
+    told: Option<std::sync::mpsc::Sender<String>>,
 }
 
 /// A scripted model endpoint on loopback speaking the Anthropic Messages API (streamed): asked
 /// with Baton's `signal_done` among its tools and no tool result yet, it answers by calling
 /// `signal_done`; otherwise it says `Done.`. Its port, and what it was asked.
 fn scripted_model() -> (u16, std::sync::Arc<std::sync::Mutex<Asked>>) {
+    scripted_model_with(sub_task_script)
+}
+
+/// A sub-task's model: `signal_done` first, then `Done.`.
+fn sub_task_script(tools: &[&str], results: &[String]) -> Option<(&'static str, Value)> {
+    (tools.contains(&"mcp__baton__signal_done") && results.is_empty())
+        .then(|| ("mcp__baton__signal_done", json!({})))
+}
+
+/// The text of a tool result as the model gets it (a string, or text blocks).
+fn result_text(content: &Value) -> String {
+    match content {
+        Value::String(text) => text.clone(),
+        Value::Array(blocks) => blocks
+            .iter()
+            .filter_map(|b| b["text"].as_str())
+            .collect::<Vec<_>>()
+            .join(""),
+        other => other.to_string(),
+    }
+}
+
+/// A coordinator's model: make a task, wait for its signal, merge it, close it, then `Done.`;
+/// a sub-task's as [`sub_task_script`].
+fn coordinator_script(tools: &[&str], results: &[String]) -> Option<(&'static str, Value)> {
+    if !tools.contains(&"mcp__baton__create_task") {
+        return sub_task_script(tools, results);
+    }
+    let task = || {
+        results
+            .first()
+            .and_then(|text| serde_json::from_str::<Value>(text).ok())
+            .and_then(|v| v["id"].as_str().map(str::to_owned))
+            .unwrap_or_default()
+    };
+    match results.len() {
+        0 => Some((
+            "mcp__baton__create_task",
+            json!({ "name": "real", "prompt": "Finish the task" }),
+        )),
+        1 => Some((
+            "mcp__baton__wait_for_signal_done",
+            json!({ "timeoutMs": 120_000 }),
+        )),
+        2 => Some((
+            "mcp__baton__merge_task",
+            json!({ "taskId": task(), "squash": true, "message": "real: the sub-task's work" }),
+        )),
+        3 => Some(("mcp__baton__close_task", json!({ "taskId": task() }))),
+        _ => None,
+    }
+}
+
+/// A model's script: given the tools offered and the tool results so far, in order, the tool
+/// to call and its input, or `None` to say `Done.`.
+type Script = fn(&[&str], &[String]) -> Option<(&'static str, Value)>;
+
+/// A model endpoint answering by `script`.
+fn scripted_model_with(script: Script) -> (u16, std::sync::Arc<std::sync::Mutex<Asked>>) {
     use axum::body::Bytes;
     use axum::http::header;
     use axum::response::IntoResponse;
@@ -339,36 +400,42 @@ fn scripted_model() -> (u16, std::sync::Arc<std::sync::Mutex<Asked>>) {
                 .flatten()
                 .filter_map(|t| t["name"].as_str())
                 .collect();
-            let last = request["messages"]
-                .as_array()
-                .and_then(|m| m.last())
-                .cloned();
-            let results: Vec<String> = last
-                .as_ref()
-                .and_then(|m| m["content"].as_array())
-                .into_iter()
-                .flatten()
-                .filter(|c| c["type"] == "tool_result")
-                .map(|c| c["content"].to_string())
-                .collect();
-            let call = tools.contains(&"mcp__baton__signal_done") && results.is_empty();
+            // Every tool result of the conversation, in order; the newest message's are new.
+            let messages = request["messages"].as_array().cloned().unwrap_or_default();
+            let results_of = |message: &Value| -> Vec<String> {
+                message["content"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|c| c["type"] == "tool_result")
+                    .map(|c| result_text(&c["content"]))
+                    .collect()
+            };
+            let results: Vec<String> = messages.iter().flat_map(results_of).collect();
+            let fresh = messages.last().map(results_of).unwrap_or_default();
+            let call = script(&tools, &results);
             {
                 let mut asked = asked.lock().unwrap();
                 asked.messages += 1;
-                asked.tool_results.extend(results);
+                if let Some(told) = &asked.told {
+                    for result in &fresh {
+                        let _ = told.send(result.clone());
+                    }
+                }
+                asked.tool_results.extend(fresh);
             }
-            let block = if call {
-                json!({ "type": "tool_use", "id": "toolu_baton_1", "name": "mcp__baton__signal_done", "input": {} })
-            } else {
-                json!({ "type": "text", "text": "" })
-            };
-            let (delta, stop) = if call {
-                (
-                    json!({ "type": "input_json_delta", "partial_json": "{}" }),
+            let id = format!("toolu_baton_{}", results.len() + 1);
+            let (block, delta, stop) = match &call {
+                Some((name, input)) => (
+                    json!({ "type": "tool_use", "id": id, "name": name, "input": {} }),
+                    json!({ "type": "input_json_delta", "partial_json": input.to_string() }),
                     "tool_use",
-                )
-            } else {
-                (json!({ "type": "text_delta", "text": "Done." }), "end_turn")
+                ),
+                None => (
+                    json!({ "type": "text", "text": "" }),
+                    json!({ "type": "text_delta", "text": "Done." }),
+                    "end_turn",
+                ),
             };
             let model = request["model"].clone();
             let events = [
@@ -505,5 +572,115 @@ fn a_whole_turn_of_claude_code_offline_signals_done_through_batons_mcp_server() 
         asked.tool_results
     );
     drop(asked);
+    daemon.stop();
+}
+
+#[test]
+fn claude_code_as_the_coordinator_makes_waits_for_merges_and_closes_a_claude_code_sub_task() {
+    let _turn = one_at_a_time();
+    let (port, asked) = scripted_model_with(coordinator_script);
+    let (told, results_told) = std::sync::mpsc::channel();
+    asked.lock().unwrap().told = Some(told);
+    let temp = tempfile::tempdir().unwrap();
+    let home = temp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let repo = repo_with(
+        &temp.path().join("project"),
+        &[("README.md", "# project\n")],
+    );
+    // The user's own choice for the project's `.mcp.json` entry Baton merged: the coordinator
+    // reaches Baton through the config Baton starts it with.
+    let seeded = json!({
+        "hasCompletedOnboarding": true,
+        "theme": "dark",
+        "customApiKeyResponses": { "approved": [&OFFLINE_KEY[OFFLINE_KEY.len() - 20..]], "rejected": [] },
+        "projects": { repo.display().to_string(): {
+            "hasTrustDialogAccepted": true,
+            "disabledMcpjsonServers": ["baton"],
+        } },
+    });
+    std::fs::write(home.join(".claude.json"), seeded.to_string()).unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let vars: Vec<(&str, &OsStr)> = vec![
+        ("HOME", home.as_os_str()),
+        ("ANTHROPIC_BASE_URL", OsStr::new(&base)),
+        ("ANTHROPIC_API_KEY", OsStr::new(OFFLINE_KEY)),
+        ("DISABLE_TELEMETRY", OsStr::new("1")),
+        ("DISABLE_AUTOUPDATER", OsStr::new("1")),
+        ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", OsStr::new("1")),
+    ];
+    let daemon = Daemon::start_with(&temp.path().join("state"), &vars);
+    let claude = bin("claude");
+    let (id, token) = daemon.register(&repo, &claude, &[]);
+    let (status, agent) = daemon.app(
+        "POST",
+        &format!("/app/coordinators/{id}/agent"),
+        Some(json!({ "command": claude, "prompt": "Split the work" })),
+    );
+    assert_eq!(status, 201, "{agent}\n{}", daemon.log());
+    // The coordinator's own wait takes the sub-task's signal (a wait of ours would steal it):
+    // the flow is over when the model is told the task is closed.
+    let mut over = false;
+    while !over {
+        // Each step of the flow (a turn of either agent) comes within this of the one before.
+        match results_told.recv_timeout(Duration::from_secs(150)) {
+            Ok(result) => over = result.contains("Task closed"),
+            Err(_) => break,
+        }
+    }
+    let client = baton_runtime::cli::app::AppClient::new(&daemon.state);
+    let lead = Screen {
+        bytes: tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(watch(client, id.clone())),
+        task: Value::Null,
+    };
+    let results = asked.lock().unwrap().tool_results.clone();
+    if !over {
+        let (_, tasks) = daemon.rest(&token, "GET", "/api/tasks", None);
+        let sub_task = tasks[0]["id"].as_str().map(|task| {
+            let client = baton_runtime::cli::app::AppClient::new(&daemon.state);
+            Screen {
+                bytes: tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(watch(client, task.to_owned())),
+                task: Value::Null,
+            }
+            .text()
+        });
+        panic!(
+            "the flow did not end: {results:#?}\ncoordinator:\n{}\nsub-task:\n{}\n{}",
+            lead.text(),
+            sub_task.unwrap_or_default(),
+            daemon.log()
+        );
+    }
+    lead.capture_as("claude-real-coordinator-turn");
+    let (_, tasks) = daemon.rest(&token, "GET", "/api/tasks", None);
+    assert_eq!(tasks, json!([]), "the sub-task is closed");
+    // The scripted sub-task changes nothing (its model only signals): the merge brings nothing,
+    // and says so.
+    assert!(
+        results
+            .iter()
+            .any(|r| r.contains("\"mainBranch\": \"main\"") && r.contains("\"linesAdded\": 0")),
+        "the merge into main: {results:#?}"
+    );
+    assert!(
+        results.iter().any(|r| r.contains("Done signal sent")),
+        "the sub-task's real signal_done: {results:#?}"
+    );
+    // The coordinator's session is back at its real prompt.
+    let (_, status) = daemon.app("GET", "/app/status", None);
+    assert_eq!(
+        status["coordinators"][0]["session"]["readiness"],
+        "Ready",
+        "{status}\n{}",
+        lead.text()
+    );
     daemon.stop();
 }

@@ -141,17 +141,9 @@ pub struct AgentRequest {
     pub command: String,
     /// Its arguments (Baton adds how it finds its MCP server).
     pub args: Vec<String>,
-    /// The user's first prompt; the coordinator preamble goes before it.
+    /// The user's first prompt, typed once the agent shows its prompt, the coordinator
+    /// preamble before it.
     pub prompt: Option<String>,
-}
-
-/// Where a coordinator's agent reads its first prompt: a positional argument for most agents
-/// (`claude "…"`, `codex "…"`, the demo agent), `--prompt-interactive` for Gemini CLI.
-fn prompt_args(command: &str, prompt: String) -> Vec<String> {
-    match crate::agents::AgentKind::from_command(command) {
-        crate::agents::AgentKind::Gemini => vec!["--prompt-interactive".to_owned(), prompt],
-        _ => vec![prompt],
-    }
 }
 
 /// A request to the registry.
@@ -593,7 +585,8 @@ impl Registry {
         let config = self.layout.coordinator_config(id);
         let launch =
             crate::agents::launch(&request.command, &request.args, false, &server, &config);
-        let mut argv = launch.argv;
+        let argv = launch.argv;
+        let mut first = None;
         if let Some(prompt) = request.prompt {
             let base = self
                 .ports
@@ -604,12 +597,11 @@ impl Registry {
                     root: root.clone(),
                     reason: e.to_string(),
                 })?;
-            let first = crate::agents::prompts::coordinator(
+            first = Some(crate::agents::prompts::coordinator(
                 &prompt,
                 &base,
                 crate::agents::prompts::CONCURRENT_TASKS_MAX,
-            );
-            argv.extend(prompt_args(&request.command, first));
+            ));
         }
         let spec = SpawnSpec {
             agent: AgentId::from_random(self.random()),
@@ -621,7 +613,7 @@ impl Registry {
         };
         let agent = self
             .sessions
-            .start(id, spec, launch.profile)
+            .start(id, spec, launch.profile, first)
             .await
             .map_err(|e| RegistryError::Agent(e.to_string()))?;
         tracing::info!(coordinator = %id, %agent, program = %request.command, "coordinator agent started");

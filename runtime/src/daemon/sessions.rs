@@ -8,6 +8,12 @@
 //! what comes, through a broadcast of [`SESSION_CHUNKS_MAX`] chunks; a viewer that falls behind
 //! by more is told so and let go, never slowing the agent. A lock guards the table, never held
 //! across an await.
+//!
+//! A first prompt (the coordinator preamble and the user's words) is typed as the engine types
+//! a sub-task's assignment: once the detector reads the agent idle at its prompt, with bracketed
+//! paste if the agent asked for it, then Enter after a pause that grows with the prompt. (An
+//! initial prompt given on the command line was seen to stay unsubmitted in Claude Code's input
+//! box; typing works for every agent alike.)
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -22,6 +28,11 @@ use crate::ports::{Clock, ExitStatus, PtyError, PtyEvent, PtyHost, SpawnSpec};
 
 /// Chunks of output a session's viewers may fall behind by before they are let go.
 pub const SESSION_CHUNKS_MAX: usize = 256;
+/// How long a first prompt waits for the agent to show its prompt; past it, the prompt is
+/// dropped (the user, attached, can type it).
+pub const FIRST_PROMPT_WAIT_MS_MAX: u64 = 10 * 60 * 1_000;
+/// The longest a first prompt's wait sleeps between two looks at the screen.
+pub const FIRST_PROMPT_POLL_MS_MAX: u64 = 250;
 
 /// What a viewer of a session receives after its scrollback.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -124,6 +135,7 @@ impl Sessions {
         id: CoordinatorId,
         spec: SpawnSpec,
         profile: Profile,
+        first_prompt: Option<String>,
     ) -> Result<AgentId, SessionError> {
         if self.lock().get(&id).is_some_and(|s| s.exit.is_none()) {
             return Err(SessionError::Running);
@@ -144,7 +156,59 @@ impl Sessions {
             },
         );
         tokio::spawn(self.clone().pump(id, agent, session.events));
+        if let Some(prompt) = first_prompt {
+            tokio::spawn(self.clone().first_prompt(id, agent, prompt));
+        }
         Ok(agent)
+    }
+
+    /// Types `prompt` into `agent` once it waits at its prompt (module documentation).
+    async fn first_prompt(self, id: CoordinatorId, agent: AgentId, prompt: String) {
+        let deadline = tokio::time::Instant::now()
+            + std::time::Duration::from_millis(FIRST_PROMPT_WAIT_MS_MAX);
+        let bracketed = loop {
+            let now = self.clock.now();
+            let look = {
+                let mut table = self.lock();
+                let Some(session) = table
+                    .get_mut(&id)
+                    .filter(|s| s.agent == agent && s.exit.is_none())
+                else {
+                    return;
+                };
+                let assessment = session.detector.assess(now);
+                if assessment.idle {
+                    session.detector.prompt_sent(now, &prompt);
+                }
+                (assessment, session.detector.bracketed_paste())
+            };
+            match look {
+                (assessment, bracketed) if assessment.idle => break bracketed,
+                (assessment, _) => {
+                    if tokio::time::Instant::now() >= deadline {
+                        tracing::warn!(coordinator = %id, "the first prompt was dropped: the agent never showed its prompt");
+                        return;
+                    }
+                    let wait = assessment
+                        .recheck_at
+                        .map_or(FIRST_PROMPT_POLL_MS_MAX, |at| {
+                            at.0.saturating_sub(now.0)
+                                .clamp(1, FIRST_PROMPT_POLL_MS_MAX)
+                        });
+                    tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+                }
+            }
+        };
+        let body = if bracketed {
+            format!("\x1b[200~{prompt}\x1b[201~")
+        } else {
+            prompt.clone()
+        };
+        if self.pty.write(agent, body.as_bytes()).await.is_ok() {
+            let pause = crate::engine::enter_delay_ms(&prompt);
+            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            let _ = self.pty.write(agent, b"\r").await;
+        }
     }
 
     async fn pump(
