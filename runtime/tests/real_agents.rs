@@ -684,3 +684,154 @@ fn claude_code_as_the_coordinator_makes_waits_for_merges_and_closes_a_claude_cod
     );
     daemon.stop();
 }
+
+/// A scripted model endpoint speaking the OpenAI Responses API (streamed), as Codex CLI talks
+/// to a provider: offered Baton's `signal_done` (in the `mcp__baton` namespace) and no tool
+/// output yet, it calls it; otherwise it says `Done.`. Its port, and what it was asked.
+fn scripted_responses() -> (u16, std::sync::Arc<std::sync::Mutex<Asked>>) {
+    use axum::body::Bytes;
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Asked::default()));
+    let state = asked.clone();
+    let answer = move |body: Bytes| {
+        let asked = state.clone();
+        async move {
+            let request: Value = serde_json::from_slice(&body).unwrap_or_default();
+            let offered = request["tools"].as_array().into_iter().flatten().any(|t| {
+                t["name"] == "mcp__baton"
+                    && t["tools"]
+                        .as_array()
+                        .is_some_and(|tools| tools.iter().any(|f| f["name"] == "signal_done"))
+            });
+            let outputs: Vec<String> = request["input"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|item| item["type"] == "function_call_output")
+                .map(|item| result_text(&item["output"]))
+                .collect();
+            let call = offered && outputs.is_empty();
+            {
+                let mut asked = asked.lock().unwrap();
+                asked.messages += 1;
+                asked.tool_results = outputs;
+            }
+            let item = if call {
+                json!({ "type": "function_call", "id": "fc_1", "namespace": "mcp__baton", "name": "signal_done", "arguments": "{}", "call_id": "call_1" })
+            } else {
+                json!({ "type": "message", "id": "msg_1", "role": "assistant", "content": [{ "type": "output_text", "text": "Done." }] })
+            };
+            let events = [
+                (
+                    "response.created",
+                    json!({ "type": "response.created", "response": { "id": "resp_1" } }),
+                ),
+                (
+                    "response.output_item.done",
+                    json!({ "type": "response.output_item.done", "output_index": 0, "item": item }),
+                ),
+                (
+                    "response.completed",
+                    json!({ "type": "response.completed", "response": { "id": "resp_1", "usage": { "input_tokens": 10, "input_tokens_details": null, "output_tokens": 5, "output_tokens_details": null, "total_tokens": 15 } } }),
+                ),
+            ];
+            let text: String = events
+                .iter()
+                .map(|(name, data)| format!("event: {name}\ndata: {data}\n\n"))
+                .collect();
+            ([(header::CONTENT_TYPE, "text/event-stream")], text).into_response()
+        }
+    };
+    let app = axum::Router::new()
+        .route("/v1/responses", axum::routing::post(answer))
+        .fallback(|| async { "{}" });
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    (port, asked)
+}
+
+#[test]
+fn a_whole_turn_of_codex_offline_signals_done_through_batons_mcp_server() {
+    let _turn = one_at_a_time();
+    let (port, asked) = scripted_responses();
+    let temp = tempfile::tempdir().unwrap();
+    let home = temp.path().join("home");
+    std::fs::create_dir_all(home.join(".codex")).unwrap();
+    let repo = repo_with(
+        &temp.path().join("project"),
+        &[("README.md", "# project\n")],
+    );
+    // A user's Codex set up for a provider of their own, trusting the project. Baton's own
+    // tools need no approval (its `--config` override says so).
+    let config = format!(
+        "model = \"scripted\"\nmodel_provider = \"scripted\"\n\n\
+         [model_providers.scripted]\nname = \"scripted\"\nbase_url = \"http://127.0.0.1:{port}/v1\"\n\
+         env_key = \"SCRIPTED_KEY\"\nwire_api = \"responses\"\n\n\
+         [projects.\"{}\"]\ntrust_level = \"trusted\"\n",
+        repo.display()
+    );
+    std::fs::write(home.join(".codex/config.toml"), config).unwrap();
+    let vars: Vec<(&str, &OsStr)> = vec![
+        ("HOME", home.as_os_str()),
+        ("SCRIPTED_KEY", OsStr::new("offline-test-key")),
+    ];
+    let daemon = Daemon::start_with(&temp.path().join("state"), &vars);
+    let (_, token) = daemon.register(&repo, &bin("codex"), &[]);
+    let (status, task) = daemon.rest(
+        &token,
+        "POST",
+        "/api/tasks",
+        Some(json!({ "name": "offline", "prompt": "Finish the task" })),
+    );
+    assert_eq!(status, 201, "{task}\n{}", daemon.log());
+    let id = task["id"].as_str().unwrap().to_owned();
+    let (status, signal) = daemon.rest(
+        &token,
+        "POST",
+        "/api/wait-signal",
+        Some(json!({ "timeoutMs": 60_000 })),
+    );
+    let client = baton_runtime::cli::app::AppClient::new(&daemon.state);
+    let screen = |client: baton_runtime::cli::app::AppClient, id: String| Screen {
+        bytes: tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(watch(client, id)),
+        task: Value::Null,
+    };
+    assert_eq!(
+        (status, signal["taskId"].as_str()),
+        (200, Some(id.as_str())),
+        "{signal}\n{}",
+        screen(client.clone(), id.clone()).text()
+    );
+    // Not asserted: that the detector then reads Codex idle. Codex draws its history above an
+    // inline viewport (scroll regions), which the detector's line window does not follow: it
+    // still reads the turn's `Working (… esc to interrupt)` at the end (the recording
+    // `codex-real-whole-turn.raw` shows it). Known gap; see the closing note.
+    screen(client, id).capture_as("codex-real-whole-turn");
+    let asked = asked.lock().unwrap();
+    assert!(
+        asked
+            .tool_results
+            .iter()
+            .any(|r| r.contains("Done signal sent")),
+        "the real signal_done's answer went back to the model: {:?}",
+        asked.tool_results
+    );
+    drop(asked);
+    daemon.stop();
+}

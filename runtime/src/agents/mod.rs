@@ -287,15 +287,17 @@ pub fn gemini_settings(
         .map(|(written, _)| written)
 }
 
-/// `mcp_servers.baton={ command = "…", args = ["…", …] }`: TOML, every string a JSON string
-/// literal (a TOML basic string), the credentials file in place of the environment.
+/// `mcp_servers.baton={ command = "…", args = ["…", …], default_tools_approval_mode = "approve" }`:
+/// TOML, every string a JSON string literal (a TOML basic string), the credentials file in place
+/// of the environment, and Baton's tools callable without an approval prompt (Codex asks for
+/// every MCP tool call otherwise, and a sub-task must be able to finish with no human there).
 fn codex_override(server: &McpServer, config: &Path) -> String {
     let quote = |text: &str| serde_json::Value::String(text.to_owned()).to_string();
     let mut args: Vec<String> = server.args.iter().map(|a| quote(a)).collect();
     args.push(quote("--credentials-file"));
     args.push(quote(&config.display().to_string()));
     format!(
-        "mcp_servers.{SERVER_NAME}={{ command = {}, args = [{}] }}",
+        "mcp_servers.{SERVER_NAME}={{ command = {}, args = [{}], default_tools_approval_mode = \"approve\" }}",
         quote(&server.command),
         args.join(", ")
     )
@@ -441,7 +443,7 @@ mod tests {
         assert_eq!(
             launched.argv[2],
             format!(
-                r#"mcp_servers.baton={{ command = "/opt/baton/bin/baton", args = ["mcp", "--url", "http://127.0.0.1:7778", "--task-id", "{task}", "--credentials-file", "/tmp/c \"x\".json"] }}"#
+                r#"mcp_servers.baton={{ command = "/opt/baton/bin/baton", args = ["mcp", "--url", "http://127.0.0.1:7778", "--task-id", "{task}", "--credentials-file", "/tmp/c \"x\".json"], default_tools_approval_mode = "approve" }}"#
             )
         );
         assert!(
