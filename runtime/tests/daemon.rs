@@ -6,11 +6,14 @@
 
 #![allow(clippy::unwrap_used)] // test helpers: a step that fails is the test failing
 
+mod common;
+
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use baton_runtime::mcp::http::{self, BaseUrl, Connect, Tcp, UnixSocket};
+use baton_runtime::mcp::http::{BaseUrl, Tcp, UnixSocket};
+use common::call;
 use serde_json::{Value, json};
 
 const BATON: &str = env!("CARGO_BIN_EXE_baton");
@@ -169,31 +172,6 @@ impl Drop for Daemon {
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
-}
-
-fn call<C: Connect>(
-    connect: &C,
-    base: &BaseUrl,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
-    if let Some(token) = token {
-        headers.push(("authorization".to_owned(), format!("Bearer {token}")));
-    }
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let request = http::encode(&base.host, method, path, &headers, body.as_bytes());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let response = runtime
-        .block_on(http::send(connect, base, &request))
-        .unwrap();
-    let value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
-    (response.status, value)
 }
 
 /// Registers a coordinator whose sub-tasks run `sh -c script`; returns its id and token.

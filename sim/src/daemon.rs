@@ -770,7 +770,7 @@ impl LinkedMcp {
     }
 
     /// Tells the daemon the MCP server started for this task (as the real one does once its
-    /// client initialized).
+    /// client asked for its tools).
     async fn connected(&self) {
         let answer = match self.backend(&self.done_token) {
             Ok(backend) => backend.announce().await,

@@ -16,7 +16,7 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
 };
-use rmcp::service::{NotificationContext, RequestContext, RoleServer};
+use rmcp::service::{RequestContext, RoleServer};
 use rmcp::{ErrorData, ServerHandler};
 use serde_json::{Map, Value, json};
 
@@ -255,13 +255,13 @@ fn long_poll_limit(wait_ms: u64) -> u64 {
 }
 
 /// The rmcp handler over a [`Backend`].
-pub struct McpServer<C>(Arc<Backend<C>>);
+pub struct McpServer<C>(Arc<Backend<C>>, Arc<std::sync::atomic::AtomicBool>);
 
 impl<C> McpServer<C> {
     /// Serves `backend`.
     #[must_use]
     pub fn new(backend: Backend<C>) -> Self {
-        McpServer(Arc::new(backend))
+        McpServer(Arc::new(backend), Arc::default())
     }
 }
 
@@ -293,6 +293,16 @@ impl<C: Connect + 'static> ServerHandler for McpServer<C> {
                 Tool::new(tool.name, tool.description, Arc::new(schema))
             })
             .collect();
+        // The daemon hears the agent is up once it asked for its tools (a client that has
+        // initialized may not have them yet: Claude Code was seen to send its first request to
+        // the model without them). Told in the background, the first time only: the agent has
+        // its tools whether or not the daemon heard.
+        if !self.1.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            let backend = self.0.clone();
+            tokio::spawn(async move {
+                let _ = backend.announce().await;
+            });
+        }
         Ok(ListToolsResult::with_all_items(tools))
     }
 
@@ -303,13 +313,5 @@ impl<C: Connect + 'static> ServerHandler for McpServer<C> {
     ) -> Result<CallToolResponse, ErrorData> {
         let arguments = request.arguments.unwrap_or_default();
         Ok(text_result(self.0.call(&request.name, &arguments).await).into())
-    }
-
-    async fn on_initialized(&self, _context: NotificationContext<RoleServer>) {
-        // Told in the background: the agent has its tools whether or not the daemon heard.
-        let backend = self.0.clone();
-        tokio::spawn(async move {
-            let _ = backend.announce().await;
-        });
     }
 }

@@ -287,6 +287,7 @@ async fn a_coordinator_and_its_sub_task_go_through_a_task_end_to_end() {
         &[("BATON_DONE_TOKEN", done)],
     )
     .await;
+    let _ = sub_task.list_tools(None).await.unwrap();
     let signalled = call(&sub_task, "signal_done", json!({})).await;
     assert_eq!(
         text(&signalled),
@@ -295,7 +296,7 @@ async fn a_coordinator_and_its_sub_task_go_through_a_task_end_to_end() {
     let sent = daemon.memory.sent.lock().unwrap().concat();
     assert!(
         sent.contains(&format!("POST /api/tasks/{id}/mcp-connected HTTP/1.1")),
-        "the sub-task's server told the daemon it is up once its client initialized"
+        "the sub-task's server told the daemon it is up once its client asked for its tools"
     );
     assert!(sent.contains(&format!("POST /api/tasks/{id}/done HTTP/1.1")));
     assert!(sent.contains("x-done-token: "), "{sent}");
