@@ -79,6 +79,12 @@ impl Mcp {
                 anyhow::anyhow!("{command}: no MCP handshake within {HANDSHAKE_MS_MAX} ms")
             })?
             .map_err(|e| anyhow::anyhow!("{command}: MCP handshake: {e}"))?;
+        // As real agents do: the tools are listed first (and the server tells the daemon the
+        // agent is up then).
+        client
+            .list_tools(None)
+            .await
+            .map_err(|e| anyhow::anyhow!("{command}: listing its tools: {e}"))?;
         Ok(Mcp { client, child })
     }
 
