@@ -13,44 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use baton_runtime::mcp::http::{BaseUrl, Tcp, UnixSocket};
-use common::call;
+use common::{BATON, call, git, isolated, within};
 use serde_json::{Value, json};
-
-const BATON: &str = env!("CARGO_BIN_EXE_baton");
-/// The longest a test waits for a daemon's ready line or an agent's word.
-const EVENT_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// Git without the machine's configuration (hooks, signing, templates of the developer's).
-fn isolated(command: &mut Command) -> &mut Command {
-    command
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-}
-
-/// `work` on a thread, its answer within `EVENT_WAIT`.
-fn within<T: Send + 'static>(what: &str, work: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(work());
-    });
-    rx.recv_timeout(EVENT_WAIT)
-        .unwrap_or_else(|_| panic!("{what} did not happen within {EVENT_WAIT:?}"))
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = isolated(&mut Command::new("git"))
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 /// A repository on `main` with the user's CLAUDE.md committed and their own `.mcp.json` (not
 /// committed: a personal one).

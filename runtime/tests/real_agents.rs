@@ -149,6 +149,18 @@ impl Screen {
         (assessment.readiness, assessment.idle)
     }
 
+    /// The agent kept running, its task is not idle, and the detector reads a dialog.
+    fn is_a_running_dialog(&self, profile: Profile) {
+        assert_eq!(
+            self.task["exitCode"],
+            Value::Null,
+            "it keeps running: {}",
+            self.task
+        );
+        assert_eq!(self.task["status"], "running", "a dialog is not idle");
+        assert_eq!(self.reading(profile), (Readiness::StartupOrDialog, false));
+    }
+
     fn capture_as(&self, name: &str) {
         if let Some(dir) = std::env::var_os("BATON_CAPTURE_FIXTURES") {
             std::fs::write(Path::new(&dir).join(format!("{name}.raw")), &self.bytes).unwrap();
@@ -239,17 +251,7 @@ fn claude_code_takes_its_mcp_config_and_its_trust_dialog_is_a_dialog() {
     let text = screen.text();
     assert!(text.contains("trust this folder"), "{text}");
     assert!(!text.to_lowercase().contains("invalid"), "{text}");
-    assert_eq!(
-        screen.task["exitCode"],
-        Value::Null,
-        "it keeps running: {}",
-        screen.task
-    );
-    assert_eq!(screen.task["status"], "running", "a dialog is not idle");
-    assert_eq!(
-        screen.reading(Profile::Claude),
-        (Readiness::StartupOrDialog, false)
-    );
+    screen.is_a_running_dialog(Profile::Claude);
 }
 
 #[test]
@@ -272,17 +274,7 @@ fn codex_takes_its_config_override_and_its_sign_in_menu_is_a_dialog() {
     let text = screen.text();
     assert!(text.contains("Sign in with ChatGPT"), "{text}");
     assert!(!text.contains("Error loading config"), "{text}");
-    assert_eq!(
-        screen.task["exitCode"],
-        Value::Null,
-        "it keeps running: {}",
-        screen.task
-    );
-    assert_eq!(screen.task["status"], "running", "a menu is not idle");
-    assert_eq!(
-        screen.reading(Profile::Codex),
-        (Readiness::StartupOrDialog, false)
-    );
+    screen.is_a_running_dialog(Profile::Codex);
 }
 
 #[test]
@@ -298,17 +290,7 @@ fn gemini_reads_batons_server_from_its_settings_and_its_trust_dialog_is_a_dialog
         text.contains("MCP Servers (1)") && text.contains("- baton"),
         "Gemini found Baton's server in the worktree's settings: {text}"
     );
-    assert_eq!(
-        screen.task["exitCode"],
-        Value::Null,
-        "it keeps running: {}",
-        screen.task
-    );
-    assert_eq!(screen.task["status"], "running", "a dialog is not idle");
-    assert_eq!(
-        screen.reading(Profile::Gemini),
-        (Readiness::StartupOrDialog, false)
-    );
+    screen.is_a_running_dialog(Profile::Gemini);
 }
 
 /// What the scripted model endpoint was asked.

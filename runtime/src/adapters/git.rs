@@ -222,6 +222,37 @@ async fn run(dir: &Path, args: &[&OsStr]) -> Result<Output, RepoError> {
     run_with(dir, args, &[]).await
 }
 
+/// Runs `git -C <dir> <args>` to its end, as `identity` (name, address), blocking: for the
+/// command-line tools that make a sample repository or commit as the demo agent, not for the
+/// engine (its git work goes through [`GitRepo`]).
+///
+/// # Errors
+/// Git could not run or failed; the text says which command and what git said.
+pub fn run_as(dir: &Path, (name, email): (&str, &str), args: &[&str]) -> Result<(), String> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args([
+            "-c",
+            &format!("user.name={name}"),
+            "-c",
+            &format!("user.email={email}"),
+        ])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("running git: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "git {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
 /// The name and address commits are made under when the repository's configuration gives
 /// none (a fresh machine): git would refuse to commit at all.
 pub const FALLBACK_IDENTITY: (&str, &str) = ("Baton", "baton@localhost");

@@ -43,12 +43,6 @@ impl AppClient {
         }
     }
 
-    /// The socket it talks to.
-    #[must_use]
-    pub fn socket(&self) -> &Path {
-        &self.socket
-    }
-
     /// One request: the answer's JSON (`null` for an empty body) when it is 2xx.
     ///
     /// # Errors
@@ -427,33 +421,13 @@ fn init_sample(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
     std::fs::write(dir.join("README.md"), SAMPLE_README)
         .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
-    for args in [
-        &["init", "-q", "-b", "main"][..],
-        &["add", "README.md"],
-        &[
-            "-c",
-            "user.name=Baton",
-            "-c",
-            "user.email=baton@baton.invalid",
-            "commit",
-            "-q",
-            "-m",
-            "A sample project",
-        ],
-    ] {
-        let out = std::process::Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(args)
-            .output()
-            .map_err(|e| anyhow::anyhow!("running git: {e}"))?;
-        anyhow::ensure!(
-            out.status.success(),
-            "git {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
+    let git = |args: &[&str]| {
+        crate::adapters::git::run_as(dir, crate::adapters::git::FALLBACK_IDENTITY, args)
+            .map_err(anyhow::Error::msg)
+    };
+    git(&["init", "-q", "-b", "main"])?;
+    git(&["add", "README.md"])?;
+    git(&["commit", "-q", "-m", "A sample project"])?;
     Ok(())
 }
 
@@ -602,6 +576,9 @@ pub async fn phone(
     ))
 }
 
+/// Chunks of keystrokes `baton attach` reads ahead of the daemon.
+pub const ATTACH_KEYS_MAX: usize = 64;
+
 /// The key that detaches `baton attach` (Ctrl-]).
 pub const DETACH_KEY: u8 = 0x1d;
 
@@ -625,7 +602,7 @@ pub async fn attach(client: &AppClient, id: &str) -> anyhow::Result<()> {
     if let Some(size) = crate::adapters::tty::size() {
         socket.send(resize(size)).await?;
     }
-    let (keys_tx, mut keys) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
+    let (keys_tx, mut keys) = tokio::sync::mpsc::channel::<Vec<u8>>(ATTACH_KEYS_MAX);
     std::thread::spawn(move || {
         use std::io::Read as _;
         let mut stdin = std::io::stdin();

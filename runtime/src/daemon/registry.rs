@@ -491,14 +491,7 @@ impl Registry {
     ) -> Result<CoordinatorInfo, RegistryError> {
         validate(&request)?;
         let root = request.project_root.clone();
-        self.ports
-            .repo
-            .main_branch(root.clone())
-            .await
-            .map_err(|e| RegistryError::NotARepo {
-                root: root.clone(),
-                reason: e.to_string(),
-            })?;
+        self.main_branch(&root).await?;
         if self
             .entries
             .iter()
@@ -564,6 +557,18 @@ impl Registry {
         Ok(self.info(id, entry, 0))
     }
 
+    /// The branch checked out at `root`, or why `root` is no usable repository.
+    async fn main_branch(&self, root: &Path) -> Result<String, RegistryError> {
+        self.ports
+            .repo
+            .main_branch(root.to_owned())
+            .await
+            .map_err(|e| RegistryError::NotARepo {
+                root: root.to_owned(),
+                reason: e.to_string(),
+            })
+    }
+
     async fn start_agent(
         &mut self,
         id: CoordinatorId,
@@ -585,27 +590,17 @@ impl Registry {
         let config = self.layout.coordinator_config(id);
         let launch =
             crate::agents::launch(&request.command, &request.args, false, &server, &config);
-        let argv = launch.argv;
-        let mut first = None;
-        if let Some(prompt) = request.prompt {
-            let base = self
-                .ports
-                .repo
-                .main_branch(root.clone())
-                .await
-                .map_err(|e| RegistryError::NotARepo {
-                    root: root.clone(),
-                    reason: e.to_string(),
-                })?;
-            first = Some(crate::agents::prompts::coordinator(
+        let first = match request.prompt {
+            None => None,
+            Some(prompt) => Some(crate::agents::prompts::coordinator(
                 &prompt,
-                &base,
+                &self.main_branch(&root).await?,
                 crate::agents::prompts::CONCURRENT_TASKS_MAX,
-            ));
-        }
+            )),
+        };
         let spec = SpawnSpec {
             agent: AgentId::from_random(self.random()),
-            argv,
+            argv: launch.argv,
             env: Vec::new(),
             cwd: root,
             cols: crate::engine::AGENT_COLS,

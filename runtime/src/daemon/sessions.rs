@@ -270,15 +270,6 @@ impl Sessions {
         })
     }
 
-    /// The coordinator whose session runs in terminal `agent`.
-    #[must_use]
-    pub fn owner(&self, agent: AgentId) -> Option<CoordinatorId> {
-        self.lock()
-            .iter()
-            .find(|(_, s)| s.agent == agent)
-            .map(|(id, _)| *id)
-    }
-
     /// Starts watching coordinator `id`'s session.
     ///
     /// # Errors

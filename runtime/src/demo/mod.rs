@@ -42,6 +42,8 @@ pub const COORDINATOR_SCRIPT: &str = include_str!("coordinator.toml");
 pub const SCRIPT_BYTES_MAX: usize = 1 << 20;
 /// Longest slug made of a prompt, in characters.
 pub const SLUG_CHARS_MAX: usize = 40;
+/// Who the demo agent's commits are by.
+pub const DEMO_IDENTITY: (&str, &str) = ("Baton demo agent", "demo-agent@baton.invalid");
 /// Longest tool result shown on the screen, in characters (the rest is cut with `…`).
 pub const RESULT_SHOWN_CHARS_MAX: usize = 160;
 
@@ -395,25 +397,9 @@ fn cut(text: &str) -> String {
 /// Commits everything in the working directory, as the demo agent (its own name, so the user's
 /// configuration is not needed and not used).
 fn commit(message: &str) -> anyhow::Result<()> {
-    let git = |args: &[&str]| -> anyhow::Result<()> {
-        let out = std::process::Command::new("git")
-            .args([
-                "-c",
-                "user.name=Baton demo agent",
-                "-c",
-                "user.email=demo-agent@baton.invalid",
-            ])
-            .args(args)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .context("running git")?;
-        anyhow::ensure!(
-            out.status.success(),
-            "git {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-        Ok(())
+    let git = |args: &[&str]| {
+        crate::adapters::git::run_as(Path::new("."), DEMO_IDENTITY, args)
+            .map_err(anyhow::Error::msg)
     };
     git(&["add", "-A"])?;
     git(&["commit", "-q", "-m", message])
