@@ -199,15 +199,9 @@ impl Sessions {
                 }
             }
         };
-        let body = if bracketed {
-            format!("\x1b[200~{prompt}\x1b[201~")
-        } else {
-            prompt.clone()
-        };
-        if self.pty.write(agent, body.as_bytes()).await.is_ok() {
-            let pause = crate::engine::enter_delay_ms(&prompt);
-            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
-            let _ = self.pty.write(agent, b"\r").await;
+        if let Err(failed) = crate::engine::type_prompt(&*self.pty, agent, &prompt, bracketed).await
+        {
+            tracing::warn!(coordinator = %id, ?failed, "the first prompt could not be typed");
         }
     }
 

@@ -803,21 +803,10 @@ impl Actor {
         let pty = self.ports.pty.clone();
         let internal = self.internal.clone();
         tokio::spawn(async move {
-            let body = if bracketed {
-                format!("\x1b[200~{text}\x1b[201~")
-            } else {
-                text.clone()
-            };
-            let (outcome, result) = match pty.write(agent, body.as_bytes()).await {
-                Err(error) => (Typed::TextFailed(text), Err(error)),
-                Ok(()) => {
-                    let delay = super::enter_delay_ms(&text);
-                    tokio::time::sleep(Duration::from_millis(delay)).await;
-                    match pty.write(agent, b"\r").await {
-                        Ok(()) => (Typed::Done, Ok(())),
-                        Err(error) => (Typed::EnterFailed, Err(error)),
-                    }
-                }
+            let (outcome, result) = match super::type_prompt(&*pty, agent, &text, bracketed).await {
+                Ok(()) => (Typed::Done, Ok(())),
+                Err(super::TypingFailed::Text(error)) => (Typed::TextFailed(text), Err(error)),
+                Err(super::TypingFailed::Enter(error)) => (Typed::EnterFailed, Err(error)),
             };
             let _ = internal.send(Internal::Typed(task, outcome)).await;
             if let Some(reply) = reply {

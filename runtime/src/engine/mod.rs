@@ -50,6 +50,36 @@ pub const PROMPT_ENTER_DELAY_PER_LINE_MS: u64 = 15;
 /// Longest pause before Enter.
 pub const PROMPT_ENTER_DELAY_MS_MAX: u64 = 500;
 
+/// How typing a prompt failed.
+#[derive(Debug)]
+pub(crate) enum TypingFailed {
+    /// The text could not be written (nothing reached the agent).
+    Text(crate::ports::PtyError),
+    /// The text was written; the Enter could not be.
+    Enter(crate::ports::PtyError),
+}
+
+/// Types `text` into `agent` as a person pastes a prompt: wrapped for bracketed paste if the
+/// agent asked for it, then, after [`enter_delay_ms`], Enter. The engine types its sub-tasks'
+/// prompts so, and the daemon a coordinator's first prompt.
+pub(crate) async fn type_prompt(
+    pty: &dyn crate::ports::PtyHost,
+    agent: AgentId,
+    text: &str,
+    bracketed: bool,
+) -> Result<(), TypingFailed> {
+    let body = if bracketed {
+        format!("\x1b[200~{text}\x1b[201~")
+    } else {
+        text.to_owned()
+    };
+    pty.write(agent, body.as_bytes())
+        .await
+        .map_err(TypingFailed::Text)?;
+    tokio::time::sleep(std::time::Duration::from_millis(enter_delay_ms(text))).await;
+    pty.write(agent, b"\r").await.map_err(TypingFailed::Enter)
+}
+
 /// The pause before Enter after typing `prompt`: [`PROMPT_ENTER_DELAY_PER_LINE_MS`] per line,
 /// from [`PROMPT_ENTER_DELAY_MS`] to [`PROMPT_ENTER_DELAY_MS_MAX`] (the reference's paste
 /// delay).
