@@ -140,6 +140,9 @@ enum Command {
         /// How to read FILE: auto (a cast if it starts with `{`), cast or raw.
         #[arg(long, default_value = "auto")]
         format: detect::Format,
+        /// After the report, print the screen (or text) the detector read at the end.
+        #[arg(long)]
+        screen: bool,
     },
     /// A stand-in for a coding agent, for demos and tests: in a terminal it shows Claude's
     /// screens, takes prompts, commits in its directory and calls Baton's MCP tools through the
@@ -346,12 +349,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             file,
             profile,
             format,
+            screen,
         } => {
             let bytes = read_bounded(&file, detect::RECORDING_BYTES_MAX)?;
             let recording = detect::parse_recording(&bytes, format)
                 .with_context(|| format!("reading {}", file.display()))?;
-            let changes = detect::replay(&recording, profile);
-            let report = detect::render(&recording, profile, &changes);
+            let replay = detect::replay(&recording, profile);
+            let mut report = detect::render(&recording, profile, &replay.changes);
+            if screen {
+                report.push_str(&detect::render_screen(&replay));
+            }
             std::io::stdout()
                 .lock()
                 .write_all(report.as_bytes())

@@ -1,10 +1,10 @@
 //! Every recording in `scenarios/detector/` replayed through `baton detect`'s logic, its report
-//! compared with the snapshot in `snapshots/`. A recording's profile is the part of its file name
+//! and the screen it ended on compared with the snapshot in `snapshots/`. A recording's profile is the part of its file name
 //! before the first `-` (`claude-session.cast` is replayed with the claude profile).
 
 use std::path::Path;
 
-use baton_runtime::cli::detect::{Format, parse_recording, render, replay};
+use baton_runtime::cli::detect::{Format, parse_recording, render, render_screen, replay};
 use baton_runtime::core::detector::Profile;
 
 #[test]
@@ -36,7 +36,8 @@ fn every_recording_replays_to_its_snapshot() {
             .expect("profile prefix");
         let bytes = std::fs::read(&path).expect("readable recording");
         let recording = parse_recording(&bytes, Format::Auto).expect("well-formed recording");
-        let report = render(&recording, profile, &replay(&recording, profile));
+        let replay = replay(&recording, profile);
+        let report = render(&recording, profile, &replay.changes) + &render_screen(&replay);
         insta::with_settings!({
             snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/../snapshots"),
             prepend_module_to_snapshot => false,

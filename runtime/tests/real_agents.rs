@@ -279,7 +279,13 @@ fn codex_takes_its_config_override_and_its_sign_in_menu_is_a_dialog() {
 
 #[test]
 fn gemini_reads_batons_server_from_its_settings_and_its_trust_dialog_is_a_dialog() {
-    let screen = first_screen("gemini", |_| {}, &[]);
+    // A daemon started inside a CI job: with these inherited, Gemini CLI would go headless and
+    // exit asking for credentials instead of showing its interface.
+    let screen = first_screen(
+        "gemini",
+        |_| {},
+        &[("CI", "true"), ("GITHUB_ACTIONS", "true")],
+    );
     screen.capture_as("gemini-real-trust-dialog");
     let text = screen.text();
     assert!(
@@ -528,6 +534,18 @@ fn assign_and_wait_for_its_signal(daemon: &Daemon, token: &str) -> (String, u16,
     (id, status, signal)
 }
 
+/// Waits (through the REST API) for task `id` to go idle after its turn; the answer.
+fn wait_until_idle(daemon: &Daemon, token: &str, id: &str) -> Value {
+    let (status, answer) = daemon.rest(
+        token,
+        "POST",
+        &format!("/api/tasks/{id}/wait"),
+        Some(json!({ "timeoutMs": 30_000 })),
+    );
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
 /// A key in the shape of Anthropic's, for the scripted endpoint only.
 const OFFLINE_KEY: &str = "sk-ant-api03-offline-test-key-0000000000";
 
@@ -556,10 +574,12 @@ fn a_whole_turn_of_claude_code_offline_signals_done_through_batons_mcp_server() 
         terminal_of(&daemon, &id).text(),
         daemon.log()
     );
-    // Not asserted: that the detector then reads Claude Code idle. After a turn its footer
-    // `esc to interrupt` can stay in the detector's line window, which does not follow Claude
-    // Code's in-place redraw (known gap; `claude-real-whole-turn.raw` records such a turn).
-    terminal_of(&daemon, &id).capture_as("claude-real-whole-turn");
+    // After the turn the detector reads Claude Code idle: its grid follows the in-place redraw
+    // that replaces the turn's `esc to interrupt` footer.
+    let idle = wait_until_idle(&daemon, &token, &id);
+    let screen = terminal_of(&daemon, &id);
+    screen.capture_as("claude-real-whole-turn");
+    assert_eq!(idle["reason"], "idle", "{idle}\n{}", screen.text());
     let asked = asked.lock().unwrap();
     assert!(
         asked
@@ -671,11 +691,13 @@ fn a_whole_turn_of_codex_offline_signals_done_through_batons_mcp_server() {
         "{signal}\n{}",
         terminal_of(&daemon, &id).text()
     );
-    // Not asserted: that the detector then reads Codex idle. Codex draws its history above an
-    // inline viewport (scroll regions), which the detector's line window does not follow: it
-    // still reads the turn's `Working (… esc to interrupt)` at the end (the recording
-    // `codex-real-whole-turn.raw` shows it). Known gap; see the closing note.
-    terminal_of(&daemon, &id).capture_as("codex-real-whole-turn");
+    // After the turn the detector reads Codex idle: its grid follows the history Codex inserts
+    // above its inline viewport (a scroll region), and reads the empty input line's faint
+    // placeholder (`› Ask Codex to do anything`) as the prompt.
+    let idle = wait_until_idle(&daemon, &token, &id);
+    let screen = terminal_of(&daemon, &id);
+    screen.capture_as("codex-real-whole-turn");
+    assert_eq!(idle["reason"], "idle", "{idle}\n{}", screen.text());
     let asked = asked.lock().unwrap();
     assert!(
         asked

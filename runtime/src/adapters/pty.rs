@@ -43,6 +43,26 @@ pub const KILL_GRACE_MS_DEFAULT: u64 = 3_000;
 pub const KILLED_WAIT_MS: u64 = 2_000;
 /// The terminal type agents see unless their spawn spec sets one.
 pub const TERM_DEFAULT: &str = "xterm-256color";
+/// Variables by which CLIs tell they run in a CI job, not an interactive terminal: an agent
+/// does not inherit them from the daemon's environment (its spawn spec may still set them).
+/// With `CI=true` Gemini CLI, for one, leaves its interactive interface for headless mode and
+/// exits asking for credentials; Ink-based interfaces stop redrawing.
+pub const CI_MARKERS: &[&str] = &[
+    "CI",
+    "CONTINUOUS_INTEGRATION",
+    "GITHUB_ACTIONS",
+    "BUILD_NUMBER",
+    "RUN_ID",
+];
+/// The prefix of the per-job variables CI systems set (`CI_JOB_ID`, …), read as markers too.
+pub const CI_MARKER_PREFIX: &str = "CI_";
+
+/// Which of the names in an environment are CI markers ([`CI_MARKERS`], [`CI_MARKER_PREFIX`]).
+fn ci_markers<'a>(names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    names
+        .filter(|name| CI_MARKERS.contains(name) || name.starts_with(CI_MARKER_PREFIX))
+        .collect()
+}
 
 /// How the host treats its sessions.
 #[derive(Clone, Copy, Debug)]
@@ -156,6 +176,15 @@ impl NativePty {
         let mut command = CommandBuilder::new(program);
         command.args(&spec.argv[1..]);
         command.cwd(&spec.cwd);
+        let inherited: Vec<String> = command
+            .iter_full_env_as_str()
+            .map(|(name, _)| name)
+            .filter(|name| !spec.env.iter().any(|(k, _)| k == name))
+            .map(str::to_owned)
+            .collect();
+        for name in ci_markers(inherited.iter().map(String::as_str)) {
+            command.env_remove(name);
+        }
         if !spec.env.iter().any(|(k, _)| k == "TERM") {
             command.env("TERM", TERM_DEFAULT);
         }
@@ -385,6 +414,23 @@ mod tests {
             cols: 100,
             rows: 30,
         }
+    }
+
+    #[test]
+    fn ci_markers_are_the_named_variables_and_the_ci_prefixed_ones() {
+        let names = [
+            "CI",
+            "PATH",
+            "GITHUB_ACTIONS",
+            "CI_JOB_ID",
+            "CIRCLE",
+            "HOME",
+            "RUN_ID",
+        ];
+        assert_eq!(
+            super::ci_markers(names.into_iter()),
+            ["CI", "GITHUB_ACTIONS", "CI_JOB_ID", "RUN_ID"]
+        );
     }
 
     /// Every byte until the exit, and the exit.

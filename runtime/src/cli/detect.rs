@@ -13,6 +13,7 @@ use std::fmt::Write as _;
 
 use crate::core::detector::{Detector, Profile, Readiness, TerminalQuery};
 use crate::core::time::Millis;
+use crate::engine::{AGENT_COLS, AGENT_ROWS};
 
 /// Largest recording `baton detect` reads.
 pub const RECORDING_BYTES_MAX: u64 = 256 * 1024 * 1024;
@@ -35,6 +36,9 @@ pub enum Recording {
     Cast {
         /// The format version (2 or 3).
         version: u64,
+        /// The terminal's columns and rows, from the header (v2 `width` and `height`, v3
+        /// `term.cols` and `term.rows`), if it says.
+        size: Option<(u16, u16)>,
         /// Output events in order.
         events: Vec<OutputEvent>,
     },
@@ -129,6 +133,14 @@ pub fn parse_recording(bytes: &[u8], format: Format) -> Result<Recording, Record
         3.0 => 3,
         other => return Err(RecordingError::Version(other.to_string())),
     };
+    let dimension = |v2: &str, v3: &str| {
+        header
+            .get(v2)
+            .or_else(|| header.get("term").and_then(|term| term.get(v3)))
+            .and_then(serde_json::Value::as_u64)
+            .and_then(|n| u16::try_from(n).ok())
+    };
+    let size = dimension("width", "cols").zip(dimension("height", "rows"));
     let mut events = Vec::new();
     let mut clock = 0.0_f64;
     for line in lines {
@@ -178,7 +190,11 @@ pub fn parse_recording(bytes: &[u8], format: Format) -> Result<Recording, Record
             });
         }
     }
-    Ok(Recording::Cast { version, events })
+    Ok(Recording::Cast {
+        version,
+        size,
+        events,
+    })
 }
 
 fn seconds_to_millis(seconds: f64) -> Millis {
@@ -213,13 +229,33 @@ pub enum ChangeKind {
     Query(TerminalQuery),
 }
 
-/// Replays `recording` through a fresh detector for `profile` and lists every change.
+/// What a replay found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Replay {
+    /// Every change, in order.
+    pub changes: Vec<Change>,
+    /// The screen as the detector read it at the end (see `Detector::screen_text`).
+    pub screen: String,
+    /// The grid's size (columns, rows), for profiles read off a grid.
+    pub size: Option<(u16, u16)>,
+}
+
+/// Replays `recording` through a fresh detector for `profile` and lists every change. A raw
+/// recording is read at the daemon's terminal size ([`AGENT_COLS`] by [`AGENT_ROWS`]), a cast at
+/// its header's (resize events are not followed).
 #[must_use]
-pub fn replay(recording: &Recording, profile: Profile) -> Vec<Change> {
+pub fn replay(recording: &Recording, profile: Profile) -> Replay {
     let mut changes = Vec::new();
+    let mut detector = Detector::new(profile, Millis(0));
+    let (cols, rows) = match recording {
+        Recording::Cast {
+            size: Some(size), ..
+        } => *size,
+        _ => (AGENT_COLS, AGENT_ROWS),
+    };
+    detector.resize(cols, rows);
     match recording {
         Recording::Raw(bytes) => {
-            let mut detector = Detector::new(profile, Millis(0));
             let mut last = None;
             for (index, byte) in bytes.iter().enumerate() {
                 detector.feed(Millis(0), std::slice::from_ref(byte));
@@ -241,7 +277,6 @@ pub fn replay(recording: &Recording, profile: Profile) -> Vec<Change> {
         }
         Recording::Cast { events, .. } => {
             let start = Millis(0);
-            let mut detector = Detector::new(profile, start);
             let mut last = None;
             let mut offset = 0;
             let mut note =
@@ -277,7 +312,24 @@ pub fn replay(recording: &Recording, profile: Profile) -> Vec<Change> {
             }
         }
     }
-    changes
+    Replay {
+        changes,
+        screen: detector.screen_text(),
+        size: detector.size(),
+    }
+}
+
+/// Renders the screen a replay ended on, as `baton detect --screen` prints it after the report.
+#[must_use]
+pub fn render_screen(replay: &Replay) -> String {
+    let mut out = match replay.size {
+        Some((cols, rows)) => format!("# the screen at the end ({cols}x{rows})\n"),
+        None => "# the text at the end\n".to_owned(),
+    };
+    for line in replay.screen.lines() {
+        let _ = writeln!(out, "| {line}");
+    }
+    out
 }
 
 fn push_queries(
@@ -301,7 +353,9 @@ pub fn render(recording: &Recording, profile: Profile, changes: &[Change]) -> St
     let mut out = String::new();
     let (kind, bytes, events) = match recording {
         Recording::Raw(bytes) => ("raw bytes".to_owned(), bytes.len(), None),
-        Recording::Cast { version, events } => (
+        Recording::Cast {
+            version, events, ..
+        } => (
             format!("asciinema v{version}"),
             events.iter().map(|event| event.data.len()).sum(),
             Some(events.len()),
@@ -443,6 +497,7 @@ mod tests {
             "{\"version\": 2}\n[1.0, \"o\", \"working\\r\\n\"]\n[2.0, \"o\", \"\\u276f \"]\n";
         let recording = parse_recording(cast.as_bytes()).unwrap();
         let states: Vec<_> = replay(&recording, Profile::Claude)
+            .changes
             .into_iter()
             .map(|Change { at, what, .. }| (at, what))
             .collect();

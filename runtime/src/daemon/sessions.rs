@@ -142,6 +142,8 @@ impl Sessions {
         }
         let agent = spec.agent;
         let program = spec.argv.first().cloned().unwrap_or_default();
+        let mut detector = Detector::new(profile, self.clock.now());
+        detector.resize(spec.cols, spec.rows);
         let session = self.pty.spawn(spec).await?;
         let (live, _) = broadcast::channel(SESSION_CHUNKS_MAX);
         self.lock().insert(
@@ -150,7 +152,7 @@ impl Sessions {
                 agent,
                 program,
                 ring: Scrollback::default(),
-                detector: Detector::new(profile, self.clock.now()),
+                detector,
                 exit: None,
                 live,
             },
@@ -291,7 +293,12 @@ impl Sessions {
             .ok_or(SessionError::Missing)?;
         match input {
             TerminalInput::Write(bytes) => self.pty.write(agent, &bytes).await?,
-            TerminalInput::Resize { cols, rows } => self.pty.resize(agent, cols, rows).await?,
+            TerminalInput::Resize { cols, rows } => {
+                self.pty.resize(agent, cols, rows).await?;
+                if let Some(session) = self.lock().get_mut(&id) {
+                    session.detector.resize(cols, rows);
+                }
+            }
             TerminalInput::Kill => self.pty.kill(agent).await?,
         }
         Ok(())

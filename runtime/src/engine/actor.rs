@@ -300,8 +300,9 @@ impl Actor {
                 return;
             }
         };
-        if let TerminalInput::Resize { cols, .. } = input {
+        if let TerminalInput::Resize { cols, rows } = input {
             self.cols.insert(task, cols);
+            self.core.on_resize(task, cols, rows);
         }
         let pty = self.ports.pty.clone();
         tokio::spawn(async move {

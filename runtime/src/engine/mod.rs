@@ -91,10 +91,10 @@ pub fn enter_delay_ms(prompt: &str) -> u64 {
 /// Most output bytes one event to a coordinator's actor carries: chunks an agent's terminal
 /// already delivered are joined up to this.
 pub const OUTPUT_COALESCE_BYTES_MAX: usize = 64 * 1024;
-/// Terminal size of a sub-task's agent.
-pub const AGENT_COLS: u16 = 120;
-/// Terminal rows of a sub-task's agent.
-pub const AGENT_ROWS: u16 = 40;
+/// Terminal columns of an agent until a viewer resizes it: the detector's grid starts so wide.
+pub const AGENT_COLS: u16 = crate::core::detector::SCREEN_COLS_DEFAULT;
+/// Terminal rows of an agent until a viewer resizes it.
+pub const AGENT_ROWS: u16 = crate::core::detector::SCREEN_ROWS_DEFAULT;
 /// Agent events kept for live viewers ([`AgentFeed`]); a viewer further behind has missed some
 /// and reads the list of agents again.
 pub const AGENT_EVENTS_MAX: usize = 256;

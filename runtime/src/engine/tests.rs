@@ -396,6 +396,25 @@ async fn wait_for_idle_returns_when_the_prompt_settles() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_detector_reads_the_screen_at_the_size_a_viewer_resized_it_to() {
+    let w = world();
+    let task = w.coordinator.create_task(request("t", None)).await.unwrap();
+    let agent = w.pty.spawned()[0].agent;
+    w.coordinator
+        .terminal(agent, super::TerminalInput::Resize { cols: 10, rows: 5 })
+        .await
+        .unwrap();
+    // Ten columns of text, then the glyph: it wraps onto a line of its own only on a terminal
+    // ten columns wide (on the default width it ends the line of text, and is no prompt).
+    w.pty.print(agent, "0123456789❯".as_bytes()).await.unwrap();
+    pause(100).await;
+    assert_eq!(
+        w.coordinator.task_status(task.id).await.unwrap().status,
+        Status::Idle
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn signal_done_needs_the_tasks_own_token_and_answers_the_wait() {
     let w = world();
     let task = w.coordinator.create_task(request("t", None)).await.unwrap();

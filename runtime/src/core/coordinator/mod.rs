@@ -869,6 +869,13 @@ impl Coordinator {
             .count()
     }
 
+    /// A task's terminal was resized: its detector's screen follows.
+    pub fn on_resize(&mut self, task: TaskId, cols: u16, rows: u16) {
+        if let Ok(entry) = self.task_mut(task) {
+            entry.detector.resize(cols, rows);
+        }
+    }
+
     /// Output of a task's agent arrived.
     pub fn on_output(
         &mut self,

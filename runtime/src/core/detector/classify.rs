@@ -11,7 +11,8 @@
 //! 2. starting: `model: loading`, `Booting MCP server`, `Starting MCP server(s) (` without
 //!    `Starting MCP server(s) complete`;
 //! 3. ready: a whole line is the profile's prompt (Claude `❯` or `-- INSERT --`, Codex `›`,
-//!    Gemini `>` or `> Type your message`);
+//!    Gemini `>` or `> Type your message`), or is it followed by faint text only (an empty
+//!    input line's placeholder, such as Codex's `› Ask Codex to do anything`);
 //! 4. dialog: `Do you trust`, `Press enter to continue`, `Enter to confirm`, and the trust
 //!    menus' own choices, `trust folder` (Gemini CLI) and `trust this folder` (Claude Code),
 //!    which stay in view when the question has scrolled out of the blocker region;
@@ -27,6 +28,7 @@ use std::sync::LazyLock;
 
 use aho_corasick::{AhoCorasick, MatchKind};
 
+use super::grid::FAINT_TAIL;
 use super::vt::{HIGHS, ONES};
 use super::{Profile, Readiness};
 
@@ -160,6 +162,9 @@ pub(crate) fn classify(profile: Profile, view: &[u8], scratch: &mut Scratch) -> 
         lower.extend_from_slice(if graphic { &view[from..to] } else { b"\x01" });
         lower.push(b' ');
     }
+    if memchr::memchr(FAINT_TAIL, lower).is_some() {
+        lower.retain(|&byte| byte != FAINT_TAIL);
+    }
     lower.make_ascii_lowercase();
     if let Some(first) = DOUBLE_SPACE.find(lower) {
         collapse_spaces(lower, first);
@@ -211,7 +216,20 @@ fn collapse_spaces_keeps_one_space_of_every_run() {
     assert_eq!(text, b"a b c d ");
 }
 
+/// Whether `line` is the profile's prompt: as it reads, or without a faint tail (an empty input
+/// line's placeholder, see `grid`).
 fn is_prompt_line(profile: Profile, line: &[u8]) -> bool {
+    if let Some(at) = memchr::memchr(FAINT_TAIL, line) {
+        let solid = &line[..at];
+        let end = solid.len() - solid.iter().rev().take_while(|&&b| b == b' ').count();
+        if is_prompt_text(profile, &solid[..end]) {
+            return true;
+        }
+    }
+    is_prompt_text(profile, line)
+}
+
+fn is_prompt_text(profile: Profile, line: &[u8]) -> bool {
     match profile {
         Profile::Claude => line == "❯".as_bytes() || is_vim_insert(line),
         Profile::Codex => line == "›".as_bytes(),

@@ -15,14 +15,24 @@
 //!   queued as [`TerminalQuery`] values ([`Detector::poll_query`]); the PTY host writes
 //!   [`TerminalQuery::reply`] back. Claude Code stalls for about a minute at start-up without it.
 //!
-//! Memory is bounded: the text window ([`TEXT_WINDOW_BYTES`], twice that while compacting), the
-//! query queue ([`QUERIES_PENDING_MAX`]) and the echo text (the last [`TEXT_WINDOW_BYTES`] of the
-//! prompt); the parser keeps a few integers. No input panics.
+//! Two screen models, by profile. Full-screen agents (Claude, Codex, Gemini) are read off a grid
+//! of the terminal's size (`grid`: what a terminal would show, cell by cell, so a frame redrawn
+//! in place replaces the one before); the grid follows the terminal's size
+//! ([`Detector::resize`], [`SCREEN_COLS_DEFAULT`] by [`SCREEN_ROWS_DEFAULT`] until told). Line
+//! programs (shell, generic) are read off a window of recent text (`window`), which survives
+//! scrolling and does not depend on the size.
 //!
-//! Layout: `vt` parses bytes into text events, `window` keeps the recent text, `classify` reads a
-//! frame's readiness from it; this module adds time (stability, echo guard, quiet period).
+//! Memory is bounded: the grid ([`SCREEN_COLS_MAX`] by [`SCREEN_ROWS_MAX`] cells and its text) or
+//! the text window ([`TEXT_WINDOW_BYTES`], twice that while compacting), the query queue
+//! ([`QUERIES_PENDING_MAX`]) and the echo text (the last [`TEXT_WINDOW_BYTES`] of the prompt and
+//! of a chunk's text); the parser keeps a few integers. No input panics.
+//!
+//! Layout: `vt` parses bytes into text and terminal operations, `grid` and `window` keep the
+//! screen, `classify` reads a frame's readiness from its text; this module adds time
+//! (stability, echo guard, quiet period).
 
 mod classify;
+mod grid;
 mod vt;
 mod window;
 
@@ -36,6 +46,12 @@ use std::str::FromStr;
 use crate::core::time::Millis;
 
 pub use classify::{BLOCKER_CHARS, SHELL_LINE_CHARS, TAIL_CHARS};
+pub use grid::{SCREEN_COLS_MAX, SCREEN_ROWS_MAX};
+
+/// The grid's width until the detector is told the terminal's size.
+pub const SCREEN_COLS_DEFAULT: u16 = 120;
+/// The grid's height until the detector is told the terminal's size.
+pub const SCREEN_ROWS_DEFAULT: u16 = 40;
 
 /// Bytes of recent screen text kept. Large enough for the bottom of a full-screen frame with
 /// box drawing (three bytes a character) and padding; small enough to keep per agent.
@@ -89,9 +105,10 @@ impl Profile {
         }
     }
 
-    /// Full-screen agents redraw their input box right after a prompt is submitted, so a prompt
-    /// seen then proves nothing; line-oriented programs print output and a fresh prompt.
-    const fn redraws_input(self) -> bool {
+    /// Full-screen agents draw frames in place, read off the grid, and redraw their input box
+    /// right after a prompt is submitted, so a prompt seen then proves nothing; line-oriented
+    /// programs print output and a fresh prompt, read off the text window.
+    const fn full_screen(self) -> bool {
         matches!(self, Profile::Claude | Profile::Codex | Profile::Gemini)
     }
 }
@@ -231,43 +248,158 @@ pub struct Assessment {
     pub recheck_at: Option<Millis>,
 }
 
-/// Text events land here: the window, the query queue and the terminal modes.
-#[derive(Clone, Debug, Default)]
+/// The parser's events land here: the screen model, the query queue and the terminal modes.
+#[derive(Clone, Debug)]
 struct Screen {
-    window: window::TextWindow,
+    model: Model,
     queries: VecDeque<TerminalQuery>,
     queries_dropped: u64,
     bracketed_paste: bool,
 }
 
+/// How the screen is kept (see the module documentation).
+#[derive(Clone, Debug)]
+enum Model {
+    Lines(window::TextWindow),
+    Grid {
+        grid: grid::Grid,
+        /// The text written since the last [`Screen::mark`] (at most [`TEXT_WINDOW_BYTES`]),
+        /// a space for each other operation: what the echo guard compares with the prompt.
+        written: Vec<u8>,
+    },
+}
+
+/// A point in the screen's history, to tell what a chunk changed.
+#[derive(Clone, Copy, Debug)]
+enum Mark {
+    Lines(window::Mark),
+    Grid(u64),
+}
+
+impl Screen {
+    fn new(profile: Profile) -> Self {
+        let model = if profile.full_screen() {
+            Model::Grid {
+                grid: grid::Grid::new(SCREEN_COLS_DEFAULT, SCREEN_ROWS_DEFAULT),
+                written: Vec::new(),
+            }
+        } else {
+            Model::Lines(window::TextWindow::default())
+        };
+        Screen {
+            model,
+            queries: VecDeque::new(),
+            queries_dropped: 0,
+            bracketed_paste: false,
+        }
+    }
+
+    fn mark(&mut self) -> Mark {
+        match &mut self.model {
+            Model::Lines(window) => Mark::Lines(window.mark()),
+            Model::Grid { grid, written } => {
+                written.clear();
+                Mark::Grid(grid.generation())
+            }
+        }
+    }
+
+    /// Whether the screen changed since `mark`.
+    fn changed_since(&self, mark: Mark) -> bool {
+        match (&self.model, mark) {
+            (Model::Lines(window), Mark::Lines(mark)) => window.changed_since(mark),
+            (Model::Grid { grid, .. }, Mark::Grid(generation)) => grid.generation() != generation,
+            _ => true,
+        }
+    }
+
+    /// The text written since `mark`: in the line model, only if nothing before it was erased.
+    fn since(&self, mark: Mark) -> Option<&[u8]> {
+        match (&self.model, mark) {
+            (Model::Lines(window), Mark::Lines(mark)) => window.since(mark),
+            (Model::Grid { written, .. }, Mark::Grid(_)) => Some(written),
+            _ => None,
+        }
+    }
+
+    /// Takes an echo back out of the line model's text. The grid keeps it: the typed prompt is
+    /// on the screen, and the agent redraws over it.
+    fn rewind(&mut self, mark: Mark) {
+        if let (Model::Lines(window), Mark::Lines(mark)) = (&mut self.model, mark) {
+            window.rewind(mark);
+        }
+    }
+
+    /// Forgets the text before a prompt was sent. The grid keeps the screen, which is what
+    /// the agent redraws from.
+    fn forget(&mut self) {
+        if let Model::Lines(window) = &mut self.model {
+            window.clear();
+        }
+    }
+
+    /// The text the classifier reads.
+    fn view(&mut self) -> &[u8] {
+        match &mut self.model {
+            Model::Lines(window) => window.view(),
+            Model::Grid { grid, .. } => grid.view(),
+        }
+    }
+
+    /// Whether the model holds no more than its bounds allow (for tests).
+    #[cfg(test)]
+    fn within_bounds(&mut self) -> bool {
+        match &mut self.model {
+            Model::Lines(window) => {
+                window.capacity_used() <= 2 * TEXT_WINDOW_BYTES
+                    && window.view().len() <= TEXT_WINDOW_BYTES
+            }
+            Model::Grid { grid, written } => {
+                let (cols, rows) = grid.size();
+                let cells = usize::from(cols) * usize::from(rows);
+                // Each cell renders to at most four bytes, each row ends in a line feed.
+                written.len() <= TEXT_WINDOW_BYTES && grid.view().len() <= cells * 5
+            }
+        }
+    }
+
+    fn text_now(&self) -> String {
+        match &self.model {
+            Model::Lines(window) => String::from_utf8_lossy(window.view()).into_owned(),
+            Model::Grid { grid, .. } => {
+                let mut out = Vec::new();
+                grid.render_into(&mut out);
+                out.retain(|&byte| byte != grid::FAINT_TAIL);
+                String::from_utf8_lossy(&out).into_owned()
+            }
+        }
+    }
+}
+
 impl vt::Sink for Screen {
     #[inline]
     fn text(&mut self, bytes: &[u8]) {
-        self.window.push(bytes);
+        match &mut self.model {
+            Model::Lines(window) => window.push(bytes),
+            Model::Grid { grid, written } => {
+                grid.text(bytes);
+                let room = TEXT_WINDOW_BYTES.saturating_sub(written.len());
+                written.extend_from_slice(&bytes[..bytes.len().min(room)]);
+            }
+        }
     }
 
-    fn space(&mut self) {
-        self.window.space();
-    }
-
-    fn line_break(&mut self) {
-        self.window.line_break();
-    }
-
-    fn backspace(&mut self) {
-        self.window.backspace();
-    }
-
-    fn erase_line(&mut self) {
-        self.window.erase_line();
-    }
-
-    fn cursor_up(&mut self) {
-        self.window.cursor_up();
-    }
-
-    fn clear(&mut self) {
-        self.window.clear();
+    #[inline]
+    fn op(&mut self, op: vt::Op) {
+        match &mut self.model {
+            Model::Lines(window) => vt::Sink::op(window, op),
+            Model::Grid { grid, written } => {
+                grid.op(op);
+                if written.len() < TEXT_WINDOW_BYTES {
+                    written.push(b' ');
+                }
+            }
+        }
     }
 
     fn query(&mut self, query: TerminalQuery) {
@@ -280,6 +412,12 @@ impl vt::Sink for Screen {
 
     fn bracketed_paste(&mut self, on: bool) {
         self.bracketed_paste = on;
+    }
+
+    fn faint(&mut self, on: bool) {
+        if let Model::Grid { grid, .. } = &mut self.model {
+            grid.set_faint(on);
+        }
     }
 }
 
@@ -337,8 +475,12 @@ impl Detector {
     pub fn with_config(config: DetectorConfig, now: Millis) -> Self {
         Detector {
             config,
-            parser: vt::Parser::default(),
-            screen: Screen::default(),
+            parser: if config.profile.full_screen() {
+                vt::Parser::tracking_faint()
+            } else {
+                vt::Parser::default()
+            },
+            screen: Screen::new(config.profile),
             scratch: classify::Scratch::default(),
             readiness: Readiness::NoPrompt,
             ready_since: None,
@@ -359,23 +501,20 @@ impl Detector {
         if bytes.is_empty() {
             return;
         }
-        let mark = self.screen.window.mark();
+        let mark = self.screen.mark();
         self.parser.advance(bytes, &mut self.screen);
         // Activity is a change of the screen text, not any byte: a program toggling its cursor
         // or colours is as quiet as one that prints nothing.
-        let changed = self.screen.window.changed_since(mark);
+        let changed = self.screen.changed_since(mark);
         let echo = self.swallow_echo(now, mark);
         if changed && echo != Echo::Swallowed {
             self.last_activity = now;
         }
-        self.readiness = classify::classify(
-            self.config.profile,
-            self.screen.window.view(),
-            &mut self.scratch,
-        );
+        self.readiness =
+            classify::classify(self.config.profile, self.screen.view(), &mut self.scratch);
         if let Some(guard) = &mut self.guard {
             let reacted = self.readiness == Readiness::Busy
-                || (echo == Echo::Other && !self.config.profile.redraws_input());
+                || (echo == Echo::Other && !self.config.profile.full_screen());
             guard.lifted |= reacted;
         }
         if self.readiness == Readiness::Ready {
@@ -387,14 +526,14 @@ impl Detector {
 
     /// While the echo guard is up, output whose text is part of the sent prompt is taken back
     /// out of the window. Says what this chunk was, for the guard.
-    fn swallow_echo(&mut self, now: Millis, mark: window::Mark) -> Echo {
+    fn swallow_echo(&mut self, now: Millis, mark: Mark) -> Echo {
         let Some(guard) = &self.guard else {
             return Echo::Unguarded;
         };
         if now >= guard.until || guard.lifted {
             return Echo::Unguarded;
         }
-        let Some(added) = self.screen.window.since(mark) else {
+        let Some(added) = self.screen.since(mark) else {
             // Text was erased or rewritten: not an echo of typing.
             return Echo::Other;
         };
@@ -406,14 +545,14 @@ impl Detector {
         if memchr::memmem::find(&guard.text, added_text).is_none() {
             return Echo::Other;
         }
-        self.screen.window.rewind(mark);
+        self.screen.rewind(mark);
         Echo::Swallowed
     }
 
-    /// Records that a prompt was typed at `now`: forgets the screen so far (no earlier prompt
-    /// can be taken for the answer) and raises the echo guard.
+    /// Records that a prompt was typed at `now`: forgets the text so far (line programs: no
+    /// earlier prompt can be taken for the answer) and raises the echo guard.
     pub fn prompt_sent(&mut self, now: Millis, prompt: &str) {
-        self.screen.window.clear();
+        self.screen.forget();
         self.readiness = Readiness::NoPrompt;
         self.ready_since = None;
         let mut text = Vec::new();
@@ -426,9 +565,31 @@ impl Detector {
         self.last_activity = now;
     }
 
-    /// Starts over, as for a respawned process: text, modes, queries and timers are reset.
+    /// Starts over, as for a respawned process: text, modes, queries and timers are reset (the
+    /// grid keeps its size).
     pub fn reset(&mut self, now: Millis) {
+        let size = self.size();
         *self = Detector::with_config(self.config, now);
+        if let Some((cols, rows)) = size {
+            self.resize(cols, rows);
+        }
+    }
+
+    /// The terminal now has `cols` by `rows` cells: the grid follows (clamped to
+    /// [`SCREEN_COLS_MAX`] by [`SCREEN_ROWS_MAX`]). The text window has no size.
+    pub fn resize(&mut self, cols: u16, rows: u16) {
+        if let Model::Grid { grid, .. } = &mut self.screen.model {
+            grid.resize(cols, rows);
+        }
+    }
+
+    /// The grid's size (columns, rows); `None` for the text window.
+    #[must_use]
+    pub fn size(&self) -> Option<(u16, u16)> {
+        match &self.screen.model {
+            Model::Grid { grid, .. } => Some(grid.size()),
+            Model::Lines(_) => None,
+        }
     }
 
     /// What the screen shows now.
@@ -500,7 +661,7 @@ impl Detector {
     /// The visible text the detector judges by (for reports and tests).
     #[must_use]
     pub fn screen_text(&self) -> String {
-        String::from_utf8_lossy(self.screen.window.view()).into_owned()
+        self.screen.text_now()
     }
 }
 
@@ -518,7 +679,7 @@ pub fn plain_text(bytes: &[u8]) -> String {
 #[derive(Default)]
 struct PlainText(String);
 
-impl vt::Sink for PlainText {
+impl vt::LineSink for PlainText {
     fn text(&mut self, bytes: &[u8]) {
         self.0.push_str(&String::from_utf8_lossy(bytes));
     }
@@ -590,7 +751,7 @@ impl Normaliser<'_> {
     }
 }
 
-impl vt::Sink for Normaliser<'_> {
+impl vt::LineSink for Normaliser<'_> {
     fn text(&mut self, bytes: &[u8]) {
         for &byte in bytes {
             if byte == b' ' {

@@ -5,7 +5,7 @@ use proptest::prelude::*;
 
 use super::{
     Assessment, Detector, DetectorConfig, ECHO_GUARD_MS, Profile, QUERIES_PENDING_MAX, Readiness,
-    TEXT_WINDOW_BYTES, TerminalQuery,
+    TerminalQuery,
 };
 use crate::core::time::Millis;
 
@@ -146,8 +146,20 @@ fn fixtures() -> Vec<Fixture> {
             "\x1b[2S\x1b[12345m\x1b[>4;2m❯",
             Ready,
         ),
-        fixture("backspace erases the glyph", Claude, "❯\x08", NoPrompt),
-        fixture("backspace erases one character", Claude, "❯x\x08", Ready),
+        fixture("backspace erases the glyph", Shell, "$\x08", NoPrompt),
+        fixture("backspace erases one character", Shell, "$x\x08", Ready),
+        fixture(
+            "on the grid backspace only moves the cursor",
+            Claude,
+            "❯\x08",
+            Ready,
+        ),
+        fixture(
+            "on the grid backspace, space, backspace erases",
+            Claude,
+            "❯x\x08 \x08",
+            Ready,
+        ),
         fixture(
             "cursor motion separates lines",
             Claude,
@@ -330,9 +342,15 @@ fn fixtures() -> Vec<Fixture> {
             Ready,
         ),
         fixture(
-            "claude: redraw with CR separators",
+            "claude: a line erased after CR shows only what is written after",
             Claude,
             "\r\x1b[2K❯ \r\x1b[2K  ? for shortcuts\r",
+            NoPrompt,
+        ),
+        fixture(
+            "claude: redraw with CR LF separators",
+            Claude,
+            "\r\x1b[2K❯ \r\n\x1b[2K  ? for shortcuts\r",
             Ready,
         ),
         fixture(
@@ -1064,8 +1082,7 @@ proptest! {
             let now = Millis(index as u64 * 10);
             detector.feed(now, chunk);
             let _ = detector.assess(now);
-            prop_assert!(detector.screen.window.capacity_used() <= 2 * TEXT_WINDOW_BYTES);
-            prop_assert!(detector.screen.window.view().len() <= TEXT_WINDOW_BYTES);
+            prop_assert!(detector.screen.within_bounds());
             prop_assert!(detector.screen.queries.len() <= QUERIES_PENDING_MAX);
         }
     }
@@ -1081,7 +1098,7 @@ fn a_long_stream_keeps_the_window_within_its_bound() {
     );
     for step in 0..2_000 {
         detector.feed(Millis(step), frame.as_bytes());
-        assert!(detector.screen.window.capacity_used() <= 2 * TEXT_WINDOW_BYTES);
+        assert!(detector.screen.within_bounds());
     }
     assert_eq!(detector.readiness(), Readiness::Ready);
 }
@@ -1095,4 +1112,89 @@ fn plain_text_keeps_lines_and_drops_escapes_and_erased_lines() {
         "Building\n✓ 12 tests\ndonE\n"
     );
     assert_eq!(super::plain_text(b"old\x1b[2Jnew"), "new");
+}
+
+#[test]
+fn a_footer_redrawn_in_place_is_replaced_on_the_grid() {
+    let stream = "❯ \r\nesc to interrupt\r\n\x1b[2A\x1b[2C\x1b[K\r\n\x1b[K? for shortcuts";
+    let detector = fed(Profile::Claude, stream);
+    assert_eq!(detector.screen_text(), "❯\n? for shortcuts");
+    assert_eq!(detector.readiness(), Readiness::Ready);
+    // The line model, which does not follow the cursor, keeps the stale footer.
+    assert_eq!(fed(Profile::Generic, stream).readiness(), Readiness::Busy);
+}
+
+#[test]
+fn history_scrolled_away_in_a_scroll_region_leaves_the_screen() {
+    let mut detector = Detector::new(Profile::Codex, Millis(0));
+    detector.resize(20, 4);
+    // The input line on the last row; rows 1 to 3 scroll above it.
+    detector.feed(
+        Millis(0),
+        "\x1b[4;1H›\x1b[1;3r\x1b[3;1HWorking (1s • esc to interrupt)".as_bytes(),
+    );
+    assert_eq!(detector.readiness(), Readiness::Busy);
+    detector.feed(Millis(10), b"\r\n\r\n\r\n");
+    assert_eq!(detector.screen_text(), "\n\n\n›");
+    assert_eq!(detector.readiness(), Readiness::Ready);
+}
+
+#[test]
+fn the_grid_follows_a_resize() {
+    let stream = "0123456789❯";
+    let mut detector = Detector::new(Profile::Claude, Millis(0));
+    assert_eq!(detector.size(), Some((120, 40)));
+    detector.resize(10, 5);
+    detector.feed(Millis(0), stream.as_bytes());
+    assert_eq!(detector.screen_text(), "0123456789\n❯");
+    assert_eq!(detector.readiness(), Readiness::Ready);
+    assert_eq!(
+        fed(Profile::Claude, stream).readiness(),
+        Readiness::NoPrompt
+    );
+    detector.reset(Millis(10));
+    assert_eq!(detector.size(), Some((10, 5)), "a respawn keeps the size");
+    assert_eq!(Detector::new(Profile::Shell, Millis(0)).size(), None);
+}
+
+#[test]
+fn wide_characters_take_two_cells_on_the_grid() {
+    let mut detector = Detector::new(Profile::Claude, Millis(0));
+    detector.resize(4, 2);
+    detector.feed(Millis(0), "ab漢x".as_bytes());
+    assert_eq!(detector.screen_text(), "ab漢\nx");
+}
+
+#[test]
+fn a_faint_placeholder_after_the_prompt_is_an_empty_input_line() {
+    let faint = fed(
+        Profile::Codex,
+        "\x1b[1m›\x1b[22m \x1b[2mAsk Codex to do anything",
+    );
+    assert_eq!(faint.readiness(), Readiness::Ready);
+    assert_eq!(faint.screen_text(), "› Ask Codex to do anything");
+    let plain = fed(Profile::Codex, "› Ask Codex to do anything");
+    assert_eq!(plain.readiness(), Readiness::NoPrompt);
+    // Faint text inside a busy line still reads as busy.
+    let busy = fed(
+        Profile::Codex,
+        "\x1b[2mWorking (0s • \x1b[22m\x1b[1mesc\x1b[22m\x1b[2m to interrupt)\r\n\x1b[22m›",
+    );
+    assert_eq!(busy.readiness(), Readiness::Busy);
+}
+
+#[test]
+fn a_full_screen_agents_prompt_is_not_trusted_at_once_after_a_prompt_is_sent() {
+    let mut detector = Detector::new(Profile::Claude, Millis(0));
+    detector.feed(Millis(0), "❯".as_bytes());
+    assert!(assess(&detector, 100).idle);
+    detector.prompt_sent(Millis(1_000), "fix the bug");
+    assert_eq!(
+        assess(&detector, 1_000),
+        Assessment {
+            readiness: Readiness::NoPrompt,
+            idle: false,
+            recheck_at: None
+        }
+    );
 }

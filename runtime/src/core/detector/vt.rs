@@ -10,26 +10,105 @@
 //! (word-at-a-time scans for printable ASCII, bulk UTF-8 validation) must keep that property; the
 //! property test in `detector::tests` checks it.
 //!
-//! What the text model keeps of the terminal's semantics:
-//! - printable characters (invalid UTF-8 becomes U+FFFD, one per maximal invalid subpart);
+//! The parser reports printable text (invalid UTF-8 becomes U+FFFD, one per maximal invalid
+//! subpart), the terminal operations a screen model needs ([`Op`]: cursor motion, erasing,
+//! inserting and deleting, scrolling and its region, saving the cursor, clearing), the queries
+//! owed a reply (DSR, DA1, DA2) and bracketed paste (`CSI ? 2004 h/l`). Everything else (SGR,
+//! OSC titles, DCS and other strings, charsets, other modes) is dropped. Two models consume it:
+//! the screen grid (`grid`), which applies every operation as a terminal would, and the line
+//! model ([`LineSink`]), which keeps a stream of text lines:
 //! - CR, LF, VT, FF, NEL, IND and downward or absolute cursor motion (CUD, CNL, CUP, HVP, VPA,
 //!   VPR, and CHA/HPA to column 1) become line breaks; TAB and forward motion (CUF, HPR, CHA/HPA
 //!   further right) become a space; BS erases the last character of the current line;
 //! - erase line (`CSI 2 K`) empties the current line, and cursor up (CUU, CPL) from an empty line
 //!   returns to the end of the line above (from a non-empty one it is a line break): together
-//!   they take back the lines that Ink-style renderers (Claude Code, Gemini CLI) erase before
-//!   drawing the next frame, so a frame's stale lines do not linger;
+//!   they take back the lines that Ink-style renderers erase before drawing the next frame;
 //! - erase display (`CSI 2 J`, `CSI 3 J`), full reset (`ESC c`) and switching to or from the
 //!   alternate screen clear the text;
-//! - DSR, DA1 and DA2 are reported as queries owed a reply; `CSI ? 2004 h/l` sets bracketed paste;
-//! - everything else (SGR, erasing part of a line or of the display, OSC titles, DCS and other
-//!   strings, charsets) is dropped.
+//! - the other operations (erasing part of a line or of the display, reverse index, scrolling,
+//!   inserting or deleting, backward motion) are dropped.
 
 use super::TerminalQuery;
+
+/// A terminal operation, as the parser recognised it. Counts are at least 1 (a missing or zero
+/// parameter means 1); rows and columns are 1-based as on the wire, 0 meaning "not given".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Op {
+    /// CR.
+    CarriageReturn,
+    /// LF, VT, FF, IND: down a line, scrolling at the bottom of the scroll region.
+    LineFeed,
+    /// NEL: carriage return and line feed.
+    NextLine,
+    /// RI: up a line, scrolling down at the top of the scroll region.
+    ReverseIndex,
+    /// TAB.
+    Tab,
+    /// BS.
+    Backspace,
+    /// CUU (and CPL with `to_start`).
+    Up { count: u16, to_start: bool },
+    /// CUD, VPR (and CNL with `to_start`).
+    Down { count: u16, to_start: bool },
+    /// CUF, HPR.
+    Forward(u16),
+    /// CUB.
+    Back(u16),
+    /// CHA, HPA.
+    Column(u16),
+    /// VPA.
+    Row(u16),
+    /// CUP, HVP.
+    Position { row: u16, col: u16 },
+    /// ED: 0 below the cursor, 1 above it, 2 and 3 all.
+    EraseDisplay(u16),
+    /// EL: 0 right of the cursor, 1 left of it, 2 the whole line.
+    EraseLine(u16),
+    /// ECH.
+    EraseChars(u16),
+    /// ICH.
+    InsertChars(u16),
+    /// DCH.
+    DeleteChars(u16),
+    /// IL.
+    InsertLines(u16),
+    /// DL.
+    DeleteLines(u16),
+    /// SU.
+    ScrollUp(u16),
+    /// SD.
+    ScrollDown(u16),
+    /// DECSTBM: the scroll region's top and bottom rows.
+    ScrollRegion { top: u16, bottom: u16 },
+    /// DECSC, `CSI s`.
+    SaveCursor,
+    /// DECRC, `CSI u`.
+    RestoreCursor,
+    /// RIS (`ESC c`).
+    Reset,
+    /// Switching to or from the alternate screen (`?47`, `?1047`, `?1049`).
+    AlternateScreen,
+}
 
 /// Receiver of the parser's events.
 pub(crate) trait Sink {
     /// A run of printable text: valid UTF-8, whole characters, no control characters.
+    fn text(&mut self, bytes: &[u8]);
+    /// A terminal operation.
+    fn op(&mut self, op: Op);
+    /// The program asked the terminal something and waits for the reply.
+    fn query(&mut self, query: TerminalQuery);
+    /// Bracketed paste mode was switched on or off.
+    fn bracketed_paste(&mut self, on: bool);
+    /// Faint text (SGR 2) was switched on or off: reported only by a parser that tracks it
+    /// ([`Parser::tracking_faint`]).
+    fn faint(&mut self, _on: bool) {}
+}
+
+/// Receiver of the line model's events (see the module documentation); every `LineSink` is a
+/// [`Sink`].
+pub(crate) trait LineSink {
+    /// A run of printable text.
     fn text(&mut self, bytes: &[u8]);
     /// Horizontal white space (TAB, forward cursor motion).
     fn space(&mut self);
@@ -47,6 +126,38 @@ pub(crate) trait Sink {
     fn query(&mut self, query: TerminalQuery);
     /// Bracketed paste mode was switched on or off.
     fn bracketed_paste(&mut self, on: bool);
+}
+
+impl<T: LineSink> Sink for T {
+    #[inline]
+    fn text(&mut self, bytes: &[u8]) {
+        LineSink::text(self, bytes);
+    }
+
+    #[inline]
+    fn op(&mut self, op: Op) {
+        match op {
+            Op::CarriageReturn | Op::LineFeed | Op::NextLine | Op::Down { .. } => {
+                self.line_break();
+            }
+            Op::Position { .. } | Op::Row(_) => self.line_break(),
+            Op::Column(col) if col <= 1 => self.line_break(),
+            Op::Tab | Op::Forward(_) | Op::Column(_) => self.space(),
+            Op::Backspace => self.backspace(),
+            Op::Up { .. } => self.cursor_up(),
+            Op::EraseLine(2) => self.erase_line(),
+            Op::EraseDisplay(2 | 3) | Op::Reset | Op::AlternateScreen => self.clear(),
+            _ => {}
+        }
+    }
+
+    fn query(&mut self, query: TerminalQuery) {
+        LineSink::query(self, query);
+    }
+
+    fn bracketed_paste(&mut self, on: bool) {
+        LineSink::bracketed_paste(self, on);
+    }
 }
 
 const ESC: u8 = 0x1b;
@@ -75,6 +186,8 @@ struct Csi {
     unusual: bool,
     /// Value of the first parameter (saturating; absent means 0).
     first: u16,
+    /// Value of the second parameter (saturating; absent means 0).
+    second: u16,
     /// Index of the parameter being read.
     index: u16,
     /// Value of the parameter being read (saturating).
@@ -83,6 +196,50 @@ struct Csi {
     paste: bool,
     /// `?47`, `?1047` or `?1049` appeared among the parameters.
     alternate_screen: bool,
+    /// The parameter being read follows a `:` (a sub-parameter).
+    sub: bool,
+    /// What the parameters would do as SGR.
+    sgr: Sgr,
+}
+
+/// The effect on faint text of an SGR sequence's parameters, read one at a time: 2 sets it,
+/// 0 (or nothing) and 22 clear it, and the colour arguments of 38, 48 and 58 (`;5;n`,
+/// `;2;r;g;b`, or any `:` sub-parameters) are skipped, so that a colour component of 2 is not
+/// taken for faint.
+#[derive(Clone, Copy, Debug, Default)]
+struct Sgr {
+    /// The next parameter selects a colour form (5 or 2).
+    selector: bool,
+    /// Colour components still to skip.
+    skip: u8,
+    /// The last effect on faint text, if any.
+    faint: Option<bool>,
+}
+
+impl Sgr {
+    #[inline]
+    fn parameter(&mut self, value: u16, sub: bool) {
+        if sub {
+            self.selector = false;
+            self.skip = 0;
+        } else if self.selector {
+            self.selector = false;
+            self.skip = match value {
+                5 => 1,
+                2 => 3,
+                _ => 0,
+            };
+        } else if self.skip > 0 {
+            self.skip -= 1;
+        } else {
+            match value {
+                0 | 22 => self.faint = Some(false),
+                2 => self.faint = Some(true),
+                38 | 48 | 58 => self.selector = true,
+                _ => {}
+            }
+        }
+    }
 }
 
 /// Adds a decimal digit to a parameter value. Values of five digits or more all become 9999:
@@ -97,8 +254,10 @@ fn push_digit(value: u16, byte: u8) -> u16 {
 
 impl Csi {
     fn end_parameter(&mut self) {
-        if self.index == 0 {
-            self.first = self.value;
+        match self.index {
+            0 => self.first = self.value,
+            1 => self.second = self.value,
+            _ => {}
         }
         if self.private == b'?' {
             match self.value {
@@ -107,8 +266,15 @@ impl Csi {
                 _ => {}
             }
         }
+        self.sgr.parameter(self.value, self.sub);
         self.index = self.index.saturating_add(1);
         self.value = 0;
+    }
+
+    /// Ends a parameter at its separator: a `:` makes the next one a sub-parameter.
+    fn separator(&mut self, byte: u8) {
+        self.end_parameter();
+        self.sub = byte == b':';
     }
 }
 
@@ -141,6 +307,8 @@ pub(crate) struct Parser {
     csi: Csi,
     /// In a string state, the previous byte was 0xC2: a following 0x9C is ST (U+009C).
     string_c2: bool,
+    /// SGR sequences are read for faint text (see [`Sink::faint`]); otherwise skipped unread.
+    faint: bool,
 }
 
 impl Default for Parser {
@@ -150,11 +318,20 @@ impl Default for Parser {
             utf8: Utf8::default(),
             csi: Csi::default(),
             string_c2: false,
+            faint: false,
         }
     }
 }
 
 impl Parser {
+    /// A parser that reports faint text on and off.
+    pub(crate) fn tracking_faint() -> Self {
+        Parser {
+            faint: true,
+            ..Parser::default()
+        }
+    }
+
     /// Feeds `bytes` through the state machine, reporting to `sink`.
     pub(crate) fn advance<S: Sink>(&mut self, bytes: &[u8], sink: &mut S) {
         let mut i = 0;
@@ -265,13 +442,21 @@ impl Parser {
                 // SGR (two thirds of all sequences in agent output) needs no parameter values.
                 let end = skip_parameters(bytes, at + 2);
                 match bytes.get(end) {
-                    Some(b'm') => Some(end + 1),
+                    Some(b'm') => {
+                        if self.faint {
+                            sgr(&bytes[at + 2..end], sink);
+                        }
+                        Some(end + 1)
+                    }
                     Some(_) => self.fast_csi(bytes, at + 2, sink),
                     None => None,
                 }
             }
-            b']' | b'P' | b'X' | b'^' | b'_' | b'c' | b'D' | b'E' => None,
-            0x30..=0x7e => Some(at + 2),
+            b']' | b'P' | b'X' | b'^' | b'_' => None,
+            byte @ 0x30..=0x7e => {
+                escape_final(byte, sink);
+                Some(at + 2)
+            }
             _ => None,
         }
     }
@@ -285,8 +470,8 @@ impl Parser {
             csi.private = first;
             j += 1;
         }
-        // Only the first parameter's value matters, except for `?` modes, which are checked one
-        // by one: the rest (SGR colours, mostly) is skipped without arithmetic.
+        // Only the first two parameters' values matter (a position, a scroll region), except
+        // for `?` modes, which are checked one by one: the rest is skipped without arithmetic.
         while let Some(&byte) = bytes.get(j).filter(|b| b.is_ascii_digit()) {
             csi.value = push_digit(csi.value, byte);
             j += 1;
@@ -297,12 +482,20 @@ impl Parser {
                 j += 1;
                 match byte {
                     b'0'..=b'9' => csi.value = push_digit(csi.value, byte),
-                    b';' | b':' => csi.end_parameter(),
+                    b';' | b':' => csi.separator(byte),
                     _ => return self.fast_csi_final(csi, byte, j, sink),
                 }
             }
         }
         csi.end_parameter();
+        if bytes.get(j) == Some(&b';') {
+            j += 1;
+            while let Some(&byte) = bytes.get(j).filter(|b| b.is_ascii_digit()) {
+                csi.value = push_digit(csi.value, byte);
+                j += 1;
+            }
+            csi.end_parameter();
+        }
         j = skip_parameters(bytes, j);
         let byte = *bytes.get(j)?;
         self.fast_csi_final(csi, byte, j + 1, sink)
@@ -324,7 +517,7 @@ impl Parser {
         if csi.private == b'?' {
             csi.end_parameter();
         }
-        dispatch_csi(csi, byte, sink);
+        dispatch_csi(csi, byte, self.faint, sink);
         Some(next)
     }
 
@@ -407,9 +600,10 @@ impl Parser {
     fn control<S: Sink>(&mut self, byte: u8, sink: &mut S) {
         match byte {
             ESC => self.state = State::Escape,
-            b'\n' | b'\r' | 0x0b | 0x0c => sink.line_break(),
-            b'\t' => sink.space(),
-            0x08 => sink.backspace(),
+            b'\n' | 0x0b | 0x0c => sink.op(Op::LineFeed),
+            b'\r' => sink.op(Op::CarriageReturn),
+            b'\t' => sink.op(Op::Tab),
+            0x08 => sink.op(Op::Backspace),
             0x18 | 0x1a => self.state = State::Ground,
             // NUL, BEL, SO, SI, DEL and the rest change nothing visible.
             _ => {}
@@ -422,7 +616,8 @@ impl Parser {
             0x9b => self.enter_csi(),
             0x9d => self.state = State::Osc,
             0x90 | 0x98 | 0x9e | 0x9f => self.state = State::Str,
-            0x84 | 0x85 => sink.line_break(),
+            0x84 => sink.op(Op::LineFeed),
+            0x85 => sink.op(Op::NextLine),
             _ => {}
         }
     }
@@ -444,16 +639,11 @@ impl Parser {
             b'[' => self.enter_csi(),
             b']' => self.enter_string(State::Osc),
             b'P' | b'X' | b'^' | b'_' => self.enter_string(State::Str),
-            b'c' => {
-                sink.clear();
-                self.state = State::Ground;
-            }
-            b'D' | b'E' => {
-                sink.line_break();
-                self.state = State::Ground;
-            }
             0x20..=0x2f => self.state = State::EscapeIntermediate,
-            0x30..=0x7e => self.state = State::Ground,
+            0x30..=0x7e => {
+                escape_final(byte, sink);
+                self.state = State::Ground;
+            }
             0x7f => {}
             0x00..=0x1f => self.control(byte, sink),
             // Not an escape sequence after all: the byte is text again.
@@ -487,7 +677,7 @@ impl Parser {
             i += 1;
             match byte {
                 b'0'..=b'9' => self.csi.value = push_digit(self.csi.value, byte),
-                b';' | b':' => self.csi.end_parameter(),
+                b';' | b':' => self.csi.separator(byte),
                 b'<'..=b'?' => {
                     if self.csi.len == 0 {
                         self.csi.private = byte;
@@ -499,7 +689,7 @@ impl Parser {
                 0x40..=0x7e => {
                     self.csi.end_parameter();
                     self.state = State::Ground;
-                    dispatch_csi(self.csi, byte, sink);
+                    dispatch_csi(self.csi, byte, self.faint, sink);
                     return i;
                 }
                 0x7f => {}
@@ -553,34 +743,113 @@ impl Parser {
     }
 }
 
-/// Acts on a complete CSI sequence.
+/// The parameters of an SGR sequence (`CSI … m`, only digits and separators) read for faint
+/// text.
+#[inline]
+fn sgr<S: Sink>(parameters: &[u8], sink: &mut S) {
+    let mut csi = Csi::default();
+    for &byte in parameters {
+        match byte {
+            b'0'..=b'9' => csi.value = push_digit(csi.value, byte),
+            _ => csi.separator(byte),
+        }
+    }
+    csi.end_parameter();
+    if let Some(on) = csi.sgr.faint {
+        sink.faint(on);
+    }
+}
+
+/// Acts on a complete CSI sequence; `faint` says whether SGR is read for faint text.
 #[inline(always)]
-fn dispatch_csi<S: Sink>(csi: Csi, final_byte: u8, sink: &mut S) {
-    // SGR (colours, attributes) is most of all sequences, and changes no text.
-    if final_byte == b'm' || csi.unusual {
+fn dispatch_csi<S: Sink>(csi: Csi, final_byte: u8, faint: bool, sink: &mut S) {
+    if csi.unusual {
         return;
     }
-    match (csi.private, final_byte) {
-        (0, b'n') if csi.first == 6 => sink.query(TerminalQuery::CursorPosition),
-        (0, b'n') if csi.first == 5 => sink.query(TerminalQuery::DeviceStatus),
-        (0, b'c') if csi.first == 0 => sink.query(TerminalQuery::PrimaryAttributes),
-        (b'>', b'c') if csi.first == 0 => sink.query(TerminalQuery::SecondaryAttributes),
+    // SGR (colours, attributes) is most of all sequences, and changes no text.
+    if final_byte == b'm' {
+        if faint
+            && csi.private == 0
+            && let Some(on) = csi.sgr.faint
+        {
+            sink.faint(on);
+        }
+        return;
+    }
+    let count = csi.first.max(1);
+    let op = match (csi.private, final_byte) {
+        (0, b'n') if csi.first == 6 => return sink.query(TerminalQuery::CursorPosition),
+        (0, b'n') if csi.first == 5 => return sink.query(TerminalQuery::DeviceStatus),
+        (0, b'c') if csi.first == 0 => return sink.query(TerminalQuery::PrimaryAttributes),
+        (b'>', b'c') if csi.first == 0 => {
+            return sink.query(TerminalQuery::SecondaryAttributes);
+        }
         (b'?', b'h' | b'l') => {
             if csi.paste {
                 sink.bracketed_paste(final_byte == b'h');
             }
-            if csi.alternate_screen {
-                sink.clear();
+            if !csi.alternate_screen {
+                return;
             }
+            Op::AlternateScreen
         }
-        (0, b'A' | b'F') => sink.cursor_up(),
-        (0, b'K') if csi.first == 2 => sink.erase_line(),
-        (0, b'B' | b'E' | b'H' | b'f' | b'd' | b'e') => sink.line_break(),
-        (0, b'G' | b'`') if csi.first <= 1 => sink.line_break(),
-        (0, b'C' | b'a' | b'G' | b'`') => sink.space(),
-        (0, b'J') if csi.first == 2 || csi.first == 3 => sink.clear(),
-        _ => {}
-    }
+        (0, b'A') => Op::Up {
+            count,
+            to_start: false,
+        },
+        (0, b'F') => Op::Up {
+            count,
+            to_start: true,
+        },
+        (0, b'B' | b'e') => Op::Down {
+            count,
+            to_start: false,
+        },
+        (0, b'E') => Op::Down {
+            count,
+            to_start: true,
+        },
+        (0, b'C' | b'a') => Op::Forward(count),
+        (0, b'D') => Op::Back(count),
+        (0, b'G' | b'`') => Op::Column(csi.first),
+        (0, b'd') => Op::Row(csi.first),
+        (0, b'H' | b'f') => Op::Position {
+            row: csi.first,
+            col: csi.second,
+        },
+        (0, b'J') => Op::EraseDisplay(csi.first),
+        (0, b'K') => Op::EraseLine(csi.first),
+        (0, b'X') => Op::EraseChars(count),
+        (0, b'@') => Op::InsertChars(count),
+        (0, b'P') => Op::DeleteChars(count),
+        (0, b'L') => Op::InsertLines(count),
+        (0, b'M') => Op::DeleteLines(count),
+        (0, b'S') => Op::ScrollUp(count),
+        (0, b'T') => Op::ScrollDown(count),
+        (0, b'r') => Op::ScrollRegion {
+            top: csi.first,
+            bottom: csi.second,
+        },
+        (0, b's') if csi.index <= 1 && csi.first == 0 => Op::SaveCursor,
+        (0, b'u') if csi.index <= 1 && csi.first == 0 => Op::RestoreCursor,
+        _ => return,
+    };
+    sink.op(op);
+}
+
+/// Acts on the final byte of a two-byte escape sequence (`ESC` and one of 0x30..=0x7E).
+#[inline(always)]
+fn escape_final<S: Sink>(byte: u8, sink: &mut S) {
+    let op = match byte {
+        b'c' => Op::Reset,
+        b'D' => Op::LineFeed,
+        b'E' => Op::NextLine,
+        b'M' => Op::ReverseIndex,
+        b'7' => Op::SaveCursor,
+        b'8' => Op::RestoreCursor,
+        _ => return,
+    };
+    sink.op(op);
 }
 
 /// Text runs up to this long are validated inline; longer ones by the SIMD validator, whose call

@@ -170,6 +170,42 @@ impl TextWindow {
     }
 }
 
+/// The line model's events, applied to the window (queries and modes are not its business).
+impl super::vt::LineSink for TextWindow {
+    #[inline]
+    fn text(&mut self, bytes: &[u8]) {
+        self.push(bytes);
+    }
+
+    fn space(&mut self) {
+        TextWindow::space(self);
+    }
+
+    fn line_break(&mut self) {
+        TextWindow::line_break(self);
+    }
+
+    fn backspace(&mut self) {
+        TextWindow::backspace(self);
+    }
+
+    fn erase_line(&mut self) {
+        TextWindow::erase_line(self);
+    }
+
+    fn cursor_up(&mut self) {
+        TextWindow::cursor_up(self);
+    }
+
+    fn clear(&mut self) {
+        TextWindow::clear(self);
+    }
+
+    fn query(&mut self, _: super::TerminalQuery) {}
+
+    fn bracketed_paste(&mut self, _: bool) {}
+}
+
 #[cfg(test)]
 mod tests {
     use super::{TEXT_WINDOW_BYTES, TextWindow};
