@@ -306,6 +306,8 @@ struct Asked {
     messages: usize,
     /// The results of Baton's tools that came back in them.
     tool_results: Vec<String>,
+    /// Told of each result as it comes.
+    told: Option<std::sync::mpsc::Sender<String>>,
     /// The Baton tools each request offered, in order (for a failure's message).
     offered: Vec<Vec<String>>,
 }
@@ -333,6 +335,42 @@ fn result_text(content: &Value) -> String {
             .collect::<Vec<_>>()
             .join(""),
         other => other.to_string(),
+    }
+}
+
+/// A coordinator's model: make a task with its assignment, wait for its signal, wait until its
+/// agent is idle after its turn, merge it, close it, then `Done.`; a sub-task's as
+/// [`sub_task_script`].
+fn coordinator_script(tools: &[&str], results: &[String]) -> Option<(&'static str, Value)> {
+    if !tools.contains(&"mcp__baton__create_task") {
+        return sub_task_script(tools, results);
+    }
+    let task = || {
+        results
+            .first()
+            .and_then(|text| serde_json::from_str::<Value>(text).ok())
+            .and_then(|v| v["id"].as_str().map(str::to_owned))
+            .unwrap_or_default()
+    };
+    match results.len() {
+        0 => Some((
+            "mcp__baton__create_task",
+            json!({ "name": "real", "prompt": "Finish the task.\nThen call signal_done." }),
+        )),
+        1 => Some((
+            "mcp__baton__wait_for_signal_done",
+            json!({ "timeoutMs": 120_000 }),
+        )),
+        2 => Some((
+            "mcp__baton__wait_for_idle",
+            json!({ "taskId": task(), "timeoutMs": 60_000 }),
+        )),
+        3 => Some((
+            "mcp__baton__merge_task",
+            json!({ "taskId": task(), "squash": true, "message": "real: the sub-task's work" }),
+        )),
+        4 => Some(("mcp__baton__close_task", json!({ "taskId": task() }))),
+        _ => None,
     }
 }
 
@@ -381,6 +419,11 @@ fn scripted_model_with(script: Script) -> (u16, std::sync::Arc<std::sync::Mutex<
                         .map(|t| (*t).to_owned())
                         .collect(),
                 );
+                if let Some(told) = &asked.told {
+                    for result in &fresh {
+                        let _ = told.send(result.clone());
+                    }
+                }
                 asked.tool_results.extend(fresh);
             }
             let id = format!("toolu_baton_{}", results.len() + 1);
@@ -498,33 +541,20 @@ fn claude_offline(
     ]
 }
 
-/// Makes a sub-task, lets its agent come up (its terminal settles at its prompt, its MCP tools
-/// loaded), gives it a two-line prompt, and waits, as its coordinator, for its signal: the
+/// Makes a sub-task with its assignment and waits, as its coordinator, for its signal: the
 /// task's id, and the wait's status and answer.
-///
-/// Two known gaps shape this (see the closing note of the session that wrote it): given with the
-/// task, an assignment can reach the model before the agent has taken in its MCP tools (Claude
-/// Code was seen to send its first request without them on a loaded machine); and after a turn
-/// begun by a one-line prompt, Claude Code's footer `esc to interrupt` stays in the detector's
-/// line window, which does not follow its in-place redraw, so the task reads busy. A pasted,
-/// several-line prompt, as every assignment is, leaves `paste again to expand` there instead.
 fn assign_and_wait_for_its_signal(daemon: &Daemon, token: &str) -> (String, u16, Value) {
+    // The assignment comes with the task, as a coordinator gives it: Baton types it once the
+    // agent shows its prompt and its MCP server announced itself, a moment after the agent
+    // listed its tools.
     let (status, task) = daemon.rest(
         token,
         "POST",
         "/api/tasks",
-        Some(json!({ "name": "offline" })),
+        Some(json!({ "name": "offline", "prompt": "Finish the task.\nThen call signal_done." })),
     );
     assert_eq!(status, 201, "{task}\n{}", daemon.log());
     let id = task["id"].as_str().unwrap().to_owned();
-    let _ = terminal_of(daemon, &id);
-    let (status, sent) = daemon.rest(
-        token,
-        "POST",
-        &format!("/api/tasks/{id}/prompt"),
-        Some(json!({ "prompt": "Finish the task.\nThen call signal_done." })),
-    );
-    assert_eq!(status, 200, "{sent}");
     let (status, signal) = daemon.rest(
         token,
         "POST",
@@ -590,6 +620,84 @@ fn a_whole_turn_of_claude_code_offline_signals_done_through_batons_mcp_server() 
         asked.tool_results
     );
     drop(asked);
+    daemon.stop();
+}
+
+#[test]
+fn claude_code_as_the_coordinator_assigns_waits_for_merges_and_closes_a_claude_code_sub_task() {
+    let _turn = one_at_a_time();
+    let (port, asked) = scripted_model_with(coordinator_script);
+    let (told, results_told) = std::sync::mpsc::channel();
+    asked.lock().unwrap().told = Some(told);
+    let temp = tempfile::tempdir().unwrap();
+    let home = temp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let repo = repo_with(
+        &temp.path().join("project"),
+        &[("README.md", "# project\n")],
+    );
+    // The user's own choice for the project's `.mcp.json` entry Baton merged: the coordinator
+    // reaches Baton through the config Baton starts it with.
+    let env = claude_offline(
+        &home,
+        &repo,
+        json!({ "disabledMcpjsonServers": ["baton"] }),
+        port,
+    );
+    let vars: Vec<(&str, &OsStr)> = env.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
+    let daemon = Daemon::start_with(&temp.path().join("state"), &vars);
+    let claude = bin("claude");
+    let (id, token) = daemon.register(&repo, &claude, &[]);
+    let (status, agent) = daemon.app(
+        "POST",
+        &format!("/app/coordinators/{id}/agent"),
+        Some(json!({ "command": claude, "prompt": "Split the work" })),
+    );
+    assert_eq!(status, 201, "{agent}\n{}", daemon.log());
+    // The coordinator's own wait takes the sub-task's signal (a wait of ours would steal it):
+    // the flow is over when the model is told the task is closed.
+    let mut over = false;
+    while !over {
+        // Each step of the flow (a turn of either agent) comes within this of the one before.
+        match results_told.recv_timeout(Duration::from_secs(150)) {
+            Ok(result) => over = result.contains("Task closed"),
+            Err(_) => break,
+        }
+    }
+    let lead = terminal_of(&daemon, &id);
+    let results = asked.lock().unwrap().tool_results.clone();
+    if !over {
+        let (_, tasks) = daemon.rest(&token, "GET", "/api/tasks", None);
+        let sub_task = tasks[0]["id"]
+            .as_str()
+            .map(|task| terminal_of(&daemon, task).text());
+        panic!(
+            "the flow did not end: {results:#?}\noffered: {:?}\ncoordinator:\n{}\nsub-task:\n{}\n{}",
+            asked.lock().unwrap().offered,
+            lead.text(),
+            sub_task.unwrap_or_default(),
+            daemon.log()
+        );
+    }
+    lead.capture_as("claude-real-coordinator-turn");
+    let (_, tasks) = daemon.rest(&token, "GET", "/api/tasks", None);
+    assert_eq!(tasks, json!([]), "the sub-task is closed");
+    assert!(
+        results.iter().any(|r| r.contains("Done signal sent")),
+        "the sub-task's real signal_done: {results:#?}"
+    );
+    assert!(
+        results.iter().any(|r| r.contains("\"reason\": \"idle\"")),
+        "the sub-task was read idle after its turn: {results:#?}"
+    );
+    // The scripted sub-task changes nothing (its model only signals): the merge brings nothing,
+    // and says so.
+    assert!(
+        results
+            .iter()
+            .any(|r| r.contains("\"mainBranch\": \"main\"") && r.contains("\"linesAdded\": 0")),
+        "the merge into main: {results:#?}"
+    );
     daemon.stop();
 }
 

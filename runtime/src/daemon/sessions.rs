@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::broadcast;
 
-use crate::core::coordinator::Scrollback;
+use crate::core::coordinator::{ENTER_RETRIES_MAX, ENTER_RETRY_MS, Scrollback};
 use crate::core::detector::{Detector, Profile, Readiness};
 use crate::core::ids::{AgentId, CoordinatorId};
 use crate::engine::TerminalInput;
@@ -204,6 +204,20 @@ impl Sessions {
         if let Err(failed) = crate::engine::type_prompt(&*self.pty, agent, &prompt, bracketed).await
         {
             tracing::warn!(coordinator = %id, ?failed, "the first prompt could not be typed");
+            return;
+        }
+        // As for a sub-task's prompt: Enter again while the agent shows nothing of it.
+        for _ in 0..ENTER_RETRIES_MAX {
+            tokio::time::sleep(std::time::Duration::from_millis(ENTER_RETRY_MS)).await;
+            let taken = self
+                .lock()
+                .get(&id)
+                .filter(|s| s.agent == agent && s.exit.is_none())
+                .map(|s| s.detector.prompt_taken());
+            if taken != Some(false) || self.pty.write(agent, b"\r").await.is_err() {
+                return;
+            }
+            tracing::info!(coordinator = %id, "Enter pressed again: the agent showed nothing of its first prompt");
         }
     }
 

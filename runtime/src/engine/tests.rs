@@ -1105,6 +1105,47 @@ async fn each_config_names_its_own_task_and_the_sub_task_role() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_lost_enter_is_pressed_again_until_the_agent_shows_it_took_the_prompt() {
+    use crate::core::coordinator::{ENTER_RETRIES_MAX, ENTER_RETRY_MS};
+    let w = world();
+    let task = w.coordinator.create_task(request("t", None)).await.unwrap();
+    let agent = w.pty.spawned()[0].agent;
+    w.pty.print(agent, "❯ ".as_bytes()).await.unwrap();
+    pause(100).await;
+    w.coordinator
+        .send_prompt(task.id, "go".into())
+        .await
+        .unwrap();
+    // The prompt is typed, Enter included, when send_prompt answers.
+    pause(ENTER_RETRY_MS - 10).await;
+    assert_eq!(w.pty.input(agent), b"go\r", "the agent has its moment");
+    pause(20).await;
+    assert_eq!(
+        w.pty.input(agent),
+        b"go\r\r",
+        "it showed nothing: Enter again"
+    );
+    w.pty
+        .print(agent, "\x1b[2J✻ Working (esc to interrupt)".as_bytes())
+        .await
+        .unwrap();
+    pause(10 * ENTER_RETRY_MS).await;
+    assert_eq!(w.pty.input(agent), b"go\r\r", "it took the prompt: no more");
+    // An agent that never reacts gets at most the retries.
+    let other = w.coordinator.create_task(request("u", None)).await.unwrap();
+    let silent = w.pty.spawned()[1].agent;
+    w.pty.print(silent, "❯ ".as_bytes()).await.unwrap();
+    pause(100).await;
+    w.coordinator
+        .send_prompt(other.id, "go".into())
+        .await
+        .unwrap();
+    pause(10 * ENTER_RETRY_MS).await;
+    let enters = w.pty.input(silent).iter().filter(|&&b| b == b'\r').count();
+    assert_eq!(enters, 1 + usize::from(ENTER_RETRIES_MAX));
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_prompt_whose_text_could_not_be_written_fails_and_is_typed_at_the_next_prompt() {
     let w = world();
     let task = w.coordinator.create_task(request("t", None)).await.unwrap();
@@ -1119,7 +1160,12 @@ async fn a_prompt_whose_text_could_not_be_written_fails_and_is_typed_at_the_next
     assert!(w.pty.input(agent).is_empty());
     pause(2_000).await;
     w.pty.print(agent, "\x1b[2J❯ ".as_bytes()).await.unwrap();
-    pause(3_000).await;
+    pause(300).await;
+    w.pty
+        .print(agent, "\x1b[2J✻ Working (esc to interrupt)".as_bytes())
+        .await
+        .unwrap();
+    pause(2_700).await;
     assert_eq!(w.pty.input(agent), b"again\r");
 }
 
@@ -1640,6 +1686,11 @@ mod variant_f {
         }
         w.pty.print(agent, "❯ ".as_bytes()).await.unwrap();
         pause(200).await;
+        w.pty
+            .print(agent, "\x1b[2J✻ Working (esc to interrupt)".as_bytes())
+            .await
+            .unwrap();
+        pause(10).await;
         w.pty.print(agent, "\x1b[2J❯ ".as_bytes()).await.unwrap();
         pause(3_000).await;
         assert_eq!(w.pty.input(agent), assignment_bytes("do one"));

@@ -24,6 +24,10 @@ use super::args::{McpArgs, Role};
 use super::http::{self, BaseUrl, Connect, HttpError, InvalidUrl};
 use super::tools::{self, Caller, Plan};
 use crate::core::coordinator::WAIT_TIMEOUT_MS_MAX;
+
+/// How long after its agent first listed its tools a sub-task's server tells the daemon it is
+/// up (and so lets the task's assignment go out): the agent's moment to take the tools in.
+pub const TOOLS_SETTLE_MS: u64 = 500;
 use crate::ports::Entropy;
 
 /// How much longer than the server's wait a long poll's client waits for the answer.
@@ -293,13 +297,15 @@ impl<C: Connect + 'static> ServerHandler for McpServer<C> {
                 Tool::new(tool.name, tool.description, Arc::new(schema))
             })
             .collect();
-        // The daemon hears the agent is up once it asked for its tools (a client that has
-        // initialized may not have them yet: Claude Code was seen to send its first request to
-        // the model without them). Told in the background, the first time only: the agent has
-        // its tools whether or not the daemon heard.
+        // The daemon hears the agent is up [`TOOLS_SETTLE_MS`] after it first asked for its
+        // tools (a client that has initialized may not have them yet, and one that just got
+        // them may not have taken them in: Claude Code was seen to send its first request to the
+        // model without them). Told in the background, the first time only: the agent has its
+        // tools whether or not the daemon heard.
         if !self.1.swap(true, std::sync::atomic::Ordering::Relaxed) {
             let backend = self.0.clone();
             tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(TOOLS_SETTLE_MS)).await;
                 let _ = backend.announce().await;
             });
         }

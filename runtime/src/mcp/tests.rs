@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use rmcp::ServiceExt as _;
 use rmcp::model::{CallToolRequestParams, CallToolResult};
@@ -288,16 +289,32 @@ async fn a_coordinator_and_its_sub_task_go_through_a_task_end_to_end() {
     )
     .await;
     let _ = sub_task.list_tools(None).await.unwrap();
+    let connected = format!("POST /api/tasks/{id}/mcp-connected HTTP/1.1");
+    let announced = || {
+        daemon
+            .memory
+            .sent
+            .lock()
+            .unwrap()
+            .concat()
+            .contains(&connected)
+    };
+    tokio::time::sleep(Duration::from_millis(super::server::TOOLS_SETTLE_MS - 10)).await;
+    assert!(
+        !announced(),
+        "the agent is given a moment to take in its tools"
+    );
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(
+        announced(),
+        "the sub-task's server told the daemon it is up once its client asked for its tools"
+    );
     let signalled = call(&sub_task, "signal_done", json!({})).await;
     assert_eq!(
         text(&signalled),
         "Done signal sent. The coordinator has been notified."
     );
     let sent = daemon.memory.sent.lock().unwrap().concat();
-    assert!(
-        sent.contains(&format!("POST /api/tasks/{id}/mcp-connected HTTP/1.1")),
-        "the sub-task's server told the daemon it is up once its client asked for its tools"
-    );
     assert!(sent.contains(&format!("POST /api/tasks/{id}/done HTTP/1.1")));
     assert!(sent.contains("x-done-token: "), "{sent}");
     let waited = call(

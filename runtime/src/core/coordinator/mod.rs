@@ -62,6 +62,12 @@ pub const PROMPT_QUEUE_MAX: usize = 32;
 /// How long a task's assignment waits for its MCP server to connect before it goes out anyway
 /// (agents start MCP servers in the background; most connect within seconds).
 pub const MCP_CONNECT_TIMEOUT_MS: u64 = 30_000;
+/// How long after a prompt's Enter the agent has to show it took the prompt (a busy frame; for
+/// line programs, output): otherwise Enter is pressed again. Under load an Enter that follows a
+/// paste too closely was seen to be lost (Claude Code kept the pasted text in its input).
+pub const ENTER_RETRY_MS: u64 = 1_500;
+/// How many times Enter is pressed again for one prompt.
+pub const ENTER_RETRIES_MAX: u8 = 2;
 /// Wait used when a caller gives no timeout.
 pub const WAIT_TIMEOUT_MS_DEFAULT: u64 = 300_000;
 /// Longest wait a caller may ask for; longer requests are clamped to it.
@@ -505,6 +511,7 @@ impl Coordinator {
         };
         entry.detector.prompt_sent(now, prompt);
         entry.typing = true;
+        entry.enter_retry = None;
         entry.assignment_delivered = true;
         if entry.status != Status::Exited {
             entry.status = Status::Running;
@@ -531,6 +538,7 @@ impl Coordinator {
         entry.typing = false;
         match outcome {
             Typed::Done => {
+                entry.enter_retry = Some((now.plus(ENTER_RETRY_MS), ENTER_RETRIES_MAX));
                 // Every signal until the Enter belongs to the round before: the agent could not
                 // have read the new prompt before it was submitted.
                 if entry.signal.is_some() {
@@ -907,6 +915,18 @@ impl Coordinator {
         };
         if entry.status == Status::Exited {
             return;
+        }
+        if let Some((at, left)) = entry.enter_retry {
+            if entry.detector.prompt_taken() || entry.control == Control::Human {
+                entry.enter_retry = None;
+            } else if now >= at {
+                // The agent shows nothing of the prompt it was given: its Enter was lost.
+                effects.push(Effect::Write {
+                    agent: entry.agent,
+                    bytes: b"\r",
+                });
+                entry.enter_retry = (left > 1).then(|| (now.plus(ENTER_RETRY_MS), left - 1));
+            }
         }
         let assessment = entry.detector.assess(now);
         if assessment.idle && self.flush_prompt(now, task, effects) {
@@ -1313,9 +1333,15 @@ impl Coordinator {
                 McpState::Waiting { until } if until > now => Some(until),
                 McpState::Waiting { .. } | McpState::Connected | McpState::GaveUp => None,
             });
+        let enter_retries = self
+            .tasks
+            .iter()
+            .filter(|task| task.status != Status::Exited)
+            .filter_map(|task| task.enter_retry.map(|(at, _)| at.max(now)));
         waits
             .chain(rechecks)
             .chain(mcp_timeouts)
+            .chain(enter_retries)
             .chain(self.notifications.restage_at())
             .min()
     }

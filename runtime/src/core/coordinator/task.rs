@@ -161,6 +161,9 @@ pub struct Task {
     pub queued: VecDeque<String>,
     /// Whether its MCP server connected.
     pub mcp: McpState,
+    /// A typed prompt the agent has not shown it took: when to press Enter again, and how many
+    /// more times (see [`super::ENTER_RETRY_MS`]).
+    pub(crate) enter_retry: Option<(Millis, u8)>,
     /// Whether a prompt is being typed into its agent (the next waits until it is done).
     pub typing: bool,
     /// Secret its agent presents with `signal_done`.
@@ -195,6 +198,7 @@ impl Task {
                 until: now.plus(MCP_CONNECT_TIMEOUT_MS),
             },
             typing: false,
+            enter_retry: None,
             done_token: spec.done_token,
             mcp_config: spec.mcp_config,
             worktree_files: spec.worktree_files,

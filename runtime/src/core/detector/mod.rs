@@ -592,6 +592,13 @@ impl Detector {
         }
     }
 
+    /// Whether the agent showed it took the last prompt sent (see the echo guard: a busy frame;
+    /// for line programs also output that is not its echo). True when no prompt was sent.
+    #[must_use]
+    pub fn prompt_taken(&self) -> bool {
+        self.guard.as_ref().is_none_or(|guard| guard.lifted)
+    }
+
     /// What the screen shows now.
     #[must_use]
     pub const fn readiness(&self) -> Readiness {
