@@ -324,3 +324,68 @@ fn the_readme_quickstart_works_as_written() {
     let status = within("the daemon's exit", move || daemon.wait().unwrap());
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn an_exited_sub_task_agent_is_started_again_through_the_app_channel() {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = user_repo(temp.path());
+    let daemon = Daemon::start(&temp.path().join("state"));
+    // Each start of this agent leaves a line in the worktree's log, then exits with code 3.
+    let (_, token) = daemon.register(&repo, "sh", &["-c", "echo started >> starts.log; exit 3"]);
+    let (status, task) = daemon.rest(
+        &token,
+        "POST",
+        "/api/tasks",
+        Some(serde_json::json!({ "name": "again" })),
+    );
+    assert_eq!(status, 201, "{task}");
+    let id = task["id"].as_str().unwrap().to_owned();
+    let worktree = PathBuf::from(task["worktreePath"].as_str().unwrap());
+    assert_eq!(exit_code_of(&daemon, &id), Some(3));
+    let (status, again) = daemon.app("POST", &format!("/app/tasks/{id}/agent"), None);
+    assert_eq!(status, 201, "{again}");
+    assert_eq!(again["id"], id.as_str());
+    assert!(again["agentId"].is_string(), "{again}");
+    assert_eq!(
+        exit_code_of(&daemon, &id),
+        Some(3),
+        "the new session ran and ended"
+    );
+    assert_eq!(
+        std::fs::read_to_string(worktree.join("starts.log")).unwrap(),
+        "started\nstarted\n",
+        "started twice, in the same worktree"
+    );
+    let unknown = "00000000-0000-4000-8000-000000000000";
+    let (status, _) = daemon.app("POST", &format!("/app/tasks/{unknown}/agent"), None);
+    assert_eq!(status, 404);
+    let (status, _) = daemon.app("POST", "/app/tasks/not-a-task/agent", None);
+    assert_eq!(status, 400);
+    daemon.stop();
+}
+
+/// The exit code of task `id`'s agent, read from its terminal (`GET /app/attach/{id}`) once it
+/// ends: the attach stream's `exited` message.
+fn exit_code_of(daemon: &Daemon, id: &str) -> Option<i64> {
+    let client = baton_runtime::cli::app::AppClient::new(&daemon.state);
+    let path = format!("/app/attach/{id}");
+    within("the agent's exit", move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                use futures_util::StreamExt as _;
+                let mut socket = client.websocket(&path).await.unwrap();
+                while let Some(Ok(message)) = socket.next().await {
+                    if let tungstenite::Message::Text(text) = message {
+                        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+                        if value["type"] == "exited" {
+                            return value["exitCode"].as_i64();
+                        }
+                    }
+                }
+                None
+            })
+    })
+}

@@ -80,9 +80,8 @@ impl From<EngineError> for ApiError {
             EngineError::Core(
                 CoreError::QueueFull | CoreError::TooManyTasks | CoreError::TooManyWaiters(_),
             ) => StatusCode::TOO_MANY_REQUESTS,
-            EngineError::Core(CoreError::NotMergeable(_)) | EngineError::Conflict(_) => {
-                StatusCode::CONFLICT
-            }
+            EngineError::Core(CoreError::NotMergeable(_) | CoreError::NotRespawnable(_))
+            | EngineError::Conflict(_) => StatusCode::CONFLICT,
             EngineError::Missing(_) => StatusCode::NOT_FOUND,
             EngineError::Forbidden => return ApiError::forbidden(),
             EngineError::Unavailable => {

@@ -105,6 +105,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/app/tasks", get(tasks))
         .route("/app/tasks/{id}/control", post(control))
+        .route("/app/tasks/{id}/agent", post(respawn))
         .route("/app/attach/{id}", get(super::terminal::attach))
         .route("/app/events", get(super::terminal::events))
         .fallback(|| async { failure(StatusCode::NOT_FOUND, "no such route") })
@@ -132,6 +133,9 @@ fn engine_refused(error: &EngineError) -> Response {
     let status = match error {
         EngineError::Missing(_) => StatusCode::NOT_FOUND,
         EngineError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        EngineError::Core(crate::core::coordinator::CoreError::NotRespawnable(_)) => {
+            StatusCode::CONFLICT
+        }
         _ => StatusCode::BAD_REQUEST,
     };
     failure(status, &error.to_string())
@@ -323,6 +327,32 @@ async fn control(State(state): State<AppState>, Path(id): Path<String>, body: By
     };
     match handle.set_control(task, control).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(error) => engine_refused(&error),
+    }
+}
+
+/// Starts a task's exited agent again: its task as `GET /app/tasks` shows it, with the new
+/// agent id.
+async fn respawn(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Response {
+    let task = match parse_id::<TaskId>(&id, "task") {
+        Ok(task) => task,
+        Err(why) => return failure(StatusCode::BAD_REQUEST, &why),
+    };
+    if !body.is_empty() {
+        return failure(StatusCode::BAD_REQUEST, "this route takes no body");
+    }
+    let Some(handle) = state.owner_of(task).await else {
+        return failure(StatusCode::NOT_FOUND, &format!("Task not found: {task}"));
+    };
+    match handle.respawn(task).await {
+        Ok(view) => {
+            let mut task = crate::api::dto::detail(&view, handle.id());
+            task["agentId"] = json!(view.agent.to_string());
+            json_response(StatusCode::CREATED, &task)
+        }
+        Err(error @ EngineError::Io(_)) => {
+            failure(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string())
+        }
         Err(error) => engine_refused(&error),
     }
 }

@@ -134,6 +134,9 @@ struct TaskDto {
     assignment_delivered: bool,
     human_control: bool,
     exit_code: Option<i32>,
+    /// The agent's command line (absent in a state written before Baton kept it).
+    #[serde(default)]
+    launch: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -238,6 +241,7 @@ fn task_dto(r: &TaskRecord) -> TaskDto {
         assignment_delivered: r.assignment_delivered,
         human_control: r.control == Control::Human,
         exit_code: r.exit_code,
+        launch: spec.launch.clone(),
     }
 }
 
@@ -349,6 +353,7 @@ fn task_from(dto: TaskDto) -> Result<TaskRecord, String> {
             done_token: dto.done_token.as_deref().map(DoneToken::from_text),
             mcp_config: dto.mcp_config,
             worktree_files,
+            launch: dto.launch,
         },
         signal: dto.signal_at_ms.map(|at| Signal {
             at: Millis(at),
@@ -395,6 +400,7 @@ mod tests {
                     written: b"# mine\n<sub-task-mode>\n".to_vec(),
                     kind: WorktreeFileKind::Instructions,
                 }],
+                launch: vec!["codex".into(), "-c".into(), "x=1".into()],
             },
             signal: Some(Signal {
                 at: Millis(1_700_000_000_123),

@@ -213,7 +213,14 @@ async fn sub_task(
         close(&mut socket, 1011, "the task is gone").await;
         return;
     };
-    if send(&mut socket, Message::Binary(watching.scrollback.into())).await {
+    let sent = send(&mut socket, Message::Binary(watching.scrollback.into())).await;
+    if let (true, Some(code)) = (sent, watching.exited) {
+        // It had ended already: no viewer was added.
+        let _ = send(&mut socket, exited(code)).await;
+        close(&mut socket, 1000, "exited").await;
+        return;
+    }
+    if sent {
         loop {
             tokio::select! {
                 biased;

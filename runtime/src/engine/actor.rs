@@ -107,6 +107,8 @@ enum Internal {
     ),
     /// A prompt was typed (or a write failed).
     Typed(TaskId, Typed),
+    /// A task's agent was started again (or could not be).
+    Respawned(TaskId, AgentId, Result<PtySession, String>, Reply<TaskView>),
     /// A save ended; its waiters are to be answered.
     Saved(Result<(), JournalError>, Vec<Reply<()>>),
 }
@@ -438,6 +440,7 @@ impl Actor {
                 let outcome = self.core.set_control(now, self.fresh(), task, control);
                 let _ = reply.send(self.applied(outcome).await);
             }
+            Command::Respawn(task, reply) => self.respawn(task, reply),
             Command::Close(task, reply) => self.close(task, reply).await,
             Command::Diff(task, reply) => self.diff(task, reply),
             Command::Merge(task, options, reply) => self.merge(task, options, reply),
@@ -501,14 +504,20 @@ impl Actor {
                 let _ = reply.send(self.task_of(agent).map(Task::scrollback));
             }
             Command::Watch(agent, viewer, reply) => {
-                let watching = self.task_of(agent).map(|task| (task.id, task.scrollback()));
-                let _ = reply.send(watching.map(|(task, scrollback)| {
-                    let viewers = self.viewers.entry(task).or_default();
-                    viewers.retain(|v| v.id != viewer.id);
-                    viewers.push(viewer);
+                let watching = self.task_of(agent).map(|task| {
+                    let exited = (task.status == Status::Exited).then_some(task.exit_code);
+                    (task.id, task.scrollback(), exited)
+                });
+                let _ = reply.send(watching.map(|(task, scrollback, exited)| {
+                    if exited.is_none() {
+                        let viewers = self.viewers.entry(task).or_default();
+                        viewers.retain(|v| v.id != viewer.id);
+                        viewers.push(viewer);
+                    }
                     Watching {
                         scrollback,
                         cols: self.cols.get(&task).copied().unwrap_or(AGENT_COLS),
+                        exited,
                     }
                 }));
             }
@@ -538,6 +547,35 @@ impl Actor {
                     .signal_undelivered(now, self.fresh(), outcome, request.as_ref());
             self.apply(effects).await;
         }
+    }
+
+    /// Starts a task's exited agent again (see [`CoordinatorHandle::respawn`]): checked now,
+    /// spawned in a job, taken in when the job reports.
+    fn respawn(&mut self, task: TaskId, reply: Reply<TaskView>) {
+        let (argv, cwd) = match self.core.respawn_spec(task) {
+            Ok(spec) => spec,
+            Err(error) => {
+                let _ = reply.send(Err(error.into()));
+                return;
+            }
+        };
+        let agent = AgentId(self.ports.entropy.uuid());
+        let spec = SpawnSpec {
+            agent,
+            argv,
+            env: Vec::new(),
+            cwd,
+            cols: self.cols.get(&task).copied().unwrap_or(AGENT_COLS),
+            rows: AGENT_ROWS,
+        };
+        let pty = self.ports.pty.clone();
+        let internal = self.internal.clone();
+        tokio::spawn(async move {
+            let session = pty.spawn(spec).await.map_err(|error| error.to_string());
+            let _ = internal
+                .send(Internal::Respawned(task, agent, session, reply))
+                .await;
+        });
     }
 
     fn create(&mut self, request: CreateTask, reply: Reply<TaskView>) {
@@ -628,6 +666,27 @@ impl Actor {
                     });
                 }
                 self.apply(effects).await;
+            }
+            Internal::Respawned(task, _, Err(error), reply) => {
+                let _ = reply.send(Err(EngineError::Io(format!(
+                    "the agent of task {task} could not start: {error}"
+                ))));
+            }
+            Internal::Respawned(task, agent, Ok(session), reply) => {
+                if let Err(error) = self.core.respawned(now, task, agent) {
+                    // Closed, or started by another request, while this one spawned.
+                    let pty = self.ports.pty.clone();
+                    tokio::spawn(async move {
+                        let _ = pty.kill(agent).await;
+                    });
+                    let _ = reply.send(Err(error.into()));
+                    return;
+                }
+                self.pump(task, session);
+                self.feed.send(AgentEvent::ListChanged);
+                if let Some(view) = self.core.task(task).map(view) {
+                    let _ = reply.send(Ok(view));
+                }
             }
             Internal::CreateFailed(error, reply) => {
                 self.creating -= 1;
@@ -1149,7 +1208,7 @@ impl CreateJob {
         );
         let spec = SpawnSpec {
             agent: self.agent,
-            argv: launch.argv,
+            argv: launch.argv.clone(),
             env: Vec::new(),
             cwd: worktree.clone(),
             cols: AGENT_COLS,
@@ -1174,6 +1233,7 @@ impl CreateJob {
                 done_token: Some(self.done_token),
                 mcp_config: Some(config),
                 worktree_files,
+                launch: launch.argv,
             },
             assignment: self.prompt,
         };

@@ -434,6 +434,9 @@ pub struct Watching {
     pub scrollback: Vec<u8>,
     /// The terminal's width.
     pub cols: u16,
+    /// The agent had exited already (with this code, if it exited normally): nothing more will
+    /// come, and no viewer was added.
+    pub exited: Option<Option<i32>>,
 }
 
 /// Direct input to an agent's terminal, from a viewer that may write.
@@ -504,6 +507,7 @@ pub(crate) enum Command {
     /// A task's `signal_done`: with its done token, or (`None`) from its coordinator.
     SignalDone(TaskId, Option<String>, Reply<()>),
     SetControl(TaskId, Control, Reply<()>),
+    Respawn(TaskId, Reply<TaskView>),
     Close(TaskId, Reply<()>),
     Deregister(oneshot::Sender<()>),
     Scrollback(AgentId, Reply<Vec<u8>>),
@@ -754,6 +758,17 @@ impl CoordinatorHandle {
     /// No such task.
     pub async fn set_control(&self, task: TaskId, control: Control) -> Result<(), EngineError> {
         self.ask_durable(|reply| Command::SetControl(task, control, reply))
+            .await
+    }
+
+    /// Starts a task's exited agent again, with the command line it first ran, in its
+    /// worktree: a new session (a new agent id) on the same task.
+    ///
+    /// # Errors
+    /// No such task; its agent still runs, it is closing, or its command line is not known
+    /// ([`CoreError::NotRespawnable`]); the terminal could not start.
+    pub async fn respawn(&self, task: TaskId) -> Result<TaskView, EngineError> {
+        self.ask_durable(|reply| Command::Respawn(task, reply))
             .await
     }
 

@@ -1105,6 +1105,53 @@ async fn each_config_names_its_own_task_and_the_sub_task_role() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_exited_agent_is_started_again_in_its_worktree_with_its_command_line() {
+    use crate::core::coordinator::CoreError;
+    use crate::ports::ExitStatus;
+    let w = world();
+    let task = w.coordinator.create_task(request("t", None)).await.unwrap();
+    let first = w.pty.spawned()[0].clone();
+    let refused = w.coordinator.respawn(task.id).await.unwrap_err();
+    assert!(
+        matches!(refused, EngineError::Core(CoreError::NotRespawnable(_))),
+        "a running agent is not started twice: {refused:?}"
+    );
+    let exited = ExitStatus {
+        code: Some(1),
+        signal: None,
+    };
+    w.pty.exit(first.agent, exited).await.unwrap();
+    pause(10).await;
+    assert_eq!(
+        w.coordinator.task_status(task.id).await.unwrap().status,
+        Status::Exited
+    );
+    let again = w.coordinator.respawn(task.id).await.unwrap();
+    assert_eq!((again.status, again.exit_code), (Status::Running, None));
+    let second = w.pty.spawned()[1].clone();
+    assert_eq!(again.agent, second.agent, "a new session");
+    assert_ne!(second.agent, first.agent);
+    assert_eq!((&second.argv, &second.cwd), (&first.argv, &first.cwd));
+    // The new session is the task's: its prompt makes the task idle, its prompts reach it.
+    w.pty.print(second.agent, "❯ ".as_bytes()).await.unwrap();
+    pause(100).await;
+    assert_eq!(
+        w.coordinator.task_status(task.id).await.unwrap().status,
+        Status::Idle
+    );
+    w.coordinator
+        .send_prompt(task.id, "go on".into())
+        .await
+        .unwrap();
+    assert_eq!(w.pty.input(second.agent), b"go on\r");
+    let missing = crate::core::ids::TaskId(crate::core::ids::Uuid::from_random([7; 16]));
+    assert!(matches!(
+        w.coordinator.respawn(missing).await,
+        Err(EngineError::Core(CoreError::TaskNotFound(_)))
+    ));
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_lost_enter_is_pressed_again_until_the_agent_shows_it_took_the_prompt() {
     use crate::core::coordinator::{ENTER_RETRIES_MAX, ENTER_RETRY_MS};
     let w = world();

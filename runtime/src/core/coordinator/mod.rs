@@ -232,6 +232,9 @@ pub enum CoreError {
     /// The task cannot be merged in its state.
     #[error("{0}")]
     NotMergeable(String),
+    /// The task's agent cannot be started again in its state.
+    #[error("{0}")]
+    NotRespawnable(String),
     /// [`TASKS_PER_COORDINATOR_MAX`] tasks exist already.
     #[error(
         "Too many sub-tasks: a coordinator may have {TASKS_PER_COORDINATOR_MAX} at once; close some first"
@@ -267,6 +270,9 @@ pub struct TaskSpec {
     /// Files Baton wrote into its worktree (the instruction block, an agent's MCP settings), to
     /// take out before a merge.
     pub worktree_files: Vec<WorktreeFile>,
+    /// The command line its agent was started with, to start it again (empty for a task made
+    /// before Baton kept it).
+    pub launch: Vec<String>,
 }
 
 /// A file Baton wrote into a task's worktree: the file, what it held before and what Baton
@@ -882,6 +888,49 @@ impl Coordinator {
         if let Ok(entry) = self.task_mut(task) {
             entry.detector.resize(cols, rows);
         }
+    }
+
+    /// How a task's exited agent would be started again: its command line and worktree.
+    ///
+    /// # Errors
+    /// No such task, or [`CoreError::NotRespawnable`]: its agent still runs, it is being closed,
+    /// or its command line is not known.
+    pub fn respawn_spec(&self, task: TaskId) -> Result<(Vec<String>, PathBuf), CoreError> {
+        let entry = self.task(task).ok_or(CoreError::TaskNotFound(task))?;
+        let refuse = |why: &str| Err(CoreError::NotRespawnable(format!("Task {task} {why}")));
+        if self.closing.contains_key(&task) {
+            return refuse("is closing");
+        }
+        if entry.status != Status::Exited {
+            return refuse("still has its agent running; only an exited agent is started again");
+        }
+        if entry.launch.is_empty() {
+            return refuse("was made before Baton kept its agent's command line");
+        }
+        Ok((entry.launch.clone(), entry.worktree.clone()))
+    }
+
+    /// A task's agent was started again as `agent`: the task runs, its screen starts over, and
+    /// its exit code is gone. Its assignment, signal and control stay as they were.
+    ///
+    /// # Errors
+    /// As [`respawn_spec`](Self::respawn_spec).
+    pub fn respawned(
+        &mut self,
+        now: Millis,
+        task: TaskId,
+        agent: AgentId,
+    ) -> Result<(), CoreError> {
+        self.respawn_spec(task)?;
+        let entry = self.task_mut(task)?;
+        entry.agent = agent;
+        entry.status = Status::Running;
+        entry.exit_code = None;
+        entry.typing = false;
+        entry.enter_retry = None;
+        entry.detector.reset(now);
+        entry.scrollback = Scrollback::default();
+        Ok(())
     }
 
     /// Output of a task's agent arrived.

@@ -172,6 +172,8 @@ pub struct Task {
     pub mcp_config: Option<PathBuf>,
     /// Files Baton wrote into its worktree, taken out before a merge.
     pub worktree_files: Vec<super::WorktreeFile>,
+    /// The command line its agent was started with (empty if not known).
+    pub launch: Vec<String>,
     pub(crate) detector: Detector,
     pub(crate) scrollback: Scrollback,
 }
@@ -202,6 +204,7 @@ impl Task {
             done_token: spec.done_token,
             mcp_config: spec.mcp_config,
             worktree_files: spec.worktree_files,
+            launch: spec.launch,
             detector: Detector::new(spec.profile, now),
             scrollback: Scrollback::default(),
         }
@@ -221,6 +224,7 @@ impl Task {
             done_token: self.done_token.clone(),
             mcp_config: self.mcp_config.clone(),
             worktree_files: self.worktree_files.clone(),
+            launch: self.launch.clone(),
         }
     }
 

@@ -54,6 +54,7 @@ fn new_task(n: u8, assignment: Option<&str>) -> NewTask {
             done_token: None,
             mcp_config: None,
             worktree_files: Vec::new(),
+            launch: vec!["claude".into()],
         },
         assignment: assignment.map(Into::into),
     }
