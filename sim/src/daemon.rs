@@ -452,6 +452,7 @@ fn describe(shared: &Shared, event: &AppEvent) -> String {
             task.branch
         ),
         AppEvent::TaskClosed(task) => format!("event task_closed {}", task_name(*task)),
+        AppEvent::CoordinatorMcpConnected(_) => "event coordinator_mcp_connected".to_owned(),
         AppEvent::CleanupFailed { task, error } => {
             format!("event cleanup_failed {}: {error}", task_name(*task))
         }

@@ -242,6 +242,10 @@ async fn coordinator(
             let outcome = handle.wait_for_signal(request, timeout(fields)?).await?;
             Ok(ok(&dto::signal(&outcome, id)))
         }
+        Route::McpConnected => {
+            handle.coordinator_mcp_connected().await?;
+            Ok(ok(&json!({ "ok": true })))
+        }
         Route::Task(task, op) => task_route(directory, id, handle, &task, op, fields).await,
         Route::Static
         | Route::Agents

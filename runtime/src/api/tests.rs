@@ -657,6 +657,7 @@ fn the_openapi_document_names_every_route_served_and_no_other() {
         "GET /api/tasks",
         "POST /api/tasks",
         "POST /api/wait-signal",
+        "POST /api/mcp-connected",
         "GET /api/tasks/{id}",
         "DELETE /api/tasks/{id}",
         "POST /api/tasks/{id}/prompt",
@@ -694,5 +695,28 @@ async fn the_phone_and_the_coordinators_read_every_agent() {
     assert_eq!(
         send(&w, "GET", "/api/agents", 0, &[], "").await.0,
         StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_coordinators_mcp_server_announces_itself_with_the_coordinators_token_only() {
+    let w = world().await;
+    assert_eq!(
+        send(&w, "POST", "/api/mcp-connected", A, &[], "{}").await,
+        (StatusCode::OK, json!({ "ok": true }))
+    );
+    assert_eq!(
+        send(&w, "POST", "/api/mcp-connected", 0, &[], "").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        send(&w, "POST", "/api/mcp-connected", PHONE, &[], "")
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        send(&w, "GET", "/api/mcp-connected", A, &[], "").await.0,
+        StatusCode::METHOD_NOT_ALLOWED
     );
 }

@@ -164,6 +164,8 @@ pub enum Route {
     ListTasks,
     /// `POST /api/wait-signal`
     WaitSignal,
+    /// `POST /api/mcp-connected`: the coordinator's own MCP server started.
+    McpConnected,
     /// A route of one task.
     Task(TaskRef, TaskOp),
     /// A path the API has, with a method it does not take; the methods it takes.
@@ -257,6 +259,7 @@ pub fn route(method: &str, raw_path: &str) -> Result<Route, Refusal> {
         ("POST", ["tasks"]) => Route::CreateTask,
         ("GET", ["tasks"]) => Route::ListTasks,
         ("POST", ["wait-signal"]) => Route::WaitSignal,
+        ("POST", ["mcp-connected"]) => Route::McpConnected,
         (method, ["tasks", id, tail @ ..]) if !id.is_empty() => {
             let op = match (method, tail) {
                 ("GET", []) => TaskOp::Get,
@@ -276,7 +279,7 @@ pub fn route(method: &str, raw_path: &str) -> Result<Route, Refusal> {
         (_, ["agents"] | ["openapi.json"]) => Route::WrongMethod("GET"),
         (_, ["agents", id]) if !id.is_empty() => Route::WrongMethod("GET"),
         (_, ["tasks"]) => Route::WrongMethod("GET, POST"),
-        (_, ["wait-signal"]) => Route::WrongMethod("POST"),
+        (_, ["wait-signal"] | ["mcp-connected"]) => Route::WrongMethod("POST"),
         _ => Route::Unknown,
     })
 }

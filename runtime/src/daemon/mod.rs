@@ -203,6 +203,7 @@ impl Daemon {
             url: api_url.clone(),
         };
         let sessions = sessions::Sessions::new(pty.clone(), ports.clock.clone());
+        tokio::spawn(sessions.clone().follow(events_feed.subscribe()));
         let (registry, restored) = Registry::start(
             ports,
             layout,

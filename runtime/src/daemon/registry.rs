@@ -942,6 +942,9 @@ fn describe(event: &AppEvent) -> String {
             )
         }
         AppEvent::TaskClosed(task) => format!("task {task} closed"),
+        AppEvent::CoordinatorMcpConnected(coordinator) => {
+            format!("the MCP server of coordinator {coordinator} started")
+        }
         AppEvent::CleanupFailed { task, error } => format!("task {task} cleanup failed: {error}"),
         AppEvent::Notice(coordinator, _) => format!("notification for {coordinator}"),
         AppEvent::State(task, change) => format!("task {task}: {change:?}"),

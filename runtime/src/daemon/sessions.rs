@@ -20,7 +20,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::broadcast;
 
-use crate::core::coordinator::{ENTER_RETRIES_MAX, ENTER_RETRY_MS, Scrollback};
+use crate::core::coordinator::{
+    ENTER_RETRIES_MAX, ENTER_RETRY_MS, MCP_CONNECT_TIMEOUT_MS, Scrollback,
+};
 use crate::core::detector::{Detector, Profile, Readiness};
 use crate::core::ids::{AgentId, CoordinatorId};
 use crate::engine::TerminalInput;
@@ -78,6 +80,8 @@ struct Session {
     detector: Detector,
     exit: Option<ExitStatus>,
     live: broadcast::Sender<Chunk>,
+    /// Its agent's Baton MCP server announced itself (the agent has Baton's tools).
+    mcp_connected: bool,
 }
 
 /// Every coordinator's session. Cheap to clone.
@@ -154,6 +158,7 @@ impl Sessions {
                 ring: Scrollback::default(),
                 detector,
                 exit: None,
+                mcp_connected: false,
                 live,
             },
         );
@@ -164,10 +169,32 @@ impl Sessions {
         Ok(agent)
     }
 
-    /// Types `prompt` into `agent` once it waits at its prompt (module documentation).
+    /// Follows the engine's events for what concerns the sessions (a coordinator's MCP server
+    /// announcing itself), until the daemon stops.
+    pub async fn follow(self, mut events: broadcast::Receiver<crate::engine::AppEvent>) {
+        loop {
+            match events.recv().await {
+                Ok(crate::engine::AppEvent::CoordinatorMcpConnected(id)) => self.mcp_connected(id),
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
+
+    /// Coordinator `id`'s MCP server announced itself: its agent has Baton's tools, and its
+    /// first prompt may be typed.
+    pub fn mcp_connected(&self, id: CoordinatorId) {
+        if let Some(session) = self.lock().get_mut(&id) {
+            session.mcp_connected = true;
+        }
+    }
+
+    /// Types `prompt` into `agent` once it waits at its prompt and its MCP server announced
+    /// itself, or [`MCP_CONNECT_TIMEOUT_MS`] passed without it (module documentation).
     async fn first_prompt(self, id: CoordinatorId, agent: AgentId, prompt: String) {
-        let deadline = tokio::time::Instant::now()
-            + std::time::Duration::from_millis(FIRST_PROMPT_WAIT_MS_MAX);
+        let started = tokio::time::Instant::now();
+        let deadline = started + std::time::Duration::from_millis(FIRST_PROMPT_WAIT_MS_MAX);
+        let mcp_deadline = started + std::time::Duration::from_millis(MCP_CONNECT_TIMEOUT_MS);
         let bracketed = loop {
             let now = self.clock.now();
             let look = {
@@ -178,8 +205,14 @@ impl Sessions {
                 else {
                     return;
                 };
-                let assessment = session.detector.assess(now);
+                let mut assessment = session.detector.assess(now);
+                // Typed before its tools are in, the prompt reaches the model without them.
+                let tools = session.mcp_connected || tokio::time::Instant::now() >= mcp_deadline;
+                assessment.idle &= tools;
                 if assessment.idle {
+                    if !session.mcp_connected {
+                        tracing::warn!(coordinator = %id, "typing the first prompt: the agent's Baton MCP server never announced itself");
+                    }
                     session.detector.prompt_sent(now, &prompt);
                 }
                 (assessment, session.detector.bracketed_paste())

@@ -306,6 +306,9 @@ pub fn event_json(event: &AppEvent) -> Value {
             "merge": crate::api::dto::merge(merge),
         }),
         AppEvent::TaskClosed(task) => json!({ "type": "task_closed", "taskId": task.to_string() }),
+        AppEvent::CoordinatorMcpConnected(coordinator) => json!({
+            "type": "coordinator_mcp_connected", "coordinatorId": coordinator.to_string(),
+        }),
         AppEvent::CleanupFailed { task, error } => json!({
             "type": "cleanup_failed", "taskId": task.to_string(), "error": error,
         }),

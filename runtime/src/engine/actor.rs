@@ -441,6 +441,11 @@ impl Actor {
                 let _ = reply.send(self.applied(outcome).await);
             }
             Command::Respawn(task, reply) => self.respawn(task, reply),
+            Command::CoordinatorMcpConnected(reply) => {
+                self.tell(AppEvent::CoordinatorMcpConnected(self.core.id()))
+                    .await;
+                let _ = reply.send(Ok(()));
+            }
             Command::Close(task, reply) => self.close(task, reply).await,
             Command::Diff(task, reply) => self.diff(task, reply),
             Command::Merge(task, options, reply) => self.merge(task, options, reply),

@@ -350,6 +350,9 @@ pub enum AppEvent {
     Notice(CoordinatorId, Notice),
     /// A task's state changed (see [`crate::core::coordinator::StateChange`]).
     State(TaskId, crate::core::coordinator::StateChange),
+    /// A coordinator's own MCP server started (its agent has Baton's tools): the daemon may
+    /// type the agent's first prompt.
+    CoordinatorMcpConnected(CoordinatorId),
     /// A task of a deregistered coordinator finished.
     Orphaned {
         /// The task.
@@ -508,6 +511,7 @@ pub(crate) enum Command {
     SignalDone(TaskId, Option<String>, Reply<()>),
     SetControl(TaskId, Control, Reply<()>),
     Respawn(TaskId, Reply<TaskView>),
+    CoordinatorMcpConnected(Reply<()>),
     Close(TaskId, Reply<()>),
     Deregister(oneshot::Sender<()>),
     Scrollback(AgentId, Reply<Vec<u8>>),
@@ -759,6 +763,15 @@ impl CoordinatorHandle {
     pub async fn set_control(&self, task: TaskId, control: Control) -> Result<(), EngineError> {
         self.ask_durable(|reply| Command::SetControl(task, control, reply))
             .await
+    }
+
+    /// The coordinator's own MCP server started: told to the app as
+    /// [`AppEvent::CoordinatorMcpConnected`].
+    ///
+    /// # Errors
+    /// The actor is gone.
+    pub async fn coordinator_mcp_connected(&self) -> Result<(), EngineError> {
+        self.ask(Command::CoordinatorMcpConnected).await
     }
 
     /// Starts a task's exited agent again, with the command line it first ran, in its

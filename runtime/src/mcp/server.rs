@@ -118,25 +118,31 @@ impl<C: Connect> Backend<C> {
         }
     }
 
-    /// A sub-task's MCP server tells the daemon it is up, so the task's assignment may go out
-    /// (DESIGN: the first prompt waits for the agent's tools). Nothing for other roles.
+    /// The server tells the daemon it is up: a sub-task's, so the task's assignment may go out
+    /// (DESIGN: the first prompt waits for the agent's tools); a coordinator's, so the daemon
+    /// may type its agent's first prompt.
     ///
     /// # Errors
     /// The daemon could not be told (the text says why); the agent still gets its tools.
     pub async fn announce(&self) -> Result<(), String> {
-        let Some(task) = self
-            .args
-            .task
-            .as_deref()
-            .filter(|_| self.role() == Role::SubTask)
-        else {
-            return Ok(());
+        let (path, as_coordinator) = match (self.role(), self.args.task.as_deref()) {
+            (Role::SubTask, Some(task)) => (
+                format!("/api/tasks/{}/mcp-connected", tools::encode_component(task)),
+                false,
+            ),
+            (Role::SubTask, None) => return Ok(()),
+            (Role::Coordinator, _) => ("/api/mcp-connected".to_owned(), true),
         };
-        let path = format!("/api/tasks/{}/mcp-connected", tools::encode_component(task));
-        self.json("POST", &path, Some(&json!({})), false, REQUEST_TIMEOUT_MS)
-            .await
-            .map(drop)
-            .map_err(|(Failure::Transport(text) | Failure::Answer(text))| text)
+        self.json(
+            "POST",
+            &path,
+            Some(&json!({})),
+            as_coordinator,
+            REQUEST_TIMEOUT_MS,
+        )
+        .await
+        .map(drop)
+        .map_err(|(Failure::Transport(text) | Failure::Answer(text))| text)
     }
 
     /// `wait_for_signal_done`: one request id for every try; transport errors tried again with

@@ -185,6 +185,7 @@ fn the_phone_reads_agents_only() {
         ("GET", "/api/tasks".to_owned()),
         ("POST", "/api/tasks".to_owned()),
         ("POST", "/api/wait-signal".to_owned()),
+        ("POST", "/api/mcp-connected".to_owned()),
         ("GET", format!("/api/tasks/{id}")),
         ("DELETE", format!("/api/tasks/{id}")),
         ("POST", format!("/api/tasks/{id}/prompt")),
@@ -287,6 +288,11 @@ fn routes_are_read_off_method_and_raw_path() {
     assert_eq!(route("POST", "/api/tasks"), Ok(Route::CreateTask));
     assert_eq!(route("GET", "/api/tasks"), Ok(Route::ListTasks));
     assert_eq!(route("POST", "/api/wait-signal"), Ok(Route::WaitSignal));
+    assert_eq!(route("POST", "/api/mcp-connected"), Ok(Route::McpConnected));
+    assert_eq!(
+        route("GET", "/api/mcp-connected"),
+        Ok(Route::WrongMethod("POST"))
+    );
     assert_eq!(route("GET", "/api/openapi.json"), Ok(Route::OpenApi));
     assert_eq!(
         route("PUT", &format!("/api/tasks/{id}")),
