@@ -168,18 +168,25 @@ impl Screen {
     }
 }
 
-/// Starts `cli` as a sub-task of a coordinator on a fresh repository, under a fresh `home`
-/// (prepared by `seed`), with `env` for the daemon and its agents; what its terminal showed.
-fn first_screen(cli: &str, seed: impl FnOnce(&Path), env: &[(&str, &str)]) -> Screen {
-    let _turn = one_at_a_time();
+/// A temporary directory holding an empty home (`home/`) and a project repository with one
+/// commit (`project/`): a machine on which the agent CLIs were never run.
+fn fresh_machine() -> (tempfile::TempDir, PathBuf, PathBuf) {
     let temp = tempfile::tempdir().unwrap();
     let home = temp.path().join("home");
     std::fs::create_dir_all(&home).unwrap();
-    seed(&home);
     let repo = repo_with(
         &temp.path().join("project"),
         &[("README.md", "# project\n")],
     );
+    (temp, home, repo)
+}
+
+/// Starts `cli` as a sub-task of a coordinator on a fresh repository, under a fresh `home`
+/// (prepared by `seed`), with `env` for the daemon and its agents; what its terminal showed.
+fn first_screen(cli: &str, seed: impl FnOnce(&Path), env: &[(&str, &str)]) -> Screen {
+    let _turn = one_at_a_time();
+    let (temp, home, repo) = fresh_machine();
+    seed(&home);
     let mut vars: Vec<(&str, &OsStr)> = vec![("HOME", home.as_os_str())];
     vars.extend(env.iter().map(|(k, v)| (*k, OsStr::new(*v))));
     let daemon = Daemon::start_with(&temp.path().join("state"), &vars);
@@ -583,13 +590,7 @@ const OFFLINE_KEY: &str = "sk-ant-api03-offline-test-key-0000000000";
 fn a_whole_turn_of_claude_code_offline_signals_done_through_batons_mcp_server() {
     let _turn = one_at_a_time();
     let (port, asked) = scripted_model();
-    let temp = tempfile::tempdir().unwrap();
-    let home = temp.path().join("home");
-    std::fs::create_dir_all(&home).unwrap();
-    let repo = repo_with(
-        &temp.path().join("project"),
-        &[("README.md", "# project\n")],
-    );
+    let (temp, home, repo) = fresh_machine();
     // No screen but the prompt stands between Claude Code and its assignment.
     let env = claude_offline(&home, &repo, json!({}), port);
     let vars: Vec<(&str, &OsStr)> = env.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
@@ -629,13 +630,7 @@ fn claude_code_as_the_coordinator_assigns_waits_for_merges_and_closes_a_claude_c
     let (port, asked) = scripted_model_with(coordinator_script);
     let (told, results_told) = std::sync::mpsc::channel();
     asked.lock().unwrap().told = Some(told);
-    let temp = tempfile::tempdir().unwrap();
-    let home = temp.path().join("home");
-    std::fs::create_dir_all(&home).unwrap();
-    let repo = repo_with(
-        &temp.path().join("project"),
-        &[("README.md", "# project\n")],
-    );
+    let (temp, home, repo) = fresh_machine();
     // The user's own choice for the project's `.mcp.json` entry Baton merged: the coordinator
     // reaches Baton through the config Baton starts it with.
     let env = claude_offline(
@@ -769,13 +764,8 @@ fn scripted_responses() -> (u16, std::sync::Arc<std::sync::Mutex<Asked>>) {
 fn a_whole_turn_of_codex_offline_signals_done_through_batons_mcp_server() {
     let _turn = one_at_a_time();
     let (port, asked) = scripted_responses();
-    let temp = tempfile::tempdir().unwrap();
-    let home = temp.path().join("home");
+    let (temp, home, repo) = fresh_machine();
     std::fs::create_dir_all(home.join(".codex")).unwrap();
-    let repo = repo_with(
-        &temp.path().join("project"),
-        &[("README.md", "# project\n")],
-    );
     // A user's Codex set up for a provider of their own, trusting the project. Baton's own
     // tools need no approval (its `--config` override says so).
     let config = format!(
