@@ -267,7 +267,8 @@ impl Grid {
         usize::from(row) * usize::from(self.cols) + usize::from(col)
     }
 
-    /// Blanks the cells `from..to` (indices into `cells`).
+    /// Blanks the cells `from..to` (indices into `cells`); every change that moves cells ends
+    /// here, so it also counts the change.
     fn blank(&mut self, from: usize, to: usize) {
         if from < to {
             self.cells[from..to].fill(BLANK);
@@ -311,7 +312,6 @@ impl Grid {
             self.cells.copy_within(start..end - moved, start + moved);
             self.blank(start, start + moved);
         }
-        self.generation += 1;
     }
 
     fn scroll_up(&mut self, count: u16) {
@@ -446,7 +446,6 @@ impl Grid {
             self.cells.copy_within(at..end - count, at + count);
             self.blank(at, at + count);
         }
-        self.generation += 1;
     }
 
     /// IL (`delete` false) or DL at the cursor's row, inside the scroll region only.

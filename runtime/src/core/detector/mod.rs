@@ -266,6 +266,8 @@ enum Model {
         /// The text written since the last [`Screen::mark`] (at most [`TEXT_WINDOW_BYTES`]),
         /// a space for each other operation: what the echo guard compares with the prompt.
         written: Vec<u8>,
+        /// Whether `written` is kept for this chunk (only while the echo guard is up).
+        recording: bool,
     },
 }
 
@@ -282,6 +284,7 @@ impl Screen {
             Model::Grid {
                 grid: grid::Grid::new(SCREEN_COLS_DEFAULT, SCREEN_ROWS_DEFAULT),
                 written: Vec::new(),
+                recording: false,
             }
         } else {
             Model::Lines(window::TextWindow::default())
@@ -294,11 +297,18 @@ impl Screen {
         }
     }
 
-    fn mark(&mut self) -> Mark {
+    /// A mark before a chunk; `echo` says whether the chunk's text is wanted (the echo guard is
+    /// up), which the grid keeps only then.
+    fn mark(&mut self, echo: bool) -> Mark {
         match &mut self.model {
             Model::Lines(window) => Mark::Lines(window.mark()),
-            Model::Grid { grid, written } => {
+            Model::Grid {
+                grid,
+                written,
+                recording,
+            } => {
                 written.clear();
+                *recording = echo;
                 Mark::Grid(grid.generation())
             }
         }
@@ -334,7 +344,7 @@ impl Screen {
     /// the agent redraws from.
     fn forget(&mut self) {
         if let Model::Lines(window) = &mut self.model {
-            window.clear();
+            vt::LineSink::clear(window);
         }
     }
 
@@ -354,7 +364,7 @@ impl Screen {
                 window.capacity_used() <= 2 * TEXT_WINDOW_BYTES
                     && window.view().len() <= TEXT_WINDOW_BYTES
             }
-            Model::Grid { grid, written } => {
+            Model::Grid { grid, written, .. } => {
                 let (cols, rows) = grid.size();
                 let cells = usize::from(cols) * usize::from(rows);
                 // Each cell renders to at most four bytes, each row ends in a line feed.
@@ -381,8 +391,15 @@ impl vt::Sink for Screen {
     fn text(&mut self, bytes: &[u8]) {
         match &mut self.model {
             Model::Lines(window) => window.push(bytes),
-            Model::Grid { grid, written } => {
+            Model::Grid {
+                grid,
+                written,
+                recording,
+            } => {
                 grid.text(bytes);
+                if !*recording {
+                    return;
+                }
                 let room = TEXT_WINDOW_BYTES.saturating_sub(written.len());
                 written.extend_from_slice(&bytes[..bytes.len().min(room)]);
             }
@@ -393,9 +410,13 @@ impl vt::Sink for Screen {
     fn op(&mut self, op: vt::Op) {
         match &mut self.model {
             Model::Lines(window) => vt::Sink::op(window, op),
-            Model::Grid { grid, written } => {
+            Model::Grid {
+                grid,
+                written,
+                recording,
+            } => {
                 grid.op(op);
-                if written.len() < TEXT_WINDOW_BYTES {
+                if *recording && written.len() < TEXT_WINDOW_BYTES {
                     written.push(b' ');
                 }
             }
@@ -501,7 +522,11 @@ impl Detector {
         if bytes.is_empty() {
             return;
         }
-        let mark = self.screen.mark();
+        let guarded = self
+            .guard
+            .as_ref()
+            .is_some_and(|guard| !guard.lifted && now < guard.until);
+        let mark = self.screen.mark(guarded);
         self.parser.advance(bytes, &mut self.screen);
         // Activity is a change of the screen text, not any byte: a program toggling its cursor
         // or colours is as quiet as one that prints nothing.

@@ -77,69 +77,6 @@ impl TextWindow {
         self.buf[self.start..].last().copied()
     }
 
-    /// Appends one space unless the text is empty or already ends in white space.
-    #[inline]
-    pub(crate) fn space(&mut self) {
-        if matches!(self.last(), Some(b) if b != b' ' && b != b'\n') {
-            self.push(b" ");
-        }
-    }
-
-    /// Appends one line feed unless the text is empty or already ends in one.
-    #[inline]
-    pub(crate) fn line_break(&mut self) {
-        if matches!(self.last(), Some(b) if b != b'\n') {
-            self.push(b"\n");
-        }
-    }
-
-    /// Removes the last character of the current line, if any.
-    #[inline]
-    pub(crate) fn backspace(&mut self) {
-        if matches!(self.last(), None | Some(b'\n')) {
-            return;
-        }
-        self.epoch += 1;
-        while self.buf.len() > self.start {
-            let byte = self.buf.pop();
-            if byte.is_some_and(|b| b & 0xc0 != 0x80) {
-                break;
-            }
-        }
-    }
-
-    /// Empties the current line (everything after the last line feed).
-    #[inline]
-    pub(crate) fn erase_line(&mut self) {
-        let visible = &self.buf[self.start..];
-        let keep = memchr::memrchr(b'\n', visible).map_or(0, |at| at + 1);
-        if keep < visible.len() {
-            self.buf.truncate(self.start + keep);
-            self.epoch += 1;
-        }
-    }
-
-    /// Moves up a line: from an empty line (just after a line feed) back to the end of the line
-    /// above; from a non-empty line, a line break (what follows is another line).
-    #[inline]
-    pub(crate) fn cursor_up(&mut self) {
-        match self.last() {
-            Some(b'\n') => {
-                self.buf.pop();
-                self.epoch += 1;
-            }
-            Some(_) => self.push(b"\n"),
-            None => {}
-        }
-    }
-
-    /// Forgets everything.
-    pub(crate) fn clear(&mut self) {
-        self.buf.clear();
-        self.start = 0;
-        self.epoch += 1;
-    }
-
     /// The current end of the text, to come back to with [`TextWindow::rewind`].
     pub(crate) fn mark(&self) -> Mark {
         Mark {
@@ -177,28 +114,67 @@ impl super::vt::LineSink for TextWindow {
         self.push(bytes);
     }
 
+    /// Appends one space unless the text is empty or already ends in white space.
+    #[inline]
     fn space(&mut self) {
-        TextWindow::space(self);
+        if matches!(self.last(), Some(b) if b != b' ' && b != b'\n') {
+            self.push(b" ");
+        }
     }
 
+    /// Appends one line feed unless the text is empty or already ends in one.
+    #[inline]
     fn line_break(&mut self) {
-        TextWindow::line_break(self);
+        if matches!(self.last(), Some(b) if b != b'\n') {
+            self.push(b"\n");
+        }
     }
 
+    /// Removes the last character of the current line, if any.
+    #[inline]
     fn backspace(&mut self) {
-        TextWindow::backspace(self);
+        if matches!(self.last(), None | Some(b'\n')) {
+            return;
+        }
+        self.epoch += 1;
+        while self.buf.len() > self.start {
+            let byte = self.buf.pop();
+            if byte.is_some_and(|b| b & 0xc0 != 0x80) {
+                break;
+            }
+        }
     }
 
+    /// Empties the current line (everything after the last line feed).
+    #[inline]
     fn erase_line(&mut self) {
-        TextWindow::erase_line(self);
+        let visible = &self.buf[self.start..];
+        let keep = memchr::memrchr(b'\n', visible).map_or(0, |at| at + 1);
+        if keep < visible.len() {
+            self.buf.truncate(self.start + keep);
+            self.epoch += 1;
+        }
     }
 
+    /// Moves up a line: from an empty line (just after a line feed) back to the end of the line
+    /// above; from a non-empty line, a line break (what follows is another line).
+    #[inline]
     fn cursor_up(&mut self) {
-        TextWindow::cursor_up(self);
+        match self.last() {
+            Some(b'\n') => {
+                self.buf.pop();
+                self.epoch += 1;
+            }
+            Some(_) => self.push(b"\n"),
+            None => {}
+        }
     }
 
+    /// Forgets everything.
     fn clear(&mut self) {
-        TextWindow::clear(self);
+        self.buf.clear();
+        self.start = 0;
+        self.epoch += 1;
     }
 
     fn query(&mut self, _: super::TerminalQuery) {}
@@ -208,6 +184,7 @@ impl super::vt::LineSink for TextWindow {
 
 #[cfg(test)]
 mod tests {
+    use super::super::vt::LineSink as _;
     use super::{TEXT_WINDOW_BYTES, TextWindow};
 
     fn text(window: &TextWindow) -> String {
