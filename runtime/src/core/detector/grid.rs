@@ -9,8 +9,12 @@
 //! wide characters taking two cells. Lines scrolled off the top are gone, as on a terminal
 //! without scrollback; the alternate screen shares the one grid (switching clears it).
 //!
-//! Memory: the cells (at most [`SCREEN_COLS_MAX`] by [`SCREEN_ROWS_MAX`]) and the rendered view;
-//! no input makes either grow.
+//! The view the classifier reads after every chunk is kept row by row: a change marks its rows,
+//! only those are rendered again, and rows scrolled or shifted keep their text (it moves with
+//! them), so a redraw of the footer costs a few rows, not the whole screen.
+//!
+//! Memory: the cells (at most [`SCREEN_COLS_MAX`] by [`SCREEN_ROWS_MAX`]), each row's text and
+//! the rendered view; no input makes any of them grow.
 
 use unicode_width::UnicodeWidthChar as _;
 
@@ -45,8 +49,11 @@ const TAB_WIDTH: u16 = 8;
 pub(crate) struct Grid {
     cols: u16,
     rows: u16,
-    /// `rows * cols` cells, row by row.
+    /// `rows * cols` cells, a row of the store at a time (see `order`).
     cells: Vec<Cell>,
+    /// For each row of the screen, top to bottom, the row of `cells` that holds it: scrolling
+    /// reorders these instead of moving cells.
+    order: Vec<u16>,
     /// Text is being written faint.
     faint: bool,
     /// The cursor (0-based).
@@ -61,6 +68,13 @@ pub(crate) struct Grid {
     saved: (u16, u16),
     /// Bumped whenever a cell changes.
     generation: u64,
+    /// Each stored row's text (see [`render_row`]) as of its last rendering, and whether its
+    /// cells changed since: `rows` of each, in the order of `cells`.
+    row_text: Vec<Vec<u8>>,
+    dirty: Vec<bool>,
+    /// For each stored row, a column from which on all its cells are blank (at most `cols`):
+    /// rendering and erasing stop there.
+    extent: Vec<u16>,
     /// The cells as text (see [`Grid::view`]), and the generation it shows.
     view: Vec<u8>,
     rendered: Option<u64>,
@@ -74,6 +88,7 @@ impl Grid {
             cols,
             rows,
             cells: vec![BLANK; usize::from(cols) * usize::from(rows)],
+            order: (0..rows).collect(),
             faint: false,
             row: 0,
             col: 0,
@@ -82,6 +97,10 @@ impl Grid {
             bottom: rows - 1,
             saved: (0, 0),
             generation: 0,
+            // Blank rows render as nothing: the empty texts are up to date.
+            row_text: vec![Vec::new(); usize::from(rows)],
+            dirty: vec![false; usize::from(rows)],
+            extent: vec![0; usize::from(rows)],
             view: Vec::new(),
             rendered: None,
         }
@@ -99,64 +118,66 @@ impl Grid {
 
     /// The screen as text: each row's characters up to its last non-blank one, rows joined by
     /// line feeds (blank rows are empty lines) up to the last row with text. Rendered again
-    /// only after a change.
+    /// only after a change, and then only the rows that changed.
     pub(crate) fn view(&mut self) -> &[u8] {
         if self.rendered != Some(self.generation) {
-            let mut view = std::mem::take(&mut self.view);
-            self.render_into(&mut view);
-            self.view = view;
+            let width = usize::from(self.cols);
+            for (row, (text, dirty)) in self.row_text.iter_mut().zip(&mut self.dirty).enumerate() {
+                if std::mem::take(dirty) {
+                    text.clear();
+                    let start = row * width;
+                    render_row(
+                        &self.cells[start..start + usize::from(self.extent[row])],
+                        text,
+                    );
+                }
+            }
+            let texts = &self.row_text;
+            let used = self
+                .order
+                .iter()
+                .rposition(|&at| !texts[usize::from(at)].is_empty())
+                .map_or(0, |at| at + 1);
+            self.view.clear();
+            for (index, &at) in self.order[..used].iter().enumerate() {
+                if index > 0 {
+                    self.view.push(b'\n');
+                }
+                self.view.extend_from_slice(&texts[usize::from(at)]);
+            }
             self.rendered = Some(self.generation);
         }
         &self.view
     }
 
-    /// Renders the screen as text into `out` (see [`Grid::view`]). A row that ends in faint
-    /// text after other text has [`FAINT_TAIL`] before that faint text.
+    /// Renders the screen as text into `out` from the cells alone (see [`Grid::view`]).
     pub(crate) fn render_into(&self, out: &mut Vec<u8>) {
         out.clear();
         let width = usize::from(self.cols);
-        let used_rows = self
-            .cells
-            .chunks(width)
-            .rposition(|row| row.iter().any(|cell| !is_blank(cell)))
+        let mut rows: Vec<Vec<u8>> = self
+            .order
+            .iter()
+            .map(|&at| {
+                let start = usize::from(at) * width;
+                let mut text = Vec::new();
+                render_row(&self.cells[start..start + width], &mut text);
+                text
+            })
+            .collect();
+        let used = rows
+            .iter()
+            .rposition(|text| !text.is_empty())
             .map_or(0, |at| at + 1);
-        for (index, row) in self.cells[..used_rows * width].chunks(width).enumerate() {
-            if index > 0 {
-                out.push(b'\n');
-            }
-            let used = row
-                .iter()
-                .rposition(|cell| !is_blank(cell))
-                .map_or(0, |at| at + 1);
-            let row = &row[..used];
-            // The faint tail: the last cells that are faint or blank, from the first faint
-            // character among them, when something not faint stands before.
-            let solid = row
-                .iter()
-                .rposition(|cell| !is_blank(cell) && !cell.faint)
-                .map_or(0, |at| at + 1);
-            let tail = (solid > 0 && solid < used).then(|| {
-                solid
-                    + row[solid..]
-                        .iter()
-                        .take_while(|cell| is_blank(cell))
-                        .count()
-            });
-            let mut buffer = [0; 4];
-            for (at, cell) in row.iter().enumerate() {
-                if Some(at) == tail {
-                    out.push(FAINT_TAIL);
-                }
-                if cell.c == WIDE_TAIL {
-                    continue;
-                }
-                if cell.c.is_ascii() {
-                    out.push(cell.c as u8);
-                } else {
-                    out.extend_from_slice(cell.c.encode_utf8(&mut buffer).as_bytes());
-                }
-            }
-        }
+        rows.truncate(used);
+        out.extend_from_slice(&rows.join(&b'\n'));
+    }
+
+    /// Marks the screen's row `row` as changed, with cells written up to column `end`.
+    fn touch(&mut self, row: u16, end: usize) {
+        let stored = self.stored(row);
+        self.dirty[stored] = true;
+        let end = u16::try_from(end).unwrap_or(self.cols).min(self.cols);
+        self.extent[stored] = self.extent[stored].max(end);
     }
 
     /// Faint text (SGR 2) on or off, for what is written next.
@@ -186,6 +207,7 @@ impl Grid {
             let (now, rest) = bytes.split_at(room.min(bytes.len()));
             let at = self.index(self.row, self.col);
             self.unsplit(self.row, self.col);
+            self.touch(self.row, usize::from(self.col) + now.len());
             let faint = self.faint;
             for (cell, &byte) in self.cells[at..at + now.len()].iter_mut().zip(now) {
                 *cell = Cell {
@@ -218,11 +240,13 @@ impl Grid {
             }
             let at = self.index(self.row, self.col);
             self.unsplit(self.row, self.col);
+            self.touch(self.row, 0);
             self.cells[at] = BLANK;
             self.wrap();
         }
         let at = self.index(self.row, self.col);
         self.unsplit(self.row, self.col);
+        self.touch(self.row, usize::from(self.col) + width);
         let faint = self.faint;
         self.cells[at] = Cell { c, faint };
         if width == 2 {
@@ -263,22 +287,42 @@ impl Grid {
         self.line_feed();
     }
 
-    fn index(&self, row: u16, col: u16) -> usize {
-        usize::from(row) * usize::from(self.cols) + usize::from(col)
+    /// The stored row that holds the screen's row `row`.
+    fn stored(&self, row: u16) -> usize {
+        usize::from(self.order[usize::from(row)])
     }
 
-    /// Blanks the cells `from..to` (indices into `cells`); every change that moves cells ends
-    /// here, so it also counts the change.
+    /// Where the screen's (`row`, `col`) is kept in `cells`; a row's cells are contiguous.
+    fn index(&self, row: u16, col: u16) -> usize {
+        self.stored(row) * usize::from(self.cols) + usize::from(col)
+    }
+
+    /// Blanks the cells `from..to` (indices into `cells`, within one stored row); every
+    /// change that moves cells ends here, so it also counts the change and marks the row.
+    /// Cells past the row's extent are blank already: erasing only them changes nothing.
     fn blank(&mut self, from: usize, to: usize) {
-        if from < to {
-            self.cells[from..to].fill(BLANK);
+        let width = usize::from(self.cols);
+        let stored = from / width;
+        let start = stored * width;
+        let extent = usize::from(self.extent[stored]);
+        let until = to.min(start + extent);
+        if from < until {
+            self.cells[from..until].fill(BLANK);
+            self.dirty[stored] = true;
+            if until == start + extent {
+                self.extent[stored] = u16::try_from(from - start).unwrap_or(self.cols);
+            }
             self.generation += 1;
         }
     }
 
-    /// Blanks whole rows `from..to`.
+    /// Blanks the screen's whole rows `from..to`.
     fn blank_rows(&mut self, from: u16, to: u16) {
-        self.blank(self.index(from, 0), self.index(to, 0));
+        let width = usize::from(self.cols);
+        for row in from..to {
+            let start = self.index(row, 0);
+            self.blank(start, start + width);
+        }
     }
 
     fn line_feed(&mut self) {
@@ -297,20 +341,22 @@ impl Grid {
         }
     }
 
-    /// Moves rows `from..=last` by `count` rows up (negative: down) within them, blanking the
-    /// rows left behind.
+    /// Moves the screen's rows `from..=last` by `count` rows up (`up` false: down) within
+    /// them, blanking the rows left behind. Only the order changes: each stored row keeps its
+    /// cells and its rendered text.
     fn shift_rows(&mut self, from: u16, last: u16, count: u16, up: bool) {
-        let span = last - from + 1;
-        let count = count.min(span);
-        let width = usize::from(self.cols);
-        let (start, end) = (self.index(from, 0), self.index(last, 0) + width);
-        let moved = usize::from(count) * width;
+        let count = count.min(last - from + 1);
+        let rows = &mut self.order[usize::from(from)..=usize::from(last)];
+        // Moving rows with text is a change even when no cell is erased.
+        if rows.iter().any(|&at| self.extent[usize::from(at)] > 0) {
+            self.generation += 1;
+        }
         if up {
-            self.cells.copy_within(start + moved..end, start);
-            self.blank(end - moved, end);
+            rows.rotate_left(usize::from(count));
+            self.blank_rows(last + 1 - count, last + 1);
         } else {
-            self.cells.copy_within(start..end - moved, start + moved);
-            self.blank(start, start + moved);
+            rows.rotate_right(usize::from(count));
+            self.blank_rows(from, from + count);
         }
     }
 
@@ -413,11 +459,18 @@ impl Grid {
     }
 
     fn erase_display(&mut self, mode: u16) {
-        let cursor = self.index(self.row, self.col);
+        let start = self.index(self.row, 0);
+        let cursor = start + usize::from(self.col);
         match mode {
-            0 => self.blank(cursor, self.cells.len()),
-            1 => self.blank(0, cursor + 1),
-            2 | 3 => self.blank(0, self.cells.len()),
+            0 => {
+                self.blank(cursor, start + usize::from(self.cols));
+                self.blank_rows(self.row + 1, self.rows);
+            }
+            1 => {
+                self.blank_rows(0, self.row);
+                self.blank(start, cursor + 1);
+            }
+            2 | 3 => self.blank_rows(0, self.rows),
             _ => {}
         }
     }
@@ -439,9 +492,21 @@ impl Grid {
         let at = self.index(self.row, self.col);
         let end = self.index(self.row, 0) + usize::from(self.cols);
         let count = usize::from(count).min(end - at);
+        let stored = self.stored(self.row);
+        let extent = usize::from(self.extent[stored]);
+        let col = usize::from(self.col);
+        if count == 0 || col >= extent {
+            // Only blanks would move.
+            return;
+        }
+        self.generation += 1;
+        self.touch(self.row, if delete { 0 } else { extent + count });
         if delete {
             self.cells.copy_within(at + count..end, at);
             self.blank(end - count, end);
+            // What was blank from the extent on is blank from `count` cells before it.
+            let moved = u16::try_from(col.max(extent.saturating_sub(count))).unwrap_or(self.cols);
+            self.extent[stored] = self.extent[stored].min(moved);
         } else {
             self.cells.copy_within(at..end - count, at + count);
             self.blank(at, at + count);
@@ -480,6 +545,10 @@ impl Grid {
         self.cols = cols;
         self.rows = rows;
         self.cells = cells;
+        self.order = (0..rows).collect();
+        self.extent = vec![cols; usize::from(rows)];
+        self.row_text = vec![Vec::new(); usize::from(rows)];
+        self.dirty = vec![true; usize::from(rows)];
         self.row = (self.row - dropped).min(rows - 1);
         self.col = self.col.min(cols - 1);
         self.wrap_pending = false;
@@ -487,6 +556,47 @@ impl Grid {
         self.bottom = rows - 1;
         self.saved = (self.saved.0.min(rows - 1), self.saved.1.min(cols - 1));
         self.generation += 1;
+    }
+}
+
+/// Appends one row's text to `out`: its characters up to its last non-blank one, with
+/// [`FAINT_TAIL`] before the faint text that ends it after other text.
+fn render_row(row: &[Cell], out: &mut Vec<u8>) {
+    let used = row
+        .iter()
+        .rposition(|cell| !is_blank(cell))
+        .map_or(0, |at| at + 1);
+    let row = &row[..used];
+    // The faint tail: the last cells that are faint or blank, from the first faint character
+    // among them, when something not faint stands before.
+    let solid = row
+        .iter()
+        .rposition(|cell| !is_blank(cell) && !cell.faint)
+        .map_or(0, |at| at + 1);
+    let tail = (solid > 0 && solid < used).then(|| {
+        solid
+            + row[solid..]
+                .iter()
+                .take_while(|cell| is_blank(cell))
+                .count()
+    });
+    out.reserve(used + 1);
+    let mut buffer = [0; 4];
+    for (at, cell) in row.iter().enumerate() {
+        if Some(at) == tail {
+            out.push(FAINT_TAIL);
+        }
+        if cell.c == WIDE_TAIL {
+            continue;
+        }
+        if cell.c.is_ascii() {
+            out.push(cell.c as u8);
+        } else {
+            // Byte by byte: a copy call per character costs more than the character.
+            for &byte in cell.c.encode_utf8(&mut buffer).as_bytes() {
+                out.push(byte);
+            }
+        }
     }
 }
 
@@ -668,7 +778,76 @@ mod tests {
         assert_eq!(text(&mut grid), "");
     }
 
+    #[test]
+    fn inserted_characters_push_a_short_row_right() {
+        assert_eq!(screen(6, 1, b"ab\x1b[1G\x1b[2@"), "  ab");
+        assert_eq!(screen(6, 1, b"abcd\x1b[1G\x1b[4@"), "    ab");
+    }
+
+    /// Whole terminal operations, for properties that need them intact.
+    const OPERATIONS: [&str; 36] = [
+        "a",
+        "bc",
+        "漢",
+        " ",
+        "\r",
+        "\n",
+        "\x08",
+        "\t",
+        "\x1b[2@",
+        "\x1b[P",
+        "\x1b[3P",
+        "\x1b[K",
+        "\x1b[1K",
+        "\x1b[2K",
+        "\x1b[J",
+        "\x1b[1J",
+        "\x1b[2J",
+        "\x1b[2;3H",
+        "\x1b[H",
+        "\x1b[3G",
+        "\x1b[L",
+        "\x1b[2M",
+        "\x1b[S",
+        "\x1b[2T",
+        "\x1b[2;4r",
+        "\x1b[r",
+        "\x1bM",
+        "\x1b[2X",
+        "\x1b[2m",
+        "\x1b[0m",
+        "\x1b7",
+        "\x1b8",
+        "\x1b[A",
+        "\x1b[?1049h",
+        "\x1bc",
+        "\x1b[5d",
+    ];
+
     proptest::proptest! {
+        /// The view kept row by row (texts, marks and extents) is what the cells alone render,
+        /// read at any points of a run of whole operations.
+        #[test]
+        fn the_kept_view_is_the_rendered_cells(
+            operations in proptest::collection::vec(proptest::sample::select(&OPERATIONS[..]), 0..80),
+            cols in 1u16..9,
+            rows in 1u16..6,
+            every in 1usize..6,
+        ) {
+            let mut grid = Grid::new(cols, rows);
+            for (index, operation) in operations.iter().enumerate() {
+                feed(&mut grid, operation.as_bytes());
+                if index % every == 0 {
+                    let mut fresh = Vec::new();
+                    grid.render_into(&mut fresh);
+                    proptest::prop_assert_eq!(grid.view(), &fresh[..]);
+                }
+            }
+            let mut fresh = Vec::new();
+            grid.render_into(&mut fresh);
+            proptest::prop_assert_eq!(grid.view(), &fresh[..]);
+        }
+
         /// No input panics or grows the grid, at any size.
         #[test]
         fn any_input_at_any_size_keeps_the_grid_whole(
@@ -679,9 +858,23 @@ mod tests {
             ]), 0..200),
             cols in 1u16..8,
             rows in 1u16..6,
+            views in proptest::collection::vec(0usize..200, 0..4),
         ) {
             let mut grid = Grid::new(cols, rows);
-            feed(&mut grid, &bytes);
+            // The view read in between (the row cache filled) and at the end must be what the
+            // cells alone render.
+            let mut cuts = views;
+            cuts.push(bytes.len());
+            cuts.sort_unstable();
+            let mut fed = 0;
+            for cut in cuts {
+                let cut = cut.min(bytes.len());
+                feed(&mut grid, &bytes[fed..cut.max(fed)]);
+                fed = fed.max(cut);
+                let mut fresh = Vec::new();
+                grid.render_into(&mut fresh);
+                proptest::prop_assert_eq!(grid.view(), &fresh[..]);
+            }
             proptest::prop_assert_eq!(grid.cells.len(), usize::from(cols) * usize::from(rows));
             proptest::prop_assert!(grid.row < rows && grid.col < cols);
             let view = text(&mut grid);
