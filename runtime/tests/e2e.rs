@@ -234,6 +234,48 @@ fn phone_access_opens_a_read_only_url_and_stopping_revokes_it() {
     daemon.stop();
 }
 
+#[test]
+fn phone_access_comes_back_after_a_restart_with_the_same_link_until_stopped() {
+    let temp = tempfile::tempdir().unwrap();
+    let state = temp.path().join("state");
+    let daemon = Daemon::start(&state);
+    let on = json(&daemon.cli(&["phone", "--loopback", "--port", "0", "--json"]));
+    let port = u16::try_from(on["port"].as_u64().unwrap()).unwrap();
+    let token = on["url"]
+        .as_str()
+        .unwrap()
+        .rsplit('=')
+        .next()
+        .unwrap()
+        .to_owned();
+    daemon.stop();
+    assert_eq!(
+        phone_get(port, "/api/agents", &token),
+        None,
+        "down with the daemon"
+    );
+
+    // The same link works again: a phone's open page reconnects by itself.
+    let daemon = Daemon::start(&state);
+    assert_eq!(phone_get(port, "/api/agents", &token), Some(200));
+    let again = json(&daemon.cli(&["phone", "--loopback", "--json"]));
+    assert_eq!(again["url"], on["url"]);
+    assert!(!daemon.log().contains(&token), "the token reached the log");
+
+    // Stopped, it stays off.
+    let off = daemon.cli(&["phone", "--stop"]);
+    assert!(off.status.success(), "{}", text(&off));
+    daemon.stop();
+    let daemon = Daemon::start(&state);
+    assert_eq!(
+        phone_get(port, "/api/agents", &token),
+        None,
+        "off after a restart"
+    );
+    assert!(!state.join("phone.json").exists());
+    daemon.stop();
+}
+
 /// The README's quickstart commands, as written (`cargo run --release --bin baton -- …`), with
 /// the command itself replaced by this build's binary.
 fn quickstart() -> Vec<Vec<String>> {

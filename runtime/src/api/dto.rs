@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::core::coordinator::SignalOutcome;
 use crate::core::ids::CoordinatorId;
-use crate::engine::{DiffView, MergeResult, TaskView};
+use crate::engine::{AgentView, AgentsView, DiffView, MergeResult, TaskView};
 use crate::ports::FileChange;
 
 /// A task as `ApiTaskDetail`: its summary, with its worktree and exit code.
@@ -18,19 +18,52 @@ pub fn detail(task: &TaskView, coordinator: CoordinatorId) -> Value {
     value
 }
 
-/// A task's agent as `RemoteAgent` (the phone's list): `lastLine` is the last line of its
-/// output that is not blank; `taskStatus` (beyond the reference) is the task's own status, so a
-/// list sent because a task went idle shows why.
+/// A task's agent as `RemoteAgent` (the phone's list) of coordinator `coordinator`: `lastLine`
+/// is the last line of its output that is not blank. Beyond the reference: `taskStatus` (the
+/// task's own status, so a list sent because a task went idle shows why), `state` (what the
+/// detector reads: ready, busy, dialog or exited), `lastActivityAt` (milliseconds since the
+/// epoch), `signal` (`pending` until the coordinator collects a `signal_done`, then
+/// `collected`, else null), `control`, `branchName` and `coordinatorId`.
 #[must_use]
-pub fn agent(task: &TaskView, last_line: &str) -> Value {
+pub fn agent(agent: &AgentView, coordinator: CoordinatorId) -> Value {
+    let task = &agent.task;
+    let signal = match (task.signalled_at, agent.signal_pending) {
+        (_, true) => Some("pending"),
+        (Some(_), false) => Some("collected"),
+        (None, false) => None,
+    };
     json!({
         "agentId": task.agent.to_string(),
         "taskId": task.id.to_string(),
         "taskName": task.name,
+        "branchName": task.branch,
+        "coordinatorId": coordinator.to_string(),
         "status": if task.status == crate::core::coordinator::Status::Exited { "exited" } else { "running" },
         "taskStatus": task.status.name(),
+        "state": agent.state.name(),
         "exitCode": task.exit_code,
-        "lastLine": last_line,
+        "lastLine": agent.last_line,
+        "lastActivityAt": agent.last_activity.0,
+        "signal": signal,
+        "control": agent.control.name(),
+    })
+}
+
+/// A coordinator as the phone's list groups agents under it: `project` is its repository's
+/// directory name; `registered` false means its remaining tasks are orphans.
+#[must_use]
+pub fn coordinator(view: &AgentsView) -> Value {
+    let project = view.project_root.file_name().map_or_else(
+        || view.project_root.display().to_string(),
+        |name| name.to_string_lossy().into_owned(),
+    );
+    json!({
+        "id": view.coordinator.to_string(),
+        "project": project,
+        "registered": view.registered,
+        "tasks": view.agents.len(),
+        "pendingSignals": view.agents.iter().filter(|agent| agent.signal_pending).count(),
+        "notifications": view.notifications,
     })
 }
 

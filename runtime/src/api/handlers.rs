@@ -16,7 +16,7 @@ use crate::core::auth::{self, Access, CoordinatorHeader, Route, TaskOp, TaskRef}
 use crate::core::coordinator::{IdleOutcome, Sent};
 use crate::core::ids::CoordinatorId;
 use crate::core::replay::RequestId;
-use crate::engine::{CoordinatorHandle, CreateTask, MergeOptions, TaskView};
+use crate::engine::{AgentsView, CoordinatorHandle, CreateTask, MergeOptions, TaskView};
 
 type Fields = Map<String, Value>;
 
@@ -50,23 +50,26 @@ async fn handle(state: &ApiState, request: Request) -> Result<Response, ApiError
         .credentials
         .authorize(route, presented.as_deref(), header)?;
     match access {
-        Access::Static => Err(ApiError::new(StatusCode::NOT_FOUND, "not found")),
+        Access::Static => Ok(super::page::serve(parts.uri.path(), &parts.headers)),
         Access::Read(Route::OpenApi) => Ok((
             StatusCode::OK,
             [(axum::http::header::CONTENT_TYPE, "application/json")],
             super::OPENAPI,
         )
             .into_response()),
-        Access::Read(Route::Agents) => Ok(ok(&Value::Array(agent_list(&directory).await?))),
+        Access::Read(Route::Agents) => Ok(ok(&Value::Array(agent_list(
+            &agents_views(&directory).await?,
+        )))),
         Access::Read(Route::Agent(raw)) => {
-            for handle in directory.coordinators.values() {
-                for (task, last_line) in handle.agents().await? {
-                    if task.agent.to_string() == raw {
+            for handle in directory.coordinators.values().chain(&directory.orphans) {
+                let view = handle.agents().await?;
+                for found in &view.agents {
+                    if found.task.agent.to_string() == raw {
                         let ring = handle
-                            .agent_scrollback(task.agent)
+                            .agent_scrollback(found.task.agent)
                             .await
                             .unwrap_or_default();
-                        let mut agent = dto::agent(&task, &last_line);
+                        let mut agent = dto::agent(found, view.coordinator);
                         // The ring's raw bytes, as the WebSocket's `scrollback` sends them.
                         agent["scrollback"] = Value::String(crate::core::ids::base64(&ring));
                         return Ok(ok(&agent));
@@ -109,16 +112,26 @@ async fn handle(state: &ApiState, request: Request) -> Result<Response, ApiError
     }
 }
 
-/// Every registered coordinator's agents as `RemoteAgent`s (`GET /api/agents`, and the
-/// WebSocket's `agents` message).
-pub(super) async fn agent_list(directory: &Directory) -> Result<Vec<Value>, ApiError> {
-    let mut agents = Vec::new();
-    for handle in directory.coordinators.values() {
-        for (task, last_line) in handle.agents().await? {
-            agents.push(dto::agent(&task, &last_line));
-        }
+/// Every coordinator's agents, registered ones first, then orphans' (each coordinator read in
+/// one moment of its actor).
+pub(super) async fn agents_views(directory: &Directory) -> Result<Vec<AgentsView>, ApiError> {
+    let mut views = Vec::new();
+    for handle in directory.coordinators.values().chain(&directory.orphans) {
+        views.push(handle.agents().await?);
     }
-    Ok(agents)
+    Ok(views)
+}
+
+/// Every agent as a `RemoteAgent` (`GET /api/agents`, and the WebSocket's `agents` list).
+pub(super) fn agent_list(views: &[AgentsView]) -> Vec<Value> {
+    views
+        .iter()
+        .flat_map(|view| {
+            view.agents
+                .iter()
+                .map(|agent| dto::agent(agent, view.coordinator))
+        })
+        .collect()
 }
 
 fn coordinator_header(headers: &HeaderMap) -> CoordinatorHeader<'_> {

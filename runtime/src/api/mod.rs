@@ -16,6 +16,7 @@ pub(crate) mod error;
 mod handlers;
 pub mod latest;
 pub mod listen;
+pub mod page;
 pub mod ws;
 
 #[cfg(test)]
@@ -58,6 +59,9 @@ pub struct Directory {
     pub credentials: Credentials,
     /// Registered coordinators.
     pub coordinators: BTreeMap<CoordinatorId, CoordinatorHandle>,
+    /// Deregistered coordinators whose tasks remain (orphans): the phone still lists and shows
+    /// them; no token reaches them.
+    pub orphans: Vec<CoordinatorHandle>,
 }
 
 /// The API's state: the latest [`Directory`] the daemon published, the engine's agent feed
@@ -143,7 +147,10 @@ async fn security_headers(request: Request, next: Next) -> Response {
         (header::REFERRER_POLICY, "no-referrer"),
         (header::CACHE_CONTROL, "no-store"),
     ] {
-        headers.insert(name, HeaderValue::from_static(value));
+        // A response that chose its caching (the page's assets) keeps it.
+        headers
+            .entry(name)
+            .or_insert_with(|| HeaderValue::from_static(value));
     }
     response
 }

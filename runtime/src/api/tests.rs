@@ -571,13 +571,54 @@ async fn task_routes_answer_in_the_rest_shapes() {
     );
 }
 
+/// The raw answer to a request without credentials.
+async fn fetch(w: &World, path: &str, headers: &[(&str, &str)]) -> axum::response::Response {
+    let mut request = Request::builder().uri(path);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    w.router
+        .clone()
+        .oneshot(request.body(Body::empty()).expect("a request"))
+        .await
+        .expect("the router answers")
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_phone_page_is_served_to_anyone_and_revalidated_by_its_tag() {
+    let w = world().await;
+    for path in ["/", "/index.html", "/agent/whatever"] {
+        let page = fetch(&w, path, &[]).await;
+        assert_eq!(page.status(), StatusCode::OK, "{path}");
+        assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+        assert_eq!(
+            page.headers()["content-security-policy"],
+            super::page::PAGE_CSP
+        );
+        assert_eq!(page.headers()["cache-control"], "no-cache");
+    }
+    let script = fetch(&w, "/xterm.js", &[]).await;
+    assert_eq!(script.status(), StatusCode::OK);
+    assert_eq!(
+        script.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    let tag = script.headers()["etag"].to_str().expect("a tag").to_owned();
+    let again = fetch(&w, "/xterm.js", &[("if-none-match", &tag)]).await;
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    let bytes = to_bytes(again.into_body(), usize::MAX)
+        .await
+        .expect("a body");
+    assert!(bytes.is_empty());
+    assert_eq!(
+        fetch(&w, "/%2e%2e/etc/passwd", &[]).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn static_paths_and_unknown_api_paths() {
     let w = world().await;
-    assert_eq!(
-        send(&w, "GET", "/", 0, &[], "").await.0,
-        StatusCode::NOT_FOUND
-    );
     assert_eq!(
         send(&w, "GET", "/api/nothing", A, &[], "").await,
         (StatusCode::NOT_FOUND, error("not found"))
@@ -683,6 +724,16 @@ async fn the_phone_and_the_coordinators_read_every_agent() {
     assert_eq!(agents[0]["taskName"], "task-1");
     assert_eq!(agents[0]["status"], "running");
     assert!(agents[0]["exitCode"].is_null());
+    // What the phone's page shows beyond the reference: the grouping, the detector's reading
+    // (an agent that printed nothing shows no prompt: busy), activity, signal and control.
+    assert_ne!(
+        agents[0]["coordinatorId"], agents[1]["coordinatorId"],
+        "each under its own coordinator: {agents:?}"
+    );
+    assert_eq!(agents[0]["state"], "busy");
+    assert!(agents[0]["lastActivityAt"].is_u64());
+    assert!(agents[0]["signal"].is_null());
+    assert_eq!(agents[0]["control"], "coordinator");
     let id = agents[1]["agentId"].as_str().unwrap_or_default().to_owned();
     let (status, agent) = send(&w, "GET", &format!("/api/agents/{id}"), A, &[], "").await;
     assert_eq!(status, StatusCode::OK);

@@ -194,9 +194,14 @@ impl Connection {
         if self.session.revoked(&directory.credentials) {
             return Err(End::Close(Close::Unauthorized));
         }
-        let list = handlers::agent_list(&directory).await.unwrap_or_default();
-        self.send_json(&json!({ "type": "agents", "list": list }))
-            .await
+        let views = handlers::agents_views(&directory).await.unwrap_or_default();
+        let coordinators: Vec<Value> = views.iter().map(super::dto::coordinator).collect();
+        self.send_json(&json!({
+            "type": "agents",
+            "list": handlers::agent_list(&views),
+            "coordinators": coordinators,
+        }))
+        .await
     }
 
     async fn frame(&mut self, frame: Option<Result<Message, axum::Error>>) -> Result<(), End> {
@@ -269,7 +274,7 @@ impl Connection {
         if self.subscribed.contains_key(&agent) {
             return Ok(());
         }
-        for handle in directory.coordinators.values() {
+        for handle in directory.coordinators.values().chain(&directory.orphans) {
             if let Ok(watching) = handle.watch(agent, self.viewer.clone()).await {
                 self.subscribed.insert(agent, handle.clone());
                 if watching.scrollback.is_empty() {

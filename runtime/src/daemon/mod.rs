@@ -184,6 +184,7 @@ impl Daemon {
         let (requests_tx, requests) = registry::channel();
         let entropy: Arc<dyn crate::ports::Entropy> =
             Arc::new(OsEntropy::open().map_err(|e| DaemonError::Randomness(e.to_string()))?);
+        let files_port: Arc<dyn crate::ports::Files> = files.clone();
         let ports = Ports {
             clock: Arc::new(SystemClock),
             entropy: entropy.clone(),
@@ -222,7 +223,8 @@ impl Daemon {
             }
         };
         let api = ApiState::new(latest.clone(), feed);
-        let phone = phone::Phone::new(api.clone(), door.clone(), entropy);
+        let phone = phone::Phone::new(api.clone(), door.clone(), entropy, files_port, &dir);
+        phone.resume().await;
         let app = app::router(app::AppState {
             registry: door.clone(),
             api_url: api_url.clone(),
@@ -284,7 +286,7 @@ impl Daemon {
     pub async fn serve_until(self, shutdown: impl Future<Output = ()>) {
         shutdown.await;
         tracing::info!("shutting down");
-        self.phone.stop().await;
+        self.phone.close().await;
         self.stop.publish(true);
         for mut server in self.servers {
             // The API ends what runs past its grace itself; a client of the app channel that

@@ -7,8 +7,14 @@
 //! one server and so must refuse while a coordinator is active; Baton need not). Stopping
 //! revokes the token first, so every phone connection is refused or closed, then ends the
 //! listener. Each start makes a new token: an old URL opens nothing.
+//!
+//! Phone access outlives a restart of the daemon: while it is on, `phone.json` (0600, in the
+//! state directory) holds its interfaces, port and token, and the next start opens it again
+//! with the same token, on the same port when it is free, so a phone's open page reconnects by
+//! itself. Stopping it removes the file; a shutdown keeps it.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::sync::Mutex;
@@ -17,7 +23,12 @@ use super::registry::RegistryDoor;
 use crate::api::ApiState;
 use crate::api::listen::{self, Interfaces, Port};
 use crate::core::auth::Secret;
-use crate::ports::Entropy;
+use crate::ports::{Entropy, FileMode, Files};
+
+/// The file phone access is kept in while it is on, in the state directory.
+pub const PHONE_FILE: &str = "phone.json";
+/// Largest `phone.json` read back; anything longer is not Baton's.
+pub const PHONE_FILE_BYTES_MAX: usize = 4_096;
 
 /// The ports phone access tries, in order, when none is asked for: after the API's own range.
 pub const PHONE_PORTS: (u16, u16) = (7801, 7820);
@@ -47,7 +58,19 @@ pub struct Phone {
     api: ApiState,
     registry: RegistryDoor,
     entropy: Arc<dyn Entropy>,
+    files: Arc<dyn Files>,
+    /// Where phone access is kept while on ([`PHONE_FILE`]).
+    path: PathBuf,
     running: Arc<Mutex<Option<Running>>>,
+}
+
+/// Phone access as `phone.json` keeps it.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct Kept {
+    format: u32,
+    loopback: bool,
+    port: u16,
+    token: String,
 }
 
 impl std::fmt::Debug for Phone {
@@ -62,20 +85,67 @@ pub enum PhoneError {
     /// No port could be bound.
     #[error(transparent)]
     Bind(#[from] listen::BindError),
+    /// `phone.json` could not be written.
+    #[error("keeping phone access in {PHONE_FILE}: {0}")]
+    Files(String),
     /// The daemon is shutting down.
     #[error("the daemon is shutting down")]
     Stopped,
 }
 
 impl Phone {
-    /// Phone access for the API of `api`, its token published through `registry`.
+    /// Phone access for the API of `api`, its token published through `registry`, kept in
+    /// `state_dir`'s [`PHONE_FILE`] while on.
     #[must_use]
-    pub fn new(api: ApiState, registry: RegistryDoor, entropy: Arc<dyn Entropy>) -> Self {
+    pub fn new(
+        api: ApiState,
+        registry: RegistryDoor,
+        entropy: Arc<dyn Entropy>,
+        files: Arc<dyn Files>,
+        state_dir: &std::path::Path,
+    ) -> Self {
         Phone {
             api,
             registry,
             entropy,
+            files,
+            path: state_dir.join(PHONE_FILE),
             running: Arc::default(),
+        }
+    }
+
+    /// Opens phone access again as the last run left it on (same token; same port if free,
+    /// else one of [`PHONE_PORTS`]). A file that is not Baton's is removed; failures are logged
+    /// and leave phone access off.
+    pub async fn resume(&self) {
+        let kept = match self.files.read(&self.path).await {
+            Ok(None) => return,
+            Ok(Some(bytes)) if bytes.len() <= PHONE_FILE_BYTES_MAX => {
+                serde_json::from_slice::<Kept>(&bytes)
+                    .ok()
+                    .filter(|kept| kept.format == 1)
+            }
+            Ok(Some(_)) => None,
+            Err(error) => {
+                tracing::warn!(%error, "reading the phone access kept from the last run failed");
+                return;
+            }
+        };
+        let Some(kept) = kept else {
+            tracing::warn!("{PHONE_FILE} is not Baton's phone access: removed");
+            let _ = self.files.remove(&self.path).await;
+            return;
+        };
+        let token = Secret::from_text(&kept.token);
+        let mut started = self
+            .open(kept.loopback, Some(kept.port), token.clone())
+            .await;
+        if matches!(started, Err(PhoneError::Bind(_))) {
+            started = self.open(kept.loopback, None, token).await;
+        }
+        match started {
+            Ok(info) => tracing::info!(address = %info.address, "phone access resumed"),
+            Err(error) => tracing::warn!(%error, "phone access could not be resumed"),
         }
     }
 
@@ -86,6 +156,19 @@ impl Phone {
     /// # Errors
     /// No port could be bound, or the daemon is stopping. Nothing changed then.
     pub async fn start(&self, loopback: bool, port: Option<u16>) -> Result<PhoneInfo, PhoneError> {
+        let mut bytes = [0u8; crate::core::auth::TOKEN_BYTES];
+        self.entropy.fill(&mut bytes);
+        self.open(loopback, port, Secret::from_random(bytes)).await
+    }
+
+    /// Starts phone access with `token`, kept in [`PHONE_FILE`] before it is announced (a
+    /// failure to keep it undoes the start).
+    async fn open(
+        &self,
+        loopback: bool,
+        port: Option<u16>,
+        token: Secret,
+    ) -> Result<PhoneInfo, PhoneError> {
         let mut running = self.running.lock().await;
         if let Some(running) = running.as_ref() {
             return Ok(running.info.clone());
@@ -104,9 +187,17 @@ impl Phone {
         );
         let listener = listen::bind_tcp(interfaces, port).await?;
         let bound = listener.local_addr().map(|a| a.port()).unwrap_or_default();
-        let mut bytes = [0u8; crate::core::auth::TOKEN_BYTES];
-        self.entropy.fill(&mut bytes);
-        let token = Secret::from_random(bytes);
+        let kept = Kept {
+            format: 1,
+            loopback,
+            port: bound,
+            token: token.expose().to_owned(),
+        };
+        let bytes = serde_json::to_vec(&kept).unwrap_or_default();
+        self.files
+            .write_atomic(&self.path, &bytes, FileMode::OwnerOnly)
+            .await
+            .map_err(|error| PhoneError::Files(error.to_string()))?;
         let host = if loopback {
             IpAddr::V4(Ipv4Addr::LOCALHOST)
         } else {
@@ -117,10 +208,10 @@ impl Phone {
             address: format!("{}:{bound}", if loopback { "127.0.0.1" } else { "0.0.0.0" }),
             port: bound,
         };
-        self.registry
-            .set_mobile(Some(token))
-            .await
-            .map_err(|_| PhoneError::Stopped)?;
+        if self.registry.set_mobile(Some(token)).await.is_err() {
+            let _ = self.files.remove(&self.path).await;
+            return Err(PhoneError::Stopped);
+        }
         let (stop, stopped) = crate::api::latest::channel(false);
         let until = async move {
             let mut stopped = stopped;
@@ -136,19 +227,37 @@ impl Phone {
         Ok(info)
     }
 
-    /// Stops phone access: the token is revoked, then the listener ends. `false` if it was off.
+    /// Stops phone access: the token is revoked (every phone connection is closed with 4001, so
+    /// an open page says its link is no longer valid), then the listener ends, and it is no
+    /// longer kept for the next run. `false` if it was off.
     pub async fn stop(&self) -> bool {
+        let stopped = self.end(true).await;
+        if let Err(error) = self.files.remove(&self.path).await {
+            tracing::warn!(%error, "removing {PHONE_FILE} failed");
+        }
+        stopped
+    }
+
+    /// Ends phone access for a shutdown: the listener ends (its WebSockets with 1001, going
+    /// away, so an open page reconnects to the next run), the token stays valid and kept.
+    pub async fn close(&self) -> bool {
+        self.end(false).await
+    }
+
+    async fn end(&self, revoke: bool) -> bool {
         let Some(running) = self.running.lock().await.take() else {
             return false;
         };
-        let _ = self.registry.set_mobile(None).await;
+        if revoke {
+            let _ = self.registry.set_mobile(None).await;
+        }
         running.stop.publish(true);
         let mut server = running.server;
         let limit = std::time::Duration::from_millis(PHONE_STOP_MS_MAX);
         if tokio::time::timeout(limit, &mut server).await.is_err() {
             server.abort();
         }
-        tracing::info!("phone access stopped");
+        tracing::info!(revoked = revoke, "phone access stopped");
         true
     }
 

@@ -845,6 +845,7 @@ impl Registry {
                 directory.coordinators.insert(*id, handle.clone());
             }
         }
+        directory.orphans = self.engine.orphans().to_vec();
         self.publisher.publish(directory);
     }
 

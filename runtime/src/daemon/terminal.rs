@@ -333,13 +333,9 @@ pub fn event_json(event: &AppEvent) -> Value {
                 StateChange::SignalConsumed => ("signal_consumed", json!({})),
                 StateChange::NeedsReview => ("needs_review", json!({})),
                 StateChange::SignalReset => ("signal_reset", json!({})),
-                StateChange::ControlChanged(control) => (
-                    "control_changed",
-                    json!({ "controlledBy": match control {
-                        crate::core::coordinator::Control::Human => "human",
-                        crate::core::coordinator::Control::Coordinator => "coordinator",
-                    } }),
-                ),
+                StateChange::ControlChanged(control) => {
+                    ("control_changed", json!({ "controlledBy": control.name() }))
+                }
                 StateChange::Orphaned { needs_review } => {
                     ("orphaned", json!({ "needsReview": needs_review }))
                 }

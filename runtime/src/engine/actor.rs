@@ -7,16 +7,17 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    AGENT_COLS, AGENT_ROWS, AgentEvent, AgentFeed, AppEvent, COMMANDS_PENDING_MAX, Command,
-    CoordinatorHandle, CoordinatorSettings, CreateTask, DiffView, EngineError, INTERNAL_EVENTS_MAX,
-    MergeOptions, MergeResult, OUTPUT_COALESCE_BYTES_MAX, Ports, Reply, TASK_NAME_CHARS_MAX,
-    TaskView, TerminalInput, Viewer, Watched, Watching,
+    AGENT_COLS, AGENT_ROWS, AgentEvent, AgentFeed, AgentState, AgentView, AgentsView, AppEvent,
+    COMMANDS_PENDING_MAX, Command, CoordinatorHandle, CoordinatorSettings, CreateTask, DiffView,
+    EngineError, INTERNAL_EVENTS_MAX, LIST_ACTIVITY_STEP_MS, MergeOptions, MergeResult,
+    OUTPUT_COALESCE_BYTES_MAX, Ports, Reply, TASK_NAME_CHARS_MAX, TaskView, TerminalInput, Viewer,
+    Watched, Watching,
 };
 use crate::core::branch::{task_branch, validate_branch_name};
 use crate::core::coordinator::{
-    Coordinator, CoreError, Effect, IdleOutcome, NewTask, PROMPT_BYTES_MAX, Sent, SignalOutcome,
-    Status, TASKS_PER_COORDINATOR_MAX, Task, TaskRecord, TaskSpec, Typed, Wait, WaiterId,
-    WorktreeFile, WorktreeFileKind, sanitize_prompt,
+    Control, Coordinator, CoreError, Effect, IdleOutcome, NewTask, PROMPT_BYTES_MAX, Sent,
+    SignalOutcome, Status, TASKS_PER_COORDINATOR_MAX, Task, TaskRecord, TaskSpec, Typed, Wait,
+    WaiterId, WorktreeFile, WorktreeFileKind, sanitize_prompt,
 };
 use crate::core::diff::truncate_diff;
 use crate::core::ids::{AgentId, BatchId, CoordinatorId, DoneToken, NotificationId, TaskId, Uuid};
@@ -84,6 +85,7 @@ fn start(
         viewers: BTreeMap::new(),
         cols: BTreeMap::new(),
         listed: Vec::new(),
+        shown: Vec::new(),
         dirty: false,
         saves: 0,
         saving: false,
@@ -140,6 +142,8 @@ struct Actor {
     cols: BTreeMap<TaskId, u16>,
     /// The tasks, statuses and exit codes last told to the feed.
     listed: Vec<(TaskId, Status, Option<i32>)>,
+    /// What else the phone's list last showed of each task (see [`Shown`]).
+    shown: Vec<Shown>,
     /// Something worth persisting changed since the last save began.
     dirty: bool,
     /// The sequence number of the last save.
@@ -243,6 +247,14 @@ impl Actor {
     fn tell_list_changes(&mut self) {
         let mut now = self.core.tasks().map(|t| (t.id, t.status, t.exit_code));
         let same = self.listed.iter().copied().eq(now.by_ref());
+        // The list's other fields change nothing persisted: they are only told.
+        let shown = self.core.tasks().map(Shown::of);
+        if !shown.eq(self.shown.iter().copied()) {
+            self.shown = self.core.tasks().map(Shown::of).collect();
+            if same {
+                self.feed.send(AgentEvent::ListChanged);
+            }
+        }
         if !same {
             self.dirty = true;
             self.listed = self
@@ -498,12 +510,7 @@ impl Actor {
                 let _ = reply.send(());
             }
             Command::Agents(reply) => {
-                let agents = self
-                    .core
-                    .tasks()
-                    .map(|t| (view(t), t.last_line()))
-                    .collect();
-                let _ = reply.send(agents);
+                let _ = reply.send(self.agents_view());
             }
             Command::Scrollback(agent, reply) => {
                 let _ = reply.send(self.task_of(agent).map(Task::scrollback));
@@ -1115,6 +1122,54 @@ async fn sleep_for(duration: Option<Duration>) {
     match duration {
         Some(duration) => tokio::time::sleep(duration).await,
         None => std::future::pending().await,
+    }
+}
+
+/// What the phone's list shows of a task besides its status and exit code: a change of any of
+/// these is told to the feed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Shown {
+    task: TaskId,
+    state: AgentState,
+    signal_pending: bool,
+    control: Control,
+    /// The last activity, in steps of [`LIST_ACTIVITY_STEP_MS`].
+    activity_step: u64,
+}
+
+impl Shown {
+    fn of(task: &Task) -> Self {
+        Shown {
+            task: task.id,
+            state: AgentState::of(task.status, task.detector.readiness()),
+            signal_pending: task.signal.is_some_and(|s| !s.consumed),
+            control: task.control,
+            activity_step: task.detector.last_activity().0 / LIST_ACTIVITY_STEP_MS,
+        }
+    }
+}
+
+impl Actor {
+    /// The coordinator and its tasks' agents, for the phone's list.
+    fn agents_view(&self) -> AgentsView {
+        AgentsView {
+            coordinator: self.core.id(),
+            project_root: self.settings.project_root.clone(),
+            registered: self.core.is_registered(),
+            notifications: self.core.notifications().pending().len(),
+            agents: self
+                .core
+                .tasks()
+                .map(|task| AgentView {
+                    task: view(task),
+                    last_line: task.last_line(),
+                    state: AgentState::of(task.status, task.detector.readiness()),
+                    last_activity: task.detector.last_activity(),
+                    signal_pending: task.signal.is_some_and(|s| !s.consumed),
+                    control: task.control,
+                })
+                .collect(),
+        }
     }
 }
 

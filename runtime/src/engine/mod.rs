@@ -285,6 +285,81 @@ pub struct TaskView {
     pub signalled_at: Option<Millis>,
 }
 
+/// How coarsely the phone's list follows an agent's last activity: a busy agent makes the list
+/// be sent again at most once per this many milliseconds (a quiet one not at all).
+pub const LIST_ACTIVITY_STEP_MS: u64 = 10_000;
+
+/// What a task's agent is seen doing, for people watching (the phone's list): the detector's
+/// reading of its screen, with the task's own status over it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AgentState {
+    /// At its prompt: the task is idle, or the screen shows a prompt nothing blocks.
+    Ready,
+    /// Working, or showing nothing the detector knows (most often output scrolling by).
+    Busy,
+    /// Starting up, or a dialog waits for an answer.
+    Dialog,
+    /// Its process ended.
+    Exited,
+}
+
+impl AgentState {
+    /// The state of `status` with the detector's `readiness`.
+    #[must_use]
+    pub const fn of(status: Status, readiness: crate::core::detector::Readiness) -> Self {
+        use crate::core::detector::Readiness;
+        match (status, readiness) {
+            (Status::Exited, _) => AgentState::Exited,
+            (Status::Idle, _) | (Status::Running, Readiness::Ready) => AgentState::Ready,
+            (Status::Running, Readiness::StartupOrDialog) => AgentState::Dialog,
+            (Status::Running, Readiness::Busy | Readiness::NoPrompt) => AgentState::Busy,
+        }
+    }
+
+    /// The name used in API results.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            AgentState::Ready => "ready",
+            AgentState::Busy => "busy",
+            AgentState::Dialog => "dialog",
+            AgentState::Exited => "exited",
+        }
+    }
+}
+
+/// A task's agent as the phone's list shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentView {
+    /// The task.
+    pub task: TaskView,
+    /// The last line of its output that is not blank.
+    pub last_line: String,
+    /// What it is seen doing.
+    pub state: AgentState,
+    /// When its screen last changed.
+    pub last_activity: Millis,
+    /// Whether it signalled done and the coordinator has not collected that yet.
+    pub signal_pending: bool,
+    /// Who may type into its terminal.
+    pub control: Control,
+}
+
+/// A coordinator and its tasks' agents, read in one moment of its actor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentsView {
+    /// The coordinator.
+    pub coordinator: CoordinatorId,
+    /// The repository its sub-tasks branch from.
+    pub project_root: PathBuf,
+    /// Whether it is registered (else its tasks are orphans).
+    pub registered: bool,
+    /// Notifications waiting to be typed into it or acknowledged.
+    pub notifications: usize,
+    /// Its tasks' agents, oldest first.
+    pub agents: Vec<AgentView>,
+}
+
 /// A task's changes, as the coordinator reads them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DiffView {
@@ -515,7 +590,7 @@ pub(crate) enum Command {
     Close(TaskId, Reply<()>),
     Deregister(oneshot::Sender<()>),
     Scrollback(AgentId, Reply<Vec<u8>>),
-    Agents(oneshot::Sender<Vec<(TaskView, String)>>),
+    Agents(oneshot::Sender<AgentsView>),
     Watch(AgentId, Viewer, Reply<Watching>),
     Unwatch(AgentId, u64),
     Terminal(AgentId, TerminalInput, Reply<()>),
@@ -815,12 +890,11 @@ impl CoordinatorHandle {
         answer.await.map_err(|_| EngineError::Unavailable)
     }
 
-    /// Every task with the last line of its agent's output that is not blank (the phone's
-    /// list), in one call.
+    /// The coordinator and every task's agent as the phone's list shows them, in one call.
     ///
     /// # Errors
     /// The actor is gone.
-    pub async fn agents(&self) -> Result<Vec<(TaskView, String)>, EngineError> {
+    pub async fn agents(&self) -> Result<AgentsView, EngineError> {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::Agents(reply))

@@ -45,6 +45,17 @@ pub enum Control {
     Human,
 }
 
+impl Control {
+    /// The name used in API results and the app channel.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Control::Coordinator => "coordinator",
+            Control::Human => "human",
+        }
+    }
+}
+
 /// Whether the task's MCP server (the `baton mcp` process its agent launched) has connected.
 /// Agents start their MCP servers in the background, so a prompt typed at the first prompt
 /// glyph could reach the model before `signal_done` exists: the assignment waits for it.

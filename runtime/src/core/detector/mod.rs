@@ -630,6 +630,12 @@ impl Detector {
         self.readiness
     }
 
+    /// When the screen last changed (a prompt sent counts as a change).
+    #[must_use]
+    pub const fn last_activity(&self) -> Millis {
+        self.last_activity
+    }
+
     /// The full judgement at `now`.
     #[must_use]
     pub fn assess(&self, now: Millis) -> Assessment {

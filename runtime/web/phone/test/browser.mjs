@@ -1,0 +1,223 @@
+// The phone page in a real browser: headless Chromium driven by playwright-core against a real
+// `baton daemon` on loopback that `runtime/tests/phone_page.rs` started. That test passes
+// everything in the environment variable BATON_BROWSER_TEST (JSON):
+//   pageUrl           the phone URL `baton phone` printed (with the mobile token)
+//   apiUrl            the daemon's loopback API, for the coordinator's REST calls
+//   coordinatorToken  a registered coordinator's token (its sub-tasks run the demo agent)
+//   coordinatorId     its id
+//   shots             the directory the screenshots go to
+// It makes the coordinator's sub-task through REST, as a coordinator's agent would, and checks
+// what the page shows meanwhile. To restart the daemon under the open page it prints the line
+// `baton:restart` and waits for the line `restarted` on its standard input. Every wait is bounded (WAIT_MS); the first failed check ends
+// the run with its reason and a non-zero exit code.
+
+import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+/** Longest any one condition is waited for. */
+const WAIT_MS = 30_000;
+/** How often the page's agent states are sampled, to see a status change happen. */
+const SAMPLE_MS = 20;
+const PHONE = { width: 390, height: 844 };
+const DESKTOP = { width: 1280, height: 800 };
+
+const config = JSON.parse(process.env.BATON_BROWSER_TEST ?? '{}');
+for (const key of ['pageUrl', 'apiUrl', 'coordinatorToken', 'coordinatorId', 'shots']) {
+  if (!config[key]) {
+    console.error(`BATON_BROWSER_TEST lacks ${key}`);
+    process.exit(2);
+  }
+}
+mkdirSync(config.shots, { recursive: true });
+
+function check(condition, what) {
+  if (!condition) {
+    throw new Error(`check failed: ${what}`);
+  }
+}
+
+async function rest(method, path, body) {
+  const response = await fetch(config.apiUrl + path, {
+    method,
+    headers: {
+      authorization: `Bearer ${config.coordinatorToken}`,
+      'content-type': 'application/json',
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(WAIT_MS),
+  });
+  const text = await response.text();
+  check(response.ok, `${method} ${path} answered ${response.status}: ${text}`);
+  return JSON.parse(text);
+}
+
+const input = createInterface({ input: process.stdin });
+const lines = input[Symbol.asyncIterator]();
+
+/** Asks the test to restart the daemon, and waits until it has. */
+async function restartDaemon() {
+  console.log('baton:restart');
+  const { value, done } = await lines.next();
+  check(!done && value === 'restarted', `the test answered ${value} to the restart`);
+}
+
+async function shot(page, name) {
+  const path = join(config.shots, `${name}.png`);
+  await page.screenshot({ path, fullPage: false });
+  console.log(`screenshot ${path}`);
+}
+
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    '--no-first-run',
+    '--disable-quic',
+  ],
+});
+
+let page;
+try {
+  const phone = await browser.newContext({ viewport: PHONE, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+  page = await phone.newPage();
+  page.setDefaultTimeout(WAIT_MS);
+  const consoleLines = [];
+  page.on('console', (message) => consoleLines.push(message.text()));
+
+  // The page takes its token from the URL once and keeps it out of the address bar.
+  await page.goto(config.pageUrl);
+  await page.waitForFunction(() => window.__baton?.connected === true);
+  check(!page.url().includes('token='), `the token left the address bar (${page.url()})`);
+  const token = new URL(config.pageUrl).searchParams.get('token');
+  check(!consoleLines.some((line) => line.includes(token)), 'the token was logged to the console');
+  await page.getByTestId('agent-list').waitFor();
+
+  // A sub-task appears and goes from working to its prompt; the page follows it live.
+  await page.evaluate((every) => {
+    window.__seen = [];
+    setInterval(() => {
+      for (const row of document.querySelectorAll('[data-testid="agent-row"]')) {
+        const last = window.__seen.findLast((seen) => seen.agent === row.dataset.agentId);
+        if (last?.state !== row.dataset.state) {
+          window.__seen.push({ agent: row.dataset.agentId, state: row.dataset.state });
+        }
+      }
+    }, every);
+  }, SAMPLE_MS);
+  const task = await rest('POST', '/api/tasks', { name: 'alpha', prompt: 'Write the alpha notes' });
+  const row = page.getByTestId('agent-row').filter({ hasText: 'alpha' });
+  await row.waitFor();
+  const agentId = await row.getAttribute('data-agent-id');
+  await page.waitForFunction(
+    (agent) => document.querySelector(`[data-testid="agent-row"][data-agent-id="${agent}"]`)?.dataset.state === 'ready'
+      && window.__seen.some((seen) => seen.agent === agent && seen.state !== 'ready'),
+    agentId,
+  );
+  const seen = await page.evaluate(() => window.__seen);
+  console.log(`states seen: ${seen.map((s) => s.state).join(' → ')}`);
+  // The demo agent signals done once its note is committed: the list says so.
+  await page.waitForFunction(
+    (agent) => document.querySelector(`[data-testid="agent-row"][data-agent-id="${agent}"]`)?.textContent.toLowerCase().includes('done'),
+    agentId,
+  );
+  await shot(page, 'list-phone');
+
+  // The terminal: what the agent showed so far, then output as it arrives.
+  await row.click();
+  await page.getByTestId('agent-detail').waitFor();
+  await page.getByTestId('terminal').waitFor();
+  // The scrollback: the agent's last screen, after its work on the assignment.
+  await page.waitForFunction(() => window.__baton.termText().includes('the change is committed'));
+  // Live output: a new prompt makes the agent show its busy screen, then its prompt again.
+  await page.evaluate((every) => {
+    window.__sawBusy = false;
+    setInterval(() => {
+      window.__sawBusy ||= window.__baton.termText().includes('esc to interrupt');
+    }, every);
+  }, SAMPLE_MS);
+  await rest('POST', `/api/tasks/${task.id}/prompt`, { prompt: 'Now a second pass' });
+  await page.waitForFunction(() => window.__sawBusy && window.__baton.termText().includes('❯')
+    && !window.__baton.termText().includes('esc to interrupt'));
+  await page.getByTestId('font-bigger').click();
+  await shot(page, 'terminal-phone');
+
+  // The coordinator at a glance.
+  await page.goto(new URL(`/#/coordinator/${config.coordinatorId}`, config.pageUrl).href);
+  await page.getByTestId('coordinator-view').waitFor();
+  await page.getByTestId('coordinator-view').getByText('alpha').waitFor();
+  await shot(page, 'coordinator-phone');
+
+  // On a desktop.
+  const desktop = await browser.newContext({ viewport: DESKTOP });
+  const wide = await desktop.newPage();
+  wide.setDefaultTimeout(WAIT_MS);
+  await wide.goto(config.pageUrl);
+  await wide.getByTestId('agent-row').filter({ hasText: 'alpha' }).waitFor();
+  await shot(wide, 'list-desktop');
+  await wide.getByTestId('agent-row').filter({ hasText: 'alpha' }).click();
+  await wide.waitForFunction(() => window.__baton.termText().includes('❯'));
+  await shot(wide, 'terminal-desktop');
+  await desktop.close();
+
+  // The daemon restarts under the open list: the page says it reconnects, then shows the
+  // restored task (its agent ended with the old daemon), without a reload.
+  await page.evaluate(() => { location.hash = '#/'; });
+  await page.getByTestId('agent-list').waitFor();
+  await page.evaluate(() => {
+    window.__notReloaded = true;
+    window.__bannerShown = false;
+    const banner = document.querySelector('[data-testid="banner"]');
+    new MutationObserver(() => { window.__bannerShown ||= !banner.hidden; })
+      .observe(banner, { attributes: true });
+  });
+  await restartDaemon();
+  await page.waitForFunction(() => window.__bannerShown);
+  await page.waitForFunction(
+    (agent) => window.__baton.connected
+      && document.querySelector(`[data-testid="agent-row"][data-agent-id="${agent}"]`)?.dataset.state === 'exited',
+    agentId,
+  );
+  check(await page.evaluate(() => window.__notReloaded === true), 'the page was reloaded');
+  await page.getByTestId('banner').waitFor({ state: 'hidden' });
+
+  // Read-only: the page never sent anything but its token and its subscriptions.
+  const sent = await page.evaluate(() => window.__baton.sent);
+  const writes = sent.filter((type) => !['auth', 'subscribe', 'unsubscribe'].includes(type));
+  check(sent.includes('auth') && sent.includes('subscribe'), `the page sent ${sent}`);
+  check(writes.length === 0, `the page sent writes: ${writes}`);
+
+  // A wrong token is refused with a clear message, and no reconnecting.
+  const stranger = await browser.newContext({ viewport: PHONE });
+  const refused = await stranger.newPage();
+  refused.setDefaultTimeout(WAIT_MS);
+  const wrong = new URL(config.pageUrl);
+  wrong.searchParams.set('token', 'not-the-token');
+  await refused.goto(wrong.href);
+  await refused.getByTestId('fatal').waitFor();
+  check(
+    (await refused.getByTestId('fatal').textContent()).includes('baton phone'),
+    'the refusal tells what to do',
+  );
+  await shot(refused, 'refused-phone');
+
+  console.log('browser checks passed');
+} catch (error) {
+  console.error(error?.stack ?? String(error));
+  // What the page showed when it failed, for the report.
+  if (page) {
+    await page.screenshot({ path: join(config.shots, 'failure.png') }).catch(() => {});
+    const text = await page.evaluate(() => window.__baton?.termText?.() ?? '').catch(() => '');
+    console.error(`the terminal showed:\n${text}`);
+  }
+  process.exitCode = 1;
+} finally {
+  input.close();
+  await browser.close();
+}
