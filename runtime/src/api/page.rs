@@ -6,8 +6,9 @@
 //! (`tests/phone_page.rs`). Paths: `/` and any unknown path give `index.html` (the page routes
 //! by its URL's fragment); a path that tries to leave the root is refused with 400. Every asset
 //! is sent with an `ETag` and `Cache-Control: no-cache`, so a phone revalidates instead of
-//! downloading again; the page itself with a content security policy that allows nothing but
-//! its own scripts, styles and connections.
+//! downloading again, and gzipped to a client that takes it (each asset compressed once, on
+//! first use: xterm.js goes from about 490 KB to about 120 KB); the page itself with a content
+//! security policy that allows nothing but its own scripts, styles and connections.
 
 use std::sync::LazyLock;
 
@@ -100,6 +101,38 @@ pub fn content_type(name: &str) -> &'static str {
     }
 }
 
+/// Each asset gzipped (best compression), made once.
+static GZIPPED: LazyLock<Vec<Vec<u8>>> = LazyLock::new(|| {
+    ASSETS
+        .iter()
+        .map(|asset| {
+            use std::io::Write as _;
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            // Writing into memory cannot fail.
+            let _ = encoder.write_all(asset.bytes);
+            encoder.finish().unwrap_or_default()
+        })
+        .collect()
+});
+
+/// Whether a request with `headers` takes gzip (`Accept-Encoding` names it, not with `q=0`).
+fn takes_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or_default();
+            let weight = parts
+                .find_map(|part| part.strip_prefix("q="))
+                .and_then(|q| q.trim().parse::<f32>().ok());
+            name.eq_ignore_ascii_case("gzip") && weight.is_none_or(|q| q > 0.0)
+        })
+}
+
 /// Each asset's entity tag: a hash of its bytes, computed once.
 static ETAGS: LazyLock<Vec<String>> = LazyLock::new(|| {
     ASSETS
@@ -125,7 +158,14 @@ pub fn serve(raw_path: &str, request_headers: &HeaderMap) -> Response {
         .iter()
         .position(|known| std::ptr::eq(known, asset))
         .unwrap_or_default();
-    let etag = &ETAGS[at];
+    let gzip = takes_gzip(request_headers);
+    // The two representations are told apart by their tags.
+    let etag = if gzip {
+        format!("{}-gz\"", ETAGS[at].trim_end_matches('"'))
+    } else {
+        ETAGS[at].clone()
+    };
+    let etag = &etag;
     let current = request_headers
         .get_all(header::IF_NONE_MATCH)
         .iter()
@@ -134,6 +174,15 @@ pub fn serve(raw_path: &str, request_headers: &HeaderMap) -> Response {
         .any(|tag| tag.trim() == etag || tag.trim() == "*");
     let mut response = if current {
         StatusCode::NOT_MODIFIED.into_response()
+    } else if gzip {
+        (
+            [
+                (header::CONTENT_TYPE, content_type(asset.name)),
+                (header::CONTENT_ENCODING, "gzip"),
+            ],
+            GZIPPED[at].clone(),
+        )
+            .into_response()
     } else {
         (
             [(header::CONTENT_TYPE, content_type(asset.name))],
@@ -142,6 +191,7 @@ pub fn serve(raw_path: &str, request_headers: &HeaderMap) -> Response {
             .into_response()
     };
     let headers = response.headers_mut();
+    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     if let Ok(value) = HeaderValue::from_str(etag) {
         headers.insert(header::ETAG, value);
@@ -157,7 +207,24 @@ pub fn serve(raw_path: &str, request_headers: &HeaderMap) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::{ASSETS, Refused, content_type, lookup};
+    use super::{ASSETS, Refused, content_type, lookup, takes_gzip};
+    use axum::http::{HeaderMap, HeaderValue, header};
+
+    fn accepting(value: &'static str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static(value));
+        headers
+    }
+
+    #[test]
+    fn gzip_is_sent_only_to_a_client_that_takes_it() {
+        assert!(takes_gzip(&accepting("gzip, deflate, br")));
+        assert!(takes_gzip(&accepting("br;q=1.0, GZIP;q=0.5")));
+        assert!(!takes_gzip(&accepting("gzip;q=0")));
+        assert!(!takes_gzip(&accepting("gzip; q=0.000")));
+        assert!(!takes_gzip(&accepting("br, deflate")));
+        assert!(!takes_gzip(&HeaderMap::new()));
+    }
 
     #[test]
     fn the_root_and_unknown_paths_give_the_page_and_known_names_their_file() {

@@ -614,6 +614,25 @@ async fn the_phone_page_is_served_to_anyone_and_revalidated_by_its_tag() {
         fetch(&w, "/%2e%2e/etc/passwd", &[]).await.status(),
         StatusCode::BAD_REQUEST
     );
+
+    // A browser that takes gzip gets the same bytes compressed, under a tag of their own.
+    let zipped = fetch(&w, "/xterm.js", &[("accept-encoding", "gzip, br")]).await;
+    assert_eq!(zipped.headers()["content-encoding"], "gzip");
+    assert_eq!(zipped.headers()["vary"], "accept-encoding");
+    assert_ne!(zipped.headers()["etag"].to_str().expect("a tag"), tag);
+    let body = to_bytes(zipped.into_body(), usize::MAX)
+        .await
+        .expect("a body");
+    let mut unzipped = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut unzipped)
+        .expect("gzip");
+    let plain = super::page::lookup("/xterm.js").expect("an asset");
+    assert_eq!(unzipped, plain.bytes);
+    assert!(
+        body.len() * 3 < plain.bytes.len(),
+        "{} bytes zipped",
+        body.len()
+    );
 }
 
 #[tokio::test(start_paused = true)]
