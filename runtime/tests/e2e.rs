@@ -431,3 +431,144 @@ fn exit_code_of(daemon: &Daemon, id: &str) -> Option<i64> {
             })
     })
 }
+
+/// The next JSON message `socket` receives that `wanted` accepts; the others are passed over.
+async fn next_such<S>(
+    socket: &mut S,
+    wanted: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value
+where
+    S: futures_util::Stream<Item = Result<tungstenite::Message, tungstenite::Error>> + Unpin,
+{
+    use futures_util::StreamExt as _;
+    while let Some(message) = socket.next().await {
+        if let tungstenite::Message::Text(text) = message.unwrap() {
+            let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+            if wanted(&value) {
+                return value;
+            }
+        }
+    }
+    panic!("the socket closed before the message came");
+}
+
+#[test]
+fn the_phone_lists_the_coordinators_own_agent_and_follows_its_terminal() {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = common::repo_with(&temp.path().join("project"), &[("README.md", "hello\n")]);
+    let daemon = Daemon::start(&temp.path().join("state"));
+    let demo = baton_runtime::agents::DEMO_AGENT_SUBCOMMAND;
+    let (coordinator, _) = daemon.register(&repo, BATON, &[demo, "--role", "sub-task"]);
+    // The coordinator's own agent says hello, waits for a word from the test, says it, ends.
+    let word = temp.path().join("word");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&word)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let script = format!(
+        "printf 'lead says hello\\n'; read w < '{}'; printf 'lead heard %s\\n' \"$w\"; exit 7",
+        word.display()
+    );
+    let (status, started) = daemon.app(
+        "POST",
+        &format!("/app/coordinators/{coordinator}/agent"),
+        Some(serde_json::json!({"command": "sh", "args": ["-c", script]})),
+    );
+    assert_eq!(status, 201, "{started}");
+    let lead = started["agentId"].as_str().unwrap().to_owned();
+    let phone = json(&daemon.cli(&["phone", "--loopback", "--port", "0", "--json"]));
+    let url = phone["url"].as_str().unwrap();
+    let token = url.rsplit('=').next().unwrap().to_owned();
+    let port = phone["port"].as_u64().unwrap();
+
+    within("the phone's view of the coordinator's agent", move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                use futures_util::SinkExt as _;
+                use tungstenite::Message;
+                let (mut socket, _) =
+                    tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws"))
+                        .await
+                        .unwrap();
+                let auth = serde_json::json!({"type": "auth", "token": token});
+                socket.send(Message::text(auth.to_string())).await.unwrap();
+                // Listed under its coordinator, as its own agent, not as a task.
+                let listed = next_such(&mut socket, |m| m["type"] == "agents").await;
+                let entry = &listed["coordinators"][0];
+                assert_eq!(entry["id"], coordinator.as_str(), "{listed}");
+                assert_eq!(entry["agent"]["agentId"], lead.as_str(), "{listed}");
+                assert_eq!(entry["agent"]["status"], "running", "{listed}");
+                assert!(entry["agent"]["state"].is_string(), "{listed}");
+                assert!(entry["agent"]["lastActivityAt"].is_u64(), "{listed}");
+                let tasks = listed["list"].as_array().unwrap();
+                assert!(
+                    tasks.iter().all(|agent| agent["agentId"] != lead.as_str()),
+                    "{listed}"
+                );
+
+                // Its terminal: what it showed so far, then what it shows next, then its end.
+                let subscribe = serde_json::json!({"type": "subscribe", "agentId": lead});
+                socket
+                    .send(Message::text(subscribe.to_string()))
+                    .await
+                    .unwrap();
+                let shown = |m: &serde_json::Value| {
+                    baton_runtime::core::ids::base64_decode(m["data"].as_str().unwrap()).unwrap()
+                };
+                let mut screen = Vec::new();
+                while !String::from_utf8_lossy(&screen).contains("lead says hello") {
+                    let back = next_such(&mut socket, |m| {
+                        m["type"] == "scrollback" || m["type"] == "output"
+                    })
+                    .await;
+                    assert_eq!(back["agentId"], lead.as_str());
+                    screen.extend(shown(&back));
+                }
+                let writer = word.clone();
+                std::thread::spawn(move || std::fs::write(writer, "ping\n").unwrap());
+                // Its exit is told after its last output, and before the list shows it.
+                let mut live = Vec::new();
+                let ended = loop {
+                    let next = next_such(&mut socket, |_| true).await;
+                    match next["type"].as_str() {
+                        Some("status") => break next,
+                        Some("output") => {}
+                        Some("agents") => {
+                            let listed = &next["coordinators"][0]["agent"]["status"];
+                            assert_eq!(listed, "running", "listed as ended before told: {next}");
+                            continue;
+                        }
+                        _ => panic!("unexpected {next}"),
+                    }
+                    assert_eq!(next["agentId"], lead.as_str());
+                    live.extend(shown(&next));
+                };
+                let live = String::from_utf8_lossy(&live);
+                assert!(
+                    live.contains("lead heard ping"),
+                    "the exit came first: {live:?}"
+                );
+                assert_eq!(ended["agentId"], lead.as_str(), "{ended}");
+                assert_eq!(ended["exitCode"], 7, "{ended}");
+                let relisted = next_such(&mut socket, |m| {
+                    m["type"] == "agents" && m["coordinators"][0]["agent"]["status"] == "exited"
+                })
+                .await;
+                assert_eq!(
+                    relisted["coordinators"][0]["agent"]["exitCode"], 7,
+                    "{relisted}"
+                );
+                assert_eq!(
+                    relisted["coordinators"][0]["agent"]["state"], "exited",
+                    "{relisted}"
+                );
+            });
+    });
+    daemon.stop();
+}

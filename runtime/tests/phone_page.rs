@@ -138,6 +138,15 @@ fn the_phone_page_works_in_a_real_browser() {
     let daemon = Daemon::start(&temp.path().join("state"));
     let demo = baton_runtime::agents::DEMO_AGENT_SUBCOMMAND;
     let (coordinator, token) = daemon.register(&repo, common::BATON, &[demo, "--role", "sub-task"]);
+    // The coordinator's own agent, given no prompt, waits at its prompt and makes no tasks.
+    let (status, started) = daemon.app(
+        "POST",
+        &format!("/app/coordinators/{coordinator}/agent"),
+        Some(
+            serde_json::json!({"command": common::BATON, "args": [demo, "--role", "coordinator"]}),
+        ),
+    );
+    assert_eq!(status, 201, "{started}");
     let phone = json(&daemon.cli(&["phone", "--loopback", "--port", "0", "--json"]));
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/phone-screenshots");
     let config = serde_json::json!({

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use crate::core::coordinator::SignalOutcome;
 use crate::core::ids::CoordinatorId;
+use crate::engine::sessions::SessionInfo;
 use crate::engine::{AgentView, AgentsView, DiffView, MergeResult, TaskView};
 use crate::ports::FileChange;
 
@@ -50,20 +51,39 @@ pub fn agent(agent: &AgentView, coordinator: CoordinatorId) -> Value {
 }
 
 /// A coordinator as the phone's list groups agents under it: `project` is its repository's
-/// directory name; `registered` false means its remaining tasks are orphans.
+/// directory name; `registered` false means its remaining tasks are orphans; `agent`, when it
+/// has one, is its own agent's session (`session`).
 #[must_use]
-pub fn coordinator(view: &AgentsView) -> Value {
+pub fn coordinator(view: &AgentsView, session: Option<&SessionInfo>) -> Value {
     let project = view.project_root.file_name().map_or_else(
         || view.project_root.display().to_string(),
         |name| name.to_string_lossy().into_owned(),
     );
-    json!({
+    let mut value = json!({
         "id": view.coordinator.to_string(),
         "project": project,
         "registered": view.registered,
         "tasks": view.agents.len(),
         "pendingSignals": view.agents.iter().filter(|agent| agent.signal_pending).count(),
         "notifications": view.notifications,
+    });
+    if let Some(session) = session {
+        value["agent"] = coordinator_agent(session);
+    }
+    value
+}
+
+/// A coordinator's own agent as the phone shows it: as a task's agent, without a task.
+#[must_use]
+pub fn coordinator_agent(session: &SessionInfo) -> Value {
+    json!({
+        "agentId": session.agent.to_string(),
+        "program": session.program,
+        "status": if session.exit.is_some() { "exited" } else { "running" },
+        "state": session.state().name(),
+        "exitCode": session.exit.and_then(|exit| exit.code),
+        "lastLine": session.last_line,
+        "lastActivityAt": session.last_activity.0,
     })
 }
 

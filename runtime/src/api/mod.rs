@@ -40,6 +40,7 @@ pub use latest::{Latest, Publisher};
 
 use crate::core::auth::Credentials;
 use crate::core::ids::CoordinatorId;
+use crate::engine::sessions::Sessions;
 use crate::engine::{AgentFeed, CoordinatorHandle};
 
 /// The OpenAPI 3.1 document of the routes served (`runtime/openapi.json`), served at
@@ -65,12 +66,14 @@ pub struct Directory {
 }
 
 /// The API's state: the latest [`Directory`] the daemon published, the engine's agent feed
-/// (for the WebSocket), the open WebSocket connections, and the signals of a shutdown: one when
-/// it starts (WebSockets close), one when its grace is over (requests still running end).
+/// and the coordinators' own agents (for the WebSocket), the open WebSocket connections, and
+/// the signals of a shutdown: one when it starts (WebSockets close), one when its grace is over
+/// (requests still running end).
 #[derive(Clone, Debug)]
 pub struct ApiState {
     directory: Latest<Directory>,
     feed: AgentFeed,
+    sessions: Option<Sessions>,
     /// One permit per WebSocket connection that may open.
     sockets: Arc<Semaphore>,
     /// WebSocket connections authenticated now.
@@ -89,12 +92,20 @@ impl ApiState {
         ApiState {
             directory,
             feed,
+            sessions: None,
             sockets: Arc::new(Semaphore::new(crate::core::ws::WS_CONNECTIONS_MAX)),
             authenticated: Arc::new(AtomicUsize::new(0)),
             viewers: Arc::new(AtomicU64::new(0)),
             closing: latest::channel(false).0,
             aborted: latest::channel(false).0,
         }
+    }
+
+    /// The same state, listing and showing the coordinators' own agents of `sessions` too.
+    #[must_use]
+    pub fn with_sessions(mut self, sessions: Sessions) -> Self {
+        self.sessions = Some(sessions);
+        self
     }
 
     fn directory(&self) -> Arc<Directory> {

@@ -2,7 +2,8 @@
 //! decisions of `core::ws` (REST spec §3).
 //!
 //! One task per connection runs a loop over: the client's frames, the agent output it
-//! subscribed to (a bounded queue the coordinators' actors fill without waiting), the engine's
+//! subscribed to (a bounded queue the coordinators' actors, and the daemon's sessions for the
+//! coordinators' own agents, fill without waiting), the engine's
 //! agent feed (list changes and exits, for every authenticated client), the published
 //! directory (a coordinator came or left, a token was revoked), the auth window, and the
 //! daemon's shutdown. Nothing in the loop waits without a bound: a send that takes longer than
@@ -67,8 +68,16 @@ pub(super) async fn upgrade(state: ApiState, mut parts: Parts) -> Response {
         .on_upgrade(move |socket| run(socket, state, session, permit))
 }
 
-/// The subscriptions of one connection: each agent with the coordinator that owns it.
-type Subscriptions = BTreeMap<AgentId, CoordinatorHandle>;
+/// The subscriptions of one connection: each agent with what feeds its output.
+type Subscriptions = BTreeMap<AgentId, Source>;
+
+/// Where a subscribed agent's output comes from.
+enum Source {
+    /// A task's agent: its coordinator's actor.
+    Task(CoordinatorHandle),
+    /// A coordinator's own agent: the daemon's sessions.
+    Session,
+}
 
 struct Connection {
     socket: WebSocket,
@@ -136,8 +145,10 @@ impl Connection {
             };
             end = step.err();
         }
-        for (agent, handle) in std::mem::take(&mut self.subscribed) {
-            let _ = handle.unwatch(agent, self.viewer.id).await;
+        for (agent, source) in std::mem::take(&mut self.subscribed) {
+            if let Some(handle) = self.unwatch(agent, source) {
+                let _ = handle.unwatch(agent, self.viewer.id).await;
+            }
         }
         if self.counted {
             self.state.authenticated.fetch_sub(1, Ordering::Relaxed);
@@ -195,7 +206,14 @@ impl Connection {
             return Err(End::Close(Close::Unauthorized));
         }
         let views = handlers::agents_views(&directory).await.unwrap_or_default();
-        let coordinators: Vec<Value> = views.iter().map(super::dto::coordinator).collect();
+        let sessions = self.state.sessions.as_ref();
+        let coordinators: Vec<Value> = views
+            .iter()
+            .map(|view| {
+                let session = sessions.and_then(|s| s.info(view.coordinator));
+                super::dto::coordinator(view, session.as_ref())
+            })
+            .collect();
         self.send_json(&json!({
             "type": "agents",
             "list": handlers::agent_list(&views),
@@ -237,10 +255,11 @@ impl Connection {
         let (agent, input) = match request {
             Request::Subscribe { agent } => return self.subscribe(&directory, &agent).await,
             Request::Unsubscribe { agent } => {
-                if let Some((agent, handle)) = agent
+                if let Some((agent, source)) = agent
                     .parse()
                     .ok()
                     .and_then(|agent| self.subscribed.remove_entry(&agent))
+                    && let Some(handle) = self.unwatch(agent, source)
                 {
                     let _ = handle.unwatch(agent, self.viewer.id).await;
                 }
@@ -265,8 +284,9 @@ impl Connection {
         Ok(())
     }
 
-    /// Subscribes to an agent of any coordinator: its scrollback (when there is any), then its
-    /// output. Unknown agents, and agents already subscribed to, are ignored.
+    /// Subscribes to an agent of any coordinator, a task's or the coordinator's own: its
+    /// scrollback (when there is any), then its output. Unknown agents, and agents already
+    /// subscribed to, are ignored.
     async fn subscribe(&mut self, directory: &Directory, agent: &str) -> Result<(), End> {
         let Ok(agent) = agent.parse::<AgentId>() else {
             return Ok(());
@@ -276,21 +296,57 @@ impl Connection {
         }
         for handle in directory.coordinators.values().chain(&directory.orphans) {
             if let Ok(watching) = handle.watch(agent, self.viewer.clone()).await {
-                self.subscribed.insert(agent, handle.clone());
-                if watching.scrollback.is_empty() {
-                    return Ok(());
-                }
+                self.subscribed.insert(agent, Source::Task(handle.clone()));
                 return self
-                    .send_json(&json!({
-                        "type": "scrollback",
-                        "agentId": agent.to_string(),
-                        "data": base64(&watching.scrollback),
-                        "cols": watching.cols,
-                    }))
+                    .send_scrollback(agent, &watching.scrollback, watching.cols)
                     .await;
             }
         }
-        Ok(())
+        let watching = self
+            .state
+            .sessions
+            .as_ref()
+            .and_then(|sessions| sessions.watch(agent, self.viewer.clone()));
+        let Some(watching) = watching else {
+            return Ok(());
+        };
+        if watching.exited.is_none() {
+            self.subscribed.insert(agent, Source::Session);
+        }
+        self.send_scrollback(agent, &watching.scrollback, watching.cols)
+            .await
+    }
+
+    /// Stops `agent`'s output coming to this connection: at once for a coordinator's own
+    /// agent; a task's agent's coordinator is answered, for the caller to tell.
+    fn unwatch(&self, agent: AgentId, source: Source) -> Option<CoordinatorHandle> {
+        match source {
+            Source::Task(handle) => Some(handle),
+            Source::Session => {
+                if let Some(sessions) = &self.state.sessions {
+                    sessions.unwatch(agent, self.viewer.id);
+                }
+                None
+            }
+        }
+    }
+
+    async fn send_scrollback(
+        &mut self,
+        agent: AgentId,
+        bytes: &[u8],
+        cols: u16,
+    ) -> Result<(), End> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        self.send_json(&json!({
+            "type": "scrollback",
+            "agentId": agent.to_string(),
+            "data": base64(bytes),
+            "cols": cols,
+        }))
+        .await
     }
 
     async fn watched(&mut self, watched: Watched) -> Result<(), End> {
@@ -313,7 +369,8 @@ impl Connection {
 
     /// An agent event: an exit is told at once, and every list change pending is told with
     /// one `agents`. A subscriber hears of the exit after the agent's last output: the actor
-    /// queues the output before it tells the feed, and the loop drains the queue first.
+    /// (or, for a coordinator's own agent, the sessions) queues the output before it tells the
+    /// feed, and the loop drains the queue first.
     async fn feed(
         &mut self,
         event: Result<AgentEvent, broadcast::error::RecvError>,

@@ -37,11 +37,11 @@ use serde_json::json;
 use super::registry::{
     AgentRequest, CoordinatorInfo, RegisterRequest, RegistryDoor, RegistryError,
 };
-use super::sessions::Sessions;
 use crate::api::error::json_response;
 use crate::api::{Directory, Latest};
 use crate::core::coordinator::Control;
 use crate::core::ids::{BatchId, CoordinatorId, TaskId};
+use crate::engine::sessions::Sessions;
 use crate::engine::{AppEvent, CoordinatorHandle, EngineError};
 
 /// Largest request body on the app channel, in bytes.
@@ -142,15 +142,11 @@ fn engine_refused(error: &EngineError) -> Response {
 }
 
 fn coordinator_json(info: &CoordinatorInfo, sessions: &Sessions) -> serde_json::Value {
+    // As the phone shows it, with the detector's own reading.
     let agent = sessions.info(info.id).map(|session| {
-        json!({
-            "agentId": session.agent.to_string(),
-            "program": session.program,
-            "status": if session.exit.is_some() { "exited" } else { "running" },
-            "readiness": session.readiness.map(|r| format!("{r:?}")),
-            "exitCode": session.exit.and_then(|e| e.code),
-            "lastLine": session.last_line,
-        })
+        let mut value = crate::api::dto::coordinator_agent(&session);
+        value["readiness"] = json!(session.readiness.map(|r| format!("{r:?}")));
+        value
     });
     json!({
         "id": info.id.to_string(),

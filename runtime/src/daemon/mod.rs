@@ -19,7 +19,6 @@
 pub mod app;
 pub mod phone;
 pub mod registry;
-pub mod sessions;
 pub mod state;
 pub mod terminal;
 
@@ -203,7 +202,11 @@ impl Daemon {
             command: options.program.clone(),
             url: api_url.clone(),
         };
-        let sessions = sessions::Sessions::new(pty.clone(), ports.clock.clone());
+        let sessions = crate::engine::sessions::Sessions::new(
+            pty.clone(),
+            ports.clock.clone(),
+            engine.agent_feed(),
+        );
         tokio::spawn(sessions.clone().follow(events_feed.subscribe()));
         let (registry, restored) = Registry::start(
             ports,
@@ -222,7 +225,7 @@ impl Daemon {
                 stopped.wait_for(|stop| *stop).await;
             }
         };
-        let api = ApiState::new(latest.clone(), feed);
+        let api = ApiState::new(latest.clone(), feed).with_sessions(sessions.clone());
         let phone = phone::Phone::new(api.clone(), door.clone(), entropy, files_port, &dir);
         phone.resume().await;
         let app = app::router(app::AppState {

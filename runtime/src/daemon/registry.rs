@@ -20,7 +20,6 @@ use std::path::{Path, PathBuf};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::sessions::Sessions;
 use super::state::{self, CoordinatorState, McpJsonState, State};
 use crate::agents::McpServer;
 use crate::agents::mcp_json::{self, McpJsonError, Undo};
@@ -29,6 +28,7 @@ use crate::api::latest::Publisher;
 use crate::core::auth::Secret;
 use crate::core::coordinator::TaskRecord;
 use crate::core::ids::{AgentId, CoordinatorId};
+use crate::engine::sessions::Sessions;
 use crate::engine::{AppEvent, CoordinatorHandle, CoordinatorSettings, Engine, McpLaunch, Ports};
 use crate::ports::{BoxFuture, FileMode, Journal, JournalError, SpawnSpec};
 

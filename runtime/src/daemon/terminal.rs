@@ -26,11 +26,11 @@ use serde_json::{Value, json};
 use tokio::sync::{Notify, broadcast, mpsc};
 
 use super::app::AppState;
-use super::sessions::Chunk;
 use crate::api::error::json_response;
 use crate::core::coordinator::StateChange;
 use crate::core::ids::{CoordinatorId, TaskId};
 use crate::core::notify::Notice;
+use crate::engine::sessions::Chunk;
 use crate::engine::{AppEvent, CoordinatorHandle, TerminalInput, Viewer, Watched};
 
 /// Engine events the feed holds for clients that read slowly.

@@ -284,16 +284,7 @@ impl Actor {
         let Some(viewers) = self.viewers.get_mut(&task) else {
             return;
         };
-        let mut overflowed = Vec::new();
-        viewers.retain(|viewer| match viewer.queue.try_send(watched.clone()) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                viewer.overflowed.notify_one();
-                overflowed.push(viewer.id);
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        });
+        let overflowed = super::hand_out(viewers, watched);
         if viewers.is_empty() {
             self.viewers.remove(&task);
         }

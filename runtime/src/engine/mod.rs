@@ -8,10 +8,12 @@
 //! a slow merge never delays a `signal_done`. Each agent's PTY events are forwarded to the actor
 //! by a pump task.
 //!
-//! Layout: `actor` (the loop and the jobs), this module (the handle, the commands, the errors
-//! and the events the app receives).
+//! Layout: `actor` (the loop and the jobs), `sessions` (the coordinators' own agents, which are
+//! not tasks), this module (the handle, the commands, the errors and the events the app
+//! receives).
 
 mod actor;
+pub mod sessions;
 
 #[cfg(test)]
 mod tests;
@@ -502,6 +504,23 @@ pub struct Viewer {
     pub queue: mpsc::Sender<Watched>,
     /// Notified when the queue overflowed.
     pub overflowed: Arc<Notify>,
+}
+
+/// Hands `watched` to each of `viewers` without waiting: a viewer whose queue is full is
+/// notified and dropped, one whose queue closed is dropped; answers the ids of those that
+/// overflowed.
+pub(crate) fn hand_out(viewers: &mut Vec<Viewer>, watched: &Watched) -> Vec<u64> {
+    let mut overflowed = Vec::new();
+    viewers.retain(|viewer| match viewer.queue.try_send(watched.clone()) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            viewer.overflowed.notify_one();
+            overflowed.push(viewer.id);
+            false
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
+    });
+    overflowed
 }
 
 /// A watch that started: the agent's recent output, taken in the same step that registered the

@@ -4,7 +4,7 @@
 //   app.js         state (the daemon's last agent list), routing, wiring, test hooks
 //   token.js       the mobile token: from the link, kept in localStorage
 //   connection.js  the WebSocket: auth, reconnect with backoff, read-only sends
-//   list.js        #/                the agents grouped by coordinator
+//   list.js        #/                the agents grouped by coordinator, each led by its own
 //   coordinator.js #/coordinator/ID  one coordinator and its sub-tasks
 //   detail.js      #/agent/ID        one agent's terminal
 //   ui.js          element builder, badges, relative times
@@ -18,7 +18,7 @@ import { coordinatorView } from "./coordinator.js";
 import { agentDetail, terminalText } from "./detail.js";
 import { listView } from "./list.js";
 import { takeToken } from "./token.js";
-import { el, refreshTimes } from "./ui.js";
+import { adoptCoordinatorAgents, el, findAgent, refreshTimes } from "./ui.js";
 
 /** Sent messages remembered for the tests' "the page never writes" check; the oldest go first. */
 const SENT_LOG_MAX = 1000;
@@ -94,7 +94,7 @@ function showFatal(reason, text) {
 }
 
 function agentExited(message) {
-  const agent = state.agents.find((a) => a.agentId === message.agentId);
+  const agent = findAgent(state, message.agentId);
   if (!agent) return;
   agent.status = "exited";
   agent.state = "exited";
@@ -106,6 +106,7 @@ function receive(message) {
     case "agents":
       state.agents = Array.isArray(message.list) ? message.list : [];
       state.coordinators = Array.isArray(message.coordinators) ? message.coordinators : [];
+      adoptCoordinatorAgents(state.coordinators);
       state.loaded = true;
       break;
     case "status":

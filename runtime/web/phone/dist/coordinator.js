@@ -1,9 +1,9 @@
-// The coordinator view (route #/coordinator/ID): one coordinator, its counts, and a table of its
-// sub-tasks, each linking to the agent's terminal.
+// The coordinator view (route #/coordinator/ID): one coordinator, its own agent, its counts, and
+// a table of its sub-tasks, each linking to the agent's terminal.
 //
 // Like the list, it is drawn again from each full list the daemon sends.
 
-import { activityTime, agentHref, coordinatorCounts, el, stateBadge } from "./ui.js";
+import { activityTime, agentHref, agentRow, coordinatorCounts, el, stateBadge } from "./ui.js";
 
 /** The table's columns: heading, and the cell an agent gets. */
 const COLUMNS = [
@@ -47,11 +47,10 @@ export function coordinatorView(coordinatorId, goBack) {
       }
       root.replaceChildren(
         header,
-        el(
-          "p",
-          { class: "counts" },
-          coordinatorCounts(coordinator),
-        ),
+        coordinator.agent
+          ? el("div", { class: "lead" }, agentRow(coordinator.agent))
+          : el("p", { class: "counts", "data-testid": "no-coordinator-agent" }, "Its own agent is not running."),
+        el("p", { class: "counts" }, coordinatorCounts(coordinator)),
         agents.length === 0
           ? el("p", { class: "empty" }, "No sub-tasks.")
           : el(

@@ -5,7 +5,7 @@
 // fitting it to the screen changes this view only, the agent's own terminal keeps its size; the
 // view subscribes at most once per connection and unsubscribes when it goes.
 
-import { agentBadges, el } from "./ui.js";
+import { agentBadges, el, findAgent } from "./ui.js";
 
 const FONT_SIZE_KEY = "baton.fontSize";
 /** Smallest and largest font the − / + buttons reach, in CSS pixels. */
@@ -169,12 +169,13 @@ export function agentDetail(agentId, { connection, goBack }) {
       term.write(decodeBase64(message.data));
     },
     update(state) {
-      const agent = state.agents.find((a) => a.agentId === agentId);
+      const agent = findAgent(state, agentId);
       // An agent that left the list keeps its last header, and its terminal keeps its content.
       if (agent) lastKnown = agent;
       const shown = agent ?? lastKnown;
       title.textContent = shown?.taskName ?? (state.loaded ? "Unknown agent" : "Connecting…");
-      branch.textContent = shown?.branchName ?? "";
+      // A task's agent works on its branch; a coordinator's own agent has none.
+      branch.textContent = shown?.branchName ?? shown?.context ?? "";
       badges.replaceChildren(...(shown ? agentBadges(shown, "status-badge") : []));
       if (!agent && lastKnown && lastKnown.status !== "exited") badges.append(el("span", { class: "badge badge-exited" }, "no longer listed"));
       document.title = shown?.taskName ? `${shown.taskName} — Baton` : "Baton";

@@ -1,4 +1,5 @@
-// Small DOM pieces the views share: an element builder, the badges, relative times.
+// Small pieces the views share: an element builder, the badges and rows, relative times, and
+// the lookups in the daemon's list.
 //
 // Invariant: text from the daemon reaches the page only as text nodes or attribute values
 // (never as HTML), so an agent's output line cannot inject markup.
@@ -57,6 +58,27 @@ export function agentBadges(agent, stateTestid) {
   ].filter(Boolean);
 }
 
+/**
+ * One agent's row: name and last activity, badges, and its last output line. An orphan's row
+ * names the project it came from (`projectByCoordinator`), since no group header does.
+ */
+export function agentRow(agent, projectByCoordinator) {
+  const origin = projectByCoordinator?.get(agent.coordinatorId);
+  const lead = agent.role === "coordinator";
+  return el(
+    "a",
+    {
+      class: lead ? "agent-row lead-row" : "agent-row",
+      href: agentHref(agent.agentId),
+      "data-testid": lead ? "coordinator-agent-row" : "agent-row",
+      dataset: { agentId: agent.agentId, state: agent.state ?? "" },
+    },
+    el("span", { class: "row-top" }, el("span", { class: "task-name" }, agent.taskName ?? agent.agentId), activityTime(agent.lastActivityAt)),
+    el("span", { class: "badges" }, ...agentBadges(agent, "status-badge"), origin ? el("span", { class: "origin" }, origin) : null),
+    el("span", { class: "last-line" }, agent.lastLine || " "),
+  );
+}
+
 /** "12 s ago", "3 min ago"; "—" when unknown. A phone clock a little ahead still says "0 s ago". */
 export function relativeTime(atMs, nowMs) {
   if (typeof atMs !== "number") return "—";
@@ -108,4 +130,32 @@ export function agentHref(agentId) {
 
 export function coordinatorHref(coordinatorId) {
   return `#/coordinator/${encodeURIComponent(coordinatorId)}`;
+}
+
+/**
+ * Makes each coordinator's own agent (`coordinator.agent`, when it has one) look like a task's
+ * agent to the views: named "Coordinator", marked with `role`, grouped under its coordinator,
+ * and, where a task's agent shows its branch, showing its project and program.
+ */
+export function adoptCoordinatorAgents(coordinators) {
+  for (const coordinator of coordinators) {
+    const agent = coordinator.agent;
+    if (!agent) continue;
+    const program = String(agent.program ?? "").split("/").pop();
+    Object.assign(agent, {
+      role: "coordinator",
+      coordinatorId: coordinator.id,
+      taskName: "Coordinator",
+      context: [coordinator.project, program].filter(Boolean).join(" · "),
+    });
+  }
+}
+
+/** The agent `agentId` in the daemon's last list: a task's, or a coordinator's own. */
+export function findAgent(state, agentId) {
+  return (
+    state.agents.find((agent) => agent.agentId === agentId) ??
+    state.coordinators.find((coordinator) => coordinator.agent?.agentId === agentId)?.agent ??
+    null
+  );
 }

@@ -3,7 +3,7 @@
 // The daemon sends the whole list on every change, so the view is drawn again from it each time
 // rather than patched; it is small, and a redraw cannot drift from the daemon's view.
 
-import { activityTime, agentBadges, agentHref, coordinatorCounts, coordinatorHref, count, el } from "./ui.js";
+import { agentRow, coordinatorCounts, coordinatorHref, count, el } from "./ui.js";
 
 /**
  * Splits the agents into one group per registered coordinator (in the daemon's order) and the
@@ -23,24 +23,6 @@ export function groupAgents(agents, coordinators) {
   return { groups: [...groups.values()], orphans };
 }
 
-/** One agent's row: name and last activity, badges, and its last output line. */
-function agentRow(agent, projectByCoordinator) {
-  // An orphan's row says where it came from, since no group header does.
-  const origin = projectByCoordinator?.get(agent.coordinatorId);
-  return el(
-    "a",
-    {
-      class: "agent-row",
-      href: agentHref(agent.agentId),
-      "data-testid": "agent-row",
-      dataset: { agentId: agent.agentId, state: agent.state ?? "" },
-    },
-    el("span", { class: "row-top" }, el("span", { class: "task-name" }, agent.taskName ?? agent.agentId), activityTime(agent.lastActivityAt)),
-    el("span", { class: "badges" }, ...agentBadges(agent, "status-badge"), origin ? el("span", { class: "origin" }, origin) : null),
-    el("span", { class: "last-line" }, agent.lastLine || " "),
-  );
-}
-
 function coordinatorGroup(group) {
   const { coordinator, agents } = group;
   return el(
@@ -52,6 +34,7 @@ function coordinatorGroup(group) {
       el("span", { class: "project" }, coordinator.project ?? coordinator.id),
       el("span", { class: "counts" }, coordinatorCounts(coordinator)),
     ),
+    coordinator.agent ? agentRow(coordinator.agent) : null,
     ...agents.map((agent) => agentRow(agent)),
   );
 }

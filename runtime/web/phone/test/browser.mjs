@@ -4,16 +4,20 @@
 //   pageUrl           the phone URL `baton phone` printed (with the mobile token)
 //   apiUrl            the daemon's loopback API, for the coordinator's REST calls
 //   coordinatorToken  a registered coordinator's token (its sub-tasks run the demo agent)
-//   coordinatorId     its id
+//   coordinatorId     its id; its own agent (the demo agent as a coordinator, given no prompt)
+//                     runs already
 //   shots             the directory the screenshots go to
 // It makes the coordinator's sub-task through REST, as a coordinator's agent would, and checks
-// what the page shows meanwhile. To restart the daemon under the open page it prints the line
-// `baton:restart` and waits for the line `restarted` on its standard input. Every wait is bounded (WAIT_MS); the first failed check ends
-// the run with its reason and a non-zero exit code.
+// what the page shows meanwhile. The phone's page reaches the daemon through a TCP relay on
+// loopback that the script cuts to drop the page's network. To restart the daemon under the open
+// page it prints the line `baton:restart` and waits for the line `restarted` on its standard
+// input. Every wait is bounded (WAIT_MS); the first failed check ends the run with its reason and
+// a non-zero exit code.
 
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { connect, createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 
 /** Longest any one condition is waited for. */
@@ -53,6 +57,50 @@ async function rest(method, path, body) {
   return JSON.parse(text);
 }
 
+/**
+ * A line between the phone and the daemon that the test can cut: a TCP relay on loopback. While
+ * it is down, every connection through it, open or new, is closed at once.
+ */
+async function relay(target) {
+  const sockets = new Set();
+  let up = true;
+  const server = createServer((client) => {
+    if (!up) {
+      client.destroy();
+      return;
+    }
+    const upstream = connect(Number(target.port), target.hostname);
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('error', end);
+      socket.on('close', end);
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise((listening) => server.listen(0, '127.0.0.1', listening));
+  return {
+    port: server.address().port,
+    drop() {
+      up = false;
+      for (const socket of sockets) socket.destroy();
+    },
+    restore() {
+      up = true;
+    },
+    close() {
+      this.drop();
+      server.close();
+    },
+  };
+}
+
 const input = createInterface({ input: process.stdin });
 const lines = input[Symbol.asyncIterator]();
 
@@ -83,6 +131,12 @@ const browser = await chromium.launch({
   ],
 });
 
+// The phone's page goes through the relay, so the test can drop its network.
+const link = await relay(new URL(config.pageUrl));
+const relayed = new URL(config.pageUrl);
+relayed.port = String(link.port);
+const pageUrl = relayed.href;
+
 let page;
 try {
   const phone = await browser.newContext({ viewport: PHONE, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
@@ -92,7 +146,7 @@ try {
   page.on('console', (message) => consoleLines.push(message.text()));
 
   // The page takes its token from the URL once and keeps it out of the address bar.
-  await page.goto(config.pageUrl);
+  await page.goto(pageUrl);
   await page.waitForFunction(() => window.__baton?.connected === true);
   check(!page.url().includes('token='), `the token left the address bar (${page.url()})`);
   const token = new URL(config.pageUrl).searchParams.get('token');
@@ -127,6 +181,12 @@ try {
     (agent) => document.querySelector(`[data-testid="agent-row"][data-agent-id="${agent}"]`)?.textContent.toLowerCase().includes('done'),
     agentId,
   );
+  // The coordinator's own agent leads its group, at its prompt.
+  await page.waitForFunction(
+    (id) => document.querySelector(`[data-testid="coordinator-group"][data-coordinator-id="${id}"] [data-testid="coordinator-agent-row"]`)
+      ?.dataset.state === 'ready',
+    config.coordinatorId,
+  );
   await shot(page, 'list-phone');
 
   // The terminal: what the agent showed so far, then output as it arrives.
@@ -148,11 +208,45 @@ try {
   await page.getByTestId('font-bigger').click();
   await shot(page, 'terminal-phone');
 
-  // The coordinator at a glance.
-  await page.goto(new URL(`/#/coordinator/${config.coordinatorId}`, config.pageUrl).href);
-  await page.getByTestId('coordinator-view').waitFor();
-  await page.getByTestId('coordinator-view').getByText('alpha').waitFor();
+  // The network drops under the open terminal and comes back: the page says so, reconnects by
+  // itself, subscribes again and follows new output, without a reload.
+  await page.evaluate(() => {
+    window.__notReloaded = true;
+    window.__sawBusy = false;
+  });
+  const subscribesBefore = (await page.evaluate(() => window.__baton.sent)).filter((type) => type === 'subscribe').length;
+  link.drop();
+  await page.waitForFunction(() => !window.__baton.connected);
+  await page.getByTestId('banner').waitFor();
+  link.restore();
+  await page.waitForFunction(() => window.__baton.connected);
+  await page.getByTestId('banner').waitFor({ state: 'hidden' });
+  const subscribesAfter = (await page.evaluate(() => window.__baton.sent)).filter((type) => type === 'subscribe').length;
+  check(subscribesAfter > subscribesBefore, 'the terminal did not subscribe again');
+  await rest('POST', `/api/tasks/${task.id}/prompt`, { prompt: 'And a third pass' });
+  await page.waitForFunction(() => window.__sawBusy && window.__baton.termText().includes('❯')
+    && !window.__baton.termText().includes('esc to interrupt'));
+  check(await page.evaluate(() => window.__notReloaded === true), 'the page was reloaded after the drop');
+
+  // The coordinator at a glance: its own agent at its prompt, its sub-task.
+  await page.goto(new URL(`/#/coordinator/${config.coordinatorId}`, pageUrl).href);
+  const glance = page.getByTestId('coordinator-view');
+  await glance.waitFor();
+  await glance.getByText('alpha').waitFor();
+  const lead = glance.getByTestId('coordinator-agent-row');
+  await page.waitForFunction(
+    () => document.querySelector('[data-testid="coordinator-view"] [data-testid="coordinator-agent-row"]')?.dataset.state === 'ready',
+  );
   await shot(page, 'coordinator-phone');
+
+  // The coordinator's own terminal, from its row.
+  await lead.click();
+  await page.getByTestId('agent-detail').waitFor();
+  await page.waitForFunction(() => window.__baton.termText().includes('❯'));
+  const title = await page.getByTestId('agent-detail').locator('.title').textContent();
+  check(title === 'Coordinator', `the coordinator's terminal is called ${title}`);
+  await shot(page, 'coordinator-terminal-phone');
+
 
   // On a desktop.
   const desktop = await browser.newContext({ viewport: DESKTOP });
@@ -220,4 +314,5 @@ try {
 } finally {
   input.close();
   await browser.close();
+  link.close();
 }

@@ -1,6 +1,9 @@
 //! The coordinators' own agents: one terminal session per coordinator, started in its project
 //! with its MCP config (`baton coordinator start`), that the app and `baton attach` watch and
-//! type into. The sub-tasks' terminals are the engine's; these are not tasks, so they live here.
+//! type into, and the WebSocket's clients (the phone) watch. They are not tasks: no actor owns
+//! them, so they live here, beside the actors, and do what an actor does for its tasks' agents:
+//! hand their output to WebSocket viewers without waiting, then tell the [`AgentFeed`] of what
+//! the phone's list shows of them (started, its state, its activity step, ended).
 //!
 //! Each session keeps a scrollback ring (`core::coordinator::SCROLLBACK_BYTES_MAX`) and a prompt detector of its
 //! agent's kind, which answers the terminal queries the agent makes (Claude Code stalls at start
@@ -20,12 +23,17 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::broadcast;
 
+use crate::core::coordinator::Status;
 use crate::core::coordinator::{
     ENTER_RETRIES_MAX, ENTER_RETRY_MS, MCP_CONNECT_TIMEOUT_MS, Scrollback,
 };
 use crate::core::detector::{Detector, Profile, Readiness};
 use crate::core::ids::{AgentId, CoordinatorId};
-use crate::engine::TerminalInput;
+use crate::core::time::Millis;
+use crate::engine::{
+    AgentEvent, AgentFeed, AgentState, LIST_ACTIVITY_STEP_MS, TerminalInput, Viewer, Watched,
+    Watching, hand_out,
+};
 use crate::ports::{Clock, ExitStatus, PtyError, PtyEvent, PtyHost, SpawnSpec};
 
 /// Chunks of output a session's viewers may fall behind by before they are let go.
@@ -58,6 +66,19 @@ pub struct SessionInfo {
     pub exit: Option<ExitStatus>,
     /// Its last line that is not blank.
     pub last_line: String,
+    /// When its screen last changed.
+    pub last_activity: Millis,
+}
+
+impl SessionInfo {
+    /// What it is seen doing, as a task's agent is (ready, busy, dialog, exited).
+    #[must_use]
+    pub fn state(&self) -> AgentState {
+        match (self.exit, self.readiness) {
+            (None, Some(readiness)) => AgentState::of(Status::Running, readiness),
+            _ => AgentState::Exited,
+        }
+    }
 }
 
 /// A watch that started: the scrollback, and what comes after it (nothing lost or repeated
@@ -69,6 +90,8 @@ pub struct Attached {
     pub scrollback: Vec<u8>,
     /// How it ended, if it has (nothing more comes then).
     pub exited: Option<ExitStatus>,
+    /// Its terminal's width, which the scrollback was written for.
+    pub cols: u16,
     /// What comes.
     pub live: broadcast::Receiver<Chunk>,
 }
@@ -76,12 +99,39 @@ pub struct Attached {
 struct Session {
     agent: AgentId,
     program: String,
+    /// Its terminal's width.
+    cols: u16,
     ring: Scrollback,
     detector: Detector,
     exit: Option<ExitStatus>,
     live: broadcast::Sender<Chunk>,
     /// Its agent's Baton MCP server announced itself (the agent has Baton's tools).
     mcp_connected: bool,
+    /// What the phone's list last showed of it: a change is told to the feed.
+    shown: Shown,
+    /// The WebSocket connections watching it, handed its output as a task's viewers are (at
+    /// most one per connection, so bounded by `core::ws::WS_CONNECTIONS_MAX`).
+    viewers: Vec<Viewer>,
+}
+
+/// What the phone's list shows of a session that can change while it runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Shown {
+    state: AgentState,
+    /// The last activity, in steps of [`LIST_ACTIVITY_STEP_MS`].
+    activity_step: u64,
+}
+
+impl Shown {
+    fn of(detector: &Detector, exit: Option<ExitStatus>) -> Self {
+        Shown {
+            state: match exit {
+                None => AgentState::of(Status::Running, detector.readiness()),
+                Some(_) => AgentState::Exited,
+            },
+            activity_step: detector.last_activity().0 / LIST_ACTIVITY_STEP_MS,
+        }
+    }
 }
 
 /// Every coordinator's session. Cheap to clone.
@@ -89,6 +139,7 @@ struct Session {
 pub struct Sessions {
     pty: Arc<dyn PtyHost>,
     clock: Arc<dyn Clock>,
+    feed: AgentFeed,
     table: Arc<Mutex<BTreeMap<CoordinatorId, Session>>>,
 }
 
@@ -115,12 +166,14 @@ pub enum SessionError {
 }
 
 impl Sessions {
-    /// No sessions, on `pty`, with `clock` for the detectors.
+    /// No sessions, on `pty`, with `clock` for the detectors, telling `feed` (the engine's
+    /// [`crate::engine::Engine::agent_feed`]) what the phone's list shows of them.
     #[must_use]
-    pub fn new(pty: Arc<dyn PtyHost>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(pty: Arc<dyn PtyHost>, clock: Arc<dyn Clock>, feed: AgentFeed) -> Self {
         Sessions {
             pty,
             clock,
+            feed,
             table: Arc::default(),
         }
     }
@@ -145,23 +198,29 @@ impl Sessions {
             return Err(SessionError::Running);
         }
         let agent = spec.agent;
+        let cols = spec.cols;
         let program = spec.argv.first().cloned().unwrap_or_default();
         let mut detector = Detector::new(profile, self.clock.now());
         detector.resize(spec.cols, spec.rows);
         let session = self.pty.spawn(spec).await?;
         let (live, _) = broadcast::channel(SESSION_CHUNKS_MAX);
+        let shown = Shown::of(&detector, None);
         self.lock().insert(
             id,
             Session {
                 agent,
                 program,
+                cols,
                 ring: Scrollback::default(),
                 detector,
                 exit: None,
                 mcp_connected: false,
                 live,
+                shown,
+                viewers: Vec::new(),
             },
         );
+        self.feed.send(AgentEvent::ListChanged);
         tokio::spawn(self.clone().pump(id, agent, session.events));
         if let Some(prompt) = first_prompt {
             tokio::spawn(self.clone().first_prompt(id, agent, prompt));
@@ -262,11 +321,12 @@ impl Sessions {
     ) {
         while let Some(event) = events.recv().await {
             let mut replies = Vec::new();
-            {
+            let (changed, exited) = {
                 let mut table = self.lock();
                 let Some(session) = table.get_mut(&id).filter(|s| s.agent == agent) else {
                     return;
                 };
+                let mut exited = None;
                 match event {
                     PtyEvent::Output(bytes) => {
                         session.ring.push(&bytes);
@@ -274,13 +334,30 @@ impl Sessions {
                         while let Some(query) = session.detector.poll_query() {
                             replies.push(query.reply());
                         }
-                        let _ = session.live.send(Chunk::Output(bytes.into()));
+                        let bytes: Arc<[u8]> = bytes.into();
+                        hand_out(&mut session.viewers, &Watched::Output(agent, bytes.clone()));
+                        let _ = session.live.send(Chunk::Output(bytes));
                     }
                     PtyEvent::Exited(status) => {
                         session.exit = Some(status);
+                        exited = Some(status.code);
+                        hand_out(&mut session.viewers, &Watched::Exited(agent, status.code));
+                        session.viewers.clear();
                         let _ = session.live.send(Chunk::Exited(status.code));
                     }
                 }
+                let shown = Shown::of(&session.detector, session.exit);
+                let changed = shown != session.shown;
+                session.shown = shown;
+                (changed, exited)
+            };
+            // As an actor tells of a task's agent: the exit after its last output (handed to the
+            // viewers above, under the lock), then the list.
+            if let Some(code) = exited {
+                self.feed.send(AgentEvent::Exited { agent, code });
+            }
+            if changed {
+                self.feed.send(AgentEvent::ListChanged);
             }
             for reply in replies {
                 let _ = self.pty.write(agent, reply).await;
@@ -290,14 +367,13 @@ impl Sessions {
 
     /// Ends coordinator `id`'s agent, if it runs, and forgets the session.
     pub async fn stop(&self, id: CoordinatorId) {
-        let running = self
-            .lock()
-            .remove(&id)
-            .filter(|s| s.exit.is_none())
-            .map(|s| s.agent);
-        if let Some(agent) = running {
-            let _ = self.pty.kill(agent).await;
+        let Some(session) = self.lock().remove(&id) else {
+            return;
+        };
+        if session.exit.is_none() {
+            let _ = self.pty.kill(session.agent).await;
         }
+        self.feed.send(AgentEvent::ListChanged);
     }
 
     /// Coordinator `id`'s session, if it has one.
@@ -310,7 +386,33 @@ impl Sessions {
             readiness: s.exit.is_none().then(|| s.detector.assess(now).readiness),
             exit: s.exit,
             last_line: s.ring.last_line(),
+            last_activity: s.detector.last_activity(),
         })
+    }
+
+    /// Starts handing the output of the session whose terminal is `agent` to `viewer`, as an
+    /// actor does a task's agent's: its scrollback, taken in the same step, and whether it
+    /// ended (then no viewer is added). `None` when no session has that terminal.
+    #[must_use]
+    pub fn watch(&self, agent: AgentId, viewer: Viewer) -> Option<Watching> {
+        let mut table = self.lock();
+        let session = table.values_mut().find(|session| session.agent == agent)?;
+        if session.exit.is_none() {
+            session.viewers.retain(|v| v.id != viewer.id);
+            session.viewers.push(viewer);
+        }
+        Some(Watching {
+            scrollback: session.ring.to_vec(),
+            cols: session.cols,
+            exited: session.exit.map(|exit| exit.code),
+        })
+    }
+
+    /// Stops handing `agent`'s output to viewer `viewer`.
+    pub fn unwatch(&self, agent: AgentId, viewer: u64) {
+        if let Some(session) = self.lock().values_mut().find(|s| s.agent == agent) {
+            session.viewers.retain(|v| v.id != viewer);
+        }
     }
 
     /// Starts watching coordinator `id`'s session.
@@ -324,6 +426,7 @@ impl Sessions {
             agent: session.agent,
             scrollback: session.ring.to_vec(),
             exited: session.exit,
+            cols: session.cols,
             live: session.live.subscribe(),
         })
     }
@@ -343,11 +446,181 @@ impl Sessions {
             TerminalInput::Resize { cols, rows } => {
                 self.pty.resize(agent, cols, rows).await?;
                 if let Some(session) = self.lock().get_mut(&id) {
+                    session.cols = cols;
                     session.detector.resize(cols, rows);
                 }
             }
             TerminalInput::Kill => self.pty.kill(agent).await?,
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // a step that fails is the test failing
+
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use tokio::sync::{Notify, broadcast, mpsc};
+
+    use super::Sessions;
+    use crate::agents::frames::{Frame, bytes};
+    use crate::core::detector::Profile;
+    use crate::core::ids::{AgentId, CoordinatorId, Uuid};
+    use crate::core::time::Millis;
+    use crate::engine::{AgentEvent, AgentFeed, AgentState, Viewer, Watched};
+    use crate::ports::fakes::{FakeClock, FakePty};
+    use crate::ports::{ExitStatus, SpawnSpec};
+
+    /// Longest a test waits for the pump to tell something (simulated time: a missing event
+    /// fails at once).
+    const TOLD_WAIT: Duration = Duration::from_secs(60);
+
+    fn spec(agent: AgentId) -> SpawnSpec {
+        SpawnSpec {
+            agent,
+            argv: vec!["claude".to_owned()],
+            env: Vec::new(),
+            cwd: "/project".into(),
+            cols: 100,
+            rows: 30,
+        }
+    }
+
+    async fn told(feed: &mut broadcast::Receiver<AgentEvent>) -> AgentEvent {
+        tokio::time::timeout(TOLD_WAIT, feed.recv())
+            .await
+            .expect("the feed was told nothing")
+            .unwrap()
+    }
+
+    fn viewer(id: u64, capacity: usize) -> (Viewer, mpsc::Receiver<Watched>) {
+        let (queue, watched) = mpsc::channel(capacity);
+        let overflowed = Arc::new(Notify::new());
+        (
+            Viewer {
+                id,
+                queue,
+                overflowed,
+            },
+            watched,
+        )
+    }
+
+    /// No sessions yet, on a fake terminal host, and a listener to their feed.
+    fn world() -> (Arc<FakePty>, Sessions, broadcast::Receiver<AgentEvent>) {
+        let pty = Arc::new(FakePty::default());
+        let feed = AgentFeed::new();
+        let events = feed.subscribe();
+        let clock = Arc::new(FakeClock::starting_at(Millis(1_000)));
+        (pty.clone(), Sessions::new(pty, clock, feed), events)
+    }
+
+    /// A coordinator's agent started (Claude's kind): the coordinator and the agent.
+    async fn started(sessions: &Sessions) -> (CoordinatorId, AgentId) {
+        let (id, agent) = (
+            CoordinatorId(Uuid::from_random([1; 16])),
+            AgentId(Uuid::from_random([2; 16])),
+        );
+        sessions
+            .start(id, spec(agent), Profile::Claude, None)
+            .await
+            .unwrap();
+        (id, agent)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_coordinators_agent_is_watched_and_told_to_the_feed_as_a_tasks_agent_is() {
+        let (pty, sessions, mut events) = world();
+        let (id, agent) = started(&sessions).await;
+        assert_eq!(told(&mut events).await, AgentEvent::ListChanged, "started");
+        let stranger = AgentId(Uuid::from_random([3; 16]));
+        assert!(sessions.watch(stranger, viewer(1, 8).0).is_none());
+
+        // Its prompt: the state it is seen in changes, so the list is told.
+        let ready = bytes(Profile::Claude, Frame::Ready);
+        pty.print(agent, &ready).await.unwrap();
+        assert_eq!(
+            told(&mut events).await,
+            AgentEvent::ListChanged,
+            "at its prompt"
+        );
+        let info = sessions.info(id).unwrap();
+        assert_eq!(info.state(), AgentState::Ready);
+        assert_eq!(info.last_line, "❯ ");
+
+        // Watched: its scrollback, then its output; a viewer that falls behind is let go.
+        let (watcher, mut watched) = viewer(1, 8);
+        let (slow, _never_read) = viewer(2, 1);
+        let slow_overflowed = slow.overflowed.clone();
+        let watching = sessions.watch(agent, watcher).unwrap();
+        assert_eq!(
+            (watching.scrollback, watching.cols, watching.exited),
+            (ready.clone(), 100, None)
+        );
+        assert!(sessions.watch(agent, slow).is_some());
+        // The same screen again changes nothing the list shows: nothing is told.
+        for _ in 0..2 {
+            pty.print(agent, &ready).await.unwrap();
+        }
+        for _ in 0..2 {
+            let next = tokio::time::timeout(TOLD_WAIT, watched.recv())
+                .await
+                .unwrap();
+            assert_eq!(next, Some(Watched::Output(agent, ready.clone().into())));
+        }
+        tokio::time::timeout(TOLD_WAIT, slow_overflowed.notified())
+            .await
+            .expect("the slow viewer was not let go");
+        assert!(
+            events.is_empty(),
+            "told of a screen that changed nothing listed"
+        );
+
+        // Its end: handed to its viewer before the feed hears of it, then the list.
+        let status = ExitStatus {
+            code: Some(3),
+            signal: None,
+        };
+        pty.exit(agent, status).await.unwrap();
+        let exited = AgentEvent::Exited {
+            agent,
+            code: Some(3),
+        };
+        assert_eq!(told(&mut events).await, exited);
+        assert_eq!(watched.try_recv(), Ok(Watched::Exited(agent, Some(3))));
+        assert_eq!(told(&mut events).await, AgentEvent::ListChanged);
+        assert_eq!(sessions.info(id).unwrap().state(), AgentState::Exited);
+        // Watched after its end: the scrollback and the exit, and no viewer kept.
+        let (late, mut late_watched) = viewer(3, 8);
+        let watching = sessions.watch(agent, late).unwrap();
+        assert_eq!(watching.exited, Some(Some(3)));
+        assert!(late_watched.try_recv().is_err());
+
+        // Forgotten once stopped, told once; a second stop has nothing to tell.
+        sessions.stop(id).await;
+        assert_eq!(told(&mut events).await, AgentEvent::ListChanged, "stopped");
+        assert!(sessions.watch(agent, viewer(4, 8).0).is_none());
+        sessions.stop(id).await;
+        assert!(events.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unwatched_viewer_gets_nothing_more() {
+        let (pty, sessions, _events) = world();
+        let (_, agent) = started(&sessions).await;
+        let (watcher, mut watched) = viewer(7, 8);
+        let _ = sessions.watch(agent, watcher).unwrap();
+        pty.print(agent, b"one").await.unwrap();
+        let next = tokio::time::timeout(TOLD_WAIT, watched.recv())
+            .await
+            .unwrap();
+        assert_eq!(next, Some(Watched::Output(agent, b"one".to_vec().into())));
+        sessions.unwatch(agent, 7);
+        pty.print(agent, b"two").await.unwrap();
+        // The session let go of the viewer's queue: it ends, without "two".
+        assert_eq!(watched.recv().await, None);
     }
 }
