@@ -5,8 +5,9 @@
 //! subscribed to (a bounded queue the coordinators' actors, and the daemon's sessions for the
 //! coordinators' own agents, fill without waiting), the engine's
 //! agent feed (list changes and exits, for every authenticated client), the published
-//! directory (a coordinator came or left, a token was revoked), the auth window, and the
-//! daemon's shutdown. Nothing in the loop waits without a bound: a send that takes longer than
+//! directory (a coordinator came or left, a token was revoked), the auth window, the heartbeat
+//! (`{"type":"heartbeat"}` every [`WS_HEARTBEAT_MS`] once authenticated, by which a client
+//! tells a dead connection from a quiet one), and the daemon's shutdown. Nothing in the loop waits without a bound: a send that takes longer than
 //! [`WS_SEND_TIMEOUT_MS`] ends the connection, a viewer queue that overflows closes it with
 //! 1013, and a terminal request gives up after [`WS_TERMINAL_TIMEOUT_MS`].
 
@@ -26,7 +27,9 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, broadcast, mpsc};
 use super::{ApiError, ApiState, Directory, handlers};
 use crate::core::auth::{self, Holder};
 use crate::core::ids::{AgentId, base64};
-use crate::core::ws::{Close, Decision, Request, Session, WS_AUTH_WINDOW_MS, WS_MESSAGE_BYTES_MAX};
+use crate::core::ws::{
+    Close, Decision, Request, Session, WS_AUTH_WINDOW_MS, WS_HEARTBEAT_MS, WS_MESSAGE_BYTES_MAX,
+};
 use crate::engine::{AgentEvent, CoordinatorHandle, TerminalInput, Viewer, Watched};
 
 /// Output messages queued for one connection; past this the connection is closed (1013)
@@ -123,7 +126,10 @@ impl Connection {
         let mut directory = self.state.directory.clone();
         directory.mark_seen();
         let overflowed = self.viewer.overflowed.clone();
-        let auth_deadline = tokio::time::Instant::now() + Duration::from_millis(WS_AUTH_WINDOW_MS);
+        let opened = tokio::time::Instant::now();
+        let auth_deadline = opened + Duration::from_millis(WS_AUTH_WINDOW_MS);
+        let heartbeat = Duration::from_millis(WS_HEARTBEAT_MS);
+        let mut heartbeat_at = opened + heartbeat;
         let mut end = if self.session.holder().is_some() {
             self.welcome().await.err()
         } else {
@@ -137,6 +143,10 @@ impl Connection {
                 () = overflowed.notified() => Err(End::Close(Close::TooSlow)),
                 () = tokio::time::sleep_until(auth_deadline), if !authenticated => {
                     Err(End::Close(Close::AuthTimeout))
+                }
+                () = tokio::time::sleep_until(heartbeat_at), if authenticated => {
+                    heartbeat_at += heartbeat;
+                    self.send_json(&json!({"type": "heartbeat"})).await
                 }
                 frame = self.socket.recv() => self.frame(frame).await,
                 Some(watched) = watched.recv() => self.watched(watched).await,

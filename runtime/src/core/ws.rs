@@ -23,6 +23,10 @@ pub const WS_CONNECTIONS_MAX: usize = 10;
 pub const WS_MESSAGE_BYTES_MAX: usize = 65_536;
 /// How long an unauthenticated connection may stay open (then 4001 `Auth timeout`).
 pub const WS_AUTH_WINDOW_MS: u64 = 5_000;
+/// How often an authenticated connection hears a `{"type":"heartbeat"}`, so that a client can
+/// tell a connection that died without a word (a network gone) from a quiet daemon: silence
+/// past two of these means the connection is gone.
+pub const WS_HEARTBEAT_MS: u64 = 15_000;
 /// Longest token in an `auth` message, in UTF-16 units.
 pub const WS_TOKEN_CHARS_MAX: usize = 200;
 /// Longest `agentId`, in UTF-16 units.

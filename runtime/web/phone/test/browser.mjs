@@ -9,7 +9,7 @@
 //   shots             the directory the screenshots go to
 // It makes the coordinator's sub-task through REST, as a coordinator's agent would, and checks
 // what the page shows meanwhile. The phone's page reaches the daemon through a TCP relay on
-// loopback that the script cuts to drop the page's network. To restart the daemon under the open
+// loopback that the script cuts or stalls to drop the page's network. To restart the daemon under the open
 // page it prints the line `baton:restart` and waits for the line `restarted` on its standard
 // input. Every wait is bounded (WAIT_MS); the first failed check ends the run with its reason and
 // a non-zero exit code.
@@ -24,6 +24,8 @@ import { createInterface } from 'node:readline';
 const WAIT_MS = 30_000;
 /** How often the page's agent states are sampled, to see a status change happen. */
 const SAMPLE_MS = 20;
+/** Past the page's SILENCE_MS_MAX (35 s): a silent connection is given up by then. */
+const SILENCE_MS = 36_000;
 const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1280, height: 800 };
 
@@ -58,14 +60,16 @@ async function rest(method, path, body) {
 }
 
 /**
- * A line between the phone and the daemon that the test can cut: a TCP relay on loopback. While
- * it is down, every connection through it, open or new, is closed at once.
+ * A line between the phone and the daemon that the test can cut: a TCP relay on loopback.
+ * Dropped, every connection through it, open or new, is closed at once (a reset). Stalled, the
+ * open connections carry nothing more and close nothing (a network gone without a word) and new
+ * ones are closed at once; restored, the stalled ones are closed and new ones carry again.
  */
 async function relay(target) {
   const sockets = new Set();
-  let up = true;
+  let mode = 'up';
   const server = createServer((client) => {
-    if (!up) {
+    if (mode !== 'up') {
       client.destroy();
       return;
     }
@@ -76,23 +80,31 @@ async function relay(target) {
       sockets.delete(client);
       sockets.delete(upstream);
     };
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('error', end);
-      socket.on('close', end);
+    for (const [from, to] of [[client, upstream], [upstream, client]]) {
+      sockets.add(from);
+      from.on('error', end);
+      from.on('close', end);
+      from.on('data', (data) => {
+        if (mode === 'up') to.write(data);
+      });
     }
-    client.pipe(upstream);
-    upstream.pipe(client);
   });
   await new Promise((listening) => server.listen(0, '127.0.0.1', listening));
+  const cut = () => {
+    for (const socket of sockets) socket.destroy();
+  };
   return {
     port: server.address().port,
     drop() {
-      up = false;
-      for (const socket of sockets) socket.destroy();
+      mode = 'down';
+      cut();
+    },
+    stall() {
+      mode = 'stalled';
     },
     restore() {
-      up = true;
+      if (mode === 'stalled') cut();
+      mode = 'up';
     },
     close() {
       this.drop();
@@ -140,6 +152,8 @@ const pageUrl = relayed.href;
 let page;
 try {
   const phone = await browser.newContext({ viewport: PHONE, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+  // The page's timers run on a clock the test can move on (time flows as usual otherwise).
+  await phone.clock.install();
   page = await phone.newPage();
   page.setDefaultTimeout(WAIT_MS);
   const consoleLines = [];
@@ -227,6 +241,22 @@ try {
   await page.waitForFunction(() => window.__sawBusy && window.__baton.termText().includes('❯')
     && !window.__baton.termText().includes('esc to interrupt'));
   check(await page.evaluate(() => window.__notReloaded === true), 'the page was reloaded after the drop');
+
+  // The network goes silent under the open terminal: nothing closes, nothing arrives. Past the
+  // silence the daemon's heartbeat rules out (the page's clock is moved on to it), the page gives
+  // the connection up, says so, and comes back once the network does.
+  link.stall();
+  await page.clock.fastForward(SILENCE_MS);
+  await page.waitForFunction(() => !window.__baton.connected);
+  await page.getByTestId('banner').waitFor();
+  link.restore();
+  await page.waitForFunction(() => window.__baton.connected);
+  await page.getByTestId('banner').waitFor({ state: 'hidden' });
+  await page.evaluate(() => { window.__sawBusy = false; });
+  await rest('POST', `/api/tasks/${task.id}/prompt`, { prompt: 'And a last pass' });
+  await page.waitForFunction(() => window.__sawBusy && window.__baton.termText().includes('❯')
+    && !window.__baton.termText().includes('esc to interrupt'));
+  check(await page.evaluate(() => window.__notReloaded === true), 'the page was reloaded after the silence');
 
   // The coordinator at a glance: its own agent at its prompt, its sub-task.
   await page.goto(new URL(`/#/coordinator/${config.coordinatorId}`, pageUrl).href);
