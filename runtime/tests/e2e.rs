@@ -180,12 +180,7 @@ fn phone_get(port: u16, path: &str, token: &str) -> Option<u16> {
     };
     let headers = [("authorization".to_owned(), format!("Bearer {token}"))];
     let request = http::encode(&base.host, "GET", path, &headers, b"");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime
-        .block_on(http::send(&Tcp, &base, &request))
+    common::block_on(http::send(&Tcp, &base, &request))
         .ok()
         .map(|response| response.status)
 }
@@ -412,23 +407,19 @@ fn exit_code_of(daemon: &Daemon, id: &str) -> Option<i64> {
     let client = baton_runtime::cli::app::AppClient::new(&daemon.state);
     let path = format!("/app/attach/{id}");
     within("the agent's exit", move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async move {
-                use futures_util::StreamExt as _;
-                let mut socket = client.websocket(&path).await.unwrap();
-                while let Some(Ok(message)) = socket.next().await {
-                    if let tungstenite::Message::Text(text) = message {
-                        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
-                        if value["type"] == "exited" {
-                            return value["exitCode"].as_i64();
-                        }
+        common::block_on(async move {
+            use futures_util::StreamExt as _;
+            let mut socket = client.websocket(&path).await.unwrap();
+            while let Some(Ok(message)) = socket.next().await {
+                if let tungstenite::Message::Text(text) = message {
+                    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+                    if value["type"] == "exited" {
+                        return value["exitCode"].as_i64();
                     }
                 }
-                None
-            })
+            }
+            None
+        })
     })
 }
 
@@ -485,90 +476,86 @@ fn the_phone_lists_the_coordinators_own_agent_and_follows_its_terminal() {
     let port = phone["port"].as_u64().unwrap();
 
     within("the phone's view of the coordinator's agent", move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async move {
-                use futures_util::SinkExt as _;
-                use tungstenite::Message;
-                let (mut socket, _) =
-                    tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws"))
-                        .await
-                        .unwrap();
-                let auth = serde_json::json!({"type": "auth", "token": token});
-                socket.send(Message::text(auth.to_string())).await.unwrap();
-                // Listed under its coordinator, as its own agent, not as a task.
-                let listed = next_such(&mut socket, |m| m["type"] == "agents").await;
-                let entry = &listed["coordinators"][0];
-                assert_eq!(entry["id"], coordinator.as_str(), "{listed}");
-                assert_eq!(entry["agent"]["agentId"], lead.as_str(), "{listed}");
-                assert_eq!(entry["agent"]["status"], "running", "{listed}");
-                assert!(entry["agent"]["state"].is_string(), "{listed}");
-                assert!(entry["agent"]["lastActivityAt"].is_u64(), "{listed}");
-                let tasks = listed["list"].as_array().unwrap();
-                assert!(
-                    tasks.iter().all(|agent| agent["agentId"] != lead.as_str()),
-                    "{listed}"
-                );
-
-                // Its terminal: what it showed so far, then what it shows next, then its end.
-                let subscribe = serde_json::json!({"type": "subscribe", "agentId": lead});
-                socket
-                    .send(Message::text(subscribe.to_string()))
+        common::block_on(async move {
+            use futures_util::SinkExt as _;
+            use tungstenite::Message;
+            let (mut socket, _) =
+                tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws"))
                     .await
                     .unwrap();
-                let shown = |m: &serde_json::Value| {
-                    baton_runtime::core::ids::base64_decode(m["data"].as_str().unwrap()).unwrap()
-                };
-                let mut screen = Vec::new();
-                while !String::from_utf8_lossy(&screen).contains("lead says hello") {
-                    let back = next_such(&mut socket, |m| {
-                        m["type"] == "scrollback" || m["type"] == "output"
-                    })
-                    .await;
-                    assert_eq!(back["agentId"], lead.as_str());
-                    screen.extend(shown(&back));
-                }
-                let writer = word.clone();
-                std::thread::spawn(move || std::fs::write(writer, "ping\n").unwrap());
-                // Its exit is told after its last output, and before the list shows it.
-                let mut live = Vec::new();
-                let ended = loop {
-                    let next = next_such(&mut socket, |_| true).await;
-                    match next["type"].as_str() {
-                        Some("status") => break next,
-                        Some("output") => {}
-                        Some("agents") => {
-                            let listed = &next["coordinators"][0]["agent"]["status"];
-                            assert_eq!(listed, "running", "listed as ended before told: {next}");
-                            continue;
-                        }
-                        _ => panic!("unexpected {next}"),
-                    }
-                    assert_eq!(next["agentId"], lead.as_str());
-                    live.extend(shown(&next));
-                };
-                let live = String::from_utf8_lossy(&live);
-                assert!(
-                    live.contains("lead heard ping"),
-                    "the exit came first: {live:?}"
-                );
-                assert_eq!(ended["agentId"], lead.as_str(), "{ended}");
-                assert_eq!(ended["exitCode"], 7, "{ended}");
-                let relisted = next_such(&mut socket, |m| {
-                    m["type"] == "agents" && m["coordinators"][0]["agent"]["status"] == "exited"
+            let auth = serde_json::json!({"type": "auth", "token": token});
+            socket.send(Message::text(auth.to_string())).await.unwrap();
+            // Listed under its coordinator, as its own agent, not as a task.
+            let listed = next_such(&mut socket, |m| m["type"] == "agents").await;
+            let entry = &listed["coordinators"][0];
+            assert_eq!(entry["id"], coordinator.as_str(), "{listed}");
+            assert_eq!(entry["agent"]["agentId"], lead.as_str(), "{listed}");
+            assert_eq!(entry["agent"]["status"], "running", "{listed}");
+            assert!(entry["agent"]["state"].is_string(), "{listed}");
+            assert!(entry["agent"]["lastActivityAt"].is_u64(), "{listed}");
+            let tasks = listed["list"].as_array().unwrap();
+            assert!(
+                tasks.iter().all(|agent| agent["agentId"] != lead.as_str()),
+                "{listed}"
+            );
+
+            // Its terminal: what it showed so far, then what it shows next, then its end.
+            let subscribe = serde_json::json!({"type": "subscribe", "agentId": lead});
+            socket
+                .send(Message::text(subscribe.to_string()))
+                .await
+                .unwrap();
+            let shown = |m: &serde_json::Value| {
+                baton_runtime::core::ids::base64_decode(m["data"].as_str().unwrap()).unwrap()
+            };
+            let mut screen = Vec::new();
+            while !String::from_utf8_lossy(&screen).contains("lead says hello") {
+                let back = next_such(&mut socket, |m| {
+                    m["type"] == "scrollback" || m["type"] == "output"
                 })
                 .await;
-                assert_eq!(
-                    relisted["coordinators"][0]["agent"]["exitCode"], 7,
-                    "{relisted}"
-                );
-                assert_eq!(
-                    relisted["coordinators"][0]["agent"]["state"], "exited",
-                    "{relisted}"
-                );
-            });
+                assert_eq!(back["agentId"], lead.as_str());
+                screen.extend(shown(&back));
+            }
+            let writer = word.clone();
+            std::thread::spawn(move || std::fs::write(writer, "ping\n").unwrap());
+            // Its exit is told after its last output, and before the list shows it.
+            let mut live = Vec::new();
+            let ended = loop {
+                let next = next_such(&mut socket, |_| true).await;
+                match next["type"].as_str() {
+                    Some("status") => break next,
+                    Some("output") => {}
+                    Some("agents") => {
+                        let listed = &next["coordinators"][0]["agent"]["status"];
+                        assert_eq!(listed, "running", "listed as ended before told: {next}");
+                        continue;
+                    }
+                    _ => panic!("unexpected {next}"),
+                }
+                assert_eq!(next["agentId"], lead.as_str());
+                live.extend(shown(&next));
+            };
+            let live = String::from_utf8_lossy(&live);
+            assert!(
+                live.contains("lead heard ping"),
+                "the exit came first: {live:?}"
+            );
+            assert_eq!(ended["agentId"], lead.as_str(), "{ended}");
+            assert_eq!(ended["exitCode"], 7, "{ended}");
+            let relisted = next_such(&mut socket, |m| {
+                m["type"] == "agents" && m["coordinators"][0]["agent"]["status"] == "exited"
+            })
+            .await;
+            assert_eq!(
+                relisted["coordinators"][0]["agent"]["exitCode"], 7,
+                "{relisted}"
+            );
+            assert_eq!(
+                relisted["coordinators"][0]["agent"]["state"], "exited",
+                "{relisted}"
+            );
+        });
     });
     daemon.stop();
 }

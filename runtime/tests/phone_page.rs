@@ -3,7 +3,8 @@
 //!
 //! - The bundle check installs the page's pinned npm packages (without running their scripts,
 //!   so the committed `dist/` is not rebuilt in place), builds the page into a temporary
-//!   directory and compares it, file by file, with the committed `dist/` the binary embeds.
+//!   directory and compares it, file by file, with the committed `dist/` the binary embeds; the
+//!   page's heartbeat is the daemon's.
 //! - The browser check runs `web/phone/test/browser.mjs` (headless Chromium through
 //!   playwright-core) against `baton daemon` on loopback with a coordinator whose sub-tasks run
 //!   the demo agent; its screenshots land in `target/phone-screenshots/`. Chromium comes from
@@ -110,6 +111,23 @@ fn the_embedded_page_is_what_its_source_builds() {
     embedded.sort_unstable();
     assert_eq!(listed, embedded);
     println!("the page's bundle: {total} bytes");
+    // The page's silence limit is made of the daemon's heartbeat.
+    let connection = std::fs::read_to_string(web().join("src/connection.js")).unwrap();
+    let heartbeat = connection
+        .lines()
+        .find_map(|line| line.strip_prefix("export const HEARTBEAT_MS = "))
+        .and_then(|value| {
+            value
+                .trim_end_matches(';')
+                .replace('_', "")
+                .parse::<u64>()
+                .ok()
+        });
+    assert_eq!(
+        heartbeat,
+        Some(baton_runtime::core::ws::WS_HEARTBEAT_MS),
+        "connection.js's HEARTBEAT_MS is not the daemon's WS_HEARTBEAT_MS"
+    );
 }
 
 /// Debian's Chromium, installed when missing.

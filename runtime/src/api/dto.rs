@@ -80,7 +80,7 @@ pub fn coordinator_agent(session: &SessionInfo) -> Value {
         "agentId": session.agent.to_string(),
         "program": session.program,
         "status": if session.exit.is_some() { "exited" } else { "running" },
-        "state": session.state().name(),
+        "state": session.state.name(),
         "exitCode": session.exit.and_then(|exit| exit.code),
         "lastLine": session.last_line,
         "lastActivityAt": session.last_activity.0,

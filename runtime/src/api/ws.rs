@@ -3,13 +3,14 @@
 //!
 //! One task per connection runs a loop over: the client's frames, the agent output it
 //! subscribed to (a bounded queue the coordinators' actors, and the daemon's sessions for the
-//! coordinators' own agents, fill without waiting), the engine's
-//! agent feed (list changes and exits, for every authenticated client), the published
-//! directory (a coordinator came or left, a token was revoked), the auth window, the heartbeat
-//! (`{"type":"heartbeat"}` every [`WS_HEARTBEAT_MS`] once authenticated, by which a client
-//! tells a dead connection from a quiet one), and the daemon's shutdown. Nothing in the loop waits without a bound: a send that takes longer than
-//! [`WS_SEND_TIMEOUT_MS`] ends the connection, a viewer queue that overflows closes it with
-//! 1013, and a terminal request gives up after [`WS_TERMINAL_TIMEOUT_MS`].
+//! coordinators' own agents, fill without waiting), the engine's agent feed (list changes and
+//! exits, for every authenticated client), the published directory (a coordinator came or
+//! left, a token was revoked), the auth window, the heartbeat (`{"type":"heartbeat"}` every
+//! [`WS_HEARTBEAT_MS`] once authenticated, by which a client tells a dead connection from a
+//! quiet one), and the daemon's shutdown. Nothing in the loop waits without a bound: a send
+//! that takes longer than [`WS_SEND_TIMEOUT_MS`] ends the connection, a viewer queue that
+//! overflows closes it with 1013, and a terminal request gives up after
+//! [`WS_TERMINAL_TIMEOUT_MS`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -30,6 +31,7 @@ use crate::core::ids::{AgentId, base64};
 use crate::core::ws::{
     Close, Decision, Request, Session, WS_AUTH_WINDOW_MS, WS_HEARTBEAT_MS, WS_MESSAGE_BYTES_MAX,
 };
+use crate::engine::sessions::Sessions;
 use crate::engine::{AgentEvent, CoordinatorHandle, TerminalInput, Viewer, Watched};
 
 /// Output messages queued for one connection; past this the connection is closed (1013)
@@ -156,9 +158,7 @@ impl Connection {
             end = step.err();
         }
         for (agent, source) in std::mem::take(&mut self.subscribed) {
-            if let Some(handle) = self.unwatch(agent, source) {
-                let _ = handle.unwatch(agent, self.viewer.id).await;
-            }
+            unwatch(self.state.sessions.as_ref(), self.viewer.id, agent, source).await;
         }
         if self.counted {
             self.state.authenticated.fetch_sub(1, Ordering::Relaxed);
@@ -269,9 +269,8 @@ impl Connection {
                     .parse()
                     .ok()
                     .and_then(|agent| self.subscribed.remove_entry(&agent))
-                    && let Some(handle) = self.unwatch(agent, source)
                 {
-                    let _ = handle.unwatch(agent, self.viewer.id).await;
+                    unwatch(self.state.sessions.as_ref(), self.viewer.id, agent, source).await;
                 }
                 return Ok(());
             }
@@ -325,20 +324,6 @@ impl Connection {
         }
         self.send_scrollback(agent, &watching.scrollback, watching.cols)
             .await
-    }
-
-    /// Stops `agent`'s output coming to this connection: at once for a coordinator's own
-    /// agent; a task's agent's coordinator is answered, for the caller to tell.
-    fn unwatch(&self, agent: AgentId, source: Source) -> Option<CoordinatorHandle> {
-        match source {
-            Source::Task(handle) => Some(handle),
-            Source::Session => {
-                if let Some(sessions) = &self.state.sessions {
-                    sessions.unwatch(agent, self.viewer.id);
-                }
-                None
-            }
-        }
     }
 
     async fn send_scrollback(
@@ -417,6 +402,21 @@ impl Connection {
     /// client's token was revoked.
     async fn directory_changed(&mut self) -> Result<(), End> {
         self.send_agents().await
+    }
+}
+
+/// Stops `agent`'s output coming to viewer `viewer`, from where it came. (Not a method: the
+/// connection's socket may not be borrowed across the wait.)
+async fn unwatch(sessions: Option<&Sessions>, viewer: u64, agent: AgentId, source: Source) {
+    match source {
+        Source::Task(handle) => {
+            let _ = handle.unwatch(agent, viewer).await;
+        }
+        Source::Session => {
+            if let Some(sessions) = sessions {
+                sessions.unwatch(agent, viewer);
+            }
+        }
     }
 }
 

@@ -5,12 +5,12 @@
 //! hand their output to WebSocket viewers without waiting, then tell the [`AgentFeed`] of what
 //! the phone's list shows of them (started, its state, its activity step, ended).
 //!
-//! Each session keeps a scrollback ring (`core::coordinator::SCROLLBACK_BYTES_MAX`) and a prompt detector of its
-//! agent's kind, which answers the terminal queries the agent makes (Claude Code stalls at start
-//! without the answers) and tells whether it waits at its prompt. Viewers get the ring, then
-//! what comes, through a broadcast of [`SESSION_CHUNKS_MAX`] chunks; a viewer that falls behind
-//! by more is told so and let go, never slowing the agent. A lock guards the table, never held
-//! across an await.
+//! Each session keeps a scrollback ring (`core::coordinator::SCROLLBACK_BYTES_MAX`) and a prompt
+//! detector of its agent's kind, which answers the terminal queries the agent makes (Claude Code
+//! stalls at start without the answers) and tells whether it waits at its prompt. Viewers get
+//! the ring, then what comes: the app's attach through a broadcast of [`SESSION_CHUNKS_MAX`]
+//! chunks, WebSocket viewers on their own bounded queues; a viewer that falls behind is told so
+//! and let go, never slowing the agent. A lock guards the table, never held across an await.
 //!
 //! A first prompt (the coordinator preamble and the user's words) is typed as the engine types
 //! a sub-task's assignment: once the detector reads the agent idle at its prompt, with bracketed
@@ -68,17 +68,8 @@ pub struct SessionInfo {
     pub last_line: String,
     /// When its screen last changed.
     pub last_activity: Millis,
-}
-
-impl SessionInfo {
     /// What it is seen doing, as a task's agent is (ready, busy, dialog, exited).
-    #[must_use]
-    pub fn state(&self) -> AgentState {
-        match (self.exit, self.readiness) {
-            (None, Some(readiness)) => AgentState::of(Status::Running, readiness),
-            _ => AgentState::Exited,
-        }
-    }
+    pub state: AgentState,
 }
 
 /// A watch that started: the scrollback, and what comes after it (nothing lost or repeated
@@ -90,8 +81,6 @@ pub struct Attached {
     pub scrollback: Vec<u8>,
     /// How it ended, if it has (nothing more comes then).
     pub exited: Option<ExitStatus>,
-    /// Its terminal's width, which the scrollback was written for.
-    pub cols: u16,
     /// What comes.
     pub live: broadcast::Receiver<Chunk>,
 }
@@ -379,14 +368,14 @@ impl Sessions {
     /// Coordinator `id`'s session, if it has one.
     #[must_use]
     pub fn info(&self, id: CoordinatorId) -> Option<SessionInfo> {
-        let now = self.clock.now();
         self.lock().get(&id).map(|s| SessionInfo {
             agent: s.agent,
             program: s.program.clone(),
-            readiness: s.exit.is_none().then(|| s.detector.assess(now).readiness),
+            readiness: s.exit.is_none().then(|| s.detector.readiness()),
             exit: s.exit,
             last_line: s.ring.last_line(),
             last_activity: s.detector.last_activity(),
+            state: Shown::of(&s.detector, s.exit).state,
         })
     }
 
@@ -426,7 +415,6 @@ impl Sessions {
             agent: session.agent,
             scrollback: session.ring.to_vec(),
             exited: session.exit,
-            cols: session.cols,
             live: session.live.subscribe(),
         })
     }
@@ -463,14 +451,15 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use tokio::sync::{Notify, broadcast, mpsc};
+    use tokio::sync::broadcast;
 
     use super::Sessions;
     use crate::agents::frames::{Frame, bytes};
     use crate::core::detector::Profile;
     use crate::core::ids::{AgentId, CoordinatorId, Uuid};
     use crate::core::time::Millis;
-    use crate::engine::{AgentEvent, AgentFeed, AgentState, Viewer, Watched};
+    use crate::engine::tests::viewer;
+    use crate::engine::{AgentEvent, AgentFeed, AgentState, Watched};
     use crate::ports::fakes::{FakeClock, FakePty};
     use crate::ports::{ExitStatus, SpawnSpec};
 
@@ -494,19 +483,6 @@ mod tests {
             .await
             .expect("the feed was told nothing")
             .unwrap()
-    }
-
-    fn viewer(id: u64, capacity: usize) -> (Viewer, mpsc::Receiver<Watched>) {
-        let (queue, watched) = mpsc::channel(capacity);
-        let overflowed = Arc::new(Notify::new());
-        (
-            Viewer {
-                id,
-                queue,
-                overflowed,
-            },
-            watched,
-        )
     }
 
     /// No sessions yet, on a fake terminal host, and a listener to their feed.
@@ -548,7 +524,7 @@ mod tests {
             "at its prompt"
         );
         let info = sessions.info(id).unwrap();
-        assert_eq!(info.state(), AgentState::Ready);
+        assert_eq!(info.state, AgentState::Ready);
         assert_eq!(info.last_line, "❯ ");
 
         // Watched: its scrollback, then its output; a viewer that falls behind is let go.
@@ -592,7 +568,7 @@ mod tests {
         assert_eq!(told(&mut events).await, exited);
         assert_eq!(watched.try_recv(), Ok(Watched::Exited(agent, Some(3))));
         assert_eq!(told(&mut events).await, AgentEvent::ListChanged);
-        assert_eq!(sessions.info(id).unwrap().state(), AgentState::Exited);
+        assert_eq!(sessions.info(id).unwrap().state, AgentState::Exited);
         // Watched after its end: the scrollback and the exit, and no viewer kept.
         let (late, mut late_watched) = viewer(3, 8);
         let watching = sessions.watch(agent, late).unwrap();

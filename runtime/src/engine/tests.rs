@@ -39,6 +39,17 @@ fn assignment_bytes(prompt: &str) -> Vec<u8> {
     format!("{}\r", sub_task(prompt).replace('\n', " ")).into_bytes()
 }
 
+/// A viewer with a queue of `queue` messages, and that queue's other end.
+pub(crate) fn viewer(id: u64, queue: usize) -> (super::Viewer, mpsc::Receiver<super::Watched>) {
+    let (tx, rx) = mpsc::channel(queue);
+    let viewer = super::Viewer {
+        id,
+        queue: tx,
+        overflowed: Arc::new(tokio::sync::Notify::new()),
+    };
+    (viewer, rx)
+}
+
 fn world() -> World {
     let super::FakeWorld {
         ports,
@@ -1856,22 +1867,10 @@ mod viewers {
 
     use std::sync::Arc;
 
-    use tokio::sync::{Notify, mpsc};
-
-    use super::{AgentEvent, EngineError, Status, pause, request, world};
+    use super::{AgentEvent, EngineError, Status, pause, request, viewer, world};
     use crate::core::ids::AgentId;
-    use crate::engine::{AGENT_COLS, OUTPUT_COALESCE_BYTES_MAX, TerminalInput, Viewer, Watched};
+    use crate::engine::{AGENT_COLS, OUTPUT_COALESCE_BYTES_MAX, TerminalInput, Watched};
     use crate::ports::ExitStatus;
-
-    fn viewer(id: u64, queue: usize) -> (Viewer, mpsc::Receiver<Watched>) {
-        let (tx, rx) = mpsc::channel(queue);
-        let viewer = Viewer {
-            id,
-            queue: tx,
-            overflowed: Arc::new(Notify::new()),
-        };
-        (viewer, rx)
-    }
 
     #[tokio::test(start_paused = true)]
     async fn a_viewer_gets_the_scrollback_then_every_later_byte_once() {

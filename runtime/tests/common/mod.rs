@@ -186,6 +186,15 @@ pub fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// Runs `work` to its end on a runtime of its own (a test's async steps, from sync code).
+pub fn block_on<F: std::future::Future>(work: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(work)
+}
+
 pub fn call<C: Connect>(
     connect: &C,
     base: &BaseUrl,
@@ -200,13 +209,7 @@ pub fn call<C: Connect>(
     }
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     let request = http::encode(&base.host, method, path, &headers, body.as_bytes());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let response = runtime
-        .block_on(http::send(connect, base, &request))
-        .unwrap();
+    let response = block_on(http::send(connect, base, &request)).unwrap();
     let value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
     (response.status, value)
 }

@@ -49,7 +49,7 @@ export function coordinatorView(coordinatorId, goBack) {
         header,
         coordinator.agent
           ? el("div", { class: "lead" }, agentRow(coordinator.agent))
-          : el("p", { class: "counts", "data-testid": "no-coordinator-agent" }, "Its own agent is not running."),
+          : el("p", { class: "counts" }, "Its own agent is not running."),
         el("p", { class: "counts" }, coordinatorCounts(coordinator)),
         agents.length === 0
           ? el("p", { class: "empty" }, "No sub-tasks.")
