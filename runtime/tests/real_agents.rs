@@ -21,6 +21,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use baton_runtime::core::detector::{Detector, Profile, Readiness};
+use baton_runtime::core::state::Attention;
 use baton_runtime::core::time::Millis;
 use common::{Daemon, repo_with};
 use serde_json::{Value, json};
@@ -149,8 +150,9 @@ impl Screen {
         (assessment.readiness, assessment.idle)
     }
 
-    /// The agent kept running, its task is not idle, and the detector reads a dialog.
-    fn is_a_running_dialog(&self, profile: Profile) {
+    /// The agent kept running, its task is not idle, and the detector reads a screen that
+    /// waits for a human, for `reason`.
+    fn is_a_running_dialog(&self, profile: Profile, reason: Attention) {
         assert_eq!(
             self.task["exitCode"],
             Value::Null,
@@ -158,7 +160,7 @@ impl Screen {
             self.task
         );
         assert_eq!(self.task["status"], "running", "a dialog is not idle");
-        assert_eq!(self.reading(profile), (Readiness::StartupOrDialog, false));
+        assert_eq!(self.reading(profile), (Readiness::Attention(reason), false));
     }
 
     fn capture_as(&self, name: &str) {
@@ -258,7 +260,7 @@ fn claude_code_takes_its_mcp_config_and_its_trust_dialog_is_a_dialog() {
     let text = screen.text();
     assert!(text.contains("trust this folder"), "{text}");
     assert!(!text.to_lowercase().contains("invalid"), "{text}");
-    screen.is_a_running_dialog(Profile::Claude);
+    screen.is_a_running_dialog(Profile::Claude, Attention::Dialog);
 }
 
 #[test]
@@ -281,7 +283,7 @@ fn codex_takes_its_config_override_and_its_sign_in_menu_is_a_dialog() {
     let text = screen.text();
     assert!(text.contains("Sign in with ChatGPT"), "{text}");
     assert!(!text.contains("Error loading config"), "{text}");
-    screen.is_a_running_dialog(Profile::Codex);
+    screen.is_a_running_dialog(Profile::Codex, Attention::SignIn);
 }
 
 #[test]
@@ -303,7 +305,7 @@ fn gemini_reads_batons_server_from_its_settings_and_its_trust_dialog_is_a_dialog
         text.contains("MCP Servers (1)") && text.contains("- baton"),
         "Gemini found Baton's server in the worktree's settings: {text}"
     );
-    screen.is_a_running_dialog(Profile::Gemini);
+    screen.is_a_running_dialog(Profile::Gemini, Attention::Dialog);
 }
 
 /// What the scripted model endpoint was asked.

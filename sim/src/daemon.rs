@@ -491,6 +491,15 @@ fn describe(shared: &Shared, event: &AppEvent) -> String {
                     )
                 }
                 StateChange::McpStartupTimedOut => "mcp startup timed out".to_owned(),
+                StateChange::Agent(verdict) => match verdict.disagreement {
+                    None => format!("agent {} by {}", verdict.state, verdict.source.name()),
+                    Some((other, said)) => format!(
+                        "agent {} by {} ({} says {said})",
+                        verdict.state,
+                        verdict.source.name(),
+                        other.name()
+                    ),
+                },
             };
             format!("event {} {what}", task_name(*task))
         }

@@ -544,6 +544,9 @@ mod tests {
                 status: baton_runtime::core::coordinator::Status::Running,
                 exit_code: None,
                 signalled_at: None,
+                state: baton_runtime::core::state::Verdict::starting(
+                    baton_runtime::core::time::Millis(0),
+                ),
             };
             observed.event(&AppEvent::TaskCreated { coordinator, task }, 0);
         }

@@ -21,7 +21,7 @@ fn scenario_files(folder: &str) -> Vec<PathBuf> {
 }
 
 /// The folders `cargo test` replays, one test each.
-const FOLDERS: [&str; 9] = [
+const FOLDERS: [&str; 10] = [
     "attacks",
     "websocket",
     "coordinator",
@@ -29,6 +29,7 @@ const FOLDERS: [&str; 9] = [
     "control",
     "notifications",
     "detector",
+    "attention",
     "faults",
     "bugs",
 ];
@@ -168,6 +169,11 @@ fn notifications_scenarios_hold() {
 #[test]
 fn detector_scenarios_hold() {
     check("detector");
+}
+
+#[test]
+fn attention_scenarios_hold() {
+    check("attention");
 }
 
 #[test]

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use crate::core::coordinator::SignalOutcome;
 use crate::core::ids::CoordinatorId;
+use crate::core::state::{Attention, Verdict};
 use crate::engine::sessions::SessionInfo;
 use crate::engine::{AgentView, AgentsView, DiffView, MergeResult, TaskView};
 use crate::ports::FileChange;
@@ -19,12 +20,28 @@ pub fn detail(task: &TaskView, coordinator: CoordinatorId) -> Value {
     value
 }
 
+/// An agent's state as `AgentState`: its state, why it needs a human (when it does), the
+/// source of the evidence that decided it, and since when.
+#[must_use]
+pub fn agent_state(verdict: &Verdict) -> Value {
+    let mut value = json!({
+        "state": verdict.state.name(),
+        "source": verdict.source.name(),
+        "since": verdict.since.iso8601(),
+    });
+    if let Some(reason) = verdict.state.attention() {
+        value["attention"] = Value::String(reason.name().to_owned());
+    }
+    value
+}
+
 /// A task's agent as `RemoteAgent` (the phone's list) of coordinator `coordinator`: `lastLine`
 /// is the last line of its output that is not blank. Beyond the reference: `taskStatus` (the
 /// task's own status, so a list sent because a task went idle shows why), `state` (what the
-/// detector reads: ready, busy, dialog or exited), `lastActivityAt` (milliseconds since the
-/// epoch), `signal` (`pending` until the coordinator collects a `signal_done`, then
-/// `collected`, else null), `control`, `branchName` and `coordinatorId`.
+/// agent is doing: starting, working, waiting_for_input, needs_attention or exited),
+/// `attention` (why it needs a human, else null), `stateSince` and `lastActivityAt`
+/// (milliseconds since the epoch), `signal` (`pending` until the coordinator collects a
+/// `signal_done`, then `collected`, else null), `control`, `branchName` and `coordinatorId`.
 #[must_use]
 pub fn agent(agent: &AgentView, coordinator: CoordinatorId) -> Value {
     let task = &agent.task;
@@ -41,7 +58,10 @@ pub fn agent(agent: &AgentView, coordinator: CoordinatorId) -> Value {
         "coordinatorId": coordinator.to_string(),
         "status": if task.status == crate::core::coordinator::Status::Exited { "exited" } else { "running" },
         "taskStatus": task.status.name(),
-        "state": agent.state.name(),
+        "state": agent.state.state.name(),
+        "attention": agent.state.state.attention().map(Attention::name),
+        "stateSource": agent.state.source.name(),
+        "stateSince": agent.state.since.0,
         "exitCode": task.exit_code,
         "lastLine": agent.last_line,
         "lastActivityAt": agent.last_activity.0,
@@ -80,7 +100,10 @@ pub fn coordinator_agent(session: &SessionInfo) -> Value {
         "agentId": session.agent.to_string(),
         "program": session.program,
         "status": if session.exit.is_some() { "exited" } else { "running" },
-        "state": session.state.name(),
+        "state": session.state.state.name(),
+        "attention": session.state.state.attention().map(Attention::name),
+        "stateSource": session.state.source.name(),
+        "stateSince": session.state.since.0,
         "exitCode": session.exit.and_then(|exit| exit.code),
         "lastLine": session.last_line,
         "lastActivityAt": session.last_activity.0,
@@ -96,6 +119,7 @@ pub fn summary(task: &TaskView, coordinator: CoordinatorId) -> Value {
         "branchName": task.branch,
         "status": task.status.name(),
         "coordinatorTaskId": coordinator.to_string(),
+        "agentState": agent_state(&task.state),
     });
     if let Some(at) = task.signalled_at {
         value["signalDoneAt"] = Value::String(at.iso8601());
@@ -159,6 +183,20 @@ pub fn signal(outcome: &SignalOutcome, coordinator: CoordinatorId) -> Value {
             "name": name,
             "status": status.name(),
             "signalDoneAt": at.iso8601(),
+            "remaining": remaining,
+        }),
+        SignalOutcome::NeedsAttention {
+            task,
+            name,
+            reason,
+            at,
+            remaining,
+        } => json!({
+            "taskId": task.to_string(),
+            "name": name,
+            "status": "running",
+            "needsAttention": reason.name(),
+            "since": at.iso8601(),
             "remaining": remaining,
         }),
         SignalOutcome::TimedOut { remaining } => {

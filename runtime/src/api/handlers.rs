@@ -339,12 +339,16 @@ async fn task_route(
                 IdleOutcome::HumanControl => "human_control",
                 IdleOutcome::Removed => "removed",
                 IdleOutcome::TimedOut => "timeout",
+                IdleOutcome::NeedsAttention(_) => "needs_attention",
             };
             let status = handle
                 .task_status(task)
                 .await
                 .map_or("unknown", |t| t.status.name());
             let mut answer = json!({ "status": status, "reason": reason });
+            if let IdleOutcome::NeedsAttention(why) = outcome {
+                answer["attention"] = Value::String(why.name().to_owned());
+            }
             // A timeout is an answer, as for `wait-signal` (the reference made it a 500).
             if outcome == IdleOutcome::TimedOut {
                 answer["timedOut"] = Value::Bool(true);

@@ -743,13 +743,16 @@ async fn the_phone_and_the_coordinators_read_every_agent() {
     assert_eq!(agents[0]["taskName"], "task-1");
     assert_eq!(agents[0]["status"], "running");
     assert!(agents[0]["exitCode"].is_null());
-    // What the phone's page shows beyond the reference: the grouping, the detector's reading
-    // (an agent that printed nothing shows no prompt: busy), activity, signal and control.
+    // What the phone's page shows beyond the reference: the grouping, the agent's state (one
+    // that printed nothing is starting, by its process), activity, signal and control.
     assert_ne!(
         agents[0]["coordinatorId"], agents[1]["coordinatorId"],
         "each under its own coordinator: {agents:?}"
     );
-    assert_eq!(agents[0]["state"], "busy");
+    assert_eq!(agents[0]["state"], "starting");
+    assert_eq!(agents[0]["stateSource"], "process");
+    assert!(agents[0]["attention"].is_null());
+    assert!(agents[0]["stateSince"].is_u64());
     assert!(agents[0]["lastActivityAt"].is_u64());
     assert!(agents[0]["signal"].is_null());
     assert_eq!(agents[0]["control"], "coordinator");

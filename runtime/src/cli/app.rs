@@ -176,7 +176,7 @@ pub fn render_status(status: &Value) -> String {
             format!(
                 "agent {} {}",
                 session["program"].as_str().unwrap_or("?"),
-                readiness(session["readiness"].as_str().unwrap_or(""))
+                describe_state(&session["state"], &session["attention"])
             )
         };
         out.push_str(&format!(
@@ -191,12 +191,22 @@ pub fn render_status(status: &Value) -> String {
     out
 }
 
-fn readiness(name: &str) -> &'static str {
-    match name {
-        "Ready" => "at its prompt",
-        "Busy" => "working",
-        "StartupOrDialog" => "starting or asking a question",
-        _ => "running",
+/// An agent's state in words: its `state` and, when it needs a human, the `attention` reason.
+fn describe_state(state: &Value, attention: &Value) -> String {
+    match state.as_str().unwrap_or("") {
+        "waiting_for_input" => "waiting for input".to_owned(),
+        "working" => "working".to_owned(),
+        "starting" => "starting".to_owned(),
+        "exited" => "exited".to_owned(),
+        "needs_attention" => {
+            let reason = attention.as_str().unwrap_or("unknown");
+            let advice = crate::core::state::Attention::ALL
+                .into_iter()
+                .find(|a| a.name() == reason)
+                .map_or("", |a| a.advice());
+            format!("NEEDS A HUMAN ({reason}: {advice})")
+        }
+        _ => "running".to_owned(),
     }
 }
 
@@ -209,13 +219,15 @@ pub fn render_tasks(tasks: &Value) -> String {
     }
     let mut out = String::new();
     for t in &list {
+        let agent = &t["agentState"];
         out.push_str(&format!(
-            "{}  {:<10} {:<20} {}  ({})\n",
+            "{}  {:<10} {:<20} {}  ({})  agent {}\n",
             t["id"].as_str().unwrap_or("?"),
             t["status"].as_str().unwrap_or("?"),
             t["name"].as_str().unwrap_or("?"),
             t["branchName"].as_str().unwrap_or("?"),
             t["worktreePath"].as_str().unwrap_or("?"),
+            describe_state(&agent["state"], &agent["attention"]),
         ));
     }
     out
@@ -256,6 +268,20 @@ pub fn render_event(event: &Value, names: &std::collections::BTreeMap<String, St
             event["text"].as_str().unwrap_or("").replace('\n', " ")
         ),
         "notification_cleared" => "… notifications cleared".to_owned(),
+        "task_state" if event["change"] == "agent_state" => {
+            let agent = &event["agentState"];
+            let state = describe_state(&agent["state"], &agent["attention"]);
+            let mark = if agent["state"] == "needs_attention" {
+                "!"
+            } else {
+                "·"
+            };
+            format!(
+                "{mark} task {}: agent {state} (by its {})",
+                task("taskId"),
+                agent["source"].as_str().unwrap_or("?")
+            )
+        }
         "task_state" => format!(
             "· task {}: {}",
             task("taskId"),
@@ -691,14 +717,14 @@ mod tests {
             "version": "0.1.0", "apiUrl": "http://127.0.0.1:7777", "stateDir": "/s",
             "coordinators": [{
                 "id": "c-1", "projectRoot": "/p", "agent": "claude", "tasks": 2,
-                "session": { "program": "claude", "status": "running", "readiness": "Ready" },
+                "session": { "program": "claude", "status": "running", "readiness": "Ready", "state": "waiting_for_input", "attention": null },
             }, {
                 "id": "c-2", "projectRoot": "/q", "agent": "codex", "tasks": 0, "session": null,
             }],
         }));
         assert!(text.contains("API http://127.0.0.1:7777"), "{text}");
         assert!(
-            text.contains("c-1 · /p · agent claude at its prompt · 2 task(s)"),
+            text.contains("c-1 · /p · agent claude waiting for input · 2 task(s)"),
             "{text}"
         );
         assert!(text.contains("c-2 · /q · no agent running"), "{text}");
@@ -709,10 +735,15 @@ mod tests {
     #[test]
     fn tasks_and_events_read_as_lines() {
         let tasks = render_tasks(&json!({ "tasks": [{
-            "id": "t-1", "status": "idle", "name": "alpha", "branchName": "task/alpha-1",
+            "id": "t-1", "status": "running", "name": "alpha", "branchName": "task/alpha-1",
             "worktreePath": "/p/.worktrees/task/alpha-1",
+            "agentState": { "state": "needs_attention", "attention": "permission", "source": "screen" },
         }]}));
-        assert!(tasks.starts_with("t-1  idle       alpha"), "{tasks}");
+        assert!(tasks.starts_with("t-1  running    alpha"), "{tasks}");
+        assert!(
+            tasks.ends_with("agent NEEDS A HUMAN (permission: it asks permission to use a tool)\n"),
+            "{tasks}"
+        );
         assert_eq!(render_tasks(&json!({ "tasks": [] })), "no tasks\n");
         let names = BTreeMap::from([("t-1".to_owned(), "alpha".to_owned())]);
         let merged = json!({
@@ -722,6 +753,12 @@ mod tests {
         assert_eq!(
             render_event(&merged, &names),
             "✓ task alpha merged into main (+3 -0)"
+        );
+        let attention = json!({ "type": "task_state", "taskId": "t-1", "change": "agent_state",
+            "agentState": { "state": "needs_attention", "attention": "sign_in", "source": "hook" } });
+        assert_eq!(
+            render_event(&attention, &names),
+            "! task alpha: agent NEEDS A HUMAN (sign_in: it wants its user to sign in) (by its hook)"
         );
         let state = json!({ "type": "task_state", "taskId": "t-1", "change": "signal_received" });
         assert_eq!(

@@ -12,5 +12,6 @@ pub mod diff;
 pub mod ids;
 pub mod notify;
 pub mod replay;
+pub mod state;
 pub mod time;
 pub mod ws;

@@ -20,6 +20,7 @@ use std::collections::{BTreeSet, VecDeque};
 use std::fmt::Write as _;
 
 use super::ids::{BatchId, NotificationId, TaskId};
+use super::state::Attention;
 use super::time::Millis;
 
 /// Default wait between staging a batch and typing it into the coordinator.
@@ -45,11 +46,15 @@ pub enum Completion {
     Idle,
     /// Its process exited, with this code if it had one (a signal kill has none).
     Exited(Option<i32>),
+    /// It has not finished: it waits for a human, for this reason.
+    NeedsAttention(Attention),
 }
 
 impl Completion {
-    fn failed(self) -> bool {
+    /// Whether it is told sooner than the batch delay: a failed exit, a task stuck on a human.
+    fn urgent(self) -> bool {
         matches!(self, Completion::Exited(Some(code)) if code != 0)
+            || matches!(self, Completion::NeedsAttention(_))
     }
 }
 
@@ -153,6 +158,15 @@ impl Notifications {
         self.delay_ms
     }
 
+    /// Whether `task`'s pending notification says it needs a human.
+    #[must_use]
+    pub fn pending_attention(&self, task: TaskId) -> bool {
+        self.pending.iter().any(|p| {
+            p.finished.task == task
+                && matches!(p.finished.completion, Completion::NeedsAttention(_))
+        })
+    }
+
     /// Whether `task` has a notification waiting to be acknowledged.
     #[must_use]
     pub fn has_pending(&self, task: TaskId) -> bool {
@@ -196,8 +210,9 @@ impl Notifications {
         self.flagged.insert(task);
     }
 
-    /// A sub-task finished: queue a notification unless one is pending (an idle one is upgraded
-    /// to an exit) or the task was silenced, and stage. `delay_ms` overrides the batch delay.
+    /// A sub-task finished or needs a human: queue a notification unless one is pending (an
+    /// idle one is upgraded to an exit or to needing a human, one needing a human to an exit)
+    /// or the task was silenced, and stage. `delay_ms` overrides the batch delay.
     pub fn report(
         &mut self,
         now: Millis,
@@ -206,13 +221,16 @@ impl Notifications {
         delay_ms: Option<u64>,
     ) -> Option<Notice> {
         if self.flagged.contains(&finished.task) {
-            let Completion::Exited(code) = finished.completion else {
-                return None;
+            let rank = |completion: Completion| match completion {
+                Completion::Idle => 0,
+                Completion::NeedsAttention(_) => 1,
+                Completion::Exited(_) => 2,
             };
-            let idle = self.pending.iter_mut().find(|p| {
-                p.finished.task == finished.task && p.finished.completion == Completion::Idle
+            let earlier = self.pending.iter_mut().find(|p| {
+                p.finished.task == finished.task
+                    && rank(p.finished.completion) < rank(finished.completion)
             })?;
-            idle.finished.completion = Completion::Exited(code);
+            earlier.finished.completion = finished.completion;
             return self.stage(now, fresh.batch, None);
         }
         self.flagged.insert(finished.task);
@@ -346,7 +364,7 @@ impl Notifications {
             return None;
         }
         let delay = delay_ms.unwrap_or_else(|| {
-            if self.pending.iter().any(|p| p.finished.completion.failed()) {
+            if self.pending.iter().any(|p| p.finished.completion.urgent()) {
                 FAILURE_DELAY_MS_MIN.max(self.delay_ms / 4)
             } else {
                 self.delay_ms
@@ -377,7 +395,7 @@ pub fn render(pending: &[Pending]) -> String {
     );
     for p in pending {
         let _ = writeln!(text, "{}", describe(&p.finished));
-        if p.finished.completion.failed() {
+        if matches!(p.finished.completion, Completion::Exited(Some(code)) if code != 0) {
             text.push_str(
                 "  ⚠️  Non-zero exit: it may need attention; consider a follow-up sub-task.\n",
             );
@@ -405,6 +423,11 @@ pub fn describe(finished: &Finished) -> String {
             let code = code.map_or_else(|| "null".to_owned(), |c| c.to_string());
             format!("- \"{name}\" terminated (exit {code}) — branch: {branch}")
         }
+        Completion::NeedsAttention(reason) => format!(
+            "- \"{name}\" needs a human ({}: {}) — branch: {branch}",
+            reason.name(),
+            reason.advice()
+        ),
     }
 }
 

@@ -340,6 +340,10 @@ pub fn event_json(event: &AppEvent) -> Value {
                     ("orphaned", json!({ "needsReview": needs_review }))
                 }
                 StateChange::McpStartupTimedOut => ("mcp_startup_timed_out", json!({})),
+                StateChange::Agent(verdict) => (
+                    "agent_state",
+                    json!({ "agentState": crate::api::dto::agent_state(verdict) }),
+                ),
             };
             value["change"] = Value::String(name.to_owned());
             if let (Some(value), Some(extra)) = (value.as_object_mut(), extra.as_object()) {

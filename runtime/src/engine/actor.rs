@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    AGENT_COLS, AGENT_ROWS, AgentEvent, AgentFeed, AgentState, AgentView, AgentsView, AppEvent,
+    AGENT_COLS, AGENT_ROWS, AgentEvent, AgentFeed, AgentView, AgentsView, AppEvent,
     COMMANDS_PENDING_MAX, Command, CoordinatorHandle, CoordinatorSettings, CreateTask, DiffView,
     EngineError, INTERNAL_EVENTS_MAX, LIST_ACTIVITY_STEP_MS, MergeOptions, MergeResult,
     OUTPUT_COALESCE_BYTES_MAX, Ports, Reply, TASK_NAME_CHARS_MAX, TaskView, TerminalInput, Viewer,
@@ -1050,6 +1050,19 @@ impl Actor {
                     self.tell(AppEvent::Notice(coordinator, notice)).await;
                 }
                 Effect::State(task, change) => {
+                    if let crate::core::coordinator::StateChange::Agent(verdict) = &change {
+                        match verdict.disagreement {
+                            Some((other, says)) => tracing::info!(
+                                %task, state = %verdict.state, source = verdict.source.name(),
+                                disagreeing = other.name(), says = %says,
+                                "agent state: the sources disagree; the newest wins"
+                            ),
+                            None => tracing::debug!(
+                                %task, state = %verdict.state, source = verdict.source.name(),
+                                "agent state"
+                            ),
+                        }
+                    }
                     self.tell(AppEvent::State(task, change)).await;
                 }
                 Effect::Orphaned { task, text } => {
@@ -1121,7 +1134,7 @@ async fn sleep_for(duration: Option<Duration>) {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Shown {
     task: TaskId,
-    state: AgentState,
+    state: crate::core::state::AgentState,
     signal_pending: bool,
     control: Control,
     /// The last activity, in steps of [`LIST_ACTIVITY_STEP_MS`].
@@ -1132,7 +1145,7 @@ impl Shown {
     fn of(task: &Task) -> Self {
         Shown {
             task: task.id,
-            state: AgentState::of(task.status, task.detector.readiness()),
+            state: task.agent_state().state,
             signal_pending: task.signal.is_some_and(|s| !s.consumed),
             control: task.control,
             activity_step: task.detector.last_activity().0 / LIST_ACTIVITY_STEP_MS,
@@ -1154,7 +1167,7 @@ impl Actor {
                 .map(|task| AgentView {
                     task: view(task),
                     last_line: task.last_line(),
-                    state: AgentState::of(task.status, task.detector.readiness()),
+                    state: task.agent_state(),
                     last_activity: task.detector.last_activity(),
                     signal_pending: task.signal.is_some_and(|s| !s.consumed),
                     control: task.control,
@@ -1173,6 +1186,7 @@ fn view(task: &Task) -> TaskView {
         agent: task.agent,
         status: task.status,
         exit_code: task.exit_code,
+        state: task.agent_state(),
         signalled_at: task.signal.map(|s| s.at),
     }
 }

@@ -285,50 +285,13 @@ pub struct TaskView {
     pub exit_code: Option<i32>,
     /// When it signalled done, if it did since its last prompt.
     pub signalled_at: Option<Millis>,
+    /// What its agent is doing, with the evidence that decided it.
+    pub state: crate::core::state::Verdict,
 }
 
 /// How coarsely the phone's list follows an agent's last activity: a busy agent makes the list
 /// be sent again at most once per this many milliseconds (a quiet one not at all).
 pub const LIST_ACTIVITY_STEP_MS: u64 = 10_000;
-
-/// What a task's agent is seen doing, for people watching (the phone's list): the detector's
-/// reading of its screen, with the task's own status over it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AgentState {
-    /// At its prompt: the task is idle, or the screen shows a prompt nothing blocks.
-    Ready,
-    /// Working, or showing nothing the detector knows (most often output scrolling by).
-    Busy,
-    /// Starting up, or a dialog waits for an answer.
-    Dialog,
-    /// Its process ended.
-    Exited,
-}
-
-impl AgentState {
-    /// The state of `status` with the detector's `readiness`.
-    #[must_use]
-    pub const fn of(status: Status, readiness: crate::core::detector::Readiness) -> Self {
-        use crate::core::detector::Readiness;
-        match (status, readiness) {
-            (Status::Exited, _) => AgentState::Exited,
-            (Status::Idle, _) | (Status::Running, Readiness::Ready) => AgentState::Ready,
-            (Status::Running, Readiness::StartupOrDialog) => AgentState::Dialog,
-            (Status::Running, Readiness::Busy | Readiness::NoPrompt) => AgentState::Busy,
-        }
-    }
-
-    /// The name used in API results.
-    #[must_use]
-    pub const fn name(self) -> &'static str {
-        match self {
-            AgentState::Ready => "ready",
-            AgentState::Busy => "busy",
-            AgentState::Dialog => "dialog",
-            AgentState::Exited => "exited",
-        }
-    }
-}
 
 /// A task's agent as the phone's list shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -337,8 +300,8 @@ pub struct AgentView {
     pub task: TaskView,
     /// The last line of its output that is not blank.
     pub last_line: String,
-    /// What it is seen doing.
-    pub state: AgentState,
+    /// What it is doing, with the evidence that decided it.
+    pub state: crate::core::state::Verdict,
     /// When its screen last changed.
     pub last_activity: Millis,
     /// Whether it signalled done and the coordinator has not collected that yet.

@@ -23,16 +23,16 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::broadcast;
 
-use crate::core::coordinator::Status;
 use crate::core::coordinator::{
     ENTER_RETRIES_MAX, ENTER_RETRY_MS, MCP_CONNECT_TIMEOUT_MS, Scrollback,
 };
 use crate::core::detector::{Detector, Profile, Readiness};
 use crate::core::ids::{AgentId, CoordinatorId};
+use crate::core::state::{AgentState, Evidence, Verdict};
 use crate::core::time::Millis;
 use crate::engine::{
-    AgentEvent, AgentFeed, AgentState, LIST_ACTIVITY_STEP_MS, TerminalInput, Viewer, Watched,
-    Watching, hand_out,
+    AgentEvent, AgentFeed, LIST_ACTIVITY_STEP_MS, TerminalInput, Viewer, Watched, Watching,
+    hand_out,
 };
 use crate::ports::{Clock, ExitStatus, PtyError, PtyEvent, PtyHost, SpawnSpec};
 
@@ -68,8 +68,8 @@ pub struct SessionInfo {
     pub last_line: String,
     /// When its screen last changed.
     pub last_activity: Millis,
-    /// What it is seen doing, as a task's agent is (ready, busy, dialog, exited).
-    pub state: AgentState,
+    /// What it is doing, as a task's agent is, with the evidence that decided it.
+    pub state: Verdict,
 }
 
 /// A watch that started: the scrollback, and what comes after it (nothing lost or repeated
@@ -92,6 +92,8 @@ struct Session {
     cols: u16,
     ring: Scrollback,
     detector: Detector,
+    /// What is known of its agent's state.
+    evidence: Evidence,
     exit: Option<ExitStatus>,
     live: broadcast::Sender<Chunk>,
     /// Its agent's Baton MCP server announced itself (the agent has Baton's tools).
@@ -111,15 +113,37 @@ struct Shown {
     activity_step: u64,
 }
 
-impl Shown {
-    fn of(detector: &Detector, exit: Option<ExitStatus>) -> Self {
-        Shown {
-            state: match exit {
-                None => AgentState::of(Status::Running, detector.readiness()),
-                Some(_) => AgentState::Exited,
-            },
-            activity_step: detector.last_activity().0 / LIST_ACTIVITY_STEP_MS,
+impl Session {
+    /// Its agent's state at `now`, its screen's reading taken in first.
+    fn observe(&mut self, now: Millis) -> Verdict {
+        self.evidence.screen(now, self.detector.reading(now));
+        crate::core::state::decide(&self.evidence, now)
+    }
+
+    /// When its state may change with no new output; `None` once it ended.
+    fn recheck_at(&self, now: Millis) -> Option<Millis> {
+        if self.exit.is_some() {
+            return None;
         }
+        let verdict = crate::core::state::decide(&self.evidence, now);
+        [self.detector.assess(now).recheck_at, verdict.recheck_at]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    fn shown(&mut self, now: Millis) -> Shown {
+        Shown {
+            state: self.observe(now).state,
+            activity_step: self.detector.last_activity().0 / LIST_ACTIVITY_STEP_MS,
+        }
+    }
+}
+
+async fn sleep_or_never(wait: Option<std::time::Duration>) {
+    match wait {
+        Some(wait) => tokio::time::sleep(wait).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -189,26 +213,29 @@ impl Sessions {
         let agent = spec.agent;
         let cols = spec.cols;
         let program = spec.argv.first().cloned().unwrap_or_default();
-        let mut detector = Detector::new(profile, self.clock.now());
+        let now = self.clock.now();
+        let mut detector = Detector::new(profile, now);
         detector.resize(spec.cols, spec.rows);
         let session = self.pty.spawn(spec).await?;
         let (live, _) = broadcast::channel(SESSION_CHUNKS_MAX);
-        let shown = Shown::of(&detector, None);
-        self.lock().insert(
-            id,
-            Session {
-                agent,
-                program,
-                cols,
-                ring: Scrollback::default(),
-                detector,
-                exit: None,
-                mcp_connected: false,
-                live,
-                shown,
-                viewers: Vec::new(),
+        let mut session_state = Session {
+            agent,
+            program,
+            cols,
+            ring: Scrollback::default(),
+            detector,
+            evidence: Evidence::started(now),
+            exit: None,
+            mcp_connected: false,
+            live,
+            shown: Shown {
+                state: AgentState::Starting,
+                activity_step: 0,
             },
-        );
+            viewers: Vec::new(),
+        };
+        session_state.shown = session_state.shown(now);
+        self.lock().insert(id, session_state);
         self.feed.send(AgentEvent::ListChanged);
         tokio::spawn(self.clone().pump(id, agent, session.events));
         if let Some(prompt) = first_prompt {
@@ -262,6 +289,7 @@ impl Sessions {
                         tracing::warn!(coordinator = %id, "typing the first prompt: the agent's Baton MCP server never announced itself");
                     }
                     session.detector.prompt_sent(now, &prompt);
+                    session.evidence.prompt_sent(now);
                 }
                 (assessment, session.detector.bracketed_paste())
             };
@@ -308,7 +336,21 @@ impl Sessions {
         agent: AgentId,
         mut events: tokio::sync::mpsc::Receiver<PtyEvent>,
     ) {
-        while let Some(event) = events.recv().await {
+        // When the state may change with no new output (a prompt becoming stable, a still
+        // screen reaching its limit): looked at again then.
+        let mut recheck: Option<Millis> = None;
+        loop {
+            let wait = recheck.map(|at| {
+                std::time::Duration::from_millis(at.0.saturating_sub(self.clock.now().0).max(1))
+            });
+            let event = tokio::select! {
+                biased;
+                event = events.recv() => match event {
+                    Some(event) => Some(event),
+                    None => return,
+                },
+                () = sleep_or_never(wait) => None,
+            };
             let mut replies = Vec::new();
             let (changed, exited) = {
                 let mut table = self.lock();
@@ -317,27 +359,33 @@ impl Sessions {
                 };
                 let mut exited = None;
                 match event {
-                    PtyEvent::Output(bytes) => {
-                        session.ring.push(&bytes);
-                        session.detector.feed(self.clock.now(), &bytes);
-                        while let Some(query) = session.detector.poll_query() {
-                            replies.push(query.reply());
+                    None => {}
+                    Some(event) => match event {
+                        PtyEvent::Output(bytes) => {
+                            session.ring.push(&bytes);
+                            session.detector.feed(self.clock.now(), &bytes);
+                            while let Some(query) = session.detector.poll_query() {
+                                replies.push(query.reply());
+                            }
+                            let bytes: Arc<[u8]> = bytes.into();
+                            hand_out(&mut session.viewers, &Watched::Output(agent, bytes.clone()));
+                            let _ = session.live.send(Chunk::Output(bytes));
                         }
-                        let bytes: Arc<[u8]> = bytes.into();
-                        hand_out(&mut session.viewers, &Watched::Output(agent, bytes.clone()));
-                        let _ = session.live.send(Chunk::Output(bytes));
-                    }
-                    PtyEvent::Exited(status) => {
-                        session.exit = Some(status);
-                        exited = Some(status.code);
-                        hand_out(&mut session.viewers, &Watched::Exited(agent, status.code));
-                        session.viewers.clear();
-                        let _ = session.live.send(Chunk::Exited(status.code));
-                    }
+                        PtyEvent::Exited(status) => {
+                            session.exit = Some(status);
+                            session.evidence.exited(self.clock.now());
+                            exited = Some(status.code);
+                            hand_out(&mut session.viewers, &Watched::Exited(agent, status.code));
+                            session.viewers.clear();
+                            let _ = session.live.send(Chunk::Exited(status.code));
+                        }
+                    },
                 }
-                let shown = Shown::of(&session.detector, session.exit);
+                let now = self.clock.now();
+                let shown = session.shown(now);
                 let changed = shown != session.shown;
                 session.shown = shown;
+                recheck = session.recheck_at(now);
                 (changed, exited)
             };
             // As an actor tells of a task's agent: the exit after its last output (handed to the
@@ -368,14 +416,15 @@ impl Sessions {
     /// Coordinator `id`'s session, if it has one.
     #[must_use]
     pub fn info(&self, id: CoordinatorId) -> Option<SessionInfo> {
-        self.lock().get(&id).map(|s| SessionInfo {
+        let now = self.clock.now();
+        self.lock().get_mut(&id).map(|s| SessionInfo {
             agent: s.agent,
             program: s.program.clone(),
             readiness: s.exit.is_none().then(|| s.detector.readiness()),
             exit: s.exit,
             last_line: s.ring.last_line(),
             last_activity: s.detector.last_activity(),
-            state: Shown::of(&s.detector, s.exit).state,
+            state: s.observe(now),
         })
     }
 
@@ -457,9 +506,10 @@ mod tests {
     use crate::agents::frames::{Frame, bytes};
     use crate::core::detector::Profile;
     use crate::core::ids::{AgentId, CoordinatorId, Uuid};
+    use crate::core::state::AgentState;
     use crate::core::time::Millis;
     use crate::engine::tests::viewer;
-    use crate::engine::{AgentEvent, AgentFeed, AgentState, Watched};
+    use crate::engine::{AgentEvent, AgentFeed, Watched};
     use crate::ports::fakes::{FakeClock, FakePty};
     use crate::ports::{ExitStatus, SpawnSpec};
 
@@ -515,7 +565,7 @@ mod tests {
         let stranger = AgentId(Uuid::from_random([3; 16]));
         assert!(sessions.watch(stranger, viewer(1, 8).0).is_none());
 
-        // Its prompt: the state it is seen in changes, so the list is told.
+        // Its prompt: once it stood, the state it is seen in changes, so the list is told.
         let ready = bytes(Profile::Claude, Frame::Ready);
         pty.print(agent, &ready).await.unwrap();
         assert_eq!(
@@ -524,7 +574,7 @@ mod tests {
             "at its prompt"
         );
         let info = sessions.info(id).unwrap();
-        assert_eq!(info.state, AgentState::Ready);
+        assert_eq!(info.state.state, AgentState::WaitingForInput);
         assert_eq!(info.last_line, "❯ ");
 
         // Watched: its scrollback, then its output; a viewer that falls behind is let go.
@@ -568,7 +618,7 @@ mod tests {
         assert_eq!(told(&mut events).await, exited);
         assert_eq!(watched.try_recv(), Ok(Watched::Exited(agent, Some(3))));
         assert_eq!(told(&mut events).await, AgentEvent::ListChanged);
-        assert_eq!(sessions.info(id).unwrap().state, AgentState::Exited);
+        assert_eq!(sessions.info(id).unwrap().state.state, AgentState::Exited);
         // Watched after its end: the scrollback and the exit, and no viewer kept.
         let (late, mut late_watched) = viewer(3, 8);
         let watching = sessions.watch(agent, late).unwrap();

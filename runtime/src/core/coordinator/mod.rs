@@ -36,6 +36,7 @@ use super::notify::{
     Completion, Finished, Fresh, Notice, Notifications, SIGNAL_DONE_DELAY_MS, describe,
 };
 use super::replay::{ReplayCache, RequestId};
+use super::state::{AgentState, Attention, Verdict};
 use super::time::Millis;
 
 /// Sub-tasks one coordinator may have at once: enough for any batch a coordinator can review,
@@ -86,6 +87,9 @@ pub enum IdleOutcome {
     Exited,
     /// A human holds the task's terminal.
     HumanControl,
+    /// The agent waits for a human (a permission prompt, a dialog, a sign-in…): nobody but a
+    /// human can move it on.
+    NeedsAttention(Attention),
     /// The app removed the task.
     Removed,
     /// Nothing happened within the timeout.
@@ -104,6 +108,20 @@ pub enum SignalOutcome {
         /// Its status when returned.
         status: Status,
         /// When it signalled (or exited).
+        at: Millis,
+        /// Tasks of the coordinator still to report.
+        remaining: usize,
+    },
+    /// A task's agent needs a human: the wait returns so its coordinator can say so (nothing
+    /// is consumed; its signal, if it comes, is still waited for).
+    NeedsAttention {
+        /// The task.
+        task: TaskId,
+        /// Its name.
+        name: String,
+        /// Why.
+        reason: Attention,
+        /// Since when.
         at: Millis,
         /// Tasks of the coordinator still to report.
         remaining: usize,
@@ -162,6 +180,8 @@ pub enum StateChange {
     /// The task's MCP server did not connect within [`MCP_CONNECT_TIMEOUT_MS`]; its assignment
     /// went out anyway (the agent may lack `signal_done`).
     McpStartupTimedOut,
+    /// What its agent is doing changed.
+    Agent(Verdict),
 }
 
 /// What the engine must do after a decision.
@@ -436,6 +456,8 @@ impl Coordinator {
             task.signal = record.signal;
             task.assignment_delivered = record.assignment_delivered;
             task.mcp = McpState::GaveUp;
+            task.evidence.exited(now);
+            task.state = crate::core::state::decide(&task.evidence, now);
             coordinator.tasks.push(task);
         }
         coordinator
@@ -516,6 +538,7 @@ impl Coordinator {
             return;
         };
         entry.detector.prompt_sent(now, prompt);
+        entry.evidence.prompt_sent(now);
         entry.typing = true;
         entry.enter_retry = None;
         entry.assignment_delivered = true;
@@ -929,6 +952,8 @@ impl Coordinator {
         entry.typing = false;
         entry.enter_retry = None;
         entry.detector.reset(now);
+        entry.evidence = crate::core::state::Evidence::started(now);
+        entry.state = Verdict::starting(now);
         entry.scrollback = Scrollback::default();
         Ok(())
     }
@@ -957,8 +982,20 @@ impl Coordinator {
         effects
     }
 
-    /// Applies the detector's judgement of a task at `now`.
+    /// Applies the detector's judgement of a task at `now`, then what its agent's state became.
     fn assess(&mut self, now: Millis, fresh: Fresh, task: TaskId, effects: &mut Vec<Effect>) {
+        self.assess_screen(now, fresh, task, effects);
+        self.observe_state(now, fresh, task, effects);
+    }
+
+    /// The detector's judgement: an idle agent gets its next prompt or is reported idle.
+    fn assess_screen(
+        &mut self,
+        now: Millis,
+        fresh: Fresh,
+        task: TaskId,
+        effects: &mut Vec<Effect>,
+    ) {
         let Ok(entry) = self.task_mut(task) else {
             return;
         };
@@ -996,6 +1033,76 @@ impl Coordinator {
         }
     }
 
+    /// Takes the screen's reading of a task into its evidence and acts on a change of its
+    /// agent's state: the app is told; a state that needs a human answers the task's idle waits
+    /// and tells the coordinator (its blocked signal wait, or a notification); leaving it
+    /// withdraws that notification if it is still pending.
+    fn observe_state(
+        &mut self,
+        now: Millis,
+        fresh: Fresh,
+        task: TaskId,
+        effects: &mut Vec<Effect>,
+    ) {
+        let Ok(entry) = self.task_mut(task) else {
+            return;
+        };
+        let reading = entry.detector.reading(now);
+        entry.evidence.screen(now, reading);
+        let verdict = crate::core::state::decide(&entry.evidence, now);
+        let before = entry.state.state;
+        entry.state = verdict;
+        if verdict.state == before {
+            return;
+        }
+        effects.push(Effect::State(task, StateChange::Agent(verdict)));
+        if before.attention().is_some()
+            && self.notifications.pending_attention(task)
+            && let Some(notice) = self.notifications.suppress(now, fresh, task)
+        {
+            effects.push(Effect::Notice(notice));
+        }
+        let Some(reason) = verdict.state.attention() else {
+            return;
+        };
+        self.resolve_idle_waiters(task, IdleOutcome::NeedsAttention(reason), effects);
+        if !self.closing.contains_key(&task) {
+            self.tell_attention(now, fresh, task, reason, effects);
+        }
+    }
+
+    /// Tells the coordinator that a task's agent needs a human: its first blocked signal wait
+    /// returns with it, or, with none blocked, a notification.
+    fn tell_attention(
+        &mut self,
+        now: Millis,
+        fresh: Fresh,
+        task: TaskId,
+        reason: Attention,
+        effects: &mut Vec<Effect>,
+    ) {
+        let Some(entry) = self.task(task) else { return };
+        if self.signal_waiters.is_empty() {
+            self.report(
+                now,
+                fresh,
+                task,
+                Completion::NeedsAttention(reason),
+                None,
+                effects,
+            );
+            return;
+        }
+        let outcome = SignalOutcome::NeedsAttention {
+            task,
+            name: entry.name.clone(),
+            reason,
+            at: entry.state.since,
+            remaining: self.remaining(),
+        };
+        self.answer_first_signal_waiter(now, fresh, outcome, effects);
+    }
+
     /// A task's agent exited.
     pub fn on_exit(
         &mut self,
@@ -1010,7 +1117,9 @@ impl Coordinator {
         };
         entry.status = Status::Exited;
         entry.exit_code = code;
+        entry.evidence.exited(now);
         let name = entry.name.clone();
+        self.observe_state(now, fresh, task, &mut effects);
         self.resolve_idle_waiters(task, IdleOutcome::Exited, &mut effects);
         if let Some(closing) = self.closing.get_mut(&task) {
             // Most likely killed by its close: told when the close ends, once.
@@ -1234,6 +1343,16 @@ impl Coordinator {
         if let Some(request) = request {
             self.replay.remove(self.id, request);
         }
+        if let SignalOutcome::NeedsAttention { task, reason, .. } = outcome {
+            // Told to nobody: told again, if the agent still waits for a human.
+            if self
+                .task(task)
+                .is_some_and(|t| t.state.state.attention() == Some(reason))
+            {
+                self.tell_attention(now, fresh, task, reason, &mut effects);
+            }
+            return effects;
+        }
         let SignalOutcome::Task {
             task, at: told_at, ..
         } = outcome
@@ -1291,10 +1410,11 @@ impl Coordinator {
         timeout_ms: Option<u64>,
     ) -> Result<Wait<IdleOutcome>, CoreError> {
         let entry = self.task_mut(task)?;
-        let ready = match (entry.control, entry.status) {
-            (Control::Human, _) => Some(IdleOutcome::HumanControl),
-            (_, Status::Exited) => Some(IdleOutcome::Exited),
-            (_, Status::Idle) => Some(IdleOutcome::Idle),
+        let ready = match (entry.control, entry.status, entry.state.state) {
+            (Control::Human, _, _) => Some(IdleOutcome::HumanControl),
+            (_, Status::Exited, _) => Some(IdleOutcome::Exited),
+            (_, Status::Idle, _) => Some(IdleOutcome::Idle),
+            (_, _, AgentState::NeedsAttention(reason)) => Some(IdleOutcome::NeedsAttention(reason)),
             _ => None,
         };
         if let Some(outcome) = ready {
@@ -1371,7 +1491,8 @@ impl Coordinator {
             .tasks
             .iter()
             .filter(|task| matches!(task.status, Status::Running | Status::Idle))
-            .filter_map(|task| task.detector.assess(now).recheck_at);
+            .flat_map(|task| [task.detector.assess(now).recheck_at, task.state.recheck_at])
+            .flatten();
         let mcp_timeouts = self
             .tasks
             .iter()

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use crate::core::detector::Detector;
 use crate::core::ids::{AgentId, DoneToken, TaskId};
+use crate::core::state::{Evidence, Verdict};
 use crate::core::time::Millis;
 
 use super::{MCP_CONNECT_TIMEOUT_MS, TaskSpec};
@@ -187,6 +188,11 @@ pub struct Task {
     pub launch: Vec<String>,
     pub(crate) detector: Detector,
     pub(crate) scrollback: Scrollback,
+    /// What is known of its agent's state (screen, hooks, OSC, process).
+    pub(crate) evidence: Evidence,
+    /// Its agent's state as last decided and acted on (waits answered, the coordinator and the
+    /// app told).
+    pub(crate) state: Verdict,
 }
 
 impl Task {
@@ -218,7 +224,21 @@ impl Task {
             launch: spec.launch,
             detector: Detector::new(spec.profile, now),
             scrollback: Scrollback::default(),
+            evidence: Evidence::started(now),
+            state: Verdict::starting(now),
         }
+    }
+
+    /// Its agent's state, with the evidence that decided it.
+    #[must_use]
+    pub const fn agent_state(&self) -> Verdict {
+        self.state
+    }
+
+    /// What is known of its agent's state.
+    #[must_use]
+    pub const fn evidence(&self) -> &Evidence {
+        &self.evidence
     }
 
     /// What it is, as it was made.

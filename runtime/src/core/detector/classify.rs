@@ -3,19 +3,27 @@
 //! Agent profiles (Claude, Codex, Gemini) read the *tail*: the last [`TAIL_CHARS`] characters of
 //! the window's non-empty lines, each trimmed of white space and box borders (`│ ┃ ║`). Blocker
 //! phrases are searched, case-insensitively, in the last [`BLOCKER_CHARS`] of it with white space
-//! collapsed and lines joined by a space. The order of the verdicts is fixed:
+//! collapsed and lines joined by a space. A *menu's chosen item* is a line that starts with a
+//! selection cursor (`❯ › ● >`) before a numbered choice (`❯ 1. Yes`). The order of the verdicts
+//! is fixed:
 //!
-//! 1. busy: `Working (`, `background terminal running`, `esc to interrupt`, `/stop to close`,
-//!    and `esc to cancel` unless beside `Enter to confirm` (a menu's footer: Claude Code's trust
-//!    dialog says `Enter to confirm · Esc to cancel`);
+//! 1. busy: `Working (`, `background terminal running`, `esc to interrupt`, `/stop to close`
+//!    (unless a menu's chosen item is drawn under it), and `esc to cancel` unless something
+//!    asks the human (a menu's chosen item, `Enter to confirm`, a dialog, permission or sign-in
+//!    phrase: then it is a menu's footer, as in Claude Code's `Esc to cancel · Tab to amend`;
+//!    alone it is Gemini CLI's spinner);
 //! 2. starting: `model: loading`, `Booting MCP server`, `Starting MCP server(s) (` without
 //!    `Starting MCP server(s) complete`;
 //! 3. ready: a whole line is the profile's prompt (Claude `❯` or `-- INSERT --`, Codex `›`,
 //!    Gemini `>` or `> Type your message`), or is it followed by faint text only (an empty
 //!    input line's placeholder, such as Codex's `› Ask Codex to do anything`);
-//! 4. dialog: `Do you trust`, `Press enter to continue`, `Enter to confirm`, and the trust
-//!    menus' own choices, `trust folder` (Gemini CLI) and `trust this folder` (Claude Code),
-//!    which stay in view when the question has scrolled out of the blocker region;
+//! 4. attention, with its reason: a sign-in phrase (`Sign in with`, `Select login method`,
+//!    `How would you like to authenticate`, `use this API key`); a permission phrase (`Do you
+//!    want to proceed`, `… make this edit`, `… create`, `Would you like to run the following
+//!    command`, `Allow execution`, `Allow once`); a dialog phrase (`Do you trust`, `Press enter
+//!    to continue`, `trust folder`, `trust this folder`, which stay in view when the question
+//!    has scrolled out of the blocker region); otherwise a menu's chosen item, `Enter to
+//!    confirm` or `your default permission mode` (Claude Code's offer of auto mode): a question;
 //! 5. otherwise no prompt.
 //!
 //! The shell profile reads the last non-empty line (at most [`SHELL_LINE_CHARS`] characters),
@@ -31,6 +39,7 @@ use aho_corasick::{AhoCorasick, MatchKind};
 use super::grid::FAINT_TAIL;
 use super::vt::{HIGHS, ONES};
 use super::{Profile, Readiness};
+use crate::core::state::Attention;
 
 /// Characters of the tail that agent profiles read.
 pub const TAIL_CHARS: usize = 1_000;
@@ -129,23 +138,29 @@ pub(crate) fn classify(profile: Profile, view: &[u8], scratch: &mut Scratch) -> 
     let mut walk = TailWalk::new(view);
     let pieces = &mut scratch.pieces;
     pieces.clear();
-    // The blocker region is the tail's last BLOCKER_CHARS; prompt lines met on the way count.
+    // The blocker region is the tail's last BLOCKER_CHARS; prompt and menu lines met on the way
+    // count.
     let mut prompt = false;
+    let mut menu = false;
     let mut budget = BLOCKER_CHARS;
     while budget > 0 {
         let Some(line) = walk.next() else { break };
-        prompt = prompt || is_prompt_line(profile, &view[line.from..line.to]);
+        let text = &view[line.from..line.to];
+        prompt = prompt || is_prompt_line(profile, text);
+        menu = menu || is_menu_choice(text);
         if line.chars >= budget && line.graphic {
-            let from = line.to - suffix_bytes(&view[line.from..line.to], budget);
+            let from = line.to - suffix_bytes(text, budget);
             pieces.push((from, line.to, has_ascii_graphic(&view[from..line.to])));
         } else {
             // Whole, or without printable ASCII: then any part of it stands as one marker.
             pieces.push((line.from, line.to, line.graphic));
         }
         budget = budget.saturating_sub(line.chars + 1);
-        // A busy indicator wins over everything: one in its usual spelling, within a single
-        // line, settles the verdict without building the region (it would be found there too).
-        if let Some(&(from, to, true)) = pieces.last()
+        // A busy indicator wins over everything but a menu drawn under it: one in its usual
+        // spelling, within a single line, settles the verdict without building the region (it
+        // would be found there too).
+        if !menu
+            && let Some(&(from, to, true)) = pieces.last()
             && busy_as_usually_spelled(&view[from..to])
         {
             return Readiness::Busy;
@@ -170,19 +185,47 @@ pub(crate) fn classify(profile: Profile, view: &[u8], scratch: &mut Scratch) -> 
         collapse_spaces(lower, first);
     }
     let found = find_phrases(lower);
-    if found.busy || (found.cancel && !found.confirm) {
+    // `esc to cancel` is a menu's footer beside `enter to confirm` or a choice; alone, a
+    // working agent's (Gemini CLI's spinner).
+    let asks = menu || found.confirm || found.dialog || found.permission || found.sign_in;
+    if (found.busy && !menu) || (found.cancel && !asks) {
         return Readiness::Busy;
     }
     if found.starting || (found.mcp_starting && !found.mcp_started) {
-        return Readiness::StartupOrDialog;
+        return Readiness::Starting;
     }
     if prompt || walk.any(|line| is_prompt_line(profile, &view[line.from..line.to])) {
         return Readiness::Ready;
     }
-    if found.dialog || found.confirm {
-        return Readiness::StartupOrDialog;
+    if found.sign_in {
+        return Readiness::Attention(Attention::SignIn);
+    }
+    if found.permission {
+        return Readiness::Attention(Attention::Permission);
+    }
+    if found.dialog {
+        return Readiness::Attention(Attention::Dialog);
+    }
+    if menu || found.confirm {
+        return Readiness::Attention(Attention::Question);
     }
     Readiness::NoPrompt
+}
+
+/// Whether `line` (trimmed) is a menu's chosen item: a selection cursor (`❯`, `›`, `●`, `>`)
+/// before a numbered choice, as in `❯ 1. Yes` or `● 2. Allow for this session`.
+fn is_menu_choice(line: &[u8]) -> bool {
+    let rest = match line {
+        [b'>', rest @ ..] => rest,
+        // ❯ U+276F, › U+203A, ● U+25CF.
+        [0xe2, 0x9d, 0xaf, rest @ ..]
+        | [0xe2, 0x80, 0xba, rest @ ..]
+        | [0xe2, 0x97, 0x8f, rest @ ..] => rest,
+        _ => return false,
+    };
+    let rest = strip_spaces(rest);
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    (1..=2).contains(&digits) && rest.get(digits) == Some(&b'.')
 }
 
 /// Two spaces: where collapsing starts. Built once.
@@ -308,6 +351,10 @@ enum Meaning {
     Dialog,
     /// `enter to confirm`: a menu waiting for a choice.
     Confirm,
+    /// A question asking leave to use a tool.
+    Permission,
+    /// A sign-in menu, or a key to approve.
+    SignIn,
 }
 
 /// A phrase: literal parts separated by an optional single space, with optional word
@@ -372,7 +419,7 @@ impl Phrase {
 /// Every phrase the classifier knows, searched for in one pass. Where one phrase's first part
 /// can start inside another's (`do you trust` and `trust folder`), both mean the same, so a
 /// leftmost, non-overlapping search misses no meaning.
-static PHRASES: [Phrase; 13] = [
+static PHRASES: [Phrase; 26] = [
     phrase!(Busy, b"working", b"("; true, false, true),
     phrase!(Busy, b"background terminal running"),
     phrase!(Busy, b"esc to interrupt"),
@@ -387,6 +434,25 @@ static PHRASES: [Phrase; 13] = [
     phrase!(Confirm, b"enter to confirm"),
     phrase!(Dialog, b"trust folder"),
     phrase!(Dialog, b"trust this folder"),
+    // Permission prompts: Claude Code's questions over its menu, Codex's approval, Gemini CLI's
+    // tool confirmation.
+    phrase!(Permission, b"do you want to proceed"),
+    phrase!(Permission, b"do you want to make this edit"),
+    phrase!(Permission, b"do you want to create"),
+    phrase!(Permission, b"would you like to run the following command"),
+    phrase!(Permission, b"allow execution"),
+    phrase!(Permission, b"allow once"),
+    // Claude Code 2.1.332's auto mode without its safety check; its long explanation pushes
+    // the heading out of the blocker region, its footer stays.
+    phrase!(Permission, b"auto mode can't check actions"),
+    phrase!(Permission, b"enter to stay in auto mode"),
+    // Its offer at start-up, a menu without numbers: a question.
+    phrase!(Confirm, b"your default permission mode"),
+    // Sign-in menus and key approvals.
+    phrase!(SignIn, b"sign in with"),
+    phrase!(SignIn, b"select login method"),
+    phrase!(SignIn, b"how would you like to authenticate"),
+    phrase!(SignIn, b"use this api key"),
 ];
 
 /// One automaton over the first parts of [`PHRASES`], built on first use.
@@ -443,6 +509,8 @@ struct Found {
     mcp_starting: bool,
     mcp_started: bool,
     dialog: bool,
+    permission: bool,
+    sign_in: bool,
 }
 
 /// After `starting mcp server`: `s`, then `(` (still starting) or `complete` (done), each after
@@ -477,6 +545,8 @@ fn find_phrases(region: &[u8]) -> Found {
                 None => {}
             },
             Meaning::Dialog => found.dialog = true,
+            Meaning::Permission => found.permission = true,
+            Meaning::SignIn => found.sign_in = true,
             Meaning::McpStarted => found.mcp_started = true,
         }
     }
@@ -698,7 +768,9 @@ mod tests {
                 || found.mcp_started
                 || found.dialog
                 || found.cancel
-                || found.confirm;
+                || found.confirm
+                || found.permission
+                || found.sign_in;
             assert!(any, "{:?}", String::from_utf8_lossy(&text));
         }
     }

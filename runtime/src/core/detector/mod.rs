@@ -43,6 +43,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::str::FromStr;
 
+use crate::core::state::{AgentState, Attention, ScreenReading};
 use crate::core::time::Millis;
 
 pub use classify::{BLOCKER_CHARS, SHELL_LINE_CHARS, TAIL_CHARS};
@@ -142,8 +143,10 @@ pub enum Readiness {
     Ready,
     /// A busy indicator is on screen (it wins over a visible prompt).
     Busy,
-    /// Start-up (model or MCP servers loading) or a dialog such as a trust question.
-    StartupOrDialog,
+    /// Start-up: the model or the MCP servers are loading.
+    Starting,
+    /// A screen that waits for a human: a permission prompt, a menu, a dialog, a sign-in.
+    Attention(Attention),
     /// Nothing recognisable.
     NoPrompt,
 }
@@ -155,9 +158,25 @@ impl Readiness {
         match self {
             Readiness::Ready => "ready",
             Readiness::Busy => "busy",
-            Readiness::StartupOrDialog => "startup_or_dialog",
+            Readiness::Starting => "starting",
+            Readiness::Attention(Attention::Permission) => "attention:permission",
+            Readiness::Attention(Attention::Question) => "attention:question",
+            Readiness::Attention(Attention::Dialog) => "attention:dialog",
+            Readiness::Attention(Attention::SignIn) => "attention:sign_in",
+            Readiness::Attention(Attention::Error) => "attention:error",
+            Readiness::Attention(Attention::UnrecognisedScreen) => "attention:unrecognised_screen",
             Readiness::NoPrompt => "no_prompt",
         }
+    }
+
+    /// Whether the screen blocks typing however long it stands: busy, starting, or waiting for
+    /// a human.
+    #[must_use]
+    pub const fn blocks(self) -> bool {
+        matches!(
+            self,
+            Readiness::Busy | Readiness::Starting | Readiness::Attention(_)
+        )
     }
 }
 
@@ -657,7 +676,7 @@ impl Detector {
         }
         if let Some(quiet) = self.config.quiet_period_ms
             && !idle
-            && !matches!(self.readiness, Readiness::Busy | Readiness::StartupOrDialog)
+            && !self.readiness.blocks()
         {
             // Quiet, and past the echo guard: silence right after a prompt proves nothing.
             let quiet_at = self
@@ -675,6 +694,33 @@ impl Detector {
             readiness: self.readiness,
             idle,
             recheck_at,
+        }
+    }
+
+    /// The screen as evidence of the agent's state at `now` (see `core::state`): at a stable
+    /// prompt (or quiet, for profiles with a quiet period) it waits for input; busy is working;
+    /// start-up is starting; a screen waiting for a human needs attention. Anything else is
+    /// unrecognised for full-screen agents, whose every state has a screen the rules know; a
+    /// line program printing output works.
+    #[must_use]
+    pub fn reading(&self, now: Millis) -> ScreenReading {
+        let assessment = self.assess(now);
+        if assessment.idle {
+            return ScreenReading::Definite(AgentState::WaitingForInput);
+        }
+        match assessment.readiness {
+            Readiness::Ready => ScreenReading::Unsettled,
+            Readiness::Busy => ScreenReading::Definite(AgentState::Working),
+            Readiness::Starting => ScreenReading::Definite(AgentState::Starting),
+            Readiness::Attention(reason) => {
+                ScreenReading::Definite(AgentState::NeedsAttention(reason))
+            }
+            Readiness::NoPrompt if self.config.profile.full_screen() => {
+                ScreenReading::Unrecognised {
+                    still_since: self.last_activity,
+                }
+            }
+            Readiness::NoPrompt => ScreenReading::Definite(AgentState::Working),
         }
     }
 

@@ -7,6 +7,7 @@ use super::{
     Assessment, Detector, DetectorConfig, ECHO_GUARD_MS, Profile, QUERIES_PENDING_MAX, Readiness,
     TerminalQuery,
 };
+use crate::core::state::Attention;
 use crate::core::time::Millis;
 
 fn fed(profile: Profile, input: &str) -> Detector {
@@ -58,7 +59,10 @@ fn codex_footer(len: usize) -> String {
 /// screen text each stream leaves, so a change in the text model shows up in review.
 fn fixtures() -> Vec<Fixture> {
     use Profile::{Claude, Codex, Gemini, Generic, Shell};
-    use Readiness::{Busy, NoPrompt, Ready, StartupOrDialog};
+    use Readiness::{Busy, NoPrompt, Ready, Starting};
+    const DIALOG: Readiness = Readiness::Attention(Attention::Dialog);
+    const QUESTION: Readiness = Readiness::Attention(Attention::Question);
+    const PERMISSION: Readiness = Readiness::Attention(Attention::Permission);
     vec![
         // Text model (the reference's stripAnsi cases).
         fixture("plain text passes through", Claude, "hello world", NoPrompt),
@@ -236,24 +240,60 @@ fn fixtures() -> Vec<Fixture> {
             "claude: selection menu (a dialog: enter to confirm)",
             Claude,
             "Select a model:\r\n❯ Option A\r\n  Option B\r\n  Option C\r\nEnter to confirm · Esc to exit",
-            StartupOrDialog,
+            QUESTION,
         ),
         fixture(
             "claude: trust dialog, its footer's esc to cancel is no busy sign",
             Claude,
             "Quick safety check: Is this a project you created or one you trust?\r\n\r\n❯ 1. Yes, I trust this folder\r\n  2. No, exit\r\n\r\nEnter to confirm · Esc to cancel",
-            StartupOrDialog,
+            DIALOG,
         ),
         fixture(
             "gemini: trust menu whose question scrolled out of the blocker region",
             Gemini,
             "│ ● 1. Trust folder (repo) │\r\n│   2. Trust parent folder (explore) │\r\n│   3. Don't trust │",
-            StartupOrDialog,
+            DIALOG,
         ),
         fixture(
             "claude: a finished turn's timer is no spinner",
             Claude,
             "● Done.\r\n\r\n✻ Worked for 3s\r\n\r\n──────────\r\n❯ \r\n──────────\r\n  ? for shortcuts",
+            Ready,
+        ),
+        fixture(
+            "claude: permission prompt, its esc to cancel is a menu's footer",
+            Claude,
+            " Bash command\r\n   touch hello.txt\r\n Do you want to proceed?\r\n ❯ 1. Yes\r\n   2. No\r\n\r\n Esc to cancel · Tab to amend · ctrl+e to explain",
+            PERMISSION,
+        ),
+        fixture(
+            "claude: a menu drawn under a stale spinner line asks the human",
+            Claude,
+            "✻ Working… (4s · esc to interrupt)\r\n Do you want to proceed?\r\n ❯ 1. Yes\r\n   2. No\r\n Esc to cancel",
+            PERMISSION,
+        ),
+        fixture(
+            "codex: approval prompt",
+            Codex,
+            "  Would you like to run the following command?\r\n  $ touch hello.txt\r\n› 1. Yes, proceed (y)\r\n  2. No, and tell Codex what to do differently (esc)\r\n  Press enter to confirm or esc to cancel",
+            PERMISSION,
+        ),
+        fixture(
+            "gemini: tool confirmation in its box",
+            Gemini,
+            "│ ? Shell  touch hello.txt │\r\n│ Allow execution of [Shell]? │\r\n│ ● 1. Allow once │\r\n│   2. Allow for this session │\r\n│   3. No, suggest changes (esc) │",
+            PERMISSION,
+        ),
+        fixture(
+            "codex: sign-in menu",
+            Codex,
+            "  Welcome to Codex\r\n› 1. Sign in with ChatGPT\r\n  2. Provide your own API key\r\n  Press Enter to continue",
+            Readiness::Attention(Attention::SignIn),
+        ),
+        fixture(
+            "claude: a numbered list in the agent's answer above its prompt is no menu",
+            Claude,
+            "⏺ Steps:\r\n  1. Build\r\n  2. Test\r\n\r\n❯ ",
             Ready,
         ),
         fixture(
@@ -274,7 +314,7 @@ fn fixtures() -> Vec<Fixture> {
             "claude: trust dialog ending in [Y/n]",
             Claude,
             "Do you trust this folder? [Y/n] ",
-            StartupOrDialog,
+            DIALOG,
         ),
         fixture(
             "claude: lone alternate-screen exit",
@@ -449,25 +489,25 @@ fn fixtures() -> Vec<Fixture> {
             "codex: MCP servers starting",
             Codex,
             "Starting MCP servers (0/2): baton, github\r\nBooting MCP server: baton\r\n›",
-            StartupOrDialog,
+            Starting,
         ),
         fixture(
             "claude: MCP servers starting without booting line",
             Claude,
             "Starting MCP servers (1/2)\r\n❯",
-            StartupOrDialog,
+            Starting,
         ),
         fixture(
             "codex: model loading",
             Codex,
             "model: loading\r\n› ",
-            StartupOrDialog,
+            Starting,
         ),
         fixture(
             "codex: trust dialog",
             Codex,
             "Do you trust the contents of this directory?\r\n› 1. Yes, continue\r\n  2. No, quit\r\nPress enter to continue",
-            StartupOrDialog,
+            DIALOG,
         ),
         fixture(
             "claude: networking is not working",
@@ -487,7 +527,7 @@ fn fixtures() -> Vec<Fixture> {
             "generic: dialog phrase",
             Generic,
             "Press enter to continue",
-            StartupOrDialog,
+            DIALOG,
         ),
     ]
 }
@@ -804,7 +844,7 @@ fn a_generic_agent_is_idle_after_the_quiet_period() {
 fn a_busy_or_starting_screen_is_never_idle_however_quiet() {
     for (text, readiness) in [
         ("esc to interrupt", Readiness::Busy),
-        ("model: loading", Readiness::StartupOrDialog),
+        ("model: loading", Readiness::Starting),
     ] {
         let mut detector = Detector::new(Profile::Generic, Millis(0));
         detector.feed(Millis(0), text.as_bytes());

@@ -21,17 +21,29 @@ export function el(tag, props = {}, ...children) {
   return node;
 }
 
-/** What an agent's badge says, and its colour class, from what the prompt detector reads. */
+/** Why an agent needs a human, as the badge says it. */
+const ATTENTION_TEXT = {
+  permission: "asks permission",
+  question: "asks a question",
+  dialog: "dialog waiting",
+  sign_in: "wants sign-in",
+  error: "stopped on an error",
+  unrecognised_screen: "stuck on an unknown screen",
+};
+
+/** What an agent's badge says, and its colour class, from the daemon's reading of its state. */
 function stateLook(agent) {
-  // A process that ended is exited whatever the detector last saw.
+  // A process that ended is exited whatever was last seen.
   const state = agent.status === "exited" ? "exited" : agent.state;
   switch (state) {
-    case "ready":
+    case "waiting_for_input":
       return { text: "ready", tone: "ready" };
-    case "busy":
-      return { text: "busy", tone: "busy" };
-    case "dialog":
-      return { text: "needs input", tone: "dialog" };
+    case "working":
+      return { text: "working", tone: "busy" };
+    case "starting":
+      return { text: "starting", tone: "unknown" };
+    case "needs_attention":
+      return { text: `needs you: ${ATTENTION_TEXT[agent.attention] ?? "attention"}`, tone: "attention" };
     case "exited":
       return { text: exitedText(agent.exitCode), tone: "exited" };
     default:

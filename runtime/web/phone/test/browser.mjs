@@ -184,8 +184,8 @@ try {
   await row.waitFor();
   const agentId = await row.getAttribute('data-agent-id');
   await page.waitForFunction(
-    (agent) => document.querySelector(`[data-testid="agent-row"][data-agent-id="${agent}"]`)?.dataset.state === 'ready'
-      && window.__seen.some((seen) => seen.agent === agent && seen.state !== 'ready'),
+    (agent) => document.querySelector(`[data-testid="agent-row"][data-agent-id="${agent}"]`)?.dataset.state === 'waiting_for_input'
+      && window.__seen.some((seen) => seen.agent === agent && seen.state !== 'waiting_for_input'),
     agentId,
   );
   const seen = await page.evaluate(() => window.__seen);
@@ -198,7 +198,7 @@ try {
   // The coordinator's own agent leads its group, at its prompt.
   await page.waitForFunction(
     (id) => document.querySelector(`[data-testid="coordinator-group"][data-coordinator-id="${id}"] [data-testid="coordinator-agent-row"]`)
-      ?.dataset.state === 'ready',
+      ?.dataset.state === 'waiting_for_input',
     config.coordinatorId,
   );
   await shot(page, 'list-phone');
@@ -265,7 +265,7 @@ try {
   await glance.getByText('alpha').waitFor();
   const lead = glance.getByTestId('coordinator-agent-row');
   await page.waitForFunction(
-    () => document.querySelector('[data-testid="coordinator-view"] [data-testid="coordinator-agent-row"]')?.dataset.state === 'ready',
+    () => document.querySelector('[data-testid="coordinator-view"] [data-testid="coordinator-agent-row"]')?.dataset.state === 'waiting_for_input',
   );
   await shot(page, 'coordinator-phone');
 
