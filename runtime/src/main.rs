@@ -163,6 +163,22 @@ enum Command {
         /// A first prompt, taken instead of the first one typed.
         prompt: Option<String>,
     },
+    /// What an agent's hook runs (Baton writes it into the agent's settings): tells the daemon
+    /// the hook fired. Prints nothing on stdout and exits 0 whatever happens.
+    Hook {
+        /// The API's base URL.
+        #[arg(long)]
+        url: String,
+        /// The task whose agent's hook fired.
+        #[arg(long)]
+        task_id: String,
+        /// The task's MCP config, holding its done token.
+        #[arg(long)]
+        credentials_file: PathBuf,
+        /// The hook's event name.
+        #[arg(long)]
+        event: String,
+    },
     /// The MCP stdio server an agent launches: `--url <api> [--coordinator-id ID] [--task-id
     /// ID]`; the token comes from BATON_MCP_TOKEN, a sub-task's done token from BATON_DONE_TOKEN.
     Mcp {
@@ -170,6 +186,52 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+}
+
+/// `baton hook`: reads the notification type from standard input when the event has one, the
+/// done token from the credentials file, and tells the daemon.
+fn report_hook(
+    url: String,
+    task: String,
+    credentials_file: &std::path::Path,
+    event: String,
+) -> anyhow::Result<()> {
+    use baton_runtime::mcp::{args as mcp_args, hook};
+    use std::io::Read as _;
+    let notification = if hook::reads_input(&event) {
+        let mut input = Vec::new();
+        std::io::stdin()
+            .lock()
+            .take(hook::HOOK_INPUT_BYTES_MAX as u64)
+            .read_to_end(&mut input)
+            .context("reading the hook's input")?;
+        hook::notification_type(&input)
+    } else {
+        None
+    };
+    let bytes = read_bounded(
+        credentials_file,
+        mcp_args::CREDENTIALS_FILE_BYTES_MAX as u64,
+    )?;
+    let credentials = mcp_args::credentials_in(&bytes).map_err(|error| {
+        anyhow::anyhow!("credentials file {}: {error}", credentials_file.display())
+    })?;
+    let token = mcp_args::DONE_TOKEN_VARS
+        .iter()
+        .find_map(|name| credentials.iter().find(|(key, _)| key == name))
+        .map(|(_, value)| value.clone())
+        .ok_or_else(|| anyhow::anyhow!("no done token in {}", credentials_file.display()))?;
+    let hook = hook::Hook {
+        url,
+        task,
+        event,
+        notification,
+    };
+    client_command(async move {
+        hook::report(&baton_runtime::mcp::http::Tcp, &hook, &token)
+            .await
+            .map_err(|error| anyhow::anyhow!(error))
+    })
 }
 
 fn main() -> ExitCode {
@@ -297,6 +359,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 anyhow::Ok(())
             })
         }
+        Command::Hook {
+            url,
+            task_id,
+            credentials_file,
+            event,
+        } => {
+            // A hook runs while the agent waits: whatever goes wrong is a line on stderr, never
+            // a failure the agent would act on.
+            if let Err(error) = report_hook(url, task_id, &credentials_file, event) {
+                #[allow(clippy::print_stderr)]
+                {
+                    eprintln!("baton hook: {error:#}");
+                }
+            }
+            Ok(())
+        }
         Command::Mcp { args } => {
             use baton_runtime::mcp::args as mcp_args;
             let from_file = match mcp_args::flag(&args, mcp_args::CREDENTIALS_FILE_FLAG) {
@@ -380,7 +458,7 @@ fn init_logging() {
 }
 
 /// Reads a whole file, refusing one larger than `limit` bytes.
-fn read_bounded(path: &PathBuf, limit: u64) -> anyhow::Result<Vec<u8>> {
+fn read_bounded(path: &std::path::Path, limit: u64) -> anyhow::Result<Vec<u8>> {
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut bytes = Vec::new();
     file.take(limit + 1)
@@ -388,7 +466,7 @@ fn read_bounded(path: &PathBuf, limit: u64) -> anyhow::Result<Vec<u8>> {
         .with_context(|| format!("reading {}", path.display()))?;
     anyhow::ensure!(
         bytes.len() as u64 <= limit,
-        "{} is larger than the {limit}-byte limit for recordings",
+        "{} is larger than the {limit}-byte limit",
         path.display()
     );
     Ok(bytes)

@@ -321,6 +321,17 @@ struct Asked {
     offered: Vec<Vec<String>>,
 }
 
+/// A model that asks to run a shell command first (Claude Code then asks its user's permission,
+/// as a sub-task started without skip-permission flags does), then says `Done.`.
+fn permission_script(tools: &[&str], results: &[String]) -> Option<(&'static str, Value)> {
+    (tools.contains(&"Bash") && results.is_empty()).then(|| {
+        (
+            "Bash",
+            json!({ "command": "touch hello.txt", "description": "Create a file" }),
+        )
+    })
+}
+
 /// A scripted model endpoint on loopback speaking the Anthropic Messages API (streamed): asked
 /// with Baton's `signal_done` among its tools and no tool result yet, it answers by calling
 /// `signal_done`; otherwise it says `Done.`. Its port, and what it was asked.
@@ -808,5 +819,105 @@ fn a_whole_turn_of_codex_offline_signals_done_through_batons_mcp_server() {
         asked.tool_results
     );
     drop(asked);
+    daemon.stop();
+}
+
+/// Follows the daemon's events (`/app/events`) on a thread of its own until an agent's state
+/// needing a human, decided by its hooks, is told: that event, or `None` after `within`.
+fn hook_attention_told(
+    daemon: &Daemon,
+    within: Duration,
+) -> std::sync::mpsc::Receiver<Option<Value>> {
+    let (tell, told) = std::sync::mpsc::channel();
+    let client = baton_runtime::cli::app::AppClient::new(&daemon.state);
+    let (opened, ready) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use futures_util::StreamExt as _;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let found = runtime.block_on(async move {
+            let mut socket = client.websocket("/app/events").await.unwrap();
+            let _ = opened.send(());
+            let deadline = tokio::time::Instant::now() + within;
+            while let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline, socket.next()).await
+            {
+                let tungstenite::Message::Text(text) = message else {
+                    continue;
+                };
+                let event: Value = serde_json::from_str(&text).unwrap_or_default();
+                let state = &event["agentState"];
+                if state["source"] == "hook" && state["state"] == "needs_attention" {
+                    return Some(event);
+                }
+            }
+            None
+        });
+        let _ = tell.send(found);
+    });
+    ready.recv().unwrap();
+    told
+}
+
+#[test]
+fn claude_code_stopped_at_a_permission_prompt_is_seen_to_need_a_human_and_its_wait_says_so() {
+    let _turn = one_at_a_time();
+    let (port, _asked) = scripted_model_with(permission_script);
+    let (temp, home, repo) = fresh_machine();
+    let env = claude_offline(&home, &repo, json!({}), port);
+    let vars: Vec<(&str, &OsStr)> = env.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
+    let daemon = Daemon::start_with(&temp.path().join("state"), &vars);
+    let (_, token) = daemon.register(&repo, &bin("claude"), &[]);
+    // Claude Code's PermissionRequest hook fires as the prompt opens, its Notification hook
+    // six seconds later: the daemon hears of it from `baton hook`, with the task's credential.
+    let hooked = hook_attention_told(&daemon, Duration::from_secs(120));
+    let (status, task) = daemon.rest(
+        &token,
+        "POST",
+        "/api/tasks",
+        Some(json!({ "name": "asks", "prompt": "Create hello.txt" })),
+    );
+    assert_eq!(status, 201, "{task}\n{}", daemon.log());
+    let id = task["id"].as_str().unwrap().to_owned();
+    // The coordinator's wait returns, not times out, once the prompt shows.
+    let (status, waited) = daemon.rest(
+        &token,
+        "POST",
+        &format!("/api/tasks/{id}/wait"),
+        Some(json!({ "timeoutMs": 90_000 })),
+    );
+    let screen = terminal_of(&daemon, &id);
+    screen.capture_as("claude-real-permission-prompt");
+    assert_eq!(
+        (
+            status,
+            waited["reason"].as_str(),
+            waited["attention"].as_str()
+        ),
+        (200, Some("needs_attention"), Some("permission")),
+        "{waited}\n{}\n{}",
+        screen.text(),
+        daemon.log()
+    );
+    assert!(
+        screen.text().contains("Do you want to proceed?"),
+        "{}",
+        screen.text()
+    );
+    assert_eq!(
+        screen.reading(Profile::Claude).0,
+        Readiness::Attention(Attention::Permission),
+        "the screen alone says so too"
+    );
+    let (_, detail) = daemon.rest(&token, "GET", &format!("/api/tasks/{id}"), None);
+    assert_eq!(detail["agentState"]["state"], "needs_attention", "{detail}");
+    assert_eq!(detail["agentState"]["attention"], "permission", "{detail}");
+    let event = hooked.recv().unwrap();
+    assert!(
+        event.as_ref().is_some_and(|e| e["taskId"] == id.as_str()),
+        "a hook of the task reported it: {event:?}\n{}",
+        daemon.log()
+    );
     daemon.stop();
 }

@@ -34,6 +34,12 @@ pub const CRASH_SIGNAL: i32 = 11;
 pub trait SubTaskMcp: Send + Sync {
     /// Calls `signal_done` with `token`; the error text is what the tool call returned.
     fn signal_done(&self, token: String) -> BoxFuture<'_, Result<(), String>>;
+    /// Reports a hook as `baton hook` does, with `token`.
+    fn hook(
+        &self,
+        hook: baton_runtime::mcp::hook::Hook,
+        token: String,
+    ) -> BoxFuture<'_, Result<(), String>>;
 }
 
 /// Where a scripted agent runs.
@@ -118,6 +124,27 @@ pub async fn run(seat: &Seat, actions: &[Action]) -> Result<bool, String> {
                 match seat.mcp.signal_done(token).await {
                     Ok(()) => done("signal_done -> ok".into()),
                     Err(error) => done(format!("signal_done -> error: {error}")),
+                }
+            }
+            Action::Hook {
+                event,
+                notification,
+                token,
+            } => {
+                let token = token.clone().unwrap_or_else(|| seat.done_token.clone());
+                let hook = baton_runtime::mcp::hook::Hook {
+                    url: crate::net::api_url(),
+                    task: String::new(),
+                    event: event.clone(),
+                    notification: notification.clone(),
+                };
+                let what = match notification {
+                    Some(kind) => format!("{event} ({kind})"),
+                    None => event.clone(),
+                };
+                match seat.mcp.hook(hook, token).await {
+                    Ok(()) => done(format!("hook {what} -> ok")),
+                    Err(error) => done(format!("hook {what} -> error: {error}")),
                 }
             }
             Action::Edit { path, content } => {

@@ -795,6 +795,18 @@ impl LinkedMcp {
 }
 
 impl SubTaskMcp for LinkedMcp {
+    fn hook(
+        &self,
+        mut hook: baton_runtime::mcp::hook::Hook,
+        token: String,
+    ) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            hook.task = self.task.to_string();
+            let tcp = SimTcp::linked(self.shared.links.clone(), &self.actor);
+            baton_runtime::mcp::hook::report(&tcp, &hook, &token).await
+        })
+    }
+
     fn signal_done(&self, token: String) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
             let backend = self.backend(&token)?;

@@ -226,6 +226,9 @@ pub fn launch(
         // (`gemini_settings`), not on its command line.
         AgentKind::Gemini => {}
         AgentKind::Claude => argv.extend([
+            // Its hooks tell the daemon what it does (`baton hook`), beside the user's own.
+            "--settings".to_owned(),
+            claude_hook_settings(server, config),
             "--mcp-config".to_owned(),
             config.display().to_string(),
             // Only that server: a `.mcp.json` further up (the project's, holding the
@@ -242,6 +245,79 @@ pub fn launch(
     Launch {
         argv,
         profile: demo_profile(args).unwrap_or(kind.profile()),
+    }
+}
+
+/// The Claude Code hook events Baton listens to: each says what the agent does (see
+/// `core::state::hook_state`).
+pub const CLAUDE_HOOK_EVENTS: [&str; 8] = [
+    "UserPromptSubmit",
+    "PreToolUse",
+    "PostToolUse",
+    "PostToolUseFailure",
+    "PermissionRequest",
+    "Notification",
+    "Stop",
+    "StopFailure",
+];
+
+/// Longest a hook may run, in seconds, as Claude Code reads it (`baton hook` gives up sooner,
+/// see `mcp::hook::HOOK_REQUEST_TIMEOUT_MS`).
+pub const CLAUDE_HOOK_TIMEOUT_S: u64 = 5;
+
+/// Claude Code's settings with Baton's hooks, as the JSON string `--settings` takes (merged
+/// with the user's own settings and hooks; nothing is written anywhere). Each hook runs
+/// `baton hook` for `server`'s task with the credentials in `config`: no secret in it.
+#[must_use]
+pub fn claude_hook_settings(server: &McpServer, config: &Path) -> String {
+    let flag = |name: &str| {
+        server
+            .args
+            .windows(2)
+            .find(|pair| pair[0] == name)
+            .map(|pair| pair[1].clone())
+            .unwrap_or_default()
+    };
+    let (url, task) = (flag("--url"), flag("--task-id"));
+    let hooks: serde_json::Map<String, serde_json::Value> = CLAUDE_HOOK_EVENTS
+        .iter()
+        .map(|event| {
+            let command = [
+                server.command.as_str(),
+                "hook",
+                "--url",
+                &url,
+                "--task-id",
+                &task,
+                crate::mcp::args::CREDENTIALS_FILE_FLAG,
+                &config.display().to_string(),
+                "--event",
+                event,
+            ]
+            .map(shell_quote)
+            .join(" ");
+            let entry = serde_json::json!([{ "hooks": [{
+                "type": "command",
+                "command": command,
+                "timeout": CLAUDE_HOOK_TIMEOUT_S,
+            }] }]);
+            ((*event).to_owned(), entry)
+        })
+        .collect();
+    serde_json::json!({ "hooks": hooks }).to_string()
+}
+
+/// `text` as one word for a POSIX shell: single-quoted, a `'` inside it closed, escaped and
+/// reopened; plain words as they are.
+fn shell_quote(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@".contains(&b));
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
     }
 }
 
@@ -306,6 +382,33 @@ fn codex_override(server: &McpServer, config: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use std::path::Path;
+
+    #[test]
+    fn claude_codes_hooks_run_baton_hook_for_its_task_with_no_secret() {
+        let launch = crate::engine::McpLaunch {
+            command: "/opt/my baton/baton".into(),
+            url: "http://127.0.0.1:7777".into(),
+        };
+        let task = TaskId::from_random([7; 16]);
+        let server = McpServer::sub_task(&launch, task, "secret-done-token");
+        let settings = super::claude_hook_settings(&server, Path::new("/s/it's.json"));
+        assert!(!settings.contains("secret-done-token"), "{settings}");
+        let settings: serde_json::Value = serde_json::from_str(&settings).unwrap();
+        let stop = settings["hooks"]["Stop"][0]["hooks"][0]["command"]
+            .as_str()
+            .unwrap();
+        assert_eq!(
+            stop,
+            format!(
+                "'/opt/my baton/baton' hook --url http://127.0.0.1:7777 --task-id {task} \
+                 --credentials-file '/s/it'\\''s.json' --event Stop"
+            )
+        );
+        assert_eq!(
+            settings["hooks"].as_object().unwrap().len(),
+            super::CLAUDE_HOOK_EVENTS.len()
+        );
+    }
 
     use super::{AgentKind, McpServer, launch};
     use crate::core::detector::Profile;
@@ -378,6 +481,7 @@ mod tests {
     fn skip_permission_flags_are_added_only_when_asked() {
         let config = Path::new("/tmp/c.json");
         let args = vec!["--model".to_owned(), "opus".to_owned()];
+        let hooks = super::claude_hook_settings(&server(), config);
         assert_eq!(
             launch("claude", &args, true, &server(), config).argv,
             [
@@ -385,6 +489,8 @@ mod tests {
                 "--model",
                 "opus",
                 "--dangerously-skip-permissions",
+                "--settings",
+                &hooks,
                 "--mcp-config",
                 "/tmp/c.json",
                 "--strict-mcp-config",
@@ -396,6 +502,8 @@ mod tests {
             launch("claude", &[], false, &server(), config).argv,
             [
                 "claude",
+                "--settings",
+                &hooks,
                 "--mcp-config",
                 "/tmp/c.json",
                 "--strict-mcp-config",

@@ -5,6 +5,7 @@
 //! A script reads like a bug report: `print = "busy"`, `pause_ms = 2000`, `wait_for = "prompt"`
 //! (until a prompt was typed into it and submitted; the agent echoes it as a terminal would),
 //! `edit = "src/lib.rs"` with `content`, `commit = "feat: x"`, `call = "signal_done"`,
+//! `hook = "PermissionRequest"` (with `notification` and `token`),
 //! `call = "create_task"` with `args` and `bind` (a coordinator's tools, for the demo agent),
 //! `cast = "recording.cast"` (replays an asciinema v2 cast's output at its times), `hang = true`,
 //! `crash = true`, `exit = 0`.
@@ -32,6 +33,16 @@ pub enum Action {
     WaitForReply,
     /// Calls `signal_done` through its MCP server, with its own done token or the one given.
     SignalDone(Option<String>),
+    /// Fires one of its hooks as `baton hook` would report it (`event`, a notification's
+    /// type), with its own done token or the one given. Only the simulator's agents run these.
+    Hook {
+        /// The hook's event name.
+        event: String,
+        /// A notification's type.
+        notification: Option<String>,
+        /// Another done token to send.
+        token: Option<String>,
+    },
     /// Calls another tool of its MCP server (a coordinator's: `create_task`,
     /// `wait_for_signal_done`, …) with `args`, whose strings may name an earlier result as
     /// `${name.field}`; the result (its text read as JSON) is kept as `bind` when given.
@@ -70,7 +81,8 @@ pub type Loader<'a> = &'a dyn Fn(&str) -> Result<Vec<u8>, String>;
 
 /// Reads one script item: a table with one action key, plus that action's own fields
 /// (`content` for `edit`; `token` for `call = "signal_done"`, `args` and `bind` for another
-/// tool); `pause_ms` is an action on its own or a pause after any other.
+/// tool; `notification` and `token` for `hook`); `pause_ms` is an action on its own or a pause
+/// after any other.
 ///
 /// # Errors
 /// The item names no action, several, an unknown one, or a field its action does not take.
@@ -88,13 +100,23 @@ pub fn parse_action(item: &toml::Table, load: Loader<'_>) -> Result<Vec<Action>,
         let action = match (key.as_str(), value) {
             ("print", toml::Value::String(name)) => {
                 Action::Print(Frame::named(name).ok_or_else(|| {
-                    format!("print {name:?}: frames are startup, trust_dialog, busy and ready")
+                    format!(
+                        "print {name:?}: frames are startup, trust_dialog, busy, ready and permission"
+                    )
                 })?)
             }
             ("raw", toml::Value::String(text)) => Action::Raw(text.clone()),
             ("pause_ms", _) => continue,
             ("wait_for", toml::Value::String(what)) if what == "prompt" => Action::WaitForPrompt,
             ("wait_for", toml::Value::String(what)) if what == "reply" => Action::WaitForReply,
+            ("hook", toml::Value::String(event)) => {
+                extra.extend(["notification", "token"]);
+                Action::Hook {
+                    event: event.clone(),
+                    notification: text("notification")?,
+                    token: text("token")?,
+                }
+            }
             ("call", toml::Value::String(tool)) if tool == "signal_done" => {
                 extra.push("token");
                 Action::SignalDone(text("token")?)
@@ -130,7 +152,7 @@ pub fn parse_action(item: &toml::Table, load: Loader<'_>) -> Result<Vec<Action>,
             ("exit", toml::Value::Integer(code)) => Action::Exit(
                 i32::try_from(*code).map_err(|_| format!("exit {code} is not an exit code"))?,
             ),
-            ("content" | "token" | "args" | "bind", _) => continue,
+            ("content" | "token" | "args" | "bind" | "notification", _) => continue,
             _ => return Err(format!("unknown script action {key} = {value:?}")),
         };
         actions.push(action);
@@ -144,7 +166,7 @@ pub fn parse_action(item: &toml::Table, load: Loader<'_>) -> Result<Vec<Action>,
             item.keys().cloned().collect::<Vec<_>>().join(" and ")
         ));
     }
-    for field in ["content", "token", "args", "bind"] {
+    for field in ["content", "token", "args", "bind", "notification"] {
         if item.contains_key(field) && !extra.contains(&field) {
             return Err(format!("{field} belongs to another action"));
         }
@@ -353,6 +375,15 @@ mod tests {
             Ok(vec![Action::Cast(vec![(500, b"hi".to_vec())])])
         );
         assert_eq!(parse("hang = true"), Ok(vec![Action::Hang]));
+        assert_eq!(
+            parse("hook = \"Notification\"\nnotification = \"idle_prompt\""),
+            Ok(vec![Action::Hook {
+                event: "Notification".into(),
+                notification: Some("idle_prompt".into()),
+                token: None,
+            }])
+        );
+        assert!(parse("print = \"busy\"\nnotification = \"x\"").is_err());
         assert_eq!(parse("crash = true"), Ok(vec![Action::Crash]));
         assert_eq!(parse("exit = 3"), Ok(vec![Action::Exit(3)]));
         assert_eq!(parse("pause_ms = 5"), Ok(vec![Action::Pause(5)]));

@@ -86,7 +86,12 @@ async fn handle(state: &ApiState, request: Request) -> Result<Response, ApiError
             named,
         } => {
             let token = done_token(&parts.headers).unwrap_or(token);
-            sub_task(&directory, &task, op, &token, named).await
+            let hook = if op == TaskOp::Hook {
+                hook_state(&read_fields(body).await?)?
+            } else {
+                None
+            };
+            sub_task(&directory, &task, op, &token, named, hook).await
         }
         Access::Coordinator(id, route) => {
             let handle = directory.coordinators.get(&id).cloned().ok_or_else(|| {
@@ -392,7 +397,27 @@ async fn task_route(
             handle.mcp_connected(task).await?;
             Ok(ok(&json!({ "ok": true })))
         }
+        // A hook is the task's agent's own word: only its done token reports one.
+        TaskOp::Hook => Err(ApiError::forbidden()),
     }
+}
+
+/// A hook's body, `{event, notificationType?}`: what it says of the agent's state.
+fn hook_state(fields: &Fields) -> Result<Option<crate::core::state::AgentState>, ApiError> {
+    let event = match fields.get("event") {
+        Some(Value::String(event)) => event.as_str(),
+        _ => return Err(ApiError::bad_request("event must be a string")),
+    };
+    let notification = text(fields, "notificationType")?;
+    crate::core::state::hook_state(event, notification).map_err(|_| {
+        ApiError::bad_request(format!(
+            "unknown hook event {:?}",
+            event
+                .chars()
+                .take(crate::core::state::HOOK_NAME_BYTES_MAX)
+                .collect::<String>()
+        ))
+    })
 }
 
 /// A sub-task's own route: its credential is its task's done token. Anything else (another
@@ -406,6 +431,7 @@ async fn sub_task(
     op: TaskOp,
     token: &[u8],
     named: Option<CoordinatorId>,
+    hook: Option<crate::core::state::AgentState>,
 ) -> Result<Response, ApiError> {
     let (TaskRef::Id(task), Ok(token)) = (task, std::str::from_utf8(token)) else {
         return Err(match named {
@@ -419,6 +445,7 @@ async fn sub_task(
         }
         let answer = match op {
             TaskOp::McpConnected => handle.mcp_connected_with(*task, token.to_owned()).await,
+            TaskOp::Hook => handle.hook(*task, token.to_owned(), hook).await,
             _ => handle.signal_done(*task, token.to_owned()).await,
         };
         match answer {

@@ -728,6 +728,7 @@ fn the_openapi_document_names_every_route_served_and_no_other() {
         "POST /api/tasks/{id}/review-merge",
         "POST /api/tasks/{id}/done",
         "POST /api/tasks/{id}/mcp-connected",
+        "POST /api/tasks/{id}/hook",
     ];
     served.sort_unstable();
     assert_eq!(documented, served);

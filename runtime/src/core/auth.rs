@@ -9,9 +9,10 @@
 //! - each registered coordinator has its own bearer token, which names it; `X-Coordinator-Id` is
 //!   still accepted, and must name the same coordinator;
 //! - a sub-task's credential is its task's own done token, presented as the bearer (or in
-//!   `X-Done-Token`, as the reference's MCP server sends it) on its two routes only:
-//!   `POST /api/tasks/:id/done` and `POST /api/tasks/:id/mcp-connected` (its MCP server tells the
-//!   daemon it started, so the task's first prompt may go out);
+//!   `X-Done-Token`, as the reference's MCP server sends it) on its three routes only:
+//!   `POST /api/tasks/:id/done`, `POST /api/tasks/:id/mcp-connected` (its MCP server tells the
+//!   daemon it started, so the task's first prompt may go out) and `POST /api/tasks/:id/hook`
+//!   (a hook of its agent fired: `baton hook`);
 //!   the done route's handler checks it against that task, so a token of another task opens
 //!   nothing; an `X-Coordinator-Id` sent with it must name the task's coordinator (else 403);
 //! - the phone's token reads the agent routes only.
@@ -145,6 +146,8 @@ pub enum TaskOp {
     Done,
     /// `POST /api/tasks/:id/mcp-connected`: the task's MCP server started.
     McpConnected,
+    /// `POST /api/tasks/:id/hook`: a hook of the task's agent fired (`baton hook`).
+    Hook,
 }
 
 /// A route of the API, from its method and raw path.
@@ -272,6 +275,7 @@ pub fn route(method: &str, raw_path: &str) -> Result<Route, Refusal> {
                 ("POST", ["review-merge"]) => TaskOp::ReviewMerge,
                 ("POST", ["done"]) => TaskOp::Done,
                 ("POST", ["mcp-connected"]) => TaskOp::McpConnected,
+                ("POST", ["hook"]) => TaskOp::Hook,
                 (_, tail) => return Ok(allowed(tail).map_or(Route::Unknown, Route::WrongMethod)),
             };
             Route::Task(task_ref(id)?, op)
@@ -289,7 +293,9 @@ fn allowed(tail: &[&str]) -> Option<&'static str> {
     match tail {
         [] => Some("GET, DELETE"),
         ["diff" | "output"] => Some("GET"),
-        ["prompt" | "wait" | "merge" | "review-merge" | "done" | "mcp-connected"] => Some("POST"),
+        ["prompt" | "wait" | "merge" | "review-merge" | "done" | "mcp-connected" | "hook"] => {
+            Some("POST")
+        }
         _ => None,
     }
 }
@@ -395,7 +401,10 @@ impl Credentials {
         }
         let holder = presented.and_then(|p| self.holder(p));
         match (holder, route) {
-            (None, Route::Task(task, op @ (TaskOp::Done | TaskOp::McpConnected))) => {
+            (
+                None,
+                Route::Task(task, op @ (TaskOp::Done | TaskOp::McpConnected | TaskOp::Hook)),
+            ) => {
                 let Some(token) = presented else {
                     return Err(Refusal::Unauthorized);
                 };

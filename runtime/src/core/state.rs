@@ -163,13 +163,15 @@ impl Source {
     }
 }
 
-/// A state one source saw, and since when it has seen it.
+/// A state one source saw, since when, and when it last said so.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Observation {
     /// What it saw.
     pub state: AgentState,
     /// When it first saw it (a repeat of the same state does not move this).
     pub since: Millis,
+    /// When it last said so (a repeat moves this).
+    pub last: Millis,
 }
 
 /// What the screen shows, as the agent-state rules need it.
@@ -245,13 +247,18 @@ impl Evidence {
         self.process = Some(Observation {
             state: AgentState::Working,
             since: now,
+            last: now,
         });
     }
 
     /// A hook said the agent is in `state` at `now`. A hook's word is an event: each one is
     /// news, even of the same state (a second permission request after the first was answered).
     pub fn hook(&mut self, now: Millis, state: AgentState) {
-        self.hook = Some(Observation { state, since: now });
+        self.hook = Some(Observation {
+            state,
+            since: now,
+            last: now,
+        });
     }
 
     /// An OSC sequence said the agent is in `state` at `now`.
@@ -265,11 +272,69 @@ impl Evidence {
     }
 }
 
+/// Longest hook event name or notification type accepted, in bytes.
+pub const HOOK_NAME_BYTES_MAX: usize = 64;
+
+/// What an agent's hook reports, from the hook's event name (`hook_event_name`) and, for a
+/// notification, its type (`notification_type`). The names are the agents' own: Claude Code's
+/// (`UserPromptSubmit`, `PreToolUse`, `PostToolUse`, `PostToolUseFailure`, `PermissionRequest`,
+/// `Notification` with `permission_prompt`, `idle_prompt` or `elicitation_dialog`, `Stop`,
+/// `StopFailure`, `Elicitation`), Gemini CLI's (`BeforeAgent`, `BeforeTool`, `AfterTool`,
+/// `AfterAgent`, `Notification` with `ToolPermission`) and Codex's (the same as Claude Code's,
+/// and its `notify` program's `agent-turn-complete`). `None`: the hook is known but says nothing
+/// of the state (a session starting or ending, a compaction); `Err`: no agent sends it.
+///
+/// # Errors
+/// An event name or notification type no agent sends, or longer than [`HOOK_NAME_BYTES_MAX`].
+pub fn hook_state(
+    event: &str,
+    notification: Option<&str>,
+) -> Result<Option<AgentState>, UnknownHook> {
+    if event.len() > HOOK_NAME_BYTES_MAX
+        || notification.is_some_and(|n| n.len() > HOOK_NAME_BYTES_MAX)
+    {
+        return Err(UnknownHook);
+    }
+    use AgentState::{NeedsAttention, WaitingForInput, Working};
+    Ok(match event {
+        "UserPromptSubmit" | "PreToolUse" | "PostToolUse" | "PostToolUseFailure"
+        | "PostToolBatch" | "BeforeAgent" | "BeforeTool" | "AfterTool" | "SubagentStart" => {
+            Some(Working)
+        }
+        "PermissionRequest" => Some(NeedsAttention(Attention::Permission)),
+        "Elicitation" => Some(NeedsAttention(Attention::Question)),
+        "Stop" | "AfterAgent" | "agent-turn-complete" => Some(WaitingForInput),
+        "StopFailure" => Some(NeedsAttention(Attention::Error)),
+        "Notification" => match notification {
+            Some("permission_prompt" | "ToolPermission") => {
+                Some(NeedsAttention(Attention::Permission))
+            }
+            Some("elicitation_dialog") => Some(NeedsAttention(Attention::Question)),
+            Some("idle_prompt") => Some(WaitingForInput),
+            _ => None,
+        },
+        "SessionStart" | "SessionEnd" | "PreCompact" | "PostCompact" | "PreCompress"
+        | "SubagentStop" | "MessageDisplay" => None,
+        _ => return Err(UnknownHook),
+    })
+}
+
+/// A hook event no agent sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown hook event")]
+pub struct UnknownHook;
+
 /// Keeps `since` when the state is the same as before.
 fn observe(slot: &mut Option<Observation>, now: Millis, state: AgentState) {
     match slot {
-        Some(seen) if seen.state == state => {}
-        _ => *slot = Some(Observation { state, since: now }),
+        Some(seen) if seen.state == state => seen.last = now,
+        _ => {
+            *slot = Some(Observation {
+                state,
+                since: now,
+                last: now,
+            });
+        }
     }
 }
 
@@ -327,10 +392,16 @@ pub fn decide(evidence: &Evidence, now: Millis) -> Verdict {
         .max_by_key(|&(source, observation)| (observation.since, source));
     let mut recheck_at = None;
     // An unrecognised still screen, unless another source spoke since it last changed (a hook
-    // saying the agent works vouches for a screen standing still while a tool runs).
+    // or an agent's own state report saying it works vouches for a screen standing still
+    // while a tool runs).
     if let Some(still_since) = evidence.screen_still_since {
         let due = still_since.plus(UNRECOGNISED_STILL_MS);
-        if newest.is_none_or(|(_, o)| o.since < still_since) {
+        let spoke_since = seen
+            .iter()
+            .filter(|(source, _)| *source != Source::Screen)
+            .filter_map(|(_, observation)| *observation)
+            .any(|o| o.last >= still_since);
+        if !spoke_since {
             if now >= due {
                 return Verdict {
                     state: AgentState::NeedsAttention(Attention::UnrecognisedScreen),
@@ -501,6 +572,21 @@ mod tests {
     }
 
     #[test]
+    fn a_repeated_report_of_work_vouches_for_a_still_screen() {
+        let mut evidence = Evidence::started(Millis(0));
+        evidence.osc(Millis(50), Working);
+        evidence.screen(
+            Millis(100),
+            ScreenReading::Unrecognised {
+                still_since: Millis(100),
+            },
+        );
+        evidence.osc(Millis(5_000), Working);
+        let verdict = decide(&evidence, Millis(100 + 10 * UNRECOGNISED_STILL_MS));
+        assert_eq!((verdict.state, verdict.since), (Working, Millis(50)));
+    }
+
+    #[test]
     fn a_hook_older_than_the_still_screen_does_not_vouch_for_it() {
         let mut evidence = Evidence::started(Millis(0));
         evidence.hook(Millis(50), Working);
@@ -516,6 +602,41 @@ mod tests {
             NeedsAttention(Attention::UnrecognisedScreen),
             Source::Screen,
         );
+    }
+
+    #[test]
+    fn hooks_say_what_the_agent_does_in_each_agents_own_words() {
+        use super::hook_state;
+        let check = |event, notification, expected| {
+            assert_eq!(hook_state(event, notification), Ok(expected), "{event}");
+        };
+        check("UserPromptSubmit", None, Some(Working));
+        check("PreToolUse", None, Some(Working));
+        check("BeforeTool", None, Some(Working));
+        check(
+            "PermissionRequest",
+            None,
+            Some(NeedsAttention(Attention::Permission)),
+        );
+        check(
+            "Notification",
+            Some("permission_prompt"),
+            Some(NeedsAttention(Attention::Permission)),
+        );
+        check(
+            "Notification",
+            Some("ToolPermission"),
+            Some(NeedsAttention(Attention::Permission)),
+        );
+        check("Notification", Some("idle_prompt"), Some(WaitingForInput));
+        check("Notification", Some("auth_success"), None);
+        check("Stop", None, Some(WaitingForInput));
+        check("AfterAgent", None, Some(WaitingForInput));
+        check("StopFailure", None, Some(NeedsAttention(Attention::Error)));
+        check("SessionStart", None, None);
+        assert!(hook_state("Bogus", None).is_err());
+        assert!(hook_state(&"x".repeat(65), None).is_err());
+        assert!(hook_state("Notification", Some(&"x".repeat(65))).is_err());
     }
 
     #[test]

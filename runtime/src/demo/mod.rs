@@ -290,6 +290,12 @@ impl Agent {
                         .await?;
                 }
             }
+            Action::Hook { event, .. } => {
+                // Its hooks are the simulator's to play: the demo agent has no hook settings.
+                self.terminal
+                    .line(&format!("✗ hook {event}: the demo agent fires no hooks"))
+                    .await?;
+            }
             Action::Tool { name, args, bind } => match script::fill(args, &self.bound) {
                 Ok(args) => self.tool(name, args, bind.as_deref()).await?,
                 Err(error) => self.terminal.line(&format!("✗ {name}: {error}")).await?,

@@ -495,6 +495,16 @@ impl Actor {
                 };
                 let _ = reply.send(result);
             }
+            Command::Hook(task, token, state, reply) => {
+                let result = match self.proven(task, Some(&token)) {
+                    Ok(()) => {
+                        let outcome = self.core.on_hook(now, self.fresh(), task, state);
+                        self.applied(outcome).await
+                    }
+                    refused => refused,
+                };
+                let _ = reply.send(result);
+            }
             Command::Deregister(reply) => {
                 let effects = self.core.deregister(now);
                 self.apply(effects).await;

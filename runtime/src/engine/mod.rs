@@ -558,6 +558,12 @@ pub(crate) enum Command {
     RescheduleNotifications,
     /// A task's MCP server started: proven with its done token, or (`None`) told by the app.
     McpConnected(TaskId, Option<String>, Reply<()>),
+    Hook(
+        TaskId,
+        String,
+        Option<crate::core::state::AgentState>,
+        Reply<()>,
+    ),
     Records(oneshot::Sender<Vec<TaskRecord>>),
     /// Saves the records now; answered once they are durable.
     Flush(Reply<()>),
@@ -705,6 +711,21 @@ impl CoordinatorHandle {
         done_token: String,
     ) -> Result<(), EngineError> {
         self.ask(|reply| Command::McpConnected(task, Some(done_token), reply))
+            .await
+    }
+
+    /// A hook of task `task`'s agent reported `state` (`None`: a hook that says nothing of it),
+    /// presented with the task's done token.
+    ///
+    /// # Errors
+    /// No such task, or [`EngineError::Forbidden`] for a token that is not the task's.
+    pub async fn hook(
+        &self,
+        task: TaskId,
+        done_token: String,
+        state: Option<crate::core::state::AgentState>,
+    ) -> Result<(), EngineError> {
+        self.ask(|reply| Command::Hook(task, done_token, state, reply))
             .await
     }
 

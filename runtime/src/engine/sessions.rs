@@ -116,6 +116,9 @@ struct Shown {
 impl Session {
     /// Its agent's state at `now`, its screen's reading taken in first.
     fn observe(&mut self, now: Millis) -> Verdict {
+        if let Some(reported) = self.detector.take_osc() {
+            self.evidence.osc(now, reported);
+        }
         self.evidence.screen(now, self.detector.reading(now));
         crate::core::state::decide(&self.evidence, now)
     }

@@ -130,10 +130,18 @@ async fn creating_a_task_makes_its_worktree_config_and_agent() {
     assert_eq!(spawned.len(), 1);
     assert_eq!(spawned[0].cwd, task.worktree);
     let config = Path::new("/tmp/baton").join(format!("baton-subtask-{}.json", task.id));
+    let server = crate::agents::McpServer::sub_task(
+        &crate::engine::McpLaunch::default(),
+        task.id,
+        "not in the hooks",
+    );
+    let hooks = crate::agents::claude_hook_settings(&server, &config);
     assert_eq!(
         spawned[0].argv,
         [
             "claude",
+            "--settings",
+            &hooks,
             "--mcp-config",
             config.to_str().unwrap(),
             "--strict-mcp-config",

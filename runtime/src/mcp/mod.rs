@@ -4,9 +4,11 @@
 //! Layout: `args` (command line and environment, the role), `tools` (the catalogue per role,
 //! each call's REST request and its result text; pure), `http` (a small HTTP/1.1 client over any
 //! [`http::Connect`]: TCP here, turmoil in the simulator), `server` (the rmcp handler and the
-//! REST side, retries and bounds). Nothing but MCP protocol goes to stdout.
+//! REST side, retries and bounds), `hook` (`baton hook`: an agent's hook reported to the
+//! daemon). Nothing but MCP protocol goes to stdout.
 
 pub mod args;
+pub mod hook;
 pub mod http;
 pub mod server;
 pub mod tools;

@@ -811,6 +811,29 @@ impl Coordinator {
         Ok(effects)
     }
 
+    /// A hook of a task's agent reported `state` (see `core::state::hook_state`): evidence for
+    /// its agent's state, acted on at once.
+    ///
+    /// # Errors
+    /// No such task.
+    pub fn on_hook(
+        &mut self,
+        now: Millis,
+        fresh: Fresh,
+        task: TaskId,
+        state: Option<AgentState>,
+    ) -> Result<Vec<Effect>, CoreError> {
+        let entry = self.task_mut(task)?;
+        let mut effects = Vec::new();
+        if let Some(state) = state
+            && entry.status != Status::Exited
+        {
+            entry.evidence.hook(now, state);
+            self.observe_state(now, fresh, task, &mut effects);
+        }
+        Ok(effects)
+    }
+
     /// Starts typing `prompt` (see [`start_typing`](Self::start_typing)) and asks the engine to
     /// type it.
     fn type_prompt(
@@ -1003,7 +1026,11 @@ impl Coordinator {
             return;
         }
         if let Some((at, left)) = entry.enter_retry {
-            if entry.detector.prompt_taken() || entry.control == Control::Human {
+            // Never on a screen that asks a human: an Enter there answers it (a permission
+            // prompt's first choice is "Yes").
+            let asks = entry.state.state.attention().is_some()
+                || matches!(entry.detector.readiness(), Readiness::Attention(_));
+            if entry.detector.prompt_taken() || entry.control == Control::Human || asks {
                 entry.enter_retry = None;
             } else if now >= at {
                 // The agent shows nothing of the prompt it was given: its Enter was lost.
@@ -1047,6 +1074,9 @@ impl Coordinator {
         let Ok(entry) = self.task_mut(task) else {
             return;
         };
+        if let Some(reported) = entry.detector.take_osc() {
+            entry.evidence.osc(now, reported);
+        }
         let reading = entry.detector.reading(now);
         entry.evidence.screen(now, reading);
         let verdict = crate::core::state::decide(&entry.evidence, now);

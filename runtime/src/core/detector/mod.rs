@@ -33,6 +33,7 @@
 
 mod classify;
 mod grid;
+mod osc;
 mod vt;
 mod window;
 
@@ -274,6 +275,8 @@ struct Screen {
     queries: VecDeque<TerminalQuery>,
     queries_dropped: u64,
     bracketed_paste: bool,
+    /// The state the last OSC string that said anything reported, not yet taken.
+    osc: Option<AgentState>,
 }
 
 /// How the screen is kept (see the module documentation).
@@ -313,6 +316,7 @@ impl Screen {
             queries: VecDeque::new(),
             queries_dropped: 0,
             bracketed_paste: false,
+            osc: None,
         }
     }
 
@@ -459,6 +463,12 @@ impl vt::Sink for Screen {
             grid.set_faint(on);
         }
     }
+
+    fn osc(&mut self, payload: &[u8]) {
+        if let Some(state) = osc::state(payload) {
+            self.osc = Some(state);
+        }
+    }
 }
 
 /// What a chunk was, seen from the echo guard.
@@ -480,8 +490,9 @@ struct EchoGuard {
     until: Millis,
     /// The prompt, normalised (see [`normalise_into`]): at most its last [`TEXT_WINDOW_BYTES`].
     text: Vec<u8>,
-    /// The agent showed it took the prompt: a busy frame; for line-oriented profiles (shell,
-    /// generic), also visible output that is not an echo of the prompt.
+    /// The agent showed it took the prompt: a busy frame or a screen asking its human something;
+    /// for line-oriented profiles (shell, generic), also visible output that is not an echo of
+    /// the prompt.
     lifted: bool,
 }
 
@@ -557,7 +568,9 @@ impl Detector {
         self.readiness =
             classify::classify(self.config.profile, self.screen.view(), &mut self.scratch);
         if let Some(guard) = &mut self.guard {
-            let reacted = self.readiness == Readiness::Busy
+            // Busy, or already asking its human something: either way the agent took the
+            // prompt, and an Enter pressed again now would answer its question.
+            let reacted = matches!(self.readiness, Readiness::Busy | Readiness::Attention(_))
                 || (echo == Echo::Other && !self.config.profile.full_screen());
             guard.lifted |= reacted;
         }
@@ -636,8 +649,9 @@ impl Detector {
         }
     }
 
-    /// Whether the agent showed it took the last prompt sent (see the echo guard: a busy frame;
-    /// for line programs also output that is not its echo). True when no prompt was sent.
+    /// Whether the agent showed it took the last prompt sent (see the echo guard: a busy frame
+    /// or a screen asking its human something; for line programs also output that is not its
+    /// echo). True when no prompt was sent.
     #[must_use]
     pub fn prompt_taken(&self) -> bool {
         self.guard.as_ref().is_none_or(|guard| guard.lifted)
@@ -722,6 +736,12 @@ impl Detector {
             }
             Readiness::NoPrompt => ScreenReading::Definite(AgentState::Working),
         }
+    }
+
+    /// The state the agent last reported in an OSC string (see `osc`), if it reported one
+    /// since the last call: evidence for `core::state` beside [`Detector::reading`].
+    pub fn take_osc(&mut self) -> Option<AgentState> {
+        self.screen.osc.take()
     }
 
     /// The next query the program is waiting on, oldest first.

@@ -1238,3 +1238,56 @@ fn a_full_screen_agents_prompt_is_not_trusted_at_once_after_a_prompt_is_sent() {
         }
     );
 }
+
+#[test]
+fn an_agents_osc_state_report_is_taken_once_whatever_the_chunking() {
+    use crate::core::state::{AgentState, Attention};
+    let stream = "\x1b]0;⠋ repo\x07\x1b]7501;state=working:app=codex\x1b\\text\x1b]7501;state=blocked:app=codex:kind=permission\u{9c}more";
+    let whole = {
+        let mut detector = Detector::new(Profile::Codex, Millis(0));
+        detector.feed(Millis(0), stream.as_bytes());
+        detector.take_osc()
+    };
+    assert_eq!(
+        whole,
+        Some(AgentState::NeedsAttention(Attention::Permission))
+    );
+    let mut detector = Detector::new(Profile::Codex, Millis(0));
+    let mut last = None;
+    for byte in stream.as_bytes() {
+        detector.feed(Millis(0), std::slice::from_ref(byte));
+        last = detector.take_osc().or(last);
+    }
+    assert_eq!(last, whole, "byte by byte");
+    assert_eq!(detector.take_osc(), None, "taken once");
+    assert_eq!(detector.screen_text().trim(), "textmore");
+}
+
+#[test]
+fn a_cancelled_or_unfinished_osc_string_reports_nothing() {
+    for stream in [
+        "\x1b]7501;state=working\x18after",
+        "\x1b]7501;state=working",
+        "\x1b]7501;state=wor",
+    ] {
+        let mut detector = Detector::new(Profile::Codex, Millis(0));
+        detector.feed(Millis(0), stream.as_bytes());
+        assert_eq!(detector.take_osc(), None, "{stream:?}");
+    }
+}
+
+#[test]
+fn a_screen_asking_its_human_shows_the_prompt_was_taken() {
+    // Claude Code answering at once with a tool call shows its permission prompt with no busy
+    // frame between: an Enter pressed again would answer "1. Yes" (seen with the real CLI).
+    let mut detector = Detector::new(Profile::Claude, Millis(0));
+    detector.feed(Millis(0), "❯ ".as_bytes());
+    detector.prompt_sent(Millis(100), "Create hello.txt");
+    assert!(!detector.prompt_taken());
+    detector.feed(
+        Millis(300),
+        "\x1b[2J\x1b[H Do you want to proceed?\r\n ❯ 1. Yes\r\n   2. No\r\n Esc to cancel · Tab to amend"
+            .as_bytes(),
+    );
+    assert!(detector.prompt_taken());
+}

@@ -2,8 +2,9 @@
 //!
 //! The parser is a byte-at-a-time state machine in the manner of the DEC ANSI parser (ground,
 //! escape, CSI, OSC and the DCS/SOS/PM/APC string states), with UTF-8 decoding in the ground
-//! state. Its whole memory is a handful of integers, so any input, however hostile, costs
-//! constant memory; a parameter that overflows saturates.
+//! state. Its whole memory is a handful of integers and the start of an OSC string
+//! ([`OSC_BYTES_MAX`] bytes), so any input, however hostile, costs constant memory; a parameter
+//! that overflows saturates.
 //!
 //! Invariant: the sequence of [`Sink`] calls depends only on the bytes, never on how they were
 //! split into chunks, except that one run of text may arrive as several `text` calls. Fast paths
@@ -13,8 +14,9 @@
 //! The parser reports printable text (invalid UTF-8 becomes U+FFFD, one per maximal invalid
 //! subpart), the terminal operations a screen model needs ([`Op`]: cursor motion, erasing,
 //! inserting and deleting, scrolling and its region, saving the cursor, clearing), the queries
-//! owed a reply (DSR, DA1, DA2) and bracketed paste (`CSI ? 2004 h/l`). Everything else (SGR,
-//! OSC titles, DCS and other strings, charsets, other modes) is dropped. Two models consume it:
+//! owed a reply (DSR, DA1, DA2), bracketed paste (`CSI ? 2004 h/l`) and each OSC string that
+//! was terminated (its first [`OSC_BYTES_MAX`] bytes: titles, notifications, agent states).
+//! Everything else (SGR, DCS and other strings, charsets, other modes) is dropped. Two models consume it:
 //! the screen grid (`grid`), which applies every operation as a terminal would, and the line
 //! model ([`LineSink`]), which keeps a stream of text lines:
 //! - CR, LF, VT, FF, NEL, IND and downward or absolute cursor motion (CUD, CNL, CUP, HVP, VPA,
@@ -103,7 +105,14 @@ pub(crate) trait Sink {
     /// Faint text (SGR 2) was switched on or off: reported only by a parser that tracks it
     /// ([`Parser::tracking_faint`]).
     fn faint(&mut self, _on: bool) {}
+    /// An OSC string ended (BEL or ST; one cancelled by CAN or SUB is not reported): its first
+    /// [`OSC_BYTES_MAX`] bytes, such as `0;title` or `7501;state=working`.
+    fn osc(&mut self, _payload: &[u8]) {}
 }
+
+/// Bytes of an OSC string kept for [`Sink::osc`]: the start of a title or a state report is
+/// what says something; the rest of a long one is dropped.
+pub(crate) const OSC_BYTES_MAX: usize = 128;
 
 /// Receiver of the line model's events (see the module documentation); every `LineSink` is a
 /// [`Sink`].
@@ -307,6 +316,10 @@ pub(crate) struct Parser {
     csi: Csi,
     /// In a string state, the previous byte was 0xC2: a following 0x9C is ST (U+009C).
     string_c2: bool,
+    /// The OSC string read so far (its first [`OSC_BYTES_MAX`] bytes).
+    osc: [u8; OSC_BYTES_MAX],
+    /// Bytes of it kept in `osc`.
+    osc_len: usize,
     /// SGR sequences are read for faint text (see [`Sink::faint`]); otherwise skipped unread.
     faint: bool,
 }
@@ -318,6 +331,8 @@ impl Default for Parser {
             utf8: Utf8::default(),
             csi: Csi::default(),
             string_c2: false,
+            osc: [0; OSC_BYTES_MAX],
+            osc_len: 0,
             faint: false,
         }
     }
@@ -341,7 +356,7 @@ impl Parser {
                 State::Escape => self.escape(bytes, i, sink),
                 State::EscapeIntermediate => self.escape_intermediate(bytes, i, sink),
                 State::Csi => self.csi(bytes, i, sink),
-                State::Osc | State::Str => self.string(bytes, i),
+                State::Osc | State::Str => self.string(bytes, i, sink),
             };
         }
     }
@@ -614,7 +629,7 @@ impl Parser {
     fn c1<S: Sink>(&mut self, code_point: u32, sink: &mut S) {
         match code_point {
             0x9b => self.enter_csi(),
-            0x9d => self.state = State::Osc,
+            0x9d => self.enter_string(State::Osc),
             0x90 | 0x98 | 0x9e | 0x9f => self.state = State::Str,
             0x84 => sink.op(Op::LineFeed),
             0x85 => sink.op(Op::NextLine),
@@ -630,6 +645,7 @@ impl Parser {
     fn enter_string(&mut self, state: State) {
         self.state = state;
         self.string_c2 = false;
+        self.osc_len = 0;
     }
 
     /// After ESC: one byte decides.
@@ -709,25 +725,30 @@ impl Parser {
         i
     }
 
-    /// Inside OSC or a DCS/SOS/PM/APC string: everything is swallowed up to the terminator.
-    fn string(&mut self, bytes: &[u8], mut i: usize) -> usize {
+    /// Inside OSC or a DCS/SOS/PM/APC string: swallowed up to the terminator; an OSC string's
+    /// start is kept and reported when it ends.
+    fn string<S: Sink>(&mut self, bytes: &[u8], mut i: usize, sink: &mut S) -> usize {
+        let osc = self.state == State::Osc;
         while i < bytes.len() {
             let byte = bytes[i];
             i += 1;
             if self.string_c2 {
                 self.string_c2 = false;
                 if byte == 0x9c {
-                    self.state = State::Ground;
+                    // The 0xC2 kept before it was half of the terminator.
+                    self.osc_len = self.osc_len.saturating_sub(1);
+                    self.end_string(osc, sink);
                     return i;
                 }
             }
             match byte {
-                0x07 if self.state == State::Osc => {
-                    self.state = State::Ground;
+                0x07 if osc => {
+                    self.end_string(osc, sink);
                     return i;
                 }
                 ESC => {
                     // ESC \ is ST; any other escape ends the string and starts its own sequence.
+                    self.end_string(osc, sink);
                     self.state = State::Escape;
                     return i;
                 }
@@ -735,11 +756,26 @@ impl Parser {
                     self.state = State::Ground;
                     return i;
                 }
-                0xc2 => self.string_c2 = true,
-                _ => {}
+                _ => {
+                    if byte == 0xc2 {
+                        self.string_c2 = true;
+                    }
+                    if osc && self.osc_len < OSC_BYTES_MAX {
+                        self.osc[self.osc_len] = byte;
+                        self.osc_len += 1;
+                    }
+                }
             }
         }
         i
+    }
+
+    /// A string ended: an OSC string is reported.
+    fn end_string<S: Sink>(&mut self, osc: bool, sink: &mut S) {
+        self.state = State::Ground;
+        if osc {
+            sink.osc(&self.osc[..self.osc_len]);
+        }
     }
 }
 
