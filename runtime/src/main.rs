@@ -91,6 +91,14 @@ enum Command {
         #[command(flatten)]
         client: ClientOpts,
     },
+    /// Why Baton thinks what it thinks of a task's agent: its state, each piece of evidence
+    /// (hooks, OSC, screen) with its times, and the screen's last lines.
+    Explain {
+        /// The task's id.
+        id: String,
+        #[command(flatten)]
+        client: ClientOpts,
+    },
     /// Attach to an agent's terminal (a coordinator's id, or a task's); Ctrl-] detaches.
     Attach {
         /// The coordinator's or the task's id.
@@ -266,6 +274,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tasks { client } => {
             let c = client.client()?;
             client_command(app::tasks(&c, client.json))
+        }
+        Command::Explain { id, client } => {
+            let c = client.client()?;
+            client_command(app::explain(&c, &id, client.json))
         }
         Command::Events { client } => {
             let c = client.client()?;

@@ -559,3 +559,75 @@ fn the_phone_lists_the_coordinators_own_agent_and_follows_its_terminal() {
     });
     daemon.stop();
 }
+
+#[test]
+fn claude_code_with_skip_permissions_is_refused_as_root_outside_a_sandbox_and_says_why() {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = common::repo_with(
+        &temp.path().join("project"),
+        &[("README.md", "# project\n")],
+    );
+    let body =
+        serde_json::json!({ "projectRoot": repo, "agent": "claude", "skipPermissions": true });
+    // Inside a sandbox Claude Code recognises, it is allowed whoever runs the daemon.
+    let sandbox = Daemon::start_with(
+        &temp.path().join("sandboxed"),
+        &[("IS_SANDBOX", "1".as_ref())],
+    );
+    let (status, answer) = sandbox.app("POST", "/app/coordinators", Some(body.clone()));
+    assert_eq!(status, 201, "{answer}");
+    drop(sandbox);
+    // Outside one, as root, Claude Code would exit at once: registering says why instead.
+    let daemon = Daemon::start(&temp.path().join("state"));
+    let (status, answer) = daemon.app("POST", "/app/coordinators", Some(body));
+    if rustix::process::geteuid().is_root() {
+        assert_eq!(status, 400, "{answer}");
+        let error = answer["error"].as_str().unwrap();
+        assert!(
+            error.contains("as root") && error.contains("IS_SANDBOX=1"),
+            "{error}"
+        );
+        let (_, status_now) = daemon.app("GET", "/app/status", None);
+        assert_eq!(
+            status_now["coordinators"],
+            serde_json::json!([]),
+            "nothing registered"
+        );
+    } else {
+        assert_eq!(status, 201, "{answer}");
+    }
+}
+
+#[test]
+fn baton_explain_says_why_baton_thinks_what_it_thinks_of_a_task() {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = user_repo(temp.path());
+    let daemon = Daemon::start(&temp.path().join("state"));
+    // An agent that prints a line and ends: its state is decided by its process.
+    let (_, token) = daemon.register(&repo, "sh", &["-c", "echo the last words; exit 4"]);
+    let (status, task) = daemon.rest(
+        &token,
+        "POST",
+        "/api/tasks",
+        Some(serde_json::json!({ "name": "explained" })),
+    );
+    assert_eq!(status, 201, "{task}");
+    let id = task["id"].as_str().unwrap().to_owned();
+    assert_eq!(exit_code_of(&daemon, &id), Some(4));
+    let explained = json(&daemon.cli(&["explain", &id, "--json"]));
+    assert_eq!(explained["agentState"]["state"], "exited", "{explained}");
+    assert_eq!(explained["agentState"]["source"], "process", "{explained}");
+    assert!(explained["evidence"]["exited"].is_string(), "{explained}");
+    assert_eq!(explained["screen"], serde_json::json!(["the last words"]));
+    let said = text(&daemon.cli(&["explain", &id]));
+    assert!(
+        said.starts_with(&format!(
+            "task explained ({id}): agent exited, by its process"
+        )),
+        "{said}"
+    );
+    assert!(said.contains("  | the last words\n"), "{said}");
+    let unknown = daemon.cli(&["explain", "00000000-0000-4000-8000-000000000000"]);
+    assert!(!unknown.status.success());
+    daemon.stop();
+}

@@ -7,7 +7,8 @@
 //! dialog with a `❯`/`●` cursor is a dialog, never an agent at its prompt.
 //!
 //! The CLIs are installed by the test itself, at the versions pinned in [`AGENTS`], into
-//! `target/ci/agents` with npm (on every machine here). With `BATON_CAPTURE_FIXTURES=DIR` the
+//! `target/ci/agents` with npm (on every machine here); the canary (`.ci/canary`) runs the same
+//! tests on the newest versions (`BATON_AGENT_VERSION_<COMMAND>`, `BATON_AGENTS_DIR`). With `BATON_CAPTURE_FIXTURES=DIR` the
 //! screens captured are written into DIR as detector recordings (`scenarios/detector/` holds
 //! the committed ones).
 
@@ -45,23 +46,40 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Where the CLIs are installed, installing them (once per test run) when the pinned versions
-/// are not there.
+/// The CLIs to run, with the version each is pinned at, or the one named by
+/// `BATON_AGENT_VERSION_<COMMAND>` (the canary, `.ci/canary`, runs the newest this way).
+fn wanted() -> Vec<(&'static str, &'static str, String)> {
+    AGENTS
+        .iter()
+        .map(|(command, package, pinned)| {
+            let variable = format!("BATON_AGENT_VERSION_{}", command.to_uppercase());
+            let version = std::env::var(variable).unwrap_or_else(|_| (*pinned).to_owned());
+            (*command, *package, version)
+        })
+        .collect()
+}
+
+/// Where the CLIs are installed (`target/ci/agents`, or `BATON_AGENTS_DIR`), installing them
+/// (once per test run) when the wanted versions are not there.
 fn agents() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/ci/agents");
+        let dir = std::env::var_os("BATON_AGENTS_DIR").map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/ci/agents"),
+            PathBuf::from,
+        );
         let version_of = |package: &str| -> Option<String> {
             let manifest = dir.join("node_modules").join(package).join("package.json");
             let json: Value = serde_json::from_slice(&std::fs::read(manifest).ok()?).ok()?;
             json["version"].as_str().map(str::to_owned)
         };
-        if AGENTS
+        let wanted = wanted();
+        if wanted
             .iter()
-            .any(|(_, package, version)| version_of(package).as_deref() != Some(*version))
+            .any(|(_, package, version)| version_of(package).as_deref() != Some(version))
         {
             std::fs::create_dir_all(&dir).unwrap();
-            let specs: Vec<String> = AGENTS
+            let specs: Vec<String> = wanted
                 .iter()
                 .map(|(_, package, version)| format!("{package}@{version}"))
                 .collect();

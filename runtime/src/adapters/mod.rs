@@ -19,6 +19,16 @@ pub mod tty;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SystemClock;
 
+/// Whether this process runs as root outside a sandbox Claude Code recognises (`IS_SANDBOX=1`,
+/// `CLAUDE_CODE_BUBBLEWRAP`): Claude Code then refuses `--dangerously-skip-permissions` and
+/// exits at once.
+#[must_use]
+pub fn root_outside_a_sandbox() -> bool {
+    rustix::process::geteuid().is_root()
+        && std::env::var_os("IS_SANDBOX").is_none_or(|v| v != "1")
+        && std::env::var_os("CLAUDE_CODE_BUBBLEWRAP").is_none()
+}
+
 impl Clock for SystemClock {
     #[allow(clippy::disallowed_methods)] // the one production read of the wall clock
     fn now(&self) -> Millis {

@@ -80,6 +80,21 @@ impl AgentKind {
     }
 }
 
+impl AgentKind {
+    /// Why this agent cannot run with its skip-permission flags here, if it cannot: Claude Code
+    /// refuses `--dangerously-skip-permissions` as root outside a sandbox it recognises and
+    /// exits at once (seen with 2.1.197 and 2.1.332).
+    #[must_use]
+    pub fn skip_permissions_refused(self, root_outside_a_sandbox: bool) -> Option<String> {
+        (self == AgentKind::Claude && root_outside_a_sandbox).then(|| {
+            "Claude Code refuses --dangerously-skip-permissions as root and would exit at once: \
+             run the daemon as another user, or, if this machine is a disposable sandbox, start \
+             it with IS_SANDBOX=1 (Claude Code's own switch for that)"
+                .to_owned()
+        })
+    }
+}
+
 /// The name Baton's server has in every MCP config it writes.
 pub const SERVER_NAME: &str = "baton";
 
@@ -382,6 +397,14 @@ fn codex_override(server: &McpServer, config: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use std::path::Path;
+
+    #[test]
+    fn skip_permissions_as_root_are_refused_for_claude_code_only() {
+        let refused = AgentKind::Claude.skip_permissions_refused(true).unwrap();
+        assert!(refused.contains("IS_SANDBOX=1"), "{refused}");
+        assert_eq!(AgentKind::Claude.skip_permissions_refused(false), None);
+        assert_eq!(AgentKind::Codex.skip_permissions_refused(true), None);
+    }
 
     #[test]
     fn claude_codes_hooks_run_baton_hook_for_its_task_with_no_secret() {

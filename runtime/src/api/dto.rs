@@ -35,6 +35,51 @@ pub fn agent_state(verdict: &Verdict) -> Value {
     value
 }
 
+/// Why Baton thinks what it thinks of a task's agent (`baton explain`): the verdict, each
+/// source's last observation (`{state, attention?, since, last}` or null), when the screen
+/// became unrecognised, and the screen as the detector reads it.
+#[must_use]
+pub fn explanation(explained: &crate::engine::Explanation) -> Value {
+    let observation = |o: Option<crate::core::state::Observation>| match o {
+        None => Value::Null,
+        Some(o) => {
+            let mut value = json!({
+                "state": o.state.name(),
+                "since": o.since.iso8601(),
+                "last": o.last.iso8601(),
+            });
+            if let Some(reason) = o.state.attention() {
+                value["attention"] = Value::String(reason.name().to_owned());
+            }
+            value
+        }
+    };
+    let evidence = &explained.evidence;
+    let mut disagreement = Value::Null;
+    if let Some((source, state)) = explained.task.state.disagreement {
+        disagreement = json!({ "source": source.name(), "state": state.to_string() });
+    }
+    json!({
+        "taskId": explained.task.id.to_string(),
+        "name": explained.task.name,
+        "status": explained.task.status.name(),
+        "agentState": agent_state(&explained.task.state),
+        "disagreement": disagreement,
+        "evidence": {
+            "started": evidence.started.iso8601(),
+            "exited": evidence.exited.map(|at| at.iso8601()),
+            "process": observation(evidence.process),
+            "screen": observation(evidence.screen),
+            "screenStillSince": evidence.screen_still_since.map(|at| at.iso8601()),
+            "osc": observation(evidence.osc),
+            "hook": observation(evidence.hook),
+        },
+        "readiness": explained.readiness.name(),
+        "lastActivityAt": explained.last_activity.iso8601(),
+        "screen": explained.screen,
+    })
+}
+
 /// A task's agent as `RemoteAgent` (the phone's list) of coordinator `coordinator`: `lastLine`
 /// is the last line of its output that is not blank. Beyond the reference: `taskStatus` (the
 /// task's own status, so a list sent because a task went idle shows why), `state` (what the

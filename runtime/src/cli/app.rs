@@ -353,6 +353,78 @@ pub async fn tasks(client: &AppClient, as_json: bool) -> anyhow::Result<()> {
     })
 }
 
+/// `baton explain TASK`.
+///
+/// # Errors
+/// The daemon is not running, or has no such task.
+pub async fn explain(client: &AppClient, task: &str, as_json: bool) -> anyhow::Result<()> {
+    let path = format!(
+        "/app/tasks/{}/explain",
+        crate::mcp::tools::encode_component(task)
+    );
+    let explained = client.request("GET", &path, None).await?;
+    say(&if as_json {
+        pretty(&explained)
+    } else {
+        render_explanation(&explained)
+    })
+}
+
+/// `baton explain`: the verdict, then each source's word with its times, then the screen.
+#[must_use]
+pub fn render_explanation(explained: &Value) -> String {
+    let agent = &explained["agentState"];
+    let mut out = format!(
+        "task {} ({}): agent {}, by its {} since {}\n",
+        explained["name"].as_str().unwrap_or("?"),
+        explained["taskId"].as_str().unwrap_or("?"),
+        describe_state(&agent["state"], &agent["attention"]),
+        agent["source"].as_str().unwrap_or("?"),
+        agent["since"].as_str().unwrap_or("?"),
+    );
+    if let Some(source) = explained["disagreement"]["source"].as_str() {
+        out.push_str(&format!(
+            "  its {source} says otherwise: {}\n",
+            explained["disagreement"]["state"].as_str().unwrap_or("?")
+        ));
+    }
+    let evidence = &explained["evidence"];
+    out.push_str("evidence (the newest wins; at the same moment hook, then osc, then screen):\n");
+    for (source, what) in [
+        ("hook", "its hooks (baton hook)"),
+        ("osc", "what it printed of its state (OSC)"),
+        ("screen", "its screen"),
+        ("process", "Baton's own actions (a prompt typed)"),
+    ] {
+        let seen = &evidence[source];
+        let line = if seen.is_null() {
+            "nothing".to_owned()
+        } else {
+            format!(
+                "{} since {} (last said {})",
+                describe_state(&seen["state"], &seen["attention"]),
+                seen["since"].as_str().unwrap_or("?"),
+                seen["last"].as_str().unwrap_or("?"),
+            )
+        };
+        out.push_str(&format!("  {what}: {line}\n"));
+    }
+    if let Some(still) = evidence["screenStillSince"].as_str() {
+        out.push_str(&format!(
+            "  the screen shows nothing a rule knows, unchanged since {still}\n"
+        ));
+    }
+    out.push_str(&format!(
+        "the screen reads {} (last changed {}):\n",
+        explained["readiness"].as_str().unwrap_or("?"),
+        explained["lastActivityAt"].as_str().unwrap_or("?"),
+    ));
+    for line in explained["screen"].as_array().into_iter().flatten() {
+        out.push_str(&format!("  | {}\n", line.as_str().unwrap_or("")));
+    }
+    out
+}
+
 /// What `baton coordinator start` is given.
 #[derive(Clone, Debug)]
 pub struct StartOptions {
@@ -730,6 +802,37 @@ mod tests {
         assert!(text.contains("c-2 · /q · no agent running"), "{text}");
         let empty = render_status(&json!({ "coordinators": [] }));
         assert!(empty.contains("no coordinators"), "{empty}");
+    }
+
+    #[test]
+    fn an_explanation_says_the_verdict_each_sources_word_and_the_screen() {
+        let text = super::render_explanation(&json!({
+            "taskId": "t-1", "name": "alpha", "status": "running",
+            "agentState": { "state": "needs_attention", "attention": "permission",
+                "source": "hook", "since": "T2" },
+            "disagreement": { "source": "screen", "state": "working" },
+            "evidence": {
+                "started": "T0", "exited": null,
+                "process": { "state": "working", "since": "T1", "last": "T1" },
+                "screen": { "state": "working", "since": "T1", "last": "T3" },
+                "screenStillSince": null, "osc": null,
+                "hook": { "state": "needs_attention", "attention": "permission",
+                    "since": "T2", "last": "T2" },
+            },
+            "readiness": "busy", "lastActivityAt": "T3",
+            "screen": ["✻ Working… (4s · esc to interrupt)"],
+        }));
+        assert_eq!(
+            text,
+            "task alpha (t-1): agent NEEDS A HUMAN (permission: it asks permission to use a \
+             tool), by its hook since T2\n  its screen says otherwise: working\n\
+             evidence (the newest wins; at the same moment hook, then osc, then screen):\n  \
+             its hooks (baton hook): NEEDS A HUMAN (permission: it asks permission to use a \
+             tool) since T2 (last said T2)\n  what it printed of its state (OSC): nothing\n  \
+             its screen: working since T1 (last said T3)\n  Baton's own actions (a prompt \
+             typed): working since T1 (last said T1)\nthe screen reads busy (last changed \
+             T3):\n  | ✻ Working… (4s · esc to interrupt)\n"
+        );
     }
 
     #[test]

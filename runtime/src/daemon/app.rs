@@ -106,6 +106,7 @@ pub fn router(state: AppState) -> Router {
         .route("/app/tasks", get(tasks))
         .route("/app/tasks/{id}/control", post(control))
         .route("/app/tasks/{id}/agent", post(respawn))
+        .route("/app/tasks/{id}/explain", get(explain))
         .route("/app/attach/{id}", get(super::terminal::attach))
         .route("/app/events", get(super::terminal::events))
         .fallback(|| async { failure(StatusCode::NOT_FOUND, "no such route") })
@@ -323,6 +324,21 @@ async fn control(State(state): State<AppState>, Path(id): Path<String>, body: By
     };
     match handle.set_control(task, control).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(error) => engine_refused(&error),
+    }
+}
+
+/// Why Baton thinks what it thinks of a task's agent (`baton explain`).
+async fn explain(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let task = match parse_id::<TaskId>(&id, "task") {
+        Ok(task) => task,
+        Err(why) => return failure(StatusCode::BAD_REQUEST, &why),
+    };
+    let Some(handle) = state.owner_of(task).await else {
+        return failure(StatusCode::NOT_FOUND, &format!("Task not found: {task}"));
+    };
+    match handle.explain(task).await {
+        Ok(explained) => json_response(StatusCode::OK, &crate::api::dto::explanation(&explained)),
         Err(error) => engine_refused(&error),
     }
 }

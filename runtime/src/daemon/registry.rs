@@ -513,6 +513,12 @@ impl Registry {
                 "at most {COORDINATORS_MAX} coordinators can be registered at once"
             )));
         }
+        if request.skip_permissions
+            && let Some(why) = crate::agents::AgentKind::from_command(&request.agent)
+                .skip_permissions_refused(crate::adapters::root_outside_a_sandbox())
+        {
+            return Err(RegistryError::Invalid(why));
+        }
         let id = CoordinatorId::from_random(self.random());
         let token = Secret::from_random(self.random());
         let mut settings = CoordinatorSettings::new(root, request.agent, &self.layout.config_dir);

@@ -386,6 +386,14 @@ impl Actor {
                         .ok_or(CoreError::TaskNotFound(task).into()),
                 );
             }
+            Command::Explain(task, reply) => {
+                let _ = reply.send(
+                    self.core
+                        .task(task)
+                        .map(explain)
+                        .ok_or(CoreError::TaskNotFound(task).into()),
+                );
+            }
             Command::Output(task, reply) => {
                 let output = self
                     .core
@@ -1184,6 +1192,26 @@ impl Actor {
                 })
                 .collect(),
         }
+    }
+}
+
+fn explain(task: &Task) -> crate::engine::Explanation {
+    let text = task.screen_text();
+    let mut screen: Vec<String> = text
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| line.trim_end().to_owned())
+        .collect();
+    let skip = screen
+        .len()
+        .saturating_sub(crate::engine::EXPLAIN_SCREEN_LINES);
+    screen.drain(..skip);
+    crate::engine::Explanation {
+        task: view(task),
+        evidence: *task.evidence(),
+        readiness: task.readiness(),
+        last_activity: task.last_activity(),
+        screen,
     }
 }
 

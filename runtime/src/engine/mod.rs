@@ -293,6 +293,25 @@ pub struct TaskView {
 /// be sent again at most once per this many milliseconds (a quiet one not at all).
 pub const LIST_ACTIVITY_STEP_MS: u64 = 10_000;
 
+/// Why Baton thinks what it thinks of a task's agent: the verdict, every piece of evidence, and
+/// the screen as the detector reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Explanation {
+    /// The task.
+    pub task: TaskView,
+    /// What is known of its agent's state, source by source.
+    pub evidence: crate::core::state::Evidence,
+    /// What the screen shows, as the detector reads it.
+    pub readiness: crate::core::detector::Readiness,
+    /// When the screen last changed.
+    pub last_activity: Millis,
+    /// The screen's text (its last [`EXPLAIN_SCREEN_LINES`] non-blank lines).
+    pub screen: Vec<String>,
+}
+
+/// Lines of the screen an explanation shows.
+pub const EXPLAIN_SCREEN_LINES: usize = 20;
+
 /// A task's agent as the phone's list shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AgentView {
@@ -549,6 +568,7 @@ pub(crate) enum Command {
     Create(CreateTask, Reply<TaskView>),
     List(oneshot::Sender<Vec<TaskView>>),
     Status(TaskId, Reply<TaskView>),
+    Explain(TaskId, Reply<Explanation>),
     Output(TaskId, Reply<String>),
     SendPrompt(TaskId, String, Reply<Sent>),
     Diff(TaskId, Reply<DiffView>),
@@ -648,6 +668,14 @@ impl CoordinatorHandle {
     /// No such task.
     pub async fn task_status(&self, task: TaskId) -> Result<TaskView, EngineError> {
         self.ask(|reply| Command::Status(task, reply)).await
+    }
+
+    /// Why Baton thinks what it thinks of a task's agent (`baton explain`).
+    ///
+    /// # Errors
+    /// No such task.
+    pub async fn explain(&self, task: TaskId) -> Result<Explanation, EngineError> {
+        self.ask(|reply| Command::Explain(task, reply)).await
     }
 
     /// A task's recent terminal output (the last [`crate::core::coordinator::SCROLLBACK_BYTES_MAX`]

@@ -241,6 +241,24 @@ impl Task {
         &self.evidence
     }
 
+    /// What its screen shows, as the detector reads it.
+    #[must_use]
+    pub const fn readiness(&self) -> crate::core::detector::Readiness {
+        self.detector.readiness()
+    }
+
+    /// When its screen last changed.
+    #[must_use]
+    pub const fn last_activity(&self) -> Millis {
+        self.detector.last_activity()
+    }
+
+    /// The text its screen shows (the detector's screen).
+    #[must_use]
+    pub fn screen_text(&self) -> String {
+        self.detector.screen_text()
+    }
+
     /// What it is, as it was made.
     #[must_use]
     pub fn spec(&self) -> TaskSpec {

@@ -20,10 +20,12 @@
 //! 4. attention, with its reason: a sign-in phrase (`Sign in with`, `Select login method`,
 //!    `How would you like to authenticate`, `use this API key`); a permission phrase (`Do you
 //!    want to proceed`, `… make this edit`, `… create`, `Would you like to run the following
-//!    command`, `Allow execution`, `Allow once`); a dialog phrase (`Do you trust`, `Press enter
-//!    to continue`, `trust folder`, `trust this folder`, which stay in view when the question
-//!    has scrolled out of the blocker region); otherwise a menu's chosen item, `Enter to
-//!    confirm` or `your default permission mode` (Claude Code's offer of auto mode): a question;
+//!    command`, `Allow execution`, `Allow once`, `auto mode can't check actions`, `Enter to stay
+//!    in auto mode`); a dialog phrase (`Do you trust`, `Press enter to continue`, `trust
+//!    folder`, `trust this folder`, which stay in view when the question has scrolled out of
+//!    the blocker region; `running in Bypass Permissions mode`); otherwise a menu's chosen
+//!    item, `Enter to confirm` or `your default permission mode` (Claude Code's offer of auto
+//!    mode): a question;
 //! 5. otherwise no prompt.
 //!
 //! The shell profile reads the last non-empty line (at most [`SHELL_LINE_CHARS`] characters),
@@ -419,7 +421,7 @@ impl Phrase {
 /// Every phrase the classifier knows, searched for in one pass. Where one phrase's first part
 /// can start inside another's (`do you trust` and `trust folder`), both mean the same, so a
 /// leftmost, non-overlapping search misses no meaning.
-static PHRASES: [Phrase; 26] = [
+static PHRASES: [Phrase; 27] = [
     phrase!(Busy, b"working", b"("; true, false, true),
     phrase!(Busy, b"background terminal running"),
     phrase!(Busy, b"esc to interrupt"),
@@ -434,6 +436,8 @@ static PHRASES: [Phrase; 26] = [
     phrase!(Confirm, b"enter to confirm"),
     phrase!(Dialog, b"trust folder"),
     phrase!(Dialog, b"trust this folder"),
+    // Claude Code's first use of --dangerously-skip-permissions: its warning, "No, exit" chosen.
+    phrase!(Dialog, b"running in bypass permissions mode"),
     // Permission prompts: Claude Code's questions over its menu, Codex's approval, Gemini CLI's
     // tool confirmation.
     phrase!(Permission, b"do you want to proceed"),
