@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 
 /// The CLIs: their command, npm package and pinned version.
 const AGENTS: [(&str, &str, &str); 3] = [
-    ("claude", "@anthropic-ai/claude-code", "2.1.197"),
+    ("claude", "@anthropic-ai/claude-code", "2.1.332"),
     ("codex", "@openai/codex", "0.171.0"),
     ("gemini", "@google/gemini-cli", "0.61.0"),
 ];
@@ -337,6 +337,8 @@ struct Asked {
     told: Option<std::sync::mpsc::Sender<String>>,
     /// The Baton tools each request offered, in order (for a failure's message).
     offered: Vec<Vec<String>>,
+    /// The tool results told already: (tool use id, text).
+    seen: std::collections::BTreeSet<(String, String)>,
 }
 
 /// A model that asks to run a shell command first (Claude Code then asks its user's permission,
@@ -427,28 +429,43 @@ fn scripted_model_with(script: Script) -> (u16, std::sync::Arc<std::sync::Mutex<
         let asked = state.clone();
         async move {
             let request: Value = serde_json::from_slice(&body).unwrap_or_default();
-            let tools: Vec<&str> = request["tools"]
+            let mut tools: Vec<&str> = request["tools"]
                 .as_array()
                 .into_iter()
                 .flatten()
                 .filter_map(|t| t["name"].as_str())
                 .collect();
-            // Every tool result of the conversation, in order; the newest message's are new.
+            // Claude Code 2.1.332 defers MCP tools behind `ToolSearch`: their names come in a
+            // system message only. A model may call one directly; it is offered all the same.
+            let deferred = deferred_tools(&String::from_utf8_lossy(&body));
+            tools.extend(deferred.iter().map(String::as_str));
             let messages = request["messages"].as_array().cloned().unwrap_or_default();
-            let results_of = |message: &Value| -> Vec<String> {
-                message["content"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter(|c| c["type"] == "tool_result")
-                    .map(|c| result_text(&c["content"]))
-                    .collect()
-            };
-            let results: Vec<String> = messages.iter().flat_map(results_of).collect();
-            let fresh = messages.last().map(results_of).unwrap_or_default();
+            // Every tool result of the conversation, once each, in order (Claude Code 2.1.332
+            // may repeat earlier turns' content, and ends a request with a system message).
+            let mut told_here: Vec<(String, String)> = Vec::new();
+            for content in messages
+                .iter()
+                .flat_map(|m| m["content"].as_array().cloned().unwrap_or_default())
+                .filter(|c| c["type"] == "tool_result")
+            {
+                let id = content["tool_use_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                if !told_here.iter().any(|(seen, _)| *seen == id) {
+                    told_here.push((id, result_text(&content["content"])));
+                }
+            }
+            let results: Vec<String> = told_here.iter().map(|(_, text)| text.clone()).collect();
             let call = script(&tools, &results);
             {
                 let mut asked = asked.lock().unwrap();
+                // New to this endpoint: not told in an earlier request of any conversation.
+                let fresh: Vec<String> = told_here
+                    .into_iter()
+                    .filter(|result| asked.seen.insert(result.clone()))
+                    .map(|(_, text)| text)
+                    .collect();
                 asked.messages += 1;
                 asked.offered.push(
                     tools
@@ -514,6 +531,23 @@ fn scripted_model_with(script: Script) -> (u16, std::sync::Arc<std::sync::Mutex<
     (serve_on_loopback(app), asked)
 }
 
+/// The names of Baton's tools a request mentions anywhere (Claude Code 2.1.332 lists deferred
+/// tools by name in a system message instead of in `tools`).
+fn deferred_tools(body: &str) -> Vec<String> {
+    let mut names: Vec<String> = body
+        .match_indices("mcp__baton__")
+        .map(|(at, _)| {
+            body[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect()
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// Serves `app` on a free loopback port, on a thread of its own: the port.
 fn serve_on_loopback(app: axum::Router) -> u16 {
     let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
@@ -559,8 +593,18 @@ fn claude_offline(
     if let (Some(entry), Some(extra)) = (entry.as_object_mut(), project.as_object()) {
         entry.extend(extra.clone());
     }
+    // Permission prompts as a user who keeps them: Claude Code 2.1.332 starts in auto mode
+    // otherwise (its server-side check is not there offline), and its offer to keep auto mode
+    // is seen already.
+    std::fs::create_dir_all(home.join(".claude")).unwrap();
+    std::fs::write(
+        home.join(".claude/settings.json"),
+        json!({ "permissions": { "defaultMode": "default" } }).to_string(),
+    )
+    .unwrap();
     let seeded = json!({
         "hasCompletedOnboarding": true,
+        "hasSeenAutoDefaultNudge": true,
         "theme": "dark",
         "customApiKeyResponses": { "approved": [&OFFLINE_KEY[OFFLINE_KEY.len() - 20..]], "rejected": [] },
         "projects": { repo.display().to_string(): entry },
@@ -670,7 +714,11 @@ fn claude_code_as_the_coordinator_assigns_waits_for_merges_and_closes_a_claude_c
         json!({ "disabledMcpjsonServers": ["baton"] }),
         port,
     );
-    let vars: Vec<(&str, &OsStr)> = env.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
+    let mut vars: Vec<(&str, &OsStr)> = env.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
+    // A user whose Claude Code moves any MCP call over a millisecond to the background (2.1.332
+    // does so past 120 s by default): the coordinator's wait for its sub-task's signal must
+    // still come back to the model as the call's answer, the signal in it.
+    vars.push(("CLAUDE_CODE_MCP_AUTO_BACKGROUND_MS", OsStr::new("1")));
     let daemon = Daemon::start_with(&temp.path().join("state"), &vars);
     let claude = bin("claude");
     let (id, token) = daemon.register(&repo, &claude, &[]);
@@ -711,6 +759,12 @@ fn claude_code_as_the_coordinator_assigns_waits_for_merges_and_closes_a_claude_c
     assert!(
         results.iter().any(|r| r.contains("Done signal sent")),
         "the sub-task's real signal_done: {results:#?}"
+    );
+    assert!(
+        results
+            .iter()
+            .any(|r| r.contains("\"signalDoneAt\"") && r.contains("\"remaining\": 0")),
+        "the coordinator's wait answered with the signal, not moved to the background: {results:#?}"
     );
     assert!(
         results.iter().any(|r| r.contains("\"reason\": \"idle\"")),

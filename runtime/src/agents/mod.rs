@@ -81,6 +81,18 @@ impl AgentKind {
 }
 
 impl AgentKind {
+    /// Variables set for the agent (no secret: settings of the agent's own).
+    #[must_use]
+    pub fn env(self) -> Vec<(String, String)> {
+        match self {
+            // Claude Code 2.1.332 moves an MCP call running past this many milliseconds to the
+            // background (120 s by default): a coordinator's wait for a signal would then be
+            // heard late, at a turn boundary. Baton bounds its waits; 0 keeps them in the turn.
+            AgentKind::Claude => vec![(CLAUDE_MCP_AUTO_BACKGROUND_VAR.to_owned(), "0".to_owned())],
+            _ => Vec::new(),
+        }
+    }
+
     /// Why this agent cannot run with its skip-permission flags here, if it cannot: Claude Code
     /// refuses `--dangerously-skip-permissions` as root outside a sandbox it recognises and
     /// exits at once (seen with 2.1.197 and 2.1.332).
@@ -163,6 +175,12 @@ impl McpServer {
         }
     }
 
+    /// Whether it is a sub-task's server (`--task-id`).
+    #[must_use]
+    pub fn is_sub_task(&self) -> bool {
+        self.args.iter().any(|arg| arg == "--task-id")
+    }
+
     /// The entry under `mcpServers.baton` in an MCP config.
     #[must_use]
     pub fn entry(&self) -> serde_json::Value {
@@ -205,6 +223,8 @@ impl McpServer {
 pub struct Launch {
     /// Program and arguments.
     pub argv: Vec<String>,
+    /// Variables set for it (no secret: settings of the agent's own).
+    pub env: Vec<(String, String)>,
     /// Its prompt detector profile.
     pub profile: Profile,
 }
@@ -240,28 +260,39 @@ pub fn launch(
         // Gemini finds its MCP servers in the worktree's .gemini/settings.json
         // (`gemini_settings`), not on its command line.
         AgentKind::Gemini => {}
-        AgentKind::Claude => argv.extend([
-            // Its hooks tell the daemon what it does (`baton hook`), beside the user's own.
-            "--settings".to_owned(),
-            claude_hook_settings(server, config),
-            "--mcp-config".to_owned(),
-            config.display().to_string(),
-            // Only that server: a `.mcp.json` further up (the project's, holding the
-            // coordinator's entry, above a sub-task's worktree) is not the agent's to use, and
-            // would stop it at an approval dialog.
-            "--strict-mcp-config".to_owned(),
-            // Baton's own tools need no one's permission: a sub-task must be able to finish
-            // (`signal_done`) without a human answering a permission prompt.
-            "--allowedTools".to_owned(),
-            CLAUDE_ALLOWED_TOOLS.to_owned(),
-        ]),
+        AgentKind::Claude => {
+            if server.is_sub_task() {
+                // Its hooks tell the daemon what it does (`baton hook`), beside the user's own.
+                argv.extend([
+                    "--settings".to_owned(),
+                    claude_hook_settings(server, config),
+                ]);
+            }
+            argv.extend([
+                "--mcp-config".to_owned(),
+                config.display().to_string(),
+                // Only that server: a `.mcp.json` further up (the project's, holding the
+                // coordinator's entry, above a sub-task's worktree) is not the agent's to use,
+                // and would stop it at an approval dialog.
+                "--strict-mcp-config".to_owned(),
+                // Baton's own tools need no one's permission: a sub-task must be able to
+                // finish (`signal_done`) without a human answering a permission prompt.
+                "--allowedTools".to_owned(),
+                CLAUDE_ALLOWED_TOOLS.to_owned(),
+            ]);
+        }
         _ => argv.extend(["--mcp-config".to_owned(), config.display().to_string()]),
     }
+    let env = kind.env();
     Launch {
         argv,
+        env,
         profile: demo_profile(args).unwrap_or(kind.profile()),
     }
 }
+
+/// Claude Code's setting for moving long MCP calls to the background (see [`launch`]).
+pub const CLAUDE_MCP_AUTO_BACKGROUND_VAR: &str = "CLAUDE_CODE_MCP_AUTO_BACKGROUND_MS";
 
 /// The Claude Code hook events Baton listens to: each says what the agent does (see
 /// `core::state::hook_state`).
@@ -397,6 +428,35 @@ fn codex_override(server: &McpServer, config: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use std::path::Path;
+
+    #[test]
+    fn only_a_sub_tasks_claude_code_gets_hooks_and_every_claude_code_keeps_waits_in_its_turn() {
+        let launch = crate::engine::McpLaunch::default();
+        let coordinator = McpServer::coordinator(
+            &launch,
+            crate::core::ids::CoordinatorId::from_random([5; 16]),
+            "token",
+        );
+        let config = Path::new("/tmp/c.json");
+        let lead = super::launch("claude", &[], false, &coordinator, config);
+        assert!(!lead.argv.iter().any(|arg| arg == "--settings"), "{lead:?}");
+        let sub = super::launch("claude", &[], false, &server(), config);
+        assert!(sub.argv.iter().any(|arg| arg == "--settings"), "{sub:?}");
+        for launched in [lead, sub] {
+            assert_eq!(
+                launched.env,
+                [(
+                    super::CLAUDE_MCP_AUTO_BACKGROUND_VAR.to_owned(),
+                    "0".to_owned()
+                )]
+            );
+        }
+        assert!(
+            super::launch("codex", &[], false, &server(), config)
+                .env
+                .is_empty()
+        );
+    }
 
     #[test]
     fn skip_permissions_as_root_are_refused_for_claude_code_only() {

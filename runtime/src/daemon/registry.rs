@@ -607,7 +607,7 @@ impl Registry {
         let spec = SpawnSpec {
             agent: AgentId::from_random(self.random()),
             argv: launch.argv,
-            env: Vec::new(),
+            env: launch.env,
             cwd: root,
             cols: crate::engine::AGENT_COLS,
             rows: crate::engine::AGENT_ROWS,

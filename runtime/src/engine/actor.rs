@@ -581,10 +581,14 @@ impl Actor {
             }
         };
         let agent = AgentId(self.ports.entropy.uuid());
+        let env = argv
+            .first()
+            .map(|command| crate::agents::AgentKind::from_command(command).env())
+            .unwrap_or_default();
         let spec = SpawnSpec {
             agent,
             argv,
-            env: Vec::new(),
+            env,
             cwd,
             cols: self.cols.get(&task).copied().unwrap_or(AGENT_COLS),
             rows: AGENT_ROWS,
@@ -1312,7 +1316,7 @@ impl CreateJob {
         let spec = SpawnSpec {
             agent: self.agent,
             argv: launch.argv.clone(),
-            env: Vec::new(),
+            env: launch.env.clone(),
             cwd: worktree.clone(),
             cols: AGENT_COLS,
             rows: AGENT_ROWS,
