@@ -207,13 +207,23 @@ fn report_hook(
     use baton_runtime::mcp::{args as mcp_args, hook};
     use std::io::Read as _;
     let notification = if hook::reads_input(&event) {
-        let mut input = Vec::new();
-        std::io::stdin()
-            .lock()
-            .take(hook::HOOK_INPUT_BYTES_MAX as u64)
-            .read_to_end(&mut input)
-            .context("reading the hook's input")?;
-        hook::notification_type(&input)
+        // Bounded in bytes and in time: a hook's input that never ends holds nothing up (the
+        // reader is left behind, and ends with the process).
+        let (read, input) = std::sync::mpsc::sync_channel(1);
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = std::io::stdin()
+                .lock()
+                .take(hook::HOOK_INPUT_BYTES_MAX as u64)
+                .read_to_end(&mut bytes);
+            let _ = read.send(bytes);
+        });
+        input
+            .recv_timeout(std::time::Duration::from_millis(
+                hook::HOOK_REQUEST_TIMEOUT_MS,
+            ))
+            .ok()
+            .and_then(|bytes| hook::notification_type(&bytes))
     } else {
         None
     };

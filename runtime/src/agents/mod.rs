@@ -342,6 +342,9 @@ pub fn claude_hook_settings(server: &McpServer, config: &Path) -> String {
             ]
             .map(shell_quote)
             .join(" ");
+            // Whatever happens (even a `baton` that no longer takes these arguments), the hook
+            // ends well: Claude Code blocks a tool call whose hook exits with 2.
+            let command = format!("{command} || true");
             let entry = serde_json::json!([{ "hooks": [{
                 "type": "command",
                 "command": command,
@@ -484,7 +487,7 @@ mod tests {
             stop,
             format!(
                 "'/opt/my baton/baton' hook --url http://127.0.0.1:7777 --task-id {task} \
-                 --credentials-file '/s/it'\\''s.json' --event Stop"
+                 --credentials-file '/s/it'\\''s.json' --event Stop || true"
             )
         );
         assert_eq!(

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::core::coordinator::SignalOutcome;
 use crate::core::ids::CoordinatorId;
-use crate::core::state::{Attention, Verdict};
+use crate::core::state::{AgentState, Attention, Verdict};
 use crate::engine::sessions::SessionInfo;
 use crate::engine::{AgentView, AgentsView, DiffView, MergeResult, TaskView};
 use crate::ports::FileChange;
@@ -24,12 +24,16 @@ pub fn detail(task: &TaskView, coordinator: CoordinatorId) -> Value {
 /// source of the evidence that decided it, and since when.
 #[must_use]
 pub fn agent_state(verdict: &Verdict) -> Value {
-    let mut value = json!({
-        "state": verdict.state.name(),
-        "source": verdict.source.name(),
-        "since": verdict.since.iso8601(),
-    });
-    if let Some(reason) = verdict.state.attention() {
+    stating(
+        verdict.state,
+        json!({ "source": verdict.source.name(), "since": verdict.since.iso8601() }),
+    )
+}
+
+/// `value` with `state` and, when the agent needs a human, `attention`.
+fn stating(state: AgentState, mut value: Value) -> Value {
+    value["state"] = Value::String(state.name().to_owned());
+    if let Some(reason) = state.attention() {
         value["attention"] = Value::String(reason.name().to_owned());
     }
     value
@@ -40,19 +44,13 @@ pub fn agent_state(verdict: &Verdict) -> Value {
 /// became unrecognised, and the screen as the detector reads it.
 #[must_use]
 pub fn explanation(explained: &crate::engine::Explanation) -> Value {
-    let observation = |o: Option<crate::core::state::Observation>| match o {
-        None => Value::Null,
-        Some(o) => {
-            let mut value = json!({
-                "state": o.state.name(),
-                "since": o.since.iso8601(),
-                "last": o.last.iso8601(),
-            });
-            if let Some(reason) = o.state.attention() {
-                value["attention"] = Value::String(reason.name().to_owned());
-            }
-            value
-        }
+    let observation = |o: Option<crate::core::state::Observation>| {
+        o.map_or(Value::Null, |o| {
+            stating(
+                o.state,
+                json!({ "since": o.since.iso8601(), "last": o.last.iso8601() }),
+            )
+        })
     };
     let evidence = &explained.evidence;
     let mut disagreement = Value::Null;
@@ -234,12 +232,13 @@ pub fn signal(outcome: &SignalOutcome, coordinator: CoordinatorId) -> Value {
             task,
             name,
             reason,
+            status,
             at,
             remaining,
         } => json!({
             "taskId": task.to_string(),
             "name": name,
-            "status": "running",
+            "status": status.name(),
             "needsAttention": reason.name(),
             "since": at.iso8601(),
             "remaining": remaining,

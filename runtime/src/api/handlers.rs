@@ -86,10 +86,12 @@ async fn handle(state: &ApiState, request: Request) -> Result<Response, ApiError
             named,
         } => {
             let token = done_token(&parts.headers).unwrap_or(token);
+            // A hook's body is read here and judged by the engine once the token is the
+            // task's: another task's token is refused before anything is said of its body.
             let hook = if op == TaskOp::Hook {
-                hook_state(&read_fields(body).await?)?
+                hook_fields(read_fields(body).await.ok().as_ref())
             } else {
-                None
+                HookFields::default()
             };
             sub_task(&directory, &task, op, &token, named, hook).await
         }
@@ -402,22 +404,24 @@ async fn task_route(
     }
 }
 
-/// A hook's body, `{event, notificationType?}`: what it says of the agent's state.
-fn hook_state(fields: &Fields) -> Result<Option<crate::core::state::AgentState>, ApiError> {
-    let event = match fields.get("event") {
-        Some(Value::String(event)) => event.as_str(),
-        _ => return Err(ApiError::bad_request("event must be a string")),
+/// A hook's body, `{event, notificationType?}`, as sent (`None`: missing, or not a string).
+#[derive(Clone, Debug, Default)]
+struct HookFields {
+    event: Option<String>,
+    notification: Option<String>,
+}
+
+fn hook_fields(fields: Option<&Fields>) -> HookFields {
+    let string = |name: &str| {
+        fields
+            .and_then(|f| f.get(name))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
     };
-    let notification = text(fields, "notificationType")?;
-    crate::core::state::hook_state(event, notification).map_err(|_| {
-        ApiError::bad_request(format!(
-            "unknown hook event {:?}",
-            event
-                .chars()
-                .take(crate::core::state::HOOK_NAME_BYTES_MAX)
-                .collect::<String>()
-        ))
-    })
+    HookFields {
+        event: string("event"),
+        notification: string("notificationType"),
+    }
 }
 
 /// A sub-task's own route: its credential is its task's done token. Anything else (another
@@ -431,7 +435,7 @@ async fn sub_task(
     op: TaskOp,
     token: &[u8],
     named: Option<CoordinatorId>,
-    hook: Option<crate::core::state::AgentState>,
+    hook: HookFields,
 ) -> Result<Response, ApiError> {
     let (TaskRef::Id(task), Ok(token)) = (task, std::str::from_utf8(token)) else {
         return Err(match named {
@@ -445,12 +449,23 @@ async fn sub_task(
         }
         let answer = match op {
             TaskOp::McpConnected => handle.mcp_connected_with(*task, token.to_owned()).await,
-            TaskOp::Hook => handle.hook(*task, token.to_owned(), hook).await,
+            TaskOp::Hook => {
+                handle
+                    .hook(
+                        *task,
+                        token.to_owned(),
+                        hook.event.clone(),
+                        hook.notification.clone(),
+                    )
+                    .await
+            }
             _ => handle.signal_done(*task, token.to_owned()).await,
         };
         match answer {
             Ok(()) => return Ok(ok(&json!({ "ok": true }))),
             Err(crate::engine::EngineError::Forbidden) => return Err(ApiError::unauthorized()),
+            // The task's own token, a body that says nothing known (a hook's).
+            Err(error @ crate::engine::EngineError::Invalid(_)) => return Err(error.into()),
             Err(_) => {}
         }
     }

@@ -140,14 +140,14 @@ impl std::fmt::Display for AgentState {
 /// same moment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Source {
+    /// Baton's own knowledge of the process: its start, a prompt typed, its exit.
+    Process,
     /// The prompt detector's reading of the screen.
     Screen,
     /// An OSC sequence the agent printed.
     Osc,
     /// A hook of the agent's, reported by `baton hook`.
     Hook,
-    /// The process (its start, its exit).
-    Process,
 }
 
 impl Source {

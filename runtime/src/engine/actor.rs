@@ -503,13 +503,24 @@ impl Actor {
                 };
                 let _ = reply.send(result);
             }
-            Command::Hook(task, token, state, reply) => {
-                let result = match self.proven(task, Some(&token)) {
-                    Ok(()) => {
+            Command::Hook(task, token, event, notification, reply) => {
+                let judged = self.proven(task, Some(&token)).and_then(|()| {
+                    let event = event
+                        .ok_or_else(|| EngineError::Invalid("event must be a string".to_owned()))?;
+                    crate::core::state::hook_state(&event, notification.as_deref()).map_err(|_| {
+                        let shown: String = event
+                            .chars()
+                            .take(crate::core::state::HOOK_NAME_BYTES_MAX)
+                            .collect();
+                        EngineError::Invalid(format!("unknown hook event {shown:?}"))
+                    })
+                });
+                let result = match judged {
+                    Ok(state) => {
                         let outcome = self.core.on_hook(now, self.fresh(), task, state);
                         self.applied(outcome).await
                     }
-                    refused => refused,
+                    Err(refused) => Err(refused),
                 };
                 let _ = reply.send(result);
             }

@@ -578,12 +578,8 @@ pub(crate) enum Command {
     RescheduleNotifications,
     /// A task's MCP server started: proven with its done token, or (`None`) told by the app.
     McpConnected(TaskId, Option<String>, Reply<()>),
-    Hook(
-        TaskId,
-        String,
-        Option<crate::core::state::AgentState>,
-        Reply<()>,
-    ),
+    /// A hook of a task's agent fired: its done token, event name and notification type.
+    Hook(TaskId, String, Option<String>, Option<String>, Reply<()>),
     Records(oneshot::Sender<Vec<TaskRecord>>),
     /// Saves the records now; answered once they are durable.
     Flush(Reply<()>),
@@ -742,18 +738,20 @@ impl CoordinatorHandle {
             .await
     }
 
-    /// A hook of task `task`'s agent reported `state` (`None`: a hook that says nothing of it),
-    /// presented with the task's done token.
+    /// A hook of task `task`'s agent fired: its `event` name and a notification's type, as
+    /// sent, presented with the task's done token (checked first).
     ///
     /// # Errors
-    /// No such task, or [`EngineError::Forbidden`] for a token that is not the task's.
+    /// No such task, [`EngineError::Forbidden`] for a token that is not the task's, then
+    /// [`EngineError::Invalid`] for an event no agent sends.
     pub async fn hook(
         &self,
         task: TaskId,
         done_token: String,
-        state: Option<crate::core::state::AgentState>,
+        event: Option<String>,
+        notification: Option<String>,
     ) -> Result<(), EngineError> {
-        self.ask(|reply| Command::Hook(task, done_token, state, reply))
+        self.ask(|reply| Command::Hook(task, done_token, event, notification, reply))
             .await
     }
 

@@ -116,10 +116,7 @@ struct Shown {
 impl Session {
     /// Its agent's state at `now`, its screen's reading taken in first.
     fn observe(&mut self, now: Millis) -> Verdict {
-        if let Some(reported) = self.detector.take_osc() {
-            self.evidence.osc(now, reported);
-        }
-        self.evidence.screen(now, self.detector.reading(now));
+        self.detector.observe_into(now, &mut self.evidence);
         crate::core::state::decide(&self.evidence, now)
     }
 

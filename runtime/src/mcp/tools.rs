@@ -91,7 +91,10 @@ pub fn catalogue(role: Role) -> Vec<Tool> {
         Tool {
             name: "wait_for_idle",
             description: "Wait until a task's agent is back at its prompt (or exited, or a \
-                          human took it over).",
+                          human took it over). It also returns, with reason needs_attention and \
+                          the attention reason (permission, question, dialog, sign_in, error, \
+                          unrecognised_screen), when the agent waits for a human: tell the user; \
+                          do not send it a prompt (it would answer the question).",
             schema: schema(
                 json!({
                     "taskId": task_id(),
@@ -135,7 +138,10 @@ pub fn catalogue(role: Role) -> Vec<Tool> {
             description: "Wait until one of your sub-tasks signals that it is done (or exits). \
                           Returns taskId, name, status, signalDoneAt and remaining (tasks still \
                           working or not yet reviewed). Review each task it returns before \
-                          calling again, and call again until remaining is 0.",
+                          calling again, and call again until remaining is 0. An answer with \
+                          needsAttention (permission, question, dialog, …) means that task waits \
+                          for a human, not that it is done: tell the user, send it no prompt, and \
+                          call again (its signal is still to come).",
             schema: schema(
                 json!({
                     "timeoutMs": { "type": "number", "description": "How long to wait at most (default 300000 = 5 minutes)" },

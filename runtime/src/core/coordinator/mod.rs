@@ -121,6 +121,8 @@ pub enum SignalOutcome {
         name: String,
         /// Why.
         reason: Attention,
+        /// Its status.
+        status: Status,
         /// Since when.
         at: Millis,
         /// Tasks of the coordinator still to report.
@@ -730,10 +732,13 @@ impl Coordinator {
                 "Prompt exceeds {PROMPT_BYTES_MAX} byte limit"
             )));
         }
+        // A screen asking a human is not the agent's prompt: text and Enter typed there would
+        // answer it (a permission prompt's first choice is "Yes").
         let must_wait = entry.assignment.is_some()
             || !entry.queued.is_empty()
             || entry.typing
-            || entry.control == Control::Human;
+            || entry.control == Control::Human
+            || entry.state.state.attention().is_some();
         if must_wait {
             if entry.queued.len() >= PROMPT_QUEUE_MAX {
                 return Err(CoreError::QueueFull);
@@ -1074,11 +1079,7 @@ impl Coordinator {
         let Ok(entry) = self.task_mut(task) else {
             return;
         };
-        if let Some(reported) = entry.detector.take_osc() {
-            entry.evidence.osc(now, reported);
-        }
-        let reading = entry.detector.reading(now);
-        entry.evidence.screen(now, reading);
+        entry.detector.observe_into(now, &mut entry.evidence);
         let verdict = crate::core::state::decide(&entry.evidence, now);
         let before = entry.state.state;
         entry.state = verdict;
@@ -1086,15 +1087,27 @@ impl Coordinator {
             return;
         }
         effects.push(Effect::State(task, StateChange::Agent(verdict)));
-        if before.attention().is_some()
-            && self.notifications.pending_attention(task)
-            && let Some(notice) = self.notifications.suppress(now, fresh, task)
-        {
-            effects.push(Effect::Notice(notice));
+        if before.attention().is_some() && self.notifications.pending_attention(task) {
+            // Answered: what it asked is no news any more, but how it stands now may be.
+            if let Some(notice) = self.notifications.suppress(now, fresh, task) {
+                effects.push(Effect::Notice(notice));
+            }
+            let completion = match self.task(task).map(|t| (t.status, t.exit_code)) {
+                Some((Status::Idle, _)) => Some(Completion::Idle),
+                Some((Status::Exited, code)) => Some(Completion::Exited(code)),
+                _ => None,
+            };
+            if let Some(completion) = completion {
+                self.report(now, fresh, task, completion, None, effects);
+            }
         }
         let Some(reason) = verdict.state.attention() else {
             return;
         };
+        // A human at the terminal answers it: nothing for the coordinator.
+        if self.task(task).is_some_and(|t| t.control == Control::Human) {
+            return;
+        }
         self.resolve_idle_waiters(task, IdleOutcome::NeedsAttention(reason), effects);
         if !self.closing.contains_key(&task) {
             self.tell_attention(now, fresh, task, reason, effects);
@@ -1127,6 +1140,7 @@ impl Coordinator {
             task,
             name: entry.name.clone(),
             reason,
+            status: entry.status,
             at: entry.state.since,
             remaining: self.remaining(),
         };
@@ -1295,6 +1309,31 @@ impl Coordinator {
                 at,
                 remaining: self.remaining(),
             };
+            if let Some(request) = request {
+                self.replay.insert(now, self.id, request, outcome.clone());
+            }
+            return Ok((Wait::Ready(outcome), effects));
+        }
+        // A task that needs a human and was not told yet: the wait tells it at once (its
+        // notification would be withdrawn by the wait, and nothing would say it).
+        let stuck = self.tasks.iter().find(|task| {
+            task.state.state.attention().is_some() && self.notifications.pending_attention(task.id)
+        });
+        if let Some(task) = stuck
+            && let Some(reason) = task.state.state.attention()
+        {
+            let outcome = SignalOutcome::NeedsAttention {
+                task: task.id,
+                name: task.name.clone(),
+                reason,
+                status: task.status,
+                at: task.state.since,
+                remaining: self.remaining(),
+            };
+            let id = task.id;
+            if let Some(notice) = self.notifications.suppress(now, fresh, id) {
+                effects.push(Effect::Notice(notice));
+            }
             if let Some(request) = request {
                 self.replay.insert(now, self.id, request, outcome.clone());
             }
@@ -1663,6 +1702,10 @@ impl Coordinator {
     ) {
         let Some(entry) = self.task(task) else { return };
         if completion == Completion::Idle && !entry.assignment_delivered {
+            return;
+        }
+        // An orphan's one notice is for how it finished; the app sees its state anyway.
+        if !self.registered && matches!(completion, Completion::NeedsAttention(_)) {
             return;
         }
         let finished = Finished {

@@ -13,7 +13,6 @@ use crate::core::detector::Profile;
 use crate::core::ids::{AgentId, BatchId, CoordinatorId, NotificationId, TaskId};
 use crate::core::notify::{Fresh, Notice};
 use crate::core::replay::RequestId;
-use crate::core::state::UNRECOGNISED_STILL_MS;
 use crate::core::time::Millis;
 
 thread_local! {
@@ -498,8 +497,8 @@ fn taking_control_answers_idle_waits_and_giving_it_back_answers_only_if_idle() {
     c.cancel_idle_wait(second);
     assert_eq!(
         c.next_deadline(Millis(10)),
-        Some(Millis(UNRECOGNISED_STILL_MS)),
-        "nothing due but the limit of its screen, blank since it started"
+        None,
+        "nothing due: a blank screen is an agent still starting, however long"
     );
 }
 
@@ -1305,4 +1304,69 @@ fn prompts_lose_their_control_characters_but_keep_their_lines() {
     assert_eq!(sanitize_prompt("\u{9b}x\u{7f}"), " x ");
     assert_eq!(sanitize_prompt("火 😀"), "火 😀");
     assert!(sanitize_prompt("\u{3}\r\n").trim().is_empty());
+}
+
+#[test]
+fn a_prompt_for_a_task_that_needs_a_human_waits_and_no_enter_reaches_its_screen() {
+    let mut c = coordinator(1);
+    c.assignment_delivered(Millis(0), task_id(1), "do a")
+        .unwrap();
+    let permission = " Do you want to proceed?\r\n ❯ 1. Yes\r\n   2. No\r\n Esc to cancel";
+    c.on_output(Millis(10), fresh(), task_id(1), permission.as_bytes());
+    c.tick(Millis(100), fresh());
+    let (sent, effects) = c
+        .send_prompt(Millis(200), task_id(1), "please continue".into())
+        .unwrap();
+    assert_eq!(sent, Sent::Queued, "{effects:?}");
+    assert!(
+        !effects
+            .iter()
+            .any(|e| matches!(e, Effect::Type { .. } | Effect::Write { .. }))
+    );
+}
+
+#[test]
+fn a_task_answered_straight_back_to_its_prompt_is_still_reported_idle() {
+    let mut c = coordinator(1);
+    c.assignment_delivered(Millis(0), task_id(1), "do a")
+        .unwrap();
+    let permission = " Do you want to proceed?\r\n ❯ 1. Yes\r\n   2. No\r\n Esc to cancel";
+    c.on_output(Millis(10), fresh(), task_id(1), permission.as_bytes());
+    c.tick(Millis(100), fresh());
+    assert!(c.notifications().pending_attention(task_id(1)));
+    // A human answered "No": the agent is back at its prompt with no busy frame between.
+    c.on_output(
+        Millis(3_000),
+        fresh(),
+        task_id(1),
+        "\x1b[2J\x1b[H❯ ".as_bytes(),
+    );
+    c.tick(Millis(3_100), fresh());
+    let pending: Vec<_> = c
+        .notifications()
+        .pending()
+        .iter()
+        .map(|p| p.finished.completion)
+        .collect();
+    assert_eq!(pending, [crate::core::notify::Completion::Idle]);
+}
+
+#[test]
+fn a_signal_wait_begun_after_a_task_needs_a_human_hears_it_at_once_once() {
+    let mut c = coordinator(1);
+    c.assignment_delivered(Millis(0), task_id(1), "do a")
+        .unwrap();
+    let permission = " Do you want to proceed?\r\n ❯ 1. Yes\r\n   2. No\r\n Esc to cancel";
+    c.on_output(Millis(10), fresh(), task_id(1), permission.as_bytes());
+    c.tick(Millis(100), fresh());
+    let (wait, _) = c.wait_for_signal(Millis(200), fresh(), None, None).unwrap();
+    assert!(
+        matches!(wait, Wait::Ready(SignalOutcome::NeedsAttention { task, .. }) if task == task_id(1)),
+        "{wait:?}"
+    );
+    let (again, _) = c.wait_for_signal(Millis(300), fresh(), None, None).unwrap();
+    assert!(
+        matches!(again, Wait::Blocked { .. }),
+        "told once: {again:?}"
+    );
 }

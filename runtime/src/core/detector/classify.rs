@@ -4,8 +4,9 @@
 //! the window's non-empty lines, each trimmed of white space and box borders (`│ ┃ ║`). Blocker
 //! phrases are searched, case-insensitively, in the last [`BLOCKER_CHARS`] of it with white space
 //! collapsed and lines joined by a space. A *menu's chosen item* is a line that starts with a
-//! selection cursor (`❯ › ● >`) before a numbered choice (`❯ 1. Yes`). The order of the verdicts
-//! is fixed:
+//! selection cursor (`❯ › ● >`) before a numbered choice (`❯ 1. Yes`), with no prompt line
+//! under it (above the input line it is the transcript: an echoed prompt, an answer). The
+//! order of the verdicts is fixed:
 //!
 //! 1. busy: `Working (`, `background terminal running`, `esc to interrupt`, `/stop to close`
 //!    (unless a menu's chosen item is drawn under it), and `esc to cancel` unless something
@@ -14,7 +15,7 @@
 //!    alone it is Gemini CLI's spinner);
 //! 2. starting: `model: loading`, `Booting MCP server`, `Starting MCP server(s) (` without
 //!    `Starting MCP server(s) complete`;
-//! 3. ready: a whole line is the profile's prompt (Claude `❯` or `-- INSERT --`, Codex `›`,
+//! 3. ready, unless a menu's chosen item is on screen: a whole line is the profile's prompt (Claude `❯` or `-- INSERT --`, Codex `›`,
 //!    Gemini `>` or `> Type your message`), or is it followed by faint text only (an empty
 //!    input line's placeholder, such as Codex's `› Ask Codex to do anything`);
 //! 4. attention, with its reason: a sign-in phrase (`Sign in with`, `Select login method`,
@@ -148,8 +149,10 @@ pub(crate) fn classify(profile: Profile, view: &[u8], scratch: &mut Scratch) -> 
     while budget > 0 {
         let Some(line) = walk.next() else { break };
         let text = &view[line.from..line.to];
+        // A menu is what the screen ends with: a choice-like line above the input line is the
+        // agent's transcript (an echoed prompt `❯ 1. Fix it`, an answer `● 1. …`).
+        menu = menu || (!prompt && is_menu_choice(text));
         prompt = prompt || is_prompt_line(profile, text);
-        menu = menu || is_menu_choice(text);
         if line.chars >= budget && line.graphic {
             let from = line.to - suffix_bytes(text, budget);
             pieces.push((from, line.to, has_ascii_graphic(&view[from..line.to])));
@@ -196,7 +199,7 @@ pub(crate) fn classify(profile: Profile, view: &[u8], scratch: &mut Scratch) -> 
     if found.starting || (found.mcp_starting && !found.mcp_started) {
         return Readiness::Starting;
     }
-    if prompt || walk.any(|line| is_prompt_line(profile, &view[line.from..line.to])) {
+    if !menu && (prompt || walk.any(|line| is_prompt_line(profile, &view[line.from..line.to]))) {
         return Readiness::Ready;
     }
     if found.sign_in {

@@ -44,7 +44,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::core::state::{AgentState, Attention, ScreenReading};
+use crate::core::state::{AgentState, Attention, Evidence, ScreenReading};
 use crate::core::time::Millis;
 
 pub use classify::{BLOCKER_CHARS, SHELL_LINE_CHARS, TAIL_CHARS};
@@ -506,6 +506,11 @@ pub struct Detector {
     readiness: Readiness,
     /// When the prompt was first seen in the current unbroken run of ready frames.
     ready_since: Option<Millis>,
+    /// When the current run of frames asking a human began (read as such only once it stood
+    /// for [`PROMPT_STABLE_MS`], as a prompt is: a frame drawn half-way proves nothing).
+    attention_since: Option<Millis>,
+    /// Whether the screen ever showed anything (a blank screen is a program still starting).
+    shown_anything: bool,
     guard: Option<EchoGuard>,
     /// Last change of the screen text that was not an echo, or the last prompt sent, or the
     /// start.
@@ -535,6 +540,8 @@ impl Detector {
             scratch: classify::Scratch::default(),
             readiness: Readiness::NoPrompt,
             ready_since: None,
+            attention_since: None,
+            shown_anything: false,
             guard: None,
             last_activity: now,
             echo_scratch: Vec::new(),
@@ -564,6 +571,7 @@ impl Detector {
         let echo = self.swallow_echo(now, mark);
         if changed && echo != Echo::Swallowed {
             self.last_activity = now;
+            self.shown_anything = true;
         }
         self.readiness =
             classify::classify(self.config.profile, self.screen.view(), &mut self.scratch);
@@ -578,6 +586,11 @@ impl Detector {
             self.ready_since.get_or_insert(now);
         } else {
             self.ready_since = None;
+        }
+        if matches!(self.readiness, Readiness::Attention(_)) {
+            self.attention_since.get_or_insert(now);
+        } else {
+            self.attention_since = None;
         }
     }
 
@@ -612,6 +625,7 @@ impl Detector {
         self.screen.forget();
         self.readiness = Readiness::NoPrompt;
         self.ready_since = None;
+        self.attention_since = None;
         let mut text = Vec::new();
         normalise_into(prompt.as_bytes(), &mut text);
         self.guard = Some(EchoGuard {
@@ -704,6 +718,12 @@ impl Detector {
                 recheck_at = Some(recheck_at.map_or(quiet_at, |at| at.min(quiet_at)));
             }
         }
+        if let Some(since) = self.attention_since {
+            let stable_at = since.plus(self.config.prompt_stable_ms);
+            if now < stable_at {
+                recheck_at = Some(recheck_at.map_or(stable_at, |at| at.min(stable_at)));
+            }
+        }
         Assessment {
             readiness: self.readiness,
             idle,
@@ -713,7 +733,8 @@ impl Detector {
 
     /// The screen as evidence of the agent's state at `now` (see `core::state`): at a stable
     /// prompt (or quiet, for profiles with a quiet period) it waits for input; busy is working;
-    /// start-up is starting; a screen waiting for a human needs attention. Anything else is
+    /// start-up is starting; a screen waiting for a human, once it stood for
+    /// [`PROMPT_STABLE_MS`], needs attention. A blank screen says nothing yet. Anything else is
     /// unrecognised for full-screen agents, whose every state has a screen the rules know; a
     /// line program printing output works.
     #[must_use]
@@ -727,8 +748,17 @@ impl Detector {
             Readiness::Busy => ScreenReading::Definite(AgentState::Working),
             Readiness::Starting => ScreenReading::Definite(AgentState::Starting),
             Readiness::Attention(reason) => {
-                ScreenReading::Definite(AgentState::NeedsAttention(reason))
+                let stood = self
+                    .attention_since
+                    .is_some_and(|since| now >= since.plus(self.config.prompt_stable_ms));
+                if stood {
+                    ScreenReading::Definite(AgentState::NeedsAttention(reason))
+                } else {
+                    ScreenReading::Unsettled
+                }
             }
+            // Nothing on screen yet: still starting, however long it takes.
+            Readiness::NoPrompt if !self.shown_anything => ScreenReading::Unsettled,
             Readiness::NoPrompt if self.config.profile.full_screen() => {
                 ScreenReading::Unrecognised {
                     still_since: self.last_activity,
@@ -742,6 +772,15 @@ impl Detector {
     /// since the last call: evidence for `core::state` beside [`Detector::reading`].
     pub fn take_osc(&mut self) -> Option<AgentState> {
         self.screen.osc.take()
+    }
+
+    /// Gives `evidence` what the terminal says at `now`: the agent's last OSC report, if new,
+    /// and the screen's reading.
+    pub fn observe_into(&mut self, now: Millis, evidence: &mut Evidence) {
+        if let Some(reported) = self.take_osc() {
+            evidence.osc(now, reported);
+        }
+        evidence.screen(now, self.reading(now));
     }
 
     /// The next query the program is waiting on, oldest first.

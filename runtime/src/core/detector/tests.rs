@@ -297,6 +297,18 @@ fn fixtures() -> Vec<Fixture> {
             Ready,
         ),
         fixture(
+            "claude: an echoed numbered prompt above the input line is no menu",
+            Claude,
+            "❯ 1. Fix the lint\r\n✻ Working… (2s · esc to interrupt)\r\n────\r\n❯ \r\n────\r\n  ? for shortcuts",
+            Busy,
+        ),
+        fixture(
+            "gemini: an echoed numbered message above its spinner is no menu",
+            Gemini,
+            " > 1. Add a test\r\n⠋ Thinking (esc to cancel, 2s)\r\n╭────╮\r\n│ > Type your message │\r\n╰────╯",
+            Busy,
+        ),
+        fixture(
             "gemini: esc to cancel alone is still busy",
             Gemini,
             "⠋ Refining the plan (esc to cancel, 12s)",
@@ -1290,4 +1302,23 @@ fn a_screen_asking_its_human_shows_the_prompt_was_taken() {
             .as_bytes(),
     );
     assert!(detector.prompt_taken());
+}
+
+#[test]
+fn an_osc_title_filling_the_buffer_keeps_its_bytes_whatever_ends_it() {
+    use crate::core::state::{AgentState, Attention};
+    let title = format!(
+        "0;{}Action Required",
+        "x".repeat(super::vt::OSC_BYTES_MAX - 17)
+    );
+    assert_eq!(title.len(), super::vt::OSC_BYTES_MAX);
+    for end in ["\x07", "\x1b\\", "\u{9c}"] {
+        let mut detector = Detector::new(Profile::Codex, Millis(0));
+        detector.feed(Millis(0), format!("\x1b]{title}{end}").as_bytes());
+        assert_eq!(
+            detector.take_osc(),
+            Some(AgentState::NeedsAttention(Attention::Permission)),
+            "ended by {end:?}"
+        );
+    }
 }

@@ -320,6 +320,8 @@ pub(crate) struct Parser {
     osc: [u8; OSC_BYTES_MAX],
     /// Bytes of it kept in `osc`.
     osc_len: usize,
+    /// The 0xC2 of a possible C1 terminator (`string_c2`) was kept in `osc`.
+    osc_c2_kept: bool,
     /// SGR sequences are read for faint text (see [`Sink::faint`]); otherwise skipped unread.
     faint: bool,
 }
@@ -333,6 +335,7 @@ impl Default for Parser {
             string_c2: false,
             osc: [0; OSC_BYTES_MAX],
             osc_len: 0,
+            osc_c2_kept: false,
             faint: false,
         }
     }
@@ -735,8 +738,10 @@ impl Parser {
             if self.string_c2 {
                 self.string_c2 = false;
                 if byte == 0x9c {
-                    // The 0xC2 kept before it was half of the terminator.
-                    self.osc_len = self.osc_len.saturating_sub(1);
+                    // The 0xC2 before it, if it was kept, was half of the terminator.
+                    if self.osc_c2_kept {
+                        self.osc_len -= 1;
+                    }
                     self.end_string(osc, sink);
                     return i;
                 }
@@ -757,12 +762,14 @@ impl Parser {
                     return i;
                 }
                 _ => {
-                    if byte == 0xc2 {
-                        self.string_c2 = true;
-                    }
-                    if osc && self.osc_len < OSC_BYTES_MAX {
+                    let kept = osc && self.osc_len < OSC_BYTES_MAX;
+                    if kept {
                         self.osc[self.osc_len] = byte;
                         self.osc_len += 1;
+                    }
+                    if byte == 0xc2 {
+                        self.string_c2 = true;
+                        self.osc_c2_kept = kept;
                     }
                 }
             }
