@@ -1306,14 +1306,20 @@ fn prompts_lose_their_control_characters_but_keep_their_lines() {
     assert!(sanitize_prompt("\u{3}\r\n").trim().is_empty());
 }
 
-#[test]
-fn a_prompt_for_a_task_that_needs_a_human_waits_and_no_enter_reaches_its_screen() {
+/// A coordinator whose one task, given its assignment, shows a permission prompt that stood.
+fn at_a_permission_prompt() -> Coordinator {
     let mut c = coordinator(1);
     c.assignment_delivered(Millis(0), task_id(1), "do a")
         .unwrap();
     let permission = " Do you want to proceed?\r\n ❯ 1. Yes\r\n   2. No\r\n Esc to cancel";
     c.on_output(Millis(10), fresh(), task_id(1), permission.as_bytes());
     c.tick(Millis(100), fresh());
+    c
+}
+
+#[test]
+fn a_prompt_for_a_task_that_needs_a_human_waits_and_no_enter_reaches_its_screen() {
+    let mut c = at_a_permission_prompt();
     let (sent, effects) = c
         .send_prompt(Millis(200), task_id(1), "please continue".into())
         .unwrap();
@@ -1327,12 +1333,7 @@ fn a_prompt_for_a_task_that_needs_a_human_waits_and_no_enter_reaches_its_screen(
 
 #[test]
 fn a_task_answered_straight_back_to_its_prompt_is_still_reported_idle() {
-    let mut c = coordinator(1);
-    c.assignment_delivered(Millis(0), task_id(1), "do a")
-        .unwrap();
-    let permission = " Do you want to proceed?\r\n ❯ 1. Yes\r\n   2. No\r\n Esc to cancel";
-    c.on_output(Millis(10), fresh(), task_id(1), permission.as_bytes());
-    c.tick(Millis(100), fresh());
+    let mut c = at_a_permission_prompt();
     assert!(c.notifications().pending_attention(task_id(1)));
     // A human answered "No": the agent is back at its prompt with no busy frame between.
     c.on_output(
@@ -1353,12 +1354,7 @@ fn a_task_answered_straight_back_to_its_prompt_is_still_reported_idle() {
 
 #[test]
 fn a_signal_wait_begun_after_a_task_needs_a_human_hears_it_at_once_once() {
-    let mut c = coordinator(1);
-    c.assignment_delivered(Millis(0), task_id(1), "do a")
-        .unwrap();
-    let permission = " Do you want to proceed?\r\n ❯ 1. Yes\r\n   2. No\r\n Esc to cancel";
-    c.on_output(Millis(10), fresh(), task_id(1), permission.as_bytes());
-    c.tick(Millis(100), fresh());
+    let mut c = at_a_permission_prompt();
     let (wait, _) = c.wait_for_signal(Millis(200), fresh(), None, None).unwrap();
     assert!(
         matches!(wait, Wait::Ready(SignalOutcome::NeedsAttention { task, .. }) if task == task_id(1)),
