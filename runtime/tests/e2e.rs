@@ -103,7 +103,12 @@ fn a_demo_coordinator_splits_merges_and_cleans_up_after_itself() {
     // files back byte for byte.
     let status = json(&daemon.cli(&["status", "--json"]));
     let coordinator = &status["coordinators"][0];
-    assert_eq!(coordinator["session"]["readiness"], "Ready", "{status}");
+    assert_eq!(
+        coordinator["session"]["readiness"],
+        "Ready",
+        "{status}\n{}",
+        daemon.log()
+    );
     assert_eq!(
         git(&repo, &["status", "--porcelain"]),
         "",

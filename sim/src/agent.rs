@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use baton_runtime::agents::frames;
 pub use baton_runtime::agents::script::{Action, Loader, parse_action};
-use baton_runtime::agents::script::{after_preamble, submitted_line, terminal_reply, visible};
+use baton_runtime::agents::script::{
+    after_preamble, prompt_text, submitted_line, terminal_reply, visible,
+};
 use baton_runtime::core::detector::Profile;
 use baton_runtime::core::ids::AgentId;
 use baton_runtime::ports::fakes::FakePty;
@@ -103,9 +105,15 @@ pub async fn run(seat: &Seat, actions: &[Action]) -> Result<bool, String> {
                 ));
             }
             Action::WaitForPrompt => {
-                let typed = wait_for_input(seat, seen, submitted_line).await?;
+                let text = loop {
+                    let typed = wait_for_input(seat, seen, submitted_line).await?;
+                    // Past its carriage return: an empty line is no prompt.
+                    seen += typed.len() + 1;
+                    if let Some(text) = prompt_text(&typed) {
+                        break text;
+                    }
+                };
                 seen = seat.pty.input(seat.agent).len();
-                let text = visible(&typed);
                 let mut echo = text.clone().into_bytes();
                 echo.extend_from_slice(b"\r\n");
                 print(echo).await?;
@@ -118,6 +126,11 @@ pub async fn run(seat: &Seat, actions: &[Action]) -> Result<bool, String> {
                 let shown: String = task.chars().take(ECHO_TRACE_CHARS_MAX).collect();
                 let cut = if shown.len() < task.len() { "…" } else { "" };
                 done(format!("got prompt {shown:?}{cut}{after}"));
+            }
+            Action::WaitForAnswer => {
+                let typed = wait_for_input(seat, seen, submitted_line).await?;
+                seen = seat.pty.input(seat.agent).len();
+                done(format!("got answer {:?}", visible(&typed)));
             }
             Action::SignalDone(token) => {
                 let token = token.clone().unwrap_or_else(|| seat.done_token.clone());

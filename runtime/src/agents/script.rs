@@ -25,9 +25,13 @@ pub enum Action {
     Raw(String),
     /// Does nothing for this many milliseconds.
     Pause(u64),
-    /// Waits until one more prompt was submitted to it (its input gained a carriage return),
-    /// then echoes it.
+    /// Waits until a prompt was submitted to it (text, then a carriage return), then echoes it.
+    /// Enter on an empty input line does nothing, as at the agents' own input boxes: a stray
+    /// Enter (Baton's retry, a human's) starts no turn.
     WaitForPrompt,
+    /// Waits until Enter was pressed, as on a menu (a permission prompt, a dialog), where Enter
+    /// chooses the highlighted answer; shows nothing of it.
+    WaitForAnswer,
     /// Waits until the terminal answered a query it printed (a cursor position report
     /// `ESC [ row ; col R`, or device attributes `ESC [ ? … c`), as Claude Code does at start.
     WaitForReply,
@@ -109,6 +113,7 @@ pub fn parse_action(item: &toml::Table, load: Loader<'_>) -> Result<Vec<Action>,
             ("pause_ms", _) => continue,
             ("wait_for", toml::Value::String(what)) if what == "prompt" => Action::WaitForPrompt,
             ("wait_for", toml::Value::String(what)) if what == "reply" => Action::WaitForReply,
+            ("wait_for", toml::Value::String(what)) if what == "answer" => Action::WaitForAnswer,
             ("hook", toml::Value::String(event)) => {
                 extra.extend(["notification", "token"]);
                 Action::Hook {
@@ -201,6 +206,14 @@ fn read_cast(file: &str, load: Loader<'_>) -> Result<Vec<(u64, Vec<u8>)>, String
 /// The input up to its first carriage return, if it holds one.
 pub fn submitted_line(fresh: &[u8]) -> Option<usize> {
     fresh.iter().position(|&b| b == b'\r')
+}
+
+/// The prompt a submitted line carries: its visible text, or `None` when it has none (Enter on
+/// an empty input line, which agents ignore).
+#[must_use]
+pub fn prompt_text(line: &[u8]) -> Option<String> {
+    let text = visible(line);
+    (!text.trim().is_empty()).then_some(text)
 }
 
 /// The length of the input up to the end of its first reply to a terminal query, if any.
@@ -352,6 +365,10 @@ mod tests {
             Ok(vec![Action::WaitForPrompt])
         );
         assert_eq!(
+            parse("wait_for = \"answer\""),
+            Ok(vec![Action::WaitForAnswer])
+        );
+        assert_eq!(
             parse("call = \"signal_done\""),
             Ok(vec![Action::SignalDone(None)])
         );
@@ -446,5 +463,13 @@ mod tests {
     fn an_echo_shows_text_not_escapes() {
         assert_eq!(visible(b"\x1b[200~Fix it\x1b[201~"), "Fix it");
         assert_eq!(visible(b"\x1b[12;1Rnext\x07"), "next");
+    }
+
+    #[test]
+    fn an_empty_line_carries_no_prompt() {
+        assert_eq!(super::prompt_text(b""), None);
+        assert_eq!(super::prompt_text(b"  \x1b[200~\x1b[201~ "), None);
+        assert_eq!(super::prompt_text(b"\x1b[12;1R"), None);
+        assert_eq!(super::prompt_text(b"Fix it"), Some("Fix it".into()));
     }
 }

@@ -31,7 +31,7 @@ use anyhow::Context as _;
 use serde_json::Value;
 
 use crate::agents::frames;
-use crate::agents::script::{self, Action, after_preamble, terminal_reply, visible};
+use crate::agents::script::{self, Action, after_preamble, prompt_text, terminal_reply};
 use crate::core::detector::Profile;
 
 /// The built-in sub-task script.
@@ -126,7 +126,11 @@ pub fn parse_script(text: &str, dir: &Path) -> Result<Script, String> {
     let waits = |a: &Action| {
         matches!(
             a,
-            Action::WaitForPrompt | Action::WaitForReply | Action::Hang | Action::Exit(_)
+            Action::WaitForPrompt
+                | Action::WaitForAnswer
+                | Action::WaitForReply
+                | Action::Hang
+                | Action::Exit(_)
         )
     };
     if !script.repeat.is_empty() && !script.repeat.iter().any(waits) {
@@ -262,9 +266,15 @@ impl Agent {
             Action::WaitForPrompt => {
                 let typed = match self.first_prompt.take() {
                     Some(prompt) => prompt,
-                    None => match self.terminal.submitted().await {
-                        term::Input::Line(bytes) => visible(&bytes),
-                        term::Input::Closed(code) => return Ok(Some(code)),
+                    None => loop {
+                        match self.terminal.submitted().await {
+                            term::Input::Line(bytes) => {
+                                if let Some(text) = prompt_text(&bytes) {
+                                    break text;
+                                }
+                            }
+                            term::Input::Closed(code) => return Ok(Some(code)),
+                        }
                     },
                 };
                 let mut echo = typed.clone();
@@ -274,6 +284,11 @@ impl Agent {
                 self.bound
                     .insert("slug".into(), Value::String(slug(&prompt)));
                 self.bound.insert("prompt".into(), Value::String(prompt));
+            }
+            Action::WaitForAnswer => {
+                if let term::Input::Closed(code) = self.terminal.submitted().await {
+                    return Ok(Some(code));
+                }
             }
             Action::WaitForReply => {
                 if let term::Input::Closed(code) = self.terminal.until(terminal_reply).await {
