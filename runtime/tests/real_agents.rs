@@ -339,6 +339,9 @@ struct Asked {
     offered: Vec<Vec<String>>,
     /// The tool results told already: (tool use id, text).
     seen: std::collections::BTreeSet<(String, String)>,
+    /// Requests whose system prompt held the sub-task instruction block (a sub-task's Claude
+    /// Code gets it with `--append-system-prompt`).
+    instructed: usize,
 }
 
 /// A model that asks to run a shell command first (Claude Code then asks its user's permission,
@@ -467,6 +470,13 @@ fn scripted_model_with(script: Script) -> (u16, std::sync::Arc<std::sync::Mutex<
                     .map(|(_, text)| text)
                     .collect();
                 asked.messages += 1;
+                // The system prompt, not a message: the typed assignment is no proof.
+                if request["system"]
+                    .to_string()
+                    .contains(baton_runtime::agents::preamble::BLOCK_START)
+                {
+                    asked.instructed += 1;
+                }
                 asked.offered.push(
                     tools
                         .iter()
@@ -694,6 +704,11 @@ fn a_whole_turn_of_claude_code_offline_signals_done_through_batons_mcp_server() 
             .any(|r| r.contains("Done signal sent")),
         "the real signal_done's answer went back to the model: {:?}",
         asked.tool_results
+    );
+    assert!(
+        asked.instructed > 0,
+        "the sub-task instructions reached the model's system prompt in none of {} requests",
+        asked.messages
     );
     drop(asked);
     daemon.stop();

@@ -617,7 +617,7 @@ fn on_spawn(
         };
         shared
             .recorder
-            .record(&actor, format!("starts {}", spec.argv.join(" ")));
+            .record(&actor, format!("starts {}", shown_argv(&spec.argv)));
         if let Some(ms) = script.mcp_connect_ms {
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -826,4 +826,20 @@ impl SubTaskMcp for LinkedMcp {
 #[must_use]
 pub fn config_path(task: TaskId) -> PathBuf {
     PathBuf::from(CONFIG_DIR).join(format!("baton-subtask-{task}.json"))
+}
+
+/// An agent's command line as the trace shows it: the sub-task instruction block (given whole
+/// to Claude Code's `--append-system-prompt`) by name, not its lines.
+fn shown_argv(argv: &[String]) -> String {
+    let block = baton_runtime::agents::preamble::block();
+    argv.iter()
+        .map(|arg| {
+            if *arg == block {
+                "<the sub-task block>"
+            } else {
+                arg.as_str()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }

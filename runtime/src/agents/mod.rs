@@ -2,7 +2,8 @@
 //!
 //! This module: the kinds, Baton's MCP server entry ([`McpServer`]) and each kind's launch
 //! (`--mcp-config`, or Codex's secret-free `--config` override). `preamble`: the sub-task
-//! instruction block, injected into the agent's instruction file and stripped before a merge.
+//! instruction block, on Claude Code's command line or injected into the agent's instruction
+//! file and stripped before a merge.
 //! `mcp_json`: a coordinator's `.mcp.json`, merged and restored exactly. `script` and `frames`:
 //! the agent-behaviour language the simulator's agents and `baton demo-agent` run. All pure: the
 //! engine does the file work through the `Files` port.
@@ -262,10 +263,14 @@ pub fn launch(
         AgentKind::Gemini => {}
         AgentKind::Claude => {
             if server.is_sub_task() {
-                // Its hooks tell the daemon what it does (`baton hook`), beside the user's own.
+                // Its hooks tell the daemon what it does (`baton hook`), beside the user's own;
+                // the sub-task instructions reach the model in its system prompt (the only
+                // channel Claude Code honours besides the user's CLAUDE.md, which is theirs).
                 argv.extend([
                     "--settings".to_owned(),
                     claude_hook_settings(server, config),
+                    "--append-system-prompt".to_owned(),
+                    preamble::block(),
                 ]);
             }
             argv.extend([
@@ -568,6 +573,7 @@ mod tests {
         let config = Path::new("/tmp/c.json");
         let args = vec!["--model".to_owned(), "opus".to_owned()];
         let hooks = super::claude_hook_settings(&server(), config);
+        let block = super::preamble::block();
         assert_eq!(
             launch("claude", &args, true, &server(), config).argv,
             [
@@ -577,6 +583,8 @@ mod tests {
                 "--dangerously-skip-permissions",
                 "--settings",
                 &hooks,
+                "--append-system-prompt",
+                &block,
                 "--mcp-config",
                 "/tmp/c.json",
                 "--strict-mcp-config",
@@ -590,6 +598,8 @@ mod tests {
                 "claude",
                 "--settings",
                 &hooks,
+                "--append-system-prompt",
+                &block,
                 "--mcp-config",
                 "/tmp/c.json",
                 "--strict-mcp-config",

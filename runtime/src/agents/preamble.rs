@@ -1,6 +1,9 @@
-//! The sub-task instruction block: a short, marker-delimited text Baton puts into an agent's
-//! instruction file in the sub-task's worktree (finishing means calling `signal_done`), and takes
-//! out again before the task's branch is merged, so the user's file ends as it began (MCP spec §4).
+//! The sub-task instruction block: a short, marker-delimited text that tells a sub-task's agent
+//! how it finishes (calling `signal_done`). Claude Code gets it on its command line
+//! (`--append-system-prompt`: nothing written); agents that read a Markdown instruction file get
+//! it appended to theirs in the sub-task's worktree, taken out again before the task's branch is
+//! merged, so the user's file ends as it began (MCP spec §4). Every agent also reads it in the
+//! preamble typed with its assignment.
 //!
 //! Pure: the engine reads and writes the files through the `Files` port. Where Baton departs from
 //! the reference: injection is idempotent (a file that already holds a block is left alone), and
@@ -16,12 +19,12 @@ use super::AgentKind;
 pub const BLOCK_START: &str = "<sub-task-mode>";
 /// The line that closes it.
 pub const BLOCK_END: &str = "</sub-task-mode>";
-/// The settings key Claude Code reads extra instructions from.
+/// The settings key earlier versions of Baton put the block under in Claude Code's
+/// `.claude/settings.local.json` (which never reached the model). Only stripped now, for tasks
+/// such a version made.
 pub const SYSTEM_PROMPT_KEY: &str = "systemPrompt";
-/// The settings key naming the project `.mcp.json` servers Claude Code leaves alone. A
-/// sub-task's worktree lies inside the project, whose `.mcp.json` holds the coordinator's
-/// entry: Claude Code would find it there and stop at an approval dialog (and the server is the
-/// coordinator's, not the sub-task's). Baton's entry is listed in it while the block is in.
+/// The settings key earlier versions of Baton listed its server under in the same file. Only
+/// stripped now.
 pub const DISABLED_MCPJSON_KEY: &str = "disabledMcpjsonServers";
 
 /// The block, without a trailing newline.
@@ -45,13 +48,13 @@ pub fn block() -> String {
 pub enum Target {
     /// A Markdown instruction file at the worktree's root.
     Markdown(&'static str),
-    /// `.claude/settings.local.json`, in its `systemPrompt` (Claude Code; `CLAUDE.md` is the
-    /// user's and never written).
-    ClaudeSettings,
+    /// Claude Code's `--append-system-prompt` (see `agents::launch`): nothing is written.
+    /// `CLAUDE.md` is the user's; `systemPrompt` in its settings never reaches the model.
+    ClaudeFlag,
+    /// Nowhere but the preamble typed with the assignment: an agent Baton knows no instruction
+    /// channel of.
+    Typed,
 }
-
-/// The settings file of [`Target::ClaudeSettings`], relative to the worktree.
-pub const CLAUDE_SETTINGS: &str = ".claude/settings.local.json";
 
 impl Target {
     /// The target of an agent kind.
@@ -61,65 +64,33 @@ impl Target {
             AgentKind::Codex | AgentKind::OpenCode => Target::Markdown("AGENTS.md"),
             AgentKind::Gemini => Target::Markdown("GEMINI.md"),
             AgentKind::Copilot => Target::Markdown(".agent.md"),
-            AgentKind::Claude | AgentKind::Other => Target::ClaudeSettings,
+            AgentKind::Claude => Target::ClaudeFlag,
+            AgentKind::Other => Target::Typed,
         }
     }
 
-    /// The file, relative to the worktree.
+    /// The file it is written into, relative to the worktree; `None`: no file.
     #[must_use]
-    pub const fn path(self) -> &'static str {
+    pub const fn file(self) -> Option<&'static str> {
         match self {
-            Target::Markdown(path) => path,
-            Target::ClaudeSettings => CLAUDE_SETTINGS,
+            Target::Markdown(path) => Some(path),
+            Target::ClaudeFlag | Target::Typed => None,
         }
     }
 
     /// The file with the block in it, from what is there now (`None`: no file); `None` when
-    /// the file already holds a block (injection is idempotent).
+    /// the file already holds a block (injection is idempotent), or the target is no file.
     #[must_use]
     pub fn inject(self, original: Option<&[u8]>) -> Option<Vec<u8>> {
+        self.file()?;
         if original.is_some_and(|bytes| contains(bytes, BLOCK_START)) {
             return None;
         }
-        Some(match self {
-            Target::Markdown(_) => {
-                let original = original.map(String::from_utf8_lossy).unwrap_or_default();
-                if original.is_empty() {
-                    block().into_bytes()
-                } else {
-                    format!("{original}\n\n{}", block()).into_bytes()
-                }
-            }
-            Target::ClaudeSettings => {
-                // Anything but a JSON object (absent, garbled, null, an array) is taken as {}.
-                let mut settings = original
-                    .and_then(|bytes| serde_json::from_slice::<Value>(bytes).ok())
-                    .and_then(|value| match value {
-                        Value::Object(map) => Some(map),
-                        _ => None,
-                    })
-                    .unwrap_or_default();
-                let prompt = match settings.get(SYSTEM_PROMPT_KEY) {
-                    Some(Value::String(existing)) if !existing.is_empty() => {
-                        format!("{existing}\n\n{}", block())
-                    }
-                    _ => block(),
-                };
-                settings.insert(SYSTEM_PROMPT_KEY.to_owned(), Value::String(prompt));
-                let server = Value::String(super::SERVER_NAME.to_owned());
-                match settings.get_mut(DISABLED_MCPJSON_KEY) {
-                    Some(Value::Array(names)) => {
-                        if !names.contains(&server) {
-                            names.push(server);
-                        }
-                    }
-                    _ => {
-                        settings
-                            .insert(DISABLED_MCPJSON_KEY.to_owned(), Value::Array(vec![server]));
-                    }
-                }
-                pretty(&settings)
-            }
+        let original = original.map(String::from_utf8_lossy).unwrap_or_default();
+        Some(if original.is_empty() {
+            block().into_bytes()
+        } else {
+            format!("{original}\n\n{}", block()).into_bytes()
         })
     }
 
@@ -127,12 +98,12 @@ impl Target {
     /// Baton wrote into it, and what was there before (`None`: no file).
     #[must_use]
     pub fn strip(self, current: &[u8], written: &[u8], original: Option<&[u8]>) -> Strip {
-        strip_file(self == Target::ClaudeSettings, current, written, original)
+        strip_file(false, current, written, original)
     }
 }
 
-/// [`Target::strip`] for a file known by its kind: Claude Code's settings (`settings`), else
-/// Markdown.
+/// [`Target::strip`] for a file known by its kind: Claude Code's settings as earlier versions
+/// wrote them (`settings`), else Markdown.
 #[must_use]
 pub fn strip_file(
     settings: bool,
@@ -280,18 +251,53 @@ fn remove_one(text: &str, start: usize) -> String {
 mod tests {
     use proptest::prelude::*;
 
-    use super::{BLOCK_END, BLOCK_START, Strip, Target, block, remove_blocks};
+    use serde_json::Value;
+
+    use super::{
+        BLOCK_END, BLOCK_START, DISABLED_MCPJSON_KEY, SYSTEM_PROMPT_KEY, Strip, Target, block,
+        remove_blocks, strip_file,
+    };
     use crate::agents::AgentKind;
 
+    /// `.claude/settings.local.json` as Baton wrote it before the block moved to Claude Code's
+    /// command line: the block in `systemPrompt`, its server in `disabledMcpjsonServers`.
+    fn settings_written_before(original: Option<&[u8]>) -> Vec<u8> {
+        let mut settings = original
+            .and_then(|bytes| serde_json::from_slice::<Value>(bytes).ok())
+            .and_then(|value| value.as_object().cloned())
+            .unwrap_or_default();
+        let prompt = match settings.get(SYSTEM_PROMPT_KEY) {
+            Some(Value::String(existing)) => format!("{existing}\n\n{}", block()),
+            _ => block(),
+        };
+        settings.insert(SYSTEM_PROMPT_KEY.to_owned(), Value::String(prompt));
+        let server = Value::String("baton".to_owned());
+        match settings.get_mut(DISABLED_MCPJSON_KEY) {
+            Some(Value::Array(names)) if names.contains(&server) => {}
+            Some(Value::Array(names)) => names.push(server),
+            _ => {
+                settings.insert(DISABLED_MCPJSON_KEY.to_owned(), Value::Array(vec![server]));
+            }
+        }
+        serde_json::to_vec_pretty(&settings).unwrap()
+    }
+
     #[test]
-    fn each_agent_has_its_file_and_claude_md_is_never_one() {
-        let path = |kind| Target::of(kind).path();
-        assert_eq!(path(AgentKind::Codex), "AGENTS.md");
-        assert_eq!(path(AgentKind::OpenCode), "AGENTS.md");
-        assert_eq!(path(AgentKind::Gemini), "GEMINI.md");
-        assert_eq!(path(AgentKind::Copilot), ".agent.md");
-        assert_eq!(path(AgentKind::Claude), ".claude/settings.local.json");
-        assert_eq!(path(AgentKind::Other), ".claude/settings.local.json");
+    fn each_agent_has_its_channel_and_claude_md_is_never_one() {
+        let file = |kind| Target::of(kind).file();
+        assert_eq!(file(AgentKind::Codex), Some("AGENTS.md"));
+        assert_eq!(file(AgentKind::OpenCode), Some("AGENTS.md"));
+        assert_eq!(file(AgentKind::Gemini), Some("GEMINI.md"));
+        assert_eq!(file(AgentKind::Copilot), Some(".agent.md"));
+        assert_eq!(Target::of(AgentKind::Claude), Target::ClaudeFlag);
+        assert_eq!(
+            file(AgentKind::Claude),
+            None,
+            "nothing written for Claude Code"
+        );
+        assert_eq!(file(AgentKind::Other), None);
+        assert_eq!(Target::ClaudeFlag.inject(None), None);
+        assert_eq!(Target::Typed.inject(Some(b"x")), None);
         let text = block();
         assert!(text.starts_with(BLOCK_START) && text.ends_with(BLOCK_END));
         assert!(text.contains("signal_done"));
@@ -337,18 +343,9 @@ mod tests {
 
     #[test]
     fn an_untouched_file_gets_its_original_bytes_back() {
-        let target = Target::ClaudeSettings;
-        let original =
-            b"{\"permissions\":{\"allow\":[\"Bash\"]},   \"systemPrompt\": \"be kind\"}\n";
+        let target = Target::Markdown("AGENTS.md");
+        let original = b"# Rules\n\n  spacing  kept\n";
         let written = target.inject(Some(original)).unwrap();
-        let settings: serde_json::Value = serde_json::from_slice(&written).unwrap();
-        assert_eq!(settings["permissions"]["allow"][0], "Bash");
-        assert!(
-            settings["systemPrompt"]
-                .as_str()
-                .unwrap()
-                .starts_with("be kind\n\n<sub-task-mode>")
-        );
         assert_eq!(
             target.strip(&written, &written, Some(original)),
             Strip::Write(original.to_vec())
@@ -358,6 +355,15 @@ mod tests {
             Strip::Remove,
             "Baton made it: it goes"
         );
+        // Settings an earlier version wrote, untouched since: the user's bytes exactly.
+        let original =
+            b"{\"permissions\":{\"allow\":[\"Bash\"]},   \"systemPrompt\": \"be kind\"}\n";
+        let written = settings_written_before(Some(original));
+        assert_eq!(
+            strip_file(true, &written, &written, Some(original)),
+            Strip::Write(original.to_vec())
+        );
+        assert_eq!(strip_file(true, &written, &written, None), Strip::Remove);
     }
 
     #[test]
@@ -374,32 +380,21 @@ mod tests {
             target.strip(b"# The agent rewrote it", &written, Some(b"# Rules")),
             Strip::Keep
         );
-        let settings = Target::ClaudeSettings;
-        let written = settings.inject(None).unwrap();
+        let written = settings_written_before(None);
         let mut value: serde_json::Value = serde_json::from_slice(&written).unwrap();
         value["model"] = "opus".into();
         let changed = serde_json::to_vec(&value).unwrap();
         assert_eq!(
-            settings.strip(&changed, &written, None),
+            strip_file(true, &changed, &written, None),
             Strip::Write(b"{\n  \"model\": \"opus\"\n}".to_vec()),
             "the key goes, the agent's setting stays"
         );
     }
 
     #[test]
-    fn settings_that_are_no_object_are_taken_as_empty() {
-        for garbled in [&b"null"[..], b"[1]", b"{garbled", b"\"x\""] {
-            let written = Target::ClaudeSettings.inject(Some(garbled)).unwrap();
-            let value: serde_json::Value = serde_json::from_slice(&written).unwrap();
-            assert_eq!(value.as_object().map(|m| m.len()), Some(2), "{garbled:?}");
-        }
-    }
-
-    #[test]
-    fn the_projects_baton_server_is_disabled_while_the_block_is_in() {
-        let settings = Target::ClaudeSettings;
+    fn an_earlier_versions_server_entry_goes_with_the_block() {
         let original = b"{\"disabledMcpjsonServers\": [\"other\"]}";
-        let written = settings.inject(Some(original)).unwrap();
+        let written = settings_written_before(Some(original));
         let value: serde_json::Value = serde_json::from_slice(&written).unwrap();
         assert_eq!(
             value["disabledMcpjsonServers"],
@@ -409,7 +404,7 @@ mod tests {
         let mut changed = value.clone();
         changed["model"] = "opus".into();
         let changed = serde_json::to_vec(&changed).unwrap();
-        let Strip::Write(stripped) = settings.strip(&changed, &written, Some(original)) else {
+        let Strip::Write(stripped) = strip_file(true, &changed, &written, Some(original)) else {
             panic!("a write");
         };
         let stripped: serde_json::Value = serde_json::from_slice(&stripped).unwrap();
@@ -419,11 +414,11 @@ mod tests {
         );
         // A user who had disabled it keeps it disabled.
         let theirs = b"{\"disabledMcpjsonServers\": [\"baton\"]}";
-        let written = settings.inject(Some(theirs)).unwrap();
+        let written = settings_written_before(Some(theirs));
         let mut changed: serde_json::Value = serde_json::from_slice(&written).unwrap();
         changed["model"] = "opus".into();
         let changed = serde_json::to_vec(&changed).unwrap();
-        let Strip::Write(stripped) = settings.strip(&changed, &written, Some(theirs)) else {
+        let Strip::Write(stripped) = strip_file(true, &changed, &written, Some(theirs)) else {
             panic!("a write");
         };
         let stripped: serde_json::Value = serde_json::from_slice(&stripped).unwrap();

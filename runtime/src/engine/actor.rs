@@ -1360,8 +1360,9 @@ impl CreateJob {
 }
 
 /// Puts the sub-task instruction block into the instruction file of `command`'s agent in
-/// `worktree`: `None` when the file already holds a block (from its branch), else what to take
-/// out before a merge.
+/// `worktree`: `None` when its agent reads no such file (Claude Code gets the block on its
+/// command line) or the file already holds a block (from its branch), else what to take out
+/// before a merge.
 async fn inject_preamble(
     ports: &Ports,
     command: &str,
@@ -1369,7 +1370,10 @@ async fn inject_preamble(
 ) -> Result<Option<WorktreeFile>, EngineError> {
     use crate::agents::preamble::Target;
     let target = Target::of(crate::agents::AgentKind::from_command(command));
-    let path = worktree.join(target.path());
+    let Some(file) = target.file() else {
+        return Ok(None);
+    };
+    let path = worktree.join(file);
     let io = |error: crate::ports::FilesError| EngineError::Io(error.to_string());
     let original = ports.files.read(&path).await.map_err(io)?;
     let Some(written) = target.inject(original.as_deref()) else {
@@ -1384,11 +1388,7 @@ async fn inject_preamble(
         path,
         original,
         written,
-        kind: if target == Target::ClaudeSettings {
-            WorktreeFileKind::ClaudeSettings
-        } else {
-            WorktreeFileKind::Instructions
-        },
+        kind: WorktreeFileKind::Instructions,
     }))
 }
 

@@ -136,12 +136,15 @@ async fn creating_a_task_makes_its_worktree_config_and_agent() {
         "not in the hooks",
     );
     let hooks = crate::agents::claude_hook_settings(&server, &config);
+    let block = crate::agents::preamble::block();
     assert_eq!(
         spawned[0].argv,
         [
             "claude",
             "--settings",
             &hooks,
+            "--append-system-prompt",
+            &block,
             "--mcp-config",
             config.to_str().unwrap(),
             "--strict-mcp-config",
@@ -191,13 +194,14 @@ async fn a_request_may_name_its_own_agent() {
 #[tokio::test(start_paused = true)]
 async fn a_config_that_cannot_be_written_after_the_preamble_rolls_both_back() {
     let w = world();
-    // The instruction block goes in; the MCP config after it fails.
+    // The instruction block goes into a Codex worktree's AGENTS.md; the MCP config after it
+    // fails.
     w.files.fail_writes_after(1, 1);
-    let error = w
-        .coordinator
-        .create_task(request("half-made", None))
-        .await
-        .unwrap_err();
+    let codex = CreateTask {
+        agent_command: Some("codex".into()),
+        ..request("half-made", None)
+    };
+    let error = w.coordinator.create_task(codex).await.unwrap_err();
     assert!(error.to_string().contains("baton-subtask-"), "{error}");
     assert!(w.repo.worktrees(Path::new("/repo")).is_empty());
     assert!(w.files.paths().is_empty(), "{:?}", w.files.paths());
@@ -216,17 +220,18 @@ async fn the_preamble_goes_into_the_agents_file_and_out_before_a_merge() {
     let agents_md = task.worktree.join("AGENTS.md");
     let written = w.files.get(&agents_md).unwrap().bytes;
     assert!(String::from_utf8_lossy(&written).starts_with("<sub-task-mode>"));
+    // Claude Code gets the block on its command line: nothing is written into its worktree.
     let claude = w.coordinator.create_task(request("k", None)).await.unwrap();
-    let settings = claude.worktree.join(".claude/settings.local.json");
-    let value: serde_json::Value =
-        serde_json::from_slice(&w.files.get(&settings).unwrap().bytes).unwrap();
     assert!(
-        value["systemPrompt"]
-            .as_str()
-            .unwrap()
-            .contains("signal_done")
+        !w.files
+            .paths()
+            .iter()
+            .any(|p| p.starts_with(&claude.worktree)),
+        "{:?}",
+        w.files.paths()
     );
-    assert!(!w.files.paths().iter().any(|p| p.ends_with("CLAUDE.md")));
+    let argv = &w.pty.spawned()[1].argv;
+    assert!(argv.contains(&crate::agents::preamble::block()), "{argv:?}");
     w.coordinator
         .signal_done_as_coordinator(task.id)
         .await
@@ -1602,8 +1607,7 @@ mod catalogue {
         w.coordinator.close_task(first.id).await.unwrap();
         let second_config =
             Path::new("/tmp/baton").join(format!("baton-subtask-{}.json", second.id));
-        let second_preamble = second.worktree.join(".claude/settings.local.json");
-        assert_eq!(w.files.paths(), [second_preamble, second_config]);
+        assert_eq!(w.files.paths(), [second_config]);
         let listed = w.coordinator.list_tasks().await.unwrap();
         assert_eq!(listed.iter().map(|t| t.id).collect::<Vec<_>>(), [second.id]);
         let agents: Vec<_> = w.pty.spawned().iter().map(|s| s.agent).collect();

@@ -316,7 +316,9 @@ pub struct WorktreeFile {
 pub enum WorktreeFileKind {
     /// A Markdown instruction file holding the sub-task instruction block.
     Instructions,
-    /// Claude Code's settings, the block in their `systemPrompt`.
+    /// Claude Code's settings, the block in their `systemPrompt`: written by earlier versions
+    /// of Baton only (the block is on Claude Code's command line now), still taken out of a
+    /// task such a version made.
     ClaudeSettings,
     /// Settings naming MCP servers (Gemini's), Baton's server among them.
     McpSettings,
