@@ -12,7 +12,10 @@
 //! 2. The newest definite observation wins; at the same moment a hook beats OSC, which beats the
 //!    screen (the agent's own word over a reading of its pixels). The screen is what covers the
 //!    moments hooks cannot see: dialogs before a session starts (trust, sign-in, key approval),
-//!    a menu answered by hand, a hook that never came.
+//!    a menu answered by hand, a hook that never came. One exception: a screen that still asks
+//!    its human is not overruled by a later hook or OSC word that the agent works (a tool
+//!    running beside a permission prompt reports itself while the prompt waits); the screen
+//!    moving on ends it.
 //! 3. A screen no rule recognises, which has not changed for [`UNRECOGNISED_STILL_MS`] while
 //!    nothing newer says the agent works, is [`Attention::UnrecognisedScreen`]: an agent stuck on
 //!    a screen Baton does not know must be seen, never taken for busy forever.
@@ -417,12 +420,22 @@ pub fn decide(evidence: &Evidence, now: Millis) -> Verdict {
             recheck_at = Some(due);
         }
     }
-    let Some((source, observation)) = newest else {
+    let Some((mut source, mut observation)) = newest else {
         return Verdict {
             recheck_at,
             ..Verdict::starting(evidence.started)
         };
     };
+    // A screen that still asks its human outranks a later word that the agent works: a tool
+    // running beside a permission prompt (parallel calls) reports itself while the prompt waits.
+    if let Some(screen) = evidence.screen.filter(|screen| {
+        matches!(screen.state, AgentState::NeedsAttention(_))
+            && !evidence.screen_interrupted
+            && observation.state == AgentState::Working
+            && matches!(source, Source::Hook | Source::Osc)
+    }) {
+        (source, observation) = (Source::Screen, screen);
+    }
     // Baton's own action is no witness of the agent: only the agent's sources can disagree.
     let disagreement = seen
         .iter()
@@ -499,8 +512,30 @@ mod tests {
         assert_eq!(verdict.state, NeedsAttention(Attention::Permission));
         assert_eq!(verdict.source, Source::Screen);
         assert_eq!(verdict.disagreement, Some((Source::Hook, WaitingForInput)));
-        evidence.hook(Millis(400), Working);
-        check(&evidence, 400, Working, Source::Hook);
+        evidence.hook(Millis(400), WaitingForInput);
+        check(&evidence, 400, WaitingForInput, Source::Hook);
+    }
+
+    #[test]
+    fn a_screen_still_asking_its_human_is_not_overruled_by_word_of_work() {
+        let permission = NeedsAttention(Attention::Permission);
+        let mut evidence = Evidence::started(Millis(0));
+        evidence.hook(Millis(100), permission);
+        evidence.screen(Millis(150), ScreenReading::Definite(permission));
+        // A second tool, called beside the first, runs while the prompt waits.
+        evidence.hook(Millis(300), Working);
+        evidence.osc(Millis(350), Working);
+        let verdict = decide(&evidence, Millis(400));
+        assert_eq!(
+            (verdict.state, verdict.source, verdict.since),
+            (permission, Source::Screen, Millis(150))
+        );
+        assert_eq!(verdict.disagreement, Some((Source::Osc, Working)));
+        // The human answered: the screen moves on, and the word of work counts again.
+        evidence.screen(Millis(500), ScreenReading::Unsettled);
+        check(&evidence, 500, Working, Source::Osc);
+        evidence.screen(Millis(600), ScreenReading::Definite(Working));
+        check(&evidence, 600, Working, Source::Screen);
     }
 
     #[test]
