@@ -251,6 +251,65 @@ async fn an_unknown_base_branch_is_no_such_branch_and_creates_nothing() {
 }
 
 #[tokio::test]
+async fn a_committed_link_on_the_way_to_the_worktree_is_refused_and_nothing_lands_outside() {
+    let world = World::standard();
+    let outside = tempfile::tempdir().unwrap();
+    // The repository commits `.worktrees` as a link to a directory of the user's.
+    std::os::unix::fs::symlink(outside.path(), world.root.join(".worktrees")).unwrap();
+    commit(&world.root, "a link");
+    let inside = |name: &str| world.root.join(".worktrees/task").join(name);
+    let request = WorktreeRequest {
+        path: inside("x"),
+        ..world.request("x", None)
+    };
+    let result = world.repo.create_worktree(request).await;
+    let Err(RepoError::Link { link, .. }) = &result else {
+        panic!("{result:?}");
+    };
+    assert_eq!(link, Path::new(".worktrees"));
+    assert!(
+        std::fs::read_dir(outside.path()).unwrap().next().is_none(),
+        "nothing made outside the project"
+    );
+    assert!(!branch_exists(&world.root, "task/x"));
+    // Nor is a directory removed through one.
+    std::fs::create_dir_all(outside.path().join("task/y")).unwrap();
+    std::fs::write(outside.path().join("task/y/keep.txt"), "mine").unwrap();
+    let removed = world
+        .repo
+        .remove_worktree(world.root.clone(), inside("y"), "task/y".into())
+        .await;
+    assert!(
+        matches!(removed, Err(RepoError::Link { .. })),
+        "{removed:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(outside.path().join("task/y/keep.txt")).unwrap(),
+        "mine"
+    );
+}
+
+#[tokio::test]
+async fn a_base_that_names_a_commit_or_a_tag_is_no_branch_and_creates_nothing() {
+    let world = World::standard();
+    git(&world.root, &["tag", "v1"]);
+    let commit = rev(&world.root, "HEAD");
+    for base in [commit.trim(), "v1", "HEAD~0", "main^{commit}"] {
+        let result = world
+            .repo
+            .create_worktree(world.request("x", Some(base)))
+            .await;
+        assert_eq!(
+            result,
+            Err(RepoError::NotABranch(base.to_owned())),
+            "{base}"
+        );
+        assert!(!world.worktree_path("x").exists());
+        assert!(!branch_exists(&world.root, "task/x"));
+    }
+}
+
+#[tokio::test]
 async fn an_empty_repository_has_no_commits_to_branch_from() {
     let world = World::empty();
     let result = world.repo.create_worktree(world.request("x", None)).await;

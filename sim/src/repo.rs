@@ -40,6 +40,8 @@ struct Checkout {
 
 #[derive(Debug)]
 struct Repository {
+    /// Symbolic links it commits (paths in every checkout): followed by nothing.
+    links: Vec<String>,
     main: String,
     commits: Vec<Commit>,
     branches: BTreeMap<String, usize>,
@@ -131,6 +133,7 @@ impl SimRepo {
     /// `root`.
     pub fn add_repo(&self, root: &Path, main: &str, files: Tree) {
         let repo = Repository {
+            links: Vec::new(),
             main: main.to_owned(),
             commits: vec![Commit {
                 parents: Vec::new(),
@@ -146,6 +149,25 @@ impl SimRepo {
             )]),
         };
         lock(&self.state).repos.insert(root.to_owned(), repo);
+    }
+
+    /// Commits symbolic links at `paths` into the repository at `root` (every checkout has
+    /// them).
+    pub fn add_links(&self, root: &Path, paths: impl IntoIterator<Item = String>) {
+        if let Some(repo) = lock(&self.state).repos.get_mut(root) {
+            repo.links.extend(paths);
+        }
+    }
+
+    /// The links in the checkout at `dir` (paths relative to it).
+    #[must_use]
+    pub fn links_of(&self, dir: &Path) -> Vec<PathBuf> {
+        lock(&self.state)
+            .repos
+            .values()
+            .find(|repo| repo.checkouts.contains_key(dir))
+            .map(|repo| repo.links.iter().map(PathBuf::from).collect())
+            .unwrap_or_default()
     }
 
     /// Adds `branch` to the repository at `root`, at its first commit.

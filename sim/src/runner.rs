@@ -287,6 +287,9 @@ pub fn run(scenario: &Scenario, dir: &Path, seed: Option<u64>) -> anyhow::Result
         files.put(&path, content.as_bytes());
         user_files.insert(path, content.clone().into_bytes());
     }
+    for path in scenario.world.links.keys() {
+        files.link(&root.join(path));
+    }
     let repo = Arc::new(SimRepo::default());
     repo.add_repo(
         &root,
@@ -296,6 +299,7 @@ pub fn run(scenario: &Scenario, dir: &Path, seed: Option<u64>) -> anyhow::Result
     for branch in &scenario.world.repo.branches {
         repo.add_branch(&root, branch);
     }
+    repo.add_links(&root, scenario.world.repo.links.keys().cloned());
     let baseline = Baseline {
         user_files,
         root,

@@ -111,6 +111,10 @@ pub struct World {
     /// project root: they must be byte-identical at the end.
     #[serde(default)]
     pub files: std::collections::BTreeMap<String, String>,
+    /// The user's own symbolic links outside git (a `.mcp.json` linked to a shared config, say),
+    /// by path relative to the project root, with their targets.
+    #[serde(default)]
+    pub links: std::collections::BTreeMap<String, String>,
 }
 
 /// The project's repository.
@@ -126,6 +130,11 @@ pub struct RepoDef {
     /// The files of the main branch's first commit, by path.
     #[serde(default)]
     pub files: std::collections::BTreeMap<String, String>,
+    /// Symbolic links the repository commits, by path, with their targets (anywhere, a path
+    /// outside the project included): every checkout of it has them. The simulated disk follows
+    /// none, as the `Files` port must not.
+    #[serde(default)]
+    pub links: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for RepoDef {
@@ -134,6 +143,7 @@ impl Default for RepoDef {
             main: main_branch(),
             branches: Vec::new(),
             files: std::collections::BTreeMap::new(),
+            links: std::collections::BTreeMap::new(),
         }
     }
 }

@@ -10,14 +10,25 @@
 //! Modes: [`FileMode::OwnerOnly`] files are created 0600 before a byte is written (a secret is
 //! never readable by others, not even for a moment); a [`FileMode::Default`] write keeps the
 //! permission bits of the file it replaces (a user's CLAUDE.md stays as they set it), else the
-//! umask decides. A target that is a symbolic link is written through: the link stays, its
-//! target changes.
+//! umask decides.
+//!
+//! Confinement (see `ports::files`): a path is walked from its root one component at a time with
+//! `openat(…, O_NOFOLLOW)`, each directory held open while the next is opened, so no symbolic
+//! link is followed anywhere below the root, and one swapped in meanwhile is refused rather
+//! than followed. The temporary file is created and renamed inside the held directory: a link
+//! put at the target's name after the check is replaced, never written through. A target, or a
+//! directory on the way, that is a link fails with [`FilesError::is_link`].
 
-use std::fs::{self, File, OpenOptions};
+use std::ffi::OsStr;
+use std::fs::{self, File};
 use std::io::{self, Read as _, Write as _};
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
+use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags};
+use rustix::io::Errno;
+
+use crate::ports::inside;
 use crate::ports::{BoxFuture, FileMode, Files, FilesError};
 
 /// Largest file [`StdFiles::read`] returns: the engine reads small JSON and markdown files
@@ -100,13 +111,126 @@ fn blocking<T: Send + 'static>(
     })
 }
 
-fn read(path: &Path) -> Result<Option<Vec<u8>>, FilesError> {
-    let fail = |e| FilesError::new("read", path, e);
-    let file = match File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(fail(e)),
+/// The directory holding the last component of `path` (inside `root`) and that component's
+/// name, walked with no link followed; missing directories are made when `create`, else `None`.
+fn parent_of<'p>(
+    operation: &'static str,
+    root: &Path,
+    path: &'p Path,
+    create: bool,
+) -> Result<Option<(OwnedFd, &'p OsStr)>, FilesError> {
+    let parts = inside(operation, root, path)?;
+    let fail = |e: io::Error| FilesError::new(operation, path, e);
+    let (name, dirs) = parts
+        .split_last()
+        .ok_or_else(|| fail(io::ErrorKind::InvalidInput.into()))?;
+    if create {
+        fs::create_dir_all(root).map_err(fail)?;
+    }
+    let flags = OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC;
+    let mut dir = match rustix::fs::openat(CWD, root, flags, Mode::empty()) {
+        Ok(dir) => dir,
+        Err(Errno::NOENT) if !create => return Ok(None),
+        Err(e) => return Err(fail(e.into())),
     };
+    let mut walked = PathBuf::new();
+    for part in dirs {
+        walked.push(part);
+        let next = match rustix::fs::openat(&dir, *part, flags | OFlags::NOFOLLOW, Mode::empty()) {
+            Err(Errno::NOENT) if create => {
+                match rustix::fs::mkdirat(&dir, *part, Mode::from_raw_mode(0o777)) {
+                    Ok(()) | Err(Errno::EXIST) => {}
+                    Err(e) => return Err(fail(e.into())),
+                }
+                rustix::fs::openat(&dir, *part, flags | OFlags::NOFOLLOW, Mode::empty())
+            }
+            other => other,
+        };
+        dir = match next {
+            Ok(next) => next,
+            Err(Errno::NOENT) => return Ok(None),
+            Err(e) => {
+                return Err(
+                    refusal(operation, path, &dir, part, &walked).unwrap_or_else(|| fail(e.into()))
+                );
+            }
+        };
+    }
+    Ok(Some((dir, name)))
+}
+
+/// The refusal for `part` of `dir` when it is a symbolic link (`walked`: its path below the
+/// root, for the message).
+fn refusal(
+    operation: &'static str,
+    path: &Path,
+    dir: &OwnedFd,
+    part: &OsStr,
+    walked: &Path,
+) -> Option<FilesError> {
+    let stat = rustix::fs::statat(dir, part, AtFlags::SYMLINK_NOFOLLOW).ok()?;
+    (FileType::from_raw_mode(stat.st_mode) == FileType::Symlink)
+        .then(|| FilesError::link(operation, path, walked))
+}
+
+/// The kind and permission bits of `name` in `dir`, not following a link; `None`: no such entry.
+fn entry(dir: &OwnedFd, name: &OsStr) -> io::Result<Option<(FileType, u32)>> {
+    match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(stat) => Ok(Some((
+            FileType::from_raw_mode(stat.st_mode),
+            stat.st_mode & 0o7777,
+        ))),
+        Err(Errno::NOENT) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `name` of `dir` must be a regular file (or absent): a link is refused, anything else fails.
+fn check_regular(
+    operation: &'static str,
+    root: &Path,
+    path: &Path,
+    dir: &OwnedFd,
+    name: &OsStr,
+) -> Result<Option<u32>, FilesError> {
+    let fail = |e: io::Error| FilesError::new(operation, path, e);
+    match entry(dir, name).map_err(fail)? {
+        None => Ok(None),
+        Some((FileType::RegularFile, bits)) => Ok(Some(bits)),
+        Some((FileType::Symlink, _)) => Err(FilesError::link(
+            operation,
+            path,
+            path.strip_prefix(root).unwrap_or(path),
+        )),
+        Some(_) => Err(fail(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ))),
+    }
+}
+
+fn read(root: &Path, path: &Path) -> Result<Option<Vec<u8>>, FilesError> {
+    let fail = |e: io::Error| FilesError::new("read", path, e);
+    let Some((dir, name)) = parent_of("read", root, path, false)? else {
+        return Ok(None);
+    };
+    // Non-blocking: a FIFO put at the name must not hang the daemon (it is refused below).
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
+    let file = match rustix::fs::openat(&dir, name, flags, Mode::empty()) {
+        Ok(fd) => File::from(fd),
+        Err(Errno::NOENT) => return Ok(None),
+        Err(e) => {
+            return Err(check_regular("read", root, path, &dir, name)
+                .err()
+                .unwrap_or_else(|| fail(e.into())));
+        }
+    };
+    if !file.metadata().map_err(fail)?.is_file() {
+        return Err(fail(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        )));
+    }
     let mut bytes = Vec::new();
     file.take(FILE_READ_BYTES_MAX + 1)
         .read_to_end(&mut bytes)
@@ -120,25 +244,29 @@ fn read(path: &Path) -> Result<Option<Vec<u8>>, FilesError> {
     Ok(Some(bytes))
 }
 
-/// Where a write to `path` lands: through a symbolic link to what it names.
-fn destination(path: &Path) -> io::Result<PathBuf> {
-    match fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_symlink() => fs::canonicalize(path),
-        _ => Ok(path.to_owned()),
+fn remove(root: &Path, path: &Path) -> Result<bool, FilesError> {
+    let fail = |e: io::Error| FilesError::new("remove", path, e);
+    let Some((dir, name)) = parent_of("remove", root, path, false)? else {
+        return Ok(false);
+    };
+    if check_regular("remove", root, path, &dir, name)?.is_none() {
+        return Ok(false);
+    }
+    match rustix::fs::unlinkat(&dir, name, AtFlags::empty()) {
+        Ok(()) => Ok(true),
+        Err(Errno::NOENT) => Ok(false),
+        Err(e) => Err(fail(e.into())),
     }
 }
 
-/// A fresh temporary name beside `target` (its directory, its name, the process and a counter:
-/// unique among this machine's writers).
-fn temp_beside(target: &Path) -> PathBuf {
+/// A fresh temporary name beside the file `name` (its name, the process and a counter: unique
+/// among this machine's writers).
+fn temp_beside(name: &OsStr) -> PathBuf {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    target.with_file_name(format!(".{name}{TEMP_MARK}{}-{n}", std::process::id()))
+    let name = name.to_string_lossy();
+    PathBuf::from(format!(".{name}{TEMP_MARK}{}-{n}", std::process::id()))
 }
 
 impl StdFiles {
@@ -152,27 +280,27 @@ impl StdFiles {
         }
     }
 
-    fn write_now(&self, path: &Path, bytes: &[u8], mode: FileMode) -> Result<(), FilesError> {
+    fn write_now(
+        &self,
+        root: &Path,
+        path: &Path,
+        bytes: &[u8],
+        mode: FileMode,
+    ) -> Result<(), FilesError> {
         let fail = |e| FilesError::new("write", path, e);
-        let target = destination(path).map_err(fail)?;
-        let dir = target
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."))
-            .to_owned();
-        fs::create_dir_all(&dir).map_err(fail)?;
+        let (dir, name) = parent_of("write", root, path, true)?
+            .ok_or_else(|| fail(io::ErrorKind::NotFound.into()))?;
+        let existing = check_regular("write", root, path, &dir, name)?;
         let bits = match mode {
             FileMode::OwnerOnly => Some(0o600),
-            FileMode::Default => fs::metadata(&target)
-                .ok()
-                .map(|m| m.permissions().mode() & 0o7777),
+            FileMode::Default => existing,
         };
-        let temp = temp_beside(&target);
-        match self.steps(&temp, &target, &dir, bytes, bits) {
+        let temp = temp_beside(name);
+        match self.steps(&dir, &temp, name, bytes, bits) {
             Ok(()) => Ok(()),
             Err(Interrupted::Crash) => Err(fail(io::Error::other("interrupted (simulated crash)"))),
             Err(Interrupted::Error(error)) => {
-                let _ = fs::remove_file(&temp);
+                let _ = rustix::fs::unlinkat(&dir, &temp, AtFlags::empty());
                 Err(fail(error))
             }
         }
@@ -180,22 +308,22 @@ impl StdFiles {
 
     fn steps(
         &self,
+        dir: &OwnedFd,
         temp: &Path,
-        target: &Path,
-        dir: &Path,
+        name: &OsStr,
         bytes: &[u8],
         bits: Option<u32>,
     ) -> Result<(), Interrupted> {
         self.check(Step::Create)?;
-        let mut options = OpenOptions::new();
-        options.write(true).create_new(true);
-        if let Some(bits) = bits {
-            options.mode(bits);
-        }
-        let mut file = options.open(temp)?;
+        let flags =
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let created =
+            rustix::fs::openat(dir, temp, flags, Mode::from_raw_mode(bits.unwrap_or(0o666)))
+                .map_err(io::Error::from)?;
+        let mut file = File::from(created);
         if let Some(bits) = bits {
             // `mode` at creation is masked by the umask; the bits asked for are set exactly.
-            file.set_permissions(fs::Permissions::from_mode(bits))?;
+            rustix::fs::fchmod(&file, Mode::from_raw_mode(bits)).map_err(io::Error::from)?;
         }
         if let Err(fault) = self.check(Step::Write) {
             file.write_all(&bytes[..bytes.len() / 2])?;
@@ -206,9 +334,9 @@ impl StdFiles {
         file.sync_all()?;
         drop(file);
         self.check(Step::Rename)?;
-        fs::rename(temp, target)?;
+        rustix::fs::renameat(dir, temp, dir, name).map_err(io::Error::from)?;
         self.check(Step::SyncDir)?;
-        File::open(dir)?.sync_all()?;
+        rustix::fs::fsync(dir).map_err(io::Error::from)?;
         Ok(())
     }
 }
@@ -228,37 +356,38 @@ impl From<io::Error> for Interrupted {
 }
 
 impl Files for StdFiles {
-    fn read<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, Result<Option<Vec<u8>>, FilesError>> {
-        let path = path.to_owned();
-        blocking(move || read(&path))
+    fn read<'a>(
+        &'a self,
+        root: &'a Path,
+        path: &'a Path,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, FilesError>> {
+        let (root, path) = (root.to_owned(), path.to_owned());
+        blocking(move || read(&root, &path))
     }
 
     fn write_atomic<'a>(
         &'a self,
+        root: &'a Path,
         path: &'a Path,
         bytes: &'a [u8],
         mode: FileMode,
     ) -> BoxFuture<'a, Result<(), FilesError>> {
-        let (files, path, bytes) = (self.clone(), path.to_owned(), bytes.to_vec());
-        blocking(move || files.write_now(&path, &bytes, mode))
+        let (files, root, path, bytes) = (
+            self.clone(),
+            root.to_owned(),
+            path.to_owned(),
+            bytes.to_vec(),
+        );
+        blocking(move || files.write_now(&root, &path, &bytes, mode))
     }
 
-    fn exists<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, Result<bool, FilesError>> {
-        let path = path.to_owned();
-        blocking(move || match fs::metadata(&path) {
-            Ok(meta) => Ok(meta.is_file()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(FilesError::new("stat", &path, e)),
-        })
-    }
-
-    fn remove<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, Result<bool, FilesError>> {
-        let path = path.to_owned();
-        blocking(move || match fs::remove_file(&path) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(FilesError::new("remove", &path, e)),
-        })
+    fn remove<'a>(
+        &'a self,
+        root: &'a Path,
+        path: &'a Path,
+    ) -> BoxFuture<'a, Result<bool, FilesError>> {
+        let (root, path) = (root.to_owned(), path.to_owned());
+        blocking(move || remove(&root, &path))
     }
 
     fn list<'a>(&'a self, dir: &'a Path) -> BoxFuture<'a, Result<Vec<PathBuf>, FilesError>> {
@@ -273,6 +402,7 @@ impl Files for StdFiles {
             let mut files = Vec::new();
             for entry in entries {
                 let entry = entry.map_err(fail)?;
+                // The entry's own type: a link is not followed, so not listed.
                 if entry.file_type().map_err(fail)?.is_file() {
                     files.push(entry.path());
                 }
@@ -310,18 +440,17 @@ mod tests {
         let path = dir.path().join("a/b/state.json");
         let files = StdFiles::default();
         files
-            .write_atomic(&path, b"one", FileMode::Default)
+            .write_atomic(dir.path(), &path, b"one", FileMode::Default)
             .await
             .unwrap();
         files
-            .write_atomic(&path, b"two", FileMode::Default)
+            .write_atomic(dir.path(), &path, b"two", FileMode::Default)
             .await
             .unwrap();
         assert_eq!(
-            files.read(&path).await.unwrap().as_deref(),
+            files.read(dir.path(), &path).await.unwrap().as_deref(),
             Some(&b"two"[..])
         );
-        assert!(files.exists(&path).await.unwrap());
         assert!(leftovers(path.parent().unwrap()).is_empty());
     }
 
@@ -330,7 +459,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.json");
         StdFiles::default()
-            .write_atomic(&path, b"{}", FileMode::OwnerOnly)
+            .write_atomic(dir.path(), &path, b"{}", FileMode::OwnerOnly)
             .await
             .unwrap();
         assert_eq!(mode_of(&path), 0o600);
@@ -343,29 +472,139 @@ mod tests {
         std::fs::write(&path, "mine").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
         StdFiles::default()
-            .write_atomic(&path, b"mine + block", FileMode::Default)
+            .write_atomic(dir.path(), &path, b"mine + block", FileMode::Default)
             .await
             .unwrap();
         assert_eq!(mode_of(&path), 0o640);
     }
 
+    /// Every file under `dir`, with its bytes (links as their targets' names): what must not
+    /// change outside a root.
+    fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut stack = vec![dir.to_owned()];
+        while let Some(next) = stack.pop() {
+            for entry in std::fs::read_dir(&next).unwrap() {
+                let path = entry.unwrap().path();
+                let meta = std::fs::symlink_metadata(&path).unwrap();
+                let name = path.display().to_string();
+                if meta.file_type().is_symlink() {
+                    let target = std::fs::read_link(&path).unwrap();
+                    out.push((name, target.display().to_string().into_bytes()));
+                } else if meta.is_dir() {
+                    stack.push(path);
+                } else {
+                    out.push((name, std::fs::read(&path).unwrap()));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
     #[tokio::test]
-    async fn a_symlinked_file_is_written_through_and_stays_a_link() {
+    async fn no_link_is_followed_whatever_its_shape() {
         let dir = tempfile::tempdir().unwrap();
-        let (real, link) = (dir.path().join("real.md"), dir.path().join("link.md"));
-        std::fs::write(&real, "old").unwrap();
-        std::os::unix::fs::symlink(&real, &link).unwrap();
-        StdFiles::default()
-            .write_atomic(&link, b"new", FileMode::Default)
-            .await
-            .unwrap();
-        assert!(
-            std::fs::symlink_metadata(&link)
-                .unwrap()
-                .file_type()
-                .is_symlink()
+        let (root, home) = (dir.path().join("wt"), dir.path().join("home"));
+        std::fs::create_dir_all(root.join("real")).unwrap();
+        std::fs::create_dir_all(home.join(".ssh")).unwrap();
+        std::fs::write(home.join(".ssh/authorized_keys"), "ssh-ed25519 mine").unwrap();
+        std::fs::write(home.join(".bashrc"), "export A=1").unwrap();
+        let link =
+            |target: &Path, at: &str| std::os::unix::fs::symlink(target, root.join(at)).unwrap();
+        // Absolute, relative, through a linked directory, to a directory inside the root, dangling.
+        link(&home.join(".ssh/authorized_keys"), "AGENTS.md");
+        link(Path::new("../home/.bashrc"), "GEMINI.md");
+        link(&home, ".gemini");
+        link(Path::new("real"), "inside");
+        link(Path::new("/nonexistent/x"), ".agent.md");
+        let before = snapshot(dir.path());
+        let files = StdFiles::default();
+        for rel in [
+            "AGENTS.md",
+            "GEMINI.md",
+            ".gemini/settings.json",
+            ".gemini/.ssh/authorized_keys",
+            "inside/x.md",
+            ".agent.md",
+        ] {
+            let path = root.join(rel);
+            let write = files
+                .write_atomic(&root, &path, b"BATON", FileMode::Default)
+                .await;
+            assert!(
+                write.as_ref().is_err_and(|e| e.is_link()),
+                "write {rel}: {write:?}"
+            );
+            let read = files.read(&root, &path).await;
+            assert!(
+                read.as_ref().is_err_and(|e| e.is_link()),
+                "read {rel}: {read:?}"
+            );
+            let removed = files.remove(&root, &path).await;
+            assert!(
+                removed.as_ref().is_err_and(|e| e.is_link()),
+                "remove {rel}: {removed:?}"
+            );
+            assert!(
+                files
+                    .write_atomic(&root, &path, b"BATON", FileMode::OwnerOnly)
+                    .await
+                    .is_err(),
+                "{rel}"
+            );
+        }
+        assert_eq!(
+            snapshot(dir.path()),
+            before,
+            "nothing changed, inside or out"
         );
-        assert_eq!(std::fs::read(&real).unwrap(), b"new");
+        let error = files
+            .write_atomic(&root, &root.join("AGENTS.md"), b"x", FileMode::Default)
+            .await
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("AGENTS.md is a symbolic link"),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_path_outside_its_root_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("wt");
+        let files = StdFiles::default();
+        for path in [dir.path().join("x"), root.join("../x"), root.clone()] {
+            let error = files
+                .write_atomic(&root, &path, b"x", FileMode::Default)
+                .await
+                .unwrap_err();
+            assert!(error.is_link(), "{}: {error}", path.display());
+        }
+        assert!(!dir.path().join("x").exists());
+    }
+
+    #[tokio::test]
+    async fn a_fifo_is_neither_read_nor_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("AGENTS.md");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &path,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let files = StdFiles::default();
+        let read = files.read(dir.path(), &path).await.unwrap_err();
+        assert!(read.to_string().contains("not a regular file"), "{read}");
+        assert!(
+            files
+                .write_atomic(dir.path(), &path, b"x", FileMode::Default)
+                .await
+                .is_err()
+        );
     }
 
     #[tokio::test]
@@ -383,7 +622,7 @@ mod tests {
                     Fault::Fails(at)
                 };
                 let result = StdFiles::faulty(fault)
-                    .write_atomic(&path, &new, FileMode::OwnerOnly)
+                    .write_atomic(dir.path(), &path, &new, FileMode::OwnerOnly)
                     .await;
                 assert!(
                     result.is_err(),
@@ -411,7 +650,7 @@ mod tests {
         let fault = Fault::Fails(Step::SyncFile);
         assert!(
             StdFiles::faulty(fault)
-                .write_atomic(&path, b"x", FileMode::Default)
+                .write_atomic(dir.path(), &path, b"x", FileMode::Default)
                 .await
                 .is_err()
         );
@@ -423,11 +662,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nothing");
         let files = StdFiles::default();
-        assert_eq!(files.read(&path).await.unwrap(), None);
-        assert!(!files.exists(&path).await.unwrap());
-        assert!(!files.remove(&path).await.unwrap());
+        assert_eq!(files.read(dir.path(), &path).await.unwrap(), None);
+        assert!(!files.remove(dir.path(), &path).await.unwrap());
         std::fs::write(&path, "x").unwrap();
-        assert!(files.remove(&path).await.unwrap());
+        assert!(files.remove(dir.path(), &path).await.unwrap());
         assert!(!path.exists());
     }
 
@@ -457,7 +695,10 @@ mod tests {
         let path = dir.path().join("big");
         let file = std::fs::File::create(&path).unwrap();
         file.set_len(super::FILE_READ_BYTES_MAX + 1).unwrap();
-        let error = StdFiles::default().read(&path).await.unwrap_err();
+        let error = StdFiles::default()
+            .read(dir.path(), &path)
+            .await
+            .unwrap_err();
         assert!(error.to_string().contains("limit"), "{error}");
     }
 }

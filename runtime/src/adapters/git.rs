@@ -480,6 +480,9 @@ async fn create_worktree(request: WorktreeRequest) -> Result<(), RepoError> {
     } else {
         root.join(path)
     };
+    if let Some(link) = link_on_the_way(&root, &path) {
+        return Err(RepoError::Link { root, link });
+    }
     let start = {
         let (root, branch, path) = (root.clone(), branch.clone(), path.clone());
         blocking(move || start_point(&root, &branch, &path, base)).await?
@@ -527,9 +530,16 @@ fn start_point(
 ) -> Result<String, RepoError> {
     let repo = open(root)?;
     let start = match base {
-        Some(base) => repo
-            .revparse_single(&format!("{base}^{{commit}}"))
-            .map_err(|_| RepoError::NoSuchBranch(base))?,
+        Some(base) => match repo.find_branch(&base, BranchType::Local) {
+            Ok(branch) => branch
+                .get()
+                .peel(git2::ObjectType::Commit)
+                .map_err(|e| RepoError::Git(e.message().to_owned()))?,
+            Err(_) if repo.revparse_single(&base).is_ok() => {
+                return Err(RepoError::NotABranch(base));
+            }
+            Err(_) => return Err(RepoError::NoSuchBranch(base)),
+        },
         None => repo
             .revparse_single("HEAD^{commit}")
             .map_err(|_| RepoError::NoCommits)?,
@@ -642,6 +652,23 @@ async fn undo_worktree(root: &Path, path: &Path, branch: &str) {
     }
 }
 
+/// The first component of `path` below `root` that is a symbolic link (relative to `root`), if
+/// any: a worktree is made, and removed, only where no link leads elsewhere. Nothing for a
+/// `path` outside `root`.
+fn link_on_the_way(root: &Path, path: &Path) -> Option<PathBuf> {
+    let rel = path.strip_prefix(root).ok()?;
+    let mut walked = PathBuf::new();
+    for part in rel.components() {
+        walked.push(part);
+        match std::fs::symlink_metadata(root.join(&walked)) {
+            Ok(meta) if meta.file_type().is_symlink() => return Some(walked),
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
 /// Deletes a directory tree (not following symlinks), retrying after
 /// [`REMOVE_RETRY_DELAYS_MS`]; a directory already gone is fine.
 async fn remove_dir(path: &Path) -> Result<(), RepoError> {
@@ -684,6 +711,9 @@ async fn remove_worktree(root: PathBuf, path: PathBuf, branch: String) -> Result
     } else {
         root.join(path)
     };
+    if let Some(link) = link_on_the_way(&root, &path) {
+        return Err(RepoError::Link { root, link });
+    }
     let (real_root, real) = (real_path(&root).await, real_path(&path).await);
     // Never the root itself, nor a directory holding it.
     let removable = !real_root.starts_with(&real);

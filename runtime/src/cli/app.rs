@@ -312,7 +312,15 @@ pub fn register_body(project: &Path, choice: &AgentChoice, skip_permissions: boo
 }
 
 /// Writes `text` to standard output now.
+/// Prints `text` as a terminal may show it: names, screen lines and errors come from users and
+/// agents, so every hidden character in them (an escape sequence's start, a bidi override) is
+/// escaped (`core::text::terminal_safe`).
 fn say(text: &str) -> anyhow::Result<()> {
+    say_raw(&crate::core::text::terminal_safe(text))
+}
+
+/// Prints `text` as it is (Baton's own words only).
+fn say_raw(text: &str) -> anyhow::Result<()> {
     use std::io::Write as _;
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;
@@ -320,11 +328,10 @@ fn say(text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `value` as pretty JSON, its hidden characters as JSON escapes (still JSON, safe to print).
 fn pretty(value: &Value) -> String {
-    format!(
-        "{}\n",
-        serde_json::to_string_pretty(value).unwrap_or_default()
-    )
+    let text = serde_json::to_string_pretty(value).unwrap_or_default();
+    format!("{}\n", crate::core::text::json_terminal_safe(&text))
 }
 
 /// `baton status`.
@@ -564,7 +571,7 @@ async fn follow(client: &AppClient, id: &str, as_json: bool) -> anyhow::Result<(
                             names.insert(task.to_owned(), name.to_owned());
                         }
                     }
-                    say(&if as_json { format!("{text}\n") } else { format!("{}\n", render_event(&event, &names)) })?;
+                    say(&if as_json { format!("{}\n", crate::core::text::json_terminal_safe(&text)) } else { format!("{}\n", render_event(&event, &names)) })?;
                 }
                 Some(Ok(_)) => {}
                 None | Some(Err(_)) => anyhow::bail!("the daemon's event stream ended"),
@@ -630,7 +637,7 @@ pub async fn events(client: &AppClient, as_json: bool) -> anyhow::Result<()> {
             names.insert(id.to_owned(), name.to_owned());
         }
         say(&if as_json {
-            format!("{text}\n")
+            format!("{}\n", crate::core::text::json_terminal_safe(&text))
         } else {
             format!("{}\n", render_event(&event, &names))
         })?;
@@ -758,7 +765,10 @@ pub async fn attach(client: &AppClient, id: &str) -> anyhow::Result<()> {
     };
     drop(raw);
     let _ = socket.close(None).await;
-    say(&format!("\r\n[baton: {ending}]\n"))
+    say_raw(&format!(
+        "\r\n[baton: {}]\n",
+        crate::core::text::terminal_safe(&ending)
+    ))
 }
 
 #[cfg(test)]

@@ -327,7 +327,7 @@ pub fn render_screen(replay: &Replay) -> String {
         None => "# the text at the end\n".to_owned(),
     };
     for line in replay.screen.lines() {
-        let _ = writeln!(out, "| {line}");
+        let _ = writeln!(out, "| {}", crate::core::text::terminal_safe(line));
     }
     out
 }

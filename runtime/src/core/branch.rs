@@ -67,6 +67,10 @@ pub enum BranchRule {
     DoubleSlash,
     /// A path component starts with `.`.
     DotComponent,
+    /// Exactly `@`, or holds `@{`: git's names for HEAD and for reflog entries, never a branch.
+    At,
+    /// Starts with `refs/`: a full ref name, not a branch's (`refs/heads/main` is `main`).
+    FullRef,
 }
 
 impl fmt::Display for BranchRule {
@@ -82,6 +86,10 @@ impl fmt::Display for BranchRule {
             BranchRule::DoubleSlash => f.write_str("must not contain \"//\""),
             BranchRule::DotComponent => {
                 f.write_str("must not contain a component starting with \".\"")
+            }
+            BranchRule::At => f.write_str("must name a branch, not \"@\" or a \"@{…}\" revision"),
+            BranchRule::FullRef => {
+                f.write_str("must name a branch by its short name, not a full ref (refs/…)")
             }
         }
     }
@@ -104,6 +112,12 @@ pub fn validate_branch_name<'a>(
     }
     if value == "HEAD" {
         return fail(BranchRule::Head);
+    }
+    if value == "@" || value.contains("@{") {
+        return fail(BranchRule::At);
+    }
+    if value.starts_with("refs/") {
+        return fail(BranchRule::FullRef);
     }
     if let Some(c) = value
         .chars()
@@ -189,7 +203,11 @@ mod tests {
         check("a b", Some(BranchRule::InvalidCharacters));
         check("a\tb", Some(BranchRule::InvalidCharacters));
         check("a$b", Some(BranchRule::InvalidCharacters));
-        check("a@{b", Some(BranchRule::InvalidCharacters));
+        check("a{b", Some(BranchRule::InvalidCharacters));
+        check("a@{b", Some(BranchRule::At));
+        check("@", Some(BranchRule::At));
+        check("main@{1}", Some(BranchRule::At));
+        check("refs/heads/main", Some(BranchRule::FullRef));
         check("a..b", Some(BranchRule::DotDot));
         check("a//b", Some(BranchRule::DoubleSlash));
         check("a/.b", Some(BranchRule::DotComponent));

@@ -13,5 +13,6 @@ pub mod ids;
 pub mod notify;
 pub mod replay;
 pub mod state;
+pub mod text;
 pub mod time;
 pub mod ws;

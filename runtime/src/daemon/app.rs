@@ -122,7 +122,9 @@ fn refused(error: &RegistryError) -> Response {
     let status = match error {
         RegistryError::Invalid(_) => StatusCode::BAD_REQUEST,
         RegistryError::NotFound(_) => StatusCode::NOT_FOUND,
-        RegistryError::NotARepo { .. } | RegistryError::McpJson(_) => StatusCode::CONFLICT,
+        RegistryError::NotARepo { .. } | RegistryError::McpJson(_) | RegistryError::Confined(_) => {
+            StatusCode::CONFLICT
+        }
         RegistryError::Files(_) => StatusCode::INTERNAL_SERVER_ERROR,
         RegistryError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
         RegistryError::Agent(_) => StatusCode::CONFLICT,

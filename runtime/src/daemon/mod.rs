@@ -403,10 +403,14 @@ fn take_lock(dir: &Path) -> Result<File, DaemonError> {
 }
 
 async fn read_state(files: &StdFiles, path: &Path) -> Result<state::State, DaemonError> {
-    let bytes = files.read(path).await.map_err(|e| DaemonError::StateDir {
-        dir: path.to_owned(),
-        reason: e.to_string(),
-    })?;
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let bytes = files
+        .read(dir, path)
+        .await
+        .map_err(|e| DaemonError::StateDir {
+            dir: path.to_owned(),
+            reason: e.to_string(),
+        })?;
     let Some(bytes) = bytes else {
         return Ok(state::State::default());
     };
@@ -454,7 +458,7 @@ async fn sweep_leftovers(files: &StdFiles, dirs: &[&Path]) {
     for dir in dirs {
         for path in files.list(dir).await.unwrap_or_default() {
             if is_leftover(&path) {
-                let _ = files.remove(&path).await;
+                let _ = files.remove(dir, &path).await;
             }
         }
     }

@@ -59,6 +59,8 @@ pub struct Phone {
     registry: RegistryDoor,
     entropy: Arc<dyn Entropy>,
     files: Arc<dyn Files>,
+    /// The state directory, which holds it.
+    dir: PathBuf,
     /// Where phone access is kept while on ([`PHONE_FILE`]).
     path: PathBuf,
     running: Arc<Mutex<Option<Running>>>,
@@ -109,6 +111,7 @@ impl Phone {
             registry,
             entropy,
             files,
+            dir: state_dir.to_owned(),
             path: state_dir.join(PHONE_FILE),
             running: Arc::default(),
         }
@@ -118,7 +121,7 @@ impl Phone {
     /// else one of [`PHONE_PORTS`]). A file that is not Baton's is removed; failures are logged
     /// and leave phone access off.
     pub async fn resume(&self) {
-        let kept = match self.files.read(&self.path).await {
+        let kept = match self.files.read(&self.dir, &self.path).await {
             Ok(None) => return,
             Ok(Some(bytes)) if bytes.len() <= PHONE_FILE_BYTES_MAX => {
                 serde_json::from_slice::<Kept>(&bytes)
@@ -133,7 +136,7 @@ impl Phone {
         };
         let Some(kept) = kept else {
             tracing::warn!("{PHONE_FILE} is not Baton's phone access: removed");
-            let _ = self.files.remove(&self.path).await;
+            let _ = self.files.remove(&self.dir, &self.path).await;
             return;
         };
         let token = Secret::from_text(&kept.token);
@@ -195,7 +198,7 @@ impl Phone {
         };
         let bytes = serde_json::to_vec(&kept).unwrap_or_default();
         self.files
-            .write_atomic(&self.path, &bytes, FileMode::OwnerOnly)
+            .write_atomic(&self.dir, &self.path, &bytes, FileMode::OwnerOnly)
             .await
             .map_err(|error| PhoneError::Files(error.to_string()))?;
         let host = if loopback {
@@ -209,7 +212,7 @@ impl Phone {
             port: bound,
         };
         if self.registry.set_mobile(Some(token)).await.is_err() {
-            let _ = self.files.remove(&self.path).await;
+            let _ = self.files.remove(&self.dir, &self.path).await;
             return Err(PhoneError::Stopped);
         }
         let (stop, stopped) = crate::api::latest::channel(false);
@@ -232,7 +235,7 @@ impl Phone {
     /// longer kept for the next run. `false` if it was off.
     pub async fn stop(&self) -> bool {
         let stopped = self.end(true).await;
-        if let Err(error) = self.files.remove(&self.path).await {
+        if let Err(error) = self.files.remove(&self.dir, &self.path).await {
             tracing::warn!(%error, "removing {PHONE_FILE} failed");
         }
         stopped

@@ -50,6 +50,8 @@ pub const STATE_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// Where the registry keeps its files.
 #[derive(Clone, Debug)]
 pub struct Layout {
+    /// The state directory, which holds the rest.
+    pub state_dir: PathBuf,
     /// The state file.
     pub state_file: PathBuf,
     /// MCP configs: the coordinators' credentials files and the sub-tasks' configs.
@@ -61,6 +63,7 @@ impl Layout {
     #[must_use]
     pub fn in_dir(state_dir: &Path) -> Self {
         Layout {
+            state_dir: state_dir.to_owned(),
             state_file: state_dir.join("state.json"),
             config_dir: state_dir.join("mcp"),
         }
@@ -123,6 +126,10 @@ pub enum RegistryError {
     /// A file could not be read or written.
     #[error("{0}")]
     Files(String),
+    /// A file Baton would change is a symbolic link (or leaves its directory): refused, nothing
+    /// changed.
+    #[error("{0}")]
+    Confined(String),
     /// No such coordinator.
     #[error("Coordinator not found: {0}")]
     NotFound(CoordinatorId),
@@ -745,7 +752,7 @@ impl Registry {
             None
         } else {
             let path = root.join(MCP_JSON);
-            let existing = files.read(&path).await.map_err(files_error)?;
+            let existing = files.read(&root, &path).await.map_err(files_error)?;
             let (written, registration) = mcp_json::register(
                 &path.display().to_string(),
                 existing.as_deref(),
@@ -754,7 +761,12 @@ impl Registry {
             Some((McpJsonState { path, registration }, written))
         };
         files
-            .write_atomic(&config, &config_bytes, FileMode::OwnerOnly)
+            .write_atomic(
+                &self.layout.config_dir,
+                &config,
+                &config_bytes,
+                FileMode::OwnerOnly,
+            )
             .await
             .map_err(files_error)?;
         Ok(plan)
@@ -763,16 +775,12 @@ impl Registry {
     /// Makes the `.mcp.json` change [`Self::plan_wire`] worked out, kept out of the user's
     /// `git status` as the reference does.
     async fn apply_wire(&self, state: &McpJsonState, bytes: &[u8]) -> Result<(), RegistryError> {
+        let root = state.project();
         self.ports
             .files
-            .write_atomic(&state.path, bytes, FileMode::Default)
+            .write_atomic(&root, &state.path, bytes, FileMode::Default)
             .await
             .map_err(files_error)?;
-        let root = state
-            .path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
         if let Err(error) = self.ports.repo.exclude(root, format!("/{MCP_JSON}")).await {
             tracing::warn!(%error, "could not add .mcp.json to the repository's info/exclude");
         }
@@ -786,13 +794,18 @@ impl Registry {
             self.undo_mcp_json(state).await;
         }
         let config = self.layout.coordinator_config(id);
-        let _ = self.ports.files.remove(&config).await;
+        let _ = self
+            .ports
+            .files
+            .remove(&self.layout.config_dir, &config)
+            .await;
     }
 
     /// Gives a user's `.mcp.json` back; whether it changed anything.
     async fn undo_mcp_json(&self, state: &McpJsonState) -> bool {
         let files = &self.ports.files;
-        let current = match files.read(&state.path).await {
+        let root = state.project();
+        let current = match files.read(&root, &state.path).await {
             Ok(current) => current,
             Err(error) => {
                 tracing::warn!(%error, "cannot read a .mcp.json to restore it");
@@ -801,10 +814,10 @@ impl Registry {
         };
         let result = match mcp_json::deregister(current.as_deref(), &state.registration) {
             Undo::Leave => return false,
-            Undo::Remove => files.remove(&state.path).await.map(drop),
+            Undo::Remove => files.remove(&root, &state.path).await.map(drop),
             Undo::Write(bytes) => {
                 files
-                    .write_atomic(&state.path, &bytes, FileMode::Default)
+                    .write_atomic(&root, &state.path, &bytes, FileMode::Default)
                     .await
             }
         };
@@ -835,7 +848,12 @@ impl Registry {
         }
         let mut removed = 0;
         for path in present {
-            if !used.contains(&path) && files.remove(&path).await.unwrap_or(false) {
+            if !used.contains(&path)
+                && files
+                    .remove(&self.layout.config_dir, &path)
+                    .await
+                    .unwrap_or(false)
+            {
                 removed += 1;
             }
         }
@@ -879,7 +897,12 @@ impl Registry {
         }
         self.ports
             .files
-            .write_atomic(&self.layout.state_file, &bytes, FileMode::OwnerOnly)
+            .write_atomic(
+                &self.layout.state_dir,
+                &self.layout.state_file,
+                &bytes,
+                FileMode::OwnerOnly,
+            )
             .await
             .map_err(files_error)
     }
@@ -892,7 +915,11 @@ impl Registry {
 }
 
 fn files_error(error: crate::ports::FilesError) -> RegistryError {
-    RegistryError::Files(error.to_string())
+    if error.is_link() {
+        RegistryError::Confined(error.to_string())
+    } else {
+        RegistryError::Files(error.to_string())
+    }
 }
 
 fn validate(request: &RegisterRequest) -> Result<(), RegistryError> {

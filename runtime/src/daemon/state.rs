@@ -61,6 +61,14 @@ pub struct McpJsonState {
     pub registration: Registration,
 }
 
+impl McpJsonState {
+    /// The project whose file it is (its directory: the file is confined there).
+    #[must_use]
+    pub fn project(&self) -> PathBuf {
+        self.path.parent().map(PathBuf::from).unwrap_or_default()
+    }
+}
+
 /// A state file this build cannot use.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum StateError {

@@ -477,7 +477,7 @@ impl Actor {
                     let ports = self.ports.clone();
                     tokio::spawn(async move {
                         if let Some(config) = config {
-                            let _ = ports.files.remove(&config).await;
+                            let _ = ports.files.remove(dir_of(&config), &config).await;
                         }
                         if let Some((files, worktree)) = written {
                             let _ = strip_worktree_files(&ports, &files, &worktree).await;
@@ -615,12 +615,7 @@ impl Actor {
     }
 
     fn create(&mut self, request: CreateTask, reply: Reply<TaskView>) {
-        let name: String = request
-            .name
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
-        let name = name.trim().to_owned();
+        let name = request.name.trim().to_owned();
         let prompt = request.prompt.as_deref().map(sanitize_prompt);
         let invalid = |message: String| Err(EngineError::Invalid(message));
         let checked = if request.name.chars().count() > TASK_NAME_CHARS_MAX {
@@ -629,6 +624,12 @@ impl Actor {
             ))
         } else if name.is_empty() {
             invalid("name must be a non-empty string".to_owned())
+        } else if let Some(hidden) = crate::core::text::hidden_in(&request.name) {
+            invalid(format!(
+                "name must not hold control or format characters (it holds U+{:04X}): a bidi \
+                 override or a zero-width character can make a name read as another",
+                u32::from(hidden)
+            ))
         } else if prompt.as_ref().is_some_and(|p| p.len() > PROMPT_BYTES_MAX) {
             invalid(format!("prompt must be {PROMPT_BYTES_MAX} bytes or fewer"))
         } else if prompt.as_ref().is_some_and(|p| p.trim().is_empty()) {
@@ -1052,7 +1053,7 @@ impl Actor {
                 if let Some(config) = config {
                     ports
                         .files
-                        .remove(&config)
+                        .remove(dir_of(&config), &config)
                         .await
                         .map_err(|e| e.to_string())?;
                 }
@@ -1278,6 +1279,8 @@ impl CreateJob {
             .map_err(|e| match e {
                 // The caller named a branch that is not there: its request is wrong.
                 RepoError::NoSuchBranch(_) => EngineError::Missing(e.to_string()),
+                RepoError::Link { .. } => EngineError::Conflict(e.to_string()),
+                RepoError::NotABranch(_) => EngineError::Invalid(e.to_string()),
                 other => EngineError::Io(other.to_string()),
             })?;
         let mut worktree_files = Vec::new();
@@ -1301,11 +1304,16 @@ impl CreateJob {
         let written = self
             .ports
             .files
-            .write_atomic(&config, contents.as_bytes(), FileMode::OwnerOnly)
+            .write_atomic(
+                &self.settings.config_dir,
+                &config,
+                contents.as_bytes(),
+                FileMode::OwnerOnly,
+            )
             .await;
         if let Err(error) = written {
             remove_leftovers(&self.ports, root, worktree, self.branch, None).await;
-            return Err(EngineError::Io(error.to_string()));
+            return Err(files_error(error));
         }
         if crate::agents::AgentKind::from_command(&self.command) == crate::agents::AgentKind::Gemini
         {
@@ -1374,16 +1382,19 @@ async fn inject_preamble(
         return Ok(None);
     };
     let path = worktree.join(file);
-    let io = |error: crate::ports::FilesError| EngineError::Io(error.to_string());
-    let original = ports.files.read(&path).await.map_err(io)?;
+    let original = ports
+        .files
+        .read(worktree, &path)
+        .await
+        .map_err(files_error)?;
     let Some(written) = target.inject(original.as_deref()) else {
         return Ok(None);
     };
     ports
         .files
-        .write_atomic(&path, &written, FileMode::Default)
+        .write_atomic(worktree, &path, &written, FileMode::Default)
         .await
-        .map_err(io)?;
+        .map_err(files_error)?;
     Ok(Some(WorktreeFile {
         path,
         original,
@@ -1400,15 +1411,18 @@ async fn write_gemini_settings(
     worktree: &std::path::Path,
 ) -> Result<WorktreeFile, EngineError> {
     let path = worktree.join(crate::agents::GEMINI_SETTINGS);
-    let io = |error: crate::ports::FilesError| EngineError::Io(error.to_string());
-    let original = ports.files.read(&path).await.map_err(io)?;
+    let original = ports
+        .files
+        .read(worktree, &path)
+        .await
+        .map_err(files_error)?;
     let written = crate::agents::gemini_settings(original.as_deref(), server, config)
         .map_err(|error| EngineError::Invalid(error.to_string()))?;
     ports
         .files
-        .write_atomic(&path, &written, FileMode::Default)
+        .write_atomic(worktree, &path, &written, FileMode::Default)
         .await
-        .map_err(io)?;
+        .map_err(files_error)?;
     Ok(WorktreeFile {
         path,
         original,
@@ -1425,7 +1439,7 @@ async fn stripped(
     worktree: &std::path::Path,
 ) -> Option<(String, Option<Vec<u8>>)> {
     use crate::agents::preamble::{Strip, strip_worktree_file};
-    let current = ports.files.read(&file.path).await.ok()??;
+    let current = ports.files.read(worktree, &file.path).await.ok()??;
     let rel = file.path.strip_prefix(worktree).ok()?.to_str()?.to_owned();
     match strip_worktree_file(file.kind, &current, &file.written, file.original.as_deref()) {
         Strip::Keep => None,
@@ -1440,17 +1454,20 @@ async fn strip_worktree_files(
     files: &[WorktreeFile],
     worktree: &std::path::Path,
 ) -> Result<(), EngineError> {
-    let io = |error: crate::ports::FilesError| EngineError::Io(error.to_string());
     for file in files {
         match stripped(ports, file, worktree).await {
             None => {}
             Some((_, Some(bytes))) => ports
                 .files
-                .write_atomic(&file.path, &bytes, FileMode::Default)
+                .write_atomic(worktree, &file.path, &bytes, FileMode::Default)
                 .await
-                .map_err(io)?,
+                .map_err(files_error)?,
             Some((_, None)) => {
-                ports.files.remove(&file.path).await.map_err(io)?;
+                ports
+                    .files
+                    .remove(worktree, &file.path)
+                    .await
+                    .map_err(files_error)?;
             }
         }
     }
@@ -1467,6 +1484,24 @@ async fn remove_leftovers(
 ) {
     let _ = ports.repo.remove_worktree(root, worktree, branch).await;
     if let Some(config) = config {
-        let _ = ports.files.remove(&config).await;
+        let _ = ports.files.remove(dir_of(&config), &config).await;
+    }
+}
+
+/// The directory a config file is kept in (confined there: the file itself is no link).
+fn dir_of(path: &std::path::Path) -> &std::path::Path {
+    path.parent().unwrap_or(std::path::Path::new("/"))
+}
+
+/// A file operation's failure as the engine reports it: a file refused for confinement (a
+/// symbolic link the repository committed, say) is the request's conflict with the repository,
+/// not a failure of the disk.
+fn files_error(error: crate::ports::FilesError) -> EngineError {
+    if error.is_link() {
+        EngineError::Conflict(format!(
+            "{error}; nothing was changed (replace the link with a file to go on)"
+        ))
+    } else {
+        EngineError::Io(error.to_string())
     }
 }

@@ -322,9 +322,18 @@ async fn bad_requests_are_refused_before_anything_is_made() {
         async move { handle.create_task(request).await.unwrap_err() }
     };
     assert_eq!(
-        refused(" \x07 ", None).await,
+        refused("   ", None).await,
         EngineError::Invalid("name must be a non-empty string".into())
     );
+    for (name, hidden) in [(" \x07 ", "U+0007"), ("invoice\u{202e}gpj.exe", "U+202E")] {
+        let error = refused(name, None).await.to_string();
+        assert!(
+            error.starts_with(&format!(
+                "name must not hold control or format characters (it holds {hidden})"
+            )),
+            "{error}"
+        );
+    }
     assert_eq!(
         refused(&"x".repeat(201), None).await,
         EngineError::Invalid("name must be 200 characters or fewer".into())

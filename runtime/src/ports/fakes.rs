@@ -116,6 +116,8 @@ struct FilesState {
     write_failure: WriteFailure,
     /// Removals that will fail with "permission denied", counted down.
     failing_removes: usize,
+    /// Symbolic links (their paths): a file or directory no operation may go through.
+    links: std::collections::BTreeSet<PathBuf>,
 }
 
 /// A file system in memory.
@@ -173,6 +175,36 @@ impl FakeFiles {
         lock(&self.state).failing_removes = count;
     }
 
+    /// Puts a symbolic link at `path` (to anywhere: no operation goes through it).
+    pub fn link(&self, path: &Path) {
+        lock(&self.state).links.insert(path.to_owned());
+    }
+
+    /// Refuses `path` inside `root` as the `Files` port must: outside `root`, or a link on the
+    /// way (one of [`Self::link`], or the last component `links` of a caller names, relative
+    /// to `root`).
+    ///
+    /// # Errors
+    /// The refusal.
+    pub fn confine(
+        &self,
+        operation: &'static str,
+        root: &Path,
+        path: &Path,
+        links: &[PathBuf],
+    ) -> Result<(), FilesError> {
+        let parts = super::inside(operation, root, path)?;
+        let held = &lock(&self.state).links;
+        let mut walked = PathBuf::new();
+        for part in parts {
+            walked.push(part);
+            if held.contains(&root.join(&walked)) || links.contains(&walked) {
+                return Err(FilesError::link(operation, path, &walked));
+            }
+        }
+        Ok(())
+    }
+
     /// The failure of the next write to `path`, if writes are set to fail (counting it down):
     /// for a file system that keeps some files elsewhere but shares these faults.
     #[must_use]
@@ -210,54 +242,65 @@ impl FakeFiles {
 }
 
 impl Files for FakeFiles {
-    fn read<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, Result<Option<Vec<u8>>, FilesError>> {
-        let file = lock(&self.state)
-            .files
-            .get(path)
-            .map(|file| file.bytes.clone());
-        Box::pin(async move { Ok(file) })
+    fn read<'a>(
+        &'a self,
+        root: &'a Path,
+        path: &'a Path,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, FilesError>> {
+        let result = self.confine("read", root, path, &[]).map(|()| {
+            lock(&self.state)
+                .files
+                .get(path)
+                .map(|file| file.bytes.clone())
+        });
+        Box::pin(async move { result })
     }
 
     fn write_atomic<'a>(
         &'a self,
+        root: &'a Path,
         path: &'a Path,
         bytes: &'a [u8],
         mode: FileMode,
     ) -> BoxFuture<'a, Result<(), FilesError>> {
-        let result = match self.take_write_fault(path) {
-            Some(fault) => Err(fault),
-            None => {
-                lock(&self.state).files.insert(
-                    path.to_owned(),
-                    FakeFile {
-                        bytes: bytes.to_vec(),
-                        mode,
-                    },
-                );
-                Ok(())
+        let result = self.confine("write", root, path, &[]).and_then(|()| {
+            match self.take_write_fault(path) {
+                Some(fault) => Err(fault),
+                None => {
+                    lock(&self.state).files.insert(
+                        path.to_owned(),
+                        FakeFile {
+                            bytes: bytes.to_vec(),
+                            mode,
+                        },
+                    );
+                    Ok(())
+                }
             }
-        };
+        });
         Box::pin(async move { result })
     }
 
-    fn exists<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, Result<bool, FilesError>> {
-        let exists = lock(&self.state).files.contains_key(path);
-        Box::pin(async move { Ok(exists) })
-    }
-
-    fn remove<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, Result<bool, FilesError>> {
-        let result = match self.take_remove_fault(path) {
-            Some(fault) => Err(fault),
-            None => Ok(lock(&self.state).files.remove(path).is_some()),
-        };
+    fn remove<'a>(
+        &'a self,
+        root: &'a Path,
+        path: &'a Path,
+    ) -> BoxFuture<'a, Result<bool, FilesError>> {
+        let result = self.confine("remove", root, path, &[]).and_then(|()| {
+            match self.take_remove_fault(path) {
+                Some(fault) => Err(fault),
+                None => Ok(lock(&self.state).files.remove(path).is_some()),
+            }
+        });
         Box::pin(async move { result })
     }
 
     fn list<'a>(&'a self, dir: &'a Path) -> BoxFuture<'a, Result<Vec<PathBuf>, FilesError>> {
-        let files = lock(&self.state)
+        let state = lock(&self.state);
+        let files = state
             .files
             .keys()
-            .filter(|path| path.parent() == Some(dir))
+            .filter(|path| path.parent() == Some(dir) && !state.links.contains(*path))
             .cloned()
             .collect();
         Box::pin(async move { Ok(files) })
@@ -851,15 +894,15 @@ mod tests {
     #[tokio::test]
     async fn fake_files_keep_modes_and_fail_like_a_full_disk() {
         let files = FakeFiles::default();
-        let path = Path::new("/tmp/config.json");
+        let (root, path) = (Path::new("/tmp"), Path::new("/tmp/config.json"));
         files
-            .write_atomic(path, b"{}", FileMode::OwnerOnly)
+            .write_atomic(root, path, b"{}", FileMode::OwnerOnly)
             .await
             .unwrap();
         assert_eq!(files.get(path).unwrap().mode, FileMode::OwnerOnly);
         files.fail_writes(1);
         let error = files
-            .write_atomic(path, b"new", FileMode::OwnerOnly)
+            .write_atomic(root, path, b"new", FileMode::OwnerOnly)
             .await
             .unwrap_err();
         assert!(
@@ -867,14 +910,47 @@ mod tests {
             "{error}"
         );
         assert_eq!(
-            files.read(path).await.unwrap(),
+            files.read(root, path).await.unwrap(),
             Some(b"{}".to_vec()),
             "left as it was"
         );
-        assert!(files.exists(path).await.unwrap());
-        assert!(files.remove(path).await.unwrap());
-        assert!(!files.remove(path).await.unwrap());
-        assert!(!files.exists(path).await.unwrap());
+        assert!(files.remove(root, path).await.unwrap());
+        assert!(!files.remove(root, path).await.unwrap());
+        assert_eq!(files.read(root, path).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn fake_files_refuse_links_and_paths_outside_their_root() {
+        let files = FakeFiles::default();
+        let root = Path::new("/repo/wt");
+        files.link(Path::new("/repo/wt/.gemini"));
+        files.link(Path::new("/repo/wt/AGENTS.md"));
+        for path in [
+            "/repo/wt/.gemini/settings.json",
+            "/repo/wt/AGENTS.md",
+            "/home/x",
+        ] {
+            let error = files
+                .write_atomic(root, Path::new(path), b"x", FileMode::Default)
+                .await
+                .unwrap_err();
+            assert!(error.is_link(), "{path}: {error}");
+            assert!(
+                files
+                    .read(root, Path::new(path))
+                    .await
+                    .unwrap_err()
+                    .is_link()
+            );
+            assert!(
+                files
+                    .remove(root, Path::new(path))
+                    .await
+                    .unwrap_err()
+                    .is_link()
+            );
+        }
+        assert!(files.paths().is_empty());
     }
 
     #[tokio::test]

@@ -23,7 +23,7 @@ pub mod fakes;
 
 pub use clock::Clock;
 pub use entropy::Entropy;
-pub use files::{FileMode, Files, FilesError};
+pub use files::{FileMode, Files, FilesError, inside};
 pub use journal::{Journal, JournalError};
 pub use pty::{ExitStatus, PtyError, PtyEvent, PtyHost, PtySession, SpawnSpec};
 pub use repo::{

@@ -99,12 +99,31 @@ pub enum RepoError {
         "Branch \"{0}\" does not exist. Please select a valid base branch or create the branch first."
     )]
     NoSuchBranch(String),
+    /// The base names something else than a local branch (a commit, a tag, a remote branch):
+    /// a task starts from, and merges back into, a branch.
+    #[error(
+        "baseBranch \"{0}\" is not a local branch (it names a commit or another ref): name a branch of the repository"
+    )]
+    NotABranch(String),
     /// The merge conflicted and was aborted.
     #[error("Merge failed: conflicts in {}", .0.join(", "))]
     Conflict(Vec<String>),
     /// The merge directory has uncommitted changes.
     #[error("Working tree has uncommitted changes. Please commit or stash them before merging.")]
     Dirty,
+    /// A directory on the way to the worktree is a symbolic link (a repository that commits
+    /// `.worktrees` as a link, say): refused, so nothing lands outside the project.
+    #[error(
+        "{} is a symbolic link (in {}): Baton makes no worktree through a link; nothing was changed",
+        .link.display(),
+        .root.display()
+    )]
+    Link {
+        /// The project.
+        root: std::path::PathBuf,
+        /// The link, relative to it.
+        link: std::path::PathBuf,
+    },
     /// Anything else git reported.
     #[error("{0}")]
     Git(String),
