@@ -62,6 +62,7 @@ async fn main() -> anyhow::Result<()> {
     let (token, id) = first_token.ok_or_else(|| anyhow::anyhow!("no coordinator registered"))?;
     println!("http://{address} {token} {id}");
     let state = ApiState::new(latest, engine.agent_feed());
-    api::serve(listener, state, std::future::pending()).await?;
+    let listening = api::Listening::loopback(address.port());
+    api::serve(listener, state, listening, std::future::pending()).await?;
     Ok(())
 }

@@ -172,6 +172,55 @@ pub async fn attacker_http(shared: &Shared, args: &Value) -> Answer {
     Ok(json!({ "status": status, "body": body }))
 }
 
+/// How long a half-sent request waits for the daemon to close it when the step says nothing.
+pub const HALF_REQUEST_WAIT_MS_DEFAULT: u64 = 30_000;
+
+/// The attacker's half-sent request: opens a connection to the daemon's API, sends `bytes`
+/// (default: a request line and a `Host`, without the blank line that ends the head), and
+/// waits up to `for` for the daemon to close it. The answer is `{closed}`: `true` when the
+/// daemon closed the connection in time (whatever it sent first is read and dropped).
+pub async fn attacker_half_request(args: &Value) -> Answer {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let bytes = text(args, "bytes")?.map_or_else(
+        || {
+            format!(
+                "GET /api/agents HTTP/1.1\r\nhost: {}:{}\r\n",
+                crate::world::DAEMON_HOST,
+                crate::net::API_PORT
+            )
+        },
+        str::to_owned,
+    );
+    let wait = match text(args, "for")? {
+        None => HALF_REQUEST_WAIT_MS_DEFAULT,
+        Some(at) => match crate::scenario::parse_at(at)? {
+            crate::scenario::At::Absolute(ms) => ms,
+            crate::scenario::At::After(_) => return Err(format!("for {at:?}: write it without +")),
+        },
+    };
+    let mut stream =
+        turmoil::net::TcpStream::connect((crate::world::DAEMON_HOST, crate::net::API_PORT))
+            .await
+            .map_err(|_| DAEMON_DOWN.to_owned())?;
+    stream
+        .write_all(bytes.as_bytes())
+        .await
+        .map_err(|e| format!("daemon unavailable: {e}"))?;
+    let closed = async {
+        let mut buffer = [0u8; 1_024];
+        // Until end of stream or a reset: either is the daemon letting go.
+        while let Ok(read) = stream.read(&mut buffer).await {
+            if read == 0 {
+                break;
+            }
+        }
+    };
+    let closed = tokio::time::timeout(std::time::Duration::from_millis(wait), closed)
+        .await
+        .is_ok();
+    Ok(json!({ "closed": closed }))
+}
+
 /// The headers of an attacker's request: `auth`'s credential as the bearer, then `headers` as
 /// given (a value that is not a string as JSON).
 ///

@@ -364,7 +364,8 @@ pub async fn serve(shared: Arc<Shared>) -> turmoil::Result {
     let (stopping, serving, state) = (shared.clone(), shared.clone(), api_state.clone());
     tokio::spawn(async move {
         let stop = async move { stopping.stopping.notified().await };
-        let _ = baton_runtime::api::serve(listener, state, stop).await;
+        let listening = crate::net::listening();
+        let _ = baton_runtime::api::serve(listener, state, listening, stop).await;
         // Served to the end: the daemon is gone until it is started again.
         serving.daemon_crashed();
         serving.recorder.record("daemon", "stopped serving");

@@ -56,6 +56,24 @@ impl axum::serve::Listener for SimListener {
     }
 }
 
+impl baton_runtime::api::Listen for SimListener {
+    fn addresses(io: &Self::Io, addr: &Self::Addr) -> baton_runtime::api::Addresses {
+        baton_runtime::api::Addresses {
+            peer: Some(addr.ip()),
+            local: io.local_addr().ok().map(|a| a.ip()),
+        }
+    }
+}
+
+/// The daemon's API listener as the simulator serves it: loopback's names and the daemon
+/// host's own name, `daemon`, on [`API_PORT`].
+#[must_use]
+pub fn listening() -> baton_runtime::api::Listening {
+    use baton_runtime::api::guard::{Hosts, Limits};
+    let hosts = Hosts::loopback(API_PORT).with_name(crate::world::DAEMON_HOST);
+    baton_runtime::api::Listening::new(hosts, Limits::API)
+}
+
 /// Why a request got no answer.
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
@@ -86,7 +104,18 @@ pub async fn send(
         host: crate::world::DAEMON_HOST.to_owned(),
         port: API_PORT,
     };
-    let request = http::encode(&base.host, method, path, headers, body);
+    // A `Host` among the headers (the attacker's) stands in for the daemon's own name.
+    let is_host = |name: &str| name.eq_ignore_ascii_case("host");
+    let host = headers
+        .iter()
+        .find(|(name, _)| is_host(name))
+        .map_or_else(|| base.authority(), |(_, value)| value.clone());
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .filter(|(name, _)| !is_host(name))
+        .cloned()
+        .collect();
+    let request = http::encode(&host, method, path, &headers, body);
     match http::send(&crate::daemon::SimTcp::direct(), &base, &request).await {
         Ok(response) => Ok((response.status, response.body)),
         Err(HttpError::Connect(_)) => Err(SendError::Refused),

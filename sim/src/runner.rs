@@ -907,6 +907,9 @@ async fn call(
         let answer = if step.call == "websocket" {
             let traffic = crate::ws::attacker_websocket(shared, args);
             shared.links.call(actor, &step.call, traffic).await
+        } else if step.call == "half_request" {
+            let traffic = calls::attacker_half_request(args);
+            shared.links.call(actor, &step.call, traffic).await
         } else {
             let traffic = calls::attacker_http(shared, args);
             shared.links.call(actor, &step.call, traffic).await

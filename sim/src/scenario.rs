@@ -25,7 +25,7 @@ pub const ID_BINDING_PREFIX: &str = "id:";
 /// The binding prefix that names a declared coordinator's bearer token: `${token:coord-1}`.
 pub const TOKEN_BINDING_PREFIX: &str = "token:";
 /// What the attacker may send.
-pub const ATTACKER_CALLS: [&str; 2] = ["http", "websocket"];
+pub const ATTACKER_CALLS: [&str; 3] = ["http", "websocket", "half_request"];
 
 /// The coordinator tools a step may call: the MCP server's, in its order.
 #[must_use]

@@ -69,7 +69,12 @@ pub async fn attacker_websocket(shared: &Shared, args: &Value) -> Answer {
         let name =
             HeaderName::from_bytes(name.as_bytes()).map_err(|e| format!("header {name:?}: {e}"))?;
         let value = HeaderValue::from_str(&value).map_err(|e| format!("header {name}: {e}"))?;
-        request.headers_mut().append(name, value);
+        // A `Host` of the attacker's replaces the daemon's own name; other headers add up.
+        if name == tokio_tungstenite::tungstenite::http::header::HOST {
+            request.headers_mut().insert(name, value);
+        } else {
+            request.headers_mut().append(name, value);
+        }
     }
     let stream = TcpStream::connect((DAEMON_HOST, API_PORT))
         .await

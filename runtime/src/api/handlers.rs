@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::error::json_response;
-use super::{ApiError, ApiState, BODY_BYTES_MAX, Directory, dto};
-use crate::core::auth::{self, Access, CoordinatorHeader, Route, TaskOp, TaskRef};
+use super::guard::Foreign;
+use super::{Addresses, ApiError, ApiState, BODY_BYTES_MAX, Directory, Listening, dto};
+use crate::core::auth::{self, Access, CoordinatorHeader, Holder, Route, TaskOp, TaskRef};
 use crate::core::coordinator::{IdleOutcome, Sent};
 use crate::core::ids::CoordinatorId;
 use crate::core::replay::RequestId;
@@ -38,13 +39,47 @@ pub(super) async fn dispatch(State(state): State<ApiState>, request: Request) ->
 
 async fn handle(state: &ApiState, request: Request) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
+    let addresses = parts
+        .extensions
+        .get::<Addresses>()
+        .copied()
+        .unwrap_or_default();
+    let listening = parts
+        .extensions
+        .get::<Listening>()
+        .cloned()
+        .ok_or_else(|| ApiError::new(StatusCode::MISDIRECTED_REQUEST, "unknown host"))?;
+    // Before anything else, authentication included: a page elsewhere (DNS rebinding) is
+    // told nothing.
+    let host = single(&parts.headers, header::HOST);
+    let origin = match parts.headers.get_all(header::ORIGIN).iter().count() {
+        0 => None,
+        1 => single(&parts.headers, header::ORIGIN),
+        _ => Some(&b""[..]),
+    };
+    match listening.hosts.check(host, origin, addresses.local) {
+        Ok(()) => {}
+        Err(Foreign::Host) => {
+            return Err(ApiError::new(
+                StatusCode::MISDIRECTED_REQUEST,
+                "unknown host",
+            ));
+        }
+        Err(Foreign::Origin) => {
+            return Err(ApiError::new(StatusCode::FORBIDDEN, "cross-origin request"));
+        }
+    }
     if super::ws::is_upgrade(&parts) {
-        return Ok(super::ws::upgrade(state.clone(), parts).await);
+        return Ok(super::ws::upgrade(state.clone(), &listening, addresses, parts).await);
     }
     let route = auth::route(parts.method.as_str(), parts.uri.path())?;
     let authorization = parts.headers.get("authorization").map(|v| v.as_bytes());
     let presented = auth::presented(authorization, parts.uri.query());
     let directory = state.directory();
+    // The reads are scoped: a coordinator sees its own agents, the phone every one.
+    let reader = presented
+        .as_deref()
+        .and_then(|p| directory.credentials.holder(p));
     let header = coordinator_header(&parts.headers);
     let access = directory
         .credentials
@@ -58,10 +93,10 @@ async fn handle(state: &ApiState, request: Request) -> Result<Response, ApiError
         )
             .into_response()),
         Access::Read(Route::Agents) => Ok(ok(&Value::Array(agent_list(
-            &agents_views(&directory).await?,
+            &agents_views(&directory, reader).await?,
         )))),
         Access::Read(Route::Agent(raw)) => {
-            for handle in directory.coordinators.values().chain(&directory.orphans) {
+            for handle in readable(&directory, reader) {
                 let view = handle.agents().await?;
                 for found in &view.agents {
                     if found.task.agent.to_string() == raw {
@@ -119,14 +154,43 @@ async fn handle(state: &ApiState, request: Request) -> Result<Response, ApiError
     }
 }
 
-/// Every coordinator's agents, registered ones first, then orphans' (each coordinator read in
+/// The coordinators whose agents `reader` may read: a coordinator its own, the phone every
+/// one (registered ones first, then orphans), anyone else none.
+pub(super) fn readable<'a>(
+    directory: &'a Directory,
+    reader: Option<Holder>,
+) -> impl Iterator<Item = &'a CoordinatorHandle> + 'a {
+    directory
+        .coordinators
+        .values()
+        .chain(&directory.orphans)
+        .filter(move |handle| match reader {
+            Some(Holder::Mobile) => true,
+            Some(Holder::Coordinator(id)) => handle.id() == id,
+            None => false,
+        })
+}
+
+/// The agents of every coordinator `reader` may read ([`readable`]; each coordinator read in
 /// one moment of its actor).
-pub(super) async fn agents_views(directory: &Directory) -> Result<Vec<AgentsView>, ApiError> {
+pub(super) async fn agents_views(
+    directory: &Directory,
+    reader: Option<Holder>,
+) -> Result<Vec<AgentsView>, ApiError> {
     let mut views = Vec::new();
-    for handle in directory.coordinators.values().chain(&directory.orphans) {
+    for handle in readable(directory, reader) {
         views.push(handle.agents().await?);
     }
     Ok(views)
+}
+
+/// A header's value when it is sent exactly once.
+fn single(headers: &HeaderMap, name: header::HeaderName) -> Option<&[u8]> {
+    let mut values = headers.get_all(name).iter();
+    match (values.next(), values.next()) {
+        (Some(value), None) => Some(value.as_bytes()),
+        _ => None,
+    }
 }
 
 /// Every agent as a `RemoteAgent` (`GET /api/agents`, and the WebSocket's `agents` list).

@@ -303,12 +303,18 @@ mod tests {
         let (_publish, latest) = super::super::latest::channel(super::super::Directory::default());
         let state = super::super::ApiState::new(latest, crate::engine::AgentFeed::new());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(super::super::serve(listener, state, async move {
-            let _ = stopped.await;
-        }));
+        let listening = super::super::Listening::loopback(0);
+        let server = tokio::spawn(super::super::serve(
+            listener,
+            state,
+            listening,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
         let mut stream = tokio::net::UnixStream::connect(&path).await.unwrap();
         stream
-            .write_all(b"GET /api/tasks HTTP/1.1\r\nhost: app\r\nconnection: close\r\n\r\n")
+            .write_all(b"GET /api/tasks HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
             .await
             .unwrap();
         let mut answer = String::new();

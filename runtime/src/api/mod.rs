@@ -13,10 +13,12 @@
 
 pub mod dto;
 pub(crate) mod error;
+pub mod guard;
 mod handlers;
 pub mod latest;
 pub mod listen;
 pub mod page;
+pub mod server;
 pub mod ws;
 
 #[cfg(test)]
@@ -24,19 +26,22 @@ mod tests;
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
+use axum::{Extension, Router};
 use tokio::sync::Semaphore;
 
 pub use error::ApiError;
 pub use latest::{Latest, Publisher};
+pub use server::{Addresses, Listen};
+
+use guard::{Hosts, Limits, Pool};
 
 use crate::core::auth::Credentials;
 use crate::core::ids::CoordinatorId;
@@ -140,11 +145,58 @@ impl ApiState {
     }
 }
 
-/// The router: every path goes through the gates, then to its route.
-pub fn app(state: ApiState) -> Router {
+/// One listener of the API: the `Host` values it answers to, its caps, and the unauthenticated
+/// WebSockets it holds now (`guard`). The listeners share one [`ApiState`] (the authenticated
+/// WebSockets are counted across them all) and nothing else.
+#[derive(Clone, Debug)]
+pub struct Listening {
+    hosts: Hosts,
+    limits: Limits,
+    unauthenticated: Arc<Mutex<Pool>>,
+}
+
+impl Listening {
+    /// A listener answering to `hosts`, within `limits`.
+    #[must_use]
+    pub fn new(hosts: Hosts, limits: Limits) -> Self {
+        let pool = Pool::new(
+            limits.ws_unauthenticated,
+            limits.ws_unauthenticated_per_peer,
+        );
+        Listening {
+            hosts,
+            limits,
+            unauthenticated: Arc::new(Mutex::new(pool)),
+        }
+    }
+
+    /// The loopback listener on `port` ([`Limits::API`]).
+    #[must_use]
+    pub fn loopback(port: u16) -> Self {
+        Listening::new(Hosts::loopback(port), Limits::API)
+    }
+
+    /// Its caps.
+    #[must_use]
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// The unauthenticated WebSockets' pool (a lock held only to count).
+    pub(crate) fn unauthenticated(&self) -> std::sync::MutexGuard<'_, Pool> {
+        self.unauthenticated
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The router of one listener: every request is checked against the listener's `Host` and the
+/// page's `Origin`, then every path goes through the gates, then to its route.
+pub fn app(state: ApiState, listening: Listening) -> Router {
     Router::new()
         .fallback(handlers::dispatch)
         .layer(middleware::from_fn(security_headers))
+        .layer(Extension(listening))
         .with_state(state)
 }
 
@@ -166,8 +218,8 @@ async fn security_headers(request: Request, next: Next) -> Response {
     response
 }
 
-/// Serves the API of `state` on `listener` until `shutdown` resolves: then it accepts no more
-/// connections, closes every WebSocket (1001), lets requests in flight [`SHUTDOWN_GRACE_MS`] to
+/// Serves the API of `state` on `listener` (answering as `listening`, within its caps: see
+/// [`server`]) until `shutdown` resolves: then it accepts no more connections, closes every WebSocket (1001), lets requests in flight [`SHUTDOWN_GRACE_MS`] to
 /// finish, ends the ones still running (long polls) with 503, and returns once every connection
 /// is closed.
 ///
@@ -176,13 +228,14 @@ async fn security_headers(request: Request, next: Next) -> Response {
 pub async fn serve<L>(
     listener: L,
     state: ApiState,
+    listening: Listening,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()>
 where
-    L: axum::serve::Listener,
-    L::Addr: std::fmt::Debug,
+    L: Listen,
 {
-    let router = app(state.clone());
+    let limits = listening.limits;
+    let router = app(state.clone(), listening);
     let aborter = state.clone();
     let graceful = async move {
         shutdown.await;
@@ -192,7 +245,5 @@ where
             aborter.abort_requests();
         });
     };
-    axum::serve(listener, router)
-        .with_graceful_shutdown(graceful)
-        .await
+    server::run(listener, router, limits, graceful).await
 }

@@ -28,6 +28,8 @@ struct World {
     _engine: Engine,
 }
 
+/// The `Host` every request names: the loopback listener's.
+const HOST: &str = "127.0.0.1:7777";
 const A: u8 = 1;
 const B: u8 = 2;
 const PHONE: u8 = 9;
@@ -76,7 +78,7 @@ async fn world() -> World {
     // The sender may go: the receiver keeps the last value published.
     let state = ApiState::new(latest, engine.agent_feed());
     World {
-        router: app(state.clone()),
+        router: app(state.clone(), super::Listening::loopback(7777)),
         state,
         files,
         a,
@@ -96,7 +98,10 @@ async fn send(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (StatusCode, Value) {
-    let mut request = Request::builder().method(method).uri(path);
+    let mut request = Request::builder()
+        .header("host", HOST)
+        .method(method)
+        .uri(path);
     if who != 0 {
         request = request.header("authorization", format!("Bearer {}", token(who)));
     }
@@ -418,7 +423,10 @@ async fn a_sub_task_signals_with_its_own_done_token_only() {
     let (own, other) = (config(w.task_a), config(w.task_b));
     let done = format!("/api/tasks/{}/done", w.task_a);
     let request = |token: &str, headers: Vec<(String, String)>| {
-        let mut request = Request::builder().method("POST").uri(&done);
+        let mut request = Request::builder()
+            .header("host", HOST)
+            .method("POST")
+            .uri(&done);
         if !token.is_empty() {
             request = request.header("authorization", format!("Bearer {token}"));
         }
@@ -573,7 +581,7 @@ async fn task_routes_answer_in_the_rest_shapes() {
 
 /// The raw answer to a request without credentials.
 async fn fetch(w: &World, path: &str, headers: &[(&str, &str)]) -> axum::response::Response {
-    let mut request = Request::builder().uri(path);
+    let mut request = Request::builder().header("host", HOST).uri(path);
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
@@ -652,6 +660,7 @@ async fn static_paths_and_unknown_api_paths() {
 async fn aborting_ends_a_long_poll_with_503() {
     let w = world().await;
     let request = Request::builder()
+        .header("host", HOST)
         .method("POST")
         .uri("/api/wait-signal")
         .header("authorization", format!("Bearer {}", token(A)))
@@ -735,7 +744,7 @@ fn the_openapi_document_names_every_route_served_and_no_other() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn the_phone_and_the_coordinators_read_every_agent() {
+async fn the_phone_reads_every_agent_and_a_coordinator_its_own() {
     let w = world().await;
     let (status, agents) = send(&w, "GET", "/api/agents", PHONE, &[], "").await;
     assert_eq!(status, StatusCode::OK);
@@ -758,10 +767,25 @@ async fn the_phone_and_the_coordinators_read_every_agent() {
     assert!(agents[0]["signal"].is_null());
     assert_eq!(agents[0]["control"], "coordinator");
     let id = agents[1]["agentId"].as_str().unwrap_or_default().to_owned();
-    let (status, agent) = send(&w, "GET", &format!("/api/agents/{id}"), A, &[], "").await;
+    let (status, agent) = send(&w, "GET", &format!("/api/agents/{id}"), PHONE, &[], "").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(agent["taskId"], w.task_b.to_string());
     assert!(agent["scrollback"].is_string());
+    // Issue 20: a coordinator lists and reads its own agents only; another's is not found.
+    let (status, own) = send(&w, "GET", "/api/agents", A, &[], "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(own.as_array().map(Vec::len), Some(1), "{own:?}");
+    assert_eq!(own[0]["taskId"], w.task_a.to_string());
+    assert_eq!(
+        send(&w, "GET", &format!("/api/agents/{id}"), A, &[], "").await,
+        (StatusCode::NOT_FOUND, error("agent not found"))
+    );
+    assert_eq!(
+        send(&w, "GET", &format!("/api/agents/{id}"), B, &[], "")
+            .await
+            .0,
+        StatusCode::OK
+    );
     assert_eq!(
         send(&w, "GET", "/api/agents/nobody", PHONE, &[], "").await,
         (StatusCode::NOT_FOUND, error("agent not found"))
@@ -770,6 +794,47 @@ async fn the_phone_and_the_coordinators_read_every_agent() {
         send(&w, "GET", "/api/agents", 0, &[], "").await.0,
         StatusCode::UNAUTHORIZED
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_foreign_host_or_origin_is_refused_before_authentication() {
+    let w = world().await;
+    let refused = |host: &'static str, origin: Option<&'static str>| {
+        let mut request = Request::builder()
+            .uri("/api/agents")
+            .header("host", host)
+            .header("authorization", format!("Bearer {}", token(PHONE)));
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        let router = w.router.clone();
+        async move {
+            let response = router
+                .oneshot(request.body(Body::empty()).expect("a request"))
+                .await
+                .expect("the router answers");
+            assert!(
+                response
+                    .headers()
+                    .get("access-control-allow-origin")
+                    .is_none()
+            );
+            response.status()
+        }
+    };
+    assert_eq!(
+        refused("evil.example:7777", None).await,
+        StatusCode::MISDIRECTED_REQUEST
+    );
+    assert_eq!(
+        refused("127.0.0.1:7777", Some("http://evil.example")).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        refused("127.0.0.1:7777", Some("http://127.0.0.1:7777")).await,
+        StatusCode::OK
+    );
+    assert_eq!(refused("localhost:7777", None).await, StatusCode::OK);
 }
 
 #[tokio::test(start_paused = true)]

@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, OwnedSemaphorePermit, broadcast, mpsc};
 
-use super::{ApiError, ApiState, Directory, handlers};
+use super::{Addresses, ApiError, ApiState, Directory, Listening, handlers};
 use crate::core::auth::{self, Holder};
 use crate::core::ids::{AgentId, base64};
 use crate::core::ws::{
@@ -40,6 +40,9 @@ pub const WS_VIEWER_QUEUE_MAX: usize = 256;
 /// Longest a message may take to go out to a client; a client that stopped reading is then
 /// dropped.
 pub const WS_SEND_TIMEOUT_MS: u64 = 5_000;
+/// The close code of a connection that authenticated when every authenticated place was taken
+/// (1013, try again later).
+pub const WS_FULL_CODE: u16 = 1013;
 /// Longest a terminal request (`input`, `resize`, `kill`) is waited for.
 pub const WS_TERMINAL_TIMEOUT_MS: u64 = 5_000;
 
@@ -51,12 +54,43 @@ pub(super) fn is_upgrade(parts: &Parts) -> bool {
         .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"websocket"))
 }
 
-/// Answers an upgrade request: 429 past [`crate::core::ws::WS_CONNECTIONS_MAX`] open
-/// connections, 400 for a malformed handshake, else 101 and the connection's task.
-pub(super) async fn upgrade(state: ApiState, mut parts: Parts) -> Response {
-    let Ok(permit) = state.sockets.clone().try_acquire_owned() else {
-        return ApiError::new(StatusCode::TOO_MANY_REQUESTS, "Too many connections")
-            .into_response();
+/// Answers an upgrade request: 400 for a malformed handshake; 429 when its pool is full (an
+/// upgrade carrying a valid token, anyone's, takes one of the authenticated connections,
+/// [`crate::core::ws::WS_CONNECTIONS_MAX`] across every listener; any other one of its
+/// listener's unauthenticated places, [`super::guard::WS_UNAUTHENTICATED_MAX`], per peer on the
+/// phone listener); else 101 and the connection's task.
+pub(super) async fn upgrade(
+    state: ApiState,
+    listening: &Listening,
+    addresses: Addresses,
+    mut parts: Parts,
+) -> Response {
+    let too_many =
+        || ApiError::new(StatusCode::TOO_MANY_REQUESTS, "Too many connections").into_response();
+    let authorization = parts.headers.get("authorization").map(|v| v.as_bytes());
+    let presented = auth::presented(authorization, parts.uri.query());
+    let directory = state.directory();
+    let session = Session::upgraded(presented.as_deref(), &directory.credentials);
+    // A valid token on the upgrade (the phone's too, which then still authenticates by
+    // message) takes an authenticated place; anything else waits in the listener's pool.
+    let holds_token = presented
+        .as_deref()
+        .and_then(|token| directory.credentials.holder(token))
+        .is_some();
+    let place = if holds_token {
+        match state.sockets.clone().try_acquire_owned() {
+            Ok(permit) => Place::Authenticated { _permit: permit },
+            Err(_) => return too_many(),
+        }
+    } else if listening.unauthenticated().take(addresses.peer) {
+        Place::Waiting {
+            _place: Waiting {
+                listening: listening.clone(),
+                peer: addresses.peer,
+            },
+        }
+    } else {
+        return too_many();
     };
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
         Ok(upgrade) => upgrade,
@@ -64,13 +98,28 @@ pub(super) async fn upgrade(state: ApiState, mut parts: Parts) -> Response {
             return ApiError::new(rejection.status(), rejection.body_text()).into_response();
         }
     };
-    let authorization = parts.headers.get("authorization").map(|v| v.as_bytes());
-    let presented = auth::presented(authorization, parts.uri.query());
-    let session = Session::upgraded(presented.as_deref(), &state.directory().credentials);
     upgrade
         .max_message_size(WS_MESSAGE_BYTES_MAX)
         .max_frame_size(WS_MESSAGE_BYTES_MAX)
-        .on_upgrade(move |socket| run(socket, state, session, permit))
+        .on_upgrade(move |socket| run(socket, state, session, place))
+}
+
+/// What a connection holds while it is open: an authenticated connection's permit, or a place
+/// in its listener's pool of unauthenticated ones (given back when dropped).
+enum Place {
+    Authenticated { _permit: OwnedSemaphorePermit },
+    Waiting { _place: Waiting },
+}
+
+struct Waiting {
+    listening: Listening,
+    peer: Option<std::net::IpAddr>,
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.listening.unauthenticated().give(self.peer);
+    }
 }
 
 /// The subscriptions of one connection: each agent with what feeds its output.
@@ -92,18 +141,20 @@ struct Connection {
     subscribed: Subscriptions,
     /// Whether it is counted among the authenticated clients.
     counted: bool,
-    _permit: OwnedSemaphorePermit,
+    place: Place,
 }
 
 /// Why the loop ended: a close to send, or the client is gone (nothing to send).
 enum End {
     Close(Close),
+    /// It authenticated, and every authenticated connection is taken (1013).
+    Full,
     /// The client closed the connection: its close is answered.
     ClosedByClient,
     Gone,
 }
 
-async fn run(socket: WebSocket, state: ApiState, session: Session, permit: OwnedSemaphorePermit) {
+async fn run(socket: WebSocket, state: ApiState, session: Session, place: Place) {
     let (queue, watched) = mpsc::channel(WS_VIEWER_QUEUE_MAX);
     let viewer = Viewer {
         id: state.viewers.fetch_add(1, Ordering::Relaxed),
@@ -117,7 +168,7 @@ async fn run(socket: WebSocket, state: ApiState, session: Session, permit: Owned
         viewer,
         subscribed: Subscriptions::new(),
         counted: false,
-        _permit: permit,
+        place,
     };
     connection.run(watched).await;
 }
@@ -171,6 +222,13 @@ impl Connection {
                 };
                 let _ = self.send(Message::Close(Some(frame))).await;
             }
+            Some(End::Full) => {
+                let frame = CloseFrame {
+                    code: WS_FULL_CODE,
+                    reason: "Too many connections".into(),
+                };
+                let _ = self.send(Message::Close(Some(frame))).await;
+            }
             // The protocol queued its reply to the client's close; reading on sends it and
             // ends the stream: a clean close, not a dropped one (bounded like a send).
             Some(End::ClosedByClient) => {
@@ -199,8 +257,20 @@ impl Connection {
         self.send(Message::Text(value.to_string().into())).await
     }
 
-    /// The client is authenticated (again): it is counted, and gets the list of agents.
+    /// The client is authenticated (again): it moves from the unauthenticated pool to an
+    /// authenticated place (closed with 1013 when none is free), is counted, and gets the list
+    /// of agents.
     async fn welcome(&mut self) -> Result<(), End> {
+        if matches!(self.place, Place::Waiting { .. }) {
+            let permit = self
+                .state
+                .sockets
+                .clone()
+                .try_acquire_owned()
+                .map_err(|_| End::Full)?;
+            // The unauthenticated place is given back as it is replaced.
+            self.place = Place::Authenticated { _permit: permit };
+        }
         if !self.counted {
             self.counted = true;
             self.state.authenticated.fetch_add(1, Ordering::Relaxed);
@@ -215,7 +285,9 @@ impl Connection {
         if self.session.revoked(&directory.credentials) {
             return Err(End::Close(Close::Unauthorized));
         }
-        let views = handlers::agents_views(&directory).await.unwrap_or_default();
+        let views = handlers::agents_views(&directory, self.session.holder())
+            .await
+            .unwrap_or_default();
         let sessions = self.state.sessions.as_ref();
         let coordinators: Vec<Value> = views
             .iter()
@@ -263,7 +335,9 @@ impl Connection {
     async fn carry(&mut self, holder: Holder, request: Request) -> Result<(), End> {
         let directory = self.state.directory();
         let (agent, input) = match request {
-            Request::Subscribe { agent } => return self.subscribe(&directory, &agent).await,
+            Request::Subscribe { agent } => {
+                return self.subscribe(&directory, holder, &agent).await;
+            }
             Request::Unsubscribe { agent } => {
                 if let Some((agent, source)) = agent
                     .parse()
@@ -293,17 +367,23 @@ impl Connection {
         Ok(())
     }
 
-    /// Subscribes to an agent of any coordinator, a task's or the coordinator's own: its
-    /// scrollback (when there is any), then its output. Unknown agents, and agents already
-    /// subscribed to, are ignored.
-    async fn subscribe(&mut self, directory: &Directory, agent: &str) -> Result<(), End> {
+    /// Subscribes to an agent `holder` may read (the phone: any coordinator's; a coordinator:
+    /// its own and its tasks'), a task's or the coordinator's own: its scrollback (when there
+    /// is any), then its output. Unknown agents, agents of others, and agents already
+    /// subscribed to are ignored alike.
+    async fn subscribe(
+        &mut self,
+        directory: &Directory,
+        holder: Holder,
+        agent: &str,
+    ) -> Result<(), End> {
         let Ok(agent) = agent.parse::<AgentId>() else {
             return Ok(());
         };
         if self.subscribed.contains_key(&agent) {
             return Ok(());
         }
-        for handle in directory.coordinators.values().chain(&directory.orphans) {
+        for handle in handlers::readable(directory, Some(holder)) {
             if let Ok(watching) = handle.watch(agent, self.viewer.clone()).await {
                 self.subscribed.insert(agent, Source::Task(handle.clone()));
                 return self
@@ -311,10 +391,13 @@ impl Connection {
                     .await;
             }
         }
-        let watching = self
-            .state
-            .sessions
-            .as_ref()
+        let sessions = self.state.sessions.as_ref();
+        let own = |sessions: &Sessions| match holder {
+            Holder::Mobile => true,
+            Holder::Coordinator(id) => sessions.info(id).is_some_and(|s| s.agent == agent),
+        };
+        let watching = sessions
+            .filter(|sessions| own(sessions))
             .and_then(|sessions| sessions.watch(agent, self.viewer.clone()));
         let Some(watching) = watching else {
             return Ok(());

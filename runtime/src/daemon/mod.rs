@@ -238,11 +238,18 @@ impl Daemon {
             phone: phone.clone(),
         });
         let servers = vec![
-            tokio::spawn(crate::api::serve(tcp, api, until_stopped())),
-            tokio::spawn({
-                let stop = until_stopped();
-                async move { axum::serve(unix, app).with_graceful_shutdown(stop).await }
-            }),
+            tokio::spawn(crate::api::serve(
+                tcp,
+                api,
+                crate::api::Listening::loopback(port),
+                until_stopped(),
+            )),
+            tokio::spawn(crate::api::server::run(
+                unix,
+                app,
+                crate::api::guard::Limits::APP,
+                until_stopped(),
+            )),
         ];
         tracing::info!(
             api = %api_url,

@@ -20,8 +20,9 @@ use std::sync::Arc;
 use tokio::sync::Mutex;
 
 use super::registry::RegistryDoor;
-use crate::api::ApiState;
+use crate::api::guard::{Hosts, Limits};
 use crate::api::listen::{self, Interfaces, Port};
+use crate::api::{ApiState, Listening};
 use crate::core::auth::Secret;
 use crate::ports::{Entropy, FileMode, Files};
 
@@ -220,7 +221,18 @@ impl Phone {
             let mut stopped = stopped;
             stopped.wait_for(|stop| *stop).await;
         };
-        let server = tokio::spawn(crate::api::serve(listener, self.api.clone(), until));
+        let hosts = if loopback {
+            Hosts::loopback(bound)
+        } else {
+            Hosts::every_interface(bound)
+        };
+        let listening = Listening::new(hosts, Limits::PHONE);
+        let server = tokio::spawn(crate::api::serve(
+            listener,
+            self.api.clone(),
+            listening,
+            until,
+        ));
         tracing::info!(address = %info.address, "phone access started");
         *running = Some(Running {
             info: info.clone(),

@@ -77,7 +77,7 @@ pub async fn report<C: Connect + ?Sized>(
         ("content-type".to_owned(), "application/json".to_owned()),
     ];
     let request = http::encode(
-        &base.host,
+        &base.authority(),
         "POST",
         &path,
         &headers,

@@ -90,6 +90,17 @@ impl BaseUrl {
             port,
         })
     }
+
+    /// `host:port`, as a request's `Host` names it (an IPv6 address in brackets): the API
+    /// answers only to its own names and port.
+    #[must_use]
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
 }
 
 /// Why a request got no answer.

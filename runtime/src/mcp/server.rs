@@ -225,7 +225,13 @@ impl<C: Connect> Backend<C> {
             }
         }
         let body = body.map(Value::to_string).unwrap_or_default();
-        let request = http::encode(&self.base.host, method, path, &headers, body.as_bytes());
+        let request = http::encode(
+            &self.base.authority(),
+            method,
+            path,
+            &headers,
+            body.as_bytes(),
+        );
         let sent = tokio::time::timeout(
             Duration::from_millis(limit_ms),
             http::send(&self.connector, &self.base, &request),

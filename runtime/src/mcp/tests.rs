@@ -53,6 +53,12 @@ impl axum::serve::Listener for MemoryListener {
     }
 }
 
+impl crate::api::Listen for MemoryListener {
+    fn addresses(_: &Self::Io, (): &Self::Addr) -> crate::api::Addresses {
+        crate::api::Addresses::default()
+    }
+}
+
 /// A connection that records what the client writes.
 struct Recorded {
     stream: DuplexStream,
@@ -160,6 +166,7 @@ async fn daemon() -> Daemon {
     tokio::spawn(crate::api::serve(
         MemoryListener(accepted),
         state,
+        crate::api::Listening::loopback(7777),
         std::future::pending(),
     ));
     Daemon {

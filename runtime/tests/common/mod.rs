@@ -103,6 +103,15 @@ impl Daemon {
         Daemon::start_with(state, &[])
     }
 
+    /// A daemon some other way started: `child`, on `state`, its API at `api`.
+    pub fn from_child(child: Child, state: &Path, api: BaseUrl) -> Daemon {
+        Daemon {
+            child,
+            state: state.to_owned(),
+            api,
+        }
+    }
+
     /// Runs `baton <args> --state-dir <state>` to its end.
     pub fn cli(&self, args: &[&str]) -> Output {
         cli(args, &self.state)

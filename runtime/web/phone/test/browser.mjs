@@ -85,11 +85,15 @@ async function relay(target) {
       from.on('error', end);
       from.on('close', end);
       from.on('data', (data) => {
-        if (mode === 'up') to.write(data);
+        if (mode !== 'up') return;
+        // The daemon answers only to its own address (issue 20): the page's requests name the
+        // relay's, so their Host and Origin are told the daemon's instead.
+        to.write(from === client ? Buffer.from(data.toString('latin1').split(relayed).join(target.host), 'latin1') : data);
       });
     }
   });
   await new Promise((listening) => server.listen(0, '127.0.0.1', listening));
+  const relayed = `127.0.0.1:${server.address().port}`;
   const cut = () => {
     for (const socket of sockets) socket.destroy();
   };
