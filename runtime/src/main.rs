@@ -72,6 +72,14 @@ enum CoordinatorCommand {
         #[command(flatten)]
         client: ClientOpts,
     },
+    /// Give a coordinator a new token (one that leaked opens nothing any more); its agents keep
+    /// running and their MCP servers read the new one.
+    Rotate {
+        /// The coordinator's id.
+        id: String,
+        #[command(flatten)]
+        client: ClientOpts,
+    },
 }
 
 #[derive(Subcommand)]
@@ -115,8 +123,11 @@ enum Command {
     /// agent); --stop turns it off.
     Phone {
         /// Turn phone access off (its token is revoked).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "rotate")]
         stop: bool,
+        /// Replace the link of running phone access (the old one opens nothing any more).
+        #[arg(long, conflicts_with_all = ["loopback", "port"])]
+        rotate: bool,
         /// Listen on loopback only (a browser on this machine), not the LAN.
         #[arg(long)]
         loopback: bool,
@@ -295,12 +306,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Phone {
             stop,
+            rotate,
             loopback,
             port,
             client,
         } => {
             let c = client.client()?;
-            client_command(app::phone(&c, stop, loopback, port, client.json))
+            if rotate {
+                client_command(app::phone_rotate(&c, client.json))
+            } else {
+                client_command(app::phone(&c, stop, loopback, port, client.json))
+            }
         }
         Command::Attach { id, client } => {
             let c = client.client()?;
@@ -311,6 +327,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let c = client.client()?;
             client_command(app::stop(&c, &id))
+        }
+        Command::Coordinator {
+            action: CoordinatorCommand::Rotate { id, client },
+        } => {
+            let c = client.client()?;
+            client_command(app::rotate(&c, &id, client.json))
         }
         Command::Coordinator {
             action:

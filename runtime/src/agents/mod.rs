@@ -211,6 +211,22 @@ impl McpServer {
         serde_json::json!({ "command": self.command, "args": args })
     }
 
+    /// The MCP config file at `path` naming it, for a coordinator: as [`Self::config`], its
+    /// entry also naming the file itself (`--credentials-file <path>`), so the server reads its
+    /// token there again when the token is rotated (`baton coordinator rotate`), however the
+    /// agent started it.
+    #[must_use]
+    pub fn config_at(&self, path: &Path) -> serde_json::Value {
+        let mut entry = self.entry();
+        if let Some(args) = entry["args"].as_array_mut() {
+            args.extend([
+                crate::mcp::args::CREDENTIALS_FILE_FLAG.into(),
+                path.display().to_string().into(),
+            ]);
+        }
+        serde_json::json!({ "mcpServers": { SERVER_NAME: entry } })
+    }
+
     /// The MCP config file naming it (`{"mcpServers": {"baton": …}}`), as Claude Code's
     /// `--mcp-config` and `baton mcp --credentials-file` read it.
     #[must_use]

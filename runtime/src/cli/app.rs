@@ -681,6 +681,42 @@ pub async fn phone(
     ))
 }
 
+/// `baton phone --rotate`: a new link for running phone access.
+///
+/// # Errors
+/// The daemon is not running, phone access is off, or the new link could not be kept.
+pub async fn phone_rotate(client: &AppClient, as_json: bool) -> anyhow::Result<()> {
+    let answer = client.request("POST", "/app/phone/rotate", None).await?;
+    if as_json {
+        return say(&pretty(&answer));
+    }
+    let url = answer["url"].as_str().unwrap_or_default();
+    let qr = crate::daemon::phone::qr_text(url).unwrap_or_default();
+    say(&format!(
+        "{qr}\nphone access has a new link; the old one opens nothing any more and its pages \
+         were closed:\n  {url}\n"
+    ))
+}
+
+/// `baton coordinator rotate`.
+///
+/// # Errors
+/// The daemon is not running, knows no such coordinator, or the new token could not be kept
+/// (the old one then stays in force).
+pub async fn rotate(client: &AppClient, id: &str, as_json: bool) -> anyhow::Result<()> {
+    let answer = client
+        .request("POST", &format!("/app/coordinators/{id}/rotate"), None)
+        .await?;
+    if as_json {
+        return say(&pretty(&answer));
+    }
+    say(&format!(
+        "coordinator {id} has a new token, in {}; the old one opens nothing any more. Its agents \
+         keep running: their MCP servers read the new token there.\n",
+        answer["mcpConfig"].as_str().unwrap_or("its MCP config")
+    ))
+}
+
 /// Chunks of keystrokes `baton attach` reads ahead of the daemon.
 pub const ATTACH_KEYS_MAX: usize = 64;
 

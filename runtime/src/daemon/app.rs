@@ -8,10 +8,13 @@
 //! - `POST /app/coordinators` `{projectRoot, agent, args?, skipPermissions?}`: registers a
 //!   coordinator, 201 with it (its MCP config, for its agent's `--mcp-config`);
 //! - `DELETE /app/coordinators/{id}`: deregisters one (its agent ended), 204;
+//! - `POST /app/coordinators/{id}/rotate`: gives it a new token (a leaked one opens nothing
+//!   any more; its agents keep running, their MCP servers read the new one), 200 with it;
 //! - `POST /app/coordinators/{id}/agent` `{command, args?, prompt?}`: starts the coordinator's
 //!   own agent in its project, 201 `{agentId}`;
 //! - `GET /app/phone`, `POST /app/phone` `{loopback?, port?}`, `DELETE /app/phone`: phone access
-//!   (its URL carries a new mobile token each start) — `phone`;
+//!   (its URL carries a new mobile token each start) — `phone`; `POST /app/phone/rotate`: a new
+//!   link while it stays on (the old one opens nothing, its pages are closed);
 //! - `GET /app/tasks`: every coordinator's sub-tasks;
 //! - `POST /app/tasks/{id}/control` `{controlledBy: "human"|"coordinator"}`: who drives it, 204;
 //! - `POST /app/coordinators/{id}/notifications/{batch}/ack` and `…/drop`: 204;
@@ -95,6 +98,7 @@ pub fn router(state: AppState) -> Router {
         .route("/app/coordinators", post(register))
         .route("/app/coordinators/{id}", delete(deregister))
         .route("/app/coordinators/{id}/agent", post(start_agent))
+        .route("/app/coordinators/{id}/rotate", post(rotate))
         .route(
             "/app/coordinators/{id}/notifications/{batch}/{verdict}",
             post(notification),
@@ -103,6 +107,7 @@ pub fn router(state: AppState) -> Router {
             "/app/phone",
             get(phone_status).post(phone_start).delete(phone_stop),
         )
+        .route("/app/phone/rotate", post(phone_rotate))
         .route("/app/tasks", get(tasks))
         .route("/app/tasks/{id}/control", post(control))
         .route("/app/tasks/{id}/agent", post(respawn))
@@ -277,6 +282,23 @@ async fn phone_start(State(state): State<AppState>, body: Bytes) -> Response {
     }
 }
 
+async fn phone_rotate(State(state): State<AppState>) -> Response {
+    match state.phone.rotate().await {
+        Ok(info) => json_response(
+            StatusCode::OK,
+            &phone_json(&info, state.phone.connected_clients()),
+        ),
+        Err(super::phone::PhoneError::Stopped) => failure(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the daemon is shutting down",
+        ),
+        Err(error @ super::phone::PhoneError::Files(_)) => {
+            failure(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string())
+        }
+        Err(error) => failure(StatusCode::CONFLICT, &error.to_string()),
+    }
+}
+
 async fn phone_stop(State(state): State<AppState>) -> Response {
     let stopped = state.phone.stop().await;
     json_response(StatusCode::OK, &json!({ "stopped": stopped }))
@@ -426,6 +448,16 @@ async fn register(State(state): State<AppState>, body: Bytes) -> Response {
             StatusCode::CREATED,
             &coordinator_json(&info, &state.sessions),
         ),
+        Err(error) => refused(&error),
+    }
+}
+
+async fn rotate(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let Ok(id) = id.parse::<CoordinatorId>() else {
+        return failure(StatusCode::BAD_REQUEST, "the coordinator id is not a UUID");
+    };
+    match state.registry.rotate(id).await {
+        Ok(info) => json_response(StatusCode::OK, &coordinator_json(&info, &state.sessions)),
         Err(error) => refused(&error),
     }
 }

@@ -48,6 +48,8 @@ pub struct PhoneInfo {
 }
 
 struct Running {
+    /// On loopback only (else every interface).
+    loopback: bool,
     info: PhoneInfo,
     stop: crate::api::latest::Publisher<bool>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -94,6 +96,9 @@ pub enum PhoneError {
     /// The daemon is shutting down.
     #[error("the daemon is shutting down")]
     Stopped,
+    /// Phone access is off: there is no link to replace.
+    #[error("phone access is off: there is no link to replace (start it with baton phone)")]
+    Off,
 }
 
 impl Phone {
@@ -235,11 +240,53 @@ impl Phone {
         ));
         tracing::info!(address = %info.address, "phone access started");
         *running = Some(Running {
+            loopback,
             info: info.clone(),
             stop,
             server,
         });
         Ok(info)
+    }
+
+    /// Replaces the running phone access's token (a leaked link opens nothing any more): kept
+    /// in [`PHONE_FILE`] first, then published, which closes every page that used the old one
+    /// (4001). The listener stays.
+    ///
+    /// # Errors
+    /// Phone access is off, the new token could not be kept (the old one stays in force), or the
+    /// daemon is stopping.
+    pub async fn rotate(&self) -> Result<PhoneInfo, PhoneError> {
+        let mut running = self.running.lock().await;
+        let Some(current) = running.as_mut() else {
+            return Err(PhoneError::Off);
+        };
+        let mut bytes = [0u8; crate::core::auth::TOKEN_BYTES];
+        self.entropy.fill(&mut bytes);
+        let token = Secret::from_random(bytes);
+        let kept = Kept {
+            format: 1,
+            loopback: current.loopback,
+            port: current.info.port,
+            token: token.expose().to_owned(),
+        };
+        let bytes = serde_json::to_vec(&kept).unwrap_or_default();
+        self.files
+            .write_atomic(&self.dir, &self.path, &bytes, FileMode::OwnerOnly)
+            .await
+            .map_err(|error| PhoneError::Files(error.to_string()))?;
+        self.registry
+            .set_mobile(Some(token.clone()))
+            .await
+            .map_err(|_| PhoneError::Stopped)?;
+        let base = current
+            .info
+            .url
+            .split_once("?token=")
+            .map_or(current.info.url.as_str(), |(base, _)| base)
+            .to_owned();
+        current.info.url = format!("{base}?token={}", token.expose());
+        tracing::info!("phone link replaced");
+        Ok(current.info.clone())
     }
 
     /// Stops phone access: the token is revoked (every phone connection is closed with 4001, so

@@ -167,6 +167,12 @@ pub enum Request {
     List(oneshot::Sender<Vec<CoordinatorInfo>>),
     /// Turns phone access on with this token, or off (the token then opens nothing).
     SetMobile(Option<Secret>, oneshot::Sender<()>),
+    /// Gives a registered coordinator a new token: written to its credentials file (where its
+    /// MCP servers read it again), persisted, and the old one opens nothing.
+    Rotate(
+        CoordinatorId,
+        oneshot::Sender<Result<CoordinatorInfo, RegistryError>>,
+    ),
     /// Starts a registered coordinator's own agent.
     StartAgent(
         CoordinatorId,
@@ -272,6 +278,15 @@ impl RegistryDoor {
     /// The registry has stopped.
     pub async fn set_mobile(&self, token: Option<Secret>) -> Result<(), RegistryError> {
         self.ask(|reply| Request::SetMobile(token, reply)).await
+    }
+
+    /// See [`Request::Rotate`].
+    ///
+    /// # Errors
+    /// No such registered coordinator, or its new token could not be written or persisted (the
+    /// old one then stays in force).
+    pub async fn rotate(&self, id: CoordinatorId) -> Result<CoordinatorInfo, RegistryError> {
+        self.ask(|reply| Request::Rotate(id, reply)).await?
     }
 
     /// See [`Request::StartAgent`].
@@ -446,6 +461,9 @@ impl Registry {
             Request::StartAgent(id, request, reply) => {
                 let _ = reply.send(self.start_agent(id, request).await);
             }
+            Request::Rotate(id, reply) => {
+                let _ = reply.send(self.rotate(id).await);
+            }
             Request::Save {
                 id,
                 seq,
@@ -568,6 +586,52 @@ impl Registry {
         let (_, entry) = &self.entries[self.entries.len() - 1];
         tracing::info!(coordinator = %id, project = %entry.settings.project_root.display(), "coordinator registered");
         Ok(self.info(id, entry, 0))
+    }
+
+    /// See [`Request::Rotate`]. The credentials file is written first, then the state: a
+    /// failure of either puts the old token back in both, and nothing changed.
+    async fn rotate(&mut self, id: CoordinatorId) -> Result<CoordinatorInfo, RegistryError> {
+        let token = Secret::from_random(self.random());
+        let index = self
+            .entries
+            .iter()
+            .position(|(known, entry)| *known == id && entry.is_registered())
+            .ok_or(RegistryError::NotFound(id))?;
+        let config = self.layout.coordinator_config(id);
+        let write = |token: &Secret| {
+            let settings = &self.entries[index].1.settings;
+            let server = McpServer::coordinator(&settings.mcp, id, token.expose());
+            serde_json::to_vec_pretty(&server.config_at(&config)).unwrap_or_default()
+        };
+        let (fresh, old) = (write(&token), write(&self.entries[index].1.token));
+        let files = &self.ports.files;
+        files
+            .write_atomic(
+                &self.layout.config_dir,
+                &config,
+                &fresh,
+                FileMode::OwnerOnly,
+            )
+            .await
+            .map_err(files_error)?;
+        let previous = std::mem::replace(&mut self.entries[index].1.token, token);
+        if let Err(error) = self.write_state().await {
+            self.entries[index].1.token = previous;
+            let _ = files
+                .write_atomic(&self.layout.config_dir, &config, &old, FileMode::OwnerOnly)
+                .await;
+            return Err(error);
+        }
+        // The directory now holds the new token only: the old one opens nothing, and every
+        // WebSocket that authenticated with it is closed (4001).
+        self.publish();
+        tracing::info!(coordinator = %id, "coordinator token rotated");
+        let (_, entry) = &self.entries[index];
+        let tasks = match &entry.handle {
+            Some(handle) => handle.list_tasks().await.map_or(0, |t| t.len()),
+            None => 0,
+        };
+        Ok(self.info(id, entry, tasks))
     }
 
     /// The branch checked out at `root`, or why `root` is no usable repository.
@@ -736,7 +800,8 @@ impl Registry {
         let files = &self.ports.files;
         let config = self.layout.coordinator_config(id);
         let server = McpServer::coordinator(&settings.mcp, id, token.expose());
-        let config_bytes = serde_json::to_vec_pretty(&server.config()).unwrap_or_default();
+        let config_bytes =
+            serde_json::to_vec_pretty(&server.config_at(&config)).unwrap_or_default();
         let root = settings.project_root.clone();
         let tracked = self
             .ports

@@ -58,6 +58,9 @@ pub struct McpArgs {
     pub token: EnvSecret,
     /// The sub-task's done token, if given.
     pub done_token: Option<EnvSecret>,
+    /// The MCP config file the credentials came from (`--credentials-file`), read again for a
+    /// new token when the daemon refuses the one held (the coordinator's was rotated).
+    pub credentials_file: Option<std::path::PathBuf>,
 }
 
 /// Why the process cannot start: printed on stderr, exit status 1.
@@ -124,6 +127,19 @@ pub fn credentials_in(config: &[u8]) -> Result<Vec<(String, String)>, String> {
         .collect())
 }
 
+/// The bearer token an MCP config file holds now (the first of [`TOKEN_VARS`] set in it), for a
+/// server that was refused the one it held.
+#[must_use]
+pub fn token_in(config: &[u8]) -> Option<EnvSecret> {
+    let credentials = credentials_in(config).ok()?;
+    TOKEN_VARS.iter().find_map(|name| {
+        credentials
+            .iter()
+            .find(|(key, value)| key == name && !value.is_empty())
+            .map(|(_, value)| EnvSecret(value.clone()))
+    })
+}
+
 impl McpArgs {
     /// Reads the arguments after `mcp` and the environment (`env` answers a variable's value).
     ///
@@ -160,6 +176,7 @@ impl McpArgs {
             task,
             token,
             done_token,
+            credentials_file: flag(argv, CREDENTIALS_FILE_FLAG).map(std::path::PathBuf::from),
         })
     }
 
@@ -301,6 +318,30 @@ mod tests {
         );
         assert!(super::credentials_in(b"{}").is_err());
         assert!(super::credentials_in(b"garbage").is_err());
+    }
+
+    #[test]
+    fn a_rotated_token_is_found_again_in_the_credentials_file() {
+        let config = br#"{"mcpServers":{"baton":{"env":{"BATON_MCP_TOKEN":"new"}}}}"#;
+        assert_eq!(super::token_in(config).map(|t| t.0), Some("new".to_owned()));
+        let empty = br#"{"mcpServers":{"baton":{"env":{"BATON_MCP_TOKEN":""}}}}"#;
+        assert_eq!(super::token_in(empty), None);
+        assert_eq!(super::token_in(b"garbage"), None);
+        let argv: Vec<String> = [
+            "--url",
+            "http://127.0.0.1:7777",
+            "--credentials-file",
+            "/s/c.json",
+        ]
+        .map(String::from)
+        .to_vec();
+        let parsed = McpArgs::parse(&argv, |name| {
+            (name == "BATON_MCP_TOKEN").then(|| "t".into())
+        });
+        assert_eq!(
+            parsed.unwrap().credentials_file.as_deref(),
+            Some(std::path::Path::new("/s/c.json"))
+        );
     }
 
     #[test]

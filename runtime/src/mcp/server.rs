@@ -47,11 +47,26 @@ enum Failure {
     Transport(String),
     /// The server answered, and it is a failure to report.
     Answer(String),
+    /// The server refused the token (401): the credentials file may hold a new one.
+    Refused(String),
+}
+
+impl Failure {
+    /// As reported after the retry with a new token: a second refusal is an answer.
+    fn reported(self) -> Self {
+        match self {
+            Failure::Refused(text) => Failure::Answer(text),
+            other => other,
+        }
+    }
 }
 
 /// The REST side of the MCP process.
 pub struct Backend<C> {
     args: McpArgs,
+    /// The bearer token in use: the one it started with, or one read again from its
+    /// credentials file after the daemon refused the old one (a rotation).
+    token: std::sync::Mutex<crate::mcp::args::EnvSecret>,
     base: BaseUrl,
     connector: C,
     entropy: Arc<dyn Entropy>,
@@ -66,6 +81,7 @@ impl<C: Connect> Backend<C> {
     pub fn new(args: McpArgs, connector: C, entropy: Arc<dyn Entropy>) -> Result<Self, InvalidUrl> {
         let base = BaseUrl::parse(&args.url)?;
         Ok(Backend {
+            token: std::sync::Mutex::new(args.token.clone()),
             args,
             base,
             connector,
@@ -114,7 +130,9 @@ impl<C: Connect> Backend<C> {
         };
         match answer {
             Ok(value) => tools::render(tool, task, &value),
-            Err(Failure::Transport(text) | Failure::Answer(text)) => Err(format!("Error: {text}")),
+            Err(Failure::Transport(text) | Failure::Answer(text) | Failure::Refused(text)) => {
+                Err(format!("Error: {text}"))
+            }
         }
     }
 
@@ -142,7 +160,7 @@ impl<C: Connect> Backend<C> {
         )
         .await
         .map(drop)
-        .map_err(|(Failure::Transport(text) | Failure::Answer(text))| text)
+        .map_err(|(Failure::Transport(text) | Failure::Answer(text) | Failure::Refused(text))| text)
     }
 
     /// `wait_for_signal_done`: one request id for every try; transport errors tried again with
@@ -198,9 +216,73 @@ impl<C: Connect> Backend<C> {
         }
     }
 
-    /// One request; the answer's JSON when it is 2xx.
+    /// The bearer token in use.
+    fn token(&self) -> crate::mcp::args::EnvSecret {
+        self.token
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// After a 401: the token its credentials file holds now, if it has one and it is not the
+    /// one refused (the coordinator's token was rotated); it is then the token in use.
+    async fn reread_token(&self, refused: &crate::mcp::args::EnvSecret) -> bool {
+        use tokio::io::AsyncReadExt as _;
+        let Some(path) = &self.args.credentials_file else {
+            return false;
+        };
+        let Ok(file) = tokio::fs::File::open(path).await else {
+            return false;
+        };
+        let mut bytes = Vec::new();
+        let limit = crate::mcp::args::CREDENTIALS_FILE_BYTES_MAX as u64;
+        if file.take(limit).read_to_end(&mut bytes).await.is_err() {
+            return false;
+        }
+        match crate::mcp::args::token_in(&bytes) {
+            Some(fresh) if fresh != *refused => {
+                *self
+                    .token
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// One request; the answer's JSON when it is 2xx. Refused with 401, it is sent once more
+    /// with the token its credentials file holds now, when that changed (a rotation).
     async fn json(
         &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        as_coordinator: bool,
+        limit_ms: u64,
+    ) -> Result<Value, Failure> {
+        let token = self.token();
+        match self
+            .json_once(&token, method, path, body, as_coordinator, limit_ms)
+            .await
+        {
+            Err(Failure::Refused(text)) => {
+                if self.reread_token(&token).await {
+                    let token = self.token();
+                    self.json_once(&token, method, path, body, as_coordinator, limit_ms)
+                        .await
+                        .map_err(Failure::reported)
+                } else {
+                    Err(Failure::Answer(text))
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn json_once(
+        &self,
+        token: &crate::mcp::args::EnvSecret,
         method: &str,
         path: &str,
         body: Option<&Value>,
@@ -210,7 +292,7 @@ impl<C: Connect> Backend<C> {
         let mut headers = vec![
             (
                 "authorization".to_owned(),
-                format!("Bearer {}", self.args.token.expose()),
+                format!("Bearer {}", token.expose()),
             ),
             ("content-type".to_owned(), "application/json".to_owned()),
         ];
@@ -250,11 +332,16 @@ impl<C: Connect> Backend<C> {
             Ok(Ok(response)) => response,
         };
         if !(200..300).contains(&response.status) {
-            return Err(Failure::Answer(format!(
+            let text = format!(
                 "API {method} {path} failed ({}): {}",
                 response.status,
                 String::from_utf8_lossy(&response.body)
-            )));
+            );
+            return Err(if response.status == 401 {
+                Failure::Refused(text)
+            } else {
+                Failure::Answer(text)
+            });
         }
         if response.body.is_empty() {
             return Ok(Value::Null);
