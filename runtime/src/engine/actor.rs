@@ -170,10 +170,8 @@ impl Actor {
             }
             self.prune_cancelled_waits().await;
             let now = self.ports.clock.now();
-            let sleep = self
-                .core
-                .next_deadline(now)
-                .map(|at| Duration::from_millis(at.since(now)));
+            let deadline = self.core.next_deadline(now);
+            let sleep = deadline.map(|at| Duration::from_millis(at.since(now)));
             // Commands and internal events take turns at going first, so neither starves the
             // other; the order is fixed by the turn, never random, so a simulation replays.
             turn = !turn;
@@ -192,16 +190,21 @@ impl Actor {
                     () = sleep_for(sleep) => Next::Tick,
                 }
             };
+            let ticked = matches!(next, Next::Tick);
             match next {
                 Next::Command(Some(command)) => self.command(command).await,
                 // A task still being made must be added or rolled back by this actor.
                 Next::Command(None) => inbox_open = false,
                 Next::Internal(event) => self.internal_event(event).await,
-                Next::Tick => {
-                    let now = self.ports.clock.now();
-                    let effects = self.core.tick(now, self.fresh());
-                    self.apply(effects).await;
-                }
+                Next::Tick => {}
+            }
+            // A deadline that came due while another event went first is acted on now: once
+            // past, the core names it no more (a prompt that became stable is no recheck any
+            // more), so waiting for the next event would act on it late.
+            let now = self.ports.clock.now();
+            if ticked || deadline.is_some_and(|at| now >= at) {
+                let effects = self.core.tick(now, self.fresh());
+                self.apply(effects).await;
             }
             self.tell_list_changes();
             if self.dirty && !self.saving {
