@@ -16,6 +16,8 @@
 //! - [`demo`]: `baton demo-agent`: a scripted stand-in for a coding agent, in a real terminal,
 //!   with a real MCP client.
 //! - [`cli`]: the command-line subcommands' logic, over bytes and strings; `main.rs` does the IO.
+//! - `fuzz` (tests only): property tests over arbitrary and mutated input for everything that
+//!   parses outside input (docs/fuzzing.md).
 //!
 //! Dependencies point one way: `cli` and `ports` use `core`; `core` uses nothing of the crate
 //! but itself.
@@ -31,3 +33,6 @@ pub mod demo;
 pub mod engine;
 pub mod mcp;
 pub mod ports;
+
+#[cfg(test)]
+mod fuzz;

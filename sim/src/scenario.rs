@@ -716,4 +716,6 @@ fn placeholders(value: &toml::Value) -> Vec<String> {
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;

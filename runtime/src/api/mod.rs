@@ -22,7 +22,7 @@ pub mod server;
 pub mod ws;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -16,26 +16,27 @@ use crate::core::ids::{CoordinatorId, TaskId};
 use crate::engine::{CoordinatorSettings, CreateTask, Engine};
 use crate::ports::fakes::FakeFiles;
 
-/// Coordinators A and B with a task each, the phone's token, and the router over them.
-struct World {
-    router: axum::Router,
+/// Coordinators A and B with a task each, the phone's token, and the router over them (the
+/// fuzz target `http` sends to it too).
+pub(crate) struct World {
+    pub(crate) router: axum::Router,
     state: ApiState,
     files: Arc<FakeFiles>,
-    a: CoordinatorId,
-    b: CoordinatorId,
-    task_a: TaskId,
-    task_b: TaskId,
+    pub(crate) a: CoordinatorId,
+    pub(crate) b: CoordinatorId,
+    pub(crate) task_a: TaskId,
+    pub(crate) task_b: TaskId,
     _engine: Engine,
 }
 
 /// The `Host` every request names: the loopback listener's.
-const HOST: &str = "127.0.0.1:7777";
-const A: u8 = 1;
-const B: u8 = 2;
-const PHONE: u8 = 9;
-const STRANGER: u8 = 5;
+pub(crate) const HOST: &str = "127.0.0.1:7777";
+pub(crate) const A: u8 = 1;
+pub(crate) const B: u8 = 2;
+pub(crate) const PHONE: u8 = 9;
+pub(crate) const STRANGER: u8 = 5;
 
-fn token(who: u8) -> String {
+pub(crate) fn token(who: u8) -> String {
     Secret::from_random([who; TOKEN_BYTES]).expose().to_owned()
 }
 
@@ -43,7 +44,7 @@ fn settings() -> CoordinatorSettings {
     CoordinatorSettings::new("/repo", "claude", "/tmp/baton")
 }
 
-async fn world() -> World {
+pub(crate) async fn world() -> World {
     let fakes = crate::engine::FakeWorld::new(3);
     let files = fakes.files.clone();
     let mut engine = fakes.engine();

@@ -646,6 +646,13 @@ impl Detector {
         }
     }
 
+    /// Whether its memory is within the bounds: the screen model's and the pending queries'
+    /// (for the tests and the fuzz targets).
+    #[cfg(test)]
+    pub(crate) fn within_bounds(&mut self) -> bool {
+        self.screen.within_bounds() && self.screen.queries.len() <= QUERIES_PENDING_MAX
+    }
+
     /// The terminal now has `cols` by `rows` cells: the grid follows (clamped to
     /// [`SCREEN_COLS_MAX`] by [`SCREEN_ROWS_MAX`]). The text window has no size.
     pub fn resize(&mut self, cols: u16, rows: u16) {
