@@ -31,6 +31,12 @@ pub const HEADER_READ_TIMEOUT_MS: u64 = 10_000;
 /// flight has no such limit.
 pub const KEEP_ALIVE_IDLE_MS: u64 = HEADER_READ_TIMEOUT_MS;
 
+/// Longest a listener waits, after evicting a connection, for it to close before it accepts the
+/// next: its descriptor is released first, so a flood that keeps reconnecting never holds more
+/// descriptors than the caps say (without the wait, evicted sockets closed only when their task
+/// next ran, and 829 of 1,024 were open at a peak). A connection slow to end delays the listener
+/// this long at most.
+pub const EVICTED_CLOSE_WAIT_MS: u64 = 1_000;
 /// Connections the loopback API listener keeps open at once. With [`PHONE_CONNECTIONS_MAX`]
 /// and [`APP_CONNECTIONS_MAX`] this is 448 descriptors at most, under half of the common
 /// `ulimit -n 1024`: the rest is the agents' terminals, the state files and git's.
@@ -143,7 +149,13 @@ impl Slots {
             };
             Some(found)
         } else if self.open.len() >= self.limits.connections {
-            let Some(found) = self.oldest_idle(|_| true) else {
+            // The peer holding the most pays first: many sources flooding a listener evict
+            // each other before they reach a peer with a connection or two.
+            let busiest = self.busiest_peer();
+            let found = self
+                .oldest_idle(|slot| slot.peer == busiest)
+                .or_else(|| self.oldest_idle(|_| true));
+            let Some(found) = found else {
                 return Admit::Refuse;
             };
             Some(found)
@@ -160,6 +172,18 @@ impl Slots {
             Some(evict) => Admit::OpenEvicting { slot, evict },
             None => Admit::Open(slot),
         }
+    }
+
+    /// The peer with the most connections open (the first to open one, among equals).
+    fn busiest_peer(&self) -> Option<IpAddr> {
+        let mut held: BTreeMap<Option<IpAddr>, (usize, u64)> = BTreeMap::new();
+        for (id, slot) in &self.open {
+            let entry = held.entry(slot.peer).or_insert((0, *id));
+            entry.0 += 1;
+        }
+        held.into_iter()
+            .max_by_key(|(_, (count, first))| (*count, std::cmp::Reverse(*first)))
+            .and_then(|(peer, _)| peer)
     }
 
     fn oldest_idle(&self, mut also: impl FnMut(&Slot) -> bool) -> Option<u64> {
@@ -421,6 +445,30 @@ mod tests {
         slots.busy(3);
         assert_eq!(slots.admit(Some(LAN)), Admit::Refuse);
         assert_eq!(slots.admit(Some(other)), Admit::Open(4));
+    }
+
+    #[test]
+    fn a_full_listener_makes_room_among_the_busiest_peers_connections() {
+        let flooder = IpAddr::V4(Ipv4Addr::new(192, 168, 1, 66));
+        let mut slots = Slots::new(limits(4, Some(3)));
+        assert_eq!(slots.admit(Some(LAN)), Admit::Open(0));
+        for slot in 1..=3 {
+            assert_eq!(slots.admit(Some(flooder)), Admit::Open(slot));
+        }
+        // A third peer arrives at a full listener: the flooder's oldest idle goes, not the
+        // older connection of the peer holding one.
+        let third = IpAddr::V4(Ipv4Addr::new(192, 168, 1, 30));
+        assert_eq!(
+            slots.admit(Some(third)),
+            Admit::OpenEvicting { slot: 4, evict: 1 }
+        );
+        // The flooder's connections all busy: the oldest idle of anyone's makes room.
+        slots.busy(2);
+        slots.busy(3);
+        assert_eq!(
+            slots.admit(Some(third)),
+            Admit::OpenEvicting { slot: 5, evict: 0 }
+        );
     }
 
     #[test]

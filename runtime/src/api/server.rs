@@ -21,7 +21,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::sync::{Notify, mpsc};
 use tower::ServiceExt as _;
 
-use super::guard::{Admit, HEADER_READ_TIMEOUT_MS, Limits, Slots};
+use super::guard::{Admit, EVICTED_CLOSE_WAIT_MS, HEADER_READ_TIMEOUT_MS, Limits, Slots};
 use super::latest;
 
 /// Where a connection came from and arrived at, as far as its listener knows.
@@ -56,9 +56,17 @@ impl Listen for tokio::net::UnixListener {
 }
 
 /// The open connections of one listener, and how to close one.
+/// An open connection's two signals: the accept loop tells it it is evicted, it tells back it
+/// has closed (its descriptor released).
+#[derive(Clone, Default)]
+struct Signals {
+    evict: Arc<Notify>,
+    closed: Arc<Notify>,
+}
+
 struct Table {
     slots: Slots,
-    evict: std::collections::BTreeMap<u64, Arc<Notify>>,
+    evict: std::collections::BTreeMap<u64, Signals>,
 }
 
 fn lock(table: &Mutex<Table>) -> MutexGuard<'_, Table> {
@@ -98,8 +106,8 @@ where
             accepted = listener.accept() => accepted,
         };
         let addresses = L::addresses(&io, &addr);
-        let evicted = Arc::new(Notify::new());
-        let slot = {
+        let signals = Signals::default();
+        let (slot, evicted) = {
             let mut table = lock(&table);
             let (slot, evict) = match table.slots.admit(addresses.peer) {
                 Admit::Refuse => {
@@ -109,12 +117,20 @@ where
                 Admit::Open(slot) => (slot, None),
                 Admit::OpenEvicting { slot, evict } => (slot, Some(evict)),
             };
-            if let Some(notify) = evict.and_then(|evict| table.evict.remove(&evict)) {
-                notify.notify_one();
+            let evicted = evict.and_then(|evict| table.evict.remove(&evict));
+            if let Some(evicted) = &evicted {
+                evicted.evict.notify_one();
             }
-            table.evict.insert(slot, evicted.clone());
-            slot
+            table.evict.insert(slot, signals.clone());
+            (slot, evicted)
         };
+        // The evicted connection's descriptor is released before the next is accepted, so a
+        // flood that keeps coming back never holds more than the cap (bounded: a connection
+        // slow to end does not stop the listener).
+        if let Some(evicted) = evicted {
+            let wait = Duration::from_millis(EVICTED_CLOSE_WAIT_MS);
+            let _ = tokio::time::timeout(wait, evicted.closed.notified()).await;
+        }
         let connection = Connection {
             table: table.clone(),
             slot,
@@ -124,7 +140,7 @@ where
         let closing = closing.subscribe();
         let open = open.clone();
         tokio::spawn(async move {
-            connection.serve(io, evicted, closing).await;
+            connection.serve(io, signals, closing).await;
             drop(open);
         });
     }
@@ -143,7 +159,7 @@ struct Connection {
 }
 
 impl Connection {
-    async fn serve<I>(self, io: I, evicted: Arc<Notify>, mut closing: latest::Latest<bool>)
+    async fn serve<I>(self, io: I, signals: Signals, mut closing: latest::Latest<bool>)
     where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
@@ -166,24 +182,31 @@ impl Connection {
         builder
             .timer(TokioTimer::new())
             .header_read_timeout(Duration::from_millis(HEADER_READ_TIMEOUT_MS));
-        let connection = builder
-            .serve_connection(TokioIo::new(io), service)
-            .with_upgrades();
-        let mut connection = std::pin::pin!(connection);
-        let mut shutting = false;
-        loop {
-            tokio::select! {
-                biased;
-                () = evicted.notified() => break,
-                _ = closing.wait_for(|closing| *closing), if !shutting => {
-                    shutting = true;
-                    connection.as_mut().graceful_shutdown();
+        // The connection (and its socket) ends with this block, before the slot is given back
+        // and the accept loop told: an evicted descriptor is released by then.
+        {
+            let connection = builder
+                .serve_connection(TokioIo::new(io), service)
+                .with_upgrades();
+            let mut connection = std::pin::pin!(connection);
+            let mut shutting = false;
+            loop {
+                tokio::select! {
+                    biased;
+                    () = signals.evict.notified() => break,
+                    _ = closing.wait_for(|closing| *closing), if !shutting => {
+                        shutting = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
+                    _ = connection.as_mut() => break,
                 }
-                _ = connection.as_mut() => break,
             }
         }
-        let mut table = lock(&table);
-        table.slots.close(slot);
-        table.evict.remove(&slot);
+        {
+            let mut table = lock(&table);
+            table.slots.close(slot);
+            table.evict.remove(&slot);
+        }
+        signals.closed.notify_one();
     }
 }
