@@ -1,7 +1,7 @@
 //! The `baton` binary: a thin shell over `baton_runtime`. It parses arguments, does the IO and
 //! prints what the library made.
 
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -503,15 +503,6 @@ fn init_logging() {
 
 /// Reads a whole file, refusing one larger than `limit` bytes.
 fn read_bounded(path: &std::path::Path, limit: u64) -> anyhow::Result<Vec<u8>> {
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut bytes = Vec::new();
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("reading {}", path.display()))?;
-    anyhow::ensure!(
-        bytes.len() as u64 <= limit,
-        "{} is larger than the {limit}-byte limit",
-        path.display()
-    );
-    Ok(bytes)
+    baton_runtime::adapters::files::read_user_file(path, limit)
+        .with_context(|| format!("reading {}", path.display()))
 }

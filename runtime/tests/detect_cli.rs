@@ -57,7 +57,7 @@ fn a_missing_file_is_a_clear_error() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.starts_with("baton: opening /nonexistent/recording.cast"),
+        stderr.starts_with("baton: reading /nonexistent/recording.cast: No such file"),
         "{stderr}"
     );
 }

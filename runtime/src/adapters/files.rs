@@ -209,6 +209,31 @@ fn check_regular(
     }
 }
 
+/// A file a user named (a script, a recording, a credentials file), read whole up to `limit`
+/// bytes: anything but a regular file is refused before it is opened (a FIFO would wait for a
+/// writer, `/dev/zero` would never end), and a larger file is refused, never read past
+/// `limit + 1` bytes.
+///
+/// # Errors
+/// It cannot be read, is no regular file, or is larger than `limit`.
+pub fn read_user_file(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    if !fs::metadata(path)?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let mut bytes = Vec::new();
+    File::open(path)?.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            format!("larger than the {limit}-byte limit"),
+        ));
+    }
+    Ok(bytes)
+}
+
 fn read(root: &Path, path: &Path) -> Result<Option<Vec<u8>>, FilesError> {
     let fail = |e: io::Error| FilesError::new("read", path, e);
     let Some((dir, name)) = parent_of("read", root, path, false)? else {

@@ -96,9 +96,12 @@ pub fn parse_script(text: &str, dir: &Path) -> Result<Script, String> {
             "unknown key {key:?}: a script has `script` and `repeat`"
         ));
     }
+    // At most one byte past the cast limit is read (the parser refuses what is over it): a
+    // script naming /dev/zero or a FIFO ends with an error, not a hang or an exhausted memory.
     let load = |file: &str| {
         let path = dir.join(file);
-        std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))
+        crate::adapters::files::read_user_file(&path, script::CAST_BYTES_MAX as u64)
+            .map_err(|e| format!("{}: {e}", path.display()))
     };
     let list = |key: &str| -> Result<Vec<Action>, String> {
         let Some(value) = table.get(key) else {
@@ -153,13 +156,8 @@ pub fn load_script(args: &DemoArgs) -> anyhow::Result<Script> {
             parse_script(text, Path::new(".")).map_err(|e| anyhow::anyhow!("built-in script: {e}"))
         }
         Some(path) => {
-            let bytes =
-                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            anyhow::ensure!(
-                bytes.len() <= SCRIPT_BYTES_MAX,
-                "{} is larger than {SCRIPT_BYTES_MAX} bytes",
-                path.display()
-            );
+            let bytes = crate::adapters::files::read_user_file(path, SCRIPT_BYTES_MAX as u64)
+                .with_context(|| format!("reading {}", path.display()))?;
             let text = String::from_utf8(bytes)
                 .map_err(|_| anyhow::anyhow!("{} is not UTF-8", path.display()))?;
             let dir = path.parent().unwrap_or(Path::new("."));
@@ -432,6 +430,24 @@ mod tests {
 
     use super::{COORDINATOR_SCRIPT, SUB_TASK_SCRIPT, parse_script, slug};
     use crate::agents::script::Action;
+
+    #[test]
+    fn a_cast_that_is_no_regular_file_is_refused_not_read_forever() {
+        let dir = tempfile::tempdir().unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            dir.path().join("fifo.cast"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        for cast in ["fifo.cast", "/dev/zero"] {
+            let text = format!("script = [{{ cast = \"{cast}\" }}]");
+            let error = parse_script(&text, dir.path()).unwrap_err();
+            assert!(error.contains("not a regular file"), "{cast}: {error}");
+        }
+    }
 
     #[test]
     fn the_built_in_scripts_read() {
