@@ -269,30 +269,32 @@ async fn phone_start(State(state): State<AppState>, body: Bytes) -> Response {
             Err(why) => return failure(StatusCode::BAD_REQUEST, &why),
         }
     };
-    match state.phone.start(body.loopback, body.port).await {
-        Ok(info) => json_response(
-            StatusCode::OK,
-            &phone_json(&info, state.phone.connected_clients()),
-        ),
-        Err(super::phone::PhoneError::Stopped) => failure(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the daemon is shutting down",
-        ),
-        Err(error) => failure(StatusCode::CONFLICT, &error.to_string()),
-    }
+    let started = state.phone.start(body.loopback, body.port).await;
+    phone_answer(&state, started)
 }
 
 async fn phone_rotate(State(state): State<AppState>) -> Response {
-    match state.phone.rotate().await {
+    let rotated = state.phone.rotate().await;
+    phone_answer(&state, rotated)
+}
+
+/// Phone access as started or given a new link, or why not: 503 while the daemon stops, 500 if
+/// it could not be kept, 409 otherwise (no port, or off).
+fn phone_answer(
+    state: &AppState,
+    result: Result<super::phone::PhoneInfo, super::phone::PhoneError>,
+) -> Response {
+    use super::phone::PhoneError;
+    match result {
         Ok(info) => json_response(
             StatusCode::OK,
             &phone_json(&info, state.phone.connected_clients()),
         ),
-        Err(super::phone::PhoneError::Stopped) => failure(
+        Err(PhoneError::Stopped) => failure(
             StatusCode::SERVICE_UNAVAILABLE,
             "the daemon is shutting down",
         ),
-        Err(error @ super::phone::PhoneError::Files(_)) => {
+        Err(error @ PhoneError::Files(_)) => {
             failure(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string())
         }
         Err(error) => failure(StatusCode::CONFLICT, &error.to_string()),

@@ -165,9 +165,30 @@ impl Phone {
     /// # Errors
     /// No port could be bound, or the daemon is stopping. Nothing changed then.
     pub async fn start(&self, loopback: bool, port: Option<u16>) -> Result<PhoneInfo, PhoneError> {
+        self.open(loopback, port, self.new_token()).await
+    }
+
+    /// A fresh mobile token.
+    fn new_token(&self) -> Secret {
         let mut bytes = [0u8; crate::core::auth::TOKEN_BYTES];
         self.entropy.fill(&mut bytes);
-        self.open(loopback, port, Secret::from_random(bytes)).await
+        Secret::from_random(bytes)
+    }
+
+    /// Keeps phone access (`loopback`, on `port`, with `token`) in [`PHONE_FILE`], 0600, for the
+    /// next run.
+    async fn keep(&self, loopback: bool, port: u16, token: &Secret) -> Result<(), PhoneError> {
+        let kept = Kept {
+            format: 1,
+            loopback,
+            port,
+            token: token.expose().to_owned(),
+        };
+        let bytes = serde_json::to_vec(&kept).unwrap_or_default();
+        self.files
+            .write_atomic(&self.dir, &self.path, &bytes, FileMode::OwnerOnly)
+            .await
+            .map_err(|error| PhoneError::Files(error.to_string()))
     }
 
     /// Starts phone access with `token`, kept in [`PHONE_FILE`] before it is announced (a
@@ -196,17 +217,7 @@ impl Phone {
         );
         let listener = listen::bind_tcp(interfaces, port).await?;
         let bound = listener.local_addr().map(|a| a.port()).unwrap_or_default();
-        let kept = Kept {
-            format: 1,
-            loopback,
-            port: bound,
-            token: token.expose().to_owned(),
-        };
-        let bytes = serde_json::to_vec(&kept).unwrap_or_default();
-        self.files
-            .write_atomic(&self.dir, &self.path, &bytes, FileMode::OwnerOnly)
-            .await
-            .map_err(|error| PhoneError::Files(error.to_string()))?;
+        self.keep(loopback, bound, &token).await?;
         let host = if loopback {
             IpAddr::V4(Ipv4Addr::LOCALHOST)
         } else {
@@ -260,20 +271,9 @@ impl Phone {
         let Some(current) = running.as_mut() else {
             return Err(PhoneError::Off);
         };
-        let mut bytes = [0u8; crate::core::auth::TOKEN_BYTES];
-        self.entropy.fill(&mut bytes);
-        let token = Secret::from_random(bytes);
-        let kept = Kept {
-            format: 1,
-            loopback: current.loopback,
-            port: current.info.port,
-            token: token.expose().to_owned(),
-        };
-        let bytes = serde_json::to_vec(&kept).unwrap_or_default();
-        self.files
-            .write_atomic(&self.dir, &self.path, &bytes, FileMode::OwnerOnly)
-            .await
-            .map_err(|error| PhoneError::Files(error.to_string()))?;
+        let token = self.new_token();
+        self.keep(current.loopback, current.info.port, &token)
+            .await?;
         self.registry
             .set_mobile(Some(token.clone()))
             .await
