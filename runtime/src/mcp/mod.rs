@@ -26,8 +26,13 @@ pub async fn serve_stdio(args: args::McpArgs) -> anyhow::Result<()> {
         http::Tcp,
         Arc::new(crate::adapters::OsEntropy::open()?),
     )?;
-    let running = server::McpServer::new(backend)
-        .serve(rmcp::transport::stdio())
+    let server = server::McpServer::new(backend);
+    let input = EndWatch {
+        inner: tokio::io::stdin(),
+        ended: server.input_ended(),
+    };
+    let running = server
+        .serve((input, tokio::io::stdout()))
         .await
         .map_err(|error| anyhow::anyhow!("cannot start the MCP server: {error}"))?;
     running
@@ -35,6 +40,36 @@ pub async fn serve_stdio(args: args::McpArgs) -> anyhow::Result<()> {
         .await
         .map_err(|error| anyhow::anyhow!("the MCP server stopped: {error}"))?;
     Ok(())
+}
+
+/// The client's input, telling when it ends (end of file, or an error): the calls in flight
+/// are then dropped at once (see `McpServer::input_ended`).
+pub struct EndWatch<R> {
+    /// The input.
+    pub inner: R,
+    /// Told `true` once it ended.
+    pub ended: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for EndWatch<R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let (before, room) = (buf.filled().len(), buf.remaining() > 0);
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        let ended = match &polled {
+            // Nothing read into room for something: the end of the input.
+            std::task::Poll::Ready(Ok(())) => room && buf.filled().len() == before,
+            std::task::Poll::Ready(Err(_)) => true,
+            std::task::Poll::Pending => false,
+        };
+        if ended {
+            self.ended.send_replace(true);
+        }
+        polled
+    }
 }
 
 #[cfg(test)]

@@ -358,15 +358,35 @@ fn long_poll_limit(wait_ms: u64) -> u64 {
 }
 
 /// The rmcp handler over a [`Backend`].
-pub struct McpServer<C>(Arc<Backend<C>>, Arc<std::sync::atomic::AtomicBool>);
+pub struct McpServer<C>(
+    Arc<Backend<C>>,
+    Arc<std::sync::atomic::AtomicBool>,
+    Arc<tokio::sync::watch::Sender<bool>>,
+);
 
 impl<C> McpServer<C> {
     /// Serves `backend`.
     #[must_use]
     pub fn new(backend: Backend<C>) -> Self {
-        McpServer(Arc::new(backend), Arc::default())
+        McpServer(
+            Arc::new(backend),
+            Arc::default(),
+            Arc::new(tokio::sync::watch::Sender::new(false)),
+        )
+    }
+
+    /// What to tell when the client's input ended (its stdin closed): every call in flight
+    /// ends at once, its request to the daemon dropped (a wait that is dropped consumes
+    /// nothing), instead of running on while the transport drains.
+    #[must_use]
+    pub fn input_ended(&self) -> Arc<tokio::sync::watch::Sender<bool>> {
+        self.2.clone()
     }
 }
+
+/// The MCP error code of a request the client cancelled (`notifications/cancelled`), as other
+/// MCP SDKs answer it; rmcp sends no answer for a request whose cancellation it received.
+const REQUEST_CANCELLED: i32 = -32800;
 
 fn text_result(result: Result<String, String>) -> CallToolResult {
     match result {
@@ -411,12 +431,32 @@ impl<C: Connect + 'static> ServerHandler for McpServer<C> {
         Ok(ListToolsResult::with_all_items(tools))
     }
 
+    /// Carries out a tool call until it ends, or until the client cancels it or its input
+    /// ends: then the call's future, and with it its request to the daemon, is dropped at once.
+    /// A long poll dropped so consumes nothing (the daemon answers no one who went away), so a
+    /// signal it would have taken stays for the next wait.
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let arguments = request.arguments.unwrap_or_default();
-        Ok(text_result(self.0.call(&request.name, &arguments).await).into())
+        let mut ended = self.2.subscribe();
+        tokio::select! {
+            biased;
+            () = context.ct.cancelled() => Err(ErrorData::new(
+                rmcp::model::ErrorCode(REQUEST_CANCELLED),
+                "the call was cancelled",
+                None,
+            )),
+            _ = ended.wait_for(|ended| *ended) => Err(ErrorData::new(
+                rmcp::model::ErrorCode(REQUEST_CANCELLED),
+                "the client's input ended",
+                None,
+            )),
+            result = self.0.call(&request.name, &arguments) => {
+                Ok(text_result(result).into())
+            }
+        }
     }
 }

@@ -196,7 +196,14 @@ async fn client(
         .expect("a valid URL");
     let (server_end, client_end) = tokio::io::duplex(1 << 16);
     tokio::spawn(async move {
-        if let Ok(running) = McpServer::new(backend).serve(server_end).await {
+        // As `serve_stdio` serves: its input watched for its end.
+        let server = McpServer::new(backend);
+        let (read, write) = tokio::io::split(server_end);
+        let input = super::EndWatch {
+            inner: read,
+            ended: server.input_ended(),
+        };
+        if let Ok(running) = server.serve((input, write)).await {
             let _ = running.waiting().await;
         }
     });
@@ -441,4 +448,109 @@ async fn requests_carry_the_callers_credentials_and_never_its_done_token_as_coor
     assert!(sent.contains(&format!("authorization: Bearer {}\r\n", token(A))));
     assert!(sent.contains(&format!("x-coordinator-id: {}\r\n", daemon.coordinator)));
     assert!(!sent.contains("x-done-token"));
+}
+
+/// A task made by the coordinator's client, and its sub-task's own MCP client (its done token
+/// read from the config the engine wrote).
+async fn task_with_its_client(
+    daemon: &Daemon,
+    coordinator: &RunningService<RoleClient, ()>,
+) -> (String, RunningService<RoleClient, ()>) {
+    let created = call(coordinator, "create_task", json!({ "name": "feat x" })).await;
+    let task: Value = serde_json::from_str(&text(&created)).unwrap();
+    let id = task["id"].as_str().unwrap().to_owned();
+    let config = daemon
+        .files
+        .get(&Path::new("/tmp/baton").join(format!("baton-subtask-{id}.json")))
+        .expect("its config");
+    let config: Value = serde_json::from_slice(&config.bytes).unwrap();
+    let done = config["mcpServers"]["baton"]["env"]["BATON_DONE_TOKEN"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sub_task = client(
+        daemon,
+        &["--url", "http://127.0.0.1:7777", "--task-id", &id],
+        &[("BATON_DONE_TOKEN", done)],
+    )
+    .await;
+    (id, sub_task)
+}
+
+/// A `wait_for_signal_done` sent so it can be cancelled.
+async fn cancellable_wait(
+    coordinator: &RunningService<RoleClient, ()>,
+) -> rmcp::service::RequestHandle<RoleClient> {
+    let arguments = json!({ "timeoutMs": 60_000 }).as_object().cloned().unwrap();
+    let params = CallToolRequestParams::new("wait_for_signal_done").with_arguments(arguments);
+    let request =
+        rmcp::model::ClientRequest::CallToolRequest(rmcp::model::CallToolRequest::new(params));
+    coordinator
+        .peer()
+        .send_cancellable_request(request, rmcp::service::PeerRequestOptions::no_options())
+        .await
+        .expect("sent")
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_signal_wait_consumes_nothing_and_the_next_wait_gets_the_signal() {
+    let daemon = daemon().await;
+    let coordinator = coordinator_client(&daemon).await;
+    let (id, sub_task) = task_with_its_client(&daemon, &coordinator).await;
+    let wait = cancellable_wait(&coordinator).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait.cancel(Some("the user pressed Esc".into()))
+        .await
+        .expect("cancelled");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let signalled = call(&sub_task, "signal_done", json!({})).await;
+    assert!(!failed(&signalled), "{}", text(&signalled));
+    let waited = call(
+        &coordinator,
+        "wait_for_signal_done",
+        json!({ "timeoutMs": 1_000 }),
+    )
+    .await;
+    let waited: Value = serde_json::from_str(&text(&waited)).expect("the signal, not a timeout");
+    assert_eq!(waited["taskId"].as_str(), Some(id.as_str()), "{waited}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_gone_mid_wait_consumes_nothing_and_the_next_wait_gets_the_signal() {
+    let daemon = daemon().await;
+    let coordinator = coordinator_client(&daemon).await;
+    let (id, sub_task) = task_with_its_client(&daemon, &coordinator).await;
+    // A second session of the coordinator's agent waits, and its client dies (its stdin ends).
+    let dying = coordinator_client(&daemon).await;
+    let _wait = cancellable_wait(&dying).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(dying);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let signalled = call(&sub_task, "signal_done", json!({})).await;
+    assert!(!failed(&signalled), "{}", text(&signalled));
+    let waited = call(
+        &coordinator,
+        "wait_for_signal_done",
+        json!({ "timeoutMs": 1_000 }),
+    )
+    .await;
+    let waited: Value = serde_json::from_str(&text(&waited)).expect("the signal, not a timeout");
+    assert_eq!(waited["taskId"].as_str(), Some(id.as_str()), "{waited}");
+}
+
+#[tokio::test]
+async fn the_end_of_the_input_is_told_and_an_empty_read_buffer_is_no_end() {
+    use tokio::io::AsyncReadExt as _;
+    let ended = Arc::new(tokio::sync::watch::Sender::new(false));
+    let mut input = super::EndWatch {
+        inner: &b"{}\n"[..],
+        ended: ended.clone(),
+    };
+    let mut none = [0u8; 0];
+    assert_eq!(input.read(&mut none).await.unwrap(), 0);
+    assert!(!*ended.borrow(), "no room to read into is no end");
+    let mut line = Vec::new();
+    input.read_to_end(&mut line).await.unwrap();
+    assert_eq!(line, b"{}\n");
+    assert!(*ended.borrow(), "the end of the input is told");
 }
