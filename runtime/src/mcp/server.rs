@@ -384,6 +384,11 @@ impl<C> McpServer<C> {
     }
 }
 
+/// How often a call that runs on (a long poll) tells a client that gave a progress token that
+/// it still runs (`notifications/progress`): well inside the 60 s request timeout of the
+/// TypeScript MCP SDK, which a client may reset on progress, so a long wait is not given up.
+pub const PROGRESS_EVERY_MS: u64 = 15_000;
+
 /// The MCP error code of a request the client cancelled (`notifications/cancelled`), as other
 /// MCP SDKs answer it; rmcp sends no answer for a request whose cancellation it received.
 const REQUEST_CANCELLED: i32 = -32800;
@@ -442,6 +447,25 @@ impl<C: Connect + 'static> ServerHandler for McpServer<C> {
     ) -> Result<CallToolResponse, ErrorData> {
         let arguments = request.arguments.unwrap_or_default();
         let mut ended = self.2.subscribe();
+        let (progress, peer) = (context.meta.get_progress_token(), context.peer.clone());
+        let ticking = async move {
+            if let Some(token) = progress {
+                let mut ticks = 0u32;
+                loop {
+                    tokio::time::sleep(Duration::from_millis(PROGRESS_EVERY_MS)).await;
+                    ticks += 1;
+                    let still = rmcp::model::ProgressNotificationParam::new(
+                        token.clone(),
+                        f64::from(ticks),
+                    )
+                    .with_message("still running");
+                    // A client that went away is told nothing more; the call ends on its own.
+                    let _ = peer.notify_progress(still).await;
+                }
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
         tokio::select! {
             biased;
             () = context.ct.cancelled() => Err(ErrorData::new(
@@ -457,6 +481,7 @@ impl<C: Connect + 'static> ServerHandler for McpServer<C> {
             result = self.0.call(&request.name, &arguments) => {
                 Ok(text_result(result).into())
             }
+            () = ticking => Err(ErrorData::internal_error("the progress ticker ended", None)),
         }
     }
 }

@@ -187,6 +187,16 @@ async fn client(
     argv: &[&str],
     env: &[(&str, String)],
 ) -> RunningService<RoleClient, ()> {
+    client_with(daemon, argv, env, ()).await
+}
+
+/// [`client`], with `handler` taking what the server tells the client.
+async fn client_with<H: rmcp::ClientHandler>(
+    daemon: &Daemon,
+    argv: &[&str],
+    env: &[(&str, String)],
+    handler: H,
+) -> RunningService<RoleClient, H> {
     let argv: Vec<String> = argv.iter().map(|a| (*a).to_owned()).collect();
     let args = McpArgs::parse(&argv, |name| {
         env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())
@@ -207,7 +217,7 @@ async fn client(
             let _ = running.waiting().await;
         }
     });
-    ().serve(client_end).await.expect("the MCP handshake")
+    handler.serve(client_end).await.expect("the MCP handshake")
 }
 
 async fn coordinator_client(daemon: &Daemon) -> RunningService<RoleClient, ()> {
@@ -553,4 +563,62 @@ async fn the_end_of_the_input_is_told_and_an_empty_read_buffer_is_no_end() {
     input.read_to_end(&mut line).await.unwrap();
     assert_eq!(line, b"{}\n");
     assert!(*ended.borrow(), "the end of the input is told");
+}
+
+/// A client that counts the progress notifications it is sent.
+#[derive(Clone, Default)]
+struct Progress(Arc<AtomicUsize>);
+
+impl rmcp::ClientHandler for Progress {
+    async fn on_progress(
+        &self,
+        _: rmcp::model::ProgressNotificationParam,
+        _: rmcp::service::NotificationContext<RoleClient>,
+    ) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_long_wait_tells_a_client_with_a_progress_token_that_it_still_runs() {
+    let daemon = daemon().await;
+    let progress = Progress::default();
+    let id = daemon.coordinator.to_string();
+    let coordinator = client_with(
+        &daemon,
+        &["--url", "http://127.0.0.1:7777", "--coordinator-id", &id],
+        &[("BATON_MCP_TOKEN", token(A))],
+        progress.clone(),
+    )
+    .await;
+    let wait = |token: i64| {
+        // (rmcp's client gives every request a progress token of its own, so a request without
+        // one cannot be sent from here.)
+        let arguments = json!({ "timeoutMs": 40_000 }).as_object().cloned().unwrap();
+        let params = CallToolRequestParams::new("wait_for_signal_done").with_arguments(arguments);
+        let request =
+            rmcp::model::ClientRequest::CallToolRequest(rmcp::model::CallToolRequest::new(params));
+        let mut options = rmcp::service::PeerRequestOptions::no_options();
+        let mut meta = rmcp::model::RequestMetaObject::new();
+        meta.set_progress_token(rmcp::model::ProgressToken(
+            rmcp::model::NumberOrString::Number(token),
+        ));
+        options.meta = Some(meta);
+        let peer = coordinator.peer().clone();
+        async move {
+            peer.send_request_with_option(request, options)
+                .await
+                .expect("sent")
+                .await_response()
+                .await
+                .expect("answered")
+        }
+    };
+    wait(7).await;
+    let told = progress.0.load(Ordering::SeqCst);
+    assert_eq!(
+        u64::try_from(told).unwrap(),
+        40_000 / super::server::PROGRESS_EVERY_MS,
+        "told every PROGRESS_EVERY_MS while it ran"
+    );
 }

@@ -98,7 +98,7 @@ pub fn catalogue(role: Role) -> Vec<Tool> {
             schema: schema(
                 json!({
                     "taskId": task_id(),
-                    "timeoutMs": { "type": "number", "description": "How long to wait at most (default 300000 = 5 minutes)" },
+                    "timeoutMs": { "type": "number", "description": "How long to wait at most (default 300000 = 5 minutes). A client that gives up on a request after 60 s (the TypeScript MCP SDK's default) should pass 50000 and call again, or send a progress token: the server then reports progress every 15 s. A wait given up (cancelled, timed out) consumes no signal." },
                 }),
                 &["taskId"],
             ),
@@ -144,7 +144,7 @@ pub fn catalogue(role: Role) -> Vec<Tool> {
                           call again (its signal is still to come).",
             schema: schema(
                 json!({
-                    "timeoutMs": { "type": "number", "description": "How long to wait at most (default 300000 = 5 minutes)" },
+                    "timeoutMs": { "type": "number", "description": "How long to wait at most (default 300000 = 5 minutes). A client that gives up on a request after 60 s (the TypeScript MCP SDK's default) should pass 50000 and call again, or send a progress token: the server then reports progress every 15 s. A wait given up (cancelled, timed out) consumes no signal." },
                 }),
                 &[],
             ),
