@@ -860,3 +860,47 @@ async fn a_coordinators_mcp_server_announces_itself_with_the_coordinators_token_
         StatusCode::METHOD_NOT_ALLOWED
     );
 }
+
+#[test]
+fn the_openapi_document_refuses_in_a_task_name_exactly_what_the_server_refuses() {
+    // The name's pattern is `^[^SET]*$`; SET is `\uXXXX` escapes, characters and ranges.
+    let document: serde_json::Value = serde_json::from_str(super::OPENAPI).unwrap();
+    let pattern = document["paths"]["/api/tasks"]["post"]["requestBody"]["content"]
+        ["application/json"]["schema"]["properties"]["name"]["pattern"]
+        .as_str()
+        .unwrap();
+    let set = pattern
+        .strip_prefix("^[^")
+        .and_then(|p| p.strip_suffix("]*$"))
+        .unwrap();
+    let mut chars = set.chars().peekable();
+    let next = |chars: &mut std::iter::Peekable<std::str::Chars<'_>>| -> u32 {
+        match chars.next().unwrap() {
+            '\\' => {
+                assert_eq!(chars.next(), Some('u'));
+                let hex: String = chars.by_ref().take(4).collect();
+                u32::from_str_radix(&hex, 16).unwrap()
+            }
+            c => u32::from(c),
+        }
+    };
+    let mut refused = Vec::new();
+    while chars.peek().is_some() {
+        let first = next(&mut chars);
+        let last = if chars.next_if_eq(&'-').is_some() {
+            next(&mut chars)
+        } else {
+            first
+        };
+        refused.push(first..=last);
+    }
+    for c in (0..=0x10_FFFF_u32).filter_map(char::from_u32) {
+        let in_schema = refused.iter().any(|range| range.contains(&u32::from(c)));
+        assert_eq!(
+            in_schema,
+            crate::core::text::is_hidden(c),
+            "U+{:04X}: the document and the server disagree",
+            u32::from(c)
+        );
+    }
+}
