@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -37,16 +37,7 @@ fn start_limited(state: &Path, limit: usize) -> Daemon {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(log);
-    let mut child = command.spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let line = within("the daemon's ready line", move || {
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        line
-    });
-    assert!(line.starts_with("baton daemon: API "), "{line:?}");
-    let url = line.split_whitespace().nth(3).unwrap();
-    Daemon::from_child(child, state, BaseUrl::parse(url).unwrap())
+    Daemon::ready(&mut command, state)
 }
 
 fn raw(api: &BaseUrl, request: &str) -> String {

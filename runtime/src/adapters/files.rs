@@ -558,17 +558,17 @@ mod tests {
                 .write_atomic(&root, &path, b"BATON", FileMode::Default)
                 .await;
             assert!(
-                write.as_ref().is_err_and(|e| e.is_link()),
+                write.as_ref().is_err_and(|e| e.is_confinement()),
                 "write {rel}: {write:?}"
             );
             let read = files.read(&root, &path).await;
             assert!(
-                read.as_ref().is_err_and(|e| e.is_link()),
+                read.as_ref().is_err_and(|e| e.is_confinement()),
                 "read {rel}: {read:?}"
             );
             let removed = files.remove(&root, &path).await;
             assert!(
-                removed.as_ref().is_err_and(|e| e.is_link()),
+                removed.as_ref().is_err_and(|e| e.is_confinement()),
                 "remove {rel}: {removed:?}"
             );
             assert!(
@@ -604,7 +604,7 @@ mod tests {
                 .write_atomic(&root, &path, b"x", FileMode::Default)
                 .await
                 .unwrap_err();
-            assert!(error.is_link(), "{}: {error}", path.display());
+            assert!(error.is_confinement(), "{}: {error}", path.display());
         }
         assert!(!dir.path().join("x").exists());
     }

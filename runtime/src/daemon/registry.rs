@@ -980,7 +980,7 @@ impl Registry {
 }
 
 fn files_error(error: crate::ports::FilesError) -> RegistryError {
-    if error.is_link() {
+    if error.is_confinement() {
         RegistryError::Confined(error.to_string())
     } else {
         RegistryError::Files(error.to_string())

@@ -1500,7 +1500,7 @@ fn dir_of(path: &std::path::Path) -> &std::path::Path {
 /// symbolic link the repository committed, say) is the request's conflict with the repository,
 /// not a failure of the disk.
 fn files_error(error: crate::ports::FilesError) -> EngineError {
-    if error.is_link() {
+    if error.is_confinement() {
         EngineError::Conflict(format!(
             "{error}; nothing was changed (replace the link with a file to go on)"
         ))

@@ -487,6 +487,25 @@ async fn task_with_its_client(
     (id, sub_task)
 }
 
+/// The sub-task signals done; the coordinator's next wait returns that task (a wait given up
+/// before took nothing).
+async fn the_next_wait_gets_its_signal(
+    coordinator: &RunningService<RoleClient, ()>,
+    sub_task: &RunningService<RoleClient, ()>,
+    id: &str,
+) {
+    let signalled = call(sub_task, "signal_done", json!({})).await;
+    assert!(!failed(&signalled), "{}", text(&signalled));
+    let waited = call(
+        coordinator,
+        "wait_for_signal_done",
+        json!({ "timeoutMs": 1_000 }),
+    )
+    .await;
+    let waited: Value = serde_json::from_str(&text(&waited)).expect("the signal, not a timeout");
+    assert_eq!(waited["taskId"].as_str(), Some(id), "{waited}");
+}
+
 /// A `wait_for_signal_done` sent so it can be cancelled.
 async fn cancellable_wait(
     coordinator: &RunningService<RoleClient, ()>,
@@ -513,16 +532,7 @@ async fn a_cancelled_signal_wait_consumes_nothing_and_the_next_wait_gets_the_sig
         .await
         .expect("cancelled");
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let signalled = call(&sub_task, "signal_done", json!({})).await;
-    assert!(!failed(&signalled), "{}", text(&signalled));
-    let waited = call(
-        &coordinator,
-        "wait_for_signal_done",
-        json!({ "timeoutMs": 1_000 }),
-    )
-    .await;
-    let waited: Value = serde_json::from_str(&text(&waited)).expect("the signal, not a timeout");
-    assert_eq!(waited["taskId"].as_str(), Some(id.as_str()), "{waited}");
+    the_next_wait_gets_its_signal(&coordinator, &sub_task, &id).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -536,16 +546,7 @@ async fn a_client_gone_mid_wait_consumes_nothing_and_the_next_wait_gets_the_sign
     tokio::time::sleep(Duration::from_millis(200)).await;
     drop(dying);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let signalled = call(&sub_task, "signal_done", json!({})).await;
-    assert!(!failed(&signalled), "{}", text(&signalled));
-    let waited = call(
-        &coordinator,
-        "wait_for_signal_done",
-        json!({ "timeoutMs": 1_000 }),
-    )
-    .await;
-    let waited: Value = serde_json::from_str(&text(&waited)).expect("the signal, not a timeout");
-    assert_eq!(waited["taskId"].as_str(), Some(id.as_str()), "{waited}");
+    the_next_wait_gets_its_signal(&coordinator, &sub_task, &id).await;
 }
 
 #[tokio::test]

@@ -934,20 +934,20 @@ mod tests {
                 .write_atomic(root, Path::new(path), b"x", FileMode::Default)
                 .await
                 .unwrap_err();
-            assert!(error.is_link(), "{path}: {error}");
+            assert!(error.is_confinement(), "{path}: {error}");
             assert!(
                 files
                     .read(root, Path::new(path))
                     .await
                     .unwrap_err()
-                    .is_link()
+                    .is_confinement()
             );
             assert!(
                 files
                     .remove(root, Path::new(path))
                     .await
                     .unwrap_err()
-                    .is_link()
+                    .is_confinement()
             );
         }
         assert!(files.paths().is_empty());

@@ -49,30 +49,36 @@ impl FilesError {
         }
     }
 
-    /// `operation` on `path` refused: `link`, a component of it inside its root, is a symbolic
-    /// link.
-    #[must_use]
-    pub fn link(operation: &'static str, path: &Path, link: &Path) -> Self {
+    /// `operation` on `path` refused for confinement, for `why`.
+    fn refused(operation: &'static str, path: &Path, why: String) -> Self {
         FilesError {
             refused: true,
             ..FilesError::new(
                 operation,
                 path,
-                io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!(
-                        "{} is a symbolic link: Baton reads and writes no file through a link",
-                        link.display()
-                    ),
-                ),
+                io::Error::new(io::ErrorKind::InvalidInput, why),
             )
         }
+    }
+
+    /// `operation` on `path` refused: `link`, a component of it inside its root, is a symbolic
+    /// link.
+    #[must_use]
+    pub fn link(operation: &'static str, path: &Path, link: &Path) -> Self {
+        FilesError::refused(
+            operation,
+            path,
+            format!(
+                "{} is a symbolic link: Baton reads and writes no file through a link",
+                link.display()
+            ),
+        )
     }
 
     /// Whether it was refused for confinement (a link, a path leaving its root), not an I/O
     /// failure: the caller's request, not the disk, is at fault.
     #[must_use]
-    pub const fn is_link(&self) -> bool {
+    pub const fn is_confinement(&self) -> bool {
         self.refused
     }
 }
@@ -87,15 +93,11 @@ pub fn inside<'a>(
     root: &Path,
     path: &'a Path,
 ) -> Result<Vec<&'a OsStr>, FilesError> {
-    let outside = || FilesError {
-        refused: true,
-        ..FilesError::new(
+    let outside = || {
+        FilesError::refused(
             operation,
             path,
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("not a file inside {}", root.display()),
-            ),
+            format!("not a file inside {}", root.display()),
         )
     };
     let rel = path.strip_prefix(root).map_err(|_| outside())?;
@@ -164,7 +166,7 @@ mod tests {
             "x",
         ] {
             let error = inside("write", root, Path::new(path)).unwrap_err();
-            assert!(error.is_link(), "{path}: {error}");
+            assert!(error.is_confinement(), "{path}: {error}");
         }
     }
 }

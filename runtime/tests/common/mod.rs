@@ -83,6 +83,12 @@ impl Daemon {
         for (name, value) in env {
             command.env(name, value);
         }
+        Daemon::ready(&mut command, state)
+    }
+
+    /// Spawns `command` (a `baton daemon` on `state`, its stdout piped) and waits for its ready
+    /// line.
+    pub fn ready(command: &mut Command, state: &Path) -> Daemon {
         let mut child = command.spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let line = within("the daemon's ready line", move || {
@@ -99,17 +105,9 @@ impl Daemon {
         }
     }
 
+    /// Starts `baton daemon` on `state` and waits for its ready line.
     pub fn start(state: &Path) -> Daemon {
         Daemon::start_with(state, &[])
-    }
-
-    /// A daemon some other way started: `child`, on `state`, its API at `api`.
-    pub fn from_child(child: Child, state: &Path, api: BaseUrl) -> Daemon {
-        Daemon {
-            child,
-            state: state.to_owned(),
-            api,
-        }
     }
 
     /// Runs `baton <args> --state-dir <state>` to its end.
