@@ -15,6 +15,7 @@
 //! - [`daemon`]: `baton daemon`: wiring, persistence and restore, the app channel, shutdown.
 //! - [`demo`]: `baton demo-agent`: a scripted stand-in for a coding agent, in a real terminal,
 //!   with a real MCP client.
+//! - [`killpoint`]: named points where a test build can crash the daemon (`kill-points`).
 //! - [`cli`]: the command-line subcommands' logic, over bytes and strings; `main.rs` does the IO.
 //! - `fuzz` (tests only): property tests over arbitrary and mutated input for everything that
 //!   parses outside input (docs/fuzzing.md).
@@ -31,6 +32,7 @@ pub mod core;
 pub mod daemon;
 pub mod demo;
 pub mod engine;
+pub mod killpoint;
 pub mod mcp;
 pub mod ports;
 

@@ -348,7 +348,7 @@ pub async fn serve(shared: Arc<Shared>) -> turmoil::Result {
     directory.credentials.set_mobile(Some(shared.phone.clone()));
     for (id, settings) in restored {
         let records = shared.journal.saved(id).unwrap_or_default();
-        let tasks = records.len();
+        let tasks = records.tasks.len();
         let handle = engine.restore(id, settings, records);
         publish_coordinator(&shared, &mut directory, id, handle);
         let name = shared.coordinator_name(id);

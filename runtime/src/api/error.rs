@@ -78,7 +78,10 @@ impl From<EngineError> for ApiError {
                 StatusCode::BAD_REQUEST
             }
             EngineError::Core(
-                CoreError::QueueFull | CoreError::TooManyTasks | CoreError::TooManyWaiters(_),
+                CoreError::QueueFull
+                | CoreError::QueueBytesFull
+                | CoreError::TooManyTasks
+                | CoreError::TooManyWaiters(_),
             ) => StatusCode::TOO_MANY_REQUESTS,
             EngineError::Core(CoreError::NotMergeable(_) | CoreError::NotRespawnable(_))
             | EngineError::Conflict(_) => StatusCode::CONFLICT,

@@ -48,13 +48,22 @@ pub enum Completion {
     Exited(Option<i32>),
     /// It has not finished: it waits for a human, for this reason.
     NeedsAttention(Attention),
+    /// A daemon restart ended its agent; `held` prompts (its untyped assignment, queued
+    /// prompts) wait for it to be started again.
+    Lost {
+        /// Prompts waiting.
+        held: usize,
+    },
 }
 
 impl Completion {
     /// Whether it is told sooner than the batch delay: a failed exit, a task stuck on a human.
     fn urgent(self) -> bool {
         matches!(self, Completion::Exited(Some(code)) if code != 0)
-            || matches!(self, Completion::NeedsAttention(_))
+            || matches!(
+                self,
+                Completion::NeedsAttention(_) | Completion::Lost { .. }
+            )
     }
 }
 
@@ -224,7 +233,7 @@ impl Notifications {
             let rank = |completion: Completion| match completion {
                 Completion::Idle => 0,
                 Completion::NeedsAttention(_) => 1,
-                Completion::Exited(_) => 2,
+                Completion::Exited(_) | Completion::Lost { .. } => 2,
             };
             let earlier = self.pending.iter_mut().find(|p| {
                 p.finished.task == finished.task
@@ -428,6 +437,17 @@ pub fn describe(finished: &Finished) -> String {
             reason.name(),
             reason.advice()
         ),
+        Completion::Lost { held } => {
+            let waiting = match held {
+                0 => String::new(),
+                1 => "; 1 prompt waits for it".to_owned(),
+                n => format!("; {n} prompts wait for it"),
+            };
+            format!(
+                "- \"{name}\" lost its agent when Baton restarted{waiting} (start its agent \
+                 again, or merge or close the task) — branch: {branch}"
+            )
+        }
     }
 }
 

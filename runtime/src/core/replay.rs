@@ -117,8 +117,47 @@ impl<V> ReplayCache<V> {
         value: V,
     ) {
         self.evict_expired(now);
+        self.put(coordinator, request, value, now.plus(REPLAY_TTL_MS));
+    }
+
+    /// Takes back a result a restarted daemon had kept ([`Self::live`]), with its expiry; kept
+    /// in the order given, within the same bound.
+    pub fn restore(
+        &mut self,
+        coordinator: CoordinatorId,
+        request: RequestId,
+        value: V,
+        expires_at: Millis,
+    ) {
+        self.put(coordinator, request, value, expires_at);
+    }
+
+    /// The results of `coordinator` not yet evicted, oldest first, with their expiry: what a
+    /// restart must find ([`Self::restore`]). Some may have expired since; they are evicted as
+    /// usual once restored.
+    #[must_use]
+    pub fn live(&self, coordinator: CoordinatorId) -> Vec<(RequestId, V, Millis)>
+    where
+        V: Clone,
+    {
+        self.order
+            .iter()
+            .filter(|((owner, _), _, _)| *owner == coordinator)
+            .filter_map(|(key, seq, expires_at)| {
+                let entry = self.entries.get(key).filter(|e| e.seq == *seq)?;
+                Some((key.1.clone(), entry.value.clone(), *expires_at))
+            })
+            .collect()
+    }
+
+    fn put(
+        &mut self,
+        coordinator: CoordinatorId,
+        request: RequestId,
+        value: V,
+        expires_at: Millis,
+    ) {
         let key = (coordinator, request);
-        let expires_at = now.plus(REPLAY_TTL_MS);
         let seq = self.next_seq;
         self.next_seq += 1;
         let entry = Entry {

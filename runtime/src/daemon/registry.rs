@@ -26,7 +26,7 @@ use crate::agents::mcp_json::{self, McpJsonError, Undo};
 use crate::api::Directory;
 use crate::api::latest::Publisher;
 use crate::core::auth::Secret;
-use crate::core::coordinator::TaskRecord;
+use crate::core::coordinator::Records;
 use crate::core::ids::{AgentId, CoordinatorId};
 use crate::engine::sessions::Sessions;
 use crate::engine::{AppEvent, CoordinatorHandle, CoordinatorSettings, Engine, McpLaunch, Ports};
@@ -188,7 +188,7 @@ pub enum Request {
         /// The save's sequence number.
         seq: u64,
         /// Its records.
-        records: Vec<TaskRecord>,
+        records: Records,
         /// Answered once written.
         reply: oneshot::Sender<Result<(), JournalError>>,
     },
@@ -209,7 +209,7 @@ impl Journal for RegistryJournal {
         &self,
         id: CoordinatorId,
         seq: u64,
-        records: Vec<TaskRecord>,
+        records: Records,
     ) -> BoxFuture<'_, Result<(), JournalError>> {
         Box::pin(async move {
             let (reply, answer) = oneshot::channel();
@@ -316,7 +316,7 @@ struct Entry {
     /// orphans, its token no longer accepted) while tasks remain.
     handle: Option<CoordinatorHandle>,
     /// Its records, as last saved.
-    records: Vec<TaskRecord>,
+    records: Records,
     /// The sequence number of that save.
     seq: u64,
 }
@@ -387,11 +387,11 @@ impl Registry {
             {
                 restored.mcp_json_restored += 1;
             }
-            if !coordinator.registered && coordinator.tasks.is_empty() {
+            if !coordinator.registered && coordinator.records.tasks.is_empty() {
                 continue;
             }
             restored.coordinators += 1;
-            restored.tasks += coordinator.tasks.len();
+            restored.tasks += coordinator.records.tasks.len();
             wiring.extend(registry.restore(coordinator).await);
         }
         restored.stale_configs_removed = registry.sweep_configs().await;
@@ -478,7 +478,7 @@ impl Registry {
                     Some((_, entry)) => {
                         entry.records = records;
                         entry.seq = seq;
-                        let let_go = !entry.is_registered() && entry.records.is_empty();
+                        let let_go = !entry.is_registered() && entry.records.tasks.is_empty();
                         if let_go {
                             // An orphaned coordinator whose last task is gone is let go.
                             self.entries.retain(|(known, _)| *known != id);
@@ -559,7 +559,7 @@ impl Registry {
                 settings,
                 mcp_json: plan.as_ref().map(|(state, _)| state.clone()),
                 handle,
-                records: Vec::new(),
+                records: Records::default(),
                 seq: 0,
             },
         ));
@@ -749,7 +749,7 @@ impl Registry {
             token,
             registered,
             mut settings,
-            tasks,
+            records,
             ..
         } = coordinator;
         settings.mcp = self.launch.clone();
@@ -761,12 +761,12 @@ impl Registry {
                     None
                 }
             };
-            let handle = self.engine.restore(id, settings.clone(), tasks.clone());
+            let handle = self.engine.restore(id, settings.clone(), records.clone());
             (Some(handle), plan)
         } else {
             if let Err(error) = self
                 .engine
-                .restore_orphan(id, settings.clone(), tasks.clone())
+                .restore_orphan(id, settings.clone(), records.clone())
                 .await
             {
                 tracing::warn!(coordinator = %id, %error, "restoring orphaned tasks failed");
@@ -780,7 +780,7 @@ impl Registry {
                 settings,
                 mcp_json: plan.as_ref().map(|(state, _)| state.clone()),
                 handle,
-                records: tasks,
+                records,
                 seq: 0,
             },
         ));
@@ -834,6 +834,7 @@ impl Registry {
             )
             .await
             .map_err(files_error)?;
+        crate::kill_point!("coordinator.config_written");
         Ok(plan)
     }
 
@@ -841,11 +842,13 @@ impl Registry {
     /// `git status` as the reference does.
     async fn apply_wire(&self, state: &McpJsonState, bytes: &[u8]) -> Result<(), RegistryError> {
         let root = state.project();
+        crate::kill_point!("mcp_json.writing");
         self.ports
             .files
             .write_atomic(&root, &state.path, bytes, FileMode::Default)
             .await
             .map_err(files_error)?;
+        crate::kill_point!("mcp_json.written");
         if let Err(error) = self.ports.repo.exclude(root, format!("/{MCP_JSON}")).await {
             tracing::warn!(%error, "could not add .mcp.json to the repository's info/exclude");
         }
@@ -887,7 +890,10 @@ impl Registry {
             }
         };
         match result {
-            Ok(()) => true,
+            Ok(()) => {
+                crate::kill_point!("mcp_json.restored");
+                true
+            }
             Err(error) => {
                 tracing::warn!(%error, "cannot restore a .mcp.json");
                 false
@@ -907,6 +913,7 @@ impl Registry {
             used.extend(
                 entry
                     .records
+                    .tasks
                     .iter()
                     .filter_map(|r| r.spec.mcp_config.clone()),
             );
@@ -949,7 +956,7 @@ impl Registry {
                     registered: entry.is_registered(),
                     settings: entry.settings.clone(),
                     mcp_json: entry.mcp_json.clone(),
-                    tasks: entry.records.clone(),
+                    records: entry.records.clone(),
                 })
                 .collect(),
         };
@@ -960,6 +967,7 @@ impl Registry {
                 bytes.len()
             )));
         }
+        crate::kill_point!("state.writing");
         self.ports
             .files
             .write_atomic(
@@ -969,7 +977,9 @@ impl Registry {
                 FileMode::OwnerOnly,
             )
             .await
-            .map_err(files_error)
+            .map_err(files_error)?;
+        crate::kill_point!("state.written");
+        Ok(())
     }
 
     fn random<const N: usize>(&self) -> [u8; N] {

@@ -17,15 +17,20 @@ use serde::{Deserialize, Serialize};
 use crate::agents::mcp_json::Registration;
 use crate::core::auth::Secret;
 use crate::core::coordinator::{
-    Control, Signal, TaskRecord, TaskSpec, WorktreeFile, WorktreeFileKind,
+    Control, Intent, Records, ReplayRecord, Signal, SignalOutcome, Status, TaskRecord, TaskSpec,
+    WorktreeFile, WorktreeFileKind,
 };
 use crate::core::detector::Profile;
 use crate::core::ids::{AgentId, CoordinatorId, DoneToken, TaskId, base64, base64_decode};
+use crate::core::replay::RequestId;
+use crate::core::state::Attention;
 use crate::core::time::Millis;
 use crate::engine::{CoordinatorSettings, McpLaunch, SpawnDefaults};
 
-/// The format this build writes, and the newest it reads.
-pub const FORMAT: u32 = 1;
+/// The format this build writes, and the newest it reads. Format 2 added what a restart must not
+/// lose besides the tasks (their untyped assignments and queued prompts, whether their agents
+/// ran, the replay cache, the operations under way); a format-1 file reads as having none.
+pub const FORMAT: u32 = 2;
 
 /// Everything the daemon keeps across a restart.
 #[derive(Clone, Debug, Default)]
@@ -48,8 +53,8 @@ pub struct CoordinatorState {
     pub settings: CoordinatorSettings,
     /// Baton's entry in the project's `.mcp.json`, to undo it.
     pub mcp_json: Option<McpJsonState>,
-    /// Its tasks.
-    pub tasks: Vec<TaskRecord>,
+    /// Its tasks, replay cache and operations under way.
+    pub records: Records,
 }
 
 /// What Baton did to a project's `.mcp.json`.
@@ -110,6 +115,53 @@ struct CoordinatorDto {
     config_dir: PathBuf,
     mcp_json: Option<McpJsonDto>,
     tasks: Vec<TaskDto>,
+    #[serde(default)]
+    replay: Vec<ReplayDto>,
+    #[serde(default)]
+    intents: Vec<IntentDto>,
+}
+
+/// One result of a `wait_for_signal_done`, kept for retries.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplayDto {
+    request: String,
+    expires_at_ms: u64,
+    /// `task`, `needs_attention`, `timed_out` or `coordinator_gone`.
+    kind: String,
+    #[serde(default)]
+    task: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    at_ms: Option<u64>,
+    #[serde(default)]
+    remaining: usize,
+}
+
+/// An operation under way.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IntentDto {
+    /// `create`, `merge` or `close`.
+    kind: String,
+    task: String,
+    #[serde(default)]
+    worktree: Option<PathBuf>,
+    #[serde(default)]
+    branch: Option<String>,
+    #[serde(default)]
+    config: Option<PathBuf>,
+    #[serde(default)]
+    squash: bool,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    cleanup: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -145,6 +197,19 @@ struct TaskDto {
     /// The agent's command line (absent in a state written before Baton kept it).
     #[serde(default)]
     launch: Vec<String>,
+    /// The agent asked for, before Baton's arguments (format 2).
+    #[serde(default)]
+    command: String,
+    #[serde(default)]
+    args: Vec<String>,
+    #[serde(default)]
+    assignment: Option<String>,
+    #[serde(default)]
+    queued: Vec<String>,
+    #[serde(default)]
+    alive: bool,
+    #[serde(default)]
+    lost_untold: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -218,8 +283,177 @@ fn coordinator_dto(c: &CoordinatorState) -> CoordinatorDto {
             previous: m.registration.previous.clone(),
             entry: m.registration.entry.clone(),
         }),
-        tasks: c.tasks.iter().map(task_dto).collect(),
+        tasks: c.records.tasks.iter().map(task_dto).collect(),
+        replay: c.records.replay.iter().map(replay_dto).collect(),
+        intents: c.records.intents.iter().map(intent_dto).collect(),
     }
+}
+
+fn replay_dto(r: &ReplayRecord) -> ReplayDto {
+    let mut dto = ReplayDto {
+        request: r.request.as_str().to_owned(),
+        expires_at_ms: r.expires_at.0,
+        kind: String::new(),
+        task: None,
+        name: None,
+        status: None,
+        reason: None,
+        at_ms: None,
+        remaining: 0,
+    };
+    match &r.outcome {
+        SignalOutcome::Task {
+            task,
+            name,
+            status,
+            at,
+            remaining,
+        } => {
+            dto.kind = "task".into();
+            dto.task = Some(task.to_string());
+            dto.name = Some(name.clone());
+            dto.status = Some(status.name().into());
+            dto.at_ms = Some(at.0);
+            dto.remaining = *remaining;
+        }
+        SignalOutcome::NeedsAttention {
+            task,
+            name,
+            reason,
+            status,
+            at,
+            remaining,
+        } => {
+            dto.kind = "needs_attention".into();
+            dto.task = Some(task.to_string());
+            dto.name = Some(name.clone());
+            dto.reason = Some(reason.name().into());
+            dto.status = Some(status.name().into());
+            dto.at_ms = Some(at.0);
+            dto.remaining = *remaining;
+        }
+        SignalOutcome::TimedOut { remaining } => {
+            dto.kind = "timed_out".into();
+            dto.remaining = *remaining;
+        }
+        SignalOutcome::CoordinatorGone { at } => {
+            dto.kind = "coordinator_gone".into();
+            dto.at_ms = Some(at.0);
+        }
+    }
+    dto
+}
+
+fn intent_dto(intent: &Intent) -> IntentDto {
+    let mut dto = IntentDto {
+        kind: String::new(),
+        task: intent.task().to_string(),
+        worktree: None,
+        branch: None,
+        config: None,
+        squash: false,
+        message: None,
+        cleanup: false,
+    };
+    match intent {
+        Intent::Create {
+            worktree,
+            branch,
+            config,
+            ..
+        } => {
+            dto.kind = "create".into();
+            dto.worktree = Some(worktree.clone());
+            dto.branch = Some(branch.clone());
+            dto.config = Some(config.clone());
+        }
+        Intent::Merge {
+            squash,
+            message,
+            cleanup,
+            ..
+        } => {
+            dto.kind = "merge".into();
+            dto.squash = *squash;
+            dto.message.clone_from(message);
+            dto.cleanup = *cleanup;
+        }
+        Intent::Close { .. } => dto.kind = "close".into(),
+    }
+    dto
+}
+
+fn status_from(text: &str) -> Result<Status, String> {
+    [Status::Running, Status::Idle, Status::Exited]
+        .into_iter()
+        .find(|s| s.name() == text)
+        .ok_or_else(|| format!("unknown status {text:?}"))
+}
+
+fn replay_from(dto: ReplayDto) -> Result<ReplayRecord, String> {
+    let request = RequestId::new(&dto.request).map_err(|e| format!("replay: {e}"))?;
+    let task = || -> Result<crate::core::ids::TaskId, String> {
+        let text = dto.task.as_deref().ok_or("replay: a task is missing")?;
+        text.parse()
+            .map_err(|_| format!("replay: task id {text:?} is not a UUID"))
+    };
+    let name = || dto.name.clone().ok_or("replay: a name is missing");
+    let status = || status_from(dto.status.as_deref().unwrap_or_default());
+    let at = || dto.at_ms.map(Millis).ok_or("replay: a time is missing");
+    let outcome = match dto.kind.as_str() {
+        "task" => SignalOutcome::Task {
+            task: task()?,
+            name: name()?.to_owned(),
+            status: status()?,
+            at: at()?,
+            remaining: dto.remaining,
+        },
+        "needs_attention" => SignalOutcome::NeedsAttention {
+            task: task()?,
+            name: name()?.to_owned(),
+            reason: Attention::ALL
+                .into_iter()
+                .find(|a| Some(a.name()) == dto.reason.as_deref())
+                .ok_or_else(|| format!("replay: unknown reason {:?}", dto.reason))?,
+            status: status()?,
+            at: at()?,
+            remaining: dto.remaining,
+        },
+        "timed_out" => SignalOutcome::TimedOut {
+            remaining: dto.remaining,
+        },
+        "coordinator_gone" => SignalOutcome::CoordinatorGone { at: at()? },
+        other => return Err(format!("replay: unknown kind {other:?}")),
+    };
+    Ok(ReplayRecord {
+        request,
+        outcome,
+        expires_at: Millis(dto.expires_at_ms),
+    })
+}
+
+fn intent_from(dto: IntentDto) -> Result<Intent, String> {
+    let task = dto
+        .task
+        .parse()
+        .map_err(|_| format!("intent: task id {:?} is not a UUID", dto.task))?;
+    let missing = |field: &str| format!("intent {}: {field} is missing", dto.kind);
+    Ok(match dto.kind.as_str() {
+        "create" => Intent::Create {
+            task,
+            worktree: dto.worktree.clone().ok_or_else(|| missing("worktree"))?,
+            branch: dto.branch.clone().ok_or_else(|| missing("branch"))?,
+            config: dto.config.clone().ok_or_else(|| missing("config"))?,
+        },
+        "merge" => Intent::Merge {
+            task,
+            squash: dto.squash,
+            message: dto.message,
+            cleanup: dto.cleanup,
+        },
+        "close" => Intent::Close { task },
+        other => return Err(format!("unknown intent {other:?}")),
+    })
 }
 
 fn task_dto(r: &TaskRecord) -> TaskDto {
@@ -250,6 +484,12 @@ fn task_dto(r: &TaskRecord) -> TaskDto {
         human_control: r.control == Control::Human,
         exit_code: r.exit_code,
         launch: spec.launch.clone(),
+        command: spec.command.clone(),
+        args: spec.args.clone(),
+        assignment: r.assignment.clone(),
+        queued: r.queued.clone(),
+        alive: r.alive,
+        lost_untold: r.lost_untold,
     }
 }
 
@@ -295,6 +535,16 @@ fn coordinator_from(dto: CoordinatorDto) -> Result<CoordinatorState, String> {
         .into_iter()
         .map(task_from)
         .collect::<Result<Vec<_>, String>>()?;
+    let replay = dto
+        .replay
+        .into_iter()
+        .map(replay_from)
+        .collect::<Result<Vec<_>, String>>()?;
+    let intents = dto
+        .intents
+        .into_iter()
+        .map(intent_from)
+        .collect::<Result<Vec<_>, String>>()?;
     Ok(CoordinatorState {
         id,
         token: Secret::from_text(&dto.token),
@@ -311,7 +561,11 @@ fn coordinator_from(dto: CoordinatorDto) -> Result<CoordinatorState, String> {
             mcp: McpLaunch::default(),
         },
         mcp_json,
-        tasks,
+        records: Records {
+            tasks,
+            replay,
+            intents,
+        },
     })
 }
 
@@ -362,6 +616,8 @@ fn task_from(dto: TaskDto) -> Result<TaskRecord, String> {
             mcp_config: dto.mcp_config,
             worktree_files,
             launch: dto.launch,
+            command: dto.command,
+            args: dto.args,
         },
         signal: dto.signal_at_ms.map(|at| Signal {
             at: Millis(at),
@@ -374,6 +630,10 @@ fn task_from(dto: TaskDto) -> Result<TaskRecord, String> {
             Control::Coordinator
         },
         exit_code: dto.exit_code,
+        assignment: dto.assignment,
+        queued: dto.queued,
+        alive: dto.alive,
+        lost_untold: dto.lost_untold,
     })
 }
 
@@ -383,10 +643,13 @@ mod tests {
     use crate::agents::mcp_json::Registration;
     use crate::core::auth::Secret;
     use crate::core::coordinator::{
-        Control, Signal, TaskRecord, TaskSpec, WorktreeFile, WorktreeFileKind,
+        Control, Intent, Records, ReplayRecord, Signal, SignalOutcome, Status, TaskRecord,
+        TaskSpec, WorktreeFile, WorktreeFileKind,
     };
     use crate::core::detector::Profile;
     use crate::core::ids::{AgentId, CoordinatorId, DoneToken, TaskId};
+    use crate::core::replay::RequestId;
+    use crate::core::state::Attention;
     use crate::core::time::Millis;
     use crate::engine::CoordinatorSettings;
 
@@ -409,6 +672,8 @@ mod tests {
                     kind: WorktreeFileKind::Instructions,
                 }],
                 launch: vec!["codex".into(), "-c".into(), "x=1".into()],
+                command: "codex".into(),
+                args: vec!["-c".into(), "x=1".into()],
             },
             signal: Some(Signal {
                 at: Millis(1_700_000_000_123),
@@ -417,6 +682,10 @@ mod tests {
             assignment_delivered: true,
             control: Control::Human,
             exit_code: Some(-1),
+            assignment: Some("write the parser".into()),
+            queued: vec!["and test it".into(), "then stop".into()],
+            alive: true,
+            lost_untold: false,
         };
         let mut settings = CoordinatorSettings::new("/repo", "codex", "/state/mcp");
         settings.spawn.args = vec!["--model".into(), "o3".into()];
@@ -436,7 +705,61 @@ mod tests {
                         entry: serde_json::json!({"command": "baton"}),
                     },
                 }),
-                tasks: vec![task],
+                records: Records {
+                    tasks: vec![task],
+                    replay: vec![
+                        ReplayRecord {
+                            request: RequestId::new("req-1").unwrap(),
+                            outcome: SignalOutcome::Task {
+                                task: TaskId::from_random([2; 16]),
+                                name: "fix the parser".into(),
+                                status: Status::Idle,
+                                at: Millis(1_700_000_000_100),
+                                remaining: 3,
+                            },
+                            expires_at: Millis(1_700_000_120_000),
+                        },
+                        ReplayRecord {
+                            request: RequestId::new("req-2").unwrap(),
+                            outcome: SignalOutcome::NeedsAttention {
+                                task: TaskId::from_random([2; 16]),
+                                name: "fix the parser".into(),
+                                reason: Attention::Permission,
+                                status: Status::Running,
+                                at: Millis(5),
+                                remaining: 1,
+                            },
+                            expires_at: Millis(6),
+                        },
+                        ReplayRecord {
+                            request: RequestId::new("req-3").unwrap(),
+                            outcome: SignalOutcome::TimedOut { remaining: 2 },
+                            expires_at: Millis(7),
+                        },
+                        ReplayRecord {
+                            request: RequestId::new("req-4").unwrap(),
+                            outcome: SignalOutcome::CoordinatorGone { at: Millis(8) },
+                            expires_at: Millis(9),
+                        },
+                    ],
+                    intents: vec![
+                        Intent::Create {
+                            task: TaskId::from_random([4; 16]),
+                            worktree: "/repo/.worktrees/task/x".into(),
+                            branch: "task/x".into(),
+                            config: "/state/mcp/baton-subtask-x.json".into(),
+                        },
+                        Intent::Merge {
+                            task: TaskId::from_random([2; 16]),
+                            squash: true,
+                            message: Some("one".into()),
+                            cleanup: true,
+                        },
+                        Intent::Close {
+                            task: TaskId::from_random([2; 16]),
+                        },
+                    ],
+                },
             }],
         }
     }
@@ -451,7 +774,7 @@ mod tests {
         assert_eq!((a.id, a.token.expose()), (b.id, b.token.expose()));
         assert_eq!(a.registered, b.registered);
         assert_eq!(a.mcp_json, b.mcp_json);
-        assert_eq!(a.tasks, b.tasks);
+        assert_eq!(a.records, b.records);
         assert_eq!(a.settings.spawn, b.settings.spawn);
         assert_eq!(
             (a.settings.project_root.clone(), a.settings.skip_permissions),
@@ -484,6 +807,36 @@ mod tests {
             encode(&state)
         };
         check(&twice, "listed twice");
+    }
+
+    #[test]
+    fn a_format_1_file_reads_with_nothing_held() {
+        // Format 1 had no assignments, queues, replay cache or intents: they read as none.
+        let mut text = String::from_utf8(encode(&sample())).unwrap();
+        text = text.replacen("\"format\": 2", "\"format\": 1", 1);
+        let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let coordinator = &mut value["coordinators"][0];
+        let object = coordinator.as_object_mut().unwrap();
+        object.remove("replay");
+        object.remove("intents");
+        let task = coordinator["tasks"][0].as_object_mut().unwrap();
+        for field in [
+            "command",
+            "args",
+            "assignment",
+            "queued",
+            "alive",
+            "lost_untold",
+        ] {
+            task.remove(field);
+        }
+        let state = decode(&serde_json::to_vec(&value).unwrap()).unwrap();
+        let records = &state.coordinators[0].records;
+        assert!(records.replay.is_empty() && records.intents.is_empty());
+        let task = &records.tasks[0];
+        assert_eq!((task.assignment.as_ref(), task.queued.len()), (None, 0));
+        assert!(!task.alive && task.spec.command.is_empty());
+        assert_eq!(task.spec.launch.len(), 3, "the rest as it was");
     }
 
     #[test]

@@ -15,9 +15,9 @@ use super::{
 };
 use crate::core::branch::{task_branch, validate_branch_name};
 use crate::core::coordinator::{
-    Control, Coordinator, CoreError, Effect, IdleOutcome, NewTask, PROMPT_BYTES_MAX, Sent,
-    SignalOutcome, Status, TASKS_PER_COORDINATOR_MAX, Task, TaskRecord, TaskSpec, Typed, Wait,
-    WaiterId, WorktreeFile, WorktreeFileKind, sanitize_prompt,
+    Control, Coordinator, CoreError, Effect, IdleOutcome, Intent, IntentKind, NewTask,
+    PROMPT_BYTES_MAX, Records, Sent, SignalOutcome, Status, TASKS_PER_COORDINATOR_MAX, Task,
+    TaskSpec, Typed, Wait, WaiterId, WorktreeFile, WorktreeFileKind, sanitize_prompt,
 };
 use crate::core::diff::truncate_diff;
 use crate::core::ids::{AgentId, BatchId, CoordinatorId, DoneToken, NotificationId, TaskId, Uuid};
@@ -49,7 +49,7 @@ pub fn restore_coordinator(
     settings: CoordinatorSettings,
     events: mpsc::Sender<AppEvent>,
     feed: AgentFeed,
-    records: Vec<TaskRecord>,
+    records: Records,
 ) -> CoordinatorHandle {
     let core = Coordinator::restore(
         id,
@@ -80,6 +80,7 @@ fn start(
         signal_replies: BTreeMap::new(),
         creating: 0,
         closing: BTreeSet::new(),
+        close_joiners: BTreeMap::new(),
         typed_reply: None,
         feed,
         viewers: BTreeMap::new(),
@@ -99,7 +100,7 @@ fn start(
 enum Internal {
     Pty(TaskId, PtyEvent),
     Created(Box<Created>, Reply<TaskView>),
-    CreateFailed(EngineError, Reply<TaskView>),
+    CreateFailed(TaskId, EngineError, Reply<TaskView>),
     Closed(TaskId, Result<(), String>, Reply<()>),
     Merged(
         TaskId,
@@ -109,11 +110,15 @@ enum Internal {
     ),
     /// A prompt was typed (or a write failed).
     Typed(TaskId, Typed),
-    /// A task's agent was started again (or could not be).
-    Respawned(TaskId, AgentId, Result<PtySession, String>, Reply<TaskView>),
+    /// A task's agent was started again (with its command line and the files Baton wrote for
+    /// it), or could not be.
+    Respawned(TaskId, AgentId, Result<Respawned, String>, Reply<TaskView>),
     /// A save ended; its waiters are to be answered.
-    Saved(Result<(), JournalError>, Vec<Reply<()>>),
+    Saved(Result<(), JournalError>, Vec<AfterSave>),
 }
+
+/// A respawned agent's session, command line and the files Baton wrote for it.
+type Respawned = (PtySession, Vec<String>, Vec<WorktreeFile>);
 
 /// A task whose worktree, config and agent exist, to be added.
 struct Created {
@@ -132,6 +137,9 @@ struct Actor {
     /// Tasks being created (not yet in the core), counted against the task bound.
     creating: usize,
     closing: BTreeSet<TaskId>,
+    /// Callers of a close of a task already closing, answered when it ends (at most
+    /// [`COMMANDS_PENDING_MAX`] per task: more are refused).
+    close_joiners: BTreeMap<TaskId, Vec<Reply<()>>>,
     /// The caller of a `send_prompt` typed at once, answered when its prompt is typed.
     typed_reply: Option<(TaskId, Reply<Sent>)>,
     /// Where agent events go.
@@ -150,8 +158,21 @@ struct Actor {
     saves: u64,
     /// A save is under way (one at a time: the next one takes whatever changed meanwhile).
     saving: bool,
-    /// Callers waiting for the next save to be durable.
-    save_waiters: Vec<Reply<()>>,
+    /// What waits for the next save to be durable: callers, wait answers, jobs.
+    save_waiters: Vec<AfterSave>,
+}
+
+/// What waits for a save: it happens once what it depends on is on disk.
+enum AfterSave {
+    /// A caller of [`Command::Flush`], answered with the save's outcome.
+    Reply(Reply<()>),
+    /// A `wait_for_signal_done`'s answer: what it consumed is saved before the client hears of
+    /// it, so a crash can neither lose a signal told to nobody nor tell it twice. Given back
+    /// if the client is gone by then.
+    Signal(Reply<SignalOutcome>, Option<RequestId>, SignalOutcome),
+    /// A job that begins an operation, started once the operation's intent is saved (a crash
+    /// in the middle then finds it).
+    Start(crate::ports::BoxFuture<'static, ()>),
 }
 
 impl Actor {
@@ -160,6 +181,7 @@ impl Actor {
         mut inbox: mpsc::Receiver<Command>,
         mut internal: mpsc::Receiver<Internal>,
     ) {
+        self.resume().await;
         let mut inbox_open = true;
         let mut turn = false;
         loop {
@@ -426,9 +448,7 @@ impl Actor {
                 {
                     Ok((wait, effects)) => {
                         match wait {
-                            Wait::Ready(outcome) => {
-                                self.answer_signal(reply, request, outcome).await
-                            }
+                            Wait::Ready(outcome) => self.answer_when_saved(reply, request, outcome),
                             Wait::Blocked { waiter, .. } => {
                                 self.signal_replies.insert(waiter, (reply, request));
                             }
@@ -493,7 +513,7 @@ impl Actor {
                 let _ = reply.send(self.core.records());
             }
             Command::Flush(reply) => {
-                self.save_waiters.push(reply);
+                self.save_waiters.push(AfterSave::Reply(reply));
                 self.dirty = true;
             }
             Command::McpConnected(task, token, reply) => {
@@ -568,7 +588,19 @@ impl Actor {
         }
     }
 
-    /// Answers a wait that did not block; an answer its caller can no longer take is given back.
+    /// Answers a wait once what its answer changed (a consumed signal, a replay entry) is saved.
+    fn answer_when_saved(
+        &mut self,
+        reply: Reply<SignalOutcome>,
+        request: Option<RequestId>,
+        outcome: SignalOutcome,
+    ) {
+        self.save_waiters
+            .push(AfterSave::Signal(reply, request, outcome));
+        self.dirty = true;
+    }
+
+    /// Answers a wait; an answer its caller can no longer take is given back.
     async fn answer_signal(
         &mut self,
         reply: Reply<SignalOutcome>,
@@ -585,36 +617,139 @@ impl Actor {
     }
 
     /// Starts a task's exited agent again (see [`CoordinatorHandle::respawn`]): checked now,
-    /// spawned in a job, taken in when the job reports.
+    /// prepared and spawned in a job, taken in when the job reports. Its command line and MCP
+    /// config are made again from the daemon's settings now (its address may have changed
+    /// since the task was made: a restart on another port), its instruction block put back if a
+    /// merge took it out.
     fn respawn(&mut self, task: TaskId, reply: Reply<TaskView>) {
-        let (argv, cwd) = match self.core.respawn_spec(task) {
+        let (old_launch, cwd) = match self.core.respawn_spec(task) {
             Ok(spec) => spec,
             Err(error) => {
                 let _ = reply.send(Err(error.into()));
                 return;
             }
         };
-        let agent = AgentId(self.ports.entropy.uuid());
-        let env = argv
-            .first()
-            .map(|command| crate::agents::AgentKind::from_command(command).env())
-            .unwrap_or_default();
-        let spec = SpawnSpec {
-            agent,
-            argv,
-            env,
-            cwd,
-            cols: self.cols.get(&task).copied().unwrap_or(AGENT_COLS),
-            rows: AGENT_ROWS,
+        let Some(entry) = self.core.task(task) else {
+            return;
         };
-        let pty = self.ports.pty.clone();
+        let agent = AgentId(self.ports.entropy.uuid());
+        let known = AgentToPrepare {
+            task,
+            command: entry.command.clone(),
+            args: entry.args.clone(),
+            done_token: entry.done_token.clone(),
+            worktree: cwd.clone(),
+            earlier: entry.worktree_files.clone(),
+        };
+        let (ports, settings) = (self.ports.clone(), self.settings.clone());
+        let cols = self.cols.get(&task).copied().unwrap_or(AGENT_COLS);
         let internal = self.internal.clone();
         tokio::spawn(async move {
-            let session = pty.spawn(spec).await.map_err(|error| error.to_string());
+            let prepared = if known.command.is_empty() || known.done_token.is_none() {
+                // Made before Baton kept what it was asked to run: its old command line.
+                let env = old_launch
+                    .first()
+                    .map(|command| crate::agents::AgentKind::from_command(command).env())
+                    .unwrap_or_default();
+                Ok((old_launch, env, known.earlier.clone()))
+            } else {
+                prepare_agent(&ports, &settings, &known)
+                    .await
+                    .map(|p| (p.launch.argv, p.launch.env, p.worktree_files))
+            };
+            let spawned = match prepared {
+                Ok((argv, env, files)) => {
+                    let spec = SpawnSpec {
+                        agent,
+                        argv: argv.clone(),
+                        env,
+                        cwd,
+                        cols,
+                        rows: AGENT_ROWS,
+                    };
+                    ports
+                        .pty
+                        .spawn(spec)
+                        .await
+                        .map(|session| (session, argv, files))
+                        .map_err(|error| error.to_string())
+                }
+                Err(error) => Err(error.to_string()),
+            };
             let _ = internal
-                .send(Internal::Respawned(task, agent, session, reply))
+                .send(Internal::Respawned(task, agent, spawned, reply))
                 .await;
         });
+    }
+
+    /// Starts `job` once what changed so far (an operation's intent) is saved.
+    fn start_after_save(&mut self, job: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.save_waiters.push(AfterSave::Start(Box::pin(job)));
+        self.dirty = true;
+    }
+
+    /// After a restart: tells the coordinator of the tasks whose agents did not survive, and
+    /// carries every operation that was under way to an end (a create rolled back, a merge or a
+    /// close carried out again; each of their steps is idempotent). Nobody waits for their
+    /// answers: the callers' connections died with the old daemon.
+    async fn resume(&mut self) {
+        if self.core.lost_untold() > 0 {
+            let now = self.ports.clock.now();
+            let effects = self.core.report_lost(now, self.fresh());
+            self.apply(effects).await;
+        }
+        if self.core.intents().is_empty() {
+            return;
+        }
+        for intent in self.core.intents().to_vec() {
+            tracing::info!(coordinator = %self.core.id(), task = %intent.task(), ?intent, "resuming an operation a restart interrupted");
+            match intent {
+                Intent::Create {
+                    task,
+                    worktree,
+                    branch,
+                    config,
+                } => {
+                    let ports = self.ports.clone();
+                    let root = self.settings.project_root.clone();
+                    let internal = self.internal.clone();
+                    self.creating += 1;
+                    let (reply, _) = oneshot::channel();
+                    tokio::spawn(async move {
+                        remove_leftovers(&ports, root, worktree, branch, Some(config)).await;
+                        let undone = EngineError::Unavailable;
+                        let _ = internal
+                            .send(Internal::CreateFailed(task, undone, reply))
+                            .await;
+                    });
+                }
+                Intent::Merge {
+                    task,
+                    squash,
+                    message,
+                    cleanup,
+                } => {
+                    let options = MergeOptions {
+                        squash,
+                        message,
+                        cleanup,
+                    };
+                    if self.core.task(task).is_some() {
+                        self.merge(task, options, oneshot::channel().0);
+                    } else {
+                        self.core.end_intent(task, IntentKind::Merge);
+                    }
+                }
+                Intent::Close { task } => {
+                    if self.core.task(task).is_some() {
+                        self.close(task, oneshot::channel().0).await;
+                    } else {
+                        self.core.end_intent(task, IntentKind::Close);
+                    }
+                }
+            }
+        }
+        self.dirty = true;
     }
 
     fn create(&mut self, request: CreateTask, reply: Reply<TaskView>) {
@@ -675,11 +810,18 @@ impl Actor {
                 .agent_args
                 .unwrap_or_else(|| self.settings.spawn.args.clone()),
         };
+        self.core.begin_intent(Intent::Create {
+            task: id,
+            worktree: job.worktree(),
+            branch: job.branch.clone(),
+            config: job.config(),
+        });
         let internal = self.internal.clone();
-        tokio::spawn(async move {
+        self.start_after_save(async move {
+            crate::kill_point!("create.intent_saved");
             let event = match job.run().await {
                 Ok(created) => Internal::Created(Box::new(created), reply),
-                Err(error) => Internal::CreateFailed(error, reply),
+                Err(error) => Internal::CreateFailed(id, error, reply),
             };
             let _ = internal.send(event).await;
         });
@@ -708,12 +850,13 @@ impl Actor {
                 self.apply(effects).await;
             }
             Internal::Respawned(task, _, Err(error), reply) => {
+                tracing::warn!(%task, %error, "the agent could not start again");
                 let _ = reply.send(Err(EngineError::Io(format!(
                     "the agent of task {task} could not start: {error}"
                 ))));
             }
-            Internal::Respawned(task, agent, Ok(session), reply) => {
-                if let Err(error) = self.core.respawned(now, task, agent) {
+            Internal::Respawned(task, agent, Ok((session, launch, files)), reply) => {
+                if let Err(error) = self.core.respawned(now, task, agent, launch, files) {
                     // Closed, or started by another request, while this one spawned.
                     let pty = self.ports.pty.clone();
                     tokio::spawn(async move {
@@ -728,8 +871,10 @@ impl Actor {
                     let _ = reply.send(Ok(view));
                 }
             }
-            Internal::CreateFailed(error, reply) => {
+            Internal::CreateFailed(task, error, reply) => {
                 self.creating -= 1;
+                self.core.end_intent(task, IntentKind::Create);
+                self.dirty = true;
                 let _ = reply.send(Err(error));
             }
             Internal::Created(created, reply) => {
@@ -741,6 +886,8 @@ impl Actor {
                     new.spec.branch.clone(),
                     new.spec.mcp_config.clone(),
                 );
+                self.core.end_intent(id, IntentKind::Create);
+                self.dirty = true;
                 if let Err(error) = self.core.add_task(now, new) {
                     // The coordinator left (or filled up) while the task was being made.
                     let ports = self.ports.clone();
@@ -766,6 +913,14 @@ impl Actor {
             }
             Internal::Closed(task, result, reply) => {
                 self.closing.remove(&task);
+                for joiner in self.close_joiners.remove(&task).unwrap_or_default() {
+                    let answer = result
+                        .clone()
+                        .map_err(|error| EngineError::Io(format!("cleanup failed: {error}")));
+                    let _ = joiner.send(answer);
+                }
+                self.core.end_intent(task, IntentKind::Close);
+                self.dirty = true;
                 match result {
                     Ok(()) => {
                         let effects = self.core.finish_close(now, self.fresh(), task);
@@ -787,6 +942,8 @@ impl Actor {
                 }
             }
             Internal::Merged(task, Ok(merged), true, reply) => {
+                // Ended with the close's intent begun in the same step: one save holds both.
+                self.core.end_intent(task, IntentKind::Merge);
                 self.tell(AppEvent::Merged {
                     task,
                     merge: merged.clone(),
@@ -804,6 +961,8 @@ impl Actor {
                 });
             }
             Internal::Merged(task, result, _, reply) => {
+                self.core.end_intent(task, IntentKind::Merge);
+                self.dirty = true;
                 if let Ok(merged) = &result {
                     self.tell(AppEvent::Merged {
                         task,
@@ -815,13 +974,27 @@ impl Actor {
             }
             Internal::Saved(result, waiters) => {
                 self.saving = false;
+                crate::kill_point!("engine.saved");
                 for waiter in waiters {
-                    let answer = result.clone().map_err(|error| {
-                        EngineError::Io(format!(
-                            "done, but not persisted (a restart would not know of it): {error}"
-                        ))
-                    });
-                    let _ = waiter.send(answer);
+                    match waiter {
+                        AfterSave::Reply(reply) => {
+                            let answer = result.clone().map_err(|error| {
+                                EngineError::Io(format!(
+                                    "done, but not persisted (a restart would not know of it): \
+                                     {error}"
+                                ))
+                            });
+                            let _ = reply.send(answer);
+                        }
+                        // Told even when the save failed: the disk's failure is logged, and a
+                        // wait held back for ever would be worse.
+                        AfterSave::Signal(reply, request, outcome) => {
+                            self.answer_signal(reply, request, outcome).await;
+                        }
+                        AfterSave::Start(job) => {
+                            tokio::spawn(job);
+                        }
+                    }
                 }
             }
             Internal::Typed(task, typed) => {
@@ -957,7 +1130,7 @@ impl Actor {
         });
     }
 
-    fn merge(&self, task: TaskId, options: MergeOptions, reply: Reply<MergeResult>) {
+    fn merge(&mut self, task: TaskId, options: MergeOptions, reply: Reply<MergeResult>) {
         if let Err(error) = self.core.check_merge(task) {
             let _ = reply.send(Err(error.into()));
             return;
@@ -974,7 +1147,14 @@ impl Actor {
         let ports = self.ports.clone();
         let root = self.settings.project_root.clone();
         let internal = self.internal.clone();
-        tokio::spawn(async move {
+        self.core.begin_intent(Intent::Merge {
+            task,
+            squash: options.squash,
+            message: options.message.clone(),
+            cleanup: options.cleanup,
+        });
+        self.start_after_save(async move {
+            crate::kill_point!("merge.intent_saved");
             let cleanup = options.cleanup;
             // What Baton wrote goes before the auto-commit, so the merge never carries it.
             if let Err(error) = strip_worktree_files(&ports, &written, &worktree).await {
@@ -982,11 +1162,13 @@ impl Actor {
                 let _ = internal.send(failed).await;
                 return;
             }
+            crate::kill_point!("merge.stripped");
             let result = async {
                 ports
                     .repo
                     .commit_all(worktree, "WIP: auto-commit before merge".into())
                     .await?;
+                crate::kill_point!("merge.committed");
                 let target = match base {
                     Some(base) => base,
                     None => ports.repo.main_branch(root.clone()).await?,
@@ -998,7 +1180,9 @@ impl Actor {
                     squash: options.squash,
                     message: options.message,
                 };
-                ports.repo.merge(request).await
+                let merged = ports.repo.merge(request).await;
+                crate::kill_point!("merge.merged");
+                merged
             }
             .await
             .map(|outcome| MergeResult {
@@ -1024,9 +1208,16 @@ impl Actor {
             return;
         };
         if self.closing.contains(&task) {
-            let _ = reply.send(Err(EngineError::Invalid(format!(
-                "Task {task} is already closing"
-            ))));
+            // A retry (after a lost answer, or a restart that resumed the close) hears how the
+            // close under way ends.
+            let joiners = self.close_joiners.entry(task).or_default();
+            if joiners.len() >= super::COMMANDS_PENDING_MAX {
+                let _ = reply.send(Err(EngineError::Invalid(format!(
+                    "Task {task} is already closing"
+                ))));
+            } else {
+                joiners.push(reply);
+            }
             return;
         }
         let (agent, worktree, branch, config) = (
@@ -1040,25 +1231,30 @@ impl Actor {
             self.apply(effects).await;
         }
         self.closing.insert(task);
+        self.core.begin_intent(Intent::Close { task });
         let ports = self.ports.clone();
         let root = self.settings.project_root.clone();
         let internal = self.internal.clone();
-        tokio::spawn(async move {
+        self.start_after_save(async move {
+            crate::kill_point!("close.intent_saved");
             // Ordered: the agent first (it must not write into a worktree being removed), then
             // the worktree and branch, then the config holding its token.
             let _ = ports.pty.kill(agent).await;
+            crate::kill_point!("close.agent_killed");
             let result = async {
                 ports
                     .repo
                     .remove_worktree(root, worktree, branch)
                     .await
                     .map_err(|e| e.to_string())?;
+                crate::kill_point!("close.worktree_removed");
                 if let Some(config) = config {
                     ports
                         .files
                         .remove(dir_of(&config), &config)
                         .await
                         .map_err(|e| e.to_string())?;
+                    crate::kill_point!("close.config_removed");
                 }
                 Ok(())
             }
@@ -1111,16 +1307,8 @@ impl Actor {
                     }
                 }
                 Effect::Signal { waiter, outcome } => {
-                    if let Some((reply, request)) = self.signal_replies.remove(&waiter)
-                        && let Err(Ok(outcome)) = reply.send(Ok(outcome))
-                    {
-                        let now = self.ports.clock.now();
-                        queue.extend(self.core.signal_undelivered(
-                            now,
-                            self.fresh(),
-                            outcome,
-                            request.as_ref(),
-                        ));
+                    if let Some((reply, request)) = self.signal_replies.remove(&waiter) {
+                        self.answer_when_saved(reply, request, outcome);
                     }
                 }
                 Effect::Type {
@@ -1264,11 +1452,22 @@ struct CreateJob {
 }
 
 impl CreateJob {
+    /// The worktree it makes.
+    fn worktree(&self) -> PathBuf {
+        self.settings
+            .project_root
+            .join(crate::core::branch::WORKTREES_DIR)
+            .join(&self.branch)
+    }
+
+    /// The MCP config file it writes.
+    fn config(&self) -> PathBuf {
+        config_path(&self.settings, self.id)
+    }
+
     async fn run(self) -> Result<Created, EngineError> {
         let root = self.settings.project_root.clone();
-        let worktree = root
-            .join(crate::core::branch::WORKTREES_DIR)
-            .join(&self.branch);
+        let worktree = self.worktree();
         let request = WorktreeRequest {
             root: root.clone(),
             branch: self.branch.clone(),
@@ -1286,59 +1485,27 @@ impl CreateJob {
                 RepoError::NotABranch(_) => EngineError::Invalid(e.to_string()),
                 other => EngineError::Io(other.to_string()),
             })?;
-        let mut worktree_files = Vec::new();
-        match inject_preamble(&self.ports, &self.command, &worktree).await {
-            Ok(preamble) => worktree_files.extend(preamble),
+        crate::kill_point!("create.worktree_added");
+        let known = AgentToPrepare {
+            task: self.id,
+            command: self.command.clone(),
+            args: self.args.clone(),
+            done_token: Some(self.done_token.clone()),
+            worktree: worktree.clone(),
+            earlier: Vec::new(),
+        };
+        let config = self.config();
+        let prepared = match prepare_agent(&self.ports, &self.settings, &known).await {
+            Ok(prepared) => prepared,
             Err(error) => {
-                remove_leftovers(&self.ports, root, worktree, self.branch, None).await;
+                remove_leftovers(&self.ports, root, worktree, self.branch, Some(config)).await;
                 return Err(error);
             }
-        }
-        let config = self
-            .settings
-            .config_dir
-            .join(format!("baton-subtask-{}.json", self.id));
-        let server = crate::agents::McpServer::sub_task(
-            &self.settings.mcp,
-            self.id,
-            self.done_token.expose(),
-        );
-        let contents = serde_json::to_string_pretty(&server.config()).unwrap_or_default();
-        let written = self
-            .ports
-            .files
-            .write_atomic(
-                &self.settings.config_dir,
-                &config,
-                contents.as_bytes(),
-                FileMode::OwnerOnly,
-            )
-            .await;
-        if let Err(error) = written {
-            remove_leftovers(&self.ports, root, worktree, self.branch, None).await;
-            return Err(files_error(error));
-        }
-        if crate::agents::AgentKind::from_command(&self.command) == crate::agents::AgentKind::Gemini
-        {
-            match write_gemini_settings(&self.ports, &server, &config, &worktree).await {
-                Ok(file) => worktree_files.push(file),
-                Err(error) => {
-                    remove_leftovers(&self.ports, root, worktree, self.branch, Some(config)).await;
-                    return Err(error);
-                }
-            }
-        }
-        let launch = crate::agents::launch(
-            &self.command,
-            &self.args,
-            self.settings.skip_permissions,
-            &server,
-            &config,
-        );
+        };
         let spec = SpawnSpec {
             agent: self.agent,
-            argv: launch.argv.clone(),
-            env: launch.env.clone(),
+            argv: prepared.launch.argv.clone(),
+            env: prepared.launch.env.clone(),
             cwd: worktree.clone(),
             cols: AGENT_COLS,
             rows: AGENT_ROWS,
@@ -1350,6 +1517,7 @@ impl CreateJob {
                 return Err(EngineError::Io(error.to_string()));
             }
         };
+        crate::kill_point!("create.agent_spawned");
         let new = NewTask {
             spec: TaskSpec {
                 id: self.id,
@@ -1358,16 +1526,106 @@ impl CreateJob {
                 base_branch: self.base_branch,
                 worktree,
                 agent: self.agent,
-                profile: launch.profile,
+                profile: prepared.launch.profile,
                 done_token: Some(self.done_token),
                 mcp_config: Some(config),
-                worktree_files,
-                launch: launch.argv,
+                worktree_files: prepared.worktree_files,
+                launch: prepared.launch.argv,
+                command: self.command,
+                args: self.args,
             },
             assignment: self.prompt,
         };
         Ok(Created { new, session })
     }
+}
+
+/// A task's MCP config file.
+fn config_path(settings: &CoordinatorSettings, task: TaskId) -> PathBuf {
+    settings
+        .config_dir
+        .join(format!("baton-subtask-{task}.json"))
+}
+
+/// What is needed to prepare a task's agent: the task, what it was asked to run, its worktree,
+/// and the files Baton wrote there before (a respawn's).
+struct AgentToPrepare {
+    task: TaskId,
+    command: String,
+    args: Vec<String>,
+    done_token: Option<DoneToken>,
+    worktree: PathBuf,
+    earlier: Vec<WorktreeFile>,
+}
+
+/// What a task's agent starts with: the files Baton wrote for it and its command line.
+struct Prepared {
+    worktree_files: Vec<WorktreeFile>,
+    launch: crate::agents::Launch,
+}
+
+/// Puts in place what a task's agent needs before it starts, from the daemon's settings as they
+/// are now: the instruction block in its worktree (if its agent reads one and it is not there),
+/// its MCP config (the daemon's current address, its done token), Gemini's settings, and its
+/// command line. The same for a new task and a respawn; a respawn keeps what each file held
+/// before Baton first wrote it.
+async fn prepare_agent(
+    ports: &Ports,
+    settings: &CoordinatorSettings,
+    known: &AgentToPrepare,
+) -> Result<Prepared, EngineError> {
+    let worktree = &known.worktree;
+    let earlier = |kind: WorktreeFileKind| known.earlier.iter().find(|f| f.kind == kind);
+    let mut worktree_files: Vec<WorktreeFile> = Vec::new();
+    match inject_preamble(ports, &known.command, worktree).await? {
+        Some(mut written) => {
+            if let Some(before) = earlier(WorktreeFileKind::Instructions) {
+                written.original.clone_from(&before.original);
+            }
+            worktree_files.push(written);
+        }
+        None => worktree_files.extend(earlier(WorktreeFileKind::Instructions).cloned()),
+    }
+    crate::kill_point!("create.preamble_written");
+    worktree_files.extend(earlier(WorktreeFileKind::ClaudeSettings).cloned());
+    let config = config_path(settings, known.task);
+    let token = known
+        .done_token
+        .as_ref()
+        .map(DoneToken::expose)
+        .unwrap_or_default();
+    let server = crate::agents::McpServer::sub_task(&settings.mcp, known.task, token);
+    let contents = serde_json::to_string_pretty(&server.config()).unwrap_or_default();
+    ports
+        .files
+        .write_atomic(
+            &settings.config_dir,
+            &config,
+            contents.as_bytes(),
+            FileMode::OwnerOnly,
+        )
+        .await
+        .map_err(files_error)?;
+    crate::kill_point!("create.config_written");
+    if crate::agents::AgentKind::from_command(&known.command) == crate::agents::AgentKind::Gemini {
+        let mut written = write_gemini_settings(ports, &server, &config, worktree).await?;
+        if let Some(before) = earlier(WorktreeFileKind::McpSettings) {
+            written.original.clone_from(&before.original);
+        }
+        worktree_files.push(written);
+        crate::kill_point!("create.gemini_written");
+    }
+    let launch = crate::agents::launch(
+        &known.command,
+        &known.args,
+        settings.skip_permissions,
+        &server,
+        &config,
+    );
+    Ok(Prepared {
+        worktree_files,
+        launch,
+    })
 }
 
 /// Puts the sub-task instruction block into the instruction file of `command`'s agent in

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use tokio::sync::{Notify, broadcast, mpsc, oneshot};
 
 use crate::core::coordinator::{
-    Control, CoreError, IdleOutcome, Sent, SignalOutcome, Status, TaskRecord,
+    Control, CoreError, IdleOutcome, Records, Sent, SignalOutcome, Status,
 };
 use crate::core::ids::{AgentId, BatchId, CoordinatorId, TaskId};
 use crate::core::notify::Notice;
@@ -580,7 +580,7 @@ pub(crate) enum Command {
     McpConnected(TaskId, Option<String>, Reply<()>),
     /// A hook of a task's agent fired: its done token, event name and notification type.
     Hook(TaskId, String, Option<String>, Option<String>, Reply<()>),
-    Records(oneshot::Sender<Vec<TaskRecord>>),
+    Records(oneshot::Sender<Records>),
     /// Saves the records now; answered once they are durable.
     Flush(Reply<()>),
     Remove(TaskId, Reply<()>),
@@ -689,7 +689,8 @@ impl CoordinatorHandle {
     /// # Errors
     /// No such task, an empty or oversized prompt, a full queue, or a PTY failure.
     pub async fn send_prompt(&self, task: TaskId, prompt: String) -> Result<Sent, EngineError> {
-        self.ask(|reply| Command::SendPrompt(task, prompt, reply))
+        // A queued prompt is a promise: kept on disk before the caller hears of it.
+        self.ask_durable(|reply| Command::SendPrompt(task, prompt, reply))
             .await
     }
 
@@ -906,11 +907,11 @@ impl CoordinatorHandle {
         self.ask_durable(|reply| Command::Remove(task, reply)).await
     }
 
-    /// What to persist of the coordinator's tasks.
+    /// What to persist of the coordinator.
     ///
     /// # Errors
     /// The actor is gone.
-    pub async fn records(&self) -> Result<Vec<TaskRecord>, EngineError> {
+    pub async fn records(&self) -> Result<Records, EngineError> {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::Records(reply))
@@ -1034,7 +1035,7 @@ impl Engine {
         &mut self,
         id: CoordinatorId,
         settings: CoordinatorSettings,
-        records: Vec<TaskRecord>,
+        records: Records,
     ) -> CoordinatorHandle {
         let (ports, events, feed) = (&self.ports, &self.events, &self.feed);
         self.coordinators
@@ -1055,7 +1056,7 @@ impl Engine {
         &mut self,
         id: CoordinatorId,
         settings: CoordinatorSettings,
-        records: Vec<TaskRecord>,
+        records: Records,
     ) -> Result<(), EngineError> {
         let (events, feed) = (self.events.clone(), self.feed.clone());
         let handle = restore_coordinator(self.ports.clone(), id, settings, events, feed, records);

@@ -13,8 +13,8 @@ use super::{
 };
 use crate::agents::prompts::sub_task;
 use crate::core::coordinator::{
-    Control, CoreError, IdleOutcome, MCP_CONNECT_TIMEOUT_MS, Sent, SignalOutcome, StateChange,
-    Status,
+    Control, CoreError, IdleOutcome, MCP_CONNECT_TIMEOUT_MS, Records, Sent, SignalOutcome,
+    StateChange, Status,
 };
 use crate::core::diff::DIFF_TRUNCATED_NOTE;
 use crate::core::ids::{AgentId, CoordinatorId};
@@ -257,7 +257,7 @@ async fn a_created_task_is_saved_before_it_is_answered_and_a_failed_save_is_an_e
         .unwrap();
     let saved = w.journal.saved(w.coordinator.id()).unwrap_or_default();
     assert_eq!(
-        saved.iter().map(|r| r.spec.id).collect::<Vec<_>>(),
+        saved.tasks.iter().map(|r| r.spec.id).collect::<Vec<_>>(),
         [task.id]
     );
     w.journal.fail_saves(true);
@@ -960,7 +960,7 @@ async fn the_first_settings_win_and_a_restored_coordinator_creates_tasks() {
     assert_eq!(engine.deregister(unknown).await, Ok(()));
     assert!(engine.orphans().is_empty());
     let id = CoordinatorId::from_random([5; 16]);
-    engine.restore(id, settings(), Vec::new());
+    engine.restore(id, settings(), Records::default());
     let other = CoordinatorSettings {
         project_root: "/elsewhere".into(),
         ..settings()
@@ -1010,7 +1010,7 @@ async fn spawn_defaults_and_skip_permissions_reach_the_agent() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_task_being_closed_cannot_be_closed_again() {
+async fn a_close_of_a_task_being_closed_hears_how_that_close_ends() {
     let w = world();
     let task = w.coordinator.create_task(request("t", None)).await.unwrap();
     w.repo.slow_removals(Duration::from_millis(1_000));
@@ -1019,15 +1019,14 @@ async fn a_task_being_closed_cannot_be_closed_again() {
         async move { coordinator.close_task(task.id).await }
     });
     pause(10).await;
-    assert_eq!(
-        w.coordinator
-            .close_task(task.id)
-            .await
-            .unwrap_err()
-            .to_string(),
-        format!("Task {} is already closing", task.id)
-    );
+    let second = tokio::spawn({
+        let coordinator = w.coordinator.clone();
+        async move { coordinator.close_task(task.id).await }
+    });
+    pause(10).await;
+    assert!(!second.is_finished(), "it waits for the close under way");
     assert_eq!(first.await.unwrap(), Ok(()));
+    assert_eq!(second.await.unwrap(), Ok(()), "and hears it ended well");
     assert!(w.coordinator.list_tasks().await.unwrap().is_empty());
 }
 

@@ -18,7 +18,7 @@ use super::{
     JournalError, MergeOutcome, MergeRequest, PtyError, PtyEvent, PtyHost, PtySession, Repo,
     RepoError, SpawnSpec, WorktreeRequest,
 };
-use crate::core::coordinator::TaskRecord;
+use crate::core::coordinator::Records;
 use crate::core::ids::{AgentId, CoordinatorId};
 use crate::core::time::Millis;
 
@@ -310,14 +310,14 @@ impl Files for FakeFiles {
 /// The records each coordinator saved last, in memory (what a restart would find).
 #[derive(Debug, Default)]
 pub struct MemoryJournal {
-    saved: Mutex<BTreeMap<CoordinatorId, (u64, Vec<TaskRecord>)>>,
+    saved: Mutex<BTreeMap<CoordinatorId, (u64, Records)>>,
     failing: std::sync::atomic::AtomicBool,
 }
 
 impl MemoryJournal {
     /// What `id` saved last.
     #[must_use]
-    pub fn saved(&self, id: CoordinatorId) -> Option<Vec<TaskRecord>> {
+    pub fn saved(&self, id: CoordinatorId) -> Option<Records> {
         lock(&self.saved)
             .get(&id)
             .map(|(_, records)| records.clone())
@@ -340,7 +340,7 @@ impl Journal for MemoryJournal {
         &self,
         id: CoordinatorId,
         seq: u64,
-        records: Vec<TaskRecord>,
+        records: Records,
     ) -> BoxFuture<'_, Result<(), JournalError>> {
         if self.failing.load(std::sync::atomic::Ordering::Relaxed) {
             let full = JournalError::Failed("no space left on device".to_owned());

@@ -1,7 +1,8 @@
-//! Persistence of a coordinator's tasks: what a restarted daemon restores.
+//! Persistence of a coordinator's records (tasks, replay cache, operations under way): what a
+//! restarted daemon restores.
 
 use super::BoxFuture;
-use crate::core::coordinator::TaskRecord;
+use crate::core::coordinator::Records;
 use crate::core::ids::CoordinatorId;
 
 /// A save that did not become durable.
@@ -20,11 +21,11 @@ pub enum JournalError {
 /// Saves of one coordinator carry increasing sequence numbers and may arrive out of order
 /// (each runs as its own job): a save older than one already kept is ignored.
 pub trait Journal: Send + Sync {
-    /// Keeps `records` as coordinator `id`'s tasks; resolves once they are durable.
+    /// Keeps `records` as coordinator `id`'s; resolves once they are durable.
     fn save(
         &self,
         id: CoordinatorId,
         seq: u64,
-        records: Vec<TaskRecord>,
+        records: Records,
     ) -> BoxFuture<'_, Result<(), JournalError>>;
 }

@@ -105,6 +105,15 @@ impl Daemon {
         }
     }
 
+    /// A daemon already started and ready, serving `api`.
+    pub fn adopt(child: Child, state: &Path, api: BaseUrl) -> Daemon {
+        Daemon {
+            child,
+            state: state.to_owned(),
+            api,
+        }
+    }
+
     /// Starts `baton daemon` on `state` and waits for its ready line.
     pub fn start(state: &Path) -> Daemon {
         Daemon::start_with(state, &[])

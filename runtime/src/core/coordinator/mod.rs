@@ -25,10 +25,10 @@ mod tests;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 
-pub(crate) use task::Scrollback;
 pub use task::{
     Control, LAST_LINE_TAIL_BYTES, McpState, SCROLLBACK_BYTES_MAX, Signal, Status, Task,
 };
+pub(crate) use task::{Lost, Scrollback};
 
 use super::detector::{Profile, Readiness};
 use super::ids::{AgentId, CoordinatorId, DoneToken, TaskId};
@@ -60,6 +60,11 @@ pub fn sanitize_prompt(text: &str) -> String {
 }
 /// Prompts waiting for one task (behind its assignment, a human's hold, or earlier prompts).
 pub const PROMPT_QUEUE_MAX: usize = 32;
+/// Bytes of prompts waiting for one task: the queue is saved in the state file at every change
+/// (a queued prompt survives a restart), so it is bounded in bytes as well as in prompts. With
+/// [`TASKS_PER_COORDINATOR_MAX`] tasks, each with an assignment of [`PROMPT_BYTES_MAX`], a
+/// coordinator's records stay under 13 MiB.
+pub const PROMPT_QUEUE_BYTES_MAX: usize = 131_072;
 /// How long a task's assignment waits for its MCP server to connect before it goes out anyway
 /// (agents start MCP servers in the background; most connect within seconds).
 pub const MCP_CONNECT_TIMEOUT_MS: u64 = 30_000;
@@ -251,6 +256,9 @@ pub enum CoreError {
     /// [`PROMPT_QUEUE_MAX`] prompts wait already.
     #[error("Prompt queue full ({PROMPT_QUEUE_MAX} pending)")]
     QueueFull,
+    /// The prompt would take the queue past [`PROMPT_QUEUE_BYTES_MAX`] bytes.
+    #[error("Prompt queue full ({PROMPT_QUEUE_BYTES_MAX} bytes of prompts pending at most)")]
+    QueueBytesFull,
     /// The task cannot be merged in its state.
     #[error("{0}")]
     NotMergeable(String),
@@ -295,6 +303,12 @@ pub struct TaskSpec {
     /// The command line its agent was started with, to start it again (empty for a task made
     /// before Baton kept it).
     pub launch: Vec<String>,
+    /// The agent it was asked to run, before Baton's own arguments: its command (empty for a
+    /// task made before Baton kept it) and arguments. A respawn builds its command line from
+    /// them again, with the daemon's current address.
+    pub command: String,
+    /// See [`Self::command`].
+    pub args: Vec<String>,
 }
 
 /// A file Baton wrote into a task's worktree: the file, what it held before and what Baton
@@ -358,6 +372,106 @@ pub struct TaskRecord {
     pub control: Control,
     /// Its agent's last exit code.
     pub exit_code: Option<i32>,
+    /// Its assignment, while it was not typed yet.
+    pub assignment: Option<String>,
+    /// Prompts waiting to be typed, oldest first.
+    pub queued: Vec<String>,
+    /// Whether its agent ran when this was saved (after a restart it did not survive; the
+    /// coordinator is told).
+    pub alive: bool,
+    /// Whether a restart lost its agent and no wait or notification told the coordinator yet.
+    pub lost_untold: bool,
+}
+
+/// A multi-step operation under way, saved before its first step so that a restart finds it
+/// and carries it to an end: rolled back (a create) or forward (a merge, a close).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Intent {
+    /// A task is being made: its worktree, branch and config may exist, its record does not.
+    /// Rolled back.
+    Create {
+        /// The task.
+        task: TaskId,
+        /// Its worktree.
+        worktree: PathBuf,
+        /// Its branch.
+        branch: String,
+        /// Its MCP config file.
+        config: PathBuf,
+    },
+    /// A task's branch is being merged (and the task closed after, if `cleanup`). Carried out
+    /// again: a merge of what is merged already changes nothing.
+    Merge {
+        /// The task.
+        task: TaskId,
+        /// Squash the branch into one commit.
+        squash: bool,
+        /// The squash commit's message.
+        message: Option<String>,
+        /// Close the task after.
+        cleanup: bool,
+    },
+    /// A task is being closed. Carried out again: every step of a close is idempotent.
+    Close {
+        /// The task.
+        task: TaskId,
+    },
+}
+
+/// What kind of operation an [`Intent`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IntentKind {
+    /// [`Intent::Create`].
+    Create,
+    /// [`Intent::Merge`].
+    Merge,
+    /// [`Intent::Close`].
+    Close,
+}
+
+impl Intent {
+    /// Its kind.
+    #[must_use]
+    pub const fn kind(&self) -> IntentKind {
+        match self {
+            Intent::Create { .. } => IntentKind::Create,
+            Intent::Merge { .. } => IntentKind::Merge,
+            Intent::Close { .. } => IntentKind::Close,
+        }
+    }
+
+    /// The task it is about.
+    #[must_use]
+    pub const fn task(&self) -> TaskId {
+        match self {
+            Intent::Create { task, .. } | Intent::Merge { task, .. } | Intent::Close { task } => {
+                *task
+            }
+        }
+    }
+}
+
+/// A result a `wait_for_signal_done` delivered, kept for its retries ([`ReplayCache`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplayRecord {
+    /// The client's request id.
+    pub request: RequestId,
+    /// What it was answered.
+    pub outcome: SignalOutcome,
+    /// Until when a retry gets it again.
+    pub expires_at: Millis,
+}
+
+/// Everything of a coordinator's that a restart must find: its tasks, the results its waits
+/// delivered (for retries), and the operations under way.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Records {
+    /// Its tasks, oldest first.
+    pub tasks: Vec<TaskRecord>,
+    /// Its replay cache's live entries, oldest first.
+    pub replay: Vec<ReplayRecord>,
+    /// Its operations under way, oldest first.
+    pub intents: Vec<Intent>,
 }
 
 /// How typing a prompt ended.
@@ -407,6 +521,8 @@ pub struct Coordinator {
     next_waiter: u64,
     /// Tasks being closed.
     closing: BTreeMap<TaskId, Closing>,
+    /// Operations under way (saved with the records).
+    intents: Vec<Intent>,
 }
 
 /// What a close found when it began, and what it held back since.
@@ -437,40 +553,60 @@ impl Coordinator {
             replay: ReplayCache::default(),
             next_waiter: 0,
             closing: BTreeMap::new(),
+            intents: Vec::new(),
         }
     }
 
     /// A registered coordinator restored from `records` after a restart: every task is
-    /// `exited` (its process died with the old daemon) and keeps its done token and signal.
+    /// `exited` (its process died with the old daemon) and keeps its done token, signal,
+    /// untyped assignment and queued prompts (typed once its agent is started again). A task
+    /// whose agent ran is *lost* until the coordinator is told (by its next
+    /// `wait_for_signal_done`, or [`Self::report_lost`]): `remaining` counts it. The replay
+    /// cache and the operations under way come back too (the engine carries the operations to
+    /// an end).
     #[must_use]
     pub fn restore(
         id: CoordinatorId,
         notification_delay_ms: u64,
         now: Millis,
-        records: Vec<TaskRecord>,
+        records: Records,
     ) -> Self {
         let mut coordinator = Coordinator::new(id, notification_delay_ms);
         // Every record is kept, even past the bound: those tasks exist on disk and must stay
         // reachable to be closed. The bound stops new ones.
-        for record in records {
+        for record in records.tasks {
             let mut task = Task::new(record.spec, now);
             task.status = Status::Exited;
             task.exit_code = record.exit_code;
             task.control = record.control;
             task.signal = record.signal;
             task.assignment_delivered = record.assignment_delivered;
+            task.assignment = record.assignment;
+            task.queued = record.queued.into_iter().take(PROMPT_QUEUE_MAX).collect();
+            task.lost = if record.alive || record.lost_untold {
+                Lost::Untold
+            } else {
+                Lost::No
+            };
             task.mcp = McpState::GaveUp;
             task.evidence.exited(now);
             task.state = crate::core::state::decide(&task.evidence, now);
             coordinator.tasks.push(task);
         }
+        for entry in records.replay {
+            coordinator
+                .replay
+                .restore(id, entry.request, entry.outcome, entry.expires_at);
+        }
+        coordinator.intents = records.intents;
         coordinator
     }
 
-    /// What to persist of its tasks.
+    /// What to persist: its tasks, its replay cache, its operations under way.
     #[must_use]
-    pub fn records(&self) -> Vec<TaskRecord> {
-        self.tasks
+    pub fn records(&self) -> Records {
+        let tasks = self
+            .tasks
             .iter()
             .map(|task| TaskRecord {
                 spec: task.spec(),
@@ -478,8 +614,83 @@ impl Coordinator {
                 assignment_delivered: task.assignment_delivered,
                 control: task.control,
                 exit_code: task.exit_code,
+                assignment: task.assignment.clone(),
+                queued: task.queued.iter().cloned().collect(),
+                alive: task.status != Status::Exited,
+                lost_untold: task.lost == Lost::Untold,
             })
-            .collect()
+            .collect();
+        let replay = self
+            .replay
+            .live(self.id)
+            .into_iter()
+            .map(|(request, outcome, expires_at)| ReplayRecord {
+                request,
+                outcome,
+                expires_at,
+            })
+            .collect();
+        Records {
+            tasks,
+            replay,
+            intents: self.intents.clone(),
+        }
+    }
+
+    /// An operation begins: saved with the next records, until [`Self::end_intent`].
+    pub fn begin_intent(&mut self, intent: Intent) {
+        self.intents.retain(|held| held != &intent);
+        self.intents.push(intent);
+    }
+
+    /// An operation on `task` of the kind of `like` ended (done, or undone).
+    pub fn end_intent(&mut self, task: TaskId, like: IntentKind) {
+        self.intents
+            .retain(|held| held.task() != task || held.kind() != like);
+    }
+
+    /// The operations under way.
+    #[must_use]
+    pub fn intents(&self) -> &[Intent] {
+        &self.intents
+    }
+
+    /// How many tasks' agents a restart lost without the coordinator being told yet.
+    #[must_use]
+    pub fn lost_untold(&self) -> usize {
+        self.tasks
+            .iter()
+            .filter(|task| task.lost == Lost::Untold)
+            .count()
+    }
+
+    /// Tells the coordinator, by notification, of every task whose agent a restart lost and
+    /// that nothing told it of yet (a wait that comes first returns them instead). An orphan's
+    /// task is shown to the app.
+    pub fn report_lost(&mut self, now: Millis, fresh: Fresh) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        let lost: Vec<(TaskId, usize)> = self
+            .tasks
+            .iter()
+            .filter(|task| task.lost == Lost::Untold)
+            .map(|task| {
+                (
+                    task.id,
+                    usize::from(task.assignment.is_some()) + task.queued.len(),
+                )
+            })
+            .collect();
+        for (task, held) in lost {
+            self.report(
+                now,
+                fresh,
+                task,
+                Completion::Lost { held },
+                None,
+                &mut effects,
+            );
+        }
+        effects
     }
 
     /// Its id.
@@ -745,6 +956,10 @@ impl Coordinator {
             if entry.queued.len() >= PROMPT_QUEUE_MAX {
                 return Err(CoreError::QueueFull);
             }
+            let held: usize = entry.queued.iter().map(String::len).sum();
+            if held + prompt.len() > PROMPT_QUEUE_BYTES_MAX {
+                return Err(CoreError::QueueBytesFull);
+            }
             entry.queued.push_back(prompt);
             return Ok((Sent::Queued, Vec::new()));
         }
@@ -931,7 +1146,7 @@ impl Coordinator {
             .iter()
             .filter(|task| match task.signal {
                 Some(signal) => !signal.consumed,
-                None => task.status != Status::Exited,
+                None => task.status != Status::Exited || task.lost == Lost::Untold,
             })
             .count()
     }
@@ -963,8 +1178,10 @@ impl Coordinator {
         Ok((entry.launch.clone(), entry.worktree.clone()))
     }
 
-    /// A task's agent was started again as `agent`: the task runs, its screen starts over, and
-    /// its exit code is gone. Its assignment, signal and control stay as they were.
+    /// A task's agent was started again as `agent`, with the command line `launch` and the
+    /// files Baton wrote for it now: the task runs, its screen starts over, and its exit code is
+    /// gone. Its assignment, queued prompts, signal and control stay as they were (what waits
+    /// is typed once the new agent is ready and its MCP server connected).
     ///
     /// # Errors
     /// As [`respawn_spec`](Self::respawn_spec).
@@ -973,12 +1190,21 @@ impl Coordinator {
         now: Millis,
         task: TaskId,
         agent: AgentId,
+        launch: Vec<String>,
+        worktree_files: Vec<WorktreeFile>,
     ) -> Result<(), CoreError> {
         self.respawn_spec(task)?;
         let entry = self.task_mut(task)?;
         entry.agent = agent;
+        entry.launch = launch;
+        entry.worktree_files = worktree_files;
         entry.status = Status::Running;
         entry.exit_code = None;
+        entry.lost = Lost::No;
+        // The new agent starts its own MCP server: what it was asked waits for it again.
+        entry.mcp = McpState::Waiting {
+            until: now.plus(MCP_CONNECT_TIMEOUT_MS),
+        };
         entry.typing = false;
         entry.enter_retry = None;
         entry.detector.reset(now);
@@ -1316,6 +1542,31 @@ impl Coordinator {
             }
             return Ok((Wait::Ready(outcome), effects));
         }
+        // A task whose agent a restart lost, not told yet: returned as exited.
+        // (One that signalled was told by its signal.)
+        let lost = self
+            .tasks
+            .iter_mut()
+            .find(|task| task.lost == Lost::Untold && task.signal.is_none());
+        if let Some(task) = lost {
+            task.lost = Lost::Told;
+            let (id, name, status) = (task.id, task.name.clone(), task.status);
+            if let Some(notice) = self.notifications.suppress(now, fresh, id) {
+                effects.push(Effect::Notice(notice));
+            }
+            self.notifications.silence(id);
+            let outcome = SignalOutcome::Task {
+                task: id,
+                name,
+                status,
+                at: now,
+                remaining: self.remaining(),
+            };
+            if let Some(request) = request {
+                self.replay.insert(now, self.id, request, outcome.clone());
+            }
+            return Ok((Wait::Ready(outcome), effects));
+        }
         // A task that needs a human and was not told yet: the wait tells it at once (its
         // notification would be withdrawn by the wait, and nothing would say it).
         let stuck = self.tasks.iter().find(|task| {
@@ -1436,6 +1687,9 @@ impl Coordinator {
         let signalled_at = entry.signal.filter(|s| s.consumed).map(|s| s.at);
         if let Some(signal) = &mut entry.signal {
             signal.consumed = false;
+        }
+        if entry.lost == Lost::Told {
+            entry.lost = Lost::Untold;
         }
         let (name, current) = (entry.name.clone(), entry.status);
         self.notifications.unsilence(task);

@@ -82,6 +82,18 @@ pub struct Signal {
     pub consumed: bool,
 }
 
+/// Whether a daemon restart lost a task's agent, and whether its coordinator heard of it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Lost {
+    /// Its agent was not lost (or was started again since).
+    #[default]
+    No,
+    /// Lost, and no wait or notification told the coordinator yet: `remaining` counts it.
+    Untold,
+    /// Lost, and a wait returned it.
+    Told,
+}
+
 /// How much of the end of an agent's output its last line is looked for in: the phone's list
 /// needs that line, not the whole ring in plain text.
 pub const LAST_LINE_TAIL_BYTES: usize = 4_096;
@@ -186,6 +198,12 @@ pub struct Task {
     pub worktree_files: Vec<super::WorktreeFile>,
     /// The command line its agent was started with (empty if not known).
     pub launch: Vec<String>,
+    /// The agent it was asked to run (see [`super::TaskSpec::command`]).
+    pub command: String,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Whether a restart lost its agent.
+    pub(crate) lost: Lost,
     pub(crate) detector: Detector,
     pub(crate) scrollback: Scrollback,
     /// What is known of its agent's state (screen, hooks, OSC, process).
@@ -222,6 +240,9 @@ impl Task {
             mcp_config: spec.mcp_config,
             worktree_files: spec.worktree_files,
             launch: spec.launch,
+            command: spec.command,
+            args: spec.args,
+            lost: Lost::No,
             detector: Detector::new(spec.profile, now),
             scrollback: Scrollback::default(),
             evidence: Evidence::started(now),
@@ -274,6 +295,8 @@ impl Task {
             mcp_config: self.mcp_config.clone(),
             worktree_files: self.worktree_files.clone(),
             launch: self.launch.clone(),
+            command: self.command.clone(),
+            args: self.args.clone(),
         }
     }
 

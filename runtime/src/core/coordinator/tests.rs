@@ -55,6 +55,8 @@ fn new_task(n: u8, assignment: Option<&str>) -> NewTask {
             mcp_config: None,
             worktree_files: Vec::new(),
             launch: vec!["claude".into()],
+            command: "claude".into(),
+            args: Vec::new(),
         },
         assignment: assignment.map(Into::into),
     }
@@ -834,7 +836,7 @@ fn a_restored_coordinator_keeps_its_tasks_signals_and_tokens_but_not_their_proce
         .unwrap();
     let records = c.records();
     let mut restored = Coordinator::restore(c.id(), 30_000, Millis(1_000), records.clone());
-    assert_eq!(restored.records().len(), 2);
+    assert_eq!(restored.records().tasks.len(), 2);
     assert!(restored.tasks().all(|task| task.status == Status::Exited));
     assert_eq!(restored.task(task_id(2)).unwrap().control, Control::Human);
     let (wait, _) = restored
@@ -844,9 +846,12 @@ fn a_restored_coordinator_keeps_its_tasks_signals_and_tokens_but_not_their_proce
         matches!(wait, Wait::Ready(SignalOutcome::Task { task, at: Millis(10), .. }) if task == task_id(1))
     );
     let mut unchanged = records;
-    for record in &mut unchanged {
+    for record in &mut unchanged.tasks {
         record.signal = restored.task(record.spec.id).unwrap().signal;
         record.exit_code = None;
+        // Its agent did not survive; nobody was told yet (a signal told of the first).
+        record.alive = false;
+        record.lost_untold = true;
     }
     assert_eq!(
         restored.records(),
@@ -1283,9 +1288,9 @@ fn control_returned_with_nothing_held_only_says_so() {
 fn records_past_the_bound_are_restored_but_no_task_is_added() {
     let full = coordinator(TASKS_PER_COORDINATOR_MAX as u8);
     let mut records = full.records();
-    let mut extra = records[0].clone();
+    let mut extra = records.tasks[0].clone();
     extra.spec.id = task_id(200);
-    records.push(extra);
+    records.tasks.push(extra);
     let mut restored = Coordinator::restore(full.id(), 30_000, Millis(0), records);
     assert_eq!(restored.tasks().count(), TASKS_PER_COORDINATOR_MAX + 1);
     let new = new_task(201, None);
