@@ -525,3 +525,40 @@ fn a_deregistered_coordinators_remaining_task_is_remembered_across_a_restart() {
     assert!(Path::new(task["worktreePath"].as_str().unwrap()).is_dir());
     daemon.terminate();
 }
+
+#[test]
+fn a_task_respawned_after_a_restart_on_another_port_reaches_the_new_port() {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = user_repo(temp.path());
+    let state = temp.path().join("state");
+    let seen = temp.path().join("seen");
+    fifo(&seen);
+    // The agent hands its MCP config (the path after `--mcp-config`) to the test, then waits.
+    let script = format!("cat \"$2\" > {}; while read l; do :; done", seen.display());
+    let daemon = Daemon::start(&state);
+    let (_, token, _) = register(&daemon, &repo, &script);
+    let (status, task) = daemon.rest(&token, "POST", "/api/tasks", Some(json!({ "name": "t" })));
+    assert_eq!(status, 201, "{task}");
+    let first: Value = serde_json::from_str(&read_fifo(&seen)).unwrap();
+    let url = |daemon: &Daemon| format!("http://{}:{}", daemon.api.host, daemon.api.port);
+    assert_eq!(first["mcpServers"]["baton"]["args"][2], url(&daemon));
+    let old = url(&daemon);
+    daemon.kill9();
+
+    // The new daemon listens on another port (`--port 0`): the respawned agent is told it.
+    let daemon = Daemon::start(&state);
+    assert_ne!(url(&daemon), old, "a new port");
+    let id = task["id"].as_str().unwrap();
+    let (status, respawned) = daemon.app("POST", &format!("/app/tasks/{id}/agent"), None);
+    assert_eq!(status, 201, "{respawned}");
+    let again: Value = serde_json::from_str(&read_fifo(&seen)).unwrap();
+    assert_eq!(
+        again["mcpServers"]["baton"]["args"][2],
+        url(&daemon),
+        "the config names the daemon's address now"
+    );
+    assert_eq!(
+        again["mcpServers"]["baton"]["env"], first["mcpServers"]["baton"]["env"],
+        "the same done token"
+    );
+}

@@ -393,6 +393,9 @@ fn a_crash_at_any_kill_point_loses_nothing_and_leaves_nothing() {
         }
     }
     // How long it takes is the test's own time in `cargo test`'s report.
-    eprintln!("swept {} kill points ({crashes} crashes)", kill_points().len());
+    eprintln!(
+        "swept {} kill points ({crashes} crashes)",
+        kill_points().len()
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

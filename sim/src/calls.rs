@@ -486,6 +486,16 @@ pub async fn app_call(
                 .map_err(engine_error)?;
             Ok(json!({ "ok": true }))
         }
+        "respawn" => {
+            let task = task_arg(args)?;
+            let view = shared
+                .owner(task)
+                .await?
+                .respawn(task)
+                .await
+                .map_err(engine_error)?;
+            Ok(json!({ "ok": true, "status": view.status.name() }))
+        }
         "remove_task" => {
             let task = task_arg(args)?;
             shared

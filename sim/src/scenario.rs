@@ -47,7 +47,7 @@ pub fn is_coordinator_call(call: &str) -> bool {
 }
 
 /// The app's actions a step may call.
-pub const APP_CALLS: [&str; 16] = [
+pub const APP_CALLS: [&str; 17] = [
     "register",
     "deregister",
     "list_tasks",
@@ -56,6 +56,7 @@ pub const APP_CALLS: [&str; 16] = [
     "type",
     "close_task",
     "remove_task",
+    "respawn",
     "ack_notification",
     "drop_notification",
     "reschedule_notifications",
