@@ -283,6 +283,80 @@ fn a_daemon_killed_mid_flow_restarts_with_its_state_and_leaves_nothing_behind() 
     }
 }
 
+/// A process seen running, by pid and start time (a pid given to another process since is not
+/// this one); dropped, it is killed if it still runs, so a failed test leaves nothing behind.
+#[cfg(target_os = "linux")]
+struct Seen {
+    pid: i32,
+    started: String,
+}
+
+#[cfg(target_os = "linux")]
+impl Seen {
+    /// The state and start time in `/proc/<pid>/stat` (after the command name, which may hold
+    /// spaces).
+    fn stat(pid: i32) -> Option<(String, String)> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        Some((fields[0].to_owned(), fields[19].to_owned()))
+    }
+
+    fn now(pid: i32) -> Seen {
+        let (_, started) = Seen::stat(pid).unwrap();
+        Seen { pid, started }
+    }
+
+    /// It exists, is no zombie, and is the process first seen.
+    fn is_running(&self) -> bool {
+        Seen::stat(self.pid).is_some_and(|(state, started)| state != "Z" && started == self.started)
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for Seen {
+    fn drop(&mut self) {
+        if self.is_running() {
+            let pid = rustix::process::Pid::from_raw(self.pid).unwrap();
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn a_restart_after_a_crash_ends_what_the_dead_daemons_agent_left_running() {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = user_repo(temp.path());
+    let state = temp.path().join("state");
+    let up = temp.path().join("up");
+    fifo(&up);
+    // A runaway: `setsid -f` forks out of the agent's session and group and exits (a double
+    // fork), and the fork drops the terminal, as a daemonising tool does. No `exec` after it
+    // says its pid: in the middle of one a process has no environment to check.
+    let script = format!(
+        "setsid -f sh -c 'echo $$ > {}; sleep 600' < /dev/null > /dev/null 2>&1; \
+         while read l; do :; done",
+        up.display()
+    );
+    let daemon = Daemon::start(&state);
+    let (_, token, _) = register(&daemon, &repo, &script);
+    let (status, _) = daemon.rest(&token, "POST", "/api/tasks", Some(json!({ "name": "t" })));
+    assert_eq!(status, 201);
+    let runaway = Seen::now(read_fifo(&up).trim().parse().unwrap());
+    let environ = std::fs::read(format!("/proc/{}/environ", runaway.pid)).unwrap();
+    assert!(
+        String::from_utf8_lossy(&environ).contains("BATON_DAEMON="),
+        "it carries the daemon's mark"
+    );
+    daemon.kill9();
+    assert!(runaway.is_running(), "a crash leaves it running");
+
+    let daemon = Daemon::start(&state);
+    assert!(!runaway.is_running(), "the next start ended it");
+    assert!(read(&daemon.stderr).contains("left running"));
+    assert_eq!(daemon.terminate(), Some(0));
+}
+
 #[test]
 fn the_engine_answers_an_agents_cursor_position_query() {
     let temp = tempfile::tempdir().unwrap();

@@ -2,8 +2,9 @@
 //! platform-specific lives here (DESIGN: macOS and Linux, Unix-portable).
 //!
 //! Layout: [`files`] (std fs with atomic writes), [`git`] (the repository: git2 for reads, the
-//! git CLI for what changes a user's checkout), [`pty`] (portable-pty), [`tty`] (the user's own
-//! terminal: raw mode, size), and here the system clock and the OS's randomness.
+//! git CLI for what changes a user's checkout), [`pty`] (portable-pty), [`runaways`] (what an
+//! agent leaves running outside its process group: marks, sweeps, the child subreaper), [`tty`]
+//! (the user's own terminal: raw mode, size), and here the system clock and the OS's randomness.
 
 use std::io::Read as _;
 
@@ -13,6 +14,7 @@ use crate::ports::{Clock, Entropy};
 pub mod files;
 pub mod git;
 pub mod pty;
+pub mod runaways;
 pub mod tty;
 
 /// The system's wall clock.

@@ -8,6 +8,12 @@
 //! connections, WebSockets closed, long polls answered or cancelled (the API's own grace),
 //! agents' process groups ended, the state persisted, users' `.mcp.json` files given back.
 //!
+//! Agents are marked with this daemon's id, the hash of its canonical state directory
+//! (`adapters::runaways::DaemonId`), and on Linux the daemon is their orphans' subreaper. A
+//! start, once it holds the lock and before the first agent is spawned, ends every process with
+//! that mark: what the agents of a previous daemon on the same directory left running when it
+//! crashed. A stop ends them too (`NativePty::terminate_all`).
+//!
 //! A second daemon on the same directory finds the lock held and says which process holds it.
 //! A state file this build cannot read stops the start with an error that says what to do:
 //! a corrupt one is first moved aside (never overwritten), a newer one is left in place.
@@ -34,6 +40,7 @@ use tokio::sync::mpsc;
 use crate::adapters::files::{StdFiles, is_leftover};
 use crate::adapters::git::GitRepo;
 use crate::adapters::pty::{NativePty, PtyConfig};
+use crate::adapters::runaways::{self, DaemonId};
 use crate::adapters::{OsEntropy, SystemClock};
 use crate::api::listen::{self, BindError, Interfaces, Port};
 use crate::api::{ApiState, Directory};
@@ -58,7 +65,7 @@ pub struct Options {
     pub port: Port,
     /// The `baton` program agents start as their MCP server (this executable).
     pub program: String,
-    /// The PTY host's settings.
+    /// The PTY host's settings (its `daemon` is the start's to set: the state directory's id).
     pub pty: PtyConfig,
 }
 
@@ -179,7 +186,23 @@ impl Daemon {
             path: socket.clone(),
             reason: e.to_string(),
         })?;
-        let pty = Arc::new(NativePty::new(options.pty));
+        let pty = Arc::new(NativePty::new(PtyConfig {
+            daemon: Some(DaemonId::of_state_dir(
+                &std::fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone()),
+            )),
+            ..options.pty
+        }));
+        if let Err(error) = runaways::adopt_orphans() {
+            tracing::info!(%error, "orphans of agents are left to init");
+        }
+        // Before the registry restores anything: agents started from now on carry this mark.
+        let leftovers = pty.end_leftovers().await;
+        if leftovers > 0 {
+            tracing::warn!(
+                leftovers,
+                "ended processes that the agents of a previous daemon on this state directory left running"
+            );
+        }
         let (requests_tx, requests) = registry::channel();
         let entropy: Arc<dyn crate::ports::Entropy> =
             Arc::new(OsEntropy::open().map_err(|e| DaemonError::Randomness(e.to_string()))?);
