@@ -81,6 +81,8 @@ fn start(
         creating: 0,
         closing: BTreeSet::new(),
         close_joiners: BTreeMap::new(),
+        merging: BTreeMap::new(),
+        held_closes: BTreeMap::new(),
         typed_reply: None,
         feed,
         viewers: BTreeMap::new(),
@@ -140,6 +142,12 @@ struct Actor {
     /// Callers of a close of a task already closing, answered when it ends (at most
     /// [`COMMANDS_PENDING_MAX`] per task: more are refused).
     close_joiners: BTreeMap<TaskId, Vec<Reply<()>>>,
+    /// Tasks being merged, with the callers of a merge of a task already being merged
+    /// (answered with its result).
+    merging: BTreeMap<TaskId, Vec<Reply<MergeResult>>>,
+    /// Closes of a task being merged: begun once the merge ends (joining the close a merge with
+    /// cleanup begins).
+    held_closes: BTreeMap<TaskId, Vec<Reply<()>>>,
     /// The caller of a `send_prompt` typed at once, answered when its prompt is typed.
     typed_reply: Option<(TaskId, Reply<Sent>)>,
     /// Where agent events go.
@@ -710,18 +718,11 @@ impl Actor {
                     branch,
                     config,
                 } => {
-                    let ports = self.ports.clone();
+                    // Undone before the coordinator hears anything: nothing it lists or makes
+                    // can meet the half-made task.
                     let root = self.settings.project_root.clone();
-                    let internal = self.internal.clone();
-                    self.creating += 1;
-                    let (reply, _) = oneshot::channel();
-                    tokio::spawn(async move {
-                        remove_leftovers(&ports, root, worktree, branch, Some(config)).await;
-                        let undone = EngineError::Unavailable;
-                        let _ = internal
-                            .send(Internal::CreateFailed(task, undone, reply))
-                            .await;
-                    });
+                    remove_leftovers(&self.ports, root, worktree, branch, Some(config)).await;
+                    self.core.end_intent(task, IntentKind::Create);
                 }
                 Intent::Merge {
                     task,
@@ -944,6 +945,9 @@ impl Actor {
             Internal::Merged(task, Ok(merged), true, reply) => {
                 // Ended with the close's intent begun in the same step: one save holds both.
                 self.core.end_intent(task, IntentKind::Merge);
+                for joiner in self.merging.remove(&task).unwrap_or_default() {
+                    let _ = joiner.send(Ok(merged.clone()));
+                }
                 self.tell(AppEvent::Merged {
                     task,
                     merge: merged.clone(),
@@ -951,6 +955,9 @@ impl Actor {
                 .await;
                 let (closed, done) = oneshot::channel();
                 self.close(task, closed).await;
+                // Closes asked for meanwhile hear how this one ends.
+                let held = self.held_closes.remove(&task).unwrap_or_default();
+                self.close_joiners.entry(task).or_default().extend(held);
                 tokio::spawn(async move {
                     let result = match done.await {
                         Ok(Ok(())) => Ok(merged),
@@ -963,6 +970,9 @@ impl Actor {
             Internal::Merged(task, result, _, reply) => {
                 self.core.end_intent(task, IntentKind::Merge);
                 self.dirty = true;
+                for joiner in self.merging.remove(&task).unwrap_or_default() {
+                    let _ = joiner.send(result.clone());
+                }
                 if let Ok(merged) = &result {
                     self.tell(AppEvent::Merged {
                         task,
@@ -971,6 +981,10 @@ impl Actor {
                     .await;
                 }
                 let _ = reply.send(result);
+                // Closes asked for during the merge begin now.
+                for held in self.held_closes.remove(&task).unwrap_or_default() {
+                    self.close(task, held).await;
+                }
             }
             Internal::Saved(result, waiters) => {
                 self.saving = false;
@@ -1135,6 +1149,25 @@ impl Actor {
             let _ = reply.send(Err(error.into()));
             return;
         }
+        if self.closing.contains(&task) {
+            let _ = reply.send(Err(EngineError::Conflict(format!(
+                "Task {task} is closing"
+            ))));
+            return;
+        }
+        if let Some(joiners) = self.merging.get_mut(&task) {
+            // A retry (after a lost answer, or a restart that resumed the merge) hears how the
+            // merge under way ends.
+            if joiners.len() >= super::COMMANDS_PENDING_MAX {
+                let _ = reply.send(Err(EngineError::Conflict(format!(
+                    "Task {task} is being merged"
+                ))));
+            } else {
+                joiners.push(reply);
+            }
+            return;
+        }
+        self.merging.insert(task, Vec::new());
         let Some(entry) = self.core.task(task) else {
             return;
         };
@@ -1207,6 +1240,18 @@ impl Actor {
             let _ = reply.send(Err(CoreError::TaskNotFound(task).into()));
             return;
         };
+        if self.merging.contains_key(&task) {
+            // Its worktree is being committed and merged: the close waits for that to end.
+            let held = self.held_closes.entry(task).or_default();
+            if held.len() >= super::COMMANDS_PENDING_MAX {
+                let _ = reply.send(Err(EngineError::Conflict(format!(
+                    "Task {task} is being merged"
+                ))));
+            } else {
+                held.push(reply);
+            }
+            return;
+        }
         if self.closing.contains(&task) {
             // A retry (after a lost answer, or a restart that resumed the close) hears how the
             // close under way ends.

@@ -2112,3 +2112,38 @@ fn the_pause_before_enter_grows_with_the_prompts_lines_within_its_bounds() {
         "{assignment}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_merge_asked_twice_merges_once_and_a_close_meanwhile_waits_for_it() {
+    let w = world();
+    let task = w.coordinator.create_task(request("t", None)).await.unwrap();
+    let agent = w.pty.spawned()[0].agent;
+    w.pty.print(agent, "❯ ".as_bytes()).await.unwrap();
+    pause(100).await;
+    w.repo.slow_merges(Duration::from_millis(1_000));
+    let merge = |coordinator: CoordinatorHandle| async move {
+        coordinator
+            .merge_task(task.id, MergeOptions::default())
+            .await
+    };
+    let first = tokio::spawn(merge(w.coordinator.clone()));
+    pause(10).await;
+    let second = tokio::spawn(merge(w.coordinator.clone()));
+    let close = tokio::spawn({
+        let coordinator = w.coordinator.clone();
+        async move { coordinator.close_task(task.id).await }
+    });
+    pause(100).await;
+    assert!(!close.is_finished(), "the close waits for the merge");
+    assert_eq!(
+        w.repo.worktrees(std::path::Path::new("/repo")).len(),
+        1,
+        "its worktree is still there"
+    );
+    let (first, second) = (first.await.unwrap(), second.await.unwrap());
+    assert!(first.is_ok(), "{first:?}");
+    assert_eq!(first, second, "the retry hears the same merge");
+    assert_eq!(w.repo.merged().len(), 1, "merged once");
+    assert_eq!(close.await.unwrap(), Ok(()));
+    assert!(w.coordinator.list_tasks().await.unwrap().is_empty());
+}

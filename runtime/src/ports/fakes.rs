@@ -563,6 +563,7 @@ struct RepoState {
     create_latency: std::time::Duration,
     /// How long removing a worktree takes (tokio time).
     remove_latency: std::time::Duration,
+    merge_latency: std::time::Duration,
 }
 
 /// Repositories in memory: branches, worktrees, the diffs a test declares, merges.
@@ -648,6 +649,11 @@ impl FakeRepo {
         lock(&self.state).remove_latency = latency;
     }
 
+    /// Makes a merge take `latency` before it happens (tokio time, virtual in tests).
+    pub fn slow_merges(&self, latency: std::time::Duration) {
+        lock(&self.state).merge_latency = latency;
+    }
+
     /// Lets removing the worktree at `path` succeed again.
     pub fn unstick(&self, path: &Path) {
         lock(&self.state).stuck.remove(path);
@@ -681,6 +687,36 @@ impl FakeRepo {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Merges at once (see [`Self::slow_merges`] for a merge that takes time).
+    fn merge_now(&self, request: MergeRequest) -> Result<MergeOutcome, RepoError> {
+        let mut state = lock(&self.state);
+        if !state
+            .repos
+            .get(&request.root)
+            .is_some_and(|r| r.branches.contains(&request.branch))
+        {
+            Err(RepoError::Git(format!(
+                "merge: {} - not something we can merge",
+                request.branch
+            )))
+        } else if let Some(paths) = state.conflicts.get(&request.branch) {
+            Err(RepoError::Conflict(paths.clone()))
+        } else {
+            let files = state
+                .diffs
+                .get(&request.branch)
+                .map(|d| d.files.clone())
+                .unwrap_or_default();
+            let outcome = MergeOutcome {
+                target: request.target.clone(),
+                added: files.iter().map(|f| f.added).sum(),
+                removed: files.iter().map(|f| f.removed).sum(),
+            };
+            state.merged.push(request);
+            Ok(outcome)
+        }
     }
 
     /// Merges done so far.
@@ -774,35 +810,13 @@ impl Repo for FakeRepo {
     }
 
     fn merge(&self, request: MergeRequest) -> BoxFuture<'_, Result<MergeOutcome, RepoError>> {
-        let result = {
-            let mut state = lock(&self.state);
-            if !state
-                .repos
-                .get(&request.root)
-                .is_some_and(|r| r.branches.contains(&request.branch))
-            {
-                Err(RepoError::Git(format!(
-                    "merge: {} - not something we can merge",
-                    request.branch
-                )))
-            } else if let Some(paths) = state.conflicts.get(&request.branch) {
-                Err(RepoError::Conflict(paths.clone()))
-            } else {
-                let files = state
-                    .diffs
-                    .get(&request.branch)
-                    .map(|d| d.files.clone())
-                    .unwrap_or_default();
-                let outcome = MergeOutcome {
-                    target: request.target.clone(),
-                    added: files.iter().map(|f| f.added).sum(),
-                    removed: files.iter().map(|f| f.removed).sum(),
-                };
-                state.merged.push(request);
-                Ok(outcome)
+        let latency = lock(&self.state).merge_latency;
+        Box::pin(async move {
+            if !latency.is_zero() {
+                tokio::time::sleep(latency).await;
             }
-        };
-        Box::pin(async move { result })
+            self.merge_now(request)
+        })
     }
 
     fn is_tracked(&self, _root: PathBuf, _path: String) -> BoxFuture<'_, Result<bool, RepoError>> {
