@@ -323,8 +323,21 @@ async fn coordinator(
                 }
                 _ => None,
             };
-            let outcome = handle.wait_for_signal(request, timeout(fields)?).await?;
-            Ok(ok(&dto::signal(&outcome, id)))
+            let delivery = handle
+                .wait_for_signal_delivery(request, timeout(fields)?)
+                .await?;
+            let Some(outcome) = delivery.outcome() else {
+                return Err(crate::engine::EngineError::Unavailable.into());
+            };
+            let bytes = dto::signal(outcome, id).to_string().into_bytes();
+            // The answer is the engine's again unless the connection takes these bytes.
+            let body = super::delivery::DeliveryBody::new(bytes, delivery);
+            Ok((
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                Body::new(body),
+            )
+                .into_response())
         }
         Route::McpConnected => {
             handle.coordinator_mcp_connected().await?;

@@ -492,6 +492,12 @@ impl Actor {
             Command::Diff(task, reply) => self.diff(task, reply),
             Command::Merge(task, options, reply) => self.merge(task, options, reply),
             Command::AckNotification(batch) => self.core.ack_notification(batch),
+            Command::GiveBack(outcome, request) => {
+                let effects =
+                    self.core
+                        .signal_undelivered(now, self.fresh(), outcome, request.as_ref());
+                self.apply(effects).await;
+            }
             Command::DropNotification(batch) => {
                 let effects = self.core.drop_notification(batch);
                 self.apply(effects).await;

@@ -586,6 +586,8 @@ pub(crate) enum Command {
     Remove(TaskId, Reply<()>),
     WaitIdle(TaskId, Option<u64>, Reply<IdleOutcome>),
     WaitSignal(Option<RequestId>, Option<u64>, Reply<SignalOutcome>),
+    /// A wait's answer its client never got (see [`SignalDelivery`]): taken back.
+    GiveBack(SignalOutcome, Option<RequestId>),
     /// A task's `signal_done`: with its done token, or (`None`) from its coordinator.
     SignalDone(TaskId, Option<String>, Reply<()>),
     SetControl(TaskId, Control, Reply<()>),
@@ -598,6 +600,57 @@ pub(crate) enum Command {
     Watch(AgentId, Viewer, Reply<Watching>),
     Unwatch(AgentId, u64),
     Terminal(AgentId, TerminalInput, Reply<()>),
+}
+
+/// A `wait_for_signal_done` answer on its way to its client: given back to the engine when
+/// dropped, unless [`Self::delivered`] said the client has it.
+#[derive(Debug)]
+pub struct SignalDelivery {
+    outcome: Option<SignalOutcome>,
+    handle: CoordinatorHandle,
+    request: Option<RequestId>,
+}
+
+impl SignalDelivery {
+    /// The answer.
+    #[must_use]
+    pub fn outcome(&self) -> Option<&SignalOutcome> {
+        self.outcome.as_ref()
+    }
+
+    /// The client has the answer: nothing is given back.
+    #[must_use]
+    pub fn delivered(mut self) -> SignalOutcome {
+        self.outcome
+            .take()
+            .unwrap_or(SignalOutcome::TimedOut { remaining: 0 })
+    }
+}
+
+impl Drop for SignalDelivery {
+    fn drop(&mut self) {
+        if let Some(outcome) = self.outcome.take() {
+            self.handle.give_back(outcome, self.request.take());
+        }
+    }
+}
+
+/// A wait's receiver: dropped before the answer was taken, it gives back one that came.
+struct PendingAnswer {
+    answer: Option<oneshot::Receiver<Result<SignalOutcome, EngineError>>>,
+    handle: CoordinatorHandle,
+    request: Option<RequestId>,
+}
+
+impl Drop for PendingAnswer {
+    fn drop(&mut self) {
+        if let Some(mut answer) = self.answer.take() {
+            answer.close();
+            if let Ok(Ok(outcome)) = answer.try_recv() {
+                self.handle.give_back(outcome, self.request.take());
+            }
+        }
+    }
 }
 
 /// The way to a coordinator's actor. Cheap to clone.
@@ -838,8 +891,60 @@ impl CoordinatorHandle {
         request: Option<RequestId>,
         timeout_ms: Option<u64>,
     ) -> Result<SignalOutcome, EngineError> {
-        self.ask(|reply| Command::WaitSignal(request, timeout_ms, reply))
+        self.wait_for_signal_delivery(request, timeout_ms)
             .await
+            .map(SignalDelivery::delivered)
+    }
+
+    /// [`Self::wait_for_signal`], its answer held by a guard that gives it back to the engine
+    /// unless [`SignalDelivery::delivered`] is called: a caller that goes away at any moment
+    /// (while waiting, while the answer is on its way, while its response is being written)
+    /// consumes nothing.
+    ///
+    /// # Errors
+    /// As [`Self::wait_for_signal`].
+    pub async fn wait_for_signal_delivery(
+        &self,
+        request: Option<RequestId>,
+        timeout_ms: Option<u64>,
+    ) -> Result<SignalDelivery, EngineError> {
+        let (reply, answer) = oneshot::channel();
+        let command = Command::WaitSignal(request.clone(), timeout_ms, reply);
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| EngineError::Unavailable)?;
+        // Dropped while it waits, the receiver takes back an answer that came meanwhile.
+        let mut pending = PendingAnswer {
+            answer: Some(answer),
+            handle: self.clone(),
+            request: request.clone(),
+        };
+        let outcome = match pending.answer.as_mut() {
+            Some(answer) => answer.await,
+            None => return Err(EngineError::Unavailable),
+        };
+        pending.answer = None;
+        let outcome = outcome.map_err(|_| EngineError::Unavailable)??;
+        Ok(SignalDelivery {
+            outcome: Some(outcome),
+            handle: self.clone(),
+            request,
+        })
+    }
+
+    /// Gives a wait's answer back (nobody got it): the engine offers it again.
+    fn give_back(&self, outcome: SignalOutcome, request: Option<RequestId>) {
+        let command = Command::GiveBack(outcome, request);
+        if let Err(mpsc::error::TrySendError::Full(command)) = self.commands.try_send(command) {
+            // A full inbox only delays it: it is sent when there is room.
+            let commands = self.commands.clone();
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    let _ = commands.send(command).await;
+                });
+            }
+        }
     }
 
     /// A sub-task's agent reports it is done, proving it with its done token.

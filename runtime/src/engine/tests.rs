@@ -2147,3 +2147,70 @@ async fn a_merge_asked_twice_merges_once_and_a_close_meanwhile_waits_for_it() {
     assert_eq!(close.await.unwrap(), Ok(()));
     assert!(w.coordinator.list_tasks().await.unwrap().is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_answer_its_caller_never_took_is_given_back() {
+    let w = world();
+    let task = w.coordinator.create_task(request("t", None)).await.unwrap();
+    let config = Path::new("/tmp/baton").join(format!("baton-subtask-{}.json", task.id));
+    let token = token_of(&w.files, &config);
+    // The answer reaches the wait's receiver, and the wait is dropped before it reads it.
+    let coordinator = w.coordinator.clone();
+    let mut abandoned = Box::pin(coordinator.wait_for_signal(None, Some(60_000)));
+    let started = tokio::time::timeout(Duration::from_millis(10), &mut abandoned).await;
+    assert!(started.is_err(), "it waits");
+    w.coordinator.signal_done(task.id, token).await.unwrap();
+    drop(abandoned);
+    pause(10).await;
+    let outcome = w
+        .coordinator
+        .wait_for_signal(None, Some(100))
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, SignalOutcome::Task { task: got, .. } if got == task.id),
+        "the next wait gets it: {outcome:?}"
+    );
+    // An answer read but never written to its client (its response dropped) comes back too.
+    let held = w
+        .coordinator
+        .wait_for_signal_delivery(None, Some(100))
+        .await
+        .unwrap();
+    assert!(matches!(
+        held.outcome(),
+        Some(SignalOutcome::TimedOut { .. })
+    ));
+    drop(held);
+    let w2 = world();
+    let task = w2
+        .coordinator
+        .create_task(request("u", None))
+        .await
+        .unwrap();
+    let config = Path::new("/tmp/baton").join(format!("baton-subtask-{}.json", task.id));
+    w2.coordinator
+        .signal_done(task.id, token_of(&w2.files, &config))
+        .await
+        .unwrap();
+    let dropped = w2
+        .coordinator
+        .wait_for_signal_delivery(None, Some(100))
+        .await
+        .unwrap();
+    assert!(matches!(
+        dropped.outcome(),
+        Some(SignalOutcome::Task { .. })
+    ));
+    drop(dropped);
+    pause(10).await;
+    let again = w2
+        .coordinator
+        .wait_for_signal(None, Some(100))
+        .await
+        .unwrap();
+    assert!(
+        matches!(again, SignalOutcome::Task { task: got, .. } if got == task.id),
+        "{again:?}"
+    );
+}

@@ -5,15 +5,20 @@
 //! each call's REST request and its result text; pure), `http` (a small HTTP/1.1 client over any
 //! [`http::Connect`]: TCP here, turmoil in the simulator), `server` (the rmcp handler and the
 //! REST side, retries and bounds), `hook` (`baton hook`: an agent's hook reported to the
-//! daemon). Nothing but MCP protocol goes to stdout.
+//! daemon), `front` (every line checked before rmcp reads it: JSON-RPC errors for malformed
+//! input). Nothing but MCP protocol goes to stdout.
 
 pub mod args;
+pub mod front;
 pub mod hook;
 pub mod http;
 pub mod server;
 pub mod tools;
 
 use std::sync::Arc;
+
+/// How long `baton mcp` waits, once its server stopped, for its last answers to be written.
+pub const FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Serves MCP on stdin/stdout for `args` until the client closes the connection.
 ///
@@ -31,14 +36,19 @@ pub async fn serve_stdio(args: args::McpArgs) -> anyhow::Result<()> {
         inner: tokio::io::stdin(),
         ended: server.input_ended(),
     };
+    // Malformed lines are answered by the front, as JSON-RPC says (rmcp would drop them).
+    let (input, output, written) = front::serve(input, tokio::io::stdout());
     let running = server
-        .serve((input, tokio::io::stdout()))
+        .serve((input, output))
         .await
         .map_err(|error| anyhow::anyhow!("cannot start the MCP server: {error}"))?;
-    running
+    let stopped = running
         .waiting()
         .await
-        .map_err(|error| anyhow::anyhow!("the MCP server stopped: {error}"))?;
+        .map_err(|error| anyhow::anyhow!("the MCP server stopped: {error}"));
+    // Its last answers reach the client before the process ends.
+    let _ = tokio::time::timeout(FLUSH_WAIT, written).await;
+    stopped?;
     Ok(())
 }
 
