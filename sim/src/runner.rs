@@ -934,7 +934,20 @@ async fn call(
     };
     if let Some(tool) = step.call.strip_prefix(calls::MCP_CALL_PREFIX) {
         // Its MCP process meets the link's faults one connection at a time.
-        return calls::coordinator_mcp_call(shared, declared, tool, args).await;
+        let made = calls::coordinator_mcp_call(shared, declared, tool, args);
+        let after = step
+            .cancel_after
+            .as_deref()
+            .and_then(|a| crate::scenario::parse_at(a).ok());
+        return match after {
+            // The client gives the call up: it is dropped where it stands, its request with it.
+            Some(crate::scenario::At::Absolute(ms) | crate::scenario::At::After(ms)) => {
+                tokio::time::timeout(Duration::from_millis(ms), made)
+                    .await
+                    .unwrap_or_else(|_| (Err("cancelled".to_owned()), None))
+            }
+            None => made.await,
+        };
     }
     let token = declared.token.expose().to_owned();
     let request = calls::coordinator_call(shared, &token, &step.call, args);

@@ -242,6 +242,11 @@ pub struct Step {
     /// what this step binds).
     #[serde(default)]
     pub then: Vec<Then>,
+    /// A coordinator's MCP call (`mcp.…`) its client gives up after this long (`2s`): the call
+    /// is dropped mid-flight, as a client's cancellation or a timed-out request drops it in
+    /// `baton mcp`; its answer is the error `cancelled`.
+    #[serde(default)]
+    pub cancel_after: Option<String>,
 }
 
 /// A call made right after a step's own, by the same actor.
@@ -276,6 +281,7 @@ impl Then {
             repeat: None,
             parallel: None,
             then: Vec::new(),
+            cancel_after: None,
         }
     }
 }
@@ -536,6 +542,16 @@ fn check(scenario: &Scenario) -> Result<(), ScenarioError> {
             )));
         }
         last = at;
+        if let Some(after) = &step.cancel_after {
+            if !step.call.starts_with("mcp.") {
+                return Err(here(
+                    "cancel_after goes with an MCP call (mcp.…) only".into(),
+                ));
+            }
+            if !matches!(parse_at(after).map_err(&here)?, At::Absolute(_)) {
+                return Err(here("cancel_after is a duration (2s), not relative".into()));
+            }
+        }
         if step.repeat.is_some_and(|n| n == 0 || n > REPEAT_MAX) {
             return Err(here(format!("repeat must be 1 to {REPEAT_MAX}")));
         }

@@ -323,6 +323,14 @@ async fn coordinator(
                 }
                 _ => None,
             };
+            if flag(fields, "giveBack")?.unwrap_or(false) {
+                // The client gave the wait up and may have missed its answer.
+                let Some(request) = request else {
+                    return Err(ApiError::bad_request("giveBack needs the wait's requestId"));
+                };
+                let given = handle.give_back_request(request).await?;
+                return Ok(ok(&json!({ "givenBack": given })));
+            }
             let delivery = handle
                 .wait_for_signal_delivery(request, timeout(fields)?)
                 .await?;

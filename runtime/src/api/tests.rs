@@ -904,3 +904,35 @@ fn the_openapi_document_refuses_in_a_task_name_exactly_what_the_server_refuses()
         );
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_given_back_by_its_request_id_is_answered_again() {
+    let w = world().await;
+    let done = format!("/api/tasks/{}/done", w.task_a);
+    assert_eq!(send(&w, "POST", &done, A, &[], "").await.0, StatusCode::OK);
+    let wait = r#"{"timeoutMs":0,"requestId":"gave-up"}"#;
+    let (_, first) = send(&w, "POST", "/api/wait-signal", A, &[], wait).await;
+    assert_eq!(first["name"], "task-1");
+    let give_back = r#"{"requestId":"gave-up","giveBack":true}"#;
+    assert_eq!(
+        send(&w, "POST", "/api/wait-signal", A, &[], give_back).await,
+        (StatusCode::OK, json!({ "givenBack": true }))
+    );
+    assert_eq!(
+        send(&w, "POST", "/api/wait-signal", A, &[], give_back).await,
+        (StatusCode::OK, json!({ "givenBack": false })),
+        "once"
+    );
+    let (_, next) = send(&w, "POST", "/api/wait-signal", A, &[], r#"{"timeoutMs":0}"#).await;
+    assert_eq!(next["name"], "task-1", "offered again: {next}");
+    let (status, refused) = send(
+        &w,
+        "POST",
+        "/api/wait-signal",
+        A,
+        &[],
+        r#"{"giveBack":true}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+}

@@ -181,9 +181,12 @@ impl<V> ReplayCache<V> {
         }
     }
 
-    /// Forgets the result of one request (it turned out undeliverable and was taken back).
-    pub fn remove(&mut self, coordinator: CoordinatorId, request: &RequestId) {
-        self.entries.remove(&(coordinator, request.clone()));
+    /// Forgets the result of one request (it turned out undeliverable and was taken back),
+    /// returning it if it was held.
+    pub fn take(&mut self, coordinator: CoordinatorId, request: &RequestId) -> Option<V> {
+        self.entries
+            .remove(&(coordinator, request.clone()))
+            .map(|entry| entry.value)
     }
 
     /// Forgets every result of `coordinator` (it was deregistered).

@@ -492,6 +492,12 @@ impl Actor {
             Command::Diff(task, reply) => self.diff(task, reply),
             Command::Merge(task, options, reply) => self.merge(task, options, reply),
             Command::AckNotification(batch) => self.core.ack_notification(batch),
+            Command::GiveBackRequest(request, reply) => {
+                let (given, effects) = self.core.give_back_request(now, self.fresh(), &request);
+                self.apply(effects).await;
+                self.dirty |= given;
+                let _ = reply.send(Ok(given));
+            }
             Command::GiveBack(outcome, request) => {
                 let effects =
                     self.core

@@ -588,6 +588,8 @@ pub(crate) enum Command {
     WaitSignal(Option<RequestId>, Option<u64>, Reply<SignalOutcome>),
     /// A wait's answer its client never got (see [`SignalDelivery`]): taken back.
     GiveBack(SignalOutcome, Option<RequestId>),
+    /// The client of the wait with this request id gave it up: its answer, if any, taken back.
+    GiveBackRequest(RequestId, Reply<bool>),
     /// A task's `signal_done`: with its done token, or (`None`) from its coordinator.
     SignalDone(TaskId, Option<String>, Reply<()>),
     SetControl(TaskId, Control, Reply<()>),
@@ -931,6 +933,17 @@ impl CoordinatorHandle {
             handle: self.clone(),
             request,
         })
+    }
+
+    /// The client of the wait with request id `request` gave it up (a cancelled MCP call) and
+    /// may have missed its answer: the answer, if one was given, is offered again. Whether
+    /// there was one.
+    ///
+    /// # Errors
+    /// The actor is gone.
+    pub async fn give_back_request(&self, request: RequestId) -> Result<bool, EngineError> {
+        self.ask_durable(|reply| Command::GiveBackRequest(request, reply))
+            .await
     }
 
     /// Gives a wait's answer back (nobody got it): the engine offers it again.

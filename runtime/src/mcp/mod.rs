@@ -32,6 +32,7 @@ pub async fn serve_stdio(args: args::McpArgs) -> anyhow::Result<()> {
         Arc::new(crate::adapters::OsEntropy::open()?),
     )?;
     let server = server::McpServer::new(backend);
+    let backend = server.backend();
     let input = EndWatch {
         inner: tokio::io::stdin(),
         ended: server.input_ended(),
@@ -46,8 +47,13 @@ pub async fn serve_stdio(args: args::McpArgs) -> anyhow::Result<()> {
         .waiting()
         .await
         .map_err(|error| anyhow::anyhow!("the MCP server stopped: {error}"));
-    // Its last answers reach the client before the process ends.
-    let _ = tokio::time::timeout(FLUSH_WAIT, written).await;
+    // Its last answers reach the client, and the give-backs of the calls the end cancelled
+    // reach the daemon, before the process ends.
+    let _ = tokio::time::timeout(FLUSH_WAIT, async {
+        let _ = written.await;
+        backend.settled().await;
+    })
+    .await;
     stopped?;
     Ok(())
 }

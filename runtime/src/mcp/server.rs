@@ -68,11 +68,44 @@ pub struct Backend<C> {
     /// credentials file after the daemon refused the old one (a rotation).
     token: std::sync::Mutex<crate::mcp::args::EnvSecret>,
     base: BaseUrl,
-    connector: C,
+    connector: Arc<C>,
     entropy: Arc<dyn Entropy>,
+    /// Give-backs of cancelled waits still on their way ([`GiveBack`]).
+    give_backs: Arc<tokio::sync::watch::Sender<usize>>,
 }
 
-impl<C: Connect> Backend<C> {
+/// How long the give-back of a cancelled wait may take ([`GiveBack`]).
+pub const GIVE_BACK_WAIT_MS: u64 = 2_000;
+
+/// A `wait_for_signal_done` under way. Dropped before it got its answer (the call was
+/// cancelled, or the client's input ended, while the request was out or its answer on its
+/// way), it tells the daemon that the wait with its request id was given up, so that an
+/// answer given to it is offered again (`giveBack`): a signal answered in the instant a client
+/// gives up is not lost. Sent from a task of its own, bounded by [`GIVE_BACK_WAIT_MS`].
+struct GiveBack<C: Connect + 'static> {
+    armed: Option<(Arc<C>, BaseUrl, Vec<u8>)>,
+    pending: Arc<tokio::sync::watch::Sender<usize>>,
+}
+
+impl<C: Connect + 'static> Drop for GiveBack<C> {
+    fn drop(&mut self) {
+        let Some((connector, base, request)) = self.armed.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        self.pending.send_modify(|n| *n += 1);
+        let pending = self.pending.clone();
+        runtime.spawn(async move {
+            let limit = Duration::from_millis(GIVE_BACK_WAIT_MS);
+            let _ = tokio::time::timeout(limit, http::send(&*connector, &base, &request)).await;
+            pending.send_modify(|n| *n = n.saturating_sub(1));
+        });
+    }
+}
+
+impl<C: Connect + 'static> Backend<C> {
     /// A backend for `args` that reaches the API through `connector` and draws request ids
     /// from `entropy`.
     ///
@@ -84,9 +117,16 @@ impl<C: Connect> Backend<C> {
             token: std::sync::Mutex::new(args.token.clone()),
             args,
             base,
-            connector,
+            connector: Arc::new(connector),
             entropy,
+            give_backs: Arc::new(tokio::sync::watch::channel(0).0),
         })
+    }
+
+    /// Resolves once no give-back of a cancelled wait is on its way (see [`GiveBack`]).
+    pub async fn settled(&self) {
+        let mut pending = self.give_backs.subscribe();
+        let _ = pending.wait_for(|n| *n == 0).await;
     }
 
     /// The role it serves.
@@ -168,6 +208,37 @@ impl<C: Connect> Backend<C> {
     /// failed it without asking).
     async fn wait_signal(&self, timeout_ms: Option<f64>) -> Result<Value, Failure> {
         let request = self.entropy.uuid().to_string();
+        let mut give_back = GiveBack {
+            armed: Some((
+                self.connector.clone(),
+                self.base.clone(),
+                self.give_back_request(&request),
+            )),
+            pending: self.give_backs.clone(),
+        };
+        let result = self.wait_signal_as(&request, timeout_ms).await;
+        // An answer, or the daemon's refusal, reached this process: nothing to give back. A
+        // transport failure may have lost an answer: that one is given back.
+        if !matches!(result, Err(Failure::Transport(_))) {
+            give_back.armed = None;
+        }
+        result
+    }
+
+    /// The give-back of the wait with `request` (see [`GiveBack`]), as bytes to send.
+    fn give_back_request(&self, request: &str) -> Vec<u8> {
+        let mut body = json!({ "requestId": request, "giveBack": true });
+        if let Some(coordinator) = &self.args.coordinator {
+            body["coordinatorTaskId"] = Value::String(coordinator.clone());
+        }
+        self.request_bytes(&self.token(), "POST", "/api/wait-signal", Some(&body), true)
+    }
+
+    async fn wait_signal_as(
+        &self,
+        request: &str,
+        timeout_ms: Option<f64>,
+    ) -> Result<Value, Failure> {
         let started = tokio::time::Instant::now();
         let remaining = |now: tokio::time::Instant| {
             timeout_ms.map(|ms| ms - now.duration_since(started).as_secs_f64() * 1_000.0)
@@ -289,6 +360,24 @@ impl<C: Connect> Backend<C> {
         as_coordinator: bool,
         limit_ms: u64,
     ) -> Result<Value, Failure> {
+        let request = self.request_bytes(token, method, path, body, as_coordinator);
+        let sent = tokio::time::timeout(
+            Duration::from_millis(limit_ms),
+            http::send(&*self.connector, &self.base, &request),
+        )
+        .await;
+        self.answer_of(sent, method, path, limit_ms)
+    }
+
+    /// One request to the API, as bytes.
+    fn request_bytes(
+        &self,
+        token: &crate::mcp::args::EnvSecret,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        as_coordinator: bool,
+    ) -> Vec<u8> {
         let mut headers = vec![
             (
                 "authorization".to_owned(),
@@ -307,18 +396,23 @@ impl<C: Connect> Backend<C> {
             }
         }
         let body = body.map(Value::to_string).unwrap_or_default();
-        let request = http::encode(
+        http::encode(
             &self.base.authority(),
             method,
             path,
             &headers,
             body.as_bytes(),
-        );
-        let sent = tokio::time::timeout(
-            Duration::from_millis(limit_ms),
-            http::send(&self.connector, &self.base, &request),
         )
-        .await;
+    }
+
+    /// What an answer (or its absence within `limit_ms`) means.
+    fn answer_of(
+        &self,
+        sent: Result<Result<http::Response, HttpError>, tokio::time::error::Elapsed>,
+        method: &str,
+        path: &str,
+        limit_ms: u64,
+    ) -> Result<Value, Failure> {
         let response = match sent {
             Err(_) => {
                 return Err(Failure::Transport(format!(
@@ -381,6 +475,12 @@ impl<C> McpServer<C> {
     #[must_use]
     pub fn input_ended(&self) -> Arc<tokio::sync::watch::Sender<bool>> {
         self.2.clone()
+    }
+
+    /// Its backend (to wait for its give-backs to be sent before the process ends).
+    #[must_use]
+    pub fn backend(&self) -> Arc<Backend<C>> {
+        self.0.clone()
     }
 }
 

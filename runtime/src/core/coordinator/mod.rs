@@ -1662,8 +1662,12 @@ impl Coordinator {
         request: Option<&RequestId>,
     ) -> Vec<Effect> {
         let mut effects = Vec::new();
-        if let Some(request) = request {
-            self.replay.remove(self.id, request);
+        // An answer with a request id is known by its replay entry: gone, it was given back
+        // already (the engine and the client can both give one back) or never answered.
+        if let Some(request) = request
+            && self.replay.take(self.id, request).is_none()
+        {
+            return effects;
         }
         if let SignalOutcome::NeedsAttention { task, reason, .. } = outcome {
             // Told to nobody: told again, if the agent still waits for a human.
@@ -1722,6 +1726,24 @@ impl Coordinator {
         }
         self.report_signal(now, fresh, task, &mut effects);
         effects
+    }
+
+    /// The client of the wait with request id `request` gave it up and may have missed its
+    /// answer (`baton mcp` after a cancelled call): the answer, if one was given, is taken
+    /// back as [`Self::signal_undelivered`] does. Whether there was one to take back.
+    pub fn give_back_request(
+        &mut self,
+        now: Millis,
+        fresh: Fresh,
+        request: &RequestId,
+    ) -> (bool, Vec<Effect>) {
+        let Some(outcome) = self.replay.get(now, self.id, request).cloned() else {
+            return (false, Vec::new());
+        };
+        (
+            true,
+            self.signal_undelivered(now, fresh, outcome, Some(request)),
+        )
     }
 
     /// Starts a `wait_for_idle` on a task. `timeout_ms` is clamped to [`WAIT_TIMEOUT_MS_MAX`].

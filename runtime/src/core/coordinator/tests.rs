@@ -1371,3 +1371,45 @@ fn a_signal_wait_begun_after_a_task_needs_a_human_hears_it_at_once_once() {
         "told once: {again:?}"
     );
 }
+
+#[test]
+fn an_answer_given_back_by_its_request_id_is_offered_again_once() {
+    let mut c = coordinator(1);
+    c.signal_done(Millis(0), fresh(), task_id(1)).unwrap();
+    let id = RequestId::new("given-up").unwrap();
+    let (first, _) = c
+        .wait_for_signal(Millis(10), fresh(), Some(id.clone()), Some(500))
+        .unwrap();
+    assert!(matches!(first, Wait::Ready(SignalOutcome::Task { .. })));
+    let (given, _) = c.give_back_request(Millis(20), fresh(), &id);
+    assert!(given, "its answer is taken back");
+    assert!(!c.task(task_id(1)).unwrap().signal.unwrap().consumed);
+    // The engine's own give-back of the same answer (its response was never written) and a
+    // second give-back change nothing more.
+    let outcome = match first {
+        Wait::Ready(outcome) => outcome,
+        Wait::Blocked { .. } => unreachable!(),
+    };
+    assert!(
+        c.signal_undelivered(Millis(21), fresh(), outcome, Some(&id))
+            .is_empty()
+    );
+    assert!(!c.give_back_request(Millis(22), fresh(), &id).0);
+    let other = RequestId::new("next").unwrap();
+    let (next, _) = c
+        .wait_for_signal(Millis(30), fresh(), Some(other.clone()), Some(500))
+        .unwrap();
+    assert!(
+        matches!(next, Wait::Ready(SignalOutcome::Task { task, .. }) if task == task_id(1)),
+        "the next wait gets it: {next:?}"
+    );
+    let (third, _) = c
+        .wait_for_signal(Millis(40), fresh(), None, Some(100))
+        .unwrap();
+    assert!(matches!(third, Wait::Blocked { .. }), "and only that one");
+    // A request id never answered has nothing to give back.
+    assert!(
+        !c.give_back_request(Millis(50), fresh(), &RequestId::new("never").unwrap())
+            .0
+    );
+}
