@@ -869,16 +869,23 @@ impl Actor {
                 ))));
             }
             Internal::Respawned(task, agent, Ok((session, launch, files)), reply) => {
-                if let Err(error) = self.core.respawned(now, task, agent, launch, files) {
-                    // Closed, or started by another request, while this one spawned.
-                    let pty = self.ports.pty.clone();
-                    tokio::spawn(async move {
-                        let _ = pty.kill(agent).await;
-                    });
-                    let _ = reply.send(Err(error.into()));
-                    return;
-                }
+                let respawned = self
+                    .core
+                    .respawned(now, self.fresh(), task, agent, launch, files);
+                let effects = match respawned {
+                    Ok(effects) => effects,
+                    Err(error) => {
+                        // Closed, or started by another request, while this one spawned.
+                        let pty = self.ports.pty.clone();
+                        tokio::spawn(async move {
+                            let _ = pty.kill(agent).await;
+                        });
+                        let _ = reply.send(Err(error.into()));
+                        return;
+                    }
+                };
                 self.pump(task, session);
+                self.apply(effects).await;
                 self.feed.send(AgentEvent::ListChanged);
                 if let Some(view) = self.core.task(task).map(view) {
                     let _ = reply.send(Ok(view));

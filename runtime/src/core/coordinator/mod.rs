@@ -1188,12 +1188,27 @@ impl Coordinator {
     pub fn respawned(
         &mut self,
         now: Millis,
+        fresh: Fresh,
         task: TaskId,
         agent: AgentId,
         launch: Vec<String>,
         worktree_files: Vec<WorktreeFile>,
-    ) -> Result<(), CoreError> {
+    ) -> Result<Vec<Effect>, CoreError> {
         self.respawn_spec(task)?;
+        // A notification that its agent ended (or was lost) is no news any more; one of its
+        // signal still is.
+        let mut effects = Vec::new();
+        let stale = self.notifications.pending().iter().any(|p| {
+            p.finished.task == task
+                && matches!(
+                    p.finished.completion,
+                    Completion::Exited(_) | Completion::Lost { .. }
+                )
+        });
+        if stale && let Some(notice) = self.notifications.suppress(now, fresh, task) {
+            effects.push(Effect::Notice(notice));
+        }
+        self.notifications.unsilence(task);
         let entry = self.task_mut(task)?;
         entry.agent = agent;
         entry.launch = launch;
@@ -1211,7 +1226,7 @@ impl Coordinator {
         entry.evidence = crate::core::state::Evidence::started(now);
         entry.state = Verdict::starting(now);
         entry.scrollback = Scrollback::default();
-        Ok(())
+        Ok(effects)
     }
 
     /// Output of a task's agent arrived.
