@@ -155,6 +155,15 @@ fn register(daemon: &Daemon, repo: &Path, script: &str) -> (String, String, Path
     (info["id"].as_str().unwrap().to_owned(), token, config)
 }
 
+/// Registers a coordinator whose sub-tasks run `sh -c script` and makes one task: the
+/// coordinator's token and the task.
+fn one_task(daemon: &Daemon, repo: &Path, script: &str) -> (String, Value) {
+    let (_, token, _) = register(daemon, repo, script);
+    let (status, task) = daemon.rest(&token, "POST", "/api/tasks", Some(json!({ "name": "t" })));
+    assert_eq!(status, 201, "{task}");
+    (token, task)
+}
+
 fn mode_of(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -339,9 +348,7 @@ fn a_restart_after_a_crash_ends_what_the_dead_daemons_agent_left_running() {
         up.display()
     );
     let daemon = Daemon::start(&state);
-    let (_, token, _) = register(&daemon, &repo, &script);
-    let (status, _) = daemon.rest(&token, "POST", "/api/tasks", Some(json!({ "name": "t" })));
-    assert_eq!(status, 201);
+    one_task(&daemon, &repo, &script);
     let runaway = Seen::now(read_fifo(&up).trim().parse().unwrap());
     let environ = std::fs::read(format!("/proc/{}/environ", runaway.pid)).unwrap();
     assert!(
@@ -387,9 +394,7 @@ fn sigterm_ends_the_agents_and_gives_back_the_users_mcp_json() {
     fifo(&up);
     let script = format!("echo $$ > {}; while read l; do :; done", up.display());
     let daemon = Daemon::start(&state);
-    let (_, token, _) = register(&daemon, &repo, &script);
-    let (status, _) = daemon.rest(&token, "POST", "/api/tasks", Some(json!({ "name": "t" })));
-    assert_eq!(status, 201);
+    one_task(&daemon, &repo, &script);
     let pid: i32 = read_fifo(&up).trim().parse().unwrap();
     assert_eq!(daemon.terminate(), Some(0));
     let agent = rustix::process::Pid::from_raw(pid).unwrap();
@@ -610,9 +615,7 @@ fn a_task_respawned_after_a_restart_on_another_port_reaches_the_new_port() {
     // The agent hands its MCP config (the path after `--mcp-config`) to the test, then waits.
     let script = format!("cat \"$2\" > {}; while read l; do :; done", seen.display());
     let daemon = Daemon::start(&state);
-    let (_, token, _) = register(&daemon, &repo, &script);
-    let (status, task) = daemon.rest(&token, "POST", "/api/tasks", Some(json!({ "name": "t" })));
-    assert_eq!(status, 201, "{task}");
+    let (_, task) = one_task(&daemon, &repo, &script);
     let first: Value = serde_json::from_str(&read_fifo(&seen)).unwrap();
     let url = |daemon: &Daemon| format!("http://{}:{}", daemon.api.host, daemon.api.port);
     assert_eq!(first["mcpServers"]["baton"]["args"][2], url(&daemon));
