@@ -247,7 +247,7 @@ fn finish_flow(daemon: &Daemon, flow: &mut Flow, point: &str) {
     for task in tasks.as_array().unwrap() {
         let path = format!("/api/tasks/{}", task["id"].as_str().unwrap());
         let (status, closed) = try_call(daemon, Some(&token), "DELETE", &path, None).unwrap();
-        assert_eq!(status, 200, "{point}: {closed}");
+        assert_eq!(status, 200, "{point}: {closed}\n{}", daemon.log());
     }
     let path = format!("/app/coordinators/{id}");
     let (status, _) = try_call(daemon, None, "DELETE", &path, None).unwrap();

@@ -61,6 +61,10 @@ pub const DIFF_TEXT_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// Wait before retrying a merge that met another git process's lock, in milliseconds (spec):
 /// long enough for an editor's or a hook's git command to finish.
 pub const MERGE_RETRY_DELAY_MS: u64 = 2_000;
+/// Waits before each new attempt at deleting a task's branch that met another git process's
+/// lock (`packed-refs.lock`: a `git gc --auto` an agent's commit started in the background
+/// packs refs for a moment), in milliseconds.
+pub const BRANCH_DELETE_RETRY_MS: [u64; 3] = [200, 1_000, 2_000];
 /// Waits before each attempt at deleting a worktree's directory, in milliseconds: a process
 /// that is still exiting (an agent, a file watcher) may hold or recreate files for a moment.
 pub const REMOVE_RETRY_DELAYS_MS: [u64; 4] = [0, 500, 1_500, 3_000];
@@ -781,7 +785,17 @@ async fn remove_worktree(root: PathBuf, path: PathBuf, branch: String) -> Result
     if checked_out || main.as_deref() == Some(branch.as_str()) {
         return Ok(());
     }
-    let out = run(&root, &["branch", "-D", "--", &branch].map(OsStr::new)).await?;
+    let delete = ["branch", "-D", "--", &branch].map(OsStr::new);
+    let mut out = run(&root, &delete).await?;
+    for pause in BRANCH_DELETE_RETRY_MS {
+        let locked = out.stderr_has("Another git process") || out.stderr_has(".lock");
+        if out.code == Some(0) || !locked {
+            break;
+        }
+        tracing::info!(branch, "deleting the branch met a git lock; trying again");
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        out = run(&root, &delete).await?;
+    }
     if out.code != Some(0) && !out.stderr_has("not found") {
         return Err(out.failure("git branch -D"));
     }

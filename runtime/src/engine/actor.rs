@@ -1807,9 +1807,13 @@ async fn remove_leftovers(
     branch: String,
     config: Option<PathBuf>,
 ) {
-    let _ = ports.repo.remove_worktree(root, worktree, branch).await;
-    if let Some(config) = config {
-        let _ = ports.files.remove(dir_of(&config), &config).await;
+    if let Err(error) = ports.repo.remove_worktree(root, worktree, branch).await {
+        tracing::warn!(%error, "a half-made task's worktree or branch could not be removed");
+    }
+    if let Some(config) = config
+        && let Err(error) = ports.files.remove(dir_of(&config), &config).await
+    {
+        tracing::warn!(%error, "a half-made task's config could not be removed");
     }
 }
 
