@@ -270,7 +270,7 @@ impl Sessions {
         let started = tokio::time::Instant::now();
         let deadline = started + std::time::Duration::from_millis(FIRST_PROMPT_WAIT_MS_MAX);
         let mcp_deadline = started + std::time::Duration::from_millis(MCP_CONNECT_TIMEOUT_MS);
-        let bracketed = loop {
+        let (bracketed, text) = loop {
             let now = self.clock.now();
             let look = {
                 let mut table = self.lock();
@@ -284,18 +284,24 @@ impl Sessions {
                 // Typed before its tools are in, the prompt reaches the model without them.
                 let tools = session.mcp_connected || tokio::time::Instant::now() >= mcp_deadline;
                 assessment.idle &= tools;
-                if assessment.idle {
+                if !assessment.idle {
+                    (assessment, None)
+                } else {
                     if !session.mcp_connected {
                         tracing::warn!(coordinator = %id, "typing the first prompt: the agent's Baton MCP server never announced itself");
                     }
-                    session.detector.prompt_sent(now, &prompt);
+                    // Typed as a sub-task's prompt is: no control character, and no newline
+                    // that would submit each line on its own without bracketed paste.
+                    let bracketed = session.detector.bracketed_paste();
+                    let text = crate::core::coordinator::text_to_type(&prompt, bracketed);
+                    session.detector.prompt_sent(now, &text);
                     session.evidence.prompt_sent(now);
+                    (assessment, Some((bracketed, text)))
                 }
-                (assessment, session.detector.bracketed_paste())
             };
             match look {
-                (assessment, bracketed) if assessment.idle => break bracketed,
-                (assessment, _) => {
+                (_, Some(typed)) => break typed,
+                (assessment, None) => {
                     if tokio::time::Instant::now() >= deadline {
                         tracing::warn!(coordinator = %id, "the first prompt was dropped: the agent never showed its prompt");
                         return;
@@ -310,8 +316,7 @@ impl Sessions {
                 }
             }
         };
-        if let Err(failed) = crate::engine::type_prompt(&*self.pty, agent, &prompt, bracketed).await
-        {
+        if let Err(failed) = crate::engine::type_prompt(&*self.pty, agent, &text, bracketed).await {
             tracing::warn!(coordinator = %id, ?failed, "the first prompt could not be typed");
             return;
         }
@@ -631,6 +636,31 @@ mod tests {
         assert!(sessions.watch(agent, viewer(4, 8).0).is_none());
         sessions.stop(id).await;
         assert!(events.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_coordinators_first_prompt_is_typed_as_a_sub_tasks_is() {
+        let (pty, sessions, _events) = world();
+        let (id, agent) = (
+            CoordinatorId(Uuid::from_random([1; 16])),
+            AgentId(Uuid::from_random([2; 16])),
+        );
+        let prompt = "You coordinate.\nSplit the work\x07 in two\x1b[201~".to_owned();
+        sessions
+            .start(id, spec(agent), Profile::Claude, Some(prompt))
+            .await
+            .unwrap();
+        // An agent without bracketed paste, at its prompt, its MCP server in.
+        pty.print(agent, &bytes(Profile::Claude, Frame::Ready))
+            .await
+            .unwrap();
+        sessions.mcp_connected(id);
+        tokio::time::sleep(std::time::Duration::from_millis(10_000)).await;
+        let typed = String::from_utf8(pty.input(agent)).unwrap();
+        assert!(
+            typed.starts_with("You coordinate. Split the work  in two [201~\r"),
+            "one line, no control character: {typed:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -58,6 +58,19 @@ pub fn sanitize_prompt(text: &str) -> String {
         .map(|c| if c.is_control() && c != '\n' { ' ' } else { c })
         .collect()
 }
+/// What is typed for `prompt` into an agent's terminal: [`sanitize_prompt`]'s text, with each
+/// newline a space when the agent did not turn on bracketed paste (a newline would submit what
+/// came before it as a prompt of its own). The same for a sub-task's agent and a coordinator's.
+#[must_use]
+pub fn text_to_type(prompt: &str, bracketed: bool) -> String {
+    let clean = sanitize_prompt(prompt);
+    if bracketed {
+        clean
+    } else {
+        clean.replace('\n', " ")
+    }
+}
+
 /// Prompts waiting for one task (behind its assignment, a human's hold, or earlier prompts).
 pub const PROMPT_QUEUE_MAX: usize = 32;
 /// Bytes of prompts waiting for one task: the queue is saved in the state file at every change
@@ -1068,12 +1081,7 @@ impl Coordinator {
         let Some(bracketed) = self.task(task).map(Task::bracketed_paste) else {
             return;
         };
-        // Without bracketed paste a newline would submit the prompt early: it becomes a space.
-        let text = if bracketed {
-            prompt
-        } else {
-            prompt.replace('\n', " ")
-        };
+        let text = text_to_type(&prompt, bracketed);
         self.start_typing(now, task, &text);
         if let Some(entry) = self.task(task) {
             effects.push(Effect::Type {
