@@ -147,11 +147,7 @@ fn register(daemon: &Daemon, repo: &Path, script: &str) -> (String, String, Path
     );
     assert_eq!(status, 201, "{info}");
     let config = PathBuf::from(info["mcpConfig"].as_str().unwrap());
-    let credentials: Value = serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
-    let token = credentials["mcpServers"]["baton"]["env"]["BATON_MCP_TOKEN"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = common::credential(&config, "BATON_MCP_TOKEN");
     (info["id"].as_str().unwrap().to_owned(), token, config)
 }
 
@@ -199,11 +195,7 @@ fn a_daemon_killed_mid_flow_restarts_with_its_state_and_leaves_nothing_behind() 
     let task_config = state
         .join("mcp")
         .join(format!("baton-subtask-{task_id}.json"));
-    let done_token: Value = serde_json::from_slice(&std::fs::read(&task_config).unwrap()).unwrap();
-    let done_token = done_token["mcpServers"]["baton"]["env"]["BATON_DONE_TOKEN"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let done_token = common::credential(&task_config, "BATON_DONE_TOKEN");
     let done = format!("/api/tasks/{task_id}/done");
     let (status, body) = daemon.rest(&done_token, "POST", &done, None);
     assert_eq!(status, 200, "the sub-task signals done: {body}");

@@ -143,11 +143,7 @@ fn run_flow(daemon: &Daemon, repo: &Path, agent: &Path, up: &Path, flow: &mut Fl
     assert_eq!(status, 201, "{info}");
     let id = info["id"].as_str().unwrap().to_owned();
     let config = PathBuf::from(info["mcpConfig"].as_str().unwrap());
-    let credentials: Value = serde_json::from_slice(&std::fs::read(config).unwrap()).unwrap();
-    let token = credentials["mcpServers"]["baton"]["env"]["BATON_MCP_TOKEN"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = common::credential(&config, "BATON_MCP_TOKEN");
     flow.coordinator = Some((id.clone(), token.clone()));
     let create = Some(json!({ "name": "alpha" }));
     let Some((status, task)) = try_call(daemon, Some(&token), "POST", "/api/tasks", create) else {
@@ -166,11 +162,7 @@ fn run_flow(daemon: &Daemon, repo: &Path, agent: &Path, up: &Path, flow: &mut Fl
         .state
         .join("mcp")
         .join(format!("baton-subtask-{task_id}.json"));
-    let done: Value = serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
-    let done = done["mcpServers"]["baton"]["env"]["BATON_DONE_TOKEN"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let done = common::credential(&config, "BATON_DONE_TOKEN");
     let path = format!("/api/tasks/{task_id}/done");
     let Some((status, body)) = try_call(daemon, Some(&done), "POST", &path, None) else {
         return false;

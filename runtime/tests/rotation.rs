@@ -114,11 +114,7 @@ fn a_rotated_coordinator_token_opens_nothing_and_its_running_mcp_server_goes_on(
 
     let rotated = json(&daemon.cli(&["coordinator", "rotate", &id, "--json"]));
     assert_eq!(rotated["id"], id.as_str(), "{rotated}");
-    let config: Value = serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
-    let new = config["mcpServers"]["baton"]["env"]["BATON_MCP_TOKEN"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let new = common::credential(std::path::Path::new(&config_path), "BATON_MCP_TOKEN");
     assert_ne!(new, old);
     let mode = std::os::unix::fs::PermissionsExt::mode(
         &std::fs::metadata(&config_path).unwrap().permissions(),

@@ -127,41 +127,55 @@ struct CoordinatorDto {
 struct ReplayDto {
     request: String,
     expires_at_ms: u64,
-    /// `task`, `needs_attention`, `timed_out` or `coordinator_gone`.
-    kind: String,
-    #[serde(default)]
-    task: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    status: Option<String>,
-    #[serde(default)]
-    reason: Option<String>,
-    #[serde(default)]
-    at_ms: Option<u64>,
-    #[serde(default)]
-    remaining: usize,
+    outcome: OutcomeDto,
 }
 
-/// An operation under way.
+/// What a wait answered, by kind.
 #[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct IntentDto {
-    /// `create`, `merge` or `close`.
-    kind: String,
-    task: String,
-    #[serde(default)]
-    worktree: Option<PathBuf>,
-    #[serde(default)]
-    branch: Option<String>,
-    #[serde(default)]
-    config: Option<PathBuf>,
-    #[serde(default)]
-    squash: bool,
-    #[serde(default)]
-    message: Option<String>,
-    #[serde(default)]
-    cleanup: bool,
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum OutcomeDto {
+    Task {
+        task: String,
+        name: String,
+        status: String,
+        at_ms: u64,
+        remaining: usize,
+    },
+    NeedsAttention {
+        task: String,
+        name: String,
+        reason: String,
+        status: String,
+        at_ms: u64,
+        remaining: usize,
+    },
+    TimedOut {
+        remaining: usize,
+    },
+    CoordinatorGone {
+        at_ms: u64,
+    },
+}
+
+/// An operation under way, by kind.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum IntentDto {
+    Create {
+        task: String,
+        worktree: PathBuf,
+        branch: String,
+        config: PathBuf,
+    },
+    Merge {
+        task: String,
+        squash: bool,
+        message: Option<String>,
+        cleanup: bool,
+    },
+    Close {
+        task: String,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -290,32 +304,20 @@ fn coordinator_dto(c: &CoordinatorState) -> CoordinatorDto {
 }
 
 fn replay_dto(r: &ReplayRecord) -> ReplayDto {
-    let mut dto = ReplayDto {
-        request: r.request.as_str().to_owned(),
-        expires_at_ms: r.expires_at.0,
-        kind: String::new(),
-        task: None,
-        name: None,
-        status: None,
-        reason: None,
-        at_ms: None,
-        remaining: 0,
-    };
-    match &r.outcome {
+    let outcome = match &r.outcome {
         SignalOutcome::Task {
             task,
             name,
             status,
             at,
             remaining,
-        } => {
-            dto.kind = "task".into();
-            dto.task = Some(task.to_string());
-            dto.name = Some(name.clone());
-            dto.status = Some(status.name().into());
-            dto.at_ms = Some(at.0);
-            dto.remaining = *remaining;
-        }
+        } => OutcomeDto::Task {
+            task: task.to_string(),
+            name: name.clone(),
+            status: status.name().into(),
+            at_ms: at.0,
+            remaining: *remaining,
+        },
         SignalOutcome::NeedsAttention {
             task,
             name,
@@ -323,64 +325,53 @@ fn replay_dto(r: &ReplayRecord) -> ReplayDto {
             status,
             at,
             remaining,
-        } => {
-            dto.kind = "needs_attention".into();
-            dto.task = Some(task.to_string());
-            dto.name = Some(name.clone());
-            dto.reason = Some(reason.name().into());
-            dto.status = Some(status.name().into());
-            dto.at_ms = Some(at.0);
-            dto.remaining = *remaining;
-        }
-        SignalOutcome::TimedOut { remaining } => {
-            dto.kind = "timed_out".into();
-            dto.remaining = *remaining;
-        }
-        SignalOutcome::CoordinatorGone { at } => {
-            dto.kind = "coordinator_gone".into();
-            dto.at_ms = Some(at.0);
-        }
+        } => OutcomeDto::NeedsAttention {
+            task: task.to_string(),
+            name: name.clone(),
+            reason: reason.name().into(),
+            status: status.name().into(),
+            at_ms: at.0,
+            remaining: *remaining,
+        },
+        SignalOutcome::TimedOut { remaining } => OutcomeDto::TimedOut {
+            remaining: *remaining,
+        },
+        SignalOutcome::CoordinatorGone { at } => OutcomeDto::CoordinatorGone { at_ms: at.0 },
+    };
+    ReplayDto {
+        request: r.request.as_str().to_owned(),
+        expires_at_ms: r.expires_at.0,
+        outcome,
     }
-    dto
 }
 
 fn intent_dto(intent: &Intent) -> IntentDto {
-    let mut dto = IntentDto {
-        kind: String::new(),
-        task: intent.task().to_string(),
-        worktree: None,
-        branch: None,
-        config: None,
-        squash: false,
-        message: None,
-        cleanup: false,
-    };
+    let task = intent.task().to_string();
     match intent {
         Intent::Create {
             worktree,
             branch,
             config,
             ..
-        } => {
-            dto.kind = "create".into();
-            dto.worktree = Some(worktree.clone());
-            dto.branch = Some(branch.clone());
-            dto.config = Some(config.clone());
-        }
+        } => IntentDto::Create {
+            task,
+            worktree: worktree.clone(),
+            branch: branch.clone(),
+            config: config.clone(),
+        },
         Intent::Merge {
             squash,
             message,
             cleanup,
             ..
-        } => {
-            dto.kind = "merge".into();
-            dto.squash = *squash;
-            dto.message.clone_from(message);
-            dto.cleanup = *cleanup;
-        }
-        Intent::Close { .. } => dto.kind = "close".into(),
+        } => IntentDto::Merge {
+            task,
+            squash: *squash,
+            message: message.clone(),
+            cleanup: *cleanup,
+        },
+        Intent::Close { .. } => IntentDto::Close { task },
     }
-    dto
 }
 
 fn status_from(text: &str) -> Result<Status, String> {
@@ -390,40 +381,49 @@ fn status_from(text: &str) -> Result<Status, String> {
         .ok_or_else(|| format!("unknown status {text:?}"))
 }
 
+fn task_id_from(what: &str, text: &str) -> Result<crate::core::ids::TaskId, String> {
+    text.parse()
+        .map_err(|_| format!("{what}: task id {text:?} is not a UUID"))
+}
+
 fn replay_from(dto: ReplayDto) -> Result<ReplayRecord, String> {
     let request = RequestId::new(&dto.request).map_err(|e| format!("replay: {e}"))?;
-    let task = || -> Result<crate::core::ids::TaskId, String> {
-        let text = dto.task.as_deref().ok_or("replay: a task is missing")?;
-        text.parse()
-            .map_err(|_| format!("replay: task id {text:?} is not a UUID"))
-    };
-    let name = || dto.name.clone().ok_or("replay: a name is missing");
-    let status = || status_from(dto.status.as_deref().unwrap_or_default());
-    let at = || dto.at_ms.map(Millis).ok_or("replay: a time is missing");
-    let outcome = match dto.kind.as_str() {
-        "task" => SignalOutcome::Task {
-            task: task()?,
-            name: name()?.to_owned(),
-            status: status()?,
-            at: at()?,
-            remaining: dto.remaining,
+    let outcome = match dto.outcome {
+        OutcomeDto::Task {
+            task,
+            name,
+            status,
+            at_ms,
+            remaining,
+        } => SignalOutcome::Task {
+            task: task_id_from("replay", &task)?,
+            name,
+            status: status_from(&status)?,
+            at: Millis(at_ms),
+            remaining,
         },
-        "needs_attention" => SignalOutcome::NeedsAttention {
-            task: task()?,
-            name: name()?.to_owned(),
+        OutcomeDto::NeedsAttention {
+            task,
+            name,
+            reason,
+            status,
+            at_ms,
+            remaining,
+        } => SignalOutcome::NeedsAttention {
+            task: task_id_from("replay", &task)?,
+            name,
             reason: Attention::ALL
                 .into_iter()
-                .find(|a| Some(a.name()) == dto.reason.as_deref())
-                .ok_or_else(|| format!("replay: unknown reason {:?}", dto.reason))?,
-            status: status()?,
-            at: at()?,
-            remaining: dto.remaining,
+                .find(|a| a.name() == reason)
+                .ok_or_else(|| format!("replay: unknown reason {reason:?}"))?,
+            status: status_from(&status)?,
+            at: Millis(at_ms),
+            remaining,
         },
-        "timed_out" => SignalOutcome::TimedOut {
-            remaining: dto.remaining,
-        },
-        "coordinator_gone" => SignalOutcome::CoordinatorGone { at: at()? },
-        other => return Err(format!("replay: unknown kind {other:?}")),
+        OutcomeDto::TimedOut { remaining } => SignalOutcome::TimedOut { remaining },
+        OutcomeDto::CoordinatorGone { at_ms } => {
+            SignalOutcome::CoordinatorGone { at: Millis(at_ms) }
+        }
     };
     Ok(ReplayRecord {
         request,
@@ -433,26 +433,32 @@ fn replay_from(dto: ReplayDto) -> Result<ReplayRecord, String> {
 }
 
 fn intent_from(dto: IntentDto) -> Result<Intent, String> {
-    let task = dto
-        .task
-        .parse()
-        .map_err(|_| format!("intent: task id {:?} is not a UUID", dto.task))?;
-    let missing = |field: &str| format!("intent {}: {field} is missing", dto.kind);
-    Ok(match dto.kind.as_str() {
-        "create" => Intent::Create {
+    Ok(match dto {
+        IntentDto::Create {
             task,
-            worktree: dto.worktree.clone().ok_or_else(|| missing("worktree"))?,
-            branch: dto.branch.clone().ok_or_else(|| missing("branch"))?,
-            config: dto.config.clone().ok_or_else(|| missing("config"))?,
+            worktree,
+            branch,
+            config,
+        } => Intent::Create {
+            task: task_id_from("intent", &task)?,
+            worktree,
+            branch,
+            config,
         },
-        "merge" => Intent::Merge {
+        IntentDto::Merge {
             task,
-            squash: dto.squash,
-            message: dto.message,
-            cleanup: dto.cleanup,
+            squash,
+            message,
+            cleanup,
+        } => Intent::Merge {
+            task: task_id_from("intent", &task)?,
+            squash,
+            message,
+            cleanup,
         },
-        "close" => Intent::Close { task },
-        other => return Err(format!("unknown intent {other:?}")),
+        IntentDto::Close { task } => Intent::Close {
+            task: task_id_from("intent", &task)?,
+        },
     })
 }
 
@@ -807,6 +813,31 @@ mod tests {
             encode(&state)
         };
         check(&twice, "listed twice");
+    }
+
+    #[test]
+    fn a_format_2_file_as_written_by_hand_reads() {
+        let bytes = include_bytes!(
+            "../../tests/fuzz-corpus/state/format-2-with-queues-replay-and-intents.json"
+        );
+        let state = decode(bytes).unwrap();
+        let records = &state.coordinators[0].records;
+        assert_eq!((records.replay.len(), records.intents.len()), (4, 3));
+        let task = &records.tasks[0];
+        assert_eq!(task.assignment.as_deref(), Some("write the parser"));
+        assert_eq!(task.queued, ["and test it"]);
+        assert!(task.alive);
+        let unknown = String::from_utf8(bytes.to_vec()).unwrap().replacen(
+            "\"kind\": \"close\"",
+            "\"kind\": \"shred\"",
+            1,
+        );
+        assert!(
+            decode(unknown.as_bytes())
+                .unwrap_err()
+                .to_string()
+                .contains("shred")
+        );
     }
 
     #[test]

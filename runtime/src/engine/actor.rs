@@ -1,6 +1,6 @@
 //! The actor of one coordinator: the loop, the commands, and the jobs that do slow IO.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -79,8 +79,7 @@ fn start(
         idle_replies: BTreeMap::new(),
         signal_replies: BTreeMap::new(),
         creating: 0,
-        closing: BTreeSet::new(),
-        close_joiners: BTreeMap::new(),
+        closing: BTreeMap::new(),
         merging: BTreeMap::new(),
         held_closes: BTreeMap::new(),
         typed_reply: None,
@@ -138,10 +137,9 @@ struct Actor {
     signal_replies: BTreeMap<WaiterId, (Reply<SignalOutcome>, Option<RequestId>)>,
     /// Tasks being created (not yet in the core), counted against the task bound.
     creating: usize,
-    closing: BTreeSet<TaskId>,
-    /// Callers of a close of a task already closing, answered when it ends (at most
-    /// [`COMMANDS_PENDING_MAX`] per task: more are refused).
-    close_joiners: BTreeMap<TaskId, Vec<Reply<()>>>,
+    /// Tasks being closed, with the callers of a close of a task already closing, answered
+    /// when it ends (at most [`COMMANDS_PENDING_MAX`] per task: more are refused).
+    closing: BTreeMap<TaskId, Vec<Reply<()>>>,
     /// Tasks being merged, with the callers of a merge of a task already being merged
     /// (answered with its result).
     merging: BTreeMap<TaskId, Vec<Reply<MergeResult>>>,
@@ -932,8 +930,7 @@ impl Actor {
                 }
             }
             Internal::Closed(task, result, reply) => {
-                self.closing.remove(&task);
-                for joiner in self.close_joiners.remove(&task).unwrap_or_default() {
+                for joiner in self.closing.remove(&task).unwrap_or_default() {
                     let answer = result
                         .clone()
                         .map_err(|error| EngineError::Io(format!("cleanup failed: {error}")));
@@ -976,7 +973,7 @@ impl Actor {
                 self.close(task, closed).await;
                 // Closes asked for meanwhile hear how this one ends.
                 let held = self.held_closes.remove(&task).unwrap_or_default();
-                self.close_joiners.entry(task).or_default().extend(held);
+                self.closing.entry(task).or_default().extend(held);
                 tokio::spawn(async move {
                     let result = match done.await {
                         Ok(Ok(())) => Ok(merged),
@@ -1168,7 +1165,7 @@ impl Actor {
             let _ = reply.send(Err(error.into()));
             return;
         }
-        if self.closing.contains(&task) {
+        if self.closing.contains_key(&task) {
             let _ = reply.send(Err(EngineError::Conflict(format!(
                 "Task {task} is closing"
             ))));
@@ -1186,7 +1183,6 @@ impl Actor {
             }
             return;
         }
-        self.merging.insert(task, Vec::new());
         let Some(entry) = self.core.task(task) else {
             return;
         };
@@ -1199,6 +1195,7 @@ impl Actor {
         let ports = self.ports.clone();
         let root = self.settings.project_root.clone();
         let internal = self.internal.clone();
+        self.merging.insert(task, Vec::new());
         self.core.begin_intent(Intent::Merge {
             task,
             squash: options.squash,
@@ -1271,10 +1268,9 @@ impl Actor {
             }
             return;
         }
-        if self.closing.contains(&task) {
+        if let Some(joiners) = self.closing.get_mut(&task) {
             // A retry (after a lost answer, or a restart that resumed the close) hears how the
             // close under way ends.
-            let joiners = self.close_joiners.entry(task).or_default();
             if joiners.len() >= super::COMMANDS_PENDING_MAX {
                 let _ = reply.send(Err(EngineError::Invalid(format!(
                     "Task {task} is already closing"
@@ -1294,7 +1290,7 @@ impl Actor {
         if let Ok(effects) = self.core.begin_close(now, self.fresh(), task) {
             self.apply(effects).await;
         }
-        self.closing.insert(task);
+        self.closing.insert(task, Vec::new());
         self.core.begin_intent(Intent::Close { task });
         let ports = self.ports.clone();
         let root = self.settings.project_root.clone();

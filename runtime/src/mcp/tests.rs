@@ -297,15 +297,7 @@ async fn a_coordinator_and_its_sub_task_go_through_a_task_end_to_end() {
     let diff = call(&coordinator, "get_task_diff", json!({ "taskId": id })).await;
     assert_eq!(text(&diff), "Changed files:\n\n\n");
     // The sub-task's own MCP server, with the done token the engine wrote into its config.
-    let config = daemon
-        .files
-        .get(&Path::new("/tmp/baton").join(format!("baton-subtask-{id}.json")))
-        .expect("its config");
-    let config: Value = serde_json::from_slice(&config.bytes).unwrap();
-    let done = config["mcpServers"]["baton"]["env"]["BATON_DONE_TOKEN"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let done = done_token_of(&daemon, &id);
     let sub_task = client(
         &daemon,
         &["--url", "http://127.0.0.1:7777", "--task-id", &id],
@@ -462,6 +454,19 @@ async fn requests_carry_the_callers_credentials_and_never_its_done_token_as_coor
 
 /// A task made by the coordinator's client, and its sub-task's own MCP client (its done token
 /// read from the config the engine wrote).
+/// The done token the engine wrote into task `id`'s MCP config.
+fn done_token_of(daemon: &Daemon, id: &str) -> String {
+    let config = daemon
+        .files
+        .get(&Path::new("/tmp/baton").join(format!("baton-subtask-{id}.json")))
+        .expect("its config");
+    let config: Value = serde_json::from_slice(&config.bytes).unwrap();
+    config["mcpServers"]["baton"]["env"]["BATON_DONE_TOKEN"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 async fn task_with_its_client(
     daemon: &Daemon,
     coordinator: &RunningService<RoleClient, ()>,
@@ -469,15 +474,7 @@ async fn task_with_its_client(
     let created = call(coordinator, "create_task", json!({ "name": "feat x" })).await;
     let task: Value = serde_json::from_str(&text(&created)).unwrap();
     let id = task["id"].as_str().unwrap().to_owned();
-    let config = daemon
-        .files
-        .get(&Path::new("/tmp/baton").join(format!("baton-subtask-{id}.json")))
-        .expect("its config");
-    let config: Value = serde_json::from_slice(&config.bytes).unwrap();
-    let done = config["mcpServers"]["baton"]["env"]["BATON_DONE_TOKEN"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let done = done_token_of(daemon, &id);
     let sub_task = client(
         daemon,
         &["--url", "http://127.0.0.1:7777", "--task-id", &id],

@@ -146,11 +146,7 @@ impl Daemon {
         );
         assert_eq!(status, 201, "{info}");
         let config = PathBuf::from(info["mcpConfig"].as_str().unwrap());
-        let credentials: Value = serde_json::from_slice(&std::fs::read(config).unwrap()).unwrap();
-        let token = credentials["mcpServers"]["baton"]["env"]["BATON_MCP_TOKEN"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let token = credential(&config, "BATON_MCP_TOKEN");
         (info["id"].as_str().unwrap().to_owned(), token)
     }
 
@@ -172,6 +168,16 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The credential `variable` that the MCP config at `config` gives Baton's server
+/// (`BATON_MCP_TOKEN` for a coordinator, `BATON_DONE_TOKEN` for a sub-task).
+pub fn credential(config: &Path, variable: &str) -> String {
+    let config: Value = serde_json::from_slice(&std::fs::read(config).unwrap()).unwrap();
+    config["mcpServers"]["baton"]["env"][variable]
+        .as_str()
+        .unwrap_or_else(|| panic!("{variable} missing from {config}"))
+        .to_owned()
 }
 
 pub fn cli(args: &[&str], state: &Path) -> Output {

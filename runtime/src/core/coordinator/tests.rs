@@ -1413,3 +1413,30 @@ fn an_answer_given_back_by_its_request_id_is_offered_again_once() {
             .0
     );
 }
+
+#[test]
+fn the_prompt_queue_is_bounded_in_bytes_and_a_refused_prompt_queues_nothing() {
+    use super::PROMPT_QUEUE_BYTES_MAX;
+    let mut c = coordinator(1);
+    c.set_control(Millis(0), fresh(), task_id(1), Control::Human)
+        .unwrap();
+    let big = "x".repeat(PROMPT_BYTES_MAX);
+    let fits = PROMPT_QUEUE_BYTES_MAX / PROMPT_BYTES_MAX;
+    for _ in 0..fits {
+        let (sent, _) = c.send_prompt(Millis(0), task_id(1), big.clone()).unwrap();
+        assert_eq!(sent, Sent::Queued);
+    }
+    assert_eq!(
+        c.send_prompt(Millis(0), task_id(1), "y".into()),
+        Err(CoreError::QueueBytesFull)
+    );
+    assert_eq!(
+        CoreError::QueueBytesFull.to_string(),
+        format!("Prompt queue full ({PROMPT_QUEUE_BYTES_MAX} bytes of prompts pending at most)")
+    );
+    assert_eq!(
+        c.task(task_id(1)).unwrap().queued.len(),
+        fits,
+        "nothing queued"
+    );
+}
