@@ -12,6 +12,8 @@ use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+#[cfg(target_os = "linux")]
+use baton_runtime::adapters::procfs;
 use baton_runtime::mcp::http::{BaseUrl, Tcp, UnixSocket};
 use common::{BATON, call, git, isolated, within};
 use serde_json::{Value, json};
@@ -286,30 +288,44 @@ fn a_daemon_killed_mid_flow_restarts_with_its_state_and_leaves_nothing_behind() 
 
 /// A process seen running, by pid and start time (a pid given to another process since is not
 /// this one); dropped, it is killed if it still runs, so a failed test leaves nothing behind.
+/// Read at its `/proc` entry, which names it by another pid where `/proc` is another PID
+/// namespace's (`adapters::procfs`).
 #[cfg(target_os = "linux")]
 struct Seen {
     pid: i32,
+    entry: i32,
     started: String,
 }
 
 #[cfg(target_os = "linux")]
 impl Seen {
-    /// The state and start time in `/proc/<pid>/stat` (after the command name, which may hold
+    /// The state and start time in `/proc/<entry>/stat` (after the command name, which may hold
     /// spaces).
-    fn stat(pid: i32) -> Option<(String, String)> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    fn stat(entry: i32) -> Option<(String, String)> {
+        let stat = std::fs::read_to_string(format!("/proc/{entry}/stat")).ok()?;
         let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
         Some((fields[0].to_owned(), fields[19].to_owned()))
     }
 
     fn now(pid: i32) -> Seen {
-        let (_, started) = Seen::stat(pid).unwrap();
-        Seen { pid, started }
+        let entry = procfs::entry(pid).unwrap();
+        let (_, started) = Seen::stat(entry).unwrap();
+        Seen {
+            pid,
+            entry,
+            started,
+        }
     }
 
     /// It exists, is no zombie, and is the process first seen.
     fn is_running(&self) -> bool {
-        Seen::stat(self.pid).is_some_and(|(state, started)| state != "Z" && started == self.started)
+        Seen::stat(self.entry)
+            .is_some_and(|(state, started)| state != "Z" && started == self.started)
+    }
+
+    fn environ(&self) -> String {
+        let environ = std::fs::read(format!("/proc/{}/environ", self.entry)).unwrap();
+        String::from_utf8_lossy(&environ).into_owned()
     }
 }
 
@@ -342,9 +358,8 @@ fn a_restart_after_a_crash_ends_what_the_dead_daemons_agent_left_running() {
     let daemon = Daemon::start(&state);
     one_task(&daemon, &repo, &script);
     let runaway = Seen::now(read_fifo(&up).trim().parse().unwrap());
-    let environ = std::fs::read(format!("/proc/{}/environ", runaway.pid)).unwrap();
     assert!(
-        String::from_utf8_lossy(&environ).contains("BATON_DAEMON="),
+        runaway.environ().contains("BATON_DAEMON="),
         "it carries the daemon's mark"
     );
     daemon.kill9();

@@ -2,7 +2,8 @@
 //! platform-specific lives here (DESIGN: macOS and Linux, Unix-portable).
 //!
 //! Layout: [`files`] (std fs with atomic writes), [`git`] (the repository: git2 for reads, the
-//! git CLI for what changes a user's checkout), [`pty`] (portable-pty), [`runaways`] (what an
+//! git CLI for what changes a user's checkout), `procfs` (Linux: which `/proc` entry is which
+//! of this process's pids), [`pty`] (portable-pty), [`runaways`] (what an
 //! agent leaves running outside its process group: marks, sweeps, the child subreaper), [`tty`]
 //! (the user's own terminal: raw mode, size), and here the system clock and the OS's randomness.
 
@@ -13,6 +14,8 @@ use crate::ports::{Clock, Entropy};
 
 pub mod files;
 pub mod git;
+#[cfg(target_os = "linux")]
+pub mod procfs;
 pub mod pty;
 pub mod runaways;
 pub mod tty;

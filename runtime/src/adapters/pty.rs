@@ -661,6 +661,7 @@ mod tests {
         use tokio::sync::mpsc;
 
         use super::{read_until, run_out, spec};
+        use crate::adapters::procfs;
         use crate::adapters::pty::{NativePty, PtyConfig};
         use crate::adapters::runaways::{AGENT_VAR, DAEMON_VAR, DaemonId, adopt_orphans};
         use crate::core::ids::AgentId;
@@ -753,31 +754,36 @@ mod tests {
 
         /// A process by its pid and start time: a pid the kernel has given to another process
         /// since is not this one. Dropped, it is killed if it still runs: a failed test leaves
-        /// nothing behind.
+        /// nothing behind. Read at its `/proc` entry, which names it by another pid where
+        /// `/proc` is another PID namespace's ([`procfs`]).
         struct Seen {
             pid: i32,
+            entry: i32,
             started: String,
         }
 
         impl Seen {
             /// `pid`, which runs now.
             fn now(pid: i32) -> Seen {
-                let fields = stat(pid).expect("the process runs");
+                let entry = procfs::entry(pid).expect("the process has a /proc entry");
+                let fields = stat(entry).expect("the process runs");
                 Seen {
                     pid,
+                    entry,
                     started: fields[STARTED].clone(),
                 }
             }
 
             /// Its `/proc/<pid>/stat` fields from the state on, while it exists (a zombie too).
             fn fields(&self) -> Option<Vec<String>> {
-                stat(self.pid).filter(|fields| fields[STARTED] == self.started)
+                stat(self.entry).filter(|fields| fields[STARTED] == self.started)
             }
 
             fn is_running(&self) -> bool {
                 self.fields().is_some_and(|fields| fields[0] != "Z")
             }
 
+            /// A pid among its fields, as `/proc` names processes.
             fn field(&self, at: usize) -> i32 {
                 self.fields().expect("the process exists")[at]
                     .parse()
@@ -785,7 +791,7 @@ mod tests {
             }
 
             fn environ(&self) -> String {
-                let environ = std::fs::read(format!("/proc/{}/environ", self.pid)).unwrap();
+                let environ = std::fs::read(format!("/proc/{}/environ", self.entry)).unwrap();
                 String::from_utf8_lossy(&environ).into_owned()
             }
 
@@ -817,15 +823,16 @@ mod tests {
         const GROUP: usize = 2;
         const STARTED: usize = 19;
 
-        /// `/proc/<pid>/stat` after the command name (which may hold spaces): the state first.
-        fn stat(pid: i32) -> Option<Vec<String>> {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        /// `/proc/<entry>/stat` after the command name (which may hold spaces): the state first.
+        fn stat(entry: i32) -> Option<Vec<String>> {
+            let stat = std::fs::read_to_string(format!("/proc/{entry}/stat")).ok()?;
             let after_name = &stat[stat.rfind(')')? + 1..];
             Some(after_name.split_whitespace().map(str::to_owned).collect())
         }
 
+        /// This process, as `/proc` names it.
         fn this_process() -> i32 {
-            i32::try_from(std::process::id()).unwrap()
+            procfs::this_entry().expect("/proc is mounted")
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -837,6 +844,7 @@ mod tests {
             let script = format!("{stubborn} exec sleep 1000");
             let mut session = host.spawn(spec_in(20, &script, temp.path())).await.unwrap();
             let (agent, runaway) = ready(&mut session.events).await;
+            let agent = procfs::entry(agent).expect("the agent runs");
             assert_ne!(runaway.field(GROUP), agent, "it left the agent's group");
             assert_eq!(
                 runaway.field(PARENT),

@@ -43,6 +43,11 @@
 //! shell or a container does not have; the machine this was built on has a v1 hierarchy with
 //! nothing delegated. Marks work wherever `/proc` does.
 //!
+//! **A `/proc` of another PID namespace** (the daemon in a namespace of its own under its
+//! creator's `/proc`) lists pids this process does not know processes by: sweeps and the reaper
+//! translate each entry ([`super::procfs`]) and leave alone what has no pid in the daemon's
+//! namespace, which they could not name without striking a stranger.
+//!
 //! Bounds: a sweep looks at [`PROC_ENTRIES_MAX`] entries a pass, at most [`SWEEP_PASSES_MAX`]
 //! passes and [`SWEEP_SCAN_MS_MAX`] of looking, reads [`ENVIRON_BYTES_MAX`] of an environment,
 //! looks [`SETTLE_LOOKS_MAX`] more times at a process caught in an `execve`, and follows
@@ -233,6 +238,10 @@ pub enum AdoptError {
     /// not find the orphans, which would stay zombies.
     #[error("this kernel does not list a process's children (/proc/<pid>/task/<tid>/children)")]
     NoChildrenList,
+    /// This process's session could not be read from `/proc/self/stat`: the reaper could not
+    /// tell an orphan from a helper another part of this process waits for.
+    #[error("this process's session is not readable in /proc/self/stat")]
+    NoSession,
     /// The reaper's thread could not start.
     #[error("no reaper thread: {0}")]
     Thread(String),
@@ -278,6 +287,8 @@ mod sys {
 
     use rustix::io::Errno;
     use rustix::process::{Pid, PidfdFlags, Signal, WaitId, WaitIdOptions};
+
+    use crate::adapters::procfs;
 
     use super::{
         AdoptError, ENVIRON_BYTES_MAX, FOLLOWED_MAX, Mark, PROC_ENTRIES_MAX, REAPER_IDLE_MS,
@@ -358,25 +369,24 @@ mod sys {
         environ: &mut Vec<u8>,
         mut found: impl FnMut(Found),
     ) {
-        let this = rustix::process::getpid();
+        let this = procfs::this_entry();
         let mut unsettled = Vec::new();
         if let Ok(entries) = std::fs::read_dir("/proc") {
             for entry in entries.take(PROC_ENTRIES_MAX) {
                 if Instant::now() >= until {
                     break;
                 }
-                let Some(pid) = entry
+                let Some(entry) = entry
                     .ok()
                     .and_then(|entry| entry.file_name().to_str()?.parse().ok())
-                    .and_then(Pid::from_raw)
                 else {
                     continue;
                 };
-                if pid != this
-                    && look(pid, mark, environ, &mut found) == Environ::Unsettled
+                if Some(entry) != this
+                    && look(entry, mark, environ, &mut found) == Environ::Unsettled
                     && unsettled.len() < FOLLOWED_MAX
                 {
-                    unsettled.push(pid);
+                    unsettled.push(entry);
                 }
             }
         }
@@ -385,7 +395,7 @@ mod sys {
                 return;
             }
             std::thread::sleep(Duration::from_millis(SETTLE_WAIT_MS));
-            unsettled.retain(|pid| look(*pid, mark, environ, &mut found) == Environ::Unsettled);
+            unsettled.retain(|entry| look(*entry, mark, environ, &mut found) == Environ::Unsettled);
         }
     }
 
@@ -400,34 +410,41 @@ mod sys {
         Unsettled,
     }
 
-    /// Looks at `pid`, and calls `found` if it carries `mark`. Its environment is read again
-    /// once its pidfd is taken, so the descriptor names a process seen carrying the mark (a
-    /// pid reused in between is another process, which the second read sees).
-    fn look(pid: Pid, mark: &Mark, environ: &mut Vec<u8>, found: impl FnOnce(Found)) -> Environ {
-        let first = read_environ(pid, mark, environ);
+    /// Looks at the process at `/proc/<entry>`, and calls `found` if it carries `mark` and has
+    /// a pid in this process's namespace ([`procfs::local`]). Its environment is read again once
+    /// its pidfd is taken, so the descriptor names a process seen carrying the mark (a pid
+    /// reused in between is another process, which the second read sees).
+    fn look(entry: i32, mark: &Mark, environ: &mut Vec<u8>, found: impl FnOnce(Found)) -> Environ {
+        let first = read_environ(entry, mark, environ);
         if first != Environ::Marked {
             return first;
         }
+        let Some(pid) = procfs::local(entry).and_then(Pid::from_raw) else {
+            return Environ::Unmarked;
+        };
         let handle = match rustix::process::pidfd_open(pid, PidfdFlags::empty()) {
             Ok(fd) => Some(fd),
             Err(Errno::NOSYS) => None,
             Err(_) => return Environ::Unmarked,
         };
         if handle.is_some() {
-            let second = read_environ(pid, mark, environ);
+            let second = read_environ(entry, mark, environ);
             if second != Environ::Marked {
                 return second;
+            }
+            if procfs::local(entry) != Some(pid.as_raw_pid()) {
+                return Environ::Unmarked;
             }
         }
         found(Found { pid, handle });
         Environ::Marked
     }
 
-    /// Reads `pid`'s environment (at most [`ENVIRON_BYTES_MAX`]) and looks for `mark` in it.
-    fn read_environ(pid: Pid, mark: &Mark, environ: &mut Vec<u8>) -> Environ {
+    /// Reads the environment at `/proc/<entry>` (at most [`ENVIRON_BYTES_MAX`]) and looks for
+    /// `mark` in it.
+    fn read_environ(entry: i32, mark: &Mark, environ: &mut Vec<u8>) -> Environ {
         environ.clear();
-        let pid = pid.as_raw_pid();
-        let Ok(file) = std::fs::File::open(format!("/proc/{pid}/environ")) else {
+        let Ok(file) = std::fs::File::open(format!("/proc/{entry}/environ")) else {
             return Environ::Unmarked;
         };
         let limit = u64::try_from(ENVIRON_BYTES_MAX).unwrap_or(u64::MAX);
@@ -440,7 +457,7 @@ mod sys {
                 false => Environ::Unmarked,
             };
         }
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let stat = std::fs::read_to_string(format!("/proc/{entry}/stat")).unwrap_or_default();
         match super::may_be_in_execve(&stat) {
             true => Environ::Unsettled,
             false => Environ::Unmarked,
@@ -475,13 +492,15 @@ mod sys {
     }
 
     pub(super) fn adopt() -> Result<(), AdoptError> {
-        let this = rustix::process::getpid().as_raw_pid();
-        if std::fs::metadata(format!("/proc/self/task/{this}/children")).is_err() {
+        let children = procfs::this_entry().map(|this| format!("/proc/self/task/{this}/children"));
+        if children.is_none_or(|children| std::fs::metadata(children).is_err()) {
             return Err(AdoptError::NoChildrenList);
         }
-        let session = rustix::process::getsid(None)
-            .map_err(|e| AdoptError::Subreaper(e.to_string()))?
-            .as_raw_pid();
+        // Sessions are compared as `/proc` numbers them: `getsid` answers 0 for a session whose
+        // leader is outside this process's PID namespace, which no `Pid` may hold.
+        let session = procfs::this_entry()
+            .and_then(session_of)
+            .ok_or(AdoptError::NoSession)?;
         rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
             .map_err(|e| AdoptError::Subreaper(e.to_string()))?;
         // An orphan handed over before the thread runs waits for it as a zombie.
@@ -517,15 +536,15 @@ mod sys {
     /// Reaps the ended orphans among this process's children; how many.
     fn reap_orphans(session: i32) -> usize {
         let mut reaped = 0;
-        for child in children() {
+        for entry in children() {
             let agents = super::agents();
-            let Some(pid) = Pid::from_raw(child) else {
+            let (Some(its_session), Some(pid)) = (
+                session_of(entry),
+                procfs::local(entry).and_then(Pid::from_raw),
+            ) else {
                 continue;
             };
-            let Ok(its_session) = rustix::process::getsid(Some(pid)) else {
-                continue;
-            };
-            if super::is_orphan(child, its_session.as_raw_pid(), session, &agents) {
+            if super::is_orphan(pid.as_raw_pid(), its_session, session, &agents) {
                 let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG;
                 if let Ok(Some(_)) = rustix::process::waitid(WaitId::Pid(pid), options) {
                     reaped += 1;
@@ -535,8 +554,17 @@ mod sys {
         reaped
     }
 
+    /// The session of the process at `/proc/<entry>`, as `/proc` numbers it (a zombie's too).
+    fn session_of(entry: i32) -> Option<i32> {
+        let stat = std::fs::read_to_string(format!("/proc/{entry}/stat")).ok()?;
+        let (_, after_name) = stat.rsplit_once(')')?;
+        // After the name: the state, the parent, the group, the session.
+        after_name.split_whitespace().nth(3)?.parse().ok()
+    }
+
     /// This process's children, from every thread's list (an orphan goes to a live thread of
-    /// its subreaper, the main one unless it has ended), at most [`PROC_ENTRIES_MAX`].
+    /// its subreaper, the main one unless it has ended), at most [`PROC_ENTRIES_MAX`], by their
+    /// `/proc` entries.
     fn children() -> Vec<i32> {
         let Ok(threads) = std::fs::read_dir("/proc/self/task") else {
             return Vec::new();
@@ -546,7 +574,7 @@ mod sys {
             .filter_map(|thread| std::fs::read_to_string(thread.ok()?.path().join("children")).ok())
             .flat_map(|list| {
                 list.split_whitespace()
-                    .filter_map(|pid| pid.parse().ok())
+                    .filter_map(|entry| entry.parse().ok())
                     .collect::<Vec<i32>>()
             })
             .take(PROC_ENTRIES_MAX)
