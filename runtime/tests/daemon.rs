@@ -514,6 +514,31 @@ fn a_second_coordinator_on_the_same_project_is_refused() {
 }
 
 #[test]
+fn a_notification_delay_out_of_its_bounds_is_refused_and_registers_nothing() {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = user_repo(temp.path());
+    let daemon = Daemon::start(&temp.path().join("state"));
+    for delay in [0, 4_999, 300_001] {
+        let body = json!({ "projectRoot": repo, "agent": "sh", "notificationDelayMs": delay });
+        let (status, answer) = daemon.app("POST", "/app/coordinators", Some(body));
+        assert_eq!(status, 400, "{answer}");
+        assert!(
+            answer["error"]
+                .as_str()
+                .unwrap()
+                .contains("notification delay must be 5000 to 300000 ms"),
+            "{answer}"
+        );
+    }
+    assert_eq!(read(&repo.join(".mcp.json")), USER_MCP_JSON);
+    let (_, info) = daemon.app("GET", "/app/status", None);
+    assert_eq!(info["coordinators"], json!([]));
+    let body = json!({ "projectRoot": repo, "agent": "sh", "notificationDelayMs": 5_000 });
+    let (status, answer) = daemon.app("POST", "/app/coordinators", Some(body));
+    assert_eq!(status, 201, "{answer}");
+}
+
+#[test]
 fn a_state_directory_others_can_reach_is_refused_and_left_as_it_is() {
     let temp = tempfile::tempdir().unwrap();
     let shared = temp.path().join("shared");

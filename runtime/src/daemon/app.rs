@@ -432,6 +432,8 @@ struct RegisterBody {
     args: Vec<String>,
     #[serde(default)]
     skip_permissions: bool,
+    #[serde(default)]
+    notification_delay_ms: Option<u64>,
 }
 
 async fn register(State(state): State<AppState>, body: Bytes) -> Response {
@@ -444,6 +446,7 @@ async fn register(State(state): State<AppState>, body: Bytes) -> Response {
         agent: body.agent,
         args: body.args,
         skip_permissions: body.skip_permissions,
+        notification_delay_ms: body.notification_delay_ms,
     };
     match state.registry.register(request).await {
         Ok(info) => json_response(

@@ -27,6 +27,7 @@ pub mod phone;
 pub mod registry;
 pub mod state;
 pub mod terminal;
+pub mod wiring;
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Seek as _, Write as _};
@@ -35,18 +36,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
-
 use crate::adapters::files::{StdFiles, is_leftover};
 use crate::adapters::git::GitRepo;
 use crate::adapters::pty::{NativePty, PtyConfig};
 use crate::adapters::runaways::{self, DaemonId};
 use crate::adapters::{OsEntropy, SystemClock};
 use crate::api::listen::{self, BindError, Interfaces, Port};
-use crate::api::{ApiState, Directory};
-use crate::engine::{APP_EVENTS_MAX, Engine, McpLaunch, Ports};
+use crate::engine::McpLaunch;
 use crate::ports::Files as _;
-use registry::{Layout, Registry, RegistryDoor};
+use registry::{Layout, RegistryDoor};
 
 /// The lock file's name in the state directory.
 pub const LOCK_FILE: &str = "daemon.lock";
@@ -203,44 +201,26 @@ impl Daemon {
                 "ended processes that the agents of a previous daemon on this state directory left running"
             );
         }
-        let (requests_tx, requests) = registry::channel();
         let entropy: Arc<dyn crate::ports::Entropy> =
             Arc::new(OsEntropy::open().map_err(|e| DaemonError::Randomness(e.to_string()))?);
         let files_port: Arc<dyn crate::ports::Files> = files.clone();
-        let ports = Ports {
+        let machine = wiring::Machine {
             clock: Arc::new(SystemClock),
             entropy: entropy.clone(),
             pty: pty.clone(),
             repo: Arc::new(GitRepo::default()),
             files,
-            journal: Arc::new(registry::RegistryJournal(requests_tx.clone())),
         };
-        let (events_tx, events_rx) = mpsc::channel(APP_EVENTS_MAX);
-        let engine = Engine::new(ports.clone(), events_tx);
-        let (events_feed, _) = tokio::sync::broadcast::channel(terminal::APP_EVENT_FEED_MAX);
-        tokio::spawn(registry::log_events(events_rx, events_feed.clone()));
-        let feed = engine.agent_feed();
-        let (publisher, latest) = crate::api::latest::channel(Directory::default());
-        let launch = McpLaunch {
-            command: options.program.clone(),
-            url: api_url.clone(),
-        };
-        let sessions = crate::engine::sessions::Sessions::new(
-            pty.clone(),
-            ports.clock.clone(),
-            engine.agent_feed(),
-        );
-        tokio::spawn(sessions.clone().follow(events_feed.subscribe()));
-        let (registry, restored) = Registry::start(
-            ports,
+        let host = wiring::Host {
             layout,
-            launch,
-            state,
-            (engine, Directory::default(), publisher),
-            sessions.clone(),
-        )
-        .await?;
-        let (door, registry_task) = registry.spawn((requests_tx, requests));
+            launch: McpLaunch {
+                command: options.program.clone(),
+                url: api_url.clone(),
+            },
+            root_outside_a_sandbox: crate::adapters::root_outside_a_sandbox(),
+        };
+        let wired = wiring::start(machine, host, state).await?;
+        let (door, registry_task, restored) = (wired.registry, wired.registry_task, wired.restored);
         let (stop, stopped) = crate::api::latest::channel(false);
         let until_stopped = move || {
             let mut stopped = stopped.clone();
@@ -248,16 +228,16 @@ impl Daemon {
                 stopped.wait_for(|stop| *stop).await;
             }
         };
-        let api = ApiState::new(latest.clone(), feed).with_sessions(sessions.clone());
+        let api = wired.api;
         let phone = phone::Phone::new(api.clone(), door.clone(), entropy, files_port, &dir);
         phone.resume().await;
         let app = app::router(app::AppState {
             registry: door.clone(),
             api_url: api_url.clone(),
             state_dir: dir.clone(),
-            sessions,
-            directory: latest,
-            events: events_feed,
+            sessions: wired.sessions,
+            directory: wired.directory,
+            events: wired.events,
             phone: phone.clone(),
         });
         let servers = vec![

@@ -21,12 +21,14 @@ use std::path::{Path, PathBuf};
 use tokio::sync::{mpsc, oneshot};
 
 use super::state::{self, CoordinatorState, McpJsonState, State};
+use super::wiring::Host;
 use crate::agents::McpServer;
 use crate::agents::mcp_json::{self, McpJsonError, Undo};
 use crate::api::Directory;
 use crate::api::latest::Publisher;
 use crate::core::auth::Secret;
 use crate::core::coordinator::Records;
+use crate::core::notify::{NOTIFICATION_DELAY_MS_MAX, NOTIFICATION_DELAY_MS_MIN};
 use crate::core::ids::{AgentId, CoordinatorId};
 use crate::engine::sessions::Sessions;
 use crate::engine::{AppEvent, CoordinatorHandle, CoordinatorSettings, Engine, McpLaunch, Ports};
@@ -87,6 +89,9 @@ pub struct RegisterRequest {
     pub args: Vec<String>,
     /// Whether sub-tasks get their agent's skip-permission flags.
     pub skip_permissions: bool,
+    /// How long a staged notification batch waits before it is typed (`None`: the default,
+    /// [`crate::core::notify::NOTIFICATION_DELAY_MS_DEFAULT`]).
+    pub notification_delay_ms: Option<u64>,
 }
 
 /// A registered coordinator, as the app learns of it.
@@ -345,6 +350,8 @@ pub struct Registry {
     ports: Ports,
     layout: Layout,
     launch: McpLaunch,
+    /// See [`Host::root_outside_a_sandbox`].
+    root_outside_a_sandbox: bool,
     engine: Engine,
     directory: Directory,
     publisher: Publisher<Directory>,
@@ -363,16 +370,21 @@ impl Registry {
     /// The state file cannot be written.
     pub async fn start(
         ports: Ports,
-        layout: Layout,
-        launch: McpLaunch,
+        host: Host,
         state: State,
         (engine, directory, publisher): (Engine, Directory, Publisher<Directory>),
         sessions: Sessions,
     ) -> Result<(Self, Restored), RegistryError> {
+        let Host {
+            layout,
+            launch,
+            root_outside_a_sandbox,
+        } = host;
         let mut registry = Registry {
             ports,
             layout,
             launch,
+            root_outside_a_sandbox,
             engine,
             directory,
             publisher,
@@ -489,6 +501,7 @@ impl Registry {
                             .map_err(|e| JournalError::Failed(e.to_string()));
                         if let_go {
                             self.engine.prune_orphans().await;
+                            self.publish();
                         }
                         written
                     }
@@ -540,7 +553,7 @@ impl Registry {
         }
         if request.skip_permissions
             && let Some(why) = crate::agents::AgentKind::from_command(&request.agent)
-                .skip_permissions_refused(crate::adapters::root_outside_a_sandbox())
+                .skip_permissions_refused(self.root_outside_a_sandbox)
         {
             return Err(RegistryError::Invalid(why));
         }
@@ -549,6 +562,9 @@ impl Registry {
         let mut settings = CoordinatorSettings::new(root, request.agent, &self.layout.config_dir);
         settings.spawn.args = request.args;
         settings.skip_permissions = request.skip_permissions;
+        if let Some(delay_ms) = request.notification_delay_ms {
+            settings.notification_delay_ms = delay_ms;
+        }
         settings.mcp = self.launch.clone();
         let plan = self.plan_wire(id, &token, &settings).await?;
         let handle = Some(self.engine.register(id, settings.clone()));
@@ -704,6 +720,8 @@ impl Registry {
         let mcp_json = entry.mcp_json.take();
         self.publish();
         let _ = self.engine.deregister(id).await;
+        // Its tasks are orphans now: the directory lists them (the phone shows them).
+        self.publish();
         self.unwire(id, mcp_json.as_ref()).await;
         // Its tasks stay (orphans) until closed; an empty save lets it go (a task still being
         // made when it left comes with a save of its own).
@@ -1010,6 +1028,14 @@ fn validate(request: &RegisterRequest) -> Result<(), RegistryError> {
     }
     if request.args.len() > AGENT_ARGS_MAX {
         return invalid(format!("at most {AGENT_ARGS_MAX} agent arguments"));
+    }
+    let delays = NOTIFICATION_DELAY_MS_MIN..=NOTIFICATION_DELAY_MS_MAX;
+    if let Some(delay_ms) = request.notification_delay_ms
+        && !delays.contains(&delay_ms)
+    {
+        return invalid(format!(
+            "the notification delay must be {NOTIFICATION_DELAY_MS_MIN} to {NOTIFICATION_DELAY_MS_MAX} ms, not {delay_ms}"
+        ));
     }
     let all = std::iter::once(&request.agent).chain(&request.args);
     for text in all {
