@@ -12,6 +12,7 @@ use std::path::Path;
 use baton_runtime::api::dto;
 use baton_runtime::core::coordinator::Control;
 use baton_runtime::core::ids::{CoordinatorId, TaskId};
+use baton_runtime::core::routes::{Endpoint, TaskOp};
 use baton_runtime::engine::EngineError;
 use baton_runtime::ports::{PtyHost, Repo};
 use serde_json::{Value, json};
@@ -63,31 +64,16 @@ fn engine_error(error: EngineError) -> String {
     }
 }
 
-/// How a coordinator's MCP tool travels: its REST method, its path, and whether the step's
-/// arguments (less `taskId`) are the body.
+/// How a coordinator's MCP tool travels (the route table: `mcp::tools::endpoint_of`): its
+/// REST method, its path, and whether the step's arguments (less `taskId`) are the body.
 fn rest_route(call: &str, task: Option<&str>) -> Option<(&'static str, String, bool)> {
-    let on = |tail: &str| {
-        task.map(|t| {
-            format!(
-                "/api/tasks/{}{tail}",
-                baton_runtime::mcp::tools::encode_component(t)
-            )
-        })
+    let endpoint = baton_runtime::mcp::tools::endpoint_of(call)?;
+    let spec = endpoint.spec();
+    let path = match spec.path.contains('{') {
+        true => endpoint.path_for(task?),
+        false => spec.path.to_owned(),
     };
-    Some(match call {
-        "create_task" => ("POST", "/api/tasks".to_owned(), true),
-        "list_tasks" => ("GET", "/api/tasks".to_owned(), false),
-        "wait_for_signal_done" => ("POST", "/api/wait-signal".to_owned(), true),
-        "get_task_status" => ("GET", on("")?, false),
-        "close_task" => ("DELETE", on("")?, false),
-        "send_prompt" => ("POST", on("/prompt")?, true),
-        "wait_for_idle" => ("POST", on("/wait")?, true),
-        "get_task_diff" => ("GET", on("/diff")?, false),
-        "get_task_output" => ("GET", on("/output")?, false),
-        "merge_task" => ("POST", on("/merge")?, true),
-        "review_and_merge_task" => ("POST", on("/review-merge")?, true),
-        _ => return None,
-    })
+    Some((spec.method, path, spec.body))
 }
 
 /// Sends a request to the daemon's REST API over the simulated network: its status, and its
@@ -108,11 +94,12 @@ async fn exchange(
     headers: &[(String, String)],
     body: &[u8],
 ) -> Result<(u16, Value), String> {
-    let signalled: Option<TaskId> = path
-        .strip_prefix("/api/tasks/")
-        .and_then(|rest| rest.strip_suffix("/done"))
+    let done = Endpoint::Task(TaskOp::Done).spec();
+    let signalled: Option<TaskId> = done
+        .capture(path)
+        .flatten()
         .and_then(|id| id.parse().ok())
-        .filter(|_| method == "POST");
+        .filter(|_| method == done.method);
     let sent = shared.recorder.elapsed_ms();
     if let Some(task) = signalled {
         shared.observed().signal_sent(task, sent);

@@ -18,7 +18,7 @@ pub struct ApiError {
     /// The error text.
     pub message: String,
     /// For 405: the methods the path takes (the `Allow` header).
-    pub allow: Option<&'static str>,
+    pub allow: Option<String>,
 }
 
 impl ApiError {
@@ -101,11 +101,10 @@ impl From<EngineError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = json_response(self.status, &json!({ "error": self.message }));
-        if let Some(allow) = self.allow {
-            response.headers_mut().insert(
-                axum::http::header::ALLOW,
-                axum::http::HeaderValue::from_static(allow),
-            );
+        if let Some(allow) = self.allow.and_then(|allow| allow.parse().ok()) {
+            response
+                .headers_mut()
+                .insert(axum::http::header::ALLOW, allow);
         }
         response
     }

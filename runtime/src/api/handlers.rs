@@ -123,7 +123,7 @@ async fn handle(state: &ApiState, request: Request) -> Result<Response, ApiError
             let token = done_token(&parts.headers).unwrap_or(token);
             // A hook's body is read here and judged by the engine once the token is the
             // task's: another task's token is refused before anything is said of its body.
-            let hook = if op == TaskOp::Hook {
+            let hook = if crate::core::routes::Endpoint::Task(op).spec().body {
                 hook_fields(read_fields(body).await.ok().as_ref())
             } else {
                 HookFields::default()
@@ -135,15 +135,7 @@ async fn handle(state: &ApiState, request: Request) -> Result<Response, ApiError
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "coordinator not available")
             })?;
             // Only the routes that take a body read one (REST spec §2.1).
-            let takes_body = matches!(
-                route,
-                Route::CreateTask
-                    | Route::WaitSignal
-                    | Route::Task(
-                        _,
-                        TaskOp::Prompt | TaskOp::Wait | TaskOp::Merge | TaskOp::ReviewMerge
-                    )
-            );
+            let takes_body = route.endpoint().is_some_and(|e| e.spec().body);
             let fields = if takes_body {
                 read_fields(body).await?
             } else {

@@ -367,7 +367,7 @@ pub async fn tasks(client: &AppClient, as_json: bool) -> anyhow::Result<()> {
 pub async fn explain(client: &AppClient, task: &str, as_json: bool) -> anyhow::Result<()> {
     let path = format!(
         "/app/tasks/{}/explain",
-        crate::mcp::tools::encode_component(task)
+        crate::core::routes::encode_component(task)
     );
     let explained = client.request("GET", &path, None).await?;
     say(&if as_json {

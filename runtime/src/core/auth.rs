@@ -32,6 +32,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use super::ids::{CoordinatorId, TaskId, base64url, constant_time_eq};
+pub use super::routes::TaskOp;
+use super::routes::{Callers, Endpoint, ROUTES};
 
 /// Random bytes in a bearer token: 24, so its base64url form is 32 characters without padding.
 pub const TOKEN_BYTES: usize = 24;
@@ -123,33 +125,6 @@ pub enum CoordinatorHeader<'a> {
     Many,
 }
 
-/// What a task route does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TaskOp {
-    /// `GET /api/tasks/:id`
-    Get,
-    /// `DELETE /api/tasks/:id`
-    Close,
-    /// `POST /api/tasks/:id/prompt`
-    Prompt,
-    /// `POST /api/tasks/:id/wait`
-    Wait,
-    /// `GET /api/tasks/:id/diff`
-    Diff,
-    /// `GET /api/tasks/:id/output`
-    Output,
-    /// `POST /api/tasks/:id/merge`
-    Merge,
-    /// `POST /api/tasks/:id/review-merge`
-    ReviewMerge,
-    /// `POST /api/tasks/:id/done`
-    Done,
-    /// `POST /api/tasks/:id/mcp-connected`: the task's MCP server started.
-    McpConnected,
-    /// `POST /api/tasks/:id/hook`: a hook of the task's agent fired (`baton hook`).
-    Hook,
-}
-
 /// A route of the API, from its method and raw path.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Route {
@@ -171,8 +146,9 @@ pub enum Route {
     McpConnected,
     /// A route of one task.
     Task(TaskRef, TaskOp),
-    /// A path the API has, with a method it does not take; the methods it takes.
-    WrongMethod(&'static str),
+    /// A path the API has, with a method it does not take; the methods it takes, as a 405's
+    /// `Allow` header names them.
+    WrongMethod(String),
     /// An `/api/` path no route has.
     Unknown,
 }
@@ -204,7 +180,7 @@ pub enum Refusal {
     NotFound(&'static str),
     /// 405: the path takes other methods (these).
     #[error("method not allowed")]
-    MethodNotAllowed(&'static str),
+    MethodNotAllowed(String),
 }
 
 impl Refusal {
@@ -245,59 +221,64 @@ pub enum Access {
     },
 }
 
-/// Reads a route off a method and a raw path.
+impl Route {
+    /// Its line of the route table; `None` for a static file, a wrong method or no route.
+    #[must_use]
+    pub fn endpoint(&self) -> Option<Endpoint> {
+        Some(match self {
+            Route::Static | Route::WrongMethod(_) | Route::Unknown => return None,
+            Route::Agents => Endpoint::Agents,
+            Route::Agent(_) => Endpoint::Agent,
+            Route::OpenApi => Endpoint::OpenApi,
+            Route::CreateTask => Endpoint::CreateTask,
+            Route::ListTasks => Endpoint::ListTasks,
+            Route::WaitSignal => Endpoint::WaitSignal,
+            Route::McpConnected => Endpoint::McpConnected,
+            Route::Task(_, op) => Endpoint::Task(*op),
+        })
+    }
+
+    /// Who may call it ([`Callers`]); `None` where no route answers.
+    #[must_use]
+    pub fn callers(&self) -> Option<Callers> {
+        self.endpoint().map(|endpoint| endpoint.spec().callers)
+    }
+}
+
+/// Reads a route off a method and a raw path, by the route table ([`ROUTES`]).
 ///
 /// # Errors
 /// A task id in the path with a malformed percent escape, or longer than
 /// [`PATH_ID_BYTES_MAX`].
 pub fn route(method: &str, raw_path: &str) -> Result<Route, Refusal> {
-    let Some(rest) = raw_path.strip_prefix("/api/") else {
+    if !raw_path.starts_with("/api/") {
         return Ok(Route::Static);
-    };
-    let segments: Vec<&str> = rest.split('/').collect();
-    Ok(match (method, segments.as_slice()) {
-        ("GET", ["agents"]) => Route::Agents,
-        ("GET", ["agents", id]) if !id.is_empty() => Route::Agent((*id).to_owned()),
-        ("GET", ["openapi.json"]) => Route::OpenApi,
-        ("POST", ["tasks"]) => Route::CreateTask,
-        ("GET", ["tasks"]) => Route::ListTasks,
-        ("POST", ["wait-signal"]) => Route::WaitSignal,
-        ("POST", ["mcp-connected"]) => Route::McpConnected,
-        (method, ["tasks", id, tail @ ..]) if !id.is_empty() => {
-            let op = match (method, tail) {
-                ("GET", []) => TaskOp::Get,
-                ("DELETE", []) => TaskOp::Close,
-                ("POST", ["prompt"]) => TaskOp::Prompt,
-                ("POST", ["wait"]) => TaskOp::Wait,
-                ("GET", ["diff"]) => TaskOp::Diff,
-                ("GET", ["output"]) => TaskOp::Output,
-                ("POST", ["merge"]) => TaskOp::Merge,
-                ("POST", ["review-merge"]) => TaskOp::ReviewMerge,
-                ("POST", ["done"]) => TaskOp::Done,
-                ("POST", ["mcp-connected"]) => TaskOp::McpConnected,
-                ("POST", ["hook"]) => TaskOp::Hook,
-                (_, tail) => return Ok(allowed(tail).map_or(Route::Unknown, Route::WrongMethod)),
-            };
-            Route::Task(task_ref(id)?, op)
-        }
-        (_, ["agents"] | ["openapi.json"]) => Route::WrongMethod("GET"),
-        (_, ["agents", id]) if !id.is_empty() => Route::WrongMethod("GET"),
-        (_, ["tasks"]) => Route::WrongMethod("GET, POST"),
-        (_, ["wait-signal"] | ["mcp-connected"]) => Route::WrongMethod("POST"),
-        _ => Route::Unknown,
-    })
-}
-
-/// The methods a task path takes, by what follows the task id; `None` for no route.
-fn allowed(tail: &[&str]) -> Option<&'static str> {
-    match tail {
-        [] => Some("GET, DELETE"),
-        ["diff" | "output"] => Some("GET"),
-        ["prompt" | "wait" | "merge" | "review-merge" | "done" | "mcp-connected" | "hook"] => {
-            Some("POST")
-        }
-        _ => None,
     }
+    let mut methods: Vec<&str> = Vec::new();
+    for spec in &ROUTES {
+        let Some(id) = spec.capture(raw_path) else {
+            continue;
+        };
+        if spec.method != method {
+            methods.push(spec.method);
+            continue;
+        }
+        let id = id.unwrap_or_default();
+        return Ok(match spec.endpoint {
+            Endpoint::Agents => Route::Agents,
+            Endpoint::Agent => Route::Agent(id.to_owned()),
+            Endpoint::OpenApi => Route::OpenApi,
+            Endpoint::ListTasks => Route::ListTasks,
+            Endpoint::CreateTask => Route::CreateTask,
+            Endpoint::WaitSignal => Route::WaitSignal,
+            Endpoint::McpConnected => Route::McpConnected,
+            Endpoint::Task(op) => Route::Task(task_ref(id)?, op),
+        });
+    }
+    Ok(match methods.is_empty() {
+        true => Route::Unknown,
+        false => Route::WrongMethod(methods.join(", ")),
+    })
 }
 
 fn task_ref(raw: &str) -> Result<TaskRef, Refusal> {
@@ -400,11 +381,9 @@ impl Credentials {
             return Ok(Access::Static);
         }
         let holder = presented.and_then(|p| self.holder(p));
+        let callers = route.callers();
         match (holder, route) {
-            (
-                None,
-                Route::Task(task, op @ (TaskOp::Done | TaskOp::McpConnected | TaskOp::Hook)),
-            ) => {
+            (None, Route::Task(task, op)) if callers == Some(Callers::SubTask) => {
                 let Some(token) = presented else {
                     return Err(Refusal::Unauthorized);
                 };
@@ -422,7 +401,7 @@ impl Credentials {
                 })
             }
             (None, _) => Err(Refusal::Unauthorized),
-            (Some(Holder::Mobile), route @ (Route::Agents | Route::Agent(_) | Route::OpenApi)) => {
+            (Some(Holder::Mobile), route) if callers == Some(Callers::Readers) => {
                 Ok(Access::Read(route))
             }
             (Some(Holder::Mobile), _) => Err(Refusal::Forbidden),
@@ -440,9 +419,7 @@ impl Credentials {
                 match route {
                     Route::Unknown => Err(Refusal::NotFound("not found")),
                     Route::WrongMethod(allow) => Err(Refusal::MethodNotAllowed(allow)),
-                    route @ (Route::Agents | Route::Agent(_) | Route::OpenApi) => {
-                        Ok(Access::Read(route))
-                    }
+                    route if callers == Some(Callers::Readers) => Ok(Access::Read(route)),
                     route => Ok(Access::Coordinator(id, route)),
                 }
             }

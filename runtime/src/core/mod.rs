@@ -12,6 +12,7 @@ pub mod diff;
 pub mod ids;
 pub mod notify;
 pub mod replay;
+pub mod routes;
 pub mod state;
 pub mod text;
 pub mod time;

@@ -16,6 +16,7 @@
 use serde_json::{Value, json};
 
 use super::http::{self, BaseUrl, Connect};
+use crate::core::routes::{Endpoint, TaskOp};
 
 /// How long `baton hook` waits for the daemon: a hook runs while the agent waits for it.
 pub const HOOK_REQUEST_TIMEOUT_MS: u64 = 2_000;
@@ -68,17 +69,15 @@ pub async fn report<C: Connect + ?Sized>(
     if let Some(notification) = &hook.notification {
         body["notificationType"] = Value::String(notification.clone());
     }
-    let path = format!(
-        "/api/tasks/{}/hook",
-        super::tools::encode_component(&hook.task)
-    );
+    let route = Endpoint::Task(TaskOp::Hook);
+    let path = route.path_for(&hook.task);
     let headers = [
         ("authorization".to_owned(), format!("Bearer {done_token}")),
         ("content-type".to_owned(), "application/json".to_owned()),
     ];
     let request = http::encode(
         &base.authority(),
-        "POST",
+        route.method(),
         &path,
         &headers,
         body.to_string().as_bytes(),

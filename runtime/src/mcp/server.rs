@@ -24,6 +24,7 @@ use super::args::{McpArgs, Role};
 use super::http::{self, BaseUrl, Connect, HttpError, InvalidUrl};
 use super::tools::{self, Caller, Plan};
 use crate::core::coordinator::WAIT_TIMEOUT_MS_MAX;
+use crate::core::routes::{Endpoint, TaskOp};
 
 /// How long after its agent first listed its tools a sub-task's server tells the daemon it is
 /// up (and so lets the task's assignment go out): the agent's moment to take the tools in.
@@ -158,7 +159,13 @@ impl<C: Connect + 'static> Backend<C> {
             }
             Plan::WaitSignal { timeout_ms } => self.wait_signal(timeout_ms).await,
             Plan::SignalDone { path } => self
-                .json("POST", &path, Some(&json!({})), false, REQUEST_TIMEOUT_MS)
+                .json(
+                    Endpoint::Task(TaskOp::Done).method(),
+                    &path,
+                    Some(&json!({})),
+                    false,
+                    REQUEST_TIMEOUT_MS,
+                )
                 .await
                 .map_err(|failure| match failure {
                     // The reference printed no id here.
@@ -184,15 +191,18 @@ impl<C: Connect + 'static> Backend<C> {
     /// The daemon could not be told (the text says why); the agent still gets its tools.
     pub async fn announce(&self) -> Result<(), String> {
         let (path, as_coordinator) = match (self.role(), self.args.task.as_deref()) {
-            (Role::SubTask, Some(task)) => (
-                format!("/api/tasks/{}/mcp-connected", tools::encode_component(task)),
-                false,
-            ),
+            (Role::SubTask, Some(task)) => {
+                (Endpoint::Task(TaskOp::McpConnected).path_for(task), false)
+            }
             (Role::SubTask, None) => return Ok(()),
-            (Role::Coordinator, _) => ("/api/mcp-connected".to_owned(), true),
+            (Role::Coordinator, _) => (Endpoint::McpConnected.path_for(""), true),
+        };
+        let method = match as_coordinator {
+            true => Endpoint::McpConnected.method(),
+            false => Endpoint::Task(TaskOp::McpConnected).method(),
         };
         self.json(
-            "POST",
+            method,
             &path,
             Some(&json!({})),
             as_coordinator,
@@ -231,7 +241,14 @@ impl<C: Connect + 'static> Backend<C> {
         if let Some(coordinator) = &self.args.coordinator {
             body["coordinatorTaskId"] = Value::String(coordinator.clone());
         }
-        self.request_bytes(&self.token(), "POST", "/api/wait-signal", Some(&body), true)
+        let wait = Endpoint::WaitSignal;
+        self.request_bytes(
+            &self.token(),
+            wait.method(),
+            wait.spec().path,
+            Some(&body),
+            true,
+        )
     }
 
     async fn wait_signal_as(
@@ -262,8 +279,8 @@ impl<C: Connect + 'static> Backend<C> {
             let wait = tools::wait_of(body.get("timeoutMs"));
             match self
                 .json(
-                    "POST",
-                    "/api/wait-signal",
+                    Endpoint::WaitSignal.method(),
+                    Endpoint::WaitSignal.spec().path,
                     Some(&body),
                     true,
                     long_poll_limit(wait),

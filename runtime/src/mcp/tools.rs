@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::args::Role;
 use crate::core::branch::validate_branch_name;
+use crate::core::routes::{Endpoint, TaskOp};
 
 /// Longest diff shown, in UTF-16 units (as the reference counted); longer ones are cut.
 pub const DIFF_SHOWN_UNITS_MAX: usize = 50_000;
@@ -205,6 +206,31 @@ pub struct Caller<'a> {
     pub task: Option<&'a str>,
 }
 
+/// The REST route each tool calls.
+pub const TOOL_ENDPOINTS: [(&str, Endpoint); 12] = [
+    ("create_task", Endpoint::CreateTask),
+    ("list_tasks", Endpoint::ListTasks),
+    ("get_task_status", Endpoint::Task(TaskOp::Get)),
+    ("send_prompt", Endpoint::Task(TaskOp::Prompt)),
+    ("wait_for_idle", Endpoint::Task(TaskOp::Wait)),
+    ("get_task_diff", Endpoint::Task(TaskOp::Diff)),
+    ("get_task_output", Endpoint::Task(TaskOp::Output)),
+    ("merge_task", Endpoint::Task(TaskOp::Merge)),
+    ("close_task", Endpoint::Task(TaskOp::Close)),
+    ("review_and_merge_task", Endpoint::Task(TaskOp::ReviewMerge)),
+    ("wait_for_signal_done", Endpoint::WaitSignal),
+    ("signal_done", Endpoint::Task(TaskOp::Done)),
+];
+
+/// The REST route `tool` calls ([`TOOL_ENDPOINTS`]).
+#[must_use]
+pub fn endpoint_of(tool: &str) -> Option<Endpoint> {
+    TOOL_ENDPOINTS
+        .iter()
+        .find(|(name, _)| *name == tool)
+        .map(|(_, endpoint)| *endpoint)
+}
+
 /// The REST call a tool call makes, or the error text (`Error: …`, or `Unknown tool: …`) it
 /// answers with at once.
 ///
@@ -221,9 +247,12 @@ pub fn plan(
             "'{tool}' is not available to sub-tasks. Only signal_done is permitted."
         ));
     }
+    let Some(endpoint) = endpoint_of(tool) else {
+        return Err(format!("Unknown tool: {tool}"));
+    };
     let task = || -> Result<String, String> {
         match arguments.get("taskId") {
-            Some(Value::String(id)) if !id.trim().is_empty() => Ok(encode_component(id)),
+            Some(Value::String(id)) if !id.trim().is_empty() => Ok(id.clone()),
             _ => Err("Error: taskId must be a non-empty string".to_owned()),
         }
     };
@@ -239,9 +268,9 @@ pub fn plan(
                 .collect(),
         )
     };
-    let call = |method, path: String, body: Option<Value>| Plan::Call {
-        method,
-        path,
+    let call = |endpoint: Endpoint, id: String, body: Option<Value>| Plan::Call {
+        method: endpoint.method(),
+        path: endpoint.path_for(&id),
         body,
         wait_ms: None,
     };
@@ -259,38 +288,38 @@ pub fn plan(
             if let Some(coordinator) = caller.coordinator {
                 body["coordinatorTaskId"] = Value::String(coordinator.to_owned());
             }
-            call("POST", "/api/tasks".to_owned(), Some(body))
+            call(endpoint, String::new(), Some(body))
         }
-        "list_tasks" => call("GET", "/api/tasks".to_owned(), None),
-        "get_task_status" => call("GET", format!("/api/tasks/{}", task()?), None),
+        "list_tasks" => call(endpoint, String::new(), None),
+        "get_task_status" => call(endpoint, task()?, None),
         "send_prompt" => {
-            let path = format!("/api/tasks/{}/prompt", task()?);
+            let task = task()?;
             match arguments.get("prompt") {
                 Some(Value::String(prompt)) if !prompt.trim().is_empty() => {}
                 _ => return fail("prompt must be a non-empty string".to_owned()),
             }
-            call("POST", path, Some(pick(&["prompt"])))
+            call(endpoint, task, Some(pick(&["prompt"])))
         }
         "wait_for_idle" => {
-            let path = format!("/api/tasks/{}/wait", task()?);
+            let path = endpoint.path_for(&task()?);
             let wait_ms = wait_of(arguments.get("timeoutMs"));
             Plan::Call {
-                method: "POST",
+                method: endpoint.method(),
                 path,
                 body: Some(pick(&["timeoutMs"])),
                 wait_ms: Some(wait_ms),
             }
         }
-        "get_task_diff" => call("GET", format!("/api/tasks/{}/diff", task()?), None),
-        "get_task_output" => call("GET", format!("/api/tasks/{}/output", task()?), None),
+        "get_task_diff" => call(endpoint, task()?, None),
+        "get_task_output" => call(endpoint, task()?, None),
         "merge_task" => {
-            let path = format!("/api/tasks/{}/merge", task()?);
-            call("POST", path, Some(pick(&["squash", "message", "cleanup"])))
+            let body = pick(&["squash", "message", "cleanup"]);
+            call(endpoint, task()?, Some(body))
         }
-        "close_task" => call("DELETE", format!("/api/tasks/{}", task()?), None),
+        "close_task" => call(endpoint, task()?, None),
         "review_and_merge_task" => {
-            let path = format!("/api/tasks/{}/review-merge", task()?);
-            call("POST", path, Some(pick(&["squash", "message"])))
+            let body = pick(&["squash", "message"]);
+            call(endpoint, task()?, Some(body))
         }
         "wait_for_signal_done" => {
             if caller.coordinator.is_none() {
@@ -314,7 +343,7 @@ pub fn plan(
                 );
             };
             Plan::SignalDone {
-                path: format!("/api/tasks/{}/done", encode_component(task)),
+                path: endpoint.path_for(task),
             }
         }
         other => return Err(format!("Unknown tool: {other}")),
@@ -334,21 +363,6 @@ pub fn wait_of(timeout: Option<&Value>) -> u64 {
             let ms = ms.clamp(0.0, 1e15) as u64;
             ms
         })
-}
-
-/// Percent-encodes a path segment as JavaScript's `encodeURIComponent` does (all but
-/// `A-Z a-z 0-9 - _ . ! ~ * ' ( )`).
-#[must_use]
-pub fn encode_component(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 /// The text a successful answer becomes.
@@ -435,7 +449,7 @@ fn cut_units(text: &str) -> String {
 mod tests {
     use serde_json::{Map, Value, json};
 
-    use super::{Caller, DIFF_SHOWN_UNITS_MAX, Plan, catalogue, encode_component, plan, render};
+    use super::{Caller, DIFF_SHOWN_UNITS_MAX, Plan, catalogue, plan, render};
     use crate::mcp::args::Role;
 
     fn arguments(value: Value) -> Map<String, Value> {
@@ -697,14 +711,5 @@ mod tests {
         )
         .unwrap();
         assert!(!text.contains("truncated"));
-    }
-
-    #[test]
-    fn path_segments_are_encoded_as_encode_uri_component_does() {
-        assert_eq!(
-            encode_component("a-b_c.d!e~f*g'h(i)j"),
-            "a-b_c.d!e~f*g'h(i)j"
-        );
-        assert_eq!(encode_component("a b/c?d#火"), "a%20b%2Fc%3Fd%23%E7%81%AB");
     }
 }

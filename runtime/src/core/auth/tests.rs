@@ -291,24 +291,24 @@ fn routes_are_read_off_method_and_raw_path() {
     assert_eq!(route("POST", "/api/mcp-connected"), Ok(Route::McpConnected));
     assert_eq!(
         route("GET", "/api/mcp-connected"),
-        Ok(Route::WrongMethod("POST"))
+        Ok(Route::WrongMethod("POST".into()))
     );
     assert_eq!(route("GET", "/api/openapi.json"), Ok(Route::OpenApi));
     assert_eq!(
         route("PUT", &format!("/api/tasks/{id}")),
-        Ok(Route::WrongMethod("GET, DELETE"))
+        Ok(Route::WrongMethod("GET, DELETE".into()))
     );
     assert_eq!(
         route("GET", &format!("/api/tasks/{id}/prompt")),
-        Ok(Route::WrongMethod("POST"))
+        Ok(Route::WrongMethod("POST".into()))
     );
     assert_eq!(
         route("DELETE", "/api/tasks"),
-        Ok(Route::WrongMethod("GET, POST"))
+        Ok(Route::WrongMethod("GET, POST".into()))
     );
     assert_eq!(
         route("POST", "/api/agents/x"),
-        Ok(Route::WrongMethod("GET"))
+        Ok(Route::WrongMethod("GET".into()))
     );
     assert_eq!(
         route("GET", &format!("/api/tasks/{id}/nothing")),
@@ -368,14 +368,14 @@ fn an_unknown_api_path_is_404_for_a_coordinator_and_the_statuses_are_right() {
     assert_eq!(Refusal::NotFound("not found").status(), 404);
     assert_eq!(
         check("PUT", "/api/tasks", 1, CoordinatorHeader::Absent),
-        Err(Refusal::MethodNotAllowed("GET, POST"))
+        Err(Refusal::MethodNotAllowed("GET, POST".into()))
     );
     assert_eq!(
         check("PUT", "/api/tasks", 0, CoordinatorHeader::Absent),
         Err(Refusal::Unauthorized),
         "401 first"
     );
-    assert_eq!(Refusal::MethodNotAllowed("GET").status(), 405);
+    assert_eq!(Refusal::MethodNotAllowed("GET".into()).status(), 405);
     assert_eq!(Refusal::Unauthorized.to_string(), "unauthorized");
     assert_eq!(Refusal::Forbidden.to_string(), "forbidden");
 }
