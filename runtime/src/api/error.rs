@@ -82,7 +82,8 @@ impl From<EngineError> for ApiError {
                 | CoreError::QueueBytesFull
                 | CoreError::TooManyTasks
                 | CoreError::TooManyWaiters(_),
-            ) => StatusCode::TOO_MANY_REQUESTS,
+            )
+            | EngineError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
             EngineError::Core(CoreError::NotMergeable(_) | CoreError::NotRespawnable(_))
             | EngineError::Conflict(_) => StatusCode::CONFLICT,
             EngineError::Missing(_) => StatusCode::NOT_FOUND,

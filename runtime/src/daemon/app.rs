@@ -141,6 +141,7 @@ fn engine_refused(error: &EngineError) -> Response {
     let status = match error {
         EngineError::Missing(_) => StatusCode::NOT_FOUND,
         EngineError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        EngineError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
         EngineError::Core(crate::core::coordinator::CoreError::NotRespawnable(_)) => {
             StatusCode::CONFLICT
         }

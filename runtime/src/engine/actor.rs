@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::writer::{Input, TERMINAL_INPUTS_MAX, Writer};
+
 use super::{
     AGENT_COLS, AGENT_ROWS, AgentEvent, AgentFeed, AgentView, AgentsView, AppEvent,
     COMMANDS_PENDING_MAX, Command, CoordinatorHandle, CoordinatorSettings, CreateTask, DiffView,
@@ -83,6 +85,7 @@ fn start(
         merging: BTreeMap::new(),
         held_closes: BTreeMap::new(),
         typed_reply: None,
+        writers: BTreeMap::new(),
         feed,
         viewers: BTreeMap::new(),
         cols: BTreeMap::new(),
@@ -148,6 +151,8 @@ struct Actor {
     held_closes: BTreeMap<TaskId, Vec<Reply<()>>>,
     /// The caller of a `send_prompt` typed at once, answered when its prompt is typed.
     typed_reply: Option<(TaskId, Reply<Sent>)>,
+    /// Each agent's terminal writer ([`Writer`]), from its first input until it exits.
+    writers: BTreeMap<AgentId, Writer>,
     /// Where agent events go.
     feed: AgentFeed,
     /// Who watches each task's terminal.
@@ -340,15 +345,44 @@ impl Actor {
             self.cols.insert(task, cols);
             self.core.on_resize(task, cols, rows);
         }
-        let pty = self.ports.pty.clone();
+        let (done, result) = oneshot::channel();
+        let queued = match input {
+            TerminalInput::Write(bytes) => {
+                self.writer(agent).queue(Input::Write(bytes, Some(done)))
+            }
+            TerminalInput::Resize { cols, rows } => self.writer(agent).queue(Input::Resize {
+                cols,
+                rows,
+                reply: done,
+            }),
+            TerminalInput::Kill => {
+                let pty = self.ports.pty.clone();
+                tokio::spawn(async move {
+                    let result = pty.kill(agent).await;
+                    let _ = reply.send(result.map_err(|error| EngineError::Io(error.to_string())));
+                });
+                return;
+            }
+        };
+        if queued.is_err() {
+            let _ = reply.send(Err(EngineError::Busy(format!(
+                "the terminal of task {task} has {TERMINAL_INPUTS_MAX} inputs waiting"
+            ))));
+            return;
+        }
         tokio::spawn(async move {
-            let result = match input {
-                TerminalInput::Write(bytes) => pty.write(agent, &bytes).await,
-                TerminalInput::Resize { cols, rows } => pty.resize(agent, cols, rows).await,
-                TerminalInput::Kill => pty.kill(agent).await,
-            };
+            let result = result.await.unwrap_or(Ok(()));
             let _ = reply.send(result.map_err(|error| EngineError::Io(error.to_string())));
         });
+    }
+
+    /// The writer of `agent`'s terminal, started with its first input.
+    fn writer(&mut self, agent: AgentId) -> Writer {
+        let pty = &self.ports.pty;
+        self.writers
+            .entry(agent)
+            .or_insert_with(|| Writer::start(pty.clone(), agent))
+            .clone()
     }
 
     /// Whether a call about `task` is its own: it presents the task's done token, or (`None`)
@@ -853,6 +887,7 @@ impl Actor {
                 if let Some(agent) = self.core.task(task).map(|t| t.agent) {
                     self.fan_out(task, &Watched::Exited(agent, status.code));
                     self.viewers.remove(&task);
+                    self.writers.remove(&agent);
                     self.feed.send(AgentEvent::Exited {
                         agent,
                         code: status.code,
@@ -1096,28 +1131,44 @@ impl Actor {
     /// Types `text` (wrapped for bracketed paste if asked), waits, presses Enter: in a job, so
     /// the actor goes on meanwhile.
     fn type_prompt(
-        &self,
+        &mut self,
         task: TaskId,
         agent: AgentId,
         text: String,
         bracketed: bool,
         reply: Option<Reply<Sent>>,
     ) {
-        let pty = self.ports.pty.clone();
         let internal = self.internal.clone();
+        let (done, typed) = oneshot::channel();
+        let prompt = Input::Prompt {
+            text: text.clone(),
+            bracketed,
+            done,
+        };
+        let queued = self.writer(agent).queue(prompt).is_ok();
         tokio::spawn(async move {
-            let (outcome, result) = match super::type_prompt(&*pty, agent, &text, bracketed).await {
+            let typed = match queued {
+                true => typed.await.unwrap_or(Err(super::TypingFailed::Gone)),
+                false => Err(super::TypingFailed::Gone),
+            };
+            let (outcome, result) = match typed {
                 Ok(()) => (Typed::Done, Ok(())),
-                Err(super::TypingFailed::Text(error)) => (Typed::TextFailed(text), Err(error)),
-                Err(super::TypingFailed::Enter(error)) => (Typed::EnterFailed, Err(error)),
+                Err(super::TypingFailed::Text(error)) => {
+                    (Typed::TextFailed(text), Err(error.to_string()))
+                }
+                Err(super::TypingFailed::Gone) => (
+                    Typed::TextFailed(text),
+                    Err(format!(
+                        "the agent's terminal has {TERMINAL_INPUTS_MAX} inputs waiting"
+                    )),
+                ),
+                Err(super::TypingFailed::Enter(error)) => {
+                    (Typed::EnterFailed, Err(error.to_string()))
+                }
             };
             let _ = internal.send(Internal::Typed(task, outcome)).await;
             if let Some(reply) = reply {
-                let _ = reply.send(
-                    result
-                        .map(|()| Sent::Typed)
-                        .map_err(|error| EngineError::Io(error.to_string())),
-                );
+                let _ = reply.send(result.map(|()| Sent::Typed).map_err(EngineError::Io));
             }
         });
     }
@@ -1387,10 +1438,13 @@ impl Actor {
                     self.type_prompt(task, agent, text, bracketed, reply);
                 }
                 Effect::Write { agent, bytes } => {
-                    let pty = self.ports.pty.clone();
-                    tokio::spawn(async move {
-                        let _ = pty.write(agent, bytes).await;
-                    });
+                    if self
+                        .writer(agent)
+                        .queue(Input::Write(bytes.to_vec(), None))
+                        .is_err()
+                    {
+                        tracing::warn!(%agent, "an answer to the agent's terminal was dropped: its input queue is full");
+                    }
                 }
             }
         }

@@ -14,6 +14,7 @@
 
 mod actor;
 pub mod sessions;
+mod writer;
 
 #[cfg(test)]
 mod tests;
@@ -59,6 +60,9 @@ pub(crate) enum TypingFailed {
     Text(crate::ports::PtyError),
     /// The text was written; the Enter could not be.
     Enter(crate::ports::PtyError),
+    /// Nothing was written: the terminal's writer could not take the prompt (its queue full,
+    /// or ended).
+    Gone,
 }
 
 /// Types `text` into `agent` as a person pastes a prompt: wrapped for bracketed paste if the
@@ -556,6 +560,9 @@ pub enum EngineError {
     /// An operation on the outside world failed.
     #[error("{0}")]
     Io(String),
+    /// Too much is waiting already (a terminal's input queue): try again later.
+    #[error("{0}")]
+    Busy(String),
     /// The coordinator's actor is gone.
     #[error("coordinator not available")]
     Unavailable,
