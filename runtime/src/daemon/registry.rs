@@ -21,15 +21,15 @@ use std::path::{Path, PathBuf};
 use tokio::sync::{mpsc, oneshot};
 
 use super::state::{self, CoordinatorState, McpJsonState, State};
-use crate::agents::McpServer;
 use crate::agents::mcp_json::{self, McpJsonError, Undo};
+use crate::agents::{McpLaunch, McpServer};
 use crate::api::Directory;
 use crate::api::latest::Publisher;
 use crate::core::auth::Secret;
 use crate::core::coordinator::Records;
 use crate::core::ids::{AgentId, CoordinatorId};
 use crate::engine::sessions::Sessions;
-use crate::engine::{AppEvent, CoordinatorHandle, CoordinatorSettings, Engine, McpLaunch, Ports};
+use crate::engine::{AppEvent, CoordinatorHandle, CoordinatorSettings, Engine, Ports};
 use crate::ports::{BoxFuture, FileMode, Journal, JournalError, SpawnSpec};
 
 /// Requests waiting for the registry (the app channel waits beyond this).
