@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use baton_runtime::agents::recording;
 use baton_runtime::cli::detect;
 use baton_runtime::core::detector::Profile;
 use clap::{Parser, Subcommand};
@@ -158,7 +159,7 @@ enum Command {
         profile: Profile,
         /// How to read FILE: auto (a cast if it starts with `{`), cast or raw.
         #[arg(long, default_value = "auto")]
-        format: detect::Format,
+        format: recording::Format,
         /// After the report, print the screen (or text) the detector read at the end.
         #[arg(long)]
         screen: bool,
@@ -245,7 +246,7 @@ fn report_hook(
     let credentials = mcp_args::credentials_in(&bytes).map_err(|error| {
         anyhow::anyhow!("credentials file {}: {error}", credentials_file.display())
     })?;
-    let token = mcp_args::DONE_TOKEN_VARS
+    let token = baton_runtime::agents::DONE_TOKEN_VARS
         .iter()
         .find_map(|name| credentials.iter().find(|(key, _)| key == name))
         .map(|(_, value)| value.clone())
@@ -420,8 +421,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Mcp { args } => {
+            use baton_runtime::agents::CREDENTIALS_FILE_FLAG;
             use baton_runtime::mcp::args as mcp_args;
-            let from_file = match mcp_args::flag(&args, mcp_args::CREDENTIALS_FILE_FLAG) {
+            let from_file = match mcp_args::flag(&args, CREDENTIALS_FILE_FLAG) {
                 None => Vec::new(),
                 Some(path) => {
                     let path = PathBuf::from(path);
@@ -474,7 +476,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             screen,
         } => {
             let bytes = read_bounded(&file, detect::RECORDING_BYTES_MAX)?;
-            let recording = detect::parse_recording(&bytes, format)
+            let recording = recording::parse_recording(&bytes, format)
                 .with_context(|| format!("reading {}", file.display()))?;
             let replay = detect::replay(&recording, profile);
             let mut report = detect::render(&recording, profile, &replay.changes);

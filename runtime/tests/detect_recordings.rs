@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use baton_runtime::cli::detect::{Format, parse_recording, render, render_screen, replay};
+use baton_runtime::agents::recording::{Format, parse_recording};
+use baton_runtime::cli::detect::{render, render_screen, replay};
 use baton_runtime::core::detector::Profile;
 
 #[test]

@@ -277,7 +277,7 @@ pub async fn coordinator_mcp_call(
     tool: &str,
     args: &Value,
 ) -> (Answer, Option<Signal>) {
-    let var = baton_runtime::mcp::args::TOKEN_VARS[0];
+    let var = baton_runtime::agents::TOKEN_VARS[0];
     let coordinator = ("--coordinator-id", declared.id.to_string());
     let backend =
         match shared.mcp_process(&declared.name, coordinator, (var, declared.token.expose())) {

@@ -772,7 +772,7 @@ impl LinkedMcp {
     /// The MCP server of this task as `baton mcp --url <daemon> --task-id <task>` with `token`
     /// as its done token (its own, or another one a script sends).
     fn backend(&self, token: &str) -> Result<baton_runtime::mcp::server::Backend<SimTcp>, String> {
-        let var = baton_runtime::mcp::args::DONE_TOKEN_VARS[0];
+        let var = baton_runtime::agents::DONE_TOKEN_VARS[0];
         self.shared.mcp_process(
             &self.actor,
             ("--task-id", self.task.to_string()),

@@ -270,7 +270,7 @@ pub fn run(scenario: &Scenario, dir: &Path, seed: Option<u64>) -> anyhow::Result
                     skip_permissions: def.skip_permissions,
                     notification_delay_ms: def.notification_delay_ms,
                     // The simulated `baton mcp` reaches the daemon host over turmoil.
-                    mcp: baton_runtime::engine::McpLaunch {
+                    mcp: baton_runtime::agents::McpLaunch {
                         command: "baton".to_owned(),
                         url: crate::net::api_url(),
                     },

@@ -1,17 +1,23 @@
 //! Agent kinds: how each CLI is launched, which prompt it shows, how it is given its MCP config.
 //!
-//! This module: the kinds, Baton's MCP server entry ([`McpServer`]) and each kind's launch
-//! (`--mcp-config`, or Codex's secret-free `--config` override). `preamble`: the sub-task
-//! instruction block, on Claude Code's command line or injected into the agent's instruction
-//! file and stripped before a merge.
+//! This module: the kinds, how an agent launches Baton's MCP server ([`McpLaunch`], the entry
+//! [`McpServer`], and the variables and flag `baton mcp` reads its credentials from) and each
+//! kind's launch (`--mcp-config`, or Codex's secret-free `--config` override). `preamble`: the
+//! sub-task instruction block, on Claude Code's command line or injected into the agent's
+//! instruction file and stripped before a merge.
 //! `mcp_json`: a coordinator's `.mcp.json`, merged and restored exactly. `script` and `frames`:
-//! the agent-behaviour language the simulator's agents and `baton demo-agent` run. All pure: the
+//! the agent-behaviour language the simulator's agents and `baton demo-agent` run; `recording`:
+//! the terminal recordings a script's `cast` plays and `baton detect` replays. All pure: the
 //! engine does the file work through the `Files` port.
+//!
+//! It uses only `core` and `endpoints` of the crate: the engine, the daemon, `baton mcp` and
+//! the CLI use it, never the other way.
 
 pub mod frames;
 pub mod mcp_json;
 pub mod preamble;
 pub mod prompts;
+pub mod recording;
 pub mod script;
 
 use std::path::Path;
@@ -111,6 +117,36 @@ impl AgentKind {
 /// The name Baton's server has in every MCP config it writes.
 pub const SERVER_NAME: &str = "baton";
 
+/// Environment variables holding `baton mcp`'s bearer token, the first one set and not empty
+/// wins (Baton's name first, the reference's still read; `mcp::args` reads them).
+pub const TOKEN_VARS: [&str; 2] = ["BATON_MCP_TOKEN", "PARALLEL_CODE_MCP_TOKEN"];
+/// Environment variables holding a sub-task's done token.
+pub const DONE_TOKEN_VARS: [&str; 2] = ["BATON_DONE_TOKEN", "PARALLEL_CODE_MCP_DONE_TOKEN"];
+/// Names the agent's MCP config file, from which `baton mcp` (and `baton hook`) reads the
+/// credentials instead of the environment (an agent that can give its MCP servers no
+/// environment, such as Codex with a `--config` override, passes the file's path instead: it
+/// is no secret).
+pub const CREDENTIALS_FILE_FLAG: &str = "--credentials-file";
+
+/// How an agent starts Baton's MCP server (`baton mcp`) and where it reaches the API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct McpLaunch {
+    /// The `baton` program (the daemon's own executable in production).
+    pub command: String,
+    /// The API's base URL, built from the port the daemon bound.
+    pub url: String,
+}
+
+impl Default for McpLaunch {
+    /// `baton` on the PATH, the API on its default port on loopback.
+    fn default() -> Self {
+        McpLaunch {
+            command: "baton".to_owned(),
+            url: format!("http://127.0.0.1:{}", crate::endpoints::PORT_DEFAULT),
+        }
+    }
+}
+
 /// Baton's MCP server as an agent starts it: the program, its arguments (no secret: argv is
 /// visible in `ps`) and its environment (the secrets).
 #[derive(Clone, PartialEq, Eq)]
@@ -137,11 +173,11 @@ impl McpServer {
     /// A coordinator's server: the coordinator role, its token as its credential.
     #[must_use]
     pub fn coordinator(
-        launch: &crate::engine::McpLaunch,
+        launch: &McpLaunch,
         coordinator: crate::core::ids::CoordinatorId,
         token: &str,
     ) -> Self {
-        let var = crate::mcp::args::TOKEN_VARS[0];
+        let var = TOKEN_VARS[0];
         Self::serving(
             launch,
             ("--coordinator-id", coordinator.to_string()),
@@ -152,14 +188,14 @@ impl McpServer {
     /// A sub-task's server: the sub-task role (`--task-id` only), its done token as its
     /// credential.
     #[must_use]
-    pub fn sub_task(launch: &crate::engine::McpLaunch, task: TaskId, done_token: &str) -> Self {
-        let var = crate::mcp::args::DONE_TOKEN_VARS[0];
+    pub fn sub_task(launch: &McpLaunch, task: TaskId, done_token: &str) -> Self {
+        let var = DONE_TOKEN_VARS[0];
         Self::serving(launch, ("--task-id", task.to_string()), (var, done_token))
     }
 
     /// `baton mcp --url <url> <flag> <id>` with `variable=secret` in its environment.
     fn serving(
-        launch: &crate::engine::McpLaunch,
+        launch: &McpLaunch,
         (flag, id): (&str, String),
         (variable, secret): (&str, &str),
     ) -> Self {
@@ -205,7 +241,7 @@ impl McpServer {
     pub fn entry_reading(&self, config: &Path) -> serde_json::Value {
         let mut args = self.args.clone();
         args.extend([
-            crate::mcp::args::CREDENTIALS_FILE_FLAG.to_owned(),
+            CREDENTIALS_FILE_FLAG.to_owned(),
             config.display().to_string(),
         ]);
         serde_json::json!({ "command": self.command, "args": args })
@@ -220,7 +256,7 @@ impl McpServer {
         let mut entry = self.entry();
         if let Some(args) = entry["args"].as_array_mut() {
             args.extend([
-                crate::mcp::args::CREDENTIALS_FILE_FLAG.into(),
+                CREDENTIALS_FILE_FLAG.into(),
                 path.display().to_string().into(),
             ]);
         }
@@ -356,7 +392,7 @@ pub fn claude_hook_settings(server: &McpServer, config: &Path) -> String {
                 &url,
                 "--task-id",
                 &task,
-                crate::mcp::args::CREDENTIALS_FILE_FLAG,
+                CREDENTIALS_FILE_FLAG,
                 &config.display().to_string(),
                 "--event",
                 event,
@@ -455,7 +491,7 @@ mod tests {
 
     #[test]
     fn only_a_sub_tasks_claude_code_gets_hooks_and_every_claude_code_keeps_waits_in_its_turn() {
-        let launch = crate::engine::McpLaunch::default();
+        let launch = McpLaunch::default();
         let coordinator = McpServer::coordinator(
             &launch,
             crate::core::ids::CoordinatorId::from_random([5; 16]),
@@ -492,7 +528,7 @@ mod tests {
 
     #[test]
     fn claude_codes_hooks_run_baton_hook_for_its_task_with_no_secret() {
-        let launch = crate::engine::McpLaunch {
+        let launch = McpLaunch {
             command: "/opt/my baton/baton".into(),
             url: "http://127.0.0.1:7777".into(),
         };
@@ -517,7 +553,7 @@ mod tests {
         );
     }
 
-    use super::{AgentKind, McpServer, launch};
+    use super::{AgentKind, McpLaunch, McpServer, launch};
     use crate::core::detector::Profile;
     use crate::core::ids::TaskId;
 
@@ -567,7 +603,7 @@ mod tests {
 
     fn server() -> McpServer {
         McpServer::sub_task(
-            &crate::engine::McpLaunch {
+            &McpLaunch {
                 command: "/opt/baton/bin/baton".into(),
                 url: "http://127.0.0.1:7778".into(),
             },

@@ -11,7 +11,7 @@
 //! `crash = true`, `exit = 0`.
 
 use super::frames::Frame;
-use crate::cli::detect::{Format, Recording, parse_recording};
+use super::recording::{Format, Recording, parse_recording};
 
 /// Largest cast a script may replay (16 MiB).
 pub const CAST_BYTES_MAX: usize = 16 << 20;

@@ -5,7 +5,8 @@
 //! Port selection (REST spec §1.4): a port asked for is taken or the bind fails (0 is an
 //! ephemeral port); otherwise [`PORT_DEFAULT`] to [`PORT_LAST`] are tried in order, moving on
 //! only while a port is in use, and any other error ends the search at once. URLs are built
-//! from the port actually bound, never the one asked for.
+//! from the port actually bound, never the one asked for. The range is defined in
+//! [`crate::endpoints`], beside the app channel's socket name, for the clients to read too.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -13,10 +14,7 @@ use std::path::Path;
 
 use tokio::net::TcpListener;
 
-/// The first port tried when none is asked for.
-pub const PORT_DEFAULT: u16 = 7777;
-/// The last port tried when none is asked for.
-pub const PORT_LAST: u16 = 7800;
+use crate::endpoints::{PORT_DEFAULT, PORT_LAST};
 
 /// Which interfaces the API listens on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

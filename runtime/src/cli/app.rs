@@ -2,8 +2,10 @@
 //! `events`): requests to the daemon's app channel on its Unix socket, and what they print.
 //!
 //! The requests go through the runtime's own HTTP client (`mcp::http`) over the socket; the
-//! WebSockets through tungstenite over the same socket. What is printed is made by the pure
-//! `render_*` functions below, tested without a daemon.
+//! WebSockets through tungstenite over the same socket, found in the state directory under
+//! `endpoints::APP_SOCKET`. What is printed is made by the pure `render_*` functions below (and
+//! `qr_text`, the phone URL as a QR code), tested without a daemon. Nothing here depends on
+//! the daemon's code: the app channel (docs/app-channel.md) is the only contract.
 
 use std::path::{Path, PathBuf};
 
@@ -39,7 +41,7 @@ impl AppClient {
     #[must_use]
     pub fn new(state_dir: &Path) -> Self {
         AppClient {
-            socket: state_dir.join(crate::daemon::APP_SOCKET),
+            socket: state_dir.join(crate::endpoints::APP_SOCKET),
         }
     }
 
@@ -673,7 +675,7 @@ pub async fn phone(
         return say(&pretty(&answer));
     }
     let url = answer["url"].as_str().unwrap_or_default();
-    let qr = crate::daemon::phone::qr_text(url).unwrap_or_default();
+    let qr = qr_text(url).unwrap_or_default();
     say(&format!(
         "{qr}\nphone access is on ({}): open this on your phone, on the same network:\n  {url}\n\
          It shows your agents and never types into them. `baton phone --stop` revokes it.\n",
@@ -691,11 +693,27 @@ pub async fn phone_rotate(client: &AppClient, as_json: bool) -> anyhow::Result<(
         return say(&pretty(&answer));
     }
     let url = answer["url"].as_str().unwrap_or_default();
-    let qr = crate::daemon::phone::qr_text(url).unwrap_or_default();
+    let qr = qr_text(url).unwrap_or_default();
     say(&format!(
         "{qr}\nphone access has a new link; the old one opens nothing any more and its pages \
          were closed:\n  {url}\n"
     ))
+}
+
+/// The phone URL as a QR code a terminal can show: two rows of modules per line, in block
+/// characters, with a quiet zone.
+///
+/// # Errors
+/// The URL is too long for a QR code.
+pub fn qr_text(url: &str) -> Result<String, String> {
+    use qrcode::render::unicode::Dense1x2;
+    let code = qrcode::QrCode::new(url.as_bytes()).map_err(|e| e.to_string())?;
+    Ok(code
+        .render::<Dense1x2>()
+        .dark_color(Dense1x2::Light)
+        .light_color(Dense1x2::Dark)
+        .quiet_zone(true)
+        .build())
 }
 
 /// `baton coordinator rotate`.
@@ -813,7 +831,7 @@ mod tests {
 
     use serde_json::json;
 
-    use super::{agent_choice, render_event, render_status, render_tasks};
+    use super::{agent_choice, qr_text, render_event, render_status, render_tasks};
 
     #[test]
     fn agent_names_choose_the_coordinators_and_sub_tasks_programs() {
@@ -914,5 +932,21 @@ mod tests {
             render_event(&state, &names),
             "· task alpha: signal received"
         );
+    }
+
+    #[test]
+    fn a_url_makes_a_square_qr_code_of_block_characters() {
+        let text =
+            qr_text("http://192.168.1.20:7801/?token=abcdefghijklmnopqrstuvwxyz012345").unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let width = lines[0].chars().count();
+        assert!(width > 20 && lines.iter().all(|l| l.chars().count() == width));
+        // Two rows of modules per line: about half as many lines as columns.
+        assert!(
+            lines.len() * 2 >= width && lines.len() * 2 <= width + 2,
+            "{}",
+            lines.len()
+        );
+        assert!(text.chars().all(|c| " ▀▄█\n".contains(c)), "{text}");
     }
 }

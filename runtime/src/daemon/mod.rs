@@ -41,15 +41,14 @@ use crate::adapters::git::GitRepo;
 use crate::adapters::pty::{NativePty, PtyConfig};
 use crate::adapters::runaways::{self, DaemonId};
 use crate::adapters::{OsEntropy, SystemClock};
+use crate::agents::McpLaunch;
 use crate::api::listen::{self, BindError, Interfaces, Port};
-use crate::engine::McpLaunch;
+use crate::endpoints::APP_SOCKET;
 use crate::ports::Files as _;
 use registry::{Layout, RegistryDoor};
 
 /// The lock file's name in the state directory.
 pub const LOCK_FILE: &str = "daemon.lock";
-/// The app channel's socket in the state directory.
-pub const APP_SOCKET: &str = "app.sock";
 /// How long a shutdown waits for the listeners to close their connections: past the API's
 /// own grace for requests in flight (`api::SHUTDOWN_GRACE_MS`).
 pub const SERVERS_STOP_MS_MAX: u64 = crate::api::SHUTDOWN_GRACE_MS + 2_000;

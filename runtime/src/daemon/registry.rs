@@ -22,8 +22,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::state::{self, CoordinatorState, McpJsonState, State};
 use super::wiring::Host;
-use crate::agents::McpServer;
 use crate::agents::mcp_json::{self, McpJsonError, Undo};
+use crate::agents::{McpLaunch, McpServer};
 use crate::api::Directory;
 use crate::api::latest::Publisher;
 use crate::core::auth::Secret;
@@ -31,7 +31,7 @@ use crate::core::coordinator::Records;
 use crate::core::ids::{AgentId, CoordinatorId};
 use crate::core::notify::{NOTIFICATION_DELAY_MS_MAX, NOTIFICATION_DELAY_MS_MIN};
 use crate::engine::sessions::Sessions;
-use crate::engine::{AppEvent, CoordinatorHandle, CoordinatorSettings, Engine, McpLaunch, Ports};
+use crate::engine::{AppEvent, CoordinatorHandle, CoordinatorSettings, Engine, Ports};
 use crate::ports::{BoxFuture, FileMode, Journal, JournalError, SpawnSpec};
 
 /// Requests waiting for the registry (the app channel waits beyond this).

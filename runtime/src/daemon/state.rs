@@ -14,6 +14,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::agents::McpLaunch;
 use crate::agents::mcp_json::Registration;
 use crate::core::auth::Secret;
 use crate::core::coordinator::{
@@ -25,7 +26,7 @@ use crate::core::ids::{AgentId, CoordinatorId, DoneToken, TaskId, base64, base64
 use crate::core::replay::RequestId;
 use crate::core::state::Attention;
 use crate::core::time::Millis;
-use crate::engine::{CoordinatorSettings, McpLaunch, SpawnDefaults};
+use crate::engine::{CoordinatorSettings, SpawnDefaults};
 
 /// The format this build writes, and the newest it reads. Format 2 added what a restart must not
 /// lose besides the tasks (their untyped assignments and queued prompts, whether their agents

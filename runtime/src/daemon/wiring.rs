@@ -14,10 +14,11 @@ use tokio::sync::{broadcast, mpsc};
 use super::registry::{self, Layout, Registry, RegistryDoor, RegistryError, Restored};
 use super::state::State;
 use super::terminal::APP_EVENT_FEED_MAX;
+use crate::agents::McpLaunch;
 use crate::api::latest::Latest;
 use crate::api::{ApiState, Directory};
 use crate::engine::sessions::Sessions;
-use crate::engine::{APP_EVENTS_MAX, AppEvent, Engine, McpLaunch, Ports};
+use crate::engine::{APP_EVENTS_MAX, AppEvent, Engine, Ports};
 use crate::ports::{Clock, Entropy, Files, PtyHost, Repo};
 
 /// The ports a daemon runs on; its journal is the registry's own ([`registry::RegistryJournal`]).

@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 use tokio::sync::{Notify, broadcast, mpsc, oneshot};
 
+use crate::agents::McpLaunch;
 use crate::core::coordinator::{
     Control, CoreError, IdleOutcome, Records, Sent, SignalOutcome, Status,
 };
@@ -210,25 +211,6 @@ pub struct CoordinatorSettings {
     pub config_dir: PathBuf,
     /// How sub-tasks' agents start Baton's MCP server.
     pub mcp: McpLaunch,
-}
-
-/// How an agent starts Baton's MCP server (`baton mcp`) and where it reaches the API.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct McpLaunch {
-    /// The `baton` program (the daemon's own executable in production).
-    pub command: String,
-    /// The API's base URL, built from the port the daemon bound.
-    pub url: String,
-}
-
-impl Default for McpLaunch {
-    /// `baton` on the PATH, the API on its default port on loopback.
-    fn default() -> Self {
-        McpLaunch {
-            command: "baton".to_owned(),
-            url: format!("http://127.0.0.1:{}", crate::api::listen::PORT_DEFAULT),
-        }
-    }
 }
 
 impl CoordinatorSettings {

@@ -131,7 +131,7 @@ async fn creating_a_task_makes_its_worktree_config_and_agent() {
     assert_eq!(spawned[0].cwd, task.worktree);
     let config = Path::new("/tmp/baton").join(format!("baton-subtask-{}.json", task.id));
     let server = crate::agents::McpServer::sub_task(
-        &crate::engine::McpLaunch::default(),
+        &crate::agents::McpLaunch::default(),
         task.id,
         "not in the hooks",
     );

@@ -1,5 +1,5 @@
 //! Target `script`: the agent-behaviour language (`demo::parse_script`, `agents::script::
-//! parse_action`) and the asciicast recordings a script's `cast` loads (`cli::detect::
+//! parse_action`) and the asciicast recordings a script's `cast` loads (`agents::recording::
 //! parse_recording`, also what `baton detect` reads), from arbitrary bytes and mutated real
 //! scripts and casts.
 //!
@@ -12,8 +12,8 @@ use std::path::Path;
 use proptest::prelude::*;
 
 use super::{bytes_or_mutated, config, corpus, corpus_dir, files_in};
+use crate::agents::recording::{Format, Recording, parse_recording};
 use crate::agents::script::{Action, CAST_BYTES_MAX, parse_action};
-use crate::cli::detect::{Format, Recording, parse_recording};
 use crate::demo::{COORDINATOR_SCRIPT, SUB_TASK_SCRIPT, parse_script};
 
 const DICTIONARY: &[&[u8]] = &[

@@ -9,14 +9,12 @@
 //! [`DONE_TOKEN_VARS`], Baton's name first, the reference's still read; or, with
 //! `--credentials-file <config>`, from that MCP config file's `env` (see
 //! [`CREDENTIALS_FILE_FLAG`]). A sub-task's done token is its credential (DESIGN): with no
-//! bearer token, it is the bearer.
+//! bearer token, it is the bearer. These names are defined in `agents`, beside the entries that
+//! launch this process.
 
 use std::fmt;
 
-/// Environment variables holding the bearer token, the first one set and not empty wins.
-pub const TOKEN_VARS: [&str; 2] = ["BATON_MCP_TOKEN", "PARALLEL_CODE_MCP_TOKEN"];
-/// Environment variables holding a sub-task's done token.
-pub const DONE_TOKEN_VARS: [&str; 2] = ["BATON_DONE_TOKEN", "PARALLEL_CODE_MCP_DONE_TOKEN"];
+use crate::agents::{CREDENTIALS_FILE_FLAG, DONE_TOKEN_VARS, SERVER_NAME, TOKEN_VARS};
 
 /// What the process serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,11 +101,6 @@ pub fn flag(argv: &[String], name: &str) -> Option<String> {
     found
 }
 
-/// Names the agent's MCP config file, from which the credentials are read instead of the
-/// environment (an agent that can give its MCP servers no environment, such as Codex with a
-/// `--config` override, passes the file's path instead: it is no secret).
-pub const CREDENTIALS_FILE_FLAG: &str = "--credentials-file";
-
 /// Largest credentials file read, in bytes.
 pub const CREDENTIALS_FILE_BYTES_MAX: usize = 64 << 10;
 
@@ -118,7 +111,7 @@ pub const CREDENTIALS_FILE_BYTES_MAX: usize = 64 << 10;
 pub fn credentials_in(config: &[u8]) -> Result<Vec<(String, String)>, String> {
     let config: serde_json::Value =
         serde_json::from_slice(config).map_err(|e| format!("not JSON: {e}"))?;
-    let env = config["mcpServers"][crate::agents::SERVER_NAME]["env"]
+    let env = config["mcpServers"][SERVER_NAME]["env"]
         .as_object()
         .ok_or("it names no mcpServers.baton.env")?;
     Ok(env
