@@ -161,13 +161,6 @@ impl FakeFiles {
             io::Error::other("permission denied"),
         ))
     }
-
-    /// Removes every file under `dir`.
-    pub fn remove_under(&self, dir: &Path) {
-        lock(&self.state)
-            .files
-            .retain(|path, _| !path.starts_with(dir));
-    }
 }
 
 impl Files for FakeFiles {

@@ -1,129 +1,354 @@
-//! FakeRepo: repositories in memory.
+//! FakeRepo: git as the engine sees it, with content. Repositories hold commits (whole trees of
+//! text files), branches pointing at commits, and checkouts (the user's, at the root, and every
+//! worktree) with their own working files, so an agent's edits and commits show up in the task's
+//! diff, merges are three-way per file (both sides changing one file differently is a conflict,
+//! reported and aborted with every branch and the user's checkout untouched), and closing a task
+//! really removes its worktree and branch. [`super::FakeDisk`] makes the checkouts' working files
+//! the engine's disk.
+//!
+//! A test or a scenario plays the agents and the user through [`FakeRepo::edit`],
+//! [`FakeRepo::delete`] and [`FakeRepo::commit`], and reads what came of it through
+//! [`FakeRepo::files`], [`FakeRepo::tree`], [`FakeRepo::branches`], [`FakeRepo::worktrees`] and
+//! [`FakeRepo::merged`]. Faults it can be told to play: a worktree that will not be removed, and
+//! creating or removing a worktree, or merging, taking time (tokio time: virtual in tests and in
+//! the simulator).
+//!
+//! Not modelled: remotes, ignore rules, and what `tree.rs` leaves out (renames, binary files,
+//! hunks). Locks guard plain data and are never held across an await.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
+use std::time::Duration;
 
-use super::{FakeFiles, lock};
+use super::lock;
+use super::tree::{Tree, change, file_diff, line_counts, merge_trees};
 use crate::ports::{
-    BoxFuture, ChangedFile, Diff, MergeOutcome, MergeRequest, Repo, RepoError, WorktreeRequest,
+    BoxFuture, ChangedFile, Diff, FileChange, MergeOutcome, MergeRequest, Overlay, Repo, RepoError,
+    WorktreeRequest,
 };
 
+/// At most this many commits in one repository, and merges remembered by [`FakeRepo::merged`]
+/// (a runaway script stops there).
+pub const COMMITS_MAX: usize = 100_000;
+
+#[derive(Debug, Clone)]
+struct Commit {
+    parents: Vec<usize>,
+    tree: Tree,
+}
+
+#[derive(Debug, Clone)]
+struct Checkout {
+    branch: String,
+    files: Tree,
+}
+
 #[derive(Debug)]
-struct FakeRepository {
+struct Repository {
+    /// Symbolic links it commits (paths in every checkout): followed by nothing.
+    links: Vec<String>,
     main: String,
-    has_commits: bool,
-    branches: BTreeSet<String>,
-    /// Worktree path → its branch.
-    worktrees: BTreeMap<PathBuf, String>,
+    /// Numbered in creation order; none in a repository without commits.
+    commits: Vec<Commit>,
+    branches: BTreeMap<String, usize>,
+    /// The user's own checkout (at the root) and every worktree, by directory.
+    checkouts: BTreeMap<PathBuf, Checkout>,
+}
+
+impl Repository {
+    fn head(&self, branch: &str) -> Option<usize> {
+        self.branches.get(branch).copied()
+    }
+
+    fn ancestors(&self, commit: usize) -> BTreeSet<usize> {
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![commit];
+        while let Some(c) = stack.pop() {
+            if seen.insert(c) {
+                stack.extend(&self.commits[c].parents);
+            }
+        }
+        seen
+    }
+
+    /// The newest common ancestor (commits are numbered in creation order).
+    fn merge_base(&self, a: usize, b: usize) -> usize {
+        let of_a = self.ancestors(a);
+        self.ancestors(b)
+            .into_iter()
+            .filter(|c| of_a.contains(c))
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn commit(&mut self, parents: Vec<usize>, tree: Tree) -> Result<usize, RepoError> {
+        if self.commits.len() >= COMMITS_MAX {
+            return Err(full());
+        }
+        self.commits.push(Commit { parents, tree });
+        Ok(self.commits.len() - 1)
+    }
+
+    /// Merges at once: the target moves, and a checkout that has it checked out gets the
+    /// merge in its files.
+    fn merge(&mut self, request: &MergeRequest) -> Result<MergeOutcome, RepoError> {
+        let theirs = self.head(&request.branch).ok_or_else(|| {
+            RepoError::Git(format!(
+                "merge: {} - not something we can merge",
+                request.branch
+            ))
+        })?;
+        let ours = self
+            .head(&request.target)
+            .ok_or_else(|| RepoError::NoSuchBranch(request.target.clone()))?;
+        let holder = self
+            .checkouts
+            .iter()
+            .find(|(_, c)| c.branch == request.target)
+            .map(|(dir, c)| (dir.clone(), c.files != self.commits[ours].tree));
+        if let Some((_, true)) = holder {
+            return Err(RepoError::Dirty);
+        }
+        let base = self.merge_base(ours, theirs);
+        let merged = merge_trees(
+            &self.commits[base].tree,
+            &self.commits[ours].tree,
+            &self.commits[theirs].tree,
+        )
+        .map_err(RepoError::Conflict)?;
+        let (added, removed) = line_counts(&self.commits[ours].tree, &merged);
+        if merged != self.commits[ours].tree || !request.squash {
+            let parents = if request.squash {
+                vec![ours]
+            } else {
+                vec![ours, theirs]
+            };
+            let commit = self.commit(parents, merged.clone())?;
+            self.branches.insert(request.target.clone(), commit);
+        }
+        if let Some((dir, _)) = holder
+            && let Some(checkout) = self.checkouts.get_mut(&dir)
+        {
+            checkout.files = merged;
+        }
+        Ok(MergeOutcome {
+            target: request.target.clone(),
+            added,
+            removed,
+        })
+    }
 }
 
 #[derive(Debug, Default)]
-struct RepoState {
-    repos: BTreeMap<PathBuf, FakeRepository>,
-    /// Diffs a branch shows (set by the test playing the agent's edits).
-    diffs: BTreeMap<String, Diff>,
-    /// Worktrees with uncommitted work, committed by `commit_all`.
-    dirty: BTreeSet<PathBuf>,
-    /// Branches whose merge conflicts, with the conflicting paths.
-    conflicts: BTreeMap<String, Vec<String>>,
+struct State {
+    repos: BTreeMap<PathBuf, Repository>,
     /// Worktrees whose removal fails.
     stuck: BTreeSet<PathBuf>,
+    /// How long creating a worktree takes, as on a large repository.
+    create_latency: Duration,
+    /// How long removing a worktree takes.
+    remove_latency: Duration,
+    /// How long a merge takes before it happens.
+    merge_latency: Duration,
+    /// Merges that went through, in order.
     merged: Vec<MergeRequest>,
-    /// How long creating a worktree takes (tokio time), as on a large repository.
-    create_latency: std::time::Duration,
-    /// How long removing a worktree takes (tokio time).
-    remove_latency: std::time::Duration,
-    merge_latency: std::time::Duration,
 }
 
-/// Repositories in memory: branches, worktrees, the diffs a test declares, merges.
+impl State {
+    /// The repository holding the checkout at `dir`.
+    fn holding(&mut self, dir: &Path) -> Option<&mut Repository> {
+        self.repos
+            .values_mut()
+            .find(|repo| repo.checkouts.contains_key(dir))
+    }
+
+    /// The working files of the checkout at `dir`.
+    fn files_at(&mut self, dir: &Path) -> Result<&mut Tree, RepoError> {
+        self.holding(dir)
+            .and_then(|repo| repo.checkouts.get_mut(dir))
+            .map(|checkout| &mut checkout.files)
+            .ok_or_else(|| not_a_checkout(dir))
+    }
+}
+
+/// Repositories in memory, with content. See the module documentation.
 #[derive(Debug, Default)]
 pub struct FakeRepo {
-    state: Mutex<RepoState>,
-    /// The disk whose files under a worktree go with the worktree.
-    disk: Mutex<Option<Arc<FakeFiles>>>,
+    state: Mutex<State>,
+}
+
+fn no_repo(root: &Path) -> RepoError {
+    RepoError::Git(format!("not a git repository: {}", root.display()))
+}
+
+fn not_a_checkout(dir: &Path) -> RepoError {
+    RepoError::Git(format!("not a worktree: {}", dir.display()))
+}
+
+fn full() -> RepoError {
+    RepoError::Git(format!(
+        "simulated repository is full ({COMMITS_MAX} commits)"
+    ))
+}
+
+/// Waits `latency` of tokio time, if any.
+async fn take(latency: Duration) {
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
 }
 
 impl FakeRepo {
-    /// Makes `files` the disk the worktrees are on: a removed worktree takes its files along.
-    pub fn attach_files(&self, files: Arc<FakeFiles>) {
-        *self
-            .disk
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(files);
-    }
-
-    /// A repository at `root` whose main branch is `main`, with one commit.
-    pub fn add_repo(&self, root: &Path, main: &str) {
-        let branches = BTreeSet::from([main.to_owned()]);
-        let repo = FakeRepository {
+    /// A repository at `root` whose branch `main` holds `files` in one commit, checked out at
+    /// `root`.
+    pub fn add_repo(&self, root: &Path, main: &str, files: Tree) {
+        let repo = Repository {
+            links: Vec::new(),
             main: main.to_owned(),
-            has_commits: true,
-            branches,
-            worktrees: BTreeMap::new(),
+            commits: vec![Commit {
+                parents: Vec::new(),
+                tree: files.clone(),
+            }],
+            branches: BTreeMap::from([(main.to_owned(), 0)]),
+            checkouts: BTreeMap::from([(
+                root.to_owned(),
+                Checkout {
+                    branch: main.to_owned(),
+                    files,
+                },
+            )]),
         };
         lock(&self.state).repos.insert(root.to_owned(), repo);
     }
 
-    /// A repository at `root` without any commit.
+    /// A repository at `root` without any commit (`main` checked out at `root`, unborn).
     pub fn add_empty_repo(&self, root: &Path) {
-        let repo = FakeRepository {
+        let repo = Repository {
+            links: Vec::new(),
             main: "main".to_owned(),
-            has_commits: false,
-            branches: BTreeSet::new(),
-            worktrees: BTreeMap::new(),
+            commits: Vec::new(),
+            branches: BTreeMap::new(),
+            checkouts: BTreeMap::from([(
+                root.to_owned(),
+                Checkout {
+                    branch: "main".to_owned(),
+                    files: Tree::new(),
+                },
+            )]),
         };
         lock(&self.state).repos.insert(root.to_owned(), repo);
     }
 
-    /// Declares what `branch` changed (the agent's work).
-    pub fn set_diff(&self, branch: &str, files: Vec<ChangedFile>, text: &str) {
-        lock(&self.state).diffs.insert(
-            branch.to_owned(),
-            Diff {
-                files,
-                text: text.to_owned(),
-            },
-        );
+    /// Commits symbolic links at `paths` into the repository at `root` (every checkout has
+    /// them).
+    pub fn add_links(&self, root: &Path, paths: impl IntoIterator<Item = String>) {
+        if let Some(repo) = lock(&self.state).repos.get_mut(root) {
+            repo.links.extend(paths);
+        }
     }
 
-    /// Marks the worktree as holding uncommitted work.
-    pub fn make_dirty(&self, worktree: &Path) {
-        lock(&self.state).dirty.insert(worktree.to_owned());
+    /// The links in the checkout at `dir` (paths relative to it).
+    #[must_use]
+    pub fn links_of(&self, dir: &Path) -> Vec<PathBuf> {
+        lock(&self.state)
+            .repos
+            .values()
+            .find(|repo| repo.checkouts.contains_key(dir))
+            .map(|repo| repo.links.iter().map(PathBuf::from).collect())
+            .unwrap_or_default()
     }
 
-    /// Makes merging `branch` conflict on `paths`.
-    pub fn conflict_on(&self, branch: &str, paths: &[&str]) {
-        lock(&self.state).conflicts.insert(
-            branch.to_owned(),
-            paths.iter().map(|p| (*p).to_owned()).collect(),
-        );
+    /// Adds `branch` to the repository at `root`, at its first commit.
+    pub fn add_branch(&self, root: &Path, branch: &str) {
+        if let Some(repo) = lock(&self.state).repos.get_mut(root)
+            && !repo.commits.is_empty()
+        {
+            repo.branches.entry(branch.to_owned()).or_insert(0);
+        }
     }
 
-    /// Makes creating a worktree take `latency` (tokio time, virtual in tests).
-    pub fn slow_worktrees(&self, latency: std::time::Duration) {
-        lock(&self.state).create_latency = latency;
+    /// Writes a file into the checkout at `dir` (uncommitted until [`FakeRepo::commit`]).
+    ///
+    /// # Errors
+    /// No checkout at `dir`.
+    pub fn edit(&self, dir: &Path, path: &str, content: &str) -> Result<(), RepoError> {
+        lock(&self.state)
+            .files_at(dir)?
+            .insert(path.to_owned(), content.to_owned());
+        Ok(())
     }
 
-    /// Makes removing a worktree take `latency` (tokio time, virtual in tests).
-    pub fn slow_removals(&self, latency: std::time::Duration) {
-        lock(&self.state).remove_latency = latency;
+    /// Deletes a file from the checkout at `dir`.
+    ///
+    /// # Errors
+    /// No checkout at `dir`.
+    pub fn delete(&self, dir: &Path, path: &str) -> Result<(), RepoError> {
+        lock(&self.state).files_at(dir)?.remove(path);
+        Ok(())
     }
 
-    /// Makes a merge take `latency` before it happens (tokio time, virtual in tests).
-    pub fn slow_merges(&self, latency: std::time::Duration) {
-        lock(&self.state).merge_latency = latency;
+    /// Commits everything in the checkout at `dir`; `Ok(false)` if nothing changed.
+    ///
+    /// # Errors
+    /// No checkout at `dir`, its branch gone or unborn, or the repository full.
+    pub fn commit(&self, dir: &Path) -> Result<bool, RepoError> {
+        let mut state = lock(&self.state);
+        let repo = state.holding(dir).ok_or_else(|| not_a_checkout(dir))?;
+        let checkout = repo.checkouts[dir].clone();
+        let head = repo
+            .head(&checkout.branch)
+            .ok_or_else(|| RepoError::Git(format!("branch {} is gone", checkout.branch)))?;
+        if repo.commits[head].tree == checkout.files {
+            return Ok(false);
+        }
+        let commit = repo.commit(vec![head], checkout.files)?;
+        repo.branches.insert(checkout.branch, commit);
+        Ok(true)
     }
 
-    /// Lets removing the worktree at `path` succeed again.
-    pub fn unstick(&self, path: &Path) {
-        lock(&self.state).stuck.remove(path);
+    /// The checkout a path lies in (the innermost, as worktrees live under the main checkout),
+    /// and the path relative to it.
+    #[must_use]
+    pub fn checkout_of(&self, path: &Path) -> Option<(PathBuf, String)> {
+        let state = lock(&self.state);
+        state
+            .repos
+            .values()
+            .flat_map(|repo| repo.checkouts.keys())
+            .filter_map(|dir| {
+                let rel = path.strip_prefix(dir).ok()?.to_str()?.to_owned();
+                (!rel.is_empty()).then(|| (dir.clone(), rel))
+            })
+            .max_by_key(|(dir, _)| dir.components().count())
     }
 
-    /// Makes removing the worktree at `path` fail.
-    pub fn make_stuck(&self, path: &Path) {
-        lock(&self.state).stuck.insert(path.to_owned());
+    /// The working files of the checkout at `dir`.
+    #[must_use]
+    pub fn files(&self, dir: &Path) -> Option<Tree> {
+        let mut state = lock(&self.state);
+        let repo = state.holding(dir)?;
+        repo.checkouts.get(dir).map(|c| c.files.clone())
+    }
+
+    /// Whether the checkout at `dir` holds uncommitted changes.
+    #[must_use]
+    pub fn is_dirty(&self, dir: &Path) -> bool {
+        let mut state = lock(&self.state);
+        let Some(repo) = state.holding(dir) else {
+            return false;
+        };
+        let checkout = &repo.checkouts[dir];
+        repo.head(&checkout.branch)
+            .is_none_or(|head| repo.commits[head].tree != checkout.files)
+    }
+
+    /// The tree at the tip of `branch` of the repository at `root`.
+    #[must_use]
+    pub fn tree(&self, root: &Path, branch: &str) -> Option<Tree> {
+        let state = lock(&self.state);
+        let repo = state.repos.get(root)?;
+        repo.head(branch).map(|c| repo.commits[c].tree.clone())
     }
 
     /// Branches of the repository at `root`.
@@ -132,64 +357,123 @@ impl FakeRepo {
         lock(&self.state)
             .repos
             .get(root)
-            .map(|r| r.branches.iter().cloned().collect())
+            .map(|r| r.branches.keys().cloned().collect())
             .unwrap_or_default()
     }
 
-    /// Worktrees of the repository at `root`, with their branches.
+    /// Worktrees (not the root checkout) of the repository at `root`, with their branches.
     #[must_use]
     pub fn worktrees(&self, root: &Path) -> Vec<(PathBuf, String)> {
         lock(&self.state)
             .repos
             .get(root)
             .map(|r| {
-                r.worktrees
+                r.checkouts
                     .iter()
-                    .map(|(p, b)| (p.clone(), b.clone()))
+                    .filter(|(dir, _)| dir.as_path() != root)
+                    .map(|(dir, c)| (dir.clone(), c.branch.clone()))
                     .collect()
             })
             .unwrap_or_default()
     }
 
-    /// Merges at once (see [`Self::slow_merges`] for a merge that takes time).
-    fn merge_now(&self, request: MergeRequest) -> Result<MergeOutcome, RepoError> {
-        let mut state = lock(&self.state);
-        if !state
-            .repos
-            .get(&request.root)
-            .is_some_and(|r| r.branches.contains(&request.branch))
-        {
-            Err(RepoError::Git(format!(
-                "merge: {} - not something we can merge",
-                request.branch
-            )))
-        } else if let Some(paths) = state.conflicts.get(&request.branch) {
-            Err(RepoError::Conflict(paths.clone()))
-        } else {
-            let files = state
-                .diffs
-                .get(&request.branch)
-                .map(|d| d.files.clone())
-                .unwrap_or_default();
-            let outcome = MergeOutcome {
-                target: request.target.clone(),
-                added: files.iter().map(|f| f.added).sum(),
-                removed: files.iter().map(|f| f.removed).sum(),
-            };
-            state.merged.push(request);
-            Ok(outcome)
-        }
-    }
-
-    /// Merges done so far.
+    /// Merges that went through so far, in order.
     #[must_use]
     pub fn merged(&self) -> Vec<MergeRequest> {
         lock(&self.state).merged.clone()
     }
-}
 
-fn no_repo(root: &Path) -> RepoError {
-    RepoError::Git(format!("not a git repository: {}", root.display()))
+    /// Makes removing the worktree at `dir` fail until [`FakeRepo::unstick`].
+    pub fn make_stuck(&self, dir: &Path) {
+        lock(&self.state).stuck.insert(dir.to_owned());
+    }
+
+    /// Lets removing the worktree at `dir` succeed again.
+    pub fn unstick(&self, dir: &Path) {
+        lock(&self.state).stuck.remove(dir);
+    }
+
+    /// Makes creating a worktree take `latency`, as on a large repository.
+    pub fn slow_worktrees(&self, latency: Duration) {
+        lock(&self.state).create_latency = latency;
+    }
+
+    /// Makes removing a worktree take `latency`.
+    pub fn slow_removals(&self, latency: Duration) {
+        lock(&self.state).remove_latency = latency;
+    }
+
+    /// Makes a merge take `latency` before it happens.
+    pub fn slow_merges(&self, latency: Duration) {
+        lock(&self.state).merge_latency = latency;
+    }
+
+    /// Merges at once (see [`Self::slow_merges`] for a merge that takes time), and remembers
+    /// the merge.
+    fn merge_now(&self, request: MergeRequest) -> Result<MergeOutcome, RepoError> {
+        let mut state = lock(&self.state);
+        if state.merged.len() >= COMMITS_MAX {
+            return Err(full());
+        }
+        let outcome = state
+            .repos
+            .get_mut(&request.root)
+            .ok_or_else(|| no_repo(&request.root))?
+            .merge(&request)?;
+        state.merged.push(request);
+        Ok(outcome)
+    }
+
+    /// The diff of the checkout at `worktree` against `base` (see [`Repo::diff`]).
+    fn diff_now(&self, worktree: &Path, base: &str, overlay: Overlay) -> Result<Diff, RepoError> {
+        let mut state = lock(&self.state);
+        let repo = state
+            .holding(worktree)
+            .ok_or_else(|| not_a_checkout(worktree))?;
+        let checkout = &repo.checkouts[worktree];
+        let head = repo
+            .head(&checkout.branch)
+            .ok_or_else(|| RepoError::Git(format!("branch {} is gone", checkout.branch)))?;
+        let base_head = repo
+            .head(base)
+            .ok_or_else(|| RepoError::NoSuchBranch(base.to_owned()))?;
+        let fork = &repo.commits[repo.merge_base(head, base_head)].tree;
+        let committed = &repo.commits[head].tree;
+        let mut working = checkout.files.clone();
+        for (path, content) in overlay {
+            match content {
+                Some(bytes) => working.insert(path, String::from_utf8_lossy(&bytes).into_owned()),
+                None => working.remove(&path),
+            };
+        }
+        let paths: BTreeSet<&String> = fork.keys().chain(working.keys()).collect();
+        let mut files = Vec::new();
+        let mut text = String::new();
+        for path in paths {
+            let Some(kind) = change(fork.get(path), working.get(path)) else {
+                continue;
+            };
+            let (hunk, added, removed) = file_diff(path, fork.get(path), working.get(path));
+            let is_committed = committed.get(path) == working.get(path);
+            let change =
+                if !is_committed && kind == FileChange::Added && committed.get(path).is_none() {
+                    FileChange::Untracked
+                } else {
+                    kind
+                };
+            files.push(ChangedFile {
+                path: path.clone(),
+                change,
+                added,
+                removed,
+                committed: is_committed,
+            });
+            text.push_str(&hunk);
+        }
+        // Committed first, then by path (the order `Diff::files` promises).
+        files.sort_by(|a, b| b.committed.cmp(&a.committed).then(a.path.cmp(&b.path)));
+        Ok(Diff { files, text })
+    }
 }
 
 impl Repo for FakeRepo {
@@ -205,36 +489,42 @@ impl Repo for FakeRepo {
     fn create_worktree(&self, request: WorktreeRequest) -> BoxFuture<'_, Result<(), RepoError>> {
         Box::pin(async move {
             let latency = lock(&self.state).create_latency;
-            if !latency.is_zero() {
-                tokio::time::sleep(latency).await;
-            }
+            take(latency).await;
             let mut state = lock(&self.state);
             let repo = state
                 .repos
                 .get_mut(&request.root)
                 .ok_or_else(|| no_repo(&request.root))?;
-            if !repo.has_commits {
-                return Err(RepoError::NoCommits);
-            }
-            if let Some(base) = &request.base
-                && !repo.branches.contains(base)
-            {
-                return Err(RepoError::NoSuchBranch(base.clone()));
-            }
-            if repo.branches.contains(&request.branch) {
+            let from = match &request.base {
+                Some(base) => repo
+                    .head(base)
+                    .ok_or_else(|| RepoError::NoSuchBranch(base.clone()))?,
+                None => {
+                    let branch = repo.checkouts[&request.root].branch.clone();
+                    repo.head(&branch).ok_or(RepoError::NoCommits)?
+                }
+            };
+            if repo.branches.contains_key(&request.branch) {
                 return Err(RepoError::Git(format!(
                     "a branch named '{}' already exists",
                     request.branch
                 )));
             }
-            if repo.worktrees.contains_key(&request.path) {
+            if repo.checkouts.contains_key(&request.path) {
                 return Err(RepoError::Git(format!(
                     "'{}' already exists",
                     request.path.display()
                 )));
             }
-            repo.branches.insert(request.branch.clone());
-            repo.worktrees.insert(request.path, request.branch);
+            let files = repo.commits[from].tree.clone();
+            repo.branches.insert(request.branch.clone(), from);
+            repo.checkouts.insert(
+                request.path,
+                Checkout {
+                    branch: request.branch,
+                    files,
+                },
+            );
             Ok(())
         })
     }
@@ -242,23 +532,10 @@ impl Repo for FakeRepo {
     fn diff(
         &self,
         worktree: PathBuf,
-        _base: String,
-        _overlay: crate::ports::Overlay,
+        base: String,
+        overlay: Overlay,
     ) -> BoxFuture<'_, Result<Diff, RepoError>> {
-        let result = {
-            let state = lock(&self.state);
-            let branch = state
-                .repos
-                .values()
-                .find_map(|r| r.worktrees.get(&worktree).cloned());
-            match branch {
-                Some(branch) => Ok(state.diffs.get(&branch).cloned().unwrap_or_default()),
-                None => Err(RepoError::Git(format!(
-                    "not a worktree: {}",
-                    worktree.display()
-                ))),
-            }
-        };
+        let result = self.diff_now(&worktree, &base, overlay);
         Box::pin(async move { result })
     }
 
@@ -267,23 +544,29 @@ impl Repo for FakeRepo {
         worktree: PathBuf,
         _message: String,
     ) -> BoxFuture<'_, Result<bool, RepoError>> {
-        let committed = lock(&self.state).dirty.remove(&worktree);
-        Box::pin(async move { Ok(committed) })
+        let result = self.commit(&worktree);
+        Box::pin(async move { result })
     }
 
     fn merge(&self, request: MergeRequest) -> BoxFuture<'_, Result<MergeOutcome, RepoError>> {
-        let latency = lock(&self.state).merge_latency;
         Box::pin(async move {
-            if !latency.is_zero() {
-                tokio::time::sleep(latency).await;
-            }
+            let latency = lock(&self.state).merge_latency;
+            take(latency).await;
             self.merge_now(request)
         })
     }
 
-    fn is_tracked(&self, _root: PathBuf, _path: String) -> BoxFuture<'_, Result<bool, RepoError>> {
-        // The fake repository tracks no file of the user's.
-        Box::pin(async { Ok(false) })
+    fn is_tracked(&self, root: PathBuf, path: String) -> BoxFuture<'_, Result<bool, RepoError>> {
+        let result = (|| {
+            let mut state = lock(&self.state);
+            let repo = state.repos.get_mut(&root).ok_or_else(|| no_repo(&root))?;
+            let branch = &repo.checkouts[&root].branch;
+            // A repository without commits tracks nothing yet.
+            Ok(repo
+                .head(branch)
+                .is_some_and(|head| repo.commits[head].tree.contains_key(&path)))
+        })();
+        Box::pin(async move { result })
     }
 
     fn exclude(&self, _root: PathBuf, _pattern: String) -> BoxFuture<'_, Result<(), RepoError>> {
@@ -297,7 +580,9 @@ impl Repo for FakeRepo {
         path: PathBuf,
         branch: String,
     ) -> BoxFuture<'_, Result<(), RepoError>> {
-        let remove = move || {
+        Box::pin(async move {
+            let latency = lock(&self.state).remove_latency;
+            take(latency).await;
             let mut state = lock(&self.state);
             if state.stuck.contains(&path) {
                 return Err(RepoError::Git(format!(
@@ -306,24 +591,13 @@ impl Repo for FakeRepo {
                 )));
             }
             let repo = state.repos.get_mut(&root).ok_or_else(|| no_repo(&root))?;
-            repo.worktrees.remove(&path);
-            repo.branches.remove(&branch);
-            drop(state);
-            let disk = self
-                .disk
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some(files) = disk.as_ref() {
-                files.remove_under(&path);
+            if path != root {
+                repo.checkouts.remove(&path);
+            }
+            if branch != repo.main && !repo.checkouts.values().any(|c| c.branch == branch) {
+                repo.branches.remove(&branch);
             }
             Ok(())
-        };
-        let latency = lock(&self.state).remove_latency;
-        Box::pin(async move {
-            if !latency.is_zero() {
-                tokio::time::sleep(latency).await;
-            }
-            remove()
         })
     }
 }
@@ -331,42 +605,68 @@ impl Repo for FakeRepo {
 #[cfg(test)]
 mod tests {
     use std::path::Path;
+    use std::time::Duration;
 
     use super::FakeRepo;
-    use crate::ports::{Repo, RepoError, WorktreeRequest};
+    use crate::ports::fakes::Tree;
+    use crate::ports::fakes::tree::tests::tree;
+    use crate::ports::{FileChange, MergeRequest, Repo, RepoError, WorktreeRequest};
 
-    #[tokio::test]
-    async fn fake_repo_refuses_what_git_refuses() {
-        let repo = FakeRepo::default();
-        let root = Path::new("/repo");
-        repo.add_repo(root, "main");
-        let request = |branch: &str, base: Option<&str>| WorktreeRequest {
+    /// The worktree `repo_with_worktree` makes.
+    const WT: &str = "/r/.worktrees/task/x";
+
+    fn worktree(root: &str, branch: &str, base: Option<&str>) -> WorktreeRequest {
+        WorktreeRequest {
             root: root.into(),
             branch: branch.into(),
-            path: Path::new("/repo/.worktrees").join(branch),
+            path: Path::new(root).join(".worktrees").join(branch),
             base: base.map(Into::into),
-        };
-        repo.create_worktree(request("task/a-123456", None))
+        }
+    }
+
+    async fn repo_with_worktree() -> FakeRepo {
+        let repo = FakeRepo::default();
+        repo.add_repo(Path::new("/r"), "main", tree(&[("a.txt", "one\ntwo\n")]));
+        repo.create_worktree(worktree("/r", "task/x", None))
+            .await
+            .unwrap();
+        repo
+    }
+
+    fn merge(squash: bool) -> MergeRequest {
+        MergeRequest {
+            root: "/r".into(),
+            branch: "task/x".into(),
+            target: "main".into(),
+            squash,
+            message: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn it_refuses_what_git_refuses() {
+        let repo = FakeRepo::default();
+        let root = Path::new("/repo");
+        repo.add_repo(root, "main", Tree::new());
+        repo.create_worktree(worktree("/repo", "task/a-123456", None))
             .await
             .unwrap();
         assert!(
-            repo.create_worktree(request("task/a-123456", None))
+            repo.create_worktree(worktree("/repo", "task/a-123456", None))
                 .await
                 .is_err(),
             "branch exists"
         );
         assert_eq!(
-            repo.create_worktree(request("task/b", Some("nope"))).await,
+            repo.create_worktree(worktree("/repo", "task/b", Some("nope")))
+                .await,
             Err(RepoError::NoSuchBranch("nope".into()))
         );
         repo.add_empty_repo(Path::new("/empty"));
-        let empty = WorktreeRequest {
-            root: "/empty".into(),
-            branch: "x".into(),
-            path: "/empty/x".into(),
-            base: None,
-        };
-        assert_eq!(repo.create_worktree(empty).await, Err(RepoError::NoCommits));
+        assert_eq!(
+            repo.create_worktree(worktree("/empty", "x", None)).await,
+            Err(RepoError::NoCommits)
+        );
         repo.remove_worktree(
             root.into(),
             "/repo/.worktrees/task/a-123456".into(),
@@ -376,5 +676,109 @@ mod tests {
         .unwrap();
         assert_eq!(repo.branches(root), ["main"]);
         assert!(repo.worktrees(root).is_empty());
+    }
+
+    #[tokio::test]
+    async fn edits_show_in_the_diff_committed_or_not() {
+        let repo = repo_with_worktree().await;
+        let wt = Path::new(WT);
+        repo.edit(wt, "a.txt", "one\n2\n").unwrap();
+        repo.commit(wt).unwrap();
+        repo.edit(wt, "b.txt", "new\n").unwrap();
+        let diff = repo
+            .diff(wt.into(), "main".into(), Vec::new())
+            .await
+            .unwrap();
+        let summary: Vec<_> = diff
+            .files
+            .iter()
+            .map(|f| (f.path.as_str(), f.change, f.added, f.removed, f.committed))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("a.txt", FileChange::Modified, 1, 1, true),
+                ("b.txt", FileChange::Untracked, 1, 0, false)
+            ]
+        );
+        assert!(diff.text.contains("-two\n+2\n"), "{}", diff.text);
+        let hidden = repo
+            .diff(wt.into(), "main".into(), vec![("b.txt".into(), None)])
+            .await
+            .unwrap();
+        assert_eq!(hidden.files.len(), 1, "the overlay hides b.txt");
+    }
+
+    #[tokio::test]
+    async fn a_merge_brings_the_branch_into_the_users_checkout() {
+        let repo = repo_with_worktree().await;
+        let wt = Path::new(WT);
+        repo.edit(wt, "b.txt", "new\n").unwrap();
+        repo.commit(wt).unwrap();
+        let outcome = repo.merge(merge(true)).await.unwrap();
+        assert_eq!((outcome.added, outcome.removed), (1, 0));
+        assert_eq!(repo.files(Path::new("/r")).unwrap()["b.txt"], "new\n");
+        assert!(!repo.is_dirty(Path::new("/r")));
+        assert_eq!(repo.merged(), [merge(true)]);
+    }
+
+    #[tokio::test]
+    async fn both_sides_changing_a_file_conflict_and_change_nothing() {
+        let repo = repo_with_worktree().await;
+        let (wt, root) = (Path::new(WT), Path::new("/r"));
+        repo.edit(wt, "a.txt", "theirs\n").unwrap();
+        repo.commit(wt).unwrap();
+        repo.edit(root, "a.txt", "ours\n").unwrap();
+        repo.commit(root).unwrap();
+        assert_eq!(
+            repo.merge(merge(false)).await,
+            Err(RepoError::Conflict(vec!["a.txt".into()]))
+        );
+        assert_eq!(repo.files(root).unwrap()["a.txt"], "ours\n");
+        assert_eq!(repo.tree(root, "main").unwrap()["a.txt"], "ours\n");
+        assert!(repo.merged().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_dirty_checkout_is_not_merged_into() {
+        let repo = repo_with_worktree().await;
+        repo.edit(Path::new("/r"), "scratch", "mine\n").unwrap();
+        assert_eq!(repo.merge(merge(false)).await, Err(RepoError::Dirty));
+    }
+
+    #[tokio::test]
+    async fn removal_takes_the_worktree_and_its_branch_unless_stuck() {
+        let repo = repo_with_worktree().await;
+        let wt = Path::new(WT);
+        repo.make_stuck(wt);
+        assert!(
+            repo.remove_worktree("/r".into(), wt.into(), "task/x".into())
+                .await
+                .is_err()
+        );
+        repo.unstick(wt);
+        repo.remove_worktree("/r".into(), wt.into(), "task/x".into())
+            .await
+            .unwrap();
+        assert!(repo.worktrees(Path::new("/r")).is_empty());
+        assert_eq!(repo.branches(Path::new("/r")), ["main"]);
+        assert_eq!(repo.files(wt), None, "its files went with it");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slow_operations_take_their_latency_in_tokio_time() {
+        let repo = repo_with_worktree().await;
+        repo.slow_worktrees(Duration::from_millis(300));
+        repo.slow_merges(Duration::from_millis(200));
+        repo.slow_removals(Duration::from_millis(100));
+        let start = tokio::time::Instant::now();
+        repo.create_worktree(worktree("/r", "task/y", None))
+            .await
+            .unwrap();
+        repo.merge(merge(true)).await.unwrap();
+        repo.remove_worktree("/r".into(), WT.into(), "task/x".into())
+            .await
+            .unwrap();
+        assert_eq!(start.elapsed(), Duration::from_millis(600));
     }
 }
