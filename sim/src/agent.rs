@@ -17,11 +17,10 @@ use baton_runtime::agents::script::{
 };
 use baton_runtime::core::detector::Profile;
 use baton_runtime::core::ids::AgentId;
-use baton_runtime::ports::fakes::FakePty;
+use baton_runtime::ports::fakes::{FakePty, FakeRepo};
 use baton_runtime::ports::{BoxFuture, ExitStatus};
 use tokio::sync::Notify;
 
-use crate::repo::SimRepo;
 use crate::trace::Recorder;
 
 /// An agent gives up waiting for a prompt after this much simulated time (six hours, the
@@ -56,7 +55,7 @@ pub struct Seat {
     /// Its kind of screen.
     pub profile: Profile,
     /// The repositories, and its worktree among them.
-    pub repo: Option<(Arc<SimRepo>, PathBuf)>,
+    pub repo: Option<(Arc<FakeRepo>, PathBuf)>,
     /// Its MCP server.
     pub mcp: Arc<dyn SubTaskMcp>,
     /// Its done token, as its MCP server reads it from its config.

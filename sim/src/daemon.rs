@@ -28,7 +28,9 @@ use baton_runtime::core::time::Millis;
 use baton_runtime::engine::{
     AppEvent, CoordinatorHandle, CoordinatorSettings, Engine, EngineError, Ports,
 };
-use baton_runtime::ports::fakes::{FakeClock, FakeFiles, MemoryJournal, SeededEntropy};
+use baton_runtime::ports::fakes::{
+    FakeClock, FakeDisk, FakeFiles, FakeRepo, MemoryJournal, SeededEntropy,
+};
 use baton_runtime::ports::{BoxFuture, Entropy, SpawnSpec};
 use tokio::sync::{Notify, mpsc, oneshot};
 
@@ -36,7 +38,6 @@ use crate::agent::{self, Action, Seat, SubTaskMcp};
 use crate::invariants::Observed;
 use crate::link::Links;
 use crate::pty::SimPty;
-use crate::repo::SimRepo;
 use crate::trace::Recorder;
 use crate::world::{APP_EVENTS_MAX, CONFIG_DIR, EPOCH_MS};
 
@@ -142,7 +143,7 @@ pub struct Shared {
     /// The disk's files.
     pub files: Arc<FakeFiles>,
     /// The disk's repositories.
-    pub repo: Arc<SimRepo>,
+    pub repo: Arc<FakeRepo>,
     /// Scripts by task name.
     pub scripts: BTreeMap<String, Script>,
     /// The declared coordinators.
@@ -173,7 +174,7 @@ impl Shared {
     pub fn new(
         seed: u64,
         files: Arc<FakeFiles>,
-        repo: Arc<SimRepo>,
+        repo: Arc<FakeRepo>,
         scripts: BTreeMap<String, Script>,
         declared: Vec<Declared>,
     ) -> Self {
@@ -332,10 +333,7 @@ pub async fn serve(shared: Arc<Shared>) -> turmoil::Result {
         )),
         pty: pty.clone(),
         repo: shared.repo.clone(),
-        files: Arc::new(crate::disk::SimDisk::new(
-            shared.files.clone(),
-            shared.repo.clone(),
-        )),
+        files: Arc::new(FakeDisk::new(shared.files.clone(), shared.repo.clone())),
         journal: shared.journal.clone(),
     };
     let (events_tx, events) = mpsc::channel(APP_EVENTS_MAX);

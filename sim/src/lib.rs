@@ -2,6 +2,11 @@
 //! PTYs with scripted agents, repos and files, replaying multi-agent scenarios bit for bit from a
 //! seed or a scenario file.
 //!
+//! The world's repositories and disk are the runtime's own in-memory fakes, the ones the engine's
+//! tests run on (`baton_runtime::ports::fakes`: `FakeRepo`, git with content; `FakeDisk`, the
+//! `Files` port over its checkouts and `FakeFiles`); the simulator adds only how a scenario sets
+//! them up and plays their faults (`runner`).
+//!
 //! # Layout
 //!
 //! - [`scenario`]: scenario files, format 1 (TOML), read strictly.
@@ -14,8 +19,6 @@
 //! - [`invariants`]: what must hold after every step and at the end.
 //! - [`agent`], [`pty`]: scripted agents (their language and screens are the runtime's
 //!   `agents::script` and `agents::frames`), their terminals.
-//! - [`repo`]: SimRepo, git with content (worktrees, commits, diffs, three-way merges).
-//! - [`disk`]: the `Files` port over SimRepo's checkouts and FakeFiles: one disk.
 //! - [`sweep`]: what `baton-sim run` does: runs, seed sweeps, writing a failing seed down.
 //! - [`trace`]: the human-readable trace.
 //! - [`world`]: the world's constants: hosts, tick, epoch, paths.
@@ -24,12 +27,10 @@
 pub mod agent;
 pub mod calls;
 pub mod daemon;
-pub mod disk;
 pub mod invariants;
 pub mod link;
 pub mod net;
 pub mod pty;
-pub mod repo;
 pub mod runner;
 pub mod scenario;
 pub mod sweep;

@@ -19,7 +19,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use baton_runtime::core::coordinator::SignalOutcome;
 use baton_runtime::engine::CoordinatorSettings;
 use baton_runtime::ports::Entropy;
-use baton_runtime::ports::fakes::{FakeFiles, SeededEntropy, WriteFailure};
+use baton_runtime::ports::fakes::{FakeFiles, FakeRepo, SeededEntropy, WriteFailure};
 use serde_json::Value;
 use tokio::sync::Notify;
 
@@ -27,7 +27,6 @@ use crate::agent::{self, Action};
 use crate::calls;
 use crate::daemon::{self, Declared, Script, Shared};
 use crate::invariants::{self, Baseline};
-use crate::repo::SimRepo;
 use crate::scenario::{
     APP_ACTOR, At, DRAIN_MS_DEFAULT, Fault, SETTLE_MS_DEFAULT, Scenario, Step, invariant_names,
     parse_at,
@@ -290,7 +289,7 @@ pub fn run(scenario: &Scenario, dir: &Path, seed: Option<u64>) -> anyhow::Result
     for path in scenario.world.links.keys() {
         files.link(&root.join(path));
     }
-    let repo = Arc::new(SimRepo::default());
+    let repo = Arc::new(FakeRepo::default());
     repo.add_repo(
         &root,
         &scenario.world.repo.main,
@@ -599,6 +598,7 @@ async fn inject(shared: Arc<Shared>, start: tokio::time::Instant, planned: Plann
         "slow_worktrees" => {
             let ms = fault.ms.unwrap_or(0);
             shared.repo.slow_worktrees(Duration::from_millis(ms));
+            shared.repo.slow_removals(Duration::from_millis(ms));
             record(format!(
                 "creating or removing a worktree takes {ms} ms{lasting}"
             ));
@@ -654,6 +654,7 @@ async fn inject(shared: Arc<Shared>, start: tokio::time::Instant, planned: Plann
         }
         "slow_worktrees" => {
             shared.repo.slow_worktrees(Duration::ZERO);
+            shared.repo.slow_removals(Duration::ZERO);
             record("worktrees are quick again".to_owned());
         }
         "worktree_stuck" => {

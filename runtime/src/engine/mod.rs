@@ -123,9 +123,9 @@ pub struct Ports {
     pub journal: Arc<dyn Journal>,
 }
 
-/// A world of fake ports (feature `fakes`): a repository at `/repo` on `main` whose worktrees
-/// live on the same in-memory disk, terminals, a clock at a fixed instant, entropy from `seed`.
-/// Tests, examples and load runs build on it.
+/// A world of fake ports (feature `fakes`): a repository at `/repo` on `main` (one commit, no
+/// file) whose checkouts are part of the one in-memory disk, terminals, a clock at a fixed
+/// instant, entropy from `seed`. Tests, examples and load runs build on it.
 #[cfg(any(test, feature = "fakes"))]
 #[derive(Clone)]
 pub struct FakeWorld {
@@ -133,9 +133,9 @@ pub struct FakeWorld {
     pub ports: Ports,
     /// Its terminals.
     pub pty: Arc<crate::ports::fakes::FakePty>,
-    /// Its repository.
+    /// Its repository: the worktrees' files, and what was committed and merged.
     pub repo: Arc<crate::ports::fakes::FakeRepo>,
-    /// Its disk.
+    /// Its disk outside any checkout (configs), and the disk's faults.
     pub files: Arc<crate::ports::fakes::FakeFiles>,
     /// Its randomness.
     pub entropy: Arc<crate::ports::fakes::SeededEntropy>,
@@ -149,15 +149,14 @@ impl FakeWorld {
     #[must_use]
     pub fn new(seed: u64) -> Self {
         use crate::ports::fakes::{
-            FakeClock, FakeFiles, FakePty, FakeRepo, MemoryJournal, SeededEntropy,
+            FakeClock, FakeDisk, FakeFiles, FakePty, FakeRepo, MemoryJournal, SeededEntropy, Tree,
         };
         let pty = Arc::new(FakePty::default());
         let repo = Arc::new(FakeRepo::default());
         let files = Arc::new(FakeFiles::default());
         let entropy = Arc::new(SeededEntropy::new(seed));
         let journal = Arc::new(MemoryJournal::default());
-        repo.add_repo(std::path::Path::new("/repo"), "main");
-        repo.attach_files(files.clone());
+        repo.add_repo(std::path::Path::new("/repo"), "main", Tree::new());
         let ports = Ports {
             clock: Arc::new(FakeClock::starting_at(crate::core::time::Millis(
                 1_700_000_000_000,
@@ -165,7 +164,7 @@ impl FakeWorld {
             entropy: entropy.clone(),
             pty: pty.clone(),
             repo: repo.clone(),
-            files: files.clone(),
+            files: Arc::new(FakeDisk::new(files.clone(), repo.clone())),
             journal: journal.clone(),
         };
         FakeWorld {

@@ -20,7 +20,7 @@ use crate::core::diff::DIFF_TRUNCATED_NOTE;
 use crate::core::ids::{AgentId, CoordinatorId};
 use crate::core::replay::RequestId;
 use crate::ports::fakes::{FakeFiles, FakePty, FakeRepo};
-use crate::ports::{ChangedFile, ExitStatus, FileChange, FileMode};
+use crate::ports::{ExitStatus, FileMode};
 
 struct World {
     ports: Ports,
@@ -215,20 +215,16 @@ async fn the_preamble_goes_into_the_agents_file_and_out_before_a_merge() {
         agent_command: Some("codex".into()),
         ..request("c", None)
     };
-    // What the worktree holds of the user's AGENTS.md (the fake repo keeps no content).
+    // The repository has no AGENTS.md of the user's: the block is all the file holds.
     let task = w.coordinator.create_task(codex).await.unwrap();
-    let agents_md = task.worktree.join("AGENTS.md");
-    let written = w.files.get(&agents_md).unwrap().bytes;
-    assert!(String::from_utf8_lossy(&written).starts_with("<sub-task-mode>"));
+    let written = w.repo.files(&task.worktree).unwrap()["AGENTS.md"].clone();
+    assert!(written.starts_with("<sub-task-mode>"), "{written}");
     // Claude Code gets the block on its command line: nothing is written into its worktree.
     let claude = w.coordinator.create_task(request("k", None)).await.unwrap();
     assert!(
-        !w.files
-            .paths()
-            .iter()
-            .any(|p| p.starts_with(&claude.worktree)),
+        !w.repo.is_dirty(&claude.worktree),
         "{:?}",
-        w.files.paths()
+        w.repo.files(&claude.worktree)
     );
     let argv = &w.pty.spawned()[1].argv;
     assert!(argv.contains(&crate::agents::preamble::block()), "{argv:?}");
@@ -241,9 +237,17 @@ async fn the_preamble_goes_into_the_agents_file_and_out_before_a_merge() {
         .await
         .unwrap();
     assert_eq!(
-        w.files.get(&agents_md),
+        w.repo.files(&task.worktree).unwrap().get("AGENTS.md"),
         None,
         "Baton made it: gone before the merge"
+    );
+    assert_eq!(
+        w.repo
+            .tree(Path::new("/repo"), "main")
+            .unwrap()
+            .get("AGENTS.md"),
+        None,
+        "and the merge did not carry it"
     );
 }
 
@@ -563,21 +567,25 @@ async fn send_prompt_types_the_text_then_enter_and_holds_it_under_human_control(
 #[tokio::test(start_paused = true)]
 async fn diffs_are_cut_at_the_limit_and_merges_need_a_finished_task() {
     let w = world();
+    let root = Path::new("/repo");
+    w.repo.edit(root, "src/lib.rs", "old\n").unwrap();
+    w.repo.commit(root).unwrap();
     let task = w.coordinator.create_task(request("t", None)).await.unwrap();
     let agent = w.pty.spawned()[0].agent;
-    let file = ChangedFile {
-        path: "src/lib.rs".into(),
-        change: FileChange::Modified,
-        added: 3,
-        removed: 1,
-        committed: true,
-    };
+    // The agent replaces the file's one line with 30,000.
     w.repo
-        .set_diff(&task.branch, vec![file], &"+x\n".repeat(30_000));
+        .edit(&task.worktree, "src/lib.rs", &"x\n".repeat(30_000))
+        .unwrap();
+    w.repo.commit(&task.worktree).unwrap();
+    let full = format!(
+        "diff --git a/src/lib.rs b/src/lib.rs\n--- a/src/lib.rs\n+++ b/src/lib.rs\n\
+         @@ -1,1 +1,30000 @@\n-old\n{}",
+        "+x\n".repeat(30_000)
+    );
     let diff = w.coordinator.task_diff(task.id).await.unwrap();
     assert!(diff.truncated);
     assert!(diff.text.ends_with(DIFF_TRUNCATED_NOTE));
-    assert_eq!(diff.original_bytes, 90_000);
+    assert_eq!(diff.original_bytes, full.len());
     let refused = w
         .coordinator
         .merge_task(task.id, MergeOptions::default())
@@ -603,7 +611,7 @@ async fn diffs_are_cut_at_the_limit_and_merges_need_a_finished_task() {
         merged,
         Ok(MergeResult {
             target: "main".into(),
-            added: 3,
+            added: 30_000,
             removed: 1
         })
     );
@@ -617,11 +625,22 @@ async fn diffs_are_cut_at_the_limit_and_merges_need_a_finished_task() {
 #[tokio::test(start_paused = true)]
 async fn a_conflicting_merge_is_an_error_and_keeps_the_task() {
     let w = world();
+    let root = Path::new("/repo");
+    w.repo.edit(root, "src/main.rs", "fn main() {}\n").unwrap();
+    w.repo.commit(root).unwrap();
     let task = w.coordinator.create_task(request("t", None)).await.unwrap();
     let agent = w.pty.spawned()[0].agent;
     w.pty.print(agent, "❯ ".as_bytes()).await.unwrap();
     pause(100).await;
-    w.repo.conflict_on(&task.branch, &["src/main.rs"]);
+    // The agent and the user change src/main.rs each their own way (the agent's change is left
+    // for the merge's auto-commit).
+    w.repo
+        .edit(&task.worktree, "src/main.rs", "fn main() { agent() }\n")
+        .unwrap();
+    w.repo
+        .edit(root, "src/main.rs", "fn main() { user() }\n")
+        .unwrap();
+    w.repo.commit(root).unwrap();
     let error = w
         .coordinator
         .merge_task(
@@ -639,6 +658,11 @@ async fn a_conflicting_merge_is_an_error_and_keeps_the_task() {
         ))
     );
     assert_eq!(w.coordinator.list_tasks().await.unwrap().len(), 1);
+    assert_eq!(
+        w.repo.tree(root, "main").unwrap()["src/main.rs"],
+        "fn main() { user() }\n",
+        "main is as the user left it"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -801,14 +825,10 @@ async fn a_sub_task_from_creation_to_merge_and_close() {
         .await
         .unwrap();
     pause(60_000).await;
-    let file = ChangedFile {
-        path: "src/x.rs".into(),
-        change: FileChange::Added,
-        added: 10,
-        removed: 0,
-        committed: true,
-    };
-    w.repo.set_diff(&task.branch, vec![file], "+fn x() {}\n");
+    w.repo
+        .edit(&task.worktree, "src/x.rs", &"fn x() {}\n".repeat(10))
+        .unwrap();
+    w.repo.commit(&task.worktree).unwrap();
     w.pty
         .print(agent, "\x1b[2K\x1b[1A\x1b[2KDone.\r\n❯ ".as_bytes())
         .await
@@ -1272,7 +1292,7 @@ async fn review_and_merge_returns_the_diff_taken_before_the_merge() {
     let w = world();
     let task = w.coordinator.create_task(request("t", None)).await.unwrap();
     let agent = w.pty.spawned()[0].agent;
-    w.repo.set_diff(&task.branch, Vec::new(), "+line\n");
+    w.repo.edit(&task.worktree, "notes.txt", "line\n").unwrap();
     w.pty.print(agent, "❯ ".as_bytes()).await.unwrap();
     pause(100).await;
     let (diff, merged) = w
@@ -1280,7 +1300,11 @@ async fn review_and_merge_returns_the_diff_taken_before_the_merge() {
         .review_and_merge(task.id, true, Some("feat: t".into()))
         .await
         .unwrap();
-    assert_eq!(diff.text, "+line\n");
+    assert_eq!(
+        diff.text,
+        "diff --git a/notes.txt b/notes.txt\n--- /dev/null\n+++ b/notes.txt\n\
+         @@ -1,0 +1,1 @@\n+line\n"
+    );
     assert_eq!(merged.target, "main");
     assert!(w.repo.merged()[0].squash);
     assert!(w.coordinator.list_tasks().await.unwrap().is_empty());
@@ -2083,15 +2107,11 @@ async fn no_agent_kind_gets_a_secret_in_its_argv_or_its_worktree() {
             argv.iter().all(|a| !a.contains(&token)),
             "{command}: {argv:?}"
         );
-        for path in w.files.paths() {
-            if path.starts_with(&task.worktree) {
-                let bytes = w.files.get(&path).unwrap().bytes;
-                assert!(
-                    !String::from_utf8_lossy(&bytes).contains(&token),
-                    "{command}: {} holds the token",
-                    path.display()
-                );
-            }
+        for (path, content) in w.repo.files(&task.worktree).unwrap() {
+            assert!(
+                !content.contains(&token),
+                "{command}: {path} holds the token"
+            );
         }
         assert_eq!(w.files.get(&config).unwrap().mode, FileMode::OwnerOnly);
     }

@@ -1,30 +1,31 @@
-//! The simulated disk as the engine's `Files` port sees it: a path inside a checkout (the user's
-//! or a task's worktree) is a working file of SimRepo, so what the engine writes there (the
-//! sub-task instruction block) is what git diffs, commits and merges; any other path is a file of
-//! FakeFiles (configs, the user's own files outside git). Write and removal faults (disk_full,
-//! rename_fails, remove_fails) hit both alike, and so does confinement: a path outside its root,
-//! or through a symbolic link (one the repository commits, in every checkout, or one of the
-//! user's), is refused as the real adapter refuses it.
+//! FakeDisk: one disk for the engine's `Files` port. A path inside a checkout (the user's or a
+//! task's worktree) is a working file of [`FakeRepo`], so what the engine writes there (the
+//! sub-task instruction block, an agent's settings) is what git diffs, commits and merges, and
+//! goes when the worktree goes; any other path is a file of [`FakeFiles`] (configs, the user's
+//! own files outside git). Write and removal faults (set on the [`FakeFiles`]) hit both alike, and
+//! so does confinement: a path outside its root, or through a symbolic link (one the repository
+//! commits, in every checkout, or one of the user's), is refused as the real adapter refuses it.
+//!
+//! Files in a checkout are text and keep no mode.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use baton_runtime::ports::fakes::FakeFiles;
-use baton_runtime::ports::{BoxFuture, FileMode, Files, FilesError};
-
-use crate::repo::SimRepo;
+use super::{FakeFiles, FakeRepo};
+use crate::ports::{BoxFuture, FileMode, Files, FilesError, RepoError};
 
 /// See the module documentation.
-pub struct SimDisk {
+#[derive(Debug)]
+pub struct FakeDisk {
     files: Arc<FakeFiles>,
-    repo: Arc<SimRepo>,
+    repo: Arc<FakeRepo>,
 }
 
-impl SimDisk {
+impl FakeDisk {
     /// The disk over `files` and `repo`'s checkouts.
     #[must_use]
-    pub fn new(files: Arc<FakeFiles>, repo: Arc<SimRepo>) -> Self {
-        SimDisk { files, repo }
+    pub fn new(files: Arc<FakeFiles>, repo: Arc<FakeRepo>) -> Self {
+        FakeDisk { files, repo }
     }
 
     /// The checkout `path` is in and its path there, once `path` is known to be confined in
@@ -54,11 +55,11 @@ impl SimDisk {
     }
 }
 
-fn not_a_checkout(path: &Path, error: &baton_runtime::ports::RepoError) -> FilesError {
+fn not_a_checkout(path: &Path, error: &RepoError) -> FilesError {
     FilesError::new("write", path, std::io::Error::other(error.to_string()))
 }
 
-impl Files for SimDisk {
+impl Files for FakeDisk {
     fn read<'a>(
         &'a self,
         root: &'a Path,
@@ -133,5 +134,49 @@ impl Files for SimDisk {
                 .collect()
         });
         Box::pin(async move { Ok(files) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use super::FakeDisk;
+    use crate::ports::fakes::{FakeFiles, FakeRepo, Tree};
+    use crate::ports::{FileMode, Files, Repo, WorktreeRequest};
+
+    #[tokio::test]
+    async fn a_worktrees_files_are_its_checkouts_and_go_with_it() {
+        let (files, repo) = (
+            Arc::new(FakeFiles::default()),
+            Arc::new(FakeRepo::default()),
+        );
+        let disk = FakeDisk::new(files.clone(), repo.clone());
+        repo.add_repo(Path::new("/r"), "main", Tree::new());
+        let (wt, agents) = (Path::new("/r/.wt/x"), Path::new("/r/.wt/x/AGENTS.md"));
+        let request = WorktreeRequest {
+            root: "/r".into(),
+            branch: "x".into(),
+            path: wt.into(),
+            base: None,
+        };
+        repo.create_worktree(request).await.unwrap();
+        disk.write_atomic(wt, agents, b"block\n", FileMode::Default)
+            .await
+            .unwrap();
+        let config = Path::new("/tmp/config.json");
+        disk.write_atomic(Path::new("/tmp"), config, b"{}", FileMode::OwnerOnly)
+            .await
+            .unwrap();
+        assert_eq!(repo.files(wt).unwrap()["AGENTS.md"], "block\n");
+        assert_eq!(files.paths(), [config], "only what is outside a checkout");
+        assert_eq!(disk.list(wt).await.unwrap(), [agents]);
+        files.fail_removes(1);
+        assert!(disk.remove(wt, agents).await.is_err(), "faults hit both");
+        repo.remove_worktree("/r".into(), wt.into(), "x".into())
+            .await
+            .unwrap();
+        assert_eq!(disk.read(wt, agents).await.unwrap(), None);
     }
 }

@@ -1,29 +1,35 @@
-//! SimRepo: git as the engine sees it, with content. Repositories hold commits (whole trees of
-//! text files), branches pointing at commits, and worktrees with their own working files, so a
-//! scripted agent's edits and commits show up in the task's diff, merges are three-way per file
-//! (both sides changing one file differently is a conflict, reported and aborted with the user's
-//! checkout untouched), and closing a task really removes its worktree and branch.
+//! FakeRepo: git as the engine sees it, with content. Repositories hold commits (whole trees of
+//! text files), branches pointing at commits, and checkouts (the user's, at the root, and every
+//! worktree) with their own working files, so an agent's edits and commits show up in the task's
+//! diff, merges are three-way per file (both sides changing one file differently is a conflict,
+//! reported and aborted with every branch and the user's checkout untouched), and closing a task
+//! really removes its worktree and branch. [`super::FakeDisk`] makes the checkouts' working files
+//! the engine's disk.
 //!
-//! Not modelled: renames, binary files, hunks (a file is the unit of conflict), remotes. Faults
-//! a scenario can inject: a worktree that will not be removed, slow worktree creation and
-//! removal.
+//! A test or a scenario plays the agents and the user through [`FakeRepo::edit`],
+//! [`FakeRepo::delete`] and [`FakeRepo::commit`], and reads what came of it through
+//! [`FakeRepo::files`], [`FakeRepo::tree`], [`FakeRepo::branches`], [`FakeRepo::worktrees`] and
+//! [`FakeRepo::merged`]. Faults it can be told to play: a worktree that will not be removed, and
+//! creating or removing a worktree, or merging, taking time (tokio time: virtual in tests and in
+//! the simulator).
 //!
-//! Locks guard plain data and are never held across an await.
+//! Not modelled: remotes, ignore rules, and what `tree.rs` leaves out (renames, binary files,
+//! hunks). Locks guard plain data and are never held across an await.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::Mutex;
 use std::time::Duration;
 
-use baton_runtime::ports::{
-    BoxFuture, ChangedFile, Diff, FileChange, MergeOutcome, MergeRequest, Repo, RepoError,
+use super::lock;
+use super::tree::{Tree, change, file_diff, line_counts, merge_trees};
+use crate::ports::{
+    BoxFuture, ChangedFile, Diff, FileChange, MergeOutcome, MergeRequest, Overlay, Repo, RepoError,
     WorktreeRequest,
 };
 
-/// A tree: path → content.
-pub type Tree = BTreeMap<String, String>;
-
-/// At most this many commits in one simulated repository (a runaway script stops there).
+/// At most this many commits in one repository, and merges remembered by [`FakeRepo::merged`]
+/// (a runaway script stops there).
 pub const COMMITS_MAX: usize = 100_000;
 
 #[derive(Debug, Clone)]
@@ -43,6 +49,7 @@ struct Repository {
     /// Symbolic links it commits (paths in every checkout): followed by nothing.
     links: Vec<String>,
     main: String,
+    /// Numbered in creation order; none in a repository without commits.
     commits: Vec<Commit>,
     branches: BTreeMap<String, usize>,
     /// The user's own checkout (at the root) and every worktree, by directory.
@@ -77,20 +84,75 @@ impl Repository {
 
     fn commit(&mut self, parents: Vec<usize>, tree: Tree) -> Result<usize, RepoError> {
         if self.commits.len() >= COMMITS_MAX {
-            return Err(RepoError::Git(format!(
-                "simulated repository is full ({COMMITS_MAX} commits)"
-            )));
+            return Err(full());
         }
         self.commits.push(Commit { parents, tree });
         Ok(self.commits.len() - 1)
+    }
+
+    /// Merges at once: the target moves, and a checkout that has it checked out gets the
+    /// merge in its files.
+    fn merge(&mut self, request: &MergeRequest) -> Result<MergeOutcome, RepoError> {
+        let theirs = self.head(&request.branch).ok_or_else(|| {
+            RepoError::Git(format!(
+                "merge: {} - not something we can merge",
+                request.branch
+            ))
+        })?;
+        let ours = self
+            .head(&request.target)
+            .ok_or_else(|| RepoError::NoSuchBranch(request.target.clone()))?;
+        let holder = self
+            .checkouts
+            .iter()
+            .find(|(_, c)| c.branch == request.target)
+            .map(|(dir, c)| (dir.clone(), c.files != self.commits[ours].tree));
+        if let Some((_, true)) = holder {
+            return Err(RepoError::Dirty);
+        }
+        let base = self.merge_base(ours, theirs);
+        let merged = merge_trees(
+            &self.commits[base].tree,
+            &self.commits[ours].tree,
+            &self.commits[theirs].tree,
+        )
+        .map_err(RepoError::Conflict)?;
+        let (added, removed) = line_counts(&self.commits[ours].tree, &merged);
+        if merged != self.commits[ours].tree || !request.squash {
+            let parents = if request.squash {
+                vec![ours]
+            } else {
+                vec![ours, theirs]
+            };
+            let commit = self.commit(parents, merged.clone())?;
+            self.branches.insert(request.target.clone(), commit);
+        }
+        if let Some((dir, _)) = holder
+            && let Some(checkout) = self.checkouts.get_mut(&dir)
+        {
+            checkout.files = merged;
+        }
+        Ok(MergeOutcome {
+            target: request.target.clone(),
+            added,
+            removed,
+        })
     }
 }
 
 #[derive(Debug, Default)]
 struct State {
     repos: BTreeMap<PathBuf, Repository>,
+    /// Worktrees whose removal fails.
     stuck: BTreeSet<PathBuf>,
-    latency: Duration,
+    /// How long creating a worktree takes, as on a large repository.
+    create_latency: Duration,
+    /// How long removing a worktree takes.
+    remove_latency: Duration,
+    /// How long a merge takes before it happens.
+    merge_latency: Duration,
+    /// Merges that went through, in order.
+    merged: Vec<MergeRequest>,
 }
 
 impl State {
@@ -112,12 +174,8 @@ impl State {
 
 /// Repositories in memory, with content. See the module documentation.
 #[derive(Debug, Default)]
-pub struct SimRepo {
+pub struct FakeRepo {
     state: Mutex<State>,
-}
-
-fn lock(mutex: &Mutex<State>) -> MutexGuard<'_, State> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn no_repo(root: &Path) -> RepoError {
@@ -128,7 +186,20 @@ fn not_a_checkout(dir: &Path) -> RepoError {
     RepoError::Git(format!("not a worktree: {}", dir.display()))
 }
 
-impl SimRepo {
+fn full() -> RepoError {
+    RepoError::Git(format!(
+        "simulated repository is full ({COMMITS_MAX} commits)"
+    ))
+}
+
+/// Waits `latency` of tokio time, if any.
+async fn take(latency: Duration) {
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+}
+
+impl FakeRepo {
     /// A repository at `root` whose branch `main` holds `files` in one commit, checked out at
     /// `root`.
     pub fn add_repo(&self, root: &Path, main: &str, files: Tree) {
@@ -145,6 +216,24 @@ impl SimRepo {
                 Checkout {
                     branch: main.to_owned(),
                     files,
+                },
+            )]),
+        };
+        lock(&self.state).repos.insert(root.to_owned(), repo);
+    }
+
+    /// A repository at `root` without any commit (`main` checked out at `root`, unborn).
+    pub fn add_empty_repo(&self, root: &Path) {
+        let repo = Repository {
+            links: Vec::new(),
+            main: "main".to_owned(),
+            commits: Vec::new(),
+            branches: BTreeMap::new(),
+            checkouts: BTreeMap::from([(
+                root.to_owned(),
+                Checkout {
+                    branch: "main".to_owned(),
+                    files: Tree::new(),
                 },
             )]),
         };
@@ -172,12 +261,14 @@ impl SimRepo {
 
     /// Adds `branch` to the repository at `root`, at its first commit.
     pub fn add_branch(&self, root: &Path, branch: &str) {
-        if let Some(repo) = lock(&self.state).repos.get_mut(root) {
+        if let Some(repo) = lock(&self.state).repos.get_mut(root)
+            && !repo.commits.is_empty()
+        {
             repo.branches.entry(branch.to_owned()).or_insert(0);
         }
     }
 
-    /// Writes a file into the checkout at `dir` (uncommitted until [`SimRepo::commit`]).
+    /// Writes a file into the checkout at `dir` (uncommitted until [`FakeRepo::commit`]).
     ///
     /// # Errors
     /// No checkout at `dir`.
@@ -200,7 +291,7 @@ impl SimRepo {
     /// Commits everything in the checkout at `dir`; `Ok(false)` if nothing changed.
     ///
     /// # Errors
-    /// No checkout at `dir`.
+    /// No checkout at `dir`, its branch gone or unborn, or the repository full.
     pub fn commit(&self, dir: &Path) -> Result<bool, RepoError> {
         let mut state = lock(&self.state);
         let repo = state.holding(dir).ok_or_else(|| not_a_checkout(dir))?;
@@ -286,7 +377,13 @@ impl SimRepo {
             .unwrap_or_default()
     }
 
-    /// Makes removing the worktree at `dir` fail until [`SimRepo::unstick`].
+    /// Merges that went through so far, in order.
+    #[must_use]
+    pub fn merged(&self) -> Vec<MergeRequest> {
+        lock(&self.state).merged.clone()
+    }
+
+    /// Makes removing the worktree at `dir` fail until [`FakeRepo::unstick`].
     pub fn make_stuck(&self, dir: &Path) {
         lock(&self.state).stuck.insert(dir.to_owned());
     }
@@ -296,120 +393,90 @@ impl SimRepo {
         lock(&self.state).stuck.remove(dir);
     }
 
-    /// Makes creating and removing a worktree take `latency` of (simulated) time, as on a
-    /// large repository.
+    /// Makes creating a worktree take `latency`, as on a large repository.
     pub fn slow_worktrees(&self, latency: Duration) {
-        lock(&self.state).latency = latency;
+        lock(&self.state).create_latency = latency;
     }
-}
 
-/// How `path` changed from `before` to `after`, if it did.
-fn change(before: Option<&String>, after: Option<&String>) -> Option<FileChange> {
-    match (before, after) {
-        (None, Some(_)) => Some(FileChange::Added),
-        (Some(_), None) => Some(FileChange::Deleted),
-        (Some(a), Some(b)) if a != b => Some(FileChange::Modified),
-        _ => None,
+    /// Makes removing a worktree take `latency`.
+    pub fn slow_removals(&self, latency: Duration) {
+        lock(&self.state).remove_latency = latency;
     }
-}
 
-/// Lines of `text` (a final newline ends the last line, it does not start another).
-fn lines(text: &str) -> Vec<&str> {
-    text.lines().collect()
-}
+    /// Makes a merge take `latency` before it happens.
+    pub fn slow_merges(&self, latency: Duration) {
+        lock(&self.state).merge_latency = latency;
+    }
 
-/// The edit script from `a` to `b` by longest common subsequence: `(' ' | '-' | '+', line)`.
-fn line_diff<'t>(a: &[&'t str], b: &[&'t str]) -> Vec<(char, &'t str)> {
-    let (n, m) = (a.len(), b.len());
-    let mut common = vec![vec![0u32; m + 1]; n + 1];
-    for i in (0..n).rev() {
-        for j in (0..m).rev() {
-            common[i][j] = if a[i] == b[j] {
-                common[i + 1][j + 1] + 1
-            } else {
-                common[i + 1][j].max(common[i][j + 1])
+    /// Merges at once (see [`Self::slow_merges`] for a merge that takes time), and remembers
+    /// the merge.
+    fn merge_now(&self, request: MergeRequest) -> Result<MergeOutcome, RepoError> {
+        let mut state = lock(&self.state);
+        if state.merged.len() >= COMMITS_MAX {
+            return Err(full());
+        }
+        let outcome = state
+            .repos
+            .get_mut(&request.root)
+            .ok_or_else(|| no_repo(&request.root))?
+            .merge(&request)?;
+        state.merged.push(request);
+        Ok(outcome)
+    }
+
+    /// The diff of the checkout at `worktree` against `base` (see [`Repo::diff`]).
+    fn diff_now(&self, worktree: &Path, base: &str, overlay: Overlay) -> Result<Diff, RepoError> {
+        let mut state = lock(&self.state);
+        let repo = state
+            .holding(worktree)
+            .ok_or_else(|| not_a_checkout(worktree))?;
+        let checkout = &repo.checkouts[worktree];
+        let head = repo
+            .head(&checkout.branch)
+            .ok_or_else(|| RepoError::Git(format!("branch {} is gone", checkout.branch)))?;
+        let base_head = repo
+            .head(base)
+            .ok_or_else(|| RepoError::NoSuchBranch(base.to_owned()))?;
+        let fork = &repo.commits[repo.merge_base(head, base_head)].tree;
+        let committed = &repo.commits[head].tree;
+        let mut working = checkout.files.clone();
+        for (path, content) in overlay {
+            match content {
+                Some(bytes) => working.insert(path, String::from_utf8_lossy(&bytes).into_owned()),
+                None => working.remove(&path),
             };
         }
-    }
-    let (mut i, mut j, mut out) = (0, 0, Vec::new());
-    while i < n || j < m {
-        if i < n && j < m && a[i] == b[j] {
-            out.push((' ', a[i]));
-            i += 1;
-            j += 1;
-        } else if i < n && (j == m || common[i + 1][j] >= common[i][j + 1]) {
-            out.push(('-', a[i]));
-            i += 1;
-        } else {
-            out.push(('+', b[j]));
-            j += 1;
+        let paths: BTreeSet<&String> = fork.keys().chain(working.keys()).collect();
+        let mut files = Vec::new();
+        let mut text = String::new();
+        for path in paths {
+            let Some(kind) = change(fork.get(path), working.get(path)) else {
+                continue;
+            };
+            let (hunk, added, removed) = file_diff(path, fork.get(path), working.get(path));
+            let is_committed = committed.get(path) == working.get(path);
+            let change =
+                if !is_committed && kind == FileChange::Added && committed.get(path).is_none() {
+                    FileChange::Untracked
+                } else {
+                    kind
+                };
+            files.push(ChangedFile {
+                path: path.clone(),
+                change,
+                added,
+                removed,
+                committed: is_committed,
+            });
+            text.push_str(&hunk);
         }
-    }
-    out
-}
-
-/// One file's unified diff (one hunk spanning the file) and its added and removed line counts.
-fn file_diff(path: &str, before: Option<&String>, after: Option<&String>) -> (String, u64, u64) {
-    let (a, b) = (
-        before.map(|t| lines(t)).unwrap_or_default(),
-        after.map(|t| lines(t)).unwrap_or_default(),
-    );
-    let script = line_diff(&a, &b);
-    let added = script.iter().filter(|(op, _)| *op == '+').count() as u64;
-    let removed = script.iter().filter(|(op, _)| *op == '-').count() as u64;
-    let old = if before.is_some() {
-        format!("a/{path}")
-    } else {
-        "/dev/null".to_owned()
-    };
-    let new = if after.is_some() {
-        format!("b/{path}")
-    } else {
-        "/dev/null".to_owned()
-    };
-    let mut text = format!(
-        "diff --git a/{path} b/{path}\n--- {old}\n+++ {new}\n@@ -1,{} +1,{} @@\n",
-        a.len(),
-        b.len()
-    );
-    for (op, line) in script {
-        text.push(op);
-        text.push_str(line);
-        text.push('\n');
-    }
-    (text, added, removed)
-}
-
-/// Three-way merge of trees, file by file: the merged tree, or the conflicting paths.
-fn merge_trees(base: &Tree, ours: &Tree, theirs: &Tree) -> Result<Tree, Vec<String>> {
-    let paths: BTreeSet<&String> = base
-        .keys()
-        .chain(ours.keys())
-        .chain(theirs.keys())
-        .collect();
-    let (mut merged, mut conflicts) = (Tree::new(), Vec::new());
-    for path in paths {
-        let (b, o, t) = (base.get(path), ours.get(path), theirs.get(path));
-        let pick = if o == t || t == b {
-            o
-        } else if o == b {
-            t
-        } else {
-            conflicts.push(path.clone());
-            continue;
-        };
-        if let Some(content) = pick {
-            merged.insert(path.clone(), content.clone());
-        }
-    }
-    if conflicts.is_empty() {
-        Ok(merged)
-    } else {
-        Err(conflicts)
+        // Committed first, then by path (the order `Diff::files` promises).
+        files.sort_by(|a, b| b.committed.cmp(&a.committed).then(a.path.cmp(&b.path)));
+        Ok(Diff { files, text })
     }
 }
 
-impl Repo for SimRepo {
+impl Repo for FakeRepo {
     fn main_branch(&self, root: PathBuf) -> BoxFuture<'_, Result<String, RepoError>> {
         let result = lock(&self.state)
             .repos
@@ -421,10 +488,8 @@ impl Repo for SimRepo {
 
     fn create_worktree(&self, request: WorktreeRequest) -> BoxFuture<'_, Result<(), RepoError>> {
         Box::pin(async move {
-            let latency = lock(&self.state).latency;
-            if !latency.is_zero() {
-                tokio::time::sleep(latency).await;
-            }
+            let latency = lock(&self.state).create_latency;
+            take(latency).await;
             let mut state = lock(&self.state);
             let repo = state
                 .repos
@@ -468,62 +533,9 @@ impl Repo for SimRepo {
         &self,
         worktree: PathBuf,
         base: String,
-        overlay: baton_runtime::ports::Overlay,
+        overlay: Overlay,
     ) -> BoxFuture<'_, Result<Diff, RepoError>> {
-        let result = (|| {
-            let mut state = lock(&self.state);
-            let repo = state
-                .holding(&worktree)
-                .ok_or_else(|| not_a_checkout(&worktree))?;
-            let checkout = &repo.checkouts[&worktree];
-            let head = repo
-                .head(&checkout.branch)
-                .ok_or_else(|| RepoError::Git(format!("branch {} is gone", checkout.branch)))?;
-            let base_head = repo
-                .head(&base)
-                .ok_or_else(|| RepoError::NoSuchBranch(base.clone()))?;
-            let fork = &repo.commits[repo.merge_base(head, base_head)].tree;
-            let committed = &repo.commits[head].tree;
-            let mut working = checkout.files.clone();
-            for (path, content) in overlay {
-                match content {
-                    Some(bytes) => {
-                        working.insert(path, String::from_utf8_lossy(&bytes).into_owned())
-                    }
-                    None => working.remove(&path),
-                };
-            }
-            let working = &working;
-            let paths: BTreeSet<&String> = fork.keys().chain(working.keys()).collect();
-            let mut files = Vec::new();
-            let mut text = String::new();
-            for path in paths {
-                let Some(kind) = change(fork.get(path), working.get(path)) else {
-                    continue;
-                };
-                let (hunk, added, removed) = file_diff(path, fork.get(path), working.get(path));
-                let is_committed = committed.get(path) == working.get(path);
-                let change = if !is_committed
-                    && kind == FileChange::Added
-                    && committed.get(path).is_none()
-                {
-                    FileChange::Untracked
-                } else {
-                    kind
-                };
-                files.push(ChangedFile {
-                    path: path.clone(),
-                    change,
-                    added,
-                    removed,
-                    committed: is_committed,
-                });
-                text.push_str(&hunk);
-            }
-            // Committed first, then by path (the order `Diff::files` promises).
-            files.sort_by(|a, b| b.committed.cmp(&a.committed).then(a.path.cmp(&b.path)));
-            Ok(Diff { files, text })
-        })();
+        let result = self.diff_now(&worktree, &base, overlay);
         Box::pin(async move { result })
     }
 
@@ -537,68 +549,11 @@ impl Repo for SimRepo {
     }
 
     fn merge(&self, request: MergeRequest) -> BoxFuture<'_, Result<MergeOutcome, RepoError>> {
-        let result = (|| {
-            let mut state = lock(&self.state);
-            let repo = state
-                .repos
-                .get_mut(&request.root)
-                .ok_or_else(|| no_repo(&request.root))?;
-            let theirs = repo.head(&request.branch).ok_or_else(|| {
-                RepoError::Git(format!(
-                    "merge: {} - not something we can merge",
-                    request.branch
-                ))
-            })?;
-            let ours = repo
-                .head(&request.target)
-                .ok_or_else(|| RepoError::NoSuchBranch(request.target.clone()))?;
-            // The checkout that has the target, if one does, gets the merge in its files.
-            let holder = repo
-                .checkouts
-                .iter()
-                .find(|(_, c)| c.branch == request.target)
-                .map(|(dir, c)| (dir.clone(), c.files != repo.commits[ours].tree));
-            if let Some((_, true)) = holder {
-                return Err(RepoError::Dirty);
-            }
-            let base = repo.merge_base(ours, theirs);
-            let merged = merge_trees(
-                &repo.commits[base].tree,
-                &repo.commits[ours].tree,
-                &repo.commits[theirs].tree,
-            )
-            .map_err(RepoError::Conflict)?;
-            let before = repo.commits[ours].tree.clone();
-            let (mut added, mut removed) = (0, 0);
-            let paths: BTreeSet<&String> = before.keys().chain(merged.keys()).collect();
-            for path in paths {
-                if change(before.get(path), merged.get(path)).is_some() {
-                    let (_, a, r) = file_diff(path, before.get(path), merged.get(path));
-                    added += a;
-                    removed += r;
-                }
-            }
-            if merged != before || !request.squash {
-                let parents = if request.squash {
-                    vec![ours]
-                } else {
-                    vec![ours, theirs]
-                };
-                let commit = repo.commit(parents, merged.clone())?;
-                repo.branches.insert(request.target.clone(), commit);
-            }
-            if let Some((dir, _)) = holder
-                && let Some(checkout) = repo.checkouts.get_mut(&dir)
-            {
-                checkout.files = merged;
-            }
-            Ok(MergeOutcome {
-                target: request.target,
-                added,
-                removed,
-            })
-        })();
-        Box::pin(async move { result })
+        Box::pin(async move {
+            let latency = lock(&self.state).merge_latency;
+            take(latency).await;
+            self.merge_now(request)
+        })
     }
 
     fn is_tracked(&self, root: PathBuf, path: String) -> BoxFuture<'_, Result<bool, RepoError>> {
@@ -606,8 +561,10 @@ impl Repo for SimRepo {
             let mut state = lock(&self.state);
             let repo = state.repos.get_mut(&root).ok_or_else(|| no_repo(&root))?;
             let branch = &repo.checkouts[&root].branch;
-            let head = repo.head(branch).ok_or(RepoError::NoCommits)?;
-            Ok(repo.commits[head].tree.contains_key(&path))
+            // A repository without commits tracks nothing yet.
+            Ok(repo
+                .head(branch)
+                .is_some_and(|head| repo.commits[head].tree.contains_key(&path)))
         })();
         Box::pin(async move { result })
     }
@@ -624,10 +581,8 @@ impl Repo for SimRepo {
         branch: String,
     ) -> BoxFuture<'_, Result<(), RepoError>> {
         Box::pin(async move {
-            let latency = lock(&self.state).latency;
-            if !latency.is_zero() {
-                tokio::time::sleep(latency).await;
-            }
+            let latency = lock(&self.state).remove_latency;
+            take(latency).await;
             let mut state = lock(&self.state);
             if state.stuck.contains(&path) {
                 return Err(RepoError::Git(format!(
@@ -650,29 +605,31 @@ impl Repo for SimRepo {
 #[cfg(test)]
 mod tests {
     use std::path::Path;
+    use std::time::Duration;
 
-    use baton_runtime::ports::{FileChange, MergeRequest, Repo, RepoError, WorktreeRequest};
+    use super::FakeRepo;
+    use crate::ports::fakes::Tree;
+    use crate::ports::fakes::tree::tests::tree;
+    use crate::ports::{FileChange, MergeRequest, Repo, RepoError, WorktreeRequest};
 
-    use super::{SimRepo, Tree};
+    /// The worktree `repo_with_worktree` makes.
+    const WT: &str = "/r/.worktrees/task/x";
 
-    fn tree(files: &[(&str, &str)]) -> Tree {
-        files
-            .iter()
-            .map(|(p, c)| ((*p).to_owned(), (*c).to_owned()))
-            .collect()
+    fn worktree(root: &str, branch: &str, base: Option<&str>) -> WorktreeRequest {
+        WorktreeRequest {
+            root: root.into(),
+            branch: branch.into(),
+            path: Path::new(root).join(".worktrees").join(branch),
+            base: base.map(Into::into),
+        }
     }
 
-    async fn repo_with_worktree() -> SimRepo {
-        let repo = SimRepo::default();
+    async fn repo_with_worktree() -> FakeRepo {
+        let repo = FakeRepo::default();
         repo.add_repo(Path::new("/r"), "main", tree(&[("a.txt", "one\ntwo\n")]));
-        repo.create_worktree(WorktreeRequest {
-            root: "/r".into(),
-            branch: "task/x".into(),
-            path: "/r/.worktrees/x".into(),
-            base: None,
-        })
-        .await
-        .unwrap();
+        repo.create_worktree(worktree("/r", "task/x", None))
+            .await
+            .unwrap();
         repo
     }
 
@@ -687,9 +644,44 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn it_refuses_what_git_refuses() {
+        let repo = FakeRepo::default();
+        let root = Path::new("/repo");
+        repo.add_repo(root, "main", Tree::new());
+        repo.create_worktree(worktree("/repo", "task/a-123456", None))
+            .await
+            .unwrap();
+        assert!(
+            repo.create_worktree(worktree("/repo", "task/a-123456", None))
+                .await
+                .is_err(),
+            "branch exists"
+        );
+        assert_eq!(
+            repo.create_worktree(worktree("/repo", "task/b", Some("nope")))
+                .await,
+            Err(RepoError::NoSuchBranch("nope".into()))
+        );
+        repo.add_empty_repo(Path::new("/empty"));
+        assert_eq!(
+            repo.create_worktree(worktree("/empty", "x", None)).await,
+            Err(RepoError::NoCommits)
+        );
+        repo.remove_worktree(
+            root.into(),
+            "/repo/.worktrees/task/a-123456".into(),
+            "task/a-123456".into(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(repo.branches(root), ["main"]);
+        assert!(repo.worktrees(root).is_empty());
+    }
+
+    #[tokio::test]
     async fn edits_show_in_the_diff_committed_or_not() {
         let repo = repo_with_worktree().await;
-        let wt = Path::new("/r/.worktrees/x");
+        let wt = Path::new(WT);
         repo.edit(wt, "a.txt", "one\n2\n").unwrap();
         repo.commit(wt).unwrap();
         repo.edit(wt, "b.txt", "new\n").unwrap();
@@ -710,24 +702,30 @@ mod tests {
             ]
         );
         assert!(diff.text.contains("-two\n+2\n"), "{}", diff.text);
+        let hidden = repo
+            .diff(wt.into(), "main".into(), vec![("b.txt".into(), None)])
+            .await
+            .unwrap();
+        assert_eq!(hidden.files.len(), 1, "the overlay hides b.txt");
     }
 
     #[tokio::test]
     async fn a_merge_brings_the_branch_into_the_users_checkout() {
         let repo = repo_with_worktree().await;
-        let wt = Path::new("/r/.worktrees/x");
+        let wt = Path::new(WT);
         repo.edit(wt, "b.txt", "new\n").unwrap();
         repo.commit(wt).unwrap();
         let outcome = repo.merge(merge(true)).await.unwrap();
         assert_eq!((outcome.added, outcome.removed), (1, 0));
         assert_eq!(repo.files(Path::new("/r")).unwrap()["b.txt"], "new\n");
         assert!(!repo.is_dirty(Path::new("/r")));
+        assert_eq!(repo.merged(), [merge(true)]);
     }
 
     #[tokio::test]
     async fn both_sides_changing_a_file_conflict_and_change_nothing() {
         let repo = repo_with_worktree().await;
-        let (wt, root) = (Path::new("/r/.worktrees/x"), Path::new("/r"));
+        let (wt, root) = (Path::new(WT), Path::new("/r"));
         repo.edit(wt, "a.txt", "theirs\n").unwrap();
         repo.commit(wt).unwrap();
         repo.edit(root, "a.txt", "ours\n").unwrap();
@@ -738,6 +736,7 @@ mod tests {
         );
         assert_eq!(repo.files(root).unwrap()["a.txt"], "ours\n");
         assert_eq!(repo.tree(root, "main").unwrap()["a.txt"], "ours\n");
+        assert!(repo.merged().is_empty());
     }
 
     #[tokio::test]
@@ -750,7 +749,7 @@ mod tests {
     #[tokio::test]
     async fn removal_takes_the_worktree_and_its_branch_unless_stuck() {
         let repo = repo_with_worktree().await;
-        let wt = Path::new("/r/.worktrees/x");
+        let wt = Path::new(WT);
         repo.make_stuck(wt);
         assert!(
             repo.remove_worktree("/r".into(), wt.into(), "task/x".into())
@@ -763,5 +762,23 @@ mod tests {
             .unwrap();
         assert!(repo.worktrees(Path::new("/r")).is_empty());
         assert_eq!(repo.branches(Path::new("/r")), ["main"]);
+        assert_eq!(repo.files(wt), None, "its files went with it");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slow_operations_take_their_latency_in_tokio_time() {
+        let repo = repo_with_worktree().await;
+        repo.slow_worktrees(Duration::from_millis(300));
+        repo.slow_merges(Duration::from_millis(200));
+        repo.slow_removals(Duration::from_millis(100));
+        let start = tokio::time::Instant::now();
+        repo.create_worktree(worktree("/r", "task/y", None))
+            .await
+            .unwrap();
+        repo.merge(merge(true)).await.unwrap();
+        repo.remove_worktree("/r".into(), WT.into(), "task/x".into())
+            .await
+            .unwrap();
+        assert_eq!(start.elapsed(), Duration::from_millis(600));
     }
 }
