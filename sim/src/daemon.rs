@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use baton_runtime::agents::AgentKind;
+use baton_runtime::agents;
 use baton_runtime::api::{ApiState, Directory};
 use baton_runtime::core::auth::Secret;
 use baton_runtime::core::branch::task_branch;
@@ -537,15 +537,20 @@ fn read_config(files: &FakeFiles, argv: &[String]) -> Option<McpConfig> {
     read_config_at(files, Path::new(&path))
 }
 
-/// The config a Gemini agent finds: its worktree's `.gemini/settings.json` names Baton's server
-/// with `--credentials-file <config>`.
-fn read_gemini_config(shared: &Shared, worktree: &Path) -> Option<McpConfig> {
+/// The config an agent that reads its MCP servers from its worktree finds there: a settings
+/// file Baton wrote for the program (`agents::worktree_writes`) names Baton's server with
+/// `--credentials-file <config>`.
+fn read_worktree_config(shared: &Shared, program: &str, worktree: &Path) -> Option<McpConfig> {
     let tree = shared.repo.files(worktree)?;
-    let settings: serde_json::Value =
-        serde_json::from_str(tree.get(baton_runtime::agents::GEMINI_SETTINGS)?).ok()?;
-    let args = settings["mcpServers"]["baton"]["args"].as_array()?;
-    let at = args.iter().position(|a| a == "--credentials-file")?;
-    read_config_at(&shared.files, Path::new(args.get(at + 1)?.as_str()?))
+    agents::worktree_writes(program)
+        .into_iter()
+        .filter(|write| write.names_config())
+        .find_map(|write| {
+            let settings: serde_json::Value = serde_json::from_str(tree.get(write.path)?).ok()?;
+            let args = settings["mcpServers"]["baton"]["args"].as_array()?;
+            let at = args.iter().position(|a| a == "--credentials-file")?;
+            read_config_at(&shared.files, Path::new(args.get(at + 1)?.as_str()?))
+        })
 }
 
 fn read_config_at(files: &FakeFiles, path: &Path) -> Option<McpConfig> {
@@ -578,8 +583,9 @@ fn on_spawn(
         let Some(shared) = shared.upgrade() else {
             return;
         };
+        let program = spec.argv.first().cloned().unwrap_or_default();
         let config = read_config(&shared.files, &spec.argv)
-            .or_else(|| read_gemini_config(&shared, &spec.cwd));
+            .or_else(|| read_worktree_config(&shared, &program, &spec.cwd));
         let Some(config) = config else {
             shared
                 .recorder
@@ -595,7 +601,6 @@ fn on_spawn(
                 || (slug_of(&spec.cwd), Script::default_agent()),
                 |(name, script)| (name.clone(), script.clone()),
             );
-        let program = spec.argv.first().cloned().unwrap_or_default();
         let actor = format!("agent {name}");
         let mcp = Arc::new(LinkedMcp {
             shared: shared.clone(),
@@ -607,7 +612,7 @@ fn on_spawn(
             pty: inner.clone(),
             typed: typed.clone(),
             agent: spec.agent,
-            profile: AgentKind::from_command(&program).profile(),
+            profile: agents::profile_of(&program),
             repo: Some((shared.repo.clone(), spec.cwd.clone())),
             mcp: mcp.clone(),
             done_token: config.done_token,

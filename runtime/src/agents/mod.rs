@@ -1,8 +1,10 @@
 //! Agent kinds: how each CLI is launched, which prompt it shows, how it is given its MCP config.
 //!
 //! This module: the kinds, how an agent launches Baton's MCP server ([`McpLaunch`], the entry
-//! [`McpServer`], and the variables and flag `baton mcp` reads its credentials from) and each
-//! kind's launch (`--mcp-config`, or Codex's secret-free `--config` override). `preamble`: the
+//! [`McpServer`], and the variables and flag `baton mcp` reads its credentials from), each
+//! kind's launch (`--mcp-config`, or Codex's secret-free `--config` override), and what each
+//! kind needs written into its worktree ([`worktree_writes`]: data the engine carries out, so
+//! that it and the simulator name no kind). `preamble`: the
 //! sub-task instruction block, on Claude Code's command line or injected into the agent's
 //! instruction file and stripped before a merge.
 //! `mcp_json`: a coordinator's `.mcp.json`, merged and restored exactly. `script` and `frames`:
@@ -22,6 +24,7 @@ pub mod script;
 
 use std::path::Path;
 
+use crate::core::coordinator::WorktreeFileKind;
 use crate::core::detector::Profile;
 use crate::core::ids::TaskId;
 
@@ -289,7 +292,7 @@ pub struct Launch {
 /// prompt); for Codex, whose MCP servers come from a `--config`
 /// override on its command line, an override that names no secret: the server is started with
 /// `--credentials-file <config>` and reads its credentials from that file; nothing for Gemini,
-/// which reads [`GEMINI_SETTINGS`] in its worktree ([`gemini_settings`]).
+/// which reads [`GEMINI_SETTINGS`] in its worktree ([`worktree_writes`]).
 #[must_use]
 pub fn launch(
     command: &str,
@@ -311,7 +314,7 @@ pub fn launch(
     match kind {
         AgentKind::Codex => argv.extend(["--config".to_owned(), codex_override(server, config)]),
         // Gemini finds its MCP servers in the worktree's .gemini/settings.json
-        // (`gemini_settings`), not on its command line.
+        // (`worktree_writes`), not on its command line.
         AgentKind::Gemini => {}
         AgentKind::Claude => {
             if server.is_sub_task() {
@@ -454,19 +457,81 @@ pub const CLAUDE_ALLOWED_TOOLS: &str = "mcp__baton";
 /// Where Gemini CLI reads a project's MCP servers, relative to the worktree.
 pub const GEMINI_SETTINGS: &str = ".gemini/settings.json";
 
-/// The worktree's Gemini settings with Baton's server in them, from what is there now
-/// (`None`: no file). The entry names the credentials file, not the secret: the worktree is
-/// the agent's, and what it commits must hold no token.
-///
-/// # Errors
-/// The settings there are not JSON holding an object (the user must fix them).
-pub fn gemini_settings(
-    existing: Option<&[u8]>,
-    server: &McpServer,
-    config: &Path,
-) -> Result<Vec<u8>, mcp_json::McpJsonError> {
-    mcp_json::register(GEMINI_SETTINGS, existing, server.entry_reading(config))
-        .map(|(written, _)| written)
+/// A file Baton writes into a sub-task's worktree for its agent before the agent starts, and
+/// takes out again before the task's branch is merged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WorktreeWrite {
+    /// The file, relative to the worktree.
+    pub path: &'static str,
+    /// What it is: how Baton's part goes in, and comes out again.
+    pub kind: WorktreeFileKind,
+}
+
+/// What the agent `command` runs needs written into its worktree, in order: the sub-task
+/// instruction block into the instruction file it reads ([`preamble::Target`]), and Baton's
+/// server into the settings it reads its MCP servers from (Gemini CLI's [`GEMINI_SETTINGS`]:
+/// it takes no MCP config on its command line). Data for the engine, which writes what is
+/// listed and names no agent kind.
+#[must_use]
+pub fn worktree_writes(command: &str) -> Vec<WorktreeWrite> {
+    let kind = AgentKind::from_command(command);
+    let instructions = preamble::Target::of(kind).file().map(|path| WorktreeWrite {
+        path,
+        kind: WorktreeFileKind::Instructions,
+    });
+    let settings = (kind == AgentKind::Gemini).then_some(WorktreeWrite {
+        path: GEMINI_SETTINGS,
+        kind: WorktreeFileKind::McpSettings,
+    });
+    instructions.into_iter().chain(settings).collect()
+}
+
+impl WorktreeWrite {
+    /// Whether what it holds names the agent's MCP config file (it is written once the config
+    /// exists).
+    #[must_use]
+    pub const fn names_config(self) -> bool {
+        matches!(self.kind, WorktreeFileKind::McpSettings)
+    }
+
+    /// The file with Baton's part in it, from what it holds now (`None`: no file); `None` when
+    /// nothing is to be written (it holds an instruction block already, from its branch). An
+    /// MCP settings entry names the credentials file `config` of `server`, not the secret: the
+    /// worktree is the agent's, and what it commits must hold no token.
+    ///
+    /// # Errors
+    /// Settings there that are not JSON holding an object (the user must fix them).
+    pub fn content(
+        self,
+        existing: Option<&[u8]>,
+        server: &McpServer,
+        config: &Path,
+    ) -> Result<Option<Vec<u8>>, mcp_json::McpJsonError> {
+        match self.kind {
+            WorktreeFileKind::Instructions => {
+                Ok(preamble::Target::Markdown(self.path).inject(existing))
+            }
+            WorktreeFileKind::McpSettings => {
+                mcp_json::register(self.path, existing, server.entry_reading(config))
+                    .map(|(written, _)| Some(written))
+            }
+            // Only earlier versions of Baton wrote it (see `WorktreeFileKind::ClaudeSettings`).
+            WorktreeFileKind::ClaudeSettings => Ok(None),
+        }
+    }
+}
+
+/// Variables set for the agent `command` runs (no secret: settings of the agent's own), as
+/// [`launch`] sets them.
+#[must_use]
+pub fn launch_env(command: &str) -> Vec<(String, String)> {
+    AgentKind::from_command(command).env()
+}
+
+/// The prompt detector profile of the agent `command` runs.
+#[must_use]
+pub fn profile_of(command: &str) -> Profile {
+    AgentKind::from_command(command).profile()
 }
 
 /// `mcp_servers.baton={ command = "…", args = ["…", …], default_tools_approval_mode = "approve" }`:

@@ -1,7 +1,7 @@
 //! The actor of one coordinator: the loop, the commands, and the jobs that do slow IO.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -701,7 +701,7 @@ impl Actor {
                 // Made before Baton kept what it was asked to run: its old command line.
                 let env = old_launch
                     .first()
-                    .map(|command| crate::agents::AgentKind::from_command(command).env())
+                    .map(|command| crate::agents::launch_env(command))
                     .unwrap_or_default();
                 Ok((old_launch, env, known.earlier.clone()))
             } else {
@@ -1679,10 +1679,11 @@ struct Prepared {
 }
 
 /// Puts in place what a task's agent needs before it starts, from the daemon's settings as they
-/// are now: the instruction block in its worktree (if its agent reads one and it is not there),
-/// its MCP config (the daemon's current address, its done token), Gemini's settings, and its
-/// command line. The same for a new task and a respawn; a respawn keeps what each file held
-/// before Baton first wrote it.
+/// are now: the files its kind reads in its worktree ([`crate::agents::worktree_writes`]: those that
+/// name its MCP config once the config exists), its MCP config (the daemon's current address,
+/// its done token), and its command line. The same for a new task and a respawn; a respawn
+/// keeps what each file held before Baton first wrote it, and the files Baton wrote before and
+/// writes no more.
 async fn prepare_agent(
     ports: &Ports,
     settings: &CoordinatorSettings,
@@ -1690,18 +1691,11 @@ async fn prepare_agent(
 ) -> Result<Prepared, EngineError> {
     let worktree = &known.worktree;
     let earlier = |kind: WorktreeFileKind| known.earlier.iter().find(|f| f.kind == kind);
-    let mut worktree_files: Vec<WorktreeFile> = Vec::new();
-    match inject_preamble(ports, &known.command, worktree).await? {
-        Some(mut written) => {
-            if let Some(before) = earlier(WorktreeFileKind::Instructions) {
-                written.original.clone_from(&before.original);
-            }
-            worktree_files.push(written);
-        }
-        None => worktree_files.extend(earlier(WorktreeFileKind::Instructions).cloned()),
-    }
-    crate::kill_point!("create.preamble_written");
-    worktree_files.extend(earlier(WorktreeFileKind::ClaudeSettings).cloned());
+    let writes = crate::agents::worktree_writes(&known.command);
+    let (after_config, before_config): (Vec<_>, Vec<_>) = writes
+        .iter()
+        .copied()
+        .partition(|write| write.names_config());
     let config = config_path(settings, known.task);
     let token = known
         .done_token
@@ -1709,6 +1703,17 @@ async fn prepare_agent(
         .map(DoneToken::expose)
         .unwrap_or_default();
     let server = crate::agents::McpServer::sub_task(&settings.mcp, known.task, token);
+    let mut worktree_files: Vec<WorktreeFile> = Vec::new();
+    for write in before_config {
+        let written = write_worktree_file(ports, write, &server, &config, worktree).await?;
+        worktree_files.extend(kept(written, earlier(write.kind)));
+    }
+    crate::kill_point!("create.preamble_written");
+    // What Baton wrote before and writes no more (an earlier version's files) stays listed, to
+    // be taken out before a merge.
+    let written_now = |file: &WorktreeFile| writes.iter().any(|write| write.kind == file.kind);
+    let no_more = known.earlier.iter().filter(|file| !written_now(file));
+    worktree_files.extend(no_more.cloned());
     let contents = serde_json::to_string_pretty(&server.config()).unwrap_or_default();
     ports
         .files
@@ -1721,13 +1726,10 @@ async fn prepare_agent(
         .await
         .map_err(files_error)?;
     crate::kill_point!("create.config_written");
-    if crate::agents::AgentKind::from_command(&known.command) == crate::agents::AgentKind::Gemini {
-        let mut written = write_gemini_settings(ports, &server, &config, worktree).await?;
-        if let Some(before) = earlier(WorktreeFileKind::McpSettings) {
-            written.original.clone_from(&before.original);
-        }
-        worktree_files.push(written);
-        crate::kill_point!("create.gemini_written");
+    for write in after_config {
+        let written = write_worktree_file(ports, write, &server, &config, worktree).await?;
+        worktree_files.extend(kept(written, earlier(write.kind)));
+        crate::kill_point!("create.mcp_settings_written");
     }
     let launch = crate::agents::launch(
         &known.command,
@@ -1742,27 +1744,39 @@ async fn prepare_agent(
     })
 }
 
-/// Puts the sub-task instruction block into the instruction file of `command`'s agent in
-/// `worktree`: `None` when its agent reads no such file (Claude Code gets the block on its
-/// command line) or the file already holds a block (from its branch), else what to take out
-/// before a merge.
-async fn inject_preamble(
+/// The record of a file Baton wrote (`written`, if it wrote it now) or wrote before
+/// (`earlier`): what it held before Baton first wrote it is kept.
+fn kept(written: Option<WorktreeFile>, earlier: Option<&WorktreeFile>) -> Option<WorktreeFile> {
+    match written {
+        Some(mut written) => {
+            if let Some(before) = earlier {
+                written.original.clone_from(&before.original);
+            }
+            Some(written)
+        }
+        None => earlier.cloned(),
+    }
+}
+
+/// Writes `write`'s file into `worktree`, with Baton's part in what it holds now: `None` when
+/// nothing was to be written, else what to take out before a merge.
+async fn write_worktree_file(
     ports: &Ports,
-    command: &str,
-    worktree: &std::path::Path,
+    write: crate::agents::WorktreeWrite,
+    server: &crate::agents::McpServer,
+    config: &Path,
+    worktree: &Path,
 ) -> Result<Option<WorktreeFile>, EngineError> {
-    use crate::agents::preamble::Target;
-    let target = Target::of(crate::agents::AgentKind::from_command(command));
-    let Some(file) = target.file() else {
-        return Ok(None);
-    };
-    let path = worktree.join(file);
+    let path = worktree.join(write.path);
     let original = ports
         .files
         .read(worktree, &path)
         .await
         .map_err(files_error)?;
-    let Some(written) = target.inject(original.as_deref()) else {
+    let Some(written) = write
+        .content(original.as_deref(), server, config)
+        .map_err(|error| EngineError::Invalid(error.to_string()))?
+    else {
         return Ok(None);
     };
     ports
@@ -1774,36 +1788,8 @@ async fn inject_preamble(
         path,
         original,
         written,
-        kind: WorktreeFileKind::Instructions,
+        kind: write.kind,
     }))
-}
-
-/// Names Baton's server in the worktree's Gemini settings (Gemini reads its MCP servers there).
-async fn write_gemini_settings(
-    ports: &Ports,
-    server: &crate::agents::McpServer,
-    config: &std::path::Path,
-    worktree: &std::path::Path,
-) -> Result<WorktreeFile, EngineError> {
-    let path = worktree.join(crate::agents::GEMINI_SETTINGS);
-    let original = ports
-        .files
-        .read(worktree, &path)
-        .await
-        .map_err(files_error)?;
-    let written = crate::agents::gemini_settings(original.as_deref(), server, config)
-        .map_err(|error| EngineError::Invalid(error.to_string()))?;
-    ports
-        .files
-        .write_atomic(worktree, &path, &written, FileMode::Default)
-        .await
-        .map_err(files_error)?;
-    Ok(WorktreeFile {
-        path,
-        original,
-        written,
-        kind: WorktreeFileKind::McpSettings,
-    })
 }
 
 /// A file Baton wrote into a worktree as a merge would take it, relative to `worktree`, with
