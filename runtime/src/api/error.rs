@@ -74,9 +74,8 @@ impl From<EngineError> for ApiError {
             EngineError::Core(CoreError::TaskNotFound(_)) => {
                 return ApiError::task_not_found();
             }
-            EngineError::Core(CoreError::InvalidPrompt(_)) | EngineError::Invalid(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            EngineError::Core(CoreError::InvalidPrompt(_) | CoreError::AlreadyClosing(_))
+            | EngineError::Invalid(_) => StatusCode::BAD_REQUEST,
             EngineError::Core(
                 CoreError::QueueFull
                 | CoreError::QueueBytesFull
@@ -84,7 +83,12 @@ impl From<EngineError> for ApiError {
                 | CoreError::TooManyWaiters(_),
             )
             | EngineError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
-            EngineError::Core(CoreError::NotMergeable(_) | CoreError::NotRespawnable(_))
+            EngineError::Core(
+                CoreError::NotMergeable(_)
+                | CoreError::NotRespawnable(_)
+                | CoreError::Closing(_)
+                | CoreError::BeingMerged(_),
+            )
             | EngineError::Conflict(_) => StatusCode::CONFLICT,
             EngineError::Missing(_) => StatusCode::NOT_FOUND,
             EngineError::Forbidden => return ApiError::forbidden(),

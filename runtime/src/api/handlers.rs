@@ -14,10 +14,10 @@ use super::error::json_response;
 use super::guard::Foreign;
 use super::{Addresses, ApiError, ApiState, BODY_BYTES_MAX, Directory, Listening, dto};
 use crate::core::auth::{self, Access, CoordinatorHeader, Holder, Route, TaskOp, TaskRef};
-use crate::core::coordinator::{IdleOutcome, Sent};
+use crate::core::coordinator::{IdleOutcome, MergeOptions, Sent};
 use crate::core::ids::CoordinatorId;
 use crate::core::replay::RequestId;
-use crate::engine::{AgentsView, CoordinatorHandle, CreateTask, MergeOptions, TaskView};
+use crate::engine::{AgentsView, CoordinatorHandle, CreateTask, TaskView};
 
 type Fields = Map<String, Value>;
 

@@ -8,8 +8,14 @@
 //! a slow merge never delays a `signal_done`. Each agent's PTY events are forwarded to the actor
 //! by a pump task.
 //!
-//! Layout: `actor` (the loop and the jobs), `sessions` (the coordinators' own agents, which are
-//! not tasks), this module (the handle, the commands, the errors and the events the app
+//! The actor decides nothing itself: the core says when a task may be made, merged or closed,
+//! who waits for each, and what each job's end means; the actor runs the jobs, answers, saves
+//! and serves viewers. What an agent needs written into its worktree comes from `agents` as
+//! data: no agent kind is named here.
+//!
+//! Layout: `actor` (the loop, the commands, the jobs, each task's terminal and viewers),
+//! `writer` (one ordered writer per terminal), `sessions` (the coordinators' own agents, which
+//! are not tasks), this module (the handle, the commands, the errors and the events the app
 //! receives).
 
 mod actor;
@@ -26,7 +32,8 @@ use tokio::sync::{Notify, broadcast, mpsc, oneshot};
 
 use crate::agents::McpLaunch;
 use crate::core::coordinator::{
-    Control, CoreError, IdleOutcome, Records, Sent, SignalOutcome, Status,
+    Control, CoreError, IdleOutcome, MergeOptions, OPERATION_JOINERS_MAX, Records, Sent,
+    SignalOutcome, Status,
 };
 use crate::core::ids::{AgentId, BatchId, CoordinatorId, TaskId};
 use crate::core::notify::Notice;
@@ -38,6 +45,9 @@ pub use actor::{restore_coordinator, spawn_coordinator};
 
 /// Commands waiting for a coordinator's actor: callers wait (backpressure) beyond this.
 pub const COMMANDS_PENDING_MAX: usize = 64;
+// A retry is one command: the callers that may join a merge or a close under way are bounded
+// as the inbox is.
+const _: () = assert!(OPERATION_JOINERS_MAX == COMMANDS_PENDING_MAX);
 /// Events (PTY output, finished jobs) waiting for a coordinator's actor.
 pub const INTERNAL_EVENTS_MAX: usize = 256;
 /// Events for the app waiting to be read; the actor waits beyond this.
@@ -340,17 +350,6 @@ pub struct DiffView {
     pub truncated: bool,
     /// Size of the whole diff in bytes.
     pub original_bytes: usize,
-}
-
-/// How to merge a task.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct MergeOptions {
-    /// One commit instead of a merge commit.
-    pub squash: bool,
-    /// Commit message of a squash merge.
-    pub message: Option<String>,
-    /// Close the task after a successful merge.
-    pub cleanup: bool,
 }
 
 /// A merge that went through.

@@ -1,14 +1,16 @@
-//! One sub-task as its coordinator sees it: status, control, signal, waiters, terminal.
+//! One sub-task as its coordinator sees it: status, control, signal, terminal; what it is made
+//! of ([`TaskSpec`], the files Baton wrote into its worktree) and what a create hands over
+//! ([`NewTask`]).
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
 
-use crate::core::detector::Detector;
+use crate::core::detector::{Detector, Profile};
 use crate::core::ids::{AgentId, DoneToken, TaskId};
 use crate::core::state::{Evidence, Verdict};
 use crate::core::time::Millis;
 
-use super::{MCP_CONNECT_TIMEOUT_MS, TaskSpec};
+use super::MCP_CONNECT_TIMEOUT_MS;
 
 /// Bytes of an agent's recent output kept for `get_task_output`.
 pub const SCROLLBACK_BYTES_MAX: usize = 65_536;
@@ -195,10 +197,10 @@ pub struct Task {
     /// Its MCP config file, removed when the task goes.
     pub mcp_config: Option<PathBuf>,
     /// Files Baton wrote into its worktree, taken out before a merge.
-    pub worktree_files: Vec<super::WorktreeFile>,
+    pub worktree_files: Vec<WorktreeFile>,
     /// The command line its agent was started with (empty if not known).
     pub launch: Vec<String>,
-    /// The agent it was asked to run (see [`super::TaskSpec::command`]).
+    /// The agent it was asked to run (see [`TaskSpec::command`]).
     pub command: String,
     /// Its arguments.
     pub args: Vec<String>,
@@ -331,6 +333,89 @@ impl Task {
         }
         text[start..].to_owned()
     }
+}
+
+/// What a task is, from its creation to its close: the same for a new task, a running one and
+/// one restored after a restart.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskSpec {
+    /// Its id.
+    pub id: TaskId,
+    /// Display name.
+    pub name: String,
+    /// Its branch.
+    pub branch: String,
+    /// The branch it forked from, if the caller named one.
+    pub base_branch: Option<String>,
+    /// Its worktree.
+    pub worktree: PathBuf,
+    /// Its agent's session.
+    pub agent: AgentId,
+    /// Which prompt the agent shows.
+    pub profile: Profile,
+    /// Secret for `signal_done`.
+    pub done_token: Option<DoneToken>,
+    /// Its MCP config file.
+    pub mcp_config: Option<PathBuf>,
+    /// Files Baton wrote into its worktree (the instruction block, an agent's MCP settings), to
+    /// take out before a merge.
+    pub worktree_files: Vec<WorktreeFile>,
+    /// The command line its agent was started with, to start it again (empty for a task made
+    /// before Baton kept it).
+    pub launch: Vec<String>,
+    /// The agent it was asked to run, before Baton's own arguments: its command (empty for a
+    /// task made before Baton kept it) and arguments. A respawn builds its command line from
+    /// them again, with the daemon's current address.
+    pub command: String,
+    /// See [`Self::command`].
+    pub args: Vec<String>,
+}
+
+/// A file Baton wrote into a task's worktree: the file, what it held before and what Baton
+/// wrote, so that it can be given back exactly.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WorktreeFile {
+    /// The file.
+    pub path: PathBuf,
+    /// What it held before (`None`: there was no file).
+    pub original: Option<Vec<u8>>,
+    /// What Baton wrote.
+    pub written: Vec<u8>,
+    /// What it is.
+    pub kind: WorktreeFileKind,
+}
+
+/// What a [`WorktreeFile`] is, which says how to take Baton's part out of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorktreeFileKind {
+    /// A Markdown instruction file holding the sub-task instruction block.
+    Instructions,
+    /// Claude Code's settings, the block in their `systemPrompt`: written by earlier versions
+    /// of Baton only (the block is on Claude Code's command line now), still taken out of a
+    /// task such a version made.
+    ClaudeSettings,
+    /// Settings naming MCP servers (Gemini's), Baton's server among them.
+    McpSettings,
+}
+
+impl std::fmt::Debug for WorktreeFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorktreeFile")
+            .field("path", &self.path)
+            .field("original_bytes", &self.original.as_ref().map(Vec::len))
+            .field("written_bytes", &self.written.len())
+            .field("kind", &self.kind)
+            .finish()
+    }
+}
+
+/// A task to add, once its worktree exists and its agent was spawned.
+#[derive(Debug)]
+pub struct NewTask {
+    /// What it is.
+    pub spec: TaskSpec,
+    /// Its assignment, typed when its agent first shows its prompt.
+    pub assignment: Option<String>,
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use std::cell::Cell;
 
 use super::{
-    Control, Coordinator, CoreError, Effect, IDLE_WAITERS_PER_TASK_MAX, IdleOutcome,
+    Control, Coordinator, CoreError, Effect, IDLE_WAITERS_PER_TASK_MAX, IdleOutcome, Job,
     MCP_CONNECT_TIMEOUT_MS, NewTask, PROMPT_BYTES_MAX, PROMPT_QUEUE_MAX, SIGNAL_WAITERS_MAX, Sent,
     SignalOutcome, StateChange, Status, TASKS_PER_COORDINATOR_MAX, TaskSpec, Typed,
     WAIT_TIMEOUT_MS_DEFAULT, WAIT_TIMEOUT_MS_MAX, Wait, WaiterId,
@@ -19,7 +19,7 @@ thread_local! {
     static NEXT: Cell<u8> = const { Cell::new(100) };
 }
 
-fn fresh() -> Fresh {
+pub(super) fn fresh() -> Fresh {
     let n = NEXT.with(|next| {
         let n = next.get();
         next.set(n.wrapping_add(1));
@@ -31,17 +31,17 @@ fn fresh() -> Fresh {
     }
 }
 
-fn task_id(n: u8) -> TaskId {
+pub(super) fn task_id(n: u8) -> TaskId {
     TaskId::from_random([n; 16])
 }
 
-fn agent(n: u8) -> AgentId {
+pub(super) fn agent(n: u8) -> AgentId {
     AgentId::from_random([n; 16])
 }
 
 /// Task `n`: `task-a` for 1, `task-b` for 2, …, on branch `task/t<n>-abcdef`, with an
 /// assignment waiting if one is given.
-fn new_task(n: u8, assignment: Option<&str>) -> NewTask {
+pub(super) fn new_task(n: u8, assignment: Option<&str>) -> NewTask {
     NewTask {
         spec: TaskSpec {
             id: task_id(n),
@@ -63,7 +63,7 @@ fn new_task(n: u8, assignment: Option<&str>) -> NewTask {
 }
 
 /// A coordinator with tasks `task-a`, `task-b`, … (ids 1, 2, …), all running.
-fn coordinator(tasks: u8) -> Coordinator {
+pub(super) fn coordinator(tasks: u8) -> Coordinator {
     let mut coordinator = Coordinator::new(CoordinatorId::from_random([9; 16]), 30_000);
     for n in 1..=tasks {
         coordinator.add_task(Millis(0), new_task(n, None)).unwrap();
@@ -80,6 +80,28 @@ fn without_agent_states(effects: Vec<Effect>) -> Vec<Effect> {
         .collect()
 }
 
+/// Begins closing task `n` at `at`, as its first caller: the effects, its job's start last.
+pub(super) fn close(c: &mut Coordinator, at: u64, n: u8) -> Vec<Effect> {
+    let call = c.close(Millis(at), &mut fresh, task_id(n)).unwrap();
+    assert_eq!(
+        call.effects.last(),
+        Some(&close_job(n)),
+        "its job starts once its intent is saved"
+    );
+    call.effects
+}
+
+/// The start of task `n`'s close job (see [`new_task`]).
+pub(super) fn close_job(n: u8) -> Effect {
+    Effect::Start(Job::Close {
+        task: task_id(n),
+        agent: agent(n),
+        worktree: format!("/repo/.worktrees/t{n}").into(),
+        branch: format!("task/t{n}-abcdef"),
+        config: None,
+    })
+}
+
 fn blocked<T: std::fmt::Debug>(wait: Wait<T>) -> WaiterId {
     match wait {
         Wait::Blocked { waiter, .. } => waiter,
@@ -87,7 +109,7 @@ fn blocked<T: std::fmt::Debug>(wait: Wait<T>) -> WaiterId {
     }
 }
 
-fn signal_answers(effects: &[Effect]) -> Vec<(WaiterId, SignalOutcome)> {
+pub(super) fn signal_answers(effects: &[Effect]) -> Vec<(WaiterId, SignalOutcome)> {
     effects
         .iter()
         .filter_map(|effect| match effect {
@@ -97,7 +119,7 @@ fn signal_answers(effects: &[Effect]) -> Vec<(WaiterId, SignalOutcome)> {
         .collect()
 }
 
-fn staged_texts(effects: &[Effect]) -> Vec<String> {
+pub(super) fn staged_texts(effects: &[Effect]) -> Vec<String> {
     effects
         .iter()
         .filter_map(|effect| match effect {
@@ -778,8 +800,8 @@ fn closing_a_task_whose_notification_was_pending_answers_a_blocked_wait() {
     let Wait::Blocked { waiter, .. } = wait else {
         panic!("{wait:?}")
     };
-    c.begin_close(Millis(2), fresh(), task_id(1)).unwrap();
-    let effects = c.finish_close(Millis(3), fresh(), task_id(1));
+    close(&mut c, 2, 1);
+    let effects = c.close_ended(Millis(3), fresh(), task_id(1), Ok(()));
     assert_eq!(
         signal_answers(&effects)[0].0,
         waiter,
@@ -881,7 +903,10 @@ fn a_task_removed_by_the_app_ends_its_waits_and_is_forgotten() {
 
 /// Reference catalogue §9.1 B: notifications as the coordinator sees them.
 mod catalogue_b_notifications {
-    use super::{Coordinator, Effect, Millis, Status, coordinator, fresh, staged_texts, task_id};
+    use super::{
+        Coordinator, Effect, Millis, Status, close, close_job, coordinator, fresh, staged_texts,
+        task_id,
+    };
     use crate::core::notify::{FAILURE_DELAY_MS_MIN, Notice, RESTAGE_MS, Staged};
 
     fn delivered() -> Coordinator {
@@ -953,8 +978,8 @@ mod catalogue_b_notifications {
     fn b13_closing_withdraws_the_notification_and_nothing_is_restaged() {
         let mut c = delivered();
         assert_eq!(staged(&out(&mut c, 3_000, "Done\r\n❯ ")).len(), 1);
-        let effects = c.begin_close(Millis(4_000), fresh(), task_id(1)).unwrap();
-        assert_eq!(effects, [Effect::Notice(Notice::Cleared)]);
+        let effects = close(&mut c, 4_000, 1);
+        assert_eq!(effects, [Effect::Notice(Notice::Cleared), close_job(1)]);
         assert!(staged_texts(&c.tick(Millis(4_000 + RESTAGE_MS), fresh())).is_empty());
         assert!(
             staged_texts(&c.on_exit(Millis(4_001), fresh(), task_id(1), None)).is_empty(),
@@ -1017,7 +1042,7 @@ mod catalogue_c_g_signals {
 fn a_failed_close_tells_again_what_it_withdrew() {
     let mut c = coordinator(1);
     c.on_exit(Millis(0), fresh(), task_id(1), Some(3));
-    c.begin_close(Millis(1), fresh(), task_id(1)).unwrap();
+    close(&mut c, 1, 1);
     assert!(!c.notifications().has_pending(task_id(1)));
     assert_eq!(
         c.send_prompt(Millis(1), task_id(1), "late".into()),
@@ -1026,7 +1051,7 @@ fn a_failed_close_tells_again_what_it_withdrew() {
             task_id(1)
         )))
     );
-    let texts = staged_texts(&c.close_failed(Millis(2), fresh(), task_id(1)));
+    let texts = staged_texts(&c.close_ended(Millis(2), fresh(), task_id(1), Err("stuck".into())));
     assert!(texts[0].contains("terminated (exit 3)"), "{texts:?}");
 }
 
@@ -1124,11 +1149,11 @@ fn coordinator_with_assignment() -> Coordinator {
 #[test]
 fn nothing_is_typed_into_a_task_being_closed_until_its_close_fails() {
     let mut c = coordinator_with_assignment();
-    c.begin_close(Millis(10), fresh(), task_id(1)).unwrap();
+    close(&mut c, 10, 1);
     let mut effects = c.on_output(Millis(100), fresh(), task_id(1), "❯ ".as_bytes());
     effects.extend(c.tick(Millis(3_200), fresh()));
     assert_eq!(typed_texts(&effects), Vec::<String>::new());
-    let effects = c.close_failed(Millis(3_300), fresh(), task_id(1));
+    let effects = c.close_ended(Millis(3_300), fresh(), task_id(1), Err("stuck".into()));
     assert_eq!(
         typed_texts(&effects),
         ["assignment"],
@@ -1157,23 +1182,23 @@ fn the_exit_during_a_failed_close_is_told_once_whichever_comes_first() {
             .unwrap();
         let waiter = blocked(c.wait_for_signal(Millis(0), fresh(), None, None).unwrap().0);
         let second = blocked(c.wait_for_signal(Millis(0), fresh(), None, None).unwrap().0);
-        c.begin_close(Millis(1), fresh(), task_id(1)).unwrap();
+        close(&mut c, 1, 1);
         let mut effects = Vec::new();
         if exit_first {
             assert_eq!(
                 without_agent_states(c.on_exit(Millis(2), fresh(), task_id(1), None)),
                 []
             );
-            effects.extend(c.close_failed(Millis(3), fresh(), task_id(1)));
+            effects.extend(c.close_ended(Millis(3), fresh(), task_id(1), Err("stuck".into())));
         } else {
-            effects.extend(c.close_failed(Millis(2), fresh(), task_id(1)));
+            effects.extend(c.close_ended(Millis(2), fresh(), task_id(1), Err("stuck".into())));
             effects.extend(c.on_exit(Millis(3), fresh(), task_id(1), None));
         }
         let answers = signal_answers(&effects);
         assert_eq!(answers.len(), 1, "exit first: {exit_first}");
         assert_eq!(answers[0].0, waiter);
-        c.begin_close(Millis(4), fresh(), task_id(1)).unwrap();
-        let effects = c.finish_close(Millis(5), fresh(), task_id(1));
+        close(&mut c, 4, 1);
+        let effects = c.close_ended(Millis(5), fresh(), task_id(1), Ok(()));
         assert!(
             signal_answers(&effects).is_empty(),
             "told once: {second:?} is not answered"
@@ -1186,18 +1211,18 @@ fn a_signal_a_wait_got_during_the_close_is_not_told_again_by_it() {
     let mut c = coordinator(1);
     let first = blocked(c.wait_for_signal(Millis(0), fresh(), None, None).unwrap().0);
     blocked(c.wait_for_signal(Millis(0), fresh(), None, None).unwrap().0);
-    c.begin_close(Millis(1), fresh(), task_id(1)).unwrap();
+    close(&mut c, 1, 1);
     let effects = c.signal_done(Millis(2), fresh(), task_id(1)).unwrap();
     assert_eq!(signal_answers(&effects)[0].0, first);
-    assert!(signal_answers(&c.finish_close(Millis(3), fresh(), task_id(1))).is_empty());
+    assert!(signal_answers(&c.close_ended(Millis(3), fresh(), task_id(1), Ok(()))).is_empty());
 }
 
 #[test]
 fn a_signal_held_back_by_a_failed_close_is_reported() {
     let mut c = coordinator(1);
-    c.begin_close(Millis(1), fresh(), task_id(1)).unwrap();
+    close(&mut c, 1, 1);
     c.signal_done(Millis(2), fresh(), task_id(1)).unwrap();
-    let texts = staged_texts(&c.close_failed(Millis(3), fresh(), task_id(1)));
+    let texts = staged_texts(&c.close_ended(Millis(3), fresh(), task_id(1), Err("stuck".into())));
     assert_eq!(texts.len(), 1, "{texts:?}");
 }
 
