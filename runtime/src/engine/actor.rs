@@ -182,8 +182,9 @@ enum AfterSave {
     /// if the client is gone by then.
     Signal(Reply<SignalOutcome>, Option<RequestId>, SignalOutcome),
     /// A job that begins an operation, started once the operation's intent is saved (a crash
-    /// in the middle then finds it).
-    Start(crate::ports::BoxFuture<'static, ()>),
+    /// in the middle then finds it), and told the save's outcome: an intent that could not be
+    /// saved begins nothing (the job answers its caller with the error and ends the intent).
+    Start(Box<dyn FnOnce(Result<(), JournalError>) -> crate::ports::BoxFuture<'static, ()> + Send>),
 }
 
 impl Actor {
@@ -734,9 +735,18 @@ impl Actor {
         });
     }
 
-    /// Starts `job` once what changed so far (an operation's intent) is saved.
-    fn start_after_save(&mut self, job: impl std::future::Future<Output = ()> + Send + 'static) {
-        self.save_waiters.push(AfterSave::Start(Box::pin(job)));
+    /// Starts `job` once what changed so far (an operation's intent) is saved, with the
+    /// save's outcome.
+    fn start_after_save<F>(
+        &mut self,
+        job: impl FnOnce(Result<(), JournalError>) -> F + Send + 'static,
+    ) where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.save_waiters
+            .push(AfterSave::Start(Box::new(move |saved| {
+                Box::pin(job(saved))
+            })));
         self.dirty = true;
     }
 
@@ -862,7 +872,13 @@ impl Actor {
             config: job.config(),
         });
         let internal = self.internal.clone();
-        self.start_after_save(async move {
+        self.start_after_save(move |saved| async move {
+            if let Err(error) = saved {
+                let _ = internal
+                    .send(Internal::CreateFailed(id, not_begun(&error), reply))
+                    .await;
+                return;
+            }
             crate::kill_point!("create.intent_saved");
             let event = match job.run().await {
                 Ok(created) => Internal::Created(Box::new(created), reply),
@@ -1057,7 +1073,7 @@ impl Actor {
                             self.answer_signal(reply, request, outcome).await;
                         }
                         AfterSave::Start(job) => {
-                            tokio::spawn(job);
+                            tokio::spawn(job(result.clone()));
                         }
                     }
                 }
@@ -1253,9 +1269,14 @@ impl Actor {
             message: options.message.clone(),
             cleanup: options.cleanup,
         });
-        self.start_after_save(async move {
-            crate::kill_point!("merge.intent_saved");
+        self.start_after_save(move |saved| async move {
             let cleanup = options.cleanup;
+            if let Err(error) = saved {
+                let failed = Internal::Merged(task, Err(not_begun(&error)), cleanup, reply);
+                let _ = internal.send(failed).await;
+                return;
+            }
+            crate::kill_point!("merge.intent_saved");
             // What Baton wrote goes before the auto-commit, so the merge never carries it.
             if let Err(error) = strip_worktree_files(&ports, &written, &worktree).await {
                 let failed = Internal::Merged(task, Err(error), cleanup, reply);
@@ -1346,7 +1367,12 @@ impl Actor {
         let ports = self.ports.clone();
         let root = self.settings.project_root.clone();
         let internal = self.internal.clone();
-        self.start_after_save(async move {
+        self.start_after_save(move |saved| async move {
+            if let Err(error) = saved {
+                let failed = Internal::Closed(task, Err(not_begun(&error).to_string()), reply);
+                let _ = internal.send(failed).await;
+                return;
+            }
             crate::kill_point!("close.intent_saved");
             // Ordered: the agent first (it must not write into a worktree being removed), then
             // the worktree and branch, then the config holding its token.
@@ -1449,6 +1475,13 @@ impl Actor {
             }
         }
     }
+}
+
+/// The error of an operation whose intent could not be saved: nothing of it was begun.
+fn not_begun(error: &JournalError) -> EngineError {
+    EngineError::Io(format!(
+        "nothing was done: the task's record could not be saved ({error})"
+    ))
 }
 
 /// What the actor's loop takes next.
