@@ -253,10 +253,8 @@ pub fn credential(shared: &Shared, auth: Option<&str>) -> Result<Option<String>,
         }
         Some(name) => Some(
             shared
-                .declared
-                .iter()
-                .find(|d| d.name == name)
-                .map(|d| d.token.expose().to_owned())
+                .registered(name)
+                .map(|r| r.token.expose().to_owned())
                 .ok_or_else(|| {
                     format!("auth {name:?}: no such coordinator, and not phone, done:… or raw:…")
                 })?,
@@ -273,17 +271,16 @@ pub const MCP_CALL_PREFIX: &str = "mcp.";
 /// JSON (`{"text": …}` otherwise), and the signal a wait returned, for the checker.
 pub async fn coordinator_mcp_call(
     shared: &Shared,
-    declared: &crate::daemon::Declared,
+    (name, registered): (&str, &crate::daemon::Registered),
     tool: &str,
     args: &Value,
 ) -> (Answer, Option<Signal>) {
     let var = baton_runtime::agents::TOKEN_VARS[0];
-    let coordinator = ("--coordinator-id", declared.id.to_string());
-    let backend =
-        match shared.mcp_process(&declared.name, coordinator, (var, declared.token.expose())) {
-            Ok(backend) => backend,
-            Err(error) => return (Err(error), None),
-        };
+    let coordinator = ("--coordinator-id", registered.id.to_string());
+    let backend = match shared.mcp_process(name, coordinator, (var, registered.token.expose())) {
+        Ok(backend) => backend,
+        Err(error) => return (Err(error), None),
+    };
     let arguments = args.as_object().cloned().unwrap_or_default();
     let answer = backend
         .call(tool, &arguments)
@@ -373,11 +370,9 @@ fn iso_ms(text: &str) -> Option<u64> {
 fn coordinator_arg(shared: &Shared, args: &Value) -> Result<CoordinatorId, String> {
     let name = required(args, "coordinator")?;
     shared
-        .declared
-        .iter()
-        .find(|d| d.name == name)
-        .map(|d| d.id)
-        .ok_or_else(|| format!("no coordinator named {name:?} in this scenario"))
+        .registered(name)
+        .map(|r| r.id)
+        .ok_or_else(|| format!("no coordinator named {name:?} was registered"))
 }
 
 /// What the app does for one of its actions. `checkout_dirtied` is set when it leaves the
@@ -388,38 +383,20 @@ pub async fn app_call(
     args: &Value,
     checkout_dirtied: &mut bool,
 ) -> Answer {
-    use crate::daemon::AppRequest;
     let door = || shared.door().ok_or_else(|| DAEMON_DOWN.to_owned());
     match call {
         "register" => {
-            let id = coordinator_arg(shared, args)?;
-            let settings = shared
-                .declared
-                .iter()
-                .find(|d| d.id == id)
-                .map(|d| d.settings.clone())
-                .ok_or("undeclared coordinator")?;
-            let (reply, answer) = tokio::sync::oneshot::channel();
-            door()?
-                .app
-                .send(AppRequest::Register(id, settings, reply))
-                .await
-                .map_err(|_| DAEMON_DOWN)?;
-            answer.await.map_err(|_| DAEMON_DOWN)?;
-            Ok(json!({ "coordinatorId": id.to_string() }))
+            let name = required(args, "coordinator")?;
+            let registered = shared.register(name).await?;
+            Ok(json!({ "coordinatorId": registered.id.to_string() }))
         }
         "deregister" => {
             let id = coordinator_arg(shared, args)?;
-            let (reply, answer) = tokio::sync::oneshot::channel();
             door()?
-                .app
-                .send(AppRequest::Deregister(id, reply))
+                .registry
+                .deregister(id)
                 .await
-                .map_err(|_| DAEMON_DOWN)?;
-            answer
-                .await
-                .map_err(|_| DAEMON_DOWN)?
-                .map_err(engine_error)?;
+                .map_err(|e| crate::daemon::registry_error(&e))?;
             let now = shared.recorder.elapsed_ms();
             shared.observed().deregistered(id, now);
             Ok(json!({ "ok": true }))
@@ -556,8 +533,18 @@ pub async fn app_call(
         }
         "read_file" => {
             let path = required(args, "path")?;
-            let root = Path::new(crate::world::PROJECT_ROOT);
-            let branch = match text(args, "branch")? {
+            // The project whose repository has the branch (each coordinator has its own).
+            let wanted = text(args, "branch")?;
+            let projects: Vec<std::path::PathBuf> = shared
+                .declared
+                .iter()
+                .map(|d| d.request.project_root.clone())
+                .collect();
+            let root = projects
+                .iter()
+                .find(|root| wanted.is_some_and(|b| shared.repo.tree(root, b).is_some()))
+                .map_or(Path::new(crate::world::PROJECT_ROOT), |root| root.as_path());
+            let branch = match wanted {
                 Some(branch) => branch.to_owned(),
                 None => shared
                     .repo

@@ -1,17 +1,22 @@
-//! The daemon host of a scenario: the real engine on simulated ports, restartable.
+//! The daemon host of a scenario: the production daemon's wiring (`daemon::wiring`: the
+//! engine, the registry, the coordinators' own agents, the API's state) on simulated ports,
+//! restartable.
 //!
-//! [`Shared`] is what outlives a daemon crash: the disk (files and repositories), what the
-//! daemon persisted, the links, the trace and what the invariant checker saw. [`serve`] is the
-//! daemon host's software; turmoil runs it again after a crash, and it restores every persisted
-//! coordinator with its tasks (their processes died with the daemon, so they come back exited).
+//! [`Shared`] is what outlives a daemon crash: the disk (files and repositories, the daemon's
+//! state file among them), the links, the trace and what the invariant checker saw. [`serve`]
+//! is the daemon host's software; turmoil runs it again after a crash, and the registry
+//! restores every coordinator from the state file as it does on a user's machine (their agents
+//! died with the daemon: the engine reports them lost), gives back what a crash left in users'
+//! `.mcp.json` files and wires the coordinators again. A graceful stop shuts the registry down
+//! as the production daemon does.
 //!
-//! Persistence is the engine's own: its actors save their task records to the journal (a
-//! `MemoryJournal` in [`Shared`], where the production daemon writes its state file) and answer
-//! a created, closed or signalled task once the save is kept; [`Shared`] keeps the registered
-//! coordinators' settings.
+//! Nothing here registers, restores or deregisters: the app's calls go to the registry
+//! ([`Shared::register`], the `deregister` app call), which writes the state file through the
+//! `Files` port, onto the simulated disk. A coordinator's id and token come from the registry
+//! (its token read back from the credentials file it wrote, as `baton mcp` reads it).
 //!
-//! Inside the host: one loop owns the [`Engine`] and answers [`AppRequest`]s (the app channel);
-//! one task records the engine's app events; each spawned agent runs its script.
+//! Inside the host: the wiring's tasks; one task records the engine's app events; each spawned
+//! agent runs its script.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,30 +24,28 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use baton_runtime::agents;
-use baton_runtime::api::{ApiState, Directory};
+use baton_runtime::agents::{self, McpLaunch};
+use baton_runtime::api::Directory;
+use baton_runtime::api::latest::Latest;
 use baton_runtime::core::auth::Secret;
 use baton_runtime::core::branch::task_branch;
 use baton_runtime::core::ids::{CoordinatorId, TaskId};
 use baton_runtime::core::time::Millis;
-use baton_runtime::engine::{
-    AppEvent, CoordinatorHandle, CoordinatorSettings, Engine, EngineError, Ports,
-};
-use baton_runtime::ports::fakes::{
-    FakeClock, FakeDisk, FakeFiles, FakeRepo, MemoryJournal, SeededEntropy,
-};
-use baton_runtime::ports::{BoxFuture, Entropy, SpawnSpec};
-use tokio::sync::{Notify, mpsc, oneshot};
+use baton_runtime::daemon::registry::{Layout, RegisterRequest, RegistryDoor, RegistryError};
+use baton_runtime::daemon::state::State;
+use baton_runtime::daemon::wiring::{self, Host, Machine};
+use baton_runtime::engine::{AppEvent, CoordinatorHandle};
+use baton_runtime::ports::fakes::{FakeClock, FakeDisk, FakeFiles, FakeRepo, SeededEntropy};
+use baton_runtime::ports::{BoxFuture, Entropy, Files, SpawnSpec};
+use tokio::sync::{Notify, broadcast};
 
 use crate::agent::{self, Action, Seat, SubTaskMcp};
 use crate::invariants::Observed;
 use crate::link::Links;
 use crate::pty::SimPty;
 use crate::trace::Recorder;
-use crate::world::{APP_EVENTS_MAX, CONFIG_DIR, EPOCH_MS};
+use crate::world::{CONFIG_DIR, EPOCH_MS, STATE_DIR};
 
-/// App requests waiting for the daemon's loop.
-pub const APP_REQUESTS_MAX: usize = 64;
 /// A scripted agent's MCP server connects this long after the agent starts, unless its script
 /// says otherwise.
 pub const MCP_CONNECT_MS_DEFAULT: u64 = 200;
@@ -93,27 +96,18 @@ impl Script {
 pub struct Declared {
     /// Its actor name.
     pub name: String,
-    /// Its id (from the seed).
-    pub id: CoordinatorId,
-    /// Its settings.
-    pub settings: CoordinatorSettings,
-    /// Its bearer token (from the seed), as its MCP process holds it; the daemon issues it again
-    /// after a restart.
-    pub token: Secret,
+    /// What the app registers it with (its project: the scenario's repository, or a copy of
+    /// it for each coordinator after the first, since a project has one coordinator).
+    pub request: RegisterRequest,
 }
 
-/// A request on the app channel.
-pub enum AppRequest {
-    /// Registers a coordinator (or returns the registered one).
-    Register(
-        CoordinatorId,
-        CoordinatorSettings,
-        oneshot::Sender<CoordinatorHandle>,
-    ),
-    /// Deregisters a coordinator.
-    Deregister(CoordinatorId, oneshot::Sender<Result<(), EngineError>>),
-    /// Every coordinator's handle: the registered ones by id, then the orphaned ones.
-    Handles(oneshot::Sender<Handles>),
+/// A coordinator the daemon registered: what the app heard, and what its MCP config holds.
+#[derive(Debug, Clone)]
+pub struct Registered {
+    /// Its id.
+    pub id: CoordinatorId,
+    /// Its bearer token, read from its credentials file as `baton mcp` reads it.
+    pub token: Secret,
 }
 
 /// The engine's coordinators, as the app sees them.
@@ -128,8 +122,10 @@ pub struct Handles {
 /// The way into a running daemon.
 #[derive(Clone)]
 pub struct Door {
-    /// The app channel.
-    pub app: mpsc::Sender<AppRequest>,
+    /// The app channel's requests: the registry's.
+    pub registry: RegistryDoor,
+    /// What the API serves from, as the registry publishes it.
+    pub directory: Latest<Directory>,
     /// Its terminals.
     pub pty: Arc<SimPty>,
 }
@@ -156,10 +152,8 @@ pub struct Shared {
     pub stopping: Notify,
     /// What the invariant checker saw.
     pub observed: Mutex<Observed>,
-    /// The registered coordinators' settings, as the daemon persisted them.
-    persisted: Mutex<BTreeMap<CoordinatorId, CoordinatorSettings>>,
-    /// The task records the engine saved.
-    journal: Arc<MemoryJournal>,
+    /// The coordinators the daemon registered, by name.
+    registered: Mutex<BTreeMap<String, Registered>>,
     door: Mutex<Option<Door>>,
     incarnation: AtomicU64,
     /// WebSocket connections the attacker opened, to tell them apart in the trace.
@@ -194,8 +188,7 @@ impl Shared {
                 Secret::from_random(bytes)
             },
             observed: Mutex::default(),
-            persisted: Mutex::default(),
-            journal: Arc::default(),
+            registered: Mutex::default(),
             door: Mutex::default(),
             incarnation: AtomicU64::new(0),
             websockets: AtomicU64::new(0),
@@ -254,24 +247,61 @@ impl Shared {
     /// A coordinator's actor name.
     #[must_use]
     pub fn coordinator_name(&self, id: CoordinatorId) -> String {
-        self.declared
+        lock(&self.registered)
             .iter()
-            .find(|d| d.id == id)
-            .map_or_else(|| id.to_string(), |d| d.name.clone())
+            .find(|(_, r)| r.id == id)
+            .map_or_else(|| id.to_string(), |(name, _)| name.clone())
     }
 
-    /// Every coordinator's handle, from the running daemon.
+    /// The coordinator the daemon registered as `name`.
+    #[must_use]
+    pub fn registered(&self, name: &str) -> Option<Registered> {
+        lock(&self.registered).get(name).cloned()
+    }
+
+    /// Registers the declared coordinator `name` through the app channel (the registry), and
+    /// reads its token from the credentials file the daemon wrote.
+    ///
+    /// # Errors
+    /// The daemon is down, or refused (the text says why).
+    pub async fn register(&self, name: &str) -> Result<Registered, String> {
+        let declared = self
+            .declared
+            .iter()
+            .find(|d| d.name == name)
+            .ok_or("undeclared coordinator")?;
+        let door = self.door().ok_or(DAEMON_DOWN)?;
+        let info = door
+            .registry
+            .register(declared.request.clone())
+            .await
+            .map_err(|e| registry_error(&e))?;
+        let file = self
+            .files
+            .get(&info.mcp_config)
+            .ok_or("the coordinator's credentials file is missing")?;
+        let credentials = baton_runtime::mcp::args::credentials_in(&file.bytes)?;
+        let token = credentials
+            .iter()
+            .find(|(name, _)| baton_runtime::agents::TOKEN_VARS.contains(&name.as_str()))
+            .map(|(_, token)| Secret::from_text(token))
+            .ok_or("the credentials file names no token")?;
+        let registered = Registered { id: info.id, token };
+        lock(&self.registered).insert(name.to_owned(), registered.clone());
+        Ok(registered)
+    }
+
+    /// Every coordinator's handle, from what the running daemon publishes.
     ///
     /// # Errors
     /// The daemon is down.
     pub async fn handles(&self) -> Result<Handles, String> {
         let door = self.door().ok_or(DAEMON_DOWN)?;
-        let (reply, answer) = oneshot::channel();
-        door.app
-            .send(AppRequest::Handles(reply))
-            .await
-            .map_err(|_| DAEMON_DOWN)?;
-        answer.await.map_err(|_| DAEMON_DOWN.to_owned())
+        let directory = door.directory.get();
+        Ok(Handles {
+            registered: directory.coordinators.clone(),
+            orphans: directory.orphans.clone(),
+        })
     }
 
     /// The done token in a task's MCP config, while the config is there.
@@ -311,10 +341,23 @@ impl Shared {
 /// listens, `crate::net::SendError::Refused`).
 pub const DAEMON_DOWN: &str = "daemon unavailable: connection refused";
 
-/// The daemon host's software. See the module documentation.
+/// Where the simulated daemon keeps its files: its state file under [`STATE_DIR`], the MCP
+/// configs in [`CONFIG_DIR`].
+#[must_use]
+pub fn layout() -> Layout {
+    Layout {
+        state_dir: PathBuf::from(STATE_DIR),
+        state_file: PathBuf::from(STATE_DIR).join("state.json"),
+        config_dir: PathBuf::from(CONFIG_DIR),
+    }
+}
+
+/// The daemon host's software: the production daemon's wiring ([`wiring::start`]: the engine,
+/// the registry, the coordinators' own agents) on simulated ports, its state file on the
+/// simulated disk. See the module documentation.
 ///
 /// # Errors
-/// Never: the daemon runs until the simulation ends or crashes it.
+/// The state file cannot be read or written back.
 pub async fn serve(shared: Arc<Shared>) -> turmoil::Result {
     let incarnation = shared.incarnation.fetch_add(1, Ordering::Relaxed);
     let now_ms = shared.recorder.elapsed_ms();
@@ -325,7 +368,8 @@ pub async fn serve(shared: Arc<Shared>) -> turmoil::Result {
         typed.clone(),
         on_spawn(&shared, inner, typed),
     ));
-    let ports = Ports {
+    let files: Arc<dyn Files> = Arc::new(FakeDisk::new(shared.files.clone(), shared.repo.clone()));
+    let machine = Machine {
         clock: Arc::new(FakeClock::starting_at(Millis(EPOCH_MS + now_ms))),
         // A restarted daemon draws new ids: the same seed, moved on by its incarnation.
         entropy: Arc::new(SeededEntropy::new(
@@ -333,95 +377,89 @@ pub async fn serve(shared: Arc<Shared>) -> turmoil::Result {
         )),
         pty: pty.clone(),
         repo: shared.repo.clone(),
-        files: Arc::new(FakeDisk::new(shared.files.clone(), shared.repo.clone())),
-        journal: shared.journal.clone(),
+        files: files.clone(),
     };
-    let (events_tx, events) = mpsc::channel(APP_EVENTS_MAX);
-    let mut engine = Engine::new(ports, events_tx);
-    let restored: Vec<(CoordinatorId, CoordinatorSettings)> = lock(&shared.persisted)
-        .iter()
-        .map(|(id, settings)| (*id, settings.clone()))
-        .collect();
-    let mut directory = Directory::default();
-    directory.credentials.set_mobile(Some(shared.phone.clone()));
-    for (id, settings) in restored {
-        let records = shared.journal.saved(id).unwrap_or_default();
-        let tasks = records.tasks.len();
-        let handle = engine.restore(id, settings, records);
-        publish_coordinator(&shared, &mut directory, id, handle);
-        let name = shared.coordinator_name(id);
-        shared
-            .recorder
-            .record("daemon", format!("restored {name} with {tasks} task(s)"));
+    let layout = layout();
+    let state = match files.read(&layout.state_dir, &layout.state_file).await? {
+        None => State::default(),
+        Some(bytes) => baton_runtime::daemon::state::decode(&bytes)?,
+    };
+    let host = Host {
+        layout,
+        // The simulated `baton mcp` reaches the daemon host over turmoil.
+        launch: McpLaunch {
+            command: "baton".to_owned(),
+            url: crate::net::api_url(),
+        },
+        root_outside_a_sandbox: false,
+    };
+    let wired = wiring::start(machine, host, state).await?;
+    tokio::spawn(watch_events(shared.clone(), wired.tap));
+    // Phone access is on in every simulated daemon.
+    wired
+        .registry
+        .set_mobile(Some(shared.phone.clone()))
+        .await
+        .map_err(|e| e.to_string())?;
+    if incarnation > 0 {
+        let directory = wired.directory.get();
+        for handle in directory.coordinators.values().chain(&directory.orphans) {
+            let tasks = handle.list_tasks().await.map_or(0, |t| t.len());
+            let name = shared.coordinator_name(handle.id());
+            shared
+                .recorder
+                .record("daemon", format!("restored {name} with {tasks} task(s)"));
+        }
     }
-    let (app_tx, mut app) = mpsc::channel(APP_REQUESTS_MAX);
-    tokio::spawn(watch_events(shared.clone(), events));
-    let (directory_tx, directory_rx) = baton_runtime::api::latest::channel(directory.clone());
-    let api_state = ApiState::new(directory_rx, engine.agent_feed());
     let listener = crate::net::SimListener::bind().await?;
-    let (stopping, serving, state) = (shared.clone(), shared.clone(), api_state.clone());
+    let registry = wired.registry.clone();
+    let (stopping, serving, state) = (shared.clone(), shared.clone(), wired.api);
     tokio::spawn(async move {
         let stop = async move { stopping.stopping.notified().await };
         let listening = crate::net::listening();
         let _ = baton_runtime::api::serve(listener, state, listening, stop).await;
-        // Served to the end: the daemon is gone until it is started again.
+        // Served to the end: as the production daemon, its registry gives the users'
+        // `.mcp.json` back and persists; the daemon is gone until it is started again.
         serving.daemon_crashed();
+        registry.shutdown().await;
         serving.recorder.record("daemon", "stopped serving");
     });
-    *lock(&shared.door) = Some(Door { app: app_tx, pty });
+    *lock(&shared.door) = Some(Door {
+        registry: wired.registry,
+        directory: wired.directory,
+        pty,
+    });
     if incarnation > 0 {
         shared.recorder.record("daemon", "up again");
     }
-    while let Some(request) = app.recv().await {
-        match request {
-            AppRequest::Register(id, settings, reply) => {
-                lock(&shared.persisted)
-                    .entry(id)
-                    .or_insert_with(|| settings.clone());
-                let handle = engine.register(id, settings);
-                publish_coordinator(&shared, &mut directory, id, handle.clone());
-                directory_tx.publish(directory.clone());
-                let _ = reply.send(handle);
-            }
-            AppRequest::Deregister(id, reply) => {
-                directory.credentials.deregister(id);
-                directory.coordinators.remove(&id);
-                directory_tx.publish(directory.clone());
-                let _ = reply.send(engine.deregister(id).await);
-                lock(&shared.persisted).remove(&id);
-                shared.journal.forget(id);
-            }
-            AppRequest::Handles(reply) => {
-                let registered = engine
-                    .registered()
-                    .filter_map(|id| engine.coordinator(id).map(|h| (id, h.clone())))
-                    .collect();
-                let _ = reply.send(Handles {
-                    registered,
-                    orphans: engine.orphans().to_vec(),
-                });
-            }
-        }
-    }
+    let _ = wired.registry_task.await;
+    // Stopped: the host idles until the simulation restarts it.
+    std::future::pending::<()>().await;
     Ok(())
 }
 
-/// Issues the declared coordinator's token to it and lists its handle for the API.
-fn publish_coordinator(
-    shared: &Shared,
-    directory: &mut Directory,
-    id: CoordinatorId,
-    handle: CoordinatorHandle,
-) {
-    if let Some(declared) = shared.declared.iter().find(|d| d.id == id) {
-        directory.credentials.register(id, declared.token.clone());
+/// A registry's refusal as the app hears it.
+#[must_use]
+pub fn registry_error(error: &RegistryError) -> String {
+    match error {
+        RegistryError::Stopped => DAEMON_DOWN.to_owned(),
+        other => other.to_string(),
     }
-    directory.coordinators.insert(id, handle);
 }
 
 /// Records every app event and tells the checker.
-async fn watch_events(shared: Arc<Shared>, mut events: mpsc::Receiver<AppEvent>) {
-    while let Some(event) = events.recv().await {
+async fn watch_events(shared: Arc<Shared>, mut events: broadcast::Receiver<AppEvent>) {
+    loop {
+        let event = match events.recv().await {
+            Ok(event) => event,
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                shared
+                    .recorder
+                    .record("app", format!("missed {missed} event(s)"));
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
         let line = describe(&shared, &event);
         shared.recorder.record("app", line);
         shared

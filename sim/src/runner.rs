@@ -17,9 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use baton_runtime::core::coordinator::SignalOutcome;
-use baton_runtime::engine::CoordinatorSettings;
-use baton_runtime::ports::Entropy;
-use baton_runtime::ports::fakes::{FakeFiles, FakeRepo, SeededEntropy, WriteFailure};
+use baton_runtime::ports::fakes::{FakeFiles, FakeRepo, WriteFailure};
 use serde_json::Value;
 use tokio::sync::Notify;
 
@@ -32,7 +30,8 @@ use crate::scenario::{
     parse_at,
 };
 use crate::trace::Trace;
-use crate::world::{CONFIG_DIR, DAEMON_HOST, EPOCH_MS, PROJECT_ROOT, SIMULATION_MS_MAX, TICK_MS};
+use crate::world::{DAEMON_HOST, EPOCH_MS, PROJECT_ROOT, SIMULATION_MS_MAX, TICK_MS};
+use baton_runtime::daemon::registry::RegisterRequest;
 
 /// An expected value meaning "this field is null" (TOML has no null).
 pub const EXPECT_NULL: &str = "@null";
@@ -252,30 +251,25 @@ pub fn run(scenario: &Scenario, dir: &Path, seed: Option<u64>) -> anyhow::Result
     let seed = seed.unwrap_or(scenario.seed);
     let plan = Rc::new(plan(scenario)?);
     let scripts = scripts(scenario, dir)?;
-    let ids = SeededEntropy::new(seed ^ 0x636f_6f72_6469_6e61);
+    // A project has one coordinator: the first works on the scenario's repository, each other
+    // one on a copy of it of its own.
+    let project_of = |index: usize, name: &str| match index {
+        0 => PathBuf::from(PROJECT_ROOT),
+        _ => PathBuf::from(format!("{PROJECT_ROOT}-{name}")),
+    };
     let declared: Vec<Declared> = scenario
         .coordinators
         .iter()
-        .map(|def| {
-            let mut bytes = [0; 16];
-            ids.fill(&mut bytes);
-            let mut secret = [0; baton_runtime::core::auth::TOKEN_BYTES];
-            ids.fill(&mut secret);
-            Declared {
-                name: def.name.clone(),
-                id: baton_runtime::core::ids::CoordinatorId::from_random(bytes),
-                token: baton_runtime::core::auth::Secret::from_random(secret),
-                settings: CoordinatorSettings {
-                    skip_permissions: def.skip_permissions,
-                    notification_delay_ms: def.notification_delay_ms,
-                    // The simulated `baton mcp` reaches the daemon host over turmoil.
-                    mcp: baton_runtime::agents::McpLaunch {
-                        command: "baton".to_owned(),
-                        url: crate::net::api_url(),
-                    },
-                    ..CoordinatorSettings::new(PROJECT_ROOT, def.agent.clone(), CONFIG_DIR)
-                },
-            }
+        .enumerate()
+        .map(|(index, def)| Declared {
+            name: def.name.clone(),
+            request: RegisterRequest {
+                project_root: project_of(index, &def.name),
+                agent: def.agent.clone(),
+                args: Vec::new(),
+                skip_permissions: def.skip_permissions,
+                notification_delay_ms: Some(def.notification_delay_ms),
+            },
         })
         .collect();
     let root = PathBuf::from(PROJECT_ROOT);
@@ -290,15 +284,21 @@ pub fn run(scenario: &Scenario, dir: &Path, seed: Option<u64>) -> anyhow::Result
         files.link(&root.join(path));
     }
     let repo = Arc::new(FakeRepo::default());
-    repo.add_repo(
-        &root,
-        &scenario.world.repo.main,
-        scenario.world.repo.files.clone(),
-    );
-    for branch in &scenario.world.repo.branches {
-        repo.add_branch(&root, branch);
+    for project in declared
+        .iter()
+        .map(|d| d.request.project_root.clone())
+        .chain((declared.is_empty()).then(|| root.clone()))
+    {
+        repo.add_repo(
+            &project,
+            &scenario.world.repo.main,
+            scenario.world.repo.files.clone(),
+        );
+        for branch in &scenario.world.repo.branches {
+            repo.add_branch(&project, branch);
+        }
+        repo.add_links(&project, scenario.world.repo.links.keys().cloned());
     }
-    repo.add_links(&root, scenario.world.repo.links.keys().cloned());
     let baseline = Baseline {
         user_files,
         root,
@@ -419,6 +419,23 @@ impl Board {
     }
 }
 
+/// Binds the registered coordinator `name`'s id and token, as the app and its MCP config hold
+/// them, for the steps to name (`${id:…}`, `${token:…}`).
+fn bind_coordinator(shared: &Shared, board: &Board, name: &str) {
+    let Some(registered) = shared.registered(name) else {
+        return;
+    };
+    let mut bindings = board.bindings.borrow_mut();
+    bindings.insert(
+        format!("{}{name}", crate::scenario::ID_BINDING_PREFIX),
+        Value::String(registered.id.to_string()),
+    );
+    bindings.insert(
+        format!("{}{name}", crate::scenario::TOKEN_BINDING_PREFIX),
+        Value::String(registered.token.expose().to_owned()),
+    );
+}
+
 /// The scenario host's software.
 async fn play(
     shared: Arc<Shared>,
@@ -436,17 +453,6 @@ async fn play(
         Value::String(shared.phone.expose().to_owned()),
     );
     for declared in &shared.declared {
-        let mut bindings = board.bindings.borrow_mut();
-        bindings.insert(
-            format!("{}{}", crate::scenario::ID_BINDING_PREFIX, declared.name),
-            Value::String(declared.id.to_string()),
-        );
-        bindings.insert(
-            format!("{}{}", crate::scenario::TOKEN_BINDING_PREFIX, declared.name),
-            Value::String(declared.token.expose().to_owned()),
-        );
-    }
-    for declared in &shared.declared {
         let args = serde_json::json!({ "coordinator": declared.name });
         let mut dirtied = false;
         let answer = calls::app_call(&shared, "register", &args, &mut dirtied).await;
@@ -454,6 +460,7 @@ async fn play(
             APP_ACTOR,
             format!("register {} -> {}", declared.name, render(&answer)),
         );
+        bind_coordinator(&shared, &board, &declared.name);
     }
     for fault in plan.faults.clone() {
         tokio::task::spawn_local(inject(shared.clone(), start, fault));
@@ -603,17 +610,33 @@ async fn inject(shared: Arc<Shared>, start: tokio::time::Instant, planned: Plann
                 "creating or removing a worktree takes {ms} ms{lasting}"
             ));
         }
-        "disk_full" => {
-            shared.files.fail_writes(count);
-            record(format!("the disk is full for the next {count} write(s)"));
-        }
-        "rename_fails" => {
-            shared.files.fail_writes_with(count, WriteFailure::Rename);
-            record(format!("the next {count} write(s) will fail at the rename"));
-        }
-        "remove_fails" => {
-            shared.files.fail_removes(count);
-            record(format!("the next {count} file removal(s) will fail"));
+        "disk_full" | "rename_fails" | "remove_fails" => {
+            let under = fault
+                .path
+                .as_deref()
+                .map(|p| Path::new(PROJECT_ROOT).join(p));
+            let scope = under
+                .as_ref()
+                .map_or_else(String::new, |dir| format!(" under {}", dir.display()));
+            shared.files.faults_only_under(under);
+            match fault.kind.as_str() {
+                "disk_full" => {
+                    shared.files.fail_writes(count);
+                    record(format!(
+                        "the disk is full for the next {count} write(s){scope}"
+                    ));
+                }
+                "rename_fails" => {
+                    shared.files.fail_writes_with(count, WriteFailure::Rename);
+                    record(format!(
+                        "the next {count} write(s){scope} will fail at the rename"
+                    ));
+                }
+                _ => {
+                    shared.files.fail_removes(count);
+                    record(format!("the next {count} file removal(s){scope} will fail"));
+                }
+            }
         }
         "kill_agent" | "worktree_stuck" => {
             let Some((name, found)) = task.clone() else {
@@ -884,7 +907,7 @@ fn forget_bindings(board: &Board, step: &Step, index: usize) {
 /// An answer a coordinator got about a task it did not create.
 fn foreign_answer(shared: &Shared, actor: &str, args: &Value) -> Option<String> {
     let task = calls::task_arg(args).ok()?;
-    let caller = shared.declared.iter().find(|d| d.name == actor)?.id;
+    let caller = shared.registered(actor)?.id;
     let observed = shared.observed();
     let owner = observed.owner(task)?;
     (owner != caller).then(|| {
@@ -928,14 +951,24 @@ async fn call(
             )
             .await;
         board.checkout_dirtied.set(dirtied);
-        return (answer.unwrap_or_else(|e| Err(e.to_string())), None);
+        let answer = answer.unwrap_or_else(|e| Err(e.to_string()));
+        if let (Ok(_), "register", Some(name)) =
+            (&answer, step.call.as_str(), args["coordinator"].as_str())
+        {
+            // Registered again: a new id and token, which the steps after it name.
+            bind_coordinator(shared, board, name);
+        }
+        return (answer, None);
     }
-    let Some(declared) = shared.declared.iter().find(|d| d.name == actor) else {
-        return (Err(format!("no coordinator named {actor:?}")), None);
+    let Some(registered) = shared.registered(actor) else {
+        return (
+            Err(format!("no coordinator named {actor:?} was registered")),
+            None,
+        );
     };
     if let Some(tool) = step.call.strip_prefix(calls::MCP_CALL_PREFIX) {
         // Its MCP process meets the link's faults one connection at a time.
-        let made = calls::coordinator_mcp_call(shared, declared, tool, args);
+        let made = calls::coordinator_mcp_call(shared, (actor, &registered), tool, args);
         let after = step
             .cancel_after
             .as_deref()
@@ -950,7 +983,7 @@ async fn call(
             None => made.await,
         };
     }
-    let token = declared.token.expose().to_owned();
+    let token = registered.token.expose().to_owned();
     let request = calls::coordinator_call(shared, &token, &step.call, args);
     match shared.links.call(actor, &step.call, request).await {
         Ok(answer) => answer,

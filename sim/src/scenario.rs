@@ -318,6 +318,10 @@ pub struct Fault {
     /// For `drop_response`, `disk_full` and `remove_fails`: how many (default 1).
     #[serde(default)]
     pub count: Option<usize>,
+    /// For `disk_full`, `rename_fails` and `remove_fails`: only files under this path, relative
+    /// to the project's root (every file when absent; the daemon's state file is one).
+    #[serde(default)]
+    pub path: Option<String>,
 }
 
 /// The kinds of fault a scenario may inject.
@@ -666,6 +670,14 @@ fn check_fault(fault: &Fault, actors: &BTreeSet<String>) -> Result<(), String> {
         return Err(
             "count is only for drop_response, disk_full, rename_fails and remove_fails".into(),
         );
+    }
+    if fault.path.is_some()
+        && !matches!(
+            fault.kind.as_str(),
+            "disk_full" | "rename_fails" | "remove_fails"
+        )
+    {
+        return Err("path is only for disk_full, rename_fails and remove_fails".into());
     }
     Ok(())
 }

@@ -28,10 +28,10 @@ pub const SIMULATION_MS_MAX: u64 = 6 * 60 * 60 * 1_000;
 pub const EPOCH_MS: u64 = 1_700_000_000_000;
 /// The project's repository, with its main branch checked out.
 pub const PROJECT_ROOT: &str = "/repo";
-/// Where sub-tasks' MCP configs are written.
+/// Where the coordinators' credentials files and the sub-tasks' MCP configs are written.
 pub const CONFIG_DIR: &str = "/tmp/baton";
-/// App events the daemon buffers before the engine waits for the app to take them.
-pub const APP_EVENTS_MAX: usize = 1_024;
+/// The daemon's state directory: its state file.
+pub const STATE_DIR: &str = "/var/baton";
 
 /// Waits until the next simulation step begins: what a host learnt from another host in this
 /// step (an answer to its call) it acts on from then, never at a time before the other host

@@ -128,7 +128,11 @@ async fn handle(state: &ApiState, request: Request) -> Result<Response, ApiError
             } else {
                 HookFields::default()
             };
-            sub_task(&directory, &task, op, &token, named, hook).await
+            let indexed = match &task {
+                TaskRef::Id(id) => state.tasks.get().get(id).copied(),
+                TaskRef::NotAnId(_) => None,
+            };
+            sub_task(&directory, indexed, (&task, op), &token, named, hook).await
         }
         Access::Coordinator(id, route) => {
             let handle = directory.coordinators.get(&id).cloned().ok_or_else(|| {
@@ -508,8 +512,8 @@ fn hook_fields(fields: Option<&Fields>) -> HookFields {
 /// coordinator's.
 async fn sub_task(
     directory: &Arc<Directory>,
-    task: &TaskRef,
-    op: TaskOp,
+    indexed: Option<CoordinatorId>,
+    (task, op): (&TaskRef, TaskOp),
     token: &[u8],
     named: Option<CoordinatorId>,
     hook: HookFields,
@@ -520,7 +524,13 @@ async fn sub_task(
             None => ApiError::unauthorized(),
         });
     };
-    for (id, handle) in &directory.coordinators {
+    // The coordinator the task index names first, then every other one (the index may lag).
+    let first = indexed.and_then(|id| directory.coordinators.get_key_value(&id));
+    let rest = directory
+        .coordinators
+        .iter()
+        .filter(|(id, _)| Some(**id) != indexed);
+    for (id, handle) in first.into_iter().chain(rest) {
         if named.is_some_and(|named| named != *id) {
             continue;
         }

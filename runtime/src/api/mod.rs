@@ -71,6 +71,12 @@ pub struct Directory {
     pub orphans: Vec<CoordinatorHandle>,
 }
 
+/// Which coordinator holds each task, as the engine's events tell it (a task created, closed),
+/// for the routes a sub-task calls: its task's coordinator is asked first instead of every one
+/// in turn. It may lag behind: a task it does not know (yet) is looked for in every
+/// coordinator, as before.
+pub type TaskIndex = BTreeMap<crate::core::ids::TaskId, CoordinatorId>;
+
 /// The API's state: the latest [`Directory`] the daemon published, the engine's agent feed
 /// and the coordinators' own agents (for the WebSocket), the open WebSocket connections, and
 /// the signals of a shutdown: one when it starts (WebSockets close), one when its grace is over
@@ -78,6 +84,8 @@ pub struct Directory {
 #[derive(Clone, Debug)]
 pub struct ApiState {
     directory: Latest<Directory>,
+    /// See [`TaskIndex`].
+    tasks: Latest<TaskIndex>,
     feed: AgentFeed,
     sessions: Option<Sessions>,
     /// One permit per WebSocket connection that may open.
@@ -97,6 +105,7 @@ impl ApiState {
     pub fn new(directory: Latest<Directory>, feed: AgentFeed) -> Self {
         ApiState {
             directory,
+            tasks: latest::channel(TaskIndex::new()).1,
             feed,
             sessions: None,
             sockets: Arc::new(Semaphore::new(crate::core::ws::WS_CONNECTIONS_MAX)),
@@ -111,6 +120,13 @@ impl ApiState {
     #[must_use]
     pub fn with_sessions(mut self, sessions: Sessions) -> Self {
         self.sessions = Some(sessions);
+        self
+    }
+
+    /// The same state, asking a sub-task's coordinator first by `tasks` ([`TaskIndex`]).
+    #[must_use]
+    pub fn with_task_index(mut self, tasks: Latest<TaskIndex>) -> Self {
+        self.tasks = tasks;
         self
     }
 

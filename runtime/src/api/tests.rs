@@ -407,21 +407,61 @@ async fn bad_bodies_are_400_and_change_nothing() {
     );
 }
 
+/// The done token in `task`'s MCP config, as its `baton mcp` reads it.
+fn done_token(w: &World, task: TaskId) -> String {
+    let file = w
+        .files
+        .get(&Path::new("/tmp/baton").join(format!("baton-subtask-{task}.json")))
+        .expect("the task's config");
+    let value: Value = serde_json::from_slice(&file.bytes).expect("json");
+    value["mcpServers"]["baton"]["env"]["BATON_DONE_TOKEN"]
+        .as_str()
+        .expect("a done token")
+        .to_owned()
+}
+
+/// A sub-task's routes ask the coordinator the task index names first; an index that places
+/// the task wrong (it lags behind the engine) or not at all changes no answer.
+#[tokio::test(start_paused = true)]
+async fn a_sub_tasks_call_is_answered_alike_whatever_the_task_index_says() {
+    let w = world().await;
+    let (own, other) = (done_token(&w, w.task_a), done_token(&w, w.task_b));
+    let indexes = [
+        super::TaskIndex::from([(w.task_a, w.a), (w.task_b, w.b)]),
+        super::TaskIndex::from([(w.task_a, w.b)]),
+        super::TaskIndex::new(),
+    ];
+    for index in indexes {
+        let described = format!("{index:?}");
+        let (_publisher, latest) = super::latest::channel(index);
+        let router = app(
+            w.state.clone().with_task_index(latest),
+            super::Listening::loopback(7777),
+        );
+        let status = |token: String| {
+            let router = router.clone();
+            let request = Request::builder()
+                .header("host", HOST)
+                .method("POST")
+                .uri(format!("/api/tasks/{}/mcp-connected", w.task_a))
+                .header("authorization", format!("Bearer {token}"))
+                .body(Body::empty())
+                .expect("a request");
+            async move { router.oneshot(request).await.expect("answers").status() }
+        };
+        assert_eq!(status(own.clone()).await, StatusCode::OK, "{described}");
+        assert_eq!(
+            status(other.clone()).await,
+            StatusCode::UNAUTHORIZED,
+            "another task's token, {described}"
+        );
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_sub_task_signals_with_its_own_done_token_only() {
     let w = world().await;
-    let config = |task: TaskId| {
-        let file = w
-            .files
-            .get(&Path::new("/tmp/baton").join(format!("baton-subtask-{task}.json")))
-            .expect("the task's config");
-        let value: Value = serde_json::from_slice(&file.bytes).expect("json");
-        value["mcpServers"]["baton"]["env"]["BATON_DONE_TOKEN"]
-            .as_str()
-            .expect("a done token")
-            .to_owned()
-    };
-    let (own, other) = (config(w.task_a), config(w.task_b));
+    let (own, other) = (done_token(&w, w.task_a), done_token(&w, w.task_b));
     let done = format!("/api/tasks/{}/done", w.task_a);
     let request = |token: &str, headers: Vec<(String, String)>| {
         let mut request = Request::builder()

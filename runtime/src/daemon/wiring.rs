@@ -16,7 +16,8 @@ use super::state::State;
 use super::terminal::APP_EVENT_FEED_MAX;
 use crate::agents::McpLaunch;
 use crate::api::latest::Latest;
-use crate::api::{ApiState, Directory};
+use crate::api::latest::Publisher;
+use crate::api::{ApiState, Directory, TaskIndex};
 use crate::engine::sessions::Sessions;
 use crate::engine::{APP_EVENTS_MAX, AppEvent, Engine, Ports};
 use crate::ports::{Clock, Entropy, Files, PtyHost, Repo};
@@ -88,6 +89,7 @@ pub async fn start(machine: Machine, host: Host, state: State) -> Result<Wired, 
     let engine = Engine::new(ports.clone(), events_tx);
     let (events, tap) = broadcast::channel(APP_EVENT_FEED_MAX);
     tokio::spawn(registry::log_events(events_rx, events.clone()));
+    let tasks_followed = events.subscribe();
     let feed = engine.agent_feed();
     let sessions = Sessions::new(ports.pty.clone(), ports.clock.clone(), feed.clone());
     tokio::spawn(sessions.clone().follow(events.subscribe()));
@@ -101,7 +103,19 @@ pub async fn start(machine: Machine, host: Host, state: State) -> Result<Wired, 
     )
     .await?;
     let (door, registry_task) = registry.spawn((requests_tx, requests));
-    let api = ApiState::new(directory.clone(), feed).with_sessions(sessions.clone());
+    // The tasks restored so far, then what the events tell (buffered since before the restore).
+    let mut known = TaskIndex::new();
+    let published = directory.get();
+    for handle in published.coordinators.values().chain(&published.orphans) {
+        for task in handle.list_tasks().await.unwrap_or_default() {
+            known.insert(task.id, handle.id());
+        }
+    }
+    let (index_publisher, index) = crate::api::latest::channel(known.clone());
+    tokio::spawn(follow_tasks(tasks_followed, known, index_publisher));
+    let api = ApiState::new(directory.clone(), feed)
+        .with_sessions(sessions.clone())
+        .with_task_index(index);
     Ok(Wired {
         registry: door,
         registry_task,
@@ -112,4 +126,27 @@ pub async fn start(machine: Machine, host: Host, state: State) -> Result<Wired, 
         tap,
         restored,
     })
+}
+
+/// Keeps the API's [`TaskIndex`] as the engine's events tell: a task created is its
+/// coordinator's, a task closed is gone. Events missed (the feed lagged) leave it stale, which
+/// the API tolerates (it asks every coordinator for a task the index does not place right).
+async fn follow_tasks(
+    mut events: broadcast::Receiver<AppEvent>,
+    mut known: TaskIndex,
+    publisher: Publisher<TaskIndex>,
+) {
+    loop {
+        let changed = match events.recv().await {
+            Ok(AppEvent::TaskCreated { coordinator, task }) => {
+                known.insert(task.id, coordinator) != Some(coordinator)
+            }
+            Ok(AppEvent::TaskClosed(task)) => known.remove(&task).is_some(),
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => false,
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        if changed {
+            publisher.publish(known.clone());
+        }
+    }
 }

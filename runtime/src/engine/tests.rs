@@ -270,8 +270,25 @@ async fn a_created_task_is_saved_before_it_is_answered_and_a_failed_save_is_an_e
         .create_task(request("lost", None))
         .await
         .unwrap_err();
-    assert!(error.to_string().contains("not persisted"), "{error}");
+    // Its intent could not be saved: nothing of it was begun.
+    assert!(error.to_string().contains("nothing was done"), "{error}");
     assert!(error.to_string().contains("no space left"), "{error}");
+    let names: Vec<String> = w
+        .coordinator
+        .list_tasks()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(names, ["kept"]);
+    assert!(
+        !w.repo
+            .branches(Path::new("/repo"))
+            .iter()
+            .any(|b| b.starts_with("task/lost-")),
+        "no branch was made"
+    );
     let refused = w
         .coordinator
         .create_task(request("", None))

@@ -132,6 +132,18 @@ pub(super) fn run(
 
 /// Makes a task: worktree, the files its agent needs, config, agent; each step undone if a
 /// later one fails.
+/// How a job whose intent could not be saved is reported: nothing of it was begun.
+pub(super) fn not_begun(job: &Job, error: &crate::ports::JournalError) -> Internal {
+    let error = EngineError::Io(format!(
+        "nothing was done: the task's record could not be saved ({error})"
+    ));
+    match job {
+        Job::Create(creation) => Internal::Created(creation.id, Err(error)),
+        Job::Merge { task, .. } => Internal::Merged(*task, Err(error)),
+        Job::Close { task, .. } => Internal::Closed(*task, Err(error.to_string())),
+    }
+}
+
 async fn create(
     ports: &Ports,
     settings: &CoordinatorSettings,

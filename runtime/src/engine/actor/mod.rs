@@ -30,8 +30,8 @@ use super::{
     Viewer, Watched,
 };
 use crate::core::coordinator::{
-    Answer, CallerId, Coordinator, CoreError, Effect, IdleOutcome, MergeOutcome, NewTask, Records,
-    Sent, SignalOutcome, StateChange, Status, Typed, WaiterId, WorktreeFile,
+    Answer, CallerId, Coordinator, CoreError, Effect, IdleOutcome, Job, MergeOutcome, NewTask,
+    Records, Sent, SignalOutcome, StateChange, Status, Typed, WaiterId, WorktreeFile,
 };
 use crate::core::ids::{AgentId, BatchId, CoordinatorId, NotificationId, TaskId, Uuid};
 use crate::core::notify::Fresh;
@@ -195,8 +195,9 @@ enum AfterSave {
     /// if the client is gone by then.
     Signal(Reply<SignalOutcome>, Option<RequestId>, SignalOutcome),
     /// A job that begins an operation, started once the operation's intent is saved (a crash
-    /// in the middle then finds it).
-    Start(crate::ports::BoxFuture<'static, ()>),
+    /// in the middle then finds it). An intent that could not be saved begins nothing: the job
+    /// is reported failed at once ([`jobs::not_begun`]).
+    Start(Job),
 }
 
 impl Actor {
@@ -435,9 +436,24 @@ impl Actor {
                         AfterSave::Signal(reply, request, outcome) => {
                             self.answer_signal(reply, request, outcome).await;
                         }
-                        AfterSave::Start(job) => {
-                            tokio::spawn(job);
-                        }
+                        AfterSave::Start(job) => match &result {
+                            Ok(()) => {
+                                let (ports, settings) = (self.ports.clone(), self.settings.clone());
+                                tokio::spawn(jobs::run(
+                                    job,
+                                    ports,
+                                    settings,
+                                    self.internal.clone(),
+                                ));
+                            }
+                            Err(error) => {
+                                let (failed, internal) =
+                                    (jobs::not_begun(&job, error), self.internal.clone());
+                                tokio::spawn(async move {
+                                    let _ = internal.send(failed).await;
+                                });
+                            }
+                        },
                     }
                 }
             }
@@ -528,8 +544,6 @@ impl Actor {
                 }
                 Effect::Start(job) => {
                     // Started once what changed so far (the operation's intent) is saved.
-                    let (ports, settings) = (self.ports.clone(), self.settings.clone());
-                    let job = jobs::run(job, ports, settings, self.internal.clone());
                     self.save_waiters.push(AfterSave::Start(job));
                     self.dirty = true;
                 }

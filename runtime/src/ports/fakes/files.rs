@@ -38,6 +38,8 @@ struct FilesState {
     write_failure: WriteFailure,
     /// Removals that will fail with "permission denied", counted down.
     failing_removes: usize,
+    /// Where write and removal faults strike: only paths under this one (every path if none).
+    faults_under: Option<PathBuf>,
     /// Symbolic links (their paths): a file or directory no operation may go through.
     links: std::collections::BTreeSet<PathBuf>,
 }
@@ -92,6 +94,12 @@ impl FakeFiles {
         state.write_failure = WriteFailure::DiskFull;
     }
 
+    /// Confines the write and removal faults set from now on to paths under `dir` (`None`:
+    /// every path); writes and removals elsewhere neither fail nor count.
+    pub fn faults_only_under(&self, dir: Option<PathBuf>) {
+        lock(&self.state).faults_under = dir;
+    }
+
     /// Makes the next `count` removals fail as without permission (leaving the files in place).
     pub fn fail_removes(&self, count: usize) {
         lock(&self.state).failing_removes = count;
@@ -132,7 +140,12 @@ impl FakeFiles {
     #[must_use]
     pub fn take_write_fault(&self, path: &Path) -> Option<FilesError> {
         let mut state = lock(&self.state);
-        if state.failing_writes == 0 {
+        if state.failing_writes == 0
+            || state
+                .faults_under
+                .as_ref()
+                .is_some_and(|dir| !path.starts_with(dir))
+        {
             return None;
         }
         if state.passing_writes > 0 {
@@ -151,7 +164,12 @@ impl FakeFiles {
     #[must_use]
     pub fn take_remove_fault(&self, path: &Path) -> Option<FilesError> {
         let mut state = lock(&self.state);
-        if state.failing_removes == 0 {
+        if state.failing_removes == 0
+            || state
+                .faults_under
+                .as_ref()
+                .is_some_and(|dir| !path.starts_with(dir))
+        {
             return None;
         }
         state.failing_removes -= 1;

@@ -54,9 +54,41 @@ struct Repository {
     branches: BTreeMap<String, usize>,
     /// The user's own checkout (at the root) and every worktree, by directory.
     checkouts: BTreeMap<PathBuf, Checkout>,
+    /// Patterns of `info/exclude` (every checkout's): `/name` a path, `/dir/` what is under it.
+    excluded: BTreeSet<String>,
 }
 
 impl Repository {
+    /// Whether `path`, untracked at `head`, is excluded (git neither lists nor commits it).
+    fn ignores(&self, path: &str, head: &Tree) -> bool {
+        !head.contains_key(path)
+            && self.excluded.iter().any(|pattern| {
+                let anchored = pattern.strip_prefix('/').unwrap_or(pattern);
+                match anchored.strip_suffix('/') {
+                    Some(dir) => path.starts_with(dir) && path[dir.len()..].starts_with('/'),
+                    None => path == anchored,
+                }
+            })
+    }
+
+    /// A checkout's files as git sees them: without the excluded untracked ones.
+    fn visible(&self, files: &Tree, head: Option<usize>) -> Tree {
+        let empty = Tree::new();
+        let tree = head.map_or(&empty, |head| &self.commits[head].tree);
+        files
+            .iter()
+            .filter(|(path, _)| !self.ignores(path, tree))
+            .map(|(path, content)| (path.clone(), content.clone()))
+            .collect()
+    }
+
+    /// Whether the checkout at `dir` holds changes git would list.
+    fn is_dirty(&self, dir: &Path) -> bool {
+        let checkout = &self.checkouts[dir];
+        let head = self.head(&checkout.branch);
+        head.is_none_or(|head| self.commits[head].tree != self.visible(&checkout.files, Some(head)))
+    }
+
     fn head(&self, branch: &str) -> Option<usize> {
         self.branches.get(branch).copied()
     }
@@ -106,7 +138,7 @@ impl Repository {
             .checkouts
             .iter()
             .find(|(_, c)| c.branch == request.target)
-            .map(|(dir, c)| (dir.clone(), c.files != self.commits[ours].tree));
+            .map(|(dir, _)| (dir.clone(), self.is_dirty(dir)));
         if let Some((_, true)) = holder {
             return Err(RepoError::Dirty);
         }
@@ -127,10 +159,20 @@ impl Repository {
             let commit = self.commit(parents, merged.clone())?;
             self.branches.insert(request.target.clone(), commit);
         }
-        if let Some((dir, _)) = holder
-            && let Some(checkout) = self.checkouts.get_mut(&dir)
-        {
-            checkout.files = merged;
+        if let Some((dir, _)) = holder {
+            // What git ignores in the checkout stays as it is.
+            let mut files = merged;
+            let kept: Vec<(String, String)> = self.checkouts[&dir]
+                .files
+                .iter()
+                .filter(|(path, _)| !files.contains_key(*path))
+                .filter(|(path, _)| self.ignores(path, &files))
+                .map(|(path, content)| (path.clone(), content.clone()))
+                .collect();
+            files.extend(kept);
+            if let Some(checkout) = self.checkouts.get_mut(&dir) {
+                checkout.files = files;
+            }
         }
         Ok(MergeOutcome {
             target: request.target.clone(),
@@ -218,6 +260,7 @@ impl FakeRepo {
                     files,
                 },
             )]),
+            excluded: BTreeSet::new(),
         };
         lock(&self.state).repos.insert(root.to_owned(), repo);
     }
@@ -236,6 +279,7 @@ impl FakeRepo {
                     files: Tree::new(),
                 },
             )]),
+            excluded: BTreeSet::new(),
         };
         lock(&self.state).repos.insert(root.to_owned(), repo);
     }
@@ -299,10 +343,11 @@ impl FakeRepo {
         let head = repo
             .head(&checkout.branch)
             .ok_or_else(|| RepoError::Git(format!("branch {} is gone", checkout.branch)))?;
-        if repo.commits[head].tree == checkout.files {
+        let visible = repo.visible(&checkout.files, Some(head));
+        if repo.commits[head].tree == visible {
             return Ok(false);
         }
-        let commit = repo.commit(vec![head], checkout.files)?;
+        let commit = repo.commit(vec![head], visible)?;
         repo.branches.insert(checkout.branch, commit);
         Ok(true)
     }
@@ -335,12 +380,7 @@ impl FakeRepo {
     #[must_use]
     pub fn is_dirty(&self, dir: &Path) -> bool {
         let mut state = lock(&self.state);
-        let Some(repo) = state.holding(dir) else {
-            return false;
-        };
-        let checkout = &repo.checkouts[dir];
-        repo.head(&checkout.branch)
-            .is_none_or(|head| repo.commits[head].tree != checkout.files)
+        state.holding(dir).is_some_and(|repo| repo.is_dirty(dir))
     }
 
     /// The tree at the tip of `branch` of the repository at `root`.
@@ -439,7 +479,7 @@ impl FakeRepo {
             .ok_or_else(|| RepoError::NoSuchBranch(base.to_owned()))?;
         let fork = &repo.commits[repo.merge_base(head, base_head)].tree;
         let committed = &repo.commits[head].tree;
-        let mut working = checkout.files.clone();
+        let mut working = repo.visible(&checkout.files, Some(head));
         for (path, content) in overlay {
             match content {
                 Some(bytes) => working.insert(path, String::from_utf8_lossy(&bytes).into_owned()),
@@ -569,9 +609,15 @@ impl Repo for FakeRepo {
         Box::pin(async move { result })
     }
 
-    fn exclude(&self, _root: PathBuf, _pattern: String) -> BoxFuture<'_, Result<(), RepoError>> {
-        // No ignore rules in memory: nothing here is listed as untracked but what was written.
-        Box::pin(async { Ok(()) })
+    fn exclude(&self, root: PathBuf, pattern: String) -> BoxFuture<'_, Result<(), RepoError>> {
+        let result = lock(&self.state)
+            .repos
+            .get_mut(&root)
+            .map(|repo| {
+                repo.excluded.insert(pattern);
+            })
+            .ok_or_else(|| no_repo(&root));
+        Box::pin(async move { result })
     }
 
     fn remove_worktree(
@@ -744,6 +790,39 @@ mod tests {
         let repo = repo_with_worktree().await;
         repo.edit(Path::new("/r"), "scratch", "mine\n").unwrap();
         assert_eq!(repo.merge(merge(false)).await, Err(RepoError::Dirty));
+    }
+
+    #[tokio::test]
+    async fn excluded_untracked_files_are_neither_changes_nor_committed_and_outlive_a_merge() {
+        let repo = repo_with_worktree().await;
+        let (root, wt) = (Path::new("/r"), Path::new(WT));
+        repo.exclude(root.to_owned(), "/.mcp.json".into())
+            .await
+            .unwrap();
+        repo.exclude(root.to_owned(), "/.worktrees/".into())
+            .await
+            .unwrap();
+        repo.edit(root, ".mcp.json", "{}\n").unwrap();
+        repo.edit(root, ".worktrees/x", "y\n").unwrap();
+        assert!(!repo.is_dirty(root), "excluded files are not changes");
+        // Worktrees share the repository's exclusions, as git's info/exclude.
+        repo.edit(wt, ".mcp.json", "{}\n").unwrap();
+        repo.edit(wt, "b.txt", "new\n").unwrap();
+        let diff = repo
+            .diff(wt.to_owned(), "main".into(), Vec::new())
+            .await
+            .unwrap();
+        let paths: Vec<&str> = diff.files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["b.txt"]);
+        assert!(repo.commit(wt).unwrap());
+        assert!(!repo.tree(root, "task/x").unwrap().contains_key(".mcp.json"));
+        repo.merge(merge(false)).await.unwrap();
+        let files = repo.files(root).unwrap();
+        assert_eq!(files["b.txt"], "new\n");
+        assert_eq!(files[".mcp.json"], "{}\n", "the user's excluded file stays");
+        // An untracked file nothing excludes is a change.
+        repo.edit(root, "scratch", "mine\n").unwrap();
+        assert!(repo.is_dirty(root));
     }
 
     #[tokio::test]

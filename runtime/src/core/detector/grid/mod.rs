@@ -1,0 +1,387 @@
+//! The screen grid: what a terminal of the agent's size shows, cell by cell.
+//!
+//! Full-screen agents (Claude Code, Codex CLI, Gemini CLI) draw a frame by moving the cursor and
+//! rewriting only the cells that changed; Codex keeps its interface in a scroll region at the
+//! bottom and inserts history above it. A stream of text lines cannot follow that: a finished
+//! turn's `esc to interrupt` footer that is overwritten in place, not erased, stays in it. The
+//! grid applies each [`Op`](super::vt::Op) as a VT100-style terminal does: cursor addressing,
+//! the scroll region, erasing, inserting and deleting lines and characters, a pending wrap at
+//! the right margin, and wide characters taking two cells. Lines scrolled off the top are gone,
+//! as on a terminal without scrollback; the alternate screen shares the one grid (switching
+//! clears it).
+//!
+//! The view the classifier reads after every chunk is kept row by row: a change marks its rows,
+//! only those are rendered again, and rows scrolled or shifted keep their text (it moves with
+//! them), so a redraw of the footer costs a few rows, not the whole screen.
+//!
+//! Memory: the cells (at most [`SCREEN_COLS_MAX`] by [`SCREEN_ROWS_MAX`]), each row's text and
+//! the rendered view; no input makes any of them grow.
+//!
+//! Layout: this module holds the cells, writing text into them and the rendered view; `edit`
+//! applies the other terminal operations (cursor motion, scrolling, erasing, inserting and
+//! deleting, resizing).
+
+mod edit;
+#[cfg(test)]
+mod tests;
+
+use unicode_width::UnicodeWidthChar as _;
+
+/// Widest grid kept: a wider terminal is read as this wide (its right part is cut off).
+pub const SCREEN_COLS_MAX: u16 = 500;
+/// Tallest grid kept: a taller terminal is read as this tall.
+pub const SCREEN_ROWS_MAX: u16 = 200;
+
+/// One cell: its character, and whether it was written faint (SGR 2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Cell {
+    c: char,
+    faint: bool,
+}
+
+const BLANK: Cell = Cell {
+    c: ' ',
+    faint: false,
+};
+/// The right half of a wide character (never rendered).
+const WIDE_TAIL: char = '\0';
+/// Put before the faint text that ends a row after other text (a placeholder in an input
+/// line, as Codex CLI and Claude Code show): the classifier can read the line without it.
+pub(crate) const FAINT_TAIL: u8 = 0x1f;
+/// Tab stops: every eighth column.
+const TAB_WIDTH: u16 = 8;
+
+/// The grid. See the module documentation.
+#[derive(Clone, Debug)]
+pub(crate) struct Grid {
+    cols: u16,
+    rows: u16,
+    /// `rows * cols` cells, a row of the store at a time (see `order`).
+    cells: Vec<Cell>,
+    /// For each row of the screen, top to bottom, the row of `cells` that holds it: scrolling
+    /// reorders these instead of moving cells.
+    order: Vec<u16>,
+    /// Text is being written faint.
+    faint: bool,
+    /// The cursor (0-based).
+    row: u16,
+    col: u16,
+    /// The last write filled the last column: the next character wraps first.
+    wrap_pending: bool,
+    /// The scroll region's first and last rows (0-based, inclusive).
+    top: u16,
+    bottom: u16,
+    /// The cursor saved by DECSC.
+    saved: (u16, u16),
+    /// Bumped whenever a cell changes.
+    generation: u64,
+    /// Each stored row's text (see [`render_row`]) as of its last rendering, and whether its
+    /// cells changed since: `rows` of each, in the order of `cells`.
+    row_text: Vec<Vec<u8>>,
+    dirty: Vec<bool>,
+    /// For each stored row, a column from which on all its cells are blank (at most `cols`):
+    /// rendering and erasing stop there.
+    extent: Vec<u16>,
+    /// The cells as text (see [`Grid::view`]), and the generation it shows.
+    view: Vec<u8>,
+    rendered: Option<u64>,
+}
+
+impl Grid {
+    /// A blank grid of `cols` by `rows` (each clamped to 1 and the maxima).
+    pub(crate) fn new(cols: u16, rows: u16) -> Self {
+        let (cols, rows) = clamp_size(cols, rows);
+        Grid {
+            cols,
+            rows,
+            cells: vec![BLANK; usize::from(cols) * usize::from(rows)],
+            order: (0..rows).collect(),
+            faint: false,
+            row: 0,
+            col: 0,
+            wrap_pending: false,
+            top: 0,
+            bottom: rows - 1,
+            saved: (0, 0),
+            generation: 0,
+            // Blank rows render as nothing: the empty texts are up to date.
+            row_text: vec![Vec::new(); usize::from(rows)],
+            dirty: vec![false; usize::from(rows)],
+            extent: vec![0; usize::from(rows)],
+            view: Vec::new(),
+            rendered: None,
+        }
+    }
+
+    /// The grid's size: columns, rows.
+    pub(crate) const fn size(&self) -> (u16, u16) {
+        (self.cols, self.rows)
+    }
+
+    /// Counts changes of the cells: equal values mean the screen did not change between them.
+    pub(crate) const fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The screen as text: each row's characters up to its last non-blank one, rows joined by
+    /// line feeds (blank rows are empty lines) up to the last row with text. Rendered again
+    /// only after a change, and then only the rows that changed.
+    pub(crate) fn view(&mut self) -> &[u8] {
+        if self.rendered != Some(self.generation) {
+            let width = usize::from(self.cols);
+            for (row, (text, dirty)) in self.row_text.iter_mut().zip(&mut self.dirty).enumerate() {
+                if std::mem::take(dirty) {
+                    text.clear();
+                    let start = row * width;
+                    render_row(
+                        &self.cells[start..start + usize::from(self.extent[row])],
+                        text,
+                    );
+                }
+            }
+            let texts = &self.row_text;
+            let used = self
+                .order
+                .iter()
+                .rposition(|&at| !texts[usize::from(at)].is_empty())
+                .map_or(0, |at| at + 1);
+            self.view.clear();
+            for (index, &at) in self.order[..used].iter().enumerate() {
+                if index > 0 {
+                    self.view.push(b'\n');
+                }
+                self.view.extend_from_slice(&texts[usize::from(at)]);
+            }
+            self.rendered = Some(self.generation);
+        }
+        &self.view
+    }
+
+    /// Renders the screen as text into `out` from the cells alone (see [`Grid::view`]).
+    pub(crate) fn render_into(&self, out: &mut Vec<u8>) {
+        out.clear();
+        let width = usize::from(self.cols);
+        let mut rows: Vec<Vec<u8>> = self
+            .order
+            .iter()
+            .map(|&at| {
+                let start = usize::from(at) * width;
+                let mut text = Vec::new();
+                render_row(&self.cells[start..start + width], &mut text);
+                text
+            })
+            .collect();
+        let used = rows
+            .iter()
+            .rposition(|text| !text.is_empty())
+            .map_or(0, |at| at + 1);
+        rows.truncate(used);
+        out.extend_from_slice(&rows.join(&b'\n'));
+    }
+
+    /// Marks the screen's row `row` as changed, with cells written up to column `end`.
+    fn touch(&mut self, row: u16, end: usize) {
+        let stored = self.stored(row);
+        self.dirty[stored] = true;
+        let end = u16::try_from(end).unwrap_or(self.cols).min(self.cols);
+        self.extent[stored] = self.extent[stored].max(end);
+    }
+
+    /// Faint text (SGR 2) on or off, for what is written next.
+    pub(crate) fn set_faint(&mut self, on: bool) {
+        self.faint = on;
+    }
+
+    /// Writes printable text (valid UTF-8) at the cursor.
+    #[inline]
+    pub(crate) fn text(&mut self, bytes: &[u8]) {
+        if bytes.is_ascii() {
+            self.ascii(bytes);
+        } else {
+            for c in String::from_utf8_lossy(bytes).chars() {
+                self.put(c);
+            }
+        }
+    }
+
+    /// ASCII text: whole runs copied into a row at a time.
+    fn ascii(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            if self.wrap_pending {
+                self.wrap();
+            }
+            let room = usize::from(self.cols - self.col);
+            let (now, rest) = bytes.split_at(room.min(bytes.len()));
+            let at = self.index(self.row, self.col);
+            self.unsplit(self.row, self.col);
+            self.touch(self.row, usize::from(self.col) + now.len());
+            let faint = self.faint;
+            for (cell, &byte) in self.cells[at..at + now.len()].iter_mut().zip(now) {
+                *cell = Cell {
+                    c: char::from(byte),
+                    faint,
+                };
+            }
+            let end = usize::from(self.col) + now.len();
+            if end < usize::from(self.cols) && self.cells[at + now.len()].c == WIDE_TAIL {
+                self.cells[at + now.len()] = BLANK;
+            }
+            self.advance(end);
+            bytes = rest;
+        }
+        self.generation += 1;
+    }
+
+    /// One character: a wide one takes two cells, a zero-width one none.
+    fn put(&mut self, c: char) {
+        let width = c.width().unwrap_or(0).min(2);
+        if width == 0 {
+            return;
+        }
+        if self.wrap_pending {
+            self.wrap();
+        }
+        if width == 2 && self.col + 1 >= self.cols {
+            if self.cols < 2 {
+                return;
+            }
+            let at = self.index(self.row, self.col);
+            self.unsplit(self.row, self.col);
+            self.touch(self.row, 0);
+            self.cells[at] = BLANK;
+            self.wrap();
+        }
+        let at = self.index(self.row, self.col);
+        self.unsplit(self.row, self.col);
+        self.touch(self.row, usize::from(self.col) + width);
+        let faint = self.faint;
+        self.cells[at] = Cell { c, faint };
+        if width == 2 {
+            self.cells[at + 1] = Cell {
+                c: WIDE_TAIL,
+                faint,
+            };
+        }
+        let after = self.col + u16::try_from(width).unwrap_or(1);
+        if after < self.cols && self.cells[at + width].c == WIDE_TAIL {
+            self.cells[at + width] = BLANK;
+        }
+        self.advance(usize::from(after));
+        self.generation += 1;
+    }
+
+    /// Moves the cursor to column `end` after a write, holding a wrap at the right margin.
+    fn advance(&mut self, end: usize) {
+        if end >= usize::from(self.cols) {
+            self.col = self.cols - 1;
+            self.wrap_pending = true;
+        } else {
+            self.col = u16::try_from(end).unwrap_or(self.cols - 1);
+        }
+    }
+
+    /// Writing at (`row`, `col`) over the right half of a wide character blanks its left half.
+    fn unsplit(&mut self, row: u16, col: u16) {
+        let at = self.index(row, col);
+        if col > 0 && self.cells[at].c == WIDE_TAIL {
+            self.cells[at - 1] = BLANK;
+        }
+    }
+
+    fn wrap(&mut self) {
+        self.wrap_pending = false;
+        self.col = 0;
+        self.line_feed();
+    }
+
+    /// The stored row that holds the screen's row `row`.
+    fn stored(&self, row: u16) -> usize {
+        usize::from(self.order[usize::from(row)])
+    }
+
+    /// Where the screen's (`row`, `col`) is kept in `cells`; a row's cells are contiguous.
+    fn index(&self, row: u16, col: u16) -> usize {
+        self.stored(row) * usize::from(self.cols) + usize::from(col)
+    }
+
+    /// Blanks the cells `from..to` (indices into `cells`, within one stored row); every
+    /// change that moves cells ends here, so it also counts the change and marks the row.
+    /// Cells past the row's extent are blank already: erasing only them changes nothing.
+    fn blank(&mut self, from: usize, to: usize) {
+        let width = usize::from(self.cols);
+        let stored = from / width;
+        let start = stored * width;
+        let extent = usize::from(self.extent[stored]);
+        let until = to.min(start + extent);
+        if from < until {
+            self.cells[from..until].fill(BLANK);
+            self.dirty[stored] = true;
+            if until == start + extent {
+                self.extent[stored] = u16::try_from(from - start).unwrap_or(self.cols);
+            }
+            self.generation += 1;
+        }
+    }
+
+    /// Blanks the screen's whole rows `from..to`.
+    fn blank_rows(&mut self, from: u16, to: u16) {
+        let width = usize::from(self.cols);
+        for row in from..to {
+            let start = self.index(row, 0);
+            self.blank(start, start + width);
+        }
+    }
+}
+
+/// Appends one row's text to `out`: its characters up to its last non-blank one, with
+/// [`FAINT_TAIL`] before the faint text that ends it after other text.
+fn render_row(row: &[Cell], out: &mut Vec<u8>) {
+    let used = row
+        .iter()
+        .rposition(|cell| !is_blank(cell))
+        .map_or(0, |at| at + 1);
+    let row = &row[..used];
+    // The faint tail: the last cells that are faint or blank, from the first faint character
+    // among them, when something not faint stands before.
+    let solid = row
+        .iter()
+        .rposition(|cell| !is_blank(cell) && !cell.faint)
+        .map_or(0, |at| at + 1);
+    let tail = (solid > 0 && solid < used).then(|| {
+        solid
+            + row[solid..]
+                .iter()
+                .take_while(|cell| is_blank(cell))
+                .count()
+    });
+    out.reserve(used + 1);
+    let mut buffer = [0; 4];
+    for (at, cell) in row.iter().enumerate() {
+        if Some(at) == tail {
+            out.push(FAINT_TAIL);
+        }
+        if cell.c == WIDE_TAIL {
+            continue;
+        }
+        if cell.c.is_ascii() {
+            out.push(cell.c as u8);
+        } else {
+            // Byte by byte: a copy call per character costs more than the character.
+            for &byte in cell.c.encode_utf8(&mut buffer).as_bytes() {
+                out.push(byte);
+            }
+        }
+    }
+}
+
+/// A cell that shows nothing: a space (faint or not) or a wide character's right half.
+fn is_blank(cell: &Cell) -> bool {
+    cell.c == ' ' || cell.c == WIDE_TAIL
+}
+
+fn clamp_size(cols: u16, rows: u16) -> (u16, u16) {
+    (
+        cols.clamp(1, SCREEN_COLS_MAX),
+        rows.clamp(1, SCREEN_ROWS_MAX),
+    )
+}
