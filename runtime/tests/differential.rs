@@ -1,0 +1,1093 @@
+//! The differential test: a scenario file played in the simulator (`baton_sim::runner`) and,
+//! in real time, against a real `baton daemon` on loopback, with real git, real terminals and
+//! `baton demo-agent` as every sub-task's agent; each step's answers must be the same.
+//!
+//! The real run builds the scenario's world in a temporary directory: `repo` (the first
+//! coordinator's project, as `/repo` in the simulator: its main branch, its committed files, its
+//! other branches, the user's untracked files) and `repo-<name>` for each other coordinator (a
+//! copy, as `/repo-<name>`). The app registers every coordinator on the app channel
+//! (`POST /app/coordinators`) with `claude` as its agent: a shell script of that name that runs
+//! `baton demo-agent --scripts DIR --mcp-config …`, where `DIR` holds each `[[agent]]`'s script
+//! as `<slug>.toml` (the demo agent picks it by its worktree's branch, as the simulator matches
+//! agents) and the simulator's default agent as `default.toml`. Steps start at their `at` times,
+//! in their lanes, as the simulator starts them; coordinator calls go over REST with the
+//! coordinator's token (read from its MCP config), app calls over the app channel or, for the
+//! user's own git actions (`commit_on_main`, `edit_checkout`, `read_file`), with git.
+//!
+//! What is compared: for every step, the list of its calls (rounds, `then`s) as `(actor, call,
+//! arguments, answer)`, in the order they were answered, after normalising what differs between
+//! the two worlds by construction: task, agent and coordinator ids (UUIDs, numbered by first
+//! appearance, step by step; a branch's six-character id suffix with them), times (ISO-8601
+//! timestamps), tokens, and paths (the temporary project and state directories read as `/repo`
+//! and `/var/baton`, MCP configs as `/tmp/baton`). Not compared: the agents' own trace lines,
+//! the app's event lines, the detector's timing, the invariant checks (the simulator checks
+//! them; its failures fail this test too) and when answers came. The scenario's expectations are
+//! checked on the real answers with the simulator's own code (`runner::expectations`).
+//!
+//! Bounds: each scenario has [`SCENARIO_WALL_MAX`] after its last timed step; the daemon is
+//! stopped (SIGTERM, then SIGKILL) and every process carrying its mark (`BATON_DAEMON=<id>` in
+//! its environment) is reported and killed, whatever happened; temporary directories go with
+//! their `TempDir`.
+
+#![allow(clippy::unwrap_used)] // test harness: a step that fails is the test failing
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use baton_runtime::mcp::http::{BaseUrl, Tcp, UnixSocket};
+use baton_sim::calls::Answer;
+use baton_sim::runner::{self, StepAnswer};
+use baton_sim::scenario::{At, Scenario, parse_at};
+use common::{BATON, call, git, isolated, within};
+use serde_json::{Value, json};
+
+/// The scenarios played both ways, relative to `scenarios/`.
+const SCENARIOS: &[&str] = &[
+    "coordinator/a-dirty-checkout-refuses-the-merge.toml",
+    "coordinator/bad-input-changes-nothing.toml",
+    "coordinator/close-isolates-tasks.toml",
+    "coordinator/close-removes-everything.toml",
+    "coordinator/create-without-prompt.toml",
+    "coordinator/full-lifecycle.toml",
+    "coordinator/many-tasks-in-parallel.toml",
+    "coordinator/merge-conflict-leaves-main-untouched.toml",
+    "coordinator/merge-into-base-branch.toml",
+    "coordinator/merge-keeps-task-without-cleanup.toml",
+    "coordinator/merge-non-squash.toml",
+    "coordinator/merge-squash-with-message.toml",
+    "coordinator/prompt-after-idle.toml",
+    "coordinator/review-and-merge-deprecated.toml",
+    "coordinator/skip-permissions-propagate.toml",
+    "coordinator/task-detail-fields.toml",
+    "coordinator/too-many-tasks.toml",
+    "coordinator/two-coordinators-are-isolated.toml",
+    "coordinator/uncommitted-work-is-auto-committed.toml",
+    "coordinator/unknown-base-branch-rolls-back.toml",
+    "coordinator/user-files-stay-intact.toml",
+    "coordinator/wait-for-idle-times-out.toml",
+    "signals/a-prompt-resets-the-signal.toml",
+    "signals/an-exit-without-a-signal-is-not-remaining.toml",
+    "signals/concurrent-waits-are-served-in-order.toml",
+    "signals/deregistered-while-waiting.toml",
+    "signals/exit-is-reported-to-a-waiter.toml",
+    "signals/remaining-counts-the-rest.toml",
+    "signals/replay-by-request-id.toml",
+    "signals/request-ids-are-per-coordinator.toml",
+    "signals/signal-before-wait.toml",
+    "signals/signal-from-an-unknown-task-is-refused.toml",
+    "signals/signal-while-waiting.toml",
+    "signals/two-signals-make-one-report.toml",
+    "signals/wait-times-out.toml",
+    "control/control-flips-before-ready-deliver-once.toml",
+    "control/human-control-holds-prompts.toml",
+    "control/returned-control-types-the-held-prompt.toml",
+    "control/wait-for-idle-under-human-control.toml",
+    "bugs/a-timed-out-wait-is-replayed.toml",
+];
+
+/// Steps (file, step number from 1, why) whose tasks' `status` (`running` until the agent's
+/// first prompt shows, then `idle`) depends on how long the real world took to get there, and
+/// is left out of the comparison.
+const LOOSE_STEPS: &[(&str, usize, &str)] = &[(
+    "coordinator/too-many-tasks.toml",
+    3,
+    "64 real worktrees take longer to make than simulated ones: more agents are ready when \
+     the list is asked for",
+)];
+
+/// How long a scenario may run after its last timed step, in wall time: its calls' own
+/// timeouts are seconds, and a real daemon answers in milliseconds.
+const SCENARIO_WALL_MAX: Duration = Duration::from_secs(40);
+/// Scenarios played at once (each has its own daemon; most of a run is waiting for `at` times).
+const SCENARIOS_AT_ONCE: usize = 4;
+/// How long a stopped daemon has to exit before it is killed.
+const DAEMON_EXIT_WAIT: Duration = Duration::from_secs(15);
+/// Most steps a scenario played for real may have (a thread each).
+const STEPS_MAX: usize = 200;
+
+#[test]
+fn scenarios_answer_alike_in_the_simulator_and_against_a_real_daemon() {
+    let queue = Arc::new(Mutex::new(SCENARIOS.to_vec()));
+    let found = Arc::new(Mutex::new(Vec::<String>::new()));
+    let workers: Vec<_> = (0..SCENARIOS_AT_ONCE)
+        .map(|_| {
+            let (queue, found) = (queue.clone(), found.clone());
+            std::thread::spawn(move || {
+                loop {
+                    let Some(file) = queue.lock().unwrap().pop() else {
+                        return;
+                    };
+                    let problems = match std::panic::catch_unwind(|| check(file)) {
+                        Ok(problems) => problems,
+                        Err(panic) => vec![format!("panicked: {}", panic_text(&*panic))],
+                    };
+                    if !problems.is_empty() {
+                        found
+                            .lock()
+                            .unwrap()
+                            .push(format!("{file}:\n  {}", problems.join("\n  ")));
+                    }
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    let found = found.lock().unwrap();
+    assert!(found.is_empty(), "{}", found.join("\n\n"));
+}
+
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_default()
+}
+
+/// Plays `file` both ways: everything that differs, every failed expectation.
+fn check(file: &str) -> Vec<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios")
+        .join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let scenario = baton_sim::scenario::parse(&text).unwrap();
+    let simulated = runner::run(&scenario, path.parent().unwrap(), None).unwrap();
+    let mut problems: Vec<String> = simulated
+        .failures
+        .iter()
+        .map(|f| format!("the simulator: {f}"))
+        .collect();
+    let real = play_for_real(&scenario);
+    problems.extend(real.problems.iter().map(|p| format!("the real run: {p}")));
+    problems.extend(compare(
+        &normalised(file, &simulated.answers, &Paths::simulated()),
+        &normalised(file, &real.answers, &real.paths),
+    ));
+    problems
+}
+
+/// What differs between the two runs' normalised answers, step by step.
+fn compare(
+    simulated: &BTreeMap<usize, Vec<String>>,
+    real: &BTreeMap<usize, Vec<String>>,
+) -> Vec<String> {
+    let steps: BTreeSet<usize> = simulated.keys().chain(real.keys()).copied().collect();
+    let mut problems = Vec::new();
+    for step in steps {
+        let (a, b) = (
+            simulated.get(&step).cloned().unwrap_or_default(),
+            real.get(&step).cloned().unwrap_or_default(),
+        );
+        if a != b {
+            let (a, b) = (a.join("\n"), b.join("\n"));
+            let at = a
+                .char_indices()
+                .zip(b.chars())
+                .find(|((_, x), y)| x != y)
+                .map_or(a.len().min(b.len()), |((i, _), _)| i);
+            let around = |text: &str| -> String {
+                let from = text.floor_char_boundary(at.saturating_sub(DIFF_CONTEXT_CHARS));
+                let to = text.ceil_char_boundary((at + DIFF_CONTEXT_CHARS).min(text.len()));
+                text[from..to].to_owned()
+            };
+            problems.push(format!(
+                "step {} differs at character {at}:\n    simulator: …{}…\n    real:      …{}…",
+                step + 1,
+                around(&a),
+                around(&b)
+            ));
+        }
+    }
+    problems
+}
+
+/// Characters shown on each side of the first difference.
+const DIFF_CONTEXT_CHARS: usize = 300;
+
+/// Where a run's world is, to be read as the simulator's.
+struct Paths {
+    /// The temporary directory holding `repo`, `repo-<name>` and the state directory.
+    root: Option<PathBuf>,
+    /// Each coordinator's token, by name.
+    tokens: BTreeMap<String, String>,
+}
+
+impl Paths {
+    fn simulated() -> Paths {
+        Paths {
+            root: None,
+            tokens: BTreeMap::new(),
+        }
+    }
+
+    fn text(&self, text: &str) -> String {
+        let mut text = text.to_owned();
+        if let Some(root) = &self.root {
+            let root = root.display().to_string();
+            text = text
+                .replace(&format!("{root}/state/mcp"), "/tmp/baton")
+                .replace(&format!("{root}/state"), "/var/baton")
+                .replace(&format!("{root}/repo"), "/repo");
+        }
+        for (name, token) in &self.tokens {
+            text = text.replace(token.as_str(), &format!("<token:{name}>"));
+        }
+        text
+    }
+}
+
+/// Each step's calls as text, normalised: paths and tokens, then times, then ids numbered by
+/// first appearance (steps in order, calls in the order they were answered).
+fn normalised(file: &str, answers: &[StepAnswer], paths: &Paths) -> BTreeMap<usize, Vec<String>> {
+    let mut by_step: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    for answer in answers {
+        let shown = match &answer.answer {
+            Ok(value) => format!("ok {}", without_timing(value, loose(file, answer.step))),
+            Err(error) => format!("error: {error}"),
+        };
+        let line = format!(
+            "{}: {} {} -> {}",
+            answer.actor, answer.call, answer.args, shown
+        );
+        by_step
+            .entry(answer.step)
+            .or_default()
+            .push(times(&paths.text(&line)));
+    }
+    let mut ids: Vec<String> = Vec::new();
+    for lines in by_step.values() {
+        for line in lines {
+            for id in uuids(line) {
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+    }
+    for lines in by_step.values_mut() {
+        for line in lines.iter_mut() {
+            for (n, id) in ids.iter().enumerate() {
+                *line = line
+                    .replace(id.as_str(), &format!("<id{n}>"))
+                    .replace(&format!("-{}", &id[..6]), &format!("-<id{n}>"));
+            }
+        }
+    }
+    by_step
+}
+
+/// `value` without what the prompt detector reads at the moment of the call (`agentState`:
+/// what it last saw, since when): that is timing, not behaviour. With `status_too`, a task's
+/// `status` too (`running` or `idle`: see [`LOOSE_STEPS`]).
+fn without_timing(value: &Value, status_too: bool) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(key, _)| {
+                    key.as_str() != "agentState" && !(status_too && key.as_str() == "status")
+                })
+                .map(|(key, v)| (key.clone(), without_timing(v, status_too)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| without_timing(v, status_too))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Whether step `step` (from 0) of `file` is compared without its tasks' statuses.
+fn loose(file: &str, step: usize) -> bool {
+    LOOSE_STEPS
+        .iter()
+        .any(|(f, s, _)| *f == file && *s == step + 1)
+}
+
+/// The UUIDs in `text`, in order.
+fn uuids(text: &str) -> Vec<String> {
+    let bytes = text.as_bytes();
+    let mut found = Vec::new();
+    let shape = |b: &[u8]| {
+        b.len() == 36
+            && b.iter().enumerate().all(|(i, c)| match i {
+                8 | 13 | 18 | 23 => *c == b'-',
+                _ => c.is_ascii_hexdigit(),
+            })
+    };
+    let mut at = 0;
+    while at + 36 <= bytes.len() {
+        if shape(&bytes[at..at + 36]) {
+            found.push(text[at..at + 36].to_owned());
+            at += 36;
+        } else {
+            at += 1;
+        }
+    }
+    found
+}
+
+/// `text` with every ISO-8601 UTC timestamp (`2023-11-14T22:13:20.123Z`) as `<time>`.
+fn times(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let is_time = |b: &[u8]| {
+        b.len() == 24
+            && b.iter().enumerate().all(|(i, c)| match i {
+                4 | 7 => *c == b'-',
+                10 => *c == b'T',
+                13 | 16 => *c == b':',
+                19 => *c == b'.',
+                23 => *c == b'Z',
+                _ => c.is_ascii_digit(),
+            })
+    };
+    let mut out = String::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        if at + 24 <= bytes.len() && is_time(&bytes[at..at + 24]) {
+            out.push_str("<time>");
+            at += 24;
+        } else {
+            let c = text[at..].chars().next().unwrap();
+            out.push(c);
+            at += c.len_utf8();
+        }
+    }
+    out
+}
+
+/// What a real run gave.
+struct RealRun {
+    answers: Vec<StepAnswer>,
+    problems: Vec<String>,
+    paths: Paths,
+}
+
+/// A coordinator, registered.
+#[derive(Clone)]
+struct Registered {
+    id: String,
+    token: String,
+    project: PathBuf,
+}
+
+/// A step, with its start resolved as the simulator resolves it.
+#[derive(Clone)]
+struct Planned {
+    index: usize,
+    when: When,
+    prev: Option<usize>,
+    lane_prev: Option<usize>,
+    step: baton_sim::scenario::Step,
+}
+
+#[derive(Clone, Copy)]
+enum When {
+    At(u64),
+    AfterStart(u64),
+    AfterAnswer,
+}
+
+/// What the step threads share.
+#[derive(Default)]
+struct Board {
+    bindings: BTreeMap<String, Value>,
+    /// Bindings whose step failed.
+    missing: BTreeSet<String>,
+    started: BTreeMap<usize, Duration>,
+    answered: BTreeSet<usize>,
+    answers: Vec<StepAnswer>,
+    problems: Vec<String>,
+}
+
+/// The world a real run plays in.
+struct World {
+    api: BaseUrl,
+    socket: PathBuf,
+    coordinators: BTreeMap<String, Registered>,
+    /// The first coordinator's project (`/repo`).
+    root: PathBuf,
+    /// When the run started.
+    clock: Clock,
+    /// How to read its paths and tokens as the simulator's.
+    paths: Paths,
+}
+
+/// Wall time since the run started: a real run is on the wall clock by definition.
+#[derive(Clone, Copy)]
+struct Clock(std::time::Instant);
+
+impl Clock {
+    #[allow(clippy::disallowed_methods)] // the real run's own clock (see the type's doc)
+    fn start() -> Clock {
+        Clock(std::time::Instant::now())
+    }
+
+    fn elapsed(self) -> Duration {
+        self.0.elapsed()
+    }
+}
+
+fn plan(scenario: &Scenario) -> (Vec<Planned>, u64) {
+    let mut steps = Vec::new();
+    let mut lanes: BTreeMap<(String, Option<String>), usize> = BTreeMap::new();
+    let mut last = 0;
+    for (index, step) in scenario.steps.iter().enumerate() {
+        let when = match step.at.as_deref().map(parse_at).transpose().unwrap() {
+            None => When::AfterAnswer,
+            Some(At::Absolute(ms)) => When::At(ms),
+            Some(At::After(ms)) => When::AfterStart(ms),
+        };
+        last = match when {
+            When::At(ms) => ms,
+            When::AfterStart(ms) => last + ms,
+            When::AfterAnswer => last,
+        };
+        steps.push(Planned {
+            index,
+            when,
+            prev: index.checked_sub(1),
+            lane_prev: lanes.insert((step.actor.clone(), step.lane.clone()), index),
+            step: step.clone(),
+        });
+    }
+    (steps, last)
+}
+
+/// The real daemon of one run.
+struct RealDaemon {
+    child: Child,
+    state: PathBuf,
+}
+
+impl RealDaemon {
+    fn start(state: &Path) -> (RealDaemon, BaseUrl) {
+        let log = std::fs::File::create(state.with_extension("stderr")).unwrap();
+        let mut child = isolated(&mut Command::new(BATON))
+            .args(["daemon", "--port", "0", "--state-dir"])
+            .arg(state)
+            // Registering with skip-permissions as root is refused outside a sandbox (Claude
+            // Code's own rule): a test machine is one, as the simulator's world is.
+            .env("IS_SANDBOX", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let daemon = RealDaemon {
+            child,
+            state: state.to_owned(),
+        };
+        let line = within("the daemon's ready line", move || {
+            let mut line = String::new();
+            BufReader::new(stdout).read_line(&mut line).unwrap();
+            line
+        });
+        assert!(line.starts_with("baton daemon: API "), "{line:?}");
+        let url = line.split_whitespace().nth(3).unwrap();
+        (daemon, BaseUrl::parse(url).unwrap())
+    }
+
+    /// Stops it (SIGTERM; SIGKILL after [`DAEMON_EXIT_WAIT`]) and kills whatever it left
+    /// running: what was left, as problems.
+    fn stop(mut self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let pid = rustix::process::Pid::from_child(&self.child);
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut child = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap());
+        let waiter = std::thread::spawn(move || {
+            let status = child.wait();
+            let _ = tx.send(());
+            (child, status)
+        });
+        if rx.recv_timeout(DAEMON_EXIT_WAIT).is_err() {
+            problems.push(format!(
+                "the daemon did not exit within {DAEMON_EXIT_WAIT:?} of SIGTERM"
+            ));
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
+        let _ = waiter.join();
+        problems.extend(kill_marked(&self.state));
+        problems
+    }
+}
+
+impl Drop for RealDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = kill_marked(&self.state);
+    }
+}
+
+/// Kills every process carrying the mark of the daemon on `state` (its agents do); what it
+/// found, as problems.
+fn kill_marked(state: &Path) -> Vec<String> {
+    let mark = format!(
+        "BATON_DAEMON={}\0",
+        baton_runtime::adapters::runaways::DaemonId::of_state_dir(state)
+    );
+    let mut problems = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return problems;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        if !String::from_utf8_lossy(&environ).contains(&mark) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        if stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')) {
+            continue;
+        }
+        problems.push(format!("process {pid} outlived its daemon: {stat}"));
+        if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
+    }
+    problems
+}
+
+/// A repository at `dir` as the scenario's world has it.
+fn make_repo(dir: &Path, scenario: &Scenario) {
+    let repo = &scenario.world.repo;
+    std::fs::create_dir_all(dir).unwrap();
+    git(dir, &["init", "-q", "-b", &repo.main]);
+    git(dir, &["config", "user.name", "Test"]);
+    git(dir, &["config", "user.email", "test@example.com"]);
+    for (path, content) in &repo.files {
+        write(&dir.join(path), content);
+    }
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "--allow-empty", "-m", "init"]);
+    for branch in &repo.branches {
+        git(dir, &["branch", branch]);
+    }
+}
+
+fn write(path: &Path, content: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, content).unwrap();
+}
+
+/// The simulator's default agent (`sim::daemon::Script::default_agent`), as a script file.
+const DEFAULT_AGENT: &str = r#"script = [
+  { print = "startup", pause_ms = 300 },
+  { print = "ready" },
+]
+repeat = [
+  { wait_for = "prompt" },
+  { print = "busy", pause_ms = 1_000 },
+  { print = "ready" },
+]
+"#;
+
+/// Writes each `[[agent]]`'s script where `baton demo-agent --scripts` finds it, and the
+/// `claude` that runs it: the agent the coordinators are registered with.
+fn agents(scenario: &Scenario, root: &Path) -> PathBuf {
+    let scripts = root.join("scripts");
+    std::fs::create_dir_all(&scripts).unwrap();
+    write(&scripts.join("default.toml"), DEFAULT_AGENT);
+    for def in &scenario.agents {
+        let branch = baton_runtime::core::branch::task_branch(&def.task, uuid_zero());
+        let slug = branch
+            .strip_prefix("task/")
+            .and_then(|b| b.rsplit_once('-'))
+            .unwrap()
+            .0;
+        let list = |items: &[toml::Table]| {
+            let items: Vec<String> = items
+                .iter()
+                .map(|item| inline(&toml::Value::Table(item.clone())))
+                .collect();
+            match items.is_empty() {
+                true => "[]\n".to_owned(),
+                false => format!("[\n  {},\n]\n", items.join(",\n  ")),
+            }
+        };
+        write(
+            &scripts.join(format!("{slug}.toml")),
+            &format!(
+                "script = {}repeat = {}",
+                list(&def.script),
+                list(&def.repeat)
+            ),
+        );
+    }
+    let claude = root.join("bin").join("claude");
+    write(
+        &claude,
+        &format!(
+            "#!/bin/sh\n# Claude Code's flags come in: the demo agent takes its MCP config.\n\
+             config=\nwhile [ $# -gt 0 ]; do\n  if [ \"$1\" = --mcp-config ]; then config=$2; fi\n  \
+             shift\ndone\nexec '{BATON}' demo-agent --scripts '{}' --mcp-config \"$config\"\n",
+            scripts.display()
+        ),
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&claude, std::fs::Permissions::from_mode(0o755)).unwrap();
+    claude
+}
+
+/// A TOML value as inline TOML (a string in JSON's escapes, which TOML reads alike).
+fn inline(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(s) => serde_json::to_string(s).unwrap(),
+        toml::Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(inline).collect();
+            format!("[{}]", items.join(", "))
+        }
+        toml::Value::Table(table) => {
+            let fields: Vec<String> = table
+                .iter()
+                .map(|(k, v)| format!("{} = {}", serde_json::to_string(k).unwrap(), inline(v)))
+                .collect();
+            format!("{{ {} }}", fields.join(", "))
+        }
+        toml::Value::Integer(i) => i.to_string(),
+        toml::Value::Float(f) => f.to_string(),
+        toml::Value::Boolean(b) => b.to_string(),
+        toml::Value::Datetime(d) => d.to_string(),
+    }
+}
+
+fn uuid_zero() -> baton_runtime::core::ids::TaskId {
+    "00000000-0000-4000-8000-000000000000".parse().unwrap()
+}
+
+/// Plays `scenario` against a real daemon.
+fn play_for_real(scenario: &Scenario) -> RealRun {
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path().canonicalize().unwrap();
+    let state = root.join("state");
+    let claude = agents(scenario, &root);
+    let project_of = |index: usize, name: &str| match index {
+        0 => root.join("repo"),
+        _ => root.join(format!("repo-{name}")),
+    };
+    for (index, def) in scenario.coordinators.iter().enumerate() {
+        make_repo(&project_of(index, &def.name), scenario);
+    }
+    if scenario.coordinators.is_empty() {
+        make_repo(&root.join("repo"), scenario);
+    }
+    for (path, content) in &scenario.world.files {
+        write(&root.join("repo").join(path), content);
+    }
+    let (daemon, api) = RealDaemon::start(&state);
+    let clock = Clock::start();
+    let mut world = World {
+        api,
+        socket: state.join("app.sock"),
+        coordinators: BTreeMap::new(),
+        root: root.join("repo"),
+        clock,
+        paths: Paths {
+            root: Some(root.clone()),
+            tokens: BTreeMap::new(),
+        },
+    };
+    let mut board = Board::default();
+    let mut problems = Vec::new();
+    for (index, def) in scenario.coordinators.iter().enumerate() {
+        let project = project_of(index, &def.name);
+        let (status, info) = world.app(
+            "POST",
+            "/app/coordinators",
+            Some(json!({
+                "projectRoot": project,
+                "agent": claude,
+                "skipPermissions": def.skip_permissions,
+                "notificationDelayMs": def.notification_delay_ms,
+            })),
+        );
+        if status != 201 {
+            problems.push(format!("register {}: {status} {info}", def.name));
+            continue;
+        }
+        let config = PathBuf::from(info["mcpConfig"].as_str().unwrap());
+        let token = common::credential(&config, "BATON_MCP_TOKEN");
+        let id = info["id"].as_str().unwrap().to_owned();
+        board.bindings.insert(format!("id:{}", def.name), json!(id));
+        board
+            .bindings
+            .insert(format!("token:{}", def.name), json!(token));
+        world.coordinators.insert(
+            def.name.clone(),
+            Registered { id, token, project },
+        );
+    }
+    world.paths.tokens = world
+        .coordinators
+        .iter()
+        .map(|(name, r)| (name.clone(), r.token.clone()))
+        .collect();
+    let paths = Paths {
+        root: Some(root.clone()),
+        tokens: world.paths.tokens.clone(),
+    };
+    let (steps, horizon_ms) = plan(scenario);
+    assert!(steps.len() <= STEPS_MAX, "{} steps", steps.len());
+    let deadline = Duration::from_millis(horizon_ms) + SCENARIO_WALL_MAX;
+    let world = Arc::new(world);
+    let shared = Arc::new((Mutex::new(board), Condvar::new()));
+    let threads: Vec<_> = steps
+        .into_iter()
+        .map(|planned| {
+            let (world, shared) = (world.clone(), shared.clone());
+            std::thread::spawn(move || run_step(&world, &shared, &planned, deadline))
+        })
+        .collect();
+    // Until every step was answered or the deadline passed: a step left hanging is a failure,
+    // and its thread ends when the daemon does.
+    {
+        let (lock, ready) = &*shared;
+        let mut board = lock.lock().unwrap();
+        while board.answered.len() < threads.len() && world.clock.elapsed() < deadline {
+            let left = deadline.saturating_sub(world.clock.elapsed());
+            board = ready.wait_timeout(board, left).unwrap().0;
+        }
+        for index in 0..threads.len() {
+            if !board.answered.contains(&index) {
+                problems.push(format!(
+                    "step {} was not answered within {deadline:?}",
+                    index + 1
+                ));
+            }
+        }
+    }
+    problems.extend(daemon.stop());
+    for thread in threads {
+        let _ = thread.join();
+    }
+    let board = std::mem::take(&mut *shared.0.lock().unwrap());
+    problems.extend(board.problems);
+    drop(temp);
+    RealRun {
+        answers: board.answers,
+        problems,
+        paths,
+    }
+}
+
+type Shared = (Mutex<Board>, Condvar);
+
+fn run_step(world: &World, shared: &Shared, planned: &Planned, deadline: Duration) {
+    let (lock, changed) = shared;
+    // Its turn: after the step before it in its lane was answered, and at its time.
+    let start = {
+        let mut board = lock.lock().unwrap();
+        loop {
+            let answered = |i: Option<usize>| i.is_none_or(|i| board.answered.contains(&i));
+            let ready = answered(planned.lane_prev)
+                && match planned.when {
+                    When::At(_) => true,
+                    When::AfterStart(_) => planned
+                        .prev
+                        .is_none_or(|p| board.started.contains_key(&p)),
+                    When::AfterAnswer => answered(planned.prev),
+                };
+            if ready {
+                break;
+            }
+            if world.clock.elapsed() >= deadline {
+                return;
+            }
+            board = changed
+                .wait_timeout(board, deadline.saturating_sub(world.clock.elapsed()))
+                .unwrap()
+                .0;
+        }
+        match planned.when {
+            When::At(ms) => Some(Duration::from_millis(ms)),
+            When::AfterStart(ms) => Some(
+                planned
+                    .prev
+                    .and_then(|p| board.started.get(&p).copied())
+                    .unwrap_or_default()
+                    + Duration::from_millis(ms),
+            ),
+            When::AfterAnswer => None,
+        }
+    };
+    if let Some(at) = start {
+        // The scenario's own clock: the step is timed.
+        std::thread::sleep(at.saturating_sub(world.clock.elapsed()));
+    }
+    {
+        let mut board = lock.lock().unwrap();
+        board.started.insert(planned.index, world.clock.elapsed());
+        changed.notify_all();
+    }
+    let step = &planned.step;
+    let rounds = step.repeat.unwrap_or(1);
+    'rounds: for round in 0..rounds {
+        let round = step.repeat.map(|_| Value::from(round));
+        let mut parts = vec![step.clone()];
+        parts.extend(step.then.iter().map(|then| then.as_step(step)));
+        for part in &parts {
+            if !run_round(world, shared, planned.index, part, round.as_ref()) {
+                break 'rounds;
+            }
+        }
+    }
+    let mut board = lock.lock().unwrap();
+    board.answered.insert(planned.index);
+    changed.notify_all();
+}
+
+/// One call of a step; `false` when a binding it needs never came.
+fn run_round(
+    world: &World,
+    shared: &Shared,
+    index: usize,
+    step: &baton_sim::scenario::Step,
+    round: Option<&Value>,
+) -> bool {
+    let (lock, changed) = shared;
+    let args = runner::toml_to_json(&toml::Value::Table(step.args.clone()));
+    let expect = runner::toml_to_json(&toml::Value::Table(step.expect.clone()));
+    let (args, expect) = {
+        let mut board = lock.lock().unwrap();
+        let mut names = Vec::new();
+        placeholders(&args, &mut names);
+        placeholders(&expect, &mut names);
+        loop {
+            let waiting: Vec<&String> = names
+                .iter()
+                .filter(|n| n.as_str() != "i" && !board.bindings.contains_key(*n))
+                .collect();
+            if waiting.is_empty() {
+                break;
+            }
+            if let Some(name) = waiting.iter().find(|n| board.missing.contains(**n)) {
+                let line = format!("step {}: ${{{name}}} was never bound", index + 1);
+                board.problems.push(line);
+                return false;
+            }
+            board = changed.wait(board).unwrap();
+        }
+        let mut bindings = board.bindings.clone();
+        if let Some(round) = round {
+            bindings.insert("i".into(), round.clone());
+        }
+        (
+            runner::replace(&args, &bindings),
+            runner::replace(&expect, &bindings),
+        )
+    };
+    let answer = world.call(&step.actor, &step.call, &args);
+    let mut board = lock.lock().unwrap();
+    // Expectations name the simulator's paths (`/repo/.worktrees/…`).
+    let seen = match &answer {
+        Ok(value) => Ok(serde_json::from_str(&world.paths.text(&value.to_string())).unwrap()),
+        Err(error) => Err(world.paths.text(error)),
+    };
+    for problem in runner::expectations(&expect, &seen) {
+        board.problems.push(format!(
+            "step {} ({}) at {:?}: {problem}",
+            index + 1,
+            step.call,
+            world.clock.elapsed()
+        ));
+    }
+    for (name, path) in &step.bind {
+        match answer.as_ref().ok().and_then(|v| runner::lookup(v, path)) {
+            Some(found) => {
+                board.bindings.insert(name.clone(), found.clone());
+            }
+            None => {
+                board.missing.insert(name.clone());
+            }
+        }
+    }
+    board.answers.push(StepAnswer {
+        step: index,
+        actor: step.actor.clone(),
+        call: step.call.clone(),
+        args,
+        answer,
+    });
+    changed.notify_all();
+    true
+}
+
+fn placeholders(value: &Value, names: &mut Vec<String>) {
+    match value {
+        Value::String(text) => names.extend(
+            baton_sim::scenario::placeholder_names(text).map(str::to_owned),
+        ),
+        Value::Array(items) => items.iter().for_each(|v| placeholders(v, names)),
+        Value::Object(map) => map.values().for_each(|v| placeholders(v, names)),
+        _ => {}
+    }
+}
+
+impl World {
+    fn app(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        call(
+            &UnixSocket(self.socket.clone()),
+            &self.api,
+            method,
+            path,
+            None,
+            body,
+        )
+    }
+
+    /// A step's call, answered as the simulator's `calls` answers it.
+    fn call(&self, actor: &str, call: &str, args: &Value) -> Answer {
+        if actor == "app" {
+            return self.app_call(call, args);
+        }
+        let Some(registered) = self.coordinators.get(actor) else {
+            return Err(format!("no coordinator named {actor:?} was registered"));
+        };
+        let task = match args.get("taskId") {
+            None => None,
+            Some(_) => match baton_sim::calls::task_arg(args) {
+                Ok(_) => args["taskId"].as_str(),
+                Err(error) => return Err(error),
+            },
+        };
+        let Some(endpoint) = baton_runtime::mcp::tools::endpoint_of(call) else {
+            return Err(format!("unknown coordinator call {call:?}"));
+        };
+        let spec = endpoint.spec();
+        let path = match (spec.path.contains('{'), task) {
+            (true, Some(task)) => endpoint.path_for(task),
+            (true, None) => return Err("taskId must be a non-empty string".to_owned()),
+            (false, _) => spec.path.to_owned(),
+        };
+        let body = spec.body.then(|| {
+            let mut fields = args.clone();
+            if let Some(fields) = fields.as_object_mut() {
+                fields.remove("taskId");
+            }
+            fields
+        });
+        let (status, value) = common::call(
+            &Tcp,
+            &self.api,
+            spec.method,
+            &path,
+            Some(&registered.token),
+            body,
+        );
+        if !(200..300).contains(&status) {
+            let text = value["error"].as_str().unwrap_or_default();
+            return Err(format!("{status} {text}"));
+        }
+        if call == "wait_for_idle" && value["timedOut"] == true {
+            let task = args["taskId"].as_str().unwrap_or_default();
+            return Err(format!("Timed out waiting for task {task} to become idle"));
+        }
+        Ok(value)
+    }
+
+    fn app_call(&self, call: &str, args: &Value) -> Answer {
+        let text = |field: &str| args[field].as_str().map(str::to_owned);
+        let refused = |(status, value): (u16, Value)| -> Answer {
+            if (200..300).contains(&status) {
+                Ok(value)
+            } else {
+                Err(value["error"].as_str().unwrap_or_default().to_owned())
+            }
+        };
+        let coordinator = || {
+            let name = text("coordinator").unwrap_or_default();
+            self.coordinators
+                .get(&name)
+                .ok_or_else(|| format!("no coordinator named {name:?} was registered"))
+        };
+        match call {
+            "deregister" => {
+                let id = coordinator()?.id.clone();
+                refused(self.app("DELETE", &format!("/app/coordinators/{id}"), None))?;
+                Ok(json!({ "ok": true }))
+            }
+            "take_control" | "release_control" => {
+                let task = baton_sim::calls::task_arg(args)?;
+                let by = if call == "take_control" { "human" } else { "coordinator" };
+                refused(self.app(
+                    "POST",
+                    &format!("/app/tasks/{task}/control"),
+                    Some(json!({ "controlledBy": by })),
+                ))?;
+                Ok(json!({ "ok": true }))
+            }
+            "respawn" => {
+                let task = baton_sim::calls::task_arg(args)?;
+                let view = refused(self.app("POST", &format!("/app/tasks/{task}/agent"), None))?;
+                Ok(json!({ "ok": true, "status": view["status"] }))
+            }
+            "commit_on_main" | "edit_checkout" => {
+                let (Some(path), Some(content)) = (text("path"), text("content")) else {
+                    return Err("path and content must be strings".to_owned());
+                };
+                write(&self.root.join(&path), &content);
+                if call == "commit_on_main" {
+                    git(&self.root, &["add", "-A", "--", &path]);
+                    git(&self.root, &["commit", "-q", "-m", "the user's commit"]);
+                }
+                Ok(json!({ "ok": true }))
+            }
+            "read_file" => {
+                let path = text("path").ok_or("path must be a string")?;
+                let wanted = text("branch");
+                let has = |root: &Path, branch: &str| {
+                    isolated(&mut Command::new("git"))
+                        .arg("-C")
+                        .arg(root)
+                        .args(["rev-parse", "--verify", "-q", &format!("refs/heads/{branch}")])
+                        .output()
+                        .is_ok_and(|o| o.status.success())
+                };
+                let root = wanted
+                    .as_deref()
+                    .and_then(|b| {
+                        self.coordinators
+                            .values()
+                            .map(|r| r.project.as_path())
+                            .find(|root| has(root, b))
+                    })
+                    .unwrap_or(&self.root);
+                let branch = match wanted {
+                    Some(branch) => branch,
+                    None => git(root, &["symbolic-ref", "--short", "HEAD"]).trim().to_owned(),
+                };
+                if !has(root, &branch) {
+                    return Err(format!("no branch {branch:?}"));
+                }
+                let committed = isolated(&mut Command::new("git"))
+                    .arg("-C")
+                    .arg(root)
+                    .args(["show", &format!("{branch}:{path}")])
+                    .output()
+                    .ok()
+                    .filter(|o| o.status.success())
+                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+                let checkout = std::fs::read_to_string(root.join(&path)).ok();
+                Ok(json!({ "branch": branch, "committed": committed, "checkout": checkout }))
+            }
+            other => Err(format!("the app's {other:?} is not played for real")),
+        }
+    }
+}
