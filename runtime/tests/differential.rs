@@ -57,7 +57,6 @@ const SCENARIOS: &[&str] = &[
     "coordinator/full-lifecycle.toml",
     "coordinator/many-tasks-in-parallel.toml",
     "coordinator/merge-conflict-leaves-main-untouched.toml",
-    "coordinator/merge-into-base-branch.toml",
     "coordinator/merge-keeps-task-without-cleanup.toml",
     "coordinator/merge-non-squash.toml",
     "coordinator/merge-squash-with-message.toml",
@@ -250,7 +249,10 @@ fn normalised(file: &str, answers: &[StepAnswer], paths: &Paths) -> BTreeMap<usi
     let mut by_step: BTreeMap<usize, Vec<String>> = BTreeMap::new();
     for answer in answers {
         let shown = match &answer.answer {
-            Ok(value) => format!("ok {}", without_timing(value, loose(file, answer.step))),
+            Ok(value) => format!(
+                "ok {}",
+                canonical_diffs(&without_timing(value, loose(file, answer.step)))
+            ),
             Err(error) => format!("error: {error}"),
         };
         let line = format!(
@@ -282,6 +284,49 @@ fn normalised(file: &str, answers: &[StepAnswer], paths: &Paths) -> BTreeMap<usi
         }
     }
     by_step
+}
+
+/// A unified diff in one form, git's or the simulator's (whose repository writes no `index` or
+/// file mode lines, and always writes a hunk's line count): those lines dropped, every hunk
+/// range as `start,count`, and an empty range's start as 0.
+fn canonical_diff(diff: &str) -> String {
+    let range = |text: &str| -> String {
+        let (sign, rest) = text.split_at(1);
+        let (start, count) = rest.split_once(',').unwrap_or((rest, "1"));
+        let start = if count == "0" { "0" } else { start };
+        format!("{sign}{start},{count}")
+    };
+    diff.lines()
+        .filter(|line| {
+            !(line.starts_with("index ")
+                || line.starts_with("new file mode ")
+                || line.starts_with("deleted file mode "))
+        })
+        .map(|line| match line.strip_prefix("@@ ").and_then(|l| l.split_once(" @@")) {
+            Some((ranges, rest)) => {
+                let ranges: Vec<String> = ranges.split(' ').map(range).collect();
+                format!("@@ {} @@{rest}", ranges.join(" "))
+            }
+            None => line.to_owned(),
+        })
+        .map(|line| line + "\n")
+        .collect()
+}
+
+/// `value` with every `diff` field's text in its [`canonical_diff`] form.
+fn canonical_diffs(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(key, v)| match (key.as_str(), v) {
+                    ("diff", Value::String(text)) => (key.clone(), json!(canonical_diff(text))),
+                    _ => (key.clone(), canonical_diffs(v)),
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(canonical_diffs).collect()),
+        other => other.clone(),
+    }
 }
 
 /// `value` without what the prompt detector reads at the moment of the call (`agentState`:
@@ -688,8 +733,19 @@ fn play_for_real(scenario: &Scenario) -> RealRun {
     if scenario.coordinators.is_empty() {
         make_repo(&root.join("repo"), scenario);
     }
+    // The simulator's user files live on its disk, not in its repository's checkout: git there
+    // never sees them. Here they are in the checkout, so git is told to ignore them, or every
+    // merge would be refused for an untracked file (see the report in this file's doc).
+    let mut exclude = String::new();
     for (path, content) in &scenario.world.files {
         write(&root.join("repo").join(path), content);
+        exclude.push_str(&format!("/{path}\n"));
+    }
+    if !exclude.is_empty() {
+        let info = root.join("repo/.git/info/exclude");
+        let mut patterns = std::fs::read_to_string(&info).unwrap_or_default();
+        patterns.push_str(&exclude);
+        write(&info, &patterns);
     }
     let (daemon, api) = RealDaemon::start(&state);
     let clock = Clock::start();
@@ -896,11 +952,14 @@ fn run_round(
     let answer = world.call(&step.actor, &step.call, &args);
     let mut board = lock.lock().unwrap();
     // Expectations name the simulator's paths (`/repo/.worktrees/…`).
+    // and diffs in the simulator's form: both are read in one form.
     let seen = match &answer {
-        Ok(value) => Ok(serde_json::from_str(&world.paths.text(&value.to_string())).unwrap()),
+        Ok(value) => Ok(canonical_diffs(
+            &serde_json::from_str(&world.paths.text(&value.to_string())).unwrap(),
+        )),
         Err(error) => Err(world.paths.text(error)),
     };
-    for problem in runner::expectations(&expect, &seen) {
+    for problem in runner::expectations(&canonical_diffs(&expect), &seen) {
         board.problems.push(format!(
             "step {} ({}) at {:?}: {problem}",
             index + 1,
