@@ -156,13 +156,19 @@ const EXCLUDED: &[(&str, &str)] = &[
         "staged and ack_notification read the engine's events (an /app/events client)",
     ),
     ("notifications/an-exit-is-always-staged.toml", STAGED),
-    ("notifications/close-withdraws-the-notification.toml", STAGED),
+    (
+        "notifications/close-withdraws-the-notification.toml",
+        STAGED,
+    ),
     ("notifications/idle-after-work-is-staged.toml", STAGED),
     (
         "notifications/orphaned-task-notifies-the-app.toml",
         "the app's close_task has no app-channel route",
     ),
-    ("notifications/signal-without-a-waiter-is-staged.toml", STAGED),
+    (
+        "notifications/signal-without-a-waiter-is-staged.toml",
+        STAGED,
+    ),
     (
         "notifications/startup-prompt-is-not-staged.toml",
         "an MCP server that never connects, and staged",
@@ -210,7 +216,10 @@ fn every_scenario_is_played_or_excluded_with_a_reason() {
             }
             let played = SCENARIOS.contains(&file.as_str());
             let excluded = EXCLUDED.iter().any(|(f, _)| *f == file);
-            assert!(played != excluded, "{file}: played {played}, excluded {excluded}");
+            assert!(
+                played != excluded,
+                "{file}: played {played}, excluded {excluded}"
+            );
         }
     }
 }
@@ -303,14 +312,16 @@ fn compare(
         if a != b {
             let (a, b) = (a.join("\n"), b.join("\n"));
             let at = a
-                .char_indices()
+                .chars()
                 .zip(b.chars())
-                .find(|((_, x), y)| x != y)
-                .map_or(a.len().min(b.len()), |((i, _), _)| i);
+                .position(|(x, y)| x != y)
+                .unwrap_or_else(|| a.chars().count().min(b.chars().count()));
             let around = |text: &str| -> String {
-                let from = text.floor_char_boundary(at.saturating_sub(DIFF_CONTEXT_CHARS));
-                let to = text.ceil_char_boundary((at + DIFF_CONTEXT_CHARS).min(text.len()));
-                text[from..to].to_owned()
+                let from = at.saturating_sub(DIFF_CONTEXT_CHARS);
+                text.chars()
+                    .skip(from)
+                    .take(2 * DIFF_CONTEXT_CHARS)
+                    .collect()
             };
             problems.push(format!(
                 "step {} differs at character {at}:\n    simulator: …{}…\n    real:      …{}…",
@@ -417,13 +428,15 @@ fn canonical_diff(diff: &str) -> String {
                 || line.starts_with("new file mode ")
                 || line.starts_with("deleted file mode "))
         })
-        .map(|line| match line.strip_prefix("@@ ").and_then(|l| l.split_once(" @@")) {
-            Some((ranges, rest)) => {
-                let ranges: Vec<String> = ranges.split(' ').map(range).collect();
-                format!("@@ {} @@{rest}", ranges.join(" "))
-            }
-            None => line.to_owned(),
-        })
+        .map(
+            |line| match line.strip_prefix("@@ ").and_then(|l| l.split_once(" @@")) {
+                Some((ranges, rest)) => {
+                    let ranges: Vec<String> = ranges.split(' ').map(range).collect();
+                    format!("@@ {} @@{rest}", ranges.join(" "))
+                }
+                None => line.to_owned(),
+            },
+        )
         .map(|line| line + "\n")
         .collect()
 }
@@ -704,7 +717,11 @@ fn kill_marked(state: &Path) -> Vec<String> {
         return problems;
     };
     for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
             continue;
         };
         let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
@@ -714,7 +731,10 @@ fn kill_marked(state: &Path) -> Vec<String> {
             continue;
         }
         let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-        if stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')) {
+        if stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        {
             continue;
         }
         problems.push(format!("process {pid} outlived its daemon: {stat}"));
@@ -900,10 +920,9 @@ fn play_for_real(scenario: &Scenario) -> RealRun {
         board
             .bindings
             .insert(format!("token:{}", def.name), json!(token));
-        world.coordinators.insert(
-            def.name.clone(),
-            Registered { id, token, project },
-        );
+        world
+            .coordinators
+            .insert(def.name.clone(), Registered { id, token, project });
     }
     world.paths.tokens = world
         .coordinators
@@ -970,9 +989,9 @@ fn run_step(world: &World, shared: &Shared, planned: &Planned, deadline: Duratio
             let ready = answered(planned.lane_prev)
                 && match planned.when {
                     When::At(_) => true,
-                    When::AfterStart(_) => planned
-                        .prev
-                        .is_none_or(|p| board.started.contains_key(&p)),
+                    When::AfterStart(_) => {
+                        planned.prev.is_none_or(|p| board.started.contains_key(&p))
+                    }
                     When::AfterAnswer => answered(planned.prev),
                 };
             if ready {
@@ -1105,9 +1124,9 @@ fn run_round(
 
 fn placeholders(value: &Value, names: &mut Vec<String>) {
     match value {
-        Value::String(text) => names.extend(
-            baton_sim::scenario::placeholder_names(text).map(str::to_owned),
-        ),
+        Value::String(text) => {
+            names.extend(baton_sim::scenario::placeholder_names(text).map(str::to_owned))
+        }
         Value::Array(items) => items.iter().for_each(|v| placeholders(v, names)),
         Value::Object(map) => map.values().for_each(|v| placeholders(v, names)),
         _ => {}
@@ -1199,7 +1218,11 @@ impl World {
             }
             "take_control" | "release_control" => {
                 let task = baton_sim::calls::task_arg(args)?;
-                let by = if call == "take_control" { "human" } else { "coordinator" };
+                let by = if call == "take_control" {
+                    "human"
+                } else {
+                    "coordinator"
+                };
                 refused(self.app(
                     "POST",
                     &format!("/app/tasks/{task}/control"),
@@ -1230,7 +1253,12 @@ impl World {
                     isolated(&mut Command::new("git"))
                         .arg("-C")
                         .arg(root)
-                        .args(["rev-parse", "--verify", "-q", &format!("refs/heads/{branch}")])
+                        .args([
+                            "rev-parse",
+                            "--verify",
+                            "-q",
+                            &format!("refs/heads/{branch}"),
+                        ])
                         .output()
                         .is_ok_and(|o| o.status.success())
                 };
@@ -1245,7 +1273,9 @@ impl World {
                     .unwrap_or(&self.root);
                 let branch = match wanted {
                     Some(branch) => branch,
-                    None => git(root, &["symbolic-ref", "--short", "HEAD"]).trim().to_owned(),
+                    None => git(root, &["symbolic-ref", "--short", "HEAD"])
+                        .trim()
+                        .to_owned(),
                 };
                 if !has(root, &branch) {
                     return Err(format!("no branch {branch:?}"));

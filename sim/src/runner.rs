@@ -337,16 +337,10 @@ pub fn run(scenario: &Scenario, dir: &Path, seed: Option<u64>) -> anyhow::Result
         .build();
     let daemon_shared = shared.clone();
     sim.host(DAEMON_HOST, move || daemon::serve(daemon_shared.clone()));
-    let failures: Rc<RefCell<Vec<String>>> = Rc::default();
-    let shared_answers: Rc<RefCell<Vec<StepAnswer>>> = Rc::default();
+    let results: Rc<Results> = Rc::default();
     sim.client(
         SCENARIO_HOST,
-        play(
-            shared.clone(),
-            plan.clone(),
-            baseline,
-            (failures.clone(), shared_answers.clone()),
-        ),
+        play(shared.clone(), plan.clone(), baseline, results.clone()),
     );
 
     let mut crashes = plan.crashes.clone().into_iter().peekable();
@@ -389,8 +383,8 @@ pub fn run(scenario: &Scenario, dir: &Path, seed: Option<u64>) -> anyhow::Result
         }
     }));
     let simulated_ms = u64::try_from(sim.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let mut failures = failures.take();
-    let answers = shared_answers.take();
+    let mut failures = results.failures.take();
+    let answers = results.answers.take();
     match stepped {
         Ok(Ok(())) => {}
         Ok(Err(error)) => failures.push(format!("the simulation failed: {error}")),
@@ -410,6 +404,13 @@ pub fn run(scenario: &Scenario, dir: &Path, seed: Option<u64>) -> anyhow::Result
         simulated_ms,
         answers,
     })
+}
+
+/// What the scenario host hands back when it is done.
+#[derive(Default)]
+struct Results {
+    failures: RefCell<Vec<String>>,
+    answers: RefCell<Vec<StepAnswer>>,
 }
 
 /// What the lanes share.
@@ -469,7 +470,7 @@ async fn play(
     shared: Arc<Shared>,
     plan: Rc<Plan>,
     baseline: Baseline,
-    (out, answers): (Rc<RefCell<Vec<String>>>, Rc<RefCell<Vec<StepAnswer>>>),
+    out: Rc<Results>,
 ) -> turmoil::Result {
     let start = tokio::time::Instant::now();
     while shared.door().is_none() {
@@ -552,8 +553,8 @@ async fn play(
             format!("end: {} failure(s)", failures.len())
         },
     );
-    *out.borrow_mut() = failures;
-    *answers.borrow_mut() = board.answers.take();
+    *out.failures.borrow_mut() = failures;
+    *out.answers.borrow_mut() = board.answers.take();
     Ok(())
 }
 
