@@ -40,7 +40,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use baton_runtime::mcp::http::{BaseUrl, Tcp, UnixSocket};
+use baton_runtime::mcp::http::{self, BaseUrl, Tcp, UnixSocket};
 use baton_sim::calls::Answer;
 use baton_sim::runner::{self, StepAnswer};
 use baton_sim::scenario::{At, Scenario, parse_at};
@@ -88,23 +88,81 @@ const SCENARIOS: &[&str] = &[
     "control/returned-control-types-the-held-prompt.toml",
     "control/wait-for-idle-under-human-control.toml",
     "bugs/a-timed-out-wait-is-replayed.toml",
+    "attacks/a-deregistered-coordinators-token.toml",
+    "attacks/a-token-on-another-coordinators-task.toml",
+    "attacks/another-coordinators-task-on-the-read-and-wait-routes.toml",
+    "attacks/bad-bodies.toml",
+    "attacks/bodies-only-where-a-route-takes-one.toml",
+    "attacks/creating-a-task-over-rest.toml",
+    "attacks/hostile-base-branches.toml",
+    "attacks/hostile-task-ids.toml",
+    "attacks/names-that-hide-or-turn-text-and-refs-that-are-no-branch.toml",
+    "attacks/no-credential-is-401.toml",
+    "attacks/non-object-bodies-on-task-routes.toml",
+    "attacks/paths-outside-the-api-serve-only-the-page.toml",
+    "attacks/two-waits-with-one-request-id.toml",
+    "attacks/wait-timeouts-and-whose-wait.toml",
+    "attacks/a-coordinator-signals-its-own-task.toml",
+    "attacks/a-done-token-on-another-task.toml",
+    "attacks/a-done-token-opens-only-its-own-done-route.toml",
+    "attacks/a-done-token-with-a-coordinator-header.toml",
+    "attacks/a-token-with-another-coordinators-header.toml",
+    "attacks/coordinator-id-headers.toml",
+    "attacks/the-query-token-and-near-miss-tokens.toml",
+    "attacks/where-a-credential-may-stand.toml",
+    "attention/an-unrecognised-still-screen-needs-a-human.toml",
+    "attention/no-enter-is-pressed-on-a-permission-prompt.toml",
+    "detector/a-stray-enter-starts-no-turn.toml",
+    "detector/busy-is-not-idle.toml",
+    "detector/echo-is-not-a-fresh-prompt.toml",
+    "detector/the-terminal-answers-queries.toml",
+    "detector/trust-dialog-holds-the-assignment.toml",
+    "faults/a-hung-agent-never-signals.toml",
+    "faults/an-agent-crash-is-reported.toml",
 ];
 
-/// Steps (file, step number from 1, why) whose tasks' `status` (`running` until the agent's
-/// first prompt shows, then `idle`) depends on how long the real world took to get there, and
-/// is left out of the comparison.
-const LOOSE_STEPS: &[(&str, usize, &str)] = &[
+/// Steps (file, step number from 1, fields, why) whose answers' `fields` (a task's `status`:
+/// `running` until the agent's prompt shows, then `idle`; a terminal's `output`) depend on how
+/// long the real world took to get there (a real agent starts in a few hundred milliseconds, a
+/// simulated one at once), and are left out of the comparison.
+const LOOSE_STEPS: &[(&str, usize, &[&str], &str)] = &[
     (
         "coordinator/too-many-tasks.toml",
         3,
+        &["status"],
         "64 real worktrees take longer to make than simulated ones: more agents are ready when \
          the list is asked for",
     ),
     (
         "bugs/a-timed-out-wait-is-replayed.toml",
         4,
+        &["status"],
         "the agent signals after 2 s of work from its prompt, and the wait at 3 s finds it \
          still busy or ready again depending on when its prompt was typed",
+    ),
+    (
+        "attacks/non-object-bodies-on-task-routes.toml",
+        8,
+        &["status"],
+        "the list comes right after the task was made: the real agent has not shown its prompt",
+    ),
+    (
+        "attacks/a-done-token-opens-only-its-own-done-route.toml",
+        18,
+        &["status"],
+        "right after the task was made: the real agent has not shown its prompt",
+    ),
+    (
+        "attacks/a-done-token-opens-only-its-own-done-route.toml",
+        20,
+        &["status"],
+        "right after the task was made: the real agent has not shown its prompt",
+    ),
+    (
+        "attacks/bodies-only-where-a-route-takes-one.toml",
+        3,
+        &["output"],
+        "right after the task was made: the real agent has not printed its first screen",
     ),
 ];
 
@@ -291,7 +349,11 @@ fn check(file: &str) -> Vec<String> {
     let real = play_for_real(&scenario);
     problems.extend(real.problems.iter().map(|p| format!("the real run: {p}")));
     problems.extend(compare(
-        &normalised(file, &simulated.answers, &Paths::simulated()),
+        &normalised(
+            file,
+            &simulated.answers,
+            &Paths::simulated(&simulated.bindings),
+        ),
         &normalised(file, &real.answers, &real.paths),
     ));
     problems
@@ -346,11 +408,14 @@ struct Paths {
 }
 
 impl Paths {
-    fn simulated() -> Paths {
-        Paths {
-            root: None,
-            tokens: BTreeMap::new(),
-        }
+    /// The simulator's: its paths are the ones compared, its tokens are bound as `token:<name>`.
+    fn simulated(bindings: &BTreeMap<String, Value>) -> Paths {
+        let tokens = bindings
+            .iter()
+            .filter_map(|(name, value)| Some((name.strip_prefix("token:")?, value.as_str()?)))
+            .map(|(name, token)| (name.to_owned(), token.to_owned()))
+            .collect();
+        Paths { root: None, tokens }
     }
 
     fn text(&self, text: &str) -> String {
@@ -458,33 +523,29 @@ fn canonical_diffs(value: &Value) -> Value {
 }
 
 /// `value` without what the prompt detector reads at the moment of the call (`agentState`:
-/// what it last saw, since when): that is timing, not behaviour. With `status_too`, a task's
-/// `status` too (`running` or `idle`: see [`LOOSE_STEPS`]).
-fn without_timing(value: &Value, status_too: bool) -> Value {
+/// what it last saw, since when): that is timing, not behaviour; nor the `loose` fields (see
+/// [`LOOSE_STEPS`]).
+fn without_timing(value: &Value, loose: &[&str]) -> Value {
     match value {
         Value::Object(map) => Value::Object(
             map.iter()
-                .filter(|(key, _)| {
-                    key.as_str() != "agentState" && !(status_too && key.as_str() == "status")
-                })
-                .map(|(key, v)| (key.clone(), without_timing(v, status_too)))
+                .filter(|(key, _)| key.as_str() != "agentState" && !loose.contains(&key.as_str()))
+                .map(|(key, v)| (key.clone(), without_timing(v, loose)))
                 .collect(),
         ),
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(|v| without_timing(v, status_too))
-                .collect(),
-        ),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| without_timing(v, loose)).collect())
+        }
         other => other.clone(),
     }
 }
 
-/// Whether step `step` (from 0) of `file` is compared without its tasks' statuses.
-fn loose(file: &str, step: usize) -> bool {
+/// The fields step `step` (from 0) of `file` is compared without.
+fn loose(file: &str, step: usize) -> &'static [&'static str] {
     LOOSE_STEPS
         .iter()
-        .any(|(f, s, _)| *f == file && *s == step + 1)
+        .find(|(f, s, _, _)| *f == file && *s == step + 1)
+        .map_or(&[], |(_, _, fields, _)| fields)
 }
 
 /// The UUIDs in `text`, in order.
@@ -594,6 +655,12 @@ struct World {
     clock: Clock,
     /// How to read its paths and tokens as the simulator's.
     paths: Paths,
+    /// The state directory (the sub-tasks' MCP configs, with their done tokens).
+    state: PathBuf,
+    /// The tasks made so far, by name: their ids.
+    tasks: Mutex<BTreeMap<String, String>>,
+    /// When the run gives up on its steps.
+    deadline: Duration,
 }
 
 /// Wall time since the run started: a real run is on the wall clock by definition.
@@ -894,6 +961,9 @@ fn play_for_real(scenario: &Scenario) -> RealRun {
             root: Some(root.clone()),
             tokens: BTreeMap::new(),
         },
+        state: state.clone(),
+        tasks: Mutex::default(),
+        deadline: SCENARIO_WALL_MAX,
     };
     let mut board = Board::default();
     let mut problems = Vec::new();
@@ -936,6 +1006,7 @@ fn play_for_real(scenario: &Scenario) -> RealRun {
     let (steps, horizon_ms) = plan(scenario);
     assert!(steps.len() <= STEPS_MAX, "{} steps", steps.len());
     let deadline = Duration::from_millis(horizon_ms) + SCENARIO_WALL_MAX;
+    world.deadline = deadline;
     let world = Arc::new(world);
     let shared = Arc::new((Mutex::new(board), Condvar::new()));
     let threads: Vec<_> = steps
@@ -1067,12 +1138,14 @@ fn run_round(
             if waiting.is_empty() {
                 break;
             }
-            if let Some(name) = waiting.iter().find(|n| board.missing.contains(**n)) {
+            let late = world.clock.elapsed() >= world.deadline;
+            if let Some(name) = waiting.iter().find(|n| late || board.missing.contains(**n)) {
                 let line = format!("step {}: ${{{name}}} was never bound", index + 1);
                 board.problems.push(line);
                 return false;
             }
-            board = changed.wait(board).unwrap();
+            let left = world.deadline.saturating_sub(world.clock.elapsed());
+            board = changed.wait_timeout(board, left).unwrap().0;
         }
         let mut bindings = board.bindings.clone();
         if let Some(round) = round {
@@ -1084,6 +1157,12 @@ fn run_round(
         )
     };
     let answer = world.call(&step.actor, &step.call, &args);
+    if let Ok(Value::Object(task)) = &answer
+        && let (Some(Value::String(id)), Some(Value::String(name))) =
+            (task.get("id"), task.get("name"))
+    {
+        world.tasks.lock().unwrap().insert(name.clone(), id.clone());
+    }
     let mut board = lock.lock().unwrap();
     // Expectations name the simulator's paths (`/repo/.worktrees/…`).
     // and diffs in the simulator's form: both are read in one form.
@@ -1150,6 +1229,9 @@ impl World {
         if actor == "app" {
             return self.app_call(call, args);
         }
+        if actor == "attacker" {
+            return self.attacker(call, args);
+        }
         let Some(registered) = self.coordinators.get(actor) else {
             return Err(format!("no coordinator named {actor:?} was registered"));
         };
@@ -1193,6 +1275,82 @@ impl World {
             return Err(format!("Timed out waiting for task {task} to become idle"));
         }
         Ok(value)
+    }
+
+    /// The attacker's raw request (`http` only), answered as `{status, body}` as the
+    /// simulator's `calls::attacker_http` answers it.
+    fn attacker(&self, call: &str, args: &Value) -> Answer {
+        if call != "http" {
+            return Err(format!("the attacker's {call:?} is not played for real"));
+        }
+        let text = |field: &str| baton_sim::calls::text(args, field);
+        let method = text("method")?.unwrap_or("GET");
+        let path = text("path")?.ok_or("path must be a non-empty string")?;
+        let mut headers = Vec::new();
+        if let Some(token) = self.credential(text("auth")?)? {
+            headers.push(("authorization".to_owned(), format!("Bearer {token}")));
+        }
+        if let Some(Value::Object(extra)) = args.get("headers") {
+            for (name, value) in extra {
+                let value = value
+                    .as_str()
+                    .map_or_else(|| value.to_string(), str::to_owned);
+                headers.push((name.clone(), value));
+            }
+        }
+        let body = match args.get("body") {
+            None => String::new(),
+            Some(Value::String(raw)) => raw.clone(),
+            Some(other) => other.to_string(),
+        };
+        let is_host = |name: &str| name.eq_ignore_ascii_case("host");
+        let host = headers
+            .iter()
+            .find(|(name, _)| is_host(name))
+            .map_or_else(|| self.api.authority(), |(_, value)| value.clone());
+        headers.retain(|(name, _)| !is_host(name));
+        let request = http::encode(&host, method, path, &headers, body.as_bytes());
+        let response =
+            common::block_on(http::send(&Tcp, &self.api, &request)).map_err(|e| e.to_string())?;
+        let page = baton_runtime::api::page::lookup("/").is_ok_and(|p| p.bytes == response.body);
+        let body = if page {
+            json!(baton_sim::calls::THE_PAGE)
+        } else {
+            serde_json::from_slice(&response.body).unwrap_or_else(|_| {
+                Value::String(String::from_utf8_lossy(&response.body).into_owned())
+            })
+        };
+        Ok(json!({ "status": response.status, "body": body }))
+    }
+
+    /// The credential an attacker's `auth` names: a coordinator's name, `done:<task name>`,
+    /// `raw:<text>`, or none (the phone is not played for real).
+    fn credential(&self, auth: Option<&str>) -> Result<Option<String>, String> {
+        Ok(match auth {
+            None | Some("none") => None,
+            Some(raw) if raw.starts_with("raw:") => Some(raw["raw:".len()..].to_owned()),
+            Some(task) if task.starts_with("done:") => {
+                let name = &task["done:".len()..];
+                let id = self
+                    .tasks
+                    .lock()
+                    .unwrap()
+                    .get(name)
+                    .cloned()
+                    .ok_or_else(|| format!("auth {task:?}: no task named {name:?} was created"))?;
+                let config = self.state.join(format!("mcp/baton-subtask-{id}.json"));
+                if !config.exists() {
+                    return Err(format!("auth {task:?}: its config is gone"));
+                }
+                Some(common::credential(&config, "BATON_DONE_TOKEN"))
+            }
+            Some(name) => Some(
+                self.coordinators
+                    .get(name)
+                    .map(|r| r.token.clone())
+                    .ok_or_else(|| format!("auth {name:?}: not played for real"))?,
+            ),
+        })
     }
 
     fn app_call(&self, call: &str, args: &Value) -> Answer {

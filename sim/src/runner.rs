@@ -69,6 +69,9 @@ pub struct Outcome {
     /// answers), in the order the answers came: what the differential test compares with a real
     /// daemon's answers.
     pub answers: Vec<StepAnswer>,
+    /// The values the steps could name at the end (`${name}`), `id:<coordinator>` and
+    /// `token:<coordinator>` among them.
+    pub bindings: BTreeMap<String, Value>,
 }
 
 /// One call a step made (a round, a `then`, a parallel copy), and its answer.
@@ -385,6 +388,7 @@ pub fn run(scenario: &Scenario, dir: &Path, seed: Option<u64>) -> anyhow::Result
     let simulated_ms = u64::try_from(sim.elapsed().as_millis()).unwrap_or(u64::MAX);
     let mut failures = results.failures.take();
     let answers = results.answers.take();
+    let bindings = results.bindings.take();
     match stepped {
         Ok(Ok(())) => {}
         Ok(Err(error)) => failures.push(format!("the simulation failed: {error}")),
@@ -403,6 +407,7 @@ pub fn run(scenario: &Scenario, dir: &Path, seed: Option<u64>) -> anyhow::Result
         failures,
         simulated_ms,
         answers,
+        bindings,
     })
 }
 
@@ -411,6 +416,7 @@ pub fn run(scenario: &Scenario, dir: &Path, seed: Option<u64>) -> anyhow::Result
 struct Results {
     failures: RefCell<Vec<String>>,
     answers: RefCell<Vec<StepAnswer>>,
+    bindings: RefCell<BTreeMap<String, Value>>,
 }
 
 /// What the lanes share.
@@ -555,6 +561,7 @@ async fn play(
     );
     *out.failures.borrow_mut() = failures;
     *out.answers.borrow_mut() = board.answers.take();
+    *out.bindings.borrow_mut() = board.bindings.borrow().clone();
     Ok(())
 }
 
