@@ -12,7 +12,9 @@
 //! agents) and the simulator's default agent as `default.toml`. Steps start at their `at` times,
 //! in their lanes, as the simulator starts them; coordinator calls go over REST with the
 //! coordinator's token (read from its MCP config), app calls over the app channel or, for the
-//! user's own git actions (`commit_on_main`, `edit_checkout`, `read_file`), with git.
+//! user's own git actions (`commit_on_main`, `edit_checkout`, `read_file`), with git; the
+//! attacker's `http` requests are sent as written, with the credential `auth` names (a
+//! coordinator's token, a task's done token from its MCP config, or raw text).
 //!
 //! What is compared: for every step, the list of its calls (rounds, `then`s) as `(actor, call,
 //! arguments, answer)`, in the order they were answered, after normalising what differs between
@@ -22,7 +24,15 @@
 //! and `/var/baton`, MCP configs as `/tmp/baton`). Not compared: the agents' own trace lines,
 //! the app's event lines, the detector's timing, the invariant checks (the simulator checks
 //! them; its failures fail this test too) and when answers came. The scenario's expectations are
-//! checked on the real answers with the simulator's own code (`runner::expectations`).
+//! checked on the real answers with the simulator's own code (`runner::expectations`). A few
+//! steps leave out a field whose value depends on how fast the real world got there
+//! ([`LOOSE_STEPS`]), and unified diffs are compared in one form ([`canonical_diff`]).
+//!
+//! Found on the way (the simulator's side): its repository writes diffs in a form of its own
+//! (no `index` or mode lines, `@@ -1,0 +1,3 @@` for a new file where git writes `-0,0`), and a
+//! scenario's user files (`[world] files`) are invisible to its git, where a real untracked file
+//! makes the checkout dirty and every merge into it refused; here they are excluded
+//! (`info/exclude`), as the simulator in effect has them.
 //!
 //! Bounds: each scenario has [`SCENARIO_WALL_MAX`] after its last timed step; the daemon is
 //! stopped (SIGTERM, then SIGKILL) and every process carrying its mark (`BATON_DAEMON=<id>` in
@@ -166,8 +176,8 @@ const LOOSE_STEPS: &[(&str, usize, &[&str], &str)] = &[
     ),
 ];
 
-/// The scenario files of these directories that are not played for real, and why. Every file
-/// there is in [`SCENARIOS`] or here (`every_scenario_is_played_or_excluded_with_a_reason`).
+/// The scenario files that are not played for real, and why. Every file of [`DIRECTORIES`]
+/// is in [`SCENARIOS`] or here (`every_scenario_is_played_or_excluded_with_a_reason`).
 const EXCLUDED: &[(&str, &str)] = &[
     (
         "coordinator/merge-into-base-branch.toml",
@@ -252,15 +262,302 @@ const EXCLUDED: &[(&str, &str)] = &[
         "bugs/stale-glyph-after-a-prompt.toml",
         "the app's task_output has no app-channel route",
     ),
+    (
+        "attacks/a-cloned-repository-links-agent-files-out-of-the-worktree.toml",
+        "a codex coordinator: the stand-in plays Claude's command line only; a gemini coordinator: the stand-in plays Claude's command line only",
+    ),
+    (
+        "attacks/a-coordinator-reads-only-its-own-agents.toml",
+        "the attacker's WebSocket (no real client here yet); the phone's credential (phone access is not started in the real run)",
+    ),
+    (
+        "attacks/a-flood-of-prompts-is-bounded.toml",
+        "the attacker's WebSocket (no real client here yet)",
+    ),
+    (
+        "attacks/a-foreign-host-or-origin-is-refused.toml",
+        "the attacker's WebSocket (no real client here yet); the phone's credential (phone access is not started in the real run)",
+    ),
+    (
+        "attacks/a-linked-gemini-settings-directory-is-not-written-through.toml",
+        "a gemini coordinator: the stand-in plays Claude's command line only; symbolic links in the repository",
+    ),
+    (
+        "attacks/a-wait-retried-with-its-request-id-after-a-disconnect.toml",
+        "a link partition (the simulator's link plays it)",
+    ),
+    (
+        "attacks/bad-prompts-type-nothing.toml",
+        "the attacker's WebSocket (no real client here yet)",
+    ),
+    (
+        "attacks/desktop-messages-are-not-served.toml",
+        "the attacker's WebSocket (no real client here yet); the phone's credential (phone access is not started in the real run)",
+    ),
+    (
+        "attacks/half-sent-requests-are-closed.toml",
+        "half-sent requests (no real client here yet); the phone's credential (phone access is not started in the real run)",
+    ),
+    (
+        "attacks/hooks-are-a-tasks-own-word.toml",
+        "the phone's credential (phone access is not started in the real run)",
+    ),
+    (
+        "attacks/no-coordinator-registered-yet.toml",
+        "the phone's credential (phone access is not started in the real run); the app registers mid-run with a coordinator missing (not played)",
+    ),
+    (
+        "attacks/prompts-are-typed-without-control-characters.toml",
+        "the phone's credential (phone access is not started in the real run)",
+    ),
+    (
+        "attacks/terminal-input-over-the-websocket.toml",
+        "the attacker's WebSocket (no real client here yet); the phone's credential (phone access is not started in the real run)",
+    ),
+    (
+        "attacks/the-phone-cannot-write.toml",
+        "the phone's credential (phone access is not started in the real run)",
+    ),
+    (
+        "attacks/the-phone-reads-only-the-agent-routes.toml",
+        "the phone's credential (phone access is not started in the real run)",
+    ),
+    (
+        "attacks/there-is-no-telegram-route.toml",
+        "the phone's credential (phone access is not started in the real run)",
+    ),
+    (
+        "attacks/tokens-after-a-daemon-restart.toml",
+        "a daemon crash at a simulated instant",
+    ),
+    (
+        "attention/a-hook-tells-what-the-screen-does-not-show.toml",
+        "the app's type needs a terminal attach (WebSocket) client; the app's staged reads the engine's events (no /app/events client yet)",
+    ),
+    (
+        "attention/a-permission-prompt-needs-a-human.toml",
+        "the app's type needs a terminal attach (WebSocket) client; the app's staged reads the engine's events (no /app/events client yet)",
+    ),
+    (
+        "attention/a-signal-wait-hears-that-a-sub-task-needs-a-human.toml",
+        "the app's type needs a terminal attach (WebSocket) client; a codex coordinator: the stand-in plays Claude's command line only",
+    ),
+    (
+        "attention/a-tool-beside-a-permission-prompt-does-not-hide-it.toml",
+        "the app's type needs a terminal attach (WebSocket) client; an agent firing hooks (the demo agent fires none)",
+    ),
+    (
+        "attention/codex-reports-its-own-state-over-osc.toml",
+        "the app's type needs a terminal attach (WebSocket) client; a codex coordinator: the stand-in plays Claude's command line only",
+    ),
+    (
+        "detector/a-recorded-session-replays.toml",
+        "an agent replaying a cast (not copied beside the scripts)",
+    ),
+    (
+        "detector/codex-agent-takes-its-assignment.toml",
+        "a codex coordinator: the stand-in plays Claude's command line only",
+    ),
+    (
+        "detector/codex-trust-dialog.toml",
+        "a codex coordinator: the stand-in plays Claude's command line only",
+    ),
+    (
+        "detector/gemini-agent-takes-its-assignment.toml",
+        "a gemini coordinator: the stand-in plays Claude's command line only",
+    ),
+    (
+        "detector/generic-agent-quiet-period.toml",
+        "a generic agent: the stand-in plays Claude's command line only",
+    ),
+    (
+        "detector/mcp-that-never-connects.toml",
+        "an MCP server that never connects (the simulator's to set)",
+    ),
+    (
+        "detector/the-prompt-waits-for-the-tools.toml",
+        "an MCP server's connection time (the simulator's to set)",
+    ),
+    (
+        "faults/a-call-while-the-daemon-is-down.toml",
+        "a daemon crash at a simulated instant",
+    ),
+    (
+        "faults/a-cancelled-mcp-wait-consumes-nothing.toml",
+        "mcp.… calls (the simulator runs `baton mcp`'s code in process); a cancelled MCP call",
+    ),
+    (
+        "faults/a-crash-while-a-task-is-made.toml",
+        "a daemon crash at a simulated instant; slow worktrees (a simulated repository fault)",
+    ),
+    (
+        "faults/a-failed-config-removal-is-reported.toml",
+        "a failing removal (a simulated disk fault)",
+    ),
+    (
+        "faults/a-failed-rename-rolls-the-task-back.toml",
+        "a failing rename (a simulated disk fault); a codex coordinator: the stand-in plays Claude's command line only",
+    ),
+    (
+        "faults/a-killed-agent-is-reported.toml",
+        "kill_agent (not played for real yet: the agent's pid is not looked up)",
+    ),
+    (
+        "faults/a-lost-answer-is-replayed.toml",
+        "a lost answer (the simulator's link plays it)",
+    ),
+    (
+        "faults/a-partitioned-coordinator-is-refused.toml",
+        "a link partition (the simulator's link plays it)",
+    ),
+    (
+        "faults/a-restart-after-the-assignment-types-it-no-more.toml",
+        "a daemon crash at a simulated instant",
+    ),
+    (
+        "faults/a-restart-keeps-prompts-queued-behind-a-human.toml",
+        "a daemon crash at a simulated instant",
+    ),
+    (
+        "faults/a-restart-keeps-the-untyped-assignment.toml",
+        "a daemon crash at a simulated instant",
+    ),
+    (
+        "faults/a-slow-link-delays-but-loses-nothing.toml",
+        "a link delay (the simulator's link plays it)",
+    ),
+    (
+        "faults/a-state-file-that-cannot-be-written-begins-nothing.toml",
+        "a full disk (a simulated disk fault)",
+    ),
+    (
+        "faults/a-stuck-worktree-fails-the-close.toml",
+        "a stuck worktree (a simulated repository fault)",
+    ),
+    (
+        "faults/a-sub-task-cut-off-retries-its-signal.toml",
+        "a link partition (the simulator's link plays it)",
+    ),
+    (
+        "faults/an-mcp-wait-retries-through-a-partition.toml",
+        "a link partition (the simulator's link plays it); mcp.… calls (the simulator runs `baton mcp`'s code in process)",
+    ),
+    (
+        "faults/an-mcp-wait-rides-out-a-daemon-restart.toml",
+        "a daemon crash at a simulated instant; mcp.… calls (the simulator runs `baton mcp`'s code in process)",
+    ),
+    (
+        "faults/an-mcp-wait-whose-answer-is-lost-is-replayed.toml",
+        "a lost answer (the simulator's link plays it); mcp.… calls (the simulator runs `baton mcp`'s code in process)",
+    ),
+    (
+        "faults/daemon-restart-restores-tasks.toml",
+        "a daemon crash at a simulated instant",
+    ),
+    (
+        "faults/disk-full-rolls-the-task-back.toml",
+        "a full disk (a simulated disk fault); a codex coordinator: the stand-in plays Claude's command line only",
+    ),
+    (
+        "faults/graceful-stop-with-105-waiters.toml",
+        "a graceful stop mid-run; parallel copies of a call (not played for real yet)",
+    ),
+    (
+        "faults/partition-during-a-wait-consumes-nothing.toml",
+        "a link partition (the simulator's link plays it)",
+    ),
+    (
+        "websocket/a-client-close-is-answered.toml",
+        "the attacker's WebSocket (no real client here yet)",
+    ),
+    (
+        "websocket/a-coordinator-drives-only-its-own-agents.toml",
+        "the attacker's WebSocket (no real client here yet); the phone's credential (phone access is not started in the real run)",
+    ),
+    (
+        "websocket/a-quiet-connection-hears-a-heartbeat.toml",
+        "the attacker's WebSocket (no real client here yet)",
+    ),
+    (
+        "websocket/a-revoked-token-closes.toml",
+        "the attacker's WebSocket (no real client here yet)",
+    ),
+    (
+        "websocket/a-wrong-auth-closes.toml",
+        "the attacker's WebSocket (no real client here yet)",
+    ),
+    (
+        "websocket/binary-frames.toml",
+        "the attacker's WebSocket (no real client here yet)",
+    ),
+    (
+        "websocket/connection-cap.toml",
+        "the attacker's WebSocket (no real client here yet); parallel copies of a call (not played for real yet)",
+    ),
+    (
+        "websocket/exits-reach-every-client.toml",
+        "the attacker's WebSocket (no real client here yet)",
+    ),
+    (
+        "websocket/message-size.toml",
+        "the attacker's WebSocket (no real client here yet)",
+    ),
+    (
+        "websocket/shutdown-closes-every-connection.toml",
+        "a graceful stop mid-run; the attacker's WebSocket (no real client here yet)",
+    ),
+    (
+        "websocket/subscriptions.toml",
+        "the attacker's WebSocket (no real client here yet); the phone's credential (phone access is not started in the real run)",
+    ),
+    (
+        "websocket/terminal-sizes.toml",
+        "the attacker's WebSocket (no real client here yet)",
+    ),
+    (
+        "websocket/the-auth-window.toml",
+        "the attacker's WebSocket (no real client here yet)",
+    ),
+    (
+        "websocket/the-list-follows-what-the-detector-reads.toml",
+        "the attacker's WebSocket (no real client here yet)",
+    ),
+    (
+        "websocket/the-phone-cannot-write.toml",
+        "the attacker's WebSocket (no real client here yet); the phone's credential (phone access is not started in the real run)",
+    ),
+    (
+        "websocket/the-phone-watches-an-agent.toml",
+        "the attacker's WebSocket (no real client here yet); the phone's credential (phone access is not started in the real run)",
+    ),
+    (
+        "websocket/tokenless-upgrades-do-not-take-the-authenticated-places.toml",
+        "the attacker's WebSocket (no real client here yet); the phone's credential (phone access is not started in the real run)",
+    ),
+    (
+        "websocket/where-the-upgrade-authenticates.toml",
+        "the attacker's WebSocket (no real client here yet); the phone's credential (phone access is not started in the real run)",
+    ),
 ];
 
 /// Why most notification scenarios are not played for real.
 const STAGED: &str =
     "the app's staged reads the engine's events (an /app/events client, not written yet)";
 
-/// The directories whose scenarios are all played or excluded here (the others are faults a
-/// real run cannot make alike, attacks, WebSockets and the detector's recordings).
-const DIRECTORIES: &[&str] = &["coordinator", "signals", "control", "notifications", "bugs"];
+/// The directories of scenario files: each file in them is played here or excluded with a
+/// reason.
+const DIRECTORIES: &[&str] = &[
+    "coordinator",
+    "signals",
+    "control",
+    "notifications",
+    "bugs",
+    "attacks",
+    "attention",
+    "detector",
+    "faults",
+    "websocket",
+];
 
 #[test]
 fn every_scenario_is_played_or_excluded_with_a_reason() {
