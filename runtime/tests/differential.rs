@@ -22,8 +22,9 @@
 //! appearance, step by step; a branch's six-character id suffix with them), times (ISO-8601
 //! timestamps), tokens, and paths (the temporary project and state directories read as `/repo`
 //! and `/var/baton`, MCP configs as `/tmp/baton`). Not compared: the agents' own trace lines,
-//! the app's event lines, the detector's timing, the invariant checks (the simulator checks
-//! them; its failures fail this test too) and when answers came. The scenario's expectations are
+//! the app's event lines, the detector's timing (`agentState`, and a task's `running` against
+//! `idle`: [`RUNNING_OR_IDLE`]), when a staged batch fires (`firesAt`), the invariant checks
+//! (the simulator checks them; its failures fail this test too) and when answers came. The scenario's expectations are
 //! checked on the real answers with the simulator's own code (`runner::expectations`). A few
 //! steps leave out a field whose value depends on how fast the real world got there
 //! ([`LOOSE_STEPS`]), and unified diffs are compared in one form ([`canonical_diff`]).
