@@ -24,16 +24,19 @@
 //! and `/var/baton`, MCP configs as `/tmp/baton`). Not compared: the agents' own trace lines,
 //! the app's event lines, the detector's timing (`agentState`, and a task's `running` against
 //! `idle`: [`RUNNING_OR_IDLE`]), when a staged batch fires (`firesAt`), the invariant checks
-//! (the simulator checks them; its failures fail this test too) and when answers came. The scenario's expectations are
-//! checked on the real answers with the simulator's own code (`runner::expectations`). A few
-//! steps leave out a field whose value depends on how fast the real world got there
-//! ([`LOOSE_STEPS`]), and unified diffs are compared in one form ([`canonical_diff`]).
+//! (the simulator checks them; its failures fail this test too) and when answers came. The
+//! scenario's expectations are checked on the real answers with the simulator's own code
+//! (`runner::expectations`). A few steps leave out a field whose value depends on how fast the
+//! real world got there ([`LOOSE_STEPS`]), and unified diffs are compared in one form
+//! ([`canonical_diff`]).
 //!
 //! Found on the way (the simulator's side): its repository writes diffs in a form of its own
 //! (no `index` or mode lines, `@@ -1,0 +1,3 @@` for a new file where git writes `-0,0`), and a
 //! scenario's user files (`[world] files`) are invisible to its git, where a real untracked file
 //! makes the checkout dirty and every merge into it refused; here they are excluded
-//! (`info/exclude`), as the simulator in effect has them.
+//! (`info/exclude`), as the simulator in effect has them. And the two agent runtimes differ:
+//! `baton demo-agent` prints its tool calls (as Claude Code does), the simulator's agent does
+//! not, so a task that signals is `running` in one and `idle` in the other.
 //!
 //! Bounds: each scenario has [`SCENARIO_WALL_MAX`] after its last timed step; the daemon is
 //! stopped (SIGTERM, then SIGKILL) and every process carrying its mark (`BATON_DAEMON=<id>` in
