@@ -171,6 +171,11 @@ enum Command {
         /// The script (TOML: `script = [...]`, `repeat = [...]`); a built-in one by default.
         #[arg(long)]
         script: Option<PathBuf>,
+        /// A directory of scripts, one per task: `<slug>.toml` for the task whose worktree (its
+        /// working directory) is on branch `task/<slug>-<id>`, else `default.toml`, else the
+        /// built-in one.
+        #[arg(long, conflicts_with = "script")]
+        scripts: Option<PathBuf>,
         /// Which built-in script: sub-task or coordinator.
         #[arg(long, value_enum, default_value = "sub-task")]
         role: baton_runtime::demo::Role,
@@ -449,6 +454,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::DemoAgent {
             script,
+            scripts,
             role,
             kind,
             mcp_config,
@@ -456,6 +462,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let args = baton_runtime::demo::DemoArgs {
                 script,
+                scripts,
                 role,
                 profile: kind,
                 mcp_config,

@@ -35,7 +35,11 @@ pub struct Signal {
     pub exited: bool,
 }
 
-pub(crate) fn text<'a>(args: &'a Value, field: &str) -> Result<Option<&'a str>, String> {
+/// The string argument `field`, if given.
+///
+/// # Errors
+/// It is there but not a string.
+pub fn text<'a>(args: &'a Value, field: &str) -> Result<Option<&'a str>, String> {
     match args.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),

@@ -65,6 +65,28 @@ pub struct Outcome {
     pub failures: Vec<String>,
     /// Simulated time the run took, in milliseconds.
     pub simulated_ms: u64,
+    /// Every call the steps made, with its arguments and its whole answer (the trace cuts long
+    /// answers), in the order the answers came: what the differential test compares with a real
+    /// daemon's answers.
+    pub answers: Vec<StepAnswer>,
+    /// The values the steps could name at the end (`${name}`), `id:<coordinator>` and
+    /// `token:<coordinator>` among them.
+    pub bindings: BTreeMap<String, Value>,
+}
+
+/// One call a step made (a round, a `then`, a parallel copy), and its answer.
+#[derive(Debug, Clone)]
+pub struct StepAnswer {
+    /// The step's index in the file, from 0.
+    pub step: usize,
+    /// Its actor.
+    pub actor: String,
+    /// The call.
+    pub call: String,
+    /// Its arguments, bindings substituted.
+    pub args: Value,
+    /// What came back.
+    pub answer: calls::Answer,
 }
 
 /// Reads and runs the scenario file at `path`, with `seed` instead of the file's when given.
@@ -318,10 +340,10 @@ pub fn run(scenario: &Scenario, dir: &Path, seed: Option<u64>) -> anyhow::Result
         .build();
     let daemon_shared = shared.clone();
     sim.host(DAEMON_HOST, move || daemon::serve(daemon_shared.clone()));
-    let failures: Rc<RefCell<Vec<String>>> = Rc::default();
+    let results: Rc<Results> = Rc::default();
     sim.client(
         SCENARIO_HOST,
-        play(shared.clone(), plan.clone(), baseline, failures.clone()),
+        play(shared.clone(), plan.clone(), baseline, results.clone()),
     );
 
     let mut crashes = plan.crashes.clone().into_iter().peekable();
@@ -364,7 +386,9 @@ pub fn run(scenario: &Scenario, dir: &Path, seed: Option<u64>) -> anyhow::Result
         }
     }));
     let simulated_ms = u64::try_from(sim.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let mut failures = failures.take();
+    let mut failures = results.failures.take();
+    let answers = results.answers.take();
+    let bindings = results.bindings.take();
     match stepped {
         Ok(Ok(())) => {}
         Ok(Err(error)) => failures.push(format!("the simulation failed: {error}")),
@@ -382,7 +406,17 @@ pub fn run(scenario: &Scenario, dir: &Path, seed: Option<u64>) -> anyhow::Result
         trace: shared.recorder.snapshot(),
         failures,
         simulated_ms,
+        answers,
+        bindings,
     })
+}
+
+/// What the scenario host hands back when it is done.
+#[derive(Default)]
+struct Results {
+    failures: RefCell<Vec<String>>,
+    answers: RefCell<Vec<StepAnswer>>,
+    bindings: RefCell<BTreeMap<String, Value>>,
 }
 
 /// What the lanes share.
@@ -401,6 +435,7 @@ struct Board {
     failures: RefCell<Vec<String>>,
     reported: RefCell<BTreeSet<String>>,
     checkout_dirtied: Cell<bool>,
+    answers: RefCell<Vec<StepAnswer>>,
 }
 
 impl Board {
@@ -441,7 +476,7 @@ async fn play(
     shared: Arc<Shared>,
     plan: Rc<Plan>,
     baseline: Baseline,
-    out: Rc<RefCell<Vec<String>>>,
+    out: Rc<Results>,
 ) -> turmoil::Result {
     let start = tokio::time::Instant::now();
     while shared.door().is_none() {
@@ -524,7 +559,9 @@ async fn play(
             format!("end: {} failure(s)", failures.len())
         },
     );
-    *out.borrow_mut() = failures;
+    *out.failures.borrow_mut() = failures;
+    *out.answers.borrow_mut() = board.answers.take();
+    *out.bindings.borrow_mut() = board.bindings.borrow().clone();
     Ok(())
 }
 
@@ -851,6 +888,13 @@ async fn run_round(
     shared
         .recorder
         .record(&step.actor, format!("{} -> {}", step.call, render(&answer)));
+    board.answers.borrow_mut().push(StepAnswer {
+        step: index,
+        actor: step.actor.clone(),
+        call: step.call.clone(),
+        args: args.clone(),
+        answer: answer.clone(),
+    });
     for problem in expectations(&expect, &answer) {
         board.fail(
             shared,
@@ -1016,7 +1060,8 @@ async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
 }
 
 /// A TOML value as JSON.
-fn toml_to_json(value: &toml::Value) -> Value {
+#[must_use]
+pub fn toml_to_json(value: &toml::Value) -> Value {
     match value {
         toml::Value::String(s) => Value::String(s.clone()),
         toml::Value::Integer(i) => Value::from(*i),
@@ -1080,7 +1125,10 @@ fn collect_placeholders(value: &Value, names: &mut Vec<String>) {
     }
 }
 
-fn replace(value: &Value, bindings: &BTreeMap<String, Value>) -> Value {
+/// `value` with every `${name}` in `bindings` replaced (a string that is exactly `${name}`
+/// takes the bound value as it is).
+#[must_use]
+pub fn replace(value: &Value, bindings: &BTreeMap<String, Value>) -> Value {
     match value {
         Value::String(text) => {
             if let Some(name) = text.strip_prefix("${").and_then(|t| t.strip_suffix('}'))
@@ -1111,7 +1159,8 @@ fn replace(value: &Value, bindings: &BTreeMap<String, Value>) -> Value {
 /// The value at a dotted path (`id`, `tasks.0.id`, `merge.linesAdded`); in an array, a step
 /// `field=value` takes the first item whose `field` is the string `value`
 /// (`body.taskName=b-work.agentId`).
-fn lookup<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
+#[must_use]
+pub fn lookup<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
     path.split('.').try_fold(value, |value, key| match value {
         Value::Array(items) => match key.split_once('=') {
             Some((field, wanted)) => items
@@ -1146,7 +1195,8 @@ fn render(answer: &calls::Answer) -> String {
 }
 
 /// What is wrong with `answer` against `expect` (empty when it matches).
-fn expectations(expect: &Value, answer: &calls::Answer) -> Vec<String> {
+#[must_use]
+pub fn expectations(expect: &Value, answer: &calls::Answer) -> Vec<String> {
     let mut problems = Vec::new();
     let wanted_error = expect.get("error");
     match (answer, wanted_error) {

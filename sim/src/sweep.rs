@@ -240,6 +240,8 @@ mod tests {
             trace: crate::trace::Trace::default(),
             failures: vec!["invariant signals: lost".into()],
             simulated_ms: 0,
+            answers: Vec::new(),
+            bindings: std::collections::BTreeMap::new(),
         };
         let text = "format = 1\nname = \"x\"\nseed = 7\n\n[[step]]\nseed = 3\n";
         let written = with_seed(text, &outcome);

@@ -14,6 +14,12 @@
 //! `notes/<slug>.md` about its assignment, commit, signal done) or, with `--role coordinator`, a
 //! coordinator's (`coordinator.toml`: make two sub-tasks, wait for each, review, merge, close).
 //!
+//! With `--scripts DIR` a sub-task runs the script of its own task: `DIR/<slug>.toml`, the slug
+//! read from its worktree's directory, named after its branch `task/<slug>-<id>`, or else
+//! `DIR/default.toml` ([`script_for_worktree`]). Every sub-task of a coordinator is started with
+//! the same command, so this is how the differential test (`runtime/tests/differential.rs`) gives
+//! each of a scenario's `[[agent]]`s its script, as the simulator matches them.
+//!
 //! Scripts see two names besides the results they keep: `${prompt}` (the last prompt, without
 //! Baton's sub-task preamble) and `${slug}` (its first words, lower-case, joined by `-`).
 //!
@@ -61,6 +67,9 @@ pub enum Role {
 pub struct DemoArgs {
     /// A script file; a built-in one when absent.
     pub script: Option<PathBuf>,
+    /// A directory of scripts, one per task: the one named after the task's branch slug (see
+    /// [`script_for_worktree`]), chosen by the directory it runs in. Ignored with `script`.
+    pub scripts: Option<PathBuf>,
     /// Which built-in script, without `script`.
     pub role: Role,
     /// Whose screens it prints.
@@ -147,7 +156,15 @@ pub fn parse_script(text: &str, dir: &Path) -> Result<Script, String> {
 /// # Errors
 /// The file cannot be read or is no script.
 pub fn load_script(args: &DemoArgs) -> anyhow::Result<Script> {
-    match &args.script {
+    let chosen = match (&args.script, &args.scripts) {
+        (Some(path), _) => Some(path.clone()),
+        (None, Some(dir)) => {
+            let cwd = std::env::current_dir().context("reading the working directory")?;
+            script_for_worktree(dir, &cwd, |path| path.is_file())
+        }
+        (None, None) => None,
+    };
+    match &chosen {
         None => {
             let text = match args.role {
                 Role::SubTask => SUB_TASK_SCRIPT,
@@ -164,6 +181,26 @@ pub fn load_script(args: &DemoArgs) -> anyhow::Result<Script> {
             parse_script(&text, dir).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
         }
     }
+}
+
+/// The file in `dir` a sub-task working in `worktree` runs: `<slug>.toml`, where the
+/// worktree's directory is named after its branch, `task/<slug>-<id>` (`core::branch`), or else
+/// `default.toml`; `None` (the built-in script) when neither `exists`. So a scenario's agents,
+/// each named by its task, run for real as they run in the simulator, which matches them the same
+/// way.
+#[must_use]
+pub fn script_for_worktree(
+    dir: &Path,
+    worktree: &Path,
+    exists: impl Fn(&Path) -> bool,
+) -> Option<PathBuf> {
+    let name = worktree.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let slug = name.rsplit_once('-').map_or(name, |(slug, _)| slug);
+    [format!("{slug}.toml"), "default.toml".to_owned()]
+        .into_iter()
+        .filter(|file| !slug.is_empty() || file == "default.toml")
+        .map(|file| dir.join(file))
+        .find(|path| exists(path))
 }
 
 /// The slug of a prompt: its first words, lower-case letters and digits, joined by `-`, at most
@@ -428,8 +465,30 @@ fn commit(message: &str) -> anyhow::Result<()> {
 mod tests {
     use std::path::Path;
 
-    use super::{COORDINATOR_SCRIPT, SUB_TASK_SCRIPT, parse_script, slug};
+    use super::{COORDINATOR_SCRIPT, SUB_TASK_SCRIPT, parse_script, script_for_worktree, slug};
     use crate::agents::script::Action;
+
+    #[test]
+    fn a_task_runs_the_script_named_after_its_branch_slug_or_the_default() {
+        let dir = Path::new("/s");
+        let worktree = Path::new("/repo/.worktrees/task/feat-x-d70d32");
+        let all = |_: &Path| true;
+        assert_eq!(
+            script_for_worktree(dir, worktree, all),
+            Some(dir.join("feat-x.toml"))
+        );
+        let only_default = |p: &Path| p.ends_with("default.toml");
+        assert_eq!(
+            script_for_worktree(dir, worktree, only_default),
+            Some(dir.join("default.toml"))
+        );
+        assert_eq!(script_for_worktree(dir, worktree, |_| false), None);
+        assert_eq!(
+            script_for_worktree(dir, Path::new("/repo/.worktrees/task/-d70d32"), all),
+            Some(dir.join("default.toml")),
+            "a name with no letters or digits has no script of its own"
+        );
+    }
 
     #[test]
     fn a_cast_that_is_no_regular_file_is_refused_not_read_forever() {
