@@ -899,26 +899,6 @@ fn epoch_ms() -> u64 {
     u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Milliseconds since the Unix epoch of an ISO-8601 UTC timestamp (`2023-11-14T22:13:20.123Z`).
-fn iso_ms(text: &str) -> Option<u64> {
-    let number = |range: std::ops::Range<usize>| text.get(range)?.parse::<u64>().ok();
-    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
-    let (h, m, s, ms) = (
-        number(11..13)?,
-        number(14..16)?,
-        number(17..19)?,
-        number(20..23)?,
-    );
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y / 400;
-    let year_of_era = y - era * 400;
-    let mp = if month > 2 { month - 3 } else { month + 9 };
-    let day_of_year = (153 * mp + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    let days = (era * 146_097 + day_of_era).checked_sub(719_468)?;
-    Some(((days * 24 + h) * 60 + m) * 60_000 + s * 1_000 + ms)
-}
-
 /// Listens to the engine's events on the app channel until the daemon ends, keeping the
 /// notification batches in `notices`. Returns once it is connected.
 fn listen_to_events(state: &Path, notices: Arc<Mutex<Notices>>) {
@@ -945,7 +925,10 @@ fn listen_to_events(state: &Path, notices: Arc<Mutex<Notices>>) {
                     Some("notification_staged") => {
                         let batch = event["batchId"].as_str().unwrap_or_default().to_owned();
                         let count = event["notificationIds"].as_array().map_or(0, Vec::len);
-                        let fires = event["autoFireAt"].as_str().and_then(iso_ms).unwrap_or(0);
+                        let fires = event["autoFireAt"]
+                            .as_str()
+                            .and_then(baton_sim::calls::iso_ms)
+                            .unwrap_or(0);
                         notices.staged.insert(
                             coordinator.clone(),
                             (batch.clone(), count, fires, epoch_ms()),

@@ -351,7 +351,8 @@ fn delivered(answer: &Value, args: &Value) -> Option<Signal> {
 
 /// Milliseconds since the Unix epoch of an ISO-8601 UTC timestamp as the API writes it
 /// (`2023-11-14T22:13:20.123Z`).
-fn iso_ms(text: &str) -> Option<u64> {
+#[must_use]
+pub fn iso_ms(text: &str) -> Option<u64> {
     let number = |range: std::ops::Range<usize>| text.get(range)?.parse::<u64>().ok();
     let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
     let (h, m, s, ms) = (
