@@ -15,7 +15,8 @@
 //!   outlives its crashes.
 //! - [`calls`]: the coordinator tools and app actions a step calls, with REST-shaped answers.
 //! - [`link`]: each actor's link to the daemon, and its faults (partition, delay, lost answers).
-//! - [`net`]: the REST API on turmoil's network: the listener, and the actors' HTTP client.
+//! - [`net`]: the REST API on turmoil's network: the listener, and the actors' HTTP client
+//!   (`SimTcp`: direct or over an actor's link).
 //! - [`invariants`]: what must hold after every step and at the end.
 //! - [`agent`], [`pty`]: scripted agents (their language and screens are the runtime's
 //!   `agents::script` and `agents::frames`), their terminals.

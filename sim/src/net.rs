@@ -6,8 +6,13 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
+
+use baton_runtime::ports::BoxFuture;
 
 use turmoil::net::{TcpListener, TcpStream};
+
+use crate::link::Links;
 
 /// The port the daemon's API listens on.
 pub const API_PORT: u16 = 7777;
@@ -116,10 +121,105 @@ pub async fn send(
         .cloned()
         .collect();
     let request = http::encode(&host, method, path, &headers, body);
-    match http::send(&crate::daemon::SimTcp::direct(), &base, &request).await {
+    match http::send(&SimTcp::direct(), &base, &request).await {
         Ok(response) => Ok((response.status, response.body)),
         Err(HttpError::Connect(_)) => Err(SendError::Refused),
         Err(HttpError::Broken(_)) => Err(SendError::Reset),
         Err(HttpError::Garbled(why)) => Err(SendError::Garbled(why)),
+    }
+}
+
+/// Connections over turmoil's simulated TCP, for the runtime's HTTP client: straight, or over
+/// an actor's link, meeting its faults one connection at a time (`Links::connect`).
+pub struct SimTcp(Option<(Arc<Links>, String)>);
+
+impl SimTcp {
+    /// Straight connections, with no link faults.
+    #[must_use]
+    pub const fn direct() -> Self {
+        SimTcp(None)
+    }
+
+    /// Connections over `actor`'s link.
+    #[must_use]
+    pub fn linked(links: Arc<Links>, actor: &str) -> Self {
+        SimTcp(Some((links, actor.to_owned())))
+    }
+}
+
+/// A connection [`SimTcp`] opened.
+pub enum SimStream {
+    /// Straight.
+    Direct(turmoil::net::TcpStream),
+    /// Over an actor's link.
+    Linked(crate::link::LinkedStream),
+}
+
+impl tokio::io::AsyncRead for SimStream {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            SimStream::Direct(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+            SimStream::Linked(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for SimStream {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            SimStream::Direct(s) => std::pin::Pin::new(s).poll_write(cx, data),
+            SimStream::Linked(s) => std::pin::Pin::new(s).poll_write(cx, data),
+        }
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            SimStream::Direct(s) => std::pin::Pin::new(s).poll_flush(cx),
+            SimStream::Linked(s) => std::pin::Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            SimStream::Direct(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+            SimStream::Linked(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
+impl baton_runtime::mcp::http::Connect for SimTcp {
+    type Stream = SimStream;
+
+    fn connect<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> BoxFuture<'a, std::io::Result<Self::Stream>> {
+        Box::pin(async move {
+            match &self.0 {
+                None => turmoil::net::TcpStream::connect((host, port))
+                    .await
+                    .map(SimStream::Direct),
+                Some((links, actor)) => links
+                    .clone()
+                    .connect(actor.clone(), host, port)
+                    .await
+                    .map(SimStream::Linked),
+            }
+        })
     }
 }
