@@ -1,6 +1,6 @@
-//! The daemon's REST API on turmoil's network: the real axum router served on a simulated
-//! listener, and the requests the actors send it, through the runtime's own HTTP/1.1 client
-//! (`mcp::http`) over simulated TCP. One request per connection (`Connection: close`), so a
+//! The daemon's REST API and app channel on turmoil's network: the real axum routers served on
+//! simulated listeners, and the requests the actors send them, through the runtime's own
+//! HTTP/1.1 client (`mcp::http`) over simulated TCP. One request per connection (`Connection: close`), so a
 //! client that goes away closes its connection and the server drops the request (a wait
 //! consumes nothing).
 
@@ -16,6 +16,10 @@ use crate::link::Links;
 
 /// The port the daemon's API listens on.
 pub const API_PORT: u16 = 7777;
+/// The port the daemon's app channel listens on: a Unix socket in production, which turmoil
+/// does not simulate; a port of the daemon host the scenario host reaches, as the app reaches
+/// the socket (nothing else in a simulation connects to it).
+pub const APP_PORT: u16 = 7778;
 /// Largest latency of a message on turmoil's network, in simulated milliseconds (seeded between
 /// zero and this): a step.
 pub const MESSAGE_LATENCY_MS_MAX: u64 = crate::world::TICK_MS;
@@ -35,12 +39,12 @@ pub fn api_url() -> String {
 pub struct SimListener(TcpListener);
 
 impl SimListener {
-    /// Listens on [`API_PORT`] of this host.
+    /// Listens on `port` of this host ([`API_PORT`], [`APP_PORT`]).
     ///
     /// # Errors
     /// The port is taken.
-    pub async fn bind() -> io::Result<Self> {
-        Ok(SimListener(TcpListener::bind(("0.0.0.0", API_PORT)).await?))
+    pub async fn bind(port: u16) -> io::Result<Self> {
+        Ok(SimListener(TcpListener::bind(("0.0.0.0", port)).await?))
     }
 }
 
@@ -104,10 +108,24 @@ pub async fn send(
     headers: &[(String, String)],
     body: &[u8],
 ) -> Result<(u16, Vec<u8>), SendError> {
+    send_to(API_PORT, method, path, headers, body).await
+}
+
+/// Sends one request to the daemon host's `port` (the API's, the app channel's), as [`send`].
+///
+/// # Errors
+/// See [`SendError`].
+pub async fn send_to(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Result<(u16, Vec<u8>), SendError> {
     use baton_runtime::mcp::http::{self, BaseUrl, HttpError};
     let base = BaseUrl {
         host: crate::world::DAEMON_HOST.to_owned(),
-        port: API_PORT,
+        port,
     };
     // A `Host` among the headers (the attacker's) stands in for the daemon's own name.
     let is_host = |name: &str| name.eq_ignore_ascii_case("host");

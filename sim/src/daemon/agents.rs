@@ -1,5 +1,6 @@
 //! The scripted agent the daemon host starts on every spawn: the engine's (a sub-task's agent,
-//! matched to its script by the task's branch) or the registry's (a coordinator's own agent).
+//! matched to its script by the task's branch) or the registry's (a coordinator's own agent,
+//! started in its project through the app channel's `POST /app/coordinators/{id}/agent`).
 //! Its `baton mcp` is the runtime's own MCP client code over turmoil's TCP, through the
 //! agent's link, with the credential its config holds; it announces itself after the script's
 //! `mcp_connect_ms`.
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use baton_runtime::agents;
 use baton_runtime::core::branch::task_branch;
-use baton_runtime::core::ids::TaskId;
+use baton_runtime::core::ids::{CoordinatorId, TaskId};
 use baton_runtime::ports::fakes::FakeFiles;
 use baton_runtime::ports::{BoxFuture, SpawnSpec};
 use tokio::sync::Notify;
@@ -60,10 +61,27 @@ impl Script {
     }
 }
 
-/// What the simulated `baton mcp` of a sub-task reads from the config the engine wrote.
+/// Whose `baton mcp` a config starts.
+#[derive(Clone, Copy, Debug)]
+enum Whose {
+    /// A sub-task's (`--task-id`, with its done token).
+    Task(TaskId),
+    /// A coordinator's own agent's (`--coordinator-id`, with the coordinator's bearer token).
+    Coordinator(CoordinatorId),
+}
+
+/// What the simulated `baton mcp` reads from the config the daemon wrote: whose server it is,
+/// and its credential.
 pub(super) struct McpConfig {
-    task: TaskId,
-    pub(super) done_token: String,
+    whose: Whose,
+    secret: String,
+}
+
+impl McpConfig {
+    /// A sub-task's done token (`None` for a coordinator's config).
+    pub(super) fn done_token(self) -> Option<String> {
+        matches!(self.whose, Whose::Task(_)).then_some(self.secret)
+    }
 }
 
 /// The config a spawned program was given, as its `baton mcp` reads it: `--mcp-config PATH`,
@@ -111,17 +129,25 @@ pub(super) fn read_config_at(files: &FakeFiles, path: &Path) -> Option<McpConfig
         let at = args.iter().position(|a| *a == flag)?;
         args.get(at + 1).copied()
     };
+    let (whose, variable) = match (after("--task-id"), after("--coordinator-id")) {
+        (Some(task), _) => (Whose::Task(task.parse().ok()?), agents::DONE_TOKEN_VARS[0]),
+        (None, Some(id)) => (Whose::Coordinator(id.parse().ok()?), agents::TOKEN_VARS[0]),
+        (None, None) => return None,
+    };
     Some(McpConfig {
-        task: after("--task-id")?.parse().ok()?,
-        done_token: server["env"]["BATON_DONE_TOKEN"].as_str()?.to_owned(),
+        whose,
+        secret: server["env"][variable].as_str()?.to_owned(),
     })
 }
 
-/// Starts the scripted agent of each program the engine spawns.
+/// Starts the scripted agent of each program the daemon spawns: a sub-task's (its script
+/// found by its task's branch, the default agent otherwise), or a coordinator's own (the
+/// default agent, `agent of <coordinator>` in the trace, which also says when the daemon
+/// stops it).
 pub(super) fn on_spawn(
     shared: &Arc<Shared>,
     inner: Arc<baton_runtime::ports::fakes::FakePty>,
-    typed: Arc<Notify>,
+    (typed, killed): (Arc<Notify>, Arc<Notify>),
 ) -> crate::pty::OnSpawn {
     let shared = Arc::downgrade(shared);
     Box::new(move |spec: &SpawnSpec| {
@@ -137,21 +163,26 @@ pub(super) fn on_spawn(
                 .record("daemon", "spawned a program without a readable MCP config");
             return;
         };
-        let branch_of = |name: &str| task_branch(name, config.task);
-        let (name, script) = shared
-            .scripts
-            .iter()
-            .find(|(name, _)| spec.cwd.ends_with(branch_of(name)))
-            .map_or_else(
-                || (slug_of(&spec.cwd), Script::default_agent()),
-                |(name, script)| (name.clone(), script.clone()),
-            );
+        let (name, script) = match config.whose {
+            Whose::Task(task) => shared
+                .scripts
+                .iter()
+                .find(|(name, _)| spec.cwd.ends_with(task_branch(name, task)))
+                .map_or_else(
+                    || (slug_of(&spec.cwd), Script::default_agent()),
+                    |(name, script)| (name.clone(), script.clone()),
+                ),
+            Whose::Coordinator(id) => (
+                format!("of {}", shared.coordinator_name(id)),
+                Script::default_agent(),
+            ),
+        };
         let actor = format!("agent {name}");
         let mcp = Arc::new(LinkedMcp {
             shared: shared.clone(),
             actor: actor.clone(),
-            task: config.task,
-            done_token: config.done_token.clone(),
+            whose: config.whose,
+            secret: config.secret.clone(),
         });
         let seat = Seat {
             pty: inner.clone(),
@@ -160,7 +191,7 @@ pub(super) fn on_spawn(
             profile: agents::profile_of(&program),
             repo: Some((shared.repo.clone(), spec.cwd.clone())),
             mcp: mcp.clone(),
-            done_token: config.done_token,
+            done_token: config.secret,
             recorder: shared.recorder.clone(),
             name: actor.clone(),
         };
@@ -173,6 +204,9 @@ pub(super) fn on_spawn(
                 mcp.connected().await;
             });
         }
+        if let Whose::Coordinator(_) = config.whose {
+            tokio::spawn(stopped(seat.clone(), killed.clone()));
+        }
         tokio::spawn(async move {
             if let Err(error) = play(&seat, &script).await {
                 // An agent whose terminal went away while it acted was killed: it stops.
@@ -182,6 +216,21 @@ pub(super) fn on_spawn(
             }
         });
     })
+}
+
+/// Says when the daemon killed the agent of `seat` (a coordinator's: its default script never
+/// ends on its own).
+async fn stopped(seat: Seat, killed: Arc<Notify>) {
+    loop {
+        let notified = killed.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if !seat.pty.is_alive(seat.agent) {
+            seat.recorder.record(&seat.name, "is stopped by the daemon");
+            return;
+        }
+        notified.await;
+    }
 }
 
 async fn play(seat: &Seat, script: &Script) -> Result<(), String> {
@@ -210,33 +259,33 @@ fn slug_of(worktree: &Path) -> String {
         .to_owned()
 }
 
-/// A sub-task's `baton mcp`: the runtime's own MCP client code (`mcp::server::Backend`, the
-/// sub-task role) reaching the daemon's REST API over turmoil's TCP, through its link, with
-/// the done token its config holds.
+/// An agent's `baton mcp`: the runtime's own MCP client code (`mcp::server::Backend`, the
+/// sub-task role or the coordinator role) reaching the daemon's REST API over turmoil's TCP,
+/// through its link, with the credential its config holds.
 struct LinkedMcp {
     shared: Arc<Shared>,
     actor: String,
-    task: TaskId,
+    whose: Whose,
     /// Its credential, from its config.
-    done_token: String,
+    secret: String,
 }
 
 impl LinkedMcp {
-    /// The MCP server of this task as `baton mcp --url <daemon> --task-id <task>` with `token`
-    /// as its done token (its own, or another one a script sends).
+    /// This MCP server as `baton mcp --url <daemon> --task-id <task>` with `token` as its done
+    /// token (its own, or another one a script sends), or a coordinator's with its token.
     fn backend(&self, token: &str) -> Result<baton_runtime::mcp::server::Backend<SimTcp>, String> {
-        let var = baton_runtime::agents::DONE_TOKEN_VARS[0];
-        self.shared.mcp_process(
-            &self.actor,
-            ("--task-id", self.task.to_string()),
-            (var, token),
-        )
+        let (flag, id, var) = match self.whose {
+            Whose::Task(task) => ("--task-id", task.to_string(), agents::DONE_TOKEN_VARS[0]),
+            Whose::Coordinator(id) => ("--coordinator-id", id.to_string(), agents::TOKEN_VARS[0]),
+        };
+        self.shared
+            .mcp_process(&self.actor, (flag, id), (var, token))
     }
 
-    /// Tells the daemon the MCP server started for this task (as the real one does once its
-    /// client asked for its tools).
+    /// Tells the daemon the MCP server started (as the real one does once its client asked
+    /// for its tools).
     async fn connected(&self) {
-        let answer = match self.backend(&self.done_token) {
+        let answer = match self.backend(&self.secret) {
             Ok(backend) => backend.announce().await,
             Err(error) => Err(error),
         };
@@ -245,6 +294,14 @@ impl LinkedMcp {
             Err(error) => format!("mcp connect -> error: {error}"),
         };
         self.shared.recorder.record(&self.actor, line);
+    }
+
+    /// The sub-task this server is for.
+    fn task(&self) -> Result<TaskId, String> {
+        match self.whose {
+            Whose::Task(task) => Ok(task),
+            Whose::Coordinator(_) => Err("a coordinator's agent is no sub-task".to_owned()),
+        }
     }
 }
 
@@ -255,7 +312,7 @@ impl SubTaskMcp for LinkedMcp {
         token: String,
     ) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
-            hook.task = self.task.to_string();
+            hook.task = self.task()?.to_string();
             let tcp = SimTcp::linked(self.shared.links.clone(), &self.actor);
             baton_runtime::mcp::hook::report(&tcp, &hook, &token).await
         })
@@ -263,13 +320,14 @@ impl SubTaskMcp for LinkedMcp {
 
     fn signal_done(&self, token: String) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
+            let task = self.task()?;
             let backend = self.backend(&token)?;
             // The checker hears of every done that reaches the daemon, whoever sent it.
             let sent = self.shared.recorder.elapsed_ms();
-            self.shared.observed().signal_sent(self.task, sent);
+            self.shared.observed().signal_sent(task, sent);
             let answer = backend.call("signal_done", &serde_json::Map::new()).await;
             if answer.is_ok() {
-                self.shared.observed().signal_given(self.task, sent);
+                self.shared.observed().signal_given(task, sent);
             }
             answer.map(drop)
         })

@@ -1,6 +1,6 @@
 //! The daemon host of a scenario: the production daemon's wiring (`daemon::wiring`: the
 //! engine, the registry, the coordinators' own agents, the API's state) on simulated ports,
-//! restartable, serving the REST API on turmoil's network.
+//! restartable, serving the REST API and the app channel on turmoil's network.
 //!
 //! [`Shared`] is what outlives a daemon crash: the disk (files and repositories, the daemon's
 //! state file among them), the links, the trace and what the invariant checker saw. [`serve`]
@@ -10,9 +10,10 @@
 //! `.mcp.json` files and wires the coordinators again. A graceful stop shuts the registry down
 //! as the production daemon does.
 //!
-//! Nothing here registers, restores or deregisters: the app's calls go to the registry
-//! ([`Shared::register`], the `deregister` app call), which writes the state file through the
-//! `Files` port, onto the simulated disk. A coordinator's id and token come from the registry
+//! Nothing here registers, restores or deregisters: the app's calls go over the app channel
+//! (`daemon::app`'s router, the production one, on [`crate::net::APP_PORT`] of the daemon host:
+//! turmoil simulates TCP, not Unix sockets) to the registry, which writes the state file through
+//! the `Files` port, onto the simulated disk. A coordinator's id and token come from the registry
 //! (its token read back from the credentials file it wrote, as `baton mcp` reads it).
 //!
 //! Inside the host: the wiring's tasks; one task records the engine's app events; each spawned
@@ -28,7 +29,7 @@ mod agents;
 mod events;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -38,7 +39,10 @@ use baton_runtime::api::latest::Latest;
 use baton_runtime::core::auth::Secret;
 use baton_runtime::core::ids::{CoordinatorId, TaskId};
 use baton_runtime::core::time::Millis;
-use baton_runtime::daemon::registry::{Layout, RegisterRequest, RegistryDoor, RegistryError};
+use baton_runtime::api::guard::Limits;
+use baton_runtime::daemon::app::AppState;
+use baton_runtime::daemon::phone::Phone;
+use baton_runtime::daemon::registry::{Layout, RegisterRequest};
 use baton_runtime::daemon::state::State;
 use baton_runtime::daemon::wiring::{self, Host, Machine};
 use baton_runtime::engine::CoordinatorHandle;
@@ -51,7 +55,7 @@ use self::agents::{on_spawn, read_config_at};
 use self::events::watch_events;
 use crate::invariants::Observed;
 use crate::link::Links;
-use crate::net::SimTcp;
+use crate::net::{SimListener, SimTcp};
 use crate::pty::SimPty;
 use crate::trace::Recorder;
 use crate::world::{CONFIG_DIR, EPOCH_MS, STATE_DIR};
@@ -88,11 +92,10 @@ pub struct Handles {
     pub orphans: Vec<CoordinatorHandle>,
 }
 
-/// The way into a running daemon.
+/// The way into a running daemon, for what the simulation observes and the faults it plays
+/// (the app's own requests go over the app channel).
 #[derive(Clone)]
 pub struct Door {
-    /// The app channel's requests: the registry's.
-    pub registry: RegistryDoor,
     /// What the API serves from, as the registry publishes it.
     pub directory: Latest<Directory>,
     /// Its terminals.
@@ -228,8 +231,8 @@ impl Shared {
         lock(&self.registered).get(name).cloned()
     }
 
-    /// Registers the declared coordinator `name` through the app channel (the registry), and
-    /// reads its token from the credentials file the daemon wrote.
+    /// Registers the declared coordinator `name` on the app channel (`POST /app/coordinators`),
+    /// and reads its token from the credentials file the daemon wrote.
     ///
     /// # Errors
     /// The daemon is down, or refused (the text says why).
@@ -239,15 +242,25 @@ impl Shared {
             .iter()
             .find(|d| d.name == name)
             .ok_or("undeclared coordinator")?;
-        let door = self.door().ok_or(DAEMON_DOWN)?;
-        let info = door
-            .registry
-            .register(declared.request.clone())
-            .await
-            .map_err(|e| registry_error(&e))?;
+        let request = &declared.request;
+        let body = serde_json::json!({
+            "projectRoot": request.project_root,
+            "agent": request.agent,
+            "args": request.args,
+            "skipPermissions": request.skip_permissions,
+            "notificationDelayMs": request.notification_delay_ms,
+        });
+        let info = crate::app::request("POST", "/app/coordinators", Some(&body)).await?;
+        let id = info["id"]
+            .as_str()
+            .and_then(|id| id.parse().ok())
+            .ok_or("the app channel's answer names no coordinator id")?;
+        let config = info["mcpConfig"]
+            .as_str()
+            .ok_or("the app channel's answer names no MCP config")?;
         let file = self
             .files
-            .get(&info.mcp_config)
+            .get(Path::new(config))
             .ok_or("the coordinator's credentials file is missing")?;
         let credentials = baton_runtime::mcp::args::credentials_in(&file.bytes)?;
         let token = credentials
@@ -255,7 +268,7 @@ impl Shared {
             .find(|(name, _)| baton_runtime::agents::TOKEN_VARS.contains(&name.as_str()))
             .map(|(_, token)| Secret::from_text(token))
             .ok_or("the credentials file names no token")?;
-        let registered = Registered { id: info.id, token };
+        let registered = Registered { id, token };
         lock(&self.registered).insert(name.to_owned(), registered.clone());
         Ok(registered)
     }
@@ -276,7 +289,7 @@ impl Shared {
     /// The done token in a task's MCP config, while the config is there.
     #[must_use]
     pub fn done_token(&self, task: TaskId) -> Option<String> {
-        read_config_at(&self.files, &config_path(task)).map(|c| c.done_token)
+        read_config_at(&self.files, &config_path(task)).and_then(agents::McpConfig::done_token)
     }
 
     /// The coordinator (registered or orphaned) holding `task`.
@@ -331,19 +344,20 @@ pub async fn serve(shared: Arc<Shared>) -> turmoil::Result {
     let incarnation = shared.incarnation.fetch_add(1, Ordering::Relaxed);
     let now_ms = shared.recorder.elapsed_ms();
     let inner = Arc::new(baton_runtime::ports::fakes::FakePty::default());
-    let typed = Arc::new(Notify::new());
+    let (typed, killed) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
     let pty = Arc::new(SimPty::new(
         inner.clone(),
-        typed.clone(),
-        on_spawn(&shared, inner, typed),
+        (typed.clone(), killed.clone()),
+        on_spawn(&shared, inner, (typed, killed)),
     ));
     let files: Arc<dyn Files> = Arc::new(FakeDisk::new(shared.files.clone(), shared.repo.clone()));
+    // A restarted daemon draws new ids: the same seed, moved on by its incarnation.
+    let entropy: Arc<dyn Entropy> = Arc::new(SeededEntropy::new(
+        shared.seed ^ incarnation.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+    ));
     let machine = Machine {
         clock: Arc::new(FakeClock::starting_at(Millis(EPOCH_MS + now_ms))),
-        // A restarted daemon draws new ids: the same seed, moved on by its incarnation.
-        entropy: Arc::new(SeededEntropy::new(
-            shared.seed ^ incarnation.wrapping_mul(0x9e37_79b9_7f4a_7c15),
-        )),
+        entropy: entropy.clone(),
         pty: pty.clone(),
         repo: shared.repo.clone(),
         files: files.clone(),
@@ -380,7 +394,32 @@ pub async fn serve(shared: Arc<Shared>) -> turmoil::Result {
                 .record("daemon", format!("restored {name} with {tasks} task(s)"));
         }
     }
-    let listener = crate::net::SimListener::bind().await?;
+    let listener = SimListener::bind(crate::net::API_PORT).await?;
+    let app_listener = SimListener::bind(crate::net::APP_PORT).await?;
+    // The production daemon's app channel: its router over a listener of the daemon host.
+    // Phone access is never started here (it would bind the machine's own sockets): a
+    // simulated daemon's mobile token is set above.
+    let phone = Phone::new(
+        wired.api.clone(),
+        wired.registry.clone(),
+        entropy,
+        files,
+        Path::new(STATE_DIR),
+    );
+    let app = baton_runtime::daemon::app::router(AppState {
+        registry: wired.registry.clone(),
+        api_url: crate::net::api_url(),
+        state_dir: PathBuf::from(STATE_DIR),
+        sessions: wired.sessions,
+        directory: wired.directory.clone(),
+        events: wired.events,
+        phone,
+    });
+    let app_stopping = shared.clone();
+    tokio::spawn(async move {
+        let stop = async move { app_stopping.stopping.notified().await };
+        let _ = baton_runtime::api::server::run(app_listener, app, Limits::APP, stop).await;
+    });
     let registry = wired.registry.clone();
     let (stopping, serving, state) = (shared.clone(), shared.clone(), wired.api);
     tokio::spawn(async move {
@@ -394,7 +433,6 @@ pub async fn serve(shared: Arc<Shared>) -> turmoil::Result {
         serving.recorder.record("daemon", "stopped serving");
     });
     *lock(&shared.door) = Some(Door {
-        registry: wired.registry,
         directory: wired.directory,
         pty,
     });
@@ -405,15 +443,6 @@ pub async fn serve(shared: Arc<Shared>) -> turmoil::Result {
     // Stopped: the host idles until the simulation restarts it.
     std::future::pending::<()>().await;
     Ok(())
-}
-
-/// A registry's refusal as the app hears it.
-#[must_use]
-pub fn registry_error(error: &RegistryError) -> String {
-    match error {
-        RegistryError::Stopped => DAEMON_DOWN.to_owned(),
-        other => other.to_string(),
-    }
 }
 
 /// Simulated milliseconds of a wall time of the engine's clock.
