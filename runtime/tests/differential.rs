@@ -158,6 +158,12 @@ const LOOSE_STEPS: &[(&str, usize, &[&str], &str)] = &[(
 /// is in [`SCENARIOS`] or here (`every_scenario_is_played_or_excluded_with_a_reason`).
 const EXCLUDED: &[(&str, &str)] = &[
     (
+        "coordinator/the-coordinators-own-agent-is-typed-its-first-prompt.toml",
+        "the app's start_agent and status are not played for real yet (the stand-in `claude` \
+         would have to play a coordinator's agent; status shows the daemon's URL and the \
+         session's screen, timing)",
+    ),
+    (
         "notifications/two-tasks-one-batch.toml",
         "both default agents must be idle 2 s in: real ones start later, and the second is \
          often staged after the look at 2 s",

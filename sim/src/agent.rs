@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use baton_runtime::agents::{frames, prompts};
 pub use baton_runtime::agents::script::{Action, Loader, parse_action};
 use baton_runtime::agents::script::{
     after_preamble, prompt_text, submitted_line, terminal_reply, visible,
 };
+use baton_runtime::agents::{frames, prompts};
 use baton_runtime::core::detector::Profile;
 use baton_runtime::core::ids::AgentId;
 use baton_runtime::ports::fakes::{FakePty, FakeRepo};

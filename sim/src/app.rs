@@ -49,7 +49,10 @@ pub async fn request(method: &str, path: &str, body: Option<&Value>) -> Answer {
 }
 
 /// The registered coordinator `coordinator` names.
-fn coordinator(shared: &Shared, args: &Value) -> Result<baton_runtime::core::ids::CoordinatorId, String> {
+fn coordinator(
+    shared: &Shared,
+    args: &Value,
+) -> Result<baton_runtime::core::ids::CoordinatorId, String> {
     let name = text(args, "coordinator")?.ok_or("coordinator must be a non-empty string")?;
     shared
         .registered(name)
@@ -97,7 +100,12 @@ async fn start_agent(shared: &Shared, args: &Value) -> Answer {
             body[field] = value.clone();
         }
     }
-    request("POST", &format!("/app/coordinators/{id}/agent"), Some(&body)).await
+    request(
+        "POST",
+        &format!("/app/coordinators/{id}/agent"),
+        Some(&body),
+    )
+    .await
 }
 
 async fn control(call: &str, args: &Value) -> Answer {

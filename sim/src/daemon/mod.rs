@@ -35,11 +35,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use baton_runtime::agents::McpLaunch;
 use baton_runtime::api::Directory;
+use baton_runtime::api::guard::Limits;
 use baton_runtime::api::latest::Latest;
 use baton_runtime::core::auth::Secret;
 use baton_runtime::core::ids::{CoordinatorId, TaskId};
 use baton_runtime::core::time::Millis;
-use baton_runtime::api::guard::Limits;
 use baton_runtime::daemon::app::AppState;
 use baton_runtime::daemon::phone::Phone;
 use baton_runtime::daemon::registry::{Layout, RegisterRequest};
