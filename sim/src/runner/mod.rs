@@ -137,16 +137,11 @@ pub fn run(scenario: &Scenario, dir: &Path, seed: Option<u64>) -> anyhow::Result
         .collect();
     let root = PathBuf::from(PROJECT_ROOT);
     let files = Arc::new(FakeFiles::default());
-    let mut user_files = BTreeMap::new();
-    for (path, content) in &scenario.world.files {
-        let path = root.join(path);
-        files.put(&path, content.as_bytes());
-        user_files.insert(path, content.clone().into_bytes());
-    }
-    for path in scenario.world.links.keys() {
-        files.link(&root.join(path));
-    }
     let repo = Arc::new(FakeRepo::default());
+    let mut user_files = BTreeMap::new();
+    // Every project is a clone of the scenario's repository with the user's own files in its
+    // checkout, untracked and excluded (git sees none of them: a merge into the checkout is
+    // not refused for them), and the user's links.
     for project in declared
         .iter()
         .map(|d| d.request.project_root.clone())
@@ -161,6 +156,15 @@ pub fn run(scenario: &Scenario, dir: &Path, seed: Option<u64>) -> anyhow::Result
             repo.add_branch(&project, branch);
         }
         repo.add_links(&project, scenario.world.repo.links.keys().cloned());
+        for (path, content) in &scenario.world.files {
+            repo.edit(&project, path, content)
+                .map_err(|e| anyhow::anyhow!("world file {path}: {e}"))?;
+            repo.add_excluded(&project, &format!("/{path}"));
+            user_files.insert(project.join(path), content.clone().into_bytes());
+        }
+        for path in scenario.world.links.keys() {
+            files.link(&project.join(path));
+        }
     }
     let baseline = Baseline {
         user_files,
