@@ -1,5 +1,6 @@
 //! Scripted agents: what a sub-task's agent does in a scenario, one action after another, on
-//! the simulated terminal the engine spawned it in, in the worktree the engine made for it.
+//! the simulated terminal the engine spawned it in, in the worktree the engine made for it; and
+//! a coordinator's own agent, started by the registry in its project (the default script).
 //!
 //! The language is the runtime's (`baton_runtime::agents::script`, which `baton demo-agent`
 //! runs for real): `print = "busy"`, `pause_ms = 2000`, `wait_for = "prompt"`, `edit`, `commit`,
@@ -10,11 +11,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use baton_runtime::agents::frames;
 pub use baton_runtime::agents::script::{Action, Loader, parse_action};
 use baton_runtime::agents::script::{
     after_preamble, prompt_text, submitted_line, terminal_reply, visible,
 };
+use baton_runtime::agents::{frames, prompts};
 use baton_runtime::core::detector::Profile;
 use baton_runtime::core::ids::AgentId;
 use baton_runtime::ports::fakes::{FakePty, FakeRepo};
@@ -116,11 +117,16 @@ pub async fn run(seat: &Seat, actions: &[Action]) -> Result<bool, String> {
                 let mut echo = text.clone().into_bytes();
                 echo.extend_from_slice(b"\r\n");
                 print(echo).await?;
-                // The trace shows the task's own words; the preamble before them is Baton's
-                // fixed text (typed whole, and shown whole on the screen above).
-                let (task, after) = match after_preamble(&text) {
-                    Some(task) => (task, " after the sub-task preamble"),
-                    None => (text.as_str(), ""),
+                // The trace shows the task's (or the user's) own words; the preamble before
+                // them is Baton's fixed text (typed whole, and shown whole on the screen above).
+                let coordinator = after_coordinator_preamble(&text);
+                let (task, after) = match (after_preamble(&text), &coordinator) {
+                    (Some(task), _) => (task, " after the sub-task preamble".to_owned()),
+                    (None, Some((words, base))) => (
+                        *words,
+                        format!(" after the coordinator preamble (base branch {base})"),
+                    ),
+                    (None, None) => (text.as_str(), String::new()),
                 };
                 let shown: String = task.chars().take(ECHO_TRACE_CHARS_MAX).collect();
                 let cut = if shown.len() < task.len() { "…" } else { "" };
@@ -226,6 +232,19 @@ pub async fn run(seat: &Seat, actions: &[Action]) -> Result<bool, String> {
         }
     }
     Ok(true)
+}
+
+/// The user's words and the base branch of a coordinator's first prompt, when `text` is one
+/// exactly as `agents::prompts::coordinator` makes it (with the registry's limit of sub-tasks),
+/// typed whole or with its newlines turned to spaces (no bracketed paste).
+fn after_coordinator_preamble(text: &str) -> Option<(&str, &str)> {
+    const BEFORE: &str = "Use `";
+    const AFTER: &str = "` as the baseBranch for all sub-tasks.";
+    let at = text.rfind(AFTER)?;
+    let base = &text[text[..at].rfind(BEFORE)? + BEFORE.len()..at];
+    let words = text[at + AFTER.len()..].trim_start_matches(['\n', ' ']);
+    let made = prompts::coordinator(words, base, prompts::CONCURRENT_TASKS_MAX);
+    (made == text || made.replace('\n', " ") == text).then_some((words, base))
 }
 
 /// Waits until `found` finds what it looks for in the input after `seen`; returns the input

@@ -10,7 +10,6 @@
 use std::path::Path;
 
 use baton_runtime::api::dto;
-use baton_runtime::core::coordinator::Control;
 use baton_runtime::core::ids::{CoordinatorId, TaskId};
 use baton_runtime::core::routes::{Endpoint, TaskOp};
 use baton_runtime::engine::EngineError;
@@ -380,32 +379,21 @@ fn coordinator_arg(shared: &Shared, args: &Value) -> Result<CoordinatorId, Strin
         .ok_or_else(|| format!("no coordinator named {name:?} was registered"))
 }
 
-/// What the app does for one of its actions. `checkout_dirtied` is set when it leaves the
-/// user's checkout with uncommitted changes on purpose.
+/// What the app does for one of its actions (over the app channel where it has a route:
+/// `crate::app`). `checkout_dirtied` is set when it leaves the user's checkout with uncommitted
+/// changes on purpose.
 pub async fn app_call(
     shared: &Shared,
     call: &str,
     args: &Value,
     checkout_dirtied: &mut bool,
 ) -> Answer {
+    // Over the app channel, where it has a route (`crate::app`).
+    if let Some(answer) = crate::app::call(shared, call, args).await {
+        return answer;
+    }
     let door = || shared.door().ok_or_else(|| DAEMON_DOWN.to_owned());
     match call {
-        "register" => {
-            let name = required(args, "coordinator")?;
-            let registered = shared.register(name).await?;
-            Ok(json!({ "coordinatorId": registered.id.to_string() }))
-        }
-        "deregister" => {
-            let id = coordinator_arg(shared, args)?;
-            door()?
-                .registry
-                .deregister(id)
-                .await
-                .map_err(|e| crate::daemon::registry_error(&e))?;
-            let now = shared.recorder.elapsed_ms();
-            shared.observed().deregistered(id, now);
-            Ok(json!({ "ok": true }))
-        }
         "list_tasks" => {
             let id = coordinator_arg(shared, args)?;
             let handle = shared.coordinator(id).await?;
@@ -413,21 +401,6 @@ pub async fn app_call(
             Ok(Value::Array(
                 tasks.iter().map(|t| dto::summary(t, id)).collect(),
             ))
-        }
-        "take_control" | "release_control" => {
-            let task = task_arg(args)?;
-            let control = if call == "take_control" {
-                Control::Human
-            } else {
-                Control::Coordinator
-            };
-            shared
-                .owner(task)
-                .await?
-                .set_control(task, control)
-                .await
-                .map_err(engine_error)?;
-            Ok(json!({ "ok": true }))
         }
         "type" => {
             let task = task_arg(args)?;
@@ -455,16 +428,6 @@ pub async fn app_call(
                 .map_err(engine_error)?;
             Ok(json!({ "ok": true }))
         }
-        "respawn" => {
-            let task = task_arg(args)?;
-            let view = shared
-                .owner(task)
-                .await?
-                .respawn(task)
-                .await
-                .map_err(engine_error)?;
-            Ok(json!({ "ok": true, "status": view.status.name() }))
-        }
         "remove_task" => {
             let task = task_arg(args)?;
             shared
@@ -486,27 +449,13 @@ pub async fn app_call(
                 .map_err(engine_error)?;
             Ok(json!({ "output": output }))
         }
-        "ack_notification" | "drop_notification" | "reschedule_notifications" => {
+        "reschedule_notifications" => {
             let id = coordinator_arg(shared, args)?;
             let handle = shared.coordinator(id).await?;
-            if call == "reschedule_notifications" {
-                handle
-                    .reschedule_notifications()
-                    .await
-                    .map_err(engine_error)?;
-                return Ok(json!({ "ok": true }));
-            }
-            let batch = shared
-                .observed()
-                .last_batch(id)
-                .ok_or("no notification batch was staged for this coordinator")?;
-            if call == "ack_notification" {
-                handle.ack_notification(batch).await
-            } else {
-                handle.drop_notification(batch).await
-            }
-            .map_err(engine_error)?;
-            shared.observed().unstage(id, batch);
+            handle
+                .reschedule_notifications()
+                .await
+                .map_err(engine_error)?;
             Ok(json!({ "ok": true }))
         }
         "commit_on_main" | "edit_checkout" => {

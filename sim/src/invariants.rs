@@ -6,8 +6,9 @@
 //! - `isolation`: a coordinator lists, and gets answers about, only the tasks it created;
 //! - `cleanup`: a closed task's worktree, branch and MCP config are gone; at the end every
 //!   worktree, and every agent still running, belongs to a task the engine still has;
-//! - `user_files`: the user's own files are byte-identical at the end, and the user's checkout
-//!   holds no half-done merge;
+//! - `user_files`: the user's own files (in every project's checkout) are byte-identical at the
+//!   end (a `.mcp.json` whose coordinator is still registered: but for Baton's entry), and the
+//!   user's checkout holds no half-done merge;
 //! - `bounds`: no coordinator holds more than `TASKS_PER_COORDINATOR_MAX` tasks, and no task's
 //!   output more than `SCROLLBACK_BYTES_MAX` bytes;
 //! - `no_panic`: nothing panicked.
@@ -451,9 +452,28 @@ pub async fn check(
         }
     }
     if at_end && on("user_files") {
+        // Projects whose coordinator is still registered: their `.mcp.json` holds Baton's entry.
+        let wired: BTreeSet<PathBuf> = handles.as_ref().map_or_else(BTreeSet::new, |handles| {
+            shared
+                .declared
+                .iter()
+                .filter(|d| {
+                    shared
+                        .registered(&d.name)
+                        .is_some_and(|r| handles.registered.contains_key(&r.id))
+                })
+                .map(|d| d.request.project_root.clone())
+                .collect()
+        });
         for (path, bytes) in &baseline.user_files {
-            let now = shared.files.get(path).map(|f| f.bytes);
-            if now.as_ref() != Some(bytes) {
+            let now = user_file(shared, path);
+            let kept = match path.parent() {
+                Some(project) if wired.contains(project) && path.ends_with(MCP_JSON) => now
+                    .as_deref()
+                    .is_some_and(|now| only_baton_added(bytes, now)),
+                _ => now.as_ref() == Some(bytes),
+            };
+            if !kept {
                 found.push(format!(
                     "user_files: {} changed (or went missing)",
                     relative(path, &baseline.root)
@@ -474,6 +494,38 @@ pub async fn check(
         }
     }
     found
+}
+
+/// The name of a project's MCP config, which the registry merges its entry into.
+const MCP_JSON: &str = ".mcp.json";
+
+/// A user's file as it is now: in its checkout (the world's files are), or on the disk.
+fn user_file(shared: &Shared, path: &Path) -> Option<Vec<u8>> {
+    match shared.repo.checkout_of(path) {
+        Some((dir, rel)) => shared
+            .repo
+            .files(&dir)
+            .and_then(|files| files.get(&rel).map(|c| c.clone().into_bytes())),
+        None => shared.files.get(path).map(|f| f.bytes),
+    }
+}
+
+/// Whether `now` is the user's `.mcp.json` (`before`) with Baton's server merged in and
+/// nothing else changed, at the JSON level (the registry rewrites the file).
+fn only_baton_added(before: &[u8], now: &[u8]) -> bool {
+    let (Ok(mut before), Ok(mut now)) = (
+        serde_json::from_slice::<serde_json::Value>(before),
+        serde_json::from_slice::<serde_json::Value>(now),
+    ) else {
+        return false;
+    };
+    let without_baton = |value: &mut serde_json::Value| {
+        value["mcpServers"]
+            .as_object_mut()
+            .and_then(|servers| servers.remove("baton"))
+    };
+    without_baton(&mut before);
+    without_baton(&mut now).is_some() && now == before
 }
 
 fn relative(path: &Path, root: &Path) -> String {

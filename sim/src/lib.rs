@@ -13,9 +13,11 @@
 //! - [`runner`]: runs a scenario: its world, its actors' lanes, its faults, its checks.
 //! - [`daemon`]: the daemon host (the real engine on simulated ports, restartable) and what
 //!   outlives its crashes.
-//! - [`calls`]: the coordinator tools and app actions a step calls, with REST-shaped answers.
+//! - [`calls`]: the coordinator tools and app actions a step calls, with REST-shaped answers;
+//!   [`app`]: the app's actions over the app channel (the daemon's real app router).
 //! - [`link`]: each actor's link to the daemon, and its faults (partition, delay, lost answers).
-//! - [`net`]: the REST API on turmoil's network: the listener, and the actors' HTTP client.
+//! - [`net`]: the REST API on turmoil's network: the listener, and the actors' HTTP client
+//!   (`SimTcp`: direct or over an actor's link).
 //! - [`invariants`]: what must hold after every step and at the end.
 //! - [`agent`], [`pty`]: scripted agents (their language and screens are the runtime's
 //!   `agents::script` and `agents::frames`), their terminals.
@@ -25,6 +27,7 @@
 //! - [`ws`]: the attacker's WebSocket client.
 
 pub mod agent;
+pub mod app;
 pub mod calls;
 pub mod daemon;
 pub mod invariants;

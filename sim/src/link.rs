@@ -15,7 +15,7 @@
 //! one connection at a time, through [`Links::connect`]: each of its requests, each retry of a
 //! wait, is refused, broken or loses its answer on its own, so the runtime's own retry and
 //! replay code is what rides them out. Every other call (a coordinator's plain REST call, the
-//! attacker's, the app's over its in-process channel) is one exchange, and goes through
+//! attacker's, the app's over the app channel) is one exchange, and goes through
 //! [`Links::call`] whole.
 
 use std::collections::BTreeMap;

@@ -1,16 +1,25 @@
-//! The daemon's REST API on turmoil's network: the real axum router served on a simulated
-//! listener, and the requests the actors send it, through the runtime's own HTTP/1.1 client
-//! (`mcp::http`) over simulated TCP. One request per connection (`Connection: close`), so a
+//! The daemon's REST API and app channel on turmoil's network: the real axum routers served on
+//! simulated listeners, and the requests the actors send them, through the runtime's own
+//! HTTP/1.1 client (`mcp::http`) over simulated TCP. One request per connection (`Connection: close`), so a
 //! client that goes away closes its connection and the server drops the request (a wait
 //! consumes nothing).
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
+
+use baton_runtime::ports::BoxFuture;
 
 use turmoil::net::{TcpListener, TcpStream};
 
+use crate::link::Links;
+
 /// The port the daemon's API listens on.
 pub const API_PORT: u16 = 7777;
+/// The port the daemon's app channel listens on: a Unix socket in production, which turmoil
+/// does not simulate; a port of the daemon host the scenario host reaches, as the app reaches
+/// the socket (nothing else in a simulation connects to it).
+pub const APP_PORT: u16 = 7778;
 /// Largest latency of a message on turmoil's network, in simulated milliseconds (seeded between
 /// zero and this): a step.
 pub const MESSAGE_LATENCY_MS_MAX: u64 = crate::world::TICK_MS;
@@ -30,12 +39,12 @@ pub fn api_url() -> String {
 pub struct SimListener(TcpListener);
 
 impl SimListener {
-    /// Listens on [`API_PORT`] of this host.
+    /// Listens on `port` of this host ([`API_PORT`], [`APP_PORT`]).
     ///
     /// # Errors
     /// The port is taken.
-    pub async fn bind() -> io::Result<Self> {
-        Ok(SimListener(TcpListener::bind(("0.0.0.0", API_PORT)).await?))
+    pub async fn bind(port: u16) -> io::Result<Self> {
+        Ok(SimListener(TcpListener::bind(("0.0.0.0", port)).await?))
     }
 }
 
@@ -99,10 +108,24 @@ pub async fn send(
     headers: &[(String, String)],
     body: &[u8],
 ) -> Result<(u16, Vec<u8>), SendError> {
+    send_to(API_PORT, method, path, headers, body).await
+}
+
+/// Sends one request to the daemon host's `port` (the API's, the app channel's), as [`send`].
+///
+/// # Errors
+/// See [`SendError`].
+pub async fn send_to(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Result<(u16, Vec<u8>), SendError> {
     use baton_runtime::mcp::http::{self, BaseUrl, HttpError};
     let base = BaseUrl {
         host: crate::world::DAEMON_HOST.to_owned(),
-        port: API_PORT,
+        port,
     };
     // A `Host` among the headers (the attacker's) stands in for the daemon's own name.
     let is_host = |name: &str| name.eq_ignore_ascii_case("host");
@@ -116,10 +139,105 @@ pub async fn send(
         .cloned()
         .collect();
     let request = http::encode(&host, method, path, &headers, body);
-    match http::send(&crate::daemon::SimTcp::direct(), &base, &request).await {
+    match http::send(&SimTcp::direct(), &base, &request).await {
         Ok(response) => Ok((response.status, response.body)),
         Err(HttpError::Connect(_)) => Err(SendError::Refused),
         Err(HttpError::Broken(_)) => Err(SendError::Reset),
         Err(HttpError::Garbled(why)) => Err(SendError::Garbled(why)),
+    }
+}
+
+/// Connections over turmoil's simulated TCP, for the runtime's HTTP client: straight, or over
+/// an actor's link, meeting its faults one connection at a time (`Links::connect`).
+pub struct SimTcp(Option<(Arc<Links>, String)>);
+
+impl SimTcp {
+    /// Straight connections, with no link faults.
+    #[must_use]
+    pub const fn direct() -> Self {
+        SimTcp(None)
+    }
+
+    /// Connections over `actor`'s link.
+    #[must_use]
+    pub fn linked(links: Arc<Links>, actor: &str) -> Self {
+        SimTcp(Some((links, actor.to_owned())))
+    }
+}
+
+/// A connection [`SimTcp`] opened.
+pub enum SimStream {
+    /// Straight.
+    Direct(turmoil::net::TcpStream),
+    /// Over an actor's link.
+    Linked(crate::link::LinkedStream),
+}
+
+impl tokio::io::AsyncRead for SimStream {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            SimStream::Direct(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+            SimStream::Linked(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for SimStream {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            SimStream::Direct(s) => std::pin::Pin::new(s).poll_write(cx, data),
+            SimStream::Linked(s) => std::pin::Pin::new(s).poll_write(cx, data),
+        }
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            SimStream::Direct(s) => std::pin::Pin::new(s).poll_flush(cx),
+            SimStream::Linked(s) => std::pin::Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            SimStream::Direct(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+            SimStream::Linked(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
+impl baton_runtime::mcp::http::Connect for SimTcp {
+    type Stream = SimStream;
+
+    fn connect<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> BoxFuture<'a, std::io::Result<Self::Stream>> {
+        Box::pin(async move {
+            match &self.0 {
+                None => turmoil::net::TcpStream::connect((host, port))
+                    .await
+                    .map(SimStream::Direct),
+                Some((links, actor)) => links
+                    .clone()
+                    .connect(actor.clone(), host, port)
+                    .await
+                    .map(SimStream::Linked),
+            }
+        })
     }
 }

@@ -1,7 +1,8 @@
 //! SimPty: the engine's terminals in the simulator. The runtime's in-memory `FakePty` keeps the
 //! sessions (output channel, input, size, liveness); SimPty adds what a simulated world needs
 //! around it: every spawn starts the scripted agent that plays that program (told by the
-//! world's `on_spawn`), and every write wakes the agents waiting for a prompt, so no agent polls.
+//! world's `on_spawn`), every write wakes the agents waiting for a prompt, and every kill wakes
+//! what watches for an agent's end, so nothing polls.
 
 use std::sync::Arc;
 
@@ -19,17 +20,24 @@ pub struct SimPty {
     pub inner: Arc<FakePty>,
     /// Notified on every write into any session.
     pub typed: Arc<Notify>,
+    /// Notified on every kill of a session.
+    pub killed: Arc<Notify>,
     on_spawn: OnSpawn,
 }
 
 impl SimPty {
-    /// Terminals over the sessions of `inner` that notify `typed` on every write and call
-    /// `on_spawn` after each successful spawn.
+    /// Terminals over the sessions of `inner` that notify `typed` on every write and `killed`
+    /// on every kill, and call `on_spawn` after each successful spawn.
     #[must_use]
-    pub fn new(inner: Arc<FakePty>, typed: Arc<Notify>, on_spawn: OnSpawn) -> Self {
+    pub fn new(
+        inner: Arc<FakePty>,
+        (typed, killed): (Arc<Notify>, Arc<Notify>),
+        on_spawn: OnSpawn,
+    ) -> Self {
         SimPty {
             inner,
             typed,
+            killed,
             on_spawn,
         }
     }
@@ -57,6 +65,10 @@ impl PtyHost for SimPty {
     }
 
     fn kill(&self, agent: AgentId) -> BoxFuture<'_, Result<(), PtyError>> {
-        self.inner.kill(agent)
+        Box::pin(async move {
+            let result = self.inner.kill(agent).await;
+            self.killed.notify_waiters();
+            result
+        })
     }
 }

@@ -47,9 +47,11 @@ pub fn is_coordinator_call(call: &str) -> bool {
 }
 
 /// The app's actions a step may call.
-pub const APP_CALLS: [&str; 17] = [
+pub const APP_CALLS: [&str; 19] = [
     "register",
     "deregister",
+    "status",
+    "start_agent",
     "list_tasks",
     "take_control",
     "release_control",

@@ -133,3 +133,27 @@ within = "10s"
         ["step 1 (wait_for_signal_done by coord-1) was not answered by t=10000"]
     );
 }
+
+#[test]
+fn a_users_mcp_json_that_lost_a_server_beside_batons_entry_is_caught() {
+    // The coordinator stays registered, so its `.mcp.json` may hold Baton's entry; the user's
+    // own server must still be there.
+    let outcome = run(r#"format = 1
+name = "clobbered"
+
+[world]
+files = { ".mcp.json" = "{ \"mcpServers\": { \"mine\": { \"command\": \"my-server\" } } }\n" }
+
+[[coordinator]]
+name = "coord-1"
+
+[[step]]
+actor = "app"
+call = "edit_checkout"
+args = { path = ".mcp.json", content = "{ \"mcpServers\": { \"baton\": { \"command\": \"baton\" } } }\n" }
+"#);
+    assert_eq!(
+        outcome.failures,
+        ["invariant user_files: .mcp.json changed (or went missing) (at the end)"],
+    );
+}

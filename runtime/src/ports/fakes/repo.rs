@@ -292,6 +292,14 @@ impl FakeRepo {
         }
     }
 
+    /// Adds `pattern` to the `info/exclude` of the repository at `root` (as [`Repo::exclude`]
+    /// does, for a world set up before anything runs).
+    pub fn add_excluded(&self, root: &Path, pattern: &str) {
+        if let Some(repo) = lock(&self.state).repos.get_mut(root) {
+            repo.excluded.insert(pattern.to_owned());
+        }
+    }
+
     /// The links in the checkout at `dir` (paths relative to it).
     #[must_use]
     pub fn links_of(&self, dir: &Path) -> Vec<PathBuf> {
