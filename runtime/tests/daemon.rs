@@ -8,49 +8,70 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader, Read as _};
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 #[cfg(target_os = "linux")]
 use baton_runtime::adapters::procfs;
 use baton_runtime::mcp::http::{BaseUrl, Tcp, UnixSocket};
-use common::{BATON, call, git, isolated, within};
+use common::{BATON, call, git, isolated, repo_with, within};
 use serde_json::{Value, json};
 
 /// A repository on `main` with the user's CLAUDE.md committed and their own `.mcp.json` (not
 /// committed: a personal one).
 fn user_repo(root: &Path) -> PathBuf {
-    let repo = root.join("repo");
-    std::fs::create_dir_all(&repo).unwrap();
-    git(&repo, &["init", "-q", "-b", "main"]);
-    git(&repo, &["config", "user.name", "Test"]);
-    git(&repo, &["config", "user.email", "test@example.com"]);
-    std::fs::write(repo.join("CLAUDE.md"), "# my notes\n").unwrap();
-    git(&repo, &["add", "-A"]);
-    git(&repo, &["commit", "-q", "-m", "init"]);
+    let repo = repo_with(&root.join("repo"), &[("CLAUDE.md", "# my notes\n")]);
     std::fs::write(repo.join(".mcp.json"), USER_MCP_JSON).unwrap();
     repo
 }
 
 const USER_MCP_JSON: &str = "{ \"mcpServers\": { \"baton\": { \"command\": \"mine\" } } }\n";
 
-fn fifo(path: &Path) {
-    let status = Command::new("mkfifo").arg(path).status().unwrap();
-    assert!(status.success());
+/// A test's machine, in a temporary directory: the user's repository ([`user_repo`]), a state
+/// directory for the daemon, and a FIFO an agent tells the test through.
+struct Machine {
+    repo: PathBuf,
+    state: PathBuf,
+    fifo: PathBuf,
+    _temp: tempfile::TempDir,
 }
 
-/// Blocks until an agent writes into the FIFO and closes it.
-fn read_fifo(path: &Path) -> String {
-    let path = path.to_owned();
-    within("the agent's word", move || {
-        let mut text = String::new();
-        std::fs::File::open(&path)
-            .unwrap()
-            .read_to_string(&mut text)
-            .unwrap();
-        text
-    })
+impl Machine {
+    fn new() -> Machine {
+        let temp = tempfile::tempdir().unwrap();
+        let fifo = temp.path().join("told");
+        let status = Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(status.success());
+        Machine {
+            repo: user_repo(temp.path()),
+            state: temp.path().join("state"),
+            fifo,
+            _temp: temp,
+        }
+    }
+
+    /// Blocks until an agent writes into the FIFO and closes it: what it wrote.
+    fn told(&self) -> String {
+        let path = self.fifo.clone();
+        within("the agent's word", move || {
+            let mut text = String::new();
+            std::fs::File::open(&path)
+                .unwrap()
+                .read_to_string(&mut text)
+                .unwrap();
+            text
+        })
+    }
+}
+
+/// Runs `baton daemon` on `state` to its end: a start that is refused.
+fn refused_start(state: &Path) -> std::process::Output {
+    isolated(&mut Command::new(BATON))
+        .args(["daemon", "--port", "0", "--state-dir"])
+        .arg(state)
+        .output()
+        .unwrap()
 }
 
 struct Daemon {
@@ -67,35 +88,14 @@ impl Daemon {
         static STARTS: AtomicU32 = AtomicU32::new(0);
         let n = STARTS.fetch_add(1, Ordering::Relaxed);
         let stderr = state.with_extension(format!("stderr-{n}"));
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&stderr)
-            .unwrap();
-        let mut child = isolated(&mut Command::new(BATON))
-            .args(["daemon", "--port", "0", "--state-dir"])
-            .arg(state)
+        let mut child = common::daemon_command(state, &stderr)
             .env("BATON_LOG", "debug")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log)
             .spawn()
             .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let line = within("the daemon's ready line", move || {
-            let mut line = String::new();
-            BufReader::new(stdout).read_line(&mut line).unwrap();
-            line
-        });
-        assert!(
-            line.starts_with("baton daemon: API "),
-            "{line:?}: {}",
-            read(&stderr)
-        );
-        let url = line.split_whitespace().nth(3).unwrap();
+        let api = common::api_when_ready(&mut child, &stderr);
         Daemon {
             child,
-            api: BaseUrl::parse(url).unwrap(),
+            api,
             socket: state.join("app.sock"),
             stderr,
         }
@@ -140,7 +140,8 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
-/// Registers a coordinator whose sub-tasks run `sh -c script`; returns its id and token.
+/// Registers a coordinator whose sub-tasks run `sh -c script`: its id, its token and its MCP
+/// config.
 fn register(daemon: &Daemon, repo: &Path, script: &str) -> (String, String, PathBuf) {
     let (status, info) = daemon.app(
         "POST",
@@ -153,12 +154,18 @@ fn register(daemon: &Daemon, repo: &Path, script: &str) -> (String, String, Path
     (info["id"].as_str().unwrap().to_owned(), token, config)
 }
 
+/// Makes the task `name` as the coordinator whose token is `token`: the task.
+fn create_task(daemon: &Daemon, token: &str, name: &str) -> Value {
+    let (status, task) = daemon.rest(token, "POST", "/api/tasks", Some(json!({ "name": name })));
+    assert_eq!(status, 201, "{task}");
+    task
+}
+
 /// Registers a coordinator whose sub-tasks run `sh -c script` and makes one task: the
 /// coordinator's token and the task.
 fn one_task(daemon: &Daemon, repo: &Path, script: &str) -> (String, Value) {
     let (_, token, _) = register(daemon, repo, script);
-    let (status, task) = daemon.rest(&token, "POST", "/api/tasks", Some(json!({ "name": "t" })));
-    assert_eq!(status, 201, "{task}");
+    let task = create_task(daemon, &token, "t");
     (token, task)
 }
 
@@ -169,28 +176,19 @@ fn mode_of(path: &Path) -> u32 {
 
 #[test]
 fn a_daemon_killed_mid_flow_restarts_with_its_state_and_leaves_nothing_behind() {
-    let temp = tempfile::tempdir().unwrap();
-    let repo = user_repo(temp.path());
-    let state = temp.path().join("state");
-    let up = temp.path().join("up");
-    fifo(&up);
+    let machine = Machine::new();
+    let (repo, state) = (machine.repo.clone(), machine.state.clone());
     let script = format!(
         "echo work > work.txt && git add work.txt && git commit -qm work && \
          echo agent-up > {}; while read l; do :; done",
-        up.display()
+        machine.fifo.display()
     );
     let daemon = Daemon::start(&state);
     let (id, token, coordinator_config) = register(&daemon, &repo, &script);
     assert_eq!(mode_of(&state), 0o700);
     assert_eq!(mode_of(&coordinator_config), 0o600);
-    let (status, task) = daemon.rest(
-        &token,
-        "POST",
-        "/api/tasks",
-        Some(json!({ "name": "fix it" })),
-    );
-    assert_eq!(status, 201, "{task}");
-    assert_eq!(read_fifo(&up), "agent-up\n");
+    let task = create_task(&daemon, &token, "fix it");
+    assert_eq!(machine.told(), "agent-up\n");
     let task_id = task["id"].as_str().unwrap().to_owned();
     let worktree = PathBuf::from(task["worktreePath"].as_str().unwrap());
     let branch = task["branchName"].as_str().unwrap().to_owned();
@@ -342,22 +340,19 @@ impl Drop for Seen {
 #[test]
 #[cfg(target_os = "linux")]
 fn a_restart_after_a_crash_ends_what_the_dead_daemons_agent_left_running() {
-    let temp = tempfile::tempdir().unwrap();
-    let repo = user_repo(temp.path());
-    let state = temp.path().join("state");
-    let up = temp.path().join("up");
-    fifo(&up);
+    let machine = Machine::new();
+    let (repo, state) = (machine.repo.clone(), machine.state.clone());
     // A runaway: `setsid -f` forks out of the agent's session and group and exits (a double
     // fork), and the fork drops the terminal, as a daemonising tool does. No `exec` after it
     // says its pid: in the middle of one a process has no environment to check.
     let script = format!(
         "setsid -f sh -c 'echo $$ > {}; sleep 600' < /dev/null > /dev/null 2>&1; \
          while read l; do :; done",
-        up.display()
+        machine.fifo.display()
     );
     let daemon = Daemon::start(&state);
     one_task(&daemon, &repo, &script);
-    let runaway = Seen::now(read_fifo(&up).trim().parse().unwrap());
+    let runaway = Seen::now(machine.told().trim().parse().unwrap());
     assert!(
         runaway.environ().contains("BATON_DAEMON="),
         "it carries the daemon's mark"
@@ -373,36 +368,32 @@ fn a_restart_after_a_crash_ends_what_the_dead_daemons_agent_left_running() {
 
 #[test]
 fn the_engine_answers_an_agents_cursor_position_query() {
-    let temp = tempfile::tempdir().unwrap();
-    let repo = user_repo(temp.path());
-    let state = temp.path().join("state");
-    let seen = temp.path().join("seen");
-    fifo(&seen);
+    let machine = Machine::new();
+    let (repo, state) = (machine.repo.clone(), machine.state.clone());
     // Raw mode, ask where the cursor is, read the six-byte answer.
     let script = format!(
         "stty -icanon -echo min 1 time 0; printf 'asking\\033[6n'; \
          r=$(dd bs=1 count=6 2>/dev/null | od -An -c | tr -d ' \\n'); echo \"reply:$r\" > {}; \
          while read l; do :; done",
-        seen.display()
+        machine.fifo.display()
     );
     let daemon = Daemon::start(&state);
     let (_, token, _) = register(&daemon, &repo, &script);
-    let (status, _) = daemon.rest(&token, "POST", "/api/tasks", Some(json!({ "name": "ask" })));
-    assert_eq!(status, 201);
-    assert_eq!(read_fifo(&seen), "reply:033[1;1R\n");
+    create_task(&daemon, &token, "ask");
+    assert_eq!(machine.told(), "reply:033[1;1R\n");
 }
 
 #[test]
 fn sigterm_ends_the_agents_and_gives_back_the_users_mcp_json() {
-    let temp = tempfile::tempdir().unwrap();
-    let repo = user_repo(temp.path());
-    let state = temp.path().join("state");
-    let up = temp.path().join("up");
-    fifo(&up);
-    let script = format!("echo $$ > {}; while read l; do :; done", up.display());
+    let machine = Machine::new();
+    let (repo, state) = (machine.repo.clone(), machine.state.clone());
+    let script = format!(
+        "echo $$ > {}; while read l; do :; done",
+        machine.fifo.display()
+    );
     let daemon = Daemon::start(&state);
     one_task(&daemon, &repo, &script);
-    let pid: i32 = read_fifo(&up).trim().parse().unwrap();
+    let pid: i32 = machine.told().trim().parse().unwrap();
     assert_eq!(daemon.terminate(), Some(0));
     let agent = rustix::process::Pid::from_raw(pid).unwrap();
     assert!(
@@ -428,11 +419,7 @@ fn a_second_daemon_on_the_same_state_dir_refuses_to_start() {
     let temp = tempfile::tempdir().unwrap();
     let state = temp.path().join("state");
     let first = Daemon::start(&state);
-    let second = isolated(&mut Command::new(BATON))
-        .args(["daemon", "--port", "0", "--state-dir"])
-        .arg(&state)
-        .output()
-        .unwrap();
+    let second = refused_start(&state);
     assert_eq!(second.status.code(), Some(1));
     let text = String::from_utf8_lossy(&second.stderr);
     let pid = first.child.id();
@@ -453,15 +440,8 @@ fn a_corrupt_state_file_is_moved_aside_and_a_newer_one_left_alone() {
     let private = std::os::unix::fs::PermissionsExt::from_mode(0o700);
     std::fs::set_permissions(&state, private).unwrap();
     let file = state.join("state.json");
-    let start = || {
-        isolated(&mut Command::new(BATON))
-            .args(["daemon", "--port", "0", "--state-dir"])
-            .arg(&state)
-            .output()
-            .unwrap()
-    };
     std::fs::write(&file, "{\"format\": 1, \"coordinators\": [").unwrap();
-    let out = start();
+    let out = refused_start(&state);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -476,7 +456,7 @@ fn a_corrupt_state_file_is_moved_aside_and_a_newer_one_left_alone() {
 
     let newer = "{\"format\": 99, \"coordinators\": []}";
     std::fs::write(&file, newer).unwrap();
-    let out = start();
+    let out = refused_start(&state);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(text.contains("newer Baton (format 99"), "{text}");
@@ -545,11 +525,7 @@ fn a_state_directory_others_can_reach_is_refused_and_left_as_it_is() {
     std::fs::create_dir_all(&shared).unwrap();
     let open = std::os::unix::fs::PermissionsExt::from_mode(0o755);
     std::fs::set_permissions(&shared, open).unwrap();
-    let out = isolated(&mut Command::new(BATON))
-        .args(["daemon", "--port", "0", "--state-dir"])
-        .arg(&shared)
-        .output()
-        .unwrap();
+    let out = refused_start(&shared);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -593,22 +569,16 @@ fn registering_a_directory_that_is_no_repository_is_refused_and_writes_nothing()
 
 #[test]
 fn a_deregistered_coordinators_remaining_task_is_remembered_across_a_restart() {
-    let temp = tempfile::tempdir().unwrap();
-    let repo = user_repo(temp.path());
-    let state = temp.path().join("state");
-    let up = temp.path().join("up");
-    fifo(&up);
-    let script = format!("echo up > {}; while read l; do :; done", up.display());
+    let machine = Machine::new();
+    let (repo, state) = (machine.repo.clone(), machine.state.clone());
+    let script = format!(
+        "echo up > {}; while read l; do :; done",
+        machine.fifo.display()
+    );
     let daemon = Daemon::start(&state);
     let (id, token, _) = register(&daemon, &repo, &script);
-    let (status, task) = daemon.rest(
-        &token,
-        "POST",
-        "/api/tasks",
-        Some(json!({ "name": "left" })),
-    );
-    assert_eq!(status, 201);
-    read_fifo(&up);
+    let task = create_task(&daemon, &token, "left");
+    machine.told();
     let (status, _) = daemon.app("DELETE", &format!("/app/coordinators/{id}"), None);
     assert_eq!(status, 204);
     assert_eq!(read(&repo.join(".mcp.json")), USER_MCP_JSON);
@@ -639,16 +609,16 @@ fn a_deregistered_coordinators_remaining_task_is_remembered_across_a_restart() {
 
 #[test]
 fn a_task_respawned_after_a_restart_on_another_port_reaches_the_new_port() {
-    let temp = tempfile::tempdir().unwrap();
-    let repo = user_repo(temp.path());
-    let state = temp.path().join("state");
-    let seen = temp.path().join("seen");
-    fifo(&seen);
+    let machine = Machine::new();
+    let (repo, state) = (machine.repo.clone(), machine.state.clone());
     // The agent hands its MCP config (the path after `--mcp-config`) to the test, then waits.
-    let script = format!("cat \"$2\" > {}; while read l; do :; done", seen.display());
+    let script = format!(
+        "cat \"$2\" > {}; while read l; do :; done",
+        machine.fifo.display()
+    );
     let daemon = Daemon::start(&state);
     let (_, task) = one_task(&daemon, &repo, &script);
-    let first: Value = serde_json::from_str(&read_fifo(&seen)).unwrap();
+    let first: Value = serde_json::from_str(&machine.told()).unwrap();
     let url = |daemon: &Daemon| format!("http://{}:{}", daemon.api.host, daemon.api.port);
     assert_eq!(first["mcpServers"]["baton"]["args"][2], url(&daemon));
     let old = url(&daemon);
@@ -660,7 +630,7 @@ fn a_task_respawned_after_a_restart_on_another_port_reaches_the_new_port() {
     let id = task["id"].as_str().unwrap();
     let (status, respawned) = daemon.app("POST", &format!("/app/tasks/{id}/agent"), None);
     assert_eq!(status, 201, "{respawned}");
-    let again: Value = serde_json::from_str(&read_fifo(&seen)).unwrap();
+    let again: Value = serde_json::from_str(&machine.told()).unwrap();
     assert_eq!(
         again["mcpServers"]["baton"]["args"][2],
         url(&daemon),

@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -20,14 +19,7 @@ const USER_MCP_JSON: &str = "{ \"mcpServers\": { \"mine\": { \"command\": \"my-s
 /// A repository on `main` with the user's CLAUDE.md committed and their own, personal
 /// `.mcp.json` beside it.
 fn user_repo(root: &Path) -> PathBuf {
-    let repo = root.join("project");
-    std::fs::create_dir_all(&repo).unwrap();
-    git(&repo, &["init", "-q", "-b", "main"]);
-    git(&repo, &["config", "user.name", "Test"]);
-    git(&repo, &["config", "user.email", "test@example.com"]);
-    std::fs::write(repo.join("CLAUDE.md"), USER_CLAUDE_MD).unwrap();
-    git(&repo, &["add", "-A"]);
-    git(&repo, &["commit", "-q", "-m", "init"]);
+    let repo = common::repo_with(&root.join("project"), &[("CLAUDE.md", USER_CLAUDE_MD)]);
     std::fs::write(repo.join(".mcp.json"), USER_MCP_JSON).unwrap();
     repo
 }
@@ -317,23 +309,17 @@ fn the_readme_quickstart_works_as_written() {
     let temp = tempfile::tempdir().unwrap();
     // The default state directory, under a fresh XDG_STATE_HOME: nothing but the README's words.
     let home = temp.path().join("xdg-state");
-    let log = std::fs::File::create(temp.path().join("daemon.stderr")).unwrap();
+    let log = temp.path().join("daemon.stderr");
     let mut daemon = isolated(&mut Command::new(BATON))
         .args(&commands[0])
         .env("XDG_STATE_HOME", &home)
         .current_dir(temp.path())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(log)
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let stdout = daemon.stdout.take().unwrap();
-    let line = within("the daemon's ready line", move || {
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        line
-    });
-    assert!(line.starts_with("baton daemon: API "), "{line:?}");
+    common::api_when_ready(&mut daemon, &log);
     let second = isolated(&mut Command::new(BATON))
         .args(&commands[1])
         .env("XDG_STATE_HOME", &home)

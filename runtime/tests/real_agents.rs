@@ -633,12 +633,17 @@ fn claude_offline(
     ]
 }
 
-/// Makes a sub-task with its assignment and waits, as its coordinator, for its signal: the
-/// task's id, and the wait's status and answer.
-fn assign_and_wait_for_its_signal(daemon: &Daemon, token: &str) -> (String, u16, Value) {
-    // The assignment comes with the task, as a coordinator gives it: Baton types it once the
-    // agent shows its prompt and its MCP server announced itself, a moment after the agent
-    // listed its tools.
+/// A sub-task's whole turn, as its coordinator sees it: the task is made with its assignment
+/// (Baton types it once the agent shows its prompt and its MCP server announced itself, a
+/// moment after the agent listed its tools), the coordinator's wait takes the task's signal,
+/// the task goes idle after its turn (its screen captured as `capture`), and the real
+/// `signal_done`'s answer went back to the model.
+fn a_whole_turn_signals_done_and_ends_idle(
+    daemon: &Daemon,
+    token: &str,
+    asked: &std::sync::Mutex<Asked>,
+    capture: &str,
+) {
     let (status, task) = daemon.rest(
         token,
         "POST",
@@ -646,26 +651,36 @@ fn assign_and_wait_for_its_signal(daemon: &Daemon, token: &str) -> (String, u16,
         Some(json!({ "name": "offline", "prompt": "Finish the task.\nThen call signal_done." })),
     );
     assert_eq!(status, 201, "{task}\n{}", daemon.log());
-    let id = task["id"].as_str().unwrap().to_owned();
+    let id = task["id"].as_str().unwrap();
     let (status, signal) = daemon.rest(
         token,
         "POST",
         "/api/wait-signal",
         Some(json!({ "timeoutMs": 60_000 })),
     );
-    (id, status, signal)
-}
-
-/// Waits (through the REST API) for task `id` to go idle after its turn; the answer.
-fn wait_until_idle(daemon: &Daemon, token: &str, id: &str) -> Value {
-    let (status, answer) = daemon.rest(
+    assert_eq!(
+        (status, signal["taskId"].as_str()),
+        (200, Some(id)),
+        "{signal}\nBaton's tools offered to the model, request by request: {:?}\n{}\n{}",
+        asked.lock().unwrap().offered,
+        terminal_of(daemon, id).text(),
+        daemon.log()
+    );
+    let (status, idle) = daemon.rest(
         token,
         "POST",
         &format!("/api/tasks/{id}/wait"),
         Some(json!({ "timeoutMs": 30_000 })),
     );
-    assert_eq!(status, 200, "{answer}");
-    answer
+    assert_eq!(status, 200, "{idle}");
+    let screen = terminal_of(daemon, id);
+    screen.capture_as(capture);
+    assert_eq!(idle["reason"], "idle", "{idle}\n{}", screen.text());
+    let results = &asked.lock().unwrap().tool_results;
+    assert!(
+        results.iter().any(|r| r.contains("Done signal sent")),
+        "the real signal_done's answer went back to the model: {results:?}"
+    );
 }
 
 /// A key in the shape of Anthropic's, for the scripted endpoint only.
@@ -681,30 +696,10 @@ fn a_whole_turn_of_claude_code_offline_signals_done_through_batons_mcp_server() 
     let vars: Vec<(&str, &OsStr)> = env.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
     let daemon = Daemon::start_with(&temp.path().join("state"), &vars);
     let (_, token) = daemon.register(&repo, &bin("claude"), &[]);
-    let (id, status, signal) = assign_and_wait_for_its_signal(&daemon, &token);
-    assert_eq!(
-        (status, signal["taskId"].as_str()),
-        (200, Some(id.as_str())),
-        "{signal}\nBaton's tools offered to the model, request by request: {:?}\n{}\n{}",
-        asked.lock().unwrap().offered,
-        terminal_of(&daemon, &id).text(),
-        daemon.log()
-    );
     // After the turn the detector reads Claude Code idle: its grid follows the in-place redraw
     // that replaces the turn's `esc to interrupt` footer.
-    let idle = wait_until_idle(&daemon, &token, &id);
-    let screen = terminal_of(&daemon, &id);
-    screen.capture_as("claude-real-whole-turn");
-    assert_eq!(idle["reason"], "idle", "{idle}\n{}", screen.text());
+    a_whole_turn_signals_done_and_ends_idle(&daemon, &token, &asked, "claude-real-whole-turn");
     let asked = asked.lock().unwrap();
-    assert!(
-        asked
-            .tool_results
-            .iter()
-            .any(|r| r.contains("Done signal sent")),
-        "the real signal_done's answer went back to the model: {:?}",
-        asked.tool_results
-    );
     assert!(
         asked.instructed > 0,
         "the sub-task instructions reached the model's system prompt in none of {} requests",
@@ -882,30 +877,10 @@ fn a_whole_turn_of_codex_offline_signals_done_through_batons_mcp_server() {
     ];
     let daemon = Daemon::start_with(&temp.path().join("state"), &vars);
     let (_, token) = daemon.register(&repo, &bin("codex"), &[]);
-    let (id, status, signal) = assign_and_wait_for_its_signal(&daemon, &token);
-    assert_eq!(
-        (status, signal["taskId"].as_str()),
-        (200, Some(id.as_str())),
-        "{signal}\n{}",
-        terminal_of(&daemon, &id).text()
-    );
     // After the turn the detector reads Codex idle: its grid follows the history Codex inserts
     // above its inline viewport (a scroll region), and reads the empty input line's faint
     // placeholder (`› Ask Codex to do anything`) as the prompt.
-    let idle = wait_until_idle(&daemon, &token, &id);
-    let screen = terminal_of(&daemon, &id);
-    screen.capture_as("codex-real-whole-turn");
-    assert_eq!(idle["reason"], "idle", "{idle}\n{}", screen.text());
-    let asked = asked.lock().unwrap();
-    assert!(
-        asked
-            .tool_results
-            .iter()
-            .any(|r| r.contains("Done signal sent")),
-        "the real signal_done's answer went back to the model: {:?}",
-        asked.tool_results
-    );
-    drop(asked);
+    a_whole_turn_signals_done_and_ends_idle(&daemon, &token, &asked, "codex-real-whole-turn");
     daemon.stop();
 }
 

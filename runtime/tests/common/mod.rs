@@ -1,6 +1,7 @@
-//! What the tests that run the real `baton` binary share: git without the machine's
-//! configuration, waits bounded by [`EVENT_WAIT`], a daemon in a temporary state directory, and
-//! requests to its REST API and app channel.
+//! What the integration tests share: git without the machine's configuration, waits bounded by
+//! [`EVENT_WAIT`], a daemon in a temporary state directory (started, and its ready line read, in
+//! one place), requests to its REST API and app channel, and the crate's own source files (for
+//! the tests that read them).
 
 #![allow(clippy::unwrap_used, dead_code, unreachable_pub)] // test helpers: a step that fails is the test failing
 
@@ -72,37 +73,19 @@ impl Daemon {
     /// Starts `baton daemon` on `state`, with `env` set for it (and so for its agents), and
     /// waits for its ready line.
     pub fn start_with(state: &Path, env: &[(&str, &std::ffi::OsStr)]) -> Daemon {
-        let log = std::fs::File::create(state.with_extension("stderr")).unwrap();
-        let mut command = Command::new(BATON);
-        isolated(&mut command)
-            .args(["daemon", "--port", "0", "--state-dir"])
-            .arg(state)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log);
+        let mut command = daemon_command(state, &state.with_extension("stderr"));
         for (name, value) in env {
             command.env(name, value);
         }
         Daemon::ready(&mut command, state)
     }
 
-    /// Spawns `command` (a `baton daemon` on `state`, its stdout piped) and waits for its ready
-    /// line.
+    /// Spawns `command` (a `baton daemon` on `state`, its stdout piped, its stderr in `state`'s
+    /// `.stderr` file) and waits for its ready line.
     pub fn ready(command: &mut Command, state: &Path) -> Daemon {
         let mut child = command.spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let line = within("the daemon's ready line", move || {
-            let mut line = String::new();
-            BufReader::new(stdout).read_line(&mut line).unwrap();
-            line
-        });
-        assert!(line.starts_with("baton daemon: API "), "{line:?}");
-        let url = line.split_whitespace().nth(3).unwrap();
-        Daemon {
-            child,
-            state: state.to_owned(),
-            api: BaseUrl::parse(url).unwrap(),
-        }
+        let api = api_when_ready(&mut child, &state.with_extension("stderr"));
+        Daemon::adopt(child, state, api)
     }
 
     /// A daemon already started and ready, serving `api`.
@@ -125,7 +108,7 @@ impl Daemon {
     }
 
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.state.with_extension("stderr")).unwrap_or_default()
+        read_log(&self.state.with_extension("stderr"))
     }
 
     pub fn app(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -168,6 +151,68 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `baton daemon` on `state` on a free port ([`isolated`]): its stdout piped for the ready line,
+/// its stderr appended to `log` (a restart on the same state keeps the log of the one before).
+pub fn daemon_command(state: &Path, log: &Path) -> Command {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    let mut command = Command::new(BATON);
+    isolated(&mut command)
+        .args(["daemon", "--port", "0", "--state-dir"])
+        .arg(state)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log);
+    command
+}
+
+/// The ready line a daemon prints first on stdout when it serves, up to the API's address
+/// (`baton daemon: API <url> · app channel … · state …`).
+const READY_LINE_PREFIX: &str = "baton daemon: API ";
+
+/// The API's address from the ready line of the daemon `child` (its stdout piped), read within
+/// [`EVENT_WAIT`]; `None` when it ended without printing one (it is reaped). A first line that
+/// is no ready line kills the daemon and fails the test with its `log` (its stderr).
+pub fn ready_line(child: &mut Child, log: &Path) -> Option<BaseUrl> {
+    let stdout = child.stdout.take().expect("the daemon's stdout is piped");
+    let line = within("the daemon's ready line", move || {
+        let mut line = String::new();
+        // A read error is an end too: the line stays empty.
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        line
+    });
+    if line.is_empty() {
+        let _ = child.wait();
+        return None;
+    }
+    let url = line
+        .strip_prefix(READY_LINE_PREFIX)
+        .and_then(|rest| rest.split_whitespace().next());
+    match url.map(BaseUrl::parse) {
+        Some(Ok(api)) => Some(api),
+        _ => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("not a ready line: {line:?}\n{}", read_log(log));
+        }
+    }
+}
+
+/// [`ready_line`] of a daemon that must start: one that ends first fails the test with its
+/// `log`.
+pub fn api_when_ready(child: &mut Child, log: &Path) -> BaseUrl {
+    ready_line(child, log)
+        .unwrap_or_else(|| panic!("the daemon ended before its ready line:\n{}", read_log(log)))
+}
+
+/// A daemon's stderr log, or nothing if there is none.
+pub fn read_log(log: &Path) -> String {
+    std::fs::read_to_string(log).unwrap_or_default()
 }
 
 /// The credential `variable` that the MCP config at `config` gives Baton's server
@@ -234,4 +279,22 @@ pub fn call<C: Connect>(
     let response = block_on(http::send(connect, base, &request)).unwrap();
     let value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
     (response.status, value)
+}
+
+/// Every `.rs` file under `dir`, at any depth, sorted.
+pub fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("readable directory") {
+            let path = entry.expect("directory entry").path();
+            if path.is_dir() {
+                walk(&path, found);
+            } else if path.extension().is_some_and(|ext| ext == "rs") {
+                found.push(path);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(dir, &mut found);
+    found.sort();
+    found
 }
