@@ -171,6 +171,10 @@ const EXCLUDED: &[(&str, &str)] = &[
         "codex and gemini coordinators: the stand-in agent plays only Claude's command line",
     ),
     (
+        "coordinator/a-deregistered-coordinators-tasks-are-published-as-orphans.toml",
+        "the app's close_task has no app-channel route; the phone's credential (phone access is not started in the real run); the attacker's WebSocket (no real client here yet)",
+    ),
+    (
         "signals/mcp-waits-have-a-request-id-each.toml",
         "mcp.… calls (the simulator runs `baton mcp`'s code in process)",
     ),
