@@ -8,14 +8,14 @@
 
 mod common;
 
+use std::ffi::OsStr;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Command;
 
 #[cfg(target_os = "linux")]
 use baton_runtime::adapters::procfs;
-use baton_runtime::mcp::http::{BaseUrl, Tcp, UnixSocket};
-use common::{BATON, call, git, isolated, repo_with, within};
+use common::{BATON, Daemon, git, isolated, repo_with, within};
 use serde_json::{Value, json};
 
 /// A repository on `main` with the user's CLAUDE.md committed and their own `.mcp.json` (not
@@ -65,75 +65,29 @@ impl Machine {
     }
 }
 
-/// Runs `baton daemon` on `state` to its end: a start that is refused.
-fn refused_start(state: &Path) -> std::process::Output {
-    isolated(&mut Command::new(BATON))
+/// Runs `baton daemon` on `state`, which must refuse to start (exit code 1): what it said on
+/// stderr.
+fn refused_start(state: &Path) -> String {
+    let out = isolated(&mut Command::new(BATON))
         .args(["daemon", "--port", "0", "--state-dir"])
         .arg(state)
         .output()
-        .unwrap()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-struct Daemon {
-    child: Child,
-    api: BaseUrl,
-    socket: PathBuf,
-    stderr: PathBuf,
+/// Makes the directory `dir` with the permission bits `mode`.
+fn dir_with_mode(dir: &Path, mode: u32) {
+    std::fs::create_dir_all(dir).unwrap();
+    let permissions = std::os::unix::fs::PermissionsExt::from_mode(mode);
+    std::fs::set_permissions(dir, permissions).unwrap();
 }
 
-impl Daemon {
-    /// Starts `baton daemon` on `state` and waits for its ready line.
-    fn start(state: &Path) -> Daemon {
-        use std::sync::atomic::{AtomicU32, Ordering};
-        static STARTS: AtomicU32 = AtomicU32::new(0);
-        let n = STARTS.fetch_add(1, Ordering::Relaxed);
-        let stderr = state.with_extension(format!("stderr-{n}"));
-        let mut child = common::daemon_command(state, &stderr)
-            .env("BATON_LOG", "debug")
-            .spawn()
-            .unwrap();
-        let api = common::api_when_ready(&mut child, &stderr);
-        Daemon {
-            child,
-            api,
-            socket: state.join("app.sock"),
-            stderr,
-        }
-    }
-
-    fn app(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        call(
-            &UnixSocket(self.socket.clone()),
-            &self.api,
-            method,
-            path,
-            None,
-            body,
-        )
-    }
-
-    fn rest(&self, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        call(&Tcp, &self.api, method, path, Some(token), body)
-    }
-
-    fn kill9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    /// SIGTERM, and the exit code.
-    fn terminate(mut self) -> Option<i32> {
-        let pid = rustix::process::Pid::from_child(&self.child);
-        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
-        self.child.wait().unwrap().code()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts `baton daemon` on `state` logging everything (`BATON_LOG=debug`): the tests read its
+/// log for what must be there and what must not.
+fn start(state: &Path) -> Daemon {
+    Daemon::start_with(state, &[("BATON_LOG", OsStr::new("debug"))])
 }
 
 fn read(path: &Path) -> String {
@@ -143,15 +97,7 @@ fn read(path: &Path) -> String {
 /// Registers a coordinator whose sub-tasks run `sh -c script`: its id, its token and its MCP
 /// config.
 fn register(daemon: &Daemon, repo: &Path, script: &str) -> (String, String, PathBuf) {
-    let (status, info) = daemon.app(
-        "POST",
-        "/app/coordinators",
-        Some(json!({ "projectRoot": repo, "agent": "sh", "args": ["-c", script, "agent"] })),
-    );
-    assert_eq!(status, 201, "{info}");
-    let config = PathBuf::from(info["mcpConfig"].as_str().unwrap());
-    let token = common::credential(&config, "BATON_MCP_TOKEN");
-    (info["id"].as_str().unwrap().to_owned(), token, config)
+    daemon.register(repo, "sh", &["-c", script, "agent"])
 }
 
 /// Makes the task `name` as the coordinator whose token is `token`: the task.
@@ -183,7 +129,7 @@ fn a_daemon_killed_mid_flow_restarts_with_its_state_and_leaves_nothing_behind() 
          echo agent-up > {}; while read l; do :; done",
         machine.fifo.display()
     );
-    let daemon = Daemon::start(&state);
+    let daemon = start(&state);
     let (id, token, coordinator_config) = register(&daemon, &repo, &script);
     assert_eq!(mode_of(&state), 0o700);
     assert_eq!(mode_of(&coordinator_config), 0o600);
@@ -209,7 +155,7 @@ fn a_daemon_killed_mid_flow_restarts_with_its_state_and_leaves_nothing_behind() 
     let torn = state.join(".state.json.baton-tmp-1-1");
     std::fs::write(&torn, "{\"format\": 1, \"coordi").unwrap();
 
-    let daemon = Daemon::start(&state);
+    let daemon = start(&state);
     assert!(!stale.exists() && !torn.exists(), "stale files are swept");
     let (status, info) = daemon.app("GET", "/app/status", None);
     assert_eq!(status, 200);
@@ -274,9 +220,7 @@ fn a_daemon_killed_mid_flow_restarts_with_its_state_and_leaves_nothing_behind() 
             .next()
             .is_none()
     );
-    let stderr = daemon.stderr.clone();
-    assert_eq!(daemon.terminate(), Some(0));
-    let log = read(&stderr);
+    let log = daemon.stop();
     assert!(log.contains("coordinator deregistered"), "{log}");
     assert!(log.contains("stopped"), "{log}");
     for secret in [&token, &done_token] {
@@ -350,7 +294,7 @@ fn a_restart_after_a_crash_ends_what_the_dead_daemons_agent_left_running() {
          while read l; do :; done",
         machine.fifo.display()
     );
-    let daemon = Daemon::start(&state);
+    let daemon = start(&state);
     one_task(&daemon, &repo, &script);
     let runaway = Seen::now(machine.told().trim().parse().unwrap());
     assert!(
@@ -360,10 +304,10 @@ fn a_restart_after_a_crash_ends_what_the_dead_daemons_agent_left_running() {
     daemon.kill9();
     assert!(runaway.is_running(), "a crash leaves it running");
 
-    let daemon = Daemon::start(&state);
+    let daemon = start(&state);
     assert!(!runaway.is_running(), "the next start ended it");
-    assert!(read(&daemon.stderr).contains("left running"));
-    assert_eq!(daemon.terminate(), Some(0));
+    assert!(daemon.log().contains("left running"));
+    daemon.stop();
 }
 
 #[test]
@@ -377,7 +321,7 @@ fn the_engine_answers_an_agents_cursor_position_query() {
          while read l; do :; done",
         machine.fifo.display()
     );
-    let daemon = Daemon::start(&state);
+    let daemon = start(&state);
     let (_, token, _) = register(&daemon, &repo, &script);
     create_task(&daemon, &token, "ask");
     assert_eq!(machine.told(), "reply:033[1;1R\n");
@@ -391,10 +335,10 @@ fn sigterm_ends_the_agents_and_gives_back_the_users_mcp_json() {
         "echo $$ > {}; while read l; do :; done",
         machine.fifo.display()
     );
-    let daemon = Daemon::start(&state);
+    let daemon = start(&state);
     one_task(&daemon, &repo, &script);
     let pid: i32 = machine.told().trim().parse().unwrap();
-    assert_eq!(daemon.terminate(), Some(0));
+    daemon.stop();
     let agent = rustix::process::Pid::from_raw(pid).unwrap();
     assert!(
         rustix::process::test_kill_process(agent).is_err(),
@@ -418,11 +362,9 @@ fn sigterm_ends_the_agents_and_gives_back_the_users_mcp_json() {
 fn a_second_daemon_on_the_same_state_dir_refuses_to_start() {
     let temp = tempfile::tempdir().unwrap();
     let state = temp.path().join("state");
-    let first = Daemon::start(&state);
-    let second = refused_start(&state);
-    assert_eq!(second.status.code(), Some(1));
-    let text = String::from_utf8_lossy(&second.stderr);
-    let pid = first.child.id();
+    let first = start(&state);
+    let text = refused_start(&state);
+    let pid = first.pid();
     assert!(
         text.contains(&format!("already using {}", state.display())),
         "{text}"
@@ -436,14 +378,10 @@ fn a_second_daemon_on_the_same_state_dir_refuses_to_start() {
 fn a_corrupt_state_file_is_moved_aside_and_a_newer_one_left_alone() {
     let temp = tempfile::tempdir().unwrap();
     let state = temp.path().join("state");
-    std::fs::create_dir_all(&state).unwrap();
-    let private = std::os::unix::fs::PermissionsExt::from_mode(0o700);
-    std::fs::set_permissions(&state, private).unwrap();
+    dir_with_mode(&state, 0o700);
     let file = state.join("state.json");
     std::fs::write(&file, "{\"format\": 1, \"coordinators\": [").unwrap();
-    let out = refused_start(&state);
-    assert_eq!(out.status.code(), Some(1));
-    let text = String::from_utf8_lossy(&out.stderr);
+    let text = refused_start(&state);
     assert!(
         text.contains("is corrupt") && text.contains("moved to"),
         "{text}"
@@ -456,9 +394,7 @@ fn a_corrupt_state_file_is_moved_aside_and_a_newer_one_left_alone() {
 
     let newer = "{\"format\": 99, \"coordinators\": []}";
     std::fs::write(&file, newer).unwrap();
-    let out = refused_start(&state);
-    assert_eq!(out.status.code(), Some(1));
-    let text = String::from_utf8_lossy(&out.stderr);
+    let text = refused_start(&state);
     assert!(text.contains("newer Baton (format 99"), "{text}");
     assert_eq!(read(&file), newer, "left as it was");
 }
@@ -469,7 +405,7 @@ fn a_tracked_mcp_json_is_left_alone_and_the_config_given_instead() {
     let repo = user_repo(temp.path());
     git(&repo, &["add", ".mcp.json"]);
     git(&repo, &["commit", "-q", "-m", "shared servers"]);
-    let daemon = Daemon::start(&temp.path().join("state"));
+    let daemon = start(&temp.path().join("state"));
     let (_, _, config) = register(&daemon, &repo, "exit 0");
     assert_eq!(read(&repo.join(".mcp.json")), USER_MCP_JSON);
     assert_eq!(git(&repo, &["status", "--porcelain"]), "");
@@ -480,7 +416,7 @@ fn a_tracked_mcp_json_is_left_alone_and_the_config_given_instead() {
 fn a_second_coordinator_on_the_same_project_is_refused() {
     let temp = tempfile::tempdir().unwrap();
     let repo = user_repo(temp.path());
-    let daemon = Daemon::start(&temp.path().join("state"));
+    let daemon = start(&temp.path().join("state"));
     register(&daemon, &repo, "exit 0");
     let body = json!({ "projectRoot": repo, "agent": "sh" });
     let (status, answer) = daemon.app("POST", "/app/coordinators", Some(body));
@@ -497,7 +433,7 @@ fn a_second_coordinator_on_the_same_project_is_refused() {
 fn a_notification_delay_out_of_its_bounds_is_refused_and_registers_nothing() {
     let temp = tempfile::tempdir().unwrap();
     let repo = user_repo(temp.path());
-    let daemon = Daemon::start(&temp.path().join("state"));
+    let daemon = start(&temp.path().join("state"));
     for delay in [0, 4_999, 300_001] {
         let body = json!({ "projectRoot": repo, "agent": "sh", "notificationDelayMs": delay });
         let (status, answer) = daemon.app("POST", "/app/coordinators", Some(body));
@@ -522,12 +458,8 @@ fn a_notification_delay_out_of_its_bounds_is_refused_and_registers_nothing() {
 fn a_state_directory_others_can_reach_is_refused_and_left_as_it_is() {
     let temp = tempfile::tempdir().unwrap();
     let shared = temp.path().join("shared");
-    std::fs::create_dir_all(&shared).unwrap();
-    let open = std::os::unix::fs::PermissionsExt::from_mode(0o755);
-    std::fs::set_permissions(&shared, open).unwrap();
-    let out = refused_start(&shared);
-    assert_eq!(out.status.code(), Some(1));
-    let text = String::from_utf8_lossy(&out.stderr);
+    dir_with_mode(&shared, 0o755);
+    let text = refused_start(&shared);
     assert!(
         text.contains("other users can reach it (mode 755)"),
         "{text}"
@@ -541,7 +473,7 @@ fn registering_a_directory_that_is_no_repository_is_refused_and_writes_nothing()
     let temp = tempfile::tempdir().unwrap();
     let plain = temp.path().join("plain");
     std::fs::create_dir_all(&plain).unwrap();
-    let daemon = Daemon::start(&temp.path().join("state"));
+    let daemon = start(&temp.path().join("state"));
     let (status, body) = daemon.app(
         "POST",
         "/app/coordinators",
@@ -575,7 +507,7 @@ fn a_deregistered_coordinators_remaining_task_is_remembered_across_a_restart() {
         "echo up > {}; while read l; do :; done",
         machine.fifo.display()
     );
-    let daemon = Daemon::start(&state);
+    let daemon = start(&state);
     let (id, token, _) = register(&daemon, &repo, &script);
     let task = create_task(&daemon, &token, "left");
     machine.told();
@@ -586,7 +518,7 @@ fn a_deregistered_coordinators_remaining_task_is_remembered_across_a_restart() {
     assert_eq!(status, 401, "its token is revoked");
     daemon.kill9();
 
-    let daemon = Daemon::start(&state);
+    let daemon = start(&state);
     let (_, info) = daemon.app("GET", "/app/status", None);
     assert_eq!(info["coordinators"], json!([]), "not registered again");
     assert_eq!(
@@ -604,7 +536,7 @@ fn a_deregistered_coordinators_remaining_task_is_remembered_across_a_restart() {
     ));
     assert!(task_config.exists(), "an orphaned task keeps its config");
     assert!(Path::new(task["worktreePath"].as_str().unwrap()).is_dir());
-    daemon.terminate();
+    daemon.stop();
 }
 
 #[test]
@@ -616,7 +548,7 @@ fn a_task_respawned_after_a_restart_on_another_port_reaches_the_new_port() {
         "cat \"$2\" > {}; while read l; do :; done",
         machine.fifo.display()
     );
-    let daemon = Daemon::start(&state);
+    let daemon = start(&state);
     let (_, task) = one_task(&daemon, &repo, &script);
     let first: Value = serde_json::from_str(&machine.told()).unwrap();
     let url = |daemon: &Daemon| format!("http://{}:{}", daemon.api.host, daemon.api.port);
@@ -625,7 +557,7 @@ fn a_task_respawned_after_a_restart_on_another_port_reaches_the_new_port() {
     daemon.kill9();
 
     // The new daemon listens on another port (`--port 0`): the respawned agent is told it.
-    let daemon = Daemon::start(&state);
+    let daemon = start(&state);
     assert_ne!(url(&daemon), old, "a new port");
     let id = task["id"].as_str().unwrap();
     let (status, respawned) = daemon.app("POST", &format!("/app/tasks/{id}/agent"), None);

@@ -359,7 +359,7 @@ fn an_exited_sub_task_agent_is_started_again_through_the_app_channel() {
     let repo = user_repo(temp.path());
     let daemon = Daemon::start(&temp.path().join("state"));
     // Each start of this agent leaves a line in the worktree's log, then exits with code 3.
-    let (_, token) = daemon.register(&repo, "sh", &["-c", "echo started >> starts.log; exit 3"]);
+    let (_, token, _) = daemon.register(&repo, "sh", &["-c", "echo started >> starts.log; exit 3"]);
     let (status, task) = daemon.rest(
         &token,
         "POST",
@@ -440,7 +440,7 @@ fn the_phone_lists_the_coordinators_own_agent_and_follows_its_terminal() {
     let repo = common::repo_with(&temp.path().join("project"), &[("README.md", "hello\n")]);
     let daemon = Daemon::start(&temp.path().join("state"));
     let demo = baton_runtime::agents::DEMO_AGENT_SUBCOMMAND;
-    let (coordinator, _) = daemon.register(&repo, BATON, &[demo, "--role", "sub-task"]);
+    let (coordinator, _, _) = daemon.register(&repo, BATON, &[demo, "--role", "sub-task"]);
     // The coordinator's own agent says hello, waits for a word from the test, says it, ends.
     let word = temp.path().join("word");
     assert!(
@@ -595,7 +595,7 @@ fn baton_explain_says_why_baton_thinks_what_it_thinks_of_a_task() {
     let repo = user_repo(temp.path());
     let daemon = Daemon::start(&temp.path().join("state"));
     // An agent that prints a line and ends: its state is decided by its process.
-    let (_, token) = daemon.register(&repo, "sh", &["-c", "echo the last words; exit 4"]);
+    let (_, token, _) = daemon.register(&repo, "sh", &["-c", "echo the last words; exit 4"]);
     let (status, task) = daemon.rest(
         &token,
         "POST",

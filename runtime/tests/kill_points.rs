@@ -254,7 +254,7 @@ fn daemon_dying_at(state: &Path, point: &str, nth: u32) -> Option<Daemon> {
         .spawn()
         .unwrap();
     let api = common::ready_line(&mut child, &log)?;
-    Some(Daemon::adopt(child, state, api))
+    Some(Daemon::adopt(child, state, api, &log))
 }
 
 /// Crashes the flow at the `nth` hit of `point`, restarts, finishes, and checks what is left.

@@ -210,7 +210,7 @@ fn first_screen(cli: &str, seed: impl FnOnce(&Path), env: &[(&str, &str)]) -> Sc
     let mut vars: Vec<(&str, &OsStr)> = vec![("HOME", home.as_os_str())];
     vars.extend(env.iter().map(|(k, v)| (*k, OsStr::new(*v))));
     let daemon = Daemon::start_with(&temp.path().join("state"), &vars);
-    let (_, token) = daemon.register(&repo, &bin(cli), &[]);
+    let (_, token, _) = daemon.register(&repo, &bin(cli), &[]);
     let (status, task) = daemon.rest(
         &token,
         "POST",
@@ -424,8 +424,6 @@ type Script = fn(&[&str], &[String]) -> Option<(&'static str, Value)>;
 /// A model endpoint answering by `script`.
 fn scripted_model_with(script: Script) -> (u16, std::sync::Arc<std::sync::Mutex<Asked>>) {
     use axum::body::Bytes;
-    use axum::http::header;
-    use axum::response::IntoResponse;
     let asked = std::sync::Arc::new(std::sync::Mutex::new(Asked::default()));
     let state = asked.clone();
     let answer = move |body: Bytes| {
@@ -528,17 +526,13 @@ fn scripted_model_with(script: Script) -> (u16, std::sync::Arc<std::sync::Mutex<
                 ),
                 ("message_stop", json!({ "type": "message_stop" })),
             ];
-            let text: String = events
-                .iter()
-                .map(|(name, data)| format!("event: {name}\ndata: {data}\n\n"))
-                .collect();
-            ([(header::CONTENT_TYPE, "text/event-stream")], text).into_response()
+            event_stream(&events)
         }
     };
-    let app = axum::Router::new()
-        .route("/v1/messages", axum::routing::post(answer))
-        .fallback(|| async { "{}" });
-    (serve_on_loopback(app), asked)
+    (
+        serve_on_loopback("/v1/messages", axum::routing::post(answer)),
+        asked,
+    )
 }
 
 /// The names of Baton's tools a request mentions anywhere (Claude Code 2.1.332 lists deferred
@@ -558,8 +552,26 @@ fn deferred_tools(body: &str) -> Vec<String> {
     names
 }
 
-/// Serves `app` on a free loopback port, on a thread of its own: the port.
-fn serve_on_loopback(app: axum::Router) -> u16 {
+/// A scripted model's streamed answer: each `(name, data)` as a server-sent event.
+fn event_stream(events: &[(&str, Value)]) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let text: String = events
+        .iter()
+        .map(|(name, data)| format!("event: {name}\ndata: {data}\n\n"))
+        .collect();
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
+        text,
+    )
+        .into_response()
+}
+
+/// Serves `route` at `path` (and `{}` anywhere else) on a free loopback port, on a thread of
+/// its own: the port.
+fn serve_on_loopback(path: &str, route: axum::routing::MethodRouter) -> u16 {
+    let app = axum::Router::new()
+        .route(path, route)
+        .fallback(|| async { "{}" });
     let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
     let port = listener.local_addr().unwrap().port();
     listener.set_nonblocking(true).unwrap();
@@ -695,7 +707,7 @@ fn a_whole_turn_of_claude_code_offline_signals_done_through_batons_mcp_server() 
     let env = claude_offline(&home, &repo, json!({}), port);
     let vars: Vec<(&str, &OsStr)> = env.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
     let daemon = Daemon::start_with(&temp.path().join("state"), &vars);
-    let (_, token) = daemon.register(&repo, &bin("claude"), &[]);
+    let (_, token, _) = daemon.register(&repo, &bin("claude"), &[]);
     // After the turn the detector reads Claude Code idle: its grid follows the in-place redraw
     // that replaces the turn's `esc to interrupt` footer.
     a_whole_turn_signals_done_and_ends_idle(&daemon, &token, &asked, "claude-real-whole-turn");
@@ -731,7 +743,7 @@ fn claude_code_as_the_coordinator_assigns_waits_for_merges_and_closes_a_claude_c
     vars.push(("CLAUDE_CODE_MCP_AUTO_BACKGROUND_MS", OsStr::new("1")));
     let daemon = Daemon::start_with(&temp.path().join("state"), &vars);
     let claude = bin("claude");
-    let (id, token) = daemon.register(&repo, &claude, &[]);
+    let (id, token, _) = daemon.register(&repo, &claude, &[]);
     let (status, agent) = daemon.app(
         "POST",
         &format!("/app/coordinators/{id}/agent"),
@@ -796,8 +808,6 @@ fn claude_code_as_the_coordinator_assigns_waits_for_merges_and_closes_a_claude_c
 /// output yet, it calls it; otherwise it says `Done.`. Its port, and what it was asked.
 fn scripted_responses() -> (u16, std::sync::Arc<std::sync::Mutex<Asked>>) {
     use axum::body::Bytes;
-    use axum::http::header;
-    use axum::response::IntoResponse;
     let asked = std::sync::Arc::new(std::sync::Mutex::new(Asked::default()));
     let state = asked.clone();
     let answer = move |body: Bytes| {
@@ -842,17 +852,13 @@ fn scripted_responses() -> (u16, std::sync::Arc<std::sync::Mutex<Asked>>) {
                     json!({ "type": "response.completed", "response": { "id": "resp_1", "usage": { "input_tokens": 10, "input_tokens_details": null, "output_tokens": 5, "output_tokens_details": null, "total_tokens": 15 } } }),
                 ),
             ];
-            let text: String = events
-                .iter()
-                .map(|(name, data)| format!("event: {name}\ndata: {data}\n\n"))
-                .collect();
-            ([(header::CONTENT_TYPE, "text/event-stream")], text).into_response()
+            event_stream(&events)
         }
     };
-    let app = axum::Router::new()
-        .route("/v1/responses", axum::routing::post(answer))
-        .fallback(|| async { "{}" });
-    (serve_on_loopback(app), asked)
+    (
+        serve_on_loopback("/v1/responses", axum::routing::post(answer)),
+        asked,
+    )
 }
 
 #[test]
@@ -876,7 +882,7 @@ fn a_whole_turn_of_codex_offline_signals_done_through_batons_mcp_server() {
         ("SCRIPTED_KEY", OsStr::new("offline-test-key")),
     ];
     let daemon = Daemon::start_with(&temp.path().join("state"), &vars);
-    let (_, token) = daemon.register(&repo, &bin("codex"), &[]);
+    let (_, token, _) = daemon.register(&repo, &bin("codex"), &[]);
     // After the turn the detector reads Codex idle: its grid follows the history Codex inserts
     // above its inline viewport (a scroll region), and reads the empty input line's faint
     // placeholder (`› Ask Codex to do anything`) as the prompt.
@@ -930,7 +936,7 @@ fn claude_code_stopped_at_a_permission_prompt_is_seen_to_need_a_human_and_its_wa
     let env = claude_offline(&home, &repo, json!({}), port);
     let vars: Vec<(&str, &OsStr)> = env.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
     let daemon = Daemon::start_with(&temp.path().join("state"), &vars);
-    let (_, token) = daemon.register(&repo, &bin("claude"), &[]);
+    let (_, token, _) = daemon.register(&repo, &bin("claude"), &[]);
     // Claude Code's PermissionRequest hook fires as the prompt opens, its Notification hook
     // six seconds later: the daemon hears of it from `baton hook`, with the task's credential.
     let hooked = hook_attention_told(&daemon, Duration::from_secs(120));

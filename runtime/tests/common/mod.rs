@@ -63,43 +63,56 @@ pub fn repo_with(dir: &Path, files: &[(&str, &str)]) -> PathBuf {
     dir.to_owned()
 }
 
+/// A `baton daemon` a test started, serving; killed when dropped.
 pub struct Daemon {
     child: Child,
     pub state: PathBuf,
     pub api: BaseUrl,
+    /// Its stderr: a file of its own (a daemon started again on the same state has another).
+    log: PathBuf,
 }
 
 impl Daemon {
+    /// Starts `baton daemon` on `state` and waits for its ready line.
+    pub fn start(state: &Path) -> Daemon {
+        Daemon::start_with(state, &[])
+    }
+
     /// Starts `baton daemon` on `state`, with `env` set for it (and so for its agents), and
     /// waits for its ready line.
     pub fn start_with(state: &Path, env: &[(&str, &std::ffi::OsStr)]) -> Daemon {
-        let mut command = daemon_command(state, &state.with_extension("stderr"));
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static STARTS: AtomicU32 = AtomicU32::new(0);
+        let n = STARTS.fetch_add(1, Ordering::Relaxed);
+        let log = state.with_extension(format!("stderr-{n}"));
+        let mut command = daemon_command(state, &log);
         for (name, value) in env {
             command.env(name, value);
         }
-        Daemon::ready(&mut command, state)
+        Daemon::ready(&mut command, state, &log)
     }
 
-    /// Spawns `command` (a `baton daemon` on `state`, its stdout piped, its stderr in `state`'s
-    /// `.stderr` file) and waits for its ready line.
-    pub fn ready(command: &mut Command, state: &Path) -> Daemon {
+    /// Spawns `command` (a `baton daemon` on `state`, its stdout piped, its stderr in `log`)
+    /// and waits for its ready line.
+    pub fn ready(command: &mut Command, state: &Path, log: &Path) -> Daemon {
         let mut child = command.spawn().unwrap();
-        let api = api_when_ready(&mut child, &state.with_extension("stderr"));
-        Daemon::adopt(child, state, api)
+        let api = api_when_ready(&mut child, log);
+        Daemon::adopt(child, state, api, log)
     }
 
-    /// A daemon already started and ready, serving `api`.
-    pub fn adopt(child: Child, state: &Path, api: BaseUrl) -> Daemon {
+    /// A daemon already started and ready, serving `api`, its stderr in `log`.
+    pub fn adopt(child: Child, state: &Path, api: BaseUrl, log: &Path) -> Daemon {
         Daemon {
             child,
             state: state.to_owned(),
             api,
+            log: log.to_owned(),
         }
     }
 
-    /// Starts `baton daemon` on `state` and waits for its ready line.
-    pub fn start(state: &Path) -> Daemon {
-        Daemon::start_with(state, &[])
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Runs `baton <args> --state-dir <state>` to its end.
@@ -107,8 +120,9 @@ impl Daemon {
         cli(args, &self.state)
     }
 
+    /// What it logged so far.
     pub fn log(&self) -> String {
-        read_log(&self.state.with_extension("stderr"))
+        read_log(&self.log)
     }
 
     pub fn app(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -120,8 +134,9 @@ impl Daemon {
         call(&Tcp, &self.api, method, path, Some(token), body)
     }
 
-    /// Registers a coordinator on `repo` whose sub-tasks run `agent args…`: its id and token.
-    pub fn register(&self, repo: &Path, agent: &str, args: &[&str]) -> (String, String) {
+    /// Registers a coordinator on `repo` whose sub-tasks run `agent args…`: its id, its token
+    /// and its MCP config.
+    pub fn register(&self, repo: &Path, agent: &str, args: &[&str]) -> (String, String, PathBuf) {
         let (status, info) = self.app(
             "POST",
             "/app/coordinators",
@@ -130,11 +145,17 @@ impl Daemon {
         assert_eq!(status, 201, "{info}");
         let config = PathBuf::from(info["mcpConfig"].as_str().unwrap());
         let token = credential(&config, "BATON_MCP_TOKEN");
-        (info["id"].as_str().unwrap().to_owned(), token)
+        (info["id"].as_str().unwrap().to_owned(), token, config)
     }
 
-    /// SIGTERM, and a clean exit.
-    pub fn stop(mut self) {
+    /// SIGKILL, as a crash: it leaves what it had on disk as it was.
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, and a clean exit: what it logged.
+    pub fn stop(mut self) -> String {
         rustix::process::kill_process(
             rustix::process::Pid::from_child(&self.child),
             rustix::process::Signal::TERM,
@@ -142,7 +163,8 @@ impl Daemon {
         .unwrap();
         let mut child = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap());
         let status = within("the daemon's exit", move || child.wait().unwrap());
-        assert!(status.success(), "{status:?}");
+        assert!(status.success(), "{status:?}\n{}", self.log());
+        self.log()
     }
 }
 
@@ -154,7 +176,7 @@ impl Drop for Daemon {
 }
 
 /// `baton daemon` on `state` on a free port ([`isolated`]): its stdout piped for the ready line,
-/// its stderr appended to `log` (a restart on the same state keeps the log of the one before).
+/// its stderr appended to `log`.
 pub fn daemon_command(state: &Path, log: &Path) -> Command {
     let log = std::fs::OpenOptions::new()
         .create(true)
