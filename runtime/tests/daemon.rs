@@ -100,18 +100,11 @@ fn register(daemon: &Daemon, repo: &Path, script: &str) -> (String, String, Path
     daemon.register(repo, "sh", &["-c", script, "agent"])
 }
 
-/// Makes the task `name` as the coordinator whose token is `token`: the task.
-fn create_task(daemon: &Daemon, token: &str, name: &str) -> Value {
-    let (status, task) = daemon.rest(token, "POST", "/api/tasks", Some(json!({ "name": name })));
-    assert_eq!(status, 201, "{task}");
-    task
-}
-
 /// Registers a coordinator whose sub-tasks run `sh -c script` and makes one task: the
 /// coordinator's token and the task.
 fn one_task(daemon: &Daemon, repo: &Path, script: &str) -> (String, Value) {
     let (_, token, _) = register(daemon, repo, script);
-    let task = create_task(daemon, &token, "t");
+    let task = daemon.create_task(&token, "t");
     (token, task)
 }
 
@@ -133,7 +126,7 @@ fn a_daemon_killed_mid_flow_restarts_with_its_state_and_leaves_nothing_behind() 
     let (id, token, coordinator_config) = register(&daemon, &repo, &script);
     assert_eq!(mode_of(&state), 0o700);
     assert_eq!(mode_of(&coordinator_config), 0o600);
-    let task = create_task(&daemon, &token, "fix it");
+    let task = daemon.create_task(&token, "fix it");
     assert_eq!(machine.told(), "agent-up\n");
     let task_id = task["id"].as_str().unwrap().to_owned();
     let worktree = PathBuf::from(task["worktreePath"].as_str().unwrap());
@@ -323,7 +316,7 @@ fn the_engine_answers_an_agents_cursor_position_query() {
     );
     let daemon = start(&state);
     let (_, token, _) = register(&daemon, &repo, &script);
-    create_task(&daemon, &token, "ask");
+    daemon.create_task(&token, "ask");
     assert_eq!(machine.told(), "reply:033[1;1R\n");
 }
 
@@ -509,7 +502,7 @@ fn a_deregistered_coordinators_remaining_task_is_remembered_across_a_restart() {
     );
     let daemon = start(&state);
     let (id, token, _) = register(&daemon, &repo, &script);
-    let task = create_task(&daemon, &token, "left");
+    let task = daemon.create_task(&token, "left");
     machine.told();
     let (status, _) = daemon.app("DELETE", &format!("/app/coordinators/{id}"), None);
     assert_eq!(status, 204);

@@ -360,13 +360,7 @@ fn an_exited_sub_task_agent_is_started_again_through_the_app_channel() {
     let daemon = Daemon::start(&temp.path().join("state"));
     // Each start of this agent leaves a line in the worktree's log, then exits with code 3.
     let (_, token, _) = daemon.register(&repo, "sh", &["-c", "echo started >> starts.log; exit 3"]);
-    let (status, task) = daemon.rest(
-        &token,
-        "POST",
-        "/api/tasks",
-        Some(serde_json::json!({ "name": "again" })),
-    );
-    assert_eq!(status, 201, "{task}");
+    let task = daemon.create_task(&token, "again");
     let id = task["id"].as_str().unwrap().to_owned();
     let worktree = PathBuf::from(task["worktreePath"].as_str().unwrap());
     assert_eq!(exit_code_of(&daemon, &id), Some(3));
@@ -596,13 +590,7 @@ fn baton_explain_says_why_baton_thinks_what_it_thinks_of_a_task() {
     let daemon = Daemon::start(&temp.path().join("state"));
     // An agent that prints a line and ends: its state is decided by its process.
     let (_, token, _) = daemon.register(&repo, "sh", &["-c", "echo the last words; exit 4"]);
-    let (status, task) = daemon.rest(
-        &token,
-        "POST",
-        "/api/tasks",
-        Some(serde_json::json!({ "name": "explained" })),
-    );
-    assert_eq!(status, 201, "{task}");
+    let task = daemon.create_task(&token, "explained");
     let id = task["id"].as_str().unwrap().to_owned();
     assert_eq!(exit_code_of(&daemon, &id), Some(4));
     let explained = json(&daemon.cli(&["explain", &id, "--json"]));

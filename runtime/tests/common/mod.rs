@@ -148,6 +148,14 @@ impl Daemon {
         (info["id"].as_str().unwrap().to_owned(), token, config)
     }
 
+    /// Makes the task `name` as the coordinator whose token is `token`: the task.
+    pub fn create_task(&self, token: &str, name: &str) -> Value {
+        let body = json!({ "name": name });
+        let (status, task) = self.rest(token, "POST", "/api/tasks", Some(body));
+        assert_eq!(status, 201, "{task}\n{}", self.log());
+        task
+    }
+
     /// SIGKILL, as a crash: it leaves what it had on disk as it was.
     pub fn kill9(mut self) {
         self.child.kill().unwrap();
