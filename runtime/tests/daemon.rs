@@ -51,6 +51,13 @@ impl Machine {
         }
     }
 
+    /// An agent's script: `first` (`{told}` in it standing for the FIFO), then it stays, reading
+    /// its input.
+    fn agent(&self, first: &str) -> String {
+        let told = first.replace("{told}", &self.fifo.display().to_string());
+        format!("{told}; while read l; do :; done")
+    }
+
     /// Blocks until an agent writes into the FIFO and closes it: what it wrote.
     fn told(&self) -> String {
         let path = self.fifo.clone();
@@ -117,10 +124,9 @@ fn mode_of(path: &Path) -> u32 {
 fn a_daemon_killed_mid_flow_restarts_with_its_state_and_leaves_nothing_behind() {
     let machine = Machine::new();
     let (repo, state) = (machine.repo.clone(), machine.state.clone());
-    let script = format!(
+    let script = machine.agent(
         "echo work > work.txt && git add work.txt && git commit -qm work && \
-         echo agent-up > {}; while read l; do :; done",
-        machine.fifo.display()
+         echo agent-up > {told}",
     );
     let daemon = start(&state);
     let (id, token, coordinator_config) = register(&daemon, &repo, &script);
@@ -282,11 +288,8 @@ fn a_restart_after_a_crash_ends_what_the_dead_daemons_agent_left_running() {
     // A runaway: `setsid -f` forks out of the agent's session and group and exits (a double
     // fork), and the fork drops the terminal, as a daemonising tool does. No `exec` after it
     // says its pid: in the middle of one a process has no environment to check.
-    let script = format!(
-        "setsid -f sh -c 'echo $$ > {}; sleep 600' < /dev/null > /dev/null 2>&1; \
-         while read l; do :; done",
-        machine.fifo.display()
-    );
+    let script =
+        machine.agent("setsid -f sh -c 'echo $$ > {told}; sleep 600' < /dev/null > /dev/null 2>&1");
     let daemon = start(&state);
     one_task(&daemon, &repo, &script);
     let runaway = Seen::now(machine.told().trim().parse().unwrap());
@@ -308,11 +311,9 @@ fn the_engine_answers_an_agents_cursor_position_query() {
     let machine = Machine::new();
     let (repo, state) = (machine.repo.clone(), machine.state.clone());
     // Raw mode, ask where the cursor is, read the six-byte answer.
-    let script = format!(
+    let script = machine.agent(
         "stty -icanon -echo min 1 time 0; printf 'asking\\033[6n'; \
-         r=$(dd bs=1 count=6 2>/dev/null | od -An -c | tr -d ' \\n'); echo \"reply:$r\" > {}; \
-         while read l; do :; done",
-        machine.fifo.display()
+         r=$(dd bs=1 count=6 2>/dev/null | od -An -c | tr -d ' \\n'); echo \"reply:$r\" > {told}",
     );
     let daemon = start(&state);
     let (_, token, _) = register(&daemon, &repo, &script);
@@ -324,10 +325,7 @@ fn the_engine_answers_an_agents_cursor_position_query() {
 fn sigterm_ends_the_agents_and_gives_back_the_users_mcp_json() {
     let machine = Machine::new();
     let (repo, state) = (machine.repo.clone(), machine.state.clone());
-    let script = format!(
-        "echo $$ > {}; while read l; do :; done",
-        machine.fifo.display()
-    );
+    let script = machine.agent("echo $$ > {told}");
     let daemon = start(&state);
     one_task(&daemon, &repo, &script);
     let pid: i32 = machine.told().trim().parse().unwrap();
@@ -496,10 +494,7 @@ fn registering_a_directory_that_is_no_repository_is_refused_and_writes_nothing()
 fn a_deregistered_coordinators_remaining_task_is_remembered_across_a_restart() {
     let machine = Machine::new();
     let (repo, state) = (machine.repo.clone(), machine.state.clone());
-    let script = format!(
-        "echo up > {}; while read l; do :; done",
-        machine.fifo.display()
-    );
+    let script = machine.agent("echo up > {told}");
     let daemon = start(&state);
     let (id, token, _) = register(&daemon, &repo, &script);
     let task = daemon.create_task(&token, "left");
@@ -537,10 +532,7 @@ fn a_task_respawned_after_a_restart_on_another_port_reaches_the_new_port() {
     let machine = Machine::new();
     let (repo, state) = (machine.repo.clone(), machine.state.clone());
     // The agent hands its MCP config (the path after `--mcp-config`) to the test, then waits.
-    let script = format!(
-        "cat \"$2\" > {}; while read l; do :; done",
-        machine.fifo.display()
-    );
+    let script = machine.agent("cat \"$2\" > {told}");
     let daemon = start(&state);
     let (_, task) = one_task(&daemon, &repo, &script);
     let first: Value = serde_json::from_str(&machine.told()).unwrap();

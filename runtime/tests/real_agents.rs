@@ -778,26 +778,30 @@ fn claude_code_as_the_coordinator_assigns_waits_for_merges_and_closes_a_claude_c
     lead.capture_as("claude-real-coordinator-turn");
     let (_, tasks) = daemon.rest(&token, "GET", "/api/tasks", None);
     assert_eq!(tasks, json!([]), "the sub-task is closed");
-    // Some tool result the model was told holds every one of `parts`.
-    let told = |parts: &[&str]| results.iter().any(|r| parts.iter().all(|p| r.contains(p)));
-    assert!(
-        told(&["Done signal sent"]),
-        "the sub-task's real signal_done: {results:#?}"
-    );
-    assert!(
-        told(&["\"signalDoneAt\"", "\"remaining\": 0"]),
-        "the coordinator's wait answered with the signal, not moved to the background: {results:#?}"
-    );
-    assert!(
-        told(&["\"reason\": \"idle\""]),
-        "the sub-task was read idle after its turn: {results:#?}"
-    );
-    // The scripted sub-task changes nothing (its model only signals): the merge brings nothing,
-    // and says so.
-    assert!(
-        told(&["\"mainBranch\": \"main\"", "\"linesAdded\": 0"]),
-        "the merge into main: {results:#?}"
-    );
+    // What the model was told, each in some tool result (all of its parts in one).
+    let told: [(&[&str], &str); 4] = [
+        (&["Done signal sent"], "the sub-task's real signal_done"),
+        (
+            &["\"signalDoneAt\"", "\"remaining\": 0"],
+            "the coordinator's wait answered with the signal, not moved to the background",
+        ),
+        (
+            &["\"reason\": \"idle\""],
+            "the sub-task was read idle after its turn",
+        ),
+        // The scripted sub-task changes nothing (its model only signals): the merge brings
+        // nothing, and says so.
+        (
+            &["\"mainBranch\": \"main\"", "\"linesAdded\": 0"],
+            "the merge into main",
+        ),
+    ];
+    for (parts, what) in told {
+        assert!(
+            results.iter().any(|r| parts.iter().all(|p| r.contains(p))),
+            "{what}: {results:#?}"
+        );
+    }
     daemon.stop();
 }
 
