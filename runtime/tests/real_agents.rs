@@ -211,23 +211,12 @@ fn first_screen(cli: &str, seed: impl FnOnce(&Path), env: &[(&str, &str)]) -> Sc
     vars.extend(env.iter().map(|(k, v)| (*k, OsStr::new(*v))));
     let daemon = Daemon::start_with(&temp.path().join("state"), &vars);
     let (_, token, _) = daemon.register(&repo, &bin(cli), &[]);
-    let (status, task) = daemon.rest(
-        &token,
-        "POST",
-        "/api/tasks",
-        Some(json!({ "name": "first" })),
-    );
-    assert_eq!(status, 201, "{task}\n{}", daemon.log());
-    let id = task["id"].as_str().unwrap().to_owned();
-    let client = baton_runtime::cli::app::AppClient::new(&daemon.state);
-    let bytes = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(watch(client, id.clone()));
+    let task = daemon.create_task(&token, "first");
+    let id = task["id"].as_str().unwrap();
+    let shown = terminal_of(&daemon, id);
     let (_, task) = daemon.rest(&token, "GET", &format!("/api/tasks/{id}"), None);
     daemon.stop();
-    Screen { bytes, task }
+    Screen { task, ..shown }
 }
 
 /// The task's terminal, from its scrollback, until nothing came for [`SETTLED`], it ended, or
