@@ -412,116 +412,103 @@ type Script = fn(&[&str], &[String]) -> Option<(&'static str, Value)>;
 
 /// A model endpoint answering by `script`.
 fn scripted_model_with(script: Script) -> (u16, std::sync::Arc<std::sync::Mutex<Asked>>) {
-    use axum::body::Bytes;
-    let asked = std::sync::Arc::new(std::sync::Mutex::new(Asked::default()));
-    let state = asked.clone();
-    let answer = move |body: Bytes| {
-        let asked = state.clone();
-        async move {
-            let request: Value = serde_json::from_slice(&body).unwrap_or_default();
-            let mut tools: Vec<&str> = request["tools"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|t| t["name"].as_str())
-                .collect();
-            // Claude Code 2.1.332 defers MCP tools behind `ToolSearch`: their names come in a
-            // system message only. A model may call one directly; it is offered all the same.
-            let deferred = deferred_tools(&String::from_utf8_lossy(&body));
-            tools.extend(deferred.iter().map(String::as_str));
-            let messages = request["messages"].as_array().cloned().unwrap_or_default();
-            // Every tool result of the conversation, once each, in order (Claude Code 2.1.332
-            // may repeat earlier turns' content, and ends a request with a system message).
-            let mut told_here: Vec<(String, String)> = Vec::new();
-            for content in messages
-                .iter()
-                .flat_map(|m| m["content"].as_array().cloned().unwrap_or_default())
-                .filter(|c| c["type"] == "tool_result")
-            {
-                let id = content["tool_use_id"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned();
-                if !told_here.iter().any(|(seen, _)| *seen == id) {
-                    told_here.push((id, result_text(&content["content"])));
-                }
+    scripted_endpoint("/v1/messages", move |body, asked| {
+        let request: Value = serde_json::from_slice(body).unwrap_or_default();
+        let mut tools: Vec<&str> = request["tools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t["name"].as_str())
+            .collect();
+        // Claude Code 2.1.332 defers MCP tools behind `ToolSearch`: their names come in a
+        // system message only. A model may call one directly; it is offered all the same.
+        let deferred = deferred_tools(&String::from_utf8_lossy(body));
+        tools.extend(deferred.iter().map(String::as_str));
+        let messages = request["messages"].as_array().cloned().unwrap_or_default();
+        // Every tool result of the conversation, once each, in order (Claude Code 2.1.332
+        // may repeat earlier turns' content, and ends a request with a system message).
+        let mut told_here: Vec<(String, String)> = Vec::new();
+        for content in messages
+            .iter()
+            .flat_map(|m| m["content"].as_array().cloned().unwrap_or_default())
+            .filter(|c| c["type"] == "tool_result")
+        {
+            let id = content["tool_use_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            if !told_here.iter().any(|(seen, _)| *seen == id) {
+                told_here.push((id, result_text(&content["content"])));
             }
-            let results: Vec<String> = told_here.iter().map(|(_, text)| text.clone()).collect();
-            let call = script(&tools, &results);
-            {
-                let mut asked = asked.lock().unwrap();
-                // New to this endpoint: not told in an earlier request of any conversation.
-                let fresh: Vec<String> = told_here
-                    .into_iter()
-                    .filter(|result| asked.seen.insert(result.clone()))
-                    .map(|(_, text)| text)
-                    .collect();
-                asked.messages += 1;
-                // The system prompt, not a message: the typed assignment is no proof.
-                if request["system"]
-                    .to_string()
-                    .contains(baton_runtime::agents::preamble::BLOCK_START)
-                {
-                    asked.instructed += 1;
-                }
-                asked.offered.push(
-                    tools
-                        .iter()
-                        .filter(|t| t.contains("baton"))
-                        .map(|t| (*t).to_owned())
-                        .collect(),
-                );
-                if let Some(told) = &asked.told {
-                    for result in &fresh {
-                        let _ = told.send(result.clone());
-                    }
-                }
-                asked.tool_results.extend(fresh);
-            }
-            let id = format!("toolu_baton_{}", results.len() + 1);
-            let (block, delta, stop) = match &call {
-                Some((name, input)) => (
-                    json!({ "type": "tool_use", "id": id, "name": name, "input": {} }),
-                    json!({ "type": "input_json_delta", "partial_json": input.to_string() }),
-                    "tool_use",
-                ),
-                None => (
-                    json!({ "type": "text", "text": "" }),
-                    json!({ "type": "text_delta", "text": "Done." }),
-                    "end_turn",
-                ),
-            };
-            let model = request["model"].clone();
-            let events = [
-                (
-                    "message_start",
-                    json!({ "type": "message_start", "message": { "id": "msg_1", "type": "message", "role": "assistant", "model": model, "content": [], "stop_reason": null, "stop_sequence": null, "usage": { "input_tokens": 10, "output_tokens": 1 } } }),
-                ),
-                (
-                    "content_block_start",
-                    json!({ "type": "content_block_start", "index": 0, "content_block": block }),
-                ),
-                (
-                    "content_block_delta",
-                    json!({ "type": "content_block_delta", "index": 0, "delta": delta }),
-                ),
-                (
-                    "content_block_stop",
-                    json!({ "type": "content_block_stop", "index": 0 }),
-                ),
-                (
-                    "message_delta",
-                    json!({ "type": "message_delta", "delta": { "stop_reason": stop, "stop_sequence": null }, "usage": { "output_tokens": 5 } }),
-                ),
-                ("message_stop", json!({ "type": "message_stop" })),
-            ];
-            event_stream(&events)
         }
-    };
-    (
-        serve_on_loopback("/v1/messages", axum::routing::post(answer)),
-        asked,
-    )
+        let results: Vec<String> = told_here.iter().map(|(_, text)| text.clone()).collect();
+        let call = script(&tools, &results);
+        // New to this endpoint: not told in an earlier request of any conversation.
+        let fresh: Vec<String> = told_here
+            .into_iter()
+            .filter(|result| asked.seen.insert(result.clone()))
+            .map(|(_, text)| text)
+            .collect();
+        asked.messages += 1;
+        // The system prompt, not a message: the typed assignment is no proof.
+        if request["system"]
+            .to_string()
+            .contains(baton_runtime::agents::preamble::BLOCK_START)
+        {
+            asked.instructed += 1;
+        }
+        asked.offered.push(
+            tools
+                .iter()
+                .filter(|t| t.contains("baton"))
+                .map(|t| (*t).to_owned())
+                .collect(),
+        );
+        if let Some(told) = &asked.told {
+            for result in &fresh {
+                let _ = told.send(result.clone());
+            }
+        }
+        asked.tool_results.extend(fresh);
+        let id = format!("toolu_baton_{}", results.len() + 1);
+        let (block, delta, stop) = match &call {
+            Some((name, input)) => (
+                json!({ "type": "tool_use", "id": id, "name": name, "input": {} }),
+                json!({ "type": "input_json_delta", "partial_json": input.to_string() }),
+                "tool_use",
+            ),
+            None => (
+                json!({ "type": "text", "text": "" }),
+                json!({ "type": "text_delta", "text": "Done." }),
+                "end_turn",
+            ),
+        };
+        let model = request["model"].clone();
+        let events = [
+            (
+                "message_start",
+                json!({ "type": "message_start", "message": { "id": "msg_1", "type": "message", "role": "assistant", "model": model, "content": [], "stop_reason": null, "stop_sequence": null, "usage": { "input_tokens": 10, "output_tokens": 1 } } }),
+            ),
+            (
+                "content_block_start",
+                json!({ "type": "content_block_start", "index": 0, "content_block": block }),
+            ),
+            (
+                "content_block_delta",
+                json!({ "type": "content_block_delta", "index": 0, "delta": delta }),
+            ),
+            (
+                "content_block_stop",
+                json!({ "type": "content_block_stop", "index": 0 }),
+            ),
+            (
+                "message_delta",
+                json!({ "type": "message_delta", "delta": { "stop_reason": stop, "stop_sequence": null }, "usage": { "output_tokens": 5 } }),
+            ),
+            ("message_stop", json!({ "type": "message_stop" })),
+        ];
+        events.to_vec()
+    })
 }
 
 /// The names of Baton's tools a request mentions anywhere (Claude Code 2.1.332 lists deferred
@@ -539,6 +526,23 @@ fn deferred_tools(body: &str) -> Vec<String> {
     names.sort();
     names.dedup();
     names
+}
+
+/// A scripted model endpoint at `POST path`, answering each request by `respond` (given the
+/// request's body and what the endpoint was asked so far) with a stream of its events: its
+/// port, and what it was asked.
+fn scripted_endpoint(
+    path: &str,
+    respond: impl Fn(&[u8], &mut Asked) -> Vec<(&'static str, Value)> + Clone + Send + Sync + 'static,
+) -> (u16, std::sync::Arc<std::sync::Mutex<Asked>>) {
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Asked::default()));
+    let state = asked.clone();
+    let answer = move |body: axum::body::Bytes| {
+        let events = respond(&body, &mut state.lock().unwrap());
+        let response = event_stream(&events);
+        async move { response }
+    };
+    (serve_on_loopback(path, axum::routing::post(answer)), asked)
 }
 
 /// A scripted model's streamed answer: each `(name, data)` as a server-sent event.
@@ -798,58 +802,45 @@ fn claude_code_as_the_coordinator_assigns_waits_for_merges_and_closes_a_claude_c
 /// to a provider: offered Baton's `signal_done` (in the `mcp__baton` namespace) and no tool
 /// output yet, it calls it; otherwise it says `Done.`. Its port, and what it was asked.
 fn scripted_responses() -> (u16, std::sync::Arc<std::sync::Mutex<Asked>>) {
-    use axum::body::Bytes;
-    let asked = std::sync::Arc::new(std::sync::Mutex::new(Asked::default()));
-    let state = asked.clone();
-    let answer = move |body: Bytes| {
-        let asked = state.clone();
-        async move {
-            let request: Value = serde_json::from_slice(&body).unwrap_or_default();
-            let offered = request["tools"].as_array().into_iter().flatten().any(|t| {
-                t["name"] == "mcp__baton"
-                    && t["tools"]
-                        .as_array()
-                        .is_some_and(|tools| tools.iter().any(|f| f["name"] == "signal_done"))
-            });
-            let outputs: Vec<String> = request["input"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|item| item["type"] == "function_call_output")
-                .map(|item| result_text(&item["output"]))
-                .collect();
-            let call = offered && outputs.is_empty();
-            {
-                let mut asked = asked.lock().unwrap();
-                asked.messages += 1;
-                asked.tool_results = outputs;
-            }
-            let item = if call {
-                json!({ "type": "function_call", "id": "fc_1", "namespace": "mcp__baton", "name": "signal_done", "arguments": "{}", "call_id": "call_1" })
-            } else {
-                json!({ "type": "message", "id": "msg_1", "role": "assistant", "content": [{ "type": "output_text", "text": "Done." }] })
-            };
-            let events = [
-                (
-                    "response.created",
-                    json!({ "type": "response.created", "response": { "id": "resp_1" } }),
-                ),
-                (
-                    "response.output_item.done",
-                    json!({ "type": "response.output_item.done", "output_index": 0, "item": item }),
-                ),
-                (
-                    "response.completed",
-                    json!({ "type": "response.completed", "response": { "id": "resp_1", "usage": { "input_tokens": 10, "input_tokens_details": null, "output_tokens": 5, "output_tokens_details": null, "total_tokens": 15 } } }),
-                ),
-            ];
-            event_stream(&events)
-        }
-    };
-    (
-        serve_on_loopback("/v1/responses", axum::routing::post(answer)),
-        asked,
-    )
+    scripted_endpoint("/v1/responses", |body, asked| {
+        let request: Value = serde_json::from_slice(body).unwrap_or_default();
+        let offered = request["tools"].as_array().into_iter().flatten().any(|t| {
+            t["name"] == "mcp__baton"
+                && t["tools"]
+                    .as_array()
+                    .is_some_and(|tools| tools.iter().any(|f| f["name"] == "signal_done"))
+        });
+        let outputs: Vec<String> = request["input"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|item| item["type"] == "function_call_output")
+            .map(|item| result_text(&item["output"]))
+            .collect();
+        let call = offered && outputs.is_empty();
+        asked.messages += 1;
+        asked.tool_results = outputs;
+        let item = if call {
+            json!({ "type": "function_call", "id": "fc_1", "namespace": "mcp__baton", "name": "signal_done", "arguments": "{}", "call_id": "call_1" })
+        } else {
+            json!({ "type": "message", "id": "msg_1", "role": "assistant", "content": [{ "type": "output_text", "text": "Done." }] })
+        };
+        let events = [
+            (
+                "response.created",
+                json!({ "type": "response.created", "response": { "id": "resp_1" } }),
+            ),
+            (
+                "response.output_item.done",
+                json!({ "type": "response.output_item.done", "output_index": 0, "item": item }),
+            ),
+            (
+                "response.completed",
+                json!({ "type": "response.completed", "response": { "id": "resp_1", "usage": { "input_tokens": 10, "input_tokens_details": null, "output_tokens": 5, "output_tokens_details": null, "total_tokens": 15 } } }),
+            ),
+        ];
+        events.to_vec()
+    })
 }
 
 #[test]
