@@ -103,7 +103,7 @@ fn links_in_a_cloned_repository_are_never_written_through() {
         (&copilot, "copilot", ".agent.md"),
         (&worktrees_out, "codex", ".worktrees"),
     ] {
-        let (_, token) = daemon.register(repo, agent, &[]);
+        let (_, token, _) = daemon.register(repo, agent, &[]);
         let (status, answer) = daemon.rest(
             &token,
             "POST",

@@ -2,7 +2,9 @@
 //! network, process, PTY or git crate, and reads no clock; time and randomness come in as
 //! arguments. Comments may mention these names; code may not.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 
 const FORBIDDEN: [&str; 9] = [
     "tokio",
@@ -16,23 +18,10 @@ const FORBIDDEN: [&str; 9] = [
     "SystemTime",
 ];
 
-fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).expect("readable directory") {
-        let path = entry.expect("directory entry").path();
-        if path.is_dir() {
-            rust_files(&path, found);
-        } else if path.extension().is_some_and(|ext| ext == "rs") {
-            found.push(path);
-        }
-    }
-}
-
 #[test]
 fn core_names_no_io_runtime_or_clock() {
     let core = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/core");
-    let mut files = Vec::new();
-    rust_files(&core, &mut files);
-    files.sort();
+    let files = common::rust_files(&core);
     assert!(
         files.len() >= 5,
         "expected the core's files, found {files:?}"

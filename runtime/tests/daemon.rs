@@ -8,157 +8,110 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader, Read as _};
+use std::ffi::OsStr;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 #[cfg(target_os = "linux")]
 use baton_runtime::adapters::procfs;
-use baton_runtime::mcp::http::{BaseUrl, Tcp, UnixSocket};
-use common::{BATON, call, git, isolated, within};
+use common::{BATON, Daemon, git, isolated, repo_with, within};
 use serde_json::{Value, json};
 
 /// A repository on `main` with the user's CLAUDE.md committed and their own `.mcp.json` (not
 /// committed: a personal one).
 fn user_repo(root: &Path) -> PathBuf {
-    let repo = root.join("repo");
-    std::fs::create_dir_all(&repo).unwrap();
-    git(&repo, &["init", "-q", "-b", "main"]);
-    git(&repo, &["config", "user.name", "Test"]);
-    git(&repo, &["config", "user.email", "test@example.com"]);
-    std::fs::write(repo.join("CLAUDE.md"), "# my notes\n").unwrap();
-    git(&repo, &["add", "-A"]);
-    git(&repo, &["commit", "-q", "-m", "init"]);
+    let repo = repo_with(&root.join("repo"), &[("CLAUDE.md", "# my notes\n")]);
     std::fs::write(repo.join(".mcp.json"), USER_MCP_JSON).unwrap();
     repo
 }
 
 const USER_MCP_JSON: &str = "{ \"mcpServers\": { \"baton\": { \"command\": \"mine\" } } }\n";
 
-fn fifo(path: &Path) {
-    let status = Command::new("mkfifo").arg(path).status().unwrap();
-    assert!(status.success());
+/// A test's machine, in a temporary directory: the user's repository ([`user_repo`]), a state
+/// directory for the daemon, and a FIFO an agent tells the test through.
+struct Machine {
+    repo: PathBuf,
+    state: PathBuf,
+    fifo: PathBuf,
+    _temp: tempfile::TempDir,
 }
 
-/// Blocks until an agent writes into the FIFO and closes it.
-fn read_fifo(path: &Path) -> String {
-    let path = path.to_owned();
-    within("the agent's word", move || {
-        let mut text = String::new();
-        std::fs::File::open(&path)
-            .unwrap()
-            .read_to_string(&mut text)
-            .unwrap();
-        text
-    })
-}
-
-struct Daemon {
-    child: Child,
-    api: BaseUrl,
-    socket: PathBuf,
-    stderr: PathBuf,
-}
-
-impl Daemon {
-    /// Starts `baton daemon` on `state` and waits for its ready line.
-    fn start(state: &Path) -> Daemon {
-        use std::sync::atomic::{AtomicU32, Ordering};
-        static STARTS: AtomicU32 = AtomicU32::new(0);
-        let n = STARTS.fetch_add(1, Ordering::Relaxed);
-        let stderr = state.with_extension(format!("stderr-{n}"));
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&stderr)
-            .unwrap();
-        let mut child = isolated(&mut Command::new(BATON))
-            .args(["daemon", "--port", "0", "--state-dir"])
-            .arg(state)
-            .env("BATON_LOG", "debug")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let line = within("the daemon's ready line", move || {
-            let mut line = String::new();
-            BufReader::new(stdout).read_line(&mut line).unwrap();
-            line
-        });
-        assert!(
-            line.starts_with("baton daemon: API "),
-            "{line:?}: {}",
-            read(&stderr)
-        );
-        let url = line.split_whitespace().nth(3).unwrap();
-        Daemon {
-            child,
-            api: BaseUrl::parse(url).unwrap(),
-            socket: state.join("app.sock"),
-            stderr,
+impl Machine {
+    fn new() -> Machine {
+        let temp = tempfile::tempdir().unwrap();
+        let fifo = temp.path().join("told");
+        let status = Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(status.success());
+        Machine {
+            repo: user_repo(temp.path()),
+            state: temp.path().join("state"),
+            fifo,
+            _temp: temp,
         }
     }
 
-    fn app(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        call(
-            &UnixSocket(self.socket.clone()),
-            &self.api,
-            method,
-            path,
-            None,
-            body,
-        )
+    /// An agent's script: `first` (`{told}` in it standing for the FIFO), then it stays, reading
+    /// its input.
+    fn agent(&self, first: &str) -> String {
+        let told = first.replace("{told}", &self.fifo.display().to_string());
+        format!("{told}; while read l; do :; done")
     }
 
-    fn rest(&self, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        call(&Tcp, &self.api, method, path, Some(token), body)
-    }
-
-    fn kill9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    /// SIGTERM, and the exit code.
-    fn terminate(mut self) -> Option<i32> {
-        let pid = rustix::process::Pid::from_child(&self.child);
-        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
-        self.child.wait().unwrap().code()
+    /// Blocks until an agent writes into the FIFO and closes it: what it wrote.
+    fn told(&self) -> String {
+        let path = self.fifo.clone();
+        within("the agent's word", move || {
+            let mut text = String::new();
+            std::fs::File::open(&path)
+                .unwrap()
+                .read_to_string(&mut text)
+                .unwrap();
+            text
+        })
     }
 }
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Runs `baton daemon` on `state`, which must refuse to start (exit code 1): what it said on
+/// stderr.
+fn refused_start(state: &Path) -> String {
+    let out = isolated(&mut Command::new(BATON))
+        .args(["daemon", "--port", "0", "--state-dir"])
+        .arg(state)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Makes the directory `dir` with the permission bits `mode`.
+fn dir_with_mode(dir: &Path, mode: u32) {
+    std::fs::create_dir_all(dir).unwrap();
+    let permissions = std::os::unix::fs::PermissionsExt::from_mode(mode);
+    std::fs::set_permissions(dir, permissions).unwrap();
+}
+
+/// Starts `baton daemon` on `state` logging everything (`BATON_LOG=debug`): the tests read its
+/// log for what must be there and what must not.
+fn start(state: &Path) -> Daemon {
+    Daemon::start_with(state, &[("BATON_LOG", OsStr::new("debug"))])
 }
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
-/// Registers a coordinator whose sub-tasks run `sh -c script`; returns its id and token.
+/// Registers a coordinator whose sub-tasks run `sh -c script`: its id, its token and its MCP
+/// config.
 fn register(daemon: &Daemon, repo: &Path, script: &str) -> (String, String, PathBuf) {
-    let (status, info) = daemon.app(
-        "POST",
-        "/app/coordinators",
-        Some(json!({ "projectRoot": repo, "agent": "sh", "args": ["-c", script, "agent"] })),
-    );
-    assert_eq!(status, 201, "{info}");
-    let config = PathBuf::from(info["mcpConfig"].as_str().unwrap());
-    let token = common::credential(&config, "BATON_MCP_TOKEN");
-    (info["id"].as_str().unwrap().to_owned(), token, config)
+    daemon.register(repo, "sh", &["-c", script, "agent"])
 }
 
 /// Registers a coordinator whose sub-tasks run `sh -c script` and makes one task: the
 /// coordinator's token and the task.
 fn one_task(daemon: &Daemon, repo: &Path, script: &str) -> (String, Value) {
     let (_, token, _) = register(daemon, repo, script);
-    let (status, task) = daemon.rest(&token, "POST", "/api/tasks", Some(json!({ "name": "t" })));
-    assert_eq!(status, 201, "{task}");
+    let task = daemon.create_task(&token, "t");
     (token, task)
 }
 
@@ -169,28 +122,18 @@ fn mode_of(path: &Path) -> u32 {
 
 #[test]
 fn a_daemon_killed_mid_flow_restarts_with_its_state_and_leaves_nothing_behind() {
-    let temp = tempfile::tempdir().unwrap();
-    let repo = user_repo(temp.path());
-    let state = temp.path().join("state");
-    let up = temp.path().join("up");
-    fifo(&up);
-    let script = format!(
+    let machine = Machine::new();
+    let (repo, state) = (machine.repo.clone(), machine.state.clone());
+    let script = machine.agent(
         "echo work > work.txt && git add work.txt && git commit -qm work && \
-         echo agent-up > {}; while read l; do :; done",
-        up.display()
+         echo agent-up > {told}",
     );
-    let daemon = Daemon::start(&state);
+    let daemon = start(&state);
     let (id, token, coordinator_config) = register(&daemon, &repo, &script);
     assert_eq!(mode_of(&state), 0o700);
     assert_eq!(mode_of(&coordinator_config), 0o600);
-    let (status, task) = daemon.rest(
-        &token,
-        "POST",
-        "/api/tasks",
-        Some(json!({ "name": "fix it" })),
-    );
-    assert_eq!(status, 201, "{task}");
-    assert_eq!(read_fifo(&up), "agent-up\n");
+    let task = daemon.create_task(&token, "fix it");
+    assert_eq!(machine.told(), "agent-up\n");
     let task_id = task["id"].as_str().unwrap().to_owned();
     let worktree = PathBuf::from(task["worktreePath"].as_str().unwrap());
     let branch = task["branchName"].as_str().unwrap().to_owned();
@@ -211,7 +154,7 @@ fn a_daemon_killed_mid_flow_restarts_with_its_state_and_leaves_nothing_behind() 
     let torn = state.join(".state.json.baton-tmp-1-1");
     std::fs::write(&torn, "{\"format\": 1, \"coordi").unwrap();
 
-    let daemon = Daemon::start(&state);
+    let daemon = start(&state);
     assert!(!stale.exists() && !torn.exists(), "stale files are swept");
     let (status, info) = daemon.app("GET", "/app/status", None);
     assert_eq!(status, 200);
@@ -276,9 +219,7 @@ fn a_daemon_killed_mid_flow_restarts_with_its_state_and_leaves_nothing_behind() 
             .next()
             .is_none()
     );
-    let stderr = daemon.stderr.clone();
-    assert_eq!(daemon.terminate(), Some(0));
-    let log = read(&stderr);
+    let log = daemon.stop();
     assert!(log.contains("coordinator deregistered"), "{log}");
     assert!(log.contains("stopped"), "{log}");
     for secret in [&token, &done_token] {
@@ -342,22 +283,16 @@ impl Drop for Seen {
 #[test]
 #[cfg(target_os = "linux")]
 fn a_restart_after_a_crash_ends_what_the_dead_daemons_agent_left_running() {
-    let temp = tempfile::tempdir().unwrap();
-    let repo = user_repo(temp.path());
-    let state = temp.path().join("state");
-    let up = temp.path().join("up");
-    fifo(&up);
+    let machine = Machine::new();
+    let (repo, state) = (machine.repo.clone(), machine.state.clone());
     // A runaway: `setsid -f` forks out of the agent's session and group and exits (a double
     // fork), and the fork drops the terminal, as a daemonising tool does. No `exec` after it
     // says its pid: in the middle of one a process has no environment to check.
-    let script = format!(
-        "setsid -f sh -c 'echo $$ > {}; sleep 600' < /dev/null > /dev/null 2>&1; \
-         while read l; do :; done",
-        up.display()
-    );
-    let daemon = Daemon::start(&state);
+    let script =
+        machine.agent("setsid -f sh -c 'echo $$ > {told}; sleep 600' < /dev/null > /dev/null 2>&1");
+    let daemon = start(&state);
     one_task(&daemon, &repo, &script);
-    let runaway = Seen::now(read_fifo(&up).trim().parse().unwrap());
+    let runaway = Seen::now(machine.told().trim().parse().unwrap());
     assert!(
         runaway.environ().contains("BATON_DAEMON="),
         "it carries the daemon's mark"
@@ -365,45 +300,36 @@ fn a_restart_after_a_crash_ends_what_the_dead_daemons_agent_left_running() {
     daemon.kill9();
     assert!(runaway.is_running(), "a crash leaves it running");
 
-    let daemon = Daemon::start(&state);
+    let daemon = start(&state);
     assert!(!runaway.is_running(), "the next start ended it");
-    assert!(read(&daemon.stderr).contains("left running"));
-    assert_eq!(daemon.terminate(), Some(0));
+    assert!(daemon.log().contains("left running"));
+    daemon.stop();
 }
 
 #[test]
 fn the_engine_answers_an_agents_cursor_position_query() {
-    let temp = tempfile::tempdir().unwrap();
-    let repo = user_repo(temp.path());
-    let state = temp.path().join("state");
-    let seen = temp.path().join("seen");
-    fifo(&seen);
+    let machine = Machine::new();
+    let (repo, state) = (machine.repo.clone(), machine.state.clone());
     // Raw mode, ask where the cursor is, read the six-byte answer.
-    let script = format!(
+    let script = machine.agent(
         "stty -icanon -echo min 1 time 0; printf 'asking\\033[6n'; \
-         r=$(dd bs=1 count=6 2>/dev/null | od -An -c | tr -d ' \\n'); echo \"reply:$r\" > {}; \
-         while read l; do :; done",
-        seen.display()
+         r=$(dd bs=1 count=6 2>/dev/null | od -An -c | tr -d ' \\n'); echo \"reply:$r\" > {told}",
     );
-    let daemon = Daemon::start(&state);
+    let daemon = start(&state);
     let (_, token, _) = register(&daemon, &repo, &script);
-    let (status, _) = daemon.rest(&token, "POST", "/api/tasks", Some(json!({ "name": "ask" })));
-    assert_eq!(status, 201);
-    assert_eq!(read_fifo(&seen), "reply:033[1;1R\n");
+    daemon.create_task(&token, "ask");
+    assert_eq!(machine.told(), "reply:033[1;1R\n");
 }
 
 #[test]
 fn sigterm_ends_the_agents_and_gives_back_the_users_mcp_json() {
-    let temp = tempfile::tempdir().unwrap();
-    let repo = user_repo(temp.path());
-    let state = temp.path().join("state");
-    let up = temp.path().join("up");
-    fifo(&up);
-    let script = format!("echo $$ > {}; while read l; do :; done", up.display());
-    let daemon = Daemon::start(&state);
+    let machine = Machine::new();
+    let (repo, state) = (machine.repo.clone(), machine.state.clone());
+    let script = machine.agent("echo $$ > {told}");
+    let daemon = start(&state);
     one_task(&daemon, &repo, &script);
-    let pid: i32 = read_fifo(&up).trim().parse().unwrap();
-    assert_eq!(daemon.terminate(), Some(0));
+    let pid: i32 = machine.told().trim().parse().unwrap();
+    daemon.stop();
     let agent = rustix::process::Pid::from_raw(pid).unwrap();
     assert!(
         rustix::process::test_kill_process(agent).is_err(),
@@ -427,15 +353,9 @@ fn sigterm_ends_the_agents_and_gives_back_the_users_mcp_json() {
 fn a_second_daemon_on_the_same_state_dir_refuses_to_start() {
     let temp = tempfile::tempdir().unwrap();
     let state = temp.path().join("state");
-    let first = Daemon::start(&state);
-    let second = isolated(&mut Command::new(BATON))
-        .args(["daemon", "--port", "0", "--state-dir"])
-        .arg(&state)
-        .output()
-        .unwrap();
-    assert_eq!(second.status.code(), Some(1));
-    let text = String::from_utf8_lossy(&second.stderr);
-    let pid = first.child.id();
+    let first = start(&state);
+    let text = refused_start(&state);
+    let pid = first.pid();
     assert!(
         text.contains(&format!("already using {}", state.display())),
         "{text}"
@@ -449,21 +369,10 @@ fn a_second_daemon_on_the_same_state_dir_refuses_to_start() {
 fn a_corrupt_state_file_is_moved_aside_and_a_newer_one_left_alone() {
     let temp = tempfile::tempdir().unwrap();
     let state = temp.path().join("state");
-    std::fs::create_dir_all(&state).unwrap();
-    let private = std::os::unix::fs::PermissionsExt::from_mode(0o700);
-    std::fs::set_permissions(&state, private).unwrap();
+    dir_with_mode(&state, 0o700);
     let file = state.join("state.json");
-    let start = || {
-        isolated(&mut Command::new(BATON))
-            .args(["daemon", "--port", "0", "--state-dir"])
-            .arg(&state)
-            .output()
-            .unwrap()
-    };
     std::fs::write(&file, "{\"format\": 1, \"coordinators\": [").unwrap();
-    let out = start();
-    assert_eq!(out.status.code(), Some(1));
-    let text = String::from_utf8_lossy(&out.stderr);
+    let text = refused_start(&state);
     assert!(
         text.contains("is corrupt") && text.contains("moved to"),
         "{text}"
@@ -476,9 +385,7 @@ fn a_corrupt_state_file_is_moved_aside_and_a_newer_one_left_alone() {
 
     let newer = "{\"format\": 99, \"coordinators\": []}";
     std::fs::write(&file, newer).unwrap();
-    let out = start();
-    assert_eq!(out.status.code(), Some(1));
-    let text = String::from_utf8_lossy(&out.stderr);
+    let text = refused_start(&state);
     assert!(text.contains("newer Baton (format 99"), "{text}");
     assert_eq!(read(&file), newer, "left as it was");
 }
@@ -489,7 +396,7 @@ fn a_tracked_mcp_json_is_left_alone_and_the_config_given_instead() {
     let repo = user_repo(temp.path());
     git(&repo, &["add", ".mcp.json"]);
     git(&repo, &["commit", "-q", "-m", "shared servers"]);
-    let daemon = Daemon::start(&temp.path().join("state"));
+    let daemon = start(&temp.path().join("state"));
     let (_, _, config) = register(&daemon, &repo, "exit 0");
     assert_eq!(read(&repo.join(".mcp.json")), USER_MCP_JSON);
     assert_eq!(git(&repo, &["status", "--porcelain"]), "");
@@ -500,7 +407,7 @@ fn a_tracked_mcp_json_is_left_alone_and_the_config_given_instead() {
 fn a_second_coordinator_on_the_same_project_is_refused() {
     let temp = tempfile::tempdir().unwrap();
     let repo = user_repo(temp.path());
-    let daemon = Daemon::start(&temp.path().join("state"));
+    let daemon = start(&temp.path().join("state"));
     register(&daemon, &repo, "exit 0");
     let body = json!({ "projectRoot": repo, "agent": "sh" });
     let (status, answer) = daemon.app("POST", "/app/coordinators", Some(body));
@@ -517,7 +424,7 @@ fn a_second_coordinator_on_the_same_project_is_refused() {
 fn a_notification_delay_out_of_its_bounds_is_refused_and_registers_nothing() {
     let temp = tempfile::tempdir().unwrap();
     let repo = user_repo(temp.path());
-    let daemon = Daemon::start(&temp.path().join("state"));
+    let daemon = start(&temp.path().join("state"));
     for delay in [0, 4_999, 300_001] {
         let body = json!({ "projectRoot": repo, "agent": "sh", "notificationDelayMs": delay });
         let (status, answer) = daemon.app("POST", "/app/coordinators", Some(body));
@@ -542,16 +449,8 @@ fn a_notification_delay_out_of_its_bounds_is_refused_and_registers_nothing() {
 fn a_state_directory_others_can_reach_is_refused_and_left_as_it_is() {
     let temp = tempfile::tempdir().unwrap();
     let shared = temp.path().join("shared");
-    std::fs::create_dir_all(&shared).unwrap();
-    let open = std::os::unix::fs::PermissionsExt::from_mode(0o755);
-    std::fs::set_permissions(&shared, open).unwrap();
-    let out = isolated(&mut Command::new(BATON))
-        .args(["daemon", "--port", "0", "--state-dir"])
-        .arg(&shared)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let text = String::from_utf8_lossy(&out.stderr);
+    dir_with_mode(&shared, 0o755);
+    let text = refused_start(&shared);
     assert!(
         text.contains("other users can reach it (mode 755)"),
         "{text}"
@@ -565,7 +464,7 @@ fn registering_a_directory_that_is_no_repository_is_refused_and_writes_nothing()
     let temp = tempfile::tempdir().unwrap();
     let plain = temp.path().join("plain");
     std::fs::create_dir_all(&plain).unwrap();
-    let daemon = Daemon::start(&temp.path().join("state"));
+    let daemon = start(&temp.path().join("state"));
     let (status, body) = daemon.app(
         "POST",
         "/app/coordinators",
@@ -593,22 +492,13 @@ fn registering_a_directory_that_is_no_repository_is_refused_and_writes_nothing()
 
 #[test]
 fn a_deregistered_coordinators_remaining_task_is_remembered_across_a_restart() {
-    let temp = tempfile::tempdir().unwrap();
-    let repo = user_repo(temp.path());
-    let state = temp.path().join("state");
-    let up = temp.path().join("up");
-    fifo(&up);
-    let script = format!("echo up > {}; while read l; do :; done", up.display());
-    let daemon = Daemon::start(&state);
+    let machine = Machine::new();
+    let (repo, state) = (machine.repo.clone(), machine.state.clone());
+    let script = machine.agent("echo up > {told}");
+    let daemon = start(&state);
     let (id, token, _) = register(&daemon, &repo, &script);
-    let (status, task) = daemon.rest(
-        &token,
-        "POST",
-        "/api/tasks",
-        Some(json!({ "name": "left" })),
-    );
-    assert_eq!(status, 201);
-    read_fifo(&up);
+    let task = daemon.create_task(&token, "left");
+    machine.told();
     let (status, _) = daemon.app("DELETE", &format!("/app/coordinators/{id}"), None);
     assert_eq!(status, 204);
     assert_eq!(read(&repo.join(".mcp.json")), USER_MCP_JSON);
@@ -616,7 +506,7 @@ fn a_deregistered_coordinators_remaining_task_is_remembered_across_a_restart() {
     assert_eq!(status, 401, "its token is revoked");
     daemon.kill9();
 
-    let daemon = Daemon::start(&state);
+    let daemon = start(&state);
     let (_, info) = daemon.app("GET", "/app/status", None);
     assert_eq!(info["coordinators"], json!([]), "not registered again");
     assert_eq!(
@@ -634,33 +524,30 @@ fn a_deregistered_coordinators_remaining_task_is_remembered_across_a_restart() {
     ));
     assert!(task_config.exists(), "an orphaned task keeps its config");
     assert!(Path::new(task["worktreePath"].as_str().unwrap()).is_dir());
-    daemon.terminate();
+    daemon.stop();
 }
 
 #[test]
 fn a_task_respawned_after_a_restart_on_another_port_reaches_the_new_port() {
-    let temp = tempfile::tempdir().unwrap();
-    let repo = user_repo(temp.path());
-    let state = temp.path().join("state");
-    let seen = temp.path().join("seen");
-    fifo(&seen);
+    let machine = Machine::new();
+    let (repo, state) = (machine.repo.clone(), machine.state.clone());
     // The agent hands its MCP config (the path after `--mcp-config`) to the test, then waits.
-    let script = format!("cat \"$2\" > {}; while read l; do :; done", seen.display());
-    let daemon = Daemon::start(&state);
+    let script = machine.agent("cat \"$2\" > {told}");
+    let daemon = start(&state);
     let (_, task) = one_task(&daemon, &repo, &script);
-    let first: Value = serde_json::from_str(&read_fifo(&seen)).unwrap();
+    let first: Value = serde_json::from_str(&machine.told()).unwrap();
     let url = |daemon: &Daemon| format!("http://{}:{}", daemon.api.host, daemon.api.port);
     assert_eq!(first["mcpServers"]["baton"]["args"][2], url(&daemon));
     let old = url(&daemon);
     daemon.kill9();
 
     // The new daemon listens on another port (`--port 0`): the respawned agent is told it.
-    let daemon = Daemon::start(&state);
+    let daemon = start(&state);
     assert_ne!(url(&daemon), old, "a new port");
     let id = task["id"].as_str().unwrap();
     let (status, respawned) = daemon.app("POST", &format!("/app/tasks/{id}/agent"), None);
     assert_eq!(status, 201, "{respawned}");
-    let again: Value = serde_json::from_str(&read_fifo(&seen)).unwrap();
+    let again: Value = serde_json::from_str(&machine.told()).unwrap();
     assert_eq!(
         again["mcpServers"]["baton"]["args"][2],
         url(&daemon),

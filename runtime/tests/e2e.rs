@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -20,14 +19,7 @@ const USER_MCP_JSON: &str = "{ \"mcpServers\": { \"mine\": { \"command\": \"my-s
 /// A repository on `main` with the user's CLAUDE.md committed and their own, personal
 /// `.mcp.json` beside it.
 fn user_repo(root: &Path) -> PathBuf {
-    let repo = root.join("project");
-    std::fs::create_dir_all(&repo).unwrap();
-    git(&repo, &["init", "-q", "-b", "main"]);
-    git(&repo, &["config", "user.name", "Test"]);
-    git(&repo, &["config", "user.email", "test@example.com"]);
-    std::fs::write(repo.join("CLAUDE.md"), USER_CLAUDE_MD).unwrap();
-    git(&repo, &["add", "-A"]);
-    git(&repo, &["commit", "-q", "-m", "init"]);
+    let repo = common::repo_with(&root.join("project"), &[("CLAUDE.md", USER_CLAUDE_MD)]);
     std::fs::write(repo.join(".mcp.json"), USER_MCP_JSON).unwrap();
     repo
 }
@@ -317,23 +309,17 @@ fn the_readme_quickstart_works_as_written() {
     let temp = tempfile::tempdir().unwrap();
     // The default state directory, under a fresh XDG_STATE_HOME: nothing but the README's words.
     let home = temp.path().join("xdg-state");
-    let log = std::fs::File::create(temp.path().join("daemon.stderr")).unwrap();
+    let log = temp.path().join("daemon.stderr");
     let mut daemon = isolated(&mut Command::new(BATON))
         .args(&commands[0])
         .env("XDG_STATE_HOME", &home)
         .current_dir(temp.path())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(log)
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let stdout = daemon.stdout.take().unwrap();
-    let line = within("the daemon's ready line", move || {
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        line
-    });
-    assert!(line.starts_with("baton daemon: API "), "{line:?}");
+    common::api_when_ready(&mut daemon, &log);
     let second = isolated(&mut Command::new(BATON))
         .args(&commands[1])
         .env("XDG_STATE_HOME", &home)
@@ -373,14 +359,8 @@ fn an_exited_sub_task_agent_is_started_again_through_the_app_channel() {
     let repo = user_repo(temp.path());
     let daemon = Daemon::start(&temp.path().join("state"));
     // Each start of this agent leaves a line in the worktree's log, then exits with code 3.
-    let (_, token) = daemon.register(&repo, "sh", &["-c", "echo started >> starts.log; exit 3"]);
-    let (status, task) = daemon.rest(
-        &token,
-        "POST",
-        "/api/tasks",
-        Some(serde_json::json!({ "name": "again" })),
-    );
-    assert_eq!(status, 201, "{task}");
+    let (_, token, _) = daemon.register(&repo, "sh", &["-c", "echo started >> starts.log; exit 3"]);
+    let task = daemon.create_task(&token, "again");
     let id = task["id"].as_str().unwrap().to_owned();
     let worktree = PathBuf::from(task["worktreePath"].as_str().unwrap());
     assert_eq!(exit_code_of(&daemon, &id), Some(3));
@@ -454,7 +434,7 @@ fn the_phone_lists_the_coordinators_own_agent_and_follows_its_terminal() {
     let repo = common::repo_with(&temp.path().join("project"), &[("README.md", "hello\n")]);
     let daemon = Daemon::start(&temp.path().join("state"));
     let demo = baton_runtime::agents::DEMO_AGENT_SUBCOMMAND;
-    let (coordinator, _) = daemon.register(&repo, BATON, &[demo, "--role", "sub-task"]);
+    let (coordinator, _, _) = daemon.register(&repo, BATON, &[demo, "--role", "sub-task"]);
     // The coordinator's own agent says hello, waits for a word from the test, says it, ends.
     let word = temp.path().join("word");
     assert!(
@@ -609,14 +589,8 @@ fn baton_explain_says_why_baton_thinks_what_it_thinks_of_a_task() {
     let repo = user_repo(temp.path());
     let daemon = Daemon::start(&temp.path().join("state"));
     // An agent that prints a line and ends: its state is decided by its process.
-    let (_, token) = daemon.register(&repo, "sh", &["-c", "echo the last words; exit 4"]);
-    let (status, task) = daemon.rest(
-        &token,
-        "POST",
-        "/api/tasks",
-        Some(serde_json::json!({ "name": "explained" })),
-    );
-    assert_eq!(status, 201, "{task}");
+    let (_, token, _) = daemon.register(&repo, "sh", &["-c", "echo the last words; exit 4"]);
+    let task = daemon.create_task(&token, "explained");
     let id = task["id"].as_str().unwrap().to_owned();
     assert_eq!(exit_code_of(&daemon, &id), Some(4));
     let explained = json(&daemon.cli(&["explain", &id, "--json"]));

@@ -11,8 +11,10 @@
 //! `main.rs` is a crate of its own over the library (it names it `baton_runtime`) and sits on
 //! top; `lib.rs` only declares the modules.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Top to bottom. A module uses only modules after it here.
 const LAYERS: [&str; 14] = [
@@ -237,17 +239,6 @@ fn root_uses(source: &str, depth: usize) -> Vec<Use> {
         .collect()
 }
 
-fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).expect("readable directory") {
-        let path = entry.expect("directory entry").path();
-        if path.is_dir() {
-            rust_files(&path, found);
-        } else if path.extension().is_some_and(|ext| ext == "rs") {
-            found.push(path);
-        }
-    }
-}
-
 /// How many modules below the crate root a file under `src/` is.
 fn depth(relative: &Path) -> usize {
     let parts = relative.components().count();
@@ -285,7 +276,7 @@ fn every_module_imports_only_modules_below_it() {
             found.push(single);
         }
         if src.join(layer).is_dir() {
-            rust_files(&src.join(layer), &mut found);
+            found.extend(common::rust_files(&src.join(layer)));
         }
         assert!(!found.is_empty(), "no source for layer {layer}");
         for file in found {

@@ -12,12 +12,11 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use baton_runtime::mcp::http::{self, BaseUrl, Tcp, UnixSocket};
-use common::{BATON, Daemon, block_on, git, isolated, within};
+use common::{Daemon, block_on, git, within};
 use serde_json::{Value, json};
 
 const USER_MCP_JSON: &str = "{ \"mcpServers\": { \"mine\": { \"command\": \"my-server\" } } }\n";
@@ -25,22 +24,7 @@ const USER_GEMINI_MD: &str = "# notes for gemini\n";
 
 /// Every kill point the code names, in the order they appear (file by file, sorted).
 fn kill_points() -> Vec<String> {
-    fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(&path, files);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                files.push(path);
-            }
-        }
-    }
-    let mut files = Vec::new();
-    walk(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
-        &mut files,
-    );
-    files.sort();
+    let files = common::rust_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
     let marker = concat!("kill_point", "!(\"");
     let mut points = Vec::new();
     for file in files {
@@ -261,32 +245,16 @@ const HITS_SWEPT_PER_POINT: u32 = 3;
 /// Starts a daemon on `state` that dies at the `nth` hit of `point`: `None` if it died before
 /// it was ready.
 fn daemon_dying_at(state: &Path, point: &str, nth: u32) -> Option<Daemon> {
-    let log = std::fs::File::create(state.with_extension("stderr")).unwrap();
-    let mut command = Command::new(BATON);
-    isolated(&mut command)
-        .args(["daemon", "--port", "0", "--state-dir"])
-        .arg(state)
+    let log = state.with_extension("stderr");
+    let mut child = common::daemon_command(state, &log)
         .env(
             baton_runtime::killpoint::KILL_AT_VAR,
             format!("{point}#{nth}"),
         )
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(log);
-    let mut child = command.spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let line = within("the daemon's ready line", move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        line
-    });
-    if line.is_empty() {
-        let _ = child.wait();
-        return None;
-    }
-    assert!(line.starts_with("baton daemon: API "), "{line:?}");
-    let url = line.split_whitespace().nth(3).unwrap();
-    Some(Daemon::adopt(child, state, BaseUrl::parse(url).unwrap()))
+        .spawn()
+        .unwrap();
+    let api = common::ready_line(&mut child, &log)?;
+    Some(Daemon::adopt(child, state, api, &log))
 }
 
 /// Crashes the flow at the `nth` hit of `point`, restarts, finishes, and checks what is left.

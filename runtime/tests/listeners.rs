@@ -25,7 +25,7 @@ const FLOOD_CONNECTIONS: usize = 600;
 
 /// `baton daemon` under `ulimit -n limit`, as [`Daemon::start`] otherwise.
 fn start_limited(state: &Path, limit: usize) -> Daemon {
-    let log = std::fs::File::create(state.with_extension("stderr")).unwrap();
+    let log = state.with_extension("stderr");
     let mut command = Command::new("sh");
     isolated(&mut command)
         .arg("-c")
@@ -36,8 +36,8 @@ fn start_limited(state: &Path, limit: usize) -> Daemon {
         .arg(state)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(log);
-    Daemon::ready(&mut command, state)
+        .stderr(std::fs::File::create(&log).unwrap());
+    Daemon::ready(&mut command, state, &log)
 }
 
 fn raw(api: &BaseUrl, request: &str) -> String {
@@ -124,7 +124,7 @@ fn a_flood_of_idle_connections_leaves_the_app_channel_and_a_rest_call_answering(
     let dir = tempfile::tempdir().unwrap();
     let repo = repo_with(&dir.path().join("repo"), &[("README.md", "hi\n")]);
     let daemon = start_limited(&dir.path().join("state"), FLOOD_FD_LIMIT);
-    let (_, token) = daemon.register(&repo, "sh", &["-c", "sleep 600"]);
+    let (_, token, _) = daemon.register(&repo, "sh", &["-c", "sleep 600"]);
     let mut flood = Vec::new();
     for _ in 0..FLOOD_CONNECTIONS {
         // Refused or reset connections are part of the flood too.

@@ -155,7 +155,8 @@ fn the_phone_page_works_in_a_real_browser() {
     let repo = common::repo_with(&temp.path().join("project"), &[("README.md", "hello\n")]);
     let daemon = Daemon::start(&temp.path().join("state"));
     let demo = baton_runtime::agents::DEMO_AGENT_SUBCOMMAND;
-    let (coordinator, token) = daemon.register(&repo, common::BATON, &[demo, "--role", "sub-task"]);
+    let (coordinator, token, _) =
+        daemon.register(&repo, common::BATON, &[demo, "--role", "sub-task"]);
     // The coordinator's own agent, given no prompt, waits at its prompt and makes no tasks.
     let (status, started) = daemon.app(
         "POST",

@@ -210,24 +210,13 @@ fn first_screen(cli: &str, seed: impl FnOnce(&Path), env: &[(&str, &str)]) -> Sc
     let mut vars: Vec<(&str, &OsStr)> = vec![("HOME", home.as_os_str())];
     vars.extend(env.iter().map(|(k, v)| (*k, OsStr::new(*v))));
     let daemon = Daemon::start_with(&temp.path().join("state"), &vars);
-    let (_, token) = daemon.register(&repo, &bin(cli), &[]);
-    let (status, task) = daemon.rest(
-        &token,
-        "POST",
-        "/api/tasks",
-        Some(json!({ "name": "first" })),
-    );
-    assert_eq!(status, 201, "{task}\n{}", daemon.log());
-    let id = task["id"].as_str().unwrap().to_owned();
-    let client = baton_runtime::cli::app::AppClient::new(&daemon.state);
-    let bytes = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(watch(client, id.clone()));
+    let (_, token, _) = daemon.register(&repo, &bin(cli), &[]);
+    let task = daemon.create_task(&token, "first");
+    let id = task["id"].as_str().unwrap();
+    let shown = terminal_of(&daemon, id);
     let (_, task) = daemon.rest(&token, "GET", &format!("/api/tasks/{id}"), None);
     daemon.stop();
-    Screen { bytes, task }
+    Screen { task, ..shown }
 }
 
 /// The task's terminal, from its scrollback, until nothing came for [`SETTLED`], it ended, or
@@ -423,122 +412,103 @@ type Script = fn(&[&str], &[String]) -> Option<(&'static str, Value)>;
 
 /// A model endpoint answering by `script`.
 fn scripted_model_with(script: Script) -> (u16, std::sync::Arc<std::sync::Mutex<Asked>>) {
-    use axum::body::Bytes;
-    use axum::http::header;
-    use axum::response::IntoResponse;
-    let asked = std::sync::Arc::new(std::sync::Mutex::new(Asked::default()));
-    let state = asked.clone();
-    let answer = move |body: Bytes| {
-        let asked = state.clone();
-        async move {
-            let request: Value = serde_json::from_slice(&body).unwrap_or_default();
-            let mut tools: Vec<&str> = request["tools"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|t| t["name"].as_str())
-                .collect();
-            // Claude Code 2.1.332 defers MCP tools behind `ToolSearch`: their names come in a
-            // system message only. A model may call one directly; it is offered all the same.
-            let deferred = deferred_tools(&String::from_utf8_lossy(&body));
-            tools.extend(deferred.iter().map(String::as_str));
-            let messages = request["messages"].as_array().cloned().unwrap_or_default();
-            // Every tool result of the conversation, once each, in order (Claude Code 2.1.332
-            // may repeat earlier turns' content, and ends a request with a system message).
-            let mut told_here: Vec<(String, String)> = Vec::new();
-            for content in messages
-                .iter()
-                .flat_map(|m| m["content"].as_array().cloned().unwrap_or_default())
-                .filter(|c| c["type"] == "tool_result")
-            {
-                let id = content["tool_use_id"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned();
-                if !told_here.iter().any(|(seen, _)| *seen == id) {
-                    told_here.push((id, result_text(&content["content"])));
-                }
+    scripted_endpoint("/v1/messages", move |body, asked| {
+        let request: Value = serde_json::from_slice(body).unwrap_or_default();
+        let mut tools: Vec<&str> = request["tools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t["name"].as_str())
+            .collect();
+        // Claude Code 2.1.332 defers MCP tools behind `ToolSearch`: their names come in a
+        // system message only. A model may call one directly; it is offered all the same.
+        let deferred = deferred_tools(&String::from_utf8_lossy(body));
+        tools.extend(deferred.iter().map(String::as_str));
+        let messages = request["messages"].as_array().cloned().unwrap_or_default();
+        // Every tool result of the conversation, once each, in order (Claude Code 2.1.332
+        // may repeat earlier turns' content, and ends a request with a system message).
+        let mut told_here: Vec<(String, String)> = Vec::new();
+        for content in messages
+            .iter()
+            .flat_map(|m| m["content"].as_array().cloned().unwrap_or_default())
+            .filter(|c| c["type"] == "tool_result")
+        {
+            let id = content["tool_use_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            if !told_here.iter().any(|(seen, _)| *seen == id) {
+                told_here.push((id, result_text(&content["content"])));
             }
-            let results: Vec<String> = told_here.iter().map(|(_, text)| text.clone()).collect();
-            let call = script(&tools, &results);
-            {
-                let mut asked = asked.lock().unwrap();
-                // New to this endpoint: not told in an earlier request of any conversation.
-                let fresh: Vec<String> = told_here
-                    .into_iter()
-                    .filter(|result| asked.seen.insert(result.clone()))
-                    .map(|(_, text)| text)
-                    .collect();
-                asked.messages += 1;
-                // The system prompt, not a message: the typed assignment is no proof.
-                if request["system"]
-                    .to_string()
-                    .contains(baton_runtime::agents::preamble::BLOCK_START)
-                {
-                    asked.instructed += 1;
-                }
-                asked.offered.push(
-                    tools
-                        .iter()
-                        .filter(|t| t.contains("baton"))
-                        .map(|t| (*t).to_owned())
-                        .collect(),
-                );
-                if let Some(told) = &asked.told {
-                    for result in &fresh {
-                        let _ = told.send(result.clone());
-                    }
-                }
-                asked.tool_results.extend(fresh);
-            }
-            let id = format!("toolu_baton_{}", results.len() + 1);
-            let (block, delta, stop) = match &call {
-                Some((name, input)) => (
-                    json!({ "type": "tool_use", "id": id, "name": name, "input": {} }),
-                    json!({ "type": "input_json_delta", "partial_json": input.to_string() }),
-                    "tool_use",
-                ),
-                None => (
-                    json!({ "type": "text", "text": "" }),
-                    json!({ "type": "text_delta", "text": "Done." }),
-                    "end_turn",
-                ),
-            };
-            let model = request["model"].clone();
-            let events = [
-                (
-                    "message_start",
-                    json!({ "type": "message_start", "message": { "id": "msg_1", "type": "message", "role": "assistant", "model": model, "content": [], "stop_reason": null, "stop_sequence": null, "usage": { "input_tokens": 10, "output_tokens": 1 } } }),
-                ),
-                (
-                    "content_block_start",
-                    json!({ "type": "content_block_start", "index": 0, "content_block": block }),
-                ),
-                (
-                    "content_block_delta",
-                    json!({ "type": "content_block_delta", "index": 0, "delta": delta }),
-                ),
-                (
-                    "content_block_stop",
-                    json!({ "type": "content_block_stop", "index": 0 }),
-                ),
-                (
-                    "message_delta",
-                    json!({ "type": "message_delta", "delta": { "stop_reason": stop, "stop_sequence": null }, "usage": { "output_tokens": 5 } }),
-                ),
-                ("message_stop", json!({ "type": "message_stop" })),
-            ];
-            let text: String = events
-                .iter()
-                .map(|(name, data)| format!("event: {name}\ndata: {data}\n\n"))
-                .collect();
-            ([(header::CONTENT_TYPE, "text/event-stream")], text).into_response()
         }
-    };
-    let app = axum::Router::new()
-        .route("/v1/messages", axum::routing::post(answer))
-        .fallback(|| async { "{}" });
-    (serve_on_loopback(app), asked)
+        let results: Vec<String> = told_here.iter().map(|(_, text)| text.clone()).collect();
+        let call = script(&tools, &results);
+        // New to this endpoint: not told in an earlier request of any conversation.
+        let fresh: Vec<String> = told_here
+            .into_iter()
+            .filter(|result| asked.seen.insert(result.clone()))
+            .map(|(_, text)| text)
+            .collect();
+        asked.messages += 1;
+        // The system prompt, not a message: the typed assignment is no proof.
+        if request["system"]
+            .to_string()
+            .contains(baton_runtime::agents::preamble::BLOCK_START)
+        {
+            asked.instructed += 1;
+        }
+        asked.offered.push(
+            tools
+                .iter()
+                .filter(|t| t.contains("baton"))
+                .map(|t| (*t).to_owned())
+                .collect(),
+        );
+        if let Some(told) = &asked.told {
+            for result in &fresh {
+                let _ = told.send(result.clone());
+            }
+        }
+        asked.tool_results.extend(fresh);
+        let id = format!("toolu_baton_{}", results.len() + 1);
+        let (block, delta, stop) = match &call {
+            Some((name, input)) => (
+                json!({ "type": "tool_use", "id": id, "name": name, "input": {} }),
+                json!({ "type": "input_json_delta", "partial_json": input.to_string() }),
+                "tool_use",
+            ),
+            None => (
+                json!({ "type": "text", "text": "" }),
+                json!({ "type": "text_delta", "text": "Done." }),
+                "end_turn",
+            ),
+        };
+        let model = request["model"].clone();
+        let events = [
+            (
+                "message_start",
+                json!({ "type": "message_start", "message": { "id": "msg_1", "type": "message", "role": "assistant", "model": model, "content": [], "stop_reason": null, "stop_sequence": null, "usage": { "input_tokens": 10, "output_tokens": 1 } } }),
+            ),
+            (
+                "content_block_start",
+                json!({ "type": "content_block_start", "index": 0, "content_block": block }),
+            ),
+            (
+                "content_block_delta",
+                json!({ "type": "content_block_delta", "index": 0, "delta": delta }),
+            ),
+            (
+                "content_block_stop",
+                json!({ "type": "content_block_stop", "index": 0 }),
+            ),
+            (
+                "message_delta",
+                json!({ "type": "message_delta", "delta": { "stop_reason": stop, "stop_sequence": null }, "usage": { "output_tokens": 5 } }),
+            ),
+            ("message_stop", json!({ "type": "message_stop" })),
+        ];
+        events.to_vec()
+    })
 }
 
 /// The names of Baton's tools a request mentions anywhere (Claude Code 2.1.332 lists deferred
@@ -558,8 +528,43 @@ fn deferred_tools(body: &str) -> Vec<String> {
     names
 }
 
-/// Serves `app` on a free loopback port, on a thread of its own: the port.
-fn serve_on_loopback(app: axum::Router) -> u16 {
+/// A scripted model endpoint at `POST path`, answering each request by `respond` (given the
+/// request's body and what the endpoint was asked so far) with a stream of its events: its
+/// port, and what it was asked.
+fn scripted_endpoint(
+    path: &str,
+    respond: impl Fn(&[u8], &mut Asked) -> Vec<(&'static str, Value)> + Clone + Send + Sync + 'static,
+) -> (u16, std::sync::Arc<std::sync::Mutex<Asked>>) {
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Asked::default()));
+    let state = asked.clone();
+    let answer = move |body: axum::body::Bytes| {
+        let events = respond(&body, &mut state.lock().unwrap());
+        let response = event_stream(&events);
+        async move { response }
+    };
+    (serve_on_loopback(path, axum::routing::post(answer)), asked)
+}
+
+/// A scripted model's streamed answer: each `(name, data)` as a server-sent event.
+fn event_stream(events: &[(&str, Value)]) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let text: String = events
+        .iter()
+        .map(|(name, data)| format!("event: {name}\ndata: {data}\n\n"))
+        .collect();
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
+        text,
+    )
+        .into_response()
+}
+
+/// Serves `route` at `path` (and `{}` anywhere else) on a free loopback port, on a thread of
+/// its own: the port.
+fn serve_on_loopback(path: &str, route: axum::routing::MethodRouter) -> u16 {
+    let app = axum::Router::new()
+        .route(path, route)
+        .fallback(|| async { "{}" });
     let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
     let port = listener.local_addr().unwrap().port();
     listener.set_nonblocking(true).unwrap();
@@ -633,12 +638,17 @@ fn claude_offline(
     ]
 }
 
-/// Makes a sub-task with its assignment and waits, as its coordinator, for its signal: the
-/// task's id, and the wait's status and answer.
-fn assign_and_wait_for_its_signal(daemon: &Daemon, token: &str) -> (String, u16, Value) {
-    // The assignment comes with the task, as a coordinator gives it: Baton types it once the
-    // agent shows its prompt and its MCP server announced itself, a moment after the agent
-    // listed its tools.
+/// A sub-task's whole turn, as its coordinator sees it: the task is made with its assignment
+/// (Baton types it once the agent shows its prompt and its MCP server announced itself, a
+/// moment after the agent listed its tools), the coordinator's wait takes the task's signal,
+/// the task goes idle after its turn (its screen captured as `capture`), and the real
+/// `signal_done`'s answer went back to the model.
+fn a_whole_turn_signals_done_and_ends_idle(
+    daemon: &Daemon,
+    token: &str,
+    asked: &std::sync::Mutex<Asked>,
+    capture: &str,
+) {
     let (status, task) = daemon.rest(
         token,
         "POST",
@@ -646,26 +656,36 @@ fn assign_and_wait_for_its_signal(daemon: &Daemon, token: &str) -> (String, u16,
         Some(json!({ "name": "offline", "prompt": "Finish the task.\nThen call signal_done." })),
     );
     assert_eq!(status, 201, "{task}\n{}", daemon.log());
-    let id = task["id"].as_str().unwrap().to_owned();
+    let id = task["id"].as_str().unwrap();
     let (status, signal) = daemon.rest(
         token,
         "POST",
         "/api/wait-signal",
         Some(json!({ "timeoutMs": 60_000 })),
     );
-    (id, status, signal)
-}
-
-/// Waits (through the REST API) for task `id` to go idle after its turn; the answer.
-fn wait_until_idle(daemon: &Daemon, token: &str, id: &str) -> Value {
-    let (status, answer) = daemon.rest(
+    assert_eq!(
+        (status, signal["taskId"].as_str()),
+        (200, Some(id)),
+        "{signal}\nBaton's tools offered to the model, request by request: {:?}\n{}\n{}",
+        asked.lock().unwrap().offered,
+        terminal_of(daemon, id).text(),
+        daemon.log()
+    );
+    let (status, idle) = daemon.rest(
         token,
         "POST",
         &format!("/api/tasks/{id}/wait"),
         Some(json!({ "timeoutMs": 30_000 })),
     );
-    assert_eq!(status, 200, "{answer}");
-    answer
+    assert_eq!(status, 200, "{idle}");
+    let screen = terminal_of(daemon, id);
+    screen.capture_as(capture);
+    assert_eq!(idle["reason"], "idle", "{idle}\n{}", screen.text());
+    let results = &asked.lock().unwrap().tool_results;
+    assert!(
+        results.iter().any(|r| r.contains("Done signal sent")),
+        "the real signal_done's answer went back to the model: {results:?}"
+    );
 }
 
 /// A key in the shape of Anthropic's, for the scripted endpoint only.
@@ -680,31 +700,11 @@ fn a_whole_turn_of_claude_code_offline_signals_done_through_batons_mcp_server() 
     let env = claude_offline(&home, &repo, json!({}), port);
     let vars: Vec<(&str, &OsStr)> = env.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
     let daemon = Daemon::start_with(&temp.path().join("state"), &vars);
-    let (_, token) = daemon.register(&repo, &bin("claude"), &[]);
-    let (id, status, signal) = assign_and_wait_for_its_signal(&daemon, &token);
-    assert_eq!(
-        (status, signal["taskId"].as_str()),
-        (200, Some(id.as_str())),
-        "{signal}\nBaton's tools offered to the model, request by request: {:?}\n{}\n{}",
-        asked.lock().unwrap().offered,
-        terminal_of(&daemon, &id).text(),
-        daemon.log()
-    );
+    let (_, token, _) = daemon.register(&repo, &bin("claude"), &[]);
     // After the turn the detector reads Claude Code idle: its grid follows the in-place redraw
     // that replaces the turn's `esc to interrupt` footer.
-    let idle = wait_until_idle(&daemon, &token, &id);
-    let screen = terminal_of(&daemon, &id);
-    screen.capture_as("claude-real-whole-turn");
-    assert_eq!(idle["reason"], "idle", "{idle}\n{}", screen.text());
+    a_whole_turn_signals_done_and_ends_idle(&daemon, &token, &asked, "claude-real-whole-turn");
     let asked = asked.lock().unwrap();
-    assert!(
-        asked
-            .tool_results
-            .iter()
-            .any(|r| r.contains("Done signal sent")),
-        "the real signal_done's answer went back to the model: {:?}",
-        asked.tool_results
-    );
     assert!(
         asked.instructed > 0,
         "the sub-task instructions reached the model's system prompt in none of {} requests",
@@ -736,7 +736,7 @@ fn claude_code_as_the_coordinator_assigns_waits_for_merges_and_closes_a_claude_c
     vars.push(("CLAUDE_CODE_MCP_AUTO_BACKGROUND_MS", OsStr::new("1")));
     let daemon = Daemon::start_with(&temp.path().join("state"), &vars);
     let claude = bin("claude");
-    let (id, token) = daemon.register(&repo, &claude, &[]);
+    let (id, token, _) = daemon.register(&repo, &claude, &[]);
     let (status, agent) = daemon.app(
         "POST",
         &format!("/app/coordinators/{id}/agent"),
@@ -771,28 +771,30 @@ fn claude_code_as_the_coordinator_assigns_waits_for_merges_and_closes_a_claude_c
     lead.capture_as("claude-real-coordinator-turn");
     let (_, tasks) = daemon.rest(&token, "GET", "/api/tasks", None);
     assert_eq!(tasks, json!([]), "the sub-task is closed");
-    assert!(
-        results.iter().any(|r| r.contains("Done signal sent")),
-        "the sub-task's real signal_done: {results:#?}"
-    );
-    assert!(
-        results
-            .iter()
-            .any(|r| r.contains("\"signalDoneAt\"") && r.contains("\"remaining\": 0")),
-        "the coordinator's wait answered with the signal, not moved to the background: {results:#?}"
-    );
-    assert!(
-        results.iter().any(|r| r.contains("\"reason\": \"idle\"")),
-        "the sub-task was read idle after its turn: {results:#?}"
-    );
-    // The scripted sub-task changes nothing (its model only signals): the merge brings nothing,
-    // and says so.
-    assert!(
-        results
-            .iter()
-            .any(|r| r.contains("\"mainBranch\": \"main\"") && r.contains("\"linesAdded\": 0")),
-        "the merge into main: {results:#?}"
-    );
+    // What the model was told, each in some tool result (all of its parts in one).
+    let told: [(&[&str], &str); 4] = [
+        (&["Done signal sent"], "the sub-task's real signal_done"),
+        (
+            &["\"signalDoneAt\"", "\"remaining\": 0"],
+            "the coordinator's wait answered with the signal, not moved to the background",
+        ),
+        (
+            &["\"reason\": \"idle\""],
+            "the sub-task was read idle after its turn",
+        ),
+        // The scripted sub-task changes nothing (its model only signals): the merge brings
+        // nothing, and says so.
+        (
+            &["\"mainBranch\": \"main\"", "\"linesAdded\": 0"],
+            "the merge into main",
+        ),
+    ];
+    for (parts, what) in told {
+        assert!(
+            results.iter().any(|r| parts.iter().all(|p| r.contains(p))),
+            "{what}: {results:#?}"
+        );
+    }
     daemon.stop();
 }
 
@@ -800,64 +802,45 @@ fn claude_code_as_the_coordinator_assigns_waits_for_merges_and_closes_a_claude_c
 /// to a provider: offered Baton's `signal_done` (in the `mcp__baton` namespace) and no tool
 /// output yet, it calls it; otherwise it says `Done.`. Its port, and what it was asked.
 fn scripted_responses() -> (u16, std::sync::Arc<std::sync::Mutex<Asked>>) {
-    use axum::body::Bytes;
-    use axum::http::header;
-    use axum::response::IntoResponse;
-    let asked = std::sync::Arc::new(std::sync::Mutex::new(Asked::default()));
-    let state = asked.clone();
-    let answer = move |body: Bytes| {
-        let asked = state.clone();
-        async move {
-            let request: Value = serde_json::from_slice(&body).unwrap_or_default();
-            let offered = request["tools"].as_array().into_iter().flatten().any(|t| {
-                t["name"] == "mcp__baton"
-                    && t["tools"]
-                        .as_array()
-                        .is_some_and(|tools| tools.iter().any(|f| f["name"] == "signal_done"))
-            });
-            let outputs: Vec<String> = request["input"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|item| item["type"] == "function_call_output")
-                .map(|item| result_text(&item["output"]))
-                .collect();
-            let call = offered && outputs.is_empty();
-            {
-                let mut asked = asked.lock().unwrap();
-                asked.messages += 1;
-                asked.tool_results = outputs;
-            }
-            let item = if call {
-                json!({ "type": "function_call", "id": "fc_1", "namespace": "mcp__baton", "name": "signal_done", "arguments": "{}", "call_id": "call_1" })
-            } else {
-                json!({ "type": "message", "id": "msg_1", "role": "assistant", "content": [{ "type": "output_text", "text": "Done." }] })
-            };
-            let events = [
-                (
-                    "response.created",
-                    json!({ "type": "response.created", "response": { "id": "resp_1" } }),
-                ),
-                (
-                    "response.output_item.done",
-                    json!({ "type": "response.output_item.done", "output_index": 0, "item": item }),
-                ),
-                (
-                    "response.completed",
-                    json!({ "type": "response.completed", "response": { "id": "resp_1", "usage": { "input_tokens": 10, "input_tokens_details": null, "output_tokens": 5, "output_tokens_details": null, "total_tokens": 15 } } }),
-                ),
-            ];
-            let text: String = events
-                .iter()
-                .map(|(name, data)| format!("event: {name}\ndata: {data}\n\n"))
-                .collect();
-            ([(header::CONTENT_TYPE, "text/event-stream")], text).into_response()
-        }
-    };
-    let app = axum::Router::new()
-        .route("/v1/responses", axum::routing::post(answer))
-        .fallback(|| async { "{}" });
-    (serve_on_loopback(app), asked)
+    scripted_endpoint("/v1/responses", |body, asked| {
+        let request: Value = serde_json::from_slice(body).unwrap_or_default();
+        let offered = request["tools"].as_array().into_iter().flatten().any(|t| {
+            t["name"] == "mcp__baton"
+                && t["tools"]
+                    .as_array()
+                    .is_some_and(|tools| tools.iter().any(|f| f["name"] == "signal_done"))
+        });
+        let outputs: Vec<String> = request["input"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|item| item["type"] == "function_call_output")
+            .map(|item| result_text(&item["output"]))
+            .collect();
+        let call = offered && outputs.is_empty();
+        asked.messages += 1;
+        asked.tool_results = outputs;
+        let item = if call {
+            json!({ "type": "function_call", "id": "fc_1", "namespace": "mcp__baton", "name": "signal_done", "arguments": "{}", "call_id": "call_1" })
+        } else {
+            json!({ "type": "message", "id": "msg_1", "role": "assistant", "content": [{ "type": "output_text", "text": "Done." }] })
+        };
+        let events = [
+            (
+                "response.created",
+                json!({ "type": "response.created", "response": { "id": "resp_1" } }),
+            ),
+            (
+                "response.output_item.done",
+                json!({ "type": "response.output_item.done", "output_index": 0, "item": item }),
+            ),
+            (
+                "response.completed",
+                json!({ "type": "response.completed", "response": { "id": "resp_1", "usage": { "input_tokens": 10, "input_tokens_details": null, "output_tokens": 5, "output_tokens_details": null, "total_tokens": 15 } } }),
+            ),
+        ];
+        events.to_vec()
+    })
 }
 
 #[test]
@@ -881,31 +864,11 @@ fn a_whole_turn_of_codex_offline_signals_done_through_batons_mcp_server() {
         ("SCRIPTED_KEY", OsStr::new("offline-test-key")),
     ];
     let daemon = Daemon::start_with(&temp.path().join("state"), &vars);
-    let (_, token) = daemon.register(&repo, &bin("codex"), &[]);
-    let (id, status, signal) = assign_and_wait_for_its_signal(&daemon, &token);
-    assert_eq!(
-        (status, signal["taskId"].as_str()),
-        (200, Some(id.as_str())),
-        "{signal}\n{}",
-        terminal_of(&daemon, &id).text()
-    );
+    let (_, token, _) = daemon.register(&repo, &bin("codex"), &[]);
     // After the turn the detector reads Codex idle: its grid follows the history Codex inserts
     // above its inline viewport (a scroll region), and reads the empty input line's faint
     // placeholder (`› Ask Codex to do anything`) as the prompt.
-    let idle = wait_until_idle(&daemon, &token, &id);
-    let screen = terminal_of(&daemon, &id);
-    screen.capture_as("codex-real-whole-turn");
-    assert_eq!(idle["reason"], "idle", "{idle}\n{}", screen.text());
-    let asked = asked.lock().unwrap();
-    assert!(
-        asked
-            .tool_results
-            .iter()
-            .any(|r| r.contains("Done signal sent")),
-        "the real signal_done's answer went back to the model: {:?}",
-        asked.tool_results
-    );
-    drop(asked);
+    a_whole_turn_signals_done_and_ends_idle(&daemon, &token, &asked, "codex-real-whole-turn");
     daemon.stop();
 }
 
@@ -955,7 +918,7 @@ fn claude_code_stopped_at_a_permission_prompt_is_seen_to_need_a_human_and_its_wa
     let env = claude_offline(&home, &repo, json!({}), port);
     let vars: Vec<(&str, &OsStr)> = env.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
     let daemon = Daemon::start_with(&temp.path().join("state"), &vars);
-    let (_, token) = daemon.register(&repo, &bin("claude"), &[]);
+    let (_, token, _) = daemon.register(&repo, &bin("claude"), &[]);
     // Claude Code's PermissionRequest hook fires as the prompt opens, its Notification hook
     // six seconds later: the daemon hears of it from `baton hook`, with the task's credential.
     let hooked = hook_attention_told(&daemon, Duration::from_secs(120));

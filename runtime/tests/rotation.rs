@@ -102,7 +102,7 @@ fn a_rotated_coordinator_token_opens_nothing_and_its_running_mcp_server_goes_on(
     let temp = tempfile::tempdir().unwrap();
     let repo = repo_with(&temp.path().join("project"), &[("README.md", "# p\n")]);
     let daemon = Daemon::start(&temp.path().join("state"));
-    let (id, old) = daemon.register(&repo, "sh", &[]);
+    let (id, old, _) = daemon.register(&repo, "sh", &[]);
     let (_, info) = daemon.app("GET", "/app/status", None);
     let config_path = info["coordinators"][0]["mcpConfig"]
         .as_str()

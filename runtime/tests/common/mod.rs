@@ -1,6 +1,7 @@
-//! What the tests that run the real `baton` binary share: git without the machine's
-//! configuration, waits bounded by [`EVENT_WAIT`], a daemon in a temporary state directory, and
-//! requests to its REST API and app channel.
+//! What the integration tests share: git without the machine's configuration, waits bounded by
+//! [`EVENT_WAIT`], a daemon in a temporary state directory (started, and its ready line read, in
+//! one place), requests to its REST API and app channel, and the crate's own source files (for
+//! the tests that read them).
 
 #![allow(clippy::unwrap_used, dead_code, unreachable_pub)] // test helpers: a step that fails is the test failing
 
@@ -62,61 +63,56 @@ pub fn repo_with(dir: &Path, files: &[(&str, &str)]) -> PathBuf {
     dir.to_owned()
 }
 
+/// A `baton daemon` a test started, serving; killed when dropped.
 pub struct Daemon {
     child: Child,
     pub state: PathBuf,
     pub api: BaseUrl,
+    /// Its stderr: a file of its own (a daemon started again on the same state has another).
+    log: PathBuf,
 }
 
 impl Daemon {
+    /// Starts `baton daemon` on `state` and waits for its ready line.
+    pub fn start(state: &Path) -> Daemon {
+        Daemon::start_with(state, &[])
+    }
+
     /// Starts `baton daemon` on `state`, with `env` set for it (and so for its agents), and
     /// waits for its ready line.
     pub fn start_with(state: &Path, env: &[(&str, &std::ffi::OsStr)]) -> Daemon {
-        let log = std::fs::File::create(state.with_extension("stderr")).unwrap();
-        let mut command = Command::new(BATON);
-        isolated(&mut command)
-            .args(["daemon", "--port", "0", "--state-dir"])
-            .arg(state)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log);
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static STARTS: AtomicU32 = AtomicU32::new(0);
+        let n = STARTS.fetch_add(1, Ordering::Relaxed);
+        let log = state.with_extension(format!("stderr-{n}"));
+        let mut command = daemon_command(state, &log);
         for (name, value) in env {
             command.env(name, value);
         }
-        Daemon::ready(&mut command, state)
+        Daemon::ready(&mut command, state, &log)
     }
 
-    /// Spawns `command` (a `baton daemon` on `state`, its stdout piped) and waits for its ready
-    /// line.
-    pub fn ready(command: &mut Command, state: &Path) -> Daemon {
+    /// Spawns `command` (a `baton daemon` on `state`, its stdout piped, its stderr in `log`)
+    /// and waits for its ready line.
+    pub fn ready(command: &mut Command, state: &Path, log: &Path) -> Daemon {
         let mut child = command.spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let line = within("the daemon's ready line", move || {
-            let mut line = String::new();
-            BufReader::new(stdout).read_line(&mut line).unwrap();
-            line
-        });
-        assert!(line.starts_with("baton daemon: API "), "{line:?}");
-        let url = line.split_whitespace().nth(3).unwrap();
-        Daemon {
-            child,
-            state: state.to_owned(),
-            api: BaseUrl::parse(url).unwrap(),
-        }
+        let api = api_when_ready(&mut child, log);
+        Daemon::adopt(child, state, api, log)
     }
 
-    /// A daemon already started and ready, serving `api`.
-    pub fn adopt(child: Child, state: &Path, api: BaseUrl) -> Daemon {
+    /// A daemon already started and ready, serving `api`, its stderr in `log`.
+    pub fn adopt(child: Child, state: &Path, api: BaseUrl, log: &Path) -> Daemon {
         Daemon {
             child,
             state: state.to_owned(),
             api,
+            log: log.to_owned(),
         }
     }
 
-    /// Starts `baton daemon` on `state` and waits for its ready line.
-    pub fn start(state: &Path) -> Daemon {
-        Daemon::start_with(state, &[])
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Runs `baton <args> --state-dir <state>` to its end.
@@ -124,8 +120,9 @@ impl Daemon {
         cli(args, &self.state)
     }
 
+    /// What it logged so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.state.with_extension("stderr")).unwrap_or_default()
+        read_log(&self.log)
     }
 
     pub fn app(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -137,8 +134,9 @@ impl Daemon {
         call(&Tcp, &self.api, method, path, Some(token), body)
     }
 
-    /// Registers a coordinator on `repo` whose sub-tasks run `agent args…`: its id and token.
-    pub fn register(&self, repo: &Path, agent: &str, args: &[&str]) -> (String, String) {
+    /// Registers a coordinator on `repo` whose sub-tasks run `agent args…`: its id, its token
+    /// and its MCP config.
+    pub fn register(&self, repo: &Path, agent: &str, args: &[&str]) -> (String, String, PathBuf) {
         let (status, info) = self.app(
             "POST",
             "/app/coordinators",
@@ -147,11 +145,25 @@ impl Daemon {
         assert_eq!(status, 201, "{info}");
         let config = PathBuf::from(info["mcpConfig"].as_str().unwrap());
         let token = credential(&config, "BATON_MCP_TOKEN");
-        (info["id"].as_str().unwrap().to_owned(), token)
+        (info["id"].as_str().unwrap().to_owned(), token, config)
     }
 
-    /// SIGTERM, and a clean exit.
-    pub fn stop(mut self) {
+    /// Makes the task `name` as the coordinator whose token is `token`: the task.
+    pub fn create_task(&self, token: &str, name: &str) -> Value {
+        let body = json!({ "name": name });
+        let (status, task) = self.rest(token, "POST", "/api/tasks", Some(body));
+        assert_eq!(status, 201, "{task}\n{}", self.log());
+        task
+    }
+
+    /// SIGKILL, as a crash: it leaves what it had on disk as it was.
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, and a clean exit: what it logged.
+    pub fn stop(mut self) -> String {
         rustix::process::kill_process(
             rustix::process::Pid::from_child(&self.child),
             rustix::process::Signal::TERM,
@@ -159,7 +171,8 @@ impl Daemon {
         .unwrap();
         let mut child = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap());
         let status = within("the daemon's exit", move || child.wait().unwrap());
-        assert!(status.success(), "{status:?}");
+        assert!(status.success(), "{status:?}\n{}", self.log());
+        self.log()
     }
 }
 
@@ -168,6 +181,68 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `baton daemon` on `state` on a free port ([`isolated`]): its stdout piped for the ready line,
+/// its stderr appended to `log`.
+pub fn daemon_command(state: &Path, log: &Path) -> Command {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    let mut command = Command::new(BATON);
+    isolated(&mut command)
+        .args(["daemon", "--port", "0", "--state-dir"])
+        .arg(state)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log);
+    command
+}
+
+/// The ready line a daemon prints first on stdout when it serves, up to the API's address
+/// (`baton daemon: API <url> · app channel … · state …`).
+const READY_LINE_PREFIX: &str = "baton daemon: API ";
+
+/// The API's address from the ready line of the daemon `child` (its stdout piped), read within
+/// [`EVENT_WAIT`]; `None` when it ended without printing one (it is reaped). A first line that
+/// is no ready line kills the daemon and fails the test with its `log` (its stderr).
+pub fn ready_line(child: &mut Child, log: &Path) -> Option<BaseUrl> {
+    let stdout = child.stdout.take().expect("the daemon's stdout is piped");
+    let line = within("the daemon's ready line", move || {
+        let mut line = String::new();
+        // A read error is an end too: the line stays empty.
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        line
+    });
+    if line.is_empty() {
+        let _ = child.wait();
+        return None;
+    }
+    let url = line
+        .strip_prefix(READY_LINE_PREFIX)
+        .and_then(|rest| rest.split_whitespace().next());
+    match url.map(BaseUrl::parse) {
+        Some(Ok(api)) => Some(api),
+        _ => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("not a ready line: {line:?}\n{}", read_log(log));
+        }
+    }
+}
+
+/// [`ready_line`] of a daemon that must start: one that ends first fails the test with its
+/// `log`.
+pub fn api_when_ready(child: &mut Child, log: &Path) -> BaseUrl {
+    ready_line(child, log)
+        .unwrap_or_else(|| panic!("the daemon ended before its ready line:\n{}", read_log(log)))
+}
+
+/// A daemon's stderr log, or nothing if there is none.
+pub fn read_log(log: &Path) -> String {
+    std::fs::read_to_string(log).unwrap_or_default()
 }
 
 /// The credential `variable` that the MCP config at `config` gives Baton's server
@@ -234,4 +309,22 @@ pub fn call<C: Connect>(
     let response = block_on(http::send(connect, base, &request)).unwrap();
     let value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
     (response.status, value)
+}
+
+/// Every `.rs` file under `dir`, at any depth, sorted.
+pub fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("readable directory") {
+            let path = entry.expect("directory entry").path();
+            if path.is_dir() {
+                walk(&path, found);
+            } else if path.extension().is_some_and(|ext| ext == "rs") {
+                found.push(path);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(dir, &mut found);
+    found.sort();
+    found
 }
