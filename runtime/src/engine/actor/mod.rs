@@ -31,7 +31,8 @@ use super::{
 };
 use crate::core::coordinator::{
     Answer, CallerId, Coordinator, CoreError, Effect, IdleOutcome, Job, MergeOutcome, NewTask,
-    Records, Sent, SignalOutcome, StateChange, Status, Typed, WaiterId, WorktreeFile,
+    OwnChange, Records, Sent, SignalOutcome, StateChange, Status, Terminal, Typed, WaiterId,
+    WorktreeFile,
 };
 use crate::core::ids::{AgentId, BatchId, CoordinatorId, NotificationId, TaskId, Uuid};
 use crate::core::notify::Fresh;
@@ -115,7 +116,7 @@ enum Internal {
     /// A close job ended: done, or what failed.
     Closed(TaskId, Result<(), String>),
     /// A prompt was typed (or a write failed).
-    Typed(TaskId, Typed),
+    Typed(Terminal, Typed),
     /// A task's agent was started again (with its command line and the files Baton wrote for
     /// it), or could not be.
     Respawned(TaskId, AgentId, Result<Respawned, String>, Reply<TaskView>),
@@ -335,14 +336,14 @@ impl Actor {
         match event {
             Internal::Pty(task, PtyEvent::Output(bytes)) => {
                 let effects = self.core.on_output(now, self.fresh(), task, &bytes);
-                if let Some(agent) = self.core.task(task).map(|t| t.agent) {
+                if let Some(agent) = self.core.task(task).map(|t| t.terminal.agent) {
                     self.fan_out(task, &Watched::Output(agent, bytes.into()));
                 }
                 self.apply(effects).await;
             }
             Internal::Pty(task, PtyEvent::Exited(status)) => {
                 let effects = self.core.on_exit(now, self.fresh(), task, status.code);
-                if let Some(agent) = self.core.task(task).map(|t| t.agent) {
+                if let Some(agent) = self.core.task(task).map(|t| t.terminal.agent) {
                     self.fan_out(task, &Watched::Exited(agent, status.code));
                     self.viewers.remove(&task);
                     self.writers.remove(&agent);
@@ -389,7 +390,11 @@ impl Actor {
                 self.dirty = true;
                 // The agent's events are its task's once the task is added (a task rolled back
                 // has its agent killed).
-                if self.core.task(task).is_some_and(|t| t.agent == agent) {
+                if self
+                    .core
+                    .task(task)
+                    .is_some_and(|t| t.terminal.agent == agent)
+                {
                     self.pump(task, session);
                 }
                 self.apply(effects).await;
@@ -519,19 +524,21 @@ impl Actor {
                     }
                 }
                 Effect::Type {
-                    task,
+                    terminal,
                     agent,
                     text,
                     bracketed,
                 } => {
                     let reply = match self.typed_reply.take() {
-                        Some((for_task, reply)) if for_task == task => Some(reply),
+                        Some((for_task, reply)) if Terminal::Task(for_task) == terminal => {
+                            Some(reply)
+                        }
                         other => {
                             self.typed_reply = other;
                             None
                         }
                     };
-                    self.type_prompt(task, agent, text, bracketed, reply);
+                    self.type_prompt(terminal, agent, text, bracketed, reply);
                 }
                 Effect::Write { agent, bytes } => {
                     if self
@@ -567,6 +574,20 @@ impl Actor {
                 Effect::CloseFailed { task, error } => {
                     self.tell(AppEvent::CleanupFailed { task, error }).await;
                 }
+                Effect::Own(change) => match change {
+                    OwnChange::Agent(verdict) => tracing::debug!(
+                        %coordinator, state = %verdict.state, source = verdict.source.name(),
+                        "the coordinator's agent's state"
+                    ),
+                    OwnChange::McpStartupTimedOut => tracing::warn!(
+                        %coordinator,
+                        "typing the first prompt: the agent's Baton MCP server never announced itself"
+                    ),
+                    OwnChange::FirstPromptDropped => tracing::warn!(
+                        %coordinator,
+                        "the first prompt was dropped: the agent never showed its prompt"
+                    ),
+                },
             }
         }
     }

@@ -9,7 +9,7 @@
 use tokio::sync::oneshot;
 
 use super::{Actor, Internal};
-use crate::core::coordinator::{Control, Sent, Status, Task, Typed};
+use crate::core::coordinator::{Control, Sent, Status, Task, Terminal, Typed};
 use crate::core::ids::{AgentId, TaskId};
 use crate::engine::writer::{Input, TERMINAL_INPUTS_MAX, Writer};
 use crate::engine::{
@@ -28,8 +28,9 @@ impl Actor {
         viewer: Viewer,
     ) -> Result<Watching, EngineError> {
         let (task, scrollback, exited) = self.task_of(agent).map(|task| {
-            let exited = (task.status == Status::Exited).then_some(task.exit_code);
-            (task.id, task.scrollback(), exited)
+            let exited =
+                (task.terminal.status == Status::Exited).then_some(task.terminal.exit_code);
+            (task.spec.id, task.terminal.scrollback(), exited)
         })?;
         if exited.is_none() {
             let viewers = self.viewers.entry(task).or_default();
@@ -45,7 +46,7 @@ impl Actor {
 
     /// Stops the viewer `viewer` watching `agent`'s terminal.
     pub(super) fn unwatch(&mut self, agent: AgentId, viewer: u64) {
-        if let Ok(task) = self.task_of(agent).map(|t| t.id) {
+        if let Ok(task) = self.task_of(agent).map(|t| t.spec.id) {
             if let Some(viewers) = self.viewers.get_mut(&task) {
                 viewers.retain(|v| v.id != viewer);
             }
@@ -56,7 +57,10 @@ impl Actor {
     /// Tells the feed when the list of agents changed: a task came or went, or its status or
     /// exit code changed (whatever made it so).
     pub(super) fn tell_list_changes(&mut self) {
-        let mut now = self.core.tasks().map(|t| (t.id, t.status, t.exit_code));
+        let mut now = self
+            .core
+            .tasks()
+            .map(|t| (t.spec.id, t.terminal.status, t.terminal.exit_code));
         let same = self.listed.iter().copied().eq(now.by_ref());
         // The list's other fields change nothing persisted: they are only told.
         let shown = self.core.tasks().map(Shown::of);
@@ -71,7 +75,7 @@ impl Actor {
             self.listed = self
                 .core
                 .tasks()
-                .map(|t| (t.id, t.status, t.exit_code))
+                .map(|t| (t.spec.id, t.terminal.status, t.terminal.exit_code))
                 .collect();
             // Viewers of a task that is gone watch nothing more.
             let core = &self.core;
@@ -85,7 +89,7 @@ impl Actor {
     pub(super) fn task_of(&self, agent: AgentId) -> Result<&Task, EngineError> {
         self.core
             .tasks()
-            .find(|t| t.agent == agent)
+            .find(|t| t.terminal.agent == agent)
             .ok_or_else(|| EngineError::Missing(format!("agent not found: {agent}")))
     }
 
@@ -110,7 +114,7 @@ impl Actor {
     /// Carries out a viewer's terminal input in a job, answering once the PTY did it.
     pub(super) fn terminal(&mut self, agent: AgentId, input: TerminalInput, reply: Reply<()>) {
         let task = match self.task_of(agent) {
-            Ok(task) => task.id,
+            Ok(task) => task.spec.id,
             Err(error) => {
                 let _ = reply.send(Err(error));
                 return;
@@ -205,7 +209,7 @@ impl Actor {
     /// the actor goes on meanwhile.
     pub(super) fn type_prompt(
         &mut self,
-        task: TaskId,
+        terminal: Terminal,
         agent: AgentId,
         text: String,
         bracketed: bool,
@@ -235,7 +239,7 @@ impl Actor {
                 ),
                 Err(TypingFailed::Enter(error)) => (Typed::EnterFailed, Err(error.to_string())),
             };
-            let _ = internal.send(Internal::Typed(task, outcome)).await;
+            let _ = internal.send(Internal::Typed(terminal, outcome)).await;
             if let Some(reply) = reply {
                 let _ = reply.send(result.map(|()| Sent::Typed).map_err(EngineError::Io));
             }
@@ -254,9 +258,9 @@ impl Actor {
                 .tasks()
                 .map(|task| AgentView {
                     task: view(task),
-                    last_line: task.last_line(),
-                    state: task.agent_state(),
-                    last_activity: task.detector.last_activity(),
+                    last_line: task.terminal.last_line(),
+                    state: task.terminal.agent_state(),
+                    last_activity: task.terminal.detector.last_activity(),
                     signal_pending: task.signal.is_some_and(|s| !s.consumed),
                     control: task.control,
                 })
@@ -280,18 +284,18 @@ pub(super) struct Shown {
 impl Shown {
     fn of(task: &Task) -> Self {
         Shown {
-            task: task.id,
-            state: task.agent_state().state,
+            task: task.spec.id,
+            state: task.terminal.agent_state().state,
             signal_pending: task.signal.is_some_and(|s| !s.consumed),
             control: task.control,
-            activity_step: task.detector.last_activity().0 / LIST_ACTIVITY_STEP_MS,
+            activity_step: task.terminal.detector.last_activity().0 / LIST_ACTIVITY_STEP_MS,
         }
     }
 }
 
 /// Why Baton thinks what it thinks of a task's agent.
 pub(super) fn explain(task: &Task) -> Explanation {
-    let text = task.screen_text();
+    let text = task.terminal.screen_text();
     let mut screen: Vec<String> = text
         .lines()
         .filter(|line| !line.trim().is_empty())
@@ -301,9 +305,9 @@ pub(super) fn explain(task: &Task) -> Explanation {
     screen.drain(..skip);
     Explanation {
         task: view(task),
-        evidence: *task.evidence(),
-        readiness: task.readiness(),
-        last_activity: task.last_activity(),
+        evidence: *task.terminal.evidence(),
+        readiness: task.terminal.readiness(),
+        last_activity: task.terminal.last_activity(),
         screen,
     }
 }
@@ -311,14 +315,14 @@ pub(super) fn explain(task: &Task) -> Explanation {
 /// A task as callers see it.
 pub(super) fn view(task: &Task) -> TaskView {
     TaskView {
-        id: task.id,
-        name: task.name.clone(),
-        branch: task.branch.clone(),
-        worktree: task.worktree.clone(),
-        agent: task.agent,
-        status: task.status,
-        exit_code: task.exit_code,
-        state: task.agent_state(),
+        id: task.spec.id,
+        name: task.spec.name.clone(),
+        branch: task.spec.branch.clone(),
+        worktree: task.spec.worktree.clone(),
+        agent: task.terminal.agent,
+        status: task.terminal.status,
+        exit_code: task.terminal.exit_code,
+        state: task.terminal.agent_state(),
         signalled_at: task.signal.map(|s| s.at),
     }
 }
