@@ -23,6 +23,8 @@ pub mod sessions;
 mod writer;
 
 #[cfg(test)]
+mod own_tests;
+#[cfg(test)]
 mod tests;
 
 use std::path::PathBuf;
@@ -337,6 +339,40 @@ pub struct AgentsView {
     pub notifications: usize,
     /// Its tasks' agents, oldest first.
     pub agents: Vec<AgentView>,
+    /// Its own agent, if it started one.
+    pub own: Option<OwnAgentView>,
+}
+
+/// How to start a coordinator's own agent (`baton coordinator start`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnAgentStart {
+    /// Its terminal: command line, environment, project, size.
+    pub spawn: crate::ports::SpawnSpec,
+    /// How its screen is read.
+    pub profile: crate::core::detector::Profile,
+    /// Its first prompt (the coordinator preamble and the user's words), typed as a task's
+    /// assignment is (see [`crate::core::coordinator::FIRST_PROMPT_WAIT_MS_MAX`]).
+    pub first_prompt: Option<String>,
+}
+
+/// A coordinator's own agent as the app and the phone's list show it: as a task's agent, without
+/// a task.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnAgentView {
+    /// Its terminal's id.
+    pub agent: AgentId,
+    /// The program it runs.
+    pub program: String,
+    /// What its screen shows (ready, busy, …), while it runs.
+    pub readiness: Option<crate::core::detector::Readiness>,
+    /// How it ended, once it has (its exit code; the signal that ended it is not kept).
+    pub exit: Option<crate::ports::ExitStatus>,
+    /// Its last line that is not blank.
+    pub last_line: String,
+    /// When its screen last changed.
+    pub last_activity: Millis,
+    /// What it is doing, as a task's agent is, with the evidence that decided it.
+    pub state: crate::core::state::Verdict,
 }
 
 /// A task's changes, as the coordinator reads them.
@@ -393,8 +429,8 @@ pub enum AppEvent {
     Notice(CoordinatorId, Notice),
     /// A task's state changed (see [`crate::core::coordinator::StateChange`]).
     State(TaskId, crate::core::coordinator::StateChange),
-    /// A coordinator's own MCP server started (its agent has Baton's tools): the daemon may
-    /// type the agent's first prompt.
+    /// A coordinator's own MCP server started (its agent has Baton's tools, and its first prompt
+    /// may be typed).
     CoordinatorMcpConnected(CoordinatorId),
     /// A task of a deregistered coordinator finished.
     Orphaned {
@@ -589,6 +625,9 @@ pub(crate) enum Command {
     Watch(AgentId, Viewer, Reply<Watching>),
     Unwatch(AgentId, u64),
     Terminal(AgentId, TerminalInput, Reply<()>),
+    /// Starts the coordinator's own agent; answered once it was spawned.
+    StartOwnAgent(OwnAgentStart, Reply<AgentId>),
+    OwnAgent(oneshot::Sender<Option<OwnAgentView>>),
 }
 
 /// A `wait_for_signal_done` answer on its way to its client: given back to the engine when
@@ -976,7 +1015,7 @@ impl CoordinatorHandle {
     }
 
     /// The coordinator's own MCP server started: told to the app as
-    /// [`AppEvent::CoordinatorMcpConnected`].
+    /// [`AppEvent::CoordinatorMcpConnected`], and its own agent's first prompt may go out.
     ///
     /// # Errors
     /// The actor is gone.
@@ -1074,7 +1113,31 @@ impl CoordinatorHandle {
             .await
     }
 
-    /// Deregisters the coordinator: waits end, tasks stay as orphans.
+    /// Starts the coordinator's own agent in its terminal, owned by its actor as its tasks'
+    /// agents are: watched, typed into and listed like them; its first prompt typed once it
+    /// waits at its prompt with its MCP server connected. An ended one is replaced.
+    ///
+    /// # Errors
+    /// Its own agent runs already ([`EngineError::Conflict`]), or its terminal could not start.
+    pub async fn start_own_agent(&self, start: OwnAgentStart) -> Result<AgentId, EngineError> {
+        self.ask(|reply| Command::StartOwnAgent(start, reply)).await
+    }
+
+    /// The coordinator's own agent, if it started one (kept once it ended, until the
+    /// coordinator is deregistered).
+    ///
+    /// # Errors
+    /// The actor is gone.
+    pub async fn own_agent(&self) -> Result<Option<OwnAgentView>, EngineError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::OwnAgent(reply))
+            .await
+            .map_err(|_| EngineError::Unavailable)?;
+        answer.await.map_err(|_| EngineError::Unavailable)
+    }
+
+    /// Deregisters the coordinator: waits end, tasks stay as orphans, its own agent ends.
     ///
     /// # Errors
     /// The actor is gone.

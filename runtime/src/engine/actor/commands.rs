@@ -100,6 +100,8 @@ impl Actor {
             Command::CoordinatorMcpConnected(reply) => {
                 self.tell(AppEvent::CoordinatorMcpConnected(self.core.id()))
                     .await;
+                let effects = self.core.own_mcp_connected(now, self.fresh());
+                self.apply(effects).await;
                 let _ = reply.send(Ok(()));
             }
             Command::Close(task, reply) => self.close(task, reply).await,
@@ -175,6 +177,7 @@ impl Actor {
                 let _ = reply.send(result);
             }
             Command::Deregister(reply) => {
+                self.stop_own();
                 let effects = self.core.deregister(now);
                 self.apply(effects).await;
                 let _ = reply.send(());
@@ -183,13 +186,18 @@ impl Actor {
                 let _ = reply.send(self.agents_view());
             }
             Command::Scrollback(agent, reply) => {
-                let _ = reply.send(self.task_of(agent).map(|t| t.terminal.scrollback()));
+                let scrollback = self.terminal_of(agent).map(|(_, t)| t.scrollback());
+                let _ = reply.send(scrollback);
             }
             Command::Watch(agent, viewer, reply) => {
                 let _ = reply.send(self.watch(agent, viewer));
             }
             Command::Unwatch(agent, viewer) => self.unwatch(agent, viewer),
             Command::Terminal(agent, input, reply) => self.terminal(agent, input, reply),
+            Command::StartOwnAgent(start, reply) => self.start_own(start, reply),
+            Command::OwnAgent(reply) => {
+                let _ = reply.send(self.own_view());
+            }
         }
     }
 
@@ -294,7 +302,7 @@ impl Actor {
             earlier: entry.spec.worktree_files.clone(),
         };
         let (ports, settings) = (self.ports.clone(), self.settings.clone());
-        let cols = self.cols.get(&task).copied().unwrap_or(AGENT_COLS);
+        let cols = self.cols.get(&task.into()).copied().unwrap_or(AGENT_COLS);
         let internal = self.internal.clone();
         tokio::spawn(async move {
             let spawned = jobs::respawn(ports, settings, known, launch, (agent, cols)).await;

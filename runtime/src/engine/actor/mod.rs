@@ -95,6 +95,7 @@ fn start(
         feed,
         viewers: BTreeMap::new(),
         cols: BTreeMap::new(),
+        own_program: String::new(),
         listed: Vec::new(),
         shown: Vec::new(),
         dirty: false,
@@ -108,7 +109,10 @@ fn start(
 
 /// What jobs and pumps report to the actor.
 enum Internal {
-    Pty(TaskId, PtyEvent),
+    /// An event of `agent`'s terminal (dropped if that terminal has another agent by now).
+    Pty(Terminal, AgentId, PtyEvent),
+    /// The coordinator's own agent was spawned, or could not be.
+    OwnSpawned(AgentId, Result<PtySession, String>, Reply<AgentId>),
     /// A create job ended: the task it made, or why it failed (after undoing its steps).
     Created(TaskId, Result<Box<Created>, EngineError>),
     /// A merge job ended.
@@ -169,13 +173,15 @@ struct Actor {
     writers: BTreeMap<AgentId, Writer>,
     /// Where agent events go.
     feed: AgentFeed,
-    /// Who watches each task's terminal.
-    viewers: BTreeMap<TaskId, Vec<Viewer>>,
-    /// Terminal widths changed from [`AGENT_COLS`](super::AGENT_COLS) by a resize.
-    cols: BTreeMap<TaskId, u16>,
+    /// Who watches each terminal (its tasks' agents', its own agent's).
+    viewers: BTreeMap<Terminal, Vec<Viewer>>,
+    /// Terminal widths other than [`AGENT_COLS`](super::AGENT_COLS): a resize's, the own agent's.
+    cols: BTreeMap<Terminal, u16>,
+    /// The program its own agent runs (for the app's list).
+    own_program: String,
     /// The tasks, statuses and exit codes last told to the feed.
     listed: Vec<(TaskId, Status, Option<i32>)>,
-    /// What else the phone's list last showed of each task (see `viewers::Shown`).
+    /// What else the phone's list last showed of each agent (see `viewers::Shown`).
     shown: Vec<viewers::Shown>,
     /// Something worth persisting changed since the last save began.
     dirty: bool,
@@ -334,25 +340,47 @@ impl Actor {
     async fn internal_event(&mut self, event: Internal) {
         let now = self.ports.clock.now();
         match event {
-            Internal::Pty(task, PtyEvent::Output(bytes)) => {
-                let effects = self.core.on_output(now, self.fresh(), task, &bytes);
-                if let Some(agent) = self.core.task(task).map(|t| t.terminal.agent) {
-                    self.fan_out(task, &Watched::Output(agent, bytes.into()));
-                }
+            Internal::Pty(terminal, agent, _)
+                if self
+                    .core
+                    .terminal(terminal)
+                    .is_none_or(|t| t.agent != agent) =>
+            {
+                // A closed task's, or an own agent's that was stopped (its writer gone with it).
+                self.writers.remove(&agent);
+            }
+            Internal::Pty(terminal, agent, PtyEvent::Output(bytes)) => {
+                let effects = self.core.on_output(now, self.fresh(), terminal, &bytes);
+                self.fan_out(terminal, &Watched::Output(agent, bytes.into()));
                 self.apply(effects).await;
             }
-            Internal::Pty(task, PtyEvent::Exited(status)) => {
-                let effects = self.core.on_exit(now, self.fresh(), task, status.code);
-                if let Some(agent) = self.core.task(task).map(|t| t.terminal.agent) {
-                    self.fan_out(task, &Watched::Exited(agent, status.code));
-                    self.viewers.remove(&task);
-                    self.writers.remove(&agent);
-                    self.feed.send(AgentEvent::Exited {
-                        agent,
-                        code: status.code,
-                    });
-                }
+            Internal::Pty(terminal, agent, PtyEvent::Exited(status)) => {
+                let effects = self.core.on_exit(now, self.fresh(), terminal, status.code);
+                self.fan_out(terminal, &Watched::Exited(agent, status.code));
+                self.viewers.remove(&terminal);
+                self.writers.remove(&agent);
+                self.feed.send(AgentEvent::Exited {
+                    agent,
+                    code: status.code,
+                });
                 self.apply(effects).await;
+            }
+            Internal::OwnSpawned(agent, Ok(session), reply) => {
+                if self.core.own().is_some_and(|own| own.agent == agent) {
+                    self.pump(Terminal::Own, agent, session);
+                    let _ = reply.send(Ok(agent));
+                } else {
+                    // Stopped (its coordinator deregistered) while it spawned.
+                    let pty = self.ports.pty.clone();
+                    tokio::spawn(async move {
+                        let _ = pty.kill(agent).await;
+                    });
+                    let _ = reply.send(Err(EngineError::Unavailable));
+                }
+            }
+            Internal::OwnSpawned(agent, Err(error), reply) => {
+                self.core.own_failed(agent);
+                let _ = reply.send(Err(EngineError::Io(error)));
             }
             Internal::Respawned(task, _, Err(error), reply) => {
                 tracing::warn!(%task, %error, "the agent could not start again");
@@ -376,7 +404,7 @@ impl Actor {
                         return;
                     }
                 };
-                self.pump(task, session);
+                self.pump(task.into(), agent, session);
                 self.apply(effects).await;
                 self.feed.send(AgentEvent::ListChanged);
                 if let Some(view) = self.core.task(task).map(view) {
@@ -395,7 +423,7 @@ impl Actor {
                     .task(task)
                     .is_some_and(|t| t.terminal.agent == agent)
                 {
-                    self.pump(task, session);
+                    self.pump(task.into(), agent, session);
                 }
                 self.apply(effects).await;
             }
