@@ -30,8 +30,9 @@ use crate::core::auth::Secret;
 use crate::core::coordinator::Records;
 use crate::core::ids::{AgentId, CoordinatorId};
 use crate::core::notify::{NOTIFICATION_DELAY_MS_MAX, NOTIFICATION_DELAY_MS_MIN};
-use crate::engine::sessions::Sessions;
-use crate::engine::{AppEvent, CoordinatorHandle, CoordinatorSettings, Engine, Ports};
+use crate::engine::{
+    AppEvent, CoordinatorHandle, CoordinatorSettings, Engine, OwnAgentStart, Ports,
+};
 use crate::ports::{BoxFuture, FileMode, Journal, JournalError, SpawnSpec};
 
 /// Requests waiting for the registry (the app channel waits beyond this).
@@ -355,8 +356,6 @@ pub struct Registry {
     engine: Engine,
     directory: Directory,
     publisher: Publisher<Directory>,
-    /// The coordinators' own agents.
-    sessions: Sessions,
     /// Registration order.
     entries: Vec<(CoordinatorId, Entry)>,
 }
@@ -373,7 +372,6 @@ impl Registry {
         host: Host,
         state: State,
         (engine, directory, publisher): (Engine, Directory, Publisher<Directory>),
-        sessions: Sessions,
     ) -> Result<(Self, Restored), RegistryError> {
         let Host {
             layout,
@@ -388,7 +386,6 @@ impl Registry {
             engine,
             directory,
             publisher,
-            sessions,
             entries: Vec::new(),
         };
         let mut restored = Restored::default();
@@ -667,11 +664,11 @@ impl Registry {
         id: CoordinatorId,
         request: AgentRequest,
     ) -> Result<AgentId, RegistryError> {
-        let entry = self
+        let (entry, handle) = self
             .entries
             .iter()
-            .find(|(known, entry)| *known == id && entry.is_registered())
-            .map(|(_, entry)| entry)
+            .find(|(known, _)| *known == id)
+            .and_then(|(_, entry)| Some((entry, entry.handle.clone()?)))
             .ok_or(RegistryError::NotFound(id))?;
         if request.command.trim().is_empty() {
             return Err(RegistryError::Invalid(
@@ -699,9 +696,14 @@ impl Registry {
             cols: crate::engine::AGENT_COLS,
             rows: crate::engine::AGENT_ROWS,
         };
-        let agent = self
-            .sessions
-            .start(id, spec, launch.profile, first)
+        let start = OwnAgentStart {
+            spawn: spec,
+            profile: launch.profile,
+            first_prompt: first,
+        };
+        // Its coordinator's actor owns it as it owns the tasks' agents.
+        let agent = handle
+            .start_own_agent(start)
             .await
             .map_err(|e| RegistryError::Agent(e.to_string()))?;
         tracing::info!(coordinator = %id, %agent, program = %request.command, "coordinator agent started");
@@ -714,7 +716,6 @@ impl Registry {
             .iter()
             .position(|(known, entry)| *known == id && entry.is_registered())
             .ok_or(RegistryError::NotFound(id))?;
-        self.sessions.stop(id).await;
         let entry = &mut self.entries[at].1;
         entry.handle = None;
         let mcp_json = entry.mcp_json.take();

@@ -13,13 +13,16 @@
 //! and serves viewers. What an agent needs written into its worktree comes from `agents` as
 //! data: no agent kind is named here.
 //!
-//! Layout: `actor` (the loop, the commands, the jobs, each task's terminal and viewers),
-//! `writer` (one ordered writer per terminal), `sessions` (the coordinators' own agents, which
-//! are not tasks), this module (the handle, the commands, the errors and the events the app
-//! receives).
+//! A coordinator's own agent (`baton coordinator start`) is its actor's too: one model of an
+//! agent's terminal in the core serves it and the tasks' agents, and the actor spawns, pumps,
+//! types into, shows and ends it as it does theirs (its first prompt typed as a task's
+//! assignment is); nothing of a task's (waits, signals, notifications) concerns it.
+//!
+//! Layout: `actor` (the loop, the commands, the jobs, each agent's terminal and viewers),
+//! `writer` (one ordered writer per terminal), this module (the handle, the commands, the
+//! errors and the events the app receives).
 
 mod actor;
-pub mod sessions;
 mod writer;
 
 #[cfg(test)]
@@ -79,8 +82,8 @@ pub(crate) enum TypingFailed {
 }
 
 /// Types `text` into `agent` as a person pastes a prompt: wrapped for bracketed paste if the
-/// agent asked for it, then, after [`enter_delay_ms`], Enter. The engine types its sub-tasks'
-/// prompts so, and the daemon a coordinator's first prompt.
+/// agent asked for it, then, after [`enter_delay_ms`], Enter. The engine types every prompt so
+/// (its sub-tasks', a coordinator's own agent's first), through the terminal's writer.
 pub(crate) async fn type_prompt(
     pty: &dyn crate::ports::PtyHost,
     agent: AgentId,
@@ -353,6 +356,13 @@ pub struct OwnAgentStart {
     /// Its first prompt (the coordinator preamble and the user's words), typed as a task's
     /// assignment is (see [`crate::core::coordinator::FIRST_PROMPT_WAIT_MS_MAX`]).
     pub first_prompt: Option<String>,
+}
+
+/// The name `api::dto` reads a coordinator's own agent by (that file is edited apart); it goes
+/// once `api::dto` names [`OwnAgentView`].
+pub mod sessions {
+    /// See [`super::OwnAgentView`].
+    pub type SessionInfo = super::OwnAgentView;
 }
 
 /// A coordinator's own agent as the app and the phone's list show it: as a task's agent, without

@@ -63,7 +63,6 @@ pub use prompts::{
 pub use restore::{Intent, IntentKind, Records, ReplayRecord, TaskRecord};
 pub(crate) use task::Lost;
 pub use task::{Control, NewTask, Signal, Status, Task, TaskSpec, WorktreeFile, WorktreeFileKind};
-pub(crate) use terminal::Scrollback;
 pub use terminal::{
     AgentTerminal, FIRST_PROMPT_WAIT_MS_MAX, LAST_LINE_TAIL_BYTES, McpState, SCROLLBACK_BYTES_MAX,
     Terminal,
