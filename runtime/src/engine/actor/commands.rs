@@ -100,8 +100,11 @@ impl Actor {
             Command::CoordinatorMcpConnected(reply) => {
                 self.tell(AppEvent::CoordinatorMcpConnected(self.core.id()))
                     .await;
-                let effects = self.core.own_mcp_connected(now, self.fresh());
-                self.apply(effects).await;
+                // (Fresh ids are drawn only for an own agent: a draw shifts every later id.)
+                if self.core.own().is_some() {
+                    let effects = self.core.own_mcp_connected(now, self.fresh());
+                    self.apply(effects).await;
+                }
                 let _ = reply.send(Ok(()));
             }
             Command::Close(task, reply) => self.close(task, reply).await,
