@@ -1,13 +1,15 @@
 //! The actor of one coordinator: it owns the pure [`Coordinator`] and carries out its effects.
 //!
 //! The core decides; the actor does what the decisions say. It runs the jobs of slow IO
-//! (create, merge, close, diff, respawn, typing) off its loop and reports their ends back to
-//! the core, answers callers and waits, saves the records in jobs of their own (what must
-//! follow a save waits for it: [`AfterSave`]), and serves each task's terminal and viewers.
+//! (create, merge, close, diff, respawn, typing, spawning the own agent) off its loop and
+//! reports their ends back to the core, answers callers and waits, saves the records in jobs of
+//! their own (what must follow a save waits for it: [`AfterSave`]), and serves each agent's
+//! terminal and viewers: its tasks' agents' and its own agent's, alike.
 //!
 //! Layout: this module (the loop, saves, the core's effects carried out), `commands` (each
 //! command taken to the core), `jobs` (the jobs' IO and their kill points), `viewers` (each
-//! task's terminal, its viewers, and the views of tasks).
+//! agent's terminal, its viewers, the views of tasks and of the own agent, the own agent's
+//! start and stop).
 //!
 //! Invariants: no await happens while a decision is half-made (the core is called and its
 //! effects carried out in order); an operation's job starts only once the save holding its
