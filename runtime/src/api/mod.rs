@@ -46,7 +46,6 @@ use guard::{Hosts, Limits, Pool};
 
 use crate::core::auth::Credentials;
 use crate::core::ids::CoordinatorId;
-use crate::engine::sessions::Sessions;
 use crate::engine::{AgentFeed, CoordinatorHandle};
 
 /// The OpenAPI 3.1 document of the routes served (`runtime/openapi.json`), served at
@@ -77,8 +76,8 @@ pub struct Directory {
 /// coordinator, as before.
 pub type TaskIndex = BTreeMap<crate::core::ids::TaskId, CoordinatorId>;
 
-/// The API's state: the latest [`Directory`] the daemon published, the engine's agent feed
-/// and the coordinators' own agents (for the WebSocket), the open WebSocket connections, and
+/// The API's state: the latest [`Directory`] the daemon published (the coordinators' actors,
+/// which own their own agents too), the engine's agent feed (for the WebSocket), the open WebSocket connections, and
 /// the signals of a shutdown: one when it starts (WebSockets close), one when its grace is over
 /// (requests still running end).
 #[derive(Clone, Debug)]
@@ -87,7 +86,6 @@ pub struct ApiState {
     /// See [`TaskIndex`].
     tasks: Latest<TaskIndex>,
     feed: AgentFeed,
-    sessions: Option<Sessions>,
     /// One permit per WebSocket connection that may open.
     sockets: Arc<Semaphore>,
     /// WebSocket connections authenticated now.
@@ -107,20 +105,12 @@ impl ApiState {
             directory,
             tasks: latest::channel(TaskIndex::new()).1,
             feed,
-            sessions: None,
             sockets: Arc::new(Semaphore::new(crate::core::ws::WS_CONNECTIONS_MAX)),
             authenticated: Arc::new(AtomicUsize::new(0)),
             viewers: Arc::new(AtomicU64::new(0)),
             closing: latest::channel(false).0,
             aborted: latest::channel(false).0,
         }
-    }
-
-    /// The same state, listing and showing the coordinators' own agents of `sessions` too.
-    #[must_use]
-    pub fn with_sessions(mut self, sessions: Sessions) -> Self {
-        self.sessions = Some(sessions);
-        self
     }
 
     /// The same state, asking a sub-task's coordinator first by `tasks` ([`TaskIndex`]).

@@ -2,8 +2,8 @@
 //! decisions of `core::ws` (REST spec §3).
 //!
 //! One task per connection runs a loop over: the client's frames, the agent output it
-//! subscribed to (a bounded queue the coordinators' actors, and the daemon's sessions for the
-//! coordinators' own agents, fill without waiting), the engine's agent feed (list changes and
+//! subscribed to (a bounded queue the coordinators' actors fill without waiting, for their tasks'
+//! agents and their own), the engine's agent feed (list changes and
 //! exits, for every authenticated client), the published directory (a coordinator came or
 //! left, a token was revoked), the auth window, the heartbeat (`{"type":"heartbeat"}` every
 //! [`WS_HEARTBEAT_MS`] once authenticated, by which a client tells a dead connection from a
@@ -31,7 +31,6 @@ use crate::core::ids::{AgentId, base64};
 use crate::core::ws::{
     Close, Decision, Request, Session, WS_AUTH_WINDOW_MS, WS_HEARTBEAT_MS, WS_MESSAGE_BYTES_MAX,
 };
-use crate::engine::sessions::Sessions;
 use crate::engine::{AgentEvent, CoordinatorHandle, TerminalInput, Viewer, Watched};
 
 /// Output messages queued for one connection; past this the connection is closed (1013)
@@ -122,16 +121,9 @@ impl Drop for Waiting {
     }
 }
 
-/// The subscriptions of one connection: each agent with what feeds its output.
-type Subscriptions = BTreeMap<AgentId, Source>;
-
-/// Where a subscribed agent's output comes from.
-enum Source {
-    /// A task's agent: its coordinator's actor.
-    Task(CoordinatorHandle),
-    /// A coordinator's own agent: the daemon's sessions.
-    Session,
-}
+/// The subscriptions of one connection: each agent with the coordinator's actor that feeds its
+/// output (a task's agent's or the coordinator's own).
+type Subscriptions = BTreeMap<AgentId, CoordinatorHandle>;
 
 struct Connection {
     socket: WebSocket,
@@ -208,8 +200,8 @@ impl Connection {
             };
             end = step.err();
         }
-        for (agent, source) in std::mem::take(&mut self.subscribed) {
-            unwatch(self.state.sessions.as_ref(), self.viewer.id, agent, source).await;
+        for (agent, handle) in std::mem::take(&mut self.subscribed) {
+            let _ = handle.unwatch(agent, self.viewer.id).await;
         }
         if self.counted {
             self.state.authenticated.fetch_sub(1, Ordering::Relaxed);
@@ -288,13 +280,9 @@ impl Connection {
         let views = handlers::agents_views(&directory, self.session.holder())
             .await
             .unwrap_or_default();
-        let sessions = self.state.sessions.as_ref();
         let coordinators: Vec<Value> = views
             .iter()
-            .map(|view| {
-                let session = sessions.and_then(|s| s.info(view.coordinator));
-                super::dto::coordinator(view, session.as_ref())
-            })
+            .map(|view| super::dto::coordinator(view, view.own.as_ref()))
             .collect();
         self.send_json(&json!({
             "type": "agents",
@@ -339,12 +327,12 @@ impl Connection {
                 return self.subscribe(&directory, holder, &agent).await;
             }
             Request::Unsubscribe { agent } => {
-                if let Some((agent, source)) = agent
+                if let Some((agent, handle)) = agent
                     .parse()
                     .ok()
                     .and_then(|agent| self.subscribed.remove_entry(&agent))
                 {
-                    unwatch(self.state.sessions.as_ref(), self.viewer.id, agent, source).await;
+                    let _ = handle.unwatch(agent, self.viewer.id).await;
                 }
                 return Ok(());
             }
@@ -385,28 +373,13 @@ impl Connection {
         }
         for handle in handlers::readable(directory, Some(holder)) {
             if let Ok(watching) = handle.watch(agent, self.viewer.clone()).await {
-                self.subscribed.insert(agent, Source::Task(handle.clone()));
+                self.subscribed.insert(agent, handle.clone());
                 return self
                     .send_scrollback(agent, &watching.scrollback, watching.cols)
                     .await;
             }
         }
-        let sessions = self.state.sessions.as_ref();
-        let own = |sessions: &Sessions| match holder {
-            Holder::Mobile => true,
-            Holder::Coordinator(id) => sessions.info(id).is_some_and(|s| s.agent == agent),
-        };
-        let watching = sessions
-            .filter(|sessions| own(sessions))
-            .and_then(|sessions| sessions.watch(agent, self.viewer.clone()));
-        let Some(watching) = watching else {
-            return Ok(());
-        };
-        if watching.exited.is_none() {
-            self.subscribed.insert(agent, Source::Session);
-        }
-        self.send_scrollback(agent, &watching.scrollback, watching.cols)
-            .await
+        Ok(())
     }
 
     async fn send_scrollback(
@@ -447,8 +420,7 @@ impl Connection {
 
     /// An agent event: an exit is told at once, and every list change pending is told with
     /// one `agents`. A subscriber hears of the exit after the agent's last output: the actor
-    /// (or, for a coordinator's own agent, the sessions) queues the output before it tells the
-    /// feed, and the loop drains the queue first.
+    /// queues the output before it tells the feed, and the loop drains the queue first.
     async fn feed(
         &mut self,
         event: Result<AgentEvent, broadcast::error::RecvError>,
@@ -485,21 +457,6 @@ impl Connection {
     /// client's token was revoked.
     async fn directory_changed(&mut self) -> Result<(), End> {
         self.send_agents().await
-    }
-}
-
-/// Stops `agent`'s output coming to viewer `viewer`, from where it came. (Not a method: the
-/// connection's socket may not be borrowed across the wait.)
-async fn unwatch(sessions: Option<&Sessions>, viewer: u64, agent: AgentId, source: Source) {
-    match source {
-        Source::Task(handle) => {
-            let _ = handle.unwatch(agent, viewer).await;
-        }
-        Source::Session => {
-            if let Some(sessions) = sessions {
-                sessions.unwatch(agent, viewer);
-            }
-        }
     }
 }
 

@@ -44,7 +44,6 @@ use crate::api::error::json_response;
 use crate::api::{Directory, Latest};
 use crate::core::coordinator::Control;
 use crate::core::ids::{BatchId, CoordinatorId, TaskId};
-use crate::engine::sessions::Sessions;
 use crate::engine::{AppEvent, CoordinatorHandle, EngineError};
 
 /// Largest request body on the app channel, in bytes.
@@ -59,8 +58,6 @@ pub struct AppState {
     pub api_url: String,
     /// The state directory.
     pub state_dir: PathBuf,
-    /// The coordinators' own agents.
-    pub sessions: Sessions,
     /// The registered coordinators' handles, as the registry publishes them.
     pub directory: Latest<Directory>,
     /// The engine's events.
@@ -150,9 +147,14 @@ fn engine_refused(error: &EngineError) -> Response {
     failure(status, &error.to_string())
 }
 
-fn coordinator_json(info: &CoordinatorInfo, sessions: &Sessions) -> serde_json::Value {
-    // As the phone shows it, with the detector's own reading.
-    let agent = sessions.info(info.id).map(|session| {
+async fn coordinator_json(info: &CoordinatorInfo, state: &AppState) -> serde_json::Value {
+    // Its own agent, from its actor: as the phone shows it, with the detector's own reading.
+    let handle = state.directory.get().coordinators.get(&info.id).cloned();
+    let own = match handle {
+        Some(handle) => handle.own_agent().await.ok().flatten(),
+        None => None,
+    };
+    let agent = own.map(|session| {
         let mut value = crate::api::dto::coordinator_agent(&session);
         value["readiness"] = json!(session.readiness.map(|r| format!("{r:?}")));
         value
@@ -171,18 +173,21 @@ fn coordinator_json(info: &CoordinatorInfo, sessions: &Sessions) -> serde_json::
 async fn status(State(state): State<AppState>) -> Response {
     match state.registry.list().await {
         Err(error) => refused(&error),
-        Ok(list) => json_response(
-            StatusCode::OK,
-            &json!({
-                "version": env!("CARGO_PKG_VERSION"),
-                "apiUrl": state.api_url,
-                "stateDir": state.state_dir,
-                "coordinators": list
-                    .iter()
-                    .map(|info| coordinator_json(info, &state.sessions))
-                    .collect::<Vec<_>>(),
-            }),
-        ),
+        Ok(list) => {
+            let mut coordinators = Vec::new();
+            for info in &list {
+                coordinators.push(coordinator_json(info, &state).await);
+            }
+            json_response(
+                StatusCode::OK,
+                &json!({
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "apiUrl": state.api_url,
+                    "stateDir": state.state_dir,
+                    "coordinators": coordinators,
+                }),
+            )
+        }
     }
 }
 
@@ -450,10 +455,7 @@ async fn register(State(state): State<AppState>, body: Bytes) -> Response {
         notification_delay_ms: body.notification_delay_ms,
     };
     match state.registry.register(request).await {
-        Ok(info) => json_response(
-            StatusCode::CREATED,
-            &coordinator_json(&info, &state.sessions),
-        ),
+        Ok(info) => json_response(StatusCode::CREATED, &coordinator_json(&info, &state).await),
         Err(error) => refused(&error),
     }
 }
@@ -463,7 +465,7 @@ async fn rotate(State(state): State<AppState>, Path(id): Path<String>) -> Respon
         return failure(StatusCode::BAD_REQUEST, "the coordinator id is not a UUID");
     };
     match state.registry.rotate(id).await {
-        Ok(info) => json_response(StatusCode::OK, &coordinator_json(&info, &state.sessions)),
+        Ok(info) => json_response(StatusCode::OK, &coordinator_json(&info, &state).await),
         Err(error) => refused(&error),
     }
 }

@@ -234,7 +234,6 @@ impl Daemon {
             registry: door.clone(),
             api_url: api_url.clone(),
             state_dir: dir.clone(),
-            sessions: wired.sessions,
             directory: wired.directory,
             events: wired.events,
             phone: phone.clone(),

@@ -1,10 +1,11 @@
 //! The app channel's WebSockets: a terminal to attach to, and the engine's events.
 //!
 //! `GET /app/attach/{id}`: the terminal of a coordinator's own agent (`id` is the coordinator's)
-//! or of a sub-task's (`id` is the task's). The server sends the scrollback, then the output as
-//! it comes, as binary messages; when the agent ends, a text message `{"type":"exited",
-//! "exitCode":…}` and a close. A viewer that falls behind gets `{"type":"lagged"}` and a close
-//! (1013): the agent never waits for it. The client sends keystrokes as binary messages, and
+//! or of a sub-task's (`id` is the task's), both served by the coordinator's actor: the attach is
+//! a [`Viewer`] with a queue of [`ATTACH_QUEUE_MAX`] messages, as a WebSocket client's is. The
+//! server sends the scrollback, then the output as it comes, as binary messages; when the agent
+//! ends, a text message `{"type":"exited", "exitCode":…}` and a close. A viewer that falls behind
+//! (its queue full) gets `{"type":"lagged"}` and a close (1013): the agent never waits for it. The client sends keystrokes as binary messages, and
 //! `{"type":"resize","cols":…,"rows":…}` or `{"type":"kill"}` as text.
 //!
 //! `GET /app/events`: one text message per engine event (`task_created`, `task_merged`,
@@ -28,14 +29,13 @@ use tokio::sync::{Notify, broadcast, mpsc};
 use super::app::AppState;
 use crate::api::error::json_response;
 use crate::core::coordinator::StateChange;
-use crate::core::ids::{CoordinatorId, TaskId};
+use crate::core::ids::{AgentId, CoordinatorId, TaskId};
 use crate::core::notify::Notice;
-use crate::engine::sessions::Chunk;
 use crate::engine::{AppEvent, CoordinatorHandle, TerminalInput, Viewer, Watched};
 
 /// Engine events the feed holds for clients that read slowly.
 pub const APP_EVENT_FEED_MAX: usize = 1_024;
-/// Output messages queued for one attached sub-task viewer.
+/// Output messages queued for one attached viewer (of a task's agent or a coordinator's own).
 pub const ATTACH_QUEUE_MAX: usize = 256;
 /// Longest a message may take to go out.
 pub const APP_SEND_TIMEOUT_MS: u64 = 5_000;
@@ -48,14 +48,6 @@ fn failure(status: StatusCode, text: &str) -> Response {
     json_response(status, &json!({ "error": text }))
 }
 
-/// What an attach reaches.
-enum Target {
-    /// A coordinator's own agent.
-    Lead(CoordinatorId),
-    /// A sub-task's agent, through its coordinator's actor.
-    Task(CoordinatorHandle, crate::core::ids::AgentId),
-}
-
 pub(super) async fn attach(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -64,28 +56,35 @@ pub(super) async fn attach(
     let (Ok(coordinator), Ok(task)) = (id.parse::<CoordinatorId>(), id.parse::<TaskId>()) else {
         return failure(StatusCode::BAD_REQUEST, "the id is not a UUID");
     };
-    let target = if state.sessions.info(coordinator).is_some() {
-        Target::Lead(coordinator)
-    } else {
-        let Some(handle) = state.owner_of(task).await else {
-            return failure(
-                StatusCode::NOT_FOUND,
-                &format!("no coordinator agent or task {id}"),
-            );
-        };
-        match handle.task_status(task).await {
-            Ok(view) => Target::Task(handle, view.agent),
-            Err(error) => return failure(StatusCode::NOT_FOUND, &error.to_string()),
+    // A coordinator's own agent, else a sub-task's: either way its coordinator's actor's.
+    let lead = state
+        .directory
+        .get()
+        .coordinators
+        .get(&coordinator)
+        .cloned();
+    let own = match &lead {
+        Some(handle) => handle.own_agent().await.ok().flatten(),
+        None => None,
+    };
+    let (handle, agent) = match (lead, own) {
+        (Some(handle), Some(own)) => (handle, own.agent),
+        _ => {
+            let Some(handle) = state.owner_of(task).await else {
+                return failure(
+                    StatusCode::NOT_FOUND,
+                    &format!("no coordinator agent or task {id}"),
+                );
+            };
+            match handle.task_status(task).await {
+                Ok(view) => (handle, view.agent),
+                Err(error) => return failure(StatusCode::NOT_FOUND, &error.to_string()),
+            }
         }
     };
     upgrade
         .max_message_size(APP_MESSAGE_BYTES_MAX)
-        .on_upgrade(move |socket| async move {
-            match target {
-                Target::Lead(id) => lead(socket, state, id).await,
-                Target::Task(handle, agent) => sub_task(socket, handle, agent).await,
-            }
-        })
+        .on_upgrade(move |socket| watch(socket, handle, agent))
 }
 
 async fn send(socket: &mut WebSocket, message: Message) -> bool {
@@ -143,64 +142,13 @@ fn input(message: Message) -> Option<Result<TerminalInput, ()>> {
     }
 }
 
-async fn lead(mut socket: WebSocket, state: AppState, id: CoordinatorId) {
-    let Ok(mut attached) = state.sessions.attach(id) else {
-        close(&mut socket, 1011, "the session is gone").await;
-        return;
-    };
-    if !send(&mut socket, Message::Binary(attached.scrollback.into())).await {
-        return;
-    }
-    if let Some(status) = attached.exited {
-        let _ = send(&mut socket, exited(status.code)).await;
-        close(&mut socket, 1000, "exited").await;
-        return;
-    }
-    loop {
-        tokio::select! {
-            biased;
-            chunk = attached.live.recv() => match chunk {
-                Ok(Chunk::Output(bytes)) => {
-                    if !send(&mut socket, Message::Binary(bytes.to_vec().into())).await {
-                        return;
-                    }
-                }
-                Ok(Chunk::Exited(code)) => {
-                    let _ = send(&mut socket, exited(code)).await;
-                    close(&mut socket, 1000, "exited").await;
-                    return;
-                }
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    let lagged = json!({ "type": "lagged" }).to_string();
-                    let _ = send(&mut socket, Message::Text(lagged.into())).await;
-                    close(&mut socket, 1013, "fell behind").await;
-                    return;
-                }
-                Err(broadcast::error::RecvError::Closed) => return,
-            },
-            message = socket.recv() => match message {
-                // The client went away: a closed socket answers at once, forever.
-                None | Some(Err(_)) => return,
-                Some(Ok(message)) => match input(message) {
-                    None => {}
-                    Some(Ok(input)) => {
-                        let _ = state.sessions.input(id, input).await;
-                    }
-                    Some(Err(())) => return,
-                },
-            },
-        }
-    }
-}
-
-/// Ids for the app channel's viewers of sub-task terminals, apart from the API's.
+/// Ids for the app channel's viewers of agents' terminals, apart from the API's.
 static VIEWERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1 << 62);
 
-async fn sub_task(
-    mut socket: WebSocket,
-    handle: CoordinatorHandle,
-    agent: crate::core::ids::AgentId,
-) {
+/// Attaches `socket` to `agent`'s terminal, served by `handle`'s actor: its scrollback, its
+/// output and end, through a bounded viewer queue; the client's keystrokes, resizes and kill
+/// through the terminal's writer.
+async fn watch(mut socket: WebSocket, handle: CoordinatorHandle, agent: AgentId) {
     let (queue, mut watched) = mpsc::channel(ATTACH_QUEUE_MAX);
     let overflowed = Arc::new(Notify::new());
     let viewer = Viewer {
@@ -210,7 +158,7 @@ async fn sub_task(
     };
     let viewer_id = viewer.id;
     let Ok(watching) = handle.watch(agent, viewer).await else {
-        close(&mut socket, 1011, "the task is gone").await;
+        close(&mut socket, 1011, "the agent is gone").await;
         return;
     };
     let sent = send(&mut socket, Message::Binary(watching.scrollback.into())).await;

@@ -1,5 +1,5 @@
-//! A daemon over any ports: the engine, the registry that owns it, the coordinators' own agents
-//! and the API's state, wired as one. The production daemon ([`super::Daemon::start`]) starts
+//! A daemon over any ports: the engine, the registry that owns it and the API's state, wired as
+//! one (the coordinators' own agents are their actors'). The production daemon ([`super::Daemon::start`]) starts
 //! it on the machine's ports; the simulator's daemon host starts the same on simulated ones, so
 //! registration, the `.mcp.json` wiring, the state file, restore and deregistration run there
 //! as they run for a user.
@@ -18,7 +18,6 @@ use crate::agents::McpLaunch;
 use crate::api::latest::Latest;
 use crate::api::latest::Publisher;
 use crate::api::{ApiState, Directory, TaskIndex};
-use crate::engine::sessions::Sessions;
 use crate::engine::{APP_EVENTS_MAX, AppEvent, Engine, Ports};
 use crate::ports::{Clock, Entropy, Files, PtyHost, Repo};
 
@@ -60,8 +59,6 @@ pub struct Wired {
     pub directory: Latest<Directory>,
     /// The API's state.
     pub api: ApiState,
-    /// The coordinators' own agents.
-    pub sessions: Sessions,
     /// The engine's events, for every follower.
     pub events: broadcast::Sender<AppEvent>,
     /// The same events from before the first one on (the restore's included).
@@ -70,7 +67,7 @@ pub struct Wired {
     pub restored: Restored,
 }
 
-/// Starts the engine, the coordinators' own agents and the registry on `machine`, restores
+/// Starts the engine and the registry on `machine`, restores
 /// `state` and spawns the registry's task.
 ///
 /// # Errors
@@ -91,15 +88,12 @@ pub async fn start(machine: Machine, host: Host, state: State) -> Result<Wired, 
     tokio::spawn(registry::log_events(events_rx, events.clone()));
     let tasks_followed = events.subscribe();
     let feed = engine.agent_feed();
-    let sessions = Sessions::new(ports.pty.clone(), ports.clock.clone(), feed.clone());
-    tokio::spawn(sessions.clone().follow(events.subscribe()));
     let (publisher, directory) = crate::api::latest::channel(Directory::default());
     let (registry, restored) = Registry::start(
         ports,
         host,
         state,
         (engine, Directory::default(), publisher),
-        sessions.clone(),
     )
     .await?;
     let (door, registry_task) = registry.spawn((requests_tx, requests));
@@ -113,15 +107,12 @@ pub async fn start(machine: Machine, host: Host, state: State) -> Result<Wired, 
     }
     let (index_publisher, index) = crate::api::latest::channel(known.clone());
     tokio::spawn(follow_tasks(tasks_followed, known, index_publisher));
-    let api = ApiState::new(directory.clone(), feed)
-        .with_sessions(sessions.clone())
-        .with_task_index(index);
+    let api = ApiState::new(directory.clone(), feed).with_task_index(index);
     Ok(Wired {
         registry: door,
         registry_task,
         directory,
         api,
-        sessions,
         events,
         tap,
         restored,

@@ -9,12 +9,12 @@ use tokio::sync::mpsc;
 
 use super::{
     AgentEvent, AgentFeed, AppEvent, CoordinatorHandle, CoordinatorSettings, CreateTask, Engine,
-    EngineError, MergeOptions, MergeResult, Ports, SpawnDefaults, spawn_coordinator,
+    EngineError, MergeResult, Ports, SpawnDefaults, spawn_coordinator,
 };
 use crate::agents::prompts::sub_task;
 use crate::core::coordinator::{
-    Control, CoreError, IdleOutcome, MCP_CONNECT_TIMEOUT_MS, Records, Sent, SignalOutcome,
-    StateChange, Status,
+    Control, CoreError, IdleOutcome, MCP_CONNECT_TIMEOUT_MS, MergeOptions, Records, Sent,
+    SignalOutcome, StateChange, Status,
 };
 use crate::core::diff::DIFF_TRUNCATED_NOTE;
 use crate::core::ids::{AgentId, CoordinatorId};

@@ -8,12 +8,15 @@
 //!
 //! Bounds: [`TERMINAL_INPUTS_MAX`] inputs wait per terminal; a full queue refuses the next
 //! input (its caller says so), it never waits.
+//!
+//! A prompt is typed as a person pastes one ([`type_prompt`]): wrapped for bracketed paste if
+//! the agent asked for it, then Enter after a pause that grows with the prompt
+//! ([`enter_delay_ms`]).
 
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::TypingFailed;
 use crate::core::ids::AgentId;
 use crate::ports::{PtyError, PtyHost};
 
@@ -30,7 +33,7 @@ pub(crate) enum Input {
         rows: u16,
         reply: oneshot::Sender<Result<(), PtyError>>,
     },
-    /// A prompt typed as a person pastes one ([`super::type_prompt`]).
+    /// A prompt typed as a person pastes one ([`type_prompt`]).
     Prompt {
         text: String,
         bracketed: bool,
@@ -64,7 +67,7 @@ impl Writer {
                         bracketed,
                         done,
                     } => {
-                        let typed = super::type_prompt(&*pty, agent, &text, bracketed).await;
+                        let typed = type_prompt(&*pty, agent, &text, bracketed).await;
                         let _ = done.send(typed);
                     }
                 }
@@ -82,6 +85,58 @@ impl Writer {
             }
         })
     }
+}
+
+/// Shortest pause between typing a prompt and pressing Enter, so the agent takes the text as
+/// typed, not as a pasted line it may not submit (see [`enter_delay_ms`]).
+pub const PROMPT_ENTER_DELAY_MS: u64 = 50;
+/// The pause grows by this much per line of the prompt: an agent takes longer over a longer
+/// paste, and an Enter that comes while it still takes the paste in is lost (seen with Claude
+/// Code on a loaded machine: the assignment stayed in its input box).
+pub const PROMPT_ENTER_DELAY_PER_LINE_MS: u64 = 15;
+/// Longest pause before Enter.
+pub const PROMPT_ENTER_DELAY_MS_MAX: u64 = 500;
+
+/// How typing a prompt failed.
+#[derive(Debug)]
+pub(crate) enum TypingFailed {
+    /// The text could not be written (nothing reached the agent).
+    Text(crate::ports::PtyError),
+    /// The text was written; the Enter could not be.
+    Enter(crate::ports::PtyError),
+    /// Nothing was written: the terminal's writer could not take the prompt (its queue full,
+    /// or ended).
+    Gone,
+}
+
+/// Types `text` into `agent` as a person pastes a prompt: wrapped for bracketed paste if the
+/// agent asked for it, then, after [`enter_delay_ms`], Enter. The engine types every prompt so
+/// (its sub-tasks', a coordinator's own agent's first), through the terminal's writer.
+pub(crate) async fn type_prompt(
+    pty: &dyn crate::ports::PtyHost,
+    agent: AgentId,
+    text: &str,
+    bracketed: bool,
+) -> Result<(), TypingFailed> {
+    let body = if bracketed {
+        format!("\x1b[200~{text}\x1b[201~")
+    } else {
+        text.to_owned()
+    };
+    pty.write(agent, body.as_bytes())
+        .await
+        .map_err(TypingFailed::Text)?;
+    tokio::time::sleep(std::time::Duration::from_millis(enter_delay_ms(text))).await;
+    pty.write(agent, b"\r").await.map_err(TypingFailed::Enter)
+}
+
+/// The pause before Enter after typing `prompt`: [`PROMPT_ENTER_DELAY_PER_LINE_MS`] per line,
+/// from [`PROMPT_ENTER_DELAY_MS`] to [`PROMPT_ENTER_DELAY_MS_MAX`] (the reference's paste
+/// delay).
+#[must_use]
+pub fn enter_delay_ms(prompt: &str) -> u64 {
+    let lines = prompt.bytes().filter(|&b| b == b'\n').count() as u64 + 1;
+    (lines * PROMPT_ENTER_DELAY_PER_LINE_MS).clamp(PROMPT_ENTER_DELAY_MS, PROMPT_ENTER_DELAY_MS_MAX)
 }
 
 #[cfg(test)]

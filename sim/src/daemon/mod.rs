@@ -410,7 +410,6 @@ pub async fn serve(shared: Arc<Shared>) -> turmoil::Result {
         registry: wired.registry.clone(),
         api_url: crate::net::api_url(),
         state_dir: PathBuf::from(STATE_DIR),
-        sessions: wired.sessions,
         directory: wired.directory.clone(),
         events: wired.events,
         phone,

@@ -31,13 +31,12 @@ use std::path::PathBuf;
 
 use crate::core::ids::{AgentId, DoneToken, TaskId};
 use crate::core::notify::{Completion, Fresh};
-use crate::core::state::Verdict;
 use crate::core::time::Millis;
 
 use super::restore::{Intent, IntentKind};
 use super::{
-    Coordinator, CoreError, Effect, IdleOutcome, Lost, MCP_CONNECT_TIMEOUT_MS, McpState, NewTask,
-    Scrollback, SignalOutcome, Status, Task, WorktreeFile,
+    Coordinator, CoreError, Effect, IdleOutcome, Lost, NewTask, SignalOutcome, Status, Task,
+    WorktreeFile,
 };
 
 /// Sub-tasks one coordinator may have at once, those being made included: enough for any batch
@@ -232,7 +231,7 @@ impl Coordinator {
             return Err(CoreError::TooManyTasks);
         }
         let mut task = Task::new(new.spec, now);
-        task.assignment = new.assignment.filter(|a| !a.trim().is_empty());
+        task.terminal.assignment = new.assignment.filter(|a| !a.trim().is_empty());
         self.tasks.push(task);
         Ok(())
     }
@@ -316,7 +315,7 @@ impl Coordinator {
     /// No such task, or [`CoreError::NotMergeable`] saying why.
     pub fn check_merge(&self, task: TaskId) -> Result<(), CoreError> {
         let entry = self.task(task).ok_or(CoreError::TaskNotFound(task))?;
-        match entry.status {
+        match entry.terminal.status {
             Status::Running if entry.signal.is_none() => Err(CoreError::NotMergeable(format!(
                 "Task {task} is still running. Use send_prompt for follow-up, or wait until it \
                  signals done or goes idle before calling merge_task."
@@ -352,10 +351,10 @@ impl Coordinator {
         let entry = self.task(task).ok_or(CoreError::TaskNotFound(task))?;
         let job = Job::Merge {
             task,
-            worktree: entry.worktree.clone(),
-            branch: entry.branch.clone(),
-            base_branch: entry.base_branch.clone(),
-            worktree_files: entry.worktree_files.clone(),
+            worktree: entry.spec.worktree.clone(),
+            branch: entry.spec.branch.clone(),
+            base_branch: entry.spec.base_branch.clone(),
+            worktree_files: entry.spec.worktree_files.clone(),
             squash: options.squash,
             message: options.message.clone(),
         };
@@ -512,10 +511,10 @@ impl Coordinator {
         };
         let job = Job::Close {
             task,
-            agent: entry.agent,
-            worktree: entry.worktree.clone(),
-            branch: entry.branch.clone(),
-            config: entry.mcp_config.clone(),
+            agent: entry.terminal.agent,
+            worktree: entry.spec.worktree.clone(),
+            branch: entry.spec.branch.clone(),
+            config: entry.spec.mcp_config.clone(),
         };
         // Told already: a wait returned it (silenced, nothing pending). A notification still
         // pending is withdrawn below, so the close itself must tell a blocked wait.
@@ -595,9 +594,9 @@ impl Coordinator {
         let Some(entry) = self.task(task) else {
             return;
         };
-        let name = entry.name.clone();
+        let name = entry.spec.name.clone();
         self.resolve_idle_waiters(task, IdleOutcome::Exited, effects);
-        self.tasks.retain(|t| t.id != task);
+        self.tasks.retain(|t| t.spec.id != task);
         if !closing.reported && !self.signal_waiters.is_empty() {
             let remaining = self.remaining();
             let outcome = SignalOutcome::Task {
@@ -632,7 +631,10 @@ impl Coordinator {
         } else if closing.signalled {
             self.report_signal(now, fresh, task, effects);
         } else if closing.withdrew {
-            let completion = match self.task(task).map(|t| (t.status, t.exit_code)) {
+            let completion = match self
+                .task(task)
+                .map(|t| (t.terminal.status, t.terminal.exit_code))
+            {
                 Some((Status::Exited, code)) => Some(Completion::Exited(code)),
                 Some((Status::Idle, _)) => Some(Completion::Idle),
                 _ => None,
@@ -641,7 +643,7 @@ impl Coordinator {
                 self.report(now, fresh, task, completion, None, effects);
             }
         }
-        self.assess(now, fresh, task, effects);
+        self.assess(now, fresh, task.into(), effects);
     }
 
     /// Whether a create or a close is under way: its job will report, and its callers wait to
@@ -670,7 +672,7 @@ impl Coordinator {
             effects.push(Effect::Notice(notice));
         }
         self.resolve_idle_waiters(task, IdleOutcome::Removed, &mut effects);
-        self.tasks.retain(|t| t.id != task);
+        self.tasks.retain(|t| t.spec.id != task);
         self.notifications.unsilence(task);
         Ok(effects)
     }
@@ -686,13 +688,13 @@ impl Coordinator {
         if self.closing.contains_key(&task) {
             return refuse("is closing");
         }
-        if entry.status != Status::Exited {
+        if entry.terminal.status != Status::Exited {
             return refuse("still has its agent running; only an exited agent is started again");
         }
-        if entry.launch.is_empty() {
+        if entry.spec.launch.is_empty() {
             return refuse("was made before Baton kept its agent's command line");
         }
-        Ok((entry.launch.clone(), entry.worktree.clone()))
+        Ok((entry.spec.launch.clone(), entry.spec.worktree.clone()))
     }
 
     /// A task's agent was started again as `agent`, with the command line `launch` and the
@@ -727,22 +729,12 @@ impl Coordinator {
         }
         self.notifications.unsilence(task);
         let entry = self.task_mut(task)?;
-        entry.agent = agent;
-        entry.launch = launch;
-        entry.worktree_files = worktree_files;
-        entry.status = Status::Running;
-        entry.exit_code = None;
+        entry.spec.agent = agent;
+        entry.spec.launch = launch;
+        entry.spec.worktree_files = worktree_files;
         entry.lost = Lost::No;
         // The new agent starts its own MCP server: what it was asked waits for it again.
-        entry.mcp = McpState::Waiting {
-            until: now.plus(MCP_CONNECT_TIMEOUT_MS),
-        };
-        entry.typing = false;
-        entry.enter_retry = None;
-        entry.detector.reset(now);
-        entry.evidence = crate::core::state::Evidence::started(now);
-        entry.state = Verdict::starting(now);
-        entry.scrollback = Scrollback::default();
+        entry.terminal.restart(agent, now);
         Ok(effects)
     }
 

@@ -2,7 +2,8 @@
 //!
 //! [`Coordinator`] owns the state of one coordinator: its tasks (in creation order), what is
 //! under way for them (creates, merges, closes, and who waits for each), their idle and signal
-//! waiters, the replay cache of its signal waits, and its notifications. Every method takes
+//! waiters, the replay cache of its signal waits, its notifications, and the terminal of its own
+//! agent (`baton coordinator start`), modelled as a task's agent's is ([`AgentTerminal`]). Every method takes
 //! `now` (wall time from the `Clock` port) and, where something new may be named, [`Fresh`]
 //! ids; it returns [`Effect`]s for the engine to carry out: start a job, answer a caller or a
 //! waiter, tell the app, type into or answer a terminal. The engine runs one of these per
@@ -14,9 +15,13 @@
 //!   roll back, merges and closes, who joins one under way, closes held during a merge;
 //!   respawns and removals.
 //! - `waits`: `wait_for_idle`, `wait_for_signal_done`, signals and exits, reports.
-//! - `prompts`: prompts typed or queued, control, the agent's terminal and state.
+//! - `prompts`: prompts typed or queued, control, what an agent's terminal shows and its
+//!   state decided, for a task's agent and the coordinator's own (a [`Terminal`] names which);
+//!   the own agent's start, first prompt and end.
+//! - `terminal`: one agent's terminal ([`AgentTerminal`]): scrollback, detector, state, the MCP
+//!   gate, queued prompts, typing, Enter pressed again, exit.
 //! - `restore`: what is saved ([`Records`], [`Intent`]) and how a restart carries on.
-//! - `task`: one task.
+//! - `task`: one task: its [`TaskSpec`], its terminal, control and signal.
 //!
 //! Invariants:
 //! - A signal is returned by at most one wait; an answer the engine could not deliver is taken
@@ -28,6 +33,8 @@
 //!   join an operation by [`OPERATION_JOINERS_MAX`], waiters by [`SIGNAL_WAITERS_MAX`] and
 //!   [`IDLE_WAITERS_PER_TASK_MAX`], prompts by [`PROMPT_QUEUE_MAX`], the replay cache and the
 //!   notifications by their own bounds.
+//! - The coordinator's own agent is no task: no wait, signal, notification or report is ever
+//!   about it; its changes are told as [`Effect::Own`].
 //!
 //! It must not depend on anything but the rest of `core`: no IO, no runtime, no clock.
 
@@ -35,8 +42,11 @@ mod lifecycle;
 mod prompts;
 mod restore;
 mod task;
+mod terminal;
 mod waits;
 
+#[cfg(test)]
+mod own_tests;
 #[cfg(test)]
 mod tests;
 
@@ -51,11 +61,12 @@ pub use prompts::{
     PROMPT_QUEUE_BYTES_MAX, PROMPT_QUEUE_MAX, Sent, Typed, sanitize_prompt, text_to_type,
 };
 pub use restore::{Intent, IntentKind, Records, ReplayRecord, TaskRecord};
-pub use task::{
-    Control, LAST_LINE_TAIL_BYTES, McpState, NewTask, SCROLLBACK_BYTES_MAX, Signal, Status, Task,
-    TaskSpec, WorktreeFile, WorktreeFileKind,
+pub(crate) use task::Lost;
+pub use task::{Control, NewTask, Signal, Status, Task, TaskSpec, WorktreeFile, WorktreeFileKind};
+pub use terminal::{
+    AgentTerminal, FIRST_PROMPT_WAIT_MS_MAX, LAST_LINE_TAIL_BYTES, McpState, SCROLLBACK_BYTES_MAX,
+    Terminal,
 };
-pub(crate) use task::{Lost, Scrollback};
 pub use waits::{
     IDLE_WAITERS_PER_TASK_MAX, IdleOutcome, SIGNAL_WAITERS_MAX, SignalOutcome,
     WAIT_TIMEOUT_MS_DEFAULT, WAIT_TIMEOUT_MS_MAX, Wait, WaiterId,
@@ -100,6 +111,20 @@ pub enum StateChange {
     Agent(Verdict),
 }
 
+/// A change of the coordinator's own agent, for the engine to log (the app is told of its
+/// terminal through the agents' list, not as a task's state).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OwnChange {
+    /// What it is doing changed.
+    Agent(Verdict),
+    /// Its Baton MCP server did not announce itself within [`MCP_CONNECT_TIMEOUT_MS`]: its
+    /// first prompt went out without Baton's tools.
+    McpStartupTimedOut,
+    /// Its first prompt was dropped: it showed no prompt within [`FIRST_PROMPT_WAIT_MS_MAX`]
+    /// (the user, attached, can type it).
+    FirstPromptDropped,
+}
+
 /// What the engine must do after a decision.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Effect {
@@ -129,11 +154,12 @@ pub enum Effect {
         /// Its answer.
         outcome: SignalOutcome,
     },
-    /// Type a prompt into a task's agent and press Enter (the core already counts it as being
-    /// typed), then report how it went with [`Coordinator::prompt_typed`].
+    /// Type a prompt into an agent (a task's, or the coordinator's own) and press Enter (the
+    /// core already counts it as being typed), then report how it went with
+    /// [`Coordinator::prompt_typed`].
     Type {
-        /// The task.
-        task: TaskId,
+        /// The agent's terminal.
+        terminal: Terminal,
         /// Its agent.
         agent: AgentId,
         /// The prompt.
@@ -173,6 +199,8 @@ pub enum Effect {
         /// What failed.
         error: String,
     },
+    /// The coordinator's own agent changed (to log).
+    Own(OwnChange),
 }
 
 /// Why a request was refused.
@@ -218,6 +246,11 @@ pub enum CoreError {
     TooManyWaiters(usize),
 }
 
+/// Why the coordinator's own agent cannot start: it runs (or starts) already.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the coordinator's agent is running already")]
+pub struct OwnAgentRunning;
+
 /// One coordinator's state. See the module documentation.
 #[derive(Debug)]
 pub struct Coordinator {
@@ -238,6 +271,9 @@ pub struct Coordinator {
     closing: BTreeMap<TaskId, Closing>,
     /// Operations under way (saved with the records).
     intents: Vec<Intent>,
+    /// Its own agent's terminal, from its start until it is stopped (kept once it exited, to
+    /// be watched and listed so).
+    own: Option<AgentTerminal>,
 }
 
 impl Coordinator {
@@ -258,6 +294,7 @@ impl Coordinator {
             merging: BTreeMap::new(),
             closing: BTreeMap::new(),
             intents: Vec::new(),
+            own: None,
         }
     }
 
@@ -281,7 +318,7 @@ impl Coordinator {
     /// One of its tasks.
     #[must_use]
     pub fn task(&self, id: TaskId) -> Option<&Task> {
-        self.tasks.iter().find(|task| task.id == id)
+        self.tasks.iter().find(|task| task.spec.id == id)
     }
 
     /// Its notifications.
@@ -290,10 +327,47 @@ impl Coordinator {
         &self.notifications
     }
 
+    /// Its own agent's terminal, if it started one.
+    #[must_use]
+    pub const fn own(&self) -> Option<&AgentTerminal> {
+        self.own.as_ref()
+    }
+
+    /// A terminal: a task's agent's, or its own agent's.
+    #[must_use]
+    pub fn terminal(&self, terminal: Terminal) -> Option<&AgentTerminal> {
+        match terminal {
+            Terminal::Task(task) => self.task(task).map(|t| &t.terminal),
+            Terminal::Own => self.own.as_ref(),
+        }
+    }
+
+    /// Which terminal `agent` is: a task's agent's (tasks first), or its own agent's.
+    #[must_use]
+    pub fn terminal_of(&self, agent: AgentId) -> Option<Terminal> {
+        self.tasks
+            .iter()
+            .find(|task| task.terminal.agent == agent)
+            .map(|task| Terminal::Task(task.spec.id))
+            .or_else(|| {
+                self.own
+                    .as_ref()
+                    .filter(|own| own.agent == agent)
+                    .map(|_| Terminal::Own)
+            })
+    }
+
+    fn terminal_mut(&mut self, terminal: Terminal) -> Option<&mut AgentTerminal> {
+        match terminal {
+            Terminal::Task(task) => self.task_mut(task).ok().map(|t| &mut t.terminal),
+            Terminal::Own => self.own.as_mut(),
+        }
+    }
+
     fn task_mut(&mut self, id: TaskId) -> Result<&mut Task, CoreError> {
         self.tasks
             .iter_mut()
-            .find(|task| task.id == id)
+            .find(|task| task.spec.id == id)
             .ok_or(CoreError::TaskNotFound(id))
     }
 
@@ -305,13 +379,14 @@ impl Coordinator {
             .iter()
             .filter(|task| match task.signal {
                 Some(signal) => !signal.consumed,
-                None => task.status != Status::Exited || task.lost == Lost::Untold,
+                None => task.terminal.status != Status::Exited || task.lost == Lost::Untold,
             })
             .count()
     }
 
-    /// When [`tick`](Self::tick) next has something to do: a wait's deadline, a task whose
-    /// prompt becomes stable, or a batch to stage again.
+    /// When [`tick`](Self::tick) next has something to do: a wait's deadline, a terminal whose
+    /// prompt becomes stable (or whose MCP gate ends, Enter is due again, first prompt is to be
+    /// dropped), or a batch to stage again.
     #[must_use]
     pub fn next_deadline(&self, now: Millis) -> Option<Millis> {
         let waits = self
@@ -319,37 +394,20 @@ impl Coordinator {
             .iter()
             .map(|w| w.deadline)
             .chain(self.idle_waiters.iter().map(|w| w.deadline));
-        let rechecks = self
+        let terminals = self
             .tasks
             .iter()
-            .filter(|task| matches!(task.status, Status::Running | Status::Idle))
-            .flat_map(|task| [task.detector.assess(now).recheck_at, task.state.recheck_at])
-            .flatten();
-        let mcp_timeouts = self
-            .tasks
-            .iter()
-            .filter(|task| task.assignment.is_some() && task.status != Status::Exited)
-            .filter_map(|task| match task.mcp {
-                // A past deadline is acted on at the agent's next prompt; waking for it again
-                // would spin.
-                McpState::Waiting { until } if until > now => Some(until),
-                McpState::Waiting { .. } | McpState::Connected | McpState::GaveUp => None,
-            });
-        let enter_retries = self
-            .tasks
-            .iter()
-            .filter(|task| task.status != Status::Exited)
-            .filter_map(|task| task.enter_retry.map(|(at, _)| at.max(now)));
+            .map(|task| &task.terminal)
+            .chain(&self.own)
+            .flat_map(|terminal| terminal.deadlines(now));
         waits
-            .chain(rechecks)
-            .chain(mcp_timeouts)
-            .chain(enter_retries)
+            .chain(terminals)
             .chain(self.notifications.restage_at())
             .min()
     }
 
-    /// Does what is due at `now`: times out waits, re-assesses tasks whose prompt became stable,
-    /// stages unacknowledged notifications again.
+    /// Does what is due at `now`: times out waits, re-assesses the terminals (tasks' and its own
+    /// agent's) whose prompt became stable, stages unacknowledged notifications again.
     pub fn tick(&mut self, now: Millis, fresh: Fresh) -> Vec<Effect> {
         let mut effects = Vec::new();
         while let Some(index) = self.signal_waiters.iter().position(|w| w.deadline <= now) {
@@ -376,10 +434,11 @@ impl Coordinator {
             waiter: w.id,
             outcome: IdleOutcome::TimedOut,
         }));
-        let ids: Vec<TaskId> = self.tasks.iter().map(|task| task.id).collect();
+        let ids: Vec<TaskId> = self.tasks.iter().map(|task| task.spec.id).collect();
         for task in ids {
-            self.assess(now, fresh, task, &mut effects);
+            self.assess(now, fresh, task.into(), &mut effects);
         }
+        self.assess(now, fresh, Terminal::Own, &mut effects);
         if let Some(notice) = self.notifications.restage_due(now, fresh) {
             effects.push(Effect::Notice(notice));
         }
@@ -414,14 +473,14 @@ impl Coordinator {
         self.replay.forget(self.id);
         for task in &mut self.tasks {
             task.control = Control::Human;
-            task.assignment = None;
-            task.queued.clear();
+            task.terminal.assignment = None;
+            task.terminal.queued.clear();
             if !task.assignment_delivered {
-                self.notifications.silence(task.id);
+                self.notifications.silence(task.spec.id);
             }
             let needs_review = task.assignment_delivered;
             effects.push(Effect::State(
-                task.id,
+                task.spec.id,
                 StateChange::Orphaned { needs_review },
             ));
         }

@@ -1,24 +1,33 @@
-//! Prompts and control: what is typed into a task's agent and when, who drives the task, and
-//! what its terminal shows.
+//! Prompts and control: what is typed into an agent and when, who drives a task, and what an
+//! agent's terminal shows; for a task's agent and for the coordinator's own agent alike (a
+//! [`Terminal`] names which), the terminal's own rules being [`AgentTerminal`]'s.
 //!
 //! A prompt is typed at once when the agent waits at its prompt and nothing is ahead of it;
 //! otherwise it queues (behind the assignment, a human's hold, a prompt being typed, earlier
 //! prompts, or a screen that asks a human), bounded by [`PROMPT_QUEUE_MAX`] prompts and
-//! [`PROMPT_QUEUE_BYTES_MAX`] bytes. The assignment waits for the task's MCP server (at most
+//! [`PROMPT_QUEUE_BYTES_MAX`] bytes. The assignment waits for the agent's MCP server (at most
 //! [`MCP_CONNECT_TIMEOUT_MS`]). Output feeds the detector; its judgement, with the agent's
-//! hooks, decides the agent's state ([`crate::core::state::decide`]) and when the task is idle.
+//! hooks, decides the agent's state ([`crate::core::state::decide`]) and when it is idle.
+//!
+//! The coordinator's own agent is started by the user (`baton coordinator start`): its first
+//! prompt (the coordinator preamble and the user's words) is its assignment, typed as a task's
+//! is, or dropped at [`FIRST_PROMPT_WAIT_MS_MAX`] if the agent never shows its prompt. What
+//! follows a task's prompt and state (signals reset, waits answered, notifications, reports)
+//! never follows its own agent's: its changes are [`Effect::Own`].
 //!
 //! Invariants: nothing is typed into a task being closed, nor while a human holds it; an Enter
 //! is never pressed again on a screen that asks a human.
 
-use crate::core::detector::Readiness;
-use crate::core::ids::{BatchId, TaskId};
+use crate::core::detector::{Profile, Readiness};
+use crate::core::ids::{AgentId, BatchId, TaskId};
 use crate::core::notify::{Completion, Fresh};
 use crate::core::state::AgentState;
 use crate::core::time::Millis;
 
+use super::terminal::Next;
 use super::{
-    Control, Coordinator, CoreError, Effect, IdleOutcome, McpState, StateChange, Status, Task,
+    AgentTerminal, Control, Coordinator, CoreError, Effect, FIRST_PROMPT_WAIT_MS_MAX, IdleOutcome,
+    McpState, OwnAgentRunning, OwnChange, StateChange, Status, Terminal,
 };
 
 /// Longest prompt typed into an agent, in bytes.
@@ -103,7 +112,7 @@ impl Coordinator {
             return Err(CoreError::InvalidPrompt(format!("Task {task} is closing")));
         }
         let entry = self.task_mut(task)?;
-        if entry.status == Status::Exited {
+        if entry.status() == Status::Exited {
             // Its agent is gone and is never respawned: nothing would read the prompt.
             return Err(CoreError::InvalidPrompt(format!("Task {task} has exited")));
         }
@@ -117,153 +126,116 @@ impl Coordinator {
                 "Prompt exceeds {PROMPT_BYTES_MAX} byte limit"
             )));
         }
-        // A screen asking a human is not the agent's prompt: text and Enter typed there would
-        // answer it (a permission prompt's first choice is "Yes").
-        let must_wait = entry.assignment.is_some()
-            || !entry.queued.is_empty()
-            || entry.typing
-            || entry.control == Control::Human
-            || entry.state.state.attention().is_some();
-        if must_wait {
-            if entry.queued.len() >= PROMPT_QUEUE_MAX {
-                return Err(CoreError::QueueFull);
-            }
-            let held: usize = entry.queued.iter().map(String::len).sum();
-            if held + prompt.len() > PROMPT_QUEUE_BYTES_MAX {
-                return Err(CoreError::QueueBytesFull);
-            }
-            entry.queued.push_back(prompt);
+        if entry.terminal.must_queue() || entry.control == Control::Human {
+            entry.terminal.queue(prompt)?;
             return Ok((Sent::Queued, Vec::new()));
         }
         let mut effects = Vec::new();
-        self.type_prompt(now, task, prompt, &mut effects);
+        self.type_prompt(now, task.into(), prompt, &mut effects);
         Ok((Sent::Typed, effects))
     }
 
-    /// Types the task's assignment or its oldest queued prompt, if the coordinator drives it
-    /// (the assignment only once its MCP server connected, or gave up). Returns whether work
-    /// is typed or still waiting for the task (then it does not count as idle).
-    fn flush_prompt(&mut self, now: Millis, task: TaskId, effects: &mut Vec<Effect>) -> bool {
-        // Nothing is typed into a task being closed; a failed close lets its queue go on.
-        if self.closing.contains_key(&task) {
-            return false;
-        }
-        let Ok(entry) = self.task_mut(task) else {
-            return false;
-        };
-        if entry.typing {
-            return true;
-        }
-        if entry.assignment.is_some() {
-            if entry.control == Control::Human {
-                return true;
-            }
-            match entry.mcp {
-                McpState::Waiting { until } if now < until => return true,
-                McpState::Waiting { .. } => {
-                    entry.mcp = McpState::GaveUp;
-                    effects.push(Effect::State(task, StateChange::McpStartupTimedOut));
-                }
-                McpState::Connected | McpState::GaveUp => {}
-            }
-        }
-        let Ok(entry) = self.task_mut(task) else {
-            return false;
-        };
-        if entry.control == Control::Human {
-            return false;
-        }
-        let next = match entry.assignment.take() {
-            Some(assignment) => {
-                entry.assignment_delivered = true;
-                Some(assignment)
-            }
-            None => entry.queued.pop_front(),
-        };
-        match next {
-            Some(prompt) => {
-                self.type_prompt(now, task, prompt, effects);
-                true
-            }
-            None => false,
+    /// Whether a human holds `terminal` (a task under human control): nothing of the
+    /// coordinator's is typed then.
+    fn held(&self, terminal: Terminal) -> bool {
+        match terminal {
+            Terminal::Task(task) => self.task(task).is_some_and(|t| t.control == Control::Human),
+            Terminal::Own => false,
         }
     }
 
-    /// Starts typing `prompt` (see [`start_typing`](Self::start_typing)) and asks the engine to
-    /// type it.
+    /// Types the terminal's assignment or its oldest queued prompt, unless a human holds it
+    /// (the assignment only once its MCP server connected, or gave up). Returns whether work
+    /// is typed or still waiting for it (then it does not count as idle).
+    fn flush_prompt(&mut self, now: Millis, terminal: Terminal, effects: &mut Vec<Effect>) -> bool {
+        // Nothing is typed into a task being closed; a failed close lets its queue go on.
+        if let Terminal::Task(task) = terminal
+            && self.closing.contains_key(&task)
+        {
+            return false;
+        }
+        let held = self.held(terminal);
+        let Some(entry) = self.terminal_mut(terminal) else {
+            return false;
+        };
+        let (next, gave_up) = entry.next(now, held);
+        if gave_up {
+            effects.push(match terminal {
+                Terminal::Task(task) => Effect::State(task, StateChange::McpStartupTimedOut),
+                Terminal::Own => Effect::Own(OwnChange::McpStartupTimedOut),
+            });
+        }
+        match next {
+            Next::Busy => true,
+            Next::Nothing => false,
+            Next::Type(prompt) => {
+                self.type_prompt(now, terminal, prompt, effects);
+                true
+            }
+        }
+    }
+
+    /// Starts typing `prompt` (the agent works again, its screen so far proves nothing; a
+    /// task has its assignment if it had none) and asks the engine to type it.
     fn type_prompt(
         &mut self,
         now: Millis,
-        task: TaskId,
+        terminal: Terminal,
         prompt: String,
         effects: &mut Vec<Effect>,
     ) {
-        let Some(bracketed) = self.task(task).map(Task::bracketed_paste) else {
+        if let Terminal::Task(task) = terminal
+            && let Ok(entry) = self.task_mut(task)
+        {
+            entry.assignment_delivered = true;
+        }
+        let Some(entry) = self.terminal_mut(terminal) else {
             return;
         };
+        let bracketed = entry.bracketed_paste();
         let text = text_to_type(&prompt, bracketed);
-        self.start_typing(now, task, &text);
-        if let Some(entry) = self.task(task) {
-            effects.push(Effect::Type {
-                task,
-                agent: entry.agent,
-                text,
-                bracketed,
-            });
-        }
+        entry.start_typing(now, &text);
+        effects.push(Effect::Type {
+            terminal,
+            agent: entry.agent,
+            text,
+            bracketed,
+        });
     }
 
-    /// A prompt starts being typed into a task's agent: the task works again (it is its
-    /// assignment if it had none), and its screen so far proves nothing.
-    fn start_typing(&mut self, now: Millis, task: TaskId, prompt: &str) {
-        let Ok(entry) = self.task_mut(task) else {
-            return;
-        };
-        entry.detector.prompt_sent(now, prompt);
-        entry.evidence.prompt_sent(now);
-        entry.typing = true;
-        entry.enter_retry = None;
-        entry.assignment_delivered = true;
-        if entry.status != Status::Exited {
-            entry.status = Status::Running;
-        }
-    }
-
-    /// The engine finished typing a prompt. A typed prompt starts a new round: the task's
-    /// earlier signal no longer counts (it is waited for again; the reference kept it out of
-    /// `remaining` until it signalled again) and its completions are reported again. A prompt
-    /// whose text could not be written goes back to the head of the queue, to be typed at the
-    /// agent's next prompt; one whose Enter failed is not typed again (its text is in the
-    /// agent's input already). The next queued prompt may follow.
+    /// The engine finished typing a prompt. A prompt typed into a task starts a new round: the
+    /// task's earlier signal no longer counts (it is waited for again; the reference kept it
+    /// out of `remaining` until it signalled again) and its completions are reported again. A
+    /// prompt whose text could not be written goes back to the head of the queue, to be typed
+    /// at the agent's next prompt; one whose Enter failed is not typed again (its text is in
+    /// the agent's input already). The next queued prompt may follow.
     pub fn prompt_typed(
         &mut self,
         now: Millis,
         fresh: Fresh,
-        task: TaskId,
+        terminal: impl Into<Terminal>,
         outcome: Typed,
     ) -> Vec<Effect> {
+        let terminal = terminal.into();
         let mut effects = Vec::new();
-        let Ok(entry) = self.task_mut(task) else {
+        let Some(entry) = self.terminal_mut(terminal) else {
             return effects;
         };
-        entry.typing = false;
-        match outcome {
-            Typed::Done => {
-                entry.enter_retry = Some((now.plus(ENTER_RETRY_MS), ENTER_RETRIES_MAX));
-                // Every signal until the Enter belongs to the round before: the agent could not
-                // have read the new prompt before it was submitted.
-                if entry.signal.is_some() {
-                    entry.signal = None;
-                    effects.push(Effect::State(task, StateChange::SignalReset));
-                }
-                if !self.closing.contains_key(&task) {
-                    self.notifications.unsilence(task);
-                }
+        let done = entry.typed(now, outcome);
+        if let (true, Terminal::Task(task)) = (done, terminal)
+            && let Ok(entry) = self.task_mut(task)
+        {
+            // Every signal until the Enter belongs to the round before: the agent could not
+            // have read the new prompt before it was submitted.
+            if entry.signal.is_some() {
+                entry.signal = None;
+                effects.push(Effect::State(task, StateChange::SignalReset));
             }
-            Typed::TextFailed(text) => entry.queued.push_front(text),
-            Typed::EnterFailed => {}
+            if !self.closing.contains_key(&task) {
+                self.notifications.unsilence(task);
+            }
         }
-        self.assess(now, fresh, task, &mut effects);
+        self.assess(now, fresh, terminal, &mut effects);
         effects
     }
 
@@ -277,10 +249,62 @@ impl Coordinator {
         fresh: Fresh,
         task: TaskId,
     ) -> Result<Vec<Effect>, CoreError> {
-        self.task_mut(task)?.mcp = McpState::Connected;
+        self.task_mut(task)?.terminal.mcp = McpState::Connected;
         let mut effects = Vec::new();
-        self.assess(now, fresh, task, &mut effects);
+        self.assess(now, fresh, task.into(), &mut effects);
         Ok(effects)
+    }
+
+    /// The coordinator's own agent starts as `agent`, read with `profile`: its terminal is the
+    /// coordinator's own from now on (an ended one is replaced), and `first_prompt`, if any, is
+    /// its assignment, typed once it waits at its prompt and its MCP server connected (or
+    /// [`MCP_CONNECT_TIMEOUT_MS`] passed), dropped at [`FIRST_PROMPT_WAIT_MS_MAX`].
+    ///
+    /// # Errors
+    /// Its agent is running (or starting) already.
+    pub fn start_own(
+        &mut self,
+        now: Millis,
+        agent: AgentId,
+        profile: Profile,
+        first_prompt: Option<String>,
+    ) -> Result<(), OwnAgentRunning> {
+        if self.own.as_ref().is_some_and(|own| !own.has_exited()) {
+            return Err(OwnAgentRunning);
+        }
+        let mut own = AgentTerminal::new(agent, profile, now);
+        if let Some(prompt) = first_prompt.filter(|p| !p.trim().is_empty()) {
+            own.assignment = Some(prompt);
+            own.assignment_until = Some(now.plus(FIRST_PROMPT_WAIT_MS_MAX));
+        }
+        self.own = Some(own);
+        Ok(())
+    }
+
+    /// The coordinator's own agent `agent` could not be spawned: forgotten.
+    pub fn own_failed(&mut self, agent: AgentId) {
+        if self.own.as_ref().is_some_and(|own| own.agent == agent) {
+            self.own = None;
+        }
+    }
+
+    /// The coordinator's own agent is stopped: forgotten. Its agent, if it still runs, to end.
+    pub fn stop_own(&mut self) -> Option<AgentId> {
+        self.own
+            .take()
+            .filter(|own| !own.has_exited())
+            .map(|own| own.agent)
+    }
+
+    /// The coordinator's own MCP server announced itself: its agent has Baton's tools, and its
+    /// first prompt may go out (at once if it waits at its prompt).
+    pub fn own_mcp_connected(&mut self, now: Millis, fresh: Fresh) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        if let Some(own) = &mut self.own {
+            own.mcp = McpState::Connected;
+            self.assess(now, fresh, Terminal::Own, &mut effects);
+        }
+        effects
     }
 
     /// A hook of a task's agent reported `state` (see `core::state::hook_state`): evidence for
@@ -298,10 +322,10 @@ impl Coordinator {
         let entry = self.task_mut(task)?;
         let mut effects = Vec::new();
         if let Some(state) = state
-            && entry.status != Status::Exited
+            && entry.status() != Status::Exited
         {
-            entry.evidence.hook(now, state);
-            self.observe_state(now, fresh, task, &mut effects);
+            entry.terminal.evidence.hook(now, state);
+            self.observe_state(now, fresh, task.into(), &mut effects);
         }
         Ok(effects)
     }
@@ -325,7 +349,7 @@ impl Coordinator {
         let entry = self.task_mut(task)?;
         let changed = entry.control != control;
         entry.control = control;
-        let status = entry.status;
+        let status = entry.status();
         let mut effects = Vec::new();
         if changed {
             effects.push(Effect::State(task, StateChange::ControlChanged(control)));
@@ -335,12 +359,12 @@ impl Coordinator {
                 self.resolve_idle_waiters(task, IdleOutcome::HumanControl, &mut effects)
             }
             Control::Coordinator if status == Status::Idle => {
-                if !self.flush_prompt(now, task, &mut effects) {
+                if !self.flush_prompt(now, task.into(), &mut effects) {
                     self.resolve_idle_waiters(task, IdleOutcome::Idle, &mut effects);
                 }
             }
             // Work held for the human (the assignment, queued prompts) may go out now.
-            Control::Coordinator => self.assess(now, fresh, task, &mut effects),
+            Control::Coordinator => self.assess(now, fresh, task.into(), &mut effects),
         }
         Ok(effects)
     }
@@ -376,133 +400,126 @@ impl Coordinator {
     ) -> Result<(), CoreError> {
         let task = self.task_mut(task)?;
         task.assignment_delivered = true;
-        task.detector.prompt_sent(now, prompt);
-        if task.status == Status::Idle {
-            task.status = Status::Running;
+        task.terminal.detector.prompt_sent(now, prompt);
+        if task.terminal.status == Status::Idle {
+            task.terminal.status = Status::Running;
         }
         Ok(())
     }
 
-    /// A task's terminal was resized: its detector's screen follows.
-    pub fn on_resize(&mut self, task: TaskId, cols: u16, rows: u16) {
-        if let Ok(entry) = self.task_mut(task) {
+    /// A terminal was resized: its detector's screen follows.
+    pub fn on_resize(&mut self, terminal: impl Into<Terminal>, cols: u16, rows: u16) {
+        if let Some(entry) = self.terminal_mut(terminal.into()) {
             entry.detector.resize(cols, rows);
         }
     }
 
-    /// Output of a task's agent arrived.
+    /// Output of an agent (a task's, or the coordinator's own) arrived: kept, read, its terminal
+    /// queries answered ([`Effect::Write`]), and what it shows acted on.
     pub fn on_output(
         &mut self,
         now: Millis,
         fresh: Fresh,
-        task: TaskId,
+        terminal: impl Into<Terminal>,
         bytes: &[u8],
     ) -> Vec<Effect> {
+        let terminal = terminal.into();
         let mut effects = Vec::new();
-        let Ok(entry) = self.task_mut(task) else {
+        let Some(entry) = self.terminal_mut(terminal) else {
             return effects;
         };
-        entry.scrollback.push(bytes);
-        entry.detector.feed(now, bytes);
-        while let Some(query) = entry.detector.poll_query() {
-            effects.push(Effect::Write {
-                agent: entry.agent,
-                bytes: query.reply(),
-            });
-        }
-        self.assess(now, fresh, task, &mut effects);
+        entry.output(now, bytes, &mut effects);
+        self.assess(now, fresh, terminal, &mut effects);
         effects
     }
 
-    /// Applies the detector's judgement of a task at `now`, then what its agent's state became.
+    /// Applies the detector's judgement of a terminal at `now`, then what its agent's state
+    /// became.
     pub(super) fn assess(
         &mut self,
         now: Millis,
         fresh: Fresh,
-        task: TaskId,
+        terminal: Terminal,
         effects: &mut Vec<Effect>,
     ) {
-        self.assess_screen(now, fresh, task, effects);
-        self.observe_state(now, fresh, task, effects);
+        self.assess_screen(now, fresh, terminal, effects);
+        self.observe_state(now, fresh, terminal, effects);
     }
 
-    /// The detector's judgement: an idle agent gets its next prompt or is reported idle.
+    /// The detector's judgement: an idle agent gets its next prompt or is reported idle (a
+    /// task's: its idle waits answered, the coordinator told); a lost Enter is pressed again;
+    /// the own agent's first prompt, untyped at its deadline, is dropped.
     fn assess_screen(
         &mut self,
         now: Millis,
         fresh: Fresh,
-        task: TaskId,
+        terminal: Terminal,
         effects: &mut Vec<Effect>,
     ) {
-        let Ok(entry) = self.task_mut(task) else {
+        let held = self.held(terminal);
+        let Some(entry) = self.terminal_mut(terminal) else {
             return;
         };
         if entry.status == Status::Exited {
             return;
         }
-        if let Some((at, left)) = entry.enter_retry {
-            // Never on a screen that asks a human: an Enter there answers it (a permission
-            // prompt's first choice is "Yes").
-            let asks = entry.state.state.attention().is_some()
-                || matches!(entry.detector.readiness(), Readiness::Attention(_));
-            if entry.detector.prompt_taken() || entry.control == Control::Human || asks {
-                entry.enter_retry = None;
-            } else if now >= at {
-                // The agent shows nothing of the prompt it was given: its Enter was lost.
-                effects.push(Effect::Write {
-                    agent: entry.agent,
-                    bytes: b"\r",
-                });
-                entry.enter_retry = (left > 1).then(|| (now.plus(ENTER_RETRY_MS), left - 1));
-            }
-        }
+        entry.retry_enter(now, held, effects);
         let assessment = entry.detector.assess(now);
-        if assessment.idle && self.flush_prompt(now, task, effects) {
+        if assessment.idle && self.flush_prompt(now, terminal, effects) {
             return;
         }
-        let Ok(entry) = self.task_mut(task) else {
+        let Some(entry) = self.terminal_mut(terminal) else {
             return;
         };
+        if entry.drop_stale_assignment(now) {
+            effects.push(Effect::Own(OwnChange::FirstPromptDropped));
+        }
         if assessment.idle {
             let became_idle = entry.status == Status::Running;
             entry.status = Status::Idle;
-            self.resolve_idle_waiters(task, IdleOutcome::Idle, effects);
-            if became_idle {
-                self.report(now, fresh, task, Completion::Idle, None, effects);
+            if let Terminal::Task(task) = terminal {
+                self.resolve_idle_waiters(task, IdleOutcome::Idle, effects);
+                if became_idle {
+                    self.report(now, fresh, task, Completion::Idle, None, effects);
+                }
             }
         } else if assessment.readiness != Readiness::Ready && entry.status == Status::Idle {
             entry.status = Status::Running;
         }
     }
 
-    /// Takes the screen's reading of a task into its evidence and acts on a change of its
-    /// agent's state: the app is told; a state that needs a human answers the task's idle waits
-    /// and tells the coordinator (its blocked signal wait, or a notification); leaving it
-    /// withdraws that notification if it is still pending.
+    /// Takes the screen's reading of a terminal into its evidence and acts on a change of its
+    /// agent's state: the app is told (the own agent's is logged); for a task, a state that
+    /// needs a human answers its idle waits and tells the coordinator (its blocked signal
+    /// wait, or a notification); leaving it withdraws that notification if it is still pending.
     pub(super) fn observe_state(
         &mut self,
         now: Millis,
         fresh: Fresh,
-        task: TaskId,
+        terminal: Terminal,
         effects: &mut Vec<Effect>,
     ) {
-        let Ok(entry) = self.task_mut(task) else {
+        let Some(entry) = self.terminal_mut(terminal) else {
             return;
         };
-        entry.detector.observe_into(now, &mut entry.evidence);
-        let verdict = crate::core::state::decide(&entry.evidence, now);
-        let before = entry.state.state;
-        entry.state = verdict;
+        let (before, verdict) = entry.observe(now);
         if verdict.state == before {
             return;
         }
+        let task = match terminal {
+            Terminal::Task(task) => task,
+            Terminal::Own => {
+                effects.push(Effect::Own(OwnChange::Agent(verdict)));
+                return;
+            }
+        };
         effects.push(Effect::State(task, StateChange::Agent(verdict)));
         if before.attention().is_some() && self.notifications.pending_attention(task) {
             // Answered: what it asked is no news any more, but how it stands now may be.
             if let Some(notice) = self.notifications.suppress(now, fresh, task) {
                 effects.push(Effect::Notice(notice));
             }
-            let completion = match self.task(task).map(|t| (t.status, t.exit_code)) {
+            let completion = match self.task(task).map(|t| (t.status(), t.terminal.exit_code)) {
                 Some((Status::Idle, _)) => Some(Completion::Idle),
                 Some((Status::Exited, code)) => Some(Completion::Exited(code)),
                 _ => None,
@@ -515,7 +532,7 @@ impl Coordinator {
             return;
         };
         // A human at the terminal answers it: nothing for the coordinator.
-        if self.task(task).is_some_and(|t| t.control == Control::Human) {
+        if self.held(terminal) {
             return;
         }
         self.resolve_idle_waiters(task, IdleOutcome::NeedsAttention(reason), effects);

@@ -159,21 +159,21 @@ impl Coordinator {
         // reachable to be closed. The bound stops new ones.
         for record in records.tasks {
             let mut task = Task::new(record.spec, now);
-            task.status = Status::Exited;
-            task.exit_code = record.exit_code;
+            task.terminal.status = Status::Exited;
+            task.terminal.exit_code = record.exit_code;
             task.control = record.control;
             task.signal = record.signal;
             task.assignment_delivered = record.assignment_delivered;
-            task.assignment = record.assignment;
-            task.queued = record.queued.into_iter().take(PROMPT_QUEUE_MAX).collect();
+            task.terminal.assignment = record.assignment;
+            task.terminal.queued = record.queued.into_iter().take(PROMPT_QUEUE_MAX).collect();
             task.lost = if record.alive || record.lost_untold {
                 Lost::Untold
             } else {
                 Lost::No
             };
-            task.mcp = McpState::GaveUp;
-            task.evidence.exited(now);
-            task.state = crate::core::state::decide(&task.evidence, now);
+            task.terminal.mcp = McpState::GaveUp;
+            task.terminal.evidence.exited(now);
+            task.terminal.state = crate::core::state::decide(&task.terminal.evidence, now);
             coordinator.tasks.push(task);
         }
         for entry in records.replay {
@@ -192,14 +192,14 @@ impl Coordinator {
             .tasks
             .iter()
             .map(|task| TaskRecord {
-                spec: task.spec(),
+                spec: task.spec.clone(),
                 signal: task.signal,
                 assignment_delivered: task.assignment_delivered,
                 control: task.control,
-                exit_code: task.exit_code,
-                assignment: task.assignment.clone(),
-                queued: task.queued.iter().cloned().collect(),
-                alive: task.status != Status::Exited,
+                exit_code: task.terminal.exit_code,
+                assignment: task.terminal.assignment.clone(),
+                queued: task.terminal.queued.iter().cloned().collect(),
+                alive: task.terminal.status != Status::Exited,
                 lost_untold: task.lost == Lost::Untold,
             })
             .collect();
@@ -258,8 +258,8 @@ impl Coordinator {
             .filter(|task| task.lost == Lost::Untold)
             .map(|task| {
                 (
-                    task.id,
-                    usize::from(task.assignment.is_some()) + task.queued.len(),
+                    task.spec.id,
+                    usize::from(task.terminal.assignment.is_some()) + task.terminal.queued.len(),
                 )
             })
             .collect();

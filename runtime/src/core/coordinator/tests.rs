@@ -263,7 +263,7 @@ fn an_idle_task_during_a_wait_is_held_back_and_staged_when_the_wait_ends() {
         "\x1b[2J\x1b[HDone\r\n❯ ".as_bytes(),
     ));
     effects.extend(c.tick(Millis(2_150), fresh()));
-    assert_eq!(c.task(task_id(2)).unwrap().status, Status::Idle);
+    assert_eq!(c.task(task_id(2)).unwrap().status(), Status::Idle);
     assert!(
         staged_texts(&effects).is_empty(),
         "nothing staged while the wait blocks"
@@ -680,7 +680,7 @@ fn prompts_queue_behind_the_assignment_and_go_out_one_per_prompt_in_order() {
         "its MCP server is not up"
     );
     assert_eq!(
-        c.task(task_id(1)).unwrap().status,
+        c.task(task_id(1)).unwrap().status(),
         Status::Running,
         "not idle with work pending"
     );
@@ -832,7 +832,10 @@ fn the_prompt_queue_is_bounded_and_bad_prompts_change_nothing() {
             "Prompt exceeds {PROMPT_BYTES_MAX} byte limit"
         )))
     );
-    assert_eq!(c.task(task_id(1)).unwrap().queued.len(), PROMPT_QUEUE_MAX);
+    assert_eq!(
+        c.task(task_id(1)).unwrap().terminal.queued.len(),
+        PROMPT_QUEUE_MAX
+    );
 }
 
 #[test]
@@ -859,7 +862,7 @@ fn a_restored_coordinator_keeps_its_tasks_signals_and_tokens_but_not_their_proce
     let records = c.records();
     let mut restored = Coordinator::restore(c.id(), 30_000, Millis(1_000), records.clone());
     assert_eq!(restored.records().tasks.len(), 2);
-    assert!(restored.tasks().all(|task| task.status == Status::Exited));
+    assert!(restored.tasks().all(|task| task.status() == Status::Exited));
     assert_eq!(restored.task(task_id(2)).unwrap().control, Control::Human);
     let (wait, _) = restored
         .wait_for_signal(Millis(1_100), fresh(), None, Some(10))
@@ -945,7 +948,7 @@ mod catalogue_b_notifications {
         let mut c = delivered();
         out(&mut c, 3_000, "Done\r\n❯ ");
         out(&mut c, 3_100, "\x1b[2JStill here (esc to interrupt)");
-        assert_eq!(c.task(task_id(1)).unwrap().status, Status::Running);
+        assert_eq!(c.task(task_id(1)).unwrap().status(), Status::Running);
         out(&mut c, 3_200, "\x1b[2JIdle again\r\n❯ ");
         assert_eq!(c.notifications().pending().len(), 1, "reported once");
     }
@@ -1101,8 +1104,11 @@ fn text_that_could_not_be_written_waits_for_the_next_prompt() {
         "not typed again before the agent's next prompt"
     );
     let task = c.task(task_id(1)).unwrap();
-    assert_eq!(task.queued.front().map(String::as_str), Some("first"));
-    assert!(!task.typing);
+    assert_eq!(
+        task.terminal.queued.front().map(String::as_str),
+        Some("first")
+    );
+    assert!(!task.terminal.typing);
 }
 
 #[test]
@@ -1171,7 +1177,7 @@ fn a_deregistered_coordinator_types_nothing_it_had_held() {
     effects.extend(c.tick(Millis(3_200), fresh()));
     assert_eq!(typed_texts(&effects), Vec::<String>::new());
     let task = c.task(task_id(1)).unwrap();
-    assert!(task.assignment.is_none() && task.queued.is_empty());
+    assert!(task.terminal.assignment.is_none() && task.terminal.queued.is_empty());
 }
 
 #[test]
@@ -1460,7 +1466,7 @@ fn the_prompt_queue_is_bounded_in_bytes_and_a_refused_prompt_queues_nothing() {
         format!("Prompt queue full ({PROMPT_QUEUE_BYTES_MAX} bytes of prompts pending at most)")
     );
     assert_eq!(
-        c.task(task_id(1)).unwrap().queued.len(),
+        c.task(task_id(1)).unwrap().terminal.queued.len(),
         fits,
         "nothing queued"
     );

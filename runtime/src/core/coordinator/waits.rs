@@ -16,7 +16,7 @@ use crate::core::replay::RequestId;
 use crate::core::state::{AgentState, Attention};
 use crate::core::time::Millis;
 
-use super::{Control, Coordinator, CoreError, Effect, Lost, Signal, StateChange, Status};
+use super::{Control, Coordinator, CoreError, Effect, Lost, Signal, StateChange, Status, Terminal};
 
 /// `wait_for_signal_done` calls blocked at once for one coordinator.
 pub const SIGNAL_WAITERS_MAX: usize = 16;
@@ -136,7 +136,11 @@ impl Coordinator {
         timeout_ms: Option<u64>,
     ) -> Result<Wait<IdleOutcome>, CoreError> {
         let entry = self.task_mut(task)?;
-        let ready = match (entry.control, entry.status, entry.state.state) {
+        let ready = match (
+            entry.control,
+            entry.terminal.status,
+            entry.terminal.state.state,
+        ) {
             (Control::Human, _, _) => Some(IdleOutcome::HumanControl),
             (_, Status::Exited, _) => Some(IdleOutcome::Exited),
             (_, Status::Idle, _) => Some(IdleOutcome::Idle),
@@ -191,7 +195,7 @@ impl Coordinator {
             .iter()
             .find(|task| task.signal.is_some_and(|s| !s.consumed));
         if let Some(task) = unconsumed {
-            let (id, name, status) = (task.id, task.name.clone(), task.status);
+            let (id, name, status) = (task.spec.id, task.spec.name.clone(), task.terminal.status);
             let at = task.signal.map_or(now, |signal| signal.at);
             self.consume_signal(now, fresh, id, &mut effects);
             effects.push(Effect::State(id, StateChange::SignalConsumed));
@@ -215,7 +219,7 @@ impl Coordinator {
             .find(|task| task.lost == Lost::Untold && task.signal.is_none());
         if let Some(task) = lost {
             task.lost = Lost::Told;
-            let (id, name, status) = (task.id, task.name.clone(), task.status);
+            let (id, name, status) = (task.spec.id, task.spec.name.clone(), task.terminal.status);
             if let Some(notice) = self.notifications.suppress(now, fresh, id) {
                 effects.push(Effect::Notice(notice));
             }
@@ -235,20 +239,21 @@ impl Coordinator {
         // A task that needs a human and was not told yet: the wait tells it at once (its
         // notification would be withdrawn by the wait, and nothing would say it).
         let stuck = self.tasks.iter().find(|task| {
-            task.state.state.attention().is_some() && self.notifications.pending_attention(task.id)
+            task.terminal.state.state.attention().is_some()
+                && self.notifications.pending_attention(task.spec.id)
         });
         if let Some(task) = stuck
-            && let Some(reason) = task.state.state.attention()
+            && let Some(reason) = task.terminal.state.state.attention()
         {
             let outcome = SignalOutcome::NeedsAttention {
-                task: task.id,
-                name: task.name.clone(),
+                task: task.spec.id,
+                name: task.spec.name.clone(),
                 reason,
-                status: task.status,
-                at: task.state.since,
+                status: task.terminal.status,
+                at: task.terminal.state.since,
                 remaining: self.remaining(),
             };
-            let id = task.id;
+            let id = task.spec.id;
             if let Some(notice) = self.notifications.suppress(now, fresh, id) {
                 effects.push(Effect::Notice(notice));
             }
@@ -338,7 +343,7 @@ impl Coordinator {
             // Told to nobody: told again, if the agent still waits for a human.
             if self
                 .task(task)
-                .is_some_and(|t| t.state.state.attention() == Some(reason))
+                .is_some_and(|t| t.terminal.state.state.attention() == Some(reason))
             {
                 self.tell_attention(now, fresh, task, reason, &mut effects);
             }
@@ -360,7 +365,7 @@ impl Coordinator {
         if entry.lost == Lost::Told {
             entry.lost = Lost::Untold;
         }
-        let (name, current) = (entry.name.clone(), entry.status);
+        let (name, current) = (entry.spec.name.clone(), entry.terminal.status);
         self.notifications.unsilence(task);
         if !self.signal_waiters.is_empty() {
             self.consume_signal(now, fresh, task, &mut effects);
@@ -428,7 +433,7 @@ impl Coordinator {
             at: now,
             consumed: false,
         });
-        let (name, status) = (entry.name.clone(), entry.status);
+        let (name, status) = (entry.spec.name.clone(), entry.terminal.status);
         if self.signal_waiters.is_empty() {
             if let Some(closing) = self.closing.get_mut(&task) {
                 closing.signalled = true;
@@ -486,23 +491,28 @@ impl Coordinator {
         self.notifications.silence(task);
     }
 
-    /// A task's agent exited.
+    /// An agent (a task's, or the coordinator's own) exited. A task's exit answers its idle
+    /// waits and is reported (a blocked signal wait returns it, or a notification tells it).
     pub fn on_exit(
         &mut self,
         now: Millis,
         fresh: Fresh,
-        task: TaskId,
+        terminal: impl Into<Terminal>,
         code: Option<i32>,
     ) -> Vec<Effect> {
+        let terminal = terminal.into();
         let mut effects = Vec::new();
-        let Ok(entry) = self.task_mut(task) else {
+        let Some(entry) = self.terminal_mut(terminal) else {
             return effects;
         };
-        entry.status = Status::Exited;
-        entry.exit_code = code;
-        entry.evidence.exited(now);
-        let name = entry.name.clone();
-        self.observe_state(now, fresh, task, &mut effects);
+        entry.exited(now, code);
+        self.observe_state(now, fresh, terminal, &mut effects);
+        let Terminal::Task(task) = terminal else {
+            return effects;
+        };
+        let Some(name) = self.task(task).map(|t| t.spec.name.clone()) else {
+            return effects;
+        };
         self.resolve_idle_waiters(task, IdleOutcome::Exited, &mut effects);
         if let Some(closing) = self.closing.get_mut(&task) {
             // Most likely killed by its close: told when the close ends, once.
@@ -560,10 +570,10 @@ impl Coordinator {
         }
         let outcome = SignalOutcome::NeedsAttention {
             task,
-            name: entry.name.clone(),
+            name: entry.spec.name.clone(),
             reason,
-            status: entry.status,
-            at: entry.state.since,
+            status: entry.terminal.status,
+            at: entry.terminal.state.since,
             remaining: self.remaining(),
         };
         self.answer_first_signal_waiter(now, fresh, outcome, effects);
@@ -578,7 +588,10 @@ impl Coordinator {
         task: TaskId,
         effects: &mut Vec<Effect>,
     ) {
-        let completion = match self.task(task).map(|t| (t.status, t.exit_code)) {
+        let completion = match self
+            .task(task)
+            .map(|t| (t.terminal.status, t.terminal.exit_code))
+        {
             Some((Status::Exited, code)) => Completion::Exited(code),
             Some(_) => Completion::Idle,
             None => return,
@@ -614,8 +627,8 @@ impl Coordinator {
         }
         let finished = Finished {
             task,
-            name: entry.name.clone(),
-            branch: entry.branch.clone(),
+            name: entry.spec.name.clone(),
+            branch: entry.spec.branch.clone(),
             completion,
         };
         if !self.registered {

@@ -6,7 +6,7 @@ use super::viewers::{explain, view};
 use super::{Actor, AfterSave, Caller, Internal, fresh, jobs};
 use crate::core::branch::{task_branch, validate_branch_name};
 use crate::core::coordinator::{
-    CoreError, Creation, MergeOptions, PROMPT_BYTES_MAX, Sent, SignalOutcome, Task, Wait, WaiterId,
+    CoreError, Creation, MergeOptions, PROMPT_BYTES_MAX, Sent, SignalOutcome, Wait, WaiterId,
     sanitize_prompt,
 };
 use crate::core::ids::{AgentId, TaskId};
@@ -45,7 +45,7 @@ impl Actor {
                 let output = self
                     .core
                     .task(task)
-                    .map(Task::output_text)
+                    .map(|t| t.terminal.output_text())
                     .ok_or(CoreError::TaskNotFound(task).into());
                 let _ = reply.send(output);
             }
@@ -100,6 +100,11 @@ impl Actor {
             Command::CoordinatorMcpConnected(reply) => {
                 self.tell(AppEvent::CoordinatorMcpConnected(self.core.id()))
                     .await;
+                // (Fresh ids are drawn only for an own agent: a draw shifts every later id.)
+                if self.core.own().is_some() {
+                    let effects = self.core.own_mcp_connected(now, self.fresh());
+                    self.apply(effects).await;
+                }
                 let _ = reply.send(Ok(()));
             }
             Command::Close(task, reply) => self.close(task, reply).await,
@@ -125,8 +130,9 @@ impl Actor {
             Command::RescheduleNotifications => self.core.reschedule_notifications(now),
             Command::Remove(task, reply) => {
                 let entry = self.core.task(task);
-                let config = entry.and_then(|t| t.mcp_config.clone());
-                let written = entry.map(|t| (t.worktree_files.clone(), t.worktree.clone()));
+                let config = entry.and_then(|t| t.spec.mcp_config.clone());
+                let written =
+                    entry.map(|t| (t.spec.worktree_files.clone(), t.spec.worktree.clone()));
                 let outcome = self.core.remove_task(now, self.fresh(), task);
                 let result = self.applied(outcome).await;
                 if result.is_ok() {
@@ -174,6 +180,7 @@ impl Actor {
                 let _ = reply.send(result);
             }
             Command::Deregister(reply) => {
+                self.stop_own();
                 let effects = self.core.deregister(now);
                 self.apply(effects).await;
                 let _ = reply.send(());
@@ -182,13 +189,18 @@ impl Actor {
                 let _ = reply.send(self.agents_view());
             }
             Command::Scrollback(agent, reply) => {
-                let _ = reply.send(self.task_of(agent).map(Task::scrollback));
+                let scrollback = self.terminal_of(agent).map(|(_, t)| t.scrollback());
+                let _ = reply.send(scrollback);
             }
             Command::Watch(agent, viewer, reply) => {
                 let _ = reply.send(self.watch(agent, viewer));
             }
             Command::Unwatch(agent, viewer) => self.unwatch(agent, viewer),
             Command::Terminal(agent, input, reply) => self.terminal(agent, input, reply),
+            Command::StartOwnAgent(start, reply) => self.start_own(start, reply),
+            Command::OwnAgent(reply) => {
+                let _ = reply.send(self.own_view());
+            }
         }
     }
 
@@ -286,14 +298,14 @@ impl Actor {
         let agent = AgentId(self.ports.entropy.uuid());
         let known = jobs::AgentToPrepare {
             task,
-            command: entry.command.clone(),
-            args: entry.args.clone(),
-            done_token: entry.done_token.clone(),
+            command: entry.spec.command.clone(),
+            args: entry.spec.args.clone(),
+            done_token: entry.spec.done_token.clone(),
             worktree: cwd,
-            earlier: entry.worktree_files.clone(),
+            earlier: entry.spec.worktree_files.clone(),
         };
         let (ports, settings) = (self.ports.clone(), self.settings.clone());
-        let cols = self.cols.get(&task).copied().unwrap_or(AGENT_COLS);
+        let cols = self.cols.get(&task.into()).copied().unwrap_or(AGENT_COLS);
         let internal = self.internal.clone();
         tokio::spawn(async move {
             let spawned = jobs::respawn(ports, settings, known, launch, (agent, cols)).await;
@@ -309,8 +321,8 @@ impl Actor {
             let _ = reply.send(Err(CoreError::TaskNotFound(task).into()));
             return;
         };
-        let (worktree, base) = (entry.worktree.clone(), entry.base_branch.clone());
-        let written = entry.worktree_files.clone();
+        let (worktree, base) = (entry.spec.worktree.clone(), entry.spec.base_branch.clone());
+        let written = entry.spec.worktree_files.clone();
         let (ports, root) = (self.ports.clone(), self.settings.project_root.clone());
         tokio::spawn(async move {
             let _ = reply.send(jobs::diff(ports, root, worktree, base, written).await);
@@ -340,7 +352,13 @@ impl Actor {
     fn proven(&self, task: TaskId, token: Option<&str>) -> Result<(), EngineError> {
         let entry = self.core.task(task).ok_or(CoreError::TaskNotFound(task))?;
         match token {
-            Some(token) if !entry.done_token.as_ref().is_some_and(|d| d.matches(token)) => {
+            Some(token)
+                if !entry
+                    .spec
+                    .done_token
+                    .as_ref()
+                    .is_some_and(|d| d.matches(token)) =>
+            {
                 Err(EngineError::Forbidden)
             }
             _ => Ok(()),

@@ -1,13 +1,15 @@
 //! The actor of one coordinator: it owns the pure [`Coordinator`] and carries out its effects.
 //!
 //! The core decides; the actor does what the decisions say. It runs the jobs of slow IO
-//! (create, merge, close, diff, respawn, typing) off its loop and reports their ends back to
-//! the core, answers callers and waits, saves the records in jobs of their own (what must
-//! follow a save waits for it: [`AfterSave`]), and serves each task's terminal and viewers.
+//! (create, merge, close, diff, respawn, typing, spawning the own agent) off its loop and
+//! reports their ends back to the core, answers callers and waits, saves the records in jobs of
+//! their own (what must follow a save waits for it: [`AfterSave`]), and serves each agent's
+//! terminal and viewers: its tasks' agents' and its own agent's, alike.
 //!
 //! Layout: this module (the loop, saves, the core's effects carried out), `commands` (each
 //! command taken to the core), `jobs` (the jobs' IO and their kill points), `viewers` (each
-//! task's terminal, its viewers, and the views of tasks).
+//! agent's terminal, its viewers, the views of tasks and of the own agent, the own agent's
+//! start and stop).
 //!
 //! Invariants: no await happens while a decision is half-made (the core is called and its
 //! effects carried out in order); an operation's job starts only once the save holding its
@@ -31,7 +33,8 @@ use super::{
 };
 use crate::core::coordinator::{
     Answer, CallerId, Coordinator, CoreError, Effect, IdleOutcome, Job, MergeOutcome, NewTask,
-    Records, Sent, SignalOutcome, StateChange, Status, Typed, WaiterId, WorktreeFile,
+    OwnChange, Records, Sent, SignalOutcome, StateChange, Status, Terminal, Typed, WaiterId,
+    WorktreeFile,
 };
 use crate::core::ids::{AgentId, BatchId, CoordinatorId, NotificationId, TaskId, Uuid};
 use crate::core::notify::Fresh;
@@ -94,6 +97,7 @@ fn start(
         feed,
         viewers: BTreeMap::new(),
         cols: BTreeMap::new(),
+        own_program: String::new(),
         listed: Vec::new(),
         shown: Vec::new(),
         dirty: false,
@@ -107,7 +111,10 @@ fn start(
 
 /// What jobs and pumps report to the actor.
 enum Internal {
-    Pty(TaskId, PtyEvent),
+    /// An event of `agent`'s terminal (dropped if that terminal has another agent by now).
+    Pty(Terminal, AgentId, PtyEvent),
+    /// The coordinator's own agent was spawned, or could not be.
+    OwnSpawned(AgentId, Result<PtySession, String>, Reply<AgentId>),
     /// A create job ended: the task it made, or why it failed (after undoing its steps).
     Created(TaskId, Result<Box<Created>, EngineError>),
     /// A merge job ended.
@@ -115,7 +122,7 @@ enum Internal {
     /// A close job ended: done, or what failed.
     Closed(TaskId, Result<(), String>),
     /// A prompt was typed (or a write failed).
-    Typed(TaskId, Typed),
+    Typed(Terminal, Typed),
     /// A task's agent was started again (with its command line and the files Baton wrote for
     /// it), or could not be.
     Respawned(TaskId, AgentId, Result<Respawned, String>, Reply<TaskView>),
@@ -168,13 +175,15 @@ struct Actor {
     writers: BTreeMap<AgentId, Writer>,
     /// Where agent events go.
     feed: AgentFeed,
-    /// Who watches each task's terminal.
-    viewers: BTreeMap<TaskId, Vec<Viewer>>,
-    /// Terminal widths changed from [`AGENT_COLS`](super::AGENT_COLS) by a resize.
-    cols: BTreeMap<TaskId, u16>,
+    /// Who watches each terminal (its tasks' agents', its own agent's).
+    viewers: BTreeMap<Terminal, Vec<Viewer>>,
+    /// Terminal widths other than [`AGENT_COLS`](super::AGENT_COLS): a resize's, the own agent's.
+    cols: BTreeMap<Terminal, u16>,
+    /// The program its own agent runs (for the app's list).
+    own_program: String,
     /// The tasks, statuses and exit codes last told to the feed.
     listed: Vec<(TaskId, Status, Option<i32>)>,
-    /// What else the phone's list last showed of each task (see `viewers::Shown`).
+    /// What else the phone's list last showed of each agent (see `viewers::Shown`).
     shown: Vec<viewers::Shown>,
     /// Something worth persisting changed since the last save began.
     dirty: bool,
@@ -333,25 +342,49 @@ impl Actor {
     async fn internal_event(&mut self, event: Internal) {
         let now = self.ports.clock.now();
         match event {
-            Internal::Pty(task, PtyEvent::Output(bytes)) => {
-                let effects = self.core.on_output(now, self.fresh(), task, &bytes);
-                if let Some(agent) = self.core.task(task).map(|t| t.agent) {
-                    self.fan_out(task, &Watched::Output(agent, bytes.into()));
-                }
+            Internal::Pty(terminal, agent, _)
+                if self
+                    .core
+                    .terminal(terminal)
+                    .is_none_or(|t| t.agent != agent) =>
+            {
+                // A closed task's, or an own agent's that was stopped (its writer gone with it).
+                self.writers.remove(&agent);
+            }
+            Internal::Pty(terminal, agent, PtyEvent::Output(bytes)) => {
+                let effects = self.core.on_output(now, self.fresh(), terminal, &bytes);
+                self.fan_out(terminal, &Watched::Output(agent, bytes.into()));
                 self.apply(effects).await;
             }
-            Internal::Pty(task, PtyEvent::Exited(status)) => {
-                let effects = self.core.on_exit(now, self.fresh(), task, status.code);
-                if let Some(agent) = self.core.task(task).map(|t| t.agent) {
-                    self.fan_out(task, &Watched::Exited(agent, status.code));
-                    self.viewers.remove(&task);
-                    self.writers.remove(&agent);
-                    self.feed.send(AgentEvent::Exited {
-                        agent,
-                        code: status.code,
-                    });
-                }
+            Internal::Pty(terminal, agent, PtyEvent::Exited(status)) => {
+                let effects = self.core.on_exit(now, self.fresh(), terminal, status.code);
+                self.fan_out(terminal, &Watched::Exited(agent, status.code));
+                self.viewers.remove(&terminal);
+                self.writers.remove(&agent);
+                self.feed.send(AgentEvent::Exited {
+                    agent,
+                    code: status.code,
+                });
                 self.apply(effects).await;
+            }
+            Internal::OwnSpawned(agent, Ok(session), reply) => {
+                if self.core.own().is_some_and(|own| own.agent == agent) {
+                    self.pump(Terminal::Own, agent, session);
+                    let _ = reply.send(Ok(agent));
+                } else {
+                    // Stopped (its coordinator deregistered) while it spawned.
+                    let pty = self.ports.pty.clone();
+                    tokio::spawn(async move {
+                        let _ = pty.kill(agent).await;
+                    });
+                    let _ = reply.send(Err(EngineError::Unavailable));
+                }
+            }
+            Internal::OwnSpawned(agent, Err(error), reply) => {
+                self.core.own_failed(agent);
+                let _ = reply.send(Err(EngineError::Io(format!(
+                    "the coordinator's agent could not start: {error}"
+                ))));
             }
             Internal::Respawned(task, _, Err(error), reply) => {
                 tracing::warn!(%task, %error, "the agent could not start again");
@@ -375,7 +408,7 @@ impl Actor {
                         return;
                     }
                 };
-                self.pump(task, session);
+                self.pump(task.into(), agent, session);
                 self.apply(effects).await;
                 self.feed.send(AgentEvent::ListChanged);
                 if let Some(view) = self.core.task(task).map(view) {
@@ -389,8 +422,12 @@ impl Actor {
                 self.dirty = true;
                 // The agent's events are its task's once the task is added (a task rolled back
                 // has its agent killed).
-                if self.core.task(task).is_some_and(|t| t.agent == agent) {
-                    self.pump(task, session);
+                if self
+                    .core
+                    .task(task)
+                    .is_some_and(|t| t.terminal.agent == agent)
+                {
+                    self.pump(task.into(), agent, session);
                 }
                 self.apply(effects).await;
             }
@@ -519,19 +556,21 @@ impl Actor {
                     }
                 }
                 Effect::Type {
-                    task,
+                    terminal,
                     agent,
                     text,
                     bracketed,
                 } => {
                     let reply = match self.typed_reply.take() {
-                        Some((for_task, reply)) if for_task == task => Some(reply),
+                        Some((for_task, reply)) if Terminal::Task(for_task) == terminal => {
+                            Some(reply)
+                        }
                         other => {
                             self.typed_reply = other;
                             None
                         }
                     };
-                    self.type_prompt(task, agent, text, bracketed, reply);
+                    self.type_prompt(terminal, agent, text, bracketed, reply);
                 }
                 Effect::Write { agent, bytes } => {
                     if self
@@ -567,6 +606,20 @@ impl Actor {
                 Effect::CloseFailed { task, error } => {
                     self.tell(AppEvent::CleanupFailed { task, error }).await;
                 }
+                Effect::Own(change) => match change {
+                    OwnChange::Agent(verdict) => tracing::debug!(
+                        %coordinator, state = %verdict.state, source = verdict.source.name(),
+                        "the coordinator's agent's state"
+                    ),
+                    OwnChange::McpStartupTimedOut => tracing::warn!(
+                        %coordinator,
+                        "typing the first prompt: the agent's Baton MCP server never announced itself"
+                    ),
+                    OwnChange::FirstPromptDropped => tracing::warn!(
+                        %coordinator,
+                        "the first prompt was dropped: the agent never showed its prompt"
+                    ),
+                },
             }
         }
     }

@@ -1,7 +1,9 @@
-//! Each task's terminal as the actor serves it: its PTY events pumped to the actor, its
-//! writer (typed prompts, viewers' keystrokes and resizes, in order), its viewers (output fanned
-//! out without waiting; a full viewer queue drops that viewer), and the views of tasks that
-//! callers and the phone's list read.
+//! Each agent's terminal as the actor serves it, a task's agent's and the coordinator's own
+//! agent's alike: its PTY events pumped to the actor, its writer (typed prompts, terminal
+//! answers, viewers' keystrokes and resizes, in order), its viewers (output fanned out without
+//! waiting; a full viewer queue drops that viewer), and the views of tasks and of the own agent
+//! that callers and the phone's list read. The own agent is started (spawned in a job) and
+//! stopped here too.
 //!
 //! Watching starts in one step with the scrollback it is given, so nothing is lost or repeated
 //! between the two. Nothing here waits on a viewer.
@@ -9,44 +11,44 @@
 use tokio::sync::oneshot;
 
 use super::{Actor, Internal};
-use crate::core::coordinator::{Control, Sent, Status, Task, Typed};
-use crate::core::ids::{AgentId, TaskId};
+use crate::core::coordinator::{AgentTerminal, Control, Sent, Status, Task, Terminal, Typed};
+use crate::core::ids::AgentId;
 use crate::engine::writer::{Input, TERMINAL_INPUTS_MAX, Writer};
 use crate::engine::{
     AGENT_COLS, AgentEvent, AgentView, AgentsView, EXPLAIN_SCREEN_LINES, EngineError, Explanation,
-    LIST_ACTIVITY_STEP_MS, OUTPUT_COALESCE_BYTES_MAX, Reply, TaskView, TerminalInput, TypingFailed,
-    Viewer, Watched, Watching,
+    LIST_ACTIVITY_STEP_MS, OUTPUT_COALESCE_BYTES_MAX, OwnAgentStart, OwnAgentView, Reply, TaskView,
+    TerminalInput, TypingFailed, Viewer, Watched, Watching,
 };
-use crate::ports::{PtyEvent, PtySession};
+use crate::ports::{ExitStatus, PtyEvent, PtySession};
 
 impl Actor {
-    /// Starts `viewer` watching `agent`'s terminal, with its scrollback taken in the same step
-    /// (an exited agent's watch ends at once: nothing more will come).
+    /// Starts `viewer` watching `agent`'s terminal (a task's agent's, or the coordinator's own
+    /// agent's), with its scrollback taken in the same step (an exited agent's watch ends at
+    /// once: nothing more will come).
     pub(super) fn watch(
         &mut self,
         agent: AgentId,
         viewer: Viewer,
     ) -> Result<Watching, EngineError> {
-        let (task, scrollback, exited) = self.task_of(agent).map(|task| {
-            let exited = (task.status == Status::Exited).then_some(task.exit_code);
-            (task.id, task.scrollback(), exited)
-        })?;
+        let (terminal, entry) = self.terminal_of(agent)?;
+        let scrollback = entry.scrollback();
+        let exited = entry.has_exited().then_some(entry.exit_code);
         if exited.is_none() {
-            let viewers = self.viewers.entry(task).or_default();
+            let viewers = self.viewers.entry(terminal).or_default();
             viewers.retain(|v| v.id != viewer.id);
             viewers.push(viewer);
         }
         Ok(Watching {
             scrollback,
-            cols: self.cols.get(&task).copied().unwrap_or(AGENT_COLS),
+            cols: self.cols.get(&terminal).copied().unwrap_or(AGENT_COLS),
             exited,
         })
     }
 
     /// Stops the viewer `viewer` watching `agent`'s terminal.
     pub(super) fn unwatch(&mut self, agent: AgentId, viewer: u64) {
-        if let Ok(task) = self.task_of(agent).map(|t| t.id) {
-            if let Some(viewers) = self.viewers.get_mut(&task) {
+        if let Ok((terminal, _)) = self.terminal_of(agent) {
+            if let Some(viewers) = self.viewers.get_mut(&terminal) {
                 viewers.retain(|v| v.id != viewer);
             }
             self.viewers.retain(|_, viewers| !viewers.is_empty());
@@ -54,14 +56,17 @@ impl Actor {
     }
 
     /// Tells the feed when the list of agents changed: a task came or went, or its status or
-    /// exit code changed (whatever made it so).
+    /// exit code changed (whatever made it so), or what the list shows of an agent changed
+    /// (the own agent's coming, state, activity and end among it).
     pub(super) fn tell_list_changes(&mut self) {
-        let mut now = self.core.tasks().map(|t| (t.id, t.status, t.exit_code));
+        let mut now = self
+            .core
+            .tasks()
+            .map(|t| (t.id(), t.status(), t.terminal.exit_code));
         let same = self.listed.iter().copied().eq(now.by_ref());
         // The list's other fields change nothing persisted: they are only told.
-        let shown = self.core.tasks().map(Shown::of);
-        if !shown.eq(self.shown.iter().copied()) {
-            self.shown = self.core.tasks().map(Shown::of).collect();
+        if !self.shown().eq(self.shown.iter().copied()) {
+            self.shown = self.shown().collect();
             if same {
                 self.feed.send(AgentEvent::ListChanged);
             }
@@ -71,33 +76,46 @@ impl Actor {
             self.listed = self
                 .core
                 .tasks()
-                .map(|t| (t.id, t.status, t.exit_code))
+                .map(|t| (t.id(), t.status(), t.terminal.exit_code))
                 .collect();
             // Viewers of a task that is gone watch nothing more.
             let core = &self.core;
-            self.viewers.retain(|task, _| core.task(*task).is_some());
-            self.cols.retain(|task, _| core.task(*task).is_some());
+            self.viewers
+                .retain(|terminal, _| core.terminal(*terminal).is_some());
+            self.cols
+                .retain(|terminal, _| core.terminal(*terminal).is_some());
             self.feed.send(AgentEvent::ListChanged);
         }
     }
 
-    /// The task whose agent is `agent`.
-    pub(super) fn task_of(&self, agent: AgentId) -> Result<&Task, EngineError> {
+    /// What the phone's list shows of each agent now: the tasks' agents, then its own.
+    fn shown(&self) -> impl Iterator<Item = Shown> + '_ {
         self.core
             .tasks()
-            .find(|t| t.agent == agent)
-            .ok_or_else(|| EngineError::Missing(format!("agent not found: {agent}")))
+            .map(Shown::of_task)
+            .chain(self.core.own().map(Shown::of_own))
     }
 
-    /// Hands output (or the exit) to the task's viewers without waiting: a viewer whose queue
-    /// is full is dropped and told so.
-    pub(super) fn fan_out(&mut self, task: TaskId, watched: &Watched) {
-        let Some(viewers) = self.viewers.get_mut(&task) else {
+    /// The terminal whose agent is `agent`: a task's, or the coordinator's own.
+    pub(super) fn terminal_of(
+        &self,
+        agent: AgentId,
+    ) -> Result<(Terminal, &AgentTerminal), EngineError> {
+        self.core
+            .terminal_of(agent)
+            .and_then(|terminal| Some((terminal, self.core.terminal(terminal)?)))
+            .ok_or_else(|| missing(agent))
+    }
+
+    /// Hands output (or the exit) to the terminal's viewers without waiting: a viewer whose
+    /// queue is full is dropped (from every terminal it watches) and told so.
+    pub(super) fn fan_out(&mut self, terminal: Terminal, watched: &Watched) {
+        let Some(viewers) = self.viewers.get_mut(&terminal) else {
             return;
         };
         let overflowed = crate::engine::hand_out(viewers, watched);
         if viewers.is_empty() {
-            self.viewers.remove(&task);
+            self.viewers.remove(&terminal);
         }
         for id in overflowed {
             for viewers in self.viewers.values_mut() {
@@ -107,18 +125,78 @@ impl Actor {
         }
     }
 
+    /// The coordinator's own agent as the app and the phone's list show it.
+    pub(super) fn own_view(&self) -> Option<OwnAgentView> {
+        let own = self.core.own()?;
+        let exited = own.has_exited();
+        Some(OwnAgentView {
+            agent: own.agent,
+            program: self.own_program.clone(),
+            readiness: (!exited).then(|| own.readiness()),
+            exit: exited.then_some(ExitStatus {
+                code: own.exit_code,
+                signal: None,
+            }),
+            last_line: own.last_line(),
+            last_activity: own.last_activity(),
+            state: own.agent_state(),
+        })
+    }
+
+    /// Starts the coordinator's own agent: the core takes it (refused while one runs), then
+    /// its terminal is spawned in a job, pumped into the actor as a task's agent's is once the
+    /// job reports.
+    pub(super) fn start_own(&mut self, start: OwnAgentStart, reply: Reply<AgentId>) {
+        let now = self.ports.clock.now();
+        let OwnAgentStart {
+            spawn,
+            profile,
+            first_prompt,
+        } = start;
+        let agent = spawn.agent;
+        if let Err(running) = self.core.start_own(now, agent, profile, first_prompt) {
+            let _ = reply.send(Err(EngineError::Conflict(running.to_string())));
+            return;
+        }
+        self.own_program = spawn.argv.first().cloned().unwrap_or_default();
+        self.core.on_resize(Terminal::Own, spawn.cols, spawn.rows);
+        self.cols.insert(Terminal::Own, spawn.cols);
+        let (pty, internal) = (self.ports.pty.clone(), self.internal.clone());
+        tokio::spawn(async move {
+            let spawned = pty.spawn(spawn).await.map_err(|e| e.to_string());
+            let _ = internal
+                .send(Internal::OwnSpawned(agent, spawned, reply))
+                .await;
+        });
+    }
+
+    /// Ends the coordinator's own agent, if it runs, and forgets it: its viewers let go.
+    pub(super) fn stop_own(&mut self) {
+        if let Some(agent) = self.core.own().map(|own| own.agent) {
+            self.writers.remove(&agent);
+        }
+        if let Some(agent) = self.core.stop_own() {
+            let pty = self.ports.pty.clone();
+            tokio::spawn(async move {
+                let _ = pty.kill(agent).await;
+            });
+        }
+        self.viewers.remove(&Terminal::Own);
+        self.cols.remove(&Terminal::Own);
+    }
+
     /// Carries out a viewer's terminal input in a job, answering once the PTY did it.
     pub(super) fn terminal(&mut self, agent: AgentId, input: TerminalInput, reply: Reply<()>) {
-        let task = match self.task_of(agent) {
-            Ok(task) => task.id,
+        let terminal = match self.terminal_of(agent) {
+            Ok((terminal, _)) => terminal,
             Err(error) => {
                 let _ = reply.send(Err(error));
                 return;
             }
         };
         if let TerminalInput::Resize { cols, rows } = input {
-            self.cols.insert(task, cols);
-            self.core.on_resize(task, cols, rows);
+            self.cols.insert(terminal, cols);
+            self.core.on_resize(terminal, cols, rows);
         }
         let (done, result) = oneshot::channel();
         let queued = match input {
@@ -141,7 +219,7 @@ impl Actor {
         };
         if queued.is_err() {
             let _ = reply.send(Err(EngineError::Busy(format!(
-                "the terminal of task {task} has {TERMINAL_INPUTS_MAX} inputs waiting"
+                "the terminal of agent {agent} has {TERMINAL_INPUTS_MAX} inputs waiting"
             ))));
             return;
         }
@@ -160,10 +238,11 @@ impl Actor {
             .clone()
     }
 
-    /// Forwards a session's events to the actor, in order, until it ends. Output already
-    /// waiting behind the first chunk goes along with it, up to [`OUTPUT_COALESCE_BYTES_MAX`]:
-    /// the actor's work (and its wake-ups) is per event, and a busy agent sends many.
-    pub(super) fn pump(&self, task: TaskId, mut session: PtySession) {
+    /// Forwards the events of `agent`'s session, the terminal `terminal`, to the actor, in
+    /// order, until it ends. Output already waiting behind the first chunk goes along with it,
+    /// up to [`OUTPUT_COALESCE_BYTES_MAX`]: the actor's work (and its wake-ups) is per event,
+    /// and a busy agent sends many.
+    pub(super) fn pump(&self, terminal: Terminal, agent: AgentId, mut session: PtySession) {
         let internal = self.internal.clone();
         tokio::spawn(async move {
             let mut held: Option<PtyEvent> = None;
@@ -194,7 +273,11 @@ impl Actor {
                     }
                     exited => exited,
                 };
-                if internal.send(Internal::Pty(task, event)).await.is_err() {
+                if internal
+                    .send(Internal::Pty(terminal, agent, event))
+                    .await
+                    .is_err()
+                {
                     break;
                 }
             }
@@ -205,7 +288,7 @@ impl Actor {
     /// the actor goes on meanwhile.
     pub(super) fn type_prompt(
         &mut self,
-        task: TaskId,
+        terminal: Terminal,
         agent: AgentId,
         text: String,
         bracketed: bool,
@@ -235,14 +318,14 @@ impl Actor {
                 ),
                 Err(TypingFailed::Enter(error)) => (Typed::EnterFailed, Err(error.to_string())),
             };
-            let _ = internal.send(Internal::Typed(task, outcome)).await;
+            let _ = internal.send(Internal::Typed(terminal, outcome)).await;
             if let Some(reply) = reply {
                 let _ = reply.send(result.map(|()| Sent::Typed).map_err(EngineError::Io));
             }
         });
     }
 
-    /// The coordinator and its tasks' agents, for the phone's list.
+    /// The coordinator, its tasks' agents and its own, for the phone's list.
     pub(super) fn agents_view(&self) -> AgentsView {
         AgentsView {
             coordinator: self.core.id(),
@@ -254,22 +337,25 @@ impl Actor {
                 .tasks()
                 .map(|task| AgentView {
                     task: view(task),
-                    last_line: task.last_line(),
-                    state: task.agent_state(),
-                    last_activity: task.detector.last_activity(),
+                    last_line: task.terminal.last_line(),
+                    state: task.terminal.agent_state(),
+                    last_activity: task.terminal.last_activity(),
                     signal_pending: task.signal.is_some_and(|s| !s.consumed),
                     control: task.control,
                 })
                 .collect(),
+            own: self.own_view(),
         }
     }
 }
 
-/// What the phone's list shows of a task besides its status and exit code: a change of any of
-/// these is told to the feed.
+/// What the phone's list shows of an agent (a task's, or the coordinator's own) besides a
+/// task's status and exit code: a change of any of these is told to the feed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Shown {
-    task: TaskId,
+    terminal: Terminal,
+    agent: AgentId,
+    status: Status,
     state: crate::core::state::AgentState,
     signal_pending: bool,
     control: Control,
@@ -278,20 +364,38 @@ pub(super) struct Shown {
 }
 
 impl Shown {
-    fn of(task: &Task) -> Self {
+    fn of_task(task: &Task) -> Self {
         Shown {
-            task: task.id,
-            state: task.agent_state().state,
             signal_pending: task.signal.is_some_and(|s| !s.consumed),
             control: task.control,
-            activity_step: task.detector.last_activity().0 / LIST_ACTIVITY_STEP_MS,
+            ..Shown::of(task.id().into(), &task.terminal)
+        }
+    }
+
+    fn of_own(own: &AgentTerminal) -> Self {
+        Shown::of(Terminal::Own, own)
+    }
+
+    fn of(terminal: Terminal, entry: &AgentTerminal) -> Self {
+        Shown {
+            terminal,
+            agent: entry.agent,
+            status: entry.status,
+            state: entry.agent_state().state,
+            signal_pending: false,
+            control: Control::Coordinator,
+            activity_step: entry.last_activity().0 / LIST_ACTIVITY_STEP_MS,
         }
     }
 }
 
+fn missing(agent: AgentId) -> EngineError {
+    EngineError::Missing(format!("agent not found: {agent}"))
+}
+
 /// Why Baton thinks what it thinks of a task's agent.
 pub(super) fn explain(task: &Task) -> Explanation {
-    let text = task.screen_text();
+    let text = task.terminal.screen_text();
     let mut screen: Vec<String> = text
         .lines()
         .filter(|line| !line.trim().is_empty())
@@ -301,9 +405,9 @@ pub(super) fn explain(task: &Task) -> Explanation {
     screen.drain(..skip);
     Explanation {
         task: view(task),
-        evidence: *task.evidence(),
-        readiness: task.readiness(),
-        last_activity: task.last_activity(),
+        evidence: *task.terminal.evidence(),
+        readiness: task.terminal.readiness(),
+        last_activity: task.terminal.last_activity(),
         screen,
     }
 }
@@ -311,14 +415,14 @@ pub(super) fn explain(task: &Task) -> Explanation {
 /// A task as callers see it.
 pub(super) fn view(task: &Task) -> TaskView {
     TaskView {
-        id: task.id,
-        name: task.name.clone(),
-        branch: task.branch.clone(),
-        worktree: task.worktree.clone(),
-        agent: task.agent,
-        status: task.status,
-        exit_code: task.exit_code,
-        state: task.agent_state(),
+        id: task.spec.id,
+        name: task.spec.name.clone(),
+        branch: task.spec.branch.clone(),
+        worktree: task.spec.worktree.clone(),
+        agent: task.terminal.agent,
+        status: task.terminal.status,
+        exit_code: task.terminal.exit_code,
+        state: task.terminal.agent_state(),
         signalled_at: task.signal.map(|s| s.at),
     }
 }

@@ -124,7 +124,7 @@ fn a_made_task_takes_the_slot_of_its_create_and_its_caller_hears_of_it() {
     );
     let task = c.task(task_id(1)).unwrap();
     assert_eq!(
-        (task.status, task.assignment.as_deref()),
+        (task.status(), task.terminal.assignment.as_deref()),
         (Status::Running, Some("do it"))
     );
     assert!(c.intents().is_empty());

@@ -15,6 +15,15 @@
 //! no secret: the server reads the coordinator's token from a 0600 credentials file in the
 //! daemon's config directory. A crash leaves the entry in place and its registration in the
 //! state file, so the next start undoes it first.
+//!
+//! A coordinator's own agent is its actor's: the registry works out its command line (its MCP
+//! config) and first prompt (the coordinator preamble and the user's words) and hands them to
+//! [`crate::engine::CoordinatorHandle::start_own_agent`]; deregistration ends it.
+//!
+//! Layout: this module (the requests, the door, the registry's task and its state file),
+//! `coordinators` (register, rotate, the own agent's start, deregister, shutdown, restore),
+//! `wire` (credentials files and `.mcp.json` entries, the configs' sweep), `events` (the app
+//! events logged and passed on).
 
 use std::path::{Path, PathBuf};
 
@@ -22,17 +31,21 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::state::{self, CoordinatorState, McpJsonState, State};
 use super::wiring::Host;
-use crate::agents::mcp_json::{self, McpJsonError, Undo};
-use crate::agents::{McpLaunch, McpServer};
+use crate::agents::McpLaunch;
+use crate::agents::mcp_json::McpJsonError;
 use crate::api::Directory;
 use crate::api::latest::Publisher;
 use crate::core::auth::Secret;
 use crate::core::coordinator::Records;
 use crate::core::ids::{AgentId, CoordinatorId};
-use crate::core::notify::{NOTIFICATION_DELAY_MS_MAX, NOTIFICATION_DELAY_MS_MIN};
-use crate::engine::sessions::Sessions;
-use crate::engine::{AppEvent, CoordinatorHandle, CoordinatorSettings, Engine, Ports};
-use crate::ports::{BoxFuture, FileMode, Journal, JournalError, SpawnSpec};
+use crate::engine::{CoordinatorHandle, CoordinatorSettings, Engine, Ports};
+use crate::ports::{BoxFuture, FileMode, Journal, JournalError};
+
+mod coordinators;
+mod events;
+mod wire;
+
+pub use events::log_events;
 
 /// Requests waiting for the registry (the app channel waits beyond this).
 pub const REQUESTS_MAX: usize = 64;
@@ -141,8 +154,9 @@ pub enum RegistryError {
     /// The registry has stopped (the daemon is shutting down).
     #[error("the daemon is shutting down")]
     Stopped,
-    /// The coordinator's own agent could not start, or is running already.
-    #[error("the coordinator's agent: {0}")]
+    /// The coordinator's own agent could not start, or is running already (the engine's text,
+    /// which names the agent).
+    #[error("{0}")]
     Agent(String),
 }
 
@@ -355,8 +369,6 @@ pub struct Registry {
     engine: Engine,
     directory: Directory,
     publisher: Publisher<Directory>,
-    /// The coordinators' own agents.
-    sessions: Sessions,
     /// Registration order.
     entries: Vec<(CoordinatorId, Entry)>,
 }
@@ -373,7 +385,6 @@ impl Registry {
         host: Host,
         state: State,
         (engine, directory, publisher): (Engine, Directory, Publisher<Directory>),
-        sessions: Sessions,
     ) -> Result<(Self, Restored), RegistryError> {
         let Host {
             layout,
@@ -388,7 +399,6 @@ impl Registry {
             engine,
             directory,
             publisher,
-            sessions,
             entries: Vec::new(),
         };
         let mut restored = Restored::default();
@@ -523,433 +533,6 @@ impl Registry {
         }
     }
 
-    async fn register(
-        &mut self,
-        request: RegisterRequest,
-    ) -> Result<CoordinatorInfo, RegistryError> {
-        validate(&request)?;
-        let root = request.project_root.clone();
-        self.main_branch(&root).await?;
-        if self
-            .entries
-            .iter()
-            .any(|(_, e)| e.is_registered() && e.settings.project_root == root)
-        {
-            return Err(RegistryError::Invalid(format!(
-                "a coordinator is already registered on {}",
-                root.display()
-            )));
-        }
-        if self
-            .entries
-            .iter()
-            .filter(|(_, e)| e.is_registered())
-            .count()
-            >= COORDINATORS_MAX
-        {
-            return Err(RegistryError::Invalid(format!(
-                "at most {COORDINATORS_MAX} coordinators can be registered at once"
-            )));
-        }
-        if request.skip_permissions
-            && let Some(why) = crate::agents::AgentKind::from_command(&request.agent)
-                .skip_permissions_refused(self.root_outside_a_sandbox)
-        {
-            return Err(RegistryError::Invalid(why));
-        }
-        let id = CoordinatorId::from_random(self.random());
-        let token = Secret::from_random(self.random());
-        let mut settings = CoordinatorSettings::new(root, request.agent, &self.layout.config_dir);
-        settings.spawn.args = request.args;
-        settings.skip_permissions = request.skip_permissions;
-        if let Some(delay_ms) = request.notification_delay_ms {
-            settings.notification_delay_ms = delay_ms;
-        }
-        settings.mcp = self.launch.clone();
-        let plan = self.plan_wire(id, &token, &settings).await?;
-        let handle = Some(self.engine.register(id, settings.clone()));
-        self.entries.push((
-            id,
-            Entry {
-                token,
-                settings,
-                mcp_json: plan.as_ref().map(|(state, _)| state.clone()),
-                handle,
-                records: Records::default(),
-                seq: 0,
-            },
-        ));
-        // The state learns how to undo the .mcp.json change before the change is made: a
-        // crash in between leaves nothing the next start cannot undo.
-        let done = match self.write_state().await {
-            Ok(()) => match &plan {
-                Some((state, bytes)) => self.apply_wire(state, bytes).await,
-                None => Ok(()),
-            },
-            Err(error) => Err(error),
-        };
-        if let Err(error) = done {
-            // Not persisted or not wired: not registered.
-            if let Some((_, entry)) = self.entries.pop() {
-                self.unwire(id, entry.mcp_json.as_ref()).await;
-            }
-            let _ = self.engine.deregister(id).await;
-            self.engine.prune_orphans().await;
-            let _ = self.write_state().await;
-            return Err(error);
-        }
-        self.publish();
-        let (_, entry) = &self.entries[self.entries.len() - 1];
-        tracing::info!(coordinator = %id, project = %entry.settings.project_root.display(), "coordinator registered");
-        Ok(self.info(id, entry, 0))
-    }
-
-    /// See [`Request::Rotate`]. The credentials file is written first, then the state: a
-    /// failure of either puts the old token back in both, and nothing changed.
-    async fn rotate(&mut self, id: CoordinatorId) -> Result<CoordinatorInfo, RegistryError> {
-        let token = Secret::from_random(self.random());
-        let index = self
-            .entries
-            .iter()
-            .position(|(known, entry)| *known == id && entry.is_registered())
-            .ok_or(RegistryError::NotFound(id))?;
-        let config = self.layout.coordinator_config(id);
-        let write = |token: &Secret| {
-            let settings = &self.entries[index].1.settings;
-            let server = McpServer::coordinator(&settings.mcp, id, token.expose());
-            serde_json::to_vec_pretty(&server.config_at(&config)).unwrap_or_default()
-        };
-        let (fresh, old) = (write(&token), write(&self.entries[index].1.token));
-        let files = &self.ports.files;
-        files
-            .write_atomic(
-                &self.layout.config_dir,
-                &config,
-                &fresh,
-                FileMode::OwnerOnly,
-            )
-            .await
-            .map_err(files_error)?;
-        let previous = std::mem::replace(&mut self.entries[index].1.token, token);
-        if let Err(error) = self.write_state().await {
-            self.entries[index].1.token = previous;
-            let _ = files
-                .write_atomic(&self.layout.config_dir, &config, &old, FileMode::OwnerOnly)
-                .await;
-            return Err(error);
-        }
-        // The directory now holds the new token only: the old one opens nothing, and every
-        // WebSocket that authenticated with it is closed (4001).
-        self.publish();
-        tracing::info!(coordinator = %id, "coordinator token rotated");
-        let (_, entry) = &self.entries[index];
-        let tasks = match &entry.handle {
-            Some(handle) => handle.list_tasks().await.map_or(0, |t| t.len()),
-            None => 0,
-        };
-        Ok(self.info(id, entry, tasks))
-    }
-
-    /// The branch checked out at `root`, or why `root` is no usable repository.
-    async fn main_branch(&self, root: &Path) -> Result<String, RegistryError> {
-        self.ports
-            .repo
-            .main_branch(root.to_owned())
-            .await
-            .map_err(|e| RegistryError::NotARepo {
-                root: root.to_owned(),
-                reason: e.to_string(),
-            })
-    }
-
-    async fn start_agent(
-        &mut self,
-        id: CoordinatorId,
-        request: AgentRequest,
-    ) -> Result<AgentId, RegistryError> {
-        let entry = self
-            .entries
-            .iter()
-            .find(|(known, entry)| *known == id && entry.is_registered())
-            .map(|(_, entry)| entry)
-            .ok_or(RegistryError::NotFound(id))?;
-        if request.command.trim().is_empty() {
-            return Err(RegistryError::Invalid(
-                "the agent's command is empty".into(),
-            ));
-        }
-        let root = entry.settings.project_root.clone();
-        let server = McpServer::coordinator(&self.launch, id, entry.token.expose());
-        let config = self.layout.coordinator_config(id);
-        let launch =
-            crate::agents::launch(&request.command, &request.args, false, &server, &config);
-        let first = match request.prompt {
-            None => None,
-            Some(prompt) => Some(crate::agents::prompts::coordinator(
-                &prompt,
-                &self.main_branch(&root).await?,
-                crate::agents::prompts::CONCURRENT_TASKS_MAX,
-            )),
-        };
-        let spec = SpawnSpec {
-            agent: AgentId::from_random(self.random()),
-            argv: launch.argv,
-            env: launch.env,
-            cwd: root,
-            cols: crate::engine::AGENT_COLS,
-            rows: crate::engine::AGENT_ROWS,
-        };
-        let agent = self
-            .sessions
-            .start(id, spec, launch.profile, first)
-            .await
-            .map_err(|e| RegistryError::Agent(e.to_string()))?;
-        tracing::info!(coordinator = %id, %agent, program = %request.command, "coordinator agent started");
-        Ok(agent)
-    }
-
-    async fn deregister(&mut self, id: CoordinatorId) -> Result<(), RegistryError> {
-        let at = self
-            .entries
-            .iter()
-            .position(|(known, entry)| *known == id && entry.is_registered())
-            .ok_or(RegistryError::NotFound(id))?;
-        self.sessions.stop(id).await;
-        let entry = &mut self.entries[at].1;
-        entry.handle = None;
-        let mcp_json = entry.mcp_json.take();
-        self.publish();
-        let _ = self.engine.deregister(id).await;
-        // Its tasks are orphans now: the directory lists them (the phone shows them).
-        self.publish();
-        self.unwire(id, mcp_json.as_ref()).await;
-        // Its tasks stay (orphans) until closed; an empty save lets it go (a task still being
-        // made when it left comes with a save of its own).
-        self.write_state().await?;
-        tracing::info!(coordinator = %id, "coordinator deregistered");
-        Ok(())
-    }
-
-    /// Takes every `.mcp.json` entry out and persists that (the registrations stay: the next
-    /// start merges the entries again).
-    async fn shutdown(&mut self) {
-        // The last word on each coordinator's tasks, from its actor: saves still on their way
-        // would find the registry gone. An agent's exit its actor has not read yet is missing
-        // (its exit code only: every task comes back exited after a restart anyway).
-        for (_, entry) in &mut self.entries {
-            if let Some(handle) = &entry.handle
-                && let Ok(records) = handle.records().await
-            {
-                entry.records = records;
-            }
-        }
-        let undone: Vec<McpJsonState> = self
-            .entries
-            .iter_mut()
-            .filter_map(|(_, entry)| entry.mcp_json.take())
-            .collect();
-        for state in &undone {
-            self.undo_mcp_json(state).await;
-        }
-        if let Err(error) = self.write_state().await {
-            tracing::error!(%error, "persisting the state at shutdown failed");
-        }
-    }
-
-    /// Restores one coordinator; a registered one's `.mcp.json` change comes back, to be made
-    /// once the state records it.
-    async fn restore(
-        &mut self,
-        coordinator: CoordinatorState,
-    ) -> Option<(CoordinatorId, McpJsonState, Vec<u8>)> {
-        let CoordinatorState {
-            id,
-            token,
-            registered,
-            mut settings,
-            records,
-            ..
-        } = coordinator;
-        settings.mcp = self.launch.clone();
-        let (handle, plan) = if registered {
-            let plan = match self.plan_wire(id, &token, &settings).await {
-                Ok(plan) => plan,
-                Err(error) => {
-                    tracing::warn!(coordinator = %id, %error, "the coordinator's MCP entry could not be written again");
-                    None
-                }
-            };
-            let handle = self.engine.restore(id, settings.clone(), records.clone());
-            (Some(handle), plan)
-        } else {
-            if let Err(error) = self
-                .engine
-                .restore_orphan(id, settings.clone(), records.clone())
-                .await
-            {
-                tracing::warn!(coordinator = %id, %error, "restoring orphaned tasks failed");
-            }
-            (None, None)
-        };
-        self.entries.push((
-            id,
-            Entry {
-                token,
-                settings,
-                mcp_json: plan.as_ref().map(|(state, _)| state.clone()),
-                handle,
-                records,
-                seq: 0,
-            },
-        ));
-        plan.map(|(state, bytes)| (id, state, bytes))
-    }
-
-    /// Writes the coordinator's credentials file and works out Baton's entry in the project's
-    /// `.mcp.json`: the undo and the bytes to write ([`Self::apply_wire`]), or `None` when git
-    /// tracks that file (changing it would leave the user's checkout dirty, and merges into it
-    /// refused; the coordinator's agent is started with `--mcp-config` instead).
-    async fn plan_wire(
-        &self,
-        id: CoordinatorId,
-        token: &Secret,
-        settings: &CoordinatorSettings,
-    ) -> Result<Option<(McpJsonState, Vec<u8>)>, RegistryError> {
-        let files = &self.ports.files;
-        let config = self.layout.coordinator_config(id);
-        let server = McpServer::coordinator(&settings.mcp, id, token.expose());
-        let config_bytes =
-            serde_json::to_vec_pretty(&server.config_at(&config)).unwrap_or_default();
-        let root = settings.project_root.clone();
-        let tracked = self
-            .ports
-            .repo
-            .is_tracked(root.clone(), MCP_JSON.to_owned())
-            .await
-            .map_err(|e| RegistryError::NotARepo {
-                root: root.clone(),
-                reason: e.to_string(),
-            })?;
-        let plan = if tracked {
-            tracing::info!(project = %root.display(), "the project's .mcp.json is tracked by git: left as it is");
-            None
-        } else {
-            let path = root.join(MCP_JSON);
-            let existing = files.read(&root, &path).await.map_err(files_error)?;
-            let (written, registration) = mcp_json::register(
-                &path.display().to_string(),
-                existing.as_deref(),
-                server.entry_reading(&config),
-            )?;
-            Some((McpJsonState { path, registration }, written))
-        };
-        files
-            .write_atomic(
-                &self.layout.config_dir,
-                &config,
-                &config_bytes,
-                FileMode::OwnerOnly,
-            )
-            .await
-            .map_err(files_error)?;
-        crate::kill_point!("coordinator.config_written");
-        Ok(plan)
-    }
-
-    /// Makes the `.mcp.json` change [`Self::plan_wire`] worked out, kept out of the user's
-    /// `git status` as the reference does.
-    async fn apply_wire(&self, state: &McpJsonState, bytes: &[u8]) -> Result<(), RegistryError> {
-        let root = state.project();
-        crate::kill_point!("mcp_json.writing");
-        self.ports
-            .files
-            .write_atomic(&root, &state.path, bytes, FileMode::Default)
-            .await
-            .map_err(files_error)?;
-        crate::kill_point!("mcp_json.written");
-        if let Err(error) = self.ports.repo.exclude(root, format!("/{MCP_JSON}")).await {
-            tracing::warn!(%error, "could not add .mcp.json to the repository's info/exclude");
-        }
-        Ok(())
-    }
-
-    /// Undoes [`Self::plan_wire`] and [`Self::apply_wire`]: the user's `.mcp.json` back, the
-    /// credentials file gone.
-    async fn unwire(&self, id: CoordinatorId, mcp_json: Option<&McpJsonState>) {
-        if let Some(state) = mcp_json {
-            self.undo_mcp_json(state).await;
-        }
-        let config = self.layout.coordinator_config(id);
-        let _ = self
-            .ports
-            .files
-            .remove(&self.layout.config_dir, &config)
-            .await;
-    }
-
-    /// Gives a user's `.mcp.json` back; whether it changed anything.
-    async fn undo_mcp_json(&self, state: &McpJsonState) -> bool {
-        let files = &self.ports.files;
-        let root = state.project();
-        let current = match files.read(&root, &state.path).await {
-            Ok(current) => current,
-            Err(error) => {
-                tracing::warn!(%error, "cannot read a .mcp.json to restore it");
-                return false;
-            }
-        };
-        let result = match mcp_json::deregister(current.as_deref(), &state.registration) {
-            Undo::Leave => return false,
-            Undo::Remove => files.remove(&root, &state.path).await.map(drop),
-            Undo::Write(bytes) => {
-                files
-                    .write_atomic(&root, &state.path, &bytes, FileMode::Default)
-                    .await
-            }
-        };
-        match result {
-            Ok(()) => {
-                crate::kill_point!("mcp_json.restored");
-                true
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot restore a .mcp.json");
-                false
-            }
-        }
-    }
-
-    /// Removes every file in the config directory no restored coordinator or task uses.
-    async fn sweep_configs(&self) -> usize {
-        let files = &self.ports.files;
-        let Ok(present) = files.list(&self.layout.config_dir).await else {
-            return 0;
-        };
-        let mut used: Vec<PathBuf> = Vec::new();
-        for (id, entry) in &self.entries {
-            used.push(self.layout.coordinator_config(*id));
-            used.extend(
-                entry
-                    .records
-                    .tasks
-                    .iter()
-                    .filter_map(|r| r.spec.mcp_config.clone()),
-            );
-        }
-        let mut removed = 0;
-        for path in present {
-            if !used.contains(&path)
-                && files
-                    .remove(&self.layout.config_dir, &path)
-                    .await
-                    .unwrap_or(false)
-            {
-                removed += 1;
-            }
-        }
-        removed
-    }
-
     fn publish(&mut self) {
         let mut directory = self.directory.clone();
         directory.coordinators.clear();
@@ -1012,78 +595,5 @@ fn files_error(error: crate::ports::FilesError) -> RegistryError {
         RegistryError::Confined(error.to_string())
     } else {
         RegistryError::Files(error.to_string())
-    }
-}
-
-fn validate(request: &RegisterRequest) -> Result<(), RegistryError> {
-    let invalid = |text: String| Err(RegistryError::Invalid(text));
-    if !request.project_root.is_absolute() {
-        return invalid(format!(
-            "project root {} is not an absolute path",
-            request.project_root.display()
-        ));
-    }
-    if request.agent.trim().is_empty() {
-        return invalid("agent must not be empty".to_owned());
-    }
-    if request.args.len() > AGENT_ARGS_MAX {
-        return invalid(format!("at most {AGENT_ARGS_MAX} agent arguments"));
-    }
-    let delays = NOTIFICATION_DELAY_MS_MIN..=NOTIFICATION_DELAY_MS_MAX;
-    if let Some(delay_ms) = request.notification_delay_ms
-        && !delays.contains(&delay_ms)
-    {
-        return invalid(format!(
-            "the notification delay must be {NOTIFICATION_DELAY_MS_MIN} to {NOTIFICATION_DELAY_MS_MAX} ms, not {delay_ms}"
-        ));
-    }
-    let all = std::iter::once(&request.agent).chain(&request.args);
-    for text in all {
-        if text.len() > AGENT_ARG_BYTES_MAX {
-            return invalid(format!(
-                "an agent argument is longer than {AGENT_ARG_BYTES_MAX} bytes"
-            ));
-        }
-        if text.chars().any(char::is_control) {
-            return invalid(
-                "agent command and arguments must not hold control characters".to_owned(),
-            );
-        }
-    }
-    Ok(())
-}
-
-/// Logs the engine's app events (the app's event stream comes with the app channel's next
-/// routes). Runs from before the restore: a restored actor's events must never wait for a
-/// reader.
-pub async fn log_events(
-    mut events: mpsc::Receiver<AppEvent>,
-    feed: tokio::sync::broadcast::Sender<AppEvent>,
-) {
-    while let Some(event) = events.recv().await {
-        tracing::info!(event = %describe(&event), "engine event");
-        // Nobody listening is not a failure.
-        let _ = feed.send(event);
-    }
-}
-
-/// One log line for an app event: ids and names, never a token.
-fn describe(event: &AppEvent) -> String {
-    match event {
-        AppEvent::TaskCreated { coordinator, task } => {
-            format!(
-                "task {} ({:?}) created by {coordinator}",
-                task.id, task.name
-            )
-        }
-        AppEvent::TaskClosed(task) => format!("task {task} closed"),
-        AppEvent::CoordinatorMcpConnected(coordinator) => {
-            format!("the MCP server of coordinator {coordinator} started")
-        }
-        AppEvent::CleanupFailed { task, error } => format!("task {task} cleanup failed: {error}"),
-        AppEvent::Notice(coordinator, _) => format!("notification for {coordinator}"),
-        AppEvent::State(task, change) => format!("task {task}: {change:?}"),
-        AppEvent::Orphaned { task, .. } => format!("task {task} orphaned"),
-        AppEvent::Merged { task, merge } => format!("task {task} merged into {}", merge.target),
     }
 }
