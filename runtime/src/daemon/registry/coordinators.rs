@@ -219,11 +219,12 @@ impl Registry {
             .position(|(known, entry)| *known == id && entry.is_registered())
             .ok_or(RegistryError::NotFound(id))?;
         let entry = &mut self.entries[at].1;
-        entry.handle = None;
+        let leaving = entry.handle.take();
         let mcp_json = entry.mcp_json.take();
-        self.publish();
+        // Its token goes at once (no call of its own is taken from now on), while its tasks stay
+        // in the published view throughout: listed as it leaves, then as orphans.
+        self.publish_leaving(leaving.as_ref());
         let _ = self.engine.deregister(id).await;
-        // Its tasks are orphans now: the directory lists them (the phone shows them).
         self.publish();
         self.unwire(id, mcp_json.as_ref()).await;
         // Its tasks stay (orphans) until closed; an empty save lets it go (a task still being

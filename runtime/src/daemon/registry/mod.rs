@@ -534,6 +534,12 @@ impl Registry {
     }
 
     fn publish(&mut self) {
+        self.publish_leaving(None);
+    }
+
+    /// Publishes the directory; a coordinator that is `leaving` (deregistered, its actor not yet
+    /// told) is listed among the orphans already, so its tasks never drop out of the view.
+    fn publish_leaving(&mut self, leaving: Option<&CoordinatorHandle>) {
         let mut directory = self.directory.clone();
         directory.coordinators.clear();
         for (id, entry) in &self.entries {
@@ -543,6 +549,7 @@ impl Registry {
             }
         }
         directory.orphans = self.engine.orphans().to_vec();
+        directory.orphans.extend(leaving.cloned());
         self.publisher.publish(directory);
     }
 
