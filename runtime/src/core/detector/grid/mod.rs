@@ -198,9 +198,79 @@ impl Grid {
         if bytes.is_ascii() {
             self.ascii(bytes);
         } else {
-            for c in String::from_utf8_lossy(bytes).chars() {
-                self.put(c);
+            self.unicode(bytes);
+        }
+    }
+
+    /// Text with non-ASCII characters: each run that fits in the cursor's row is written cell
+    /// by cell with no more than a store per character, and the row is marked once at its end
+    /// (as [`Grid::put`] would leave it, character by character). A character that wraps first,
+    /// or a wide one at the margin, goes through [`Grid::put`].
+    fn unicode(&mut self, bytes: &[u8]) {
+        let mut i = 0;
+        let mut wrote = false;
+        // Borders and rules repeat one character: its width is looked up once.
+        let mut last = ('\0', 0);
+        while i < bytes.len() {
+            let Some((c, len)) = decode(bytes, i) else {
+                // Not valid UTF-8 after all (the parser never sends it): the rest, lossily.
+                for c in String::from_utf8_lossy(&bytes[i..]).chars() {
+                    self.put(c);
+                }
+                return;
+            };
+            let width = char_width(c, &mut last);
+            if width == 0 {
+                i += len;
+                continue;
             }
+            let cols = usize::from(self.cols);
+            if self.wrap_pending || usize::from(self.col) + width > cols {
+                self.put(c);
+                i += len;
+                continue;
+            }
+            // A run in this row, from the cursor up to the margin.
+            let start = self.index(self.row, 0);
+            self.unsplit(self.row, self.col);
+            let faint = self.faint;
+            let mut col = usize::from(self.col);
+            let (mut c, mut len, mut width) = (c, len, width);
+            loop {
+                self.cells[start + col] = Cell { c, faint };
+                if width == 2 {
+                    self.cells[start + col + 1] = Cell {
+                        c: WIDE_TAIL,
+                        faint,
+                    };
+                }
+                col += width;
+                i += len;
+                // The next character with a width, if it fits in the row.
+                let next = loop {
+                    match decode(bytes, i) {
+                        Some((c, len)) => match char_width(c, &mut last) {
+                            0 => i += len,
+                            width => break Some((c, len, width)),
+                        },
+                        None => break None,
+                    }
+                };
+                match next {
+                    Some(found) if col + found.2 <= cols => (c, len, width) = found,
+                    _ => break,
+                }
+            }
+            let row = self.row;
+            self.touch(row, col);
+            if col < cols && self.cells[start + col].c == WIDE_TAIL {
+                self.cells[start + col] = BLANK;
+            }
+            self.advance(col);
+            wrote = true;
+        }
+        if wrote {
+            self.generation += 1;
         }
     }
 
@@ -333,6 +403,45 @@ impl Grid {
     }
 }
 
+/// The character at `bytes[at]` and its length in bytes, if a whole valid one starts there.
+#[inline(always)]
+fn decode(bytes: &[u8], at: usize) -> Option<(char, usize)> {
+    let lead = *bytes.get(at)?;
+    if lead < 0x80 {
+        return Some((char::from(lead), 1));
+    }
+    let len = match lead {
+        0xc2..=0xdf => 2,
+        0xe0..=0xef => 3,
+        0xf0..=0xf4 => 4,
+        _ => return None,
+    };
+    let tail = bytes.get(at + 1..at + len)?;
+    let mut code_point = u32::from(lead) & (0x7f >> len);
+    for &byte in tail {
+        if byte & 0xc0 != 0x80 {
+            return None;
+        }
+        code_point = (code_point << 6) | u32::from(byte & 0x3f);
+    }
+    // Overlong forms are not rejected here: the parser sends valid UTF-8 only, and the grid
+    // needs a character, not a verdict.
+    char::from_u32(code_point).map(|c| (c, len))
+}
+
+/// Cells `c` takes (0, 1 or 2, as [`Grid::put`] counts them); `last` holds the last
+/// character looked up and its width.
+#[inline(always)]
+fn char_width(c: char, last: &mut (char, usize)) -> usize {
+    if c.is_ascii() {
+        return 1;
+    }
+    if c != last.0 {
+        *last = (c, c.width().unwrap_or(0).min(2));
+    }
+    last.1
+}
+
 /// Appends one row's text to `out`: its characters up to its last non-blank one, with
 /// [`FAINT_TAIL`] before the faint text that ends it after other text.
 fn render_row(row: &[Cell], out: &mut Vec<u8>) {
@@ -355,22 +464,35 @@ fn render_row(row: &[Cell], out: &mut Vec<u8>) {
                 .count()
     });
     out.reserve(used + 1);
-    let mut buffer = [0; 4];
-    for (at, cell) in row.iter().enumerate() {
-        if Some(at) == tail {
+    match tail {
+        Some(tail) => {
+            render_cells(&row[..tail], out);
             out.push(FAINT_TAIL);
+            render_cells(&row[tail..], out);
         }
-        if cell.c == WIDE_TAIL {
-            continue;
-        }
-        if cell.c.is_ascii() {
-            out.push(cell.c as u8);
-        } else {
+        None => render_cells(row, out),
+    }
+}
+
+/// Appends the characters of `cells` to `out`: stretches of printable ASCII in bulk, other
+/// characters one at a time, wide characters' right halves not at all.
+fn render_cells(cells: &[Cell], out: &mut Vec<u8>) {
+    let mut rest = cells;
+    let mut buffer = [0; 4];
+    while !rest.is_empty() {
+        let plain = rest
+            .iter()
+            .position(|cell| !(' '..='~').contains(&cell.c))
+            .unwrap_or(rest.len());
+        out.extend(rest[..plain].iter().map(|cell| cell.c as u8));
+        let Some(cell) = rest.get(plain) else { break };
+        if cell.c != WIDE_TAIL {
             // Byte by byte: a copy call per character costs more than the character.
             for &byte in cell.c.encode_utf8(&mut buffer).as_bytes() {
                 out.push(byte);
             }
         }
+        rest = &rest[plain + 1..];
     }
 }
 
