@@ -32,17 +32,45 @@ pub const SCREEN_COLS_MAX: u16 = 500;
 /// Tallest grid kept: a taller terminal is read as this tall.
 pub const SCREEN_ROWS_MAX: u16 = 200;
 
-/// One cell: its character, and whether it was written faint (SGR 2).
+/// One cell: its character, and whether it was written faint (SGR 2), in one word: the code
+/// point, with [`FAINT_BIT`] set for faint text. Four bytes a cell keeps a row's writes,
+/// erasures and scans to plain word stores and compares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Cell {
-    c: char,
-    faint: bool,
+struct Cell(u32);
+
+/// Marks a faint cell (code points end at U+10FFFF, far below it).
+const FAINT_BIT: u32 = 1 << 31;
+
+impl Cell {
+    const fn new(c: char, faint: bool) -> Self {
+        Cell(c as u32 | if faint { FAINT_BIT } else { 0 })
+    }
+
+    /// A printable ASCII byte's cell.
+    const fn ascii(byte: u8, faint: bool) -> Self {
+        Cell(byte as u32 | if faint { FAINT_BIT } else { 0 })
+    }
+
+    /// Its character's code point.
+    const fn code(self) -> u32 {
+        self.0 & !FAINT_BIT
+    }
+
+    const fn faint(self) -> bool {
+        self.0 & FAINT_BIT != 0
+    }
+
+    const fn is(self, c: char) -> bool {
+        self.code() == c as u32
+    }
+
+    /// Its character (a cell only ever holds one written to it).
+    fn c(self) -> char {
+        char::from_u32(self.code()).unwrap_or(char::REPLACEMENT_CHARACTER)
+    }
 }
 
-const BLANK: Cell = Cell {
-    c: ' ',
-    faint: false,
-};
+const BLANK: Cell = Cell::new(' ', false);
 /// The right half of a wide character (never rendered).
 const WIDE_TAIL: char = '\0';
 /// Put before the faint text that ends a row after other text (a placeholder in an input
@@ -237,12 +265,9 @@ impl Grid {
             let mut col = usize::from(self.col);
             let (mut c, mut len, mut width) = (c, len, width);
             loop {
-                self.cells[start + col] = Cell { c, faint };
+                self.cells[start + col] = Cell::new(c, faint);
                 if width == 2 {
-                    self.cells[start + col + 1] = Cell {
-                        c: WIDE_TAIL,
-                        faint,
-                    };
+                    self.cells[start + col + 1] = Cell::new(WIDE_TAIL, faint);
                 }
                 col += width;
                 i += len;
@@ -263,7 +288,7 @@ impl Grid {
             }
             let row = self.row;
             self.touch(row, col);
-            if col < cols && self.cells[start + col].c == WIDE_TAIL {
+            if col < cols && self.cells[start + col].is(WIDE_TAIL) {
                 self.cells[start + col] = BLANK;
             }
             self.advance(col);
@@ -287,13 +312,10 @@ impl Grid {
             self.touch(self.row, usize::from(self.col) + now.len());
             let faint = self.faint;
             for (cell, &byte) in self.cells[at..at + now.len()].iter_mut().zip(now) {
-                *cell = Cell {
-                    c: char::from(byte),
-                    faint,
-                };
+                *cell = Cell::ascii(byte, faint);
             }
             let end = usize::from(self.col) + now.len();
-            if end < usize::from(self.cols) && self.cells[at + now.len()].c == WIDE_TAIL {
+            if end < usize::from(self.cols) && self.cells[at + now.len()].is(WIDE_TAIL) {
                 self.cells[at + now.len()] = BLANK;
             }
             self.advance(end);
@@ -325,15 +347,12 @@ impl Grid {
         self.unsplit(self.row, self.col);
         self.touch(self.row, usize::from(self.col) + width);
         let faint = self.faint;
-        self.cells[at] = Cell { c, faint };
+        self.cells[at] = Cell::new(c, faint);
         if width == 2 {
-            self.cells[at + 1] = Cell {
-                c: WIDE_TAIL,
-                faint,
-            };
+            self.cells[at + 1] = Cell::new(WIDE_TAIL, faint);
         }
         let after = self.col + u16::try_from(width).unwrap_or(1);
-        if after < self.cols && self.cells[at + width].c == WIDE_TAIL {
+        if after < self.cols && self.cells[at + width].is(WIDE_TAIL) {
             self.cells[at + width] = BLANK;
         }
         self.advance(usize::from(after));
@@ -353,7 +372,7 @@ impl Grid {
     /// Writing at (`row`, `col`) over the right half of a wide character blanks its left half.
     fn unsplit(&mut self, row: u16, col: u16) {
         let at = self.index(row, col);
-        if col > 0 && self.cells[at].c == WIDE_TAIL {
+        if col > 0 && self.cells[at].is(WIDE_TAIL) {
             self.cells[at - 1] = BLANK;
         }
     }
@@ -454,7 +473,7 @@ fn render_row(row: &[Cell], out: &mut Vec<u8>) {
     // among them, when something not faint stands before.
     let solid = row
         .iter()
-        .rposition(|cell| !is_blank(cell) && !cell.faint)
+        .rposition(|cell| !is_blank(cell) && !cell.faint())
         .map_or(0, |at| at + 1);
     let tail = (solid > 0 && solid < used).then(|| {
         solid
@@ -482,13 +501,14 @@ fn render_cells(cells: &[Cell], out: &mut Vec<u8>) {
     while !rest.is_empty() {
         let plain = rest
             .iter()
-            .position(|cell| !(' '..='~').contains(&cell.c))
+            .position(|cell| !(0x20..=0x7e).contains(&cell.code()))
             .unwrap_or(rest.len());
-        out.extend(rest[..plain].iter().map(|cell| cell.c as u8));
+        // Printable ASCII: the code point is the byte (the truncation is exact).
+        out.extend(rest[..plain].iter().map(|cell| cell.code() as u8));
         let Some(cell) = rest.get(plain) else { break };
-        if cell.c != WIDE_TAIL {
+        if !cell.is(WIDE_TAIL) {
             // Byte by byte: a copy call per character costs more than the character.
-            for &byte in cell.c.encode_utf8(&mut buffer).as_bytes() {
+            for &byte in cell.c().encode_utf8(&mut buffer).as_bytes() {
                 out.push(byte);
             }
         }
@@ -498,7 +518,7 @@ fn render_cells(cells: &[Cell], out: &mut Vec<u8>) {
 
 /// A cell that shows nothing: a space (faint or not) or a wide character's right half.
 fn is_blank(cell: &Cell) -> bool {
-    cell.c == ' ' || cell.c == WIDE_TAIL
+    cell.is(' ') || cell.is(WIDE_TAIL)
 }
 
 fn clamp_size(cols: u16, rows: u16) -> (u16, u16) {

@@ -312,7 +312,7 @@ fn feed_char_by_char(grid: &mut Grid, bytes: &[u8]) {
 
 /// The old rendering of a row, cell by cell: the reference of [`super::render_row`].
 fn render_row_cell_by_cell(row: &[super::Cell], out: &mut Vec<u8>) {
-    let blank = |cell: &super::Cell| cell.c == ' ' || cell.c == super::WIDE_TAIL;
+    let blank = |cell: &super::Cell| cell.c() == ' ' || cell.c() == super::WIDE_TAIL;
     let used = row
         .iter()
         .rposition(|cell| !blank(cell))
@@ -320,7 +320,7 @@ fn render_row_cell_by_cell(row: &[super::Cell], out: &mut Vec<u8>) {
     let row = &row[..used];
     let solid = row
         .iter()
-        .rposition(|cell| !blank(cell) && !cell.faint)
+        .rposition(|cell| !blank(cell) && !cell.faint())
         .map_or(0, |at| at + 1);
     let tail = (solid > 0 && solid < used)
         .then(|| solid + row[solid..].iter().take_while(|cell| blank(cell)).count());
@@ -329,8 +329,8 @@ fn render_row_cell_by_cell(row: &[super::Cell], out: &mut Vec<u8>) {
         if Some(at) == tail {
             out.push(super::FAINT_TAIL);
         }
-        if cell.c != super::WIDE_TAIL {
-            out.extend_from_slice(cell.c.encode_utf8(&mut buffer).as_bytes());
+        if cell.c() != super::WIDE_TAIL {
+            out.extend_from_slice(cell.c().encode_utf8(&mut buffer).as_bytes());
         }
     }
 }
@@ -368,7 +368,7 @@ proptest::proptest! {
         ),
     ) {
         let cells: Vec<super::Cell> =
-            row.into_iter().map(|(c, faint)| super::Cell { c, faint }).collect();
+            row.into_iter().map(|(c, faint)| super::Cell::new(c, faint)).collect();
         let (mut fast, mut plain) = (Vec::new(), Vec::new());
         super::render_row(&cells, &mut fast);
         render_row_cell_by_cell(&cells, &mut plain);

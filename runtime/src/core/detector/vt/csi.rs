@@ -113,16 +113,24 @@ impl Csi {
 /// The parameters of an SGR sequence (`CSI … m`, only digits and separators) read for faint
 /// text.
 #[inline]
+///
+/// Read here without the rest of [`Csi`] (positions, modes): the same parameters, the same
+/// effect, at a fraction of the work per byte (truecolour SGR carries five parameters).
 pub(super) fn sgr<S: Sink>(parameters: &[u8], sink: &mut S) {
-    let mut csi = Csi::default();
+    let mut sgr = Sgr::default();
+    let mut value = 0;
+    let mut sub = false;
     for &byte in parameters {
-        match byte {
-            b'0'..=b'9' => csi.value = push_digit(csi.value, byte),
-            _ => csi.separator(byte),
+        if byte.is_ascii_digit() {
+            value = push_digit(value, byte);
+        } else {
+            sgr.parameter(value, sub);
+            value = 0;
+            sub = byte == b':';
         }
     }
-    csi.end_parameter();
-    if let Some(on) = csi.sgr.faint {
+    sgr.parameter(value, sub);
+    if let Some(on) = sgr.faint {
         sink.faint(on);
     }
 }
