@@ -496,6 +496,18 @@ fn render_row(row: &[Cell], out: &mut Vec<u8>) {
 /// Appends the characters of `cells` to `out`: stretches of printable ASCII in bulk, other
 /// characters one at a time, wide characters' right halves not at all.
 fn render_cells(cells: &[Cell], out: &mut Vec<u8>) {
+    // Most rows are all printable ASCII: converted and checked in one pass with no branch per
+    // cell (the conversion is undone if the check fails).
+    let start = out.len();
+    // For printable ASCII the code point is the byte (the truncation is exact).
+    out.extend(cells.iter().map(|cell| cell.code() as u8));
+    let other = cells.iter().fold(false, |other, cell| {
+        other | (cell.code().wrapping_sub(0x20) > 0x7e - 0x20)
+    });
+    if !other {
+        return;
+    }
+    out.truncate(start);
     let mut rest = cells;
     let mut buffer = [0; 4];
     while !rest.is_empty() {
@@ -503,7 +515,6 @@ fn render_cells(cells: &[Cell], out: &mut Vec<u8>) {
             .iter()
             .position(|cell| !(0x20..=0x7e).contains(&cell.code()))
             .unwrap_or(rest.len());
-        // Printable ASCII: the code point is the byte (the truncation is exact).
         out.extend(rest[..plain].iter().map(|cell| cell.code() as u8));
         let Some(cell) = rest.get(plain) else { break };
         if !cell.is(WIDE_TAIL) {

@@ -83,6 +83,17 @@ pub(super) fn push_digit(value: u16, byte: u8) -> u16 {
 }
 
 impl Csi {
+    /// A sequence with no private marker whose first two parameter values (0 when absent)
+    /// and count of parameters read are known: what dispatch needs of it.
+    pub(super) fn positional(first: u16, second: u16, parameters: u16) -> Self {
+        Csi {
+            first,
+            second,
+            index: parameters,
+            ..Csi::default()
+        }
+    }
+
     // Inline: the parser's hot path calls it from another module (as it inlined it when both
     // were one file).
     #[inline]
