@@ -1051,6 +1051,8 @@ fn token() -> impl Strategy<Value = Vec<u8>> {
         b"\x1b[m",
         b"\x1b[1;2m",
         b"\x1b[38;2;2;2;2m",
+        b"\x1b[48;2;2;2;2;2m",
+        b"\x1b[38;2;;;m",
         b"\x1b[38:2::2:2:2;2m",
         b"\x1b]0;title\x07",
         b"\x1b]8;;https://x\x1b\\",

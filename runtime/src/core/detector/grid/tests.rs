@@ -375,3 +375,11 @@ proptest::proptest! {
         proptest::prop_assert_eq!(fast, plain);
     }
 }
+
+#[test]
+fn truecolour_is_no_faint_text_but_what_follows_it_can_be() {
+    assert_eq!(screen(40, 1, b"\x1b[2ma \x1b[0mb\x1b[48;2;2;2;2mc"), "a bc");
+    // Faint after the colour's three components: the row ends in faint text.
+    assert_eq!(screen(40, 1, b"a \x1b[48;2;2;2;2;2mb"), "a \x1fb");
+    assert_eq!(screen(40, 1, b"a \x1b[38;2;2;2;2m\x1b[2mb"), "a \x1fb");
+}

@@ -128,6 +128,14 @@ impl Csi {
 /// Read here without the rest of [`Csi`] (positions, modes): the same parameters, the same
 /// effect, at a fraction of the work per byte (truecolour SGR carries five parameters).
 pub(super) fn sgr<S: Sink>(parameters: &[u8], sink: &mut S) {
+    // A truecolour foreground or background (`38;2;r;g;b`, `48;2;r;g;b`), the most common SGR
+    // of agent output, sets a colour and nothing else.
+    if let [b'3' | b'4', b'8', b';', b'2', b';', rgb @ ..] = parameters
+        && rgb.iter().filter(|&&byte| byte == b';').count() == 2
+        && !rgb.contains(&b':')
+    {
+        return;
+    }
     let mut sgr = Sgr::default();
     let mut value = 0;
     let mut sub = false;
