@@ -220,7 +220,7 @@ impl Grid {
             let to = usize::from(row) * usize::from(cols);
             cells[to..to + width].copy_from_slice(&self.cells[from..from + width]);
             // A wide character cut in half at the new margin leaves only its blank.
-            if width < usize::from(self.cols) && self.cells[from + width].c == WIDE_TAIL {
+            if width < usize::from(self.cols) && self.cells[from + width].is(WIDE_TAIL) {
                 cells[to + width - 1] = BLANK;
             }
         }

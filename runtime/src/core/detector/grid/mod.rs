@@ -32,17 +32,45 @@ pub const SCREEN_COLS_MAX: u16 = 500;
 /// Tallest grid kept: a taller terminal is read as this tall.
 pub const SCREEN_ROWS_MAX: u16 = 200;
 
-/// One cell: its character, and whether it was written faint (SGR 2).
+/// One cell: its character, and whether it was written faint (SGR 2), in one word: the code
+/// point, with [`FAINT_BIT`] set for faint text. Four bytes a cell keeps a row's writes,
+/// erasures and scans to plain word stores and compares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Cell {
-    c: char,
-    faint: bool,
+struct Cell(u32);
+
+/// Marks a faint cell (code points end at U+10FFFF, far below it).
+const FAINT_BIT: u32 = 1 << 31;
+
+impl Cell {
+    const fn new(c: char, faint: bool) -> Self {
+        Cell(c as u32 | if faint { FAINT_BIT } else { 0 })
+    }
+
+    /// A printable ASCII byte's cell.
+    const fn ascii(byte: u8, faint: bool) -> Self {
+        Cell(byte as u32 | if faint { FAINT_BIT } else { 0 })
+    }
+
+    /// Its character's code point.
+    const fn code(self) -> u32 {
+        self.0 & !FAINT_BIT
+    }
+
+    const fn faint(self) -> bool {
+        self.0 & FAINT_BIT != 0
+    }
+
+    const fn is(self, c: char) -> bool {
+        self.code() == c as u32
+    }
+
+    /// Its character (a cell only ever holds one written to it).
+    fn c(self) -> char {
+        char::from_u32(self.code()).unwrap_or(char::REPLACEMENT_CHARACTER)
+    }
 }
 
-const BLANK: Cell = Cell {
-    c: ' ',
-    faint: false,
-};
+const BLANK: Cell = Cell::new(' ', false);
 /// The right half of a wide character (never rendered).
 const WIDE_TAIL: char = '\0';
 /// Put before the faint text that ends a row after other text (a placeholder in an input
@@ -198,9 +226,76 @@ impl Grid {
         if bytes.is_ascii() {
             self.ascii(bytes);
         } else {
-            for c in String::from_utf8_lossy(bytes).chars() {
-                self.put(c);
+            self.unicode(bytes);
+        }
+    }
+
+    /// Text with non-ASCII characters: each run that fits in the cursor's row is written cell
+    /// by cell with no more than a store per character, and the row is marked once at its end
+    /// (as [`Grid::put`] would leave it, character by character). A character that wraps first,
+    /// or a wide one at the margin, goes through [`Grid::put`].
+    fn unicode(&mut self, bytes: &[u8]) {
+        let mut i = 0;
+        let mut wrote = false;
+        // Borders and rules repeat one character: its width is looked up once.
+        let mut last = ('\0', 0);
+        while i < bytes.len() {
+            let Some((c, len)) = decode(bytes, i) else {
+                // Not valid UTF-8 after all (the parser never sends it): the rest, lossily.
+                for c in String::from_utf8_lossy(&bytes[i..]).chars() {
+                    self.put(c);
+                }
+                return;
+            };
+            let width = char_width(c, &mut last);
+            if width == 0 {
+                i += len;
+                continue;
             }
+            let cols = usize::from(self.cols);
+            if self.wrap_pending || usize::from(self.col) + width > cols {
+                self.put(c);
+                i += len;
+                continue;
+            }
+            // A run in this row, from the cursor up to the margin.
+            let start = self.index(self.row, 0);
+            self.unsplit(self.row, self.col);
+            let faint = self.faint;
+            let mut col = usize::from(self.col);
+            let (mut c, mut len, mut width) = (c, len, width);
+            loop {
+                self.cells[start + col] = Cell::new(c, faint);
+                if width == 2 {
+                    self.cells[start + col + 1] = Cell::new(WIDE_TAIL, faint);
+                }
+                col += width;
+                i += len;
+                // The next character with a width, if it fits in the row.
+                let next = loop {
+                    match decode(bytes, i) {
+                        Some((c, len)) => match char_width(c, &mut last) {
+                            0 => i += len,
+                            width => break Some((c, len, width)),
+                        },
+                        None => break None,
+                    }
+                };
+                match next {
+                    Some(found) if col + found.2 <= cols => (c, len, width) = found,
+                    _ => break,
+                }
+            }
+            let row = self.row;
+            self.touch(row, col);
+            if col < cols && self.cells[start + col].is(WIDE_TAIL) {
+                self.cells[start + col] = BLANK;
+            }
+            self.advance(col);
+            wrote = true;
+        }
+        if wrote {
+            self.generation += 1;
         }
     }
 
@@ -217,13 +312,10 @@ impl Grid {
             self.touch(self.row, usize::from(self.col) + now.len());
             let faint = self.faint;
             for (cell, &byte) in self.cells[at..at + now.len()].iter_mut().zip(now) {
-                *cell = Cell {
-                    c: char::from(byte),
-                    faint,
-                };
+                *cell = Cell::ascii(byte, faint);
             }
             let end = usize::from(self.col) + now.len();
-            if end < usize::from(self.cols) && self.cells[at + now.len()].c == WIDE_TAIL {
+            if end < usize::from(self.cols) && self.cells[at + now.len()].is(WIDE_TAIL) {
                 self.cells[at + now.len()] = BLANK;
             }
             self.advance(end);
@@ -255,15 +347,12 @@ impl Grid {
         self.unsplit(self.row, self.col);
         self.touch(self.row, usize::from(self.col) + width);
         let faint = self.faint;
-        self.cells[at] = Cell { c, faint };
+        self.cells[at] = Cell::new(c, faint);
         if width == 2 {
-            self.cells[at + 1] = Cell {
-                c: WIDE_TAIL,
-                faint,
-            };
+            self.cells[at + 1] = Cell::new(WIDE_TAIL, faint);
         }
         let after = self.col + u16::try_from(width).unwrap_or(1);
-        if after < self.cols && self.cells[at + width].c == WIDE_TAIL {
+        if after < self.cols && self.cells[at + width].is(WIDE_TAIL) {
             self.cells[at + width] = BLANK;
         }
         self.advance(usize::from(after));
@@ -283,7 +372,7 @@ impl Grid {
     /// Writing at (`row`, `col`) over the right half of a wide character blanks its left half.
     fn unsplit(&mut self, row: u16, col: u16) {
         let at = self.index(row, col);
-        if col > 0 && self.cells[at].c == WIDE_TAIL {
+        if col > 0 && self.cells[at].is(WIDE_TAIL) {
             self.cells[at - 1] = BLANK;
         }
     }
@@ -333,6 +422,45 @@ impl Grid {
     }
 }
 
+/// The character at `bytes[at]` and its length in bytes, if a whole valid one starts there.
+#[inline(always)]
+fn decode(bytes: &[u8], at: usize) -> Option<(char, usize)> {
+    let lead = *bytes.get(at)?;
+    if lead < 0x80 {
+        return Some((char::from(lead), 1));
+    }
+    let len = match lead {
+        0xc2..=0xdf => 2,
+        0xe0..=0xef => 3,
+        0xf0..=0xf4 => 4,
+        _ => return None,
+    };
+    let tail = bytes.get(at + 1..at + len)?;
+    let mut code_point = u32::from(lead) & (0x7f >> len);
+    for &byte in tail {
+        if byte & 0xc0 != 0x80 {
+            return None;
+        }
+        code_point = (code_point << 6) | u32::from(byte & 0x3f);
+    }
+    // Overlong forms are not rejected here: the parser sends valid UTF-8 only, and the grid
+    // needs a character, not a verdict.
+    char::from_u32(code_point).map(|c| (c, len))
+}
+
+/// Cells `c` takes (0, 1 or 2, as [`Grid::put`] counts them); `last` holds the last
+/// character looked up and its width.
+#[inline(always)]
+fn char_width(c: char, last: &mut (char, usize)) -> usize {
+    if c.is_ascii() {
+        return 1;
+    }
+    if c != last.0 {
+        *last = (c, c.width().unwrap_or(0).min(2));
+    }
+    last.1
+}
+
 /// Appends one row's text to `out`: its characters up to its last non-blank one, with
 /// [`FAINT_TAIL`] before the faint text that ends it after other text.
 fn render_row(row: &[Cell], out: &mut Vec<u8>) {
@@ -345,7 +473,7 @@ fn render_row(row: &[Cell], out: &mut Vec<u8>) {
     // among them, when something not faint stands before.
     let solid = row
         .iter()
-        .rposition(|cell| !is_blank(cell) && !cell.faint)
+        .rposition(|cell| !is_blank(cell) && !cell.faint())
         .map_or(0, |at| at + 1);
     let tail = (solid > 0 && solid < used).then(|| {
         solid
@@ -355,28 +483,53 @@ fn render_row(row: &[Cell], out: &mut Vec<u8>) {
                 .count()
     });
     out.reserve(used + 1);
-    let mut buffer = [0; 4];
-    for (at, cell) in row.iter().enumerate() {
-        if Some(at) == tail {
+    match tail {
+        Some(tail) => {
+            render_cells(&row[..tail], out);
             out.push(FAINT_TAIL);
+            render_cells(&row[tail..], out);
         }
-        if cell.c == WIDE_TAIL {
-            continue;
-        }
-        if cell.c.is_ascii() {
-            out.push(cell.c as u8);
-        } else {
+        None => render_cells(row, out),
+    }
+}
+
+/// Appends the characters of `cells` to `out`: stretches of printable ASCII in bulk, other
+/// characters one at a time, wide characters' right halves not at all.
+fn render_cells(cells: &[Cell], out: &mut Vec<u8>) {
+    // Most rows are all printable ASCII: converted and checked in one pass with no branch per
+    // cell (the conversion is undone if the check fails).
+    let start = out.len();
+    // For printable ASCII the code point is the byte (the truncation is exact).
+    out.extend(cells.iter().map(|cell| cell.code() as u8));
+    let other = cells.iter().fold(false, |other, cell| {
+        other | (cell.code().wrapping_sub(0x20) > 0x7e - 0x20)
+    });
+    if !other {
+        return;
+    }
+    out.truncate(start);
+    let mut rest = cells;
+    let mut buffer = [0; 4];
+    while !rest.is_empty() {
+        let plain = rest
+            .iter()
+            .position(|cell| !(0x20..=0x7e).contains(&cell.code()))
+            .unwrap_or(rest.len());
+        out.extend(rest[..plain].iter().map(|cell| cell.code() as u8));
+        let Some(cell) = rest.get(plain) else { break };
+        if !cell.is(WIDE_TAIL) {
             // Byte by byte: a copy call per character costs more than the character.
-            for &byte in cell.c.encode_utf8(&mut buffer).as_bytes() {
+            for &byte in cell.c().encode_utf8(&mut buffer).as_bytes() {
                 out.push(byte);
             }
         }
+        rest = &rest[plain + 1..];
     }
 }
 
 /// A cell that shows nothing: a space (faint or not) or a wide character's right half.
 fn is_blank(cell: &Cell) -> bool {
-    cell.c == ' ' || cell.c == WIDE_TAIL
+    cell.is(' ') || cell.is(WIDE_TAIL)
 }
 
 fn clamp_size(cols: u16, rows: u16) -> (u16, u16) {

@@ -269,3 +269,117 @@ proptest::proptest! {
         proptest::prop_assert!(view.matches('\n').count() < usize::from(rows));
     }
 }
+
+/// Text pieces and cursor moves for the properties of writing in runs: narrow, wide and
+/// zero-width characters, from any column, over wide characters, faint or not.
+const WRITES: [&str; 14] = [
+    "a",
+    "bc",
+    "\u{2500}\u{2500}\u{2500}",
+    "\u{276f} x",
+    "漢",
+    "a漢b字",
+    "e\u{301}",
+    "\u{301}",
+    "\u{1f600}!",
+    "\u{2026} \u{b7} \u{2193}",
+    "\x1b[2m",
+    "\x1b[0m",
+    "\x1b[1;3H",
+    "\x1b[2G",
+];
+
+/// Writes `bytes` as the grid did before it wrote runs: a character at a time.
+fn feed_char_by_char(grid: &mut Grid, bytes: &[u8]) {
+    struct Chars<'a>(&'a mut Grid);
+    impl super::super::vt::Sink for Chars<'_> {
+        fn text(&mut self, bytes: &[u8]) {
+            for c in String::from_utf8_lossy(bytes).chars() {
+                self.0.put(c);
+            }
+        }
+        fn op(&mut self, op: Op) {
+            self.0.op(op);
+        }
+        fn query(&mut self, _: super::super::TerminalQuery) {}
+        fn bracketed_paste(&mut self, _: bool) {}
+        fn faint(&mut self, on: bool) {
+            self.0.set_faint(on);
+        }
+    }
+    super::super::vt::Parser::tracking_faint().advance(bytes, &mut Chars(grid));
+}
+
+/// The old rendering of a row, cell by cell: the reference of [`super::render_row`].
+fn render_row_cell_by_cell(row: &[super::Cell], out: &mut Vec<u8>) {
+    let blank = |cell: &super::Cell| cell.c() == ' ' || cell.c() == super::WIDE_TAIL;
+    let used = row
+        .iter()
+        .rposition(|cell| !blank(cell))
+        .map_or(0, |at| at + 1);
+    let row = &row[..used];
+    let solid = row
+        .iter()
+        .rposition(|cell| !blank(cell) && !cell.faint())
+        .map_or(0, |at| at + 1);
+    let tail = (solid > 0 && solid < used)
+        .then(|| solid + row[solid..].iter().take_while(|cell| blank(cell)).count());
+    let mut buffer = [0; 4];
+    for (at, cell) in row.iter().enumerate() {
+        if Some(at) == tail {
+            out.push(super::FAINT_TAIL);
+        }
+        if cell.c() != super::WIDE_TAIL {
+            out.extend_from_slice(cell.c().encode_utf8(&mut buffer).as_bytes());
+        }
+    }
+}
+
+proptest::proptest! {
+    /// Text written in runs leaves the grid as writing it a character at a time does: the
+    /// same cells, cursor, pending wrap and view.
+    #[test]
+    fn text_in_runs_is_text_a_character_at_a_time(
+        writes in proptest::collection::vec(proptest::sample::select(&WRITES[..]), 0..40),
+        cols in 1u16..9,
+        rows in 1u16..4,
+    ) {
+        let mut runs = Grid::new(cols, rows);
+        let mut chars = Grid::new(cols, rows);
+        for write in writes {
+            feed(&mut runs, write.as_bytes());
+            feed_char_by_char(&mut chars, write.as_bytes());
+            proptest::prop_assert_eq!(&runs.cells, &chars.cells);
+            proptest::prop_assert_eq!(
+                (runs.row, runs.col, runs.wrap_pending),
+                (chars.row, chars.col, chars.wrap_pending)
+            );
+        }
+        proptest::prop_assert_eq!(text(&mut runs), text(&mut chars));
+    }
+
+    /// A row renders as it did cell by cell.
+    #[test]
+    fn rows_render_as_cell_by_cell(
+        row in proptest::collection::vec(
+            (proptest::sample::select(vec![' ', 'a', '~', '\u{2500}', '漢', '\0', '\u{1f600}']),
+             proptest::bool::ANY),
+            0..24,
+        ),
+    ) {
+        let cells: Vec<super::Cell> =
+            row.into_iter().map(|(c, faint)| super::Cell::new(c, faint)).collect();
+        let (mut fast, mut plain) = (Vec::new(), Vec::new());
+        super::render_row(&cells, &mut fast);
+        render_row_cell_by_cell(&cells, &mut plain);
+        proptest::prop_assert_eq!(fast, plain);
+    }
+}
+
+#[test]
+fn truecolour_is_no_faint_text_but_what_follows_it_can_be() {
+    assert_eq!(screen(40, 1, b"\x1b[2ma \x1b[0mb\x1b[48;2;2;2;2mc"), "a bc");
+    // Faint after the colour's three components: the row ends in faint text.
+    assert_eq!(screen(40, 1, b"a \x1b[48;2;2;2;2;2mb"), "a \x1fb");
+    assert_eq!(screen(40, 1, b"a \x1b[38;2;2;2;2m\x1b[2mb"), "a \x1fb");
+}

@@ -215,13 +215,47 @@ impl Parser {
 
     #[inline(always)]
     fn fast_csi<S: Sink>(&mut self, bytes: &[u8], from: usize, sink: &mut S) -> Option<usize> {
-        let mut csi = Csi::default();
-        let mut j = from;
-        let first = *bytes.get(j)?;
+        let first = *bytes.get(from)?;
         if (b'<'..=b'?').contains(&first) {
-            csi.private = first;
-            j += 1;
+            return self.fast_csi_private(first, bytes, from + 1, sink);
         }
+        // No private marker (cursor motion, erasing, scrolling): only the first two values
+        // matter, read into plain integers; the rest is skipped.
+        let (first, mut j) = read_value(bytes, from);
+        let mut second = 0;
+        let mut parameters = 1;
+        if bytes.get(j) == Some(&b';') {
+            (second, j) = read_value(bytes, j + 1);
+            parameters = 2;
+        }
+        j = skip_parameters(bytes, j);
+        let byte = *bytes.get(j)?;
+        // SGR never gets here (`fast_escape` takes it first); anything but a final byte goes
+        // back to the byte-wise states.
+        if !(0x40..=0x7e).contains(&byte) || byte == b'm' {
+            return None;
+        }
+        dispatch_csi(
+            Csi::positional(first, second, parameters),
+            byte,
+            self.faint,
+            sink,
+        );
+        Some(j + 1)
+    }
+
+    /// A fast-path CSI with a private marker (`?` modes, `>` queries) after it.
+    #[inline(always)]
+    fn fast_csi_private<S: Sink>(
+        &mut self,
+        private: u8,
+        bytes: &[u8],
+        from: usize,
+        sink: &mut S,
+    ) -> Option<usize> {
+        let mut csi = Csi::default();
+        csi.private = private;
+        let mut j = from;
         // Only the first two parameters' values matter (a position, a scroll region), except
         // for `?` modes, which are checked one by one: the rest is skipped without arithmetic.
         while let Some(&byte) = bytes.get(j).filter(|b| b.is_ascii_digit()) {
@@ -518,6 +552,18 @@ impl Parser {
             sink.osc(&self.osc[..self.osc_len]);
         }
     }
+}
+
+/// The decimal value at `bytes[from..]` (0 if none) and the index after its digits.
+#[inline(always)]
+fn read_value(bytes: &[u8], from: usize) -> (u16, usize) {
+    let mut value = 0;
+    let mut j = from;
+    while let Some(&byte) = bytes.get(j).filter(|b| b.is_ascii_digit()) {
+        value = push_digit(value, byte);
+        j += 1;
+    }
+    (value, j)
 }
 
 /// Acts on the final byte of a two-byte escape sequence (`ESC` and one of 0x30..=0x7E).
