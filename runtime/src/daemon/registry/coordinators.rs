@@ -64,17 +64,8 @@ impl Registry {
         settings.mcp = self.launch.clone();
         let plan = self.plan_wire(id, &token, &settings).await?;
         let handle = Some(self.engine.register(id, settings.clone()));
-        self.entries.push((
-            id,
-            Entry {
-                token,
-                settings,
-                mcp_json: plan.as_ref().map(|(state, _)| state.clone()),
-                handle,
-                records: Records::default(),
-                seq: 0,
-            },
-        ));
+        let entry = Entry::new(token, settings, plan.as_ref(), handle, Records::default());
+        self.entries.push((id, entry));
         // The state learns how to undo the .mcp.json change before the change is made: a
         // crash in between leaves nothing the next start cannot undo.
         let done = match self.write_state().await {
@@ -295,17 +286,8 @@ impl Registry {
             }
             (None, None)
         };
-        self.entries.push((
-            id,
-            Entry {
-                token,
-                settings,
-                mcp_json: plan.as_ref().map(|(state, _)| state.clone()),
-                handle,
-                records,
-                seq: 0,
-            },
-        ));
+        let entry = Entry::new(token, settings, plan.as_ref(), handle, records);
+        self.entries.push((id, entry));
         plan.map(|(state, bytes)| (id, state, bytes))
     }
 }

@@ -341,6 +341,25 @@ struct Entry {
 }
 
 impl Entry {
+    /// A coordinator's entry, its `.mcp.json` change (if one is planned) as `plan` says, no
+    /// save seen yet.
+    fn new<B>(
+        token: Secret,
+        settings: CoordinatorSettings,
+        plan: Option<&(McpJsonState, B)>,
+        handle: Option<CoordinatorHandle>,
+        records: Records,
+    ) -> Self {
+        Entry {
+            token,
+            settings,
+            mcp_json: plan.map(|(state, _)| state.clone()),
+            handle,
+            records,
+            seq: 0,
+        }
+    }
+
     fn is_registered(&self) -> bool {
         self.handle.is_some()
     }
