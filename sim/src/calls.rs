@@ -9,12 +9,13 @@
 
 use std::path::Path;
 
-use baton_runtime::api::dto;
+use baton_runtime::api::{dto, wire};
 use baton_runtime::core::coordinator::Control;
 use baton_runtime::core::ids::{CoordinatorId, TaskId};
 use baton_runtime::core::routes::{Endpoint, TaskOp};
 use baton_runtime::engine::EngineError;
 use baton_runtime::ports::{PtyHost, Repo};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::daemon::{DAEMON_DOWN, Shared};
@@ -141,8 +142,8 @@ pub async fn rest(
     if (200..300).contains(&status) {
         Ok(value)
     } else {
-        let text = value["error"].as_str().unwrap_or_default();
-        Err(format!("{status} {text}"))
+        let text = wire::ErrorBody::deserialize(&value).map(|e| e.error.into_owned());
+        Err(format!("{status} {}", text.unwrap_or_default()))
     }
 }
 
@@ -325,7 +326,7 @@ pub async fn coordinator_call(
     let mut answer = rest(shared, token, method, &path, body.as_ref()).await;
     // The wait_for_idle tool reports a timeout as its error, as the MCP server does.
     if let (Ok(value), "wait_for_idle") = (&answer, call)
-        && value["timedOut"] == true
+        && wire::IdleAnswer::deserialize(value).is_ok_and(|idle| idle.timed_out)
     {
         let task = args["taskId"].as_str().unwrap_or_default();
         answer = Err(format!("Timed out waiting for task {task} to become idle"));
@@ -339,13 +340,13 @@ pub async fn coordinator_call(
 
 /// The signal a wait's answer carries, if it names a task.
 fn delivered(answer: &Value, args: &Value) -> Option<Signal> {
-    let task = answer["taskId"].as_str()?.parse().ok()?;
-    let at_ms = iso_ms(answer["signalDoneAt"].as_str()?)?.saturating_sub(crate::world::EPOCH_MS);
+    let answer = wire::SignalAnswer::deserialize(answer).ok()?;
+    let at_ms = iso_ms(&answer.signal_done_at?)?.saturating_sub(crate::world::EPOCH_MS);
     Some(Signal {
-        task,
+        task: TaskId(answer.task_id?.0),
         at_ms,
         request: args["requestId"].as_str().map(str::to_owned),
-        exited: answer["status"] == "exited",
+        exited: answer.status.as_deref() == Some("exited"),
     })
 }
 
@@ -404,15 +405,14 @@ pub async fn app_call(
                 .map_err(|e| crate::daemon::registry_error(&e))?;
             let now = shared.recorder.elapsed_ms();
             shared.observed().deregistered(id, now);
-            Ok(json!({ "ok": true }))
+            Ok(json!(wire::DONE))
         }
         "list_tasks" => {
             let id = coordinator_arg(shared, args)?;
             let handle = shared.coordinator(id).await?;
             let tasks = handle.list_tasks().await.map_err(engine_error)?;
-            Ok(Value::Array(
-                tasks.iter().map(|t| dto::summary(t, id)).collect(),
-            ))
+            let list: Vec<_> = tasks.iter().map(|t| dto::summary(t, id)).collect();
+            Ok(json!(list))
         }
         "take_control" | "release_control" => {
             let task = task_arg(args)?;
@@ -427,7 +427,7 @@ pub async fn app_call(
                 .set_control(task, control)
                 .await
                 .map_err(engine_error)?;
-            Ok(json!({ "ok": true }))
+            Ok(json!(wire::DONE))
         }
         "type" => {
             let task = task_arg(args)?;
@@ -443,7 +443,7 @@ pub async fn app_call(
             let mut bytes = typed.as_bytes().to_vec();
             bytes.push(b'\r');
             pty.write(agent, &bytes).await.map_err(|e| e.to_string())?;
-            Ok(json!({ "ok": true }))
+            Ok(json!(wire::DONE))
         }
         "close_task" => {
             let task = task_arg(args)?;
@@ -453,7 +453,7 @@ pub async fn app_call(
                 .close_task(task)
                 .await
                 .map_err(engine_error)?;
-            Ok(json!({ "ok": true }))
+            Ok(json!(wire::DONE))
         }
         "respawn" => {
             let task = task_arg(args)?;
@@ -474,7 +474,7 @@ pub async fn app_call(
                 .await
                 .map_err(engine_error)?;
             shared.observed().gone(task);
-            Ok(json!({ "ok": true }))
+            Ok(json!(wire::DONE))
         }
         "task_output" => {
             let task = task_arg(args)?;
@@ -484,7 +484,9 @@ pub async fn app_call(
                 .task_output(task)
                 .await
                 .map_err(engine_error)?;
-            Ok(json!({ "output": output }))
+            Ok(json!(wire::Output {
+                output: output.into()
+            }))
         }
         "ack_notification" | "drop_notification" | "reschedule_notifications" => {
             let id = coordinator_arg(shared, args)?;
@@ -494,7 +496,7 @@ pub async fn app_call(
                     .reschedule_notifications()
                     .await
                     .map_err(engine_error)?;
-                return Ok(json!({ "ok": true }));
+                return Ok(json!(wire::DONE));
             }
             let batch = shared
                 .observed()
@@ -507,7 +509,7 @@ pub async fn app_call(
             }
             .map_err(engine_error)?;
             shared.observed().unstage(id, batch);
-            Ok(json!({ "ok": true }))
+            Ok(json!(wire::DONE))
         }
         "commit_on_main" | "edit_checkout" => {
             let path = required(args, "path")?;
@@ -522,7 +524,7 @@ pub async fn app_call(
             } else {
                 *checkout_dirtied = true;
             }
-            Ok(json!({ "ok": true }))
+            Ok(json!(wire::DONE))
         }
         "staged" => {
             let id = coordinator_arg(shared, args)?;

@@ -293,7 +293,7 @@ impl Connection {
             .iter()
             .map(|view| {
                 let session = sessions.and_then(|s| s.info(view.coordinator));
-                super::dto::coordinator(view, session.as_ref())
+                json!(super::dto::coordinator(view, session.as_ref()))
             })
             .collect();
         self.send_json(&json!({
