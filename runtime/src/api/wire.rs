@@ -96,6 +96,13 @@ pub struct TaskDetail<'a> {
     pub worktree_path: Text<'a>,
 }
 
+/// Every coordinator's tasks (the app channel's `GET /app/tasks`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskList<'a> {
+    /// The tasks.
+    pub tasks: Vec<TaskDetail<'a>>,
+}
+
 /// A changed file in a diff. Its line counts are snake_case on the wire, as the reference's.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiffFile<'a> {
