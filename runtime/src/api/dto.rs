@@ -247,28 +247,6 @@ pub fn signal(outcome: &SignalOutcome, coordinator: CoordinatorId) -> wire::Sign
         }
     }
     match outcome {
-        SignalOutcome::Task {
-            task,
-            name,
-            status,
-            at,
-            remaining,
-        } => wire::SignalAnswer {
-            signal_done_at: Some(iso(*at)),
-            ..answer(task.0, name, status.name(), *remaining)
-        },
-        SignalOutcome::NeedsAttention {
-            task,
-            name,
-            reason,
-            status,
-            at,
-            remaining,
-        } => wire::SignalAnswer {
-            needs_attention: Some(Cow::Borrowed(reason.name())),
-            since: Some(iso(*at)),
-            ..answer(task.0, name, status.name(), *remaining)
-        },
         SignalOutcome::TimedOut { remaining } => wire::SignalAnswer {
             remaining: *remaining as u64,
             timed_out: true,
@@ -278,5 +256,30 @@ pub fn signal(outcome: &SignalOutcome, coordinator: CoordinatorId) -> wire::Sign
             signal_done_at: Some(iso(*at)),
             ..answer(coordinator.0, "", "exited", 0)
         },
+        SignalOutcome::Task {
+            at,
+            name,
+            remaining,
+            status,
+            task,
+        }
+        | SignalOutcome::NeedsAttention {
+            at,
+            name,
+            remaining,
+            status,
+            task,
+            ..
+        } => {
+            let mut answer = answer(task.0, name, status.name(), *remaining);
+            match outcome {
+                SignalOutcome::NeedsAttention { reason, .. } => {
+                    answer.needs_attention = Some(Cow::Borrowed(reason.name()));
+                    answer.since = Some(iso(*at));
+                }
+                _ => answer.signal_done_at = Some(iso(*at)),
+            }
+            answer
+        }
     }
 }
