@@ -9,11 +9,12 @@
 
 use std::path::Path;
 
-use baton_runtime::api::dto;
+use baton_runtime::api::{dto, wire};
 use baton_runtime::core::ids::{CoordinatorId, TaskId};
 use baton_runtime::core::routes::{Endpoint, TaskOp};
 use baton_runtime::engine::EngineError;
 use baton_runtime::ports::{PtyHost, Repo};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::daemon::{DAEMON_DOWN, Shared};
@@ -140,8 +141,8 @@ pub async fn rest(
     if (200..300).contains(&status) {
         Ok(value)
     } else {
-        let text = value["error"].as_str().unwrap_or_default();
-        Err(format!("{status} {text}"))
+        let text = wire::ErrorBody::deserialize(&value).map(|e| e.error.into_owned());
+        Err(format!("{status} {}", text.unwrap_or_default()))
     }
 }
 
@@ -324,7 +325,7 @@ pub async fn coordinator_call(
     let mut answer = rest(shared, token, method, &path, body.as_ref()).await;
     // The wait_for_idle tool reports a timeout as its error, as the MCP server does.
     if let (Ok(value), "wait_for_idle") = (&answer, call)
-        && value["timedOut"] == true
+        && wire::IdleAnswer::deserialize(value).is_ok_and(|idle| idle.timed_out)
     {
         let task = args["taskId"].as_str().unwrap_or_default();
         answer = Err(format!("Timed out waiting for task {task} to become idle"));
@@ -338,13 +339,13 @@ pub async fn coordinator_call(
 
 /// The signal a wait's answer carries, if it names a task.
 fn delivered(answer: &Value, args: &Value) -> Option<Signal> {
-    let task = answer["taskId"].as_str()?.parse().ok()?;
-    let at_ms = iso_ms(answer["signalDoneAt"].as_str()?)?.saturating_sub(crate::world::EPOCH_MS);
+    let answer = wire::SignalAnswer::deserialize(answer).ok()?;
+    let at_ms = iso_ms(&answer.signal_done_at?)?.saturating_sub(crate::world::EPOCH_MS);
     Some(Signal {
-        task,
+        task: TaskId(answer.task_id?.0),
         at_ms,
         request: args["requestId"].as_str().map(str::to_owned),
-        exited: answer["status"] == "exited",
+        exited: answer.status.as_deref() == Some("exited"),
     })
 }
 
@@ -398,9 +399,8 @@ pub async fn app_call(
             let id = coordinator_arg(shared, args)?;
             let handle = shared.coordinator(id).await?;
             let tasks = handle.list_tasks().await.map_err(engine_error)?;
-            Ok(Value::Array(
-                tasks.iter().map(|t| dto::summary(t, id)).collect(),
-            ))
+            let list: Vec<_> = tasks.iter().map(|t| dto::summary(t, id)).collect();
+            Ok(json!(list))
         }
         "type" => {
             let task = task_arg(args)?;
@@ -416,7 +416,7 @@ pub async fn app_call(
             let mut bytes = typed.as_bytes().to_vec();
             bytes.push(b'\r');
             pty.write(agent, &bytes).await.map_err(|e| e.to_string())?;
-            Ok(json!({ "ok": true }))
+            Ok(json!(wire::DONE))
         }
         "close_task" => {
             let task = task_arg(args)?;
@@ -426,7 +426,7 @@ pub async fn app_call(
                 .close_task(task)
                 .await
                 .map_err(engine_error)?;
-            Ok(json!({ "ok": true }))
+            Ok(json!(wire::DONE))
         }
         "remove_task" => {
             let task = task_arg(args)?;
@@ -437,7 +437,7 @@ pub async fn app_call(
                 .await
                 .map_err(engine_error)?;
             shared.observed().gone(task);
-            Ok(json!({ "ok": true }))
+            Ok(json!(wire::DONE))
         }
         "task_output" => {
             let task = task_arg(args)?;
@@ -447,7 +447,9 @@ pub async fn app_call(
                 .task_output(task)
                 .await
                 .map_err(engine_error)?;
-            Ok(json!({ "output": output }))
+            Ok(json!(wire::Output {
+                output: output.into()
+            }))
         }
         "reschedule_notifications" => {
             let id = coordinator_arg(shared, args)?;
@@ -471,7 +473,7 @@ pub async fn app_call(
             } else {
                 *checkout_dirtied = true;
             }
-            Ok(json!({ "ok": true }))
+            Ok(json!(wire::DONE))
         }
         "staged" => {
             let id = coordinator_arg(shared, args)?;

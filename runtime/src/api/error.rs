@@ -3,7 +3,8 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+
+use super::wire::ErrorBody;
 
 use crate::core::auth::Refusal;
 use crate::core::coordinator::CoreError;
@@ -105,7 +106,12 @@ impl From<EngineError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = json_response(self.status, &json!({ "error": self.message }));
+        let mut response = json_response(
+            self.status,
+            &ErrorBody {
+                error: self.message.into(),
+            },
+        );
         if let Some(allow) = self.allow.and_then(|allow| allow.parse().ok()) {
             response
                 .headers_mut()
@@ -115,12 +121,14 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// A JSON response.
-pub(crate) fn json_response(status: StatusCode, value: &serde_json::Value) -> Response {
+/// A JSON response: `value` written once into the body's buffer (no intermediate `Value`).
+pub(crate) fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response {
+    // Writing into a Vec fails only when a map has a key that is not a string: none here.
+    let body = serde_json::to_vec(value).unwrap_or_default();
     (
         status,
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        value.to_string(),
+        body,
     )
         .into_response()
 }

@@ -8,10 +8,11 @@ use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::error::json_response;
 use super::guard::Foreign;
+use super::wire::{self, DONE};
 use super::{Addresses, ApiError, ApiState, BODY_BYTES_MAX, Directory, Listening, dto};
 use crate::core::auth::{self, Access, CoordinatorHeader, Holder, Route, TaskOp, TaskRef};
 use crate::core::coordinator::{IdleOutcome, MergeOptions, Sent};
@@ -92,9 +93,9 @@ async fn handle(state: &ApiState, request: Request) -> Result<Response, ApiError
             super::OPENAPI,
         )
             .into_response()),
-        Access::Read(Route::Agents) => Ok(ok(&Value::Array(agent_list(
-            &agents_views(&directory, reader).await?,
-        )))),
+        Access::Read(Route::Agents) => {
+            Ok(ok(&agent_list(&agents_views(&directory, reader).await?)))
+        }
         Access::Read(Route::Agent(raw)) => {
             for handle in readable(&directory, reader) {
                 let view = handle.agents().await?;
@@ -106,7 +107,7 @@ async fn handle(state: &ApiState, request: Request) -> Result<Response, ApiError
                             .unwrap_or_default();
                         let mut agent = dto::agent(found, view.coordinator);
                         // The ring's raw bytes, as the WebSocket's `scrollback` sends them.
-                        agent["scrollback"] = Value::String(crate::core::ids::base64(&ring));
+                        agent.scrollback = Some(crate::core::ids::base64(&ring).into());
                         return Ok(ok(&agent));
                     }
                 }
@@ -190,7 +191,7 @@ fn single(headers: &HeaderMap, name: header::HeaderName) -> Option<&[u8]> {
 }
 
 /// Every agent as a `RemoteAgent` (`GET /api/agents`, and the WebSocket's `agents` list).
-pub(super) fn agent_list(views: &[AgentsView]) -> Vec<Value> {
+pub(super) fn agent_list(views: &[AgentsView]) -> Vec<wire::RemoteAgent<'_>> {
     views
         .iter()
         .flat_map(|view| {
@@ -272,7 +273,7 @@ fn prompt(fields: &Fields) -> Result<Option<String>, ApiError> {
     }
 }
 
-fn ok(value: &Value) -> Response {
+fn ok(value: &impl serde::Serialize) -> Response {
     json_response(StatusCode::OK, value)
 }
 
@@ -308,9 +309,8 @@ async fn coordinator(
         Route::CreateTask => create(id, handle, fields).await,
         Route::ListTasks => {
             let tasks = handle.list_tasks().await?;
-            Ok(ok(&Value::Array(
-                tasks.iter().map(|t| dto::summary(t, id)).collect(),
-            )))
+            let list: Vec<_> = tasks.iter().map(|t| dto::summary(t, id)).collect();
+            Ok(ok(&list))
         }
         Route::WaitSignal => {
             let request = match fields.get("requestId") {
@@ -325,7 +325,7 @@ async fn coordinator(
                     return Err(ApiError::bad_request("giveBack needs the wait's requestId"));
                 };
                 let given = handle.give_back_request(request).await?;
-                return Ok(ok(&json!({ "givenBack": given })));
+                return Ok(ok(&wire::GivenBack { given_back: given }));
             }
             let delivery = handle
                 .wait_for_signal_delivery(request, timeout(fields)?)
@@ -333,7 +333,7 @@ async fn coordinator(
             let Some(outcome) = delivery.outcome() else {
                 return Err(crate::engine::EngineError::Unavailable.into());
             };
-            let bytes = dto::signal(outcome, id).to_string().into_bytes();
+            let bytes = serde_json::to_vec(&dto::signal(outcome, id)).unwrap_or_default();
             // The answer is the engine's again unless the connection takes these bytes.
             let body = super::delivery::DeliveryBody::new(bytes, delivery);
             Ok((
@@ -345,7 +345,7 @@ async fn coordinator(
         }
         Route::McpConnected => {
             handle.coordinator_mcp_connected().await?;
-            Ok(ok(&json!({ "ok": true })))
+            Ok(ok(&DONE))
         }
         Route::Task(task, op) => task_route(directory, id, handle, &task, op, fields).await,
         Route::Static
@@ -408,14 +408,17 @@ async fn task_route(
         TaskOp::Close => {
             let task = owned(directory, handle, task).await?.id;
             handle.close_task(task).await?;
-            Ok(ok(&json!({ "ok": true })))
+            Ok(ok(&DONE))
         }
         TaskOp::Prompt => {
             let text = prompt(fields)?
                 .ok_or_else(|| ApiError::bad_request("prompt must be a non-empty string"))?;
             let task = owned(directory, handle, task).await?.id;
             let sent = handle.send_prompt(task, text).await?;
-            Ok(ok(&json!({ "ok": true, "queued": sent == Sent::Queued })))
+            Ok(ok(&wire::PromptAnswer {
+                ok: true,
+                queued: sent == Sent::Queued,
+            }))
         }
         TaskOp::Wait => {
             let wait = timeout(fields)?;
@@ -433,15 +436,17 @@ async fn task_route(
                 .task_status(task)
                 .await
                 .map_or("unknown", |t| t.status.name());
-            let mut answer = json!({ "status": status, "reason": reason });
-            if let IdleOutcome::NeedsAttention(why) = outcome {
-                answer["attention"] = Value::String(why.name().to_owned());
-            }
-            // A timeout is an answer, as for `wait-signal` (the reference made it a 500).
-            if outcome == IdleOutcome::TimedOut {
-                answer["timedOut"] = Value::Bool(true);
-            }
-            Ok(ok(&answer))
+            let attention = match outcome {
+                IdleOutcome::NeedsAttention(why) => Some(why.name().into()),
+                _ => None,
+            };
+            Ok(ok(&wire::IdleAnswer {
+                attention,
+                reason: reason.into(),
+                status: status.into(),
+                // A timeout is an answer, as for `wait-signal` (the reference made it a 500).
+                timed_out: outcome == IdleOutcome::TimedOut,
+            }))
         }
         TaskOp::Diff => {
             let task = owned(directory, handle, task).await?.id;
@@ -449,7 +454,10 @@ async fn task_route(
         }
         TaskOp::Output => {
             let task = owned(directory, handle, task).await?.id;
-            Ok(ok(&json!({ "output": handle.task_output(task).await? })))
+            let output = handle.task_output(task).await?;
+            Ok(ok(&wire::Output {
+                output: output.into(),
+            }))
         }
         TaskOp::Merge | TaskOp::ReviewMerge => {
             let squash = flag(fields, "squash")?.unwrap_or(false);
@@ -465,20 +473,21 @@ async fn task_route(
                 Ok(ok(&dto::merge(&handle.merge_task(task, options).await?)))
             } else {
                 let (diff, merge) = handle.review_and_merge(task, squash, message).await?;
-                Ok(ok(
-                    &json!({ "diff": dto::diff(&diff), "merge": dto::merge(&merge) }),
-                ))
+                Ok(ok(&wire::ReviewMerge {
+                    diff: dto::diff(&diff),
+                    merge: dto::merge(&merge),
+                }))
             }
         }
         TaskOp::Done => {
             let task = owned(directory, handle, task).await?.id;
             handle.signal_done_as_coordinator(task).await?;
-            Ok(ok(&json!({ "ok": true })))
+            Ok(ok(&DONE))
         }
         TaskOp::McpConnected => {
             let task = owned(directory, handle, task).await?.id;
             handle.mcp_connected(task).await?;
-            Ok(ok(&json!({ "ok": true })))
+            Ok(ok(&DONE))
         }
         // A hook is the task's agent's own word: only its done token reports one.
         TaskOp::Hook => Err(ApiError::forbidden()),
@@ -549,7 +558,7 @@ async fn sub_task(
             _ => handle.signal_done(*task, token.to_owned()).await,
         };
         match answer {
-            Ok(()) => return Ok(ok(&json!({ "ok": true }))),
+            Ok(()) => return Ok(ok(&DONE)),
             Err(crate::engine::EngineError::Forbidden) => return Err(ApiError::unauthorized()),
             // The task's own token, a body that says nothing known (a hook's).
             Err(error @ crate::engine::EngineError::Invalid(_)) => return Err(error.into()),

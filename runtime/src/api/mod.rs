@@ -20,6 +20,7 @@ pub mod latest;
 pub mod listen;
 pub mod page;
 pub mod server;
+pub mod wire;
 pub mod ws;
 
 #[cfg(test)]

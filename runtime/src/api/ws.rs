@@ -282,7 +282,7 @@ impl Connection {
             .unwrap_or_default();
         let coordinators: Vec<Value> = views
             .iter()
-            .map(|view| super::dto::coordinator(view, view.own.as_ref()))
+            .map(|view| json!(super::dto::coordinator(view, view.own.as_ref())))
             .collect();
         self.send_json(&json!({
             "type": "agents",

@@ -155,7 +155,7 @@ async fn coordinator_json(info: &CoordinatorInfo, state: &AppState) -> serde_jso
         None => None,
     };
     let agent = own.map(|session| {
-        let mut value = crate::api::dto::coordinator_agent(&session);
+        let mut value = json!(crate::api::dto::coordinator_agent(&session));
         value["readiness"] = json!(session.readiness.map(|r| format!("{r:?}")));
         value
     });
@@ -319,7 +319,7 @@ async fn tasks(State(state): State<AppState>) -> Response {
             Ok(tasks) => all.extend(
                 tasks
                     .iter()
-                    .map(|task| crate::api::dto::detail(task, handle.id())),
+                    .map(|task| json!(crate::api::dto::detail(task, handle.id()))),
             ),
             Err(error) => return engine_refused(&error),
         }
@@ -390,7 +390,7 @@ async fn respawn(State(state): State<AppState>, Path(id): Path<String>, body: By
     };
     match handle.respawn(task).await {
         Ok(view) => {
-            let mut task = crate::api::dto::detail(&view, handle.id());
+            let mut task = json!(crate::api::dto::detail(&view, handle.id()));
             task["agentId"] = json!(view.agent.to_string());
             json_response(StatusCode::CREATED, &task)
         }

@@ -116,13 +116,6 @@ pub struct OwnAgentStart {
     pub first_prompt: Option<String>,
 }
 
-/// The name `api::dto` reads a coordinator's own agent by (that file is edited apart); it goes
-/// once `api::dto` names [`OwnAgentView`].
-pub mod sessions {
-    /// See [`super::OwnAgentView`].
-    pub type SessionInfo = super::OwnAgentView;
-}
-
 /// A coordinator's own agent as the app and the phone's list show it: as a task's agent, without
 /// a task.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -23,6 +23,7 @@ use serde_json::{Map, Value, json};
 use super::args::{McpArgs, Role};
 use super::http::{self, BaseUrl, Connect, HttpError, InvalidUrl};
 use super::tools::{self, Caller, Plan};
+use crate::api::wire::WaitSignalBody;
 use crate::core::coordinator::WAIT_TIMEOUT_MS_MAX;
 use crate::core::routes::{Endpoint, TaskOp};
 
@@ -237,10 +238,12 @@ impl<C: Connect + 'static> Backend<C> {
 
     /// The give-back of the wait with `request` (see [`GiveBack`]), as bytes to send.
     fn give_back_request(&self, request: &str) -> Vec<u8> {
-        let mut body = json!({ "requestId": request, "giveBack": true });
-        if let Some(coordinator) = &self.args.coordinator {
-            body["coordinatorTaskId"] = Value::String(coordinator.clone());
-        }
+        let body = json!(WaitSignalBody {
+            coordinator_task_id: self.args.coordinator.as_deref().map(Into::into),
+            give_back: Some(true),
+            request_id: Some(request.into()),
+            timeout_ms: None,
+        });
         let wait = Endpoint::WaitSignal;
         self.request_bytes(
             &self.token(),
@@ -269,14 +272,14 @@ impl<C: Connect + 'static> Backend<C> {
                         .to_owned(),
                 ));
             }
-            let mut body = json!({ "requestId": request });
-            if let Some(coordinator) = &self.args.coordinator {
-                body["coordinatorTaskId"] = Value::String(coordinator.clone());
-            }
-            if let Some(ms) = left {
-                body["timeoutMs"] = json!(ms.max(0.0).floor());
-            }
-            let wait = tools::wait_of(body.get("timeoutMs"));
+            let timeout_ms = left.map(|ms| ms.max(0.0).floor());
+            let wait = tools::wait_of(timeout_ms);
+            let body = json!(WaitSignalBody {
+                coordinator_task_id: self.args.coordinator.as_deref().map(Into::into),
+                give_back: None,
+                request_id: Some(request.into()),
+                timeout_ms,
+            });
             match self
                 .json(
                     Endpoint::WaitSignal.method(),

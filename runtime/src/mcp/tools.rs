@@ -6,9 +6,11 @@
 //! naming it, never a protocol error. Where the reference sent an ill-typed value on to the
 //! server, Baton refuses it before any request (`taskId must be a non-empty string`).
 
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::args::Role;
+use crate::api::wire;
 use crate::core::branch::validate_branch_name;
 use crate::core::routes::{Endpoint, TaskOp};
 
@@ -302,7 +304,7 @@ pub fn plan(
         }
         "wait_for_idle" => {
             let path = endpoint.path_for(&task()?);
-            let wait_ms = wait_of(arguments.get("timeoutMs"));
+            let wait_ms = wait_of(arguments.get("timeoutMs").and_then(Value::as_f64));
             Plan::Call {
                 method: endpoint.method(),
                 path,
@@ -353,9 +355,8 @@ pub fn plan(
 /// How long a long poll may be held: the caller's `timeoutMs` if it is a number (clamped to
 /// zero and up), else the server's default.
 #[must_use]
-pub fn wait_of(timeout: Option<&Value>) -> u64 {
+pub fn wait_of(timeout: Option<f64>) -> u64 {
     timeout
-        .and_then(Value::as_f64)
         .filter(|ms| ms.is_finite())
         .map_or(WAIT_MS_DEFAULT, |ms| {
             // Whole, and no larger than a u64 holds.
@@ -365,70 +366,67 @@ pub fn wait_of(timeout: Option<&Value>) -> u64 {
         })
 }
 
-/// The text a successful answer becomes.
+/// The text a successful answer becomes, read with the server's own wire types.
 ///
 /// # Errors
 /// The answer is not what the route gives (`Error: …`), or it says the wait timed out
 /// (`wait_for_idle` reports a timeout as an error, as the reference's tool did).
 pub fn render(tool: &str, task: Option<&str>, answer: &Value) -> Result<String, String> {
     let pretty = |value: &Value| serde_json::to_string_pretty(value).unwrap_or_default();
+    let read = |what: &str| format!("Error: the answer is not {what}");
     Ok(match tool {
-        "send_prompt" if answer["queued"] == true => {
+        "send_prompt" if wire::PromptAnswer::deserialize(answer).is_ok_and(|a| a.queued) => {
             "Prompt queued. It will be sent after the current initial prompt or user hold clears."
                 .to_owned()
         }
         "send_prompt" => "Prompt sent successfully.".to_owned(),
         "close_task" => "Task closed successfully.".to_owned(),
         "signal_done" => "Done signal sent. The coordinator has been notified.".to_owned(),
-        "wait_for_idle" if answer["timedOut"] == true => {
+        "wait_for_idle" if wire::IdleAnswer::deserialize(answer).is_ok_and(|a| a.timed_out) => {
             return Err(format!(
                 "Error: Timed out waiting for task {} to become idle",
                 task.unwrap_or_default()
             ));
         }
-        "get_task_output" => answer["output"]
-            .as_str()
-            .ok_or_else(|| "Error: the answer has no output".to_owned())?
-            .to_owned(),
-        "get_task_diff" => diff_text(answer),
-        "review_and_merge_task" => format!(
-            "Merged into {}: +{} -{} lines\n\n{}",
-            answer["merge"]["mainBranch"].as_str().unwrap_or_default(),
-            answer["merge"]["linesAdded"],
-            answer["merge"]["linesRemoved"],
-            diff_text(&answer["diff"])
-        ),
+        "get_task_output" => wire::Output::deserialize(answer)
+            .map_err(|_| "Error: the answer has no output".to_owned())?
+            .output
+            .into_owned(),
+        "get_task_diff" => diff_text(&wire::Diff::deserialize(answer).map_err(|_| read("a diff"))?),
+        "review_and_merge_task" => {
+            let answer = wire::ReviewMerge::deserialize(answer).map_err(|_| read("a merge"))?;
+            format!(
+                "Merged into {}: +{} -{} lines\n\n{}",
+                answer.merge.main_branch,
+                answer.merge.lines_added,
+                answer.merge.lines_removed,
+                diff_text(&answer.diff)
+            )
+        }
         _ => pretty(answer),
     })
 }
 
 /// `Changed files:` with one line per file, then the diff, cut at [`DIFF_SHOWN_UNITS_MAX`].
-fn diff_text(diff: &Value) -> String {
-    let files = diff["files"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    let summary: Vec<String> = files
+fn diff_text(diff: &wire::Diff<'_>) -> String {
+    let summary: Vec<String> = diff
+        .files
         .iter()
         .map(|file| {
             let mut line = format!(
                 "{} {} (+{} -{})",
-                file["status"].as_str().unwrap_or_default(),
-                file["path"].as_str().unwrap_or_default(),
-                file["lines_added"],
-                file["lines_removed"]
+                file.status, file.path, file.lines_added, file.lines_removed
             );
-            if file["committed"] == false {
+            if !file.committed {
                 line.push_str(" [NOT COMMITTED — will be auto-committed on merge]");
             }
             line
         })
         .collect();
-    let text = diff["diff"].as_str().unwrap_or_default();
     format!(
         "Changed files:\n{}\n\n{}",
         summary.join("\n"),
-        cut_units(text)
+        cut_units(&diff.diff)
     )
 }
 
@@ -656,7 +654,7 @@ mod tests {
             "Prompt sent successfully."
         );
         assert!(
-            render("send_prompt", None, &json!({ "queued": true }))
+            render("send_prompt", None, &json!({ "ok": true, "queued": true }))
                 .unwrap()
                 .starts_with("Prompt queued.")
         );

@@ -15,8 +15,10 @@ mod render;
 
 use std::path::{Path, PathBuf};
 
+use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::api::wire;
 use crate::mcp::http::{self, BaseUrl, HttpError, UnixSocket};
 
 pub use attach::{ATTACH_KEYS_MAX, DETACH_KEY, attach};
@@ -89,10 +91,12 @@ impl AppClient {
         if (200..300).contains(&response.status) {
             Ok(value)
         } else {
-            Err(ClientError::Refused(value["error"].as_str().map_or_else(
-                || format!("HTTP {}", response.status),
-                str::to_owned,
-            )))
+            Err(ClientError::Refused(
+                wire::ErrorBody::deserialize(&value).map_or_else(
+                    |_| format!("HTTP {}", response.status),
+                    |e| e.error.into_owned(),
+                ),
+            ))
         }
     }
 
@@ -112,10 +116,10 @@ impl AppClient {
             Ok((socket, _)) => Ok(socket),
             Err(tungstenite::Error::Http(response)) => {
                 let body = response.body().clone().unwrap_or_default();
-                let text = serde_json::from_slice::<Value>(&body)
-                    .ok()
-                    .and_then(|v| v["error"].as_str().map(str::to_owned))
-                    .unwrap_or_else(|| format!("HTTP {}", response.status()));
+                let text = serde_json::from_slice::<wire::ErrorBody<'_>>(&body).map_or_else(
+                    |_| format!("HTTP {}", response.status()),
+                    |e| e.error.into_owned(),
+                );
                 Err(ClientError::Refused(text))
             }
             Err(error) => Err(ClientError::Broken(error.to_string())),
@@ -168,7 +172,9 @@ pub async fn tasks(client: &AppClient, as_json: bool) -> anyhow::Result<()> {
     say(&if as_json {
         pretty(&tasks)
     } else {
-        render_tasks(&tasks)
+        let list = wire::TaskList::deserialize(&tasks)
+            .map_err(|e| anyhow::anyhow!("an answer that is not a task list: {e}"))?;
+        render_tasks(&list.tasks)
     })
 }
 
@@ -185,6 +191,8 @@ pub async fn explain(client: &AppClient, task: &str, as_json: bool) -> anyhow::R
     say(&if as_json {
         pretty(&explained)
     } else {
+        let explained = wire::Explanation::deserialize(&explained)
+            .map_err(|e| anyhow::anyhow!("an answer that is not an explanation: {e}"))?;
         render_explanation(&explained)
     })
 }
@@ -322,10 +330,8 @@ async fn follow(client: &AppClient, id: &str, as_json: bool) -> anyhow::Result<(
                             continue;
                         }
                         made += 1;
-                        if let (Some(task), Some(name)) =
-                            (event["task"]["id"].as_str(), event["task"]["name"].as_str())
-                        {
-                            names.insert(task.to_owned(), name.to_owned());
+                        if let Ok(task) = wire::TaskDetail::deserialize(&event["task"]) {
+                            names.insert(task.summary.id.to_string(), task.summary.name.into_owned());
                         }
                     }
                     say(&if as_json { format!("{}\n", crate::core::text::json_terminal_safe(&text)) } else { format!("{}\n", render_event(&event, &names)) })?;
@@ -376,11 +382,11 @@ pub async fn stop(client: &AppClient, id: &str) -> anyhow::Result<()> {
 pub async fn events(client: &AppClient, as_json: bool) -> anyhow::Result<()> {
     use futures_util::StreamExt as _;
     let tasks = client.request("GET", "/app/tasks", None).await?;
-    let mut names: std::collections::BTreeMap<String, String> = tasks["tasks"]
-        .as_array()
+    let mut names: std::collections::BTreeMap<String, String> = wire::TaskList::deserialize(&tasks)
+        .map(|list| list.tasks)
+        .unwrap_or_default()
         .into_iter()
-        .flatten()
-        .filter_map(|t| Some((t["id"].as_str()?.to_owned(), t["name"].as_str()?.to_owned())))
+        .map(|t| (t.summary.id.to_string(), t.summary.name.into_owned()))
         .collect();
     let mut socket = client.websocket("/app/events").await?;
     while let Some(message) = socket.next().await {
@@ -388,10 +394,8 @@ pub async fn events(client: &AppClient, as_json: bool) -> anyhow::Result<()> {
             continue;
         };
         let event: Value = serde_json::from_str(&text).unwrap_or_default();
-        if let (Some(id), Some(name)) =
-            (event["task"]["id"].as_str(), event["task"]["name"].as_str())
-        {
-            names.insert(id.to_owned(), name.to_owned());
+        if let Ok(task) = wire::TaskDetail::deserialize(&event["task"]) {
+            names.insert(task.summary.id.to_string(), task.summary.name.into_owned());
         }
         say(&if as_json {
             format!("{}\n", crate::core::text::json_terminal_safe(&text))

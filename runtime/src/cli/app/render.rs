@@ -4,7 +4,10 @@
 
 use std::path::Path;
 
+use serde::Deserialize;
 use serde_json::{Value, json};
+
+use crate::api::wire;
 
 /// How `baton coordinator start --agent NAME` runs: the coordinator's own program and
 /// arguments, and its sub-tasks'.
@@ -73,7 +76,10 @@ pub fn render_status(status: &Value) -> String {
             format!(
                 "agent {} {}",
                 session["program"].as_str().unwrap_or("?"),
-                describe_state(&session["state"], &session["attention"])
+                describe_state(
+                    session["state"].as_str().unwrap_or_default(),
+                    session["attention"].as_str()
+                )
             )
         };
         out.push_str(&format!(
@@ -89,14 +95,14 @@ pub fn render_status(status: &Value) -> String {
 }
 
 /// An agent's state in words: its `state` and, when it needs a human, the `attention` reason.
-fn describe_state(state: &Value, attention: &Value) -> String {
-    match state.as_str().unwrap_or("") {
+fn describe_state(state: &str, attention: Option<&str>) -> String {
+    match state {
         "waiting_for_input" => "waiting for input".to_owned(),
         "working" => "working".to_owned(),
         "starting" => "starting".to_owned(),
         "exited" => "exited".to_owned(),
         "needs_attention" => {
-            let reason = attention.as_str().unwrap_or("unknown");
+            let reason = attention.unwrap_or("unknown");
             let advice = crate::core::state::Attention::ALL
                 .into_iter()
                 .find(|a| a.name() == reason)
@@ -107,24 +113,27 @@ fn describe_state(state: &Value, attention: &Value) -> String {
     }
 }
 
+/// An agent's state on the wire, in words.
+fn describe(agent: &wire::AgentState<'_>) -> String {
+    describe_state(&agent.state, agent.attention.as_deref())
+}
+
 /// `baton tasks`: one line per sub-task.
 #[must_use]
-pub fn render_tasks(tasks: &Value) -> String {
-    let list = tasks["tasks"].as_array().cloned().unwrap_or_default();
-    if list.is_empty() {
+pub fn render_tasks(tasks: &[wire::TaskDetail<'_>]) -> String {
+    if tasks.is_empty() {
         return "no tasks\n".to_owned();
     }
     let mut out = String::new();
-    for t in &list {
-        let agent = &t["agentState"];
+    for t in tasks {
         out.push_str(&format!(
             "{}  {:<10} {:<20} {}  ({})  agent {}\n",
-            t["id"].as_str().unwrap_or("?"),
-            t["status"].as_str().unwrap_or("?"),
-            t["name"].as_str().unwrap_or("?"),
-            t["branchName"].as_str().unwrap_or("?"),
-            t["worktreePath"].as_str().unwrap_or("?"),
-            describe_state(&agent["state"], &agent["attention"]),
+            t.summary.id,
+            t.summary.status,
+            t.summary.name,
+            t.summary.branch_name,
+            t.worktree_path,
+            describe(&t.summary.agent_state),
         ));
     }
     out
@@ -138,19 +147,23 @@ pub fn render_event(event: &Value, names: &std::collections::BTreeMap<String, St
         names.get(id).cloned().unwrap_or_else(|| id.to_owned())
     };
     match event["type"].as_str().unwrap_or("") {
-        "task_created" => format!(
-            "+ task {} created on {} ({})",
-            event["task"]["name"].as_str().unwrap_or("?"),
-            event["task"]["branchName"].as_str().unwrap_or("?"),
-            event["task"]["id"].as_str().unwrap_or("?"),
-        ),
-        "task_merged" => format!(
-            "✓ task {} merged into {} (+{} -{})",
-            task("taskId"),
-            event["merge"]["mainBranch"].as_str().unwrap_or("?"),
-            event["merge"]["linesAdded"].as_u64().unwrap_or(0),
-            event["merge"]["linesRemoved"].as_u64().unwrap_or(0),
-        ),
+        "task_created" => match wire::TaskDetail::deserialize(&event["task"]) {
+            Ok(made) => format!(
+                "+ task {} created on {} ({})",
+                made.summary.name, made.summary.branch_name, made.summary.id,
+            ),
+            Err(_) => format!("+ task created: {event}"),
+        },
+        "task_merged" => match wire::Merge::deserialize(&event["merge"]) {
+            Ok(merge) => format!(
+                "✓ task {} merged into {} (+{} -{})",
+                task("taskId"),
+                merge.main_branch,
+                merge.lines_added,
+                merge.lines_removed,
+            ),
+            Err(_) => format!("✓ task {} merged", task("taskId")),
+        },
         "task_closed" => format!(
             "- task {} closed (worktree and branch removed)",
             task("taskId")
@@ -166,17 +179,19 @@ pub fn render_event(event: &Value, names: &std::collections::BTreeMap<String, St
         ),
         "notification_cleared" => "… notifications cleared".to_owned(),
         "task_state" if event["change"] == "agent_state" => {
-            let agent = &event["agentState"];
-            let state = describe_state(&agent["state"], &agent["attention"]);
-            let mark = if agent["state"] == "needs_attention" {
+            let Ok(agent) = wire::AgentState::deserialize(&event["agentState"]) else {
+                return format!("· task {}: agent state unknown", task("taskId"));
+            };
+            let mark = if agent.state == "needs_attention" {
                 "!"
             } else {
                 "·"
             };
             format!(
-                "{mark} task {}: agent {state} (by its {})",
+                "{mark} task {}: agent {} (by its {})",
                 task("taskId"),
-                agent["source"].as_str().unwrap_or("?")
+                describe(&agent),
+                agent.source
             )
         }
         "task_state" => format!(
@@ -210,55 +225,52 @@ pub fn register_body(project: &Path, choice: &AgentChoice, skip_permissions: boo
 
 /// `baton explain`: the verdict, then each source's word with its times, then the screen.
 #[must_use]
-pub fn render_explanation(explained: &Value) -> String {
-    let agent = &explained["agentState"];
+pub fn render_explanation(explained: &wire::Explanation<'_>) -> String {
+    let agent = &explained.agent_state;
     let mut out = format!(
         "task {} ({}): agent {}, by its {} since {}\n",
-        explained["name"].as_str().unwrap_or("?"),
-        explained["taskId"].as_str().unwrap_or("?"),
-        describe_state(&agent["state"], &agent["attention"]),
-        agent["source"].as_str().unwrap_or("?"),
-        agent["since"].as_str().unwrap_or("?"),
+        explained.name,
+        explained.task_id,
+        describe(agent),
+        agent.source,
+        agent.since,
     );
-    if let Some(source) = explained["disagreement"]["source"].as_str() {
+    if let Some(other) = &explained.disagreement {
         out.push_str(&format!(
-            "  its {source} says otherwise: {}\n",
-            explained["disagreement"]["state"].as_str().unwrap_or("?")
+            "  its {} says otherwise: {}\n",
+            other.source, other.state
         ));
     }
-    let evidence = &explained["evidence"];
+    let evidence = &explained.evidence;
     out.push_str("evidence (the newest wins; at the same moment hook, then osc, then screen):\n");
-    for (source, what) in [
-        ("hook", "its hooks (baton hook)"),
-        ("osc", "what it printed of its state (OSC)"),
-        ("screen", "its screen"),
-        ("process", "Baton's own actions (a prompt typed)"),
+    for (seen, what) in [
+        (&evidence.hook, "its hooks (baton hook)"),
+        (&evidence.osc, "what it printed of its state (OSC)"),
+        (&evidence.screen, "its screen"),
+        (&evidence.process, "Baton's own actions (a prompt typed)"),
     ] {
-        let seen = &evidence[source];
-        let line = if seen.is_null() {
-            "nothing".to_owned()
-        } else {
-            format!(
+        let line = match seen {
+            None => "nothing".to_owned(),
+            Some(seen) => format!(
                 "{} since {} (last said {})",
-                describe_state(&seen["state"], &seen["attention"]),
-                seen["since"].as_str().unwrap_or("?"),
-                seen["last"].as_str().unwrap_or("?"),
-            )
+                describe_state(&seen.state, seen.attention.as_deref()),
+                seen.since,
+                seen.last,
+            ),
         };
         out.push_str(&format!("  {what}: {line}\n"));
     }
-    if let Some(still) = evidence["screenStillSince"].as_str() {
+    if let Some(still) = &evidence.screen_still_since {
         out.push_str(&format!(
             "  the screen shows nothing a rule knows, unchanged since {still}\n"
         ));
     }
     out.push_str(&format!(
         "the screen reads {} (last changed {}):\n",
-        explained["readiness"].as_str().unwrap_or("?"),
-        explained["lastActivityAt"].as_str().unwrap_or("?"),
+        explained.readiness, explained.last_activity_at,
     ));
-    for line in explained["screen"].as_array().into_iter().flatten() {
-        out.push_str(&format!("  | {}\n", line.as_str().unwrap_or("")));
+    for line in &explained.screen {
+        out.push_str(&format!("  | {line}\n"));
     }
     out
 }
@@ -286,6 +298,9 @@ mod tests {
     use serde_json::json;
 
     use super::{agent_choice, qr_text, render_event, render_status, render_tasks};
+
+    /// A task's id on the wire.
+    const TASK: &str = "07070707-0707-4707-8707-070707070707";
 
     #[test]
     fn agent_names_choose_the_coordinators_and_sub_tasks_programs() {
@@ -324,8 +339,8 @@ mod tests {
 
     #[test]
     fn an_explanation_says_the_verdict_each_sources_word_and_the_screen() {
-        let text = super::render_explanation(&json!({
-            "taskId": "t-1", "name": "alpha", "status": "running",
+        let explained = serde_json::from_value(json!({
+            "taskId": TASK, "name": "alpha", "status": "running",
             "agentState": { "state": "needs_attention", "attention": "permission",
                 "source": "hook", "since": "T2" },
             "disagreement": { "source": "screen", "state": "working" },
@@ -339,10 +354,12 @@ mod tests {
             },
             "readiness": "busy", "lastActivityAt": "T3",
             "screen": ["✻ Working… (4s · esc to interrupt)"],
-        }));
+        }))
+        .unwrap();
+        let text = super::render_explanation(&explained);
         assert_eq!(
             text,
-            "task alpha (t-1): agent NEEDS A HUMAN (permission: it asks permission to use a \
+            "task alpha (07070707-0707-4707-8707-070707070707): agent NEEDS A HUMAN (permission: it asks permission to use a \
              tool), by its hook since T2\n  its screen says otherwise: working\n\
              evidence (the newest wins; at the same moment hook, then osc, then screen):\n  \
              its hooks (baton hook): NEEDS A HUMAN (permission: it asks permission to use a \
@@ -355,17 +372,23 @@ mod tests {
 
     #[test]
     fn tasks_and_events_read_as_lines() {
-        let tasks = render_tasks(&json!({ "tasks": [{
-            "id": "t-1", "status": "running", "name": "alpha", "branchName": "task/alpha-1",
-            "worktreePath": "/p/.worktrees/task/alpha-1",
-            "agentState": { "state": "needs_attention", "attention": "permission", "source": "screen" },
-        }]}));
-        assert!(tasks.starts_with("t-1  running    alpha"), "{tasks}");
+        let task = serde_json::from_value(json!({
+            "id": TASK, "status": "running", "name": "alpha", "branchName": "task/alpha-1",
+            "coordinatorTaskId": TASK, "worktreePath": "/p/.worktrees/task/alpha-1",
+            "exitCode": null, "agentState": { "state": "needs_attention",
+                "attention": "permission", "source": "screen", "since": "T1" },
+        }))
+        .unwrap();
+        let tasks = render_tasks(&[task]);
+        assert!(
+            tasks.starts_with(&format!("{TASK}  running    alpha")),
+            "{tasks}"
+        );
         assert!(
             tasks.ends_with("agent NEEDS A HUMAN (permission: it asks permission to use a tool)\n"),
             "{tasks}"
         );
-        assert_eq!(render_tasks(&json!({ "tasks": [] })), "no tasks\n");
+        assert_eq!(render_tasks(&[]), "no tasks\n");
         let names = BTreeMap::from([("t-1".to_owned(), "alpha".to_owned())]);
         let merged = json!({
             "type": "task_merged", "taskId": "t-1",
@@ -376,7 +399,8 @@ mod tests {
             "✓ task alpha merged into main (+3 -0)"
         );
         let attention = json!({ "type": "task_state", "taskId": "t-1", "change": "agent_state",
-            "agentState": { "state": "needs_attention", "attention": "sign_in", "source": "hook" } });
+            "agentState": { "state": "needs_attention", "attention": "sign_in", "source": "hook",
+                "since": "T1" } });
         assert_eq!(
             render_event(&attention, &names),
             "! task alpha: agent NEEDS A HUMAN (sign_in: it wants its user to sign in) (by its hook)"
