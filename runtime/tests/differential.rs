@@ -1837,12 +1837,7 @@ impl World {
                     .get(&id)
                     .cloned()
                     .ok_or("no notification batch was staged for this coordinator")?;
-                let verdict = if call == "ack_notification" {
-                    "ack"
-                } else {
-                    "drop"
-                };
-                let path = format!("/app/coordinators/{id}/notifications/{batch}/{verdict}");
+                let path = baton_sim::app::notification_path(&id, &batch, call);
                 refused(self.app("POST", &path, None))?;
                 let mut notices = self.notices.lock().unwrap();
                 if notices.staged.get(&id).is_some_and(|(b, ..)| *b == batch) {

@@ -134,13 +134,22 @@ async fn notification(shared: &Shared, call: &str, args: &Value) -> Answer {
         .observed()
         .last_batch(id)
         .ok_or("no notification batch was staged for this coordinator")?;
+    request("POST", &notification_path(id, &batch, call), None).await?;
+    shared.observed().unstage(id, batch);
+    Ok(json!({ "ok": true }))
+}
+
+/// The app channel's route that acknowledges (`ack_notification`) or drops (any other `call`)
+/// coordinator `id`'s notification batch `batch`.
+pub fn notification_path(
+    id: impl std::fmt::Display,
+    batch: &impl std::fmt::Display,
+    call: &str,
+) -> String {
     let verdict = if call == "ack_notification" {
         "ack"
     } else {
         "drop"
     };
-    let path = format!("/app/coordinators/{id}/notifications/{batch}/{verdict}");
-    request("POST", &path, None).await?;
-    shared.observed().unstage(id, batch);
-    Ok(json!({ "ok": true }))
+    format!("/app/coordinators/{id}/notifications/{batch}/{verdict}")
 }
