@@ -32,6 +32,7 @@ use std::io::{Read as _, Write as _};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use filedescriptor::FileDescriptor;
 use portable_pty::{CommandBuilder, MasterPty, PtySize};
 use rustix::process::{WaitId, WaitIdOptions};
 use tokio::sync::mpsc;
@@ -40,7 +41,9 @@ use crate::adapters::runaways::{self, DaemonId, Mark};
 use crate::core::ids::AgentId;
 use crate::ports::{BoxFuture, ExitStatus, PtyError, PtyEvent, PtyHost, PtySession, SpawnSpec};
 
-/// Bytes read from a terminal at once: one output event carries at most this much.
+/// Bytes one output event carries at most: the reader reads what the terminal holds, and goes
+/// on reading without waiting while more is there, up to this bound, before it hands the batch
+/// over (one wake-up of the engine per batch, not per read: a terminal gives about 4 KiB a read).
 pub const PTY_READ_CHUNK_BYTES: usize = 16 * 1024;
 /// Output events waiting for the engine per session (at most this many chunks, 1 MiB): the
 /// reader waits beyond it.
@@ -260,7 +263,12 @@ impl NativePty {
         }
         drop(agents);
         let io_error = |e: anyhow::Error| spawn_error(format!("terminal: {e}"));
-        let (reader, writer) = match (pair.master.try_clone_reader(), pair.master.take_writer()) {
+        let reader = pair
+            .master
+            .as_raw_fd()
+            .ok_or_else(|| anyhow::anyhow!("the terminal has no file descriptor"))
+            .and_then(|fd| Ok(FileDescriptor::dup(&fd)?));
+        let (reader, writer) = match (reader, pair.master.take_writer()) {
             (Ok(reader), Ok(writer)) => (reader, writer),
             (Err(e), _) | (_, Err(e)) => {
                 let _ = child.kill();
@@ -348,23 +356,46 @@ impl NativePty {
     }
 }
 
-/// Moves output into the channel until end-of-file (or the engine stopped listening).
-fn pump(mut reader: Box<dyn std::io::Read + Send>, events: &mpsc::Sender<PtyEvent>) {
+/// Moves output into the channel until end-of-file (or the engine stopped listening): a read
+/// that waits for output, then reads that do not wait while the terminal holds more, all in one
+/// event of at most [`PTY_READ_CHUNK_BYTES`].
+fn pump(mut reader: FileDescriptor, events: &mpsc::Sender<PtyEvent>) {
     let mut buffer = vec![0; PTY_READ_CHUNK_BYTES];
     loop {
-        match reader.read(&mut buffer) {
-            // Linux reports a terminal with no writer left as EIO: the end, like Ok(0).
-            Ok(0) | Err(_) => return,
-            Ok(n) => {
-                if events
-                    .blocking_send(PtyEvent::Output(buffer[..n].to_vec()))
-                    .is_err()
-                {
-                    return;
+        let mut filled = 0;
+        let mut ended = false;
+        while filled < buffer.len() && (filled == 0 || holds_output(&reader)) {
+            match reader.read(&mut buffer[filled..]) {
+                // Linux reports a terminal with no writer left as EIO: the end, like Ok(0).
+                Ok(0) | Err(_) => {
+                    ended = true;
+                    break;
                 }
+                Ok(n) => filled += n,
             }
         }
+        if filled > 0
+            && events
+                .blocking_send(PtyEvent::Output(buffer[..filled].to_vec()))
+                .is_err()
+        {
+            return;
+        }
+        if ended {
+            return;
+        }
     }
+}
+
+/// Whether a read of `reader` would return at once (output, or its end), asked without waiting.
+fn holds_output(reader: &FileDescriptor) -> bool {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let mut fds = [PollFd::new(reader, PollFlags::IN)];
+    let at_once = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    poll(&mut fds, Some(&at_once)).is_ok_and(|ready| ready > 0)
 }
 
 /// Reaps the agent: its exit code, or the signal that ended it.
