@@ -176,12 +176,19 @@ class UnixHTTPConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
+# The daemon closes a keep-alive connection idle for its `api::guard::KEEP_ALIVE_IDLE_MS`
+# (10 s); a connection idle for this long is not reused (a DELETE sent on one the daemon just
+# closed failed the clean-up after the CPU window).
+KEEP_ALIVE_REUSE_S = 8.0
+
+
 class Client:
     """One keep-alive HTTP/1.1 connection; JSON in and out. GETs are retried once on a
-    connection the server closed; other methods are not (a create must not happen twice)."""
+    connection the server closed; other methods are not (a create must not happen twice), so a
+    connection idle for KEEP_ALIVE_REUSE_S is replaced before a request, not after."""
 
     def __init__(self, make, token=None):
-        self.make, self.conn = make, None
+        self.make, self.conn, self.used = make, None, 0.0
         self.headers = {"Content-Type": "application/json"}
         if token:
             self.headers["Authorization"] = "Bearer " + token
@@ -193,6 +200,8 @@ class Client:
 
     def call(self, method, path, body=None, expect=(200,)):
         data = json.dumps(body).encode() if body is not None else None
+        if self.conn is not None and time.monotonic() - self.used > KEEP_ALIVE_REUSE_S:
+            self.close()
         for attempt in (0, 1):
             try:
                 if self.conn is None:
@@ -200,6 +209,7 @@ class Client:
                 self.conn.request(method, path, body=data, headers=self.headers)
                 response = self.conn.getresponse()
                 raw = response.read()
+                self.used = time.monotonic()
                 break
             except (http.client.HTTPException, OSError):
                 self.close()
