@@ -35,8 +35,7 @@ use crate::core::time::Millis;
 
 use super::restore::{Intent, IntentKind};
 use super::{
-    Coordinator, CoreError, Effect, IdleOutcome, Lost, NewTask, SignalOutcome, Status, Task,
-    WorktreeFile,
+    Coordinator, CoreError, Effect, IdleOutcome, Lost, NewTask, Status, Task, WorktreeFile,
 };
 
 /// Sub-tasks one coordinator may have at once, those being made included: enough for any batch
@@ -598,15 +597,7 @@ impl Coordinator {
         self.resolve_idle_waiters(task, IdleOutcome::Exited, effects);
         self.tasks.retain(|t| t.spec.id != task);
         if !closing.reported && !self.signal_waiters.is_empty() {
-            let remaining = self.remaining();
-            let outcome = SignalOutcome::Task {
-                task,
-                name,
-                status: Status::Exited,
-                at: now,
-                remaining,
-            };
-            self.answer_first_signal_waiter(now, fresh, outcome, effects);
+            self.answer_exited(now, fresh, task, name, effects);
         }
         self.notifications.unsilence(task);
     }

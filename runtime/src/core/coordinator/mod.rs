@@ -415,16 +415,7 @@ impl Coordinator {
                 let outcome = SignalOutcome::TimedOut {
                     remaining: self.remaining(),
                 };
-                if let Some(request) = waiter.request {
-                    self.replay.insert(now, self.id, request, outcome.clone());
-                }
-                effects.push(Effect::Signal {
-                    waiter: waiter.id,
-                    outcome,
-                });
-                if let Some(notice) = self.notifications.finish_signal_wait(now, fresh) {
-                    effects.push(Effect::Notice(notice));
-                }
+                self.answer_signal_waiter(now, fresh, waiter, outcome, &mut effects);
             }
         }
         let (due, kept): (Vec<IdleWaiter>, Vec<IdleWaiter>) =

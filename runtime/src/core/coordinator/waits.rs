@@ -287,9 +287,40 @@ impl Coordinator {
         outcome: SignalOutcome,
         effects: &mut Vec<Effect>,
     ) {
-        let Some(waiter) = self.signal_waiters.pop_front() else {
-            return;
+        if let Some(waiter) = self.signal_waiters.pop_front() {
+            self.answer_signal_waiter(now, fresh, waiter, outcome, effects);
+        }
+    }
+
+    /// Answers the first blocked signal waiter with `task` (named `name`) exited at `now`.
+    pub(super) fn answer_exited(
+        &mut self,
+        now: Millis,
+        fresh: Fresh,
+        task: TaskId,
+        name: String,
+        effects: &mut Vec<Effect>,
+    ) {
+        let outcome = SignalOutcome::Task {
+            task,
+            name,
+            status: Status::Exited,
+            at: now,
+            remaining: self.remaining(),
         };
+        self.answer_first_signal_waiter(now, fresh, outcome, effects);
+    }
+
+    /// Gives `outcome` to `waiter`, taken off the blocked ones (remembering it for replay), and
+    /// lets notifications resume if it was the last.
+    pub(super) fn answer_signal_waiter(
+        &mut self,
+        now: Millis,
+        fresh: Fresh,
+        waiter: SignalWaiter,
+        outcome: SignalOutcome,
+        effects: &mut Vec<Effect>,
+    ) {
         if let Some(request) = waiter.request {
             self.replay.insert(now, self.id, request, outcome.clone());
         }
@@ -524,15 +555,7 @@ impl Coordinator {
                 effects.push(Effect::Notice(notice));
             }
             self.notifications.silence(task);
-            let remaining = self.remaining();
-            let outcome = SignalOutcome::Task {
-                task,
-                name,
-                status: Status::Exited,
-                at: now,
-                remaining,
-            };
-            self.answer_first_signal_waiter(now, fresh, outcome, &mut effects);
+            self.answer_exited(now, fresh, task, name, &mut effects);
             return effects;
         }
         self.report(
