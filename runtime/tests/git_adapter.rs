@@ -414,6 +414,26 @@ async fn the_last_removal_leaves_no_worktrees_directory_behind() {
     );
 }
 
+/// A crash can kill an agent's `git commit` while it holds its branch's ref lock: the close
+/// after the restart removes the stale lock (older than `STALE_REF_LOCK_MS`) and the branch;
+/// another branch's lock is not touched.
+#[tokio::test]
+async fn a_stale_lock_on_the_tasks_branch_does_not_stop_its_removal() {
+    let world = World::standard();
+    world.task("x").await;
+    world.task("y").await;
+    let heads = world.root.join(".git/refs/heads/task");
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    for name in ["x.lock", "y.lock"] {
+        let lock = std::fs::File::create(heads.join(name)).unwrap();
+        lock.set_modified(old).unwrap();
+    }
+    world.remove("x").await.unwrap();
+    assert!(!branch_exists(&world.root, "task/x"));
+    assert!(!heads.join("x.lock").exists());
+    assert!(heads.join("y.lock").exists(), "another branch's lock stays");
+}
+
 #[tokio::test]
 async fn removing_a_worktree_twice_is_fine() {
     let world = World::standard();

@@ -69,6 +69,11 @@ pub const MERGE_RETRY_DELAY_MS: u64 = 2_000;
 /// lock (`packed-refs.lock`: a `git gc --auto` an agent's commit started in the background
 /// packs refs for a moment), in milliseconds.
 pub const BRANCH_DELETE_RETRY_MS: [u64; 3] = [200, 1_000, 2_000];
+/// Age, in milliseconds, past which the lock file of a task's own branch ref (met while
+/// deleting the branch, its worktree already gone) is taken as left by a git process that
+/// died holding it (an agent's `git commit` killed mid-way by a crash) and is removed: a live
+/// git process holds a ref lock for milliseconds, and git itself says to remove such a file.
+pub const STALE_REF_LOCK_MS: u64 = 2_000;
 /// Waits before each attempt at deleting a worktree's directory, in milliseconds: a process
 /// that is still exiting (an agent, a file watcher) may hold or recreate files for a moment.
 pub const REMOVE_RETRY_DELAYS_MS: [u64; 4] = [0, 500, 1_500, 3_000];

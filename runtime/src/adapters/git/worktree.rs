@@ -10,7 +10,7 @@ use std::time::Duration;
 use git2::BranchType;
 
 use super::run::{blocking, checkouts, git2_error, open, run};
-use super::{BRANCH_DELETE_RETRY_MS, NODE_MODULES, REMOVE_RETRY_DELAYS_MS};
+use super::{BRANCH_DELETE_RETRY_MS, NODE_MODULES, REMOVE_RETRY_DELAYS_MS, STALE_REF_LOCK_MS};
 use crate::ports::{RepoError, WorktreeRequest};
 
 pub(super) fn main_branch_of(root: &Path) -> Result<String, RepoError> {
@@ -367,12 +367,41 @@ pub(super) async fn remove_worktree(
         if out.code == Some(0) || !locked {
             break;
         }
-        tracing::info!(branch, "deleting the branch met a git lock; trying again");
-        tokio::time::sleep(Duration::from_millis(pause)).await;
+        let removed = {
+            let (root, branch) = (root.clone(), branch.clone());
+            blocking(move || remove_stale_ref_lock(&root, &branch)).await?
+        };
+        if !removed {
+            tracing::info!(branch, "deleting the branch met a git lock; trying again");
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+        }
         out = run(&root, &delete).await?;
     }
     if out.code != Some(0) && !out.stderr_has("not found") {
         return Err(out.failure("git branch -D"));
     }
     Ok(())
+}
+
+/// Removes the lock file of `branch`'s ref if it is older than [`STALE_REF_LOCK_MS`]: left
+/// by a git process that died holding it. Whether one was removed.
+fn remove_stale_ref_lock(root: &Path, branch: &str) -> Result<bool, RepoError> {
+    let repo = open(root)?;
+    let lock = repo
+        .commondir()
+        .join("refs")
+        .join("heads")
+        .join(format!("{branch}.lock"));
+    let age = std::fs::symlink_metadata(&lock)
+        .ok()
+        .filter(std::fs::Metadata::is_file)
+        .and_then(|meta| meta.modified().ok())
+        .and_then(|at| at.elapsed().ok());
+    if age.is_none_or(|age| age < Duration::from_millis(STALE_REF_LOCK_MS)) {
+        return Ok(false);
+    }
+    std::fs::remove_file(&lock)
+        .map_err(|e| RepoError::Git(format!("could not remove {}: {e}", lock.display())))?;
+    tracing::warn!(lock = %lock.display(), "removed a stale lock of a task's branch (a git process died holding it)");
+    Ok(true)
 }
