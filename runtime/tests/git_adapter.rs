@@ -423,10 +423,12 @@ async fn a_stale_lock_on_the_tasks_branch_does_not_stop_its_removal() {
     world.task("x").await;
     world.task("y").await;
     let heads = world.root.join(".git/refs/heads/task");
-    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
     for name in ["x.lock", "y.lock"] {
+        // Made a minute older than the file system says it is.
         let lock = std::fs::File::create(heads.join(name)).unwrap();
-        lock.set_modified(old).unwrap();
+        let made = lock.metadata().unwrap().modified().unwrap();
+        lock.set_modified(made - std::time::Duration::from_secs(60))
+            .unwrap();
     }
     world.remove("x").await.unwrap();
     assert!(!branch_exists(&world.root, "task/x"));
