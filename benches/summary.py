@@ -12,6 +12,9 @@ What each row runs (loopback only; everything started is stopped, temporary file
   back from target/criterion; baseline `reference_regex` in the same run.
 - rest_list: `list_load` (benches/src/bin/list_load.rs): server CPU per `GET /api/tasks` of 50
   tasks beside an unauthenticated 401 on the same server, and the list's p99 at 4 connections.
+- wake_up: `wake_load` (benches/src/bin/wake_load.rs): from a sub-task's `done` to the answer of
+  the coordinator's pending `wait-signal`, p99 over 2,000 rounds, beside the same client's round
+  trip for an unauthenticated 401 on the same kind of connection.
 - output_path: benches/daemon/load.py's CPU phase (20 agents at ~1 MB/s each): daemon CPU per MB.
 - sim: `baton-sim run sim/speed/five-agents-ten-minutes.toml`: simulated seconds per wall second.
 
@@ -34,7 +37,7 @@ FIGURES = ROOT / "benches" / "figures.json"
 # A figure that fell by more than this fraction against the accepted one is named.
 FALL_MAX = 0.20
 MIB = 1024 * 1024
-PARTS = ("detector", "rest_list", "output_path", "sim")
+PARTS = ("detector", "rest_list", "wake_up", "output_path", "sim")
 
 
 def run(cmd, **kw):
@@ -91,6 +94,20 @@ def rest_list():
              ratio <= 1.5, {"rest_list.ratio_to_401": 1 / ratio}),
             ("REST list p99, 4 connections", f"{p99:.3f} ms", "-", "< 2 ms", p99 < 2,
              {"rest_list.p99_inverse": 1 / p99})]
+
+
+def wake_up():
+    run(["cargo", "build", "--locked", "--release", "-p", "baton-runtime", "-p", "baton-benches",
+         "--features", "baton-runtime/fakes", "--example", "api_on_fakes", "--bin", "wake_load"])
+    out = run([str(TARGET / "release" / "wake_load")])
+    found = dict(re.findall(r"^(wake-up|401) .*?p99 ([\d.]+) ms", out, re.M))
+    p50 = re.search(r"^wake-up .*?p50 ([\d.]+) ms", out, re.M)
+    if len(found) != 2 or not p50:
+        raise SystemExit(f"summary: wake_load printed no figures:\n{out}")
+    p99, floor = float(found["wake-up"]), float(found["401"])
+    return [("wake-up p99, done -> waiting wait", f"{p99:.3f} ms",
+             f"401 p99 {floor:.3f} ms, wake p50 {float(p50.group(1)):.3f} ms", "< 1 ms",
+             p99 < 1, {"wake_up.p99_inverse": 1 / p99})]
 
 
 def output_path():
