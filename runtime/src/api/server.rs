@@ -37,6 +37,9 @@ pub struct Addresses {
 pub trait Listen: axum::serve::Listener {
     /// The addresses of a connection just accepted.
     fn addresses(io: &Self::Io, addr: &Self::Addr) -> Addresses;
+
+    /// Sets a connection just accepted up before it is served (nothing by default).
+    fn set_up(_io: &Self::Io) {}
 }
 
 impl Listen for tokio::net::TcpListener {
@@ -44,6 +47,15 @@ impl Listen for tokio::net::TcpListener {
         Addresses {
             peer: Some(addr.ip()),
             local: io.local_addr().ok().map(|a| a.ip()),
+        }
+    }
+
+    /// Nagle off: an answer that leaves in more than one write (a long poll's body, then its
+    /// end) is sent at once, not held until the client acknowledges the write before, which a
+    /// client's delayed acknowledgement can put off for tens of milliseconds.
+    fn set_up(io: &Self::Io) {
+        if let Err(error) = io.set_nodelay(true) {
+            tracing::debug!(%error, "TCP_NODELAY could not be set on a connection");
         }
     }
 }
@@ -105,6 +117,7 @@ where
             () = &mut shutdown => break,
             accepted = listener.accept() => accepted,
         };
+        L::set_up(&io);
         let addresses = L::addresses(&io, &addr);
         let signals = Signals::default();
         let (slot, evicted) = {
