@@ -10,8 +10,8 @@
 //!
 //! Why 5 ms: a turmoil step costs about a microsecond per host whatever happens in it (measured:
 //! two idle hosts run 564 simulated seconds per wall second at a 1 ms step), so the step sets
-//! the simulator's speed; at 5 ms the five-agent speed scenario runs at about 1,500x real time,
-//! at 1 ms at about 500x. Cross-host calls taking up to 5 ms is a realistic network. A step is
+//! the simulator's speed; at 5 ms the five-agent speed scenario runs at about 2,000x real time
+//! (per CPU second; 1,500x before issue 23's cuts), at 1 ms at about 500x. Cross-host calls taking up to 5 ms is a realistic network. A step is
 //! one tokio `block_on` per host (turmoil is vendored with the network's own clock moved by
 //! arithmetic, `sim/vendor/turmoil/README.md`, which also says why steps in which no host has
 //! anything to do are not skipped).

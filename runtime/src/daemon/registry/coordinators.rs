@@ -110,7 +110,7 @@ impl Registry {
             serde_json::to_vec_pretty(&server.config_at(&config)).unwrap_or_default()
         };
         let (fresh, old) = (write(&token), write(&self.entries[index].1.token));
-        let files = &self.ports.files;
+        let files = self.ports.files.clone();
         files
             .write_atomic(
                 &self.layout.config_dir,

@@ -390,6 +390,9 @@ pub struct Registry {
     publisher: Publisher<Directory>,
     /// Registration order.
     entries: Vec<(CoordinatorId, Entry)>,
+    /// Whether the state file may hold less than `entries` (a write failed since the last one
+    /// that succeeded): a save that changes nothing is written anyway until one succeeds.
+    file_behind: bool,
 }
 
 impl Registry {
@@ -419,6 +422,7 @@ impl Registry {
             directory,
             publisher,
             entries: Vec::new(),
+            file_behind: true,
         };
         let mut restored = Restored::default();
         let mut wiring = Vec::new();
@@ -516,6 +520,12 @@ impl Registry {
                     // Deregistered meanwhile, or overtaken by a newer save: nothing to keep.
                     None => Ok(()),
                     Some((_, entry)) if entry.seq >= seq => Ok(()),
+                    // The same records as the file holds (the actor saves after every event
+                    // but a notice's, most of which change no record): nothing to write.
+                    Some((_, entry)) if entry.records == records && !self.file_behind => {
+                        entry.seq = seq;
+                        Ok(())
+                    }
                     Some((_, entry)) => {
                         entry.records = records;
                         entry.seq = seq;
@@ -572,7 +582,14 @@ impl Registry {
         self.publisher.publish(directory);
     }
 
-    async fn write_state(&self) -> Result<(), RegistryError> {
+    /// Writes the state file from `entries`, and notes in `file_behind` whether that failed.
+    async fn write_state(&mut self) -> Result<(), RegistryError> {
+        let written = self.write_entries().await;
+        self.file_behind = written.is_err();
+        written
+    }
+
+    async fn write_entries(&self) -> Result<(), RegistryError> {
         let state = State {
             coordinators: self
                 .entries
@@ -623,3 +640,6 @@ fn files_error(error: crate::ports::FilesError) -> RegistryError {
         RegistryError::Files(error.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests;

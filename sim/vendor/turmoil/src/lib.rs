@@ -225,6 +225,9 @@ pub use top::{LinkIter, LinksIter, SentRef};
 mod world;
 use world::World;
 
+mod fast_map;
+pub(crate) use fast_map::FastMap;
+
 const TRACING_TARGET: &str = "turmoil";
 
 /// Utility method for performing a function on all hosts in `a` against all
