@@ -493,7 +493,8 @@ def phase_cpu(args, daemon, root):
     if args.perf:
         data = root / "perf.data"
         perf = subprocess.Popen(
-            ["perf", "record", "-q", "-F", "999", "-g", "-p", str(daemon.pid), "-o", str(data), "--",
+            ["perf", "record", "-q", "-F", "499", "--call-graph", "dwarf,16384", "-p", str(daemon.pid),
+             "-o", str(data), "--",
              "sleep", str(args.window)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     f0 = frames()
     window = CpuWindow(daemon.pid)

@@ -1,6 +1,6 @@
 //! The native PTY host's tests, on real terminals running bash: output, environment, size and
-//! exit code; input and resizes; kills of whole process groups (SIGTERM honoured or not) and
-//! `terminate_all`; a missing program; which variables are CI markers; and (Linux) runaways:
+//! exit code; small writes read in batches; input and resizes; kills of whole process groups
+//! (SIGTERM honoured or not) and `terminate_all`; a missing program; which variables are CI markers; and (Linux) runaways:
 //! killed and swept by their marks, a crashed daemon's leftovers, the subreaper leaving each
 //! agent its own exit status.
 
@@ -85,6 +85,41 @@ async fn output_environment_size_and_exit_code_come_through() {
     assert_eq!(host.running(), 0);
     let gone = host.write(AgentId::from_random([1; 16]), b"x").await;
     assert!(matches!(gone, Err(PtyError::NotFound(_))), "{gone:?}");
+}
+
+/// Small writes in quick succession come out as fewer, larger output events (the reader goes on
+/// reading while the terminal holds more), none above `PTY_READ_CHUNK_BYTES`, every byte once
+/// and in order. The agent writes all of it and then waits on its input: the test reads until
+/// it has every byte, so nothing waits on time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_writes_are_read_as_fewer_larger_chunks_up_to_the_cap() {
+    const PIECES: usize = 4_000;
+    let host = NativePty::default();
+    let agent = AgentId::from_random([8; 16]);
+    // One write per piece (bash's printf builtin), 10 bytes each: 40 kB, more than two chunks.
+    let script = format!("for ((i = 0; i < {PIECES}; i++)); do printf '%09d.' $i; done; read _");
+    let mut session = host.spawn(spec(8, &script)).await.unwrap();
+    let expected: String = (0..PIECES).map(|i| format!("{i:09}.")).collect();
+    let mut chunks = Vec::new();
+    let mut out = Vec::new();
+    while out.len() < expected.len() {
+        match session.events.recv().await {
+            Some(PtyEvent::Output(bytes)) => {
+                out.extend_from_slice(&bytes);
+                chunks.push(bytes.len());
+            }
+            other => panic!("{other:?} after {} of {} bytes", out.len(), expected.len()),
+        }
+    }
+    assert_eq!(String::from_utf8_lossy(&out), expected);
+    assert!(
+        chunks.iter().all(|&len| len <= super::PTY_READ_CHUNK_BYTES),
+        "{chunks:?}"
+    );
+    assert!(chunks.len() < PIECES, "{} chunks: {chunks:?}", chunks.len());
+    host.write(agent, b"\r").await.unwrap();
+    let (_, status) = run_out(&mut session.events).await;
+    assert_eq!(status.code, Some(0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

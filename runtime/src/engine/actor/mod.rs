@@ -353,7 +353,10 @@ impl Actor {
             }
             Internal::Pty(terminal, agent, PtyEvent::Output(bytes)) => {
                 let effects = self.core.on_output(now, self.fresh(), terminal, &bytes);
-                self.fan_out(terminal, &Watched::Output(agent, bytes.into()));
+                // Copied for viewers only when there are some.
+                if self.viewers.contains_key(&terminal) {
+                    self.fan_out(terminal, &Watched::Output(agent, bytes.into()));
+                }
                 self.apply(effects).await;
             }
             Internal::Pty(terminal, agent, PtyEvent::Exited(status)) => {
