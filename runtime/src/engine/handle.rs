@@ -2,11 +2,13 @@
 //! on the actor's bounded channel answered on a oneshot; and [`SignalDelivery`], a
 //! `wait_for_signal_done` answer given back to the actor unless its client got it.
 
+use std::sync::Arc;
+
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
     AgentsView, CreateTask, DiffView, EngineError, Explanation, MergeResult, OwnAgentStart,
-    OwnAgentView, Reply, TaskView, TerminalInput, Viewer, Watching,
+    OwnAgentView, Reply, TaskList, TaskView, TerminalInput, Viewer, Watching,
 };
 use crate::core::coordinator::{Control, IdleOutcome, MergeOptions, Records, Sent, SignalOutcome};
 use crate::core::ids::{AgentId, BatchId, CoordinatorId, TaskId};
@@ -15,7 +17,7 @@ use crate::core::replay::RequestId;
 /// A request to a coordinator's actor.
 pub(crate) enum Command {
     Create(CreateTask, Reply<TaskView>),
-    List(oneshot::Sender<Vec<TaskView>>),
+    List(oneshot::Sender<Arc<TaskList>>),
     Status(TaskId, Reply<TaskView>),
     Explain(TaskId, Reply<Explanation>),
     Output(TaskId, Reply<String>),
@@ -157,6 +159,15 @@ impl CoordinatorHandle {
     /// # Errors
     /// The actor is gone.
     pub async fn list_tasks(&self) -> Result<Vec<TaskView>, EngineError> {
+        Ok(self.task_list().await?.tasks().to_vec())
+    }
+
+    /// The coordinator's tasks, oldest first, as one shared snapshot ([`TaskList`]): the same one
+    /// as the last caller's while no task changed since.
+    ///
+    /// # Errors
+    /// The actor is gone.
+    pub async fn task_list(&self) -> Result<Arc<TaskList>, EngineError> {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::List(reply))

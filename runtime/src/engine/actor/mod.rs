@@ -28,8 +28,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::writer::{Input, Writer};
 use super::{
     AgentEvent, AgentFeed, AppEvent, COMMANDS_PENDING_MAX, Command, CoordinatorHandle,
-    CoordinatorSettings, EngineError, INTERNAL_EVENTS_MAX, MergeResult, Ports, Reply, TaskView,
-    Viewer, Watched,
+    CoordinatorSettings, EngineError, INTERNAL_EVENTS_MAX, MergeResult, Ports, Reply, TaskList,
+    TaskView, Viewer, Watched,
 };
 use crate::core::coordinator::{
     Answer, CallerId, Coordinator, CoreError, Effect, IdleOutcome, Job, MergeOutcome, NewTask,
@@ -99,6 +99,7 @@ fn start(
         cols: BTreeMap::new(),
         own_program: String::new(),
         listed: Vec::new(),
+        task_list: None,
         shown: Vec::new(),
         dirty: false,
         saves: 0,
@@ -183,6 +184,9 @@ struct Actor {
     own_program: String,
     /// The tasks, statuses and exit codes last told to the feed.
     listed: Vec<(TaskId, Status, Option<i32>)>,
+    /// The tasks as last listed to a caller: handed out again while every task still shows as
+    /// it did (`viewers::task_list`).
+    task_list: Option<std::sync::Arc<TaskList>>,
     /// What else the phone's list last showed of each agent (see `viewers::Shown`).
     shown: Vec<viewers::Shown>,
     /// Something worth persisting changed since the last save began.
