@@ -2,7 +2,7 @@
 //! on the actor's bounded channel answered on a oneshot; and [`SignalDelivery`], a
 //! `wait_for_signal_done` answer given back to the actor unless its client got it.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -109,11 +109,34 @@ impl Drop for PendingAnswer {
     }
 }
 
+/// The task list a coordinator's actor publishes while it waits for its next command or event:
+/// a reader takes it without a round trip to the actor. Empty while the actor is at work (it
+/// empties it before it handles anything), and until a reader asked the actor for the list.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PublishedList(Arc<Mutex<Option<Arc<TaskList>>>>);
+
+impl PublishedList {
+    /// The list published, if the actor waits with one.
+    pub(in crate::engine) fn get(&self) -> Option<Arc<TaskList>> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Publishes `list` (or none).
+    pub(in crate::engine) fn set(&self, list: Option<Arc<TaskList>>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = list;
+    }
+}
+
 /// The way to a coordinator's actor. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct CoordinatorHandle {
     pub(in crate::engine) id: CoordinatorId,
     pub(in crate::engine) commands: mpsc::Sender<Command>,
+    /// The list its actor published, if it waits with one.
+    pub(in crate::engine) published: PublishedList,
 }
 
 impl CoordinatorHandle {
@@ -163,11 +186,15 @@ impl CoordinatorHandle {
     }
 
     /// The coordinator's tasks, oldest first, as one shared snapshot ([`TaskList`]): the same one
-    /// as the last caller's while no task changed since.
+    /// as the last caller's while no task changed since; the one the actor published while it
+    /// waits (nothing changed since it was made), else the actor's answer.
     ///
     /// # Errors
     /// The actor is gone.
     pub async fn task_list(&self) -> Result<Arc<TaskList>, EngineError> {
+        if let Some(list) = self.published.get() {
+            return Ok(list);
+        }
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::List(reply))

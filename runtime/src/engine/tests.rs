@@ -179,12 +179,22 @@ async fn the_task_list_is_shared_until_a_task_changes_then_made_anew() {
         Arc::ptr_eq(&first, &again),
         "nothing changed: the same list"
     );
+    pause(1).await;
+    let published = w.coordinator.published.get();
+    assert!(
+        published.is_some_and(|list| Arc::ptr_eq(&list, &first)),
+        "the actor waits with the list published"
+    );
     // Only the agent's screen changes the task (its state): the next list shows it.
     w.pty
         .print(agent, "\x1b[2J✻ Working (esc to interrupt)".as_bytes())
         .await
         .unwrap();
     pause(1_000).await;
+    assert!(
+        w.coordinator.published.get().is_none(),
+        "taken back when the actor took the output"
+    );
     let working = w.coordinator.task_list().await.unwrap();
     assert!(!Arc::ptr_eq(&first, &working));
     assert_ne!(working.tasks()[0].state, first.tasks()[0].state);

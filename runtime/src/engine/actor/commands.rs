@@ -24,6 +24,7 @@ impl Actor {
             Command::Create(request, reply) => self.create(request, reply).await,
             Command::List(reply) => {
                 let _ = reply.send(self.task_list());
+                self.publishing.wanted = true;
             }
             Command::Status(task, reply) => {
                 let _ = reply.send(
