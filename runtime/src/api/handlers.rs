@@ -308,9 +308,17 @@ async fn coordinator(
     match route {
         Route::CreateTask => create(id, handle, fields).await,
         Route::ListTasks => {
-            let tasks = handle.list_tasks().await?;
-            let list: Vec<_> = tasks.iter().map(|t| dto::summary(t, id)).collect();
-            Ok(ok(&list))
+            // Encoded once per snapshot: the actor hands out the same one until a task changes.
+            let body = handle.task_list().await?.encoded(|tasks| {
+                let list: Vec<_> = tasks.iter().map(|t| dto::summary(t, id)).collect();
+                serde_json::to_vec(&list).unwrap_or_default()
+            });
+            Ok((
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response())
         }
         Route::WaitSignal => {
             let request = match fields.get("requestId") {

@@ -168,6 +168,65 @@ async fn each_coordinator_lists_only_its_own_tasks() {
     assert_eq!(tasks[0]["id"], w.task_b.to_string());
 }
 
+/// `GET /api/tasks`'s raw body as `who`, and its `Content-Type`.
+async fn list_bytes(w: &World, who: u8) -> (Vec<u8>, String) {
+    let bearer = format!("Bearer {}", token(who));
+    let response = fetch(w, "/api/tasks", &[("authorization", &bearer)]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .expect("ASCII")
+        .to_owned();
+    let body = to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("a body");
+    (body.to_vec(), content_type)
+}
+
+/// The list as the views read now serialise: what `GET /api/tasks` answered before its body was
+/// kept between requests.
+async fn list_serialised(w: &World, coordinator: CoordinatorId) -> Vec<u8> {
+    let handle = w.state.directory().coordinators[&coordinator].clone();
+    let tasks = handle.list_tasks().await.expect("listed");
+    let list: Vec<_> = tasks
+        .iter()
+        .map(|t| super::dto::summary(t, coordinator))
+        .collect();
+    serde_json::to_vec(&list).expect("serialised")
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_list_is_the_views_serialised_and_never_stale() {
+    let w = world().await;
+    let first = list_bytes(&w, A).await;
+    assert_eq!(first.1, "application/json");
+    assert_eq!(first.0, list_serialised(&w, w.a).await);
+    assert_eq!(list_bytes(&w, A).await, first, "nothing changed");
+    assert_eq!(list_bytes(&w, B).await.0, list_serialised(&w, w.b).await);
+
+    // A task signals done: the next list says when.
+    let done = format!("/api/tasks/{}/done", w.task_a);
+    assert_eq!(send(&w, "POST", &done, A, &[], "").await.0, StatusCode::OK);
+    let signalled = list_bytes(&w, A).await.0;
+    assert_ne!(signalled, first.0);
+    assert_eq!(signalled, list_serialised(&w, w.a).await);
+    let (_, tasks) = send(&w, "GET", "/api/tasks", A, &[], "").await;
+    assert!(tasks[0]["signalDoneAt"].is_string(), "{tasks}");
+
+    // A task comes, then goes: the next list has it, the one after not.
+    let (status, created) = send(&w, "POST", "/api/tasks", A, &[], r#"{"name":"second"}"#).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let two = list_bytes(&w, A).await.0;
+    assert_eq!(two, list_serialised(&w, w.a).await);
+    let (_, tasks) = send(&w, "GET", "/api/tasks", A, &[], "").await;
+    assert_eq!(tasks.as_array().map(Vec::len), Some(2));
+    let second = created["id"].as_str().expect("an id");
+    let closed = send(&w, "DELETE", &format!("/api/tasks/{second}"), A, &[], "").await;
+    assert_eq!(closed.0, StatusCode::OK, "{}", closed.1);
+    assert_eq!(list_bytes(&w, A).await.0, signalled);
+    assert_eq!(signalled, list_serialised(&w, w.a).await);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_header_naming_another_coordinator_is_403() {
     let w = world().await;

@@ -2,11 +2,13 @@
 //! on the actor's bounded channel answered on a oneshot; and [`SignalDelivery`], a
 //! `wait_for_signal_done` answer given back to the actor unless its client got it.
 
+use std::sync::{Arc, Mutex, PoisonError};
+
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
     AgentsView, CreateTask, DiffView, EngineError, Explanation, MergeResult, OwnAgentStart,
-    OwnAgentView, Reply, TaskView, TerminalInput, Viewer, Watching,
+    OwnAgentView, Reply, TaskList, TaskView, TerminalInput, Viewer, Watching,
 };
 use crate::core::coordinator::{Control, IdleOutcome, MergeOptions, Records, Sent, SignalOutcome};
 use crate::core::ids::{AgentId, BatchId, CoordinatorId, TaskId};
@@ -15,7 +17,7 @@ use crate::core::replay::RequestId;
 /// A request to a coordinator's actor.
 pub(crate) enum Command {
     Create(CreateTask, Reply<TaskView>),
-    List(oneshot::Sender<Vec<TaskView>>),
+    List(oneshot::Sender<Arc<TaskList>>),
     Status(TaskId, Reply<TaskView>),
     Explain(TaskId, Reply<Explanation>),
     Output(TaskId, Reply<String>),
@@ -107,11 +109,34 @@ impl Drop for PendingAnswer {
     }
 }
 
+/// The task list a coordinator's actor publishes while it waits for its next command or event:
+/// a reader takes it without a round trip to the actor. Empty while the actor is at work (it
+/// empties it before it handles anything), and until a reader asked the actor for the list.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PublishedList(Arc<Mutex<Option<Arc<TaskList>>>>);
+
+impl PublishedList {
+    /// The list published, if the actor waits with one.
+    pub(in crate::engine) fn get(&self) -> Option<Arc<TaskList>> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Publishes `list` (or none).
+    pub(in crate::engine) fn set(&self, list: Option<Arc<TaskList>>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = list;
+    }
+}
+
 /// The way to a coordinator's actor. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct CoordinatorHandle {
     pub(in crate::engine) id: CoordinatorId,
     pub(in crate::engine) commands: mpsc::Sender<Command>,
+    /// The list its actor published, if it waits with one.
+    pub(in crate::engine) published: PublishedList,
 }
 
 impl CoordinatorHandle {
@@ -157,6 +182,19 @@ impl CoordinatorHandle {
     /// # Errors
     /// The actor is gone.
     pub async fn list_tasks(&self) -> Result<Vec<TaskView>, EngineError> {
+        Ok(self.task_list().await?.tasks().to_vec())
+    }
+
+    /// The coordinator's tasks, oldest first, as one shared snapshot ([`TaskList`]): the same one
+    /// as the last caller's while no task changed since; the one the actor published while it
+    /// waits (nothing changed since it was made), else the actor's answer.
+    ///
+    /// # Errors
+    /// The actor is gone.
+    pub async fn task_list(&self) -> Result<Arc<TaskList>, EngineError> {
+        if let Some(list) = self.published.get() {
+            return Ok(list);
+        }
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::List(reply))

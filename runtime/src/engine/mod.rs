@@ -57,7 +57,7 @@ pub(crate) use handle::Command;
 pub use handle::{CoordinatorHandle, SignalDelivery};
 pub use views::{
     AgentView, AgentsView, CreateTask, DiffView, EXPLAIN_SCREEN_LINES, Explanation,
-    LIST_ACTIVITY_STEP_MS, MergeResult, OwnAgentStart, OwnAgentView, TaskView,
+    LIST_ACTIVITY_STEP_MS, MergeResult, OwnAgentStart, OwnAgentView, TaskList, TaskView,
 };
 pub(crate) use writer::TypingFailed;
 pub use writer::{

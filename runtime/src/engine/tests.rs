@@ -168,6 +168,48 @@ async fn creating_a_task_makes_its_worktree_config_and_agent() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_task_list_is_shared_until_a_task_changes_then_made_anew() {
+    let w = world();
+    let task = w.coordinator.create_task(request("t", None)).await.unwrap();
+    let agent = w.pty.spawned()[0].agent;
+    let first = w.coordinator.task_list().await.unwrap();
+    assert_eq!(first.tasks(), std::slice::from_ref(&task));
+    let again = w.coordinator.task_list().await.unwrap();
+    assert!(
+        Arc::ptr_eq(&first, &again),
+        "nothing changed: the same list"
+    );
+    pause(1).await;
+    let published = w.coordinator.published.get();
+    assert!(
+        published.is_some_and(|list| Arc::ptr_eq(&list, &first)),
+        "the actor waits with the list published"
+    );
+    // Only the agent's screen changes the task (its state): the next list shows it.
+    w.pty
+        .print(agent, "\x1b[2J✻ Working (esc to interrupt)".as_bytes())
+        .await
+        .unwrap();
+    pause(1_000).await;
+    assert!(
+        w.coordinator.published.get().is_none(),
+        "taken back when the actor took the output"
+    );
+    let working = w.coordinator.task_list().await.unwrap();
+    assert!(!Arc::ptr_eq(&first, &working));
+    assert_ne!(working.tasks()[0].state, first.tasks()[0].state);
+    assert_eq!(
+        working.tasks()[0],
+        w.coordinator.task_status(task.id).await.unwrap()
+    );
+    let other = w.coordinator.create_task(request("u", None)).await.unwrap();
+    assert_eq!(
+        w.coordinator.task_list().await.unwrap().tasks(),
+        [working.tasks()[0].clone(), other]
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_request_may_name_its_own_agent() {
     let w = world();
     let custom = CreateTask {

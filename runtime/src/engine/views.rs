@@ -3,6 +3,9 @@
 //! task's diff and merge; and what a caller asks with ([`CreateTask`], [`OwnAgentStart`]).
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use bytes::Bytes;
 
 use crate::core::coordinator::{Control, Status};
 use crate::core::ids::{AgentId, CoordinatorId, TaskId};
@@ -45,6 +48,42 @@ pub struct TaskView {
     pub signalled_at: Option<Millis>,
     /// What its agent is doing, with the evidence that decided it.
     pub state: crate::core::state::Verdict,
+}
+
+/// A coordinator's tasks, oldest first, as its actor last listed them. The actor hands the same
+/// snapshot to every reader while each of its tasks still shows as listed, and makes a new one
+/// on the first read after one changed (or came or went): a reader never gets a stale list, and
+/// what a reader makes of a snapshot once ([`Self::encoded`]) serves the readers after it.
+#[derive(Debug, Default)]
+pub struct TaskList {
+    tasks: Vec<TaskView>,
+    encoded: OnceLock<Bytes>,
+}
+
+impl TaskList {
+    /// A snapshot of `tasks`.
+    #[must_use]
+    pub fn new(tasks: Vec<TaskView>) -> Self {
+        TaskList {
+            tasks,
+            encoded: OnceLock::new(),
+        }
+    }
+
+    /// The tasks, oldest first.
+    #[must_use]
+    pub fn tasks(&self) -> &[TaskView] {
+        &self.tasks
+    }
+
+    /// The tasks as `encode` writes them, encoded by the first caller and shared with every later
+    /// one (later callers' `encode` is not run). The API is the only caller and always encodes
+    /// the REST list (`GET /api/tasks`'s body).
+    pub fn encoded(&self, encode: impl FnOnce(&[TaskView]) -> Vec<u8>) -> Bytes {
+        self.encoded
+            .get_or_init(|| Bytes::from(encode(&self.tasks)))
+            .clone()
+    }
 }
 
 /// How coarsely the phone's list follows an agent's last activity: a busy agent makes the list

@@ -23,7 +23,8 @@ impl Actor {
         match command {
             Command::Create(request, reply) => self.create(request, reply).await,
             Command::List(reply) => {
-                let _ = reply.send(self.core.tasks().map(view).collect());
+                let _ = reply.send(self.task_list());
+                self.publishing.wanted = true;
             }
             Command::Status(task, reply) => {
                 let _ = reply.send(

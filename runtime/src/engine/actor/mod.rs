@@ -25,11 +25,12 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::handle::PublishedList;
 use super::writer::{Input, Writer};
 use super::{
     AgentEvent, AgentFeed, AppEvent, COMMANDS_PENDING_MAX, Command, CoordinatorHandle,
-    CoordinatorSettings, EngineError, INTERNAL_EVENTS_MAX, MergeResult, Ports, Reply, TaskView,
-    Viewer, Watched,
+    CoordinatorSettings, EngineError, INTERNAL_EVENTS_MAX, MergeResult, Ports, Reply, TaskList,
+    TaskView, Viewer, Watched,
 };
 use crate::core::coordinator::{
     Answer, CallerId, Coordinator, CoreError, Effect, IdleOutcome, Job, MergeOutcome, NewTask,
@@ -83,6 +84,7 @@ fn start(
     let id = core.id();
     let (commands, inbox) = mpsc::channel(COMMANDS_PENDING_MAX);
     let (internal, internal_inbox) = mpsc::channel(INTERNAL_EVENTS_MAX);
+    let published = PublishedList::default();
     let actor = Actor {
         core,
         ports,
@@ -99,6 +101,12 @@ fn start(
         cols: BTreeMap::new(),
         own_program: String::new(),
         listed: Vec::new(),
+        task_list: None,
+        publishing: Publishing {
+            list: published.clone(),
+            wanted: false,
+            published: false,
+        },
         shown: Vec::new(),
         dirty: false,
         saves: 0,
@@ -106,7 +114,11 @@ fn start(
         save_waiters: Vec::new(),
     };
     tokio::spawn(actor.run(inbox, internal_inbox));
-    CoordinatorHandle { id, commands }
+    CoordinatorHandle {
+        id,
+        commands,
+        published,
+    }
 }
 
 /// What jobs and pumps report to the actor.
@@ -183,6 +195,11 @@ struct Actor {
     own_program: String,
     /// The tasks, statuses and exit codes last told to the feed.
     listed: Vec<(TaskId, Status, Option<i32>)>,
+    /// The tasks as last listed to a caller: handed out again while every task still shows as
+    /// it did (`viewers::task_list`).
+    task_list: Option<std::sync::Arc<TaskList>>,
+    /// The list published to the handles while the actor waits.
+    publishing: Publishing,
     /// What else the phone's list last showed of each agent (see `viewers::Shown`).
     shown: Vec<viewers::Shown>,
     /// Something worth persisting changed since the last save began.
@@ -193,6 +210,24 @@ struct Actor {
     saving: bool,
     /// What waits for the next save to be durable: callers, wait answers, jobs.
     save_waiters: Vec<AfterSave>,
+}
+
+/// The task list the actor publishes to its handles ([`PublishedList`]): made before the actor
+/// waits, once a reader asked it for the list, and taken back before it handles the next command
+/// or event, so a published list is always the one of the moment. Emptied when the actor ends
+/// (a reader then asks, and hears that it is gone).
+struct Publishing {
+    list: PublishedList,
+    /// A reader asked for the list since it was last published: publish it before waiting.
+    wanted: bool,
+    /// A list is published now.
+    published: bool,
+}
+
+impl Drop for Publishing {
+    fn drop(&mut self) {
+        self.list.set(None);
+    }
 }
 
 /// What waits for a save: it happens once what it depends on is on disk.
@@ -231,6 +266,12 @@ impl Actor {
             // Commands and internal events take turns at going first, so neither starves the
             // other; the order is fixed by the turn, never random, so a simulation replays.
             turn = !turn;
+            if std::mem::take(&mut self.publishing.wanted) {
+                // Nothing changes while the actor waits: readers may take the list meanwhile.
+                let list = self.task_list();
+                self.publishing.list.set(Some(list));
+                self.publishing.published = true;
+            }
             let next = if turn {
                 tokio::select! {
                     biased;
@@ -246,6 +287,10 @@ impl Actor {
                     () = sleep_for(sleep) => Next::Tick,
                 }
             };
+            if std::mem::take(&mut self.publishing.published) {
+                // What comes may change a task: readers ask the actor again.
+                self.publishing.list.set(None);
+            }
             let ticked = matches!(next, Next::Tick);
             match next {
                 Next::Command(Some(command)) => self.command(command).await,

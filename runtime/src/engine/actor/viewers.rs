@@ -8,6 +8,8 @@
 //! Watching starts in one step with the scrollback it is given, so nothing is lost or repeated
 //! between the two. Nothing here waits on a viewer.
 
+use std::sync::Arc;
+
 use tokio::sync::oneshot;
 
 use super::{Actor, Internal};
@@ -16,12 +18,30 @@ use crate::core::ids::AgentId;
 use crate::engine::writer::{Input, TERMINAL_INPUTS_MAX, Writer};
 use crate::engine::{
     AGENT_COLS, AgentEvent, AgentView, AgentsView, EXPLAIN_SCREEN_LINES, EngineError, Explanation,
-    LIST_ACTIVITY_STEP_MS, OUTPUT_COALESCE_BYTES_MAX, OwnAgentStart, OwnAgentView, Reply, TaskView,
-    TerminalInput, TypingFailed, Viewer, Watched, Watching,
+    LIST_ACTIVITY_STEP_MS, OUTPUT_COALESCE_BYTES_MAX, OwnAgentStart, OwnAgentView, Reply, TaskList,
+    TaskView, TerminalInput, TypingFailed, Viewer, Watched, Watching,
 };
 use crate::ports::{ExitStatus, PtyEvent, PtySession};
 
 impl Actor {
+    /// The tasks as callers see them now: the snapshot last handed out while every task still
+    /// shows as it lists it (none came, went or changed), else a new one.
+    pub(super) fn task_list(&mut self) -> Arc<TaskList> {
+        if let Some(list) = &self.task_list {
+            let mut listed = list.tasks().iter();
+            let unchanged = self
+                .core
+                .tasks()
+                .all(|task| listed.next().is_some_and(|view| shows(view, task)));
+            if unchanged && listed.next().is_none() {
+                return Arc::clone(list);
+            }
+        }
+        let list = Arc::new(TaskList::new(self.core.tasks().map(view).collect()));
+        self.task_list = Some(Arc::clone(&list));
+        list
+    }
+
     /// Starts `viewer` watching `agent`'s terminal (a task's agent's, or the coordinator's own
     /// agent's), with its scrollback taken in the same step (an exited agent's watch ends at
     /// once: nothing more will come).
@@ -410,6 +430,31 @@ pub(super) fn explain(task: &Task) -> Explanation {
         last_activity: task.terminal.last_activity(),
         screen,
     }
+}
+
+/// Whether `task` still shows as `view` (every field compared, none copied).
+fn shows(view: &TaskView, task: &Task) -> bool {
+    // Taken apart field by field: a field added to the view must be compared here too.
+    let TaskView {
+        id,
+        name,
+        branch,
+        worktree,
+        agent,
+        status,
+        exit_code,
+        signalled_at,
+        state,
+    } = view;
+    *id == task.spec.id
+        && *name == task.spec.name
+        && *branch == task.spec.branch
+        && *worktree == task.spec.worktree
+        && *agent == task.terminal.agent
+        && *status == task.terminal.status
+        && *exit_code == task.terminal.exit_code
+        && *signalled_at == task.signal.map(|s| s.at)
+        && *state == task.terminal.agent_state()
 }
 
 /// A task as callers see it.
