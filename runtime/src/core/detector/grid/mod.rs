@@ -280,12 +280,34 @@ impl Grid {
                 i += len;
                 // Rules and borders repeat one narrow character: its copies are the same
                 // bytes, written with no decoding.
-                if width == 1 {
-                    let copies = (repeated(bytes, i, len) / len).min(cols - col);
+                if width == 1 && len > 1 {
+                    let same = repeated(bytes, i, len);
+                    // Constant divisors: multiplications, not a division per character.
+                    let copies = match len {
+                        2 => same / 2,
+                        3 => same / 3,
+                        _ => same / 4,
+                    }
+                    .min(cols - col);
                     self.cells[start + col..start + col + copies].fill(Cell::new(c, faint));
                     col += copies;
                     i += copies * len;
                 }
+                // ASCII between the other characters (text holds no controls: every byte
+                // below 0x80 is a printable character), copied as a stretch.
+                let ascii = bytes[i..]
+                    .iter()
+                    .take_while(|&&byte| byte < 0x80)
+                    .count()
+                    .min(cols - col);
+                for (cell, &byte) in self.cells[start + col..start + col + ascii]
+                    .iter_mut()
+                    .zip(&bytes[i..i + ascii])
+                {
+                    *cell = Cell::ascii(byte, faint);
+                }
+                col += ascii;
+                i += ascii;
                 // The next character with a width, if it fits in the row.
                 let next = loop {
                     match decode(bytes, i) {
