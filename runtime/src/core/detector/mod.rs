@@ -108,6 +108,9 @@ pub struct Detector {
     screen: Screen,
     scratch: classify::Scratch,
     readiness: Readiness,
+    /// The grid's generation that `readiness` was read from (`None`: the text window, always
+    /// read again, or no reading to reuse since a prompt was sent).
+    classified: Option<u64>,
     /// When the prompt was first seen in the current unbroken run of ready frames.
     ready_since: Option<Millis>,
     /// When the current run of frames asking a human began (read as such only once it stood
@@ -143,6 +146,7 @@ impl Detector {
             screen: Screen::new(config.profile),
             scratch: classify::Scratch::default(),
             readiness: Readiness::NoPrompt,
+            classified: None,
             ready_since: None,
             attention_since: None,
             shown_anything: false,
@@ -177,8 +181,13 @@ impl Detector {
             self.last_activity = now;
             self.shown_anything = true;
         }
-        self.readiness =
-            classify::classify(self.config.profile, self.screen.view(), &mut self.scratch);
+        // A grid whose cells did not change since it was last read reads the same.
+        let generation = self.screen.generation();
+        if generation.is_none() || generation != self.classified {
+            self.readiness =
+                classify::classify(self.config.profile, self.screen.view(), &mut self.scratch);
+            self.classified = generation;
+        }
         if let Some(guard) = &mut self.guard {
             // Busy, or already asking its human something: either way the agent took the
             // prompt, and an Enter pressed again now would answer its question.
@@ -228,6 +237,7 @@ impl Detector {
     pub fn prompt_sent(&mut self, now: Millis, prompt: &str) {
         self.screen.forget();
         self.readiness = Readiness::NoPrompt;
+        self.classified = None;
         self.ready_since = None;
         self.attention_since = None;
         let mut text = Vec::new();

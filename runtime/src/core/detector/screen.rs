@@ -114,6 +114,14 @@ impl Screen {
         }
     }
 
+    /// The grid's generation (see `grid::Grid::generation`); `None` for the text window.
+    pub(super) fn generation(&self) -> Option<u64> {
+        match &self.model {
+            Model::Lines(_) => None,
+            Model::Grid { grid, .. } => Some(grid.generation()),
+        }
+    }
+
     /// The text the classifier reads.
     pub(super) fn view(&mut self) -> &[u8] {
         match &mut self.model {

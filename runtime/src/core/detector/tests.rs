@@ -1218,6 +1218,37 @@ fn the_grid_follows_a_resize() {
 }
 
 #[test]
+fn an_unchanged_grid_keeps_its_reading_until_a_prompt_is_sent_or_it_is_resized() {
+    let mut detector = Detector::new(Profile::Claude, Millis(0));
+    detector.feed(Millis(0), "❯\x1b[3;1Hesc to interrupt\x1b[H".as_bytes());
+    assert_eq!(detector.readiness(), Readiness::Busy);
+    // Cursor motion and colours change no cell: the reading stands.
+    detector.feed(Millis(1), b"\x1b[H\x1b[1m");
+    assert_eq!(detector.readiness(), Readiness::Busy);
+    // A resize to two rows cuts the busy line off: the next chunk reads the prompt alone,
+    // though it changes no cell.
+    detector.resize(120, 2);
+    detector.feed(Millis(2), b"\x1b[H");
+    assert_eq!(detector.readiness(), Readiness::Ready);
+    // A prompt sent forgets the reading; the prompt still on the grid is read again.
+    detector.prompt_sent(Millis(3), "fix the bug");
+    assert_eq!(detector.readiness(), Readiness::NoPrompt);
+    detector.feed(Millis(4), b"\x1b[H");
+    assert_eq!(detector.readiness(), Readiness::Ready);
+}
+
+#[test]
+fn a_full_reset_is_a_change_of_the_grid_even_when_as_many_cells_change_after_it() {
+    let mut detector = Detector::new(Profile::Claude, Millis(0));
+    // Each chunk changes the cells once: the prompt, then a reset and one write.
+    detector.feed(Millis(0), "❯".as_bytes());
+    assert_eq!(detector.readiness(), Readiness::Ready);
+    detector.feed(Millis(1), b"\x1bcx");
+    assert_eq!(detector.readiness(), Readiness::NoPrompt);
+    assert_eq!(detector.screen_text(), "x");
+}
+
+#[test]
 fn wide_characters_take_two_cells_on_the_grid() {
     let mut detector = Detector::new(Profile::Claude, Millis(0));
     detector.resize(4, 2);

@@ -129,7 +129,13 @@ impl Grid {
             }
             Op::SaveCursor => self.saved = (self.row, self.col),
             Op::RestoreCursor => (self.row, self.col) = self.saved,
-            Op::Reset => *self = Grid::new(self.cols, self.rows),
+            Op::Reset => {
+                // The generation keeps counting: a mark or a reading taken before the reset
+                // must not match the blank screen after it.
+                let generation = self.generation + 1;
+                *self = Grid::new(self.cols, self.rows);
+                self.generation = generation;
+            }
             Op::AlternateScreen => {
                 self.blank_rows(0, self.rows);
                 self.top = 0;

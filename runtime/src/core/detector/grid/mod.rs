@@ -65,6 +65,7 @@ impl Cell {
     }
 
     /// Its character (a cell only ever holds one written to it).
+    #[cfg(test)]
     fn c(self) -> char {
         char::from_u32(self.code()).unwrap_or(char::REPLACEMENT_CHARACTER)
     }
@@ -76,6 +77,11 @@ const WIDE_TAIL: char = '\0';
 /// Put before the faint text that ends a row after other text (a placeholder in an input
 /// line, as Codex CLI and Claude Code show): the classifier can read the line without it.
 pub(crate) const FAINT_TAIL: u8 = 0x1f;
+/// Widths of recent non-ASCII characters kept, by code point modulo this: an agent's interface
+/// draws with a few dozen symbols (borders, rules, spinners, arrows), each looked up in the
+/// Unicode tables once rather than at every write. An entry is `code << 2 | width`; the
+/// initial zeros say U+0000 has width 0, which is true.
+const WIDTH_CACHE_ENTRIES: usize = 64;
 /// Tab stops: every eighth column.
 const TAB_WIDTH: u16 = 8;
 
@@ -113,6 +119,8 @@ pub(crate) struct Grid {
     /// The cells as text (see [`Grid::view`]), and the generation it shows.
     view: Vec<u8>,
     rendered: Option<u64>,
+    /// Widths of recent characters (see [`WIDTH_CACHE_ENTRIES`]).
+    widths: Box<[u32; WIDTH_CACHE_ENTRIES]>,
 }
 
 impl Grid {
@@ -138,6 +146,7 @@ impl Grid {
             extent: vec![0; usize::from(rows)],
             view: Vec::new(),
             rendered: None,
+            widths: Box::new([0; WIDTH_CACHE_ENTRIES]),
         }
     }
 
@@ -237,8 +246,6 @@ impl Grid {
     fn unicode(&mut self, bytes: &[u8]) {
         let mut i = 0;
         let mut wrote = false;
-        // Borders and rules repeat one character: its width is looked up once.
-        let mut last = ('\0', 0);
         while i < bytes.len() {
             let Some((c, len)) = decode(bytes, i) else {
                 // Not valid UTF-8 after all (the parser never sends it): the rest, lossily.
@@ -247,7 +254,7 @@ impl Grid {
                 }
                 return;
             };
-            let width = char_width(c, &mut last);
+            let width = char_width(c, &mut self.widths);
             if width == 0 {
                 i += len;
                 continue;
@@ -271,10 +278,40 @@ impl Grid {
                 }
                 col += width;
                 i += len;
+                // Rules and borders repeat one narrow character: its copies are the same
+                // bytes, written with no decoding.
+                if width == 1 && len > 1 {
+                    let same = repeated(bytes, i, len);
+                    // Constant divisors: multiplications, not a division per character.
+                    let copies = match len {
+                        2 => same / 2,
+                        3 => same / 3,
+                        _ => same / 4,
+                    }
+                    .min(cols - col);
+                    self.cells[start + col..start + col + copies].fill(Cell::new(c, faint));
+                    col += copies;
+                    i += copies * len;
+                }
+                // ASCII between the other characters (text holds no controls: every byte
+                // below 0x80 is a printable character), copied as a stretch.
+                let ascii = bytes[i..]
+                    .iter()
+                    .take_while(|&&byte| byte < 0x80)
+                    .count()
+                    .min(cols - col);
+                for (cell, &byte) in self.cells[start + col..start + col + ascii]
+                    .iter_mut()
+                    .zip(&bytes[i..i + ascii])
+                {
+                    *cell = Cell::ascii(byte, faint);
+                }
+                col += ascii;
+                i += ascii;
                 // The next character with a width, if it fits in the row.
                 let next = loop {
                     match decode(bytes, i) {
-                        Some((c, len)) => match char_width(c, &mut last) {
+                        Some((c, len)) => match char_width(c, &mut self.widths) {
                             0 => i += len,
                             width => break Some((c, len, width)),
                         },
@@ -429,6 +466,16 @@ fn decode(bytes: &[u8], at: usize) -> Option<(char, usize)> {
     if lead < 0x80 {
         return Some((char::from(lead), 1));
     }
+    // Three bytes (box drawing, arrows, most symbols of agent interfaces) decoded in one step.
+    if let Some(&[second, third]) = bytes.get(at + 1..at + 3)
+        && lead & 0xf0 == 0xe0
+        && (second & 0xc0) | ((third & 0xc0) >> 2) == 0xa0
+    {
+        let code_point = (u32::from(lead & 0x0f) << 12)
+            | (u32::from(second & 0x3f) << 6)
+            | u32::from(third & 0x3f);
+        return char::from_u32(code_point).map(|c| (c, 3));
+    }
     let len = match lead {
         0xc2..=0xdf => 2,
         0xe0..=0xef => 3,
@@ -448,17 +495,42 @@ fn decode(bytes: &[u8], at: usize) -> Option<(char, usize)> {
     char::from_u32(code_point).map(|c| (c, len))
 }
 
-/// Cells `c` takes (0, 1 or 2, as [`Grid::put`] counts them); `last` holds the last
-/// character looked up and its width.
+/// How many bytes from `at` on repeat the `period` bytes before them (each equals the byte
+/// `period` places back): a character repeated is its bytes repeated. Eight bytes per step.
 #[inline(always)]
-fn char_width(c: char, last: &mut (char, usize)) -> usize {
+fn repeated(bytes: &[u8], at: usize, period: usize) -> usize {
+    let word = |k: usize| {
+        let mut array = [0; 8];
+        array.copy_from_slice(&bytes[k..k + 8]);
+        u64::from_le_bytes(array)
+    };
+    let mut k = at;
+    while k + 8 <= bytes.len() {
+        let diff = word(k) ^ word(k - period);
+        if diff != 0 {
+            return k + (diff.trailing_zeros() / 8) as usize - at;
+        }
+        k += 8;
+    }
+    while k < bytes.len() && bytes[k] == bytes[k - period] {
+        k += 1;
+    }
+    k - at
+}
+
+/// Cells `c` takes (0, 1 or 2, as [`Grid::put`] counts them), looked up in `widths` first
+/// (see [`WIDTH_CACHE_ENTRIES`]).
+#[inline(always)]
+fn char_width(c: char, widths: &mut [u32; WIDTH_CACHE_ENTRIES]) -> usize {
     if c.is_ascii() {
         return 1;
     }
-    if c != last.0 {
-        *last = (c, c.width().unwrap_or(0).min(2));
+    let code = c as u32;
+    let slot = &mut widths[code as usize % WIDTH_CACHE_ENTRIES];
+    if *slot >> 2 != code {
+        *slot = (code << 2) | c.width().unwrap_or(0).min(2) as u32;
     }
-    last.1
+    (*slot & 3) as usize
 }
 
 /// Appends one row's text to `out`: its characters up to its last non-blank one, with
@@ -508,8 +580,9 @@ fn render_cells(cells: &[Cell], out: &mut Vec<u8>) {
         return;
     }
     out.truncate(start);
+    // At most four bytes a cell: no growth check per character below.
+    out.reserve(4 * cells.len());
     let mut rest = cells;
-    let mut buffer = [0; 4];
     while !rest.is_empty() {
         let plain = rest
             .iter()
@@ -518,13 +591,41 @@ fn render_cells(cells: &[Cell], out: &mut Vec<u8>) {
         out.extend(rest[..plain].iter().map(|cell| cell.code() as u8));
         let Some(cell) = rest.get(plain) else { break };
         if !cell.is(WIDE_TAIL) {
-            // Byte by byte: a copy call per character costs more than the character.
-            for &byte in cell.c().encode_utf8(&mut buffer).as_bytes() {
-                out.push(byte);
-            }
+            encode(cell.code(), out);
         }
         rest = &rest[plain + 1..];
     }
+}
+
+/// Appends the UTF-8 encoding of a cell's code point (always a character's: cells are only
+/// written from characters). The shifts keep the bytes exact; `as u8` truncates on purpose.
+#[inline(always)]
+fn encode(code: u32, out: &mut Vec<u8>) {
+    let bytes = match code {
+        0..=0x7f => [code as u8, 0, 0, 0],
+        0x80..=0x7ff => [0xc0 | (code >> 6) as u8, 0x80 | (code & 0x3f) as u8, 0, 0],
+        0x800..=0xffff => [
+            0xe0 | (code >> 12) as u8,
+            0x80 | ((code >> 6) & 0x3f) as u8,
+            0x80 | (code & 0x3f) as u8,
+            0,
+        ],
+        _ => [
+            0xf0 | (code >> 18) as u8,
+            0x80 | ((code >> 12) & 0x3f) as u8,
+            0x80 | ((code >> 6) & 0x3f) as u8,
+            0x80 | (code & 0x3f) as u8,
+        ],
+    };
+    let len = match code {
+        0..=0x7f => 1,
+        0x80..=0x7ff => 2,
+        0x800..=0xffff => 3,
+        _ => 4,
+    };
+    // Four bytes stored at once, then cut to the character's length: no copy call.
+    out.extend_from_slice(&bytes);
+    out.truncate(out.len() - 4 + len);
 }
 
 /// A cell that shows nothing: a space (faint or not) or a wide character's right half.

@@ -272,8 +272,10 @@ proptest::proptest! {
 
 /// Text pieces and cursor moves for the properties of writing in runs: narrow, wide and
 /// zero-width characters, from any column, over wide characters, faint or not.
-const WRITES: [&str; 14] = [
+const WRITES: [&str; 16] = [
     "a",
+    "\u{2500}\u{2500}x\u{2500}\u{2500}\u{2500}\u{2500}\u{2500}\u{2500}\u{2500}\u{2500}",
+    "\u{2502}\u{2502}漢漢\u{2502}",
     "bc",
     "\u{2500}\u{2500}\u{2500}",
     "\u{276f} x",
@@ -382,4 +384,17 @@ fn truecolour_is_no_faint_text_but_what_follows_it_can_be() {
     // Faint after the colour's three components: the row ends in faint text.
     assert_eq!(screen(40, 1, b"a \x1b[48;2;2;2;2;2mb"), "a \x1fb");
     assert_eq!(screen(40, 1, b"a \x1b[38;2;2;2;2m\x1b[2mb"), "a \x1fb");
+}
+
+#[test]
+fn repeated_bytes_agree_with_a_byte_by_byte_scan_at_every_start_and_period() {
+    let text = "──────────x──────────────────y漢漢漢漢漢漢漢漢漢abababababababab".as_bytes();
+    for period in 1..=4 {
+        for at in period..=text.len() {
+            let plain = (at..text.len())
+                .take_while(|&k| text[k] == text[k - period])
+                .count();
+            assert_eq!(super::repeated(text, at, period), plain, "{period} {at}");
+        }
+    }
 }

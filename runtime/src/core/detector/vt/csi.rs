@@ -130,9 +130,17 @@ impl Csi {
 pub(super) fn sgr<S: Sink>(parameters: &[u8], sink: &mut S) {
     // A truecolour foreground or background (`38;2;r;g;b`, `48;2;r;g;b`), the most common SGR
     // of agent output, sets a colour and nothing else.
+    // One pass: the parameters are digits and separators only, so three values are two
+    // separators that are both `;` (a `:` counts as two, failing the check).
     if let [b'3' | b'4', b'8', b';', b'2', b';', rgb @ ..] = parameters
-        && rgb.iter().filter(|&&byte| byte == b';').count() == 2
-        && !rgb.contains(&b':')
+        && rgb.iter().fold(0u32, |separators, &byte| {
+            separators
+                + match byte {
+                    b';' => 1,
+                    b':' => 3,
+                    _ => 0,
+                }
+        }) == 2
     {
         return;
     }
