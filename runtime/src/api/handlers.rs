@@ -522,10 +522,9 @@ fn hook_fields(fields: Option<&Fields>) -> HookFields {
     }
 }
 
-/// A sub-task's own route: its credential is its task's done token. Anything else (another
-/// task's token, a task that does not exist) is 401, saying nothing of which.
-/// A sub-task's `done` or `mcp-connected` with its done token: 401 unless `token` is the
-/// task's; with `named` (a valid `X-Coordinator-Id`), 403 unless the task is that
+/// A sub-task's own route (`done`, `mcp-connected`, a hook): its credential is its task's done
+/// token. Anything else (another task's token, a task that does not exist) is 401, saying
+/// nothing of which; with `named` (a valid `X-Coordinator-Id`), 403 unless the task is that
 /// coordinator's.
 async fn sub_task(
     directory: &Arc<Directory>,
