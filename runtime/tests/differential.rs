@@ -366,6 +366,10 @@ const EXCLUDED: &[(&str, &str)] = &[
         "a daemon crash at a simulated instant; slow worktrees (a simulated repository fault)",
     ),
     (
+        "faults/a-done-signal-that-cannot-be-saved-is-an-error-not-a-refusal.toml",
+        "a full disk (a simulated disk fault)",
+    ),
+    (
         "faults/a-failed-config-removal-is-reported.toml",
         "a failing removal (a simulated disk fault)",
     ),

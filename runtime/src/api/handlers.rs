@@ -15,7 +15,7 @@ use super::guard::Foreign;
 use super::wire::{self, DONE};
 use super::{Addresses, ApiError, ApiState, BODY_BYTES_MAX, Directory, Listening, dto};
 use crate::core::auth::{self, Access, CoordinatorHeader, Holder, Route, TaskOp, TaskRef};
-use crate::core::coordinator::{IdleOutcome, MergeOptions, Sent};
+use crate::core::coordinator::{CoreError, IdleOutcome, MergeOptions, Sent};
 use crate::core::ids::CoordinatorId;
 use crate::core::replay::RequestId;
 use crate::engine::{AgentsView, CoordinatorHandle, CreateTask, TaskView};
@@ -567,9 +567,12 @@ async fn sub_task(
         match answer {
             Ok(()) => return Ok(ok(&DONE)),
             Err(crate::engine::EngineError::Forbidden) => return Err(ApiError::unauthorized()),
-            // The task's own token, a body that says nothing known (a hook's).
-            Err(error @ crate::engine::EngineError::Invalid(_)) => return Err(error.into()),
-            Err(_) => {}
+            // Not this coordinator's task: the next one is asked.
+            Err(crate::engine::EngineError::Core(CoreError::TaskNotFound(_))) => {}
+            // The task's, refused for what it is: a body that says nothing known (a hook's), a
+            // signal whose record could not be saved (a full disk), an actor gone. Never a 401:
+            // the sub-task's credential was right, and it may try again.
+            Err(error) => return Err(error.into()),
         }
     }
     // Not the named coordinator's task: ownership, as for a coordinator's call.
