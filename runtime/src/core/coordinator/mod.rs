@@ -461,7 +461,7 @@ impl Coordinator {
             effects.push(Effect::Notice(Notice::Cleared));
         }
         self.notifications = Notifications::new(self.notifications.delay_ms());
-        self.replay.forget(self.id);
+        self.replay.forget();
         for task in &mut self.tasks {
             task.control = Control::Human;
             task.terminal.assignment = None;

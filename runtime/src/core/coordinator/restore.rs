@@ -13,7 +13,7 @@
 
 use crate::core::ids::{CoordinatorId, TaskId};
 use crate::core::notify::{Completion, Fresh};
-use crate::core::replay::RequestId;
+use crate::core::replay::{ReplayCache, ReplayLog, Replayed};
 use crate::core::time::Millis;
 
 use super::lifecycle::{Leftovers, MergeOptions};
@@ -117,15 +117,7 @@ impl Intent {
 }
 
 /// A result a `wait_for_signal_done` delivered, kept for its retries ([`ReplayCache`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ReplayRecord {
-    /// The client's request id.
-    pub request: RequestId,
-    /// What it was answered.
-    pub outcome: SignalOutcome,
-    /// Until when a retry gets it again.
-    pub expires_at: Millis,
-}
+pub type ReplayRecord = Replayed<SignalOutcome>;
 
 /// Everything of a coordinator's that a restart must find: its tasks, the results its waits
 /// delivered (for retries), and the operations under way.
@@ -133,8 +125,9 @@ pub struct ReplayRecord {
 pub struct Records {
     /// Its tasks, oldest first.
     pub tasks: Vec<TaskRecord>,
-    /// Its replay cache's live entries, oldest first.
-    pub replay: Vec<ReplayRecord>,
+    /// Its replay cache's live entries, oldest first (shared with the cache: see
+    /// [`ReplayCache::snapshot`]).
+    pub replay: ReplayLog<SignalOutcome>,
     /// Its operations under way, oldest first.
     pub intents: Vec<Intent>,
 }
@@ -176,11 +169,7 @@ impl Coordinator {
             task.terminal.state = crate::core::state::decide(&task.terminal.evidence, now);
             coordinator.tasks.push(task);
         }
-        for entry in records.replay {
-            coordinator
-                .replay
-                .restore(id, entry.request, entry.outcome, entry.expires_at);
-        }
+        coordinator.replay = ReplayCache::restored(&records.replay);
         coordinator.intents = records.intents;
         coordinator
     }
@@ -203,19 +192,9 @@ impl Coordinator {
                 lost_untold: task.lost == Lost::Untold,
             })
             .collect();
-        let replay = self
-            .replay
-            .live(self.id)
-            .into_iter()
-            .map(|(request, outcome, expires_at)| ReplayRecord {
-                request,
-                outcome,
-                expires_at,
-            })
-            .collect();
         Records {
             tasks,
-            replay,
+            replay: self.replay.snapshot(),
             intents: self.intents.clone(),
         }
     }

@@ -186,7 +186,7 @@ impl Coordinator {
         }
         let mut effects = Vec::new();
         if let Some(request) = &request
-            && let Some(answer) = self.replay.get(now, self.id, request)
+            && let Some(answer) = self.replay.get(now, request)
         {
             return Ok((Wait::Ready(answer.clone()), effects));
         }
@@ -207,7 +207,7 @@ impl Coordinator {
                 remaining: self.remaining(),
             };
             if let Some(request) = request {
-                self.replay.insert(now, self.id, request, outcome.clone());
+                self.replay.insert(now, request, outcome.clone());
             }
             return Ok((Wait::Ready(outcome), effects));
         }
@@ -232,7 +232,7 @@ impl Coordinator {
                 remaining: self.remaining(),
             };
             if let Some(request) = request {
-                self.replay.insert(now, self.id, request, outcome.clone());
+                self.replay.insert(now, request, outcome.clone());
             }
             return Ok((Wait::Ready(outcome), effects));
         }
@@ -258,7 +258,7 @@ impl Coordinator {
                 effects.push(Effect::Notice(notice));
             }
             if let Some(request) = request {
-                self.replay.insert(now, self.id, request, outcome.clone());
+                self.replay.insert(now, request, outcome.clone());
             }
             return Ok((Wait::Ready(outcome), effects));
         }
@@ -322,7 +322,7 @@ impl Coordinator {
         effects: &mut Vec<Effect>,
     ) {
         if let Some(request) = waiter.request {
-            self.replay.insert(now, self.id, request, outcome.clone());
+            self.replay.insert(now, request, outcome.clone());
         }
         effects.push(Effect::Signal {
             waiter: waiter.id,
@@ -366,7 +366,7 @@ impl Coordinator {
         // An answer with a request id is known by its replay entry: gone, it was given back
         // already (the engine and the client can both give one back) or never answered.
         if let Some(request) = request
-            && self.replay.take(self.id, request).is_none()
+            && self.replay.take(request).is_none()
         {
             return effects;
         }
@@ -438,7 +438,7 @@ impl Coordinator {
         fresh: Fresh,
         request: &RequestId,
     ) -> (bool, Vec<Effect>) {
-        let Some(outcome) = self.replay.get(now, self.id, request).cloned() else {
+        let Some(outcome) = self.replay.get(now, request).cloned() else {
             return (false, Vec::new());
         };
         (

@@ -438,7 +438,8 @@ pub(super) fn coordinator_from(dto: CoordinatorDto) -> Result<CoordinatorState, 
         .replay
         .into_iter()
         .map(replay_from)
-        .collect::<Result<Vec<_>, String>>()?;
+        .collect::<Result<Vec<_>, String>>()?
+        .into();
     let intents = dto
         .intents
         .into_iter()

@@ -104,7 +104,8 @@ fn sample() -> State {
                         outcome: SignalOutcome::CoordinatorGone { at: Millis(8) },
                         expires_at: Millis(9),
                     },
-                ],
+                ]
+                .into(),
                 intents: vec![
                     Intent::Create {
                         task: TaskId::from_random([4; 16]),
