@@ -51,9 +51,13 @@ pub struct ServerSetup {
     pub done_tokens: bool,
 }
 
-/// The server under test (`api_on_fakes`); killed when dropped.
+/// The server under test (`api_on_fakes`, or a wrapper around the real daemon such as
+/// `benches/daemon/wake_server.py`); killed when dropped.
 pub struct Server {
     child: Child,
+    /// The process whose CPU is the server's: the child itself, or the one its ready line names
+    /// with `pid=N` (a wrapper's daemon).
+    serving: u32,
     /// Its port on 127.0.0.1.
     pub port: u16,
     /// The first coordinator's bearer token.
@@ -115,6 +119,10 @@ impl Server {
         let (Some(url), Some(token)) = (words.next(), words.next()) else {
             bail!("unexpected ready line {line:?}");
         };
+        let serving = match words.find_map(|word| word.strip_prefix("pid=")) {
+            Some(pid) => pid.parse().with_context(|| format!("no pid in {line:?}"))?,
+            None => child.id(),
+        };
         let port = url
             .rsplit(':')
             .next()
@@ -129,6 +137,7 @@ impl Server {
             .collect();
         Ok(Server {
             child,
+            serving,
             port,
             token: token.to_owned(),
             done_tokens,
@@ -145,12 +154,13 @@ impl Server {
         Ok(stream)
     }
 
-    /// The server's CPU time so far (user + system), from `/proc/PID/stat`.
+    /// The server's CPU time so far (user + system), from `/proc/PID/stat` (of the process its
+    /// ready line named, if it named one).
     ///
     /// # Errors
     /// `/proc` could not be read (not Linux, or the server is gone).
     pub fn cpu(&self) -> anyhow::Result<Duration> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.serving))?;
         // Fields after the command's closing parenthesis; utime and stime are the 14th and
         // 15th of the line, the 12th and 13th after it.
         let rest = stat.rsplit(')').next().context("a stat line")?;

@@ -12,7 +12,8 @@
 //!
 //! It starts the API on the in-memory ports (`api_on_fakes 1 --done-tokens`, looked for in the
 //! same target directory and profile as this binary, or named with `--server PATH`) on loopback
-//! only, and opens two keep-alive connections (Nagle off), one for the coordinator's long poll
+//! only (or, with `--server benches/daemon/wake_server.py`, the real `baton daemon` with its
+//! state file written and fsynced before each answer, on a temporary state directory), and opens two keep-alive connections (Nagle off), one for the coordinator's long poll
 //! and one for the sub-task. Each round, on the sub-task's connection, an unauthenticated
 //! `GET /api/tasks` is timed (the floor: the client's and the server's least work for a request
 //! on such a connection); then the coordinator's `wait-signal` (a fresh `requestId`, as its MCP
@@ -51,7 +52,8 @@ const WAIT_TIMEOUT_MS: u64 = 10_000;
 #[derive(Parser, Debug)]
 #[command(about = "done → a pending wait-signal's answer, beside a 401's round trip (issue 23)")]
 struct Args {
-    /// The `api_on_fakes` example (default: beside this binary, under `examples/`).
+    /// The server: the `api_on_fakes` example (default: beside this binary, under `examples/`),
+    /// or `benches/daemon/wake_server.py` for the real daemon.
     #[arg(long)]
     server: Option<PathBuf>,
     /// Measured rounds (each: a 401, a wait, a done).
