@@ -583,4 +583,97 @@ mod tests {
         assert_eq!(RequestId::new(&"x".repeat(129)), Err(InvalidRequestId));
         assert!(RequestId::new(&"x".repeat(128)).is_ok());
     }
+
+    /// What the cache must do, written the simplest way: held results in insertion order.
+    #[derive(Default)]
+    struct Model(Vec<(String, usize, Millis)>);
+
+    impl Model {
+        fn insert(&mut self, now: Millis, request: &str, value: usize) {
+            self.0.retain(|(_, _, expires_at)| *expires_at > now);
+            self.0.retain(|(held, _, _)| held != request);
+            self.0
+                .push((request.to_owned(), value, now.plus(REPLAY_TTL_MS)));
+            if self.0.len() > REPLAY_ENTRIES_MAX {
+                self.0.remove(0);
+            }
+        }
+
+        fn get(&mut self, now: Millis, request: &str) -> Option<usize> {
+            let at = self.0.iter().position(|(held, _, _)| held == request)?;
+            if now >= self.0[at].2 {
+                self.0.remove(at);
+                return None;
+            }
+            Some(self.0[at].1)
+        }
+
+        fn take(&mut self, request: &str) -> Option<usize> {
+            let at = self.0.iter().position(|(held, _, _)| held == request)?;
+            Some(self.0.remove(at).1)
+        }
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Insert(u64, u8),
+        Get(u64, u8),
+        Take(u8),
+        Restart,
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            6 => (0..40_000u64, 0..24u8).prop_map(|(dt, r)| Op::Insert(dt, r)),
+            3 => (0..40_000u64, 0..24u8).prop_map(|(dt, r)| Op::Get(dt, r)),
+            2 => (0..24u8).prop_map(Op::Take),
+            1 => Just(Op::Restart),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Whatever is inserted, looked up, taken back or restored after a restart, across chunk
+        /// boundaries, the chunked cache answers and persists what the simple model does.
+        #[test]
+        fn the_chunked_cache_behaves_as_the_simple_model(
+            ops in proptest::collection::vec(op(), 1..400)
+        ) {
+            let mut cache = ReplayCache::default();
+            let mut model = Model::default();
+            let mut now = Millis(0);
+            for (n, op) in ops.into_iter().enumerate() {
+                match op {
+                    Op::Insert(dt, r) => {
+                        now = now.plus(dt);
+                        cache.insert(now, request(&format!("r{r}")), n);
+                        model.insert(now, &format!("r{r}"), n);
+                    }
+                    Op::Get(dt, r) => {
+                        now = now.plus(dt);
+                        let got = cache.get(now, &request(&format!("r{r}"))).copied();
+                        proptest::prop_assert_eq!(got, model.get(now, &format!("r{r}")));
+                    }
+                    Op::Take(r) => {
+                        let taken = cache.take(&request(&format!("r{r}")));
+                        proptest::prop_assert_eq!(taken, model.take(&format!("r{r}")));
+                    }
+                    Op::Restart => cache = ReplayCache::restored(&cache.snapshot()),
+                }
+                let snapshot = cache.snapshot();
+                let expected: Vec<Replayed<usize>> = model
+                    .0
+                    .iter()
+                    .map(|(r, value, expires_at)| Replayed {
+                        request: request(r),
+                        outcome: *value,
+                        expires_at: *expires_at,
+                    })
+                    .collect();
+                proptest::prop_assert_eq!(snapshot.len(), expected.len());
+                proptest::prop_assert_eq!(cache.len(), expected.len());
+                proptest::prop_assert_eq!(&snapshot, &ReplayLog::from(expected));
+            }
+        }
+    }
 }
