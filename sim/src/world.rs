@@ -43,5 +43,5 @@ pub async fn next_step() {
     let now =
         turmoil::sim_elapsed().map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     let boundary = (now / TICK_MS + 1) * TICK_MS;
-    tokio::time::sleep(std::time::Duration::from_millis(boundary - now)).await;
+    baton_runtime::time::sleep(std::time::Duration::from_millis(boundary - now)).await;
 }
