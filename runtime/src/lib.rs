@@ -22,6 +22,7 @@
 //!   with in-memory fakes behind the `fakes` feature.
 //! - [`killpoint`]: named points where a test build can crash the daemon (`kill-points`).
 //! - [`endpoints`]: where the daemon is reached (the API's ports, the app channel's socket).
+//! - [`time`]: every sleep and timeout, so that a simulator can be told their deadlines.
 //! - [`core`]: pure decisions, time and randomness as arguments (the prompt detector lives in
 //!   `core::detector`); it uses nothing of the crate but itself.
 //!
@@ -39,6 +40,7 @@ pub mod engine;
 pub mod killpoint;
 pub mod mcp;
 pub mod ports;
+pub mod time;
 
 #[cfg(test)]
 mod fuzz;

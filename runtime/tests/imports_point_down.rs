@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Top to bottom. A module uses only modules after it here.
-const LAYERS: [&str; 14] = [
+const LAYERS: [&str; 15] = [
     "main",
     "fuzz",
     "daemon",
@@ -31,6 +31,7 @@ const LAYERS: [&str; 14] = [
     "ports",
     "killpoint",
     "endpoints",
+    "time",
     "core",
 ];
 

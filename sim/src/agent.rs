@@ -95,7 +95,7 @@ pub async fn run(seat: &Seat, actions: &[Action]) -> Result<bool, String> {
                 print(text.clone().into_bytes()).await?;
                 done(format!("prints {text:?}"));
             }
-            Action::Pause(ms) => tokio::time::sleep(Duration::from_millis(*ms)).await,
+            Action::Pause(ms) => baton_runtime::time::sleep(Duration::from_millis(*ms)).await,
             Action::WaitForReply => {
                 let reply = wait_for_input(seat, seen, terminal_reply).await?;
                 seen += reply.len();
@@ -189,7 +189,8 @@ pub async fn run(seat: &Seat, actions: &[Action]) -> Result<bool, String> {
                 done(format!("replays a cast of {} events", events.len()));
                 let mut clock = 0;
                 for (at, data) in events {
-                    tokio::time::sleep(Duration::from_millis(at.saturating_sub(clock))).await;
+                    baton_runtime::time::sleep(Duration::from_millis(at.saturating_sub(clock)))
+                        .await;
                     clock = clock.max(*at);
                     print(data.clone()).await?;
                 }
@@ -268,7 +269,7 @@ async fn wait_for_input(
         if now >= deadline {
             return Err(format!("nothing came within {AGENT_WAIT_MS_MAX} ms"));
         }
-        let _ = tokio::time::timeout_at(deadline, notified).await;
+        let _ = baton_runtime::time::timeout_at(deadline, notified).await;
     }
 }
 

@@ -206,7 +206,7 @@ pub async fn attacker_half_request(args: &Value) -> Answer {
             }
         }
     };
-    let closed = tokio::time::timeout(std::time::Duration::from_millis(wait), closed)
+    let closed = baton_runtime::time::timeout(std::time::Duration::from_millis(wait), closed)
         .await
         .is_ok();
     Ok(json!({ "closed": closed }))

@@ -21,6 +21,7 @@
 //! - [`invariants`]: what must hold after every step and at the end.
 //! - [`agent`], [`pty`]: scripted agents (their language and screens are the runtime's
 //!   `agents::script` and `agents::frames`), their terminals.
+//! - [`skip`]: skipping the steps in which nothing can happen, exactly; the hosts' timers.
 //! - [`sweep`]: what `baton-sim run` does: runs, seed sweeps, writing a failing seed down.
 //! - [`trace`]: the human-readable trace.
 //! - [`world`]: the world's constants: hosts, tick, epoch, paths.
@@ -36,6 +37,7 @@ pub mod net;
 pub mod pty;
 pub mod runner;
 pub mod scenario;
+pub mod skip;
 pub mod sweep;
 pub mod trace;
 pub mod world;

@@ -139,12 +139,12 @@ impl Links {
         }
         let answered = AtomicBool::new(false);
         let trip = async {
-            tokio::time::sleep(self.latency(actor)).await;
+            baton_runtime::time::sleep(self.latency(actor)).await;
             let answer = request.await;
             answered.store(true, Ordering::Relaxed);
             // The answer came from the daemon's host, possibly later in this step than now.
             crate::world::next_step().await;
-            tokio::time::sleep(self.latency(actor)).await;
+            baton_runtime::time::sleep(self.latency(actor)).await;
             answer
         };
         tokio::pin!(trip);
@@ -224,7 +224,7 @@ impl Links {
         if self.state(&actor).partitioned {
             return Err(refused());
         }
-        tokio::time::sleep(self.latency(&actor)).await;
+        baton_runtime::time::sleep(self.latency(&actor)).await;
         if self.state(&actor).partitioned {
             return Err(refused());
         }
@@ -245,7 +245,7 @@ enum Back {
     /// Nothing came yet.
     Waiting,
     /// The first bytes came; they are handed on once the latency back has run.
-    Delayed(Pin<Box<tokio::time::Sleep>>, Vec<u8>),
+    Delayed(Pin<Box<baton_runtime::time::Sleep>>, Vec<u8>),
     /// Handed on; what is left of the first bytes goes first.
     Open(Vec<u8>),
 }
@@ -309,7 +309,7 @@ impl AsyncRead for LinkedStream {
                         )));
                     }
                     first.truncate(n);
-                    let sleep = tokio::time::sleep(this.links.latency(&this.actor));
+                    let sleep = baton_runtime::time::sleep(this.links.latency(&this.actor));
                     this.back = Back::Delayed(Box::pin(sleep), first);
                 }
                 Back::Delayed(sleep, first) => {

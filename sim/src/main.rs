@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use baton_sim::sweep::{self, Seeds};
+use baton_sim::skip::Stepping;
+use baton_sim::sweep::{self, Replay, Seeds};
 use clap::{Parser, Subcommand};
 
 /// Baton's deterministic simulator.
@@ -34,6 +35,9 @@ enum Command {
         /// Print each run's trace.
         #[arg(long)]
         trace: bool,
+        /// Run every step of simulated time, none skipped (slower; the same trace).
+        #[arg(long)]
+        lockstep: bool,
     },
 }
 
@@ -44,6 +48,7 @@ fn main() -> ExitCode {
         seed,
         seeds,
         trace,
+        lockstep,
     } = Cli::parse().command;
     let seeds = match (seed, seeds) {
         (Some(seed), _) => Seeds::One(seed),
@@ -53,7 +58,12 @@ fn main() -> ExitCode {
     // Wall time is what the speed line reports: the one clock this binary reads.
     let started = Instant::now();
     let mut out = String::new();
-    let summary = sweep::run_files(&files, &seeds, trace, &mut out);
+    let stepping = if lockstep {
+        Stepping::Lockstep
+    } else {
+        Stepping::Skip
+    };
+    let summary = sweep::run_files(&files, &seeds, Replay { trace, stepping }, &mut out);
     let wall = started.elapsed().as_secs_f64().max(1e-9);
     print!("{out}");
     let simulated = summary.simulated_ms as f64 / 1_000.0;

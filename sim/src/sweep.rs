@@ -8,6 +8,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use crate::runner::{self, Outcome};
+use crate::skip::Stepping;
 
 /// Longest seed range one sweep runs.
 pub const SWEEP_SEEDS_MAX: u64 = 1_000_000;
@@ -61,22 +62,32 @@ pub struct Summary {
     pub written: Vec<PathBuf>,
 }
 
-/// Runs every file with `seeds`, writing each run's report (and its trace, with `trace`) to
-/// `out`.
-pub fn run_files(files: &[PathBuf], seeds: &Seeds, trace: bool, out: &mut String) -> Summary {
+/// How `run_files` replays.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Replay {
+    /// Write each run's trace after its report.
+    pub trace: bool,
+    /// How the simulated time moves (every step, or skipping those with nothing to do).
+    pub stepping: Stepping,
+}
+
+/// Runs every file with `seeds`, writing each run's report (and its trace, with
+/// `replay.trace`) to `out`.
+pub fn run_files(files: &[PathBuf], seeds: &Seeds, replay: Replay, out: &mut String) -> Summary {
+    let Replay { trace, stepping } = replay;
     let mut summary = Summary::default();
     for file in files {
         match seeds {
             Seeds::File => {
-                one(file, None, trace, out, &mut summary);
+                one(file, None, replay, out, &mut summary);
             }
             Seeds::One(seed) => {
-                one(file, Some(*seed), trace, out, &mut summary);
+                one(file, Some(*seed), replay, out, &mut summary);
             }
             Seeds::Sweep(range) => {
                 let mut passed = 0;
                 for seed in range.clone() {
-                    let Some(outcome) = one_quiet(file, seed, out, &mut summary) else {
+                    let Some(outcome) = one_quiet(file, seed, stepping, out, &mut summary) else {
                         break;
                     };
                     if outcome.failures.is_empty() {
@@ -108,9 +119,10 @@ pub fn run_files(files: &[PathBuf], seeds: &Seeds, trace: bool, out: &mut String
     summary
 }
 
-fn one(file: &Path, seed: Option<u64>, trace: bool, out: &mut String, summary: &mut Summary) {
+fn one(file: &Path, seed: Option<u64>, replay: Replay, out: &mut String, summary: &mut Summary) {
+    let trace = replay.trace;
     summary.runs += 1;
-    match runner::run_file(file, seed) {
+    match runner::run_file_stepping(file, seed, replay.stepping) {
         Ok(outcome) => {
             summary.simulated_ms += outcome.simulated_ms;
             if !outcome.failures.is_empty() {
@@ -125,9 +137,15 @@ fn one(file: &Path, seed: Option<u64>, trace: bool, out: &mut String, summary: &
     }
 }
 
-fn one_quiet(file: &Path, seed: u64, out: &mut String, summary: &mut Summary) -> Option<Outcome> {
+fn one_quiet(
+    file: &Path,
+    seed: u64,
+    stepping: Stepping,
+    out: &mut String,
+    summary: &mut Summary,
+) -> Option<Outcome> {
     summary.runs += 1;
-    match runner::run_file(file, Some(seed)) {
+    match runner::run_file_stepping(file, Some(seed), stepping) {
         Ok(outcome) => {
             summary.simulated_ms += outcome.simulated_ms;
             if !outcome.failures.is_empty() {
@@ -149,12 +167,16 @@ fn report(file: &Path, outcome: &Outcome, trace: bool, out: &mut String) {
     } else {
         "FAIL"
     };
+    let steps = outcome.steps;
     let _ = writeln!(
         out,
-        "{verdict} {} (seed {}): {:.3} simulated s",
+        "{verdict} {} (seed {}): {:.3} simulated s; {} steps run, {} skipped in {} skips",
         file.display(),
         outcome.seed,
-        outcome.simulated_ms as f64 / 1_000.0
+        outcome.simulated_ms as f64 / 1_000.0,
+        steps.run,
+        steps.skipped,
+        steps.skips
     );
     for failure in &outcome.failures {
         let _ = writeln!(out, "  {}", failure.replace('\n', "\n  "));
@@ -242,6 +264,7 @@ mod tests {
             simulated_ms: 0,
             answers: Vec::new(),
             bindings: std::collections::BTreeMap::new(),
+            steps: crate::runner::Steps::default(),
         };
         let text = "format = 1\nname = \"x\"\nseed = 7\n\n[[step]]\nseed = 3\n";
         let written = with_seed(text, &outcome);

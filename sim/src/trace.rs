@@ -36,6 +36,12 @@ impl Trace {
         self.lines.iter().map(|(_, line)| line.as_str())
     }
 
+    /// How many lines are stamped later than `ms`.
+    #[must_use]
+    pub fn later_than(&self, ms: u64) -> usize {
+        self.lines.len() - self.lines.partition_point(|(t, _)| *t <= ms)
+    }
+
     /// How many lines were recorded.
     #[must_use]
     pub fn len(&self) -> usize {
@@ -97,6 +103,15 @@ impl Recorder {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .record(at, actor, what);
+    }
+
+    /// How many lines so far are stamped later than `ms`.
+    #[must_use]
+    pub fn later_than(&self, ms: u64) -> usize {
+        self.trace
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .later_than(ms)
     }
 
     /// The trace so far.

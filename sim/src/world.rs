@@ -9,12 +9,14 @@
 //! step, as over a network whose latency is 0 to `TICK_MS`.
 //!
 //! Why 5 ms: a turmoil step costs about a microsecond per host whatever happens in it (measured:
-//! two idle hosts run 564 simulated seconds per wall second at a 1 ms step), so the step sets
-//! the simulator's speed; at 5 ms the five-agent speed scenario runs at about 2,000x real time
-//! (per CPU second; 1,500x before issue 23's cuts), at 1 ms at about 500x. Cross-host calls taking up to 5 ms is a realistic network. A step is
-//! one tokio `block_on` per host (turmoil is vendored with the network's own clock moved by
-//! arithmetic, `sim/vendor/turmoil/README.md`, which also says why steps in which no host has
-//! anything to do are not skipped).
+//! two idle hosts run 564 simulated seconds per wall second at a 1 ms step), so in lockstep the
+//! step sets the simulator's speed (the five-agent speed scenario: about 2,000x real time per CPU
+//! second at 5 ms, 500x at 1 ms). Cross-host calls taking up to 5 ms is a realistic network. A
+//! step is one tokio `block_on` per host (turmoil is vendored with the network's own clock moved
+//! by arithmetic, `sim/vendor/turmoil/README.md`). Most steps have nothing to do, and the loop
+//! runs those as one (`crate::skip`: exact, the same trace as lockstep): the speed scenario then
+//! runs about 8,700 of its 122,316 steps one by one, and its speed is set by what the daemon
+//! and the actors do in them.
 //!
 //! Hosts: the daemon is the host [`DAEMON_HOST`] (see `crate::daemon`); a scenario's actors run
 //! on `crate::runner::SCENARIO_HOST` and call the daemon's REST API over turmoil's network
@@ -38,10 +40,11 @@ pub const STATE_DIR: &str = "/var/baton";
 
 /// Waits until the next simulation step begins: what a host learnt from another host in this
 /// step (an answer to its call) it acts on from then, never at a time before the other host
-/// gave it. Turmoil's own network delivers the same way.
+/// gave it. Turmoil's own network delivers the same way. (A told timer: the step it ends in is
+/// never skipped.)
 pub async fn next_step() {
     let now =
         turmoil::sim_elapsed().map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     let boundary = (now / TICK_MS + 1) * TICK_MS;
-    tokio::time::sleep(std::time::Duration::from_millis(boundary - now)).await;
+    baton_runtime::time::sleep(std::time::Duration::from_millis(boundary - now)).await;
 }

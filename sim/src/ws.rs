@@ -129,7 +129,7 @@ pub async fn attacker_websocket(shared: &Shared, args: &Value) -> Answer {
     let write = async {
         for item in script {
             match item {
-                Item::Pause(pause) => tokio::time::sleep(pause).await,
+                Item::Pause(pause) => baton_runtime::time::sleep(pause).await,
                 Item::Frame(frame) => {
                     if sink.send(frame).await.is_err() {
                         // The server closed the connection: what it sent is still read.
@@ -138,7 +138,7 @@ pub async fn attacker_websocket(shared: &Shared, args: &Value) -> Answer {
                 }
             }
         }
-        tokio::time::sleep(listen).await;
+        baton_runtime::time::sleep(listen).await;
     };
     tokio::select! {
         () = read => {}

@@ -198,7 +198,7 @@ mod tests {
             "next",
             "true already"
         );
-        let waiting = tokio::time::timeout(std::time::Duration::from_millis(1), reader.changed());
+        let waiting = crate::time::timeout(std::time::Duration::from_millis(1), reader.changed());
         assert!(waiting.await.is_err(), "nothing new yet");
         let mut copy = reader.clone();
         publisher.publish("last");

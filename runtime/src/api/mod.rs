@@ -249,7 +249,7 @@ where
         shutdown.await;
         aborter.close_sockets();
         tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(SHUTDOWN_GRACE_MS)).await;
+            crate::time::sleep(Duration::from_millis(SHUTDOWN_GRACE_MS)).await;
             aborter.abort_requests();
         });
     };

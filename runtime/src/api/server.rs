@@ -17,7 +17,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::sync::{Notify, mpsc};
 use tower::ServiceExt as _;
 
@@ -142,7 +142,7 @@ where
         // slow to end does not stop the listener).
         if let Some(evicted) = evicted {
             let wait = Duration::from_millis(EVICTED_CLOSE_WAIT_MS);
-            let _ = tokio::time::timeout(wait, evicted.closed.notified()).await;
+            let _ = crate::time::timeout(wait, evicted.closed.notified()).await;
         }
         let connection = Connection {
             table: table.clone(),
@@ -193,7 +193,7 @@ impl Connection {
         };
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
-            .timer(TokioTimer::new())
+            .timer(crate::time::HyperTimer)
             .header_read_timeout(Duration::from_millis(HEADER_READ_TIMEOUT_MS));
         // The connection (and its socket) ends with this block, before the slot is given back
         // and the accept loop told: an evicted descriptor is released by then.

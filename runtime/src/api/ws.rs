@@ -186,10 +186,10 @@ impl Connection {
                 biased;
                 () = self.state.closing() => Err(End::Close(Close::GoingAway)),
                 () = overflowed.notified() => Err(End::Close(Close::TooSlow)),
-                () = tokio::time::sleep_until(auth_deadline), if !authenticated => {
+                () = crate::time::sleep_until(auth_deadline), if !authenticated => {
                     Err(End::Close(Close::AuthTimeout))
                 }
-                () = tokio::time::sleep_until(heartbeat_at), if authenticated => {
+                () = crate::time::sleep_until(heartbeat_at), if authenticated => {
                     heartbeat_at += heartbeat;
                     self.send_json(&json!({"type": "heartbeat"})).await
                 }
@@ -226,7 +226,7 @@ impl Connection {
             Some(End::ClosedByClient) => {
                 let drain = async { while let Some(Ok(_)) = self.socket.recv().await {} };
                 let _ =
-                    tokio::time::timeout(Duration::from_millis(WS_SEND_TIMEOUT_MS), drain).await;
+                    crate::time::timeout(Duration::from_millis(WS_SEND_TIMEOUT_MS), drain).await;
             }
             _ => {}
         }
@@ -234,7 +234,7 @@ impl Connection {
 
     /// Sends a message, giving up after [`WS_SEND_TIMEOUT_MS`].
     async fn send(&mut self, message: Message) -> Result<(), End> {
-        let sent = tokio::time::timeout(
+        let sent = crate::time::timeout(
             Duration::from_millis(WS_SEND_TIMEOUT_MS),
             self.socket.send(message),
         )
@@ -346,7 +346,7 @@ impl Connection {
             return Ok(());
         };
         if let Some(handle) = directory.coordinators.get(&id) {
-            let _ = tokio::time::timeout(
+            let _ = crate::time::timeout(
                 Duration::from_millis(WS_TERMINAL_TIMEOUT_MS),
                 handle.terminal(agent, input),
             )

@@ -303,7 +303,7 @@ impl Daemon {
             // The API ends what runs past its grace itself; a client of the app channel that
             // never closes is cut off here.
             let limit = Duration::from_millis(SERVERS_STOP_MS_MAX);
-            match tokio::time::timeout(limit, &mut server).await {
+            match crate::time::timeout(limit, &mut server).await {
                 Ok(Ok(Ok(()))) => {}
                 Ok(Ok(Err(error))) => tracing::warn!(%error, "a listener failed while stopping"),
                 Ok(Err(error)) => tracing::warn!(%error, "a server task failed"),

@@ -316,7 +316,7 @@ impl Phone {
         running.stop.publish(true);
         let mut server = running.server;
         let limit = std::time::Duration::from_millis(PHONE_STOP_MS_MAX);
-        if tokio::time::timeout(limit, &mut server).await.is_err() {
+        if crate::time::timeout(limit, &mut server).await.is_err() {
             server.abort();
         }
         tracing::info!(revoked = revoke, "phone access stopped");

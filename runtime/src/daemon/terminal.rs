@@ -89,7 +89,7 @@ pub(super) async fn attach(
 
 async fn send(socket: &mut WebSocket, message: Message) -> bool {
     matches!(
-        tokio::time::timeout(
+        crate::time::timeout(
             Duration::from_millis(APP_SEND_TIMEOUT_MS),
             socket.send(message)
         )

@@ -73,7 +73,7 @@ impl Mcp {
             anyhow::bail!("{command}: no pipes to it");
         };
         let handshake = ().serve((stdout, stdin));
-        let client = tokio::time::timeout(Duration::from_millis(HANDSHAKE_MS_MAX), handshake)
+        let client = crate::time::timeout(Duration::from_millis(HANDSHAKE_MS_MAX), handshake)
             .await
             .map_err(|_| {
                 anyhow::anyhow!("{command}: no MCP handshake within {HANDSHAKE_MS_MAX} ms")
@@ -98,7 +98,7 @@ impl Mcp {
         arguments: serde_json::Map<String, Value>,
     ) -> Result<String, String> {
         let request = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments);
-        let called = tokio::time::timeout(
+        let called = crate::time::timeout(
             Duration::from_millis(TOOL_CALL_MS_MAX),
             self.client.call_tool(request),
         )

@@ -297,7 +297,7 @@ impl Agent {
                     .await?
             }
             Action::Raw(text) => self.terminal.print(text.as_bytes()).await?,
-            Action::Pause(ms) => tokio::time::sleep(Duration::from_millis(*ms)).await,
+            Action::Pause(ms) => crate::time::sleep(Duration::from_millis(*ms)).await,
             Action::WaitForPrompt => {
                 let typed = match self.first_prompt.take() {
                     Some(prompt) => prompt,
@@ -371,7 +371,7 @@ impl Agent {
             Action::Cast(events) => {
                 let mut clock = 0;
                 for (at, data) in events {
-                    tokio::time::sleep(Duration::from_millis(at.saturating_sub(clock))).await;
+                    crate::time::sleep(Duration::from_millis(at.saturating_sub(clock))).await;
                     clock = clock.max(*at);
                     self.terminal.print(data).await?;
                 }

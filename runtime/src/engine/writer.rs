@@ -126,7 +126,7 @@ pub(crate) async fn type_prompt(
     pty.write(agent, body.as_bytes())
         .await
         .map_err(TypingFailed::Text)?;
-    tokio::time::sleep(std::time::Duration::from_millis(enter_delay_ms(text))).await;
+    crate::time::sleep(std::time::Duration::from_millis(enter_delay_ms(text))).await;
     pty.write(agent, b"\r").await.map_err(TypingFailed::Enter)
 }
 

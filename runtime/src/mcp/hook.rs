@@ -82,7 +82,7 @@ pub async fn report<C: Connect + ?Sized>(
         &headers,
         body.to_string().as_bytes(),
     );
-    let sent = tokio::time::timeout(
+    let sent = crate::time::timeout(
         std::time::Duration::from_millis(HOOK_REQUEST_TIMEOUT_MS),
         http::send(connector, &base, &request),
     )

@@ -49,7 +49,7 @@ pub async fn serve_stdio(args: args::McpArgs) -> anyhow::Result<()> {
         .map_err(|error| anyhow::anyhow!("the MCP server stopped: {error}"));
     // Its last answers reach the client, and the give-backs of the calls the end cancelled
     // reach the daemon, before the process ends.
-    let _ = tokio::time::timeout(FLUSH_WAIT, async {
+    let _ = crate::time::timeout(FLUSH_WAIT, async {
         let _ = written.await;
         backend.settled().await;
     })

@@ -101,7 +101,7 @@ impl<C: Connect + 'static> Drop for GiveBack<C> {
         let pending = self.pending.clone();
         runtime.spawn(async move {
             let limit = Duration::from_millis(GIVE_BACK_WAIT_MS);
-            let _ = tokio::time::timeout(limit, http::send(&*connector, &base, &request)).await;
+            let _ = crate::time::timeout(limit, http::send(&*connector, &base, &request)).await;
             pending.send_modify(|n| *n = n.saturating_sub(1));
         });
     }
@@ -299,7 +299,7 @@ impl<C: Connect + 'static> Backend<C> {
                         Some(left) => pause.min(left as u64),
                         None => pause,
                     };
-                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                    crate::time::sleep(Duration::from_millis(pause)).await;
                     attempt += 1;
                 }
                 other => return other,
@@ -381,7 +381,7 @@ impl<C: Connect + 'static> Backend<C> {
         limit_ms: u64,
     ) -> Result<Value, Failure> {
         let request = self.request_bytes(token, method, path, body, as_coordinator);
-        let sent = tokio::time::timeout(
+        let sent = crate::time::timeout(
             Duration::from_millis(limit_ms),
             http::send(&*self.connector, &self.base, &request),
         )
@@ -549,7 +549,7 @@ impl<C: Connect + 'static> ServerHandler for McpServer<C> {
         if !self.1.swap(true, std::sync::atomic::Ordering::Relaxed) {
             let backend = self.0.clone();
             tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(TOOLS_SETTLE_MS)).await;
+                crate::time::sleep(Duration::from_millis(TOOLS_SETTLE_MS)).await;
                 let _ = backend.announce().await;
             });
         }
@@ -572,7 +572,7 @@ impl<C: Connect + 'static> ServerHandler for McpServer<C> {
             if let Some(token) = progress {
                 let mut ticks = 0u32;
                 loop {
-                    tokio::time::sleep(Duration::from_millis(PROGRESS_EVERY_MS)).await;
+                    crate::time::sleep(Duration::from_millis(PROGRESS_EVERY_MS)).await;
                     ticks += 1;
                     let still = rmcp::model::ProgressNotificationParam::new(
                         token.clone(),

@@ -200,7 +200,7 @@ pub(super) fn on_spawn(
             .record(&actor, format!("starts {}", shown_argv(&spec.argv)));
         if let Some(ms) = script.mcp_connect_ms {
             tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(ms)).await;
+                baton_runtime::time::sleep(Duration::from_millis(ms)).await;
                 mcp.connected().await;
             });
         }

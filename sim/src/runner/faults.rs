@@ -20,7 +20,7 @@ pub(super) async fn inject(
     planned: PlannedFault,
 ) {
     let PlannedFault { at_ms, fault } = planned;
-    tokio::time::sleep_until(start + Duration::from_millis(at_ms)).await;
+    baton_runtime::time::sleep_until(start + Duration::from_millis(at_ms)).await;
     let actor = fault
         .between
         .iter()
@@ -117,7 +117,7 @@ pub(super) async fn inject(
         _ => {}
     }
     let Some(ms) = fault.for_ms else { return };
-    tokio::time::sleep(Duration::from_millis(ms)).await;
+    baton_runtime::time::sleep(Duration::from_millis(ms)).await;
     match fault.kind.as_str() {
         "partition" => {
             shared.links.partition(&actor, false);

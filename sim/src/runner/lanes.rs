@@ -86,7 +86,7 @@ pub(super) async fn play(
 ) -> turmoil::Result {
     let start = tokio::time::Instant::now();
     while shared.door().is_none() {
-        tokio::time::sleep(Duration::from_millis(TICK_MS)).await;
+        baton_runtime::time::sleep(Duration::from_millis(TICK_MS)).await;
     }
     let board = Rc::new(Board::default());
     board.bindings.borrow_mut().insert(
@@ -120,7 +120,10 @@ pub(super) async fn play(
     }
     let deadline = start + Duration::from_millis(plan.deadline_ms);
     for step in &mut running {
-        if tokio::time::timeout_at(deadline, step).await.is_err() {
+        if baton_runtime::time::timeout_at(deadline, step)
+            .await
+            .is_err()
+        {
             break;
         }
     }
@@ -145,7 +148,7 @@ pub(super) async fn play(
     for check in checks {
         let _ = check.await;
     }
-    tokio::time::sleep(Duration::from_millis(plan.settle_ms)).await;
+    baton_runtime::time::sleep(Duration::from_millis(plan.settle_ms)).await;
     probe(&shared).await;
     let found = invariants::check(
         &shared,
@@ -248,7 +251,7 @@ async fn run_step(
         When::AfterAnswer => None,
     };
     if let Some(at) = at {
-        tokio::time::sleep_until(at).await;
+        baton_runtime::time::sleep_until(at).await;
     }
     board
         .started
@@ -501,7 +504,7 @@ async fn call(
         return match after {
             // The client gives the call up: it is dropped where it stands, its request with it.
             Some(crate::scenario::At::Absolute(ms) | crate::scenario::At::After(ms)) => {
-                tokio::time::timeout(Duration::from_millis(ms), made)
+                baton_runtime::time::timeout(Duration::from_millis(ms), made)
                     .await
                     .unwrap_or_else(|_| (Err("cancelled".to_owned()), None))
             }

@@ -44,6 +44,7 @@ use crate::calls;
 use crate::daemon::{self, Declared, Shared};
 use crate::invariants::{self, Baseline};
 use crate::scenario::Scenario;
+use crate::skip::{self, Stepping, Timers};
 use crate::trace::Trace;
 use crate::world::{DAEMON_HOST, EPOCH_MS, PROJECT_ROOT, SIMULATION_MS_MAX, TICK_MS};
 
@@ -73,6 +74,19 @@ pub struct Outcome {
     /// The values the steps could name at the end (`${name}`), `id:<coordinator>` and
     /// `token:<coordinator>` among them.
     pub bindings: BTreeMap<String, Value>,
+    /// How the simulated time was stepped.
+    pub steps: Steps,
+}
+
+/// How a run's simulated time was stepped (`crate::skip`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Steps {
+    /// Turmoil steps run one by one.
+    pub run: u64,
+    /// Steps run as part of a skip (each skip counts its steps), in which nothing happened.
+    pub skipped: u64,
+    /// How many skips there were.
+    pub skips: u64,
 }
 
 /// One call a step made (a round, a `then`, a parallel copy), and its answer.
@@ -95,12 +109,25 @@ pub struct StepAnswer {
 /// # Errors
 /// The file cannot be read or is not a valid scenario, or the simulation could not run.
 pub fn run_file(path: &Path, seed: Option<u64>) -> anyhow::Result<Outcome> {
+    run_file_stepping(path, seed, Stepping::Skip)
+}
+
+/// [`run_file`], its simulated time moved as `stepping` says.
+///
+/// # Errors
+/// As [`run_file`].
+pub fn run_file_stepping(
+    path: &Path,
+    seed: Option<u64>,
+    stepping: Stepping,
+) -> anyhow::Result<Outcome> {
     let text =
         std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let scenario =
         crate::scenario::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let dir = path.parent().unwrap_or(Path::new("."));
-    run(&scenario, dir, seed).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    run_stepping(&scenario, dir, seed, stepping)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 /// Runs `scenario` (its files, such as casts, relative to `dir`) with `seed`, or the seed the
@@ -111,6 +138,19 @@ pub fn run_file(path: &Path, seed: Option<u64>) -> anyhow::Result<Outcome> {
 /// overlap), or the simulation failed to run (not a failed expectation: those are in
 /// [`Outcome::failures`]).
 pub fn run(scenario: &Scenario, dir: &Path, seed: Option<u64>) -> anyhow::Result<Outcome> {
+    run_stepping(scenario, dir, seed, Stepping::Skip)
+}
+
+/// [`run`], its simulated time moved as `stepping` says.
+///
+/// # Errors
+/// As [`run`].
+pub fn run_stepping(
+    scenario: &Scenario,
+    dir: &Path,
+    seed: Option<u64>,
+    stepping: Stepping,
+) -> anyhow::Result<Outcome> {
     let seed = seed.unwrap_or(scenario.seed);
     let plan = Rc::new(plan::plan(scenario)?);
     let scripts = plan::scripts(scenario, dir)?;
@@ -172,6 +212,10 @@ pub fn run(scenario: &Scenario, dir: &Path, seed: Option<u64>) -> anyhow::Result
         panics: invariants::panics(),
     };
     let shared = Arc::new(Shared::new(seed, files, repo, scripts, declared));
+    // Told every timer the hosts make, until the simulation below is dropped (it is declared
+    // after, so dropped before: its hosts' timers are forgotten while this is installed).
+    let timers = Rc::new(Timers::default());
+    let _told = baton_runtime::time::install(timers.clone());
 
     let mut sim = turmoil::Builder::new()
         .rng_seed(seed)
@@ -193,6 +237,7 @@ pub fn run(scenario: &Scenario, dir: &Path, seed: Option<u64>) -> anyhow::Result
 
     let mut crashes = plan.crashes.clone().into_iter().peekable();
     let mut restart_at: Option<u64> = None;
+    let mut steps = Steps::default();
     let stepped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         loop {
             let now = u64::try_from(sim.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -223,7 +268,40 @@ pub fn run(scenario: &Scenario, dir: &Path, seed: Option<u64>) -> anyhow::Result
                 }
                 restart_at = Some(now + down);
             }
-            match sim.step() {
+            // The earliest moment anything is due: a timer, or the loop's own next act.
+            let next_ms = [
+                timers.earliest_ms(),
+                restart_at,
+                crashes.peek().map(|&(at, ..)| at),
+                Some(SIMULATION_MS_MAX),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(now);
+            let skippable = match stepping {
+                Stepping::Skip => skip::steps_before(now, next_ms),
+                Stepping::Lockstep => 0,
+            };
+            let stepped = if skippable > 1 && sim.is_quiet() {
+                steps.skips += 1;
+                steps.skipped += u64::from(skippable);
+                // Every line a host records inside the skipped steps is one lockstep could
+                // have recorded with another host's in a different order: none may be.
+                sim.skip(skippable)
+                    .and_then(|finished| match shared.recorder.later_than(now) {
+                        0 => Ok(finished),
+                        lines => Err(format!(
+                            "a timer the simulator did not know: {lines} trace line(s) were \
+                             recorded inside the skipped steps after {now} ms"
+                        )
+                        .into()),
+                    })
+            } else {
+                steps.run += 1;
+                sim.step()
+            };
+            match stepped {
                 Ok(true) => break Ok(()),
                 Ok(false) => {}
                 Err(error) => break Err(error.to_string()),
@@ -253,6 +331,7 @@ pub fn run(scenario: &Scenario, dir: &Path, seed: Option<u64>) -> anyhow::Result
         simulated_ms,
         answers,
         bindings,
+        steps,
     })
 }
 

@@ -316,7 +316,7 @@ async fn follow(client: &AppClient, id: &str, as_json: bool) -> anyhow::Result<(
         say("following (Ctrl-C stops following; the coordinator keeps running)\n")?;
     }
     loop {
-        let tick = tokio::time::sleep(std::time::Duration::from_millis(FOLLOW_POLL_MS));
+        let tick = crate::time::sleep(std::time::Duration::from_millis(FOLLOW_POLL_MS));
         tokio::select! {
             biased;
             message = socket.next() => match message {

@@ -764,7 +764,7 @@ enum Next {
 
 async fn sleep_for(duration: Option<Duration>) {
     match duration {
-        Some(duration) => tokio::time::sleep(duration).await,
+        Some(duration) => crate::time::sleep(duration).await,
         None => std::future::pending().await,
     }
 }

@@ -237,7 +237,7 @@ fn full() -> RepoError {
 /// Waits `latency` of tokio time, if any.
 async fn take(latency: Duration) {
     if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
+        crate::time::sleep(latency).await;
     }
 }
 

@@ -1,7 +1,9 @@
 use std::future::Future;
 use std::mem;
-use std::pin::Pin;
-use std::sync::Arc;
+use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
 
 use rand::rngs::SmallRng;
 use tokio::runtime::Runtime;
@@ -66,6 +68,89 @@ pub struct Rt<'a> {
 
     /// Runtime configuration.
     config: Config,
+
+    /// baton: whether a task of the host's `LocalSet` was woken and has not run yet (see
+    /// [`LocalWakes`]).
+    local_wakes: Arc<LocalWakes>,
+}
+
+/// baton: the waker the host's `LocalSet` is given (it wakes it when one of its tasks is woken
+/// from outside it: by the time driver, another host, the network), which notes the wake
+/// before passing it on to the runtime's own. The tick's own sleep is polled with the
+/// runtime's waker, so a noted wake is always a task's.
+#[derive(Default)]
+struct LocalWakes {
+    /// A task was woken since the `LocalSet` last ran its tasks.
+    woken: AtomicBool,
+    /// The runtime's `block_on` waker, to pass wakes on to.
+    runtime: Mutex<Option<Waker>>,
+    /// How many times the `LocalSet` was polled (to run its woken tasks, or to start or end a
+    /// tick).
+    polls: AtomicU64,
+}
+
+impl LocalWakes {
+    fn runtime_waker(&self) -> Option<Waker> {
+        self.runtime.lock().ok().and_then(|waker| waker.clone())
+    }
+}
+
+impl Wake for LocalWakes {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Relaxed);
+        if let Some(waker) = self.runtime_waker() {
+            waker.wake();
+        }
+    }
+}
+
+/// baton: the `LocalSet`'s `run_until`, polled with [`LocalWakes`] as its waker.
+struct NotingWakes<'f, F> {
+    run: Pin<&'f mut F>,
+    wakes: Arc<LocalWakes>,
+}
+
+impl<F: Future> Future for NotingWakes<'_, F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        if let Ok(mut runtime) = self.wakes.runtime.lock() {
+            if !runtime.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *runtime = Some(cx.waker().clone());
+            }
+        }
+        self.wakes.polls.fetch_add(1, Ordering::Relaxed);
+        let woken = self.wakes.woken.swap(false, Ordering::Relaxed);
+        let waker = Waker::from(self.wakes.clone());
+        let polled = self.run.as_mut().poll(&mut Context::from_waker(&waker));
+        if polled.is_ready() && woken {
+            // `run_until` polls its own future first and returns as soon as it is done: the
+            // tasks woken since the last poll have not run.
+            self.wakes.woken.store(true, Ordering::Relaxed);
+        }
+        polled
+    }
+}
+
+/// baton: the tick's sleep, polled with the runtime's own waker (not [`LocalWakes`]).
+struct TickSleep<'s> {
+    sleep: Pin<&'s mut tokio::time::Sleep>,
+    wakes: Arc<LocalWakes>,
+}
+
+impl Future for TickSleep<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        match self.wakes.runtime_waker() {
+            Some(waker) => self.sleep.as_mut().poll(&mut Context::from_waker(&waker)),
+            None => self.sleep.as_mut().poll(cx),
+        }
+    }
 }
 
 impl<'a> Rt<'a> {
@@ -84,6 +169,7 @@ impl<'a> Rt<'a> {
             nodename,
             handle: Some(handle),
             config,
+            local_wakes: LocalWakes::woken(),
         }
     }
 
@@ -104,6 +190,7 @@ impl<'a> Rt<'a> {
             nodename,
             handle: Some(handle),
             config,
+            local_wakes: LocalWakes::woken(),
         }
     }
 
@@ -118,6 +205,7 @@ impl<'a> Rt<'a> {
             nodename: String::new().into(),
             handle: None,
             config,
+            local_wakes: Arc::default(),
         }
     }
 
@@ -161,12 +249,19 @@ impl<'a> Rt<'a> {
     // that caused failure. Subsequent calls do not return the error as it is
     // expected to fail the simulation.
     pub(crate) fn tick(&mut self, duration: Duration) -> Result<bool> {
-        self.tokio.block_on(async {
-            self.local
-                .run_until(async {
-                    sleep(duration).await;
-                })
-                .await
+        // baton: the same `run_until(sleep(duration))`, with the `LocalSet`'s wakes noted.
+        let sleep = {
+            let _runtime = self.tokio.enter();
+            sleep(duration)
+        };
+        let sleep = pin!(sleep);
+        let run = pin!(self.local.run_until(TickSleep {
+            sleep,
+            wakes: self.local_wakes.clone(),
+        }));
+        self.tokio.block_on(NotingWakes {
+            run,
+            wakes: self.local_wakes.clone(),
         });
 
         // pull for software completion
@@ -188,6 +283,25 @@ impl<'a> Rt<'a> {
         }
     }
 
+    /// baton: whether a task of this host was woken and has not run yet: one of its
+    /// `LocalSet` (see [`LocalWakes`]) or one spawned on its runtime and woken from outside it
+    /// (by another host, the network, the simulation's loop: tokio's injection queue). A task
+    /// woken by this host's own timer at the very end of a tick is not seen here when it was
+    /// spawned on the runtime (tokio keeps those in a queue it does not count): timers are the
+    /// simulator's to know.
+    pub(crate) fn has_woken_task(&self) -> bool {
+        self.local_wakes.woken.load(Ordering::Relaxed)
+            || self.tokio.metrics().global_queue_depth() > 0
+    }
+
+    /// baton: how many times the host's `LocalSet` has been polled: twice per tick in which
+    /// none of its tasks was woken before the tick's end (to start the tick, and when its sleep
+    /// fired), once more each time some were. (The runtime's park count says nothing of the
+    /// kind: its clock also stops where tokio's timer wheel moves far timers down a level.)
+    pub(crate) fn local_polls(&self) -> u64 {
+        self.local_wakes.polls.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn crash(&mut self) {
         if !self.is_host() {
             panic!("can only crash host's software");
@@ -196,6 +310,8 @@ impl<'a> Rt<'a> {
         if self.handle.take().is_some() {
             self.cancel_tasks();
         };
+        // baton: nothing is left to run.
+        self.local_wakes.woken.store(false, Ordering::Relaxed);
     }
 
     pub(crate) fn bounce(&mut self) {
@@ -210,6 +326,8 @@ impl<'a> Rt<'a> {
                 tokio::task::spawn_local(software())
             });
             self.handle.replace(handle);
+            // baton: the restarted software has not run yet.
+            self.local_wakes.woken.store(true, Ordering::Relaxed);
         };
     }
 
@@ -226,6 +344,15 @@ impl<'a> Rt<'a> {
 
         _ = mem::replace(&mut self.tokio, tokio);
         drop(mem::replace(&mut self.local, local));
+    }
+}
+
+impl LocalWakes {
+    /// Noting a wake already: a new host's software has not run yet.
+    fn woken() -> Arc<Self> {
+        let wakes = Arc::new(Self::default());
+        wakes.woken.store(true, Ordering::Relaxed);
+        wakes
     }
 }
 

@@ -411,10 +411,83 @@ impl<'a> Sim<'a> {
     ///
     /// Returns whether or not all clients have completed.
     pub fn step(&mut self) -> Result<bool> {
+        self.run_steps(1).map(|ran| ran.finished)
+    }
+
+    /// baton: whether `steps` steps could be run as one now ([`Sim::skip`]): no message is on
+    /// the network (nor on its way from a host to itself) and no host holds a task that was woken and has not run. Whether a host's
+    /// timer fires in them is for the caller to know (turmoil cannot see a runtime's timers).
+    pub fn is_quiet(&self) -> bool {
+        self.world.borrow().topology.is_empty()
+            && crate::world::LoopbackInFlight::count() == 0
+            && self.rts.values().all(|rt| !rt.has_woken_task())
+    }
+
+    /// baton: runs the next `steps` steps as one: each host's runtime is ticked once by
+    /// `steps` ticks (its paused clock moves straight to the end: with nothing to do in them,
+    /// that is what `steps` ticks would have done), the network likewise.
+    ///
+    /// For the caller to make sure before, with [`Sim::is_quiet`] and the hosts' timers: no host
+    /// has anything to do before the last of these steps. Checked after: a host of which a
+    /// `LocalSet` task was woken in them before their end, that handed a message to the
+    /// network, or that woke a task of a host already run, acted where lockstep could have let
+    /// the other hosts see it at an earlier step: an error naming the host and the span ("a
+    /// timer the simulator did not know"). Not seen: a task spawned on a host's runtime
+    /// (`tokio::spawn`) that ran inside the span and told no other host (tokio counts no polls
+    /// on its stable API); it ran at its exact time on its host's clock all the same.
+    pub fn skip(&mut self, steps: u32) -> Result<bool> {
+        let from = self.elapsed;
+        let sent = self.world.borrow().topology.sent() + crate::world::LoopbackInFlight::sent();
+        let ran = self.run_steps(steps)?;
+        let to = self.elapsed;
+        let woke_inside = ran.polls.iter().find(|(_, polls)| *polls > 2);
+        let woken_after = self
+            .rts
+            .iter()
+            .find(|(addr, rt)| !ran.woken_after_tick.contains(addr) && rt.has_woken_task());
+        let sent_inside =
+            self.world.borrow().topology.sent() + crate::world::LoopbackInFlight::sent() - sent;
+        let host = |addr: &IpAddr| {
+            self.rts
+                .get(addr)
+                .map_or_else(|| addr.to_string(), |rt| rt.nodename.to_string())
+        };
+        let problem = if let Some((addr, polls)) = woke_inside {
+            Some(format!(
+                "a task of host {} was woken inside it ({polls} polls where 2 were expected)",
+                host(addr)
+            ))
+        } else if let Some((addr, _)) = woken_after {
+            Some(format!(
+                "a task of host {} was woken inside it, after that host's own span",
+                host(addr)
+            ))
+        } else if sent_inside > 0 {
+            Some(format!("{sent_inside} message(s) were sent inside it"))
+        } else {
+            None
+        };
+        match problem {
+            Some(problem) => Err(format!(
+                "a timer the simulator did not know: the skipped steps from {} ms to {} ms were \
+                 not quiet: {problem}",
+                from.as_millis(),
+                to.as_millis()
+            ))?,
+            None => Ok(ran.finished),
+        }
+    }
+
+    /// Runs `steps` steps as one (one tick of `steps` ticks per host and for the network).
+    fn run_steps(&mut self, steps: u32) -> Result<Ran> {
         tracing::trace!(target: TRACING_TARGET, "step {}", self.steps);
 
-        let tick = self.config.tick;
-        let mut is_finished = true;
+        let tick = self.config.tick * steps;
+        let mut ran = Ran {
+            finished: true,
+            polls: Vec::new(),
+            woken_after_tick: Vec::new(),
+        };
 
         // Tick the networking, processing messages. This is done before
         // ticking any other runtime, as they might be waiting on network
@@ -453,10 +526,17 @@ impl<'a> Sim<'a> {
                 world.current_host_mut().timer.now(rt.now());
             }
 
+            let polls = rt.local_polls();
             let is_software_finished = World::enter(&self.world, || rt.tick(tick))?;
+            if steps > 1 {
+                ran.polls.push((addr, rt.local_polls() - polls));
+                if rt.has_woken_task() {
+                    ran.woken_after_tick.push(addr);
+                }
+            }
 
             if rt.is_client() {
-                is_finished = is_finished && is_software_finished;
+                ran.finished = ran.finished && is_software_finished;
             }
 
             // Unset the current host
@@ -468,23 +548,38 @@ impl<'a> Sim<'a> {
 
         // Tick the nodes that are not actively running (i.e., crashed) to ensure their clock keeps up
         // with the rest of the simulation when they are restarted (bounced).
-        for (&addr, _rt) in stopped {
+        for (&addr, rt) in stopped {
             let mut world = self.world.borrow_mut();
             world.tick(addr, tick);
+            if steps > 1 && rt.has_woken_task() {
+                ran.woken_after_tick.push(addr);
+            }
         }
 
         self.elapsed += tick;
-        self.steps += 1;
+        self.steps += steps as usize;
 
-        if self.elapsed > self.config.duration && !is_finished {
+        if self.elapsed > self.config.duration && !ran.finished {
             return Err(format!(
                 "Ran for duration: {:?} steps: {} without completing",
                 self.config.duration, self.steps,
             ))?;
         }
 
-        Ok(is_finished)
+        Ok(ran)
     }
+}
+
+/// baton: what [`Sim::run_steps`] saw.
+struct Ran {
+    /// Whether every client's software has completed.
+    finished: bool,
+    /// For a run of more than one step: how many times each running host's `LocalSet` was
+    /// polled.
+    polls: Vec<(IpAddr, u64)>,
+    /// For a run of more than one step: the hosts (running or stopped) that held a woken task
+    /// right after their own tick.
+    woken_after_tick: Vec<IpAddr>,
 }
 
 #[cfg(test)]

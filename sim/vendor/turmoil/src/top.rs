@@ -23,6 +23,9 @@ pub(crate) struct Topology {
     /// it was the clock of a runtime without software, ticked like a host's
     /// at every step; see sim/vendor/turmoil/README.md.)
     now: Instant,
+
+    /// baton: how many messages hosts have handed to the network (see [`Topology::sent`]).
+    sent: u64,
 }
 
 /// This type is used as the key in the [`Topology::links`] map. See [`new`]
@@ -178,6 +181,7 @@ impl Topology {
             config,
             links: FastMap::default(),
             now: Rt::no_software().now(),
+            sent: 0,
         }
     }
 
@@ -238,6 +242,7 @@ impl Topology {
         dst: SocketAddr,
         message: Protocol,
     ) -> Result<()> {
+        self.sent += 1;
         if let Some(link) = self.links.get_mut(&Pair::new(src.ip(), dst.ip())) {
             link.enqueue_message(&self.config, rand, src, dst, message)
         } else {
@@ -281,6 +286,20 @@ impl Topology {
     pub(crate) fn repair_oneway(&mut self, a: IpAddr, b: IpAddr) {
         let link = &mut self.get_link_mut(&Pair::new(a, b));
         link.repair_oneway(a, b);
+    }
+
+    /// baton: how many messages hosts have handed to the network so far (delivered, held,
+    /// dropped or refused): a skipped span in which it moved had a host acting in it.
+    pub(crate) fn sent(&self) -> u64 {
+        self.sent
+    }
+
+    /// baton: whether no message is on its way (sent and not yet handed to its host, held
+    /// ones included).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.links.values().all(|link| {
+            link.sent.is_empty() && link.deliverable.values().all(|queue| queue.is_empty())
+        })
     }
 
     pub(crate) fn tick_by(&mut self, duration: Duration) {

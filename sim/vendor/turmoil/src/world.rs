@@ -44,6 +44,43 @@ pub(crate) struct World {
 
 scoped_thread_local!(static CURRENT: RefCell<World>);
 
+std::thread_local! {
+    /// baton: loopback messages on their way (see [`LoopbackInFlight`]).
+    static LOOPBACK_IN_FLIGHT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// baton: loopback messages sent so far on this thread.
+    static LOOPBACK_SENT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// baton: one loopback message on its way, for as long as this lives. A host's message to
+/// itself does not cross the topology: a task it spawns delivers it after a tick's sleep, a
+/// timer the simulator cannot see; a quiet world has none on their way
+/// ([`crate::Sim::is_quiet`]).
+pub(crate) struct LoopbackInFlight(());
+
+impl LoopbackInFlight {
+    pub(crate) fn new() -> Self {
+        LOOPBACK_IN_FLIGHT.with(|count| count.set(count.get() + 1));
+        LOOPBACK_SENT.with(|count| count.set(count.get() + 1));
+        Self(())
+    }
+
+    /// How many loopback messages were sent so far on this thread.
+    pub(crate) fn sent() -> u64 {
+        LOOPBACK_SENT.with(std::cell::Cell::get)
+    }
+
+    /// How many loopback messages are on their way on this thread.
+    pub(crate) fn count() -> usize {
+        LOOPBACK_IN_FLIGHT.with(std::cell::Cell::get)
+    }
+}
+
+impl Drop for LoopbackInFlight {
+    fn drop(&mut self) {
+        let _ = LOOPBACK_IN_FLIGHT.try_with(|count| count.set(count.get().saturating_sub(1)));
+    }
+}
+
 impl World {
     /// Initialize a new world.
     pub(crate) fn new(
