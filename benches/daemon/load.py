@@ -107,7 +107,8 @@ def context_switches(pid):
 
 
 def thread_group(name):
-    # pty-read-<agent id> / pty-wait-<agent id> (truncated to 15 bytes by the kernel).
+    # pty-wait-<agent id> (truncated to 15 bytes by the kernel); pty-read-<agent id> is an older
+    # daemon's reader thread (`--baton` may run one).
     for prefix in ("pty-read", "pty-wait"):
         if name.startswith(prefix):
             return prefix + "-*"

@@ -1,8 +1,9 @@
 //! The `PtyHost` port on real pseudo-terminals (portable-pty).
 //!
-//! Each session has two threads: a reader that moves the terminal's output into the session's
-//! bounded event channel (it waits when the engine falls behind, so the agent blocks on a full
-//! terminal instead of memory growing), and a waiter that reaps the process. The agent leads a
+//! Each session has a reader task on the async runtime that moves the terminal's output into the
+//! session's bounded event channel (it waits when the engine falls behind, so the agent blocks
+//! on a full terminal instead of memory growing), and a waiter thread that reaps the process.
+//! The agent leads a
 //! session and process group of its own (portable-pty calls `setsid`), so killing it is killing
 //! that group: SIGHUP and SIGTERM first, as a closing terminal does, then SIGKILL after
 //! [`PtyConfig::kill_grace_ms`] for whatever ignored them. When the agent itself has exited,
@@ -24,26 +25,29 @@
 //! detector reports them and the core writes the replies through [`PtyHost::write`]. A
 //! session's scrollback ring is the engine's too (one per task, `SCROLLBACK_BYTES_MAX`).
 //!
-//! Writes are blocking writes on the blocking thread pool: a terminal whose agent stopped
-//! reading holds that write (and only it) until the agent reads or dies.
+//! Writes are blocking writes on the blocking thread pool (the terminal is non-blocking for its
+//! reader, so a write waits for room itself): a terminal whose agent stopped reading holds that
+//! write (and only it) until the agent reads or dies.
 
 use std::collections::BTreeMap;
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use filedescriptor::FileDescriptor;
 use portable_pty::{CommandBuilder, MasterPty, PtySize};
 use rustix::process::{WaitId, WaitIdOptions};
-use tokio::sync::mpsc;
+use tokio::io::unix::AsyncFd;
+use tokio::io::{Interest, Ready};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::adapters::runaways::{self, DaemonId, Mark};
 use crate::core::ids::AgentId;
 use crate::ports::{BoxFuture, ExitStatus, PtyError, PtyEvent, PtyHost, PtySession, SpawnSpec};
 
-/// Bytes one output event carries at most: the reader reads what the terminal holds, and goes
-/// on reading without waiting while more is there, up to this bound, before it hands the batch
-/// over (one wake-up of the engine per batch, not per read: a terminal gives about 4 KiB a read).
+/// Bytes one output event carries at most: one read of the terminal, which takes all it holds up
+/// to this bound (Linux's terminals hold 4 KiB at a time; the engine joins events that wait
+/// together, up to `OUTPUT_COALESCE_BYTES_MAX`).
 pub const PTY_READ_CHUNK_BYTES: usize = 16 * 1024;
 /// Output events waiting for the engine per session (at most this many chunks, 1 MiB): the
 /// reader waits beyond it.
@@ -99,7 +103,8 @@ impl Default for PtyConfig {
 
 struct Session {
     master: Box<dyn MasterPty + Send>,
-    writer: Arc<Mutex<Box<dyn std::io::Write + Send>>>,
+    /// The terminal, for input (a duplicate of the reader's: non-blocking too).
+    writer: Arc<Mutex<FileDescriptor>>,
     /// The process group (the agent's pid: it leads its own session).
     group: Option<rustix::process::Pid>,
 }
@@ -263,14 +268,24 @@ impl NativePty {
         }
         drop(agents);
         let io_error = |e: anyhow::Error| spawn_error(format!("terminal: {e}"));
-        let reader = pair
+        let terminal = pair
             .master
             .as_raw_fd()
-            .ok_or_else(|| anyhow::anyhow!("the terminal has no file descriptor"))
-            .and_then(|fd| Ok(FileDescriptor::dup(&fd)?));
-        let (reader, writer) = match (reader, pair.master.take_writer()) {
-            (Ok(reader), Ok(writer)) => (reader, writer),
-            (Err(e), _) | (_, Err(e)) => {
+            .ok_or_else(|| anyhow::anyhow!("the terminal has no file descriptor"));
+        let ends = terminal.and_then(|fd| {
+            let mut reader = FileDescriptor::dup(&fd)?;
+            // Shared with the writer (one open terminal): its writes wait for room themselves.
+            reader.set_non_blocking(true)?;
+            // Sound here, whatever the deprecation says of the general case: the watched
+            // descriptor is the `FileDescriptor`'s own, which the `AsyncFd` owns and nothing
+            // else closes or replaces while it is registered.
+            #[expect(deprecated, reason = "the safe constructor; see the comment above")]
+            let reader = AsyncFd::with_interest(reader, Interest::READABLE)?;
+            Ok((reader, FileDescriptor::dup(&fd)?))
+        });
+        let (reader, writer) = match ends {
+            Ok(ends) => ends,
+            Err(e) => {
                 let _ = child.kill();
                 let _ = child.wait();
                 if let Some(group) = group {
@@ -280,7 +295,7 @@ impl NativePty {
             }
         };
         let (events, receiver) = mpsc::channel(PTY_EVENTS_MAX);
-        let (reaped, exit) = std::sync::mpsc::sync_channel(1);
+        let (reaped, exit) = oneshot::channel();
         let agent = spec.agent;
         let grace = Duration::from_millis(self.config.kill_grace_ms);
         let (sessions, ended) = (self.sessions.clone(), self.ended.clone());
@@ -327,23 +342,7 @@ impl NativePty {
                     .remove(&group.as_raw_pid());
                 let _ = reaped.send(status);
             });
-        let pump = waiter.and_then(|_| {
-            std::thread::Builder::new()
-                .name(format!("pty-read-{agent}"))
-                .spawn(move || {
-                    pump(reader, &events);
-                    let status = exit.recv().unwrap_or(ExitStatus {
-                        code: None,
-                        signal: None,
-                    });
-                    // Gone before its exit is told: whoever sees the exit finds no session
-                    // (a write after it is `NotFound`, never a write into a dead terminal).
-                    lock(&sessions).remove(&agent);
-                    ended.notify_waiters();
-                    let _ = events.blocking_send(PtyEvent::Exited(status));
-                })
-        });
-        if let Err(e) = pump {
+        if let Err(e) = waiter {
             // No thread to serve it (the machine is out of threads): the agent is ended.
             if let Some(session) = lock(&self.sessions).remove(&agent)
                 && let Some(group) = session.group
@@ -352,50 +351,83 @@ impl NativePty {
             }
             return Err(spawn_error(format!("thread: {e}")));
         }
+        tokio::spawn(async move {
+            pump(&reader, &events).await;
+            let status = exit.await.unwrap_or(ExitStatus {
+                code: None,
+                signal: None,
+            });
+            // Gone before its exit is told: whoever sees the exit finds no session
+            // (a write after it is `NotFound`, never a write into a dead terminal).
+            lock(&sessions).remove(&agent);
+            ended.notify_waiters();
+            let _ = events.send(PtyEvent::Exited(status)).await;
+        });
         Ok(PtySession { events: receiver })
     }
 }
 
-/// Moves output into the channel until end-of-file (or the engine stopped listening): a read
-/// that waits for output, then reads that do not wait while the terminal holds more, all in one
-/// event of at most [`PTY_READ_CHUNK_BYTES`].
-fn pump(mut reader: FileDescriptor, events: &mpsc::Sender<PtyEvent>) {
+/// Moves output into the channel until end-of-file (or the engine stopped listening), one event
+/// a read, on the runtime's own threads: no thread per session, and no wake-up of the runtime
+/// from another thread per event.
+///
+/// The terminal is watched edge-triggered, and a read that did not fill the buffer took all the
+/// terminal held: any output after it (Linux moves a line discipline's 4 KiB into the terminal at
+/// a time, as it is read) is a new edge. So the reader waits for that edge instead of reading
+/// again to learn that nothing is left, the costly read: on an empty terminal the kernel first
+/// waits for its worker to move pending output in, and the reader sleeps meanwhile (as it still
+/// does, briefly and on a runtime thread, after an edge whose output an earlier read took). Once the
+/// terminal reports its other end closed, that stays reported, and it is read on without
+/// waiting until its end.
+async fn pump(reader: &AsyncFd<FileDescriptor>, events: &mpsc::Sender<PtyEvent>) {
     let mut buffer = vec![0; PTY_READ_CHUNK_BYTES];
     loop {
-        let mut filled = 0;
-        let mut ended = false;
-        while filled < buffer.len() && (filled == 0 || holds_output(&reader)) {
-            match reader.read(&mut buffer[filled..]) {
-                // Linux reports a terminal with no writer left as EIO: the end, like Ok(0).
-                Ok(0) | Err(_) => {
-                    ended = true;
-                    break;
-                }
-                Ok(n) => filled += n,
-            }
-        }
-        if filled > 0
-            && events
-                .blocking_send(PtyEvent::Output(buffer[..filled].to_vec()))
-                .is_err()
-        {
+        let Ok(mut ready) = reader.readable().await else {
             return;
+        };
+        let read = match rustix::io::read(reader.get_ref(), &mut buffer) {
+            // Linux reports a terminal with no writer left as EIO: the end, like Ok(0).
+            Ok(0) | Err(rustix::io::Errno::IO) => return,
+            Ok(read) => read,
+            Err(rustix::io::Errno::AGAIN) => {
+                ready.clear_ready_matching(Ready::READABLE);
+                continue;
+            }
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => return,
+        };
+        if read < buffer.len() {
+            // What stays set is the terminal's end, if it came: read on to it.
+            ready.clear_ready_matching(Ready::READABLE);
         }
-        if ended {
+        drop(ready);
+        let output = PtyEvent::Output(buffer[..read].to_vec());
+        if events.send(output).await.is_err() {
             return;
         }
     }
 }
 
-/// Whether a read of `reader` would return at once (output, or its end), asked without waiting.
-fn holds_output(reader: &FileDescriptor) -> bool {
-    use rustix::event::{PollFd, PollFlags, Timespec, poll};
-    let mut fds = [PollFd::new(reader, PollFlags::IN)];
-    let at_once = Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    poll(&mut fds, Some(&at_once)).is_ok_and(|ready| ready > 0)
+/// Writes all of `bytes` into the terminal, waiting for room while the agent does not read (the
+/// terminal is non-blocking for its reader).
+fn write_waiting(terminal: &mut FileDescriptor, mut bytes: &[u8]) -> std::io::Result<()> {
+    use rustix::event::{PollFd, PollFlags, poll};
+    while !bytes.is_empty() {
+        match terminal.write(bytes) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let mut fds = [PollFd::new(&*terminal, PollFlags::OUT)];
+                match poll(&mut fds, None) {
+                    Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Reaps the agent: its exit code, or the signal that ended it.
@@ -443,11 +475,9 @@ impl PtyHost for NativePty {
                 .map(|s| s.writer.clone())
                 .ok_or(PtyError::NotFound(agent))?;
             let bytes = bytes.to_vec();
-            let written = tokio::task::spawn_blocking(move || {
-                let mut writer = lock(&writer);
-                writer.write_all(&bytes).and_then(|()| writer.flush())
-            })
-            .await;
+            let written =
+                tokio::task::spawn_blocking(move || write_waiting(&mut lock(&writer), &bytes))
+                    .await;
             match written {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(e)) => Err(PtyError::Io {

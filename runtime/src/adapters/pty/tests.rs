@@ -1,5 +1,6 @@
 //! The native PTY host's tests, on real terminals running bash: output, environment, size and
-//! exit code; small writes read in batches; input and resizes; kills of whole process groups
+//! exit code; bursts of small writes read whole and within the cap, output left in a closed
+//! terminal, input larger than the terminal holds; input and resizes; kills of whole process groups
 //! (SIGTERM honoured or not) and `terminate_all`; a missing program; which variables are CI markers; and (Linux) runaways:
 //! killed and swept by their marks, a crashed daemon's leftovers, the subreaper leaving each
 //! agent its own exit status.
@@ -87,38 +88,95 @@ async fn output_environment_size_and_exit_code_come_through() {
     assert!(matches!(gone, Err(PtyError::NotFound(_))), "{gone:?}");
 }
 
-/// Small writes in quick succession come out as fewer, larger output events (the reader goes on
-/// reading while the terminal holds more), none above `PTY_READ_CHUNK_BYTES`, every byte once
-/// and in order. The agent writes all of it and then waits on its input: the test reads until
-/// it has every byte, so nothing waits on time.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn small_writes_are_read_as_fewer_larger_chunks_up_to_the_cap() {
-    const PIECES: usize = 4_000;
-    let host = NativePty::default();
-    let agent = AgentId::from_random([8; 16]);
-    // One write per piece (bash's printf builtin), 10 bytes each: 40 kB, more than two chunks.
-    let script = format!("for ((i = 0; i < {PIECES}; i++)); do printf '%09d.' $i; done; read _");
-    let mut session = host.spawn(spec(8, &script)).await.unwrap();
-    let expected: String = (0..PIECES).map(|i| format!("{i:09}.")).collect();
-    let mut chunks = Vec::new();
+/// Output until `bytes` bytes came, each event's size; an event that breaks the cap, is empty or
+/// ends the session fails.
+async fn read_bytes(events: &mut mpsc::Receiver<PtyEvent>, bytes: usize) -> (Vec<u8>, usize) {
     let mut out = Vec::new();
-    while out.len() < expected.len() {
-        match session.events.recv().await {
-            Some(PtyEvent::Output(bytes)) => {
-                out.extend_from_slice(&bytes);
-                chunks.push(bytes.len());
+    let mut count = 0;
+    while out.len() < bytes {
+        match events.recv().await {
+            Some(PtyEvent::Output(chunk)) => {
+                assert!(
+                    !chunk.is_empty() && chunk.len() <= super::PTY_READ_CHUNK_BYTES,
+                    "an event of {} bytes",
+                    chunk.len()
+                );
+                out.extend_from_slice(&chunk);
+                count += 1;
             }
-            other => panic!("{other:?} after {} of {} bytes", out.len(), expected.len()),
+            other => panic!("{other:?} after {} of {bytes} bytes", out.len()),
         }
     }
-    assert_eq!(String::from_utf8_lossy(&out), expected);
-    assert!(
-        chunks.iter().all(|&len| len <= super::PTY_READ_CHUNK_BYTES),
-        "{chunks:?}"
+    (out, count)
+}
+
+/// The longest a test here waits for output it expects: a reader that missed its terminal's
+/// next output (an edge it never saw) fails the test instead of hanging it.
+const OUTPUT_WITHIN_MS: u64 = 20_000;
+
+/// Bursts of small writes, each followed by a wait on the agent's input: every burst arrives
+/// whole, every byte once and in order, in events none above `PTY_READ_CHUNK_BYTES`, and fewer
+/// events than writes. The reader waits for the terminal's next output after a read that took
+/// all it held: were one such output left unannounced, its burst would never complete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bursts_of_small_writes_arrive_whole_in_order_and_within_the_cap() {
+    const BURSTS: usize = 20;
+    const PIECES: usize = 1_000;
+    let host = NativePty::default();
+    let agent = AgentId::from_random([8; 16]);
+    // One write per piece (bash's printf builtin), 10 bytes each: 10 kB a burst.
+    let script = format!(
+        "stty -echo; for ((b = 0; b < {BURSTS}; b++)); do \
+         for ((i = 0; i < {PIECES}; i++)); do printf '%04d%05d.' $b $i; done; read _; done"
     );
-    assert!(chunks.len() < PIECES, "{} chunks: {chunks:?}", chunks.len());
-    host.write(agent, b"\r").await.unwrap();
-    let (_, status) = run_out(&mut session.events).await;
+    let mut session = host.spawn(spec(8, &script)).await.unwrap();
+    let within = std::time::Duration::from_millis(OUTPUT_WITHIN_MS);
+    let mut events = 0;
+    for burst in 0..BURSTS {
+        let expected: String = (0..PIECES).map(|i| format!("{burst:04}{i:05}.")).collect();
+        let (out, count) =
+            tokio::time::timeout(within, read_bytes(&mut session.events, expected.len()))
+                .await
+                .unwrap_or_else(|_| panic!("burst {burst} did not arrive whole"));
+        assert_eq!(String::from_utf8_lossy(&out), expected, "burst {burst}");
+        events += count;
+        host.write(agent, b"\r").await.unwrap();
+    }
+    assert!(events < BURSTS * PIECES, "{events} events");
+    let (rest, status) = run_out(&mut session.events).await;
+    assert_eq!((rest.as_str(), status.code), ("", Some(0)));
+}
+
+/// An agent that prints a lot and exits at once: everything it printed is read before the end
+/// of its terminal, though the terminal's other end closed with some of it still inside.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_still_in_a_closed_terminal_is_read_before_its_end() {
+    const LINES: usize = 20_000;
+    let host = NativePty::default();
+    let script = format!("stty -onlcr; seq 1 {LINES}; exit 4");
+    let mut session = host.spawn(spec(9, &script)).await.unwrap();
+    let within = std::time::Duration::from_millis(OUTPUT_WITHIN_MS);
+    let (out, status) = tokio::time::timeout(within, run_out(&mut session.events))
+        .await
+        .expect("the end of the terminal is read");
+    let expected: String = (1..=LINES).map(|n| format!("{n}\n")).collect();
+    assert_eq!(out, expected);
+    assert_eq!(status.code, Some(4));
+}
+
+/// Input larger than the terminal holds is written whole: a write waits for the agent to read
+/// (the terminal is non-blocking for its reader, and shares that with its writer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_input_larger_than_the_terminal_holds_waits_for_the_agent_to_read_it() {
+    const INPUT_BYTES: usize = 256 * 1024;
+    let host = NativePty::default();
+    let agent = AgentId::from_random([10; 16]);
+    let script = format!("stty raw -echo; echo ready; head -c {INPUT_BYTES} | wc -c");
+    let mut session = host.spawn(spec(10, &script)).await.unwrap();
+    read_until(&mut session.events, "ready").await;
+    host.write(agent, &vec![b'x'; INPUT_BYTES]).await.unwrap();
+    let (out, status) = run_out(&mut session.events).await;
+    assert!(out.contains(&INPUT_BYTES.to_string()), "{out:?}");
     assert_eq!(status.code, Some(0));
 }
 
