@@ -135,7 +135,7 @@ impl Screen {
     pub(super) fn within_bounds(&mut self) -> bool {
         match &mut self.model {
             Model::Lines(window) => {
-                window.capacity_used() <= 2 * TEXT_WINDOW_BYTES
+                window.capacity_used() <= window::WINDOW_BUFFER_BYTES
                     && window.view().len() <= TEXT_WINDOW_BYTES
             }
             Model::Grid { grid, written, .. } => {

@@ -8,6 +8,12 @@
 
 use super::TEXT_WINDOW_BYTES;
 
+/// Bytes the window's buffer holds before it drops what scrolled out of the window (moving the
+/// visible text to its front): eight windows, so that text is moved once per seven windows of
+/// output rather than once per window (a log program's output was a fifth of the detector's
+/// time in moving it).
+pub(crate) const WINDOW_BUFFER_BYTES: usize = 8 * TEXT_WINDOW_BYTES;
+
 /// Position in the window's event stream, to take back text that turned out to be an echo.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Mark {
@@ -19,7 +25,7 @@ pub(crate) struct Mark {
 /// A bounded, contiguous window of screen text.
 #[derive(Clone, Debug)]
 pub(crate) struct TextWindow {
-    /// Holds at most `2 * TEXT_WINDOW_BYTES` bytes; `buf[start..]` is visible.
+    /// Holds at most [`WINDOW_BUFFER_BYTES`]; `buf[start..]` is visible.
     buf: Vec<u8>,
     start: usize,
     /// Bumped whenever bytes already written are dropped, popped or cleared, so a [`Mark`]
@@ -30,7 +36,7 @@ pub(crate) struct TextWindow {
 impl Default for TextWindow {
     fn default() -> Self {
         TextWindow {
-            buf: Vec::with_capacity(2 * TEXT_WINDOW_BYTES),
+            buf: Vec::with_capacity(WINDOW_BUFFER_BYTES),
             start: 0,
             epoch: 0,
         }
@@ -56,7 +62,7 @@ impl TextWindow {
             self.epoch += 1;
             return;
         }
-        if self.buf.len() + bytes.len() > 2 * TEXT_WINDOW_BYTES {
+        if self.buf.len() + bytes.len() > WINDOW_BUFFER_BYTES {
             self.buf.drain(..self.start);
             self.start = 0;
             self.epoch += 1;
@@ -67,7 +73,7 @@ impl TextWindow {
             .max(self.buf.len().saturating_sub(TEXT_WINDOW_BYTES));
     }
 
-    /// Bytes held, visible or not (at most twice the window).
+    /// Bytes held, visible or not (at most [`WINDOW_BUFFER_BYTES`]).
     #[cfg(test)]
     pub(crate) fn capacity_used(&self) -> usize {
         self.buf.len()
