@@ -73,6 +73,19 @@ impl TextWindow {
             .max(self.buf.len().saturating_sub(TEXT_WINDOW_BYTES));
     }
 
+    /// Appends one byte of white space (a space or a line feed), as [`TextWindow::push`] would.
+    #[inline]
+    fn push_byte(&mut self, byte: u8) {
+        if self.buf.len() >= WINDOW_BUFFER_BYTES {
+            self.push(&[byte]);
+            return;
+        }
+        self.buf.push(byte);
+        self.start = self
+            .start
+            .max(self.buf.len().saturating_sub(TEXT_WINDOW_BYTES));
+    }
+
     /// Bytes held, visible or not (at most [`WINDOW_BUFFER_BYTES`]).
     #[cfg(test)]
     pub(crate) fn capacity_used(&self) -> usize {
@@ -124,7 +137,7 @@ impl super::vt::LineSink for TextWindow {
     #[inline]
     fn space(&mut self) {
         if matches!(self.last(), Some(b) if b != b' ' && b != b'\n') {
-            self.push(b" ");
+            self.push_byte(b' ');
         }
     }
 
@@ -132,7 +145,7 @@ impl super::vt::LineSink for TextWindow {
     #[inline]
     fn line_break(&mut self) {
         if matches!(self.last(), Some(b) if b != b'\n') {
-            self.push(b"\n");
+            self.push_byte(b'\n');
         }
     }
 
@@ -171,7 +184,7 @@ impl super::vt::LineSink for TextWindow {
                 self.buf.pop();
                 self.epoch += 1;
             }
-            Some(_) => self.push(b"\n"),
+            Some(_) => self.push_byte(b'\n'),
             None => {}
         }
     }
@@ -191,7 +204,7 @@ impl super::vt::LineSink for TextWindow {
 #[cfg(test)]
 mod tests {
     use super::super::vt::LineSink as _;
-    use super::{TEXT_WINDOW_BYTES, TextWindow};
+    use super::{TEXT_WINDOW_BYTES, TextWindow, WINDOW_BUFFER_BYTES};
 
     fn text(window: &TextWindow) -> String {
         String::from_utf8_lossy(window.view()).into_owned()
@@ -237,6 +250,28 @@ mod tests {
             assert_eq!(pieces.view(), whole.view(), "step {step}");
         }
         assert_eq!(whole.view(), &stream[stream.len() - TEXT_WINDOW_BYTES..]);
+    }
+
+    #[test]
+    fn a_byte_appended_alone_is_appended_as_text_is_at_every_fill() {
+        for fill in [
+            0,
+            1,
+            TEXT_WINDOW_BYTES,
+            WINDOW_BUFFER_BYTES - 1,
+            WINDOW_BUFFER_BYTES,
+        ] {
+            let filler: Vec<u8> = (0..fill).map(|i| b'a' + (i % 26) as u8).collect();
+            let (mut alone, mut text) = (TextWindow::default(), TextWindow::default());
+            for piece in filler.chunks(1_000) {
+                alone.push(piece);
+                text.push(piece);
+            }
+            alone.push_byte(b'\n');
+            text.push(b"\n");
+            assert_eq!(alone.view(), text.view(), "fill {fill}");
+            assert_eq!(alone.capacity_used(), text.capacity_used(), "fill {fill}");
+        }
     }
 
     #[test]

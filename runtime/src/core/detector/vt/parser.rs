@@ -175,6 +175,11 @@ impl Parser {
                 if self.state != State::Ground {
                     return i;
                 }
+                // The line feed of a CR LF (how most lines end) at once, not after another scan.
+                if byte == b'\r' && bytes.get(i) == Some(&b'\n') {
+                    sink.op(Op::LineFeed);
+                    i += 1;
+                }
             } else {
                 i = end;
             }
@@ -383,6 +388,7 @@ impl Parser {
     }
 
     /// A C0 control or DEL, in ground or inside an escape sequence (where it is executed too).
+    #[inline]
     fn control<S: Sink>(&mut self, byte: u8, sink: &mut S) {
         match byte {
             ESC => self.state = State::Escape,
