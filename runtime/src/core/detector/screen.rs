@@ -181,6 +181,25 @@ impl vt::Sink for Screen {
     }
 
     #[inline]
+    fn ascii_text(&mut self, bytes: &[u8]) {
+        match &mut self.model {
+            Model::Lines(window) => window.push(bytes),
+            Model::Grid {
+                grid,
+                written,
+                recording,
+            } => {
+                grid.ascii(bytes);
+                if !*recording {
+                    return;
+                }
+                let room = TEXT_WINDOW_BYTES.saturating_sub(written.len());
+                written.extend_from_slice(&bytes[..bytes.len().min(room)]);
+            }
+        }
+    }
+
+    #[inline]
     fn op(&mut self, op: vt::Op) {
         match &mut self.model {
             Model::Lines(window) => vt::Sink::op(window, op),

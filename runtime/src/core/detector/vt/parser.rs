@@ -141,8 +141,11 @@ impl Parser {
             i = if maybe_c1 {
                 self.emit_valid(bytes, i, valid_end, sink)
             } else {
-                if valid_end > i {
+                if valid_end == i {
+                } else if run.non_ascii {
                     sink.text(&bytes[i..valid_end]);
+                } else {
+                    sink.ascii_text(&bytes[i..valid_end]);
                 }
                 valid_end
             };
