@@ -23,7 +23,7 @@
 //! scrolling and does not depend on the size.
 //!
 //! Memory is bounded: the grid ([`SCREEN_COLS_MAX`] by [`SCREEN_ROWS_MAX`] cells and its text) or
-//! the text window ([`TEXT_WINDOW_BYTES`], twice that while compacting), the query queue
+//! the text window ([`TEXT_WINDOW_BYTES`] visible, in a buffer of eight times that), the query queue
 //! ([`QUERIES_PENDING_MAX`]) and the echo text (the last [`TEXT_WINDOW_BYTES`] of the prompt and
 //! of a chunk's text); the parser keeps a few integers. No input panics.
 //!

@@ -135,7 +135,7 @@ impl Screen {
     pub(super) fn within_bounds(&mut self) -> bool {
         match &mut self.model {
             Model::Lines(window) => {
-                window.capacity_used() <= 2 * TEXT_WINDOW_BYTES
+                window.capacity_used() <= window::WINDOW_BUFFER_BYTES
                     && window.view().len() <= TEXT_WINDOW_BYTES
             }
             Model::Grid { grid, written, .. } => {
@@ -171,6 +171,25 @@ impl vt::Sink for Screen {
                 recording,
             } => {
                 grid.text(bytes);
+                if !*recording {
+                    return;
+                }
+                let room = TEXT_WINDOW_BYTES.saturating_sub(written.len());
+                written.extend_from_slice(&bytes[..bytes.len().min(room)]);
+            }
+        }
+    }
+
+    #[inline]
+    fn ascii_text(&mut self, bytes: &[u8]) {
+        match &mut self.model {
+            Model::Lines(window) => window.push(bytes),
+            Model::Grid {
+                grid,
+                written,
+                recording,
+            } => {
+                grid.ascii(bytes);
                 if !*recording {
                     return;
                 }

@@ -1361,3 +1361,29 @@ fn an_osc_title_filling_the_buffer_keeps_its_bytes_whatever_ends_it() {
         );
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// The parser hands runs it found all ASCII to `Sink::ascii_text` (a fast path): a screen
+    /// takes them as it takes the same text through `Sink::text`, in either screen model and
+    /// whether or not the echo guard records the chunk's text.
+    #[test]
+    fn ascii_text_lands_on_the_screen_as_text_does(
+        before in stream(),
+        text in "[ -~]{0,300}",
+        profile in proptest::sample::select(Profile::ALL.to_vec()),
+        recording in any::<bool>(),
+    ) {
+        use super::screen::Screen;
+        use super::vt::{Parser, Sink};
+        let (mut fast, mut general) = (Screen::new(profile), Screen::new(profile));
+        Parser::default().advance(&before, &mut fast);
+        Parser::default().advance(&before, &mut general);
+        let (fast_mark, general_mark) = (fast.mark(recording), general.mark(recording));
+        fast.ascii_text(text.as_bytes());
+        general.text(text.as_bytes());
+        prop_assert_eq!(fast.text_now(), general.text_now());
+        prop_assert_eq!(fast.since(fast_mark), general.since(general_mark));
+    }
+}

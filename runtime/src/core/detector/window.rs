@@ -8,6 +8,12 @@
 
 use super::TEXT_WINDOW_BYTES;
 
+/// Bytes the window's buffer holds before it drops what scrolled out of the window (moving the
+/// visible text to its front): eight windows, so that text is moved once per seven windows of
+/// output rather than once per window (a log program's output was a fifth of the detector's
+/// time in moving it).
+pub(crate) const WINDOW_BUFFER_BYTES: usize = 8 * TEXT_WINDOW_BYTES;
+
 /// Position in the window's event stream, to take back text that turned out to be an echo.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Mark {
@@ -19,7 +25,7 @@ pub(crate) struct Mark {
 /// A bounded, contiguous window of screen text.
 #[derive(Clone, Debug)]
 pub(crate) struct TextWindow {
-    /// Holds at most `2 * TEXT_WINDOW_BYTES` bytes; `buf[start..]` is visible.
+    /// Holds at most [`WINDOW_BUFFER_BYTES`]; `buf[start..]` is visible.
     buf: Vec<u8>,
     start: usize,
     /// Bumped whenever bytes already written are dropped, popped or cleared, so a [`Mark`]
@@ -30,7 +36,7 @@ pub(crate) struct TextWindow {
 impl Default for TextWindow {
     fn default() -> Self {
         TextWindow {
-            buf: Vec::with_capacity(2 * TEXT_WINDOW_BYTES),
+            buf: Vec::with_capacity(WINDOW_BUFFER_BYTES),
             start: 0,
             epoch: 0,
         }
@@ -56,7 +62,7 @@ impl TextWindow {
             self.epoch += 1;
             return;
         }
-        if self.buf.len() + bytes.len() > 2 * TEXT_WINDOW_BYTES {
+        if self.buf.len() + bytes.len() > WINDOW_BUFFER_BYTES {
             self.buf.drain(..self.start);
             self.start = 0;
             self.epoch += 1;
@@ -67,7 +73,20 @@ impl TextWindow {
             .max(self.buf.len().saturating_sub(TEXT_WINDOW_BYTES));
     }
 
-    /// Bytes held, visible or not (at most twice the window).
+    /// Appends one byte of white space (a space or a line feed), as [`TextWindow::push`] would.
+    #[inline]
+    fn push_byte(&mut self, byte: u8) {
+        if self.buf.len() >= WINDOW_BUFFER_BYTES {
+            self.push(&[byte]);
+            return;
+        }
+        self.buf.push(byte);
+        self.start = self
+            .start
+            .max(self.buf.len().saturating_sub(TEXT_WINDOW_BYTES));
+    }
+
+    /// Bytes held, visible or not (at most [`WINDOW_BUFFER_BYTES`]).
     #[cfg(test)]
     pub(crate) fn capacity_used(&self) -> usize {
         self.buf.len()
@@ -118,7 +137,7 @@ impl super::vt::LineSink for TextWindow {
     #[inline]
     fn space(&mut self) {
         if matches!(self.last(), Some(b) if b != b' ' && b != b'\n') {
-            self.push(b" ");
+            self.push_byte(b' ');
         }
     }
 
@@ -126,7 +145,7 @@ impl super::vt::LineSink for TextWindow {
     #[inline]
     fn line_break(&mut self) {
         if matches!(self.last(), Some(b) if b != b'\n') {
-            self.push(b"\n");
+            self.push_byte(b'\n');
         }
     }
 
@@ -165,7 +184,7 @@ impl super::vt::LineSink for TextWindow {
                 self.buf.pop();
                 self.epoch += 1;
             }
-            Some(_) => self.push(b"\n"),
+            Some(_) => self.push_byte(b'\n'),
             None => {}
         }
     }
@@ -185,7 +204,7 @@ impl super::vt::LineSink for TextWindow {
 #[cfg(test)]
 mod tests {
     use super::super::vt::LineSink as _;
-    use super::{TEXT_WINDOW_BYTES, TextWindow};
+    use super::{TEXT_WINDOW_BYTES, TextWindow, WINDOW_BUFFER_BYTES};
 
     fn text(window: &TextWindow) -> String {
         String::from_utf8_lossy(window.view()).into_owned()
@@ -231,6 +250,28 @@ mod tests {
             assert_eq!(pieces.view(), whole.view(), "step {step}");
         }
         assert_eq!(whole.view(), &stream[stream.len() - TEXT_WINDOW_BYTES..]);
+    }
+
+    #[test]
+    fn a_byte_appended_alone_is_appended_as_text_is_at_every_fill() {
+        for fill in [
+            0,
+            1,
+            TEXT_WINDOW_BYTES,
+            WINDOW_BUFFER_BYTES - 1,
+            WINDOW_BUFFER_BYTES,
+        ] {
+            let filler: Vec<u8> = (0..fill).map(|i| b'a' + (i % 26) as u8).collect();
+            let (mut alone, mut text) = (TextWindow::default(), TextWindow::default());
+            for piece in filler.chunks(1_000) {
+                alone.push(piece);
+                text.push(piece);
+            }
+            alone.push_byte(b'\n');
+            text.push(b"\n");
+            assert_eq!(alone.view(), text.view(), "fill {fill}");
+            assert_eq!(alone.capacity_used(), text.capacity_used(), "fill {fill}");
+        }
     }
 
     #[test]

@@ -336,8 +336,8 @@ impl Grid {
         }
     }
 
-    /// ASCII text: whole runs copied into a row at a time.
-    fn ascii(&mut self, mut bytes: &[u8]) {
+    /// Printable ASCII text (no controls): whole runs copied into a row at a time.
+    pub(crate) fn ascii(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
             if self.wrap_pending {
                 self.wrap();

@@ -108,6 +108,12 @@ pub(crate) enum Op {
 pub(crate) trait Sink {
     /// A run of printable text: valid UTF-8, whole characters, no control characters.
     fn text(&mut self, bytes: &[u8]);
+    /// A run of printable text the parser found to be all ASCII: a [`Sink::text`] whose
+    /// receiver need not check that again.
+    #[inline]
+    fn ascii_text(&mut self, bytes: &[u8]) {
+        self.text(bytes);
+    }
     /// A terminal operation.
     fn op(&mut self, op: Op);
     /// The program asked the terminal something and waits for the reply.

@@ -141,8 +141,11 @@ impl Parser {
             i = if maybe_c1 {
                 self.emit_valid(bytes, i, valid_end, sink)
             } else {
-                if valid_end > i {
+                if valid_end == i {
+                } else if run.non_ascii {
                     sink.text(&bytes[i..valid_end]);
+                } else {
+                    sink.ascii_text(&bytes[i..valid_end]);
                 }
                 valid_end
             };
@@ -174,6 +177,11 @@ impl Parser {
                 self.control(byte, sink);
                 if self.state != State::Ground {
                     return i;
+                }
+                // The line feed of a CR LF (how most lines end) at once, not after another scan.
+                if byte == b'\r' && bytes.get(i) == Some(&b'\n') {
+                    sink.op(Op::LineFeed);
+                    i += 1;
                 }
             } else {
                 i = end;
@@ -383,6 +391,7 @@ impl Parser {
     }
 
     /// A C0 control or DEL, in ground or inside an escape sequence (where it is executed too).
+    #[inline]
     fn control<S: Sink>(&mut self, byte: u8, sink: &mut S) {
         match byte {
             ESC => self.state = State::Escape,
