@@ -393,6 +393,8 @@ pub struct Registry {
     /// Whether the state file may hold less than `entries` (a write failed since the last one
     /// that succeeded): a save that changes nothing is written anyway until one succeeds.
     file_behind: bool,
+    /// Encodes the state file, keeping each unchanged task's text from one save to the next.
+    encoder: state::Encoder,
 }
 
 impl Registry {
@@ -423,6 +425,7 @@ impl Registry {
             publisher,
             entries: Vec::new(),
             file_behind: true,
+            encoder: state::Encoder::default(),
         };
         let mut restored = Restored::default();
         let mut wiring = Vec::new();
@@ -589,7 +592,7 @@ impl Registry {
         written
     }
 
-    async fn write_entries(&self) -> Result<(), RegistryError> {
+    async fn write_entries(&mut self) -> Result<(), RegistryError> {
         let state = State {
             coordinators: self
                 .entries
@@ -604,7 +607,7 @@ impl Registry {
                 })
                 .collect(),
         };
-        let bytes = state::encode(&state);
+        let bytes = self.encoder.encode(&state);
         if bytes.len() > STATE_BYTES_MAX {
             return Err(RegistryError::Files(format!(
                 "the state would be {} bytes, over the {STATE_BYTES_MAX}-byte limit; close tasks",

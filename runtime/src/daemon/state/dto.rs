@@ -25,9 +25,9 @@ use super::{CoordinatorState, McpJsonState};
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct FileDto {
+pub(super) struct FileDto<T = TaskDto> {
     pub(super) format: u32,
-    pub(super) coordinators: Vec<CoordinatorDto>,
+    pub(super) coordinators: Vec<CoordinatorDto<T>>,
 }
 
 /// Only the format, read first: a newer file may have any other shape.
@@ -36,9 +36,11 @@ pub(super) struct FormatOnly {
     pub(super) format: u32,
 }
 
+/// A coordinator as the file holds it; its tasks are `TaskDto`s, or (when written) each task
+/// already encoded (`state::Encoder`).
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct CoordinatorDto {
+pub(super) struct CoordinatorDto<T = TaskDto> {
     id: String,
     token: String,
     registered: bool,
@@ -49,7 +51,7 @@ pub(super) struct CoordinatorDto {
     notification_delay_ms: u64,
     config_dir: PathBuf,
     mcp_json: Option<McpJsonDto>,
-    tasks: Vec<TaskDto>,
+    tasks: Vec<T>,
     #[serde(default)]
     replay: Vec<ReplayDto>,
     #[serde(default)]
@@ -127,7 +129,7 @@ struct McpJsonDto {
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct TaskDto {
+pub(super) struct TaskDto {
     id: String,
     name: String,
     branch: String,
@@ -172,7 +174,8 @@ struct WorktreeFileDto {
     kind: String,
 }
 
-pub(super) fn coordinator_dto(c: &CoordinatorState) -> CoordinatorDto {
+/// `c` as the file holds it, with its tasks as given.
+pub(super) fn coordinator_dto<T>(c: &CoordinatorState, tasks: Vec<T>) -> CoordinatorDto<T> {
     CoordinatorDto {
         id: c.id.to_string(),
         token: c.token.expose().to_owned(),
@@ -190,7 +193,7 @@ pub(super) fn coordinator_dto(c: &CoordinatorState) -> CoordinatorDto {
             previous: m.registration.previous.clone(),
             entry: m.registration.entry.clone(),
         }),
-        tasks: c.records.tasks.iter().map(task_dto).collect(),
+        tasks,
         replay: c.records.replay.iter().map(replay_dto).collect(),
         intents: c.records.intents.iter().map(intent_dto).collect(),
     }
@@ -355,7 +358,7 @@ fn intent_from(dto: IntentDto) -> Result<Intent, String> {
     })
 }
 
-fn task_dto(r: &TaskRecord) -> TaskDto {
+pub(super) fn task_dto(r: &TaskRecord) -> TaskDto {
     let spec = &r.spec;
     TaskDto {
         id: spec.id.to_string(),

@@ -18,14 +18,18 @@ mod dto;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+
+use serde_json::value::RawValue;
 
 use crate::agents::mcp_json::Registration;
 use crate::core::auth::Secret;
 use crate::core::coordinator::Records;
-use crate::core::ids::CoordinatorId;
+use crate::core::coordinator::TaskRecord;
+use crate::core::ids::{CoordinatorId, TaskId};
 use crate::engine::CoordinatorSettings;
-use dto::{FileDto, FormatOnly, coordinator_dto, coordinator_from};
+use dto::{FileDto, FormatOnly, coordinator_dto, coordinator_from, task_dto};
 
 /// The format this build writes, and the newest it reads. Format 2 added what a restart must not
 /// lose besides the tasks (their untyped assignments and queued prompts, whether their agents
@@ -91,13 +95,65 @@ pub enum StateError {
 /// The file's bytes for `state` (pretty JSON: a person may need to read it).
 #[must_use]
 pub fn encode(state: &State) -> Vec<u8> {
-    let file = FileDto {
-        format: FORMAT,
-        coordinators: state.coordinators.iter().map(coordinator_dto).collect(),
-    };
-    let mut bytes = serde_json::to_vec_pretty(&file).unwrap_or_default();
-    bytes.push(b'\n');
-    bytes
+    Encoder::default().encode(state)
+}
+
+/// Where a task object starts in the file: inside `coordinators[]`, a coordinator and its
+/// `tasks[]`, four levels of the pretty printer's two spaces.
+const TASK_INDENT: &str = "        ";
+
+/// Encodes the state file again and again: a task whose record is the same as at the last
+/// encoding is not encoded again (its text is kept), so a save costs what changed, not every
+/// task's spec, launch arguments and files (most of a save's cost otherwise). The bytes are the
+/// same as [`encode`]'s.
+#[derive(Debug, Default)]
+pub struct Encoder {
+    tasks: HashMap<TaskId, (TaskRecord, Box<RawValue>)>,
+}
+
+impl Encoder {
+    /// The file's bytes for `state`.
+    #[must_use]
+    pub fn encode(&mut self, state: &State) -> Vec<u8> {
+        let mut known = std::mem::take(&mut self.tasks);
+        for record in state.coordinators.iter().flat_map(|c| &c.records.tasks) {
+            let id = record.spec.id;
+            let entry = match known.remove(&id) {
+                Some((kept, text)) if kept == *record => (kept, text),
+                _ => (record.clone(), task_text(record)),
+            };
+            self.tasks.insert(id, entry);
+        }
+        let coordinators = state
+            .coordinators
+            .iter()
+            .map(|coordinator| {
+                let tasks: Vec<&RawValue> = coordinator
+                    .records
+                    .tasks
+                    .iter()
+                    .filter_map(|record| self.tasks.get(&record.spec.id))
+                    .map(|(_, text)| &**text)
+                    .collect();
+                coordinator_dto(coordinator, tasks)
+            })
+            .collect();
+        let file = FileDto {
+            format: FORMAT,
+            coordinators,
+        };
+        let mut bytes = serde_json::to_vec_pretty(&file).unwrap_or_default();
+        bytes.push(b'\n');
+        bytes
+    }
+}
+
+/// One task's object as the pretty printer writes it at its place in the file.
+fn task_text(record: &TaskRecord) -> Box<RawValue> {
+    let alone = serde_json::to_string_pretty(&task_dto(record)).unwrap_or_default();
+    // A newline is only ever the printer's (one inside a string is escaped).
+    let placed = alone.replace('\n', &format!("\n{TASK_INDENT}"));
+    RawValue::from_string(placed).unwrap_or_default()
 }
 
 /// The state in `bytes`.

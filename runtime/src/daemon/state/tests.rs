@@ -2,7 +2,7 @@
 //! formats 1 and 2 read, and unreadable or newer files are refused with the kind of error they
 //! are.
 
-use super::{CoordinatorState, FORMAT, McpJsonState, State, StateError, decode, encode};
+use super::{CoordinatorState, Encoder, FORMAT, McpJsonState, State, StateError, decode, encode};
 use crate::agents::mcp_json::Registration;
 use crate::core::auth::Secret;
 use crate::core::coordinator::{
@@ -233,4 +233,52 @@ fn a_newer_format_is_named_not_parsed() {
     let bytes = format!("{{\"format\": {}, \"anything\": true}}", FORMAT + 1);
     let error = decode(bytes.as_bytes()).unwrap_err();
     assert_eq!(error, StateError::FutureFormat { found: FORMAT + 1 });
+}
+
+/// The file as serde writes it with every task encoded in place: what [`Encoder`] must match.
+fn written_whole(state: &State) -> Vec<u8> {
+    let file = super::dto::FileDto {
+        format: FORMAT,
+        coordinators: state
+            .coordinators
+            .iter()
+            .map(|c| {
+                let tasks = c.records.tasks.iter().map(super::dto::task_dto).collect();
+                super::dto::coordinator_dto(c, tasks)
+            })
+            .collect(),
+    };
+    let mut bytes = serde_json::to_vec_pretty(&file).unwrap();
+    bytes.push(b'\n');
+    bytes
+}
+
+#[test]
+fn an_encoder_kept_across_saves_writes_what_encoding_every_task_writes() {
+    let mut encoder = Encoder::default();
+    let mut state = sample();
+    assert_eq!(encoder.encode(&state), written_whole(&state));
+    // A task changes, one comes (a second coordinator's too), one goes: each save is written as
+    // if every task were encoded anew, the unchanged task's kept text included.
+    let first = state.coordinators[0].records.tasks[0].clone();
+    let mut second = first.clone();
+    second.spec.id = TaskId::from_random([9; 16]);
+    second.spec.name = "a \"quoted\"\nname".into();
+    state.coordinators[0].records.tasks.push(second.clone());
+    assert_eq!(encoder.encode(&state), written_whole(&state));
+    state.coordinators[0].records.tasks[0].signal = None;
+    state.coordinators[0].records.tasks[1].exit_code = Some(3);
+    assert_eq!(encoder.encode(&state), written_whole(&state));
+    let mut other = state.coordinators[0].clone();
+    other.id = CoordinatorId::from_random([8; 16]);
+    other.records.tasks = vec![second];
+    other.records.tasks[0].spec.id = TaskId::from_random([7; 16]);
+    state.coordinators.push(other);
+    state.coordinators[0].records.tasks.remove(0);
+    let bytes = encoder.encode(&state);
+    assert_eq!(bytes, written_whole(&state));
+    assert_eq!(bytes, encode(&state), "a fresh encoder writes the same");
+    assert_eq!(encoder.tasks.len(), 2, "a task gone is forgotten");
+    let read = decode(&bytes).unwrap();
+    assert_eq!(read.coordinators.len(), 2);
 }
