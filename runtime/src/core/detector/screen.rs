@@ -160,9 +160,11 @@ impl Screen {
     }
 }
 
-impl vt::Sink for Screen {
+impl Screen {
+    /// Writes text to the model (`ascii`: the parser found every byte ASCII) and, while the echo
+    /// guard records, to what it records.
     #[inline]
-    fn text(&mut self, bytes: &[u8]) {
+    fn put_text(&mut self, bytes: &[u8], ascii: bool) {
         match &mut self.model {
             Model::Lines(window) => window.push(bytes),
             Model::Grid {
@@ -170,7 +172,11 @@ impl vt::Sink for Screen {
                 written,
                 recording,
             } => {
-                grid.text(bytes);
+                if ascii {
+                    grid.ascii(bytes);
+                } else {
+                    grid.text(bytes);
+                }
                 if !*recording {
                     return;
                 }
@@ -179,24 +185,17 @@ impl vt::Sink for Screen {
             }
         }
     }
+}
+
+impl vt::Sink for Screen {
+    #[inline]
+    fn text(&mut self, bytes: &[u8]) {
+        self.put_text(bytes, false);
+    }
 
     #[inline]
     fn ascii_text(&mut self, bytes: &[u8]) {
-        match &mut self.model {
-            Model::Lines(window) => window.push(bytes),
-            Model::Grid {
-                grid,
-                written,
-                recording,
-            } => {
-                grid.ascii(bytes);
-                if !*recording {
-                    return;
-                }
-                let room = TEXT_WINDOW_BYTES.saturating_sub(written.len());
-                written.extend_from_slice(&bytes[..bytes.len().min(room)]);
-            }
-        }
+        self.put_text(bytes, true);
     }
 
     #[inline]
