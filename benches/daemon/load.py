@@ -68,12 +68,17 @@ def proc_status(pid):
     return fields
 
 
-def stat_ticks(path):
-    """utime + stime (clock ticks) from a /proc .../stat file (a process: all its threads)."""
+def stat_split(path):
+    """(utime, stime) (clock ticks) from a /proc .../stat file (a process: all its threads)."""
     with open(path) as f:
         text = f.read()
     after = text[text.rindex(")") + 2 :].split()  # fields from 3 (state) on
-    return int(after[11]) + int(after[12])  # fields 14 utime, 15 stime
+    return int(after[11]), int(after[12])  # fields 14 utime, 15 stime
+
+
+def stat_ticks(path):
+    """utime + stime (clock ticks) from a /proc .../stat file."""
+    return sum(stat_split(path))
 
 
 def thread_ticks(pid):
@@ -133,19 +138,23 @@ class CpuWindow:
 
     def start(self):
         self.t0 = time.monotonic()
-        self.p0 = stat_ticks(f"/proc/{self.pid}/stat")
+        self.p0 = stat_split(f"/proc/{self.pid}/stat")
         self.th0 = thread_ticks(self.pid)
         self.m0 = machine_ticks()
         self.cs0 = context_switches(self.pid)
 
     def stop(self):
         wall = time.monotonic() - self.t0
-        p1 = stat_ticks(f"/proc/{self.pid}/stat")
+        p1 = stat_split(f"/proc/{self.pid}/stat")
         th1 = thread_ticks(self.pid)
         m1 = machine_ticks()
         self.switches = (context_switches(self.pid) - self.cs0) / wall
         self.wall = wall
-        self.percent = (p1 - self.p0) / CLK_TCK / wall * 100
+        user, kernel = (b - a for a, b in zip(self.p0, p1))
+        self.percent = (user + kernel) / CLK_TCK / wall * 100
+        # The kernel's share: the system calls (the terminal reads above all) and what the
+        # kernel does on the process's behalf.
+        self.kernel_percent = kernel / CLK_TCK / wall * 100
         groups = {}
         for tid, (name, ticks) in th1.items():
             before = self.th0.get(tid, (name, 0))[1]
@@ -463,6 +472,94 @@ def phase_memory(args, daemon, root, rss0):
            f"VmRSS 1 s after closing all {n} tasks and deregistering; threads {after['Threads']}")
 
 
+# Bytes one read of the floor reader asks for: the daemon's `PTY_READ_CHUNK_BYTES`.
+FLOOR_READ_BYTES = 16 * 1024
+
+
+def floor_reader(script, cwd, n, warmup, window):
+    """What reading the same output costs a process that does nothing else: `n` agents running
+    `script` in terminals of the daemon's size, read through one level-triggered epoll, one
+    FLOOR_READ_BYTES read per readiness, the bytes dropped. Runs in its own process (see
+    `phase_floor`); returns its own CPU over `window` s after `warmup` s, kernel and user apart,
+    and the bytes it read."""
+    import fcntl
+    import pty
+    import resource
+    import select
+    import struct
+    import termios
+
+    agents = []
+    try:
+        for _ in range(n):
+            pid, fd = pty.fork()
+            if pid == 0:  # the agent: a session and process group of its own, as in the daemon
+                try:
+                    os.chdir(cwd)
+                    os.execvp("sh", ["sh", "-c", script, "agent"])
+                finally:
+                    os._exit(127)
+            fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
+            os.set_blocking(fd, False)
+            agents.append((pid, fd))
+        poller = select.epoll()
+        for _, fd in agents:
+            poller.register(fd, select.EPOLLIN)
+
+        def read_for(seconds):
+            total = reads = 0
+            end = time.monotonic() + seconds
+            while (left := end - time.monotonic()) > 0:
+                for fd, _ in poller.poll(min(left, 0.1)):
+                    try:
+                        total += len(os.read(fd, FLOOR_READ_BYTES))
+                        reads += 1
+                    except BlockingIOError:
+                        pass
+            return total, reads
+
+        read_for(warmup)
+        r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
+        total, reads = read_for(window)
+        r1, wall = resource.getrusage(resource.RUSAGE_SELF), time.monotonic() - t0
+        return {"wall": wall, "bytes": total, "reads": reads,
+                "user": r1.ru_utime - r0.ru_utime, "kernel": r1.ru_stime - r0.ru_stime}
+    finally:
+        for pid, fd in agents:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            os.close(fd)
+            os.waitpid(pid, 0)
+
+
+def phase_floor(args, root, script):
+    """The floor under the CPU phase's figure: `floor_reader` in a child process, on the same
+    agents' script, just before the daemon's agents start."""
+    cwd = root / "floor"
+    cwd.mkdir()
+    code = ("import json, sys; sys.path.insert(0, sys.argv[1]); import load; "
+            "print(json.dumps(load.floor_reader(sys.argv[2], sys.argv[3], int(sys.argv[4]), "
+            "float(sys.argv[5]), float(sys.argv[6]))))")
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(Path(__file__).resolve().parent), script, str(cwd),
+         str(args.agents), str(args.warmup), str(args.window)],
+        capture_output=True, text=True, timeout=args.warmup + args.window + 60)
+    if out.returncode != 0:
+        raise LoadError(f"the floor reader failed ({out.returncode}): {out.stderr[-500:]}")
+    f = json.loads(out.stdout)
+    mb = f["bytes"] / 1e6
+    if mb == 0:
+        raise LoadError("the floor reader read nothing")
+    result("cpu.floor_reader", f"{(f['user'] + f['kernel']) * 1e3 / mb:.1f}", "ms CPU per MB",
+           f"a process that only reads the same {args.agents} agents' terminals (epoll, one "
+           f"{FLOOR_READ_BYTES // 1024} KiB read per readiness, {f['bytes'] / f['reads']:.0f} B "
+           f"a read): kernel {f['kernel'] * 1e3 / mb:.1f} ms/MB, its own code "
+           f"{f['user'] * 1e3 / mb:.1f} ms/MB; {mb / f['wall']:.2f} MB/s over {f['wall']:.1f} s "
+           f"after {args.warmup} s warm-up")
+
+
 def phase_cpu(args, daemon, root):
     n = args.agents
     # Whole redraws of about rate x 0.1 s; the sleep then makes the target rate (cat's own
@@ -473,6 +570,9 @@ def phase_cpu(args, daemon, root):
     frame_path.write_bytes(frame)
     script = (f"F={shlex.quote(str(frame_path))}; while :; do cat \"$F\"; "
               f"printf x >> {FRAMES_FILE}; sleep {interval}; done")
+    progress(f"cpu: the floor: {n} agents read by a process that does nothing else, "
+             f"{args.warmup} s + {args.window} s")
+    phase_floor(args, root, script)
     fleet = Fleet(daemon, root, "cpu", script, n, args.per_coordinator)
     progress(f"cpu: frame {len(frame)} bytes ({screens} redraws of {COLS}x{ROWS}); "
              f"starting {n} agents: {script}")
@@ -513,7 +613,8 @@ def phase_cpu(args, daemon, root):
     result("cpu.daemon_tui_output", f"{window.percent:.1f}", "% of one core",
            f"daemon utime+stime / wall over {window.wall:.1f} s after {args.warmup} s warm-up, "
            f"{n} agents at {total:.2f} MB/s total; "
-           f"{window.percent / 100 / total * 1e3 if total else 0:.1f} ms CPU per MB; "
+           f"{window.percent / 100 / total * 1e3 if total else 0:.1f} ms CPU per MB, of which "
+           f"kernel {window.kernel_percent / 100 / total * 1e3 if total else 0:.1f}; "
            f"{window.switches:.0f} context switches/s"
            + ("; perf record running: inflated" if args.perf else ""))
     result("cpu.daemon_threads", window.groups_text(), "", "per thread group, % of one core")
