@@ -50,6 +50,8 @@ async fn main() -> anyhow::Result<()> {
                 base_branch: None,
                 agent_command: None,
                 agent_args: None,
+                policy: baton_runtime::core::coordinator::Policy::Review,
+                checks: Vec::new(),
             };
             handle.create_task(request).await?;
         }

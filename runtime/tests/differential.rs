@@ -141,6 +141,8 @@ const SCENARIOS: &[&str] = &[
     "detector/trust-dialog-holds-the-assignment.toml",
     "faults/a-hung-agent-never-signals.toml",
     "faults/an-agent-crash-is-reported.toml",
+    "landing/a-tasks-policy-shows-in-its-list-and-status.toml",
+    "landing/bad-policies-and-checks-change-nothing.toml",
 ];
 
 /// Steps (file, step number from 1, fields, why) whose answers' `fields` (a terminal's
@@ -532,6 +534,7 @@ const DIRECTORIES: &[&str] = &[
     "detector",
     "faults",
     "websocket",
+    "landing",
 ];
 
 #[test]

@@ -603,6 +603,8 @@ mod tests {
                 state: baton_runtime::core::state::Verdict::starting(
                     baton_runtime::core::time::Millis(0),
                 ),
+                policy: baton_runtime::core::coordinator::Policy::Review,
+                checks: Vec::new(),
             };
             observed.event(&AppEvent::TaskCreated { coordinator, task }, 0);
         }

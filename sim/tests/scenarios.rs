@@ -21,7 +21,7 @@ fn scenario_files(folder: &str) -> Vec<PathBuf> {
 }
 
 /// The folders `cargo test` replays, one test each.
-const FOLDERS: [&str; 10] = [
+const FOLDERS: [&str; 11] = [
     "attacks",
     "websocket",
     "coordinator",
@@ -32,6 +32,7 @@ const FOLDERS: [&str; 10] = [
     "attention",
     "faults",
     "bugs",
+    "landing",
 ];
 
 /// No scenario file sits where no test would replay it (a new folder, a file at the top).
@@ -139,6 +140,11 @@ fn check(folder: &str) {
 #[test]
 fn attacks_scenarios_hold() {
     check("attacks");
+}
+
+#[test]
+fn landing_scenarios_hold() {
+    check("landing");
 }
 
 #[test]

@@ -29,6 +29,15 @@ fn attention(state: AgentState) -> Option<Text<'static>> {
 pub fn detail(task: &TaskView, coordinator: CoordinatorId) -> wire::TaskDetail<'_> {
     wire::TaskDetail {
         summary: summary(task, coordinator),
+        checks: task
+            .checks
+            .iter()
+            .map(|c| wire::RequiredCheck {
+                command: Cow::Borrowed(&c.command),
+                name: Cow::Borrowed(&c.name),
+                timeout_ms: c.timeout_ms,
+            })
+            .collect(),
         exit_code: task.exit_code,
         worktree_path: task.worktree.to_string_lossy(),
     }
@@ -186,6 +195,7 @@ pub fn summary(task: &TaskView, coordinator: CoordinatorId) -> wire::TaskSummary
         coordinator_task_id: Id(coordinator.0),
         id: Id(task.id.0),
         name: Cow::Borrowed(&task.name),
+        policy: Cow::Borrowed(task.policy.name()),
         signal_done_at: task.signalled_at.map(iso),
         status: Cow::Borrowed(task.status.name()),
     }

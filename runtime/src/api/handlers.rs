@@ -374,12 +374,17 @@ async fn create(
         Some(Value::String(name)) => name.clone(),
         _ => return Err(ApiError::bad_request("name must be a non-empty string")),
     };
+    let (policy, checks) =
+        crate::core::coordinator::read_policy(fields.get("policy"), fields.get("checks"))
+            .map_err(ApiError::bad_request)?;
     let request = CreateTask {
         name,
         prompt: text(fields, "prompt")?.map(str::to_owned),
         base_branch: text(fields, "baseBranch")?.map(str::to_owned),
         agent_command: None,
         agent_args: None,
+        policy,
+        checks,
     };
     // Accepted for compatibility and ignored: a coordinator's tasks are in its own project.
     text(fields, "projectId")?;

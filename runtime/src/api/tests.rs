@@ -65,6 +65,8 @@ pub(crate) async fn world() -> World {
             base_branch: None,
             agent_command: None,
             agent_args: None,
+            policy: crate::core::coordinator::Policy::Review,
+            checks: Vec::new(),
         };
         tasks.push(handle.create_task(request).await.expect("created").id);
         directory

@@ -76,6 +76,10 @@ pub struct TaskSummary<'a> {
     pub id: Id,
     /// Its name.
     pub name: Text<'a>,
+    /// What it may do with its finished work: `review` (signal done; its coordinator merges) or
+    /// `land` (it may also land itself). Read as `review` from a Baton that did not send it.
+    #[serde(default = "review_policy")]
+    pub policy: Text<'a>,
     /// When it signalled done (ISO 8601), if it did since its last prompt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal_done_at: Option<Text<'a>>,
@@ -90,10 +94,30 @@ pub struct TaskDetail<'a> {
     /// The summary's fields.
     #[serde(flatten)]
     pub summary: TaskSummary<'a>,
+    /// What must pass before it lands (left out when nothing is required).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<RequiredCheck<'a>>,
     /// Its agent's last exit code (null while it never exited).
     pub exit_code: Option<i32>,
     /// Its worktree.
     pub worktree_path: Text<'a>,
+}
+
+/// The policy of a task whose answer names none (a Baton before policies).
+fn review_policy() -> Text<'static> {
+    Cow::Borrowed("review")
+}
+
+/// A check required before a task lands.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequiredCheck<'a> {
+    /// The command line Baton runs in the task's worktree.
+    pub command: Text<'a>,
+    /// What reports call it.
+    pub name: Text<'a>,
+    /// How long it may run, in milliseconds.
+    pub timeout_ms: u64,
 }
 
 /// Every coordinator's tasks (the app channel's `GET /app/tasks`).

@@ -96,6 +96,8 @@ fn request(name: &str, prompt: Option<&str>) -> CreateTask {
         base_branch: None,
         agent_command: None,
         agent_args: None,
+        policy: crate::core::coordinator::Policy::Review,
+        checks: Vec::new(),
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use bytes::Bytes;
 
-use crate::core::coordinator::{Control, Status};
+use crate::core::coordinator::{Control, Policy, RequiredCheck, Status};
 use crate::core::ids::{AgentId, CoordinatorId, TaskId};
 use crate::core::time::Millis;
 use crate::ports::ChangedFile;
@@ -25,6 +25,10 @@ pub struct CreateTask {
     pub agent_command: Option<String>,
     /// Agent arguments instead of the coordinator's default.
     pub agent_args: Option<Vec<String>>,
+    /// What the task may do with its finished work.
+    pub policy: Policy,
+    /// What must pass before it lands.
+    pub checks: Vec<RequiredCheck>,
 }
 
 /// A task as callers see it.
@@ -48,6 +52,10 @@ pub struct TaskView {
     pub signalled_at: Option<Millis>,
     /// What its agent is doing, with the evidence that decided it.
     pub state: crate::core::state::Verdict,
+    /// What it may do with its finished work.
+    pub policy: Policy,
+    /// What must pass before it lands.
+    pub checks: Vec<RequiredCheck>,
 }
 
 /// A coordinator's tasks, oldest first, as its actor last listed them. The actor hands the same

@@ -104,7 +104,7 @@ fn every_file_of_the_corpus_holds_the_properties() {
 #[test]
 fn a_newer_format_is_refused_whatever_follows_it() {
     for bytes in [
-        &b"{\"format\": 3, \"coordinators\": 7}"[..],
+        &b"{\"format\": 4, \"coordinators\": 7}"[..],
         b"{\"format\": 4294967295}",
     ] {
         assert!(matches!(

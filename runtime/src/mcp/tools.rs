@@ -64,6 +64,20 @@ pub fn catalogue(role: Role) -> Vec<Tool> {
                     "name": { "type": "string", "description": "The task's name (its branch is named after it)" },
                     "prompt": { "type": "string", "description": "The assignment, typed once the agent is ready" },
                     "baseBranch": { "type": "string", "description": "The branch to start from and merge back into (default: the project's main branch)" },
+                    "policy": { "enum": ["review", "land"], "description": "What the sub-task may do with its finished work: review (default: it signals done, you review and merge) or land (it may also land itself once the required checks pass)" },
+                    "checks": {
+                        "type": "array",
+                        "description": "Only with policy land: commands that must pass in the sub-task's worktree before it lands",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "command": { "type": "string", "description": "A command line, run by the shell; it passes when it exits with status 0" },
+                                "name": { "type": "string", "description": "What reports call it (default: the command line)" },
+                                "timeoutMs": { "type": "integer", "description": "How long it may run (default 300000)" },
+                            },
+                            "required": ["command"],
+                        },
+                    },
                 }),
                 &["name"],
             ),
@@ -286,7 +300,13 @@ pub fn plan(
                     return fail(error.to_string());
                 }
             }
-            let mut body = pick(&["name", "prompt", "baseBranch"]);
+            if let Err(error) = crate::core::coordinator::read_policy(
+                arguments.get("policy"),
+                arguments.get("checks"),
+            ) {
+                return fail(error);
+            }
+            let mut body = pick(&["name", "prompt", "baseBranch", "policy", "checks"]);
             if let Some(coordinator) = caller.coordinator {
                 body["coordinatorTaskId"] = Value::String(coordinator.to_owned());
             }
@@ -543,6 +563,22 @@ mod tests {
                 wait_ms: None,
             })
         );
+        let checks = json!([{ "command": "cargo test -q", "timeoutMs": 60_000 }]);
+        assert_eq!(
+            plan(
+                COORDINATOR,
+                "create_task",
+                &arguments(json!({ "name": "x", "policy": "land", "checks": checks }))
+            ),
+            Ok(Plan::Call {
+                method: "POST",
+                path: "/api/tasks".into(),
+                body: Some(json!({
+                    "name": "x", "policy": "land", "checks": checks, "coordinatorTaskId": "coord-1"
+                })),
+                wait_ms: None,
+            })
+        );
         assert_eq!(
             plan(
                 COORDINATOR,
@@ -636,6 +672,14 @@ mod tests {
                 &arguments(json!({ "name": "x", "baseBranch": null }))
             ),
             Err("Error: baseBranch must be a string".into())
+        );
+        assert_eq!(
+            plan(
+                COORDINATOR,
+                "create_task",
+                &arguments(json!({ "name": "x", "checks": [{ "command": "true" }] }))
+            ),
+            Err(r#"Error: checks need policy "land": under "review" the coordinator checks the work itself"#.into())
         );
         assert_eq!(
             plan(

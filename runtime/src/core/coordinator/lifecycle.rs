@@ -99,6 +99,10 @@ pub struct Creation {
     pub args: Vec<String>,
     /// Its assignment, typed when its agent first shows its prompt.
     pub assignment: Option<String>,
+    /// What it may do with its finished work.
+    pub policy: super::Policy,
+    /// What must pass before it lands.
+    pub checks: Vec<super::RequiredCheck>,
 }
 
 /// Slow IO of an operation, which the engine runs once the operation's intent is saved and

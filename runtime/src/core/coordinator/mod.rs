@@ -22,6 +22,8 @@
 //!   gate, queued prompts, typing, Enter pressed again, exit.
 //! - `restore`: what is saved ([`Records`], [`Intent`]) and how a restart carries on.
 //! - `task`: one task: its [`TaskSpec`], its terminal, control and signal.
+//! - `landing`: what a sub-task may do with its finished work ([`Policy`]) and the checks its
+//!   coordinator requires before it lands ([`RequiredCheck`]).
 //!
 //! Invariants:
 //! - A signal is returned by at most one wait; an answer the engine could not deliver is taken
@@ -38,6 +40,7 @@
 //!
 //! It must not depend on anything but the rest of `core`: no IO, no runtime, no clock.
 
+mod landing;
 mod lifecycle;
 mod prompts;
 mod restore;
@@ -52,6 +55,11 @@ mod tests;
 
 use std::collections::{BTreeMap, VecDeque};
 
+pub use landing::{
+    CHECK_COMMAND_CHARS_MAX, CHECK_NAME_CHARS_MAX, CHECK_TIMEOUT_MS_DEFAULT, CHECK_TIMEOUT_MS_MAX,
+    CHECK_TIMEOUT_MS_MIN, CHECKS_PER_TASK_MAX, CHECKS_TOTAL_MS_MAX, Policy, RequiredCheck,
+    read as read_policy,
+};
 pub use lifecycle::{
     Answer, Call, CallerId, Creation, Job, Leftovers, MergeOptions, MergeOutcome,
     OPERATION_JOINERS_MAX, TASKS_PER_COORDINATOR_MAX,

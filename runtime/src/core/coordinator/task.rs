@@ -154,6 +154,10 @@ pub struct TaskSpec {
     pub command: String,
     /// See [`Self::command`].
     pub args: Vec<String>,
+    /// What it may do with its finished work.
+    pub policy: super::Policy,
+    /// What must pass before it lands (only under [`super::Policy::Land`]).
+    pub checks: Vec<super::RequiredCheck>,
 }
 
 /// A file Baton wrote into a task's worktree: the file, what it held before and what Baton

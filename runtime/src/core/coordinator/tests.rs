@@ -57,6 +57,8 @@ pub(super) fn new_task(n: u8, assignment: Option<&str>) -> NewTask {
             launch: vec!["claude".into()],
             command: "claude".into(),
             args: Vec::new(),
+            policy: super::Policy::Review,
+            checks: Vec::new(),
         },
         assignment: assignment.map(Into::into),
     }

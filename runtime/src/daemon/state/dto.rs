@@ -11,8 +11,8 @@ use crate::agents::McpLaunch;
 use crate::agents::mcp_json::Registration;
 use crate::core::auth::Secret;
 use crate::core::coordinator::{
-    Control, Intent, Records, ReplayRecord, Signal, SignalOutcome, Status, TaskRecord, TaskSpec,
-    WorktreeFile, WorktreeFileKind,
+    Control, Intent, Policy, Records, ReplayRecord, RequiredCheck, Signal, SignalOutcome, Status,
+    TaskRecord, TaskSpec, WorktreeFile, WorktreeFileKind,
 };
 use crate::core::detector::Profile;
 use crate::core::ids::{AgentId, CoordinatorId, DoneToken, TaskId, base64, base64_decode};
@@ -161,6 +161,24 @@ pub(super) struct TaskDto {
     alive: bool,
     #[serde(default)]
     lost_untold: bool,
+    /// `review` or `land` (format 3; `review` before).
+    #[serde(default = "review")]
+    policy: String,
+    /// Format 3.
+    #[serde(default)]
+    checks: Vec<CheckDto>,
+}
+
+fn review() -> String {
+    Policy::Review.name().to_owned()
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckDto {
+    name: String,
+    command: String,
+    timeout_ms: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -392,6 +410,16 @@ pub(super) fn task_dto(r: &TaskRecord) -> TaskDto {
         queued: r.queued.clone(),
         alive: r.alive,
         lost_untold: r.lost_untold,
+        policy: spec.policy.name().to_owned(),
+        checks: spec
+            .checks
+            .iter()
+            .map(|c| CheckDto {
+                name: c.name.clone(),
+                command: c.command.clone(),
+                timeout_ms: c.timeout_ms,
+            })
+            .collect(),
     }
 }
 
@@ -521,6 +549,17 @@ fn task_from(dto: TaskDto) -> Result<TaskRecord, String> {
             launch: dto.launch,
             command: dto.command,
             args: dto.args,
+            policy: Policy::from_name(&dto.policy)
+                .ok_or_else(|| format!("task {id}: unknown policy {:?}", dto.policy))?,
+            checks: dto
+                .checks
+                .into_iter()
+                .map(|c| RequiredCheck {
+                    name: c.name,
+                    command: c.command,
+                    timeout_ms: c.timeout_ms,
+                })
+                .collect(),
         },
         signal: dto.signal_at_ms.map(|at| Signal {
             at: Millis(at),

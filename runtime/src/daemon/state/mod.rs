@@ -34,7 +34,9 @@ use dto::{FileDto, FormatOnly, coordinator_dto, coordinator_from, task_dto};
 /// The format this build writes, and the newest it reads. Format 2 added what a restart must not
 /// lose besides the tasks (their untyped assignments and queued prompts, whether their agents
 /// ran, the replay cache, the operations under way); a format-1 file reads as having none.
-pub const FORMAT: u32 = 2;
+/// Format 3 added each task's policy and required checks; a file of an older format reads as
+/// tasks under review without checks.
+pub const FORMAT: u32 = 3;
 
 /// Everything the daemon keeps across a restart.
 #[derive(Clone, Debug, Default)]

@@ -6,8 +6,8 @@ use super::{CoordinatorState, Encoder, FORMAT, McpJsonState, State, StateError, 
 use crate::agents::mcp_json::Registration;
 use crate::core::auth::Secret;
 use crate::core::coordinator::{
-    Control, Intent, Records, ReplayRecord, Signal, SignalOutcome, Status, TaskRecord, TaskSpec,
-    WorktreeFile, WorktreeFileKind,
+    Control, Intent, Policy, Records, ReplayRecord, RequiredCheck, Signal, SignalOutcome, Status,
+    TaskRecord, TaskSpec, WorktreeFile, WorktreeFileKind,
 };
 use crate::core::detector::Profile;
 use crate::core::ids::{AgentId, CoordinatorId, DoneToken, TaskId};
@@ -37,6 +37,12 @@ fn sample() -> State {
             launch: vec!["codex".into(), "-c".into(), "x=1".into()],
             command: "codex".into(),
             args: vec!["-c".into(), "x=1".into()],
+            policy: Policy::Land,
+            checks: vec![RequiredCheck {
+                name: "tests".into(),
+                command: "cargo test -q".into(),
+                timeout_ms: 600_000,
+            }],
         },
         signal: Some(Signal {
             at: Millis(1_700_000_000_123),
@@ -185,6 +191,9 @@ fn a_format_2_file_as_written_by_hand_reads() {
     assert_eq!(task.assignment.as_deref(), Some("write the parser"));
     assert_eq!(task.queued, ["and test it"]);
     assert!(task.alive);
+    // Format 2 had no policies: its tasks are under review, without checks.
+    assert_eq!(task.spec.policy, Policy::Review);
+    assert!(task.spec.checks.is_empty());
     let unknown = String::from_utf8(bytes.to_vec()).unwrap().replacen(
         "\"kind\": \"close\"",
         "\"kind\": \"shred\"",
@@ -200,9 +209,12 @@ fn a_format_2_file_as_written_by_hand_reads() {
 
 #[test]
 fn a_format_1_file_reads_with_nothing_held() {
-    // Format 1 had no assignments, queues, replay cache or intents: they read as none.
+    // Format 1 had no assignments, queues, replay cache, intents or policies: they read as
+    // none, and its tasks as under review.
     let mut text = String::from_utf8(encode(&sample())).unwrap();
-    text = text.replacen("\"format\": 2", "\"format\": 1", 1);
+    let format = format!("\"format\": {FORMAT}");
+    assert!(text.contains(&format));
+    text = text.replacen(&format, "\"format\": 1", 1);
     let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
     let coordinator = &mut value["coordinators"][0];
     let object = coordinator.as_object_mut().unwrap();
@@ -216,6 +228,8 @@ fn a_format_1_file_reads_with_nothing_held() {
         "queued",
         "alive",
         "lost_untold",
+        "policy",
+        "checks",
     ] {
         task.remove(field);
     }
@@ -225,6 +239,8 @@ fn a_format_1_file_reads_with_nothing_held() {
     let task = &records.tasks[0];
     assert_eq!((task.assignment.as_ref(), task.queued.len()), (None, 0));
     assert!(!task.alive && task.spec.command.is_empty());
+    assert_eq!(task.spec.policy, Policy::Review);
+    assert!(task.spec.checks.is_empty());
     assert_eq!(task.spec.launch.len(), 3, "the rest as it was");
 }
 

@@ -239,6 +239,8 @@ impl Actor {
                     .unwrap_or_else(|| settings.spawn.args.clone()),
                 // The sub-task learns what it is, then what to do.
                 assignment: prompt.as_deref().map(crate::agents::prompts::sub_task),
+                policy: request.policy,
+                checks: request.checks,
             }
         });
         match taken {

@@ -222,6 +222,8 @@ async fn create(
             launch: prepared.launch.argv,
             command: creation.command,
             args: creation.args,
+            policy: creation.policy,
+            checks: creation.checks,
         },
         assignment: creation.assignment,
     };

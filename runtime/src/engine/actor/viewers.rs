@@ -445,6 +445,8 @@ fn shows(view: &TaskView, task: &Task) -> bool {
         exit_code,
         signalled_at,
         state,
+        policy,
+        checks,
     } = view;
     *id == task.spec.id
         && *name == task.spec.name
@@ -455,6 +457,8 @@ fn shows(view: &TaskView, task: &Task) -> bool {
         && *exit_code == task.terminal.exit_code
         && *signalled_at == task.signal.map(|s| s.at)
         && *state == task.terminal.agent_state()
+        && *policy == task.spec.policy
+        && *checks == task.spec.checks
 }
 
 /// A task as callers see it.
@@ -469,5 +473,7 @@ pub(super) fn view(task: &Task) -> TaskView {
         exit_code: task.terminal.exit_code,
         state: task.terminal.agent_state(),
         signalled_at: task.signal.map(|s| s.at),
+        policy: task.spec.policy,
+        checks: task.spec.checks.clone(),
     }
 }

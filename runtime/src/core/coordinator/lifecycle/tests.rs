@@ -29,6 +29,8 @@ fn creation(n: u8) -> Creation {
         command: "claude".into(),
         args: Vec::new(),
         assignment: None,
+        policy: crate::core::coordinator::Policy::Review,
+        checks: Vec::new(),
     }
 }
 
