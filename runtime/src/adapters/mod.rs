@@ -12,6 +12,7 @@ use std::io::Read as _;
 use crate::core::time::Millis;
 use crate::ports::{Clock, Entropy};
 
+pub mod checks;
 pub mod files;
 pub mod git;
 #[cfg(target_os = "linux")]

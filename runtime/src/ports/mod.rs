@@ -11,6 +11,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
+mod checks;
 mod clock;
 mod entropy;
 mod files;
@@ -21,6 +22,9 @@ mod repo;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
 
+pub use checks::{
+    CHECK_KILL_GRACE_MS, CHECK_OUTPUT_TAIL_BYTES, CheckEnd, CheckRequest, CheckRun, Checks, Tail,
+};
 pub use clock::Clock;
 pub use entropy::Entropy;
 pub use files::{FileMode, Files, FilesError, inside};

@@ -81,7 +81,7 @@ pub const REMOVE_RETRY_DELAYS_MS: [u64; 4] = [0, 500, 1_500, 3_000];
 pub const NODE_MODULES: &str = "node_modules";
 /// Variables that would point a git command at another repository than its `-C` directory
 /// (set when Baton itself runs under a git hook).
-const REPOSITORY_ENV: [&str; 4] = [
+pub(crate) const REPOSITORY_ENV: [&str; 4] = [
     "GIT_DIR",
     "GIT_WORK_TREE",
     "GIT_INDEX_FILE",

@@ -17,9 +17,11 @@
 //! - [`FakeDisk`] (`disk.rs`): the `Files` port over both: a path in a checkout is the
 //!   repository's working file, any other a [`FakeFiles`] file. One disk.
 //! - [`MemoryJournal`] (`journal.rs`): the records saved last.
+//! - [`FakeChecks`] (`checks.rs`): checks that do what a rule for their command says.
 //!
 //! Must not depend on anything but the ports, the core's types and tokio (time and channels).
 
+mod checks;
 mod clock;
 mod disk;
 mod entropy;
@@ -31,6 +33,7 @@ mod tree;
 
 use std::sync::{Mutex, MutexGuard};
 
+pub use checks::{CheckRule, FAKE_CHECK_RUNS_MAX, FakeChecks};
 pub use clock::FakeClock;
 pub use disk::FakeDisk;
 pub use entropy::SeededEntropy;

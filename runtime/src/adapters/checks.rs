@@ -1,0 +1,229 @@
+//! The `Checks` port on the machine's shell: a check is `/bin/sh -c COMMAND` in the task's
+//! worktree.
+//!
+//! It runs with standard input empty, its standard output and error into one pipe, in a process
+//! group of its own, with the daemon's environment less Baton's credentials (a coordinator's and a
+//! sub-task's token) and the variables that would point git at another repository. With a daemon
+//! id it carries the daemon's mark ([`runaways`]): what a crash leaves of it is ended at the next
+//! start, like an agent's leftovers. When the shell exits, whatever it left in its group is
+//! killed; past its limit, the group gets SIGTERM, then SIGKILL after [`CHECK_KILL_GRACE_MS`].
+//! Its output is read to its end and only the last [`CHECK_OUTPUT_TAIL_BYTES`] kept; once the
+//! group is gone, a process that left it and still holds the pipe open is read for
+//! [`CHECK_KILL_GRACE_MS`] at most.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt as _;
+use tokio::time::Instant;
+
+use crate::adapters::runaways::{DaemonId, Mark};
+use crate::agents::{DONE_TOKEN_VARS, TOKEN_VARS};
+use crate::ports::{
+    BoxFuture, CHECK_KILL_GRACE_MS, CHECK_OUTPUT_TAIL_BYTES, CheckEnd, CheckRequest, CheckRun,
+    Checks, Tail,
+};
+
+/// Bytes read from a check's output at once.
+const READ_BYTES: usize = 8 * 1024;
+
+/// Checks run by the shell. See the module documentation.
+#[derive(Debug, Default)]
+pub struct ShellChecks {
+    daemon: Option<DaemonId>,
+}
+
+impl ShellChecks {
+    /// Checks that carry `daemon`'s mark (none: no mark).
+    #[must_use]
+    pub const fn new(daemon: Option<DaemonId>) -> Self {
+        ShellChecks { daemon }
+    }
+}
+
+impl Checks for ShellChecks {
+    fn run(&self, request: CheckRequest) -> BoxFuture<'_, CheckRun> {
+        Box::pin(run(request, self.daemon))
+    }
+}
+
+async fn run(request: CheckRequest, daemon: Option<DaemonId>) -> CheckRun {
+    let started = Instant::now();
+    let not_started = |why: String| CheckRun {
+        end: CheckEnd::NotStarted(why),
+        duration_ms: 0,
+        output_bytes: 0,
+        tail: Vec::new(),
+    };
+    let (mut output, mut child) = match spawn(&request, daemon) {
+        Ok(spawned) => spawned,
+        Err(error) => return not_started(error.to_string()),
+    };
+    let group = child
+        .id()
+        .and_then(|pid| rustix::process::Pid::from_raw(i32::try_from(pid).ok()?));
+    let kill = |signal| {
+        if let Some(group) = group {
+            let _ = rustix::process::kill_process_group(group, signal);
+        }
+    };
+    let mut tail = Tail::new(CHECK_OUTPUT_TAIL_BYTES);
+    let mut buffer = vec![0; READ_BYTES];
+    let mut open = true;
+    let limit = started + Duration::from_millis(request.timeout_ms);
+    // Reading goes on while the shell runs, so a check that prints much never blocks on a full
+    // pipe.
+    let status = loop {
+        tokio::select! {
+            read = output.read(&mut buffer), if open => match read {
+                Ok(0) | Err(_) => open = false,
+                Ok(n) => tail.push(&buffer[..n]),
+            },
+            status = child.wait() => break Some(status),
+            () = crate::time::sleep_until(limit) => break None,
+        }
+    };
+    let end = match status {
+        Some(status) => {
+            // What it left running in its group goes with it.
+            kill(rustix::process::Signal::KILL);
+            ended(status)
+        }
+        None => {
+            kill(rustix::process::Signal::TERM);
+            let grace = Instant::now() + Duration::from_millis(CHECK_KILL_GRACE_MS);
+            let ended_in_grace = loop {
+                tokio::select! {
+                    read = output.read(&mut buffer), if open => match read {
+                        Ok(0) | Err(_) => open = false,
+                        Ok(n) => tail.push(&buffer[..n]),
+                    },
+                    _ = child.wait() => break true,
+                    () = crate::time::sleep_until(grace) => break false,
+                }
+            };
+            kill(rustix::process::Signal::KILL);
+            if !ended_in_grace {
+                let _ = child.wait().await;
+            }
+            CheckEnd::TimedOut
+        }
+    };
+    // The rest of its output, from what still holds the pipe: bounded, since a process that left
+    // the group could hold it for ever.
+    let drained = Instant::now() + Duration::from_millis(CHECK_KILL_GRACE_MS);
+    while open {
+        tokio::select! {
+            read = output.read(&mut buffer) => match read {
+                Ok(0) | Err(_) => open = false,
+                Ok(n) => tail.push(&buffer[..n]),
+            },
+            () = crate::time::sleep_until(drained) => break,
+        }
+    }
+    CheckRun {
+        end,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        output_bytes: tail.seen(),
+        tail: tail.into_bytes(),
+    }
+}
+
+/// Starts the shell: its output's pipe and the child.
+fn spawn(
+    request: &CheckRequest,
+    daemon: Option<DaemonId>,
+) -> std::io::Result<(tokio::net::unix::pipe::Receiver, tokio::process::Child)> {
+    let (sender, receiver) = tokio::net::unix::pipe::pipe()?;
+    let stdout = sender.into_blocking_fd()?;
+    let stderr = stdout.try_clone()?;
+    let mut command = command(request, daemon);
+    command.stdout(stdout).stderr(stderr);
+    let child = command.spawn()?;
+    // The command holds the pipe's writing ends until it is dropped: the pipe ends with the
+    // check's processes, not with this function's caller.
+    drop(command);
+    Ok((receiver, child))
+}
+
+/// The shell's command for `request`, without its output.
+fn command(request: &CheckRequest, daemon: Option<DaemonId>) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new("/bin/sh");
+    command
+        .arg("-c")
+        .arg(&request.command)
+        .current_dir(&request.dir)
+        .stdin(Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true);
+    for name in TOKEN_VARS
+        .iter()
+        .chain(&DONE_TOKEN_VARS)
+        .chain(&crate::adapters::git::REPOSITORY_ENV)
+    {
+        command.env_remove(name);
+    }
+    for (name, value) in daemon.iter().flat_map(|d| Mark::daemon(*d).variables()) {
+        command.env(name, value);
+    }
+    command
+}
+
+/// A finished shell's end.
+fn ended(status: std::io::Result<std::process::ExitStatus>) -> CheckEnd {
+    use std::os::unix::process::ExitStatusExt as _;
+    match status {
+        Ok(status) => match (status.code(), status.signal()) {
+            (Some(code), _) => CheckEnd::Exited(code),
+            (None, Some(signal)) => CheckEnd::Signalled(signal),
+            (None, None) => CheckEnd::NotStarted("it ended without a status".to_owned()),
+        },
+        Err(error) => CheckEnd::NotStarted(format!("waiting for it failed: {error}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+    use std::path::Path;
+
+    use super::command;
+    use crate::adapters::runaways::{DaemonId, Mark};
+    use crate::agents::{DONE_TOKEN_VARS, TOKEN_VARS};
+    use crate::ports::CheckRequest;
+
+    #[test]
+    fn a_check_gets_no_credential_and_the_daemons_mark() {
+        let daemon = DaemonId::of_state_dir(Path::new("/state"));
+        let request = CheckRequest {
+            dir: "/repo/.worktrees/t".into(),
+            command: "cargo test -q".into(),
+            timeout_ms: 1_000,
+        };
+        let command = command(&request, Some(daemon));
+        let command = command.as_std();
+        let envs: Vec<_> = command.get_envs().collect();
+        for name in TOKEN_VARS
+            .iter()
+            .chain(&DONE_TOKEN_VARS)
+            .chain(&crate::adapters::git::REPOSITORY_ENV)
+        {
+            assert!(
+                envs.contains(&(OsStr::new(name), None)),
+                "{name} is taken out"
+            );
+        }
+        for (name, value) in Mark::daemon(daemon).variables() {
+            assert!(envs.contains(&(OsStr::new(name), Some(OsStr::new(&value)))));
+        }
+        assert_eq!(command.get_program(), "/bin/sh");
+        assert_eq!(
+            command.get_args().collect::<Vec<_>>(),
+            ["-c", "cargo test -q"]
+        );
+        assert_eq!(
+            command.get_current_dir(),
+            Some(Path::new("/repo/.worktrees/t"))
+        );
+    }
+}
