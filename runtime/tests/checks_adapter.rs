@@ -5,10 +5,13 @@
 use std::path::Path;
 
 use baton_runtime::adapters::checks::ShellChecks;
+use baton_runtime::adapters::runaways::DaemonId;
 use baton_runtime::ports::{CHECK_OUTPUT_TAIL_BYTES, CheckEnd, CheckRequest, CheckRun, Checks};
 
 async fn run(dir: &Path, command: &str, timeout_ms: u64) -> CheckRun {
-    ShellChecks::new(None)
+    // Each test's checks are marked apart from any other's by their own id.
+    let state = dir.join(".state");
+    ShellChecks::new(DaemonId::of_state_dir(&state))
         .run(CheckRequest {
             dir: dir.to_owned(),
             command: command.to_owned(),
@@ -17,7 +20,7 @@ async fn run(dir: &Path, command: &str, timeout_ms: u64) -> CheckRun {
         .await
 }
 
-/// Whether process `pid` is gone (or a zombie nobody reaped yet: it runs nothing).
+/// Whether process `pid` is gone (or a zombie not reaped yet: it runs nothing).
 fn gone(pid: &str) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => true,

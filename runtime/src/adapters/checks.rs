@@ -3,22 +3,24 @@
 //!
 //! It runs with standard input empty, its standard output and error into one pipe, in a process
 //! group of its own, with the daemon's environment less Baton's credentials (a coordinator's and a
-//! sub-task's token) and the variables that would point git at another repository. With a daemon
-//! id it carries the daemon's mark ([`runaways`]): what a crash leaves of it is ended at the next
-//! start, like an agent's leftovers. When the shell exits, whatever it left in its group is
-//! killed; past its limit, the group gets SIGTERM, then SIGKILL after [`CHECK_KILL_GRACE_MS`].
-//! Its output is read to its end and only the last [`CHECK_OUTPUT_TAIL_BYTES`] kept; once the
-//! group is gone, a process that left it and still holds the pipe open is read for
-//! [`CHECK_KILL_GRACE_MS`] at most.
+//! sub-task's token) and the variables that would point git at another repository. It carries the
+//! daemon's mark and one of its own ([`runaways`]): what a crash leaves of it is ended at the
+//! next start, like an agent's leftovers, and whatever it started, in its group or out of it, is
+//! ended (and has ended) before its run is reported: at once when the shell exits; past its limit,
+//! SIGTERM first, then SIGKILL after [`CHECK_KILL_GRACE_MS`]. Its output is read to its end and
+//! only the last [`CHECK_OUTPUT_TAIL_BYTES`] kept; once everything is gone, a process that still
+//! holds the pipe (one the sweep could not see) is read for [`CHECK_KILL_GRACE_MS`] at most.
 
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt as _;
 use tokio::time::Instant;
 
-use crate::adapters::runaways::{DaemonId, Mark};
+use crate::adapters::runaways::{self, DaemonId, Mark};
 use crate::agents::{DONE_TOKEN_VARS, TOKEN_VARS};
+use crate::core::ids::AgentId;
 use crate::ports::{
     BoxFuture, CHECK_KILL_GRACE_MS, CHECK_OUTPUT_TAIL_BYTES, CheckEnd, CheckRequest, CheckRun,
     Checks, Tail,
@@ -28,26 +30,48 @@ use crate::ports::{
 const READ_BYTES: usize = 8 * 1024;
 
 /// Checks run by the shell. See the module documentation.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ShellChecks {
-    daemon: Option<DaemonId>,
+    daemon: DaemonId,
+    /// Checks started: each one's mark is new.
+    started: AtomicU64,
 }
 
 impl ShellChecks {
-    /// Checks that carry `daemon`'s mark (none: no mark).
+    /// Checks of `daemon`, carrying its mark.
     #[must_use]
-    pub const fn new(daemon: Option<DaemonId>) -> Self {
-        ShellChecks { daemon }
+    pub const fn new(daemon: DaemonId) -> Self {
+        ShellChecks {
+            daemon,
+            started: AtomicU64::new(0),
+        }
+    }
+
+    /// A mark no other check of this process carries (a check is no agent, but it is swept as
+    /// one: by an id of its own under the daemon's).
+    fn next_mark(&self) -> Mark {
+        let n = self.started.fetch_add(1, Ordering::Relaxed);
+        let mut id = [0; 16];
+        id[..8].copy_from_slice(&n.to_be_bytes());
+        id[8..12].copy_from_slice(&std::process::id().to_be_bytes());
+        id[12..].copy_from_slice(b"chck");
+        Mark::agent(self.daemon, AgentId::from_random(id))
     }
 }
 
 impl Checks for ShellChecks {
     fn run(&self, request: CheckRequest) -> BoxFuture<'_, CheckRun> {
-        Box::pin(run(request, self.daemon))
+        Box::pin(run(request, self.next_mark()))
     }
 }
 
-async fn run(request: CheckRequest, daemon: Option<DaemonId>) -> CheckRun {
+/// Ends everything that carries `mark`, SIGTERM first and SIGKILL after `grace`, and waits until
+/// it has ended.
+async fn end_marked(mark: Mark, grace: Duration) {
+    let _ = tokio::task::spawn_blocking(move || runaways::end_marked(&mark, grace)).await;
+}
+
+async fn run(request: CheckRequest, mark: Mark) -> CheckRun {
     let started = Instant::now();
     let not_started = |why: String| CheckRun {
         end: CheckEnd::NotStarted(why),
@@ -55,7 +79,7 @@ async fn run(request: CheckRequest, daemon: Option<DaemonId>) -> CheckRun {
         output_bytes: 0,
         tail: Vec::new(),
     };
-    let (mut output, mut child) = match spawn(&request, daemon) {
+    let (mut output, mut child) = match spawn(&request, &mark) {
         Ok(spawned) => spawned,
         Err(error) => return not_started(error.to_string()),
     };
@@ -85,7 +109,9 @@ async fn run(request: CheckRequest, daemon: Option<DaemonId>) -> CheckRun {
     };
     let end = match status {
         Some(status) => {
-            // What it left running in its group goes with it.
+            // What it left running goes with it: found by its mark while it lives (a process
+            // being killed may no longer show it), then its group for one that dropped the mark.
+            end_marked(mark, Duration::ZERO).await;
             kill(rustix::process::Signal::KILL);
             ended(status)
         }
@@ -102,6 +128,7 @@ async fn run(request: CheckRequest, daemon: Option<DaemonId>) -> CheckRun {
                     () = crate::time::sleep_until(grace) => break false,
                 }
             };
+            end_marked(mark, Duration::ZERO).await;
             kill(rustix::process::Signal::KILL);
             if !ended_in_grace {
                 let _ = child.wait().await;
@@ -132,12 +159,12 @@ async fn run(request: CheckRequest, daemon: Option<DaemonId>) -> CheckRun {
 /// Starts the shell: its output's pipe and the child.
 fn spawn(
     request: &CheckRequest,
-    daemon: Option<DaemonId>,
+    mark: &Mark,
 ) -> std::io::Result<(tokio::net::unix::pipe::Receiver, tokio::process::Child)> {
     let (sender, receiver) = tokio::net::unix::pipe::pipe()?;
     let stdout = sender.into_blocking_fd()?;
     let stderr = stdout.try_clone()?;
-    let mut command = command(request, daemon);
+    let mut command = command(request, mark);
     command.stdout(stdout).stderr(stderr);
     let child = command.spawn()?;
     // The command holds the pipe's writing ends until it is dropped: the pipe ends with the
@@ -146,8 +173,8 @@ fn spawn(
     Ok((receiver, child))
 }
 
-/// The shell's command for `request`, without its output.
-fn command(request: &CheckRequest, daemon: Option<DaemonId>) -> tokio::process::Command {
+/// The shell's command for `request`, carrying `mark`, without its output.
+fn command(request: &CheckRequest, mark: &Mark) -> tokio::process::Command {
     let mut command = tokio::process::Command::new("/bin/sh");
     command
         .arg("-c")
@@ -163,7 +190,7 @@ fn command(request: &CheckRequest, daemon: Option<DaemonId>) -> tokio::process::
     {
         command.env_remove(name);
     }
-    for (name, value) in daemon.iter().flat_map(|d| Mark::daemon(*d).variables()) {
+    for (name, value) in mark.variables() {
         command.env(name, value);
     }
     command
@@ -187,8 +214,8 @@ mod tests {
     use std::ffi::OsStr;
     use std::path::Path;
 
-    use super::command;
-    use crate::adapters::runaways::{DaemonId, Mark};
+    use super::{ShellChecks, command};
+    use crate::adapters::runaways::DaemonId;
     use crate::agents::{DONE_TOKEN_VARS, TOKEN_VARS};
     use crate::ports::CheckRequest;
 
@@ -200,7 +227,10 @@ mod tests {
             command: "cargo test -q".into(),
             timeout_ms: 1_000,
         };
-        let command = command(&request, Some(daemon));
+        let checks = ShellChecks::new(daemon);
+        let (mark, next) = (checks.next_mark(), checks.next_mark());
+        assert_ne!(mark, next, "each check is marked apart");
+        let command = command(&request, &mark);
         let command = command.as_std();
         let envs: Vec<_> = command.get_envs().collect();
         for name in TOKEN_VARS
@@ -213,7 +243,7 @@ mod tests {
                 "{name} is taken out"
             );
         }
-        for (name, value) in Mark::daemon(daemon).variables() {
+        for (name, value) in mark.variables() {
             assert!(envs.contains(&(OsStr::new(name), Some(OsStr::new(&value)))));
         }
         assert_eq!(command.get_program(), "/bin/sh");

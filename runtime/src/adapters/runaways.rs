@@ -262,9 +262,10 @@ pub fn adopt_orphans() -> Result<(), AdoptError> {
 }
 
 /// Ends every process carrying `mark` but this one: SIGTERM, then, once they have all ended or
-/// `grace` has passed, SIGKILL to what still carries it; no grace is SIGKILL at once. Blocks
-/// (run it on a blocking thread) for at most the grace and [`SWEEP_SCAN_MS_MAX`]. How many
-/// processes were found. Linux only; elsewhere it finds nothing (module documentation).
+/// `grace` has passed, SIGKILL to what still carries it, and waits until those have ended (the
+/// first [`FOLLOWED_MAX`] of them); no grace is SIGKILL at once. Blocks (run it on a blocking
+/// thread) for at most the grace and [`SWEEP_SCAN_MS_MAX`]. How many processes were found. Linux
+/// only; elsewhere it finds nothing (module documentation).
 #[must_use]
 pub fn end_marked(mark: &Mark, grace: Duration) -> usize {
     sys::end_marked(mark, grace)
@@ -335,6 +336,7 @@ mod sys {
                 std::thread::sleep(grace_over.saturating_duration_since(Instant::now()));
             }
         }
+        let mut killed = Vec::new();
         for _ in 0..SWEEP_PASSES_MAX {
             let mut new = 0;
             each_marked(mark, looking_until, &mut environ, |process| {
@@ -342,11 +344,18 @@ mod sys {
                 if found.insert(process.pid.as_raw_pid()) {
                     new += 1;
                 }
+                if let Some(fd) = process.handle
+                    && killed.len() < FOLLOWED_MAX
+                {
+                    killed.push(fd);
+                }
             });
             if new == 0 || Instant::now() >= looking_until {
                 break;
             }
         }
+        // Killed is not yet ended: whoever is told next must find them gone.
+        wait_ended(killed, looking_until);
         found.len()
     }
 
