@@ -7,7 +7,7 @@ use std::process::Command;
 
 use baton_runtime::adapters::git::{GitRepo, NODE_MODULES, UNTRACKED_FILE_BYTES_MAX};
 use baton_runtime::ports::{
-    Diff, FileChange, MergeOutcome, MergeRequest, Repo, RepoError, WorktreeRequest,
+    Diff, FileChange, Head, MergeOutcome, MergeRequest, Repo, RepoError, WorktreeRequest,
 };
 use tempfile::TempDir;
 
@@ -739,6 +739,56 @@ async fn commit_all_commits_every_change_then_finds_nothing_left() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Status and committed content
+
+#[tokio::test]
+async fn a_worktrees_status_names_its_branch_commit_and_every_uncommitted_path() {
+    let world = World::standard();
+    let wt = world.task("x").await;
+    let clean = world.repo.status(wt.clone()).await.unwrap();
+    assert_eq!(clean.head, Head::Branch("task/x".into()));
+    assert_eq!(clean.commit, rev(&wt, "HEAD"));
+    assert!(clean.dirty.is_empty(), "{clean:?}");
+
+    write(&wt, "a.txt", "changed\n");
+    write(&wt, "dir/new file.txt", "untracked, in a new directory\n");
+    write(&wt, "staged.txt", "staged\n");
+    git(&wt, &["add", "staged.txt"]);
+    git(&wt, &["mv", "b.txt", "renamed.txt"]);
+    let dirty = world.repo.status(wt.clone()).await.unwrap();
+    assert_eq!(
+        dirty.dirty,
+        [
+            "a.txt",
+            "b.txt",
+            "dir/new file.txt",
+            "renamed.txt",
+            "staged.txt"
+        ]
+    );
+
+    commit(&wt, "all of it");
+    git(&wt, &["checkout", "-q", "--detach"]);
+    let detached = world.repo.status(wt.clone()).await.unwrap();
+    assert_eq!(detached.head, Head::Detached);
+    assert_eq!(detached.commit, rev(&wt, "HEAD"));
+    assert!(detached.dirty.is_empty());
+}
+
+#[tokio::test]
+async fn what_head_holds_is_read_not_what_the_worktree_holds() {
+    let world = World::standard();
+    let wt = world.task("x").await;
+    let committed = read(&wt, "a.txt");
+    write(&wt, "a.txt", "edited, not committed\n");
+    write(&wt, "new.txt", "never committed\n");
+    let read_back = |path: &str| world.repo.read_committed(wt.clone(), path.into());
+    assert_eq!(read_back("a.txt").await, Ok(Some(committed.into_bytes())));
+    assert_eq!(read_back("new.txt").await, Ok(None));
+    assert_eq!(read_back("no/such/file").await, Ok(None));
+}
+
+// ---------------------------------------------------------------------------------------------
 // Merge
 
 #[tokio::test]
@@ -758,7 +808,9 @@ async fn a_squash_merge_lands_in_the_users_checkout_as_one_commit() {
         MergeOutcome {
             target: "main".into(),
             added: 3,
-            removed: 1
+            removed: 1,
+            commit: rev(&world.root, "main"),
+            paths: vec!["a.txt".into(), "new.txt".into()],
         }
     );
     assert_eq!(read(&world.root, "new.txt"), "n1\nn2\n");
@@ -787,6 +839,12 @@ async fn a_merge_without_squash_makes_a_commit_with_both_parents() {
     let outcome = world.merge("x", false).await.unwrap();
     assert_eq!((outcome.added, outcome.removed), (1, 0));
     let new_main = rev(&world.root, "main");
+    assert_eq!(outcome.commit, new_main, "the target's new tip");
+    assert_eq!(
+        outcome.paths,
+        ["a.txt"],
+        "what the merge changed on main, not main's own work"
+    );
     assert_eq!(
         git(&world.root, &["rev-list", "--parents", "-n", "1", "main"]).trim(),
         format!("{new_main} {old_main} {tip}")
@@ -809,6 +867,10 @@ async fn a_branch_ahead_of_its_target_is_fast_forwarded() {
     let outcome = world.merge("x", false).await.unwrap();
     assert_eq!((outcome.added, outcome.removed), (1, 0));
     assert_eq!(rev(&world.root, "main"), rev(&wt, "HEAD"));
+    assert_eq!(
+        (outcome.commit, outcome.paths),
+        (rev(&wt, "HEAD"), vec!["c.txt".into()])
+    );
     assert_eq!(read(&world.root, "c.txt"), "c\n");
     assert_eq!(git(&world.root, &["status", "--porcelain"]), "");
 }
@@ -822,6 +884,8 @@ async fn a_branch_already_in_its_target_merges_nothing() {
         target: "main".into(),
         added: 0,
         removed: 0,
+        commit: before.clone(),
+        paths: Vec::new(),
     };
     assert_eq!(world.merge("x", false).await, Ok(unchanged.clone()));
     assert_eq!(world.merge("x", true).await, Ok(unchanged.clone()));
@@ -832,6 +896,10 @@ async fn a_branch_already_in_its_target_merges_nothing() {
     world.merge("x", true).await.unwrap();
     let squashed = rev(&world.root, "main");
     // The squash commit holds the branch's changes already: nothing to squash again.
+    let unchanged = MergeOutcome {
+        commit: squashed.clone(),
+        ..unchanged
+    };
     assert_eq!(world.merge("x", true).await, Ok(unchanged));
     assert_eq!(rev(&world.root, "main"), squashed);
 }

@@ -31,8 +31,8 @@ pub use files::{FileMode, Files, FilesError, inside};
 pub use journal::{Journal, JournalError};
 pub use pty::{ExitStatus, PtyError, PtyEvent, PtyHost, PtySession, SpawnSpec};
 pub use repo::{
-    ChangedFile, Diff, FileChange, MergeOutcome, MergeRequest, Overlay, Repo, RepoError,
-    WorktreeRequest,
+    ChangedFile, Diff, FileChange, Head, MERGED_PATHS_MAX, MergeOutcome, MergeRequest, Overlay,
+    Repo, RepoError, WorktreeRequest, WorktreeStatus,
 };
 
 /// A boxed future that can move between threads: what an object-safe async port method returns.

@@ -75,6 +75,9 @@ pub struct MergeRequest {
     pub message: Option<String>,
 }
 
+/// Paths a merge reports it changed, at most ([`MergeOutcome::paths`]).
+pub const MERGED_PATHS_MAX: usize = 10_000;
+
 /// A merge that went through.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MergeOutcome {
@@ -84,6 +87,31 @@ pub struct MergeOutcome {
     pub added: u64,
     /// Lines removed by the merge.
     pub removed: u64,
+    /// The target's commit after the merge (its tip before, when the merge changed nothing).
+    pub commit: String,
+    /// The paths the merge changed on the target, sorted (the first [`MERGED_PATHS_MAX`]).
+    pub paths: Vec<String>,
+}
+
+/// What a checkout has checked out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Head {
+    /// A branch.
+    Branch(String),
+    /// A commit, no branch (a detached `HEAD`).
+    Detached,
+}
+
+/// A checkout as it is: what it has checked out, at which commit, and what is not committed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorktreeStatus {
+    /// Its `HEAD`.
+    pub head: Head,
+    /// The commit `HEAD` is at.
+    pub commit: String,
+    /// Paths, relative to the checkout, changed and not committed (staged or not) or untracked
+    /// and not ignored, sorted; a renamed file by its new path.
+    pub dirty: Vec<String>,
 }
 
 /// A git operation that failed; the message is shown to the coordinator.
@@ -156,6 +184,17 @@ pub trait Repo: Send + Sync {
 
     /// Merges a task branch into its target.
     fn merge(&self, request: MergeRequest) -> BoxFuture<'_, Result<MergeOutcome, RepoError>>;
+
+    /// What the checkout at `dir` has checked out, at which commit, and what is not committed.
+    fn status(&self, dir: PathBuf) -> BoxFuture<'_, Result<WorktreeStatus, RepoError>>;
+
+    /// The content of `path` (relative to the checkout at `dir`) as committed at its `HEAD`;
+    /// `None` when `HEAD` has no such file.
+    fn read_committed(
+        &self,
+        dir: PathBuf,
+        path: String,
+    ) -> BoxFuture<'_, Result<Option<Vec<u8>>, RepoError>>;
 
     /// Whether git tracks `path` (relative to `root`) in the repository's index at `root`.
     fn is_tracked(&self, root: PathBuf, path: String) -> BoxFuture<'_, Result<bool, RepoError>>;

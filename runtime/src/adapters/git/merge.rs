@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use git2::{BranchType, Oid};
 
 use super::run::{blocking, checkouts, git2_error, is_dirty, open, run, run_committing};
-use crate::ports::{MergeOutcome, MergeRequest, RepoError};
+use crate::ports::{MERGED_PATHS_MAX, MergeOutcome, MergeRequest, RepoError};
 
 pub(super) async fn commit_all(worktree: PathBuf, message: String) -> Result<bool, RepoError> {
     let add = ["add", "-A"].map(OsStr::new);
@@ -146,6 +146,8 @@ pub(super) async fn merge_once(request: &MergeRequest) -> Result<MergeOutcome, R
         target: request.target.clone(),
         added: 0,
         removed: 0,
+        commit: tips.target.clone(),
+        paths: Vec::new(),
     };
     let new = match tips.plan {
         Plan::Nothing => return Ok(unchanged),
@@ -173,7 +175,7 @@ pub(super) async fn merge_once(request: &MergeRequest) -> Result<MergeOutcome, R
             String::from_utf8_lossy(&out.stdout).trim().to_owned()
         }
     };
-    let (added, removed) = {
+    let (added, removed, paths) = {
         let (root, old, new) = (request.root.clone(), tips.target.clone(), new.clone());
         blocking(move || lines_between(&root, &old, &new)).await?
     };
@@ -202,11 +204,14 @@ pub(super) async fn merge_once(request: &MergeRequest) -> Result<MergeOutcome, R
         target: request.target.clone(),
         added,
         removed,
+        commit: new,
+        paths,
     })
 }
 
-/// Lines added and removed from commit `old` to commit `new`.
-fn lines_between(root: &Path, old: &str, new: &str) -> Result<(u64, u64), RepoError> {
+/// Lines added and removed from commit `old` to commit `new`, and the paths changed (sorted, the
+/// first [`MERGED_PATHS_MAX`]).
+fn lines_between(root: &Path, old: &str, new: &str) -> Result<(u64, u64, Vec<String>), RepoError> {
     let repo = open(root)?;
     let read = git2_error("read the merge");
     let tree = |id: &str| {
@@ -216,9 +221,16 @@ fn lines_between(root: &Path, old: &str, new: &str) -> Result<(u64, u64), RepoEr
             .map_err(&read)
     };
     let (old, new) = (tree(old)?, tree(new)?);
-    let stats = repo
+    let diff = repo
         .diff_tree_to_tree(Some(&old), Some(&new), None)
-        .and_then(|d| d.stats())
         .map_err(&read)?;
-    Ok((stats.insertions() as u64, stats.deletions() as u64))
+    let stats = diff.stats().map_err(&read)?;
+    let mut paths: Vec<String> = diff
+        .deltas()
+        .filter_map(|d| d.new_file().path().or_else(|| d.old_file().path()))
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    paths.sort();
+    paths.truncate(MERGED_PATHS_MAX);
+    Ok((stats.insertions() as u64, stats.deletions() as u64, paths))
 }

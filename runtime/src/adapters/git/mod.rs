@@ -39,6 +39,7 @@ use std::time::Duration;
 
 use crate::ports::{
     BoxFuture, Diff, MergeOutcome, MergeRequest, Overlay, Repo, RepoError, WorktreeRequest,
+    WorktreeStatus,
 };
 use diff::diff_of;
 use merge::{commit_all, merge_once};
@@ -77,6 +78,9 @@ pub const STALE_REF_LOCK_MS: u64 = 2_000;
 /// Waits before each attempt at deleting a worktree's directory, in milliseconds: a process
 /// that is still exiting (an agent, a file watcher) may hold or recreate files for a moment.
 pub const REMOVE_RETRY_DELAYS_MS: [u64; 4] = [0, 500, 1_500, 3_000];
+/// Bytes of a committed file Baton reads at most (`Repo::read_committed`: the files it wrote into
+/// a worktree, which are small).
+pub const COMMITTED_FILE_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// The dependency directory a new worktree links to the root's.
 pub const NODE_MODULES: &str = "node_modules";
 /// Variables that would point a git command at another repository than its `-C` directory
@@ -158,6 +162,38 @@ impl Repo for GitRepo {
 
     fn merge(&self, request: MergeRequest) -> BoxFuture<'_, Result<MergeOutcome, RepoError>> {
         Box::pin(self.merge(request))
+    }
+
+    fn status(&self, dir: PathBuf) -> BoxFuture<'_, Result<WorktreeStatus, RepoError>> {
+        Box::pin(async move { run::status(&dir).await })
+    }
+
+    fn read_committed(
+        &self,
+        dir: PathBuf,
+        path: String,
+    ) -> BoxFuture<'_, Result<Option<Vec<u8>>, RepoError>> {
+        Box::pin(blocking(move || {
+            let read = git2_error("read the committed file");
+            let repo = open(&dir)?;
+            let tree = repo
+                .head()
+                .and_then(|head| head.peel_to_tree())
+                .map_err(&read)?;
+            let Ok(entry) = tree.get_path(Path::new(&path)) else {
+                return Ok(None);
+            };
+            let Ok(blob) = entry.to_object(&repo).and_then(|o| o.peel_to_blob()) else {
+                return Ok(None);
+            };
+            if blob.size() > COMMITTED_FILE_BYTES_MAX {
+                return Err(RepoError::Git(format!(
+                    "{path} is committed with {} bytes, more than Baton reads ({COMMITTED_FILE_BYTES_MAX})",
+                    blob.size()
+                )));
+            }
+            Ok(Some(blob.content().to_vec()))
+        }))
     }
 
     fn is_tracked(&self, root: PathBuf, path: String) -> BoxFuture<'_, Result<bool, RepoError>> {

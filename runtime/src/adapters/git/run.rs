@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncReadExt as _};
 use tokio::process::Command;
 
 use super::{GIT_COMMAND_TIMEOUT_MS, GIT_MESSAGE_BYTES_MAX, GIT_STDOUT_BYTES_MAX, REPOSITORY_ENV};
-use crate::ports::RepoError;
+use crate::ports::{Head, RepoError, WorktreeStatus};
 
 /// How one git command ended and what it printed.
 #[derive(Debug)]
@@ -266,6 +266,63 @@ pub(super) async fn checkouts(root: &Path) -> Result<Vec<Checkout>, RepoError> {
         }
     }
     Ok(list)
+}
+
+/// What the checkout at `dir` has checked out, at which commit, and its uncommitted paths
+/// (untracked ones included, ignored ones not; a rename or copy by both its paths). Takes no
+/// lock.
+pub(super) async fn status(dir: &Path) -> Result<WorktreeStatus, RepoError> {
+    let branch = run(
+        dir,
+        &["symbolic-ref", "-q", "--short", "HEAD"].map(OsStr::new),
+    )
+    .await?;
+    let head = match branch.code {
+        Some(0) => Head::Branch(String::from_utf8_lossy(&branch.stdout).trim().to_owned()),
+        // `-q`: a detached HEAD is status 1 and nothing said.
+        Some(1) if branch.stderr.is_empty() => Head::Detached,
+        _ => return Err(branch.failure("git symbolic-ref")),
+    };
+    let commit = run(
+        dir,
+        &["rev-parse", "--verify", "-q", "HEAD"].map(OsStr::new),
+    )
+    .await?
+    .ok("git rev-parse")?;
+    let args = [
+        "--no-optional-locks",
+        "status",
+        "--porcelain=v1",
+        "-z",
+        "--untracked-files=all",
+    ]
+    .map(OsStr::new);
+    let what = "git status";
+    let out = run(dir, &args).await?.ok(what)?;
+    if out.stdout_cut {
+        return Err(RepoError::Git(format!(
+            "{what} failed: more than {GIT_STDOUT_BYTES_MAX} bytes of output"
+        )));
+    }
+    let mut dirty = std::collections::BTreeSet::new();
+    let mut fields = out.stdout.split(|b| *b == 0).filter(|f| !f.is_empty());
+    while let Some(entry) = fields.next() {
+        let (Some(code), Some(path)) = (entry.get(..2), entry.get(3..)) else {
+            continue;
+        };
+        dirty.insert(String::from_utf8_lossy(path).into_owned());
+        // A rename or a copy: its other path follows.
+        if code.iter().any(|c| matches!(c, b'R' | b'C'))
+            && let Some(from) = fields.next()
+        {
+            dirty.insert(String::from_utf8_lossy(from).into_owned());
+        }
+    }
+    Ok(WorktreeStatus {
+        head,
+        commit: String::from_utf8_lossy(&commit.stdout).trim().to_owned(),
+        dirty: dirty.into_iter().collect(),
+    })
 }
 
 /// Whether the checkout at `dir` has changes, untracked files included. Takes no lock, so the

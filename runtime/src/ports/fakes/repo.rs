@@ -24,8 +24,8 @@ use std::time::Duration;
 use super::lock;
 use super::tree::{Tree, change, file_diff, line_counts, merge_trees};
 use crate::ports::{
-    BoxFuture, ChangedFile, Diff, FileChange, MergeOutcome, MergeRequest, Overlay, Repo, RepoError,
-    WorktreeRequest,
+    BoxFuture, ChangedFile, Diff, FileChange, Head, MERGED_PATHS_MAX, MergeOutcome, MergeRequest,
+    Overlay, Repo, RepoError, WorktreeRequest, WorktreeStatus,
 };
 
 /// At most this many commits in one repository, and merges remembered by [`FakeRepo::merged`]
@@ -150,6 +150,9 @@ impl Repository {
         )
         .map_err(RepoError::Conflict)?;
         let (added, removed) = line_counts(&self.commits[ours].tree, &merged);
+        let mut paths = changed_paths(&self.commits[ours].tree, &merged);
+        paths.truncate(MERGED_PATHS_MAX);
+        let mut tip = ours;
         if merged != self.commits[ours].tree || !request.squash {
             let parents = if request.squash {
                 vec![ours]
@@ -158,6 +161,7 @@ impl Repository {
             };
             let commit = self.commit(parents, merged.clone())?;
             self.branches.insert(request.target.clone(), commit);
+            tip = commit;
         }
         if let Some((dir, _)) = holder {
             // What git ignores in the checkout stays as it is.
@@ -178,8 +182,39 @@ impl Repository {
             target: request.target.clone(),
             added,
             removed,
+            commit: commit_id(tip),
+            paths,
         })
     }
+
+    /// The checkout at `dir` as `git status` tells it.
+    fn status(&self, dir: &Path) -> Result<WorktreeStatus, RepoError> {
+        let checkout = &self.checkouts[dir];
+        let head = self.head(&checkout.branch).ok_or_else(|| {
+            RepoError::Git("fatal: your current branch has no commits yet".into())
+        })?;
+        let visible = self.visible(&checkout.files, Some(head));
+        Ok(WorktreeStatus {
+            head: Head::Branch(checkout.branch.clone()),
+            commit: commit_id(head),
+            dirty: changed_paths(&self.commits[head].tree, &visible),
+        })
+    }
+}
+
+/// A commit's id as git would show one: 40 hexadecimal digits (its number).
+fn commit_id(commit: usize) -> String {
+    format!("{commit:040x}")
+}
+
+/// The paths whose content differs between two trees, sorted.
+fn changed_paths(a: &Tree, b: &Tree) -> Vec<String> {
+    let paths: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    paths
+        .into_iter()
+        .filter(|path| a.get(*path) != b.get(*path))
+        .cloned()
+        .collect()
 }
 
 #[derive(Debug, Default)]
@@ -602,6 +637,36 @@ impl Repo for FakeRepo {
             take(latency).await;
             self.merge_now(request)
         })
+    }
+
+    fn status(&self, dir: PathBuf) -> BoxFuture<'_, Result<WorktreeStatus, RepoError>> {
+        let result = {
+            let mut state = lock(&self.state);
+            state
+                .holding(&dir)
+                .ok_or_else(|| not_a_checkout(&dir))
+                .and_then(|repo| repo.status(&dir))
+        };
+        Box::pin(async move { result })
+    }
+
+    fn read_committed(
+        &self,
+        dir: PathBuf,
+        path: String,
+    ) -> BoxFuture<'_, Result<Option<Vec<u8>>, RepoError>> {
+        let result = {
+            let mut state = lock(&self.state);
+            state
+                .holding(&dir)
+                .ok_or_else(|| not_a_checkout(&dir))
+                .map(|repo| {
+                    let head = repo.head(&repo.checkouts[&dir].branch);
+                    head.and_then(|head| repo.commits[head].tree.get(&path))
+                        .map(|content| content.clone().into_bytes())
+                })
+        };
+        Box::pin(async move { result })
     }
 
     fn is_tracked(&self, root: PathBuf, path: String) -> BoxFuture<'_, Result<bool, RepoError>> {

@@ -4,7 +4,7 @@ use std::time::Duration;
 use super::FakeRepo;
 use crate::ports::fakes::Tree;
 use crate::ports::fakes::tree::tests::tree;
-use crate::ports::{FileChange, MergeRequest, Repo, RepoError, WorktreeRequest};
+use crate::ports::{FileChange, Head, MergeRequest, Repo, RepoError, WorktreeRequest};
 
 /// The worktree `repo_with_worktree` makes.
 const WT: &str = "/r/.worktrees/task/x";
@@ -207,4 +207,47 @@ async fn slow_operations_take_their_latency_in_tokio_time() {
         .await
         .unwrap();
     assert_eq!(start.elapsed(), Duration::from_millis(600));
+}
+
+#[tokio::test]
+async fn a_status_names_the_branch_its_commit_and_what_is_not_committed() {
+    let repo = repo_with_worktree().await;
+    let clean = repo.status(WT.into()).await.unwrap();
+    assert_eq!(clean.head, Head::Branch("task/x".into()));
+    assert!(clean.dirty.is_empty());
+    repo.edit(Path::new(WT), "a.txt", "changed\n").unwrap();
+    repo.edit(Path::new(WT), "b.txt", "new\n").unwrap();
+    let dirty = repo.status(WT.into()).await.unwrap();
+    assert_eq!(dirty.dirty, ["a.txt", "b.txt"]);
+    assert_eq!(dirty.commit, clean.commit, "nothing committed yet");
+    assert_eq!(
+        repo.read_committed(WT.into(), "a.txt".into()).await,
+        Ok(Some(b"one\ntwo\n".to_vec())),
+        "HEAD's content, not the working file's"
+    );
+    assert_eq!(
+        repo.read_committed(WT.into(), "b.txt".into()).await,
+        Ok(None)
+    );
+    repo.commit(Path::new(WT)).unwrap();
+    let committed = repo.status(WT.into()).await.unwrap();
+    assert!(committed.dirty.is_empty());
+    assert_ne!(committed.commit, clean.commit);
+    assert!(repo.status("/elsewhere".into()).await.is_err());
+}
+
+#[tokio::test]
+async fn a_merge_tells_the_targets_new_tip_and_the_paths_it_changed() {
+    let repo = repo_with_worktree().await;
+    let before = repo.status("/r".into()).await.unwrap().commit;
+    let unchanged = repo.merge(merge(true)).await.unwrap();
+    assert_eq!((unchanged.commit, unchanged.paths), (before, Vec::new()));
+    repo.edit(Path::new(WT), "b.txt", "new\n").unwrap();
+    repo.commit(Path::new(WT)).unwrap();
+    let merged = repo.merge(merge(false)).await.unwrap();
+    assert_eq!(merged.paths, ["b.txt"]);
+    assert_eq!(
+        merged.commit,
+        repo.status("/r".into()).await.unwrap().commit
+    );
 }
