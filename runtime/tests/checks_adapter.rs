@@ -6,12 +6,14 @@ use std::path::Path;
 
 use baton_runtime::adapters::checks::ShellChecks;
 use baton_runtime::adapters::runaways::DaemonId;
+use baton_runtime::agents::{DONE_TOKEN_VARS, TOKEN_VARS};
 use baton_runtime::ports::{CHECK_OUTPUT_TAIL_BYTES, CheckEnd, CheckRequest, CheckRun, Checks};
 
 async fn run(dir: &Path, command: &str, timeout_ms: u64) -> CheckRun {
     // Each test's checks are marked apart from any other's by their own id.
     let state = dir.join(".state");
-    ShellChecks::new(DaemonId::of_state_dir(&state))
+    let withheld = TOKEN_VARS.iter().chain(&DONE_TOKEN_VARS).copied().collect();
+    ShellChecks::new(DaemonId::of_state_dir(&state), withheld)
         .run(CheckRequest {
             dir: dir.to_owned(),
             command: command.to_owned(),

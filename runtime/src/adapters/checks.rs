@@ -2,8 +2,9 @@
 //! worktree.
 //!
 //! It runs with standard input empty, its standard output and error into one pipe, in a process
-//! group of its own, with the daemon's environment less Baton's credentials (a coordinator's and a
-//! sub-task's token) and the variables that would point git at another repository. It carries the
+//! group of its own, with the daemon's environment less the variables it is told to withhold
+//! (the daemon names those that carry Baton's credentials) and those that would point git at
+//! another repository. It carries the
 //! daemon's mark and one of its own ([`runaways`]): what a crash leaves of it is ended at the
 //! next start, like an agent's leftovers, and whatever it started, in its group or out of it, is
 //! ended (and has ended) before its run is reported: at once when the shell exits; past its limit,
@@ -19,7 +20,6 @@ use tokio::io::AsyncReadExt as _;
 use tokio::time::Instant;
 
 use crate::adapters::runaways::{self, DaemonId, Mark};
-use crate::agents::{DONE_TOKEN_VARS, TOKEN_VARS};
 use crate::core::ids::AgentId;
 use crate::ports::{
     BoxFuture, CHECK_KILL_GRACE_MS, CHECK_OUTPUT_TAIL_BYTES, CheckEnd, CheckRequest, CheckRun,
@@ -33,16 +33,19 @@ const READ_BYTES: usize = 8 * 1024;
 #[derive(Debug)]
 pub struct ShellChecks {
     daemon: DaemonId,
+    /// Variables of the daemon's environment a check does not get.
+    withheld: Vec<&'static str>,
     /// Checks started: each one's mark is new.
     started: AtomicU64,
 }
 
 impl ShellChecks {
-    /// Checks of `daemon`, carrying its mark.
+    /// Checks of `daemon`, carrying its mark, without the variables `withheld`.
     #[must_use]
-    pub const fn new(daemon: DaemonId) -> Self {
+    pub fn new(daemon: DaemonId, withheld: Vec<&'static str>) -> Self {
         ShellChecks {
             daemon,
+            withheld,
             started: AtomicU64::new(0),
         }
     }
@@ -61,7 +64,7 @@ impl ShellChecks {
 
 impl Checks for ShellChecks {
     fn run(&self, request: CheckRequest) -> BoxFuture<'_, CheckRun> {
-        Box::pin(run(request, self.next_mark()))
+        Box::pin(run(request, self.next_mark(), &self.withheld))
     }
 }
 
@@ -71,7 +74,7 @@ async fn end_marked(mark: Mark, grace: Duration) {
     let _ = tokio::task::spawn_blocking(move || runaways::end_marked(&mark, grace)).await;
 }
 
-async fn run(request: CheckRequest, mark: Mark) -> CheckRun {
+async fn run(request: CheckRequest, mark: Mark, withheld: &[&str]) -> CheckRun {
     let started = Instant::now();
     let not_started = |why: String| CheckRun {
         end: CheckEnd::NotStarted(why),
@@ -79,7 +82,7 @@ async fn run(request: CheckRequest, mark: Mark) -> CheckRun {
         output_bytes: 0,
         tail: Vec::new(),
     };
-    let (mut output, mut child) = match spawn(&request, &mark) {
+    let (mut output, mut child) = match spawn(&request, &mark, withheld) {
         Ok(spawned) => spawned,
         Err(error) => return not_started(error.to_string()),
     };
@@ -160,11 +163,12 @@ async fn run(request: CheckRequest, mark: Mark) -> CheckRun {
 fn spawn(
     request: &CheckRequest,
     mark: &Mark,
+    withheld: &[&str],
 ) -> std::io::Result<(tokio::net::unix::pipe::Receiver, tokio::process::Child)> {
     let (sender, receiver) = tokio::net::unix::pipe::pipe()?;
     let stdout = sender.into_blocking_fd()?;
     let stderr = stdout.try_clone()?;
-    let mut command = command(request, mark);
+    let mut command = command(request, mark, withheld);
     command.stdout(stdout).stderr(stderr);
     let child = command.spawn()?;
     // The command holds the pipe's writing ends until it is dropped: the pipe ends with the
@@ -173,8 +177,9 @@ fn spawn(
     Ok((receiver, child))
 }
 
-/// The shell's command for `request`, carrying `mark`, without its output.
-fn command(request: &CheckRequest, mark: &Mark) -> tokio::process::Command {
+/// The shell's command for `request`, carrying `mark`, without the variables `withheld`, without
+/// its output.
+fn command(request: &CheckRequest, mark: &Mark, withheld: &[&str]) -> tokio::process::Command {
     let mut command = tokio::process::Command::new("/bin/sh");
     command
         .arg("-c")
@@ -183,11 +188,7 @@ fn command(request: &CheckRequest, mark: &Mark) -> tokio::process::Command {
         .stdin(Stdio::null())
         .process_group(0)
         .kill_on_drop(true);
-    for name in TOKEN_VARS
-        .iter()
-        .chain(&DONE_TOKEN_VARS)
-        .chain(&crate::adapters::git::REPOSITORY_ENV)
-    {
+    for name in withheld.iter().chain(&crate::adapters::git::REPOSITORY_ENV) {
         command.env_remove(name);
     }
     for (name, value) in mark.variables() {
@@ -216,28 +217,24 @@ mod tests {
 
     use super::{ShellChecks, command};
     use crate::adapters::runaways::DaemonId;
-    use crate::agents::{DONE_TOKEN_VARS, TOKEN_VARS};
     use crate::ports::CheckRequest;
 
     #[test]
-    fn a_check_gets_no_credential_and_the_daemons_mark() {
+    fn a_check_gets_nothing_withheld_and_the_daemons_mark() {
         let daemon = DaemonId::of_state_dir(Path::new("/state"));
         let request = CheckRequest {
             dir: "/repo/.worktrees/t".into(),
             command: "cargo test -q".into(),
             timeout_ms: 1_000,
         };
-        let checks = ShellChecks::new(daemon);
+        let withheld = vec!["BATON_MCP_TOKEN", "BATON_DONE_TOKEN"];
+        let checks = ShellChecks::new(daemon, withheld.clone());
         let (mark, next) = (checks.next_mark(), checks.next_mark());
         assert_ne!(mark, next, "each check is marked apart");
-        let command = command(&request, &mark);
+        let command = command(&request, &mark, &withheld);
         let command = command.as_std();
         let envs: Vec<_> = command.get_envs().collect();
-        for name in TOKEN_VARS
-            .iter()
-            .chain(&DONE_TOKEN_VARS)
-            .chain(&crate::adapters::git::REPOSITORY_ENV)
-        {
+        for name in withheld.iter().chain(&crate::adapters::git::REPOSITORY_ENV) {
             assert!(
                 envs.contains(&(OsStr::new(name), None)),
                 "{name} is taken out"

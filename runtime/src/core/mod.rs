@@ -4,6 +4,7 @@
 //! in as arguments, results go out as values. A test (`tests/core_is_pure.rs`) fails if a file
 //! here names tokio, std::fs, std::net, std::process, portable_pty or git2.
 
+pub mod audit;
 pub mod auth;
 pub mod branch;
 pub mod coordinator;
