@@ -286,6 +286,42 @@ fn remove(root: &Path, path: &Path) -> Result<bool, FilesError> {
 
 /// A fresh temporary name beside the file `name` (its name, the process and a counter: unique
 /// among this machine's writers).
+fn append(root: &Path, path: &Path, bytes: &[u8], mode: FileMode) -> Result<u64, FilesError> {
+    let fail = |e| FilesError::new("append", path, e);
+    let (dir, name) = parent_of("append", root, path, true)?
+        .ok_or_else(|| fail(io::ErrorKind::NotFound.into()))?;
+    let existing = check_regular("append", root, path, &dir, name)?;
+    let bits = match mode {
+        FileMode::OwnerOnly => 0o600,
+        FileMode::Default => existing.unwrap_or(0o666),
+    };
+    let flags =
+        OFlags::WRONLY | OFlags::APPEND | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = rustix::fs::openat(&dir, name, flags, Mode::from_raw_mode(bits))
+        .map_err(|e| fail(e.into()))?;
+    let mut file = File::from(fd);
+    if mode == FileMode::OwnerOnly {
+        rustix::fs::fchmod(&file, Mode::from_raw_mode(bits)).map_err(|e| fail(e.into()))?;
+    }
+    file.write_all(bytes).map_err(fail)?;
+    Ok(file.metadata().map_err(fail)?.len())
+}
+
+fn rename(root: &Path, from: &Path, to: &Path) -> Result<bool, FilesError> {
+    let Some((from_dir, from_name)) = parent_of("rename", root, from, false)? else {
+        return Ok(false);
+    };
+    if check_regular("rename", root, from, &from_dir, from_name)?.is_none() {
+        return Ok(false);
+    }
+    let fail = |e: io::Error| FilesError::new("rename", to, e);
+    let (to_dir, to_name) =
+        parent_of("rename", root, to, true)?.ok_or_else(|| fail(io::ErrorKind::NotFound.into()))?;
+    check_regular("rename", root, to, &to_dir, to_name)?;
+    rustix::fs::renameat(&from_dir, from_name, &to_dir, to_name).map_err(|e| fail(e.into()))?;
+    Ok(true)
+}
+
 fn temp_beside(name: &OsStr) -> PathBuf {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -404,6 +440,27 @@ impl Files for StdFiles {
             bytes.to_vec(),
         );
         blocking(move || files.write_now(&root, &path, &bytes, mode))
+    }
+
+    fn append<'a>(
+        &'a self,
+        root: &'a Path,
+        path: &'a Path,
+        bytes: &'a [u8],
+        mode: FileMode,
+    ) -> BoxFuture<'a, Result<u64, FilesError>> {
+        let (root, path, bytes) = (root.to_owned(), path.to_owned(), bytes.to_vec());
+        blocking(move || append(&root, &path, &bytes, mode))
+    }
+
+    fn rename<'a>(
+        &'a self,
+        root: &'a Path,
+        from: &'a Path,
+        to: &'a Path,
+    ) -> BoxFuture<'a, Result<bool, FilesError>> {
+        let (root, from, to) = (root.to_owned(), from.to_owned(), to.to_owned());
+        blocking(move || rename(&root, &from, &to))
     }
 
     fn remove<'a>(
@@ -571,6 +628,27 @@ mod tests {
                 removed.as_ref().is_err_and(|e| e.is_confinement()),
                 "remove {rel}: {removed:?}"
             );
+            let appended = files
+                .append(&root, &path, b"BATON", FileMode::OwnerOnly)
+                .await;
+            assert!(
+                appended.as_ref().is_err_and(|e| e.is_confinement()),
+                "append {rel}: {appended:?}"
+            );
+            std::fs::write(root.join("real/mine"), "mine").unwrap();
+            for (from, to) in [
+                (&path, &root.join("real/mine")),
+                (&root.join("real/mine"), &path),
+            ] {
+                let renamed = files.rename(&root, from, to).await;
+                assert!(
+                    renamed.as_ref().is_err_and(|e| e.is_confinement()),
+                    "rename {} -> {}: {renamed:?}",
+                    from.display(),
+                    to.display()
+                );
+            }
+            std::fs::remove_file(root.join("real/mine")).unwrap();
             assert!(
                 files
                     .write_atomic(&root, &path, b"BATON", FileMode::OwnerOnly)
@@ -592,6 +670,41 @@ mod tests {
             error.to_string().contains("AGENTS.md is a symbolic link"),
             "{error}"
         );
+    }
+
+    #[tokio::test]
+    async fn an_append_adds_at_the_end_and_a_rename_moves_over_the_old_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("state");
+        let (log, old) = (root.join("logs/audit.log"), root.join("logs/audit.log.1"));
+        let files = StdFiles::default();
+        assert_eq!(
+            files
+                .append(&root, &log, b"one\n", FileMode::OwnerOnly)
+                .await
+                .unwrap(),
+            4
+        );
+        assert_eq!(
+            files
+                .append(&root, &log, b"two\n", FileMode::OwnerOnly)
+                .await
+                .unwrap(),
+            8
+        );
+        assert_eq!(std::fs::read(&log).unwrap(), b"one\ntwo\n");
+        assert_eq!(mode_of(&log), 0o600);
+        std::fs::write(&old, "older").unwrap();
+        assert!(files.rename(&root, &log, &old).await.unwrap());
+        assert_eq!(std::fs::read(&old).unwrap(), b"one\ntwo\n");
+        assert!(!log.exists());
+        assert!(
+            !files.rename(&root, &log, &old).await.unwrap(),
+            "nothing to move"
+        );
+        let outside = dir.path().join("elsewhere");
+        assert!(files.rename(&root, &old, &outside).await.is_err());
+        assert!(old.exists() && !outside.exists());
     }
 
     #[tokio::test]

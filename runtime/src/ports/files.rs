@@ -135,6 +135,27 @@ pub trait Files: Send + Sync {
         mode: FileMode,
     ) -> BoxFuture<'a, Result<(), FilesError>>;
 
+    /// Adds `bytes` at the end of the file at `path`, making it (and missing parent directories
+    /// inside `root`) if there is none, in one write; a file made is given `mode`, and
+    /// [`FileMode::OwnerOnly`] makes an existing file the owner's only too. The file's size
+    /// after. Not atomic: a crash may leave part of `bytes` at the end.
+    fn append<'a>(
+        &'a self,
+        root: &'a Path,
+        path: &'a Path,
+        bytes: &'a [u8],
+        mode: FileMode,
+    ) -> BoxFuture<'a, Result<u64, FilesError>>;
+
+    /// Moves the file at `from` to `to` (both inside `root`), replacing a file there;
+    /// `Ok(false)` if there was no file at `from`.
+    fn rename<'a>(
+        &'a self,
+        root: &'a Path,
+        from: &'a Path,
+        to: &'a Path,
+    ) -> BoxFuture<'a, Result<bool, FilesError>>;
+
     /// Removes the file at `path`; `Ok(false)` if there was none.
     fn remove<'a>(
         &'a self,

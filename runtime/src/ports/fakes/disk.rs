@@ -97,6 +97,48 @@ impl Files for FakeDisk {
         Box::pin(async move { result })
     }
 
+    fn append<'a>(
+        &'a self,
+        root: &'a Path,
+        path: &'a Path,
+        bytes: &'a [u8],
+        mode: FileMode,
+    ) -> BoxFuture<'a, Result<u64, FilesError>> {
+        let result = match self.in_checkout("append", root, path) {
+            Err(refused) => Err(refused),
+            // Baton appends only to its own files, outside every checkout.
+            Ok(Some(_)) => Err(FilesError::new(
+                "append",
+                path,
+                std::io::Error::other("the fake disk appends only outside checkouts"),
+            )),
+            Ok(None) => return self.files.append(root, path, bytes, mode),
+        };
+        Box::pin(async move { result })
+    }
+
+    fn rename<'a>(
+        &'a self,
+        root: &'a Path,
+        from: &'a Path,
+        to: &'a Path,
+    ) -> BoxFuture<'a, Result<bool, FilesError>> {
+        let checkouts = (
+            self.in_checkout("rename", root, from),
+            self.in_checkout("rename", root, to),
+        );
+        let result = match checkouts {
+            (Err(refused), _) | (_, Err(refused)) => Err(refused),
+            (Ok(None), Ok(None)) => return self.files.rename(root, from, to),
+            _ => Err(FilesError::new(
+                "rename",
+                from,
+                std::io::Error::other("the fake disk renames only outside checkouts"),
+            )),
+        };
+        Box::pin(async move { result })
+    }
+
     fn remove<'a>(
         &'a self,
         root: &'a Path,

@@ -221,6 +221,53 @@ impl Files for FakeFiles {
         Box::pin(async move { result })
     }
 
+    fn append<'a>(
+        &'a self,
+        root: &'a Path,
+        path: &'a Path,
+        bytes: &'a [u8],
+        mode: FileMode,
+    ) -> BoxFuture<'a, Result<u64, FilesError>> {
+        let result = self.confine("append", root, path, &[]).and_then(|()| {
+            match self.take_write_fault(path) {
+                Some(fault) => Err(fault),
+                None => {
+                    let mut state = lock(&self.state);
+                    let file = state.files.entry(path.to_owned()).or_insert(FakeFile {
+                        bytes: Vec::new(),
+                        mode,
+                    });
+                    if mode == FileMode::OwnerOnly {
+                        file.mode = mode;
+                    }
+                    file.bytes.extend_from_slice(bytes);
+                    Ok(file.bytes.len() as u64)
+                }
+            }
+        });
+        Box::pin(async move { result })
+    }
+
+    fn rename<'a>(
+        &'a self,
+        root: &'a Path,
+        from: &'a Path,
+        to: &'a Path,
+    ) -> BoxFuture<'a, Result<bool, FilesError>> {
+        let result = self
+            .confine("rename", root, from, &[])
+            .and_then(|()| self.confine("rename", root, to, &[]))
+            .map(|()| {
+                let mut state = lock(&self.state);
+                let Some(file) = state.files.remove(from) else {
+                    return false;
+                };
+                state.files.insert(to.to_owned(), file);
+                true
+            });
+        Box::pin(async move { result })
+    }
+
     fn remove<'a>(
         &'a self,
         root: &'a Path,
@@ -280,6 +327,49 @@ mod tests {
         assert!(files.remove(root, path).await.unwrap());
         assert!(!files.remove(root, path).await.unwrap());
         assert_eq!(files.read(root, path).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn fake_files_append_and_rename_as_the_disk_does() {
+        let files = FakeFiles::default();
+        let root = Path::new("/state");
+        let (log, old) = (
+            Path::new("/state/audit.log"),
+            Path::new("/state/audit.log.1"),
+        );
+        assert_eq!(
+            files
+                .append(root, log, b"one\n", FileMode::OwnerOnly)
+                .await
+                .unwrap(),
+            4
+        );
+        assert_eq!(
+            files
+                .append(root, log, b"two\n", FileMode::Default)
+                .await
+                .unwrap(),
+            8
+        );
+        assert_eq!(files.get(log).unwrap().mode, FileMode::OwnerOnly);
+        assert!(files.rename(root, log, old).await.unwrap());
+        assert_eq!(files.get(old).unwrap().bytes, b"one\ntwo\n");
+        assert!(files.get(log).is_none());
+        assert!(!files.rename(root, log, old).await.unwrap());
+        assert!(
+            files
+                .rename(root, old, Path::new("/elsewhere/x"))
+                .await
+                .is_err()
+        );
+        files.fail_writes(1);
+        assert!(
+            files
+                .append(root, log, b"x", FileMode::OwnerOnly)
+                .await
+                .is_err()
+        );
+        assert!(files.get(log).is_none(), "a failed append changes nothing");
     }
 
     #[tokio::test]
