@@ -11,6 +11,7 @@
 //! handles) on a [`Publisher`] whenever a coordinator is registered or leaves; a request reads
 //! the latest one, and no lock is held across an await.
 
+pub mod audit;
 mod delivery;
 pub mod dto;
 pub(crate) mod error;

@@ -23,6 +23,7 @@
 //! shutdown).
 
 pub mod app;
+pub mod audit;
 pub mod phone;
 pub mod registry;
 pub mod state;
