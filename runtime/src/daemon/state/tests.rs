@@ -244,7 +244,7 @@ fn written_whole(state: &State) -> Vec<u8> {
             .iter()
             .map(|c| {
                 let tasks = c.records.tasks.iter().map(super::dto::task_dto).collect();
-                super::dto::coordinator_dto(c, tasks)
+                super::dto::coordinator_dto(c.view(), tasks)
             })
             .collect(),
     };
@@ -253,11 +253,21 @@ fn written_whole(state: &State) -> Vec<u8> {
     bytes
 }
 
+/// What `encoder` writes for `state`.
+fn kept(encoder: &mut Encoder, state: &State) -> Vec<u8> {
+    let coordinators: Vec<_> = state
+        .coordinators
+        .iter()
+        .map(CoordinatorState::view)
+        .collect();
+    encoder.encode(&coordinators)
+}
+
 #[test]
 fn an_encoder_kept_across_saves_writes_what_encoding_every_task_writes() {
     let mut encoder = Encoder::default();
     let mut state = sample();
-    assert_eq!(encoder.encode(&state), written_whole(&state));
+    assert_eq!(kept(&mut encoder, &state), written_whole(&state));
     // A task changes, one comes (a second coordinator's too), one goes: each save is written as
     // if every task were encoded anew, the unchanged task's kept text included.
     let first = state.coordinators[0].records.tasks[0].clone();
@@ -265,20 +275,64 @@ fn an_encoder_kept_across_saves_writes_what_encoding_every_task_writes() {
     second.spec.id = TaskId::from_random([9; 16]);
     second.spec.name = "a \"quoted\"\nname".into();
     state.coordinators[0].records.tasks.push(second.clone());
-    assert_eq!(encoder.encode(&state), written_whole(&state));
+    assert_eq!(kept(&mut encoder, &state), written_whole(&state));
     state.coordinators[0].records.tasks[0].signal = None;
     state.coordinators[0].records.tasks[1].exit_code = Some(3);
-    assert_eq!(encoder.encode(&state), written_whole(&state));
+    assert_eq!(kept(&mut encoder, &state), written_whole(&state));
+    // Its spec changes too (the spec's kept fields are written anew), then only its queue.
+    state.coordinators[0].records.tasks[1].spec.args = vec!["--other".into()];
+    state.coordinators[0].records.tasks[1]
+        .spec
+        .worktree_files
+        .clear();
+    assert_eq!(kept(&mut encoder, &state), written_whole(&state));
+    state.coordinators[0].records.tasks[1].queued.clear();
+    state.coordinators[0].records.tasks[1].assignment = None;
+    assert_eq!(kept(&mut encoder, &state), written_whole(&state));
     let mut other = state.coordinators[0].clone();
     other.id = CoordinatorId::from_random([8; 16]);
     other.records.tasks = vec![second];
     other.records.tasks[0].spec.id = TaskId::from_random([7; 16]);
     state.coordinators.push(other);
     state.coordinators[0].records.tasks.remove(0);
-    let bytes = encoder.encode(&state);
+    let bytes = kept(&mut encoder, &state);
     assert_eq!(bytes, written_whole(&state));
     assert_eq!(bytes, encode(&state), "a fresh encoder writes the same");
     assert_eq!(encoder.tasks.len(), 2, "a task gone is forgotten");
     let read = decode(&bytes).unwrap();
     assert_eq!(read.coordinators.len(), 2);
+}
+
+#[test]
+fn what_is_empty_or_absent_is_written_as_serde_writes_it() {
+    let mut encoder = Encoder::default();
+    let mut state = State::default();
+    assert_eq!(
+        kept(&mut encoder, &state),
+        written_whole(&state),
+        "no coordinator"
+    );
+    let mut bare = sample().coordinators.remove(0);
+    bare.mcp_json = None;
+    bare.records = Records::default();
+    bare.settings.spawn.args.clear();
+    state.coordinators.push(bare);
+    assert_eq!(kept(&mut encoder, &state), written_whole(&state), "no task");
+    let mut task = sample().coordinators[0].records.tasks[0].clone();
+    task.spec.base_branch = None;
+    task.spec.done_token = None;
+    task.spec.mcp_config = None;
+    task.spec.worktree_files[0].original = None;
+    task.spec.launch.clear();
+    task.signal = Some(Signal {
+        at: Millis(3),
+        consumed: false,
+    });
+    task.exit_code = None;
+    state.coordinators[0].records.tasks.push(task);
+    assert_eq!(
+        kept(&mut encoder, &state),
+        written_whole(&state),
+        "a bare task"
+    );
 }
