@@ -205,15 +205,11 @@ fn mcp_json_dto(m: &McpJsonState) -> McpJsonDto {
     }
 }
 
-/// Writes `c` as [`coordinator_dto`] would have it written, at `level`, each task's object as
-/// `tasks` gives it (the text [`write_task`] wrote at `level + 2`).
-pub(super) fn write_coordinator<'t>(
-    out: &mut Vec<u8>,
-    level: usize,
-    c: CoordinatorRef<'_>,
-    tasks: impl Iterator<Item = &'t [u8]>,
-) {
-    let mut object = Object::open(out, level);
+/// A coordinator's fields that its records do not decide (`id` to `mcp_json`, the first), as
+/// [`write_coordinator`] puts them in place, for a coordinator object at `level`.
+pub(super) fn coordinator_head(c: CoordinatorRef<'_>, level: usize) -> Vec<u8> {
+    let mut head = Vec::new();
+    let mut object = Object::fields(&mut head, level, true);
     object.field("id", &c.id.to_string());
     object.field("token", c.token.expose());
     object.field("registered", &c.registered);
@@ -224,18 +220,33 @@ pub(super) fn write_coordinator<'t>(
     object.field("notification_delay_ms", &c.settings.notification_delay_ms);
     object.field("config_dir", &c.settings.config_dir);
     object.field("mcp_json", &c.mcp_json.map(mcp_json_dto));
+    head
+}
+
+/// Writes a coordinator as [`coordinator_dto`] would have it written, at `level`: `head` (what
+/// [`coordinator_head`] made for it at that level), each task's object as `tasks` gives it (the
+/// text [`write_task`] wrote at `level + 2`), then the rest of its `records`.
+pub(super) fn write_coordinator<'t>(
+    out: &mut Vec<u8>,
+    level: usize,
+    head: &[u8],
+    records: &Records,
+    tasks: impl Iterator<Item = &'t [u8]>,
+) {
+    let mut object = Object::open(out, level);
+    object.kept(head);
     object.array("tasks", |array| {
         for task in tasks {
             array.place().extend_from_slice(task);
         }
     });
     object.array("replay", |array| {
-        for record in c.records.replay.iter() {
+        for record in records.replay.iter() {
             array.item(&replay_dto(record));
         }
     });
     object.array("intents", |array| {
-        for intent in &c.records.intents {
+        for intent in &records.intents {
             array.item(&intent_dto(intent));
         }
     });

@@ -150,6 +150,9 @@ const TASK_LEVEL: usize = COORDINATOR_LEVEL + 2;
 #[derive(Default)]
 pub struct Encoder {
     tasks: HashMap<TaskId, KeptTask>,
+    heads: HashMap<CoordinatorId, KeptHead>,
+    /// The number of the save under way: what a save did not see is forgotten.
+    save: u64,
     /// The size of the last file written (the next is about as big).
     last_bytes: usize,
 }
@@ -165,10 +168,12 @@ struct KeptTask {
     record: TaskRecord,
     spec: SpecFields,
     text: Vec<u8>,
+    /// The last save that wrote it.
+    save: u64,
 }
 
 impl KeptTask {
-    fn new(record: &TaskRecord) -> Self {
+    fn new(record: &TaskRecord, save: u64) -> Self {
         let spec = SpecFields::new(&record.spec, TASK_LEVEL);
         let mut text = Vec::new();
         write_task(&mut text, TASK_LEVEL, record, &spec);
@@ -176,6 +181,7 @@ impl KeptTask {
             record: record.clone(),
             spec,
             text,
+            save,
         }
     }
 
@@ -206,35 +212,94 @@ impl KeptTask {
     }
 }
 
+/// A coordinator's fields but its records' ([`dto::coordinator_head`]), as last encoded.
+struct KeptHead {
+    token: Secret,
+    registered: bool,
+    settings: CoordinatorSettings,
+    mcp_json: Option<McpJsonState>,
+    text: Vec<u8>,
+    /// The last save that wrote it.
+    save: u64,
+}
+
+impl KeptHead {
+    fn new(c: CoordinatorRef<'_>, save: u64) -> Self {
+        KeptHead {
+            token: c.token.clone(),
+            registered: c.registered,
+            settings: c.settings.clone(),
+            mcp_json: c.mcp_json.cloned(),
+            text: dto::coordinator_head(c, COORDINATOR_LEVEL),
+            save,
+        }
+    }
+
+    /// Whether `c` writes the same head.
+    fn is_for(&self, c: CoordinatorRef<'_>) -> bool {
+        let CoordinatorSettings {
+            project_root,
+            spawn,
+            skip_permissions,
+            notification_delay_ms,
+            config_dir,
+            // Not in the file.
+            mcp: _,
+        } = c.settings;
+        self.token == *c.token
+            && self.registered == c.registered
+            && self.settings.project_root == *project_root
+            && self.settings.spawn == *spawn
+            && self.settings.skip_permissions == *skip_permissions
+            && self.settings.notification_delay_ms == *notification_delay_ms
+            && self.settings.config_dir == *config_dir
+            && self.mcp_json.as_ref() == c.mcp_json
+    }
+}
+
 impl Encoder {
     /// The file's bytes for `coordinators`.
     #[must_use]
     pub fn encode(&mut self, coordinators: &[CoordinatorRef<'_>]) -> Vec<u8> {
-        let mut known = std::mem::take(&mut self.tasks);
-        for record in coordinators.iter().flat_map(|c| &c.records.tasks) {
-            let kept = match known.remove(&record.spec.id) {
-                Some(kept) if kept.record == *record => kept,
-                Some(mut kept) if kept.record.spec == record.spec => {
-                    kept.update(record);
-                    kept
+        self.save += 1;
+        let save = self.save;
+        for c in coordinators {
+            match self.heads.get_mut(&c.id) {
+                Some(kept) if kept.is_for(*c) => kept.save = save,
+                _ => {
+                    self.heads.insert(c.id, KeptHead::new(*c, save));
                 }
-                _ => KeptTask::new(record),
-            };
-            self.tasks.insert(record.spec.id, kept);
+            }
+            for record in &c.records.tasks {
+                match self.tasks.get_mut(&record.spec.id) {
+                    Some(kept) if kept.record == *record => kept.save = save,
+                    Some(kept) if kept.record.spec == record.spec => {
+                        kept.update(record);
+                        kept.save = save;
+                    }
+                    _ => {
+                        self.tasks
+                            .insert(record.spec.id, KeptTask::new(record, save));
+                    }
+                }
+            }
         }
+        self.heads.retain(|_, kept| kept.save == save);
+        self.tasks.retain(|_, kept| kept.save == save);
         let mut bytes = Vec::with_capacity(self.last_bytes + self.last_bytes / 8);
         let mut file = Object::open(&mut bytes, 0);
         file.field("format", &FORMAT);
         file.array("coordinators", |array| {
-            for coordinator in coordinators {
-                let tasks = coordinator
+            for c in coordinators {
+                let head = self.heads.get(&c.id).map_or(&[][..], |kept| &kept.text);
+                let tasks = c
                     .records
                     .tasks
                     .iter()
                     .filter_map(|record| self.tasks.get(&record.spec.id))
                     .map(|kept| kept.text.as_slice());
                 let level = array.item_level();
-                write_coordinator(array.place(), level, *coordinator, tasks);
+                write_coordinator(array.place(), level, head, c.records, tasks);
             }
         });
         file.close();

@@ -295,10 +295,18 @@ fn an_encoder_kept_across_saves_writes_what_encoding_every_task_writes() {
     other.records.tasks[0].spec.id = TaskId::from_random([7; 16]);
     state.coordinators.push(other);
     state.coordinators[0].records.tasks.remove(0);
+    assert_eq!(kept(&mut encoder, &state), written_whole(&state));
+    // A coordinator's own fields change: registered again, its `.mcp.json` entry taken out.
+    state.coordinators[0].registered = true;
+    state.coordinators[0].mcp_json = None;
+    state.coordinators[1].settings.notification_delay_ms = 7;
     let bytes = kept(&mut encoder, &state);
     assert_eq!(bytes, written_whole(&state));
     assert_eq!(bytes, encode(&state), "a fresh encoder writes the same");
     assert_eq!(encoder.tasks.len(), 2, "a task gone is forgotten");
+    state.coordinators.remove(0);
+    assert_eq!(kept(&mut encoder, &state), written_whole(&state));
+    assert_eq!(encoder.heads.len(), 1, "a coordinator gone is forgotten");
     let read = decode(&bytes).unwrap();
     assert_eq!(read.coordinators.len(), 2);
 }
