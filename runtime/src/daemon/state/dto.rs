@@ -620,7 +620,7 @@ fn task_from(dto: TaskDto) -> Result<TaskRecord, String> {
         })
         .collect::<Result<Vec<_>, String>>()?;
     Ok(TaskRecord {
-        spec: TaskSpec {
+        spec: std::sync::Arc::new(TaskSpec {
             id,
             name: dto.name,
             branch: dto.branch,
@@ -634,7 +634,7 @@ fn task_from(dto: TaskDto) -> Result<TaskRecord, String> {
             launch: dto.launch,
             command: dto.command,
             args: dto.args,
-        },
+        }),
         signal: dto.signal_at_ms.map(|at| Signal {
             at: Millis(at),
             consumed: dto.signal_consumed,

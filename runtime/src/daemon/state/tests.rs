@@ -2,6 +2,8 @@
 //! formats 1 and 2 read, and unreadable or newer files are refused with the kind of error they
 //! are.
 
+use std::sync::Arc;
+
 use super::{CoordinatorState, Encoder, FORMAT, McpJsonState, State, StateError, decode, encode};
 use crate::agents::mcp_json::Registration;
 use crate::core::auth::Secret;
@@ -18,7 +20,7 @@ use crate::engine::CoordinatorSettings;
 
 fn sample() -> State {
     let task = TaskRecord {
-        spec: TaskSpec {
+        spec: Arc::new(TaskSpec {
             id: TaskId::from_random([2; 16]),
             name: "fix the parser".into(),
             branch: "task/fix-the-parser-0202".into(),
@@ -37,7 +39,7 @@ fn sample() -> State {
             launch: vec!["codex".into(), "-c".into(), "x=1".into()],
             command: "codex".into(),
             args: vec!["-c".into(), "x=1".into()],
-        },
+        }),
         signal: Some(Signal {
             at: Millis(1_700_000_000_123),
             consumed: true,
@@ -272,19 +274,18 @@ fn an_encoder_kept_across_saves_writes_what_encoding_every_task_writes() {
     // if every task were encoded anew, the unchanged task's kept text included.
     let first = state.coordinators[0].records.tasks[0].clone();
     let mut second = first.clone();
-    second.spec.id = TaskId::from_random([9; 16]);
-    second.spec.name = "a \"quoted\"\nname".into();
+    let spec = Arc::make_mut(&mut second.spec);
+    spec.id = TaskId::from_random([9; 16]);
+    spec.name = "a \"quoted\"\nname".into();
     state.coordinators[0].records.tasks.push(second.clone());
     assert_eq!(kept(&mut encoder, &state), written_whole(&state));
     state.coordinators[0].records.tasks[0].signal = None;
     state.coordinators[0].records.tasks[1].exit_code = Some(3);
     assert_eq!(kept(&mut encoder, &state), written_whole(&state));
     // Its spec changes too (the spec's kept fields are written anew), then only its queue.
-    state.coordinators[0].records.tasks[1].spec.args = vec!["--other".into()];
-    state.coordinators[0].records.tasks[1]
-        .spec
-        .worktree_files
-        .clear();
+    let spec = Arc::make_mut(&mut state.coordinators[0].records.tasks[1].spec);
+    spec.args = vec!["--other".into()];
+    spec.worktree_files.clear();
     assert_eq!(kept(&mut encoder, &state), written_whole(&state));
     state.coordinators[0].records.tasks[1].queued.clear();
     state.coordinators[0].records.tasks[1].assignment = None;
@@ -292,7 +293,7 @@ fn an_encoder_kept_across_saves_writes_what_encoding_every_task_writes() {
     let mut other = state.coordinators[0].clone();
     other.id = CoordinatorId::from_random([8; 16]);
     other.records.tasks = vec![second];
-    other.records.tasks[0].spec.id = TaskId::from_random([7; 16]);
+    Arc::make_mut(&mut other.records.tasks[0].spec).id = TaskId::from_random([7; 16]);
     state.coordinators.push(other);
     state.coordinators[0].records.tasks.remove(0);
     assert_eq!(kept(&mut encoder, &state), written_whole(&state));
@@ -327,11 +328,12 @@ fn what_is_empty_or_absent_is_written_as_serde_writes_it() {
     state.coordinators.push(bare);
     assert_eq!(kept(&mut encoder, &state), written_whole(&state), "no task");
     let mut task = sample().coordinators[0].records.tasks[0].clone();
-    task.spec.base_branch = None;
-    task.spec.done_token = None;
-    task.spec.mcp_config = None;
-    task.spec.worktree_files[0].original = None;
-    task.spec.launch.clear();
+    let spec = Arc::make_mut(&mut task.spec);
+    spec.base_branch = None;
+    spec.done_token = None;
+    spec.mcp_config = None;
+    spec.worktree_files[0].original = None;
+    spec.launch.clear();
     task.signal = Some(Signal {
         at: Millis(3),
         consumed: false,
