@@ -347,9 +347,11 @@ pub async fn check(
     let mut listed: BTreeSet<TaskId> = BTreeSet::new();
     if let Some(handles) = &handles {
         for (id, handle) in &handles.registered {
-            let Ok(tasks) = handle.list_tasks().await else {
+            // The shared snapshot: no copy of the list while no task changed.
+            let Ok(list) = handle.task_list().await else {
                 continue;
             };
+            let tasks = list.tasks();
             if on("bounds") && tasks.len() > TASKS_PER_COORDINATOR_MAX {
                 found.push(format!(
                     "bounds: {} holds {} tasks, more than {TASKS_PER_COORDINATOR_MAX}",
@@ -357,7 +359,7 @@ pub async fn check(
                     tasks.len()
                 ));
             }
-            for task in &tasks {
+            for task in tasks {
                 listed.insert(task.id);
                 if on("bounds") {
                     // The ring itself, raw: its text (`task_output`) is cut to the bound when
@@ -387,8 +389,8 @@ pub async fn check(
             }
         }
         for handle in &handles.orphans {
-            if let Ok(tasks) = handle.list_tasks().await {
-                listed.extend(tasks.iter().map(|t| t.id));
+            if let Ok(list) = handle.task_list().await {
+                listed.extend(list.tasks().iter().map(|t| t.id));
             }
         }
     }
@@ -400,8 +402,19 @@ pub async fn check(
             .filter(|(_, t)| t.gone)
             .map(|(id, t)| (*id, t.clone()))
             .collect();
-        let worktrees = shared.repo.worktrees(&baseline.root);
-        let branches = shared.repo.branches(&baseline.root);
+        // The repository is read only when something is to be found in it: a closed task's
+        // leftovers, or (at the end) a worktree no task holds.
+        let read = at_end || !closed.is_empty();
+        let worktrees = if read {
+            shared.repo.worktrees(&baseline.root)
+        } else {
+            Vec::new()
+        };
+        let branches = if read {
+            shared.repo.branches(&baseline.root)
+        } else {
+            Vec::new()
+        };
         for (id, facts) in &closed {
             if worktrees.iter().any(|(dir, _)| *dir == facts.worktree) {
                 found.push(format!(

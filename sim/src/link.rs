@@ -280,6 +280,25 @@ impl LinkedStream {
     }
 }
 
+thread_local! {
+    /// Where [`read_first`] reads: made (zeroed) once per thread, not once per connection (a
+    /// simulation runs on one thread; what a read leaves in it is never read again).
+    static FIRST_READ: std::cell::RefCell<Vec<u8>> =
+        std::cell::RefCell::new(vec![0; LINKED_READ_BYTES_MAX]);
+}
+
+/// The first bytes of an answer, at most [`LINKED_READ_BYTES_MAX`]: one read of `inner`.
+fn read_first(
+    inner: Pin<&mut turmoil::net::TcpStream>,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<Vec<u8>>> {
+    FIRST_READ.with_borrow_mut(|scratch| {
+        let mut buf = ReadBuf::new(scratch);
+        ready!(inner.poll_read(cx, &mut buf))?;
+        Poll::Ready(Ok(buf.filled().to_vec()))
+    })
+}
+
 impl AsyncRead for LinkedStream {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -291,11 +310,9 @@ impl AsyncRead for LinkedStream {
         loop {
             match &mut this.back {
                 Back::Waiting => {
-                    let mut first = vec![0u8; LINKED_READ_BYTES_MAX];
-                    let mut first_buf = ReadBuf::new(&mut first);
-                    ready!(Pin::new(&mut this.inner).poll_read(cx, &mut first_buf))?;
-                    let n = first_buf.filled().len();
-                    if n == 0 {
+                    let inner = Pin::new(&mut this.inner);
+                    let first = ready!(read_first(inner, cx))?;
+                    if first.is_empty() {
                         return Poll::Ready(Ok(()));
                     }
                     if this.links.take_drop(&this.actor) {
@@ -308,7 +325,6 @@ impl AsyncRead for LinkedStream {
                             LinkError::Lost("the request".to_owned()).to_string(),
                         )));
                     }
-                    first.truncate(n);
                     let sleep = baton_runtime::time::sleep(this.links.latency(&this.actor));
                     this.back = Back::Delayed(Box::pin(sleep), first);
                 }

@@ -49,6 +49,8 @@ pub fn toml_to_json(value: &toml::Value) -> Value {
 #[must_use]
 pub fn replace(value: &Value, bindings: &BTreeMap<String, Value>) -> Value {
     match value {
+        // Nothing to replace: the text as it is (most of a step's strings).
+        Value::String(text) if !text.contains("${") => Value::String(text.clone()),
         Value::String(text) => {
             if let Some(name) = text.strip_prefix("${").and_then(|t| t.strip_suffix('}'))
                 && let Some(bound) = bindings.get(name)

@@ -548,6 +548,9 @@ async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
 async fn substitute(board: &Board, value: &Value, round: Option<&Value>) -> Result<Value, String> {
     let mut names = Vec::new();
     collect_placeholders(value, &mut names);
+    if names.is_empty() {
+        return Ok(value.clone());
+    }
     let round_name = crate::scenario::ROUND_BINDING;
     for name in &names {
         if round.is_some() && name == round_name {

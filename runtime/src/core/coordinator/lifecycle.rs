@@ -28,6 +28,7 @@
 mod tests;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::core::ids::{AgentId, DoneToken, TaskId};
 use crate::core::notify::{Completion, Fresh};
@@ -724,9 +725,10 @@ impl Coordinator {
         }
         self.notifications.unsilence(task);
         let entry = self.task_mut(task)?;
-        entry.spec.agent = agent;
-        entry.spec.launch = launch;
-        entry.spec.worktree_files = worktree_files;
+        let spec = Arc::make_mut(&mut entry.spec);
+        spec.agent = agent;
+        spec.launch = launch;
+        spec.worktree_files = worktree_files;
         entry.lost = Lost::No;
         // The new agent starts its own MCP server: what it was asked waits for it again.
         entry.terminal.restart(agent, now);

@@ -22,13 +22,14 @@ use super::{
     Task, TaskSpec,
 };
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// What survives a restart of a task: enough to list it, merge or close it, take its signal,
 /// and respawn its agent in its worktree. Its process is gone; a restored task is `exited`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TaskRecord {
     /// What it is (its done token stays valid after the restart).
-    pub spec: TaskSpec,
+    pub spec: Arc<TaskSpec>,
     /// Its latest signal.
     pub signal: Option<Signal>,
     /// Whether its assignment was delivered.

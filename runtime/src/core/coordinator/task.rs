@@ -3,6 +3,7 @@
 //! over ([`NewTask`]).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::core::detector::Profile;
 use crate::core::ids::{AgentId, DoneToken, TaskId};
@@ -79,8 +80,9 @@ pub(crate) enum Lost {
 /// it, its signal. Fields are read by the engine and the API; the coordinator core changes them.
 #[derive(Debug)]
 pub struct Task {
-    /// What it is. Its `agent` is its terminal's (both change together, at a respawn).
-    pub spec: TaskSpec,
+    /// What it is. Its `agent` is its terminal's (both change together, at a respawn). Shared
+    /// with the records saved (a save copies none of it).
+    pub spec: Arc<TaskSpec>,
     /// Its agent's terminal: status, exit code, screen, prompts waiting.
     pub terminal: AgentTerminal,
     /// Who drives it.
@@ -96,7 +98,8 @@ pub struct Task {
 impl Task {
     /// A task that was just made: running, under the coordinator's control, no signal, no
     /// assignment, its MCP server awaited for [`super::MCP_CONNECT_TIMEOUT_MS`].
-    pub(crate) fn new(spec: TaskSpec, now: Millis) -> Self {
+    pub(crate) fn new(spec: impl Into<Arc<TaskSpec>>, now: Millis) -> Self {
+        let spec = spec.into();
         Task {
             terminal: AgentTerminal::new(spec.agent, spec.profile, now),
             spec,
@@ -109,7 +112,7 @@ impl Task {
 
     /// Its id.
     #[must_use]
-    pub const fn id(&self) -> TaskId {
+    pub fn id(&self) -> TaskId {
         self.spec.id
     }
 

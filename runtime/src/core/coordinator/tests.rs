@@ -1322,7 +1322,7 @@ fn records_past_the_bound_are_restored_but_no_task_is_added() {
     let full = coordinator(TASKS_PER_COORDINATOR_MAX as u8);
     let mut records = full.records();
     let mut extra = records.tasks[0].clone();
-    extra.spec.id = task_id(200);
+    std::sync::Arc::make_mut(&mut extra.spec).id = task_id(200);
     records.tasks.push(extra);
     let mut restored = Coordinator::restore(full.id(), 30_000, Millis(0), records);
     assert_eq!(restored.tasks().count(), TASKS_PER_COORDINATOR_MAX + 1);

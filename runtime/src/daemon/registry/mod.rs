@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::state::{self, CoordinatorState, McpJsonState, State};
+use super::state::{self, CoordinatorRef, McpJsonState, State};
 use super::wiring::Host;
 use crate::agents::McpLaunch;
 use crate::agents::mcp_json::McpJsonError;
@@ -593,21 +593,19 @@ impl Registry {
     }
 
     async fn write_entries(&mut self) -> Result<(), RegistryError> {
-        let state = State {
-            coordinators: self
-                .entries
-                .iter()
-                .map(|(id, entry)| CoordinatorState {
-                    id: *id,
-                    token: entry.token.clone(),
-                    registered: entry.is_registered(),
-                    settings: entry.settings.clone(),
-                    mcp_json: entry.mcp_json.clone(),
-                    records: entry.records.clone(),
-                })
-                .collect(),
-        };
-        let bytes = self.encoder.encode(&state);
+        let coordinators: Vec<CoordinatorRef<'_>> = self
+            .entries
+            .iter()
+            .map(|(id, entry)| CoordinatorRef {
+                id: *id,
+                token: &entry.token,
+                registered: entry.is_registered(),
+                settings: &entry.settings,
+                mcp_json: entry.mcp_json.as_ref(),
+                records: &entry.records,
+            })
+            .collect();
+        let bytes = self.encoder.encode(&coordinators);
         if bytes.len() > STATE_BYTES_MAX {
             return Err(RegistryError::Files(format!(
                 "the state would be {} bytes, over the {STATE_BYTES_MAX}-byte limit; close tasks",

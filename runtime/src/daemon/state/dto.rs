@@ -21,13 +21,14 @@ use crate::core::state::Attention;
 use crate::core::time::Millis;
 use crate::engine::{CoordinatorSettings, SpawnDefaults};
 
-use super::{CoordinatorState, McpJsonState};
+use super::pretty::Object;
+use super::{CoordinatorRef, CoordinatorState, McpJsonState};
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct FileDto<T = TaskDto> {
+pub(super) struct FileDto {
     pub(super) format: u32,
-    pub(super) coordinators: Vec<CoordinatorDto<T>>,
+    pub(super) coordinators: Vec<CoordinatorDto>,
 }
 
 /// Only the format, read first: a newer file may have any other shape.
@@ -36,11 +37,10 @@ pub(super) struct FormatOnly {
     pub(super) format: u32,
 }
 
-/// A coordinator as the file holds it; its tasks are `TaskDto`s, or (when written) each task
-/// already encoded (`state::Encoder`).
+/// A coordinator as the file holds it.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct CoordinatorDto<T = TaskDto> {
+pub(super) struct CoordinatorDto {
     id: String,
     token: String,
     registered: bool,
@@ -51,7 +51,7 @@ pub(super) struct CoordinatorDto<T = TaskDto> {
     notification_delay_ms: u64,
     config_dir: PathBuf,
     mcp_json: Option<McpJsonDto>,
-    tasks: Vec<T>,
+    tasks: Vec<TaskDto>,
     #[serde(default)]
     replay: Vec<ReplayDto>,
     #[serde(default)]
@@ -192,8 +192,10 @@ struct WorktreeFileDto {
     kind: String,
 }
 
-/// `c` as the file holds it, with its tasks as given.
-pub(super) fn coordinator_dto<T>(c: &CoordinatorState, tasks: Vec<T>) -> CoordinatorDto<T> {
+/// `c` as the file holds it, with its tasks as given: the shape [`write_coordinator`] writes a
+/// field at a time (the tests hold it to serde's encoding of this).
+#[cfg(test)]
+pub(super) fn coordinator_dto(c: CoordinatorRef<'_>, tasks: Vec<TaskDto>) -> CoordinatorDto {
     CoordinatorDto {
         id: c.id.to_string(),
         token: c.token.expose().to_owned(),
@@ -204,17 +206,146 @@ pub(super) fn coordinator_dto<T>(c: &CoordinatorState, tasks: Vec<T>) -> Coordin
         skip_permissions: c.settings.skip_permissions,
         notification_delay_ms: c.settings.notification_delay_ms,
         config_dir: c.settings.config_dir.clone(),
-        mcp_json: c.mcp_json.as_ref().map(|m| McpJsonDto {
-            path: m.path.clone(),
-            original: m.registration.original.as_deref().map(base64),
-            written: base64(&m.registration.written),
-            previous: m.registration.previous.clone(),
-            entry: m.registration.entry.clone(),
-        }),
+        mcp_json: c.mcp_json.map(mcp_json_dto),
         tasks,
         replay: c.records.replay.iter().map(replay_dto).collect(),
         intents: c.records.intents.iter().map(intent_dto).collect(),
     }
+}
+
+fn mcp_json_dto(m: &McpJsonState) -> McpJsonDto {
+    McpJsonDto {
+        path: m.path.clone(),
+        original: m.registration.original.as_deref().map(base64),
+        written: base64(&m.registration.written),
+        previous: m.registration.previous.clone(),
+        entry: m.registration.entry.clone(),
+    }
+}
+
+/// A coordinator's fields that its records do not decide (`id` to `mcp_json`, the first), as
+/// [`write_coordinator`] puts them in place, for a coordinator object at `level`.
+pub(super) fn coordinator_head(c: CoordinatorRef<'_>, level: usize) -> Vec<u8> {
+    let mut head = Vec::new();
+    let mut object = Object::fields(&mut head, level, true);
+    object.field("id", &c.id.to_string());
+    object.field("token", c.token.expose());
+    object.field("registered", &c.registered);
+    object.field("project_root", &c.settings.project_root);
+    object.field("agent_command", &c.settings.spawn.command);
+    object.field("agent_args", &c.settings.spawn.args);
+    object.field("skip_permissions", &c.settings.skip_permissions);
+    object.field("notification_delay_ms", &c.settings.notification_delay_ms);
+    object.field("config_dir", &c.settings.config_dir);
+    object.field("mcp_json", &c.mcp_json.map(mcp_json_dto));
+    head
+}
+
+/// Writes a coordinator as [`coordinator_dto`] would have it written, at `level`: `head` (what
+/// [`coordinator_head`] made for it at that level), each task's object as `tasks` gives it (the
+/// text [`write_task`] wrote at `level + 2`), then the rest of its `records`.
+pub(super) fn write_coordinator<'t>(
+    out: &mut Vec<u8>,
+    level: usize,
+    head: &[u8],
+    records: &Records,
+    tasks: impl Iterator<Item = &'t [u8]>,
+) {
+    let mut object = Object::open(out, level);
+    object.kept(head);
+    object.array("tasks", |array| {
+        for task in tasks {
+            array.place().extend_from_slice(task);
+        }
+    });
+    object.array("replay", |array| {
+        for record in records.replay.iter() {
+            array.item(&replay_dto(record));
+        }
+    });
+    object.array("intents", |array| {
+        for intent in &records.intents {
+            array.item(&intent_dto(intent));
+        }
+    });
+    object.close();
+}
+
+/// A task's fields that only its spec decides, as [`write_task`] puts them in place: those
+/// before its signal (`id` to `worktree_files`, the first), those after (`launch` to `args`),
+/// and the last (`policy`, `checks`), for a task object at `level`.
+pub(super) struct SpecFields {
+    before: Vec<u8>,
+    after: Vec<u8>,
+    last: Vec<u8>,
+}
+
+impl SpecFields {
+    pub(super) fn new(spec: &TaskSpec, level: usize) -> Self {
+        let mut before = Vec::new();
+        let mut object = Object::fields(&mut before, level, true);
+        object.field("id", &spec.id.to_string());
+        object.field("name", &spec.name);
+        object.field("branch", &spec.branch);
+        object.field("base_branch", &spec.base_branch);
+        object.field("worktree", &spec.worktree);
+        object.field("agent", &spec.agent.to_string());
+        object.field("profile", spec.profile.name());
+        object.field(
+            "done_token",
+            &spec.done_token.as_ref().map(DoneToken::expose),
+        );
+        object.field("mcp_config", &spec.mcp_config);
+        object.array("worktree_files", |array| {
+            for file in &spec.worktree_files {
+                array.item(&worktree_file_dto(file));
+            }
+        });
+        let mut after = Vec::new();
+        let mut object = Object::fields(&mut after, level, false);
+        object.field("launch", &spec.launch);
+        object.field("command", &spec.command);
+        object.field("args", &spec.args);
+        let mut last = Vec::new();
+        let mut object = Object::fields(&mut last, level, false);
+        object.field("policy", spec.policy.name());
+        object.field("checks", &checks_dto(&spec.checks));
+        SpecFields {
+            before,
+            after,
+            last,
+        }
+    }
+}
+
+/// Writes `r` as [`task_dto`] would have it written, an object at `level`, its spec's fields
+/// as `spec` holds them (made for `r.spec` at that level).
+pub(super) fn write_task(out: &mut Vec<u8>, level: usize, r: &TaskRecord, spec: &SpecFields) {
+    let mut object = Object::open(out, level);
+    object.kept(&spec.before);
+    object.field("signal_at_ms", &r.signal.map(|s| s.at.0));
+    object.field("signal_consumed", &r.signal.is_some_and(|s| s.consumed));
+    object.field("assignment_delivered", &r.assignment_delivered);
+    object.field("human_control", &(r.control == Control::Human));
+    object.field("exit_code", &r.exit_code);
+    object.kept(&spec.after);
+    object.field("assignment", &r.assignment);
+    object.field("queued", &r.queued);
+    object.field("alive", &r.alive);
+    object.field("lost_untold", &r.lost_untold);
+    object.kept(&spec.last);
+    object.close();
+}
+
+fn checks_dto(checks: &[RequiredCheck]) -> Vec<CheckDto> {
+    checks
+        .iter()
+        .map(|c| CheckDto {
+            name: c.name.clone(),
+            command: c.command.clone(),
+            timeout_ms: c.timeout_ms,
+        })
+        .collect()
 }
 
 fn replay_dto(r: &ReplayRecord) -> ReplayDto {
@@ -376,6 +507,9 @@ fn intent_from(dto: IntentDto) -> Result<Intent, String> {
     })
 }
 
+/// `r` as the file holds it: the shape [`write_task`] writes a field at a time (the tests hold
+/// it to serde's encoding of this).
+#[cfg(test)]
 pub(super) fn task_dto(r: &TaskRecord) -> TaskDto {
     let spec = &r.spec;
     TaskDto {
@@ -388,16 +522,7 @@ pub(super) fn task_dto(r: &TaskRecord) -> TaskDto {
         profile: spec.profile.name().to_owned(),
         done_token: spec.done_token.as_ref().map(|t| t.expose().to_owned()),
         mcp_config: spec.mcp_config.clone(),
-        worktree_files: spec
-            .worktree_files
-            .iter()
-            .map(|f| WorktreeFileDto {
-                path: f.path.clone(),
-                original: f.original.as_deref().map(base64),
-                written: base64(&f.written),
-                kind: kind_name(f.kind).to_owned(),
-            })
-            .collect(),
+        worktree_files: spec.worktree_files.iter().map(worktree_file_dto).collect(),
         signal_at_ms: r.signal.map(|s| s.at.0),
         signal_consumed: r.signal.is_some_and(|s| s.consumed),
         assignment_delivered: r.assignment_delivered,
@@ -411,15 +536,16 @@ pub(super) fn task_dto(r: &TaskRecord) -> TaskDto {
         alive: r.alive,
         lost_untold: r.lost_untold,
         policy: spec.policy.name().to_owned(),
-        checks: spec
-            .checks
-            .iter()
-            .map(|c| CheckDto {
-                name: c.name.clone(),
-                command: c.command.clone(),
-                timeout_ms: c.timeout_ms,
-            })
-            .collect(),
+        checks: checks_dto(&spec.checks),
+    }
+}
+
+fn worktree_file_dto(f: &WorktreeFile) -> WorktreeFileDto {
+    WorktreeFileDto {
+        path: f.path.clone(),
+        original: f.original.as_deref().map(base64),
+        written: base64(&f.written),
+        kind: kind_name(f.kind).to_owned(),
     }
 }
 
@@ -535,7 +661,7 @@ fn task_from(dto: TaskDto) -> Result<TaskRecord, String> {
         })
         .collect::<Result<Vec<_>, String>>()?;
     Ok(TaskRecord {
-        spec: TaskSpec {
+        spec: std::sync::Arc::new(TaskSpec {
             id,
             name: dto.name,
             branch: dto.branch,
@@ -560,7 +686,7 @@ fn task_from(dto: TaskDto) -> Result<TaskRecord, String> {
                     timeout_ms: c.timeout_ms,
                 })
                 .collect(),
-        },
+        }),
         signal: dto.signal_at_ms.map(|at| Signal {
             at: Millis(at),
             consumed: dto.signal_consumed,

@@ -10,18 +10,18 @@
 //! not the expected shape, or written by a newer Baton ([`FORMAT`] is the newest this one
 //! knows). The daemon never overwrites such a file.
 //!
-//! Layout: this module holds the state's types and [`encode`]/[`decode`]; `dto` the file's JSON
-//! shapes and their conversion to and from the core's records, with the checks a file read
-//! must pass.
+//! Layout: this module holds the state's types, [`encode`]/[`decode`] and the [`Encoder`] that
+//! keeps unchanged text across saves; `dto` the file's JSON shapes and their conversion to and
+//! from the core's records, with the checks a file read must pass, and the same shapes written
+//! a field at a time; `pretty` serde_json's pretty printer a piece at a time.
 
 mod dto;
+mod pretty;
 #[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-
-use serde_json::value::RawValue;
 
 use crate::agents::mcp_json::Registration;
 use crate::core::auth::Secret;
@@ -29,7 +29,8 @@ use crate::core::coordinator::Records;
 use crate::core::coordinator::TaskRecord;
 use crate::core::ids::{CoordinatorId, TaskId};
 use crate::engine::CoordinatorSettings;
-use dto::{FileDto, FormatOnly, coordinator_dto, coordinator_from, task_dto};
+use dto::{FileDto, FormatOnly, SpecFields, coordinator_from, write_coordinator, write_task};
+use pretty::Object;
 
 /// The format this build writes, and the newest it reads. Format 2 added what a restart must not
 /// lose besides the tasks (their untyped assignments and queued prompts, whether their agents
@@ -94,68 +95,220 @@ pub enum StateError {
     },
 }
 
+/// One coordinator as a save writes it, borrowed: a save copies nothing to write it.
+#[derive(Clone, Copy, Debug)]
+pub struct CoordinatorRef<'a> {
+    /// Its id.
+    pub id: CoordinatorId,
+    /// Its bearer token.
+    pub token: &'a Secret,
+    /// Whether it is registered.
+    pub registered: bool,
+    /// What it was registered with.
+    pub settings: &'a CoordinatorSettings,
+    /// Baton's entry in the project's `.mcp.json`, to undo it.
+    pub mcp_json: Option<&'a McpJsonState>,
+    /// Its tasks, replay cache and operations under way.
+    pub records: &'a Records,
+}
+
+impl CoordinatorState {
+    /// The coordinator, borrowed.
+    #[must_use]
+    pub fn view(&self) -> CoordinatorRef<'_> {
+        CoordinatorRef {
+            id: self.id,
+            token: &self.token,
+            registered: self.registered,
+            settings: &self.settings,
+            mcp_json: self.mcp_json.as_ref(),
+            records: &self.records,
+        }
+    }
+}
+
 /// The file's bytes for `state` (pretty JSON: a person may need to read it).
 #[must_use]
 pub fn encode(state: &State) -> Vec<u8> {
-    Encoder::default().encode(state)
+    let coordinators: Vec<_> = state
+        .coordinators
+        .iter()
+        .map(CoordinatorState::view)
+        .collect();
+    Encoder::default().encode(&coordinators)
 }
 
-/// Where a task object starts in the file: inside `coordinators[]`, a coordinator and its
-/// `tasks[]`, four levels of the pretty printer's two spaces.
-const TASK_INDENT: &str = "        ";
+/// Where a coordinator object stands in the file: in the file's `coordinators` array.
+const COORDINATOR_LEVEL: usize = 2;
+/// Where a task object stands: in its coordinator's `tasks` array.
+const TASK_LEVEL: usize = COORDINATOR_LEVEL + 2;
 
 /// Encodes the state file again and again: a task whose record is the same as at the last
-/// encoding is not encoded again (its text is kept), so a save costs what changed, not every
-/// task's spec, launch arguments and files (most of a save's cost otherwise). The bytes are the
-/// same as [`encode`]'s.
-#[derive(Debug, Default)]
+/// encoding is not encoded again (its text is kept), and one whose spec is the same keeps its
+/// spec's fields (its name, paths, launch arguments and files, most of a task's text), so a save
+/// costs what changed, not every task's spec. The file is written a field at a time, each value
+/// by serde (`pretty`), the bytes the same as `serde_json::to_vec_pretty` writes for the file's
+/// DTOs.
+#[derive(Default)]
 pub struct Encoder {
-    tasks: HashMap<TaskId, (TaskRecord, Box<RawValue>)>,
+    tasks: HashMap<TaskId, KeptTask>,
+    heads: HashMap<CoordinatorId, KeptHead>,
+    /// The number of the save under way: what a save did not see is forgotten.
+    save: u64,
+    /// The size of the last file written (the next is about as big).
+    last_bytes: usize,
+}
+
+impl std::fmt::Debug for Encoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Encoder({} tasks kept)", self.tasks.len())
+    }
+}
+
+/// A task as last encoded.
+struct KeptTask {
+    record: TaskRecord,
+    spec: SpecFields,
+    text: Vec<u8>,
+    /// The last save that wrote it.
+    save: u64,
+}
+
+impl KeptTask {
+    fn new(record: &TaskRecord, save: u64) -> Self {
+        let spec = SpecFields::new(&record.spec, TASK_LEVEL);
+        let mut text = Vec::new();
+        write_task(&mut text, TASK_LEVEL, record, &spec);
+        KeptTask {
+            record: record.clone(),
+            spec,
+            text,
+            save,
+        }
+    }
+
+    /// Brings the kept task to `record`, whose spec is the one kept.
+    fn update(&mut self, record: &TaskRecord) {
+        let TaskRecord {
+            spec: _,
+            signal,
+            assignment_delivered,
+            control,
+            exit_code,
+            assignment,
+            queued,
+            alive,
+            lost_untold,
+        } = record;
+        let kept = &mut self.record;
+        kept.signal = *signal;
+        kept.assignment_delivered = *assignment_delivered;
+        kept.control = *control;
+        kept.exit_code = *exit_code;
+        kept.assignment.clone_from(assignment);
+        kept.queued.clone_from(queued);
+        kept.alive = *alive;
+        kept.lost_untold = *lost_untold;
+        self.text.clear();
+        write_task(&mut self.text, TASK_LEVEL, record, &self.spec);
+    }
+}
+
+/// A coordinator's fields but its records' ([`dto::coordinator_head`]), as last encoded.
+struct KeptHead {
+    token: Secret,
+    registered: bool,
+    settings: CoordinatorSettings,
+    mcp_json: Option<McpJsonState>,
+    text: Vec<u8>,
+    /// The last save that wrote it.
+    save: u64,
+}
+
+impl KeptHead {
+    fn new(c: CoordinatorRef<'_>, save: u64) -> Self {
+        KeptHead {
+            token: c.token.clone(),
+            registered: c.registered,
+            settings: c.settings.clone(),
+            mcp_json: c.mcp_json.cloned(),
+            text: dto::coordinator_head(c, COORDINATOR_LEVEL),
+            save,
+        }
+    }
+
+    /// Whether `c` writes the same head.
+    fn is_for(&self, c: CoordinatorRef<'_>) -> bool {
+        let CoordinatorSettings {
+            project_root,
+            spawn,
+            skip_permissions,
+            notification_delay_ms,
+            config_dir,
+            // Not in the file.
+            mcp: _,
+        } = c.settings;
+        self.token == *c.token
+            && self.registered == c.registered
+            && self.settings.project_root == *project_root
+            && self.settings.spawn == *spawn
+            && self.settings.skip_permissions == *skip_permissions
+            && self.settings.notification_delay_ms == *notification_delay_ms
+            && self.settings.config_dir == *config_dir
+            && self.mcp_json.as_ref() == c.mcp_json
+    }
 }
 
 impl Encoder {
-    /// The file's bytes for `state`.
+    /// The file's bytes for `coordinators`.
     #[must_use]
-    pub fn encode(&mut self, state: &State) -> Vec<u8> {
-        let mut known = std::mem::take(&mut self.tasks);
-        for record in state.coordinators.iter().flat_map(|c| &c.records.tasks) {
-            let id = record.spec.id;
-            let entry = match known.remove(&id) {
-                Some((kept, text)) if kept == *record => (kept, text),
-                _ => (record.clone(), task_text(record)),
-            };
-            self.tasks.insert(id, entry);
+    pub fn encode(&mut self, coordinators: &[CoordinatorRef<'_>]) -> Vec<u8> {
+        self.save += 1;
+        let save = self.save;
+        for c in coordinators {
+            match self.heads.get_mut(&c.id) {
+                Some(kept) if kept.is_for(*c) => kept.save = save,
+                _ => {
+                    self.heads.insert(c.id, KeptHead::new(*c, save));
+                }
+            }
+            for record in &c.records.tasks {
+                match self.tasks.get_mut(&record.spec.id) {
+                    Some(kept) if kept.record == *record => kept.save = save,
+                    Some(kept) if kept.record.spec == record.spec => {
+                        kept.update(record);
+                        kept.save = save;
+                    }
+                    _ => {
+                        self.tasks
+                            .insert(record.spec.id, KeptTask::new(record, save));
+                    }
+                }
+            }
         }
-        let coordinators = state
-            .coordinators
-            .iter()
-            .map(|coordinator| {
-                let tasks: Vec<&RawValue> = coordinator
+        self.heads.retain(|_, kept| kept.save == save);
+        self.tasks.retain(|_, kept| kept.save == save);
+        let mut bytes = Vec::with_capacity(self.last_bytes + self.last_bytes / 8);
+        let mut file = Object::open(&mut bytes, 0);
+        file.field("format", &FORMAT);
+        file.array("coordinators", |array| {
+            for c in coordinators {
+                let head = self.heads.get(&c.id).map_or(&[][..], |kept| &kept.text);
+                let tasks = c
                     .records
                     .tasks
                     .iter()
                     .filter_map(|record| self.tasks.get(&record.spec.id))
-                    .map(|(_, text)| &**text)
-                    .collect();
-                coordinator_dto(coordinator, tasks)
-            })
-            .collect();
-        let file = FileDto {
-            format: FORMAT,
-            coordinators,
-        };
-        let mut bytes = serde_json::to_vec_pretty(&file).unwrap_or_default();
+                    .map(|kept| kept.text.as_slice());
+                let level = array.item_level();
+                write_coordinator(array.place(), level, head, c.records, tasks);
+            }
+        });
+        file.close();
         bytes.push(b'\n');
+        self.last_bytes = bytes.len();
         bytes
     }
-}
-
-/// One task's object as the pretty printer writes it at its place in the file.
-fn task_text(record: &TaskRecord) -> Box<RawValue> {
-    let alone = serde_json::to_string_pretty(&task_dto(record)).unwrap_or_default();
-    // A newline is only ever the printer's (one inside a string is escaped).
-    let placed = alone.replace('\n', &format!("\n{TASK_INDENT}"));
-    RawValue::from_string(placed).unwrap_or_default()
 }
 
 /// The state in `bytes`.

@@ -2,6 +2,8 @@
 //! formats 1 and 2 read, and unreadable or newer files are refused with the kind of error they
 //! are.
 
+use std::sync::Arc;
+
 use super::{CoordinatorState, Encoder, FORMAT, McpJsonState, State, StateError, decode, encode};
 use crate::agents::mcp_json::Registration;
 use crate::core::auth::Secret;
@@ -18,7 +20,7 @@ use crate::engine::CoordinatorSettings;
 
 fn sample() -> State {
     let task = TaskRecord {
-        spec: TaskSpec {
+        spec: Arc::new(TaskSpec {
             id: TaskId::from_random([2; 16]),
             name: "fix the parser".into(),
             branch: "task/fix-the-parser-0202".into(),
@@ -43,7 +45,7 @@ fn sample() -> State {
                 command: "cargo test -q".into(),
                 timeout_ms: 600_000,
             }],
-        },
+        }),
         signal: Some(Signal {
             at: Millis(1_700_000_000_123),
             consumed: true,
@@ -260,7 +262,7 @@ fn written_whole(state: &State) -> Vec<u8> {
             .iter()
             .map(|c| {
                 let tasks = c.records.tasks.iter().map(super::dto::task_dto).collect();
-                super::dto::coordinator_dto(c, tasks)
+                super::dto::coordinator_dto(c.view(), tasks)
             })
             .collect(),
     };
@@ -269,32 +271,94 @@ fn written_whole(state: &State) -> Vec<u8> {
     bytes
 }
 
+/// What `encoder` writes for `state`.
+fn kept(encoder: &mut Encoder, state: &State) -> Vec<u8> {
+    let coordinators: Vec<_> = state
+        .coordinators
+        .iter()
+        .map(CoordinatorState::view)
+        .collect();
+    encoder.encode(&coordinators)
+}
+
 #[test]
 fn an_encoder_kept_across_saves_writes_what_encoding_every_task_writes() {
     let mut encoder = Encoder::default();
     let mut state = sample();
-    assert_eq!(encoder.encode(&state), written_whole(&state));
+    assert_eq!(kept(&mut encoder, &state), written_whole(&state));
     // A task changes, one comes (a second coordinator's too), one goes: each save is written as
     // if every task were encoded anew, the unchanged task's kept text included.
     let first = state.coordinators[0].records.tasks[0].clone();
     let mut second = first.clone();
-    second.spec.id = TaskId::from_random([9; 16]);
-    second.spec.name = "a \"quoted\"\nname".into();
+    let spec = Arc::make_mut(&mut second.spec);
+    spec.id = TaskId::from_random([9; 16]);
+    spec.name = "a \"quoted\"\nname".into();
     state.coordinators[0].records.tasks.push(second.clone());
-    assert_eq!(encoder.encode(&state), written_whole(&state));
+    assert_eq!(kept(&mut encoder, &state), written_whole(&state));
     state.coordinators[0].records.tasks[0].signal = None;
     state.coordinators[0].records.tasks[1].exit_code = Some(3);
-    assert_eq!(encoder.encode(&state), written_whole(&state));
+    assert_eq!(kept(&mut encoder, &state), written_whole(&state));
+    // Its spec changes too (the spec's kept fields are written anew), then only its queue.
+    let spec = Arc::make_mut(&mut state.coordinators[0].records.tasks[1].spec);
+    spec.args = vec!["--other".into()];
+    spec.worktree_files.clear();
+    assert_eq!(kept(&mut encoder, &state), written_whole(&state));
+    state.coordinators[0].records.tasks[1].queued.clear();
+    state.coordinators[0].records.tasks[1].assignment = None;
+    assert_eq!(kept(&mut encoder, &state), written_whole(&state));
     let mut other = state.coordinators[0].clone();
     other.id = CoordinatorId::from_random([8; 16]);
     other.records.tasks = vec![second];
-    other.records.tasks[0].spec.id = TaskId::from_random([7; 16]);
+    Arc::make_mut(&mut other.records.tasks[0].spec).id = TaskId::from_random([7; 16]);
     state.coordinators.push(other);
     state.coordinators[0].records.tasks.remove(0);
-    let bytes = encoder.encode(&state);
+    assert_eq!(kept(&mut encoder, &state), written_whole(&state));
+    // A coordinator's own fields change: registered again, its `.mcp.json` entry taken out.
+    state.coordinators[0].registered = true;
+    state.coordinators[0].mcp_json = None;
+    state.coordinators[1].settings.notification_delay_ms = 7;
+    let bytes = kept(&mut encoder, &state);
     assert_eq!(bytes, written_whole(&state));
     assert_eq!(bytes, encode(&state), "a fresh encoder writes the same");
     assert_eq!(encoder.tasks.len(), 2, "a task gone is forgotten");
+    state.coordinators.remove(0);
+    assert_eq!(kept(&mut encoder, &state), written_whole(&state));
+    assert_eq!(encoder.heads.len(), 1, "a coordinator gone is forgotten");
     let read = decode(&bytes).unwrap();
     assert_eq!(read.coordinators.len(), 2);
+}
+
+#[test]
+fn what_is_empty_or_absent_is_written_as_serde_writes_it() {
+    let mut encoder = Encoder::default();
+    let mut state = State::default();
+    assert_eq!(
+        kept(&mut encoder, &state),
+        written_whole(&state),
+        "no coordinator"
+    );
+    let mut bare = sample().coordinators.remove(0);
+    bare.mcp_json = None;
+    bare.records = Records::default();
+    bare.settings.spawn.args.clear();
+    state.coordinators.push(bare);
+    assert_eq!(kept(&mut encoder, &state), written_whole(&state), "no task");
+    let mut task = sample().coordinators[0].records.tasks[0].clone();
+    let spec = Arc::make_mut(&mut task.spec);
+    spec.base_branch = None;
+    spec.done_token = None;
+    spec.mcp_config = None;
+    spec.worktree_files[0].original = None;
+    spec.launch.clear();
+    task.signal = Some(Signal {
+        at: Millis(3),
+        consumed: false,
+    });
+    task.exit_code = None;
+    state.coordinators[0].records.tasks.push(task);
+    assert_eq!(
+        kept(&mut encoder, &state),
+        written_whole(&state),
+        "a bare task"
+    );
 }
