@@ -558,3 +558,81 @@ fn a_task_respawned_after_a_restart_on_another_port_reaches_the_new_port() {
         "the same done token"
     );
 }
+
+#[test]
+fn the_calls_that_change_state_are_in_an_owner_only_audit_trail_without_a_token() {
+    let machine = Machine::new();
+    let (repo, state) = (machine.repo.clone(), machine.state.clone());
+    let script = machine.agent("echo agent-up > {told}; exec sleep 600");
+    let daemon = start(&state);
+    let (id, token, _) = register(&daemon, &repo, &script);
+    let task = daemon.create_task(&token, "audited");
+    let task_id = task["id"].as_str().unwrap().to_owned();
+    let task_config = state
+        .join("mcp")
+        .join(format!("baton-subtask-{task_id}.json"));
+    let done_token = common::credential(&task_config, "BATON_DONE_TOKEN");
+    let prompt = json!({ "prompt": format!("the coordinator's token is {token}") });
+    let (status, body) = daemon.rest(
+        &token,
+        "POST",
+        &format!("/api/tasks/{task_id}/prompt"),
+        Some(prompt),
+    );
+    assert!(status < 300, "{body}");
+    let (status, _) = daemon.rest(
+        &done_token,
+        "POST",
+        &format!("/api/tasks/{task_id}/done"),
+        None,
+    );
+    assert_eq!(status, 200);
+    // Refused: a sub-task's token on another route, and a wrong one on its own.
+    let (status, _) = daemon.rest(
+        "not-a-token",
+        "POST",
+        &format!("/api/tasks/{task_id}/done"),
+        None,
+    );
+    assert_eq!(status, 401);
+    let (status, _) = daemon.rest(&token, "DELETE", &format!("/api/tasks/{task_id}"), None);
+    assert_eq!(status, 200);
+    // Reads are not recorded.
+    daemon.rest(&token, "GET", "/api/tasks", None);
+    daemon.stop();
+
+    let log = state.join("audit.log");
+    assert_eq!(mode_of(&log), 0o600);
+    let text = read(&log);
+    assert!(!text.contains(&token), "no coordinator token: {text}");
+    assert!(!text.contains(&done_token), "no done token");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let actions: Vec<&str> = lines
+        .iter()
+        .map(|l| l["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["create_task", "send_prompt", "signal_done", "close_task"],
+        "{text}"
+    );
+    assert_eq!(
+        lines[0]["actor"],
+        json!({ "kind": "coordinator", "id": id })
+    );
+    assert_eq!(lines[0]["args"]["name"], "audited");
+    assert_eq!(lines[1]["task"], task_id.as_str());
+    assert_eq!(
+        lines[1]["args"]["prompt"],
+        "the coordinator's token is [secret]"
+    );
+    assert_eq!(lines[2]["actor"]["kind"], "sub-task");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["result"]["status"].as_u64().unwrap() < 300)
+    );
+}

@@ -10,10 +10,12 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
+use super::audit;
 use super::error::json_response;
 use super::guard::Foreign;
 use super::wire::{self, DONE};
 use super::{Addresses, ApiError, ApiState, BODY_BYTES_MAX, Directory, Listening, dto};
+use crate::core::audit::{Action, Actor};
 use crate::core::auth::{self, Access, CoordinatorHeader, Holder, Route, TaskOp, TaskRef};
 use crate::core::coordinator::{CoreError, IdleOutcome, MergeOptions, Sent};
 use crate::core::ids::CoordinatorId;
@@ -133,7 +135,23 @@ async fn handle(state: &ApiState, request: Request) -> Result<Response, ApiError
                 TaskRef::Id(id) => state.tasks.get().get(id).copied(),
                 TaskRef::NotAnId(_) => None,
             };
-            sub_task(&directory, indexed, (&task, op), &token, named, hook).await
+            let answer = sub_task(&directory, indexed, (&task, op), &token, named, hook).await;
+            // A signal its credential was taken for (a 401 is no sub-task's call).
+            if let (Some(log), TaskRef::Id(id), Some(coordinator), TaskOp::Done) =
+                (&state.audit, &task, indexed, op)
+                && status_of(&answer).0 != StatusCode::UNAUTHORIZED.as_u16()
+            {
+                let (status, error) = status_of(&answer);
+                let actor = Actor::SubTask {
+                    task: *id,
+                    coordinator,
+                };
+                let what = (Action::SignalDone, Some(coordinator), Some(*id));
+                let entry = audit::entry(actor, what, &Fields::new(), status, error);
+                log.record(entry, vec![String::from_utf8_lossy(&token).into_owned()])
+                    .await;
+            }
+            answer
         }
         Access::Coordinator(id, route) => {
             let handle = directory.coordinators.get(&id).cloned().ok_or_else(|| {
@@ -146,8 +164,30 @@ async fn handle(state: &ApiState, request: Request) -> Result<Response, ApiError
             } else {
                 Fields::new()
             };
-            coordinator(&directory, id, &handle, route, &fields).await
+            let recorded = audit::coordinator_action(&route);
+            let answer = coordinator(&directory, id, &handle, route, &fields).await;
+            if let (Some(log), Some((action, task))) = (&state.audit, recorded) {
+                let (status, error) = status_of(&answer);
+                let entry = audit::entry(
+                    Actor::Coordinator(id),
+                    (action, Some(id), task),
+                    &fields,
+                    status,
+                    error,
+                );
+                let secret = presented.map(|p| String::from_utf8_lossy(&p).into_owned());
+                log.record(entry, secret.into_iter().collect()).await;
+            }
+            answer
         }
+    }
+}
+
+/// An answer's status, and its error when it failed.
+fn status_of(answer: &Result<Response, ApiError>) -> (u16, Option<String>) {
+    match answer {
+        Ok(response) => (response.status().as_u16(), None),
+        Err(error) => (error.status.as_u16(), Some(error.message.clone())),
     }
 }
 

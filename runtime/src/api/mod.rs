@@ -96,6 +96,8 @@ pub struct ApiState {
     viewers: Arc<AtomicU64>,
     closing: Publisher<bool>,
     aborted: Publisher<bool>,
+    /// Where the calls that change state are recorded (none: not recorded).
+    audit: Option<audit::AuditLog>,
 }
 
 impl ApiState {
@@ -112,7 +114,15 @@ impl ApiState {
             viewers: Arc::new(AtomicU64::new(0)),
             closing: latest::channel(false).0,
             aborted: latest::channel(false).0,
+            audit: None,
         }
+    }
+
+    /// The same state, recording every call that changes state in `log`.
+    #[must_use]
+    pub fn with_audit(mut self, log: audit::AuditLog) -> Self {
+        self.audit = Some(log);
+        self
     }
 
     /// The same state, asking a sub-task's coordinator first by `tasks` ([`TaskIndex`]).

@@ -4,6 +4,9 @@
 //! registration, the `.mcp.json` wiring, the state file, restore and deregistration run there
 //! as they run for a user.
 //!
+//! The audit trail's writer starts here too (`audit.log` in the state directory), so the
+//! simulator's daemon keeps one as the real one does.
+//!
 //! What stays outside: the state directory and its lock, reading the state file (a corrupt one
 //! is moved aside), runaways, the listeners, phone access, signals.
 
@@ -74,6 +77,11 @@ pub struct Wired {
 /// The restored state cannot be written back (see [`Registry::start`]).
 pub async fn start(machine: Machine, host: Host, state: State) -> Result<Wired, RegistryError> {
     let (requests_tx, requests) = registry::channel();
+    let (audit, _writer) = super::audit::start(
+        machine.files.clone(),
+        machine.clock.clone(),
+        host.layout.state_dir.clone(),
+    );
     let ports = Ports {
         clock: machine.clock,
         entropy: machine.entropy,
@@ -107,7 +115,9 @@ pub async fn start(machine: Machine, host: Host, state: State) -> Result<Wired, 
     }
     let (index_publisher, index) = crate::api::latest::channel(known.clone());
     tokio::spawn(follow_tasks(tasks_followed, known, index_publisher));
-    let api = ApiState::new(directory.clone(), feed).with_task_index(index);
+    let api = ApiState::new(directory.clone(), feed)
+        .with_task_index(index)
+        .with_audit(audit);
     Ok(Wired {
         registry: door,
         registry_task,
