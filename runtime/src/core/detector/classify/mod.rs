@@ -35,9 +35,17 @@
 //! `user@host:~/dir$ `) is a prompt whatever stands before it. The generic profile has no
 //! prompt: it reports blockers or no prompt, and relies on the quiet period.
 //!
+//! A frame is read off the text window's view, or off the grid's rows one by one ([`Frame`]):
+//! only the rows the tail reaches are rendered, and what was read off a row ([`Known`]: its
+//! trimmed extent and characters, whether it is a prompt, a menu's choice or a busy line) is
+//! kept while the row's text version stands, so a frame whose footer alone changed costs the
+//! footer's rows. Either way the verdict is the one the text in one piece gives (a property
+//! test in `grid` holds the two to it).
+//!
 //! Layout: this module holds the verdicts' order (`classify`, the shell's last line, prompt and
-//! menu lines); `phrases` the phrase table and its one-pass search; `lines` the walk over the
-//! tail's lines and the byte-level work on a line (trimming, measuring, cutting to characters).
+//! menu lines) and what is kept of a row; `phrases` the phrase table and its one-pass search;
+//! `lines` the walk over the tail's lines and the byte-level work on a line (trimming,
+//! measuring, cutting to characters).
 
 mod lines;
 mod phrases;
