@@ -185,7 +185,7 @@ impl Detector {
         let generation = self.screen.generation();
         if generation.is_none() || generation != self.classified {
             self.readiness =
-                classify::classify(self.config.profile, self.screen.view(), &mut self.scratch);
+                classify::classify(self.config.profile, self.screen.frame(), &mut self.scratch);
             self.classified = generation;
         }
         if let Some(guard) = &mut self.guard {

@@ -5,6 +5,7 @@
 
 use std::collections::VecDeque;
 
+use super::classify::Frame;
 use super::{
     Profile, QUERIES_PENDING_MAX, SCREEN_COLS_DEFAULT, SCREEN_ROWS_DEFAULT, TEXT_WINDOW_BYTES,
     TerminalQuery, grid, osc, vt, window,
@@ -27,7 +28,8 @@ pub(super) struct Screen {
 pub(super) enum Model {
     Lines(window::TextWindow),
     Grid {
-        grid: grid::Grid,
+        /// Boxed: it is most of the screen's size, and the line model has none of it.
+        grid: Box<grid::Grid>,
         /// The text written since the last [`Screen::mark`] (at most [`TEXT_WINDOW_BYTES`]),
         /// a space for each other operation: what the echo guard compares with the prompt.
         written: Vec<u8>,
@@ -47,7 +49,7 @@ impl Screen {
     pub(super) fn new(profile: Profile) -> Self {
         let model = if profile.full_screen() {
             Model::Grid {
-                grid: grid::Grid::new(SCREEN_COLS_DEFAULT, SCREEN_ROWS_DEFAULT),
+                grid: Box::new(grid::Grid::new(SCREEN_COLS_DEFAULT, SCREEN_ROWS_DEFAULT)),
                 written: Vec::new(),
                 recording: false,
             }
@@ -122,11 +124,11 @@ impl Screen {
         }
     }
 
-    /// The text the classifier reads.
-    pub(super) fn view(&mut self) -> &[u8] {
+    /// The text the classifier reads: the text window's view, or the grid's rows.
+    pub(super) fn frame(&mut self) -> Frame<'_> {
         match &mut self.model {
-            Model::Lines(window) => window.view(),
-            Model::Grid { grid, .. } => grid.view(),
+            Model::Lines(window) => Frame::Text(window.view()),
+            Model::Grid { grid, .. } => Frame::Grid(grid),
         }
     }
 

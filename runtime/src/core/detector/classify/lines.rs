@@ -3,74 +3,119 @@
 //! borders, counting characters (word at a time), cutting to the last characters, finding
 //! printable ASCII.
 
-use super::TAIL_CHARS;
+use super::{Frame, Known, Profile, TAIL_CHARS};
 use crate::core::detector::vt::{HIGHS, ONES};
 
-/// A non-empty trimmed line of the tail: its bytes in the view, cut to fit the tail.
+/// A non-empty trimmed line of the tail: its bytes in the frame's line `id` (see
+/// [`Frame::line`]), cut to fit the tail.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct TailLine {
+    pub(super) id: usize,
     pub(super) from: usize,
     pub(super) to: usize,
     pub(super) chars: usize,
     /// The line has printable ASCII (see [`has_ascii_graphic`]).
     pub(super) graphic: bool,
+    /// What was read off the whole line (a grid row's, not cut): its menu, prompt and busy
+    /// facts need no reading again.
+    pub(super) known: Option<Known>,
 }
 
-/// The tail's lines, newest first: the last [`TAIL_CHARS`] characters of the view's non-empty
+/// The tail's lines, newest first: the last [`TAIL_CHARS`] characters of the frame's non-empty
 /// trimmed lines, each line costing its characters plus one for the line feed joining it; the
 /// oldest line is cut to what is left. Walked lazily: most frames decide within the last lines.
 pub(super) struct TailWalk<'a> {
-    view: &'a [u8],
-    /// End of the next line to look at; `None` once the view or the budget is spent.
+    frame: Frame<'a>,
+    /// Of a [`Frame::Text`], the end of the next line to look at; of a [`Frame::Grid`], the
+    /// rows above the next one to look at, plus one. `None` once the frame or the budget is
+    /// spent.
     end: Option<usize>,
     budget: usize,
 }
 
 impl<'a> TailWalk<'a> {
-    pub(super) fn new(view: &'a [u8]) -> Self {
+    pub(super) fn new(frame: Frame<'a>) -> Self {
+        let end = match &frame {
+            Frame::Text(view) => view.len(),
+            Frame::Grid(grid) => usize::from(grid.size().1),
+        };
         TailWalk {
-            view,
-            end: Some(view.len()),
+            frame,
+            end: Some(end),
             budget: TAIL_CHARS,
         }
     }
-}
 
-impl Iterator for TailWalk<'_> {
-    type Item = TailLine;
+    /// The frame walked: its lines met so far can be read (see [`Frame::line`]).
+    pub(super) fn frame(&self) -> &Frame<'a> {
+        &self.frame
+    }
 
+    /// The next line up, read for `profile`; a grid row's facts are taken from `known` while
+    /// its version stands, and kept there otherwise.
     #[inline(always)]
-    fn next(&mut self) -> Option<TailLine> {
+    pub(super) fn next(&mut self, profile: Profile, known: &mut Vec<Known>) -> Option<TailLine> {
         while let Some(end) = self.end {
-            let start = memchr::memrchr(b'\n', &self.view[..end]).map_or(0, |at| at + 1);
-            self.end = start.checked_sub(1);
-            let (from, to) = trim(self.view, start, end, TRIM_AGENT);
-            if from == to {
-                continue;
-            }
-            let line = &self.view[from..to];
-            let (chars, graphic) = measure(line);
-            if chars >= self.budget {
-                let from = to - suffix_bytes(line, self.budget);
-                let line = TailLine {
-                    from,
-                    to,
-                    chars: self.budget,
-                    graphic: has_ascii_graphic(&self.view[from..to]),
-                };
+            let line = match &mut self.frame {
+                Frame::Text(view) => {
+                    let view: &[u8] = view;
+                    let start = memchr::memrchr(b'\n', &view[..end]).map_or(0, |at| at + 1);
+                    self.end = start.checked_sub(1);
+                    let (from, to) = trim(view, start, end, TRIM_AGENT);
+                    if from == to {
+                        continue;
+                    }
+                    let (chars, graphic) = measure(&view[from..to]);
+                    TailLine {
+                        id: 0,
+                        from,
+                        to,
+                        chars,
+                        graphic,
+                        known: None,
+                    }
+                }
+                Frame::Grid(grid) => {
+                    let Some(row) = end.checked_sub(1) else {
+                        self.end = None;
+                        break;
+                    };
+                    self.end = Some(row);
+                    let (stored, version, text) = grid.render_row(row);
+                    if version == 0 {
+                        continue;
+                    }
+                    let facts = Known::of(known, profile, stored, version, text);
+                    if facts.from == facts.to {
+                        continue;
+                    }
+                    TailLine {
+                        id: row,
+                        from: facts.from as usize,
+                        to: facts.to as usize,
+                        chars: facts.chars as usize,
+                        graphic: facts.graphic,
+                        known: Some(facts),
+                    }
+                }
+            };
+            if line.chars >= self.budget {
+                let bytes = self.frame.line(line.id);
+                let from = line.to - suffix_bytes(&bytes[line.from..line.to], self.budget);
                 self.end = None;
-                return Some(line);
+                return Some(TailLine {
+                    from,
+                    chars: self.budget,
+                    graphic: has_ascii_graphic(&bytes[from..line.to]),
+                    known: None,
+                    ..line
+                });
             }
-            self.budget -= chars + 1;
+            self.budget -= line.chars + 1;
             if self.budget == 0 {
                 self.end = None;
             }
-            return Some(TailLine {
-                from,
-                to,
-                chars,
-                graphic,
-            });
+            return Some(line);
         }
         None
     }
@@ -110,7 +155,7 @@ pub(super) fn has_ascii_graphic(bytes: &[u8]) -> bool {
 /// Thirty-two bytes per step: continuation bytes are summed in byte lanes and folded with one
 /// multiplication (no popcount: the baseline x86-64 target has none).
 #[inline(always)]
-fn measure(bytes: &[u8]) -> (usize, bool) {
+pub(super) fn measure(bytes: &[u8]) -> (usize, bool) {
     let word = |chunk: &[u8]| {
         let mut array = [0; 8];
         array.copy_from_slice(chunk);
@@ -160,7 +205,7 @@ pub(super) struct Trim {
     borders: bool,
 }
 
-const TRIM_AGENT: Trim = Trim {
+pub(super) const TRIM_AGENT: Trim = Trim {
     left: true,
     borders: true,
 };

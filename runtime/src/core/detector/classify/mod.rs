@@ -35,21 +35,29 @@
 //! `user@host:~/dir$ `) is a prompt whatever stands before it. The generic profile has no
 //! prompt: it reports blockers or no prompt, and relies on the quiet period.
 //!
+//! A frame is read off the text window's view, or off the grid's rows one by one ([`Frame`]):
+//! only the rows the tail reaches are rendered, and what was read off a row ([`Known`]: its
+//! trimmed extent and characters, whether it is a prompt, a menu's choice or a busy line) is
+//! kept while the row's text version stands, so a frame whose footer alone changed costs the
+//! footer's rows. Either way the verdict is the one the text in one piece gives (a property
+//! test in `grid` holds the two to it).
+//!
 //! Layout: this module holds the verdicts' order (`classify`, the shell's last line, prompt and
-//! menu lines); `phrases` the phrase table and its one-pass search; `lines` the walk over the
-//! tail's lines and the byte-level work on a line (trimming, measuring, cutting to characters).
+//! menu lines) and what is kept of a row; `phrases` the phrase table and its one-pass search;
+//! `lines` the walk over the tail's lines and the byte-level work on a line (trimming,
+//! measuring, cutting to characters).
 
 mod lines;
 mod phrases;
 
 use std::sync::LazyLock;
 
-use super::grid::FAINT_TAIL;
+use super::grid::{FAINT_TAIL, Grid, SCREEN_ROWS_MAX};
 use super::{Profile, Readiness};
 use crate::core::state::Attention;
 use lines::{
-    TRIM_RIGHT, TailWalk, has_ascii_graphic, is_word_byte, starts_with_ignore_case, strip_spaces,
-    suffix_bytes, trim,
+    TRIM_AGENT, TRIM_RIGHT, TailWalk, has_ascii_graphic, is_word_byte, measure,
+    starts_with_ignore_case, strip_spaces, suffix_bytes, trim,
 };
 use phrases::{busy_as_usually_spelled, find_phrases};
 
@@ -62,22 +70,108 @@ pub const BLOCKER_CHARS: usize = 500;
 /// the line's end, so this bounds the work, not the verdict.
 pub const SHELL_LINE_CHARS: usize = 200;
 
-/// Buffers reused from one classification to the next (the hot path allocates nothing).
+/// Buffers reused from one classification to the next (the hot path allocates nothing), and
+/// what was read off the grid's rows.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Scratch {
-    /// The blocker region's pieces: byte ranges of the view, newest first, and whether each has
-    /// printable ASCII.
-    pieces: Vec<(usize, usize, bool)>,
+    /// The blocker region's pieces: the line (see [`Frame::line`]) and the byte range in it,
+    /// newest first, and whether each has printable ASCII.
+    pieces: Vec<(usize, usize, usize, bool)>,
     /// The blocker region, lower-cased and collapsed.
     lower: Vec<u8>,
+    /// What was read off each stored row of the grid, with the row's text version it holds
+    /// for (at most [`SCREEN_ROWS_MAX`] entries).
+    known: Vec<Known>,
 }
 
-/// Classifies the visible text `view` for `profile`.
-pub(crate) fn classify(profile: Profile, view: &[u8], scratch: &mut Scratch) -> Readiness {
-    if profile == Profile::Shell {
-        return classify_shell(view);
+/// What one classification reads off a whole line of the tail, kept per stored row of the grid
+/// while the row's text version stands. The default is the empty line's (version 0).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Known {
+    version: u64,
+    /// The trimmed line's bytes in the row's text (equal: nothing is left).
+    from: u32,
+    to: u32,
+    /// Its characters, and whether it has printable ASCII.
+    chars: u32,
+    graphic: bool,
+    /// It is a menu's chosen item, the profile's prompt, or holds a busy phrase in its usual
+    /// spelling (with printable ASCII).
+    menu: bool,
+    prompt: bool,
+    busy: bool,
+}
+
+impl Known {
+    /// What was read off stored row `stored`, text version `version` (`text`), for `profile`:
+    /// kept in `known` while the version stands, read again otherwise.
+    fn of(
+        known: &mut Vec<Known>,
+        profile: Profile,
+        stored: usize,
+        version: u64,
+        text: &[u8],
+    ) -> Known {
+        if known.len() <= stored {
+            known.resize(stored + 1, Known::default());
+        }
+        debug_assert!(known.len() <= usize::from(SCREEN_ROWS_MAX));
+        let facts = &mut known[stored];
+        if facts.version != version {
+            *facts = Known::read(profile, version, text);
+        }
+        *facts
     }
-    let mut walk = TailWalk::new(view);
+
+    /// Reads `text`, version `version` of a row, for `profile`.
+    fn read(profile: Profile, version: u64, text: &[u8]) -> Self {
+        let (from, to) = trim(text, 0, text.len(), TRIM_AGENT);
+        let line = &text[from..to];
+        let (chars, graphic) = measure(line);
+        // Row texts are at most SCREEN_COLS_MAX characters of four bytes each.
+        let narrow = |value: usize| u32::try_from(value).unwrap_or(u32::MAX);
+        Known {
+            version,
+            from: narrow(from),
+            to: narrow(to),
+            chars: narrow(chars),
+            graphic,
+            menu: is_menu_choice(line),
+            prompt: is_prompt_line(profile, line),
+            busy: graphic && busy_as_usually_spelled(line),
+        }
+    }
+}
+
+/// The text a frame is read from, line by line from the bottom.
+#[derive(Debug)]
+pub(crate) enum Frame<'a> {
+    /// One buffer of lines ended by line feeds (the text window's view).
+    Text(&'a [u8]),
+    /// The grid's rows, each apart with its text version: only the rows the tail reaches are
+    /// rendered (see `Grid::render_row`), and what was read off a row is kept while its
+    /// version stands.
+    Grid(&'a mut Grid),
+}
+
+impl Frame<'_> {
+    /// The bytes of line `id`: the whole buffer of a [`Frame::Text`] (its lines are ranges of
+    /// it), the screen's row `id` of a [`Frame::Grid`] (rendered when the walk reached it).
+    fn line(&self, id: usize) -> &[u8] {
+        match self {
+            Frame::Text(view) => view,
+            Frame::Grid(grid) => grid.row(id).2,
+        }
+    }
+}
+
+/// Classifies the visible text of `frame` for `profile`.
+pub(crate) fn classify(profile: Profile, frame: Frame<'_>, scratch: &mut Scratch) -> Readiness {
+    if profile == Profile::Shell {
+        return classify_shell(frame);
+    }
+    let mut walk = TailWalk::new(frame);
+    let known = &mut scratch.known;
     let pieces = &mut scratch.pieces;
     pieces.clear();
     // The blocker region is the tail's last BLOCKER_CHARS; prompt and menu lines met on the way
@@ -86,27 +180,37 @@ pub(crate) fn classify(profile: Profile, view: &[u8], scratch: &mut Scratch) -> 
     let mut menu = false;
     let mut budget = BLOCKER_CHARS;
     while budget > 0 {
-        let Some(line) = walk.next() else { break };
-        let text = &view[line.from..line.to];
+        let Some(line) = walk.next(profile, known) else {
+            break;
+        };
+        let bytes = walk.frame().line(line.id);
+        let text = &bytes[line.from..line.to];
+        let (is_menu, is_prompt) = match line.known {
+            Some(known) => (known.menu, known.prompt),
+            None => (is_menu_choice(text), is_prompt_line(profile, text)),
+        };
         // A menu is what the screen ends with: a choice-like line above the input line is the
         // agent's transcript (an echoed prompt `❯ 1. Fix it`, an answer `● 1. …`).
-        menu = menu || (!prompt && is_menu_choice(text));
-        prompt = prompt || is_prompt_line(profile, text);
-        if line.chars >= budget && line.graphic {
+        menu = menu || (!prompt && is_menu);
+        prompt = prompt || is_prompt;
+        let busy = if line.chars >= budget && line.graphic {
             let from = line.to - suffix_bytes(text, budget);
-            pieces.push((from, line.to, has_ascii_graphic(&view[from..line.to])));
+            let graphic = has_ascii_graphic(&bytes[from..line.to]);
+            pieces.push((line.id, from, line.to, graphic));
+            graphic && busy_as_usually_spelled(&bytes[from..line.to])
         } else {
             // Whole, or without printable ASCII: then any part of it stands as one marker.
-            pieces.push((line.from, line.to, line.graphic));
-        }
+            pieces.push((line.id, line.from, line.to, line.graphic));
+            match line.known {
+                Some(known) => known.busy,
+                None => line.graphic && busy_as_usually_spelled(text),
+            }
+        };
         budget = budget.saturating_sub(line.chars + 1);
         // A busy indicator wins over everything but a menu drawn under it: one in its usual
         // spelling, within a single line, settles the verdict without building the region (it
         // would be found there too).
-        if !menu
-            && let Some(&(from, to, true)) = pieces.last()
-            && busy_as_usually_spelled(&view[from..to])
-        {
+        if !menu && busy {
             return Readiness::Busy;
         }
     }
@@ -115,10 +219,14 @@ pub(crate) fn classify(profile: Profile, view: &[u8], scratch: &mut Scratch) -> 
     }
     let lower = &mut scratch.lower;
     lower.clear();
-    for &(from, to, graphic) in pieces.iter().rev() {
+    for &(id, from, to, graphic) in pieces.iter().rev() {
         // A line with no printable ASCII (box drawing, rules) cannot hold or join a phrase: one
         // non-word byte stands for it.
-        lower.extend_from_slice(if graphic { &view[from..to] } else { b"\x01" });
+        lower.extend_from_slice(if graphic {
+            &walk.frame().line(id)[from..to]
+        } else {
+            b"\x01"
+        });
         lower.push(b' ');
     }
     if memchr::memchr(FAINT_TAIL, lower).is_some() {
@@ -138,7 +246,7 @@ pub(crate) fn classify(profile: Profile, view: &[u8], scratch: &mut Scratch) -> 
     if found.starting || (found.mcp_starting && !found.mcp_started) {
         return Readiness::Starting;
     }
-    if !menu && (prompt || walk.any(|line| is_prompt_line(profile, &view[line.from..line.to]))) {
+    if !menu && (prompt || prompt_further_up(profile, &mut walk, known)) {
         return Readiness::Ready;
     }
     if found.sign_in {
@@ -154,6 +262,20 @@ pub(crate) fn classify(profile: Profile, view: &[u8], scratch: &mut Scratch) -> 
         return Readiness::Attention(Attention::Question);
     }
     Readiness::NoPrompt
+}
+
+/// Whether a line of the tail left in `walk` is the profile's prompt.
+fn prompt_further_up(profile: Profile, walk: &mut TailWalk<'_>, known: &mut Vec<Known>) -> bool {
+    while let Some(line) = walk.next(profile, known) {
+        let prompt = match line.known {
+            Some(known) => known.prompt,
+            None => is_prompt_line(profile, &walk.frame().line(line.id)[line.from..line.to]),
+        };
+        if prompt {
+            return true;
+        }
+    }
+    false
 }
 
 /// Whether `line` (trimmed) is a menu's chosen item: a selection cursor (`❯`, `›`, `●`, `>`)
@@ -247,26 +369,42 @@ fn is_vim_insert(line: &[u8]) -> bool {
     rest.first().is_none_or(|&b| !is_word_byte(b))
 }
 
-fn classify_shell(view: &[u8]) -> Readiness {
-    let mut end = view.len();
-    loop {
-        let start = memchr::memrchr(b'\n', &view[..end]).map_or(0, |at| at + 1);
-        let (from, to) = trim(view, start, end, TRIM_RIGHT);
-        if from < to {
-            let line = &view[to - suffix_bytes(&view[from..to], SHELL_LINE_CHARS)..to];
-            // `$` followed by trimmed white space: bash's `user@host:~/dir$ `.
-            let dollar_space = to < end && view[to - 1] == b'$';
-            return if dollar_space || is_shell_prompt(line) {
-                Readiness::Ready
-            } else {
-                Readiness::NoPrompt
-            };
+fn classify_shell(frame: Frame<'_>) -> Readiness {
+    let verdict = match frame {
+        Frame::Text(view) => {
+            let mut end = view.len();
+            loop {
+                let start = memchr::memrchr(b'\n', &view[..end]).map_or(0, |at| at + 1);
+                if let Some(verdict) = shell_line(&view[start..end]) {
+                    break Some(verdict);
+                }
+                if start == 0 {
+                    break None;
+                }
+                end = start - 1;
+            }
         }
-        if start == 0 {
-            return Readiness::NoPrompt;
-        }
-        end = start - 1;
+        Frame::Grid(grid) => (0..usize::from(grid.size().1))
+            .rev()
+            .find_map(|row| shell_line(grid.render_row(row).2)),
+    };
+    verdict.unwrap_or(Readiness::NoPrompt)
+}
+
+/// The shell's verdict on `line`, the last line of the screen unless it is blank (`None`).
+fn shell_line(line: &[u8]) -> Option<Readiness> {
+    let (from, to) = trim(line, 0, line.len(), TRIM_RIGHT);
+    if from == to {
+        return None;
     }
+    let end = &line[to - suffix_bytes(&line[from..to], SHELL_LINE_CHARS)..to];
+    // `$` followed by trimmed white space: bash's `user@host:~/dir$ `.
+    let dollar_space = to < line.len() && line[to - 1] == b'$';
+    Some(if dollar_space || is_shell_prompt(end) {
+        Readiness::Ready
+    } else {
+        Readiness::NoPrompt
+    })
 }
 
 fn is_shell_prompt(line: &[u8]) -> bool {

@@ -130,11 +130,12 @@ impl Grid {
             Op::SaveCursor => self.saved = (self.row, self.col),
             Op::RestoreCursor => (self.row, self.col) = self.saved,
             Op::Reset => {
-                // The generation keeps counting: a mark or a reading taken before the reset
-                // must not match the blank screen after it.
-                let generation = self.generation + 1;
+                // The generation and the rows' text versions keep counting: a mark, a reading
+                // or what was read off a row before the reset must not match the screen after.
+                let (generation, version) = (self.generation + 1, self.version);
                 *self = Grid::new(self.cols, self.rows);
                 self.generation = generation;
+                self.version = version;
             }
             Op::AlternateScreen => {
                 self.blank_rows(0, self.rows);
@@ -237,6 +238,9 @@ impl Grid {
         self.extent = vec![cols; usize::from(rows)];
         self.row_text = vec![Vec::new(); usize::from(rows)];
         self.dirty = vec![true; usize::from(rows)];
+        self.versions = vec![0; usize::from(rows)];
+        self.drawn = vec![BLANK; usize::from(cols) * usize::from(rows)];
+        self.drawn_extent = vec![0; usize::from(rows)];
         self.row = (self.row - dropped).min(rows - 1);
         self.col = self.col.min(cols - 1);
         self.wrap_pending = false;

@@ -10,14 +10,14 @@
 //! as on a terminal without scrollback; the alternate screen shares the one grid (switching
 //! clears it).
 //!
-//! The view the classifier reads after every chunk is kept row by row: a change marks its rows,
+//! The text the classifier reads after every chunk is kept row by row: a change marks its rows,
 //! only those are rendered again, and rows scrolled or shifted keep their text (it moves with
 //! them), so a redraw of the footer costs a few rows, not the whole screen.
 //!
-//! Memory: the cells (at most [`SCREEN_COLS_MAX`] by [`SCREEN_ROWS_MAX`]), each row's text and
-//! the rendered view; no input makes any of them grow.
+//! Memory: the cells (at most [`SCREEN_COLS_MAX`] by [`SCREEN_ROWS_MAX`]) and each row's text;
+//! no input makes any of them grow.
 //!
-//! Layout: this module holds the cells, writing text into them and the rendered view; `edit`
+//! Layout: this module holds the cells, writing text into them and the rows' texts; `edit`
 //! applies the other terminal operations (cursor motion, scrolling, erasing, inserting and
 //! deleting, resizing).
 
@@ -113,12 +113,22 @@ pub(crate) struct Grid {
     /// cells changed since: `rows` of each, in the order of `cells`.
     row_text: Vec<Vec<u8>>,
     dirty: Vec<bool>,
+    /// Each stored row's text version: 0 while its text is empty, otherwise a number no other
+    /// text of this grid had, so what was read off a row holds while its version stands.
+    versions: Vec<u64>,
+    /// The last version handed out.
+    version: u64,
+    /// A row rendered again, before it is compared with the text it replaces (reused).
+    spare: Vec<u8>,
+    /// The cells as each stored row's text was last rendered from, laid out as `cells`, and
+    /// the column from which on each such row is blank: a row marked changed whose cells are
+    /// as they were (an agent's frame erased and drawn again the same) keeps its text without
+    /// rendering it.
+    drawn: Vec<Cell>,
+    drawn_extent: Vec<u16>,
     /// For each stored row, a column from which on all its cells are blank (at most `cols`):
     /// rendering and erasing stop there.
     extent: Vec<u16>,
-    /// The cells as text (see [`Grid::view`]), and the generation it shows.
-    view: Vec<u8>,
-    rendered: Option<u64>,
     /// Widths of recent characters (see [`WIDTH_CACHE_ENTRIES`]).
     widths: Box<[u32; WIDTH_CACHE_ENTRIES]>,
 }
@@ -143,9 +153,12 @@ impl Grid {
             // Blank rows render as nothing: the empty texts are up to date.
             row_text: vec![Vec::new(); usize::from(rows)],
             dirty: vec![false; usize::from(rows)],
+            versions: vec![0; usize::from(rows)],
+            version: 0,
+            spare: Vec::new(),
+            drawn: vec![BLANK; usize::from(cols) * usize::from(rows)],
+            drawn_extent: vec![0; usize::from(rows)],
             extent: vec![0; usize::from(rows)],
-            view: Vec::new(),
-            rendered: None,
             widths: Box::new([0; WIDTH_CACHE_ENTRIES]),
         }
     }
@@ -161,37 +174,64 @@ impl Grid {
     }
 
     /// The screen as text: each row's characters up to its last non-blank one, rows joined by
-    /// line feeds (blank rows are empty lines) up to the last row with text. Rendered again
-    /// only after a change, and then only the rows that changed.
-    pub(crate) fn view(&mut self) -> &[u8] {
-        if self.rendered != Some(self.generation) {
-            let width = usize::from(self.cols);
-            for (row, (text, dirty)) in self.row_text.iter_mut().zip(&mut self.dirty).enumerate() {
-                if std::mem::take(dirty) {
-                    text.clear();
-                    let start = row * width;
-                    render_row(
-                        &self.cells[start..start + usize::from(self.extent[row])],
-                        text,
-                    );
-                }
-            }
-            let texts = &self.row_text;
-            let used = self
-                .order
-                .iter()
-                .rposition(|&at| !texts[usize::from(at)].is_empty())
-                .map_or(0, |at| at + 1);
-            self.view.clear();
-            for (index, &at) in self.order[..used].iter().enumerate() {
-                if index > 0 {
-                    self.view.push(b'\n');
-                }
-                self.view.extend_from_slice(&texts[usize::from(at)]);
-            }
-            self.rendered = Some(self.generation);
+    /// line feeds (blank rows are empty lines) up to the last row with text, from the rows'
+    /// kept texts (rendered again where their cells changed). The classifier reads the rows
+    /// themselves (see [`Grid::row`]); this is their text in one piece, for the tests.
+    #[cfg(test)]
+    pub(crate) fn view(&mut self) -> Vec<u8> {
+        for row in 0..usize::from(self.rows) {
+            self.render_row(row);
         }
-        &self.view
+        let texts = &self.row_text;
+        let used = self
+            .order
+            .iter()
+            .rposition(|&at| !texts[usize::from(at)].is_empty())
+            .map_or(0, |at| at + 1);
+        let rows: Vec<&[u8]> = self.order[..used]
+            .iter()
+            .map(|&at| &texts[usize::from(at)][..])
+            .collect();
+        rows.join(&b'\n')
+    }
+
+    /// The screen's row `row` (0 at the top), rendered again if its cells changed since its
+    /// last rendering: the stored row that holds it, its text version (equal versions of a
+    /// stored row mean equal texts; 0 is the empty text) and its text (see [`render_row`]).
+    /// A row whose cells are as they were when last rendered keeps its text and version.
+    pub(crate) fn render_row(&mut self, row: usize) -> (usize, u64, &[u8]) {
+        let stored = usize::from(self.order[row]);
+        if std::mem::take(&mut self.dirty[stored]) {
+            let start = stored * usize::from(self.cols);
+            let extent = usize::from(self.extent[stored]);
+            // Past its extent each row is blank: comparing up to the larger one compares all.
+            let compared = start..start + extent.max(usize::from(self.drawn_extent[stored]));
+            if self.cells[compared.clone()] != self.drawn[compared.clone()] {
+                self.drawn[compared.clone()].copy_from_slice(&self.cells[compared]);
+                self.drawn_extent[stored] = self.extent[stored];
+                self.spare.clear();
+                render_row(&self.cells[start..start + extent], &mut self.spare);
+                let text = &mut self.row_text[stored];
+                if self.spare != *text {
+                    std::mem::swap(&mut self.spare, text);
+                    self.versions[stored] = if text.is_empty() {
+                        0
+                    } else {
+                        self.version += 1;
+                        self.version
+                    };
+                }
+            }
+        }
+        (stored, self.versions[stored], &self.row_text[stored])
+    }
+
+    /// The screen's row `row` as last rendered (see [`Grid::render_row`], which must have
+    /// rendered it since its cells last changed).
+    pub(crate) fn row(&self, row: usize) -> (usize, u64, &[u8]) {
+        let stored = usize::from(self.order[row]);
+        debug_assert!(!self.dirty[stored], "row {row} read before it was rendered");
+        (stored, self.versions[stored], &self.row_text[stored])
     }
 
     /// Renders the screen as text into `out` from the cells alone (see [`Grid::view`]).

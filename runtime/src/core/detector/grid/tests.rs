@@ -16,7 +16,7 @@ fn feed(grid: &mut Grid, bytes: &[u8]) {
 }
 
 fn text(grid: &mut Grid) -> String {
-    String::from_utf8_lossy(grid.view()).into_owned()
+    String::from_utf8_lossy(&grid.view()).into_owned()
 }
 
 struct Into<'a>(&'a mut Grid);
@@ -395,6 +395,70 @@ fn repeated_bytes_agree_with_a_byte_by_byte_scan_at_every_start_and_period() {
                 .take_while(|&k| text[k] == text[k - period])
                 .count();
             assert_eq!(super::repeated(text, at, period), plain, "{period} {at}");
+        }
+    }
+}
+
+/// Operations for the classifier's property: the terminal's and lines an agent's frame is
+/// read by (prompts, menus, phrases, faint placeholders, borders).
+const FRAME_OPERATIONS: [&str; 16] = [
+    "❯",
+    "│ ❯ │",
+    "›",
+    "> ",
+    "❯ 1. Yes",
+    "esc to interrupt",
+    "Working (",
+    "Esc to cancel",
+    "enter to confirm",
+    "Do you trust",
+    "\x1b[2mAsk\x1b[22m",
+    "── ─",
+    "-- INSERT --",
+    "$ ",
+    "\r\n",
+    "\x1b[1;1H",
+];
+
+proptest::proptest! {
+    /// The grid's rows classify as their text in one piece does, for every profile, with what
+    /// was read off rows kept from one classification to the next (so kept facts are checked
+    /// against rows whose text changed, moved or stayed) and only the rows the tail reaches
+    /// rendered (reading a row not rendered fails the grid's debug assertion).
+    #[test]
+    fn rows_classify_as_the_text_in_one_piece(
+        operations in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::sample::select(&OPERATIONS[..]),
+                proptest::sample::select(&FRAME_OPERATIONS[..]),
+            ],
+            0..80,
+        ),
+        cols in 1u16..24,
+        rows in 1u16..8,
+        every in 1usize..4,
+        resize in proptest::option::of((1u16..24, 1u16..8, 0usize..80)),
+    ) {
+        use crate::core::detector::Profile;
+        use crate::core::detector::classify::{Frame, Scratch, classify};
+        let profiles = [Profile::Claude, Profile::Codex, Profile::Gemini, Profile::Shell, Profile::Generic];
+        let mut grid = Grid::new(cols, rows);
+        let mut kept: Vec<Scratch> = profiles.iter().map(|_| Scratch::default()).collect();
+        for (index, operation) in operations.iter().enumerate() {
+            feed(&mut grid, operation.as_bytes());
+            if let Some((cols, rows, at)) = resize && at == index {
+                grid.resize(cols, rows);
+            }
+            if index % every == 0 {
+                // From the cells alone: the kept rows stay as the classifications leave them.
+                let mut whole = Vec::new();
+                grid.render_into(&mut whole);
+                for (profile, scratch) in profiles.iter().zip(&mut kept) {
+                    let by_rows = classify(*profile, Frame::Grid(&mut grid), scratch);
+                    let in_one = classify(*profile, Frame::Text(&whole), &mut Scratch::default());
+                    proptest::prop_assert_eq!(by_rows, in_one, "{:?} after {}", profile, index);
+                }
+            }
         }
     }
 }
