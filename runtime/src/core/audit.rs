@@ -211,38 +211,59 @@ impl Entry {
     /// it appears; at most [`AUDIT_LINE_BYTES_MAX`] bytes.
     #[must_use]
     pub fn encode(&self, secrets: &[&str]) -> String {
-        let line = |args: Value| {
-            let mut object = Map::new();
-            object.insert("v".into(), AUDIT_FORMAT.into());
-            object.insert("at".into(), self.at.iso8601().into());
-            object.insert("actor".into(), self.actor.to_json());
-            object.insert("action".into(), self.action.name().into());
-            if let Some(coordinator) = self.coordinator {
-                object.insert("coordinator".into(), coordinator.to_string().into());
-            }
-            if let Some(task) = self.task {
-                object.insert("task".into(), task.to_string().into());
-            }
-            object.insert("args".into(), args);
-            let mut result = Map::new();
-            result.insert("status".into(), self.outcome.status.into());
-            if let Some(error) = &self.outcome.error {
-                result.insert("error".into(), cut(error).into());
-            }
-            object.insert("result".into(), Value::Object(result));
-            let mut text = Value::Object(object).to_string();
+        let error = self.outcome.error.as_deref().map(cut);
+        let line = |args: &Value| {
+            let mut text = serde_json::to_string(&Line {
+                action: self.action.name(),
+                actor: self.actor.to_json(),
+                args,
+                at: self.at.iso8601(),
+                coordinator: self.coordinator.map(|c| c.to_string()),
+                result: LineResult {
+                    error: error.as_deref(),
+                    status: self.outcome.status,
+                },
+                task: self.task.map(|t| t.to_string()),
+                v: AUDIT_FORMAT,
+            })
+            .unwrap_or_default();
             for secret in secrets.iter().filter(|s| !s.is_empty()) {
-                text = text.replace(secret, REDACTED);
+                if text.contains(secret) {
+                    text = text.replace(secret, REDACTED);
+                }
             }
             text.push('\n');
             text
         };
-        let whole = line(Value::Object(self.args.clone()));
+        let whole = line(&Value::Object(self.args.clone()));
         if whole.len() <= AUDIT_LINE_BYTES_MAX {
             return whole;
         }
-        line(json!({ "left out": format!("{} bytes", whole.len()) }))
+        line(&json!({ "left out": format!("{} bytes", whole.len()) }))
     }
+}
+
+/// A line as written: its fields in the order of their names.
+#[derive(serde::Serialize)]
+struct Line<'a> {
+    action: &'static str,
+    actor: Value,
+    args: &'a Value,
+    at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    coordinator: Option<String>,
+    result: LineResult<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    task: Option<String>,
+    v: u64,
+}
+
+/// How a call ended, in a line.
+#[derive(serde::Serialize)]
+struct LineResult<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+    status: u16,
 }
 
 /// `text` cut to [`AUDIT_TEXT_CHARS_MAX`] characters, with its whole length when cut.
