@@ -102,10 +102,7 @@ async fn run(request: CheckRequest, mark: Mark, withheld: &[&str]) -> CheckRun {
     // pipe.
     let status = loop {
         tokio::select! {
-            read = output.read(&mut buffer), if open => match read {
-                Ok(0) | Err(_) => open = false,
-                Ok(n) => tail.push(&buffer[..n]),
-            },
+            read = output.read(&mut buffer), if open => open = took(read, &buffer, &mut tail),
             status = child.wait() => break Some(status),
             () = crate::time::sleep_until(limit) => break None,
         }
@@ -123,10 +120,9 @@ async fn run(request: CheckRequest, mark: Mark, withheld: &[&str]) -> CheckRun {
             let grace = Instant::now() + Duration::from_millis(CHECK_KILL_GRACE_MS);
             let ended_in_grace = loop {
                 tokio::select! {
-                    read = output.read(&mut buffer), if open => match read {
-                        Ok(0) | Err(_) => open = false,
-                        Ok(n) => tail.push(&buffer[..n]),
-                    },
+                    read = output.read(&mut buffer), if open => {
+                        open = took(read, &buffer, &mut tail);
+                    }
                     _ = child.wait() => break true,
                     () = crate::time::sleep_until(grace) => break false,
                 }
@@ -144,10 +140,7 @@ async fn run(request: CheckRequest, mark: Mark, withheld: &[&str]) -> CheckRun {
     let drained = Instant::now() + Duration::from_millis(CHECK_KILL_GRACE_MS);
     while open {
         tokio::select! {
-            read = output.read(&mut buffer) => match read {
-                Ok(0) | Err(_) => open = false,
-                Ok(n) => tail.push(&buffer[..n]),
-            },
+            read = output.read(&mut buffer) => open = took(read, &buffer, &mut tail),
             () = crate::time::sleep_until(drained) => break,
         }
     }
@@ -156,6 +149,17 @@ async fn run(request: CheckRequest, mark: Mark, withheld: &[&str]) -> CheckRun {
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         output_bytes: tail.seen(),
         tail: tail.into_bytes(),
+    }
+}
+
+/// Takes what one read of the output gave into `tail`: whether the pipe is still open.
+fn took(read: std::io::Result<usize>, buffer: &[u8], tail: &mut Tail) -> bool {
+    match read {
+        Ok(0) | Err(_) => false,
+        Ok(n) => {
+            tail.push(&buffer[..n]);
+            true
+        }
     }
 }
 

@@ -137,11 +137,11 @@ async fn handle(state: &ApiState, request: Request) -> Result<Response, ApiError
             };
             let answer = sub_task(&directory, indexed, (&task, op), &token, named, hook).await;
             // A signal its credential was taken for (a 401 is no sub-task's call).
+            let (status, error) = status_of(&answer);
             if let (Some(log), TaskRef::Id(id), Some(coordinator), TaskOp::Done) =
                 (&state.audit, &task, indexed, op)
-                && status_of(&answer).0 != StatusCode::UNAUTHORIZED.as_u16()
+                && status != StatusCode::UNAUTHORIZED.as_u16()
             {
-                let (status, error) = status_of(&answer);
                 let actor = Actor::SubTask {
                     task: *id,
                     coordinator,

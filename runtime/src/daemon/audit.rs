@@ -35,22 +35,28 @@ pub fn start(
 
 async fn write(files: Arc<dyn Files>, dir: PathBuf, mut entries: mpsc::Receiver<Queued>) {
     let path = |n: usize| dir.join(file_name(n));
-    // What the current file holds already (a restart appends to it).
-    let mut size = match files.read(&dir, &path(0)).await {
-        Ok(Some(bytes)) => bytes.len() as u64,
-        _ => 0,
-    };
+    // What the current file holds (a restart appends to it), learnt with the first entry by an
+    // empty append: nothing is read, and a daemon that records nothing touches no file.
+    let mut size: Option<u64> = None;
     let mut lost: u64 = 0;
     while let Some((entry, secrets)) = entries.recv().await {
+        let size_now = match size {
+            Some(size) => size,
+            None => files
+                .append(&dir, &path(0), b"", FileMode::OwnerOnly)
+                .await
+                .unwrap_or(0),
+        };
         let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
         let mut line = entry.encode(&secrets);
         if lost > 0 {
             // The line is one JSON object: the count goes in first.
             line.insert_str(1, &format!("\"lost\":{lost},"));
         }
-        if rotates(size, line.len()) {
+        size = Some(size_now);
+        if rotates(size_now, line.len()) {
             match rotate(&*files, &dir, &path).await {
-                Ok(()) => size = 0,
+                Ok(()) => size = Some(0),
                 Err(error) => tracing::warn!(%error, "the audit trail could not be rotated"),
             }
         }
@@ -59,7 +65,7 @@ async fn write(files: Arc<dyn Files>, dir: PathBuf, mut entries: mpsc::Receiver<
             .await
         {
             Ok(now) => {
-                size = now;
+                size = Some(now);
                 lost = 0;
             }
             Err(error) => {
@@ -200,10 +206,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_restarted_writer_appends_to_the_file_it_finds_and_rotates_it_when_full() {
+        let files = Arc::new(FakeFiles::default());
+        let old = vec![b'.'; usize::try_from(AUDIT_FILE_BYTES_MAX).unwrap() - 10];
+        files.put(Path::new("/state/audit.log"), &old);
+        let (log, writer) = start(files.clone(), clock(), "/state".into());
+        log.record(entry(1, "after the restart"), vec![]).await;
+        drop(log);
+        writer.await.unwrap();
+        let rotated = files.get(Path::new("/state/audit.log.1")).unwrap();
+        assert_eq!(rotated.bytes, old, "the full file moved aside whole");
+        let written = lines(&files, 0);
+        assert_eq!(written.len(), 1);
+        assert_eq!(written[0]["args"]["prompt"], "after the restart");
+    }
+
+    #[tokio::test]
     async fn lines_a_full_disk_lost_are_counted_in_the_next_one_written() {
         let files = Arc::new(FakeFiles::default());
-        // The first line is written, the next two meet a full disk.
-        files.fail_writes_after(1, 2);
+        // The writer's first append (empty: it learns the file's size) and the first line are
+        // written; the next two lines meet a full disk.
+        files.fail_writes_after(2, 2);
         let (log, writer) = start(files.clone(), clock(), "/state".into());
         log.record(entry(1, "kept"), vec![]).await;
         log.record(entry(2, "lost"), vec![]).await;
